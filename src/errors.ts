@@ -1,0 +1,159 @@
+/**
+ * One error hierarchy for all of torcon. Every error has a stable `code` string that callers can
+ * switch on (messages may be reworded; codes never change), data fields where they help, and `cause`
+ * when it wraps another error. Messages never contain secrets: callers pass redacted values only.
+ */
+
+/** Base class of every error torcon throws. */
+export class TorError extends Error {
+  /** Stable machine-readable code, e.g. `TOR_CONTROL_CLOSED`. */
+  readonly code: string;
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Tor answered a command with a 4xx/5xx status. */
+export class TorControlError extends TorError {
+  /** Tor's three-digit status, e.g. 552. */
+  readonly status: number;
+  /** The command keyword that failed (never its arguments: they may hold secrets). */
+  readonly command: string;
+
+  constructor(status: number, text: string, command: string, options?: { cause?: unknown }) {
+    super('TOR_CONTROL_ERROR', `${command}: tor replied ${status} ${text}`, options);
+    this.status = status;
+    this.command = command;
+  }
+}
+
+/** The control connection is closed (tor died, the socket dropped, or close() was called). */
+export class TorControlClosedError extends TorError {
+  constructor(message = 'the Tor control connection is closed', options?: { cause?: unknown }) {
+    super('TOR_CONTROL_CLOSED', message, options);
+  }
+}
+
+/** Tor (or something pretending to be tor) sent bytes that break the control protocol. */
+export class TorProtocolError extends TorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOR_PROTOCOL_ERROR', message, options);
+  }
+}
+
+/** A caller's value cannot be sent safely (CR, LF or NUL, or an otherwise invalid token). */
+export class TorInvalidValueError extends TorError {
+  /** What the value was for, e.g. `GETINFO key` (never the value itself: it may be a secret). */
+  readonly field: string;
+
+  constructor(field: string, reason: string) {
+    super('TOR_INVALID_VALUE', `invalid ${field}: ${reason}`);
+    this.field = field;
+  }
+}
+
+/** Authentication with tor's control port failed or was refused. */
+export class TorAuthError extends TorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOR_AUTH_FAILED', message, options);
+  }
+}
+
+/** A SOCKS request through tor failed. `reply` is the SOCKS5 reply byte when tor sent one. */
+export class TorSocksError extends TorError {
+  readonly reply?: number;
+
+  constructor(code: string, message: string, reply?: number, options?: { cause?: unknown }) {
+    super(code, message, options);
+    if (reply !== undefined) this.reply = reply;
+  }
+}
+
+/** An endpoint string does not follow the grammar. `index` is the offending character position. */
+export class EndpointSyntaxError extends TorError {
+  readonly index: number;
+
+  constructor(message: string, index: number) {
+    super('TOR_ENDPOINT_SYNTAX', `${message} (at position ${index})`);
+    this.index = index;
+  }
+}
+
+/** No plugin is registered for an endpoint string's prefix. */
+export class UnknownEndpointError extends TorError {
+  readonly prefix: string;
+  readonly known: readonly string[];
+
+  constructor(prefix: string, known: readonly string[], role?: 'client' | 'server') {
+    const what = role ? `${role} endpoint type` : 'endpoint type';
+    super(
+      'TOR_ENDPOINT_UNKNOWN',
+      `unknown ${what} "${prefix}"; known: ${known.length ? known.join(', ') : '(none)'}`,
+    );
+    this.prefix = prefix;
+    this.known = known;
+  }
+}
+
+/** An endpoint's positional or keyword arguments are invalid (unknown keyword, bad port...). */
+export class EndpointArgumentError extends TorError {
+  constructor(message: string) {
+    super('TOR_ENDPOINT_ARGUMENT', message);
+  }
+}
+
+/** An onion service could not be published (every descriptor upload failed, or it timed out). */
+export class OnionPublishError extends TorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOR_ONION_PUBLISH', message, options);
+  }
+}
+
+/** tor could not be started. `logLines` holds tor's last log lines (never secrets: tor logs none). */
+export class TorLaunchError extends TorError {
+  readonly logLines: readonly string[];
+
+  constructor(message: string, logLines: readonly string[] = [], options?: { cause?: unknown }) {
+    const tail = logLines.length ? `\n  tor said:\n    ${logLines.join('\n    ')}` : '';
+    super('TOR_LAUNCH_FAILED', message + tail, options);
+    this.logLines = logLines;
+  }
+}
+
+/** A circuit failed to build or closed. `reason`/`remoteReason` are tor's REASON/REMOTE_REASON. */
+export class TorCircuitError extends TorError {
+  readonly circuitId?: string;
+  readonly reason?: string;
+  readonly remoteReason?: string;
+
+  constructor(
+    message: string,
+    fields: { circuitId?: string; reason?: string; remoteReason?: string } = {},
+    options?: { cause?: unknown },
+  ) {
+    super('TOR_CIRCUIT_FAILED', message, options);
+    if (fields.circuitId !== undefined) this.circuitId = fields.circuitId;
+    if (fields.reason !== undefined) this.reason = fields.reason;
+    if (fields.remoteReason !== undefined) this.remoteReason = fields.remoteReason;
+  }
+}
+
+/** An operation was aborted through its AbortSignal. */
+export class TorAbortError extends TorError {
+  constructor(what = 'operation', options?: { cause?: unknown }) {
+    super('TOR_ABORTED', `${what} was aborted`, options);
+  }
+}
+
+/** An operation did not finish within its `timeoutMs`. */
+export class TorTimeoutError extends TorError {
+  readonly timeoutMs: number;
+
+  constructor(what: string, timeoutMs: number) {
+    super('TOR_TIMEOUT', `${what} timed out after ${timeoutMs} ms`);
+    this.timeoutMs = timeoutMs;
+  }
+}
