@@ -157,3 +157,13 @@ export class TorTimeoutError extends TorError {
     this.timeoutMs = timeoutMs;
   }
 }
+
+/** Two endpoint plugins were registered for the same prefix. */
+export class DuplicateEndpointError extends TorError {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    super('TOR_ENDPOINT_DUPLICATE', `an endpoint plugin for "${prefix}" is already registered`);
+    this.prefix = prefix;
+  }
+}
