@@ -167,3 +167,14 @@ export class DuplicateEndpointError extends TorError {
     this.prefix = prefix;
   }
 }
+
+/** No tor could be reached (and none may be launched for this operation). */
+export class TorNotAvailableError extends TorError {
+  /** The control endpoints that were tried, with why each failed. */
+  readonly tried: readonly string[];
+
+  constructor(message: string, tried: readonly string[] = [], options?: { cause?: unknown }) {
+    super('TOR_NOT_AVAILABLE', tried.length ? `${message}; tried: ${tried.join('; ')}` : message, options);
+    this.tried = tried;
+  }
+}
