@@ -178,3 +178,27 @@ export class TorNotAvailableError extends TorError {
     this.tried = tried;
   }
 }
+
+/** A plain (tcp:, unix:, tls:) endpoint could not connect. `systemCode` is Node's, e.g. `ECONNREFUSED`. */
+export class EndpointConnectError extends TorError {
+  readonly systemCode?: string;
+
+  constructor(what: string, cause: unknown) {
+    const systemCode = (cause as { code?: unknown } | undefined)?.code;
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super('TOR_ENDPOINT_CONNECT', `${what} failed: ${detail}`, { cause });
+    if (typeof systemCode === 'string') this.systemCode = systemCode;
+  }
+}
+
+/** A server endpoint could not listen. `systemCode` is Node's, e.g. `EADDRINUSE`. */
+export class EndpointListenError extends TorError {
+  readonly systemCode?: string;
+
+  constructor(what: string, cause: unknown) {
+    const systemCode = (cause as { code?: unknown } | undefined)?.code;
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super('TOR_ENDPOINT_LISTEN', `${what} failed: ${detail}`, { cause });
+    if (typeof systemCode === 'string') this.systemCode = systemCode;
+  }
+}
