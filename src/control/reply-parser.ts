@@ -1,0 +1,182 @@
+import { TorProtocolError } from '../errors.js';
+import type { ControlReply, ReplyLine } from './reply.js';
+
+/** What the parser hands back, in wire order. */
+export interface ReplySink {
+  /** A complete reply to a command (status 1xx-5xx). */
+  onReply(reply: ControlReply): void;
+  /** A complete asynchronous event (status 6xx). */
+  onEvent(event: ControlReply): void;
+}
+
+/** Options of {@link ReplyParser}. */
+export interface ReplyParserOptions {
+  /**
+   * Longest line accepted, in bytes, CRLF excluded. Tor's own lines are far shorter; the bound keeps
+   * a broken or hostile peer from growing our buffer without limit.
+   * @default 262144
+   */
+  maxLineLength?: number;
+}
+
+const DEFAULTS = { maxLineLength: 256 * 1024 } as const;
+
+const LF = 0x0a;
+const CR = 0x0d;
+const DOT = 0x2e;
+
+/** One reply being assembled; events and command replies are assembled apart (see below). */
+interface Pending {
+  lines: ReplyLine[];
+  /** Set while reading the data block of this reply's last `+` line. */
+  data: string[] | null;
+}
+
+/**
+ * The control protocol's byte stream to replies, as a push parser (control-spec 2.3 and 2.4).
+ *
+ * Bytes are split at LF (a bare LF is tolerated: tor itself sends CRLF) and each line is classified
+ * by its status and separator. Lines whose status starts with 6 belong to an asynchronous event.
+ * Events and replies are assembled in separate slots, so an event that arrives between the lines of
+ * a multi-line reply, or a reply line between an event's lines, is still attributed correctly; inside
+ * a data block every line up to the lone "." is data, whatever it looks like.
+ *
+ * The parser never throws out of `push` for any input other than through `TorProtocolError`, after
+ * which it is dead: further input is ignored, because once framing is lost nothing after can be
+ * trusted to belong to the right command.
+ */
+export class ReplyParser {
+  private readonly sink: ReplySink;
+  private readonly maxLineLength: number;
+  /** Bytes of an incomplete line carried over to the next chunk. */
+  private carry: Buffer | null = null;
+  private reply: Pending | null = null;
+  private event: Pending | null = null;
+  /** The slot whose data block is being read, if any. */
+  private inData: Pending | null = null;
+  private failed: TorProtocolError | null = null;
+
+  constructor(sink: ReplySink, options: ReplyParserOptions = {}) {
+    this.sink = sink;
+    this.maxLineLength = options.maxLineLength ?? DEFAULTS.maxLineLength;
+  }
+
+  /** The error that stopped this parser, if any. */
+  get error(): TorProtocolError | null {
+    return this.failed;
+  }
+
+  /** True while a reply, event or data block is only partly received. */
+  get midReply(): boolean {
+    return this.reply !== null || this.event !== null || this.inData !== null || this.carry !== null;
+  }
+
+  /**
+   * Feeds bytes from the socket.
+   * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) on malformed input; the parser is then dead.
+   */
+  push(chunk: Buffer): void {
+    if (this.failed) return;
+    let buf = chunk;
+    if (this.carry) {
+      buf = Buffer.concat([this.carry, chunk]);
+      this.carry = null;
+    }
+    let start = 0;
+    const len = buf.length;
+    try {
+      while (start < len) {
+        const lf = buf.indexOf(LF, start);
+        if (lf === -1) {
+          if (len - start > this.maxLineLength) {
+            throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
+          }
+          this.carry = buf.subarray(start);
+          return;
+        }
+        const end = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
+        if (end - start > this.maxLineLength) {
+          throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
+        }
+        this.line(buf, start, end);
+        start = lf + 1;
+      }
+    } catch (err) {
+      if (err instanceof TorProtocolError) {
+        this.failed = err;
+        this.carry = null;
+      }
+      throw err;
+    }
+  }
+
+  private line(buf: Buffer, start: number, end: number): void {
+    const data = this.inData;
+    if (data !== null) {
+      // Dot-unstuffing: "." alone ends the block; a leading ".." stands for ".".
+      if (buf[start] === DOT) {
+        if (end === start + 1) {
+          this.endData(data);
+          return;
+        }
+        if (buf[start + 1] === DOT) start += 1;
+      }
+      data.data!.push(buf.toString('utf8', start, end));
+      return;
+    }
+    if (end - start < 4) {
+      throw new TorProtocolError(`malformed reply line ${describe(buf, start, end)}`);
+    }
+    const d0 = buf[start]! - 48;
+    const d1 = buf[start + 1]! - 48;
+    const d2 = buf[start + 2]! - 48;
+    if (d0 < 1 || d0 > 6 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) {
+      throw new TorProtocolError(`bad status code in reply line ${describe(buf, start, end)}`);
+    }
+    const sep = buf[start + 3];
+    const status = d0 * 100 + d1 * 10 + d2;
+    const text = buf.toString('utf8', start + 4, end);
+    const isEvent = d0 === 6;
+    let slot = isEvent ? this.event : this.reply;
+    if (slot === null) {
+      slot = { lines: [], data: null };
+      if (isEvent) this.event = slot;
+      else this.reply = slot;
+    } else if (slot.lines[0]!.status !== status) {
+      throw new TorProtocolError(
+        `status changed from ${slot.lines[0]!.status} to ${status} inside one reply`,
+      );
+    }
+    if (sep === 0x20 /* ' ' */) {
+      slot.lines.push({ status, separator: ' ', text });
+      if (isEvent) {
+        this.event = null;
+        this.sink.onEvent({ status, lines: slot.lines });
+      } else {
+        this.reply = null;
+        this.sink.onReply({ status, lines: slot.lines });
+      }
+    } else if (sep === 0x2d /* '-' */) {
+      slot.lines.push({ status, separator: '-', text });
+    } else if (sep === 0x2b /* '+' */) {
+      slot.lines.push({ status, separator: '+', text });
+      slot.data = [];
+      this.inData = slot;
+    } else {
+      throw new TorProtocolError(`bad separator in reply line ${describe(buf, start, end)}`);
+    }
+  }
+
+  private endData(slot: Pending): void {
+    const last = slot.lines[slot.lines.length - 1]!;
+    last.data = slot.data!.join('\n');
+    slot.data = null;
+    this.inData = null;
+  }
+}
+
+/** A short, printable excerpt of a bad line for error messages (control text is never secret). */
+function describe(buf: Buffer, start: number, end: number): string {
+  const excerpt = buf.toString('utf8', start, Math.min(end, start + 40));
+  return JSON.stringify(excerpt + (end - start > 40 ? '…' : ''));
+}

@@ -1,0 +1,564 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import {
+  TorAbortError,
+  TorControlClosedError,
+  TorControlError,
+  TorError,
+  TorInvalidValueError,
+  TorProtocolError,
+  TorTimeoutError,
+} from '../errors.js';
+import type { CancelOptions } from '../util/abort.js';
+import { logger } from '../util/log.js';
+import { parseEvent } from './events/parse-event.js';
+import type { TorEvent, TorEventMap } from './events/event-types.js';
+import { ReplyParser, type ReplyParserOptions } from './reply-parser.js';
+import { isSuccess, type ControlReply } from './reply.js';
+import {
+  assertNoLineBreak,
+  assertToken,
+  quoteValue,
+  redactCommand,
+  replyIsSecret,
+} from './wire-values.js';
+import { parseProtocolInfo, type ProtocolInfo } from './protocol-info.js';
+
+const log = logger('control');
+
+/** A value SETCONF accepts; booleans become 1/0. */
+export type ConfValue = string | number | boolean;
+
+/** Options of one command. */
+export interface CommandOptions extends CancelOptions {}
+
+/** Options of {@link TorControl}. */
+export interface TorControlOptions extends ReplyParserOptions {}
+
+interface QueuedCommand {
+  keyword: string;
+  resolve(reply: ControlReply): void;
+  reject(err: Error): void;
+  /** Set once the caller has been answered (by the reply, a timeout or an abort). */
+  settled: boolean;
+  /** The reply carries secrets (keys) and must not be logged. */
+  secretReply: boolean;
+}
+
+type Listener = (event: TorEvent) => void;
+
+/** Events emitted by {@link TorControl} itself (not tor's events: use `subscribe` for those). */
+export interface TorControlEvents {
+  /** The connection closed; `error` says why when it was not a clean `close()`. */
+  close: [error?: Error];
+  /** A subscriber threw; the parser and other subscribers carry on. */
+  listenerError: [error: unknown, event: TorEvent];
+}
+
+/**
+ * Tor's control protocol over one connection, and nothing more: commands and their replies, in
+ * order, and asynchronous events. Authentication is done by `authenticate()` (see authenticate.ts)
+ * before this object is handed to users.
+ *
+ * Every command settles exactly once: with its reply, with `TorControlError` for a 4xx/5xx status,
+ * or with `TorControlClosedError` when the connection ends first. Tor answers commands strictly in
+ * order, so commands are written at once (pipelined) and matched FIFO. A command abandoned by a
+ * timeout or abort keeps its place in the queue so that its reply, when it comes, is not mistaken
+ * for the next command's.
+ */
+export class TorControl extends EventEmitter<TorControlEvents> {
+  private readonly socket: Duplex;
+  private readonly parser: ReplyParser;
+  private readonly queue: QueuedCommand[] = [];
+  private queueHead = 0;
+  private readonly subscribers = new Map<string, Set<Listener>>();
+  /** The SETEVENTS set tor has acknowledged; changes are serialized through `setEventsChain`. */
+  private activeEvents = '';
+  private setEventsChain: Promise<void> = Promise.resolve();
+  private closedError: TorControlClosedError | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(socket: Duplex, options: TorControlOptions = {}) {
+    super();
+    this.socket = socket;
+    this.parser = new ReplyParser(
+      {
+        onReply: (reply) => this.onReply(reply),
+        onEvent: (event) => this.onEvent(event),
+      },
+      options,
+    );
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.parser.push(chunk);
+      } catch (err) {
+        this.fail(err instanceof TorError ? err : new TorProtocolError(String(err), { cause: err }));
+      }
+    });
+    socket.on('error', (err) => this.fail(err));
+    socket.on('close', () => this.fail());
+    socket.on('end', () => this.fail());
+  }
+
+  /** True once the connection has closed (for any reason). */
+  get closed(): boolean {
+    return this.closedError !== null;
+  }
+
+  /**
+   * Sends one raw command line and resolves with tor's reply.
+   * @param line the command without CRLF, e.g. `GETINFO version`. CR, LF and NUL are refused.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) before writing, for CR/LF/NUL in `line`
+   * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor answers 4xx/5xx
+   * @throws TorControlClosedError (`TOR_CONTROL_CLOSED`) when the connection is or becomes closed
+   * @example const reply = await control.command('GETINFO version');
+   */
+  command(line: string, opts: CommandOptions = {}): Promise<ControlReply> {
+    try {
+      assertNoLineBreak(line, 'command line');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.send(line + '\r\n', line, opts);
+  }
+
+  /**
+   * Sends a command followed by a data block (`+KEYWORD`, control-spec 2.2 / e.g. `+LOADCONF`).
+   * Lines of `data` are dot-stuffed; CR and NUL are refused.
+   */
+  commandWithData(line: string, data: string, opts: CommandOptions = {}): Promise<ControlReply> {
+    try {
+      assertNoLineBreak(line, 'command line');
+      if (/[\r\0]/.test(data)) throw new TorInvalidValueError('data block', 'contains CR or NUL');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const body = data
+      .split('\n')
+      .map((l) => (l.startsWith('.') ? '.' + l : l))
+      .join('\r\n');
+    return this.send(`+${line}\r\n${body}\r\n.\r\n`, line, opts);
+  }
+
+  private send(wire: string, line: string, opts: CommandOptions): Promise<ControlReply> {
+    const keyword = line.split(' ', 1)[0]!.toUpperCase() || '(empty)';
+    if (this.closedError) {
+      return Promise.reject(
+        new TorControlClosedError(`${keyword} not sent: ${this.closedError.message}`, {
+          cause: this.closedError,
+        }),
+      );
+    }
+    const { signal, timeoutMs } = opts;
+    if (signal?.aborted) return Promise.reject(new TorAbortError(keyword, { cause: signal.reason }));
+    return new Promise<ControlReply>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => settle(() => reject(new TorAbortError(keyword, { cause: signal!.reason })));
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const entry: QueuedCommand = {
+        keyword,
+        settled: false,
+        secretReply: replyIsSecret(line),
+        resolve: (reply) => settle(() => resolve(reply)),
+        reject: (err) => settle(() => reject(err)),
+      };
+      const settle = (fn: () => void) => {
+        if (entry.settled) return;
+        entry.settled = true;
+        cleanup();
+        fn();
+      };
+      if (signal) signal.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(
+          () => settle(() => reject(new TorTimeoutError(keyword, timeoutMs))),
+          timeoutMs,
+        );
+      }
+      this.queue.push(entry);
+      if (log.enabled) log('> %s', redactCommand(line));
+      this.socket.write(wire);
+    });
+  }
+
+  private onReply(reply: ControlReply): void {
+    if (this.queueHead >= this.queue.length) {
+      // Nothing is waiting: tor and we disagree about the conversation, and any later reply could
+      // be matched to the wrong command. Close rather than guess.
+      throw new TorProtocolError(`reply with no command waiting (status ${reply.status})`);
+    }
+    const entry = this.queue[this.queueHead]!;
+    this.queue[this.queueHead++] = undefined as unknown as QueuedCommand;
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
+    if (log.enabled) {
+      log('< %d %s', reply.status, entry.secretReply ? '[redacted]' : reply.lines[0]!.text);
+    }
+    if (isSuccess(reply)) entry.resolve(reply);
+    else {
+      const text = reply.lines.map((l) => l.text).join(' ');
+      entry.reject(new TorControlError(reply.status, text, entry.keyword));
+    }
+  }
+
+  private onEvent(raw: ControlReply): void {
+    const first = raw.lines[0]!.text;
+    const space = first.indexOf(' ');
+    const name = space === -1 ? first : first.slice(0, space);
+    const set = this.subscribers.get(name);
+    if (!set || set.size === 0) return;
+    const event = parseEvent(raw);
+    for (const listener of set) {
+      try {
+        listener(event);
+      } catch (err) {
+        // A throwing subscriber must not break the parser or starve the others.
+        if (this.listenerCount('listenerError') > 0) this.emit('listenerError', err, event);
+        else log('subscriber for %s threw: %O', name, err);
+      }
+    }
+  }
+
+  /** Ends the connection and rejects everything pending, naming each command. */
+  private fail(cause?: Error): void {
+    if (this.closedError) return;
+    const why = cause ? cause.message : 'connection closed by tor';
+    this.closedError = new TorControlClosedError(`the Tor control connection closed: ${why}`, {
+      cause,
+    });
+    for (let i = this.queueHead; i < this.queue.length; i++) {
+      const entry = this.queue[i]!;
+      entry.reject(
+        new TorControlClosedError(`${entry.keyword} failed: the Tor control connection closed (${why})`, {
+          cause,
+        }),
+      );
+    }
+    this.queue.length = 0;
+    this.queueHead = 0;
+    this.socket.destroy();
+    this.emit('close', cause);
+  }
+
+  /**
+   * `GETINFO` for one key (resolves with its value) or several keys in one round trip (resolves
+   * with a record keyed as asked).
+   * @throws TorInvalidValueError for a key with whitespace, quotes or CR/LF/NUL
+   * @throws TorControlError when tor does not know a key (552)
+   * @example const v = await control.getInfo('version');
+   * @example const { 'net/listeners/socks': socks } = await control.getInfo(['version', 'net/listeners/socks']);
+   */
+  getInfo(key: string, opts?: CommandOptions): Promise<string>;
+  getInfo(keys: readonly string[], opts?: CommandOptions): Promise<Record<string, string>>;
+  async getInfo(
+    keys: string | readonly string[],
+    opts: CommandOptions = {},
+  ): Promise<string | Record<string, string>> {
+    const list = typeof keys === 'string' ? [keys] : keys;
+    if (list.length === 0) return {};
+    for (const k of list) assertToken(k, 'GETINFO key');
+    const reply = await this.command(`GETINFO ${list.join(' ')}`, opts);
+    const values = parseKeyValueReply(reply);
+    const out: Record<string, string> = {};
+    for (const k of list) {
+      const v = values.get(k) ?? values.get(k.toLowerCase());
+      if (v === undefined || v.length === 0) {
+        throw new TorProtocolError(`GETINFO reply has no value for ${JSON.stringify(k)}`);
+      }
+      out[k] = v[v.length - 1]!;
+    }
+    return typeof keys === 'string' ? out[keys]! : out;
+  }
+
+  /**
+   * `GETCONF` for several options in one round trip. Each option maps to its values (options
+   * like `SocksPort` or `HiddenServicePort` may have several); an option at its default that tor
+   * reports without a value maps to `[]`. Keys are as tor spells them (`socksport` → `SocksPort`).
+   */
+  async getConf(keys: string | readonly string[], opts: CommandOptions = {}): Promise<Record<string, string[]>> {
+    const list = typeof keys === 'string' ? [keys] : keys;
+    if (list.length === 0) return {};
+    for (const k of list) assertToken(k, 'GETCONF key');
+    const reply = await this.command(`GETCONF ${list.join(' ')}`, opts);
+    return Object.fromEntries(parseKeyValueReply(reply, true));
+  }
+
+  /**
+   * `SETCONF` of many options in one command (tor applies them atomically). Array values set a
+   * list option; `null` resets an option to its default. Values are quoted, so any string without
+   * CR/LF/NUL round-trips.
+   * @throws TorInvalidValueError for a bad option name or a value with CR/LF/NUL (nothing is sent)
+   * @example await control.setConf({ SocksPort: ['9050', '127.0.0.1:9150 IsolateSOCKSAuth'], ContactInfo: 'me' });
+   */
+  async setConf(
+    values: Record<string, ConfValue | readonly ConfValue[] | null>,
+    opts: CommandOptions = {},
+  ): Promise<void> {
+    await this.command(`SETCONF ${encodeConfValues(values)}`, opts);
+  }
+
+  /** `RESETCONF`: options back to their defaults (or to given values, like SETCONF). */
+  async resetConf(
+    keys: readonly string[] | Record<string, ConfValue | readonly ConfValue[] | null>,
+    opts: CommandOptions = {},
+  ): Promise<void> {
+    const values = Array.isArray(keys)
+      ? Object.fromEntries((keys as readonly string[]).map((k) => [k, null]))
+      : (keys as Record<string, ConfValue | readonly ConfValue[] | null>);
+    await this.command(`RESETCONF ${encodeConfValues(values)}`, opts);
+  }
+
+  /** `SAVECONF`, writing tor's torrc. `force` overwrites even a torrc with %include. */
+  async saveConf(opts: CommandOptions & { force?: boolean } = {}): Promise<void> {
+    await this.command(opts.force ? 'SAVECONF FORCE' : 'SAVECONF', opts);
+  }
+
+  /**
+   * `SIGNAL name`, e.g. `NEWNYM`, `RELOAD`, `HALT`.
+   * @throws TorInvalidValueError for a malformed name; TorControlError for one tor does not know
+   */
+  async signal(name: string, opts: CommandOptions = {}): Promise<void> {
+    assertToken(name, 'signal name');
+    await this.command(`SIGNAL ${name}`, opts);
+  }
+
+  /** `PROTOCOLINFO 1`: auth methods, cookie file and tor's version. */
+  async protocolInfo(opts: CommandOptions = {}): Promise<ProtocolInfo> {
+    return parseProtocolInfo(await this.command('PROTOCOLINFO 1', opts));
+  }
+
+  /**
+   * Calls `listener` for each `event` tor sends, keeping tor's SETEVENTS set equal to the union of
+   * all subscriptions. Resolves once tor has acknowledged; resolves to an unsubscribe function.
+   * @throws TorControlError when tor does not know the event (the listener is not kept)
+   * @example const off = await control.subscribe('CIRC', (e) => console.log(e.circuitId, e.status));
+   */
+  async subscribe<K extends keyof TorEventMap>(
+    event: K,
+    listener: (e: TorEventMap[K]) => void,
+  ): Promise<() => Promise<void>>;
+  async subscribe(event: string, listener: (e: TorEvent) => void): Promise<() => Promise<void>>;
+  async subscribe(event: string, listener: (e: never) => void): Promise<() => Promise<void>> {
+    assertToken(event, 'event name');
+    const name = event.toUpperCase();
+    const fn = listener as Listener;
+    let set = this.subscribers.get(name);
+    if (!set) this.subscribers.set(name, (set = new Set()));
+    set.add(fn);
+    try {
+      await this.syncEvents();
+    } catch (err) {
+      set.delete(fn);
+      if (set.size === 0) this.subscribers.delete(name);
+      // Put tor back on the set without the refused name, unless the connection is gone.
+      if (!this.closed) await this.syncEvents().catch(() => undefined);
+      throw err;
+    }
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      const current = this.subscribers.get(name);
+      current?.delete(fn);
+      if (current && current.size === 0) this.subscribers.delete(name);
+      if (!this.closed) await this.syncEvents();
+    };
+  }
+
+  /** Sends SETEVENTS with the current union, one change at a time, skipping no-ops. */
+  private syncEvents(): Promise<void> {
+    const run = async () => {
+      const wanted = [...this.subscribers.keys()].sort().join(' ');
+      if (wanted === this.activeEvents) return;
+      await this.command(wanted ? `SETEVENTS ${wanted}` : 'SETEVENTS');
+      this.activeEvents = wanted;
+    };
+    const next = this.setEventsChain.then(run, run);
+    this.setEventsChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Tor's events as an async iterator. Ends when `signal` aborts, when the loop breaks, or when the
+   * connection closes (then the iterator throws TorControlClosedError). Events are buffered between
+   * reads.
+   * @example for await (const e of control.events(['CIRC', 'STREAM'], { signal })) console.log(e.type);
+   */
+  events(
+    names: string | readonly string[],
+    opts: { signal?: AbortSignal } = {},
+  ): AsyncIterableIterator<TorEvent> {
+    const list = typeof names === 'string' ? [names] : [...names];
+    const buffer: TorEvent[] = [];
+    let wake: (() => void) | null = null;
+    let ended = false;
+    let failure: Error | null = null;
+    const unsubscribers: Array<() => Promise<void>> = [];
+    const push = (e: TorEvent) => {
+      buffer.push(e);
+      wake?.();
+    };
+    const onClose = (err?: Error) => {
+      failure = new TorControlClosedError('event stream ended: the Tor control connection closed', {
+        cause: err,
+      });
+      wake?.();
+    };
+    const onAbort = () => {
+      ended = true;
+      wake?.();
+    };
+    const stop = async () => {
+      if (ended && unsubscribers.length === 0) return;
+      ended = true;
+      this.off('close', onClose);
+      opts.signal?.removeEventListener('abort', onAbort);
+      const offs = unsubscribers.splice(0);
+      await Promise.all(offs.map((off) => off().catch(() => undefined)));
+    };
+    let started: Promise<void> | null = null;
+    const start = () =>
+      (started ??= (async () => {
+        if (opts.signal?.aborted) {
+          ended = true;
+          return;
+        }
+        this.on('close', onClose);
+        opts.signal?.addEventListener('abort', onAbort, { once: true });
+        for (const n of list) unsubscribers.push(await this.subscribe(n, push));
+      })());
+    const iterator: AsyncIterableIterator<TorEvent> = {
+      [Symbol.asyncIterator]() {
+        return iterator;
+      },
+      next: async (): Promise<IteratorResult<TorEvent>> => {
+        try {
+          await start();
+        } catch (err) {
+          await stop();
+          throw err;
+        }
+        for (;;) {
+          if (buffer.length > 0) return { value: buffer.shift()!, done: false };
+          if (ended) {
+            await stop();
+            return { value: undefined, done: true };
+          }
+          if (failure) {
+            await stop();
+            throw failure;
+          }
+          await new Promise<void>((r) => (wake = r));
+          wake = null;
+        }
+      },
+      return: async (): Promise<IteratorResult<TorEvent>> => {
+        await stop();
+        return { value: undefined, done: true };
+      },
+    };
+    return iterator;
+  }
+
+  /**
+   * Closes the connection: sends QUIT and waits for tor to close (at most `timeoutMs`), then
+   * destroys the socket. Pending commands reject with TorControlClosedError.
+   */
+  close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.closing) return this.closing;
+    if (this.closed) return (this.closing = Promise.resolve());
+    this.closing = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.destroy(), opts.timeoutMs ?? 1000);
+      this.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.command('QUIT').catch(() => undefined);
+      this.socket.end();
+    });
+    return this.closing;
+  }
+
+  /** Destroys the connection at once; everything pending rejects with TorControlClosedError. */
+  destroy(reason?: Error): void {
+    this.fail(reason ?? new TorControlClosedError('closed by the caller'));
+  }
+}
+
+/**
+ * Reads `key=value` reply lines (and `key=` data blocks) into a map of value lists, skipping the
+ * final `OK`. With `allowBare`, a line without `=` maps to an empty list (GETCONF: at default).
+ */
+export function parseKeyValueReply(reply: ControlReply, allowBare = false): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const line of reply.lines) {
+    const { text } = line;
+    if (line.separator === ' ' && text === 'OK') continue;
+    const eq = text.indexOf('=');
+    if (eq === -1) {
+      if (allowBare) {
+        if (!out.has(text)) out.set(text, []);
+        continue;
+      }
+      if (line.separator === ' ') continue;
+      throw new TorProtocolError(`malformed key=value line in reply`);
+    }
+    const key = text.slice(0, eq);
+    let value: string;
+    if (line.separator === '+') value = line.data ?? '';
+    else value = unquoteIfQuoted(text.slice(eq + 1));
+    const list = out.get(key);
+    if (list) list.push(value);
+    else out.set(key, [value]);
+  }
+  return out;
+}
+
+/** GETCONF quotes values that need it; plain values come bare. */
+function unquoteIfQuoted(v: string): string {
+  if (v.length < 2 || v[0] !== '"' || v[v.length - 1] !== '"') return v;
+  let out = '';
+  for (let i = 1; i < v.length - 1; i++) {
+    const c = v[i]!;
+    if (c !== '\\' || i + 1 >= v.length - 1) {
+      out += c;
+      continue;
+    }
+    const n = v[++i]!;
+    if (n === 'n') out += '\n';
+    else if (n === 't') out += '\t';
+    else if (n === 'r') out += '\r';
+    else if (n >= '0' && n <= '7') {
+      let oct = n;
+      while (oct.length < 3 && v[i + 1]! >= '0' && v[i + 1]! <= '7' && i + 1 < v.length - 1) oct += v[++i];
+      out += String.fromCharCode(parseInt(oct, 8));
+    } else out += n;
+  }
+  return out;
+}
+
+/** `Key="value" Key2="a" Key2="b" Key3` for SETCONF/RESETCONF, with every name and value checked. */
+export function encodeConfValues(values: Record<string, ConfValue | readonly ConfValue[] | null>): string {
+  const parts: string[] = [];
+  for (const [key, raw] of Object.entries(values)) {
+    assertToken(key, 'config option name');
+    if (key.includes('=')) throw new TorInvalidValueError('config option name', 'contains "="');
+    if (raw === null || raw === undefined) {
+      parts.push(key);
+      continue;
+    }
+    const list = Array.isArray(raw) ? raw : [raw as ConfValue];
+    if (list.length === 0) parts.push(key);
+    for (const v of list) {
+      const s = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+      parts.push(`${key}=${quoteValue(s, `value of ${key}`)}`);
+    }
+  }
+  if (parts.length === 0) throw new TorInvalidValueError('config options', 'none given');
+  return parts.join(' ');
+}

@@ -1,0 +1,92 @@
+import net from 'node:net';
+import { TorControlClosedError, TorError } from '../errors.js';
+import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { parseEndpoint } from '../util/endpoint-grammar.js';
+import { authenticate, type AuthOptions } from './authenticate.js';
+import { TorControl, type TorControlOptions } from './tor-control.js';
+
+/** Where a control port is: `tcp:HOST:PORT` or `unix:PATH` (a bare port number means 127.0.0.1). */
+export type ControlAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
+
+/**
+ * Reads a control endpoint string.
+ * @throws TorError (`TOR_ENDPOINT_ARGUMENT`) for anything but tcp: and unix: endpoints
+ * @example parseControlEndpoint('tcp:127.0.0.1:9051') // { kind: 'tcp', host: '127.0.0.1', port: 9051 }
+ */
+export function parseControlEndpoint(endpoint: string): ControlAddress {
+  if (/^\d+$/.test(endpoint)) return { kind: 'tcp', host: '127.0.0.1', port: toPort(endpoint, endpoint) };
+  const { prefix, args, options } = parseEndpoint(endpoint);
+  if (prefix === 'unix') {
+    const path = args[0] ?? options['path'];
+    if (!path || args.length > 1) throw badControl(endpoint, 'unix: needs exactly one path');
+    return { kind: 'unix', path };
+  }
+  if (prefix === 'tcp') {
+    const host = args.length === 2 ? args[0]! : options['host'];
+    const port = args.length === 2 ? args[1]! : args.length === 1 ? args[0]! : options['port'];
+    if (!host || host.length === 0) throw badControl(endpoint, 'tcp: needs HOST:PORT');
+    return { kind: 'tcp', host: host.replace(/^\[(.*)\]$/, '$1'), port: toPort(port, endpoint) };
+  }
+  throw badControl(endpoint, `control endpoints are tcp: or unix:, not ${prefix}:`);
+}
+
+function toPort(value: string | undefined, endpoint: string): number {
+  const n = Number(value);
+  if (!value || !/^\d+$/.test(value) || n < 1 || n > 65535) throw badControl(endpoint, 'port must be 1-65535');
+  return n;
+}
+
+function badControl(endpoint: string, why: string): TorError {
+  return new TorError('TOR_ENDPOINT_ARGUMENT', `bad control endpoint ${JSON.stringify(endpoint)}: ${why}`);
+}
+
+/** Opens a socket to a control port; rejects with the socket error (ECONNREFUSED, ENOENT...). */
+export function openControlSocket(address: ControlAddress, opts: CancelOptions = {}): Promise<net.Socket> {
+  const socket =
+    address.kind === 'tcp'
+      ? net.connect({ host: address.host, port: address.port })
+      : net.connect({ path: address.path });
+  const connected = new Promise<net.Socket>((resolve, reject) => {
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
+  return raceCancel(connected, 'connecting to the Tor control port', {
+    ...opts,
+    onCancel: () => socket.destroy(),
+  });
+}
+
+/** Options of {@link openTorControl}. */
+export interface OpenControlOptions extends AuthOptions, TorControlOptions {}
+
+/**
+ * Connects to a control port and authenticates: the one way to get a ready `TorControl`.
+ * @throws TorAuthError, TorControlClosedError, TorTimeoutError, TorAbortError, or the socket error
+ */
+export async function openTorControl(
+  endpoint: string | ControlAddress,
+  opts: OpenControlOptions = {},
+): Promise<{ control: TorControl; method: string; torVersion: string }> {
+  const address = typeof endpoint === 'string' ? parseControlEndpoint(endpoint) : endpoint;
+  const socket = await openControlSocket(address, opts);
+  const control = new TorControl(socket, opts);
+  try {
+    const { method, protocolInfo } = await raceCancel(
+      authenticate(control, { ...opts, signal: undefined, timeoutMs: undefined }),
+      'authenticating to tor',
+      { signal: opts.signal, timeoutMs: opts.timeoutMs },
+    );
+    return { control, method, torVersion: protocolInfo.torVersion };
+  } catch (err) {
+    control.destroy(err instanceof Error ? err : new TorControlClosedError(String(err)));
+    throw err;
+  }
+}
+
+/** Human-readable form of a control address, for messages. */
+export function describeControlAddress(address: ControlAddress): string {
+  return address.kind === 'tcp' ? `tcp:${address.host}:${address.port}` : `unix:${address.path}`;
+}

@@ -1,0 +1,96 @@
+import { TorInvalidValueError } from '../errors.js';
+
+/**
+ * Checks and encodings for every caller-supplied value that goes onto the control connection.
+ * A CR or LF in a value would let a caller (or whoever controls the caller's input) end our
+ * command and start another one, so they are refused before anything is written; NUL is refused
+ * because tor treats it as the end of the line.
+ */
+
+// eslint-disable-next-line no-control-regex
+const FORBIDDEN = /[\r\n\0]/;
+// eslint-disable-next-line no-control-regex
+const NOT_A_TOKEN = /[\s\0"\\]/;
+
+/**
+ * Refuses CR, LF and NUL anywhere in `value`.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function assertNoLineBreak(value: string, field: string): string {
+  if (typeof value !== 'string') throw new TorInvalidValueError(field, 'not a string');
+  if (FORBIDDEN.test(value)) throw new TorInvalidValueError(field, 'contains CR, LF or NUL');
+  return value;
+}
+
+/**
+ * Checks a bare token (a GETINFO key, a config option name, an event or signal name): non-empty,
+ * no whitespace, quotes, backslashes or control characters.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function assertToken(value: string, field: string): string {
+  if (typeof value !== 'string') throw new TorInvalidValueError(field, 'not a string');
+  if (value.length === 0) throw new TorInvalidValueError(field, 'is empty');
+  if (FORBIDDEN.test(value)) throw new TorInvalidValueError(field, 'contains CR, LF or NUL');
+  if (NOT_A_TOKEN.test(value)) {
+    throw new TorInvalidValueError(field, 'contains whitespace, a quote or a backslash');
+  }
+  return value;
+}
+
+/**
+ * Encodes `value` as a control-spec QuotedString (section 2.1): backslash and double quote are
+ * escaped, tab is written `\t` so that whitespace survives any reader. CR, LF and NUL are refused
+ * rather than escaped: tor's SETCONF parser would accept `\n`, but a multi-line config value is
+ * almost always an injection attempt, and refusing is the safe default.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function quoteValue(value: string, field: string): string {
+  assertNoLineBreak(value, field);
+  let out = '"';
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i]!;
+    if (c === '\\' || c === '"') out += '\\' + c;
+    else if (c === '\t') out += '\\t';
+    else out += c;
+  }
+  return out + '"';
+}
+
+/** Keywords whose arguments are secrets in every form (passwords, cookies, HMACs). */
+const SECRET_COMMANDS = new Set(['AUTHENTICATE', 'AUTHCHALLENGE']);
+/** Config options whose values must never be logged. */
+const SECRET_OPTION = /password|secret|key|auth|cookie/i;
+
+/**
+ * A copy of a command line that is safe to log: arguments of AUTHENTICATE/AUTHCHALLENGE, onion
+ * private keys, client-authorization keys and secret-looking SETCONF values are replaced.
+ */
+export function redactCommand(line: string): string {
+  const space = line.indexOf(' ');
+  const keyword = (space === -1 ? line : line.slice(0, space)).toUpperCase();
+  if (space === -1) return line;
+  if (SECRET_COMMANDS.has(keyword)) return `${keyword} [redacted]`;
+  if (keyword === 'ADD_ONION') {
+    return line
+      .replace(/^(ADD_ONION\s+)(\S+?):(\S+)/i, (_m, head: string, type: string, blob: string) =>
+        type.toUpperCase() === 'NEW' ? `${head}${type}:${blob}` : `${head}${type}:[redacted]`,
+      )
+      .replace(/(ClientAuth(?:V3)?=)\S+/gi, '$1[redacted]');
+  }
+  if (keyword === 'ONION_CLIENT_AUTH_ADD') {
+    return line.replace(/^(ONION_CLIENT_AUTH_ADD\s+\S+\s+)\S+/i, '$1[redacted]');
+  }
+  if (keyword === 'SETCONF' || keyword === 'RESETCONF' || keyword === 'LOADCONF') {
+    return line.replace(
+      /(\b[\w]+)=("(?:[^"\\]|\\.)*"|\S+)/g,
+      (m: string, key: string) => (SECRET_OPTION.test(key) ? `${key}=[redacted]` : m),
+    );
+  }
+  return line;
+}
+
+/** Commands whose replies carry secrets (generated onion keys, client-auth keys). */
+export function replyIsSecret(line: string): boolean {
+  const keyword = line.split(' ', 1)[0]!.toUpperCase();
+  return keyword === 'ADD_ONION' || keyword === 'ONION_CLIENT_AUTH_VIEW' || keyword === 'AUTHCHALLENGE';
+}

@@ -1,0 +1,270 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { TorAbortError, TorError, TorLaunchError, TorTimeoutError } from '../errors.js';
+import type { ConfValue, TorControl } from '../control/tor-control.js';
+import { openTorControl } from '../control/transport.js';
+import { assertNoLineBreak, assertToken } from '../control/wire-values.js';
+import { logger } from '../util/log.js';
+import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
+
+const log = logger('launch');
+
+/** Options of {@link launchTorProcess}. */
+export interface LaunchTorOptions {
+  /** Path of the tor binary. @default found on $PATH, then /usr/bin, /usr/sbin, /usr/local/bin */
+  torPath?: string;
+  /** Data directory to use (kept on close). @default a fresh 0700 temp directory, removed on close */
+  dataDirectory?: string;
+  /** torrc options; arrays give repeated lines. They override torcon's defaults. */
+  config?: Record<string, ConfValue | readonly ConfValue[]>;
+  /** Bootstrap progress from STATUS_CLIENT BOOTSTRAP events. */
+  onProgress?: (p: BootstrapProgress) => void;
+  /** Resolve only at 100% bootstrap. @default true, unless `DisableNetwork` is set */
+  waitForBootstrap?: boolean;
+  /** Give up (and kill tor) after this long. @default 120000 */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+const DEFAULTS = { timeoutMs: 120_000, logTail: 30, stopGraceMs: 2_000 } as const;
+
+/** A tor process started and owned by us, with its authenticated control connection. */
+export interface LaunchedTor {
+  control: TorControl;
+  child: ChildProcess;
+  pid: number;
+  dataDirectory: string;
+  torVersion: string;
+  /** The control endpoint string tor bound (`tcp:127.0.0.1:PORT`). */
+  controlEndpoint: string;
+  /** tor's last log lines (notice level), newest last. */
+  logTail(): string[];
+  /** Stops tor (control connection closed, SIGTERM, then SIGKILL) and removes a temp data directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Finds the tor binary: `torPath` when given, else the first `tor` on $PATH, else the usual
+ * install locations.
+ * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) when there is none, saying how to install it
+ */
+export async function findTorBinary(torPath?: string): Promise<string> {
+  const candidates = torPath
+    ? [torPath]
+    : [
+        ...(process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, 'tor')),
+        '/usr/bin/tor',
+        '/usr/sbin/tor',
+        '/usr/local/bin/tor',
+        '/opt/homebrew/bin/tor',
+      ];
+  for (const candidate of candidates) {
+    try {
+      await access(candidate, fsConstants.X_OK);
+      return candidate;
+    } catch {
+      /* try the next one */
+    }
+  }
+  throw new TorLaunchError(
+    torPath
+      ? `tor binary ${torPath} not found or not executable`
+      : 'tor binary not found: install it (Debian/Ubuntu: apt-get install tor; macOS: brew install tor) or pass torPath',
+  );
+}
+
+/**
+ * Renders torrc lines. Values are written verbatim unless they need quoting; CR/LF/NUL are refused
+ * because a newline would start a new, caller-controlled option.
+ */
+export function renderTorrc(config: Record<string, ConfValue | readonly ConfValue[]>): string {
+  const lines: string[] = [];
+  for (const [key, raw] of Object.entries(config)) {
+    assertToken(key, 'torrc option name');
+    const values = Array.isArray(raw) ? raw : [raw as ConfValue];
+    for (const v of values) {
+      const s = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+      assertNoLineBreak(s, `value of ${key}`);
+      lines.push(`${key} ${needsQuoting(s) ? torrcQuote(s) : s}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+function needsQuoting(s: string): boolean {
+  return s === '' || /["\\#]/.test(s) || s !== s.trim();
+}
+
+function torrcQuote(s: string): string {
+  return '"' + s.replace(/[\\"]/g, (c) => '\\' + c).replace(/\t/g, '\\t') + '"';
+}
+
+/** True when a config keeps tor off the network or inside a private test network. */
+export function isOfflineOrPrivate(config: Record<string, ConfValue | readonly ConfValue[]>): boolean {
+  const get = (k: string) => {
+    const entry = Object.entries(config).find(([key]) => key.toLowerCase() === k.toLowerCase());
+    const v = entry?.[1];
+    return Array.isArray(v) ? String(v[v.length - 1]) : v === undefined ? undefined : String(v);
+  };
+  const on = (v: string | undefined) => v === '1' || v === 'true';
+  return on(get('DisableNetwork')) || (on(get('TestingTorNetwork')) && get('DirAuthority') !== undefined);
+}
+
+/**
+ * Starts tor without races and takes ownership of it: `ControlPort auto` with
+ * `ControlPortWriteToFile` tells us the port tor really bound; `__OwningControllerProcess` and
+ * TAKEOWNERSHIP make tor exit when we die or when our control connection closes. No system torrc
+ * is read (`-f` and `--defaults-torrc` point at files we write), so the result depends on `config`
+ * alone.
+ *
+ * Resolves once authenticated and, unless `DisableNetwork` is set or `waitForBootstrap` is false,
+ * bootstrapped to 100%.
+ * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) with tor's last log lines when tor exits or fails
+ * @throws TorTimeoutError (`TOR_TIMEOUT`), TorAbortError (`TOR_ABORTED`): tor is killed first
+ */
+export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<LaunchedTor> {
+  const userConfig = opts.config ?? {};
+  // Test runs set this so that a mistake in a test can never put a tor on the public network.
+  if (process.env['TORCON_REQUIRE_OFFLINE'] === '1' && !isOfflineOrPrivate(userConfig)) {
+    throw new TorLaunchError(
+      'refusing to launch tor: TORCON_REQUIRE_OFFLINE=1 and the config sets neither DisableNetwork 1 nor a private TestingTorNetwork',
+    );
+  }
+  const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
+  const torPath = await findTorBinary(opts.torPath);
+  const ownsDir = opts.dataDirectory === undefined;
+  const dataDirectory = opts.dataDirectory ?? (await mkdtemp(path.join(os.tmpdir(), 'torcon-')));
+  await chmod(dataDirectory, 0o700);
+  const portFile = path.join(dataDirectory, 'control-port');
+  await rm(portFile, { force: true });
+
+  const hasKey = (k: string) => Object.keys(userConfig).some((key) => key.toLowerCase() === k.toLowerCase());
+  const config: Record<string, ConfValue | readonly ConfValue[]> = {
+    DataDirectory: dataDirectory,
+    ...(hasKey('ControlPort') ? {} : { ControlPort: 'auto' }),
+    ...(hasKey('SocksPort') ? {} : { SocksPort: 'auto' }),
+    CookieAuthentication: 1,
+    ...(hasKey('Log') ? {} : { Log: 'notice stdout' }),
+    ...userConfig,
+    ControlPortWriteToFile: portFile,
+    __OwningControllerProcess: process.pid,
+  };
+  const torrc = path.join(dataDirectory, 'torrc');
+  const defaults = path.join(dataDirectory, 'torrc-defaults');
+  await writeFile(torrc, renderTorrc(config), { mode: 0o600 });
+  await writeFile(defaults, '', { mode: 0o600 });
+
+  const tail: string[] = [];
+  const child = spawn(torPath, ['-f', torrc, '--defaults-torrc', defaults, '--ignore-missing-torrc'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const onOutput = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (!line.trim()) continue;
+      tail.push(line.trimEnd());
+      if (tail.length > DEFAULTS.logTail) tail.shift();
+    }
+  };
+  child.stdout!.on('data', onOutput);
+  child.stderr!.on('data', onOutput);
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    child.once('error', (err) => {
+      tail.push(`spawn error: ${err.message}`);
+      resolve({ code: null, signal: null });
+    });
+  });
+  let control: TorControl | undefined;
+
+  const kill = async () => {
+    if (control) control.destroy();
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), DEFAULTS.stopGraceMs);
+      await exited;
+      clearTimeout(timer);
+    }
+    if (ownsDir) await rm(dataDirectory, { recursive: true, force: true }).catch(() => undefined);
+  };
+
+  const abort = new AbortController();
+  const onAbort = () => abort.abort(opts.signal!.reason);
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => abort.abort(new TorTimeoutError('launching tor', timeoutMs)), timeoutMs);
+  try {
+    if (opts.signal?.aborted) throw new TorAbortError('launching tor');
+    const died = exited.then(({ code, signal }) => {
+      throw new TorLaunchError(
+        `tor exited during startup (${signal ? `signal ${signal}` : `exit code ${code}`})`,
+        [...tail],
+      );
+    });
+    died.catch(() => undefined);
+    const cancelled = new Promise<never>((_, reject) => {
+      abort.signal.addEventListener('abort', () => {
+        const reason = abort.signal.reason;
+        reject(
+          reason instanceof TorTimeoutError
+            ? new TorLaunchError(`tor did not start within ${timeoutMs} ms`, [...tail], { cause: reason })
+            : new TorAbortError('launching tor', { cause: reason }),
+        );
+      });
+    });
+    cancelled.catch(() => undefined);
+    const race = <T>(p: Promise<T>) => Promise.race([p, died, cancelled]);
+
+    const endpoint = await race(readControlPortFile(portFile, abort.signal));
+    log('tor pid %d control %s', child.pid, endpoint);
+    const opened = await race(openTorControl(endpoint, { signal: abort.signal }));
+    control = opened.control;
+    await race(control.command('TAKEOWNERSHIP'));
+    const disabled = String(config['DisableNetwork'] ?? '0') === '1' || config['DisableNetwork'] === true;
+    if (opts.waitForBootstrap ?? !disabled) {
+      await race(waitForBootstrap(control, { onProgress: opts.onProgress, signal: abort.signal }));
+    }
+    const launched: LaunchedTor = {
+      control,
+      child,
+      pid: child.pid!,
+      dataDirectory,
+      torVersion: opened.torVersion,
+      controlEndpoint: endpoint,
+      logTail: () => [...tail],
+      stop: once(async () => {
+        await control!.close({ timeoutMs: 500 }).catch(() => undefined);
+        await kill();
+      }),
+    };
+    return launched;
+  } catch (err) {
+    await kill();
+    if (err instanceof TorError) throw err;
+    throw new TorLaunchError(`tor failed to start: ${(err as Error).message}`, [...tail], { cause: err });
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Polls for the file that `ControlPortWriteToFile` writes once tor has bound its control port. */
+async function readControlPortFile(file: string, signal: AbortSignal): Promise<string> {
+  for (;;) {
+    if (signal.aborted) throw new TorAbortError('waiting for the control port');
+    try {
+      const text = await readFile(file, 'utf8');
+      const match = /^PORT=(\S+):(\d+)\r?\n/m.exec(text); // only a complete line: tor may still be writing
+      if (match) return `tcp:${match[1]!.replace(/^\[(.*)\]$/, '$1').replace(/:/g, '\\:')}:${match[2]}`;
+    } catch {
+      /* not written yet */
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let p: Promise<void> | undefined;
+  return () => (p ??= fn());
+}

@@ -1,0 +1,70 @@
+import { TorAuthError, TorError, TorNotAvailableError } from '../errors.js';
+import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
+import type { CancelOptions } from '../util/abort.js';
+import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
+import { Tor } from './tor.js';
+
+/** Where `connectTor()` looks for tor when no `control` is given and `$TOR_CONTROL` is unset. */
+export const DEFAULT_CONTROL_ENDPOINTS = [
+  'unix:/run/tor/control',
+  'tcp:127.0.0.1:9051',
+  'tcp:127.0.0.1:9151', // Tor Browser
+] as const;
+
+/** Options of {@link connectTor}. */
+export interface ConnectTorOptions extends CancelOptions {
+  /** Control endpoint string, e.g. `tcp:127.0.0.1:9051` or `unix:/run/tor/control`. @default $TOR_CONTROL, then {@link DEFAULT_CONTROL_ENDPOINTS} */
+  control?: string;
+  /** Password for HASHEDPASSWORD authentication. Never logged. */
+  password?: string;
+  /** Override the cookie file path tor announces. */
+  cookieFile?: string;
+}
+
+/**
+ * Connects to a running tor's control port and authenticates.
+ *
+ * With an explicit `control` (or `$TOR_CONTROL`) only that endpoint is tried. Otherwise the usual
+ * places are tried in order, and the first that accepts a connection is used: a tor that accepts the
+ * connection but refuses authentication is an error, not a reason to try the next one.
+ * @throws TorNotAvailableError (`TOR_NOT_AVAILABLE`) listing what was tried and why it failed
+ * @throws TorAuthError (`TOR_AUTH_FAILED`)
+ * @example const tor = await connectTor({ control: 'tcp:127.0.0.1:9051' });
+ */
+export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
+  const explicit = opts.control ?? process.env['TOR_CONTROL'] ?? undefined;
+  const endpoints = explicit ? [explicit] : [...DEFAULT_CONTROL_ENDPOINTS];
+  const tried: string[] = [];
+  for (const endpoint of endpoints) {
+    const address = parseControlEndpoint(endpoint);
+    try {
+      const { control, torVersion } = await openTorControl(address, opts);
+      return new Tor(control, { version: torVersion, controlEndpoint: describeControlAddress(address) });
+    } catch (err) {
+      if (err instanceof TorAuthError) throw err;
+      if (err instanceof TorError && err.code !== 'TOR_CONTROL_CLOSED') throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      tried.push(`${endpoint} (${code})`);
+    }
+  }
+  throw new TorNotAvailableError(
+    explicit ? `cannot reach tor's control port at ${explicit}` : 'no running tor found',
+    tried,
+  );
+}
+
+/**
+ * Starts a tor of our own and connects to it; `close()` stops it. See `LaunchTorOptions`.
+ * Everything about the process (race-free control port, ownership, temp DataDirectory, bootstrap
+ * progress, timeout and abort) is in `launchTorProcess`.
+ * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) with tor's last log lines
+ * @example const tor = await launchTor({ config: { DisableNetwork: 1 } });
+ */
+export async function launchTor(opts: LaunchTorOptions = {}): Promise<Tor> {
+  const launched = await launchTorProcess(opts);
+  return new Tor(launched.control, {
+    version: launched.torVersion,
+    controlEndpoint: launched.controlEndpoint,
+    launched,
+  });
+}

@@ -1,0 +1,169 @@
+import type http from 'node:http';
+import type net from 'node:net';
+import { inspect } from 'node:util';
+import type { TorControl } from '../control/tor-control.js';
+import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
+import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptions } from '../onion/onion-service-manager.js';
+import type { LaunchedTor } from '../process/launch-tor.js';
+import type { TorConnectOptions } from '../socks/socks-types.js';
+import { TorSocksClient, type HttpAgentOptions } from '../socks/tor-socks-client.js';
+import { TorState, type Circuit } from '../state/tor-state.js';
+import { TorConfig } from '../config/tor-config.js';
+import type { CancelOptions } from '../util/abort.js';
+import { parseTorTarget } from './tor-target.js';
+
+/** Options of {@link Tor.connect}. */
+export interface TorStreamOptions extends TorConnectOptions {
+  /** Send the stream over this circuit (needs the live state; see `TorState.setAttacher`). */
+  circuit?: Circuit | string;
+}
+
+/** How a `Tor` was obtained; set by `connectTor`/`launchTor`. */
+export interface TorInit {
+  version: string;
+  /** The control endpoint string we are connected to. */
+  controlEndpoint: string;
+  /** Set when torcon launched this tor and owns its process. */
+  launched?: LaunchedTor;
+}
+
+/**
+ * A handle on one tor: its control connection, and (lazily) its live state, its configuration, SOCKS
+ * connections through it, DNS through it and onion services on it. Get one with `connectTor()` or
+ * `launchTor()`.
+ */
+export class Tor {
+  /** The control protocol connection. */
+  readonly control: TorControl;
+  /** tor's version, e.g. `0.4.9.11`. */
+  readonly version: string;
+  /** pid of the tor process when torcon launched it. */
+  readonly pid?: number;
+  /** The control endpoint string this handle is connected to. */
+  readonly controlEndpoint: string;
+  private readonly launched?: LaunchedTor;
+  private statePromise?: Promise<TorState>;
+  private configPromise?: Promise<TorConfig>;
+  private socksClient?: TorSocksClient;
+  private onions?: OnionServiceManager;
+  private closing?: Promise<void>;
+
+  constructor(control: TorControl, init: TorInit) {
+    this.control = control;
+    this.version = init.version;
+    this.controlEndpoint = init.controlEndpoint;
+    if (init.launched) {
+      this.launched = init.launched;
+      this.pid = init.launched.pid;
+    }
+  }
+
+  /** The live state (routers, circuits, streams, address maps), built on first use. */
+  getState(opts: CancelOptions = {}): Promise<TorState> {
+    return (this.statePromise ??= retryable(TorState.create(this.control, opts), () => (this.statePromise = undefined)));
+  }
+
+  /** The live configuration, built on first use. */
+  getConfig(opts: CancelOptions = {}): Promise<TorConfig> {
+    return (this.configPromise ??= retryable(TorConfig.create(this.control, opts), () => (this.configPromise = undefined)));
+  }
+
+  /** The SOCKS side of this tor (ports discovered from tor itself). */
+  get socks(): TorSocksClient {
+    return (this.socksClient ??= new TorSocksClient(this.control));
+  }
+
+  private get onionServices(): OnionServiceManager {
+    return (this.onions ??= new OnionServiceManager(this.control));
+  }
+
+  /**
+   * Opens a TCP stream through tor. Hostnames are resolved by tor (never locally).
+   * @param target `host:port`, `[v6]:port`, a `tor:` endpoint string, or `{ host, port }`
+   * @throws TorSocksError (codes `TOR_SOCKS_*`) when tor cannot connect
+   * @example const socket = await tor.connect('example.onion:80');
+   */
+  async connect(target: string | { host: string; port: number }, opts: TorStreamOptions = {}): Promise<net.Socket> {
+    const parsed = typeof target === 'string' ? parseTorTarget(target) : { target, options: {} };
+    const merged: TorStreamOptions = { ...parsed.options, ...opts };
+    const { circuit, ...socksOptions } = merged;
+    if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
+    const state = await this.getState({ signal: opts.signal });
+    return state.connectVia(circuit, (beforeHandshake) =>
+      this.socks.connect(parsed.target, { ...socksOptions, beforeHandshake }),
+    );
+  }
+
+  /** Creates an onion service (ADD_ONION, or HiddenServiceDir with `hiddenServiceDir`). */
+  createOnionService(opts: OnionServiceOptions): Promise<OnionService> {
+    return this.onionServices.create(opts);
+  }
+
+  /** Lets this tor reach a v3 service that requires client authorization (ONION_CLIENT_AUTH_ADD). */
+  addOnionClientAuth(onion: string, privateKey: string, opts: OnionClientAuthAddOptions = {}): Promise<void> {
+    return this.onionServices.addClientAuth(onion, privateKey, opts);
+  }
+
+  /** ONION_CLIENT_AUTH_REMOVE. */
+  removeOnionClientAuth(onion: string, opts: CancelOptions = {}): Promise<void> {
+    return this.onionServices.removeClientAuth(onion, opts);
+  }
+
+  /** ONION_CLIENT_AUTH_VIEW: the client-auth credentials tor holds. */
+  listOnionClientAuth(opts: CancelOptions = {}): Promise<OnionClientAuth[]> {
+    return this.onionServices.listClientAuth(opts);
+  }
+
+  /** Resolves a hostname through tor (SOCKS RESOLVE): no local DNS query. */
+  resolve(name: string, opts: CancelOptions = {}): Promise<string> {
+    return this.socks.resolve(name, opts);
+  }
+
+  /** Reverse-resolves an IPv4/IPv6 address through tor (SOCKS RESOLVE_PTR). */
+  resolvePtr(address: string, opts: CancelOptions = {}): Promise<string> {
+    return this.socks.resolvePtr(address, opts);
+  }
+
+  /** An http.Agent (and https, by `opts.tls` / URL scheme) whose requests go through tor. */
+  httpAgent(opts: HttpAgentOptions = {}): http.Agent {
+    return this.socks.httpAgent(opts);
+  }
+
+  /** WHATWG fetch through tor (an undici dispatcher over our SOCKS connection). */
+  fetch(input: string | URL, init?: RequestInit & { isolate?: string }): Promise<Response> {
+    return this.socks.fetch(input, init);
+  }
+
+  /** SIGNAL NEWNYM: new circuits for new streams. */
+  async newIdentity(opts: CancelOptions = {}): Promise<void> {
+    await this.control.signal('NEWNYM', opts);
+  }
+
+  /**
+   * Closes the control connection (and its state, onion services without `detach`, SOCKS agents);
+   * when torcon launched this tor, stops it and removes its temporary data directory.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const state = this.statePromise;
+      this.statePromise = undefined;
+      await state?.then((s) => s.close()).catch(() => undefined);
+      this.socksClient?.close();
+      await this.onions?.closeAll().catch(() => undefined);
+      await this.control.close().catch(() => undefined);
+      if (this.launched) await this.launched.stop();
+    })();
+    return this.closing;
+  }
+
+  /** Short description without internals or secrets. */
+  [inspect.custom](): string {
+    return `Tor { version: '${this.version}', control: '${this.controlEndpoint}'${this.pid ? `, pid: ${this.pid}` : ''} }`;
+  }
+}
+
+/** A cached promise that forgets itself when it fails, so that the next call tries again. */
+function retryable<T>(promise: Promise<T>, forget: () => void): Promise<T> {
+  promise.catch(forget);
+  return promise;
+}
