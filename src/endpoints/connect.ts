@@ -1,0 +1,29 @@
+import type net from 'node:net';
+import { throwIfAborted } from '../util/abort.js';
+import { parseEndpoint } from '../util/endpoint-grammar.js';
+import type { EndpointCallOptions } from './endpoint-options.js';
+import { buildContext } from './endpoint-context.js';
+
+/**
+ * Opens a client connection described by an endpoint string.
+ *
+ * The string is parsed, its plugin found and its arguments validated before any I/O.
+ *
+ * @param description - e.g. `tor:example.com:443:tls=true`, `tcp:127.0.0.1:8080`, `unix:/run/app.sock`.
+ * @param opts - the Tor handle to use, a `getTor` resolver, the registry, an AbortSignal.
+ * @returns the connected socket (a `tls.TLSSocket` for `tls:` and `tor:...:tls=true`).
+ * @throws EndpointSyntaxError (`TOR_ENDPOINT_SYNTAX`), UnknownEndpointError (`TOR_ENDPOINT_UNKNOWN`),
+ *   EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`), TorNotAvailableError (`TOR_NOT_AVAILABLE`),
+ *   EndpointConnectError (`TOR_ENDPOINT_CONNECT`), TorSocksError, TorAbortError (`TOR_ABORTED`),
+ *   TorTimeoutError (`TOR_TIMEOUT`).
+ * @example
+ * const socket = await connect('tor:example.com:80', { tor });
+ */
+export async function connect(description: string, opts: EndpointCallOptions = {}): Promise<net.Socket> {
+  const endpoint = parseEndpoint(description);
+  const ctx = buildContext(opts);
+  const plugin = ctx.registry.get(endpoint.prefix, 'client');
+  plugin.validate?.(endpoint, 'client');
+  throwIfAborted(opts.signal, `connecting to a ${endpoint.prefix}: endpoint`);
+  return plugin.connect!(endpoint, ctx);
+}

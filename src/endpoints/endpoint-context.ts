@@ -1,0 +1,26 @@
+import { TorNotAvailableError } from '../errors.js';
+import type { EndpointContext } from '../plugins/plugin-types.js';
+import type { EndpointCallOptions } from './endpoint-options.js';
+import { getDefaultRegistry } from './default-registry.js';
+
+/**
+ * Builds the context a plugin receives. Without a `getTor`, asking for a tor fails: an endpoint
+ * that needs tor must never quietly get a plain connection instead.
+ */
+export function buildContext(opts: EndpointCallOptions): EndpointContext {
+  const ctx: EndpointContext = {
+    registry: opts.registry ?? getDefaultRegistry(),
+    getTor:
+      opts.getTor ??
+      (async (control?: string) => {
+        throw new TorNotAvailableError(
+          control !== undefined
+            ? `no way to reach the tor at ${control} was configured (pass { tor } or { getTor })`
+            : 'no tor is available for this endpoint (pass { tor } or { getTor })',
+        );
+      }),
+  };
+  if (opts.tor) ctx.tor = opts.tor;
+  if (opts.signal) ctx.signal = opts.signal;
+  return ctx;
+}

@@ -1,0 +1,34 @@
+import type net from 'node:net';
+import { throwIfAborted } from '../util/abort.js';
+import { parseEndpoint } from '../util/endpoint-grammar.js';
+import type { ListeningEndpoint } from '../util/listening-endpoint.js';
+import type { EndpointCallOptions } from './endpoint-options.js';
+import { buildContext } from './endpoint-context.js';
+
+/**
+ * Makes `server` reachable at the endpoint an endpoint string describes.
+ *
+ * The string is parsed, its plugin found and its arguments validated before any I/O.
+ *
+ * @param server - a `net.Server` (or `http.Server`), not yet listening.
+ * @param description - e.g. `onion:80`, `tcp:8080:interface=0.0.0.0`, `unix:/run/app.sock:mode=0660`.
+ * @returns where it listens, and `close()`; for `onion:` an `OnionService`.
+ * @throws EndpointSyntaxError (`TOR_ENDPOINT_SYNTAX`), UnknownEndpointError (`TOR_ENDPOINT_UNKNOWN`),
+ *   EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`), TorNotAvailableError (`TOR_NOT_AVAILABLE`),
+ *   EndpointListenError (`TOR_ENDPOINT_LISTEN`), OnionPublishError, TorAbortError (`TOR_ABORTED`).
+ * @example
+ * const service = await listen(http.createServer(app), 'onion:80', { tor });
+ * console.log(service.address); // "<56 chars>.onion:80"
+ */
+export async function listen(
+  server: net.Server,
+  description: string,
+  opts: EndpointCallOptions = {},
+): Promise<ListeningEndpoint> {
+  const endpoint = parseEndpoint(description);
+  const ctx = buildContext(opts);
+  const plugin = ctx.registry.get(endpoint.prefix, 'server');
+  plugin.validate?.(endpoint, 'server');
+  throwIfAborted(opts.signal, `listening on a ${endpoint.prefix}: endpoint`);
+  return plugin.listen!(server, endpoint, ctx);
+}

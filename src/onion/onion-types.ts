@@ -1,0 +1,89 @@
+import type net from 'node:net';
+import type { ListeningEndpoint } from '../util/listening-endpoint.js';
+
+/**
+ * The options and result of creating an onion service: the contract between the `onion:` endpoint
+ * plugin (which parses them from an endpoint string) and the Tor class (which implements them).
+ */
+
+/** One virtual port of an onion service. */
+export interface OnionPortMapping {
+  /** The port clients connect to on the `.onion` address (1..65535). */
+  virtualPort: number;
+  /**
+   * Where tor forwards it: `host:port` or `unix:/path`.
+   * @default the local address of `server` once it listens
+   */
+  target?: string;
+}
+
+/** A progress report while an onion service is created and its descriptor uploaded. */
+export interface OnionProgress {
+  /** A short stable phase name, e.g. `listening`, `adding`, `uploading`, `uploaded`. */
+  phase: string;
+  /** A human-readable message. */
+  message: string;
+  /** 0..100 when it can be estimated. */
+  percent?: number;
+}
+
+/** Options of `Tor.createOnionService`. */
+export interface OnionServiceOptions {
+  /** The virtual ports; at least one. */
+  ports: OnionPortMapping[];
+  /** The local server that answers the service's connections; made to listen if it is not yet. */
+  server?: net.Server;
+  /** Local TCP port for `server`. @default an ephemeral port */
+  localPort?: number;
+  /** Local IP address for `server`. @default `127.0.0.1` */
+  localAddress?: string;
+  /** Listen on this unix socket path instead of a TCP port. Exclusive with `localPort`/`localAddress`. */
+  localSocket?: string;
+  /** An existing key (`ED25519-V3:<base64>`) to recreate a known service. Never logged. */
+  privateKey?: string;
+  /** A file holding such a key; created with a new key when it does not exist. */
+  privateKeyFile?: string;
+  /** Use a filesystem service (`HiddenServiceDir`, via SETCONF) instead of an ephemeral one (ADD_ONION). */
+  hiddenServiceDir?: string;
+  /** Onion service version; only 3 exists since tor 0.4.6. @default 3 */
+  version?: 3;
+  /** Single-hop (non-anonymous) service: needs `HiddenServiceNonAnonymousMode 1`. @default false */
+  singleHop?: boolean;
+  /** Names of clients to create client-authorization (x25519) keys for. */
+  clientAuth?: string[];
+  /** Maximum concurrent streams per rendezvous circuit (tor's `MaxStreams`, 0 = unlimited). */
+  maxStreams?: number;
+  /** Close the circuit (instead of the stream) when `maxStreams` is exceeded. @default false */
+  maxStreamsCloseCircuit?: boolean;
+  /** Keep the service after the control connection closes (ADD_ONION `Detach`). @default false */
+  detach?: boolean;
+  /** Enable proof-of-work DoS defence (`HiddenServicePoWDefensesEnabled`). @default false */
+  pow?: boolean;
+  /** Resolve only once at least one descriptor upload succeeded. @default true */
+  awaitUpload?: boolean;
+  /** Give up waiting for the upload after this many milliseconds (`OnionPublishError`). */
+  uploadTimeoutMs?: number;
+  /** Called on progress. A listener that throws is ignored. */
+  onProgress?: (p: OnionProgress) => void;
+  /** Aborts creation (`TorAbortError`); the service is removed again. */
+  signal?: AbortSignal;
+}
+
+/** Client-authorization keys generated for one client name (x25519, base32 as tor writes them). */
+export interface OnionClientAuthKey {
+  name: string;
+  publicKey: string;
+  privateKey: string;
+}
+
+/** A running onion service. `address` is `<56 chars>.onion:<first virtual port>`. */
+export interface OnionService extends ListeningEndpoint {
+  /** `<56 base32 chars>.onion`. */
+  readonly hostname: string;
+  /** The 56-character service id (the hostname without `.onion`). */
+  readonly serviceId: string;
+  /** `ED25519-V3:<base64>` unless tor discarded it (or the key came from `hiddenServiceDir`). */
+  readonly privateKey?: string;
+  /** Keys of the clients named in `clientAuth`. */
+  readonly clientAuth?: OnionClientAuthKey[];
+}

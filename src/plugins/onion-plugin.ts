@@ -1,0 +1,175 @@
+import type net from 'node:net';
+import { EndpointArgumentError } from '../errors.js';
+import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
+import type { OnionServiceOptions } from '../onion/onion-types.js';
+import type { EndpointContext, EndpointPlugin, ListeningEndpoint } from './plugin-types.js';
+import {
+  collectArgs,
+  exclusive,
+  parseBoolean,
+  parseFilePath,
+  parseInteger,
+  parseIpAddress,
+  parsePort,
+  parseSeconds,
+  parseUnixPath,
+  required,
+  showValue,
+  type ArgSpec,
+} from './arg-validation.js';
+import { parseControlOption } from './control-option.js';
+import { resolveTor } from './tor-plugin.js';
+
+/**
+ * `onion:` server endpoints: make a `net.Server` reachable as a v3 onion service.
+ *
+ *   onion:PORT[:localPort=N][:localAddress=A][:localSocket=/path][:control=ENDPOINT|controlPort=N|/path]
+ *         [:privateKey=K|privateKeyFile=F][:hiddenServiceDir=D][:version=3][:singleHop=true]
+ *         [:clientAuth=NAME,...][:maxStreams=N][:maxStreamsCloseCircuit=true][:detach=true][:pow=true]
+ *         [:awaitUpload=true][:uploadTimeout=SECONDS]
+ */
+
+/** The parsed form of an `onion:` endpoint. */
+export interface OnionServerOptions {
+  /** Everything for `TorLike.createOnionService` except `server` and `signal` (from the call). */
+  service: Omit<OnionServiceOptions, 'server' | 'signal' | 'onProgress'>;
+  /** Control endpoint of the tor to use (from `control=`/`controlPort=`). */
+  control?: string;
+}
+
+const SPEC: ArgSpec = {
+  what: 'onion:',
+  positional: ['port'],
+  keywords: [
+    'localPort',
+    'localAddress',
+    'localSocket',
+    'control',
+    'controlPort',
+    'privateKey',
+    'privateKeyFile',
+    'hiddenServiceDir',
+    'version',
+    'singleHop',
+    'clientAuth',
+    'maxStreams',
+    'maxStreamsCloseCircuit',
+    'detach',
+    'pow',
+    'awaitUpload',
+    'uploadTimeout',
+  ],
+  usage: 'onion:PORT[:localPort=N][:privateKeyFile=F][:keyword=value...]',
+};
+
+/**
+ * Checks and normalizes an ADD_ONION key: `ED25519-V3:<base64 of 64 bytes>` (the prefix may be
+ * left out). The key never appears in any message.
+ */
+function parsePrivateKey(value: string): string {
+  const colon = value.indexOf(':');
+  const type = colon >= 0 ? value.slice(0, colon).toUpperCase() : 'ED25519-V3';
+  const blob = colon >= 0 ? value.slice(colon + 1) : value;
+  if (type === 'RSA1024') {
+    throw new EndpointArgumentError(
+      'onion: privateKey is an RSA1024 (version 2) key; tor no longer supports v2 onion services',
+    );
+  }
+  if (type !== 'ED25519-V3') {
+    throw new EndpointArgumentError('onion: privateKey must be an ED25519-V3 key ("ED25519-V3\\:<base64>")');
+  }
+  const valid = /^[A-Za-z0-9+/]{86}==$|^[A-Za-z0-9+/]{86}$/.test(blob) && Buffer.from(blob, 'base64').length === 64;
+  if (!valid) {
+    throw new EndpointArgumentError(
+      'onion: privateKey must be "ED25519-V3\\:" followed by the base64 of a 64-byte expanded ed25519 key',
+    );
+  }
+  return `ED25519-V3:${blob}`;
+}
+
+/** Client names label client-authorization keys; the v2-era rule keeps them file- and wire-safe. */
+function parseClientAuth(value: string): string[] {
+  const names = value.split(',');
+  const seen = new Set<string>();
+  for (const name of names) {
+    if (!/^[A-Za-z0-9+_-]{1,16}$/.test(name)) {
+      throw new EndpointArgumentError(
+        `onion: clientAuth must be a comma-separated list of names of 1 to 16 letters, digits, "+", "-" or "_", got ${showValue(name)}`,
+      );
+    }
+    if (seen.has(name)) throw new EndpointArgumentError(`onion: clientAuth names "${name}" twice`);
+    seen.add(name);
+  }
+  return names;
+}
+
+/**
+ * Parses and validates an `onion:` endpoint without any I/O.
+ * @throws EndpointArgumentError (code `TOR_ENDPOINT_ARGUMENT`): unknown keyword, bad port, CR/LF/NUL,
+ *   `version` other than 3 (v2 is gone from tor), `privateKey` with `privateKeyFile`, a key or key
+ *   file with `hiddenServiceDir`, `localSocket` with `localPort`/`localAddress`, `control` with
+ *   `controlPort`. Messages never contain the private key.
+ * @example
+ * parseOnionServerOptions(parseEndpoint('onion:80:privateKeyFile=/k:clientAuth=alice'))
+ * // { service: { ports: [{ virtualPort: 80 }], privateKeyFile: '/k', clientAuth: ['alice'] } }
+ */
+export function parseOnionServerOptions(endpoint: ParsedEndpoint): OnionServerOptions {
+  const { named, keywords: k } = collectArgs(endpoint, SPEC);
+  const virtualPort = parsePort(required(named.port, 'port', SPEC), 'onion: port');
+  const service: OnionServerOptions['service'] = { ports: [{ virtualPort }] };
+
+  if (k.version !== undefined) {
+    if (k.version === '2') {
+      throw new EndpointArgumentError(
+        'onion: version=2: version 2 onion services were removed from tor (0.4.6); use version=3 or leave it out',
+      );
+    }
+    if (k.version !== '3') throw new EndpointArgumentError(`onion: version must be 3, got ${showValue(k.version)}`);
+    service.version = 3;
+  }
+  exclusive('onion:', k, 'privateKey', 'privateKeyFile');
+  exclusive('onion:', k, 'privateKey', 'hiddenServiceDir', 'a hiddenServiceDir holds its own key');
+  exclusive('onion:', k, 'privateKeyFile', 'hiddenServiceDir', 'a hiddenServiceDir holds its own key');
+  exclusive('onion:', k, 'localSocket', 'localPort');
+  exclusive('onion:', k, 'localSocket', 'localAddress');
+
+  if (k.localPort !== undefined) service.localPort = parsePort(k.localPort, 'onion: localPort');
+  if (k.localAddress !== undefined) service.localAddress = parseIpAddress(k.localAddress, 'onion: localAddress');
+  if (k.localSocket !== undefined) service.localSocket = parseUnixPath(k.localSocket, 'onion: localSocket');
+  if (k.privateKey !== undefined) service.privateKey = parsePrivateKey(k.privateKey);
+  if (k.privateKeyFile !== undefined) service.privateKeyFile = parseFilePath(k.privateKeyFile, 'onion: privateKeyFile');
+  if (k.hiddenServiceDir !== undefined) {
+    service.hiddenServiceDir = parseFilePath(k.hiddenServiceDir, 'onion: hiddenServiceDir');
+  }
+  if (k.singleHop !== undefined) service.singleHop = parseBoolean(k.singleHop, 'onion: singleHop');
+  if (k.clientAuth !== undefined) service.clientAuth = parseClientAuth(k.clientAuth);
+  if (k.maxStreams !== undefined) service.maxStreams = parseInteger(k.maxStreams, 'onion: maxStreams', 0, 65535);
+  if (k.maxStreamsCloseCircuit !== undefined) {
+    service.maxStreamsCloseCircuit = parseBoolean(k.maxStreamsCloseCircuit, 'onion: maxStreamsCloseCircuit');
+  }
+  if (k.detach !== undefined) service.detach = parseBoolean(k.detach, 'onion: detach');
+  if (k.pow !== undefined) service.pow = parseBoolean(k.pow, 'onion: pow');
+  if (k.awaitUpload !== undefined) service.awaitUpload = parseBoolean(k.awaitUpload, 'onion: awaitUpload');
+  if (k.uploadTimeout !== undefined) service.uploadTimeoutMs = parseSeconds(k.uploadTimeout, 'onion: uploadTimeout');
+
+  const out: OnionServerOptions = { service };
+  const control = parseControlOption('onion:', k.control, k.controlPort);
+  if (control !== undefined) out.control = control;
+  return out;
+}
+
+/** The built-in `onion:` plugin (server only). */
+export const onionPlugin: EndpointPlugin = {
+  prefix: 'onion',
+  describe: SPEC.usage,
+
+  validate(endpoint: ParsedEndpoint, role): void {
+    if (role === 'server') parseOnionServerOptions(endpoint);
+  },
+
+  async listen(server: net.Server, endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<ListeningEndpoint> {
+    const o = parseOnionServerOptions(endpoint);
+    const tor = await resolveTor(ctx, o.control);
+    return tor.createOnionService({ ...o.service, server, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  },
+};

@@ -1,0 +1,236 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import { promises as fs } from 'node:fs';
+import { EndpointArgumentError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
+import { throwIfAborted } from '../util/abort.js';
+import { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from '../util/endpoint-grammar.js';
+import type { EndpointContext, EndpointPlugin, EndpointRole, ListeningEndpoint } from './plugin-types.js';
+import {
+  collectArgs,
+  parseBoolean,
+  parseFilePath,
+  parseHost,
+  parseInteger,
+  parseIpAddress,
+  parsePort,
+  parseSeconds,
+  required,
+  showValue,
+  type ArgSpec,
+} from './arg-validation.js';
+import { DEFAULT_TCP_INTERFACE } from './tcp-plugin.js';
+import { closeServer, formatServerAddress, listenServer, listeningEndpoint, openSocket } from './socket-io.js';
+
+/**
+ * `tls:` endpoints.
+ *
+ * Client, as Twisted's `tls:`: `tls:HOST:PORT[:servername=S][:rejectUnauthorized=false][:caFile=F]
+ * [:timeout=SECONDS][:endpoint=ENDPOINT]`. TLS runs over the inner `endpoint` (any client endpoint,
+ * escaped), by default `tcp:HOST:PORT`; so `tls:example.com:443:endpoint=tor\:example.com\:443` is
+ * TLS through tor. The certificate is checked against HOST (or `servername`).
+ *
+ * Server: `tls:PORT:privateKey=F[:certKey=F][:interface=A][:backlog=N]`, keys as PEM files (as
+ * Twisted's `ssl:`, `certKey` defaults to `privateKey`, a file holding both). An internal TLS
+ * server listens; each connection is handed, decrypted, to the caller's `server` through its
+ * `'connection'` event, so a plain `net.Server` or an `http.Server` works unchanged. The caller's
+ * server itself does not listen (its `address()` stays null).
+ */
+
+/** Options of a `tls:` client. */
+export interface TlsClientOptions {
+  host: string;
+  port: number;
+  /** SNI name and the name the certificate must match. @default HOST unless it is an IP address */
+  servername?: string;
+  /** @default true */
+  rejectUnauthorized: boolean;
+  /** PEM file of trusted CA certificates, instead of Node's built-in list. */
+  caFile?: string;
+  /** Connect + handshake timeout in milliseconds (`timeout=` is in seconds). */
+  timeoutMs?: number;
+  /** The inner client endpoint string. @default `tcp:HOST:PORT` */
+  endpoint: string;
+}
+
+/** Options of a `tls:` server. */
+export interface TlsServerOptions {
+  port: number;
+  /** PEM file with the private key (and the certificate chain unless `certKey` is given). */
+  privateKey: string;
+  /** PEM file with the certificate chain. @default `privateKey` */
+  certKey: string;
+  /** @default `127.0.0.1` (see `DEFAULT_TCP_INTERFACE`) */
+  interface: string;
+  backlog?: number;
+}
+
+const CLIENT_SPEC: ArgSpec = {
+  what: 'tls: client',
+  positional: ['host', 'port'],
+  keywords: ['servername', 'rejectUnauthorized', 'caFile', 'timeout', 'endpoint'],
+  usage: 'tls:HOST:PORT[:servername=S][:rejectUnauthorized=false][:caFile=F][:timeout=SECONDS][:endpoint=ENDPOINT]',
+  bracketedHost: true,
+};
+
+const SERVER_SPEC: ArgSpec = {
+  what: 'tls: server',
+  positional: ['port'],
+  keywords: ['privateKey', 'certKey', 'interface', 'backlog'],
+  usage: 'tls:PORT:privateKey=KEY.pem[:certKey=CERT.pem][:interface=IP][:backlog=N]',
+};
+
+/**
+ * Parses and validates a `tls:` client endpoint without any I/O (the inner endpoint's grammar is
+ * checked here; its own arguments are checked by its plugin before it does any I/O).
+ * @throws EndpointArgumentError (code `TOR_ENDPOINT_ARGUMENT`)
+ */
+export function parseTlsClientOptions(endpoint: ParsedEndpoint): TlsClientOptions {
+  const { named, keywords: k } = collectArgs(endpoint, CLIENT_SPEC);
+  // The host is only a name to verify when another endpoint carries the bytes (it may be an onion
+  // address reached through tor:); otherwise it is dialled directly and must not be an onion.
+  const host = parseHost(required(named.host, 'host', CLIENT_SPEC), 'tls: host', { onion: k.endpoint !== undefined });
+  const port = parsePort(required(named.port, 'port', CLIENT_SPEC), 'tls: port');
+  const out: TlsClientOptions = {
+    host,
+    port,
+    rejectUnauthorized: k.rejectUnauthorized !== undefined ? parseBoolean(k.rejectUnauthorized, 'tls: rejectUnauthorized') : true,
+    endpoint: `tcp:${quoteEndpointArgument(host)}:${port}`,
+  };
+  if (k.servername !== undefined) {
+    const name = parseHost(k.servername, 'tls: servername', { onion: true });
+    if (net.isIP(name)) throw new EndpointArgumentError('tls: servername must be a host name, not an IP address (SNI)');
+    out.servername = name;
+  } else if (net.isIP(host) === 0) {
+    out.servername = host;
+  }
+  if (k.caFile !== undefined) out.caFile = parseFilePath(k.caFile, 'tls: caFile');
+  if (k.timeout !== undefined) out.timeoutMs = parseSeconds(k.timeout, 'tls: timeout');
+  if (k.endpoint !== undefined) {
+    let inner: ParsedEndpoint;
+    try {
+      inner = parseEndpoint(k.endpoint);
+    } catch (err) {
+      if (!(err instanceof EndpointSyntaxError)) throw err;
+      throw new EndpointArgumentError(`tls: endpoint is not a valid endpoint string: ${err.message}`);
+    }
+    if (inner.prefix === 'tls') {
+      throw new EndpointArgumentError(`tls: endpoint may not itself be a tls: endpoint, got ${showValue(k.endpoint)}`);
+    }
+    out.endpoint = k.endpoint;
+  }
+  return out;
+}
+
+/**
+ * Parses and validates a `tls:` server endpoint without any I/O.
+ * @throws EndpointArgumentError (code `TOR_ENDPOINT_ARGUMENT`)
+ */
+export function parseTlsServerOptions(endpoint: ParsedEndpoint): TlsServerOptions {
+  const { named, keywords: k } = collectArgs(endpoint, SERVER_SPEC);
+  const port = parsePort(required(named.port, 'port', SERVER_SPEC), 'tls: port', true);
+  const privateKey = parseFilePath(required(k.privateKey, 'privateKey=FILE', SERVER_SPEC), 'tls: privateKey');
+  const out: TlsServerOptions = {
+    port,
+    privateKey,
+    certKey: k.certKey !== undefined ? parseFilePath(k.certKey, 'tls: certKey') : privateKey,
+    interface: k.interface !== undefined ? parseIpAddress(k.interface, 'tls: interface') : DEFAULT_TCP_INTERFACE,
+  };
+  if (k.backlog !== undefined) out.backlog = parseInteger(k.backlog, 'tls: backlog', 1, 65535);
+  return out;
+}
+
+async function readPem(path: string, name: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new EndpointArgumentError(`tls: cannot read ${name} file ${showValue(path)} (${code})`);
+  }
+}
+
+/** The built-in `tls:` plugin. */
+export const tlsPlugin: EndpointPlugin = {
+  prefix: 'tls',
+  describe: `client ${CLIENT_SPEC.usage}; server ${SERVER_SPEC.usage}`,
+
+  validate(endpoint: ParsedEndpoint, role: EndpointRole): void {
+    if (role === 'client') parseTlsClientOptions(endpoint);
+    else parseTlsServerOptions(endpoint);
+  },
+
+  async connect(endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<net.Socket> {
+    const o = parseTlsClientOptions(endpoint);
+    const inner = parseEndpoint(o.endpoint);
+    const plugin = ctx.registry.get(inner.prefix, 'client');
+    plugin.validate?.(inner, 'client');
+    const ca = o.caFile !== undefined ? await readPem(o.caFile, 'caFile') : undefined;
+    const what = `tls connection to ${net.isIPv6(o.host) ? `[${o.host}]` : o.host}:${o.port}`;
+    throwIfAborted(ctx.signal, what);
+
+    // One signal for the inner connection and the handshake, fired by the caller's abort or by
+    // our timeout, so that a stalled attempt is torn down rather than left open.
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(ctx.signal?.reason);
+    ctx.signal?.addEventListener('abort', onAbort, { once: true });
+    let timedOut = false;
+    const timer =
+      o.timeoutMs !== undefined
+        ? setTimeout(() => {
+            timedOut = true;
+            controller.abort();
+          }, o.timeoutMs)
+        : undefined;
+    let raw: net.Socket | undefined;
+    try {
+      raw = await plugin.connect!(inner, { ...ctx, signal: controller.signal });
+      const socket = raw;
+      return await openSocket(
+        () =>
+          tls.connect({
+            socket,
+            host: o.host,
+            rejectUnauthorized: o.rejectUnauthorized,
+            ...(o.servername !== undefined ? { servername: o.servername } : {}),
+            ...(ca ? { ca } : {}),
+          }),
+        'secureConnect',
+        what,
+        { signal: controller.signal },
+      );
+    } catch (err) {
+      raw?.destroy();
+      if (timedOut) throw new TorTimeoutError(what, o.timeoutMs!);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      ctx.signal?.removeEventListener('abort', onAbort);
+    }
+  },
+
+  async listen(server: net.Server, endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<ListeningEndpoint> {
+    const o = parseTlsServerOptions(endpoint);
+    const key = await readPem(o.privateKey, 'privateKey');
+    const cert = o.certKey === o.privateKey ? key : await readPem(o.certKey, 'certKey');
+    let secureContext: tls.SecureContext;
+    try {
+      secureContext = tls.createSecureContext({ key, cert });
+    } catch (err) {
+      // OpenSSL's reason only: never the file contents.
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new EndpointArgumentError(`tls: privateKey/certKey are not a usable PEM key and certificate: ${reason}`);
+    }
+    const inner = tls.createServer({ secureContext }, (socket) => {
+      server.emit('connection', socket);
+    });
+    // A client failing its handshake concerns that client only.
+    inner.on('tlsClientError', () => undefined);
+    const where = net.isIPv6(o.interface) ? `[${o.interface}]:${o.port}` : `${o.interface}:${o.port}`;
+    await listenServer(
+      inner,
+      { port: o.port, host: o.interface, ...(o.backlog !== undefined ? { backlog: o.backlog } : {}) },
+      `listening on tls ${where}`,
+      ctx.signal,
+    );
+    return listeningEndpoint(formatServerAddress(inner), () => closeServer(inner));
+  },
+};
