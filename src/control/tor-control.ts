@@ -484,6 +484,21 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     return this.closing;
   }
 
+  /**
+   * Lets the process exit while this connection is open (like `socket.unref()`). Shared handles
+   * made for endpoint strings use it so that a script that ran `connect("tor:...")` ends normally.
+   */
+  unref(): this {
+    (this.socket as Duplex & { unref?: () => void }).unref?.();
+    return this;
+  }
+
+  /** Undoes {@link unref}. */
+  ref(): this {
+    (this.socket as Duplex & { ref?: () => void }).ref?.();
+    return this;
+  }
+
   /** Destroys the connection at once; everything pending rejects with TorControlClosedError. */
   destroy(reason?: Error): void {
     this.fail(reason ?? new TorControlClosedError('closed by the caller'));

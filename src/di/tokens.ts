@@ -8,6 +8,8 @@ export const TOKENS = {
   EndpointPlugin: Symbol.for('torcon.EndpointPlugin'),
   /** The `PluginRegistry` built from the registered plugins. */
   PluginRegistry: Symbol.for('torcon.PluginRegistry'),
+  /** The shared `TorProvider` that endpoint strings use to find a tor. */
+  TorProvider: Symbol.for('torcon.TorProvider'),
   /** The `TorControl` of one Tor handle (child containers only). */
   TorControl: Symbol.for('torcon.TorControl'),
   /** The `Tor` handle of a child container. */

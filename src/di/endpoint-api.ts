@@ -1,0 +1,50 @@
+import type net from 'node:net';
+import { connect as connectWith } from '../endpoints/connect.js';
+import { listen as listenWith } from '../endpoints/listen.js';
+import type { EndpointCallOptions } from '../endpoints/endpoint-options.js';
+import type { EndpointPlugin, ListeningEndpoint } from '../plugins/plugin-types.js';
+import { pluginRegistry, torProvider } from './container.js';
+
+/** Options of the public {@link connect} and {@link listen}. */
+export type EndpointOptions = Omit<EndpointCallOptions, 'registry' | 'getTor'> & Partial<Pick<EndpointCallOptions, 'registry' | 'getTor'>>;
+
+/**
+ * Opens a client connection from an endpoint string, e.g. `tor:example.com:443:tls=true`.
+ *
+ * Without `opts.tor`, `tor:` endpoints use the tor at their `control=` endpoint, else
+ * `$TOR_CONTROL`, else a running local tor; never a direct connection.
+ * @throws EndpointSyntaxError, UnknownEndpointError, EndpointArgumentError (before any I/O),
+ *   TorNotAvailableError, TorSocksError, TorAbortError, TorTimeoutError
+ * @example const socket = await connect('tor:example.com:80');
+ */
+export function connect(description: string, opts: EndpointOptions = {}): Promise<net.Socket> {
+  return connectWith(description, {
+    registry: pluginRegistry(),
+    getTor: (control) => torProvider().get(control !== undefined ? { control } : {}),
+    ...opts,
+  });
+}
+
+/**
+ * Makes an existing server listen on an endpoint string, e.g. `onion:80`.
+ *
+ * Without `opts.tor`, `onion:` endpoints use the tor at their `control=` endpoint, else
+ * `$TOR_CONTROL`, else a running local tor, else a tor launched for this process.
+ * @example const service = await listen(http.createServer(handler), 'onion:80');
+ */
+export function listen(server: net.Server, description: string, opts: EndpointOptions = {}): Promise<ListeningEndpoint> {
+  return listenWith(server, description, {
+    registry: pluginRegistry(),
+    getTor: (control) =>
+      torProvider().get(control !== undefined ? { control } : { launchIfMissing: true }),
+    ...opts,
+  });
+}
+
+/**
+ * Adds an endpoint plugin for `connect`/`listen` (e.g. an `i2p:` prefix).
+ * @throws DuplicateEndpointError (`TOR_ENDPOINT_DUPLICATE`) when its prefix is taken
+ */
+export function registerPlugin(plugin: EndpointPlugin): void {
+  pluginRegistry().register(plugin);
+}

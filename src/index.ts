@@ -1,0 +1,25 @@
+/**
+ * torcon: Tor as a first-class network endpoint for Node.js. This file is the whole public API;
+ * everything else is internal.
+ */
+import 'reflect-metadata';
+
+export { connectTor, launchTor, DEFAULT_CONTROL_ENDPOINTS, type ConnectTorOptions } from './tor/connect-tor.js';
+export { Tor, type TorStreamOptions } from './tor/tor.js';
+export type { LaunchTorOptions } from './process/launch-tor.js';
+export type { BootstrapProgress } from './process/bootstrap.js';
+
+export { TorControl, type ConfValue, type CommandOptions } from './control/tor-control.js';
+export type { ControlReply, ReplyLine } from './control/reply.js';
+export type { ProtocolInfo } from './control/protocol-info.js';
+export type * from './control/events/event-types.js';
+
+export { connect, listen, registerPlugin, type EndpointOptions } from './di/endpoint-api.js';
+export { createTorContainer, torconContainer } from './di/container.js';
+export { TOKENS } from './di/tokens.js';
+export { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from './util/endpoint-grammar.js';
+export type { EndpointPlugin, EndpointContext, ListeningEndpoint, TorLike } from './plugins/plugin-types.js';
+export type { OnionService, OnionServiceOptions, OnionClientAuthKey } from './onion/onion-types.js';
+export type { TorConnectOptions } from './socks/socks-types.js';
+
+export * from './errors.js';

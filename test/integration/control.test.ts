@@ -1,0 +1,272 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sinon from 'sinon';
+import { openTorControl } from '../../src/control/transport.js';
+import { launchTor, connectTor } from '../../src/tor/connect-tor.js';
+import type { Tor } from '../../src/tor/tor.js';
+import {
+  TorAbortError,
+  TorAuthError,
+  TorControlClosedError,
+  TorControlError,
+  TorInvalidValueError,
+  TorLaunchError,
+  TorNotAvailableError,
+} from '../../src/errors.js';
+import { parseBootstrapStatus } from '../../src/process/bootstrap.js';
+
+// Every tor in this file runs with DisableNetwork 1: the control port works fully and nothing
+// leaves the machine.
+const OFFLINE = { DisableNetwork: 1 } as const;
+
+function torIsRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return check();
+}
+
+describe('control protocol against a real tor (DisableNetwork 1)', function () {
+  this.timeout(60_000);
+  let tor: Tor;
+
+  before(async () => {
+    tor = await launchTor({ config: OFFLINE });
+  });
+  after(async () => {
+    await tor?.close();
+  });
+
+  it('launches, owns and authenticates to tor', async () => {
+    assert.match(tor.version, /^0\.4\.\d+/);
+    assert.ok(tor.pid && torIsRunning(tor.pid));
+    assert.equal(await tor.control.getInfo('process/pid'), String(tor.pid));
+    assert.match(tor.controlEndpoint, /^tcp:127\.0\.0\.1:\d+$/);
+    assert.equal(await tor.control.getInfo('network-liveness'), 'down');
+  });
+
+  it('gets several GETINFO keys in one round trip', async () => {
+    const write = sinon.spy((tor.control as unknown as { socket: { write: () => boolean } }).socket, 'write');
+    try {
+      const got = await tor.control.getInfo(['version', 'config-file', 'net/listeners/control', 'status/bootstrap-phase']);
+      assert.equal(write.callCount, 1);
+      assert.equal(got['version']!.split(' ')[0], tor.version);
+      assert.match(got['net/listeners/control']!, /127\.0\.0\.1:\d+/);
+      assert.ok(parseBootstrapStatus(got['status/bootstrap-phase']!));
+    } finally {
+      write.restore();
+    }
+  });
+
+  it('reads a multi-line data block (config-text)', async () => {
+    const text = await tor.control.getInfo('config-text');
+    assert.match(text, /DisableNetwork 1/);
+    assert.ok(text.includes('\n'));
+  });
+
+  it('round-trips hostile SETCONF values', async () => {
+    const hostile = ['plain', 'with space', 'with "quotes"', 'back\\slash', 'tab\there', 'end\\', '"', 'Zoë ✓ #not a comment', ' lead and trail '];
+    for (const value of hostile) {
+      await tor.control.setConf({ ContactInfo: value });
+      const got = await tor.control.getConf(['ContactInfo']);
+      assert.deepEqual(got['ContactInfo'], [value], `value ${JSON.stringify(value)}`);
+    }
+  });
+
+  it('sets and reads list options in one command, and resets them', async () => {
+    await tor.control.setConf({ SocksPort: ['127.0.0.1:0', '127.0.0.1:0 IsolateSOCKSAuth'] });
+    const got = await tor.control.getConf(['SocksPort', 'ContactInfo']);
+    assert.equal(got['SocksPort']!.length, 2);
+    assert.match(got['SocksPort']![1]!, /IsolateSOCKSAuth/);
+    await tor.control.resetConf(['ContactInfo']);
+    assert.deepEqual((await tor.control.getConf('ContactInfo'))['ContactInfo'], []);
+  });
+
+  it('refuses injection attempts without touching tor', async () => {
+    await assert.rejects(tor.control.setConf({ ContactInfo: 'x\r\nSIGNAL HALT' }), TorInvalidValueError);
+    await assert.rejects(tor.control.getInfo('version\nSIGNAL HALT'), TorInvalidValueError);
+    assert.equal(await tor.control.getInfo('process/pid'), String(tor.pid));
+  });
+
+  it('maps tor errors to TorControlError with status', async () => {
+    const err = await tor.control.getInfo('no/such/key').catch((e: unknown) => e);
+    assert.ok(err instanceof TorControlError);
+    assert.equal(err.status, 552);
+    await assert.rejects(tor.control.signal('NOT_A_SIGNAL'), TorControlError);
+  });
+
+  it('delivers CONF_CHANGED and SIGNAL events to subscribers and iterators', async () => {
+    const changes: string[] = [];
+    const off = await tor.control.subscribe('CONF_CHANGED', (e) => changes.push(e.raw));
+    const ac = new AbortController();
+    const iterator = tor.control.events(['SIGNAL'], { signal: ac.signal });
+    const next = iterator.next();
+    await new Promise((r) => setTimeout(r, 50));
+    await tor.control.setConf({ ContactInfo: 'event test' });
+    await tor.control.signal('NEWNYM');
+    const { value } = await next;
+    assert.equal(value!.type, 'SIGNAL');
+    assert.match(value!.raw, /NEWNYM/);
+    ac.abort();
+    await off();
+    assert.ok(changes.some((c) => c.includes('ContactInfo=event test')), changes.join('|'));
+  });
+
+  it('reports protocol info', async () => {
+    const info = await tor.control.protocolInfo();
+    assert.equal(info.protocolInfoVersion, 1);
+    assert.ok(info.authMethods.includes('SAFECOOKIE'));
+    assert.ok(info.cookieFile);
+    assert.equal(info.torVersion, tor.version);
+  });
+});
+
+describe('authentication methods against a real tor (DisableNetwork 1)', function () {
+  this.timeout(60_000);
+
+  it('authenticates with SAFECOOKIE by preference, and with COOKIE', async () => {
+    const tor = await launchTor({ config: OFFLINE });
+    try {
+      const safe = await openTorControl(tor.controlEndpoint);
+      assert.equal(safe.method, 'SAFECOOKIE');
+      safe.control.destroy();
+      const info = await tor.control.protocolInfo();
+      const cookie = await openTorControl(tor.controlEndpoint, {
+        protocolInfo: { ...info, authMethods: ['COOKIE'] },
+      });
+      assert.equal(cookie.method, 'COOKIE');
+      assert.equal(await cookie.control.getInfo('process/pid'), String(tor.pid));
+      cookie.control.destroy();
+    } finally {
+      await tor.close();
+    }
+  });
+
+  it('authenticates with HASHEDPASSWORD and refuses a wrong password', async () => {
+    const password = 'correct horse "battery" staple';
+    const hashed = execFileSync('tor', ['--quiet', '--hash-password', password], { encoding: 'utf8' }).trim();
+    const tor = await launchTor({ config: { ...OFFLINE, CookieAuthentication: 0, HashedControlPassword: hashed } });
+    try {
+      const tried = await connectTor({ control: tor.controlEndpoint, password });
+      assert.equal(await tried.control.getInfo('process/pid'), String(tor.pid));
+      await tried.close();
+      const err = await connectTor({ control: tor.controlEndpoint, password: 'wrong-password' }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorAuthError);
+      assert.doesNotMatch(String(err), /wrong-password|battery/);
+    } finally {
+      await tor.close();
+    }
+  });
+
+  it('authenticates with NULL when tor requires nothing', async () => {
+    // launchTor itself needs a cookie; the NULL tor is reached over a second control port.
+    const tor = await launchTor({ config: { ...OFFLINE, CookieAuthentication: 0 } }).catch((e: unknown) => e);
+    // Without any auth method configured, tor offers NULL and launchTor still works.
+    assert.ok(!(tor instanceof Error), String(tor));
+    const t = tor as Tor;
+    try {
+      const info = await t.control.protocolInfo();
+      assert.deepEqual(info.authMethods, ['NULL']);
+      const other = await openTorControl(t.controlEndpoint);
+      assert.equal(other.method, 'NULL');
+      other.control.destroy();
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('launching and losing tor', function () {
+  this.timeout(60_000);
+
+  it('reports bootstrap progress while waiting and removes its temp DataDirectory on close', async () => {
+    const progress: number[] = [];
+    // DisableNetwork 1 never reaches 100%; waitForBootstrap false resolves after authentication.
+    const tor = await launchTor({ config: OFFLINE, onProgress: (p) => progress.push(p.percent), waitForBootstrap: false });
+    const dir = (await tor.control.getConf('DataDirectory'))['DataDirectory']![0]!;
+    const pid = tor.pid!;
+    await tor.close();
+    assert.equal(torIsRunning(pid), false);
+    await assert.rejects(import('node:fs/promises').then((fs) => fs.stat(dir)), /ENOENT/);
+  });
+
+  it('keeps a caller-given DataDirectory', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-keep-'));
+    try {
+      const tor = await launchTor({ config: OFFLINE, dataDirectory: dir });
+      await tor.close();
+      const fs = await import('node:fs/promises');
+      assert.ok((await fs.stat(dir)).isDirectory());
+      assert.equal(((await fs.stat(dir)).mode & 0o777).toString(8), '700');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects every pending and later command promptly when tor is SIGKILLed', async () => {
+    const tor = await launchTor({ config: OFFLINE });
+    const closed = new Promise((resolve) => tor.control.once('close', resolve));
+    // A command tor will not answer before it dies: SIGKILL lands first.
+    const pending = tor.control.getInfo('config-text');
+    process.kill(tor.pid!, 'SIGKILL');
+    const started = Date.now();
+    const err = await pending.catch((e: unknown) => e);
+    // (config-text may have been answered before the kill; then the next command shows it.)
+    if (!(err instanceof Error)) {
+      await closed;
+    } else {
+      assert.ok(err instanceof TorControlClosedError, String(err));
+    }
+    await closed;
+    assert.ok(Date.now() - started < 1000, 'close noticed within a second');
+    await assert.rejects(tor.control.getInfo('version'), TorControlClosedError);
+    await tor.close();
+  });
+
+  it('fails with the log tail when tor refuses its config', async () => {
+    const err = await launchTor({ config: { ...OFFLINE, NoSuchOption: 1 } }).catch((e: unknown) => e);
+    assert.ok(err instanceof TorLaunchError);
+    assert.equal(err.code, 'TOR_LAUNCH_FAILED');
+    assert.ok(err.logLines.some((l) => /NoSuchOption/.test(l)), err.logLines.join('\n'));
+  });
+
+  it('kills tor and rejects with TorAbortError when aborted', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-abort-'));
+    try {
+      const ac = new AbortController();
+      const launching = launchTor({ config: OFFLINE, dataDirectory: dir, signal: ac.signal });
+      setTimeout(() => ac.abort(), 5);
+      await assert.rejects(launching, TorAbortError);
+      const running = () => execFileSync('sh', ['-c', `pgrep -f ${dir} || true`], { encoding: 'utf8' }).trim();
+      assert.equal(await waitFor(() => running() === '', 3000), true, 'tor still running after abort');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to launch a tor that could reach the public network in tests', async () => {
+    assert.equal(process.env['TORCON_REQUIRE_OFFLINE'], '1');
+    await assert.rejects(launchTor({ config: {} }), /refusing to launch tor/);
+  });
+
+  it('names what it tried when no tor can be reached', async () => {
+    const err = await connectTor({ control: 'tcp:127.0.0.1:1' }).catch((e: unknown) => e);
+    assert.ok(err instanceof TorNotAvailableError);
+    assert.equal(err.code, 'TOR_NOT_AVAILABLE');
+    assert.match(err.message, /ECONNREFUSED/);
+  });
+});

@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { ReplyParser } from '../../src/control/reply-parser.js';
+import type { ControlReply } from '../../src/control/reply.js';
+import { TorProtocolError } from '../../src/errors.js';
+
+interface Seen {
+  replies: ControlReply[];
+  events: ControlReply[];
+}
+
+function parse(input: string | Buffer, chunkSize = Infinity, maxLineLength?: number): Seen & { parser: ReplyParser } {
+  const seen: Seen = { replies: [], events: [] };
+  const parser = new ReplyParser(
+    { onReply: (r) => seen.replies.push(r), onEvent: (e) => seen.events.push(e) },
+    maxLineLength ? { maxLineLength } : {},
+  );
+  const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  for (let i = 0; i < buf.length; i += Math.min(chunkSize, buf.length)) {
+    parser.push(buf.subarray(i, Math.min(buf.length, i + chunkSize)));
+  }
+  return { ...seen, parser };
+}
+
+describe('ReplyParser', () => {
+  const cases: Array<{ name: string; input: string; replies: ControlReply[]; events?: ControlReply[] }> = [
+    {
+      name: 'a single-line reply',
+      input: '250 OK\r\n',
+      replies: [{ status: 250, lines: [{ status: 250, separator: ' ', text: 'OK' }] }],
+    },
+    {
+      name: 'a multi-line reply',
+      input: '250-version=0.4.9.11\r\n250-net/listeners/socks="127.0.0.1:9050"\r\n250 OK\r\n',
+      replies: [
+        {
+          status: 250,
+          lines: [
+            { status: 250, separator: '-', text: 'version=0.4.9.11' },
+            { status: 250, separator: '-', text: 'net/listeners/socks="127.0.0.1:9050"' },
+            { status: 250, separator: ' ', text: 'OK' },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'a data block with dot-unstuffing',
+      input: '250+config-text=\r\nSocksPort 9050\r\n..hidden\r\n...\r\n\r\n.\r\n250 OK\r\n',
+      replies: [
+        {
+          status: 250,
+          lines: [
+            { status: 250, separator: '+', text: 'config-text=', data: 'SocksPort 9050\n.hidden\n..\n' },
+            { status: 250, separator: ' ', text: 'OK' },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'an empty data block',
+      input: '250+ns/all=\r\n.\r\n250 OK\r\n',
+      replies: [
+        {
+          status: 250,
+          lines: [
+            { status: 250, separator: '+', text: 'ns/all=', data: '' },
+            { status: 250, separator: ' ', text: 'OK' },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'an error reply',
+      input: '552 Unrecognized key "nope"\r\n',
+      replies: [{ status: 552, lines: [{ status: 552, separator: ' ', text: 'Unrecognized key "nope"' }] }],
+    },
+    {
+      name: 'an event between two replies',
+      input: '250 OK\r\n650 BW 10 20\r\n250 OK\r\n',
+      replies: [
+        { status: 250, lines: [{ status: 250, separator: ' ', text: 'OK' }] },
+        { status: 250, lines: [{ status: 250, separator: ' ', text: 'OK' }] },
+      ],
+      events: [{ status: 650, lines: [{ status: 650, separator: ' ', text: 'BW 10 20' }] }],
+    },
+    {
+      name: 'an event inside a multi-line reply',
+      input: '250-a=1\r\n650 BW 1 2\r\n250-b=2\r\n250 OK\r\n',
+      replies: [
+        {
+          status: 250,
+          lines: [
+            { status: 250, separator: '-', text: 'a=1' },
+            { status: 250, separator: '-', text: 'b=2' },
+            { status: 250, separator: ' ', text: 'OK' },
+          ],
+        },
+      ],
+      events: [{ status: 650, lines: [{ status: 650, separator: ' ', text: 'BW 1 2' }] }],
+    },
+    {
+      name: 'a multi-line event with a data block that looks like replies',
+      input: '650+NS\r\nr a b c\r\n250 OK\r\n.\r\n650 OK\r\n',
+      replies: [],
+      events: [
+        {
+          status: 650,
+          lines: [
+            { status: 650, separator: '+', text: 'NS', data: 'r a b c\n250 OK' },
+            { status: 650, separator: ' ', text: 'OK' },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'bare LF line endings',
+      input: '250-a=1\n250 OK\n',
+      replies: [
+        {
+          status: 250,
+          lines: [
+            { status: 250, separator: '-', text: 'a=1' },
+            { status: 250, separator: ' ', text: 'OK' },
+          ],
+        },
+      ],
+    },
+    {
+      name: 'UTF-8 text',
+      input: '250 ContactInfo=Zoë ✓\r\n',
+      replies: [{ status: 250, lines: [{ status: 250, separator: ' ', text: 'ContactInfo=Zoë ✓' }] }],
+    },
+  ];
+
+  for (const c of cases) {
+    it(`parses ${c.name}, whole and byte by byte`, () => {
+      for (const chunk of [Infinity, 1, 3, 7]) {
+        const got = parse(c.input, chunk);
+        assert.deepEqual(got.replies, c.replies, `chunk size ${chunk}`);
+        assert.deepEqual(got.events, c.events ?? [], `chunk size ${chunk}`);
+        assert.equal(got.parser.midReply, false);
+      }
+    });
+  }
+
+  const bad: Array<{ name: string; input: string }> = [
+    { name: 'a short line', input: '25\r\n' },
+    { name: 'a non-numeric status', input: 'abc OK\r\n' },
+    { name: 'a status out of range', input: '750 OK\r\n' },
+    { name: 'a bad separator', input: '250*OK\r\n' },
+    { name: 'a status change inside one reply', input: '250-a\r\n251 OK\r\n' },
+    { name: 'garbage', input: 'HTTP/1.1 200 OK\r\n' },
+  ];
+  for (const c of bad) {
+    it(`rejects ${c.name} with TorProtocolError and then ignores input`, () => {
+      const seen: ControlReply[] = [];
+      const parser = new ReplyParser({ onReply: (r) => seen.push(r), onEvent: (e) => seen.push(e) });
+      assert.throws(() => parser.push(Buffer.from(c.input)), TorProtocolError);
+      assert.ok(parser.error instanceof TorProtocolError);
+      parser.push(Buffer.from('250 OK\r\n'));
+      assert.equal(seen.length, 0);
+    });
+  }
+
+  it('bounds the line length, also for a line that never ends', () => {
+    assert.throws(() => parse('250 ' + 'x'.repeat(2000) + '\r\n', Infinity, 1024), TorProtocolError);
+    assert.throws(() => parse('250 ' + 'x'.repeat(2000), 100, 1024), /longer than 1024 bytes/);
+    const ok = parse('250 ' + 'x'.repeat(1000) + '\r\n', 100, 1024);
+    assert.equal(ok.replies[0]!.lines[0]!.text.length, 1000);
+  });
+
+  it('reports an incomplete reply as mid-reply', () => {
+    assert.equal(parse('250-a=1\r\n').parser.midReply, true);
+    assert.equal(parse('250+x=\r\nabc\r\n').parser.midReply, true);
+    assert.equal(parse('250 O').parser.midReply, true);
+  });
+});

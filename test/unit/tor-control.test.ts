@@ -1,0 +1,306 @@
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sinon from 'sinon';
+import { TorControl } from '../../src/control/tor-control.js';
+import { openTorControl } from '../../src/control/transport.js';
+import {
+  TorAbortError,
+  TorAuthError,
+  TorControlClosedError,
+  TorControlError,
+  TorInvalidValueError,
+  TorProtocolError,
+  TorTimeoutError,
+} from '../../src/errors.js';
+import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
+
+describe('TorControl against a scripted peer', () => {
+  let peer: ScriptedPeer;
+  let control: TorControl;
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    control = new TorControl(await connectRaw(peer.port));
+  });
+  afterEach(async () => {
+    control.destroy();
+    await peer.close();
+  });
+
+  it('pipelines commands and matches replies in order', async () => {
+    const a = control.command('GETINFO version');
+    const b = control.getInfo(['a', 'b']);
+    await peer.waitForLines(2);
+    assert.deepEqual(peer.received, ['GETINFO version', 'GETINFO a b']);
+    peer.write('250-version=0.4.9.11\r\n250 OK\r\n250-a=1\r\n250+b=\r\nline 1\r\n..line 2\r\n.\r\n250 OK\r\n');
+    assert.equal((await a).lines[0]!.text, 'version=0.4.9.11');
+    assert.deepEqual(await b, { a: '1', b: 'line 1\n.line 2' });
+  });
+
+  it('rejects 5xx replies with TorControlError naming the command, and carries on', async () => {
+    const bad = control.getInfo('nope');
+    const good = control.getInfo('version');
+    await peer.waitForLines(2);
+    peer.write('552 Unrecognized key "nope"\r\n250-version=1\r\n250 OK\r\n');
+    const err = await bad.catch((e: unknown) => e);
+    assert.ok(err instanceof TorControlError);
+    assert.equal(err.code, 'TOR_CONTROL_ERROR');
+    assert.equal(err.status, 552);
+    assert.equal(err.command, 'GETINFO');
+    assert.equal(await good, '1');
+  });
+
+  it('treats a reply with no command waiting as a protocol error and closes', async () => {
+    const closed = new Promise<Error | undefined>((resolve) => control.once('close', resolve));
+    peer.write('250 OK\r\n');
+    const why = await closed;
+    assert.ok(why instanceof TorProtocolError);
+    assert.match(why.message, /no command waiting/);
+    await assert.rejects(control.getInfo('version'), TorControlClosedError);
+  });
+
+  it('rejects every pending command, by name, when the connection closes mid-reply', async () => {
+    const first = control.getInfo('ns/all');
+    const second = control.signal('NEWNYM');
+    await peer.waitForLines(2);
+    peer.write('250+ns/all=\r\nr a b\r\n');
+    await new Promise((r) => setTimeout(r, 20));
+    peer.cut();
+    const e1 = await first.catch((e: unknown) => e);
+    const e2 = await second.catch((e: unknown) => e);
+    assert.ok(e1 instanceof TorControlClosedError);
+    assert.match(e1.message, /^GETINFO failed/);
+    assert.ok(e2 instanceof TorControlClosedError);
+    assert.match(e2.message, /^SIGNAL failed/);
+    assert.equal(control.closed, true);
+  });
+
+  it('closes with a protocol error on garbage, rejecting what is pending', async () => {
+    const pending = control.getInfo('version');
+    await peer.waitForLines(1);
+    peer.write('HTTP/1.0 400 Bad Request\r\n');
+    const err = await pending.catch((e: unknown) => e);
+    assert.ok(err instanceof TorControlClosedError);
+    assert.ok((err as Error).cause instanceof TorProtocolError);
+  });
+
+  it('closes on a 1 MiB line instead of buffering it', async () => {
+    const pending = control.getInfo('version');
+    await peer.waitForLines(1);
+    peer.write('250-version=' + 'x'.repeat(1024 * 1024) + '\r\n250 OK\r\n');
+    const err = await pending.catch((e: unknown) => e);
+    assert.ok(err instanceof TorControlClosedError);
+    assert.match(String((err as Error).cause), /longer than/);
+  });
+
+  it('refuses CR, LF and NUL in any value before writing anything', async () => {
+    const socket = (control as unknown as { socket: { write: (...a: unknown[]) => boolean } }).socket;
+    const write = sinon.spy(socket, 'write');
+    const attempts: Array<() => Promise<unknown>> = [
+      () => control.command('GETINFO version\r\nSIGNAL HALT'),
+      () => control.getInfo('version\nSIGNAL HALT'),
+      () => control.getInfo(['ok', 'bad\0']),
+      () => control.getConf(['SocksPort\r\nSIGNAL HALT']),
+      () => control.setConf({ ContactInfo: 'x\r\nSIGNAL HALT' }),
+      () => control.setConf({ 'Bad Key': 'x' }),
+      () => control.setConf({ ContactInfo: ['ok', 'bad\n'] }),
+      () => control.resetConf(['SocksPort\nX']),
+      () => control.signal('NEWNYM\r\nSIGNAL HALT'),
+      () => control.signal('NEW NYM'),
+      () => control.subscribe('CIRC\r\nSIGNAL HALT', () => undefined),
+      () => control.commandWithData('LOADCONF', 'SocksPort 9050\r\nx'),
+    ];
+    for (const attempt of attempts) {
+      await assert.rejects(attempt(), (err: unknown) => {
+        assert.ok(err instanceof TorInvalidValueError, String(err));
+        assert.equal(err.code, 'TOR_INVALID_VALUE');
+        assert.doesNotMatch(err.message, /SIGNAL HALT/);
+        return true;
+      });
+    }
+    assert.equal(write.callCount, 0);
+  });
+
+  it('quotes SETCONF values so that spaces, quotes, backslashes and tabs survive', async () => {
+    const done = control.setConf({ ContactInfo: 'a "b" c\\d\te', SocksPort: ['9050', '127.0.0.1:9150 IsolateSOCKSAuth'], Log: null, X: true });
+    await peer.waitForLines(1);
+    assert.equal(
+      peer.received[0],
+      'SETCONF ContactInfo="a \\"b\\" c\\\\d\\te" SocksPort="9050" SocksPort="127.0.0.1:9150 IsolateSOCKSAuth" Log X="1"',
+    );
+    peer.write('250 OK\r\n');
+    await done;
+  });
+
+  it('parses GETCONF values, lists and defaults', async () => {
+    const got = control.getConf(['SocksPort', 'ContactInfo', 'Nickname']);
+    await peer.waitForLines(1);
+    peer.write('250-SocksPort=9050\r\n250-SocksPort=unix:/x\r\n250-ContactInfo="a \\"b\\""\r\n250 Nickname\r\n');
+    assert.deepEqual(await got, { SocksPort: ['9050', 'unix:/x'], ContactInfo: ['a "b"'], Nickname: [] });
+  });
+
+  it('times out a command and keeps the reply stream aligned', async () => {
+    const slow = control.getInfo('slow', { timeoutMs: 30 });
+    const err = await slow.catch((e: unknown) => e);
+    assert.ok(err instanceof TorTimeoutError);
+    assert.equal(err.code, 'TOR_TIMEOUT');
+    const next = control.getInfo('next');
+    await peer.waitForLines(2);
+    peer.write('250-slow=late\r\n250 OK\r\n250-next=right\r\n250 OK\r\n');
+    assert.equal(await next, 'right');
+  });
+
+  it('aborts a command through its AbortSignal', async () => {
+    const ac = new AbortController();
+    const p = control.getInfo('x', { signal: ac.signal });
+    ac.abort();
+    await assert.rejects(p, TorAbortError);
+    const pre = new AbortController();
+    pre.abort();
+    await assert.rejects(control.getInfo('x', { signal: pre.signal }), TorAbortError);
+  });
+
+  it('keeps SETEVENTS equal to the union of subscriptions', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const off1 = await control.subscribe('CIRC', () => undefined);
+    const off2 = await control.subscribe('STREAM', () => undefined);
+    const off3 = await control.subscribe('CIRC', () => undefined);
+    await off1();
+    await off3();
+    await off2();
+    assert.deepEqual(peer.received, ['SETEVENTS CIRC', 'SETEVENTS CIRC STREAM', 'SETEVENTS STREAM', 'SETEVENTS']);
+  });
+
+  it('drops a subscription tor refuses and restores the previous set', async () => {
+    peer.auto.set('SETEVENTS', (line) => (line.includes('BOGUS') ? '552 Unrecognized event "BOGUS"\r\n' : '250 OK\r\n'));
+    await control.subscribe('CIRC', () => undefined);
+    await assert.rejects(control.subscribe('BOGUS', () => undefined), TorControlError);
+    await control.subscribe('STREAM', () => undefined);
+    assert.deepEqual(peer.received, ['SETEVENTS CIRC', 'SETEVENTS BOGUS CIRC', 'SETEVENTS CIRC STREAM']);
+  });
+
+  it('delivers events to every subscriber even when one throws', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const seen: string[] = [];
+    const errors: unknown[] = [];
+    control.on('listenerError', (err) => errors.push(err));
+    await control.subscribe('BW', () => {
+      throw new Error('boom');
+    });
+    await control.subscribe('BW', (e) => seen.push(e.raw));
+    peer.write('650 BW 1 2\r\n650 BW 3 4\r\n');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(seen, ['BW 1 2', 'BW 3 4']);
+    assert.equal(errors.length, 2);
+    // The connection still works.
+    const v = control.getInfo('version');
+    peer.write('250-version=1\r\n250 OK\r\n');
+    assert.equal(await v, '1');
+  });
+
+  it('iterates events until aborted, then unsubscribes', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const ac = new AbortController();
+    const iterator = control.events(['BW'], { signal: ac.signal });
+    const first = iterator.next();
+    await peer.waitForLines(1);
+    peer.write('650 BW 5 6\r\n');
+    const { value } = await first;
+    assert.equal(value!.type, 'BW');
+    const second = iterator.next();
+    ac.abort();
+    assert.deepEqual(await second, { value: undefined, done: true });
+    await peer.waitForLines(2);
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS']);
+  });
+
+  it('ends an event iterator with TorControlClosedError when the connection dies', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const iterator = control.events('CIRC');
+    const next = iterator.next();
+    await peer.waitForLines(1);
+    peer.cut();
+    await assert.rejects(next, TorControlClosedError);
+  });
+});
+
+describe('authentication against a scripted peer', () => {
+  let peer: ScriptedPeer;
+  let dir: string;
+  const cookie = Buffer.alloc(32, 7);
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-auth-'));
+    await writeFile(path.join(dir, 'cookie'), cookie);
+  });
+  afterEach(async () => {
+    await peer.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const protocolInfo = (methods: string, cookieFile?: string) =>
+    `250-PROTOCOLINFO 1\r\n250-AUTH METHODS=${methods}${cookieFile ? ` COOKIEFILE="${cookieFile}"` : ''}\r\n250-VERSION Tor="0.4.9.11"\r\n250 OK\r\n`;
+
+  it('refuses an impostor whose SAFECOOKIE server hash is wrong, before AUTHENTICATE', async () => {
+    peer.auto.set('PROTOCOLINFO', protocolInfo('COOKIE,SAFECOOKIE', path.join(dir, 'cookie')));
+    peer.auto.set('AUTHCHALLENGE', `250 AUTHCHALLENGE SERVERHASH=${'ab'.repeat(32)} SERVERNONCE=${'cd'.repeat(32)}\r\n`);
+    const err = await openTorControl(peer.endpoint).catch((e: unknown) => e);
+    assert.ok(err instanceof TorAuthError);
+    assert.equal(err.code, 'TOR_AUTH_FAILED');
+    assert.match(err.message, /server hash is wrong/);
+    assert.equal(peer.received.some((l) => l.startsWith('AUTHENTICATE')), false);
+    assert.doesNotMatch(err.message, new RegExp(cookie.toString('hex')));
+  });
+
+  it('completes SAFECOOKIE when the server proves it knows the cookie', async () => {
+    const serverNonce = Buffer.alloc(32, 9);
+    peer.auto.set('PROTOCOLINFO', protocolInfo('SAFECOOKIE', path.join(dir, 'cookie')));
+    peer.auto.set('AUTHCHALLENGE', (line) => {
+      const clientNonce = Buffer.from(line.split(' ')[2]!, 'hex');
+      const hash = createHmac('sha256', 'Tor safe cookie authentication server-to-controller hash')
+        .update(Buffer.concat([cookie, clientNonce, serverNonce]))
+        .digest('hex');
+      return `250 AUTHCHALLENGE SERVERHASH=${hash} SERVERNONCE=${serverNonce.toString('hex')}\r\n`;
+    });
+    peer.auto.set('AUTHENTICATE', '250 OK\r\n');
+    const { control, method } = await openTorControl(peer.endpoint);
+    assert.equal(method, 'SAFECOOKIE');
+    const auth = peer.received.find((l) => l.startsWith('AUTHENTICATE '))!;
+    const clientNonce = Buffer.from(peer.received.find((l) => l.startsWith('AUTHCHALLENGE'))!.split(' ')[2]!, 'hex');
+    const expected = createHmac('sha256', 'Tor safe cookie authentication controller-to-server hash')
+      .update(Buffer.concat([cookie, clientNonce, serverNonce]))
+      .digest('hex');
+    assert.equal(auth, `AUTHENTICATE ${expected}`);
+    control.destroy();
+  });
+
+  it('uses a password only for HASHEDPASSWORD and never puts it in an error', async () => {
+    peer.auto.set('PROTOCOLINFO', protocolInfo('HASHEDPASSWORD'));
+    peer.auto.set('AUTHENTICATE', '515 Authentication failed: Password did not match HashedControlPassword value from configuration\r\n');
+    const err = await openTorControl(peer.endpoint, { password: 'hunter2 "secret"' }).catch((e: unknown) => e);
+    assert.ok(err instanceof TorAuthError);
+    assert.doesNotMatch(String(err) + String((err as Error).cause), /hunter2/);
+    assert.equal(peer.received.at(-1), 'AUTHENTICATE "hunter2 \\"secret\\""');
+  });
+
+  it('explains why no method could be used', async () => {
+    peer.auto.set('PROTOCOLINFO', protocolInfo('COOKIE,HASHEDPASSWORD', '/nonexistent/cookie'));
+    const err = await openTorControl(peer.endpoint).catch((e: unknown) => e);
+    assert.ok(err instanceof TorAuthError);
+    assert.match(err.message, /COOKIE: cannot read the cookie file/);
+    assert.match(err.message, /HASHEDPASSWORD: no password given/);
+  });
+
+  it('uses NULL when that is all tor offers', async () => {
+    peer.auto.set('PROTOCOLINFO', protocolInfo('NULL'));
+    peer.auto.set('AUTHENTICATE', '250 OK\r\n');
+    const { control, method } = await openTorControl(peer.endpoint);
+    assert.equal(method, 'NULL');
+    assert.equal(peer.received.at(-1), 'AUTHENTICATE');
+    control.destroy();
+  });
+});
