@@ -10,14 +10,8 @@ import { TorNodeProcess } from './node-process.js';
 import { allocatePorts, type PortLease } from './ports.js';
 import { parseBootstrapLine, waitForCompleteConsensus, type ConsensusProgress } from './readiness.js';
 import { readTestNetworkState, writeTestNetworkState, type TestNetworkState } from './state-file.js';
-import {
-  buildNodeTorrc,
-  checkTorrcPath,
-  LOOPBACK,
-  LOOPBACK_RESOLV_CONF,
-  type AuthorityIdentity,
-  type TestNodeSpec,
-} from './torrc-builder.js';
+import { authoritiesOf, buildNetworkTorrcs, planNetwork, portsNeeded } from './network-plan.js';
+import { checkTorrcPath, LOOPBACK, LOOPBACK_RESOLV_CONF, type TestNodeSpec } from './torrc-builder.js';
 
 /**
  * `startTestNetwork()`: a private Tor network on 127.0.0.1 (authorities that are also relays,
@@ -131,10 +125,6 @@ const DEFAULTS = {
   torPath: 'tor',
   gencertPath: 'tor-gencert',
 } as const;
-
-/** Ports per relaying node: OR, Dir, Control; the client: Control, SOCKS. */
-const PORTS_PER_RELAY = 3;
-const PORTS_FOR_CLIENT = 2;
 
 /** Networks of this process not yet stopped: killed if the process exits without stop(). */
 const live = new Set<TorNodeProcess[]>();
@@ -294,26 +284,13 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
     const dir = baseDir;
 
     // --- plan: nicknames, directories and ports
-    lease = await step(allocatePorts(v.relays * PORTS_PER_RELAY + PORTS_FOR_CLIENT, {
+    lease = await step(allocatePorts(portsNeeded(v.relays), {
       ...(opts.portBase !== undefined ? { portBase: opts.portBase } : {}),
       signal: ac.signal,
     }));
-    const ports = [...lease.ports];
-    const take = () => ports.shift()!;
-    const relaySpecs: TestNodeSpec[] = [];
-    for (let i = 0; i < v.relays; i++) {
-      const role = i < v.authorities ? 'authority' : 'relay';
-      const nickname = role === 'authority' ? `auth${i}` : `relay${i}`;
-      relaySpecs.push({ nickname, role, dataDir: path.join(dir, nickname), orPort: take(), dirPort: take(), controlPort: take() });
-    }
-    const clientSpec: TestNodeSpec = {
-      nickname: 'client',
-      role: 'client',
-      dataDir: path.join(dir, 'client'),
-      controlPort: take(),
-      socksPort: take(),
-      startOffline: true,
-    };
+    const plan = planNetwork({ relays: v.relays, authorities: v.authorities, dir, ports: lease.ports });
+    const relaySpecs = plan.relays;
+    const clientSpec = plan.client;
     const resolvConfFile = path.join(dir, 'resolv.conf');
     await writeFile(resolvConfFile, LOOPBACK_RESOLV_CONF, { mode: 0o644 });
 
@@ -359,12 +336,8 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
     );
     await mkdir(clientSpec.dataDir, { recursive: true, mode: 0o700 });
 
-    const authorities: AuthorityIdentity[] = relaySpecs
-      .map((s, i) => ({ s, k: keys[i]! }))
-      .filter(({ s }) => s.role === 'authority')
-      .map(({ s, k }) => ({ nickname: s.nickname, orPort: s.orPort!, dirPort: s.dirPort!, v3Ident: k.v3Ident!, fingerprint: k.fingerprint }));
-    const ctx = { authorities, ownerPid: process.pid, resolvConfFile };
-    const torrcs = [...relaySpecs, clientSpec].map((s) => ({ spec: s, path: path.join(s.dataDir, 'torrc'), text: buildNodeTorrc(s, ctx) }));
+    const authorities = authoritiesOf(plan, keys);
+    const torrcs = buildNetworkTorrcs(plan, { authorities, ownerPid: process.pid, resolvConfFile });
     await step(Promise.all(torrcs.map((t) => writeFile(t.path, t.text, { mode: 0o600 }))));
 
     // --- every node; the client offline until the consensus is complete
