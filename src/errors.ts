@@ -202,3 +202,13 @@ export class EndpointListenError extends TorError {
     if (typeof systemCode === 'string') this.systemCode = systemCode;
   }
 }
+
+/** A GeoIP database could not be opened or read. `path` is the file that failed. */
+export class GeoIpDatabaseError extends TorError {
+  readonly path: string;
+
+  constructor(path: string, reason: string, options?: { cause?: unknown }) {
+    super('TOR_GEOIP_DATABASE', `GeoIP database ${path}: ${reason}`, options);
+    this.path = path;
+  }
+}
