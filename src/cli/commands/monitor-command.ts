@@ -1,0 +1,140 @@
+import type { Command } from 'commander';
+import type { Circuit, Stream, TorState } from '../../state/tor-state.js';
+import type { CliContext } from '../context.js';
+import { untilAborted, withTor } from '../context.js';
+import { println } from '../output.js';
+import { shortLocation } from './circuit-format.js';
+import { positiveInt } from './tor-commands.js';
+
+/** State events `monitor --json` reports, one JSON line each. */
+const STATE_EVENTS = [
+  'circuitLaunched',
+  'circuitExtended',
+  'circuitBuilt',
+  'circuitFailed',
+  'circuitClosed',
+  'streamNew',
+  'streamSucceeded',
+  'streamAttached',
+  'streamDetached',
+  'streamFailed',
+  'streamClosed',
+  'addrmapAdded',
+  'addrmapExpired',
+  'consensus',
+] as const;
+
+/** `torcon monitor`: a live view of circuits and streams, like top; `--json` for JSON lines. */
+export function addMonitorCommand(program: Command, ctx: CliContext): void {
+  program
+    .command('monitor')
+    .description('live view of circuits (path, purpose, age, location) and streams (target, circuit, process)')
+    .option('--json', 'a JSON line for the current state, then one per change')
+    .option('--interval <ms>', 'redraw interval', (v) => positiveInt(v, '--interval'), 1000)
+    .addHelpText('after', '\nExamples:\n  torcon monitor\n  torcon monitor --json | jq .')
+    .action(async (opts: { json?: boolean; interval: number }) => {
+      await withTor(ctx, async (tor) => {
+        const state = await tor.getState({ signal: ctx.signal });
+        if (opts.json) await monitorJson(ctx, state);
+        else await monitorScreen(ctx, state, opts.interval);
+      });
+    });
+}
+
+async function monitorJson(ctx: CliContext, state: TorState): Promise<void> {
+  const write = (obj: unknown) => println(ctx.output.out, JSON.stringify(obj));
+  write({
+    event: 'snapshot',
+    time: new Date().toISOString(),
+    routers: state.routers.size,
+    circuits: [...state.circuits.values()].map(circuitJson),
+    streams: [...state.streams.values()].map(streamJson),
+  });
+  const handlers = STATE_EVENTS.map((name) => {
+    const handler = (subject: unknown) => {
+      const body =
+        name.startsWith('circuit') ? { circuit: circuitJson(subject as Circuit) }
+        : name.startsWith('stream') ? { stream: streamJson(subject as Stream) }
+        : name === 'consensus' ? { routers: state.routers.size }
+        : { mapping: subject };
+      write({ event: name, time: new Date().toISOString(), ...body });
+    };
+    (state as unknown as NodeJS.EventEmitter).on(name, handler);
+    return () => (state as unknown as NodeJS.EventEmitter).off(name, handler);
+  });
+  try {
+    await Promise.race([untilAborted(ctx.signal), new Promise((resolve) => state.once('close', resolve))]);
+  } finally {
+    for (const off of handlers) off();
+  }
+}
+
+async function monitorScreen(ctx: CliContext, state: TorState, interval: number): Promise<void> {
+  const processes = new Map<string, string>();
+  let last = '';
+  const draw = async () => {
+    const text = await renderScreen(state, processes);
+    if (ctx.output.interactive) ctx.output.out.write(`\x1b[H\x1b[2J${text}`);
+    else if (text !== last) println(ctx.output.out, text);
+    last = text;
+  };
+  await draw();
+  const timer = setInterval(() => void draw().catch(() => undefined), interval);
+  try {
+    await Promise.race([untilAborted(ctx.signal), new Promise((resolve) => state.once('close', resolve))]);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function renderScreen(state: TorState, processes: Map<string, string>): Promise<string> {
+  const now = Date.now();
+  const lines: string[] = [];
+  const circuits = [...state.circuits.values()];
+  const streams = [...state.streams.values()];
+  lines.push(`torcon monitor   ${new Date().toISOString()}   routers ${state.routers.size}   circuits ${circuits.length}   streams ${streams.length}`);
+  lines.push('');
+  lines.push('CIRCUIT  STATUS     PURPOSE          AGE     PATH');
+  for (const c of circuits) {
+    const age = c.timeCreated ? formatAge(now - c.timeCreated.getTime()) : '-';
+    const hops = await Promise.all(
+      (c.path ?? []).map(async (h) => `${h.nickname ?? h.fingerprint.slice(0, 8)}[${await shortLocation(h as never)}]`),
+    );
+    lines.push(`${c.id.padEnd(8)} ${String(c.status).padEnd(10)} ${String(c.purpose ?? '-').padEnd(16)} ${age.padEnd(7)} ${hops.join(' → ')}`);
+  }
+  lines.push('');
+  lines.push('STREAM   STATUS       CIRCUIT  TARGET                                PROCESS');
+  for (const s of streams) {
+    let proc = processes.get(s.id);
+    if (proc === undefined) {
+      const found = await s.clientProcess().catch(() => undefined);
+      proc = found ? `${found.pid} ${found.command}`.slice(0, 40) : '-';
+      processes.set(s.id, proc);
+    }
+    const target = `${s.target.host}:${s.target.port}`;
+    lines.push(`${s.id.padEnd(8)} ${String(s.status).padEnd(12)} ${(s.circuit?.id ?? '-').padEnd(8)} ${target.slice(0, 37).padEnd(37)} ${proc}`);
+  }
+  for (const id of processes.keys()) if (!state.streams.has(id)) processes.delete(id);
+  return lines.join('\n') + '\n';
+}
+
+function circuitJson(c: Circuit) {
+  return {
+    id: c.id,
+    status: c.status,
+    purpose: c.purpose,
+    timeCreated: c.timeCreated?.toISOString(),
+    path: (c.path ?? []).map((h) => ({ nickname: h.nickname, fingerprint: h.fingerprint })),
+  };
+}
+
+function streamJson(s: Stream) {
+  return { id: s.id, status: s.status, target: s.target, circuit: s.circuit?.id };
+}
+
+function formatAge(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
+  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}

@@ -1,0 +1,154 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { readTestNetworkState, startTestNetwork, stopTestNetworkByDir } from '../../testnet.js';
+import type { CliContext } from '../context.js';
+import { untilAborted } from '../context.js';
+import { UsageError } from '../errors.js';
+import { println, Progress } from '../output.js';
+import { positiveInt } from './tor-commands.js';
+
+const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
+
+/** One line the background network process sends its parent (JSON on stdout). */
+type DaemonMessage =
+  | { kind: 'progress'; phase: string; percent?: number; message: string }
+  | { kind: 'ready'; controlEndpoint: string; socksPort: number; dir: string; relays: number }
+  | { kind: 'failed'; message: string };
+
+/** `torcon testnet start|status|stop`: the private loopback network as a background service. */
+export function addTestnetCommands(program: Command, ctx: CliContext): void {
+  const testnet = program
+    .command('testnet')
+    .description('a private Tor network on 127.0.0.1 (never touches the public network)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  torcon testnet start --dir /tmp/tn\n  export TOR_CONTROL=tcp:127.0.0.1:PORT   # printed by start\n  torcon testnet status --dir /tmp/tn\n  torcon testnet stop --dir /tmp/tn',
+    );
+
+  testnet
+    .command('start')
+    .description('start a network in the background and print the TOR_CONTROL line to export')
+    .option('--dir <dir>', 'network directory (kept until stop)')
+    .option('--relays <n>', 'number of relays (4..32)', (v) => positiveInt(v, '--relays'), 4)
+    .option('--timeout <seconds>', 'give up after this long', (v) => positiveInt(v, '--timeout'), 120)
+    .action(async (opts: { dir?: string; relays: number; timeout: number }) => {
+      const dir = path.resolve(opts.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'torcon-testnet-'))));
+      const child = spawn(
+        process.execPath,
+        [MAIN, 'testnet', 'daemon', '--dir', dir, '--relays', String(opts.relays), '--timeout', String(opts.timeout)],
+        { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: process.env },
+      );
+      const progress = new Progress(ctx.output, 'testnet');
+      const result = await new Promise<DaemonMessage>((resolve) => {
+        let buffered = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString('utf8');
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) !== -1) {
+            const line = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            let msg: DaemonMessage;
+            try {
+              msg = JSON.parse(line) as DaemonMessage;
+            } catch {
+              continue;
+            }
+            if (msg.kind === 'progress') progress.update(msg.percent, `${msg.phase}: ${msg.message}`);
+            else resolve(msg);
+          }
+        });
+        child.once('exit', (code) => resolve({ kind: 'failed', message: `the network process exited (code ${code})` }));
+      });
+      child.stdout!.destroy();
+      child.unref();
+      if (result.kind === 'failed') throw new Error(`test network failed to start: ${result.message}`);
+      if (result.kind !== 'ready') return;
+      progress.done(`ready: ${result.relays} relays and a client on 127.0.0.1`);
+      println(ctx.output.out, `export TOR_CONTROL=${result.controlEndpoint}`);
+      println(ctx.output.out, `export TORCON_TESTNET_DIR=${result.dir}`);
+      println(ctx.output.err, `SOCKS: 127.0.0.1:${result.socksPort}    stop with: torcon testnet stop --dir ${result.dir}`);
+    });
+
+  testnet
+    .command('daemon', { hidden: true })
+    .description('(internal) run a network in the foreground, reporting JSON lines on stdout')
+    .requiredOption('--dir <dir>')
+    .option('--relays <n>', '', (v) => positiveInt(v, '--relays'), 4)
+    .option('--timeout <seconds>', '', (v) => positiveInt(v, '--timeout'), 120)
+    .action(async (opts: { dir: string; relays: number; timeout: number }) => {
+      const send = (m: DaemonMessage) => {
+        // The parent goes away after "ready": writes after that must not kill us.
+        try {
+          process.stdout.write(JSON.stringify(m) + '\n');
+        } catch {
+          /* parent gone */
+        }
+      };
+      process.stdout.on('error', () => undefined);
+      let network;
+      try {
+        network = await startTestNetwork({
+          baseDir: opts.dir,
+          keep: true,
+          relays: opts.relays,
+          timeoutMs: opts.timeout * 1000,
+          signal: ctx.signal,
+          onProgress: (p) => send({ kind: 'progress', phase: p.phase, message: p.message, ...(p.percent !== undefined ? { percent: p.percent } : {}) }),
+        });
+      } catch (err) {
+        send({ kind: 'failed', message: (err as Error).message.split('\n')[0]! });
+        throw err;
+      }
+      send({ kind: 'ready', controlEndpoint: network.controlEndpoint, socksPort: network.socksPort, dir: opts.dir, relays: network.relays.length });
+      await untilAborted(ctx.signal);
+      await network.stop();
+    });
+
+  testnet
+    .command('status')
+    .description("show a network's nodes and whether they run")
+    .requiredOption('--dir <dir>', 'network directory')
+    .option('--json', 'machine-readable')
+    .action(async (opts: { dir: string; json?: boolean }) => {
+      const state = await readTestNetworkState(path.resolve(opts.dir)).catch((err: Error) => {
+        throw new UsageError(err.message);
+      });
+      if (opts.json) {
+        println(ctx.output.out, JSON.stringify(state));
+      } else {
+        println(ctx.output.out, `network ${state.baseDir}: ${state.running ? 'running' : 'stopped'} (${state.status})`);
+        if (state.controlEndpoint) println(ctx.output.out, `TOR_CONTROL=${state.controlEndpoint}  SOCKS 127.0.0.1:${state.socksPort ?? '-'}`);
+        for (const n of state.nodes) {
+          const ports = [n.orPort && `or ${n.orPort}`, n.dirPort && `dir ${n.dirPort}`, `control ${n.controlPort}`, n.socksPort && `socks ${n.socksPort}`].filter(Boolean).join(', ');
+          println(ctx.output.out, `  ${n.alive ? 'up  ' : 'down'} ${n.nickname.padEnd(10)} ${n.role.padEnd(9)} pid ${n.pid ?? '-'}  ${ports}`);
+        }
+      }
+      if (!state.running) process.exitCode = 1;
+    });
+
+  testnet
+    .command('stop')
+    .description('stop a network started with "testnet start" and remove its directory')
+    .requiredOption('--dir <dir>', 'network directory')
+    .option('--keep-dir', 'keep the directory')
+    .action(async (opts: { dir: string; keepDir?: boolean }) => {
+      const dir = path.resolve(opts.dir);
+      const state = await readTestNetworkState(dir).catch((err: Error) => {
+        throw new UsageError(err.message);
+      });
+      // Ask the owning process first: it stops its nodes cleanly.
+      if (state.ownerPid !== process.pid) {
+        try {
+          process.kill(state.ownerPid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+      }
+      const { stopped } = await stopTestNetworkByDir(dir, { removeDir: !opts.keepDir });
+      println(ctx.output.out, `stopped ${dir}${stopped ? ` (${stopped} nodes signalled)` : ''}`);
+    });
+}

@@ -1,0 +1,122 @@
+import type { Command } from 'commander';
+import { connect } from '../../di/endpoint-api.js';
+import { parseEndpoint } from '../../util/endpoint-grammar.js';
+import type { CliContext } from '../context.js';
+import { untilAborted, withTor } from '../context.js';
+import { UsageError } from '../errors.js';
+import { println } from '../output.js';
+
+/** `info`, `events`, `newnym`, `resolve`, `connect`, `fetch`: small commands against a running tor. */
+export function addTorCommands(program: Command, ctx: CliContext): void {
+  program
+    .command('info')
+    .description("print GETINFO values (one round trip)")
+    .argument('<keys...>', 'GETINFO keys, e.g. version net/listeners/socks')
+    .addHelpText('after', '\nExamples:\n  torcon info version\n  torcon info status/bootstrap-phase net/listeners/socks')
+    .action(async (keys: string[]) => {
+      await withTor(ctx, async (tor) => {
+        const values = await tor.control.getInfo(keys);
+        for (const key of keys) {
+          const value = values[key]!;
+          if (keys.length === 1) println(ctx.output.out, value);
+          else if (value.includes('\n')) println(ctx.output.out, `${key}=\n${value}`);
+          else println(ctx.output.out, `${key}=${value}`);
+        }
+      });
+    });
+
+  program
+    .command('events')
+    .description('print tor events as they arrive, until interrupted')
+    .argument('<names...>', 'event names, e.g. CIRC STREAM BW')
+    .option('--json', 'one JSON object per line (typed fields)')
+    .option('-n, --count <n>', 'stop after N events', (v) => positiveInt(v, '--count'))
+    .addHelpText('after', '\nExamples:\n  torcon events CIRC STREAM\n  torcon events BW --json --count 5')
+    .action(async (names: string[], opts: { json?: boolean; count?: number }) => {
+      await withTor(ctx, async (tor) => {
+        let seen = 0;
+        for await (const event of tor.control.events(names.map((n) => n.toUpperCase()), { signal: ctx.signal })) {
+          println(ctx.output.out, opts.json ? JSON.stringify(event) : `650 ${event.raw.replace(/\n/g, '\n    ')}`);
+          if (opts.count !== undefined && ++seen >= opts.count) break;
+        }
+      });
+    });
+
+  program
+    .command('newnym')
+    .description('SIGNAL NEWNYM: use new circuits for new connections')
+    .action(async () => {
+      await withTor(ctx, async (tor) => {
+        await tor.newIdentity();
+        println(ctx.output.out, 'ok: new circuits will be used for new connections');
+      });
+    });
+
+  program
+    .command('resolve')
+    .description('resolve a hostname (or, with --ptr, an address) through tor: no local DNS')
+    .argument('<name>', 'hostname or IP address')
+    .option('--ptr', 'reverse lookup (RESOLVE_PTR)')
+    .addHelpText('after', '\nExamples:\n  torcon resolve example.com\n  torcon resolve --ptr 93.184.216.34')
+    .action(async (name: string, opts: { ptr?: boolean }) => {
+      await withTor(ctx, async (tor) => {
+        const answer = opts.ptr ? await tor.resolvePtr(name, { signal: ctx.signal }) : await tor.resolve(name, { signal: ctx.signal });
+        println(ctx.output.out, answer);
+      });
+    });
+
+  program
+    .command('connect')
+    .description('netcat through tor: stdin to the stream, the stream to stdout')
+    .argument('<endpoint>', 'a client endpoint string, e.g. tor:example.com:80 (tor: is added to HOST:PORT)')
+    .addHelpText('after', '\nExamples:\n  printf "GET / HTTP/1.0\\r\\n\\r\\n" | torcon connect tor:example.onion:80\n  torcon connect tor:127.0.0.1:7:isolate=a')
+    .action(async (endpoint: string) => {
+      const description = /^[a-z][a-z0-9+.-]*:/i.test(endpoint) && !/^\[/.test(endpoint) && !/^[^:]+:\d+$/.test(endpoint) ? endpoint : `tor:${endpoint}`;
+      if (parseEndpoint(description).prefix !== 'tor') throw new UsageError(`torcon connect takes a tor: endpoint, not ${description}`);
+      await withTor(ctx, async (tor) => {
+        const socket = await connect(description, { tor, signal: ctx.signal });
+        await new Promise<void>((resolve, reject) => {
+          process.stdin.pipe(socket);
+          socket.pipe(ctx.output.out, { end: false });
+          socket.once('error', reject);
+          socket.once('close', () => resolve());
+          untilAborted(ctx.signal).then(() => socket.destroy());
+        });
+        process.stdin.unpipe(socket);
+        process.stdin.pause();
+      });
+    });
+
+  program
+    .command('fetch')
+    .description('HTTP(S) GET through tor; prints the body (status and headers with -i)')
+    .argument('<url>', 'http:// or https:// URL (onion addresses welcome)')
+    .option('-i, --include', 'print status line and headers first')
+    .option('--isolate <token>', 'stream isolation token')
+    .addHelpText('after', '\nExamples:\n  torcon fetch http://<56 chars>.onion/\n  torcon fetch -i https://example.com/')
+    .action(async (url: string, opts: { include?: boolean; isolate?: string }) => {
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        throw new UsageError(`not a URL: ${url}`);
+      }
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError('only http: and https: URLs');
+      await withTor(ctx, async (tor) => {
+        const response = await tor.fetch(parsed, { signal: ctx.signal, ...(opts.isolate ? { isolate: opts.isolate } : {}) });
+        if (opts.include) {
+          println(ctx.output.out, `HTTP ${response.status} ${response.statusText}`);
+          response.headers.forEach((value, key) => println(ctx.output.out, `${key}: ${value}`));
+          println(ctx.output.out);
+        }
+        ctx.output.out.write(Buffer.from(await response.arrayBuffer()));
+        if (!response.ok) process.exitCode = 1;
+      });
+    });
+}
+
+export function positiveInt(value: string, name: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new UsageError(`${name} must be a positive integer`);
+  return n;
+}

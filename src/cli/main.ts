@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import { CommanderError } from 'commander';
+import { describeError, exitCodeFor } from './errors.js';
+import { processOutput, println } from './output.js';
+import { buildProgram } from './program.js';
+
+/**
+ * The `torcon` executable: the only place that exits. SIGINT/SIGTERM abort the running command
+ * (which then stops what it started); a second SIGINT exits at once.
+ */
+const output = processOutput();
+const controller = new AbortController();
+let interrupts = 0;
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    if (++interrupts > 1) process.exit(130);
+    controller.abort(new Error(`interrupted by ${sig}`));
+  });
+}
+
+const program = buildProgram(output, controller.signal);
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = exitCodeFor(err);
+  } else if (controller.signal.aborted && (err as { code?: string }).code === 'TOR_ABORTED') {
+    process.exitCode = 130;
+  } else {
+    println(output.err, `torcon: ${describeError(err)}`);
+    if (program.opts()['verbose'] && err instanceof Error && err.stack) println(output.err, err.stack);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+// Leftover handles (a paused stdin, an unref'd socket's timers) must not keep a finished command
+// alive: flush, then exit with the code the command chose.
+process.stdout.write('', () => process.exit(process.exitCode ?? 0));

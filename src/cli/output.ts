@@ -1,0 +1,56 @@
+import type { Writable } from 'node:stream';
+
+/**
+ * Where the CLI writes. Commands get an `Output` instead of touching process.stdout, so that tests
+ * can capture it and so that progress is drawn only on a terminal.
+ */
+export interface Output {
+  readonly out: Writable;
+  readonly err: Writable;
+  /** True when stderr is a terminal: progress is then redrawn in place. */
+  readonly interactive: boolean;
+}
+
+export function processOutput(): Output {
+  return { out: process.stdout, err: process.stderr, interactive: Boolean(process.stderr.isTTY) && !process.env['CI'] };
+}
+
+export function println(stream: Writable, text = ''): void {
+  stream.write(text + '\n');
+}
+
+/**
+ * A progress line: on a terminal a bar redrawn in place (`[#####.....] 50% message`), otherwise
+ * one plain line per distinct message, so that logs stay readable.
+ */
+export class Progress {
+  private lastPlain = '';
+  private drawn = false;
+
+  constructor(
+    private readonly output: Output,
+    private readonly label: string,
+  ) {}
+
+  update(percent: number | undefined, message: string): void {
+    const pct = percent === undefined ? undefined : Math.max(0, Math.min(100, Math.round(percent)));
+    if (this.output.interactive) {
+      const width = 24;
+      const filled = pct === undefined ? 0 : Math.round((pct / 100) * width);
+      const bar = pct === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% `;
+      const columns = (this.output.err as NodeJS.WriteStream).columns ?? 100;
+      const line = `${this.label}: ${bar}${message}`.slice(0, columns - 1);
+      this.output.err.write(`\r\x1b[2K${line}`);
+      this.drawn = true;
+      return;
+    }
+    const plain = `${this.label}: ${pct === undefined ? '' : `${pct}% `}${message}`;
+    if (plain !== this.lastPlain) println(this.output.err, plain);
+    this.lastPlain = plain;
+  }
+
+  done(message: string): void {
+    if (this.output.interactive && this.drawn) this.output.err.write('\r\x1b[2K');
+    println(this.output.err, `${this.label}: ${message}`);
+  }
+}

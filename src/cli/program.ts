@@ -1,0 +1,48 @@
+import { Command } from 'commander';
+import createDebug from 'debug';
+import type { CliContext, GlobalOptions } from './context.js';
+import type { Output } from './output.js';
+import { addTorCommands } from './commands/tor-commands.js';
+import { addTestnetCommands } from './commands/testnet-commands.js';
+import { addServeCommands } from './commands/serve-commands.js';
+import { addMonitorCommand } from './commands/monitor-command.js';
+import { addDemoCommand } from './commands/demo-command.js';
+
+/**
+ * Builds the `torcon` command tree. Kept apart from main.ts (which owns the process) so that tests
+ * can run commands with captured output.
+ */
+export function buildProgram(output: Output, signal: AbortSignal): Command {
+  const program = new Command('torcon');
+  const ctx: CliContext = {
+    output,
+    signal,
+    globals: () => program.opts<GlobalOptions>(),
+  };
+  program
+    .description('Tor as a network endpoint: control, SOCKS, onion services and a private test network')
+    .option('-c, --control <endpoint>', 'tor control endpoint (default: $TOR_CONTROL, then unix:/run/tor/control, tcp:127.0.0.1:9051, tcp:127.0.0.1:9151)')
+    .option('--password <password>', 'control port password (HASHEDPASSWORD); prefer cookie auth')
+    .option('-v, --verbose', 'debug logs on stderr (secrets redacted)')
+    .showHelpAfterError('(use --help for usage)')
+    .configureOutput({
+      writeOut: (s) => output.out.write(s),
+      writeErr: (s) => output.err.write(s),
+    })
+    .exitOverride()
+    .hook('preAction', () => {
+      if (program.opts<GlobalOptions>().verbose) {
+        createDebug.enable(`torcon:*${process.env['DEBUG'] ? ',' + process.env['DEBUG'] : ''}`);
+      }
+    })
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx torcon demo                       # private Tor network, onion service, fetch: all offline\n  torcon info version --control tcp:127.0.0.1:9051\n  torcon serve ./public --port onion:80\n  torcon run --port onion:80 -- node app.js\n  torcon monitor\n\nExit codes: 0 ok, 1 runtime error, 2 usage error.',
+    );
+  addDemoCommand(program, ctx);
+  addTorCommands(program, ctx);
+  addServeCommands(program, ctx);
+  addMonitorCommand(program, ctx);
+  addTestnetCommands(program, ctx);
+  return program;
+}
