@@ -1,0 +1,148 @@
+import { EndpointArgumentError, OnionPublishError, TorControlClosedError, TorControlError } from '../errors.js';
+import type { TorControl } from '../control/tor-control.js';
+import { throwIfAborted } from '../util/abort.js';
+import { logger } from '../util/log.js';
+import { buildAddOnionCommand, parseAddOnionReply, type AddOnionPort } from './add-onion-command.js';
+import { generateClientAuthKey } from './client-auth.js';
+import { DescriptorUploadWatcher } from './descriptor-upload.js';
+import { createKeyFile, readKeyFile } from './key-file.js';
+import { closeListener, ensureListening } from './local-server.js';
+import type { ValidOnionOptions } from './onion-options.js';
+import { refuseDisabledNetwork } from './tor-checks.js';
+import { TorOnionService } from './onion-service.js';
+
+const log = logger('onion');
+
+/**
+ * Ephemeral services (ADD_ONION, control-spec 3.27): they live as long as the control connection
+ * that made them, unless `detach`. The steps are ordered so that every side effect is undone when
+ * a later step fails: listener → HS_DESC subscription → ADD_ONION → key file → upload wait; any
+ * failure after ADD_ONION sends DEL_ONION before the error reaches the caller.
+ */
+
+/**
+ * Creates an ADD_ONION service from validated options.
+ * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the service or no upload
+ *   succeeds; EndpointListenError, EndpointArgumentError (key file), TorAbortError, TorControlClosedError
+ */
+export async function createEphemeralService(control: TorControl, o: ValidOnionOptions): Promise<TorOnionService> {
+  const { signal } = o;
+  throwIfAborted(signal, 'creating an onion service');
+  if (o.awaitUpload) await refuseDisabledNetwork(control, signal);
+  let privateKey = o.privateKey;
+  let writeKeyFile = false;
+  if (o.privateKeyFile !== undefined) {
+    privateKey = await readKeyFile(o.privateKeyFile);
+    writeKeyFile = privateKey === undefined;
+  }
+  const clients = o.clientAuth.map((name) => generateClientAuthKey(name));
+
+  let opened = false;
+  let watcher: DescriptorUploadWatcher | undefined;
+  let serviceId: string | undefined;
+  try {
+    let localTarget: string | undefined;
+    if (o.server) {
+      o.onProgress({ phase: 'listening', message: 'starting the local listener', percent: 5 });
+      const local = await ensureListening(o.server, o);
+      opened = local.opened;
+      localTarget = local.target;
+    }
+    const ports: AddOnionPort[] = o.ports.map((p) => ({ virtualPort: p.virtualPort, target: p.target ?? localTarget! }));
+    if (o.awaitUpload) watcher = await DescriptorUploadWatcher.start(control);
+    throwIfAborted(signal, 'creating an onion service');
+
+    o.onProgress({ phase: 'adding', message: 'ADD_ONION', percent: 20 });
+    const line = buildAddOnionCommand({
+      privateKey,
+      ports,
+      detach: o.detach,
+      nonAnonymous: o.singleHop,
+      maxStreams: o.maxStreams,
+      maxStreamsCloseCircuit: o.maxStreamsCloseCircuit,
+      clientAuthV3: clients.map((c) => c.publicKey),
+      pow: o.pow,
+    });
+    // No signal here: an ADD_ONION abandoned mid-flight could still create a service whose id we
+    // would never learn, so we wait for the reply and then undo it.
+    let reply;
+    try {
+      reply = await control.command(line);
+    } catch (err) {
+      throw explainAddOnionError(err, o);
+    }
+    const result = parseAddOnionReply(reply);
+    serviceId = result.serviceId;
+    const key = privateKey ?? result.privateKey;
+    log('ADD_ONION created %s.onion (%d port(s)%s)', serviceId, ports.length, o.detach ? ', detached' : '');
+    o.onProgress({ phase: 'added', message: `tor created ${serviceId}.onion`, percent: 40 });
+
+    if (writeKeyFile) {
+      if (key === undefined) throw new OnionPublishError('tor returned no private key to store in privateKeyFile');
+      try {
+        await createKeyFile(o.privateKeyFile!, key);
+      } catch (err) {
+        throw new EndpointArgumentError(
+          `onion: cannot create key file ${o.privateKeyFile}: ${(err as Error).message ?? String(err)}`,
+        );
+      }
+    }
+    throwIfAborted(signal, 'creating an onion service');
+    if (watcher) await watcher.wait(serviceId, { timeoutMs: o.uploadTimeoutMs, signal, onProgress: o.onProgress });
+
+    const id = serviceId;
+    const server = o.server;
+    return new TorOnionService(
+      {
+        serviceId: id,
+        ports,
+        privateKey: key,
+        clientAuth: clients,
+        kind: 'ephemeral',
+        detached: o.detach,
+      },
+      {
+        remove: () => delOnion(control, id, o.detach),
+        closeListener: () => {
+          if (opened && server) closeListener(server);
+        },
+      },
+    );
+  } catch (err) {
+    if (serviceId !== undefined) await delOnion(control, serviceId, o.detach).catch(() => undefined);
+    if (opened && o.server) closeListener(o.server);
+    throw err;
+  } finally {
+    await watcher?.stop();
+  }
+}
+
+/**
+ * DEL_ONION. A service tor no longer knows (552), or one that died with a closed connection, is
+ * already gone: that counts as success.
+ */
+async function delOnion(control: TorControl, serviceId: string, detached: boolean): Promise<void> {
+  try {
+    await control.command(`DEL_ONION ${serviceId}`);
+    log('DEL_ONION %s.onion', serviceId);
+  } catch (err) {
+    if (err instanceof TorControlError && err.status === 552) return;
+    if (err instanceof TorControlClosedError && !detached) return;
+    throw err;
+  }
+}
+
+/** Tor's refusals, with what to do about them. The command line (it may hold a key) is never quoted. */
+function explainAddOnionError(err: unknown, o: ValidOnionOptions): unknown {
+  if (!(err instanceof TorControlError)) return err;
+  const text = err.message;
+  let hint = '';
+  if (/anonymous hidden service mode/i.test(text)) {
+    hint = o.singleHop
+      ? ': singleHop needs HiddenServiceSingleHopMode 1 and HiddenServiceNonAnonymousMode 1 in the torrc'
+      : ': this tor runs single-onion (non-anonymous) services only; pass singleHop: true to accept that';
+  } else if (o.pow && /PoWDefensesEnabled/i.test(text)) {
+    hint = ': this tor does not accept PoW for ADD_ONION (tor 0.4.9 does); use hiddenServiceDir for PoW instead';
+  }
+  return new OnionPublishError(`tor refused to create the onion service (${text})${hint}`, { cause: err });
+}

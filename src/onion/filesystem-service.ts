@@ -1,0 +1,232 @@
+import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { EndpointArgumentError, OnionPublishError, TorControlError } from '../errors.js';
+import type { TorControl } from '../control/tor-control.js';
+import { throwIfAborted } from '../util/abort.js';
+import { logger } from '../util/log.js';
+import { assertTarget } from './add-onion-command.js';
+import { generateClientAuthKey } from './client-auth.js';
+import { DescriptorUploadWatcher } from './descriptor-upload.js';
+import {
+  buildHiddenServiceConf,
+  groupDir,
+  parseHiddenServiceOptions,
+  type HiddenServiceGroup,
+} from './hidden-service-options.js';
+import { closeListener, ensureListening } from './local-server.js';
+import type { OnionClientAuthKey, OnionPortMapping } from './onion-types.js';
+import type { ValidOnionOptions } from './onion-options.js';
+import { TorOnionService } from './onion-service.js';
+import { isValidServiceId } from './service-id.js';
+import { checkAnonymityMode, refuseDisabledNetwork, torProcessUid } from './tor-checks.js';
+
+const log = logger('onion');
+
+/**
+ * Filesystem services (`HiddenServiceDir`, set with SETCONF): tor keeps the key in the directory,
+ * so the address survives restarts of tor and of our process, and the service survives the
+ * control connection. tor must run on this machine: we prepare the directory and read its
+ * `hostname` file.
+ *
+ * A SETCONF that tor cannot act on (a directory it cannot create or read) makes tor 0.4.9 exit
+ * ("Acting on config options left us in a broken state"), so the directory is checked first:
+ * it must exist or have an existing parent, be owned by tor's user, and be private (0700).
+ */
+
+/** Serializes read-modify-write of tor's HiddenService* options within one control connection. */
+export class ConfigLock {
+  private tail: Promise<unknown> = Promise.resolve();
+
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+/**
+ * Creates (or re-opens) a filesystem service from validated options.
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for a directory tor could not use;
+ *   OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the configuration or no upload succeeds;
+ *   EndpointListenError, TorAbortError, TorControlClosedError
+ */
+export async function createFilesystemService(
+  control: TorControl,
+  o: ValidOnionOptions,
+  lock: ConfigLock,
+): Promise<TorOnionService> {
+  const dir = o.hiddenServiceDir!;
+  const { signal } = o;
+  throwIfAborted(signal, 'creating an onion service');
+  if (o.awaitUpload) await refuseDisabledNetwork(control, signal);
+  await checkAnonymityMode(control, o.singleHop, signal);
+  const owner = await prepareDirectory(dir, await torProcessUid(control, signal));
+  const clients = o.clientAuth.map((name) => generateClientAuthKey(name));
+  if (clients.length > 0) await writeAuthorizedClients(dir, clients, owner);
+
+  let opened = false;
+  let configured = false;
+  let watcher: DescriptorUploadWatcher | undefined;
+  try {
+    let localTarget: string | undefined;
+    if (o.server) {
+      o.onProgress({ phase: 'listening', message: 'starting the local listener', percent: 5 });
+      const local = await ensureListening(o.server, o);
+      opened = local.opened;
+      localTarget = local.target;
+    }
+    const ports: OnionPortMapping[] = o.ports.map((p) => ({ virtualPort: p.virtualPort, target: p.target ?? localTarget! }));
+    for (const p of ports) assertTarget(p.target!);
+    if (o.awaitUpload) watcher = await DescriptorUploadWatcher.start(control);
+    throwIfAborted(signal, 'creating an onion service');
+
+    o.onProgress({ phase: 'adding', message: `SETCONF HiddenServiceDir ${dir}`, percent: 20 });
+    await lock.run(async () => {
+      const groups = parseHiddenServiceOptions(await control.command('GETCONF HiddenServiceOptions'));
+      if (groups.some((g) => sameDir(groupDir(g), dir))) {
+        throw new OnionPublishError(`tor already has an onion service in ${dir}`);
+      }
+      try {
+        await control.command(buildHiddenServiceConf([...groups, serviceGroup(dir, ports, o)]));
+      } catch (err) {
+        if (err instanceof TorControlError) {
+          throw new OnionPublishError(`tor refused the onion service in ${dir} (${err.message})`, { cause: err });
+        }
+        throw err;
+      }
+      configured = true;
+    });
+    const serviceId = await readHostname(dir);
+    log('HiddenServiceDir %s serves %s.onion', dir, serviceId);
+    o.onProgress({ phase: 'added', message: `tor serves ${serviceId}.onion from ${dir}`, percent: 40 });
+    if (watcher) await watcher.wait(serviceId, { timeoutMs: o.uploadTimeoutMs, signal, onProgress: o.onProgress });
+
+    const server = o.server;
+    return new TorOnionService(
+      { serviceId, ports, clientAuth: clients, kind: 'filesystem', detached: o.detach, hiddenServiceDir: dir },
+      {
+        remove: () => removeFilesystemService(control, dir, lock),
+        closeListener: () => {
+          if (opened && server) closeListener(server);
+        },
+      },
+    );
+  } catch (err) {
+    if (configured) await removeFilesystemService(control, dir, lock).catch(() => undefined);
+    if (opened && o.server) closeListener(o.server);
+    throw err;
+  } finally {
+    await watcher?.stop();
+  }
+}
+
+/**
+ * Removes the group of `dir` from tor's configuration, re-sending every other group unchanged.
+ * The directory and its keys stay on disk (so the address can be used again).
+ */
+export function removeFilesystemService(control: TorControl, dir: string, lock: ConfigLock): Promise<void> {
+  return lock.run(async () => {
+    const groups = parseHiddenServiceOptions(await control.command('GETCONF HiddenServiceOptions'));
+    const rest = groups.filter((g) => !sameDir(groupDir(g), dir));
+    if (rest.length === groups.length) return;
+    await control.command(buildHiddenServiceConf(rest));
+    log('HiddenServiceDir %s removed', dir);
+  });
+}
+
+/** Our service's lines, in the order a torrc would list them. */
+function serviceGroup(dir: string, ports: readonly OnionPortMapping[], o: ValidOnionOptions): HiddenServiceGroup {
+  const group: HiddenServiceGroup = [{ key: 'HiddenServiceDir', value: dir }];
+  for (const p of ports) group.push({ key: 'HiddenServicePort', value: `${p.virtualPort} ${p.target}` });
+  if (o.maxStreams !== undefined) group.push({ key: 'HiddenServiceMaxStreams', value: String(o.maxStreams) });
+  if (o.maxStreamsCloseCircuit) group.push({ key: 'HiddenServiceMaxStreamsCloseCircuit', value: '1' });
+  if (o.pow) group.push({ key: 'HiddenServicePoWDefensesEnabled', value: '1' });
+  return group;
+}
+
+function sameDir(a: string | undefined, b: string): boolean {
+  return a !== undefined && path.resolve(a).replace(/\/+$/, '') === b.replace(/\/+$/, '');
+}
+
+/** Who should own what we create in the directory: tor's user, when that is not us. */
+type Owner = number | undefined;
+
+/**
+ * Checks (or creates) the service directory so that tor can use it.
+ * @returns the uid to give our files to, when tor runs as another user and we are root
+ */
+async function prepareDirectory(dir: string, torUid: number | undefined): Promise<Owner> {
+  const ourUid = process.getuid?.();
+  const chownTo = torUid !== undefined && ourUid !== undefined && torUid !== ourUid ? torUid : undefined;
+  const st = await stat(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw new EndpointArgumentError(`onion: cannot use hiddenServiceDir ${dir}: ${err.message}`);
+  });
+  if (st) {
+    if (!st.isDirectory()) throw new EndpointArgumentError(`onion: hiddenServiceDir ${dir} is not a directory`);
+    if (process.platform === 'win32') return undefined;
+    if (torUid !== undefined && st.uid !== torUid) {
+      throw new EndpointArgumentError(
+        `onion: hiddenServiceDir ${dir} is owned by uid ${st.uid} but tor runs as uid ${torUid}; tor refuses such a directory`,
+      );
+    }
+    if ((st.mode & 0o077) !== 0) {
+      throw new EndpointArgumentError(
+        `onion: hiddenServiceDir ${dir} has mode ${(st.mode & 0o777).toString(8)}; tor requires 0700 (chmod 700 it)`,
+      );
+    }
+    return chownTo;
+  }
+  const parent = path.dirname(dir);
+  const parentStat = await stat(parent).catch(() => undefined);
+  if (!parentStat?.isDirectory()) {
+    throw new EndpointArgumentError(`onion: the parent directory of hiddenServiceDir ${dir} does not exist`);
+  }
+  if (chownTo !== undefined && ourUid !== 0) {
+    throw new EndpointArgumentError(
+      `onion: tor runs as uid ${torUid}, we as uid ${ourUid}: create hiddenServiceDir ${dir} owned by tor's user (mode 0700) first`,
+    );
+  }
+  await mkdir(dir, { mode: 0o700 });
+  await chmod(dir, 0o700);
+  if (chownTo !== undefined) await chown(dir, chownTo, -1);
+  return chownTo;
+}
+
+/**
+ * Writes `authorized_clients/<name>.auth` (rend-spec-v3 G.1.2: `descriptor:x25519:<base32 key>`)
+ * before tor loads the service. A file of the same name is replaced: the client gets a new key.
+ */
+async function writeAuthorizedClients(dir: string, clients: readonly OnionClientAuthKey[], owner: Owner): Promise<void> {
+  const authDir = path.join(dir, 'authorized_clients');
+  await mkdir(authDir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  if (owner !== undefined) await chown(authDir, owner, -1);
+  for (const c of clients) {
+    const file = path.join(authDir, `${c.name}.auth`);
+    await writeFile(file, `descriptor:x25519:${c.publicKey}\n`, { mode: 0o600 });
+    if (owner !== undefined) await chown(file, owner, -1);
+  }
+}
+
+/** tor writes `hostname` while it loads the service; allow it a moment. */
+async function readHostname(dir: string): Promise<string> {
+  const file = path.join(dir, 'hostname');
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const id = (await readFile(file, 'utf8')).trim().toLowerCase().replace(/\.onion$/, '');
+      if (isValidServiceId(id)) return id;
+      lastError = new Error('not a v3 onion address');
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(100);
+  }
+  throw new OnionPublishError(
+    `cannot read the onion address from ${file}: ${(lastError as Error)?.message ?? String(lastError)}`,
+    { cause: lastError },
+  );
+}

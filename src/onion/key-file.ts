@@ -1,0 +1,83 @@
+import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { EndpointArgumentError } from '../errors.js';
+
+/**
+ * Onion service private keys as ADD_ONION takes and returns them, `ED25519-V3:<base64>` where the
+ * blob is the 64-byte expanded ed25519 key (secret scalar | PRF secret, control-spec 3.27), and the
+ * file that keeps one across restarts so that the service keeps its address. No function here ever
+ * puts a key into an error message.
+ */
+
+const BLOB = /^[A-Za-z0-9+/]{86}(?:==)?$/;
+
+/**
+ * Validates and normalizes an ADD_ONION v3 key. The `ED25519-V3:` prefix may be left out.
+ * @param field - what the value is (`privateKey`, `key file /x`), for the message
+ * @returns `ED25519-V3:<base64 of 64 bytes>` with `==` padding
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`): an RSA1024 (v2) key, another key type, or
+ *   a blob that is not canonical base64 of 64 bytes
+ */
+export function parseOnionPrivateKey(value: string, field = 'privateKey'): string {
+  if (typeof value !== 'string') throw new EndpointArgumentError(`onion: ${field} must be a string`);
+  const text = value.trim();
+  const colon = text.indexOf(':');
+  const type = colon >= 0 ? text.slice(0, colon).toUpperCase() : 'ED25519-V3';
+  let blob = colon >= 0 ? text.slice(colon + 1) : text;
+  if (type === 'RSA1024') {
+    throw new EndpointArgumentError(`onion: ${field} is an RSA1024 (version 2) key; tor no longer supports v2 onion services`);
+  }
+  if (type !== 'ED25519-V3') throw new EndpointArgumentError(`onion: ${field} must be an ED25519-V3 key ("ED25519-V3:<base64>")`);
+  if (blob.length === 86) blob += '==';
+  if (!BLOB.test(blob) || Buffer.from(blob, 'base64').toString('base64') !== blob) {
+    throw new EndpointArgumentError(
+      `onion: ${field} must be "ED25519-V3:" followed by the base64 of a 64-byte expanded ed25519 key`,
+    );
+  }
+  return `ED25519-V3:${blob}`;
+}
+
+/**
+ * Reads the key kept in `path`, or `undefined` when the file does not exist.
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when the file is not a key, or (on POSIX)
+ *   when group or others may read it: a leaked key lets anyone impersonate the service
+ * @throws Node's error for other I/O failures (EACCES, EISDIR...)
+ */
+export async function readKeyFile(path: string): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  if (process.platform !== 'win32') {
+    const { mode } = await stat(path);
+    if ((mode & 0o077) !== 0) {
+      throw new EndpointArgumentError(
+        `onion: key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`,
+      );
+    }
+  }
+  return parseOnionPrivateKey(text, `key file ${path}`);
+}
+
+/**
+ * Creates `path` holding `key` (one line), mode 0600. Fails if the file exists (O_EXCL): two
+ * processes starting at once must not overwrite each other's key.
+ * @throws Node's error (EEXIST, ENOENT for a missing directory, EACCES)
+ */
+export async function createKeyFile(path: string, key: string): Promise<void> {
+  const handle = await open(path, 'wx', 0o600);
+  try {
+    // The umask may have removed bits we want, never added any; make the mode exact.
+    await handle.chmod(0o600);
+    await handle.writeFile(`${key}\n`, 'utf8');
+    await handle.sync();
+  } catch (err) {
+    await handle.close().catch(() => undefined);
+    // A half-written key file would make every later start fail: remove what we created.
+    await unlink(path).catch(() => undefined);
+    throw err;
+  }
+  await handle.close();
+}

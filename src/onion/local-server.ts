@@ -1,0 +1,94 @@
+import type net from 'node:net';
+import { EndpointListenError, TorInvalidValueError } from '../errors.js';
+import { raceCancel, throwIfAborted } from '../util/abort.js';
+
+/**
+ * The local side of an onion service: the `net.Server` tor forwards connections to. Tor needs a
+ * target it can reach on this machine, so a wildcard bind becomes the loopback address.
+ */
+
+/** Where to listen when the server is not listening yet. */
+export interface LocalListenOptions {
+  localAddress: string;
+  localPort: number;
+  localSocket?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * The HiddenServicePort/ADD_ONION target of a listening server: `127.0.0.1:port`, `[::1]:port`
+ * or `unix:/path`.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when the server is not listening, or listens on
+ *   a unix path tor could not take (whitespace, quotes, commas)
+ */
+export function serverTarget(server: net.Server): string {
+  const addr = server.address();
+  if (addr === null) throw new TorInvalidValueError('onion server', 'is not listening');
+  if (typeof addr === 'string') {
+    if (!/^[^\s",\\]+$/.test(addr)) {
+      throw new TorInvalidValueError('onion server socket path', 'contains whitespace, a quote, a backslash or a comma');
+    }
+    return `unix:${addr}`;
+  }
+  if (addr.family === 'IPv6' || addr.address.includes(':')) {
+    const host = addr.address === '::' ? '::1' : addr.address;
+    return `[${host}]:${addr.port}`;
+  }
+  return `${addr.address === '0.0.0.0' ? '127.0.0.1' : addr.address}:${addr.port}`;
+}
+
+/**
+ * Makes `server` listen (unless it already does) and returns its target.
+ * @returns `opened`: whether we made it listen (then we also close it)
+ * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`) for Node's errors (EADDRINUSE...);
+ *   TorAbortError (`TOR_ABORTED`) when aborted (the server is closed again)
+ */
+export async function ensureListening(
+  server: net.Server,
+  opts: LocalListenOptions,
+): Promise<{ target: string; opened: boolean }> {
+  if (server.listening) return { target: serverTarget(server), opened: false };
+  const what = opts.localSocket
+    ? `listening on unix socket ${opts.localSocket}`
+    : `listening on ${opts.localAddress.includes(':') ? `[${opts.localAddress}]` : opts.localAddress}:${opts.localPort}`;
+  throwIfAborted(opts.signal, what);
+  let cleanup = (): void => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    const onListening = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(new EndpointListenError(what, err));
+    };
+    cleanup = () => {
+      server.off('listening', onListening);
+      server.off('error', onError);
+    };
+    server.once('listening', onListening);
+    server.once('error', onError);
+  });
+  try {
+    server.listen(opts.localSocket ? { path: opts.localSocket } : { host: opts.localAddress, port: opts.localPort });
+  } catch (err) {
+    cleanup();
+    throw new EndpointListenError(what, err);
+  }
+  try {
+    await raceCancel(ready, what, { signal: opts.signal, onCancel: () => closeListener(server) });
+  } finally {
+    cleanup();
+  }
+  return { target: serverTarget(server), opened: true };
+}
+
+/**
+ * Stops `server` accepting connections. Open connections are left to finish (an http.Server also
+ * drops its idle keep-alive sockets); we do not wait for them, so close() cannot hang on a client.
+ */
+export function closeListener(server: net.Server): void {
+  if (!server.listening) return;
+  server.close(() => undefined);
+  (server as net.Server & { closeIdleConnections?: () => void }).closeIdleConnections?.();
+}

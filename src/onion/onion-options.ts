@@ -1,0 +1,175 @@
+import net from 'node:net';
+import path from 'node:path';
+import { EndpointArgumentError } from '../errors.js';
+import type { OnionPortMapping, OnionProgress, OnionServiceOptions } from './onion-types.js';
+import { CLIENT_NAME } from './client-auth.js';
+import { parseOnionPrivateKey } from './key-file.js';
+
+/** Defaults of {@link OnionServiceOptions}, in one place. */
+export const ONION_DEFAULTS = {
+  localAddress: '127.0.0.1',
+  localPort: 0,
+  singleHop: false,
+  maxStreamsCloseCircuit: false,
+  detach: false,
+  pow: false,
+  awaitUpload: true,
+  /** Uploads take 1-30 s on the real network; a fresh tor may first need its consensus. */
+  uploadTimeoutMs: 120_000,
+} as const;
+
+/** {@link OnionServiceOptions} checked, with defaults applied. */
+export interface ValidOnionOptions {
+  ports: OnionPortMapping[];
+  server?: net.Server | undefined;
+  localAddress: string;
+  localPort: number;
+  localSocket?: string | undefined;
+  privateKey?: string | undefined;
+  privateKeyFile?: string | undefined;
+  hiddenServiceDir?: string | undefined;
+  singleHop: boolean;
+  clientAuth: string[];
+  maxStreams?: number | undefined;
+  maxStreamsCloseCircuit: boolean;
+  detach: boolean;
+  pow: boolean;
+  awaitUpload: boolean;
+  uploadTimeoutMs: number;
+  onProgress: (p: OnionProgress) => void;
+  signal?: AbortSignal | undefined;
+}
+
+function fail(message: string): never {
+  throw new EndpointArgumentError(`onion: ${message}`);
+}
+
+function checkPath(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0) fail(`${what} must be a non-empty string`);
+  if (/[\r\n\0]/.test(value)) fail(`${what} contains CR, LF or NUL`);
+  return value;
+}
+
+/** A target tor can take in `Port=` and `HiddenServicePort`: a token without commas. */
+function checkTarget(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !/^[^\s",\\]+$/.test(value)) {
+    fail(`${what} must be "host:port" or "unix:/path" without spaces, quotes, backslashes or commas`);
+  }
+  return value;
+}
+
+/**
+ * Checks every option before any I/O and applies {@link ONION_DEFAULTS}.
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) naming the bad option; a private key never
+ *   appears in the message
+ */
+export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptions {
+  if (opts === null || typeof opts !== 'object') fail('options must be an object');
+  const version = opts.version as unknown;
+  if (version !== undefined && version !== 3) {
+    if (version === 2 || version === '2') {
+      fail('version 2 onion services were removed from tor (0.4.6); use version 3 (the default)');
+    }
+    fail(`version must be 3, got ${JSON.stringify(version)}`);
+  }
+  if (!Array.isArray(opts.ports) || opts.ports.length === 0) fail('at least one port is needed');
+  const ports: OnionPortMapping[] = opts.ports.map((p, i) => {
+    const virtualPort = p?.virtualPort;
+    if (!Number.isInteger(virtualPort) || virtualPort < 1 || virtualPort > 65535) {
+      fail(`ports[${i}].virtualPort must be an integer 1..65535`);
+    }
+    if (p.target === undefined) return { virtualPort };
+    return { virtualPort, target: checkTarget(p.target, `ports[${i}].target`) };
+  });
+  const seen = new Set<number>();
+  for (const { virtualPort } of ports) {
+    if (seen.has(virtualPort)) fail(`virtual port ${virtualPort} is given twice`);
+    seen.add(virtualPort);
+  }
+  if (opts.server === undefined && ports.some((p) => p.target === undefined)) {
+    fail('without a server, every port needs a target ("host:port" or "unix:/path")');
+  }
+  if (opts.server !== undefined && !(opts.server instanceof net.Server)) fail('server must be a net.Server');
+
+  const exclusive = (a: keyof OnionServiceOptions, b: keyof OnionServiceOptions, why = '') => {
+    if (opts[a] !== undefined && opts[b] !== undefined) fail(`${a} and ${b} cannot be used together${why}`);
+  };
+  exclusive('privateKey', 'privateKeyFile');
+  exclusive('privateKey', 'hiddenServiceDir', ' (a hiddenServiceDir holds its own key)');
+  exclusive('privateKeyFile', 'hiddenServiceDir', ' (a hiddenServiceDir holds its own key)');
+  exclusive('localSocket', 'localPort');
+  exclusive('localSocket', 'localAddress');
+
+  const out: ValidOnionOptions = {
+    ports,
+    server: opts.server,
+    localAddress: opts.localAddress ?? ONION_DEFAULTS.localAddress,
+    localPort: opts.localPort ?? ONION_DEFAULTS.localPort,
+    singleHop: bool(opts.singleHop, 'singleHop', ONION_DEFAULTS.singleHop),
+    clientAuth: [],
+    maxStreamsCloseCircuit: bool(opts.maxStreamsCloseCircuit, 'maxStreamsCloseCircuit', ONION_DEFAULTS.maxStreamsCloseCircuit),
+    detach: bool(opts.detach, 'detach', ONION_DEFAULTS.detach),
+    pow: bool(opts.pow, 'pow', ONION_DEFAULTS.pow),
+    awaitUpload: bool(opts.awaitUpload, 'awaitUpload', ONION_DEFAULTS.awaitUpload),
+    uploadTimeoutMs: opts.uploadTimeoutMs ?? ONION_DEFAULTS.uploadTimeoutMs,
+    onProgress: safeProgress(opts.onProgress),
+    signal: opts.signal,
+  };
+  if (net.isIP(out.localAddress) === 0) fail('localAddress must be an IPv4 or IPv6 address');
+  if (!Number.isInteger(out.localPort) || out.localPort < 0 || out.localPort > 65535) {
+    fail('localPort must be an integer 0..65535 (0: any free port)');
+  }
+  if (opts.localSocket !== undefined) {
+    out.localSocket = checkPath(opts.localSocket, 'localSocket');
+    checkTarget(`unix:${out.localSocket}`, 'localSocket');
+  }
+  if (opts.privateKey !== undefined) out.privateKey = parseOnionPrivateKey(opts.privateKey);
+  if (opts.privateKeyFile !== undefined) out.privateKeyFile = checkPath(opts.privateKeyFile, 'privateKeyFile');
+  if (opts.hiddenServiceDir !== undefined) {
+    const dir = checkPath(opts.hiddenServiceDir, 'hiddenServiceDir');
+    // tor resolves a relative path against its own working directory, not ours.
+    if (!path.isAbsolute(dir)) fail('hiddenServiceDir must be an absolute path');
+    out.hiddenServiceDir = path.resolve(dir);
+  }
+  if (opts.clientAuth !== undefined) {
+    if (!Array.isArray(opts.clientAuth)) fail('clientAuth must be an array of client names');
+    const names = new Set<string>();
+    for (const name of opts.clientAuth) {
+      if (typeof name !== 'string' || !CLIENT_NAME.test(name)) {
+        fail('clientAuth names must be 1 to 16 letters, digits, "+", "-" or "_"');
+      }
+      if (names.has(name)) fail(`clientAuth names "${name}" twice`);
+      names.add(name);
+    }
+    out.clientAuth = [...names];
+  }
+  if (opts.maxStreams !== undefined) {
+    if (!Number.isInteger(opts.maxStreams) || opts.maxStreams < 0 || opts.maxStreams > 65535) {
+      fail('maxStreams must be an integer 0..65535 (0: unlimited)');
+    }
+    out.maxStreams = opts.maxStreams;
+  }
+  if (typeof out.uploadTimeoutMs !== 'number' || !(out.uploadTimeoutMs > 0) || !Number.isFinite(out.uploadTimeoutMs)) {
+    fail('uploadTimeoutMs must be a positive number of milliseconds');
+  }
+  if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') fail('onProgress must be a function');
+  return out;
+}
+
+function bool(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') fail(`${name} must be true or false`);
+  return value;
+}
+
+/** A progress callback that can never break creation (the options promise: a throwing listener is ignored). */
+function safeProgress(fn: ((p: OnionProgress) => void) | undefined): (p: OnionProgress) => void {
+  if (typeof fn !== 'function') return () => undefined;
+  return (p) => {
+    try {
+      fn(p);
+    } catch {
+      /* ignored by contract */
+    }
+  };
+}

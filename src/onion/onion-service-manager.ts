@@ -1,0 +1,112 @@
+import type { TorControl } from '../control/tor-control.js';
+import { TorInvalidValueError } from '../errors.js';
+import type { CancelOptions } from '../util/abort.js';
+import { logger } from '../util/log.js';
+import { CLIENT_NAME, parseClientAuthPrivateKey, parseClientAuthView, type OnionClientAuth } from './client-auth.js';
+import { createEphemeralService } from './ephemeral-service.js';
+import { ConfigLock, createFilesystemService } from './filesystem-service.js';
+import type { OnionService, OnionServiceOptions } from './onion-types.js';
+import { validateOnionOptions } from './onion-options.js';
+import type { TorOnionService } from './onion-service.js';
+import { normalizeServiceId } from './service-id.js';
+
+export type { OnionClientAuth } from './client-auth.js';
+
+const log = logger('onion');
+
+/** Options of {@link OnionServiceManager.addClientAuth}. */
+export interface OnionClientAuthAddOptions extends CancelOptions {
+  /** A nickname for the credential (1-16 of `A-Za-z0-9+-_`). */
+  clientName?: string;
+  /** Store it on disk (`Flags=Permanent`); needs `ClientOnionAuthDir` in tor's config. @default false */
+  permanent?: boolean;
+}
+
+/**
+ * The onion services of one control connection, and this tor's client-side authorization keys.
+ * One per `Tor` handle (the Tor class creates it lazily). It remembers the services it created so
+ * that `closeAll()` can remove them and so that each one hears (`lost`) when the connection dies.
+ */
+export class OnionServiceManager {
+  private readonly control: TorControl;
+  private readonly services = new Set<TorOnionService>();
+  private readonly configLock = new ConfigLock();
+
+  constructor(control: TorControl) {
+    this.control = control;
+    control.on('close', (error?: Error) => {
+      const why = error ?? new Error('the Tor control connection closed');
+      for (const service of [...this.services]) service.connectionLost(why);
+    });
+  }
+
+  /**
+   * Creates a v3 onion service: ephemeral (ADD_ONION) by default, filesystem with `hiddenServiceDir`.
+   * Unless `awaitUpload: false`, resolves once a descriptor reached at least one HSDir.
+   * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for invalid options (before any I/O)
+   * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the service, every upload
+   *   fails, or `uploadTimeoutMs` passes; the service is removed again
+   * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`), TorAbortError (`TOR_ABORTED`), TorControlClosedError
+   * @example
+   * const service = await manager.create({ ports: [{ virtualPort: 80 }], server: http.createServer(app) });
+   */
+  async create(opts: OnionServiceOptions): Promise<OnionService> {
+    const o = validateOnionOptions(opts);
+    const service = o.hiddenServiceDir
+      ? await createFilesystemService(this.control, o, this.configLock)
+      : await createEphemeralService(this.control, o);
+    this.services.add(service);
+    service.once('close', () => this.services.delete(service));
+    if (this.control.closed) service.connectionLost(new Error('the Tor control connection closed'));
+    return service;
+  }
+
+  /**
+   * Gives this tor, as a client, the key for a service that requires client authorization
+   * (ONION_CLIENT_AUTH_ADD). Replaces an earlier key for the same service.
+   * @param onion - `<56 chars>` or `<56 chars>.onion`
+   * @param privateKey - the x25519 private key: base32 (as `clientAuth` returns it) or base64,
+   *   optionally as `x25519:KEY`, or a whole `.auth_private` line
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad address, key or name (nothing is sent)
+   * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses (e.g. 553 for `permanent` without
+   *   `ClientOnionAuthDir`)
+   */
+  async addClientAuth(onion: string, privateKey: string, opts: OnionClientAuthAddOptions = {}): Promise<void> {
+    const id = normalizeServiceId(onion);
+    const key = parseClientAuthPrivateKey(privateKey).toString('base64');
+    let line = `ONION_CLIENT_AUTH_ADD ${id} x25519:${key}`;
+    if (opts.clientName !== undefined) {
+      if (typeof opts.clientName !== 'string' || !CLIENT_NAME.test(opts.clientName)) {
+        throw new TorInvalidValueError('client name', 'must be 1 to 16 letters, digits, "+", "-" or "_"');
+      }
+      line += ` ClientName=${opts.clientName}`;
+    }
+    if (opts.permanent) line += ' Flags=Permanent';
+    await this.control.command(line, opts);
+    log('client auth added for %s.onion', id);
+  }
+
+  /**
+   * Forgets this tor's client key for a service (ONION_CLIENT_AUTH_REMOVE). Removing a key tor does
+   * not have is not an error.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad address
+   */
+  async removeClientAuth(onion: string, opts: CancelOptions = {}): Promise<void> {
+    const id = normalizeServiceId(onion);
+    await this.control.command(`ONION_CLIENT_AUTH_REMOVE ${id}`, opts);
+  }
+
+  /** The client-authorization keys tor holds (ONION_CLIENT_AUTH_VIEW); private keys are never printed. */
+  async listClientAuth(opts: CancelOptions = {}): Promise<OnionClientAuth[]> {
+    return parseClientAuthView(await this.control.command('ONION_CLIENT_AUTH_VIEW', opts));
+  }
+
+  /**
+   * Closes every service this manager created except detached ones: DEL_ONION (or the
+   * HiddenServiceDir group removed) and the local listeners torcon opened. Never rejects.
+   */
+  async closeAll(): Promise<void> {
+    const open = [...this.services].filter((s) => !s.detached);
+    await Promise.allSettled(open.map((s) => s.close()));
+  }
+}
