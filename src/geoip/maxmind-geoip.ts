@@ -1,0 +1,118 @@
+import { open, type Reader, type Response } from 'maxmind';
+import { GeoIpDatabaseError, TorInvalidValueError } from '../errors.js';
+import type { GeoIpLookup, Location } from '../state/geoip-types.js';
+import { logger } from '../util/log.js';
+import { isGlobalIp, parseIp } from './ip-ranges.js';
+import { locationFromRecord, mergeLocations } from './mmdb-record.js';
+
+const log = logger('geoip');
+
+/** Options of {@link MaxMindGeoIp.open}. At least one database is required. */
+export interface MaxMindGeoIpOptions {
+  /**
+   * A location database: GeoLite2/GeoIP2 City or Country, DB-IP city/country lite, or an
+   * ip-location-db country/city .mmdb.
+   */
+  cityDatabase?: string;
+  /** An ASN database: GeoLite2-ASN, DB-IP ASN lite, or an ip-location-db ASN .mmdb. */
+  asnDatabase?: string;
+  /**
+   * Asked when the databases give no country for a global address (e.g. only an ASN database is
+   * installed: tor's own table can still give the country). Its errors are not swallowed.
+   */
+  fallback?: GeoIpLookup;
+}
+
+/** One opened database. */
+interface OpenedDatabase {
+  path: string;
+  reader: Reader<Response>;
+}
+
+/**
+ * Places IP addresses with MaxMind DB (.mmdb) files read by the `maxmind` package: country, city and
+ * coordinates from a city/country database, AS number and organization from an ASN database (either
+ * may be missing). Loopback, private and other non-global addresses give `{}` without a lookup.
+ *
+ * @example
+ * const geoip = await MaxMindGeoIp.open({
+ *   cityDatabase: '/usr/share/GeoIP/GeoLite2-City.mmdb',
+ *   asnDatabase: '/usr/share/GeoIP/GeoLite2-ASN.mmdb',
+ * });
+ * await geoip.lookup('8.8.8.8'); // { countryCode: 'US', latitude: ..., asn: 15169, asOrganization: 'GOOGLE' }
+ */
+export class MaxMindGeoIp implements GeoIpLookup {
+  /** Path of the location database in use, if any. */
+  readonly cityDatabase: string | undefined;
+  /** Path of the ASN database in use, if any. */
+  readonly asnDatabase: string | undefined;
+  private readonly city: Reader<Response> | undefined;
+  private readonly asn: Reader<Response> | undefined;
+  private readonly fallback: GeoIpLookup | undefined;
+
+  /**
+   * Wraps already opened readers (see `open` for the usual way in).
+   * @param databases readers of a location and/or an ASN database, with their paths (for messages)
+   * @param fallback asked for the country when the databases give none
+   */
+  constructor(
+    databases: { city?: OpenedDatabase; asn?: OpenedDatabase },
+    fallback?: GeoIpLookup,
+  ) {
+    this.city = databases.city?.reader;
+    this.asn = databases.asn?.reader;
+    this.cityDatabase = databases.city?.path;
+    this.asnDatabase = databases.asn?.path;
+    this.fallback = fallback;
+  }
+
+  /**
+   * Opens the given databases (each read once into memory).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when no database path is given
+   * @throws GeoIpDatabaseError (`TOR_GEOIP_DATABASE`) when a file cannot be read or is not a .mmdb
+   */
+  static async open(opts: MaxMindGeoIpOptions): Promise<MaxMindGeoIp> {
+    if (!opts.cityDatabase && !opts.asnDatabase) {
+      throw new TorInvalidValueError('GeoIP databases', 'give cityDatabase, asnDatabase or both');
+    }
+    const [city, asn] = await Promise.all([
+      opts.cityDatabase ? openDatabase(opts.cityDatabase) : undefined,
+      opts.asnDatabase ? openDatabase(opts.asnDatabase) : undefined,
+    ]);
+    return new MaxMindGeoIp({ ...(city && { city }), ...(asn && { asn }) }, opts.fallback);
+  }
+
+  /**
+   * Where `ip` is, as far as the databases know; `{}` for unknown, private and loopback addresses.
+   * @param ip an IPv4 or IPv6 address (brackets allowed)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `ip` is not an IP address
+   */
+  async lookup(ip: string): Promise<Location> {
+    const parsed = parseIp(ip);
+    if (!isGlobalIp(parsed)) return {};
+    let location = this.city ? locationFromRecord(find(this.city, parsed.address, parsed.family)) : {};
+    if (this.asn) location = mergeLocations(location, locationFromRecord(find(this.asn, parsed.address, parsed.family)));
+    if (location.countryCode === undefined && this.fallback) {
+      location = mergeLocations(location, await this.fallback.lookup(parsed.address));
+    }
+    return location;
+  }
+}
+
+/** A record, or null. An IPv6 address in an IPv4-only tree would walk into unrelated data: skip it. */
+function find(reader: Reader<Response>, address: string, family: 4 | 6): unknown {
+  if (family === 6 && reader.metadata.ipVersion === 4) return null;
+  return reader.get(address);
+}
+
+async function openDatabase(path: string): Promise<OpenedDatabase> {
+  try {
+    const reader = await open<Response>(path);
+    log('opened %s (%s, built %s)', path, reader.metadata.databaseType, String(reader.metadata.buildEpoch));
+    return { path, reader };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code ? `cannot be read (${code})` : 'is not a MaxMind DB (.mmdb) file';
+    throw new GeoIpDatabaseError(path, reason, { cause: err });
+  }
+}
