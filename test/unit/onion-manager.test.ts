@@ -1,0 +1,224 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { inspect } from 'node:util';
+import createDebug from 'debug';
+import sinon from 'sinon';
+import { TorControl } from '../../src/control/tor-control.js';
+import { OnionServiceManager } from '../../src/onion/onion-service-manager.js';
+import type { TorOnionService } from '../../src/onion/onion-service.js';
+import type { OnionProgress } from '../../src/onion/onion-types.js';
+import { OnionPublishError, TorAbortError, TorInvalidValueError } from '../../src/errors.js';
+import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
+
+/**
+ * The fault paths of onion service creation that a real tor does not produce on demand (every
+ * descriptor upload rejected, events racing the ADD_ONION reply, an old tor refusing PoW), against
+ * a scripted control port. The happy paths run against real tor in test/integration/onion*.
+ */
+
+const ID = 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd';
+const DIR_A = '$' + 'A'.repeat(40) + '~relayA';
+const DIR_B = '$' + 'B'.repeat(40) + '~relayB';
+const hsDesc = (action: string, dir: string, extra = '') => `650 HS_DESC ${action} ${ID} NO_AUTH ${dir}${extra}\r\n`;
+
+describe('OnionServiceManager against a scripted control port', () => {
+  let peer: ScriptedPeer;
+  let control: TorControl;
+  let manager: OnionServiceManager;
+  let key: string;
+  let server: net.Server;
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    control = new TorControl(await connectRaw(peer.port));
+    manager = new OnionServiceManager(control);
+    key = `ED25519-V3:${randomBytes(64).toString('base64')}`;
+    server = net.createServer();
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    peer.auto.set('GETCONF', '250 DisableNetwork=0\r\n');
+    peer.auto.set('DEL_ONION', '250 OK\r\n');
+    peer.auto.set('ADD_ONION', `250-ServiceID=${ID}\r\n250-PrivateKey=${key}\r\n250 OK\r\n`);
+  });
+  afterEach(async () => {
+    server.close();
+    control.destroy();
+    await peer.close();
+  });
+
+  const addLine = () => peer.received.find((l) => l.startsWith('ADD_ONION'));
+
+  it('waits for UPLOADED, even when the events come before the ADD_ONION reply', async () => {
+    // tor may send the first HS_DESC events before our reply is parsed: they must not be lost.
+    peer.auto.set(
+      'ADD_ONION',
+      hsDesc('UPLOAD', DIR_A, ' ' + 'x'.repeat(43)) + hsDesc('UPLOADED', DIR_A) + `250-ServiceID=${ID}\r\n250-PrivateKey=${key}\r\n250 OK\r\n`,
+    );
+    const phases: OnionProgress[] = [];
+    const service = (await manager.create({
+      ports: [{ virtualPort: 80 }, { virtualPort: 443, target: '127.0.0.1:9' }],
+      server,
+      onProgress: (p) => phases.push(p),
+    })) as TorOnionService;
+    assert.equal(service.hostname, `${ID}.onion`);
+    assert.equal(service.address, `${ID}.onion:80`);
+    assert.equal(service.privateKey, key);
+    assert.ok(server.listening, 'the server listens');
+    const port = (server.address() as net.AddressInfo).port;
+    assert.equal(addLine(), `ADD_ONION NEW:ED25519-V3 Port=80,127.0.0.1:${port} Port=443,127.0.0.1:9`);
+    assert.ok(peer.received.indexOf('SETEVENTS HS_DESC') < peer.received.indexOf(addLine()!), 'subscribed first');
+    assert.deepEqual(phases.map((p) => p.phase), ['listening', 'adding', 'added', 'uploading', 'uploaded']);
+    await service.close();
+    assert.ok(peer.received.includes(`DEL_ONION ${ID}`));
+    assert.equal(server.listening, false, 'the listener torcon opened is closed');
+  });
+
+  it('fails with OnionPublishError when every upload failed, then removes the service and its listener', async () => {
+    const creating = manager.create({ ports: [{ virtualPort: 80 }], server });
+    await waitFor(() => addLine() !== undefined);
+    await waitFor(() => peer.received.length >= 3); // SETEVENTS, GETCONF, ADD_ONION
+    peer.write(hsDesc('UPLOAD', DIR_A) + hsDesc('UPLOAD', DIR_B));
+    peer.write(hsDesc('FAILED', DIR_A, ' REASON=UPLOAD_REJECTED') + hsDesc('FAILED', DIR_B, ' REASON=UPLOAD_REJECTED'));
+    const err = await creating.catch((e: unknown) => e);
+    assert.ok(err instanceof OnionPublishError, String(err));
+    assert.equal(err.code, 'TOR_ONION_PUBLISH');
+    assert.match(err.message, /every descriptor upload .* failed \(2x UPLOAD_REJECTED\)/);
+    await waitFor(() => peer.received.includes(`DEL_ONION ${ID}`));
+    assert.equal(server.listening, false);
+  });
+
+  it('turns an upload timeout into OnionPublishError and removes the service', async () => {
+    const err = await manager
+      .create({ ports: [{ virtualPort: 80 }], server, uploadTimeoutMs: 300 })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof OnionPublishError, String(err));
+    assert.match(err.message, /no descriptor upload .* succeeded within/);
+    await waitFor(() => peer.received.includes(`DEL_ONION ${ID}`));
+    assert.equal(server.listening, false);
+  });
+
+  it('removes the service when aborted while waiting for the upload', async () => {
+    const ac = new AbortController();
+    const creating = manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], signal: ac.signal });
+    await waitFor(() => addLine() !== undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    await assert.rejects(creating, TorAbortError);
+    await waitFor(() => peer.received.includes(`DEL_ONION ${ID}`));
+  });
+
+  it('refuses to wait for an upload when tor has DisableNetwork 1, before any ADD_ONION', async () => {
+    peer.auto.set('GETCONF', '250 DisableNetwork=1\r\n');
+    await assert.rejects(manager.create({ ports: [{ virtualPort: 80 }], server }), /DisableNetwork 1.*awaitUpload: false/);
+    assert.equal(addLine(), undefined);
+    assert.equal(server.listening, false);
+  });
+
+  it('explains a tor that refuses PoW for ADD_ONION', async () => {
+    peer.auto.set('ADD_ONION', '512 Bad arguments to ADD_ONION: Unrecognized keyword argument "PoWDefensesEnabled"\r\n');
+    const err = await manager
+      .create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], pow: true, awaitUpload: false })
+      .catch((e: unknown) => e);
+    assert.ok(err instanceof OnionPublishError);
+    assert.match(err.message, /does not accept PoW for ADD_ONION.*hiddenServiceDir/);
+    assert.ok(!peer.received.some((l) => l.startsWith('DEL_ONION')), 'nothing to remove');
+  });
+
+  it("emits 'lost' when the control connection dies; close() then only closes the listener", async () => {
+    const service = (await manager.create({ ports: [{ virtualPort: 80 }], server, awaitUpload: false })) as TorOnionService;
+    const lost = new Promise<Error>((resolve) => service.once('lost', resolve));
+    peer.cut();
+    assert.ok((await lost) instanceof Error);
+    assert.equal(service.closed, true);
+    assert.ok(server.listening, 'the local server is left to the caller until close()');
+    await service.close();
+    assert.equal(server.listening, false);
+  });
+
+  it('closeAll removes every service but detached ones', async () => {
+    const a = await manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], awaitUpload: false });
+    await manager.create({ ports: [{ virtualPort: 81, target: '127.0.0.1:1' }], awaitUpload: false, detach: true });
+    assert.match(peer.received.filter((l) => l.startsWith('ADD_ONION'))[1]!, /Flags=Detach/);
+    await manager.closeAll();
+    assert.deepEqual(peer.received.filter((l) => l.startsWith('DEL_ONION')), [`DEL_ONION ${ID}`]);
+    assert.equal((a as TorOnionService).closed, true);
+  });
+
+  it('sends client auth commands with base64 keys and validates before sending', async () => {
+    peer.auto.set('ONION_CLIENT_AUTH_ADD', '250 OK\r\n');
+    peer.auto.set('ONION_CLIENT_AUTH_REMOVE', '251 No credentials\r\n');
+    const raw = randomBytes(32);
+    await manager.addClientAuth(`${ID}.onion`, `x25519:${raw.toString('base64')}`, { clientName: 'bob', permanent: true });
+    assert.equal(peer.received.at(-1), `ONION_CLIENT_AUTH_ADD ${ID} x25519:${raw.toString('base64')} ClientName=bob Flags=Permanent`);
+    await manager.removeClientAuth(ID);
+    assert.equal(peer.received.at(-1), `ONION_CLIENT_AUTH_REMOVE ${ID}`);
+    const before = peer.received.length;
+    await assert.rejects(manager.addClientAuth('nope.onion', raw.toString('base64')), TorInvalidValueError);
+    await assert.rejects(manager.addClientAuth(ID, raw.toString('base64'), { clientName: 'a b' }), TorInvalidValueError);
+    await assert.rejects(manager.addClientAuth(ID, 'x25519:short'), TorInvalidValueError);
+    assert.equal(peer.received.length, before, 'nothing was sent');
+  });
+
+  describe('secrets in logs, errors and output', () => {
+    let logSpy: sinon.SinonSpy;
+    let previous: string;
+    beforeEach(() => {
+      previous = createDebug.disable();
+      logSpy = sinon.spy();
+      sinon.stub(createDebug, 'log').value(logSpy);
+      createDebug.enable('torcon:*');
+    });
+    afterEach(() => {
+      createDebug.disable();
+      if (previous) createDebug.enable(previous);
+      sinon.restore();
+    });
+    const logged = () => logSpy.getCalls().map((c) => c.args.map(String).join(' ')).join('\n');
+
+    it('never logs or prints the service key or client keys', async () => {
+      const given = `ED25519-V3:${randomBytes(64).toString('base64')}`;
+      peer.auto.set('ADD_ONION', (line) => {
+        const clients = [...line.matchAll(/ClientAuthV3=(\S+)/g)].map((m) => `250-ClientAuthV3=${m[1]}\r\n`).join('');
+        return `250-ServiceID=${ID}\r\n${clients}250 OK\r\n`;
+      });
+      const service = (await manager.create({
+        ports: [{ virtualPort: 80 }],
+        server,
+        privateKey: given,
+        clientAuth: ['alice', 'bob'],
+        awaitUpload: false,
+      })) as TorOnionService;
+      assert.equal(service.privateKey, given);
+      assert.equal(service.clientAuth!.length, 2);
+      const secrets = [given.slice(11), ...service.clientAuth!.map((c) => c.privateKey)];
+      assert.ok(logSpy.callCount > 0, 'debug output was captured');
+      assert.ok(logged().includes('ADD_ONION'), 'the command itself was logged');
+      const shown = [logged(), inspect(service, { depth: 5 }), JSON.stringify(service), inspect(service.clientAuth)].join('\n');
+      for (const s of secrets) assert.ok(!shown.includes(s), 'a private key leaked into logs or output');
+      // Client public keys are not secret, but the wire log redacts them too (they identify clients).
+      for (const c of service.clientAuth!) assert.ok(!logged().includes(c.publicKey), 'a client key was logged');
+      assert.ok(shown.includes('[redacted]'));
+      await service.close();
+    });
+
+    it('keeps a generated key out of the logged reply, and a given key out of errors', async () => {
+      const generated = key.slice(11);
+      const made = await manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], awaitUpload: false });
+      assert.equal(made.privateKey, key);
+      peer.auto.set('ADD_ONION', '512 Failed to decode ED25519-V3 key\r\n');
+      const given = randomBytes(64).toString('base64');
+      const err = await manager
+        .create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], privateKey: `ED25519-V3:${given}`, awaitUpload: false })
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof OnionPublishError);
+      const text = `${String(err)} ${inspect(err)} ${logged()}`;
+      assert.ok(!text.includes(given));
+      assert.ok(!text.includes(generated));
+    });
+  });
+});
+
+async function waitFor(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(cond(), 'condition not reached');
+}

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { ONION_DEFAULTS, validateOnionOptions } from '../../src/onion/onion-options.js';
+import { buildHiddenServiceConf, groupDir, parseHiddenServiceOptions } from '../../src/onion/hidden-service-options.js';
+import { UploadTracker } from '../../src/onion/descriptor-upload.js';
+import { EndpointArgumentError, TorInvalidValueError } from '../../src/errors.js';
+import type { OnionServiceOptions } from '../../src/onion/onion-types.js';
+import type { ControlReply } from '../../src/control/reply.js';
+
+const ID = 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd';
+const OTHER = 'sp3k262uwy4r2k3ycr5awluarykdpag6a7y33jxop4cs2lu5uz5sseqd';
+
+function reply(...texts: string[]): ControlReply {
+  return { status: 250, lines: texts.map((text, i) => ({ status: 250, separator: i === texts.length - 1 ? ' ' : '-', text })) };
+}
+
+describe('onion service options', () => {
+  const server = net.createServer();
+  const base: OnionServiceOptions = { ports: [{ virtualPort: 80 }], server };
+
+  it('applies the defaults', () => {
+    const o = validateOnionOptions(base);
+    assert.equal(o.localAddress, ONION_DEFAULTS.localAddress);
+    assert.equal(o.localPort, 0);
+    assert.equal(o.awaitUpload, true);
+    assert.equal(o.detach, false);
+    assert.equal(o.uploadTimeoutMs, ONION_DEFAULTS.uploadTimeoutMs);
+    assert.deepEqual(o.clientAuth, []);
+  });
+
+  it('calls onProgress but ignores a listener that throws', () => {
+    const seen: string[] = [];
+    const o = validateOnionOptions({ ...base, onProgress: (p) => {
+      seen.push(p.phase);
+      throw new Error('listener bug');
+    } });
+    o.onProgress({ phase: 'adding', message: 'x' });
+    assert.deepEqual(seen, ['adding']);
+  });
+
+  const bad: Array<[string, Partial<OnionServiceOptions> & Record<string, unknown>, RegExp]> = [
+    ['version 2', { version: 2 as 3 }, /version 2 onion services were removed/],
+    ['version 4', { version: 4 as 3 }, /version must be 3/],
+    ['no ports', { ports: [] }, /at least one port/],
+    ['port 0', { ports: [{ virtualPort: 0 }] }, /virtualPort/],
+    ['port 70000', { ports: [{ virtualPort: 70000 }] }, /virtualPort/],
+    ['a duplicate port', { ports: [{ virtualPort: 80 }, { virtualPort: 80 }] }, /twice/],
+    ['a target with a space', { ports: [{ virtualPort: 80, target: '127.0.0.1:1 Flags=Detach' }] }, /target/],
+    ['a target with a comma', { ports: [{ virtualPort: 80, target: '127.0.0.1:1,2' }] }, /target/],
+    ['privateKey with privateKeyFile', { privateKey: `ED25519-V3:${randomBytes(64).toString('base64')}`, privateKeyFile: '/k' }, /cannot be used together/],
+    ['privateKeyFile with hiddenServiceDir', { privateKeyFile: '/k', hiddenServiceDir: '/d' }, /holds its own key/],
+    ['localSocket with localPort', { localSocket: '/s', localPort: 1 }, /cannot be used together/],
+    ['a relative hiddenServiceDir', { hiddenServiceDir: 'hs' }, /absolute/],
+    ['a hiddenServiceDir with LF', { hiddenServiceDir: '/a\nb' }, /CR, LF or NUL/],
+    ['a bad localAddress', { localAddress: 'localhost' }, /localAddress/],
+    ['a bad localPort', { localPort: -1 }, /localPort/],
+    ['a bad client name', { clientAuth: ['has space'] }, /clientAuth/],
+    ['a repeated client name', { clientAuth: ['a', 'a'] }, /twice/],
+    ['maxStreams 65536', { maxStreams: 65536 }, /maxStreams/],
+    ['a non-boolean detach', { detach: 'yes' as unknown as boolean }, /detach/],
+    ['uploadTimeoutMs 0', { uploadTimeoutMs: 0 }, /uploadTimeoutMs/],
+    ['a bad privateKey', { privateKey: 'ED25519-V3:tooshort' }, /privateKey/],
+    ['an RSA key', { privateKey: `RSA1024:${randomBytes(64).toString('base64')}` }, /version 2/],
+  ];
+  for (const [name, patch, pattern] of bad) {
+    it(`refuses ${name} with EndpointArgumentError`, () => {
+      assert.throws(() => validateOnionOptions({ ...base, ...patch } as OnionServiceOptions), (e: unknown) => {
+        return e instanceof EndpointArgumentError && e.code === 'TOR_ENDPOINT_ARGUMENT' && pattern.test(e.message);
+      });
+    });
+  }
+
+  it('needs a target for every port when no server is given', () => {
+    assert.throws(() => validateOnionOptions({ ports: [{ virtualPort: 80 }] }), /every port needs a target/);
+    assert.equal(validateOnionOptions({ ports: [{ virtualPort: 80, target: '127.0.0.1:8080' }] }).ports[0]!.target, '127.0.0.1:8080');
+  });
+
+  it('never puts the private key into a message', () => {
+    const blob = randomBytes(63).toString('base64');
+    assert.throws(() => validateOnionOptions({ ...base, privateKey: `ED25519-V3:${blob}` }), (e: unknown) => {
+      return e instanceof EndpointArgumentError && !e.message.includes(blob);
+    });
+  });
+});
+
+describe('HiddenService* option groups', () => {
+  it('reads GETCONF HiddenServiceOptions into ordered groups, keeping unknown options', () => {
+    const groups = parseHiddenServiceOptions(
+      reply(
+        'HiddenServiceDir=/var/lib/tor/a',
+        'HiddenServicePort=80 127.0.0.1:8080',
+        'HiddenServiceFutureOption=x y',
+        'HiddenServicePort=22',
+        'HiddenServiceDir="/var/lib/tor/with \\"quote\\""',
+        'HiddenServiceVersion=3',
+      ),
+    );
+    assert.deepEqual(groups, [
+      [
+        { key: 'HiddenServiceDir', value: '/var/lib/tor/a' },
+        { key: 'HiddenServicePort', value: '80 127.0.0.1:8080' },
+        { key: 'HiddenServiceFutureOption', value: 'x y' },
+        { key: 'HiddenServicePort', value: '22' },
+      ],
+      [
+        { key: 'HiddenServiceDir', value: '/var/lib/tor/with "quote"' },
+        { key: 'HiddenServiceVersion', value: '3' },
+      ],
+    ]);
+    assert.equal(groupDir(groups[1]!), '/var/lib/tor/with "quote"');
+  });
+
+  it('reads "nothing configured"', () => {
+    assert.deepEqual(parseHiddenServiceOptions(reply('HiddenServiceOptions')), []);
+  });
+
+  it('writes every line back in order, quoted, or RESETCONF when none is left', () => {
+    const groups = parseHiddenServiceOptions(
+      reply('HiddenServiceDir=/a', 'HiddenServicePort=80 127.0.0.1:1', 'HiddenServiceDir=/b', 'HiddenServicePoWDefensesEnabled=1'),
+    );
+    assert.equal(
+      buildHiddenServiceConf(groups),
+      'SETCONF HiddenServiceDir="/a" HiddenServicePort="80 127.0.0.1:1" HiddenServiceDir="/b" HiddenServicePoWDefensesEnabled="1"',
+    );
+    assert.equal(buildHiddenServiceConf([]), 'RESETCONF HiddenServiceOptions');
+    assert.throws(() => buildHiddenServiceConf([[{ key: 'HiddenServiceDir', value: '/a\r\nSIGNAL HALT' }]]), TorInvalidValueError);
+    assert.throws(() => buildHiddenServiceConf([[{ key: 'Bad Key', value: '1' }]]), TorInvalidValueError);
+  });
+});
+
+describe('descriptor upload bookkeeping', () => {
+  const ev = (action: string, hsDir: string, address = ID, reason?: string) => ({ action, address, hsDir, reason });
+  const A = '$' + 'A'.repeat(40) + '~a';
+  const B = '$' + 'B'.repeat(40) + '~b';
+
+  it('is uploaded at the first UPLOADED, whatever failed before', () => {
+    const t = new UploadTracker(ID);
+    assert.equal(t.apply(ev('UPLOAD', A)).state, 'waiting');
+    assert.equal(t.apply(ev('UPLOAD', B)).state, 'waiting');
+    assert.equal(t.apply(ev('FAILED', A, ID, 'UPLOAD_REJECTED')).state, 'waiting');
+    assert.deepEqual(t.apply(ev('UPLOADED', 'B'.repeat(40))), { state: 'uploaded', hsDir: 'B'.repeat(40) });
+    assert.equal(t.apply(ev('FAILED', B)).state, 'uploaded', 'the outcome is final');
+  });
+
+  it('fails when every directory it uploaded to failed, counting two descriptors on one directory', () => {
+    const t = new UploadTracker(ID);
+    t.apply(ev('UPLOAD', A));
+    t.apply(ev('UPLOAD', A));
+    t.apply(ev('UPLOAD', B));
+    assert.equal(t.apply(ev('FAILED', A, ID, 'UPLOAD_REJECTED')).state, 'waiting');
+    assert.equal(t.apply(ev('FAILED', B, ID, 'UNEXPECTED')).state, 'waiting');
+    assert.deepEqual(t.apply(ev('FAILED', 'A'.repeat(40))), { state: 'failed', reasons: ['UPLOAD_REJECTED', 'UNEXPECTED', 'UNEXPECTED'] });
+  });
+
+  it('ignores other services and other actions, and counts progress', () => {
+    const t = new UploadTracker(ID);
+    assert.equal(t.apply(ev('UPLOADED', A, OTHER)).state, 'waiting');
+    assert.equal(t.apply(ev('CREATED', A)).state, 'waiting');
+    assert.deepEqual(t.apply(ev('UPLOAD', A)), { state: 'waiting', started: 1, done: 0 });
+    assert.deepEqual(t.apply(ev('UPLOAD', B)), { state: 'waiting', started: 2, done: 0 });
+    assert.deepEqual(t.apply(ev('FAILED', B)), { state: 'waiting', started: 2, done: 1 });
+  });
+});
