@@ -1,0 +1,510 @@
+import { EventEmitter } from 'node:events';
+import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
+import type { TorControl } from '../control/tor-control.js';
+import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { logger } from '../util/log.js';
+import {
+  encodeConfLines,
+  parseConfChangedText,
+  parseConfigDefaults,
+  parseConfigNames,
+  parseGetConfReply,
+} from './conf-lines.js';
+import type {
+  ConfLine,
+  ConfigInput,
+  ConfigOptionInfo,
+  ConfigOptionType,
+  ConfigValue,
+  HiddenServiceConfig,
+} from './config-types.js';
+import { isCommaListType, isLineListType, toConfLines, toTypedValue } from './config-values.js';
+import {
+  HIDDEN_SERVICE_OPTIONS,
+  encodeHiddenServiceGroups,
+  parseHiddenServiceOptions,
+} from './hidden-service-groups.js';
+
+const log = logger('config');
+
+/** Events of {@link TorConfig}. */
+export interface TorConfigEvents {
+  /**
+   * Tor's configuration changed (a CONF_CHANGED event: our own `set`, another controller, a RELOAD).
+   * The cache is already updated when this fires. `changes` are the changed lines, values unquoted,
+   * `null` for an option that went back to unset.
+   */
+  changed: [changes: readonly ConfLine[]];
+}
+
+/** Options of {@link TorConfig.save}. */
+export interface SaveOptions extends CancelOptions {
+  /** `SAVECONF FORCE`: write the torrc even when it uses `%include`. @default false */
+  force?: boolean;
+}
+
+/** Options whose values form groups that one SETCONF replaces together (see `hiddenServices`). */
+function isGrouped(type: ConfigOptionType | undefined): boolean {
+  return type === 'Dependent' || type === 'Virtual';
+}
+
+/** Dependent HiddenService* options: only meaningful inside their HiddenServiceDir group. */
+function isHiddenServiceGroupOption(info: ConfigOptionInfo): boolean {
+  return /^HiddenService/i.test(info.name) && isGrouped(info.type);
+}
+
+/**
+ * Tor's configuration, typed and cached, kept live by CONF_CHANGED events.
+ *
+ * Option names and types come from `GETINFO config/names`, so values are converted by their real type
+ * (see `ConfigValue`) and an unknown option name is refused before anything is sent. Reads go through
+ * a cache filled by GETCONF (one command for any number of ordinary options) and updated by tor's
+ * CONF_CHANGED events, whoever made the change; like the events themselves, the cache is applied in
+ * tor's order and is therefore eventually consistent. Writes are one SETCONF each, which tor applies
+ * all or nothing; every value is quoted, and a CR, LF or NUL anywhere refuses the whole write before
+ * any byte is sent.
+ *
+ * `HiddenServiceDir` services are read and written as whole groups (`hiddenServices`,
+ * `setHiddenServices`), because tor treats them that way.
+ *
+ * @example
+ * const config = await TorConfig.create(tor.control);
+ * await config.set({ ContactInfo: 'ops@example.org', SocksPort: ['9050', '127.0.0.1:9150 IsolateDestAddr'] });
+ * const socks = await config.getList('SocksPort');
+ * config.on('changed', (changes) => console.log(changes.map((c) => c.key)));
+ */
+export class TorConfig extends EventEmitter<TorConfigEvents> {
+  /** Every option this tor knows, by its canonical name. */
+  readonly options: ReadonlyMap<string, ConfigOptionInfo>;
+  private readonly control: TorControl;
+  private readonly byLowerName = new Map<string, ConfigOptionInfo>();
+  private readonly cache = new Map<string, ConfLine[]>();
+  /**
+   * Change clock: every event or write that may change an option ticks it and records the tick for
+   * the option, so that a GETCONF reply overtaken by a change is not cached over newer data.
+   */
+  private epoch = 0;
+  private readonly touched = new Map<string, number>();
+  private groupsTouched = 0;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private closed = false;
+  private defaultsPromise: Promise<ReadonlyMap<string, readonly string[]>> | undefined;
+  private readonly onControlClose = () => this.markClosed();
+
+  /**
+   * Builds a TorConfig from known option types. It caches nothing until `start()` has subscribed to
+   * CONF_CHANGED (a cache nobody keeps up to date would go stale); `TorConfig.create` does both.
+   * @param control an authenticated control connection
+   * @param optionInfos the options of `GETINFO config/names` (see `parseConfigNames`)
+   */
+  constructor(control: TorControl, optionInfos: Iterable<ConfigOptionInfo>) {
+    super();
+    this.control = control;
+    const options = new Map<string, ConfigOptionInfo>();
+    for (const info of optionInfos) {
+      options.set(info.name, info);
+      this.byLowerName.set(info.name.toLowerCase(), info);
+    }
+    this.options = options;
+  }
+
+  /**
+   * Reads `GETINFO config/names` and subscribes to CONF_CHANGED.
+   * @throws TorControlError / TorControlClosedError from the control connection
+   * @throws TorAbortError (`TOR_ABORTED`) / TorTimeoutError (`TOR_TIMEOUT`) per `opts`
+   * @example const config = await TorConfig.create(control, { timeoutMs: 10_000 });
+   */
+  static async create(control: TorControl, opts: CancelOptions = {}): Promise<TorConfig> {
+    const names = await control.getInfo('config/names', opts);
+    const config = new TorConfig(control, parseConfigNames(names));
+    await config.start(opts);
+    return config;
+  }
+
+  /**
+   * Subscribes to CONF_CHANGED so that the cache can be used. Idempotent.
+   * @throws TorAbortError / TorTimeoutError per `opts`; TorControlError if tor refuses the event
+   */
+  async start(opts: CancelOptions = {}): Promise<void> {
+    this.assertOpen();
+    if (this.unsubscribe) return;
+    const subscribing = this.control.subscribe('CONF_CHANGED', (e) => this.onConfChanged(e.raw));
+    let off: () => Promise<void>;
+    try {
+      off = await raceCancel(subscribing, 'TorConfig subscription', opts);
+    } catch (err) {
+      // The subscription may still complete after we gave up: undo it then.
+      subscribing.then((late) => late().catch(() => undefined)).catch(() => undefined);
+      throw err;
+    }
+    if (this.closed) {
+      await off().catch(() => undefined);
+      this.assertOpen();
+    }
+    this.unsubscribe = off;
+    this.control.on('close', this.onControlClose);
+  }
+
+  /** The option's info (canonical name, type), or `undefined` for a name this tor does not know. */
+  optionInfo(name: string): ConfigOptionInfo | undefined {
+    return typeof name === 'string' ? this.byLowerName.get(name.toLowerCase()) : undefined;
+  }
+
+  /** The option's type, or `undefined` for a name this tor does not know. */
+  typeOf(name: string): ConfigOptionType | undefined {
+    return this.optionInfo(name)?.type;
+  }
+
+  /**
+   * One option's typed value (see `ConfigValue`).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name this tor does not know
+   * @throws TorControlError / TorControlClosedError from the control connection
+   * @example const contact = await config.get('ContactInfo'); // string | null
+   */
+  async get(name: string, opts: CancelOptions = {}): Promise<ConfigValue> {
+    const info = this.requireOption(name);
+    const lines = await this.fetchLines([info], opts);
+    return toTypedValue(info.type, lines.get(info.name)!);
+  }
+
+  /**
+   * Several options' typed values, keyed as asked. Ordinary options missing from the cache are read
+   * with one GETCONF; virtual ones (e.g. `SocksPortLines`) each need their own, sent at the same time.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name this tor does not know (nothing is sent)
+   * @example const { SocksPort, DisableNetwork } = await config.getMany(['SocksPort', 'DisableNetwork']);
+   */
+  async getMany(names: readonly string[], opts: CancelOptions = {}): Promise<Record<string, ConfigValue>> {
+    const infos = names.map((n) => this.requireOption(n));
+    const lines = await this.fetchLines(infos, opts);
+    const out: Record<string, ConfigValue> = {};
+    names.forEach((asked, i) => {
+      const info = infos[i]!;
+      out[asked] = toTypedValue(info.type, lines.get(info.name)!);
+    });
+    return out;
+  }
+
+  /**
+   * One option's values exactly as tor reports them (unquoted), one per line; `[]` when tor reports
+   * the option bare (unset).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name
+   */
+  async getRaw(name: string, opts: CancelOptions = {}): Promise<string[]> {
+    const info = this.requireOption(name);
+    const lines = await this.fetchLines([info], opts);
+    return lines
+      .get(info.name)!
+      .filter((l) => l.value !== null)
+      .map((l) => l.value as string);
+  }
+
+  /**
+   * A Boolean (or Boolean+Auto) option; `null` when unset.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a value that is not a
+   *   boolean (e.g. `auto`)
+   */
+  async getBoolean(name: string, opts: CancelOptions = {}): Promise<boolean | null> {
+    const v = await this.get(name, opts);
+    if (v === null || typeof v === 'boolean') return v;
+    throw new TorInvalidValueError(`config option ${this.requireOption(name).name}`, 'does not hold a boolean');
+  }
+
+  /**
+   * A numeric option (integers, intervals in their unit, sizes in bytes, floats); `null` when unset.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name, a value that is not a
+   *   number, or an integer too large to be exact as a number (use `get` for a bigint)
+   */
+  async getNumber(name: string, opts: CancelOptions = {}): Promise<number | null> {
+    const v = await this.get(name, opts);
+    if (v === null || typeof v === 'number') return v;
+    const field = `config option ${this.requireOption(name).name}`;
+    if (typeof v === 'bigint') throw new TorInvalidValueError(field, 'is too large to be exact as a number');
+    throw new TorInvalidValueError(field, 'does not hold a number');
+  }
+
+  /**
+   * A single-valued option's text as tor writes it (e.g. a DataSize in bytes); `null` when unset.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a line-list option
+   */
+  async getString(name: string, opts: CancelOptions = {}): Promise<string | null> {
+    const info = this.requireOption(name);
+    if (isLineListType(info.type)) {
+      throw new TorInvalidValueError(`config option ${info.name}`, `is a ${info.type}: use getList()`);
+    }
+    const raw = await this.getRaw(info.name, opts);
+    return raw.length > 0 ? raw[raw.length - 1]! : null;
+  }
+
+  /**
+   * A list option: one element per line (`LineList`, `Dependent`, `Virtual`, e.g. `SocksPort`,
+   * `ExitPolicy`) or per comma-separated item (`CommaList`, `RouterList`, e.g. `ExitNodes`).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a single-valued option
+   */
+  async getList(name: string, opts: CancelOptions = {}): Promise<string[]> {
+    const info = this.requireOption(name);
+    if (!isLineListType(info.type) && !isCommaListType(info.type)) {
+      throw new TorInvalidValueError(`config option ${info.name}`, `is a ${info.type}, not a list`);
+    }
+    return (await this.get(info.name, opts)) as string[];
+  }
+
+  /**
+   * Sets options with one SETCONF (tor applies all or none). An array sets a list option (one line
+   * per element, or comma-joined for CommaList/RouterList); `null` sends the bare key, which tor takes
+   * as 0/empty (use `reset` for the default). Every name and value is checked before anything is sent.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown or virtual option, a
+   *   HiddenService group option (use `setHiddenServices`), a list for a single-valued option, or a
+   *   value with CR, LF or NUL
+   * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses the values (e.g. 513, 553)
+   * @example await config.set({ ContactInfo: 'me <me@example.org>', SocksPort: ['auto', '127.0.0.1:auto IsolateDestAddr'] });
+   */
+  async set(values: Readonly<Record<string, ConfigInput>>, opts: CancelOptions = {}): Promise<void> {
+    this.assertOpen();
+    const lines: ConfLine[] = [];
+    const names: ConfigOptionInfo[] = [];
+    for (const [name, input] of Object.entries(values)) {
+      const info = this.requireOption(name);
+      if (info.type === 'Virtual') {
+        throw new TorInvalidValueError(`config option ${info.name}`, 'is virtual: set the options it stands for');
+      }
+      if (isHiddenServiceGroupOption(info)) {
+        throw new TorInvalidValueError(
+          `config option ${info.name}`,
+          'belongs to a HiddenServiceDir group: use setHiddenServices()',
+        );
+      }
+      names.push(info);
+      lines.push(...toConfLines(info.name, info.type, input));
+    }
+    const encoded = encodeConfLines(lines);
+    await this.write(`SETCONF ${encoded}`, names, opts);
+  }
+
+  /**
+   * Puts options back to their defaults (RESETCONF, one command).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name (nothing is sent)
+   * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses
+   */
+  async reset(names: readonly string[], opts: CancelOptions = {}): Promise<void> {
+    this.assertOpen();
+    const infos = names.map((n) => this.requireOption(n));
+    const encoded = encodeConfLines(infos.map((i) => ({ key: i.name, value: null })));
+    await this.write(`RESETCONF ${encoded}`, infos, opts);
+  }
+
+  /**
+   * SAVECONF: tor writes its configuration to its torrc.
+   * @throws TorControlError (`TOR_CONTROL_ERROR`, status 551) when tor cannot write the file
+   */
+  async save(opts: SaveOptions = {}): Promise<void> {
+    this.assertOpen();
+    await this.control.command(opts.force ? 'SAVECONF FORCE' : 'SAVECONF', opts);
+  }
+
+  /**
+   * The `HiddenServiceDir` onion services in tor's configuration, in order, each with every option of
+   * its group (`GETCONF HiddenServiceOptions`). Services added with ADD_ONION are not configuration and
+   * do not appear here.
+   * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) for a reply that does not form groups
+   */
+  async hiddenServices(opts: CancelOptions = {}): Promise<HiddenServiceConfig[]> {
+    const info = this.requireOption(HIDDEN_SERVICE_OPTIONS);
+    const lines = await this.fetchLines([info], opts);
+    return parseHiddenServiceOptions(lines.get(info.name)!);
+  }
+
+  /**
+   * Replaces every `HiddenServiceDir` service with `groups`, in one order-preserving SETCONF (tor
+   * replaces all groups whenever any is set). Read with `hiddenServices()`, edit, write back: options
+   * torcon does not know survive. An empty list removes them all.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a malformed group or a value with CR/LF/NUL
+   *   (nothing is sent)
+   * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses the groups (e.g. a bad port)
+   * @example
+   * const services = await config.hiddenServices();
+   * services.push({ dir: '/var/lib/tor/web', ports: ['80 127.0.0.1:8080'], options: [] });
+   * await config.setHiddenServices(services);
+   */
+  async setHiddenServices(groups: readonly HiddenServiceConfig[], opts: CancelOptions = {}): Promise<void> {
+    this.assertOpen();
+    const encoded = encodeConfLines(encodeHiddenServiceGroups(groups));
+    await this.write(`SETCONF ${encoded}`, [this.requireOption(HIDDEN_SERVICE_OPTIONS)], opts);
+  }
+
+  /**
+   * Tor's default values (`GETINFO config/defaults`), as tor writes them there (e.g. `8 days`,
+   * `100 KB`), by option name; read once.
+   */
+  defaults(opts: CancelOptions = {}): Promise<ReadonlyMap<string, readonly string[]>> {
+    this.assertOpen();
+    if (!this.defaultsPromise) {
+      const p = this.control.getInfo('config/defaults', opts).then(parseConfigDefaults);
+      this.defaultsPromise = p;
+      p.catch(() => {
+        if (this.defaultsPromise === p) this.defaultsPromise = undefined;
+      });
+    }
+    return this.defaultsPromise;
+  }
+
+  /** Unsubscribes from CONF_CHANGED and drops the cache. Idempotent; the control connection stays open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    const off = this.markClosed();
+    if (off && !this.control.closed) await off().catch(() => undefined);
+  }
+
+  private markClosed(): (() => Promise<void>) | undefined {
+    this.closed = true;
+    this.cache.clear();
+    this.control.off('close', this.onControlClose);
+    const off = this.unsubscribe;
+    this.unsubscribe = undefined;
+    return off;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new TorControlClosedError('this TorConfig is closed');
+  }
+
+  private requireOption(name: string): ConfigOptionInfo {
+    const info = this.optionInfo(name);
+    if (!info) {
+      throw new TorInvalidValueError(
+        'config option name',
+        typeof name === 'string' && /^[\w-]{1,64}$/.test(name)
+          ? `${name} is not an option of this tor (see GETINFO config/names)`
+          : 'is not an option of this tor',
+      );
+    }
+    return info;
+  }
+
+  /** Last tick at which `info`'s value may have changed. */
+  private lastChange(info: ConfigOptionInfo): number {
+    const own = this.touched.get(info.name) ?? 0;
+    return isGrouped(info.type) ? Math.max(own, this.groupsTouched) : own;
+  }
+
+  private touch(name: string): void {
+    this.touched.set(name, ++this.epoch);
+    this.cache.delete(name);
+  }
+
+  /** Forgets every Dependent/Virtual option: they share lines, so a change to one may change others. */
+  private touchGroups(): void {
+    this.groupsTouched = ++this.epoch;
+    for (const name of [...this.cache.keys()]) {
+      if (isGrouped(this.options.get(name)?.type)) this.cache.delete(name);
+    }
+  }
+
+  private touchAll(): void {
+    for (const name of [...this.cache.keys()]) this.touch(name);
+    this.touchGroups();
+  }
+
+  /** Sends a SETCONF/RESETCONF and forgets what it may have changed, whatever the outcome. */
+  private async write(line: string, infos: readonly ConfigOptionInfo[], opts: CancelOptions): Promise<void> {
+    try {
+      await this.control.command(line, opts);
+    } finally {
+      for (const info of infos) {
+        this.touch(info.name);
+        if (isGrouped(info.type)) this.touchGroups();
+      }
+    }
+  }
+
+  /**
+   * The GETCONF lines of each option, from the cache or from tor. Ordinary options share one
+   * GETCONF; each virtual option gets its own (its reply lines carry other keys), sent together.
+   */
+  private async fetchLines(
+    infos: readonly ConfigOptionInfo[],
+    opts: CancelOptions,
+  ): Promise<Map<string, ConfLine[]>> {
+    this.assertOpen();
+    const out = new Map<string, ConfLine[]>();
+    const live = this.unsubscribe !== undefined;
+    const plain: ConfigOptionInfo[] = [];
+    const virtual: ConfigOptionInfo[] = [];
+    for (const info of infos) {
+      if (out.has(info.name)) continue;
+      const cached = live ? this.cache.get(info.name) : undefined;
+      if (cached) {
+        out.set(info.name, cached);
+        continue;
+      }
+      out.set(info.name, []);
+      (info.type === 'Virtual' ? virtual : plain).push(info);
+    }
+    if (plain.length === 0 && virtual.length === 0) return out;
+    const started = this.epoch;
+    const requests: Array<Promise<void>> = [];
+    if (plain.length > 0) {
+      requests.push(
+        this.control.command(`GETCONF ${plain.map((i) => i.name).join(' ')}`, opts).then((reply) => {
+          for (const line of parseGetConfReply(reply)) {
+            const info = this.optionInfo(line.key);
+            // Tor may add lines of a neighbouring option (e.g. HiddenServiceDirGroupReadable after
+            // HiddenServiceDir): keep only what was asked.
+            if (info && out.has(info.name) && plain.includes(info)) out.get(info.name)!.push(line);
+          }
+        }),
+      );
+    }
+    for (const info of virtual) {
+      requests.push(
+        this.control.command(`GETCONF ${info.name}`, opts).then((reply) => {
+          out.get(info.name)!.push(...parseGetConfReply(reply));
+        }),
+      );
+    }
+    const settled = await Promise.allSettled(requests);
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (live && !this.closed) {
+      for (const info of [...plain, ...virtual]) {
+        if (this.lastChange(info) <= started) this.cache.set(info.name, out.get(info.name)!);
+      }
+    }
+    return out;
+  }
+
+  private onConfChanged(raw: string): void {
+    if (this.closed) return;
+    let lines: ConfLine[];
+    try {
+      lines = parseConfChangedText(raw);
+    } catch (err) {
+      // We cannot tell what changed: forget everything rather than serve stale values.
+      log('unparsable CONF_CHANGED event, cache dropped: %s', (err as Error).message);
+      this.touchAll();
+      return;
+    }
+    const byName = new Map<string, ConfLine[]>();
+    for (const line of lines) {
+      const name = this.optionInfo(line.key)?.name ?? line.key;
+      const list = byName.get(name);
+      if (list) list.push(line);
+      else byName.set(name, [line]);
+    }
+    for (const [name, changed] of byName) {
+      const info = this.options.get(name);
+      this.touch(name);
+      if (!info || isGrouped(info.type)) {
+        this.touchGroups();
+        continue;
+      }
+      // A bare key means "unset": GETCONF may still report a value (the default) for it, so re-read.
+      if (changed.some((l) => l.value === null)) continue;
+      this.cache.set(name, changed.map((l) => ({ key: name, value: l.value })));
+    }
+    try {
+      this.emit('changed', lines);
+    } catch (err) {
+      log('a "changed" listener threw: %O', err);
+    }
+  }
+}

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { TorControl } from '../../src/control/tor-control.js';
+import { TorConfig } from '../../src/config/tor-config.js';
+import { TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
+import type { ConfLine } from '../../src/config/config-types.js';
+import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
+
+/**
+ * Cache behaviour against a scripted control port, for orderings real tor produces only by chance
+ * (an event in the same read as an older reply). Everything else about TorConfig is tested against
+ * real tor in test/integration/config.test.ts.
+ */
+const NAMES = '250+config/names=\r\nContactInfo String\r\nNickname String\r\nSocksPort Dependent\r\nSocksPortLines Virtual\r\n.\r\n250 OK\r\n';
+
+describe('config: TorConfig cache (scripted control port)', () => {
+  let peer: ScriptedPeer;
+  let control: TorControl;
+  let config: TorConfig;
+
+  const getconfCount = () => peer.received.filter((l) => l.startsWith('GETCONF')).length;
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    peer.auto.set('GETINFO', NAMES);
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    control = new TorControl(await connectRaw(peer.port));
+    config = await TorConfig.create(control);
+    assert.ok(peer.received.includes('SETEVENTS CONF_CHANGED'));
+  });
+
+  afterEach(async () => {
+    await config.close();
+    control.destroy();
+    await peer.close();
+  });
+
+  it('lets a CONF_CHANGED that arrives after a GETCONF reply win over that reply', async () => {
+    // Both in one write: the reply is parsed first, the event right after, before the caller resumes.
+    peer.auto.set('GETCONF', '250 ContactInfo=old\r\n650-CONF_CHANGED\r\n650-ContactInfo=new\r\n650 OK\r\n');
+    assert.equal(await config.get('ContactInfo'), 'old');
+    peer.auto.delete('GETCONF');
+    assert.equal(await config.get('ContactInfo'), 'new');
+    assert.equal(getconfCount(), 1);
+  });
+
+  it('caches GETCONF answers, and values announced by CONF_CHANGED without asking again', async () => {
+    peer.auto.set('GETCONF', '250-ContactInfo=me\r\n250 Nickname\r\n');
+    assert.deepEqual(await config.getMany(['contactinfo', 'Nickname']), { contactinfo: 'me', Nickname: null });
+    assert.equal(await config.get('ContactInfo'), 'me');
+    assert.equal(getconfCount(), 1);
+    assert.equal(peer.received.at(-1), 'GETCONF ContactInfo Nickname');
+
+    const changed = new Promise<readonly ConfLine[]>((resolve) => config.once('changed', resolve));
+    peer.write('650-CONF_CHANGED\r\n650-Nickname=Bob\r\n650-ContactInfo\r\n650 OK\r\n');
+    assert.deepEqual(await changed, [
+      { key: 'Nickname', value: 'Bob' },
+      { key: 'ContactInfo', value: null },
+    ]);
+    assert.equal(await config.get('Nickname'), 'Bob');
+    assert.equal(getconfCount(), 1);
+    // A bare key in the event means "unset": tor may report a default, so it is asked again.
+    peer.auto.set('GETCONF', '250 ContactInfo\r\n');
+    assert.equal(await config.get('ContactInfo'), null);
+    assert.equal(getconfCount(), 2);
+  });
+
+  it('forgets a virtual option when one of its parts changes', async () => {
+    peer.auto.set('GETCONF', '250-SocksPort=9050\r\n250 SocksPort=9150\r\n');
+    assert.deepEqual(await config.get('SocksPortLines'), ['9050', '9150']);
+    assert.equal(peer.received.at(-1), 'GETCONF SocksPortLines');
+    const changed = new Promise((resolve) => config.once('changed', resolve));
+    peer.write('650-CONF_CHANGED\r\n650-SocksPort=auto\r\n650 OK\r\n');
+    await changed;
+    peer.auto.set('GETCONF', '250 SocksPort=auto\r\n');
+    assert.deepEqual(await config.get('SocksPortLines'), ['auto']);
+    assert.equal(getconfCount(), 2);
+  });
+
+  it('drops the whole cache on a CONF_CHANGED it cannot parse', async () => {
+    peer.auto.set('GETCONF', '250 Nickname=A\r\n');
+    assert.equal(await config.get('Nickname'), 'A');
+    // A second listener on the same event runs right after TorConfig's: when it fires, TorConfig has
+    // seen the event too.
+    let seen!: () => void;
+    const delivered = new Promise<void>((resolve) => (seen = resolve));
+    const off = await control.subscribe('CONF_CHANGED', () => seen());
+    peer.write('650-CONF_CHANGED\r\n650-Nickname="unterminated\r\n650 OK\r\n');
+    await delivered;
+    await off();
+    peer.auto.set('GETCONF', '250 Nickname=B\r\n');
+    assert.equal(await config.get('Nickname'), 'B');
+  });
+
+  it('refuses unknown option names before sending anything', async () => {
+    const before = peer.received.length;
+    await assert.rejects(config.get('NoSuchOption'), TorInvalidValueError);
+    await assert.rejects(config.set({ NoSuchOption: 1 }), TorInvalidValueError);
+    assert.equal(peer.received.length, before);
+  });
+
+  it('after close(): unsubscribed, and every call fails with TOR_CONTROL_CLOSED', async () => {
+    await config.close();
+    assert.equal(peer.received.at(-1), 'SETEVENTS');
+    await assert.rejects(config.get('Nickname'), TorControlClosedError);
+    await assert.rejects(config.set({ Nickname: 'x' }), TorControlClosedError);
+  });
+
+  it('when the control connection dies, calls fail instead of serving a cache nobody updates', async () => {
+    peer.auto.set('GETCONF', '250 Nickname=A\r\n');
+    assert.equal(await config.get('Nickname'), 'A');
+    const closed = new Promise((resolve) => control.once('close', resolve));
+    peer.cut();
+    await closed;
+    await assert.rejects(config.get('Nickname'), (e: unknown) => e instanceof TorControlClosedError);
+  });
+});

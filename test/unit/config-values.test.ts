@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { TorInvalidValueError, TorProtocolError } from '../../src/errors.js';
+import { toConfLines, toTypedValue } from '../../src/config/config-values.js';
+import {
+  encodeHiddenServiceGroups,
+  parseHiddenServiceOptions,
+} from '../../src/config/hidden-service-groups.js';
+import type { ConfLine } from '../../src/config/config-types.js';
+
+const L = (key: string, ...values: Array<string | null>): ConfLine[] => values.map((value) => ({ key, value }));
+
+describe('config: typed values', () => {
+  const cases: Array<[string, string | undefined, ConfLine[], unknown]> = [
+    ['Boolean 1', 'Boolean', L('DisableNetwork', '1'), true],
+    ['Boolean 0', 'Boolean', L('DisableNetwork', '0'), false],
+    ['Boolean+Auto auto', 'Boolean+Auto', L('ConnectionPadding', 'auto'), 'auto'],
+    ['Boolean+Auto 1', 'Boolean+Auto', L('ConnectionPadding', '1'), true],
+    ['Integer', 'Integer', L('NumCPUs', '2'), 2],
+    ['SignedInteger negative', 'SignedInteger', L('PathBiasScaleThreshold', '-1'), -1],
+    ['Integer beyond 2^53 stays exact as bigint', 'Integer', L('__OwningControllerFD', '18446744073709551615'), 18446744073709551615n],
+    ['DataSize in bytes', 'DataSize', L('BandwidthRate', '1073741824'), 1073741824],
+    ['TimeInterval in seconds', 'TimeInterval', L('KeepalivePeriod', '300'), 300],
+    ['TimeMsecInterval in ms', 'TimeMsecInterval', L('TokenBucketRefillInterval', '100'), 100],
+    ['Float', 'Float', L('PathsNeededToBuildCircuits', '-1.000000'), -1],
+    ['Integer in an unexpected form is kept as text', 'Integer', L('X', 'auto'), 'auto'],
+    ['String', 'String', L('ContactInfo', 'me'), 'me'],
+    ['String bare is null', 'String', L('ContactInfo', null), null],
+    ['empty String is empty', 'String', L('Nickname', ''), ''],
+    ['Filename', 'Filename', L('DataDirectory', '/var/lib/tor'), '/var/lib/tor'],
+    ['LineList', 'LineList', L('ExitPolicy', 'reject *:25', 'accept *:*'), ['reject *:25', 'accept *:*']],
+    ['LineList bare is []', 'LineList', L('ExitPolicy', null), []],
+    ['Dependent (SocksPort) as lines', 'Dependent', L('SocksPort', 'auto', '127.0.0.1:9 IsolateDestAddr'), ['auto', '127.0.0.1:9 IsolateDestAddr']],
+    ['CommaList split', 'CommaList', L('LongLivedPorts', '21,22, 706'), ['21', '22', '706']],
+    ['RouterList empty value is []', 'RouterList', L('ExitNodes', ''), []],
+    ['RouterList', 'RouterList', L('ExitNodes', '{de},$ABCD'), ['{de}', '$ABCD']],
+    ['unknown type, several lines', undefined, L('Future', 'a', 'b'), ['a', 'b']],
+    ['unknown type, one line', undefined, L('Future', 'a'), 'a'],
+  ];
+  for (const [name, type, lines, expected] of cases) {
+    it(name, () => assert.deepEqual(toTypedValue(type, lines), expected));
+  }
+});
+
+describe('config: values to SETCONF lines', () => {
+  it('converts scalars: booleans to 1/0, numbers and bigints in decimal', () => {
+    assert.deepEqual(toConfLines('DisableNetwork', 'Boolean', true), L('DisableNetwork', '1'));
+    assert.deepEqual(toConfLines('DisableNetwork', 'Boolean', false), L('DisableNetwork', '0'));
+    assert.deepEqual(toConfLines('BandwidthRate', 'DataSize', 2097152), L('BandwidthRate', '2097152'));
+    assert.deepEqual(toConfLines('BandwidthRate', 'DataSize', 2n ** 60n), L('BandwidthRate', '1152921504606846976'));
+    assert.deepEqual(toConfLines('BandwidthRate', 'DataSize', '2 MB'), L('BandwidthRate', '2 MB'));
+    assert.deepEqual(toConfLines('ContactInfo', 'String', null), L('ContactInfo', null));
+  });
+
+  it('gives one line per element for line lists and one joined line for comma lists', () => {
+    assert.deepEqual(toConfLines('SocksPort', 'Dependent', ['auto', 9050]), L('SocksPort', 'auto', '9050'));
+    assert.deepEqual(toConfLines('ExitPolicy', 'LineList', []), L('ExitPolicy', null));
+    assert.deepEqual(toConfLines('ExitNodes', 'RouterList', ['{de}', '{at}']), L('ExitNodes', '{de},{at}'));
+  });
+
+  it('refuses lists for single-valued options, commas inside comma-list items and non-finite numbers', () => {
+    assert.throws(() => toConfLines('ContactInfo', 'String', ['a', 'b']), TorInvalidValueError);
+    assert.throws(() => toConfLines('ExitNodes', 'RouterList', ['a,b']), TorInvalidValueError);
+    assert.throws(() => toConfLines('NumCPUs', 'Integer', Number.NaN), TorInvalidValueError);
+    assert.throws(() => toConfLines('NumCPUs', 'Integer', { x: 1 } as never), TorInvalidValueError);
+  });
+});
+
+describe('config: HiddenService groups', () => {
+  // Exactly what tor 0.4.9 answered to GETCONF HiddenServiceOptions for a two-service torrc.
+  const fromTor: ConfLine[] = [
+    { key: 'HiddenServiceDir', value: '/tmp/hs1' },
+    { key: 'HiddenServicePort', value: '80 127.0.0.1:8080' },
+    { key: 'HiddenServiceMaxStreams', value: '5' },
+    { key: 'HiddenServicePort', value: '81 127.0.0.1:8081' },
+    { key: 'HiddenServiceDir', value: '/tmp/hs2' },
+    { key: 'HiddenServiceVersion', value: '3' },
+    { key: 'HiddenServiceDirGroupReadable', value: '1' },
+    { key: 'HiddenServicePort', value: '82' },
+    { key: 'HiddenServiceFutureOption', value: 'x y' },
+  ];
+
+  it('groups lines by HiddenServiceDir, keeping unknown options in order', () => {
+    assert.deepEqual(parseHiddenServiceOptions(fromTor), [
+      { dir: '/tmp/hs1', ports: ['80 127.0.0.1:8080', '81 127.0.0.1:8081'], options: [['HiddenServiceMaxStreams', '5']] },
+      {
+        dir: '/tmp/hs2',
+        ports: ['82'],
+        version: 3,
+        options: [
+          ['HiddenServiceDirGroupReadable', '1'],
+          ['HiddenServiceFutureOption', 'x y'],
+        ],
+      },
+    ]);
+  });
+
+  it('reads "none configured" (a bare HiddenServiceOptions) as no groups', () => {
+    assert.deepEqual(parseHiddenServiceOptions([{ key: 'HiddenServiceOptions', value: null }]), []);
+  });
+
+  it('refuses lines that do not form groups', () => {
+    assert.throws(() => parseHiddenServiceOptions([{ key: 'HiddenServicePort', value: '80' }]), TorProtocolError);
+    assert.throws(() => parseHiddenServiceOptions([{ key: 'HiddenServiceDir', value: null }]), TorProtocolError);
+    assert.throws(
+      () => parseHiddenServiceOptions([{ key: 'HiddenServiceDir', value: '/x' }, { key: 'HiddenServiceVersion', value: 'three' }]),
+      TorProtocolError,
+    );
+  });
+
+  it('encodes groups in order and survives parse(encode(parse(x)))', () => {
+    const groups = parseHiddenServiceOptions(fromTor);
+    const lines = encodeHiddenServiceGroups(groups);
+    assert.deepEqual(lines, [
+      { key: 'HiddenServiceDir', value: '/tmp/hs1' },
+      { key: 'HiddenServicePort', value: '80 127.0.0.1:8080' },
+      { key: 'HiddenServicePort', value: '81 127.0.0.1:8081' },
+      { key: 'HiddenServiceMaxStreams', value: '5' },
+      { key: 'HiddenServiceDir', value: '/tmp/hs2' },
+      { key: 'HiddenServiceVersion', value: '3' },
+      { key: 'HiddenServicePort', value: '82' },
+      { key: 'HiddenServiceDirGroupReadable', value: '1' },
+      { key: 'HiddenServiceFutureOption', value: 'x y' },
+    ]);
+    assert.deepEqual(parseHiddenServiceOptions(lines), groups);
+  });
+
+  it('encodes "no groups" as a bare HiddenServiceDir (tor then removes them all)', () => {
+    assert.deepEqual(encodeHiddenServiceGroups([]), [{ key: 'HiddenServiceDir', value: null }]);
+  });
+
+  it('refuses malformed groups before anything is encoded', () => {
+    const bad = [
+      { dir: '', ports: ['80'], options: [] },
+      { dir: '/x', ports: ['80'], version: 3.5, options: [] },
+      { dir: '/x', ports: ['80'], options: [['HiddenServiceDir', '/y']] },
+      { dir: '/x', ports: ['80'], options: [['HiddenServicePort', '81']] },
+      { dir: '/x', ports: ['80'], options: [['SocksPort', '9050']] },
+    ];
+    for (const g of bad) {
+      assert.throws(() => encodeHiddenServiceGroups([g as never]), TorInvalidValueError, JSON.stringify(g));
+    }
+  });
+});
