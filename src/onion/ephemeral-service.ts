@@ -141,6 +141,8 @@ function explainAddOnionError(err: unknown, o: ValidOnionOptions): unknown {
     hint = o.singleHop
       ? ': singleHop needs HiddenServiceSingleHopMode 1 and HiddenServiceNonAnonymousMode 1 in the torrc'
       : ': this tor runs single-onion (non-anonymous) services only; pass singleHop: true to accept that';
+  } else if (err.status === 550 && /collision/i.test(text)) {
+    hint = ': a service with this key already runs in this tor';
   } else if (o.pow && /PoWDefensesEnabled/i.test(text)) {
     hint = ': this tor does not accept PoW for ADD_ONION (tor 0.4.9 does); use hiddenServiceDir for PoW instead';
   }
