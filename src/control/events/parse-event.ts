@@ -81,6 +81,8 @@ const PARSERS = new Map<string, BodyParser>([
   ['NEWCONSENSUS', parseNewConsensusBody],
   ['AUTHDIR_NEWDESCS', parseAuthDirNewDescsBody],
   ['DESCCHANGED', (t, p, r) => parseDescChangedBody(t, p, r)],
+  // The multi-line form is handled in parseMultiLine; a lone line means no change was listed.
+  ['CONF_CHANGED', (t, _p, r) => parseConfChangedLines([{ status: 650, separator: ' ', text: t }], r)],
   ['HS_DESC', (t, p, r) => parseHsDescBody(t, p, r)],
   ['HS_DESC_CONTENT', parseHsDescContentBody],
 ]);
@@ -205,16 +207,24 @@ function lineRaw(line: ReplyLine): string {
  * if (!e.generic && e.type === 'BW') console.log(e.read, e.written); // 10 20
  */
 export function parseEvent(reply: ControlReply): TorEvent {
-  const lines = reply.lines;
-  if (lines.length === 1 && reply.status === 650) {
-    const line = lines[0]!;
-    if (line.data === undefined) return parseText(line.text, line.text, undefined);
-  }
   try {
+    const lines = reply.lines;
+    if (lines.length === 1 && reply.status === 650) {
+      const line = lines[0]!;
+      if (line.data === undefined) return parseText(line.text, line.text, undefined);
+    }
     return parseMultiLine(reply);
   } catch (err) {
-    // Only a reply object that breaks its own type (say, lines missing) gets here.
-    return { type: 'UNKNOWN', generic: true, raw: '', args: EMPTY_LIST, extra: EMPTY_EXTRA, parseError: errorMessage(err) };
+    // Only a reply object that breaks its own type (say, a line that is not an object) gets here.
+    return {
+      type: 'UNKNOWN',
+      generic: true,
+      raw: '',
+      args: EMPTY_LIST,
+      extra: EMPTY_EXTRA,
+      body: undefined,
+      parseError: `malformed reply object: ${errorMessage(err)}`,
+    };
   }
 }
 
