@@ -31,10 +31,16 @@ const log = logger('config');
 export interface TorConfigEvents {
   /**
    * Tor's configuration changed (a CONF_CHANGED event: our own `set`, another controller, a RELOAD).
-   * The cache is already updated when this fires. `changes` are the changed lines, values unquoted,
+   * The changed options are already cleared from the cache when this fires, so reading them asks tor. `changes` are the changed lines, values unquoted,
    * `null` for an option that went back to unset.
    */
   changed: [changes: readonly ConfLine[]];
+}
+
+/** Options of the reading methods of {@link TorConfig}. */
+export interface GetOptions extends CancelOptions {
+  /** Ask tor even when the value is cached (the answer refreshes the cache). @default false */
+  fresh?: boolean;
 }
 
 /** Options of {@link TorConfig.save}. */
@@ -58,9 +64,10 @@ function isHiddenServiceGroupOption(info: ConfigOptionInfo): boolean {
  *
  * Option names and types come from `GETINFO config/names`, so values are converted by their real type
  * (see `ConfigValue`) and an unknown option name is refused before anything is sent. Reads go through
- * a cache filled by GETCONF (one command for any number of ordinary options) and updated by tor's
- * CONF_CHANGED events, whoever made the change; like the events themselves, the cache is applied in
- * tor's order and is therefore eventually consistent. Writes are one SETCONF each, which tor applies
+ * a cache filled by GETCONF (one command for any number of ordinary options). Our own writes clear what
+ * they touch at once; a change made elsewhere (another controller, a RELOAD) clears it when tor's
+ * CONF_CHANGED event arrives, so until then a read may return the value from before that change (pass
+ * `fresh: true` to ask tor anyway). Writes are one SETCONF each, which tor applies
  * all or nothing; every value is quoted, and a CR, LF or NUL anywhere refuses the whole write before
  * any byte is sent.
  *
@@ -161,7 +168,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @throws TorControlError / TorControlClosedError from the control connection
    * @example const contact = await config.get('ContactInfo'); // string | null
    */
-  async get(name: string, opts: CancelOptions = {}): Promise<ConfigValue> {
+  async get(name: string, opts: GetOptions = {}): Promise<ConfigValue> {
     const info = this.requireOption(name);
     const lines = await this.fetchLines([info], opts);
     return toTypedValue(info.type, lines.get(info.name)!);
@@ -173,7 +180,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name this tor does not know (nothing is sent)
    * @example const { SocksPort, DisableNetwork } = await config.getMany(['SocksPort', 'DisableNetwork']);
    */
-  async getMany(names: readonly string[], opts: CancelOptions = {}): Promise<Record<string, ConfigValue>> {
+  async getMany(names: readonly string[], opts: GetOptions = {}): Promise<Record<string, ConfigValue>> {
     const infos = names.map((n) => this.requireOption(n));
     const lines = await this.fetchLines(infos, opts);
     const out: Record<string, ConfigValue> = {};
@@ -189,7 +196,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * the option bare (unset).
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name
    */
-  async getRaw(name: string, opts: CancelOptions = {}): Promise<string[]> {
+  async getRaw(name: string, opts: GetOptions = {}): Promise<string[]> {
     const info = this.requireOption(name);
     const lines = await this.fetchLines([info], opts);
     return lines
@@ -203,7 +210,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a value that is not a
    *   boolean (e.g. `auto`)
    */
-  async getBoolean(name: string, opts: CancelOptions = {}): Promise<boolean | null> {
+  async getBoolean(name: string, opts: GetOptions = {}): Promise<boolean | null> {
     const v = await this.get(name, opts);
     if (v === null || typeof v === 'boolean') return v;
     throw new TorInvalidValueError(`config option ${this.requireOption(name).name}`, 'does not hold a boolean');
@@ -214,7 +221,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name, a value that is not a
    *   number, or an integer too large to be exact as a number (use `get` for a bigint)
    */
-  async getNumber(name: string, opts: CancelOptions = {}): Promise<number | null> {
+  async getNumber(name: string, opts: GetOptions = {}): Promise<number | null> {
     const v = await this.get(name, opts);
     if (v === null || typeof v === 'number') return v;
     const field = `config option ${this.requireOption(name).name}`;
@@ -226,7 +233,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * A single-valued option's text as tor writes it (e.g. a DataSize in bytes); `null` when unset.
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a line-list option
    */
-  async getString(name: string, opts: CancelOptions = {}): Promise<string | null> {
+  async getString(name: string, opts: GetOptions = {}): Promise<string | null> {
     const info = this.requireOption(name);
     if (isLineListType(info.type)) {
       throw new TorInvalidValueError(`config option ${info.name}`, `is a ${info.type}: use getList()`);
@@ -240,7 +247,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * `ExitPolicy`) or per comma-separated item (`CommaList`, `RouterList`, e.g. `ExitNodes`).
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a single-valued option
    */
-  async getList(name: string, opts: CancelOptions = {}): Promise<string[]> {
+  async getList(name: string, opts: GetOptions = {}): Promise<string[]> {
     const info = this.requireOption(name);
     if (!isLineListType(info.type) && !isCommaListType(info.type)) {
       throw new TorInvalidValueError(`config option ${info.name}`, `is a ${info.type}, not a list`);
@@ -307,7 +314,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * do not appear here.
    * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) for a reply that does not form groups
    */
-  async hiddenServices(opts: CancelOptions = {}): Promise<HiddenServiceConfig[]> {
+  async hiddenServices(opts: GetOptions = {}): Promise<HiddenServiceConfig[]> {
     const info = this.requireOption(HIDDEN_SERVICE_OPTIONS);
     const lines = await this.fetchLines([info], opts);
     return parseHiddenServiceOptions(lines.get(info.name)!);
@@ -422,16 +429,17 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    */
   private async fetchLines(
     infos: readonly ConfigOptionInfo[],
-    opts: CancelOptions,
+    opts: GetOptions,
   ): Promise<Map<string, ConfLine[]>> {
     this.assertOpen();
     const out = new Map<string, ConfLine[]>();
     const live = this.unsubscribe !== undefined;
+    const useCache = live && !opts.fresh;
     const plain: ConfigOptionInfo[] = [];
     const virtual: ConfigOptionInfo[] = [];
     for (const info of infos) {
       if (out.has(info.name)) continue;
-      const cached = live ? this.cache.get(info.name) : undefined;
+      const cached = useCache ? this.cache.get(info.name) : undefined;
       if (cached) {
         out.set(info.name, cached);
         continue;
@@ -441,10 +449,11 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     }
     if (plain.length === 0 && virtual.length === 0) return out;
     const started = this.epoch;
+    const cancel: CancelOptions = { signal: opts.signal, timeoutMs: opts.timeoutMs };
     const requests: Array<Promise<void>> = [];
     if (plain.length > 0) {
       requests.push(
-        this.control.command(`GETCONF ${plain.map((i) => i.name).join(' ')}`, opts).then((reply) => {
+        this.control.command(`GETCONF ${plain.map((i) => i.name).join(' ')}`, cancel).then((reply) => {
           for (const line of parseGetConfReply(reply)) {
             const info = this.optionInfo(line.key);
             // Tor may add lines of a neighbouring option (e.g. HiddenServiceDirGroupReadable after
@@ -456,7 +465,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     }
     for (const info of virtual) {
       requests.push(
-        this.control.command(`GETCONF ${info.name}`, opts).then((reply) => {
+        this.control.command(`GETCONF ${info.name}`, cancel).then((reply) => {
           out.get(info.name)!.push(...parseGetConfReply(reply));
         }),
       );
@@ -483,23 +492,16 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
       this.touchAll();
       return;
     }
-    const byName = new Map<string, ConfLine[]>();
-    for (const line of lines) {
-      const name = this.optionInfo(line.key)?.name ?? line.key;
-      const list = byName.get(name);
-      if (list) list.push(line);
-      else byName.set(name, [line]);
-    }
-    for (const [name, changed] of byName) {
+    const byName = new Set<string>();
+    for (const line of lines) byName.add(this.optionInfo(line.key)?.name ?? line.key);
+    // The event's values are not cached, only the fact that they changed. Tor queues events and
+    // sends them after the replies of commands it has already answered, so an event may describe a
+    // state older than a GETCONF reply we already have (set v1, set v2, get -> v2, then v1's event):
+    // caching its value could undo a newer one. Forgetting is always safe; the next read asks tor.
+    for (const name of byName) {
       const info = this.options.get(name);
       this.touch(name);
-      if (!info || isGrouped(info.type)) {
-        this.touchGroups();
-        continue;
-      }
-      // A bare key means "unset": GETCONF may still report a value (the default) for it, so re-read.
-      if (changed.some((l) => l.value === null)) continue;
-      this.cache.set(name, changed.map((l) => ({ key: name, value: l.value })));
+      if (!info || isGrouped(info.type)) this.touchGroups();
     }
     try {
       this.emit('changed', lines);

@@ -1,0 +1,264 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import sinon from 'sinon';
+import { TorConfig } from '../../src/config/tor-config.js';
+import type { ConfLine, HiddenServiceConfig } from '../../src/config/config-types.js';
+import { TorControlError, TorInvalidValueError } from '../../src/errors.js';
+import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
+import type { Tor } from '../../src/tor/tor.js';
+
+// DisableNetwork 1: tor's configuration machinery works fully and nothing leaves the machine.
+const OFFLINE = { DisableNetwork: 1 } as const;
+
+function torIsRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('TorConfig against a real tor (DisableNetwork 1)', function () {
+  this.timeout(60_000);
+  let tor: Tor;
+  let other: Tor; // a second control connection to the same tor: "someone else"
+  let config: TorConfig;
+  let otherConfig: TorConfig;
+  let dataDir: string;
+
+  before(async () => {
+    tor = await launchTor({ config: OFFLINE });
+    other = await connectTor({ control: tor.controlEndpoint });
+    config = await TorConfig.create(tor.control);
+    otherConfig = await TorConfig.create(other.control);
+    dataDir = (await config.getString('DataDirectory'))!;
+  });
+
+  afterEach(() => sinon.restore());
+
+  after(async () => {
+    await config?.close();
+    await otherConfig?.close();
+    await other?.close();
+    const pid = tor?.pid;
+    await tor?.close();
+    if (pid) assert.equal(torIsRunning(pid), false, 'tor survived close()');
+  });
+
+  it("knows every option's type from config/names", () => {
+    assert.ok(config.options.size > 300);
+    assert.equal(config.typeOf('socksport'), 'Dependent');
+    assert.equal(config.typeOf('ContactInfo'), 'String');
+    assert.equal(config.typeOf('HiddenServiceOptions'), 'Virtual');
+    assert.equal(config.typeOf('DisableNetwork'), 'Boolean');
+    assert.equal(config.typeOf('NoSuchOption'), undefined);
+  });
+
+  it('returns typed values, many options in one GETCONF', async () => {
+    const command = sinon.spy(tor.control, 'command');
+    const v = await config.getMany([
+      'DisableNetwork',
+      'BandwidthRate',
+      'KeepalivePeriod',
+      'PathsNeededToBuildCircuits',
+      'LongLivedPorts',
+      'ConnectionPadding',
+      'ExitPolicy',
+      'Nickname',
+    ]);
+    assert.deepEqual(
+      command.getCalls().map((c) => c.args[0]),
+      ['GETCONF DisableNetwork BandwidthRate KeepalivePeriod PathsNeededToBuildCircuits LongLivedPorts ConnectionPadding ExitPolicy Nickname'],
+    );
+    assert.equal(v['DisableNetwork'], true);
+    assert.equal(v['BandwidthRate'], 1073741824); // 1 GB, tor's default, in bytes
+    assert.equal(v['KeepalivePeriod'], 300);
+    assert.equal(v['PathsNeededToBuildCircuits'], -1);
+    assert.ok(Array.isArray(v['LongLivedPorts']) && (v['LongLivedPorts'] as string[]).includes('22'));
+    assert.equal(v['ConnectionPadding'], 'auto');
+    assert.deepEqual(v['ExitPolicy'], []);
+    assert.equal(v['Nickname'], null);
+    // Cached now: no second GETCONF.
+    assert.equal(await config.get('KeepalivePeriod'), 300);
+    assert.equal(command.callCount, 1);
+  });
+
+  it('sets numbers from tor syntax and from JavaScript values, and resets to defaults', async () => {
+    await config.set({ BandwidthRate: '2 MB', NumCPUs: 3 });
+    assert.equal(await config.getNumber('BandwidthRate'), 2 * 1024 * 1024);
+    assert.equal(await otherConfig.getNumber('NumCPUs', { fresh: true }), 3);
+    await config.set({ BandwidthRate: 3 * 1024 * 1024 });
+    assert.equal(await otherConfig.get('BandwidthRate', { fresh: true }), 3 * 1024 * 1024);
+    await config.reset(['BandwidthRate', 'numcpus']);
+    assert.equal(await otherConfig.get('BandwidthRate', { fresh: true }), 1073741824);
+    assert.equal(await config.get('NumCPUs'), 0);
+  });
+
+  it('round-trips hostile values: spaces, quotes, backslashes, tabs, unicode, leading/trailing blanks', async () => {
+    const values = [
+      'plain',
+      'two words',
+      'say "hi"',
+      'back\\slash \\" and \\\\ double',
+      'tab\there',
+      '  padded both sides  ',
+      'unicode é ü 日本語 😀',
+      '# not a comment; a=b, c',
+      '"fully quoted"',
+      '\\',
+    ];
+    for (const value of values) {
+      await config.set({ ContactInfo: value });
+      // Read back through another connection, so nothing can come from our own cache.
+      assert.equal(await otherConfig.getString('ContactInfo', { fresh: true }), value, JSON.stringify(value));
+      assert.equal(await config.get('ContactInfo'), value, JSON.stringify(value));
+    }
+    await config.set({ ContactInfo: null });
+    assert.equal(await otherConfig.get('ContactInfo', { fresh: true }), null);
+  });
+
+  it('refuses CR, LF and NUL with TOR_INVALID_VALUE without writing a byte, and changes nothing', async () => {
+    await config.set({ ContactInfo: 'before' });
+    const write = sinon.spy((tor.control as unknown as { socket: { write: () => boolean } }).socket, 'write');
+    const attempts: Array<() => Promise<unknown>> = [
+      () => config.set({ ContactInfo: 'x\r\nSETCONF DisableNetwork=0' }),
+      () => config.set({ ContactInfo: 'x\ny' }),
+      () => config.set({ ContactInfo: 'x\0y' }),
+      () => config.set({ Nickname: 'ok', ContactInfo: 'bad\r' }), // all or nothing: the good one is not sent either
+      () => config.set({ SocksPort: ['auto', '127.0.0.1:auto\nIsolateDestAddr'] }),
+      () => config.setHiddenServices([{ dir: path.join(dataDir, 'hs-x'), ports: ['80\r\n'], options: [] }]),
+      () => config.setHiddenServices([{ dir: path.join(dataDir, 'hs-x'), ports: ['80'], options: [['HiddenServiceMaxStreams', '1\n']] }]),
+    ];
+    for (const attempt of attempts) {
+      await assert.rejects(attempt(), (e: unknown) => e instanceof TorInvalidValueError && e.code === 'TOR_INVALID_VALUE');
+    }
+    assert.equal(write.callCount, 0);
+    write.restore();
+    assert.equal(await otherConfig.get('ContactInfo', { fresh: true }), 'before');
+    assert.equal(await otherConfig.get('Nickname', { fresh: true }), null);
+    assert.equal(await otherConfig.get('DisableNetwork', { fresh: true }), true);
+  });
+
+  it('reports what tor refuses as TorControlError, setting nothing (SETCONF is all or nothing)', async () => {
+    await config.set({ ContactInfo: 'unchanged' });
+    await assert.rejects(config.set({ ContactInfo: 'changed', NumCPUs: 'many' }), (e: unknown) => {
+      assert.ok(e instanceof TorControlError);
+      assert.equal(e.status, 513);
+      return true;
+    });
+    assert.equal(await otherConfig.get('ContactInfo', { fresh: true }), 'unchanged');
+  });
+
+  it('sets and gets the SocksPort list (and its virtual SocksPortLines)', async () => {
+    const original = await config.getList('SocksPort');
+    try {
+      await config.set({ SocksPort: ['127.0.0.1:auto', '127.0.0.1:auto IsolateDestAddr IsolateDestPort'] });
+      const expected = ['127.0.0.1:auto', '127.0.0.1:auto IsolateDestAddr IsolateDestPort'];
+      assert.deepEqual(await config.getList('SocksPort'), expected);
+      assert.deepEqual(await otherConfig.getList('SocksPort', { fresh: true }), expected);
+      assert.deepEqual(await config.get('SocksPortLines'), expected);
+    } finally {
+      await config.set({ SocksPort: original });
+    }
+    assert.deepEqual(await otherConfig.getList('SocksPort', { fresh: true }), original);
+  });
+
+  it('keeps HiddenServiceDir groups whole, options unknown to torcon included, through read and write', async () => {
+    const groups: HiddenServiceConfig[] = [
+      {
+        dir: path.join(dataDir, 'hs-one'),
+        ports: ['80 127.0.0.1:8080', '81 127.0.0.1:8081'],
+        version: 3,
+        options: [
+          ['HiddenServiceMaxStreams', '5'],
+          ['HiddenServiceDirGroupReadable', '1'],
+        ],
+      },
+      {
+        dir: path.join(dataDir, 'hs "two" é'),
+        ports: ['443 127.0.0.1:8443'],
+        options: [
+          ['HiddenServiceMaxStreamsCloseCircuit', '1'],
+          ['HiddenServiceNumIntroductionPoints', '4'],
+        ],
+      },
+    ];
+    assert.deepEqual(await config.hiddenServices(), []);
+    await config.setHiddenServices(groups);
+    const read = await otherConfig.hiddenServices({ fresh: true });
+    assert.deepEqual(read, groups);
+
+    // tor's own view, line by line, in the order we wrote.
+    const reply = await other.control.command('GETCONF HiddenServiceOptions');
+    assert.deepEqual(
+      reply.lines.map((l) => l.text.split('=')[0]),
+      [
+        'HiddenServiceDir', 'HiddenServiceVersion', 'HiddenServicePort', 'HiddenServicePort',
+        'HiddenServiceMaxStreams', 'HiddenServiceDirGroupReadable',
+        'HiddenServiceDir', 'HiddenServicePort', 'HiddenServiceMaxStreamsCloseCircuit',
+        'HiddenServiceNumIntroductionPoints',
+      ],
+    );
+
+    // Another controller adds a service the read-modify-write way: every option of the others survives.
+    const third: HiddenServiceConfig = { dir: path.join(dataDir, 'hs-three'), ports: ['22'], options: [] };
+    await otherConfig.setHiddenServices([...read, third]);
+    assert.deepEqual(await config.hiddenServices(), [...groups, third]);
+
+    // Removing one keeps the rest exactly.
+    await config.setHiddenServices([groups[1]!]);
+    assert.deepEqual(await otherConfig.hiddenServices({ fresh: true }), [groups[1]]);
+
+    await config.setHiddenServices([]);
+    assert.deepEqual(await otherConfig.hiddenServices({ fresh: true }), []);
+    assert.deepEqual(await config.hiddenServices(), []);
+  });
+
+  it('refuses HiddenService group options in set(): groups go through setHiddenServices', async () => {
+    await assert.rejects(config.set({ HiddenServicePort: '80' }), TorInvalidValueError);
+    await assert.rejects(config.set({ SocksPortLines: ['9050'] }), TorInvalidValueError);
+  });
+
+  it('clears its cache on CONF_CHANGED when another connection changes a value', async () => {
+    await config.set({ ContactInfo: 'mine' });
+    assert.equal(await config.get('ContactInfo'), 'mine');
+    const command = sinon.spy(tor.control, 'command');
+    assert.equal(await config.get('ContactInfo'), 'mine');
+    assert.equal(command.callCount, 0, 'served from the cache');
+    const changed = new Promise<readonly ConfLine[]>((resolve) => {
+      const onChanged = (changes: readonly ConfLine[]) => {
+        if (changes.some((c) => c.key === 'ContactInfo' && c.value === 'theirs "quoted" é')) {
+          config.off('changed', onChanged);
+          resolve(changes);
+        }
+      };
+      config.on('changed', onChanged);
+    });
+    await other.control.setConf({ ContactInfo: 'theirs "quoted" é' });
+    await changed;
+    assert.equal(await config.get('ContactInfo'), 'theirs "quoted" é');
+    assert.deepEqual(
+      command.getCalls().map((c) => c.args[0]),
+      ['GETCONF ContactInfo'],
+      'the event cleared the cached value, so it was read again',
+    );
+  });
+
+  it('reads config/defaults', async () => {
+    const defaults = await config.defaults();
+    assert.deepEqual(defaults.get('AccountingMax'), ['0 bytes']);
+    assert.deepEqual(defaults.get('KeepalivePeriod'), ['5 minutes']);
+  });
+
+  it('saves to the torrc tor was started with (SAVECONF)', async () => {
+    const torrc = await tor.control.getInfo('config-file');
+    assert.equal(path.dirname(torrc), dataDir);
+    await config.set({ ContactInfo: 'saved-by-torcon 42' });
+    await config.save();
+    const text = await readFile(torrc, 'utf8');
+    assert.match(text, /^ContactInfo saved-by-torcon 42$/m);
+    assert.match(text, /^DisableNetwork 1$/m);
+  });
+});
