@@ -27,6 +27,10 @@ export class TorGeoIp implements GeoIpLookup {
   private readonly cache = new Map<string, Location>();
   private readonly inFlight = new Map<string, Promise<Location>>();
 
+  /**
+   * @param control the control connection of the tor whose table is asked (only `getInfo` is used)
+   * @param opts cache size
+   */
   constructor(control: Pick<TorControl, 'getInfo'>, opts: TorGeoIpOptions = {}) {
     this.control = control;
     this.cacheSize = opts.cacheSize ?? DEFAULTS.cacheSize;
