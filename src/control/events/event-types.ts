@@ -13,13 +13,16 @@
  *   arguments are ignored (they remain in `raw`).
  * - Optional typed fields are always present as keys (`undefined` when tor did not send them), so all
  *   events of one type share one object shape; this keeps consumers' property access monomorphic.
- * - Lists that tor did not send are a shared frozen empty array: treat lists as read-only.
+ * - Lists (and relay references) may be shared between events and frozen: treat them as read-only.
  * - An event whose name we do not know, or a known event that does not follow its grammar, is a
  *   {@link GenericEvent} (`generic: true`, `type` still the wire name, `parseError` set for the
  *   malformed case): parsing never throws and never drops an event.
  */
 
-/** A relay as tor names it in events: `$FINGERPRINT~nickname` (control-spec 2.4 LongName). */
+/**
+ * A relay as tor names it in events: `$FINGERPRINT~nickname` (control-spec 2.4 LongName). The parser
+ * shares one frozen object between all events naming the same relay, so compare by value or identity.
+ */
 export interface RouterRef {
   /**
    * 40 hex digits, upper case, without `$`. The empty string for the legacy nickname-only form

@@ -98,14 +98,6 @@ export class ListCache {
   }
 }
 
-/** Same as {@link internSlice} for a whole string. */
-export function intern(value: string, candidates: readonly string[]): string {
-  for (let i = 0; i < candidates.length; i++) {
-    if (candidates[i] === value) return candidates[i]!;
-  }
-  return value;
-}
-
 /**
  * The unsigned decimal integer `text[start, end)`, or NaN if it is empty, not all digits, or above
  * 2^53.
@@ -123,14 +115,6 @@ export function parseUIntRange(text: string, start: number, end: number): number
 
 /** The unsigned decimal integer `value`, or NaN. */
 export function parseUInt(value: string): number {
-  return parseUIntRange(value, 0, value.length);
-}
-
-/** A decimal integer with an optional sign, or NaN. */
-export function parseInteger(value: string): number {
-  const c = value.charCodeAt(0);
-  if (c === 45 /* - */) return -parseUIntRange(value, 1, value.length);
-  if (c === 43 /* + */) return parseUIntRange(value, 1, value.length);
   return parseUIntRange(value, 0, value.length);
 }
 
@@ -360,16 +344,6 @@ export function parseHostPortRange(text: string, start: number, end: number): Ho
     hostEnd--;
   }
   return { host: text.slice(hostStart, hostEnd), port };
-}
-
-/** {@link parseHostPortRange} of a whole string. */
-export function parseHostPort(value: string): HostPort | null {
-  return parseHostPortRange(value, 0, value.length);
-}
-
-/** Splits `a,b,c`; an empty value gives the shared empty list. */
-export function splitList(value: string): readonly string[] {
-  return value.length === 0 ? EMPTY_LIST : value.split(',');
 }
 
 /**
