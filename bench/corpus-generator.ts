@@ -11,6 +11,7 @@
  *   address_mappings.txt  GETINFO address-mappings/all body
  *   entry_guards.txt      GETINFO entry-guards body
  *   events.txt            M asynchronous `650` events as wire bytes (CRLF)
+ *   countries.json        a country code per relay address (for GETINFO ip-to-country/*)
  *   meta.json             parameters, counts, sha256 and the expected final state
  *
  * The events come from a small discrete-event simulation of a busy client (isolated page loads,
@@ -98,6 +99,7 @@ export const CORPUS_FILES = [
   'address_mappings.txt',
   'entry_guards.txt',
   'events.txt',
+  'countries.json',
 ] as const;
 
 /** The line fake control ports send after the last corpus event. */
@@ -297,6 +299,17 @@ function nsEntry(r: Router): string {
   s += r.unmeasured ? `w Bandwidth=${r.bw} Unmeasured=1\n` : `w Bandwidth=${r.bw}\n`;
   s += `p ${r.policy}\n`;
   return s;
+}
+
+const COUNTRIES = ['de', 'us', 'nl', 'fr', 'ch', 'se', 'fi', 'ca', 'gb', 'at', 'ro', 'pl', 'lu', 'no', 'is', 'cz', 'jp', 'sg'];
+
+/** Documentation addresses have no country: derive a stable one from the address. */
+function countryMap(routers: readonly Router[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const ip of [...new Set(routers.map((r) => r.ip))].sort()) {
+    out[ip] = COUNTRIES[createHash('sha1').update(ip).digest().readUInt16BE(0) % COUNTRIES.length]!;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1258,7 +1271,7 @@ export function replayExpected(
     throw new Error(`inconsistent corpus at event ${i + 1} (${why}): ${events[i]}`);
   };
   for (let i = 0; i < events.length; i++) {
-    const p = events[i]!.split(' ');
+    const p = firstWords(events[i]!, 5);
     switch (p[1]) {
       case 'CIRC': {
         const id = p[2]!;
@@ -1293,7 +1306,10 @@ export function replayExpected(
         break;
       }
       case 'ORCONN': {
-        const id = p.find((x) => x.startsWith('ID='))!.slice(3);
+        const line = events[i]!;
+        const at = line.lastIndexOf(' ID=');
+        if (at < 0) fail(i, 'ORCONN without ID');
+        const id = line.slice(at + 4);
         if (p[3] === 'CLOSED' || p[3] === 'FAILED') orconns.delete(id);
         else orconns.set(id, p[3]!);
         break;
@@ -1317,6 +1333,22 @@ export function replayExpected(
     addrmap_hosts: addr.size,
     routers,
   };
+}
+
+/** The first `n` space-separated words of `line` (fewer if the line is shorter). */
+function firstWords(line: string, n: number): string[] {
+  const out: string[] = [];
+  let start = 0;
+  while (out.length < n) {
+    const sp = line.indexOf(' ', start);
+    if (sp === -1) {
+      out.push(line.slice(start));
+      break;
+    }
+    out.push(line.slice(start, sp));
+    start = sp + 1;
+  }
+  return out;
 }
 
 function tally(items: Iterable<string>): Record<string, number> {
@@ -1352,6 +1384,7 @@ export function generateCorpus(opts: CorpusOptions = {}): Corpus {
   files.set('address_mappings.txt', body(snap.addressMappings));
   files.set('entry_guards.txt', body(snap.entryGuards));
   files.set('events.txt', Buffer.from(sim.lines.join('\r\n') + '\r\n', 'latin1'));
+  files.set('countries.json', Buffer.from(JSON.stringify(countryMap(routers))));
 
   const all = createHash('sha256');
   const bytes: Record<string, number> = {};
@@ -1422,7 +1455,9 @@ function parseArgs(argv: string[]): { out: string; opts: CorpusOptions } {
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const { out, opts } = parseArgs(process.argv.slice(2));
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const corpus = generateCorpus(opts);
+  const c1 = process.cpuUsage(c0);
   const t1 = performance.now();
   writeCorpus(out, corpus);
   const t2 = performance.now();
@@ -1432,6 +1467,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
       {
         dir: out,
         generate_s: +((t1 - t0) / 1000).toFixed(3),
+        generate_cpu_s: +((c1.user + c1.system) / 1e6).toFixed(3),
         write_s: +((t2 - t1) / 1000).toFixed(3),
         events: m.events,
         simulated_seconds: m.simulated_seconds,

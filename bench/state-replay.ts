@@ -1,0 +1,353 @@
+/**
+ * Issue-3 benchmark: torcon's live state against a busy control port.
+ *
+ * The fake control port (fake-control-server.ts) runs as a child process, so it has its own event
+ * loop, and so does each measured client (a fresh child per run, so peak RSS belongs to one run):
+ *
+ *   torcon  connectTor() -> tor.getState() (timed: "ready") -> subscribe BW and ORCONN, which
+ *           completes the CIRC STREAM ADDRMAP BW ORCONN set and starts the replay -> wait for
+ *           `650 BW 0 0 BENCH_END=1` (timed: events/s) -> compare the state's open circuits,
+ *           open streams and routers with the corpus' expected final state.
+ *   floor   a raw socket doing the same commands (the same GETINFO keys), whose reader only
+ *           splits the stream into lines (one string per line) until the marker.
+ *
+ * Runs alternate floor/torcon; the figures are medians.
+ *
+ * Usage:
+ *   node dist/bench/state-replay.js [--runs 5] [--corpus DIR] [--json]
+ *   node dist/bench/state-replay.js --reference /tmp/refcorpus --port N
+ *       (one torcon run against a fake already listening on N, e.g. shared/bench/fake_tor.py,
+ *        checked against DIR/meta.json)
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_CORPUS_DIR } from './corpus-generator.js';
+import { ensureCorpus, loadCorpus, type LoadedMeta } from './corpus-files.js';
+import { machine, maybeGc, median, parseFlags } from './bench-util.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const END_TEXT = 'BW 0 0 BENCH_END=1';
+/** What TorState.create asks for (src/state/reducers.ts INITIAL_INFO_KEYS); the floor asks the same. */
+const FLOOR_INFO_KEYS = ['ns/all', 'circuit-status', 'stream-status', 'address-mappings/all', 'entry-guards'];
+const REPLAY_TIMEOUT_MS = 300_000;
+
+/** One client run, as a worker prints it. */
+interface RunReport {
+  variant: 'torcon' | 'floor';
+  connect_s: number;
+  ready_s: number;
+  replay_s: number;
+  events: number;
+  events_per_s: number;
+  max_rss_mb: number;
+  heap_after_mb: number;
+  baseline_rss_mb: number;
+  final?: { circuits_open: number; streams_open: number; routers: number };
+  lines?: number;
+}
+
+const mb = (bytes: number): number => +(bytes / 1048576).toFixed(1);
+
+// ------------------------------------------------------------------------------------- workers
+
+async function torconWorker(port: number, expectedEvents: number): Promise<RunReport> {
+  // imported here so that the floor worker does not load (or pay memory for) torcon
+  const { connectTor } = await import('../src/tor/connect-tor.js');
+  maybeGc();
+  const baseline = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const tor = await connectTor({ control: `tcp:127.0.0.1:${port}`, timeoutMs: 30_000 });
+  const t1 = performance.now();
+  try {
+    const state = await tor.getState({ timeoutMs: 60_000 });
+    const t2 = performance.now();
+    let events = 0;
+    let ended!: (t: number) => void;
+    const end = new Promise<number>((resolve) => (ended = resolve));
+    // Counting only what we subscribe to ourselves; the state's own CIRC/STREAM/ADDRMAP listeners
+    // see the rest. The marker is the last event, so when it arrives every event was applied.
+    await tor.control.subscribe('ORCONN', () => void events++);
+    await tor.control.subscribe('BW', (e) => {
+      events++;
+      if (e.extra['BENCH_END'] === '1') ended(performance.now());
+    });
+    const t3 = performance.now();
+    const t4 = await withTimeout(end, REPLAY_TIMEOUT_MS, 'no BENCH_END marker');
+    const final = { circuits_open: state.circuits.size, streams_open: state.streams.size, routers: state.routers.size };
+    maybeGc();
+    const heapAfter = process.memoryUsage().heapUsed;
+    return {
+      variant: 'torcon',
+      connect_s: (t1 - t0) / 1000,
+      ready_s: (t2 - t1) / 1000,
+      replay_s: (t4 - t3) / 1000,
+      events: expectedEvents,
+      events_per_s: Math.round(expectedEvents / ((t4 - t3) / 1000)),
+      max_rss_mb: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
+      heap_after_mb: mb(heapAfter),
+      baseline_rss_mb: mb(baseline),
+      final,
+    };
+  } finally {
+    await tor.close();
+  }
+}
+
+async function floorWorker(port: number, expectedEvents: number): Promise<RunReport> {
+  maybeGc();
+  const baseline = process.memoryUsage().rss;
+  const t0 = performance.now();
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const t1 = performance.now();
+  let lines = 0;
+  let replies = 0;
+  let inData = false;
+  let carry: Buffer | null = null;
+  let chars = 0;
+  let phase: 'info' | 'events' = 'info';
+  let onReplies: (() => void) | null = null;
+  let wantReplies = 0;
+  let ended!: (t: number) => void;
+  const end = new Promise<number>((resolve) => (ended = resolve));
+  // The floor's reader: split on LF, one string per line; it tracks only as much framing as it
+  // needs to know when a reply is complete (a top-level "250 " line) and when the marker came.
+  socket.on('data', (chunk: Buffer) => {
+    const buf: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
+    carry = null;
+    let start = 0;
+    for (;;) {
+      const lf = buf.indexOf(0x0a, start);
+      if (lf === -1) break;
+      const e = lf > start && buf[lf - 1] === 0x0d ? lf - 1 : lf;
+      const line = buf.toString('utf8', start, e);
+      start = lf + 1;
+      lines++;
+      chars += line.length;
+      if (inData) {
+        if (line === '.') inData = false;
+        continue;
+      }
+      if (line.charCodeAt(3) === 0x2b /* + */) inData = true;
+      else if (line.charCodeAt(3) === 0x20 /* space */ && line.charCodeAt(0) !== 0x36 /* 6 */) {
+        replies++;
+        if (replies === wantReplies && onReplies) onReplies();
+      } else if (phase === 'events' && line.length === END_TEXT.length + 4 && line.endsWith(END_TEXT)) ended(performance.now());
+    }
+    if (start < buf.length) carry = buf.subarray(start);
+  });
+  const until = (n: number): Promise<void> =>
+    new Promise((resolve) => {
+      wantReplies = n;
+      onReplies = resolve;
+      if (replies >= n) resolve();
+    });
+  socket.write('PROTOCOLINFO 1\r\nAUTHENTICATE\r\n');
+  await until(2);
+  socket.write(`GETINFO ${FLOOR_INFO_KEYS.join(' ')}\r\n`);
+  await until(3);
+  const t2 = performance.now();
+  phase = 'events';
+  socket.write('SETEVENTS CIRC STREAM ADDRMAP BW ORCONN\r\n');
+  const t3 = performance.now();
+  const t4 = await withTimeout(end, REPLAY_TIMEOUT_MS, 'no BENCH_END marker');
+  maybeGc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  socket.end('QUIT\r\n');
+  socket.destroy();
+  if (chars < 0) throw new Error('unreachable'); // keeps `chars` (the decoded text) observable
+  return {
+    variant: 'floor',
+    connect_s: (t1 - t0) / 1000,
+    ready_s: (t2 - t1) / 1000,
+    replay_s: (t4 - t3) / 1000,
+    events: expectedEvents,
+    events_per_s: Math.round(expectedEvents / ((t4 - t3) / 1000)),
+    max_rss_mb: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
+    heap_after_mb: mb(heapAfter),
+    baseline_rss_mb: mb(baseline),
+    lines,
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what} after ${ms / 1000} s`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+// -------------------------------------------------------------------------------- orchestrator
+
+interface ServerHandle {
+  port: number;
+  child: ChildProcess;
+  replayed: Promise<Record<string, number> | null>;
+}
+
+function startServer(corpusDir: string): Promise<ServerHandle> {
+  const child = spawn(process.execPath, [path.join(HERE, 'fake-control-server.js'), '--port', '0', '--once', '--corpus', corpusDir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const rl = createInterface({ input: child.stdout! });
+  let replayedResolve!: (v: Record<string, number> | null) => void;
+  const replayed = new Promise<Record<string, number> | null>((r) => (replayedResolve = r));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      replayedResolve(null);
+      reject(new Error(`fake control server exited (${code}) before listening`));
+    });
+    rl.on('line', (line) => {
+      const msg = JSON.parse(line) as { listening?: number; replayed?: Record<string, number> };
+      if (msg.listening !== undefined) resolve({ port: msg.listening, child, replayed });
+      if (msg.replayed !== undefined) replayedResolve(msg.replayed);
+    });
+  });
+}
+
+function runWorker(variant: 'torcon' | 'floor', port: number, events: number): Promise<RunReport> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--expose-gc', fileURLToPath(import.meta.url), '--worker', variant, '--port', String(port), '--events', String(events)],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${variant} worker exited with ${code}`));
+      try {
+        resolve(JSON.parse(out) as RunReport);
+      } catch {
+        reject(new Error(`${variant} worker printed no report: ${out.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+function checkFinal(meta: LoadedMeta, r: RunReport): { ok: boolean; expected: object } {
+  const expected = { circuits_open: meta.final.circuits_open, streams_open: meta.final.streams_open, routers: meta.final.routers };
+  const f = r.final;
+  const ok = !!f && f.circuits_open === expected.circuits_open && f.streams_open === expected.streams_open && f.routers === expected.routers;
+  return { ok, expected };
+}
+
+async function orchestrate(flags: Map<string, string>): Promise<void> {
+  const runs = Number(flags.get('runs') ?? 5);
+  const corpus = flags.has('corpus') ? loadCorpus(path.resolve(flags.get('corpus')!)) : ensureCorpus(DEFAULT_CORPUS_DIR);
+  const meta = corpus.meta;
+  const events = meta.events + 1; // + the end marker
+  const reports: Array<RunReport & { server?: Record<string, number> | null }> = [];
+  for (let i = 0; i < runs; i++) {
+    const order: Array<'torcon' | 'floor'> = i % 2 ? ['torcon', 'floor'] : ['floor', 'torcon'];
+    for (const variant of order) {
+      const server = await startServer(corpus.dir);
+      try {
+        const r = await runWorker(variant, server.port, events);
+        const replayed = await withTimeout(server.replayed, 10_000, 'no replay report from the server').catch(() => null);
+        reports.push({ ...r, server: replayed });
+        process.stderr.write(
+          `run ${i + 1}/${runs} ${variant.padEnd(6)} ready ${r.ready_s.toFixed(3)} s, replay ${r.replay_s.toFixed(3)} s ` +
+            `(${Math.round(r.events_per_s)} ev/s), max RSS ${r.max_rss_mb} MB` +
+            (r.final ? `, final ${JSON.stringify(r.final)} ${checkFinal(meta, r).ok ? 'OK' : 'MISMATCH'}` : '') +
+            '\n',
+        );
+      } finally {
+        server.child.kill();
+      }
+    }
+  }
+  const summarize = (variant: 'torcon' | 'floor') => {
+    const rs = reports.filter((r) => r.variant === variant);
+    return {
+      runs: rs.length,
+      connect_s: +median(rs.map((r) => r.connect_s)).toFixed(4),
+      ready_s: +median(rs.map((r) => r.ready_s)).toFixed(3),
+      replay_s: +median(rs.map((r) => r.replay_s)).toFixed(3),
+      events_per_s: Math.round(median(rs.map((r) => r.events_per_s))),
+      max_rss_mb: median(rs.map((r) => r.max_rss_mb)),
+      heap_after_mb: median(rs.map((r) => r.heap_after_mb)),
+      baseline_rss_mb: median(rs.map((r) => r.baseline_rss_mb)),
+    };
+  };
+  const torcon = summarize('torcon');
+  const floor = summarize('floor');
+  const finals = reports.filter((r) => r.variant === 'torcon').map((r) => ({ final: r.final, ...checkFinal(meta, r) }));
+  const report = {
+    bench: 'state-replay',
+    machine: machine(),
+    corpus: { dir: corpus.dir, sha256_events: meta.sha256_events ?? null, events: meta.events, routers: meta.routers },
+    expected_final: finals[0]?.expected,
+    all_final_states_match: finals.every((f) => f.ok),
+    torcon,
+    floor,
+    ratio: {
+      ready: +(torcon.ready_s / floor.ready_s).toFixed(2),
+      replay: +(torcon.replay_s / floor.replay_s).toFixed(2),
+    },
+    runs: reports,
+  };
+  if (flags.has('json')) {
+    console.log(JSON.stringify(report, null, 1));
+  } else {
+    console.log(`state-replay: ${meta.events} events, ${meta.routers} routers, ${runs} runs each, node ${process.version}`);
+    console.log('variant   ready s   replay s   events/s    max RSS MB   heap after MB');
+    for (const [name, s] of [['torcon', torcon], ['floor', floor]] as const) {
+      console.log(
+        `${name.padEnd(8)} ${s.ready_s.toFixed(3).padStart(7)}   ${s.replay_s.toFixed(3).padStart(8)}   ${String(s.events_per_s).padStart(8)}    ${String(s.max_rss_mb).padStart(10)}   ${String(s.heap_after_mb).padStart(13)}`,
+      );
+    }
+    console.log(`torcon/floor: ready x${report.ratio.ready}, replay x${report.ratio.replay}`);
+    console.log(`final state: ${JSON.stringify(finals.map((f) => f.final))} expected ${JSON.stringify(report.expected_final)} -> ${report.all_final_states_match ? 'MATCH' : 'MISMATCH'}`);
+  }
+  if (!report.all_final_states_match) process.exitCode = 2;
+}
+
+async function reference(flags: Map<string, string>): Promise<void> {
+  const dir = path.resolve(flags.get('reference')!);
+  const port = Number(flags.get('port'));
+  if (!Number.isInteger(port) || port <= 0) throw new Error('--reference needs --port N (the fake control port to connect to)');
+  const meta = loadCorpus(dir).meta;
+  const r = await runWorker('torcon', port, meta.events + 1);
+  const check = checkFinal(meta, r);
+  const report = { bench: 'state-replay (reference)', machine: machine(), corpus: dir, port, ...r, expected_final: check.expected, match: check.ok };
+  console.log(JSON.stringify(report, null, 1));
+  if (!check.ok) process.exitCode = 2;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv, ['runs', 'corpus', 'reference', 'port', 'worker', 'events'], ['json']);
+  const worker = flags.get('worker');
+  if (worker !== undefined) {
+    const port = Number(flags.get('port'));
+    const events = Number(flags.get('events'));
+    const r = worker === 'torcon' ? await torconWorker(port, events) : await floorWorker(port, events);
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  if (flags.has('reference')) return reference(flags);
+  return orchestrate(flags);
+}
+
+main(process.argv.slice(2)).then(
+  () => {
+    // workers exit at once: a leftover timer or socket must not hold the measured process open
+    if (process.argv.includes('--worker')) process.exit(0);
+  },
+  (err: unknown) => {
+    console.error(`state-replay: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);
