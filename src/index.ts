@@ -14,6 +14,13 @@ export type { ControlReply, ReplyLine } from './control/reply.js';
 export type { ProtocolInfo } from './control/protocol-info.js';
 export type * from './control/events/event-types.js';
 
+export { TorConfig, type TorConfigEvents, type GetOptions as ConfigGetOptions, type SaveOptions as ConfigSaveOptions } from './config/tor-config.js';
+export type { ConfigOptionType, ConfigOptionInfo, ConfLine, ConfigInput, ConfigValue, HiddenServiceConfig } from './config/config-types.js';
+export { MaxMindGeoIp, type MaxMindGeoIpOptions } from './geoip/maxmind-geoip.js';
+export { TorGeoIp } from './geoip/tor-geoip.js';
+export { createGeoIp, findGeoIpDatabases, type GeoIpOptions } from './geoip/create-geoip.js';
+export type { GeoIpLookup, Location } from './state/geoip-types.js';
+
 export { connect, listen, registerPlugin, type EndpointOptions } from './di/endpoint-api.js';
 export { createTorContainer, torconContainer } from './di/container.js';
 export { TOKENS } from './di/tokens.js';

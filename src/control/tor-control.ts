@@ -23,6 +23,7 @@ import {
   replyIsSecret,
 } from './wire-values.js';
 import { parseProtocolInfo, type ProtocolInfo } from './protocol-info.js';
+import { unquoteString } from './keyword-args.js';
 
 const log = logger('control');
 
@@ -534,27 +535,14 @@ export function parseKeyValueReply(reply: ControlReply, allowBare = false): Map<
   return out;
 }
 
-/** GETCONF quotes values that need it; plain values come bare. */
+/** GETCONF quotes values that need it (octal escapes are UTF-8 bytes); plain values come bare. */
 function unquoteIfQuoted(v: string): string {
   if (v.length < 2 || v[0] !== '"' || v[v.length - 1] !== '"') return v;
-  let out = '';
-  for (let i = 1; i < v.length - 1; i++) {
-    const c = v[i]!;
-    if (c !== '\\' || i + 1 >= v.length - 1) {
-      out += c;
-      continue;
-    }
-    const n = v[++i]!;
-    if (n === 'n') out += '\n';
-    else if (n === 't') out += '\t';
-    else if (n === 'r') out += '\r';
-    else if (n >= '0' && n <= '7') {
-      let oct = n;
-      while (oct.length < 3 && v[i + 1]! >= '0' && v[i + 1]! <= '7' && i + 1 < v.length - 1) oct += v[++i];
-      out += String.fromCharCode(parseInt(oct, 8));
-    } else out += n;
+  try {
+    return unquoteString(v);
+  } catch {
+    return v;
   }
-  return out;
 }
 
 /** `Key="value" Key2="a" Key2="b" Key3` for SETCONF/RESETCONF, with every name and value checked. */

@@ -1,4 +1,5 @@
 import { TorInvalidValueError } from '../errors.js';
+import { quoteString } from './keyword-args.js';
 
 /**
  * Checks and encodings for every caller-supplied value that goes onto the control connection.
@@ -45,15 +46,7 @@ export function assertToken(value: string, field: string): string {
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
  */
 export function quoteValue(value: string, field: string): string {
-  assertNoLineBreak(value, field);
-  let out = '"';
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i]!;
-    if (c === '\\' || c === '"') out += '\\' + c;
-    else if (c === '\t') out += '\\t';
-    else out += c;
-  }
-  return out + '"';
+  return quoteString(assertNoLineBreak(value, field));
 }
 
 /** Keywords whose arguments are secrets in every form (passwords, cookies, HMACs). */

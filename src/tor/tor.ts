@@ -148,6 +148,9 @@ export class Tor {
       const state = this.statePromise;
       this.statePromise = undefined;
       await state?.then((s) => s.close()).catch(() => undefined);
+      const config = this.configPromise;
+      this.configPromise = undefined;
+      await config?.then((c) => c.close()).catch(() => undefined);
       this.socksClient?.close();
       await this.onions?.closeAll().catch(() => undefined);
       await this.control.close().catch(() => undefined);
