@@ -211,15 +211,15 @@ export const tlsPlugin: EndpointPlugin = {
     const o = parseTlsServerOptions(endpoint);
     const key = await readPem(o.privateKey, 'privateKey');
     const cert = o.certKey === o.privateKey ? key : await readPem(o.certKey, 'certKey');
-    let secureContext: tls.SecureContext;
     try {
-      secureContext = tls.createSecureContext({ key, cert });
+      // Checked here so that a bad key is an argument error before anything listens.
+      tls.createSecureContext({ key, cert });
     } catch (err) {
       // OpenSSL's reason only: never the file contents.
       const reason = err instanceof Error ? err.message : String(err);
       throw new EndpointArgumentError(`tls: privateKey/certKey are not a usable PEM key and certificate: ${reason}`);
     }
-    const inner = tls.createServer({ secureContext }, (socket) => {
+    const inner = tls.createServer({ key, cert }, (socket) => {
       server.emit('connection', socket);
     });
     // A client failing its handshake concerns that client only.

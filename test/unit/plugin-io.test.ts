@@ -1,0 +1,370 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import tls from 'node:tls';
+import os from 'node:os';
+import path from 'node:path';
+import { once } from 'node:events';
+import { spawn, spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import sinon from 'sinon';
+import {
+  EndpointArgumentError,
+  EndpointConnectError,
+  EndpointListenError,
+  TorAbortError,
+  TorTimeoutError,
+} from '../../src/errors.js';
+import { connect } from '../../src/endpoints/connect.js';
+import { listen } from '../../src/endpoints/listen.js';
+import { quoteEndpointArgument as q } from '../../src/util/endpoint-grammar.js';
+import type { TorLike } from '../../src/plugins/plugin-types.js';
+
+/** A server that echoes every byte back. */
+function echoServer(): net.Server {
+  return net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.pipe(socket);
+  });
+}
+
+/** Writes `text` and reads the same number of bytes back. */
+async function roundTrip(socket: net.Socket, text: string): Promise<string> {
+  socket.write(text);
+  let got = '';
+  for await (const chunk of socket) {
+    got += String(chunk);
+    if (got.length >= text.length) break;
+  }
+  return got;
+}
+
+async function closedPort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as net.AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+let tmp: string;
+before(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'torcon-ep-'));
+});
+after(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+describe('tcp: endpoints on 127.0.0.1', () => {
+  it('listens (loopback by default, ephemeral port) and connects, bytes echo', async () => {
+    const server = echoServer();
+    const ep = await listen(server, 'tcp:0');
+    try {
+      assert.match(ep.address, /^127\.0\.0\.1:\d+$/);
+      assert.equal((server.address() as net.AddressInfo).address, '127.0.0.1');
+      const socket = await connect(`tcp:${ep.address}:timeout=10`);
+      assert.equal(await roundTrip(socket, 'hello over tcp'), 'hello over tcp');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+    assert.equal(server.listening, false);
+    await ep.close(); // idempotent
+  });
+
+  it('connects from a bindAddress and with host/port keywords', async () => {
+    const server = echoServer();
+    const seen: string[] = [];
+    server.on('connection', (s) => seen.push(s.remoteAddress ?? ''));
+    const ep = await listen(server, 'tcp:port=0:interface=127.0.0.1');
+    try {
+      const port = ep.address.split(':')[1];
+      const socket = await connect(`tcp:host=127.0.0.1:port=${port}:bindAddress=127.0.0.1`);
+      assert.equal(await roundTrip(socket, 'x'), 'x');
+      assert.deepEqual(seen, ['127.0.0.1']);
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('reports a refused connection as EndpointConnectError with ECONNREFUSED', async () => {
+    const port = await closedPort();
+    await assert.rejects(connect(`tcp:127.0.0.1:${port}`), (err: unknown) => {
+      assert.ok(err instanceof EndpointConnectError);
+      assert.equal(err.code, 'TOR_ENDPOINT_CONNECT');
+      assert.equal(err.systemCode, 'ECONNREFUSED');
+      assert.match(err.message, new RegExp(`tcp connection to 127\\.0\\.0\\.1:${port} failed`));
+      return true;
+    });
+  });
+
+  it('reports a port in use as EndpointListenError with EADDRINUSE', async () => {
+    const first = await listen(echoServer(), 'tcp:0');
+    try {
+      const port = first.address.split(':')[1];
+      await assert.rejects(listen(echoServer(), `tcp:${port}`), (err: unknown) => {
+        assert.ok(err instanceof EndpointListenError);
+        assert.equal(err.systemCode, 'EADDRINUSE');
+        return true;
+      });
+    } finally {
+      await first.close();
+    }
+  });
+
+  it('refuses a server that already listens', async () => {
+    const server = echoServer();
+    const ep = await listen(server, 'tcp:0');
+    try {
+      await assert.rejects(listen(server, 'tcp:0'), /already listening/);
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('aborts before opening any socket when the signal is already aborted', async () => {
+    const spy = sinon.spy(net.Socket.prototype, 'connect');
+    try {
+      await assert.rejects(connect('tcp:127.0.0.1:9:timeout=1', { signal: AbortSignal.abort() }), TorAbortError);
+      sinon.assert.notCalled(spy);
+    } finally {
+      spy.restore();
+    }
+  });
+
+  it('listens on IPv6 loopback and formats the address in brackets', async function () {
+    const probe = net.createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      probe.once('error', () => resolve(false));
+      probe.listen(0, '::1', () => probe.close(() => resolve(true)));
+    });
+    if (!ok) this.skip(); // the host has no IPv6 loopback: nothing to test
+    const ep = await listen(echoServer(), 'tcp:0:interface=\\:\\:1');
+    try {
+      assert.match(ep.address, /^\[::1\]:\d+$/);
+      const socket = await connect(`tcp:${ep.address}`);
+      assert.equal(await roundTrip(socket, 'v6'), 'v6');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+  });
+});
+
+describe('unix: endpoints', () => {
+  it('listens with a mode and connects, bytes echo, the socket file goes on close', async () => {
+    const sock = path.join(tmp, 'echo.sock');
+    const ep = await listen(echoServer(), `unix:${q(sock)}:mode=0600`);
+    try {
+      assert.equal(ep.address, sock);
+      assert.equal((await fs.stat(sock)).mode & 0o777, 0o600);
+      const socket = await connect(`unix:${q(sock)}`);
+      assert.equal(await roundTrip(socket, 'hello over unix'), 'hello over unix');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+    await assert.rejects(fs.stat(sock), { code: 'ENOENT' });
+  });
+
+  it('handles paths holding ":" and "=" through quoting', async () => {
+    const sock = path.join(tmp, 'a:b=c.sock');
+    const ep = await listen(echoServer(), `unix:${q(sock)}`);
+    try {
+      const socket = await connect(`unix:path=${q(sock)}`);
+      assert.equal(await roundTrip(socket, 'q'), 'q');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('reports a missing socket as EndpointConnectError with ENOENT', async () => {
+    await assert.rejects(connect(`unix:${q(path.join(tmp, 'missing.sock'))}`), (err: unknown) => {
+      assert.ok(err instanceof EndpointConnectError);
+      assert.equal(err.systemCode, 'ENOENT');
+      return true;
+    });
+  });
+
+  it('with lockfile=true: writes PATH.lock with our pid, refuses a second listener, removes the lock on close', async () => {
+    const sock = path.join(tmp, 'locked.sock');
+    const ep = await listen(echoServer(), `unix:${q(sock)}:lockfile=true`);
+    try {
+      assert.equal((await fs.readFile(`${sock}.lock`, 'utf8')).trim(), String(process.pid));
+      await assert.rejects(listen(echoServer(), `unix:${q(sock)}:lockfile=1`), (err: unknown) => {
+        assert.ok(err instanceof EndpointListenError);
+        assert.match(err.message, new RegExp(`held by running process ${process.pid}`));
+        return true;
+      });
+    } finally {
+      await ep.close();
+    }
+    await assert.rejects(fs.stat(`${sock}.lock`), { code: 'ENOENT' });
+  });
+
+  it('with lockfile=true: replaces a stale socket left by a killed process', async () => {
+    const sock = path.join(tmp, 'stale.sock');
+    const child = spawn(
+      process.execPath,
+      ['-e', "require('net').createServer().listen(process.argv[1], () => console.log('ready'))", sock],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await once(child.stdout!, 'data');
+    await fs.writeFile(`${sock}.lock`, `${child.pid}\n`);
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    assert.ok((await fs.lstat(sock)).isSocket(), 'the killed process left its socket behind');
+
+    // Without the lock protocol the stale socket is in the way.
+    await assert.rejects(listen(echoServer(), `unix:${q(sock)}`), { code: 'TOR_ENDPOINT_LISTEN', systemCode: 'EADDRINUSE' });
+
+    const ep = await listen(echoServer(), `unix:${q(sock)}:lockfile=yes`);
+    try {
+      assert.equal((await fs.readFile(`${sock}.lock`, 'utf8')).trim(), String(process.pid));
+      const socket = await connect(`unix:${q(sock)}`);
+      assert.equal(await roundTrip(socket, 'fresh'), 'fresh');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('rejects a too-long path before any I/O', async () => {
+    const spy = sinon.spy(net.Server.prototype, 'listen');
+    try {
+      await assert.rejects(listen(echoServer(), `unix:/${'x'.repeat(200)}`), EndpointArgumentError);
+      sinon.assert.notCalled(spy);
+    } finally {
+      spy.restore();
+    }
+  });
+});
+
+describe('tls: endpoints', () => {
+  let keyFile: string;
+  let certFile: string;
+
+  before(function () {
+    this.timeout(20_000);
+    keyFile = path.join(tmp, 'key.pem');
+    certFile = path.join(tmp, 'cert.pem');
+    const r = spawnSync(
+      'openssl',
+      [
+        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost',
+        '-addext', 'subjectAltName=DNS:localhost,DNS:service.test,IP:127.0.0.1',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, `openssl failed: ${r.stderr}`);
+  });
+
+  it('serves TLS to a plain net.Server and connects with a pinned CA (IP SAN)', async () => {
+    const server = echoServer();
+    const ep = await listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    try {
+      assert.match(ep.address, /^127\.0\.0\.1:\d+$/);
+      const socket = await connect(`tls:${ep.address}:caFile=${q(certFile)}`);
+      assert.ok(socket instanceof tls.TLSSocket);
+      assert.equal((socket as tls.TLSSocket).authorized, true);
+      assert.equal(await roundTrip(socket, 'hello over tls'), 'hello over tls');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('checks the certificate against servername', async () => {
+    const key = await fs.readFile(keyFile);
+    const cert = await fs.readFile(certFile);
+    await fs.writeFile(path.join(tmp, 'both.pem'), Buffer.concat([key, cert]));
+    const ep = await listen(echoServer(), `tls:0:privateKey=${q(path.join(tmp, 'both.pem'))}`);
+    try {
+      const good = await connect(`tls:${ep.address}:servername=localhost:caFile=${q(certFile)}`);
+      assert.equal(await roundTrip(good, 'sni'), 'sni');
+      good.destroy();
+      await assert.rejects(connect(`tls:${ep.address}:servername=wrong.test:caFile=${q(certFile)}`), (err: unknown) => {
+        assert.ok(err instanceof EndpointConnectError);
+        assert.equal(err.systemCode, 'ERR_TLS_CERT_ALTNAME_INVALID');
+        return true;
+      });
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('rejects an untrusted certificate by default', async () => {
+    const ep = await listen(echoServer(), `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    try {
+      await assert.rejects(connect(`tls:${ep.address}`), (err: unknown) => {
+        assert.ok(err instanceof EndpointConnectError);
+        assert.equal(err.systemCode, 'DEPTH_ZERO_SELF_SIGNED_CERT');
+        return true;
+      });
+      const insecure = await connect(`tls:${ep.address}:rejectUnauthorized=false`);
+      assert.equal((insecure as tls.TLSSocket).authorized, false);
+      insecure.destroy();
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('runs TLS over an inner endpoint (endpoint=), e.g. a tor: stream', async () => {
+    const ep = await listen(echoServer(), `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    const port = Number(ep.address.split(':')[1]);
+    // A fake tor whose "stream" is a local TCP connection to the TLS server.
+    const targets: Array<{ host: string; port: number }> = [];
+    const tor: TorLike = {
+      connect: async (target) => {
+        targets.push(target);
+        const s = net.connect(port, '127.0.0.1');
+        await once(s, 'connect');
+        return s;
+      },
+      createOnionService: async () => assert.fail('not used'),
+    };
+    try {
+      const socket = await connect(`tls:service.test:443:caFile=${q(certFile)}:endpoint=tor\\:service.test\\:443`, { tor });
+      assert.deepEqual(targets, [{ host: 'service.test', port: 443 }]);
+      assert.equal(await roundTrip(socket, 'tls over tor'), 'tls over tor');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('times out a handshake the server never answers, and closes the connection', async () => {
+    const accepted: net.Socket[] = [];
+    // Accepts and reads, never speaks TLS.
+    const silent = net.createServer((s) => {
+      accepted.push(s);
+      s.resume();
+    });
+    const ep = await listen(silent, 'tcp:0');
+    try {
+      await assert.rejects(connect(`tls:${ep.address}:timeout=0.2`), TorTimeoutError);
+      // Our side closed the socket: the silent server sees the end.
+      assert.equal(accepted.length, 1);
+      if (!accepted[0]!.destroyed) await once(accepted[0]!, 'close');
+    } finally {
+      for (const s of accepted) s.destroy();
+      await ep.close();
+    }
+  });
+
+  it('reports unreadable or unusable key files as EndpointArgumentError without their contents', async () => {
+    await assert.rejects(
+      listen(echoServer(), `tls:0:privateKey=${q(path.join(tmp, 'nope.pem'))}`),
+      /cannot read privateKey file .*nope\.pem.*ENOENT/,
+    );
+    const garbage = path.join(tmp, 'garbage.pem');
+    await fs.writeFile(garbage, 'SECRET-NOT-A-KEY');
+    await assert.rejects(listen(echoServer(), `tls:0:privateKey=${q(garbage)}`), (err: unknown) => {
+      assert.ok(err instanceof EndpointArgumentError);
+      assert.ok(!err.message.includes('SECRET-NOT-A-KEY'));
+      return true;
+    });
+  });
+});
