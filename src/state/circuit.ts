@@ -1,0 +1,247 @@
+import { inspect } from 'node:util';
+import type { CircStatus, RouterRef } from '../control/events/event-types.js';
+import { TorAbortError, TorCircuitError, TorControlClosedError, TorTimeoutError } from '../errors.js';
+import type { CancelOptions } from '../util/abort.js';
+import { Router } from './router.js';
+import type { StateSnapshot } from './snapshot.js';
+import type { Stream } from './stream.js';
+
+const NO_REFS: readonly RouterRef[] = Object.freeze([]);
+const NO_FLAGS: readonly string[] = Object.freeze([]);
+
+interface Waiter {
+  resolve(c: Circuit): void;
+  reject(err: Error): void;
+  cleanup(): void;
+}
+
+/** Whether a circuit status means the circuit is gone. */
+export function isClosedStatus(status: string): boolean {
+  return status === 'CLOSED' || status === 'FAILED';
+}
+
+/**
+ * One of tor's circuits, kept current by the live state's CIRC events. Get them from
+ * `TorState.circuits`, `TorState.buildCircuit()` or a stream's `circuit`.
+ *
+ * @example
+ * const circuit = await state.buildCircuit(['relay1', 'relay2', 'relay3']);
+ * console.log(circuit.id, circuit.path.map((r) => r.nickname));
+ * await circuit.close();
+ * await circuit.whenClosed();
+ */
+export class Circuit {
+  /** tor's circuit id. */
+  readonly id: string;
+  /** `LAUNCHED`, `EXTENDED`, `GUARD_WAIT`, `BUILT`, `FAILED`, `CLOSED` (or a newer status). */
+  status: CircStatus = 'LAUNCHED';
+  /** PURPOSE, e.g. `GENERAL`, `CONTROLLER`, `HS_CLIENT_REND`. */
+  purpose: string | undefined = undefined;
+  /** BUILD_FLAGS, e.g. `NEED_CAPACITY`, `IS_INTERNAL`. */
+  buildFlags: readonly string[] = NO_FLAGS;
+  /** HS_STATE for onion-service circuits. */
+  hsState: string | undefined = undefined;
+  /** REND_QUERY: the onion address (without `.onion`) for onion-service circuits. */
+  rendQuery: string | undefined = undefined;
+  /** TIME_CREATED (UTC). */
+  timeCreated: Date | undefined = undefined;
+  /** REASON tor gave when the circuit failed or closed. */
+  reason: string | undefined = undefined;
+  /** REMOTE_REASON a relay gave when the circuit failed or closed. */
+  remoteReason: string | undefined = undefined;
+  /** SOCKS_USERNAME the circuit is isolated for (the password is never kept: it is a secret). */
+  socksUsername: string | undefined = undefined;
+  /** The hops as tor last named them (fingerprint and nickname). */
+  pathRefs: readonly RouterRef[] = NO_REFS;
+
+  private readonly snapshot: StateSnapshot;
+  private readonly streamSet = new Set<Stream>();
+  private cachedPath: readonly Router[] | undefined = undefined;
+  private cachedPathRefs: readonly RouterRef[] | undefined = undefined;
+  private cachedGeneration = -1;
+  private builtWaiters: Waiter[] | undefined = undefined;
+  private closedWaiters: Waiter[] | undefined = undefined;
+  private abandoned: Error | undefined = undefined;
+
+  /**
+   * @param id - tor's circuit id
+   * @param snapshot - the state it belongs to (for router lookups and close())
+   */
+  constructor(id: string, snapshot: StateSnapshot) {
+    this.id = id;
+    this.snapshot = snapshot;
+  }
+
+  /**
+   * The hops, guard first: the consensus's Router for each fingerprint, or a placeholder
+   * (`Router.unlisted`, only fingerprint and nickname) for relays the consensus does not list.
+   * Resolved on first read after a change and then reused: reading it costs no allocation.
+   */
+  get path(): readonly Router[] {
+    const refs = this.pathRefs;
+    if (this.cachedPath === undefined || this.cachedPathRefs !== refs || this.cachedGeneration !== this.snapshot.routerGeneration) {
+      const routers = this.snapshot.routers;
+      const old = this.cachedPath;
+      const path: Router[] = new Array(refs.length);
+      for (let i = 0; i < refs.length; i++) {
+        const ref = refs[i]!;
+        let r = ref.fingerprint === '' ? undefined : routers.get(ref.fingerprint);
+        if (r === undefined) {
+          // Keep an earlier placeholder for the same hop rather than making a new one each time.
+          const prev = old?.[i];
+          r =
+            prev !== undefined && prev.fingerprint === ref.fingerprint && !prev.listed
+              ? prev
+              : Router.unlisted(ref.fingerprint, ref.nickname, this.snapshot.routerContext);
+        }
+        path[i] = r;
+      }
+      this.cachedPath = Object.freeze(path);
+      this.cachedPathRefs = refs;
+      this.cachedGeneration = this.snapshot.routerGeneration;
+    }
+    return this.cachedPath;
+  }
+
+  /** The streams attached to this circuit now. */
+  get streams(): Stream[] {
+    return [...this.streamSet];
+  }
+
+  /** True once the circuit is CLOSED or FAILED. */
+  get closed(): boolean {
+    return isClosedStatus(this.status);
+  }
+
+  /** @internal the reducers keep the stream set current */
+  attachStream(stream: Stream): void {
+    this.streamSet.add(stream);
+  }
+
+  /** @internal */
+  detachStream(stream: Stream): void {
+    this.streamSet.delete(stream);
+  }
+
+  /**
+   * Resolves with this circuit once it is BUILT (at once if it is).
+   *
+   * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when it fails or
+   *   closes first; TorAbortError / TorTimeoutError for `signal` / `timeoutMs`;
+   *   TorControlClosedError when the state closes first
+   */
+  whenBuilt(opts: CancelOptions = {}): Promise<Circuit> {
+    if (this.status === 'BUILT') return Promise.resolve(this);
+    if (this.closed) return Promise.reject(this.failure());
+    if (this.abandoned) return Promise.reject(this.abandoned);
+    return this.wait((this.builtWaiters ??= []), `waiting for circuit ${this.id} to be built`, opts);
+  }
+
+  /**
+   * Resolves with this circuit once it is CLOSED or FAILED (at once if it is).
+   *
+   * @throws TorAbortError / TorTimeoutError for `signal` / `timeoutMs`; TorControlClosedError when
+   *   the state closes first
+   */
+  whenClosed(opts: CancelOptions = {}): Promise<Circuit> {
+    if (this.closed) return Promise.resolve(this);
+    if (this.abandoned) return Promise.reject(this.abandoned);
+    return this.wait((this.closedWaiters ??= []), `waiting for circuit ${this.id} to close`, opts);
+  }
+
+  /**
+   * Asks tor to close the circuit (CLOSECIRCUIT). Resolves when tor accepted; the CLOSED event
+   * follows (see {@link whenClosed}).
+   *
+   * @param opts.ifUnused - only close it if no stream uses it
+   * @throws TorControlError when tor does not know the circuit (552)
+   */
+  close(opts: { ifUnused?: boolean } = {}): Promise<void> {
+    const owner = this.snapshot.owner;
+    if (owner === undefined) return Promise.reject(new TorControlClosedError(`circuit ${this.id} has no live state`));
+    return owner.closeCircuit(this.id, opts);
+  }
+
+  /** The error that `whenBuilt` rejects with once the circuit failed or closed. */
+  failure(): TorCircuitError {
+    const why = this.reason ? `: ${this.reason}${this.remoteReason ? ` (remote: ${this.remoteReason})` : ''}` : '';
+    const fields: { circuitId: string; reason?: string; remoteReason?: string } = { circuitId: this.id };
+    if (this.reason !== undefined) fields.reason = this.reason;
+    if (this.remoteReason !== undefined) fields.remoteReason = this.remoteReason;
+    return new TorCircuitError(`circuit ${this.id} ${this.status === 'FAILED' ? 'failed' : 'closed'}${why}`, fields);
+  }
+
+  /**
+   * @internal Settles the waiters after a status change (TorState calls this after each CIRC
+   * event for the circuit).
+   */
+  settle(): void {
+    if (this.status === 'BUILT') {
+      const list = this.builtWaiters;
+      this.builtWaiters = undefined;
+      if (list) for (const w of list) w.resolve(this);
+    } else if (this.closed) {
+      const built = this.builtWaiters;
+      const closed = this.closedWaiters;
+      this.builtWaiters = undefined;
+      this.closedWaiters = undefined;
+      if (built) for (const w of built) w.reject(this.failure());
+      if (closed) for (const w of closed) w.resolve(this);
+    }
+  }
+
+  /** @internal The state is closing: whoever still waits gets `err`. */
+  abandon(err: Error): void {
+    this.abandoned = err;
+    const lists = [this.builtWaiters, this.closedWaiters];
+    this.builtWaiters = undefined;
+    this.closedWaiters = undefined;
+    for (const list of lists) if (list) for (const w of list) w.reject(err);
+  }
+
+  private wait(list: Waiter[], what: string, opts: CancelOptions): Promise<Circuit> {
+    const { signal, timeoutMs } = opts;
+    if (signal?.aborted) return Promise.reject(new TorAbortError(what, { cause: signal.reason }));
+    return new Promise<Circuit>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const remove = () => {
+        const i = list.indexOf(waiter);
+        if (i !== -1) list.splice(i, 1);
+      };
+      const onAbort = () => {
+        remove();
+        waiter.cleanup();
+        reject(new TorAbortError(what, { cause: signal!.reason }));
+      };
+      const waiter: Waiter = {
+        resolve: (c) => {
+          waiter.cleanup();
+          resolve(c);
+        },
+        reject: (err) => {
+          waiter.cleanup();
+          reject(err);
+        },
+        cleanup: () => {
+          if (timer) clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      if (signal) signal.addEventListener('abort', onAbort, { once: true });
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          remove();
+          waiter.cleanup();
+          reject(new TorTimeoutError(what, timeoutMs));
+        }, timeoutMs);
+      }
+      list.push(waiter);
+    });
+  }
+
+  /** A short description for console.log. */
+  [inspect.custom](): string {
+    const path = this.pathRefs.map((r) => r.nickname || r.fingerprint.slice(0, 8)).join(',');
+    return `Circuit { ${this.id} ${this.status}${this.purpose ? ' ' + this.purpose : ''} [${path}] }`;
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * Which local process opened a stream (Linux only): the stream's SOURCE_ADDR is the client end of
+ * its SOCKS connection, so `/proc/net/tcp{,6}` gives the socket's inode for that local address and
+ * port, and the process holding a descriptor `socket:[inode]` in `/proc/PID/fd` is the client.
+ * Processes of other users cannot be inspected without privileges; they are then not found.
+ */
+
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
+
+/** A local process. */
+export interface ClientProcess {
+  pid: number;
+  /** The command line (arguments joined by spaces), or the short name when it is unreadable. */
+  command: string;
+}
+
+/** Options of {@link findClientProcess}. */
+export interface FindClientProcessOptions {
+  /** Where procfs is mounted. @default '/proc' */
+  procRoot?: string;
+}
+
+/** Processes inspected at once while looking for a socket's owner. */
+const SCAN_BATCH = 32;
+
+/**
+ * The process that owns the TCP socket whose LOCAL end is `host:port`, or undefined when there is
+ * no such socket, it is not visible to us, or this is not Linux.
+ *
+ * @param host - IPv4 or IPv6 address (IPv4-mapped IPv6 matches its IPv4 form)
+ * @param port - the local port
+ * @example
+ * await findClientProcess('127.0.0.1', 51234) // { pid: 4242, command: 'curl --socks5-hostname ...' }
+ */
+export async function findClientProcess(
+  host: string,
+  port: number,
+  opts: FindClientProcessOptions = {},
+): Promise<ClientProcess | undefined> {
+  const root = opts.procRoot ?? '/proc';
+  if (opts.procRoot === undefined && process.platform !== 'linux') return undefined;
+  const wanted = normalizeAddress(host);
+  if (wanted === null || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
+  let inode: string | undefined;
+  for (const table of ['net/tcp', 'net/tcp6']) {
+    inode = await findInode(path.join(root, table), wanted, port);
+    if (inode !== undefined) break;
+  }
+  if (inode === undefined) return undefined;
+  const target = `socket:[${inode}]`;
+  let pids: number[];
+  try {
+    pids = (await readdir(root)).filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return undefined;
+  }
+  // Our own process is the usual client (tests, Tor.connect); look there first.
+  const own = pids.indexOf(process.pid);
+  if (own > 0) {
+    pids.splice(own, 1);
+    pids.unshift(process.pid);
+  }
+  for (let i = 0; i < pids.length; i += SCAN_BATCH) {
+    const batch = pids.slice(i, i + SCAN_BATCH);
+    const hits = await Promise.all(batch.map((pid) => holdsSocket(root, pid, target)));
+    const at = hits.indexOf(true);
+    if (at !== -1) {
+      const pid = batch[at]!;
+      return { pid, command: await commandOf(root, pid) };
+    }
+  }
+  return undefined;
+}
+
+/** The inode of the socket in a /proc/net/tcp table whose local address is `wanted:port`. */
+async function findInode(file: string, wanted: string, port: number): Promise<string | undefined> {
+  let text: string;
+  try {
+    text = await readFile(file, 'latin1');
+  } catch {
+    return undefined;
+  }
+  const portHex = port.toString(16).toUpperCase().padStart(4, '0');
+  const lines = text.split('\n');
+  for (let i = 1; i < lines.length; i++) {
+    const fields = lines[i]!.trim().split(/\s+/);
+    if (fields.length < 10) continue;
+    const local = fields[1]!;
+    const colon = local.indexOf(':');
+    if (colon === -1 || local.slice(colon + 1).toUpperCase() !== portHex) continue;
+    const addr = decodeProcAddress(local.slice(0, colon));
+    const inode = fields[9]!;
+    if (addr === wanted && inode !== '0') return inode;
+  }
+  return undefined;
+}
+
+async function holdsSocket(root: string, pid: number, target: string): Promise<boolean> {
+  const fdDir = path.join(root, String(pid), 'fd');
+  let fds: string[];
+  try {
+    fds = await readdir(fdDir);
+  } catch {
+    return false; // gone, or not ours to look at
+  }
+  for (const fd of fds) {
+    try {
+      if ((await readlink(path.join(fdDir, fd))) === target) return true;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return false;
+}
+
+async function commandOf(root: string, pid: number): Promise<string> {
+  try {
+    const cmdline = await readFile(path.join(root, String(pid), 'cmdline'), 'utf8');
+    const args = cmdline.split('\0').filter((a) => a !== '');
+    if (args.length > 0) return args.join(' ');
+  } catch {
+    // fall back to comm
+  }
+  try {
+    return (await readFile(path.join(root, String(pid), 'comm'), 'utf8')).trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Decodes a /proc/net/tcp address: 8 hex digits (IPv4, little-endian) or 32 (IPv6, four
+ * little-endian 32-bit words), into the normal form {@link normalizeAddress} gives.
+ */
+export function decodeProcAddress(hex: string): string | null {
+  if (hex.length === 8) {
+    const n = Number.parseInt(hex, 16);
+    if (Number.isNaN(n)) return null;
+    return `${n & 255}.${(n >>> 8) & 255}.${(n >>> 16) & 255}.${n >>> 24}`;
+  }
+  if (hex.length !== 32) return null;
+  const bytes: number[] = [];
+  for (let w = 0; w < 4; w++) {
+    for (let b = 3; b >= 0; b--) {
+      const v = Number.parseInt(hex.substr(w * 8 + b * 2, 2), 16);
+      if (Number.isNaN(v)) return null;
+      bytes.push(v);
+    }
+  }
+  return bytesToNormal(bytes);
+}
+
+/**
+ * A canonical text form for comparing addresses: dotted IPv4 (also for IPv4-mapped IPv6), or the
+ * eight IPv6 groups in lower-case hex without compression. Null when `host` is not an address.
+ */
+export function normalizeAddress(host: string): string | null {
+  let h = host;
+  if (h.startsWith('[') && h.endsWith(']')) h = h.slice(1, -1);
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(h)) {
+    return h.split('.').every((p) => Number(p) <= 255) ? h.split('.').map(Number).join('.') : null;
+  }
+  if (!h.includes(':')) return null;
+  const bytes = ipv6Bytes(h);
+  return bytes === null ? null : bytesToNormal(bytes);
+}
+
+function bytesToNormal(bytes: number[]): string {
+  const mapped = bytes.slice(0, 10).every((b) => b === 0) && bytes[10] === 255 && bytes[11] === 255;
+  if (mapped) return bytes.slice(12).join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return groups.join(':');
+}
+
+function ipv6Bytes(text: string): number[] | null {
+  const zone = text.indexOf('%');
+  const h = zone === -1 ? text : text.slice(0, zone);
+  const halves = h.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string): number[] | null => {
+    if (part === '') return [];
+    const out: number[] = [];
+    const pieces = part.split(':');
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i]!;
+      if (i === pieces.length - 1 && p.includes('.')) {
+        const v4 = p.split('.').map(Number);
+        if (v4.length !== 4 || v4.some((x) => !(x >= 0 && x <= 255))) return null;
+        out.push(...v4);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return null;
+        const v = Number.parseInt(p, 16);
+        out.push(v >> 8, v & 255);
+      }
+    }
+    return out;
+  };
+  const head = parse(halves[0]!);
+  const tail = halves.length === 2 ? parse(halves[1]!) : [];
+  if (head === null || tail === null) return null;
+  if (halves.length === 1) return head.length === 16 ? head : null;
+  const fill = 16 - head.length - tail.length;
+  if (fill < 2) return null;
+  return [...head, ...new Array<number>(fill).fill(0), ...tail];
+}

@@ -1,0 +1,130 @@
+/**
+ * The data the live state is made of, kept apart from TorState's I/O so that the reducers
+ * (reducers.ts) can be driven and checked without a tor.
+ */
+
+import type { AddressMapping } from './address-map.js';
+import type { Circuit } from './circuit.js';
+import type { Router, RouterContext } from './router.js';
+import type { Stream } from './stream.js';
+
+/** One of tor's entry guards (`GETINFO entry-guards`, GUARD events). */
+export interface EntryGuard {
+  /** 40 hex digits, upper case ('' when tor named the guard by nickname only). */
+  readonly fingerprint: string;
+  readonly nickname: string | undefined;
+  /**
+   * As tor said it: `up`, `never-connected`, `down`, `unusable`, `unlisted` (GETINFO), or the
+   * latest GUARD event status: `NEW`, `UP`, `DOWN`, `BAD`, `GOOD`, ...
+   */
+  readonly status: string;
+}
+
+/** What circuits and streams call back into for the operations that need tor (close, attach). */
+export interface StateOwner {
+  closeCircuit(id: string, opts?: { ifUnused?: boolean }): Promise<void>;
+  closeStream(id: string, reason?: number | string): Promise<void>;
+}
+
+/**
+ * Everything the live state knows. The reducers update it IN PLACE and return it (so TorState's
+ * maps stay the very objects users hold, and an event costs no copying); a test that wants a
+ * before/after picture takes one with `describeSnapshot` before applying more events.
+ */
+export interface StateSnapshot {
+  /** Relays by 40-hex upper-case fingerprint. */
+  readonly routers: Map<string, Router>;
+  /** Open (not CLOSED/FAILED) circuits by id. */
+  readonly circuits: Map<string, Circuit>;
+  /** Open (not CLOSED/FAILED) streams by id. */
+  readonly streams: Map<string, Stream>;
+  /** Address mappings by source address, expired ones included (views filter them). */
+  readonly addressMap: Map<string, AddressMapping>;
+  /** The last circuits that closed, so late questions about them get a real answer. Bounded. */
+  readonly recentlyClosed: Map<string, Circuit>;
+  /** Open streams that name a circuit we have not seen yet, by that circuit's id. */
+  readonly orphanStreams: Map<string, Set<Stream>>;
+  /** Entry guards in tor's order. */
+  guards: EntryGuard[];
+  /** Bumped whenever `routers` changes, so cached Router lookups know to refresh. */
+  routerGeneration: number;
+  /** Given to the Routers the reducers create (for `Router.location()`). */
+  routerContext: RouterContext | undefined;
+  /** Lets circuits and streams act (close...); undefined for a detached snapshot. */
+  owner: StateOwner | undefined;
+  /** Where `Stream.clientProcess()` reads /proc (tests point it at a fake tree). */
+  procRoot: string;
+}
+
+/** How many closed circuits {@link StateSnapshot.recentlyClosed} remembers. */
+export const RECENTLY_CLOSED_LIMIT = 64;
+
+/**
+ * An empty snapshot.
+ *
+ * @param init - the owner, router context and /proc root to use; all optional
+ */
+export function createSnapshot(
+  init: { owner?: StateOwner; routerContext?: RouterContext; procRoot?: string } = {},
+): StateSnapshot {
+  return {
+    routers: new Map(),
+    circuits: new Map(),
+    streams: new Map(),
+    addressMap: new Map(),
+    recentlyClosed: new Map(),
+    orphanStreams: new Map(),
+    guards: [],
+    routerGeneration: 0,
+    routerContext: init.routerContext,
+    owner: init.owner,
+    procRoot: init.procRoot ?? '/proc',
+  };
+}
+
+/** A plain-data picture of a snapshot, for assertions and debugging. */
+export interface SnapshotDescription {
+  routers: string[];
+  circuits: Array<{
+    id: string;
+    status: string;
+    path: string[];
+    purpose: string | undefined;
+    streams: string[];
+  }>;
+  streams: Array<{ id: string; status: string; circuit: string | undefined; target: string }>;
+  addressMap: Array<{ address: string; newAddress: string | null; expires: string | null }>;
+  guards: Array<{ fingerprint: string; status: string }>;
+}
+
+/**
+ * Describes a snapshot as plain data (sorted, JSON-friendly): router `nickname=FINGERPRINT`s, and
+ * circuits, streams, address mappings and guards with their key fields.
+ */
+export function describeSnapshot(s: StateSnapshot): SnapshotDescription {
+  const byId = (a: { id: string }, b: { id: string }) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id);
+  return {
+    routers: [...s.routers.values()].map((r) => `${r.nickname}=${r.fingerprint}`).sort(),
+    circuits: [...s.circuits.values()]
+      .map((c) => ({
+        id: c.id,
+        status: c.status,
+        path: c.path.map((r) => r.nickname || r.fingerprint),
+        purpose: c.purpose,
+        streams: c.streams.map((st) => st.id).sort(),
+      }))
+      .sort(byId),
+    streams: [...s.streams.values()]
+      .map((st) => ({
+        id: st.id,
+        status: st.status,
+        circuit: st.circuit?.id,
+        target: `${st.target.host}:${st.target.port}`,
+      }))
+      .sort(byId),
+    addressMap: [...s.addressMap.values()]
+      .map((m) => ({ address: m.address, newAddress: m.newAddress, expires: m.expires?.toISOString() ?? null }))
+      .sort((a, b) => a.address.localeCompare(b.address)),
+    guards: s.guards.map((g) => ({ fingerprint: g.fingerprint, status: g.status })),
+  };
+}

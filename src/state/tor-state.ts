@@ -1,0 +1,832 @@
+import { EventEmitter } from 'node:events';
+import type net from 'node:net';
+import type { TorControl } from '../control/tor-control.js';
+import type {
+  AddrMapEvent,
+  CircEvent,
+  GuardEvent,
+  StreamEvent,
+  TorEvent,
+} from '../control/events/event-types.js';
+import {
+  TorAbortError,
+  TorCircuitError,
+  TorControlClosedError,
+  TorControlError,
+  TorInvalidValueError,
+  TorTimeoutError,
+} from '../errors.js';
+import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
+import { logger } from '../util/log.js';
+import { AddressMapView, ExpiryHeap, pruneExpired, type AddressMapping } from './address-map.js';
+import { Circuit } from './circuit.js';
+import { normalizeAddress } from './client-process.js';
+import type { GeoIpLookup, Location } from './geoip-types.js';
+import {
+  INITIAL_INFO_KEYS,
+  applyAddrMapEvent,
+  applyCircEvent,
+  applyGuardEvent,
+  applyRouterStatuses,
+  applyStreamEvent,
+  ensureCircuit,
+  loadInitialState,
+} from './reducers.js';
+import { Router, type RouterContext } from './router.js';
+import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } from './snapshot.js';
+import { Stream } from './stream.js';
+
+export { Circuit } from './circuit.js';
+export { Stream } from './stream.js';
+export { Router } from './router.js';
+export type { AddressMapping } from './address-map.js';
+export type { EntryGuard } from './snapshot.js';
+export type { GeoIpLookup, Location } from './geoip-types.js';
+
+const log = logger('state');
+
+/** The events the live state subscribes to. */
+export const STATE_EVENTS = ['CIRC', 'STREAM', 'ADDRMAP', 'NEWCONSENSUS', 'NS', 'GUARD'] as const;
+
+/** RELAY_END reasons (tor-spec 6.3) for CLOSESTREAM, by the names tor uses in STREAM events. */
+export const STREAM_CLOSE_REASONS: Readonly<Record<string, number>> = Object.freeze({
+  MISC: 1,
+  RESOLVEFAILED: 2,
+  CONNECTREFUSED: 3,
+  EXITPOLICY: 4,
+  DESTROY: 5,
+  DONE: 6,
+  TIMEOUT: 7,
+  NOROUTE: 8,
+  HIBERNATING: 9,
+  INTERNAL: 10,
+  RESOURCELIMIT: 11,
+  CONNRESET: 12,
+  TORPROTOCOL: 13,
+  NOTDIRECTORY: 14,
+});
+
+const REASON_MISC = 1;
+/** How often one stream is attached to a fixed circuit before we give up and close it. */
+const MAX_ATTACH_ATTEMPTS = 3;
+/** After we turn __LeaveStreamsUnattached off, streams that still wait for us are handed back this long. */
+const RESCUE_WINDOW_MS = 5000;
+/** How long an attacher-chosen circuit may take to be built before its stream is closed. */
+const ATTACH_BUILD_TIMEOUT_MS = 60_000;
+const ID_RE = /^[A-Za-z0-9]{1,16}$/;
+const FINGERPRINT_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=][A-Za-z0-9]{1,19})?$/;
+const NICKNAME_RE = /^[A-Za-z0-9]{1,19}$/;
+
+/**
+ * Chooses a circuit for a new stream while an attacher is set: return a Circuit (or its id) to
+ * attach the stream there (tor waits until it is BUILT), `undefined`/`null` to let tor choose, or
+ * throw/reject to close the stream (REASON_MISC).
+ */
+export type StreamAttacher = (
+  stream: Stream,
+  state: TorState,
+) => Circuit | string | undefined | null | Promise<Circuit | string | undefined | null>;
+
+/** Options of {@link TorState.create}. */
+export interface TorStateOptions extends CancelOptions {
+  /** What "now" is for address-map expiry. @default () => new Date() */
+  clock?: () => Date;
+  /** Where `Router.location()` looks addresses up. @default tor's own `GETINFO ip-to-country/*` */
+  geoip?: GeoIpLookup;
+  /** Where `Stream.clientProcess()` reads procfs. @default '/proc' */
+  procRoot?: string;
+}
+
+/** Options of {@link TorState.buildCircuit}. */
+export interface BuildCircuitOptions extends CancelOptions {
+  /** EXTENDCIRCUIT's `purpose=`. @default tor's default, 'general' */
+  purpose?: 'general' | 'controller';
+}
+
+/** The events of {@link TorState}, with their arguments. */
+export interface TorStateEvents {
+  circuitLaunched: [circuit: Circuit];
+  circuitExtended: [circuit: Circuit];
+  circuitBuilt: [circuit: Circuit];
+  /** The circuit failed before it was built (its `reason` says why; a `circuitClosed` follows). */
+  circuitFailed: [circuit: Circuit];
+  circuitClosed: [circuit: Circuit];
+  /** A stream was opened (NEW) or a resolve requested (NEWRESOLVE). */
+  streamNew: [stream: Stream];
+  streamSucceeded: [stream: Stream];
+  /** tor attached the stream to a circuit. */
+  streamAttached: [stream: Stream, circuit: Circuit | undefined];
+  streamDetached: [stream: Stream];
+  streamFailed: [stream: Stream];
+  streamClosed: [stream: Stream];
+  addrmapAdded: [mapping: AddressMapping];
+  addrmapExpired: [mapping: AddressMapping];
+  /** A new consensus replaced the routers. */
+  consensus: [routers: ReadonlyMap<string, Router>];
+  guardsChanged: [guards: readonly Router[]];
+  /** The state stopped following tor: `close()` (no error), or the control connection closed (why). */
+  close: [error?: Error];
+  /** A listener (or the attacher) threw; the state carried on. `event` names where. */
+  listenerError: [error: unknown, event: string];
+}
+
+interface Expectation {
+  circuit: Circuit;
+  /** `host:port` of the SOCKS socket's local end, once known. */
+  key: string | undefined;
+}
+
+function sourceKey(host: string, port: number): string | undefined {
+  const h = normalizeAddress(host);
+  return h === null ? undefined : `${h}:${port}`;
+}
+
+function isOnionHost(host: string): boolean {
+  return host.length > 6 && host.slice(-6).toLowerCase() === '.onion';
+}
+
+/**
+ * The live view of one tor: its relays (from the consensus), circuits, streams, address
+ * mappings and entry guards, built with one GETINFO and then kept current by events. Also the
+ * controller side of circuits and streams: build and close circuits, decide which circuit a
+ * stream uses.
+ *
+ * Listeners that throw never break the state: the error goes to `listenerError` (or the debug
+ * log when nobody listens) and the other listeners still run.
+ *
+ * @example
+ * const state = await tor.getState();
+ * state.on('circuitBuilt', (c) => console.log('built', c.id, c.path.map((r) => r.nickname)));
+ * const circuit = await state.buildCircuit(['relay1', 'relay2', 'relay3']);
+ */
+export class TorState extends EventEmitter<TorStateEvents> {
+  /** The control connection this state follows. */
+  readonly control: TorControl;
+  /** Address mappings by address; expired mappings are dropped on read (see `addrmapExpired`). */
+  readonly addressMap: ReadonlyMap<string, AddressMapping>;
+
+  private readonly snap: StateSnapshot;
+  private readonly clock: () => Date;
+  private readonly geoip: GeoIpLookup | undefined;
+  private readonly expiry = new ExpiryHeap();
+  private expiryTimer: NodeJS.Timeout | undefined = undefined;
+  private expiryTimerAt = Infinity;
+  private unsubscribers: Array<() => Promise<void>> = [];
+  /** Events received while the initial GETINFO is in flight; null once live. */
+  private buffer: TorEvent[] | null = null;
+  private closed = false;
+  private closing: Promise<void> | undefined = undefined;
+  private attacher: StreamAttacher | null = null;
+  private readonly expectations = new Set<Expectation>();
+  private readonly expectedBySource = new Map<string, Expectation>();
+  /** tor's __LeaveStreamsUnattached before we touched it; undefined until first needed. */
+  private leaveOriginal: string | undefined = undefined;
+  /** We set __LeaveStreamsUnattached and must reset it. */
+  private leaveOwned = false;
+  /** We attach new streams ourselves now. */
+  private leaveActive = false;
+  private leaveResetAt = -Infinity;
+  private leaveChain: Promise<void> = Promise.resolve();
+  private nameIndex: Map<string, Router> | undefined = undefined;
+  private nameIndexGeneration = -1;
+  private guardRouters: readonly Router[] = [];
+  private guardRoutersFor: readonly EntryGuard[] | undefined = undefined;
+  private guardRoutersGeneration = -1;
+
+  private constructor(control: TorControl, opts: TorStateOptions) {
+    super();
+    this.control = control;
+    this.clock = opts.clock ?? (() => new Date());
+    this.geoip = opts.geoip;
+    const owner: StateOwner = {
+      closeCircuit: (id, o) => this.closeCircuit(id, o),
+      closeStream: (id, reason) => this.closeStream(id, reason),
+    };
+    const routerContext: RouterContext = { locate: (ip) => this.locate(ip) };
+    this.snap = createSnapshot({ owner, routerContext, ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}) });
+    this.addressMap = new AddressMapView(this.snap.addressMap, () => this.pruneAddressMap());
+  }
+
+  /**
+   * Builds the state: subscribes to CIRC STREAM ADDRMAP NEWCONSENSUS NS GUARD first, then asks
+   * tor for everything at once (`GETINFO ns/all circuit-status stream-status address-mappings/all
+   * entry-guards`), then applies the events that arrived meanwhile, so that nothing falls in the
+   * gap between the two.
+   *
+   * @throws TorControlError / TorControlClosedError from tor; TorAbortError / TorTimeoutError
+   * @example const state = await TorState.create(control, { timeoutMs: 10_000 });
+   */
+  static async create(control: TorControl, opts: TorStateOptions = {}): Promise<TorState> {
+    throwIfAborted(opts.signal, 'building the Tor state');
+    const state = new TorState(control, opts);
+    try {
+      await raceCancel(state.load(opts), 'building the Tor state', opts);
+    } catch (err) {
+      await state.close().catch(() => undefined);
+      throw err;
+    }
+    return state;
+  }
+
+  private async load(opts: CancelOptions): Promise<void> {
+    this.buffer = [];
+    this.control.on('close', this.onControlClose);
+    const subscribed = await Promise.allSettled(STATE_EVENTS.map((name) => this.control.subscribe(name, this.onEvent)));
+    for (const r of subscribed) if (r.status === 'fulfilled') this.unsubscribers.push(r.value);
+    const refused = subscribed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (refused) throw refused.reason;
+    if (this.closed) throw new TorControlClosedError('the Tor state was closed while it was being built');
+    let info: Record<string, string | undefined>;
+    try {
+      info = await this.control.getInfo(INITIAL_INFO_KEYS, { signal: opts.signal });
+    } catch (err) {
+      if (!(err instanceof TorControlError)) throw err;
+      // Some key is unknown to this tor: ask one by one and do without what it cannot give.
+      info = await this.getInfoOneByOne(opts);
+    }
+    if (this.closed) throw new TorControlClosedError('the Tor state was closed while it was being built');
+    loadInitialState(this.snap, info, (p) => log('skipped unreadable %s entry %s: %s', p.key, p.line, p.reason));
+    for (const m of this.snap.addressMap.values()) if (m.expiresAt !== Infinity) this.expiry.push(m);
+    this.scheduleExpiry();
+    const buffered = this.buffer;
+    this.buffer = null;
+    for (const e of buffered) this.dispatch(e);
+  }
+
+  private async getInfoOneByOne(opts: CancelOptions): Promise<Record<string, string | undefined>> {
+    const out: Record<string, string | undefined> = {};
+    for (const key of INITIAL_INFO_KEYS) {
+      try {
+        out[key] = await this.control.getInfo(key, { signal: opts.signal });
+      } catch (err) {
+        if (!(err instanceof TorControlError)) throw err;
+        log('GETINFO %s refused: %s', key, err.message);
+      }
+    }
+    if (out['ns/all'] === undefined) {
+      // Whole consensus documents parse too (their r lines may lack the digest: microdesc flavor).
+      for (const key of ['dir/status-vote/current/consensus-microdesc', 'dir/status-vote/current/consensus']) {
+        try {
+          out['ns/all'] = await this.control.getInfo(key, { signal: opts.signal });
+          break;
+        } catch (err) {
+          if (!(err instanceof TorControlError)) throw err;
+        }
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- views
+
+  /** Relays by 40-hex upper-case fingerprint, as the latest consensus (and NS updates) list them. */
+  get routers(): ReadonlyMap<string, Router> {
+    return this.snap.routers;
+  }
+
+  /** Open circuits by id. */
+  get circuits(): ReadonlyMap<string, Circuit> {
+    return this.snap.circuits;
+  }
+
+  /** Open streams by id. */
+  get streams(): ReadonlyMap<string, Stream> {
+    return this.snap.streams;
+  }
+
+  /** tor's entry guards with their status (`up`, `never-connected`, `DOWN`, ...), in tor's order. */
+  get guards(): readonly EntryGuard[] {
+    return this.snap.guards;
+  }
+
+  /** tor's entry guards as Routers (placeholders for guards the consensus does not list). */
+  get entryGuards(): readonly Router[] {
+    const guards = this.snap.guards;
+    if (this.guardRoutersFor !== guards || this.guardRoutersGeneration !== this.snap.routerGeneration) {
+      this.guardRouters = Object.freeze(
+        guards.map(
+          (g) =>
+            (g.fingerprint !== '' ? this.snap.routers.get(g.fingerprint) : undefined) ??
+            (g.fingerprint === '' && g.nickname ? this.routerByName(g.nickname) : undefined) ??
+            Router.unlisted(g.fingerprint, g.nickname, this.snap.routerContext),
+        ),
+      );
+      this.guardRoutersFor = guards;
+      this.guardRoutersGeneration = this.snap.routerGeneration;
+    }
+    return this.guardRouters;
+  }
+
+  /**
+   * A relay by nickname (case-insensitive, as tor treats nicknames). Nicknames are not unique:
+   * when several relays share one, the first in the consensus is returned.
+   */
+  routerByName(nickname: string): Router | undefined {
+    if (this.nameIndex === undefined || this.nameIndexGeneration !== this.snap.routerGeneration) {
+      const index = new Map<string, Router>();
+      for (const r of this.snap.routers.values()) {
+        const key = r.nickname.toLowerCase();
+        if (!index.has(key)) index.set(key, r);
+      }
+      this.nameIndex = index;
+      this.nameIndexGeneration = this.snap.routerGeneration;
+    }
+    return this.nameIndex.get(nickname.toLowerCase());
+  }
+
+  // ---------------------------------------------------------------- events in
+
+  private readonly onEvent = (e: TorEvent): void => {
+    if (this.buffer !== null) {
+      this.buffer.push(e);
+      return;
+    }
+    this.dispatch(e);
+  };
+
+  private dispatch(e: TorEvent): void {
+    if (e.generic || this.closed) return;
+    try {
+      switch (e.type) {
+        case 'CIRC':
+          this.onCirc(e);
+          break;
+        case 'STREAM':
+          this.onStream(e);
+          break;
+        case 'ADDRMAP':
+          this.onAddrMap(e);
+          break;
+        case 'NEWCONSENSUS':
+          applyRouterStatuses(this.snap, e.body, true, (p) => log('NEWCONSENSUS: skipped entry at line %d: %s', p.line, p.reason));
+          this.fire('consensus', this.snap.routers);
+          break;
+        case 'NS':
+          applyRouterStatuses(this.snap, e.body, false, (p) => log('NS: skipped entry at line %d: %s', p.line, p.reason));
+          break;
+        case 'GUARD':
+          this.onGuard(e);
+          break;
+        default:
+          break;
+      }
+    } catch (err) {
+      // Never let a surprise here reach TorControl's reader.
+      log('applying %s failed: %O', e.type, err);
+    }
+  }
+
+  private onCirc(e: CircEvent): void {
+    const c = applyCircEvent(this.snap, e);
+    c.settle();
+    switch (e.status) {
+      case 'LAUNCHED':
+        this.fire('circuitLaunched', c);
+        break;
+      case 'EXTENDED':
+        this.fire('circuitExtended', c);
+        break;
+      case 'BUILT':
+        this.fire('circuitBuilt', c);
+        break;
+      case 'FAILED':
+        this.fire('circuitFailed', c);
+        break;
+      case 'CLOSED':
+        this.fire('circuitClosed', c);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private onStream(e: StreamEvent): void {
+    const before = this.snap.streams.get(e.streamId);
+    const wasAttached = before !== undefined && before.circuitId !== '0';
+    const st = applyStreamEvent(this.snap, e);
+    switch (e.status) {
+      case 'NEW':
+      case 'NEWRESOLVE':
+        this.fire('streamNew', st);
+        break;
+      case 'SUCCEEDED':
+        this.fire('streamSucceeded', st);
+        break;
+      case 'DETACHED':
+        this.fire('streamDetached', st);
+        break;
+      case 'FAILED':
+        this.fire('streamFailed', st);
+        break;
+      case 'CLOSED':
+        this.fire('streamClosed', st);
+        break;
+      default:
+        break;
+    }
+    if (!wasAttached && st.circuitId !== '0' && !st.closed) this.fire('streamAttached', st, st.circuit);
+    this.maybeAttach(st, e.status);
+  }
+
+  private onAddrMap(e: AddrMapEvent): void {
+    const m = applyAddrMapEvent(this.snap, e);
+    if (m.expiresAt !== Infinity) {
+      this.expiry.push(m);
+      // Replaced mappings stay in the heap until they surface; rebuild it when they dominate.
+      if (this.expiry.size > 1024 && this.expiry.size > 2 * this.snap.addressMap.size) this.rebuildExpiryHeap();
+      if (m.expiresAt < this.expiryTimerAt) this.scheduleExpiry();
+    }
+    this.fire('addrmapAdded', m);
+  }
+
+  private onGuard(e: GuardEvent): void {
+    if (applyGuardEvent(this.snap, e)) this.fire('guardsChanged', this.entryGuards);
+  }
+
+  private readonly onControlClose = (): void => {
+    if (this.closed) return;
+    this.closing ??= Promise.resolve();
+    const err = new TorControlClosedError('the Tor control connection closed');
+    this.shutDown(err, err);
+  };
+
+  // ---------------------------------------------------------------- address-map expiry
+
+  private pruneAddressMap(): void {
+    if (this.expiry.peekTime() === Infinity) return;
+    pruneExpired(this.snap.addressMap, this.expiry, this.clock().getTime(), (m) => this.fire('addrmapExpired', m));
+  }
+
+  private rebuildExpiryHeap(): void {
+    this.expiry.clear();
+    for (const m of this.snap.addressMap.values()) if (m.expiresAt !== Infinity) this.expiry.push(m);
+  }
+
+  /** Arms one timer for the earliest expiry, so that `addrmapExpired` fires without reads. */
+  private scheduleExpiry(): void {
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.expiryTimerAt = Infinity;
+    const at = this.expiry.peekTime();
+    if (at === Infinity || this.closed) return;
+    const delay = Math.min(Math.max(at - this.clock().getTime(), 0), 2_147_483_647);
+    this.expiryTimerAt = at;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      this.expiryTimerAt = Infinity;
+      this.pruneAddressMap();
+      this.scheduleExpiry();
+    }, delay);
+    this.expiryTimer.unref();
+  }
+
+  // ---------------------------------------------------------------- emitting
+
+  /** Emits to each listener in turn; one that throws is reported and the others still run. */
+  private fire<K extends keyof TorStateEvents>(name: K, ...args: TorStateEvents[K]): void {
+    if (this.listenerCount(name as never) === 0) return;
+    const listeners = this.rawListeners(name as never) as Array<(...a: unknown[]) => void>;
+    for (const fn of listeners) {
+      try {
+        fn.apply(this, args);
+      } catch (err) {
+        this.reportListenerError(err, name);
+      }
+    }
+  }
+
+  private reportListenerError(err: unknown, where: string): void {
+    if (where !== 'listenerError' && this.listenerCount('listenerError' as never) > 0) {
+      this.fire('listenerError', err, where);
+    } else {
+      log('%s listener threw: %O', where, err);
+    }
+  }
+
+  // ---------------------------------------------------------------- circuits
+
+  /**
+   * Builds a circuit (EXTENDCIRCUIT 0) and resolves once tor reports it BUILT.
+   *
+   * @param path - the hops, guard first: Routers, fingerprints (`$`-prefixed or not, LongNames
+   *   too) or nicknames of relays in the consensus. Omitted: tor picks the path.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a hop that names no relay, or a bad purpose
+   * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when tor refuses
+   *   the path or the circuit fails or closes before it is built
+   * @throws TorTimeoutError / TorAbortError for `timeoutMs` / `signal`; the circuit is then closed
+   * @example const c = await state.buildCircuit(['guard1', 'middle1', 'exit1'], { timeoutMs: 30_000 });
+   */
+  async buildCircuit(path?: ReadonlyArray<Router | string>, opts: BuildCircuitOptions = {}): Promise<Circuit> {
+    this.assertOpen();
+    const { signal, timeoutMs, purpose } = opts;
+    if (purpose !== undefined && purpose !== 'general' && purpose !== 'controller') {
+      throw new TorInvalidValueError('circuit purpose', 'must be "general" or "controller"');
+    }
+    const hops = path === undefined ? [] : path.map((hop) => this.hopSpec(hop));
+    if (path !== undefined && hops.length === 0) throw new TorInvalidValueError('circuit path', 'is empty');
+    throwIfAborted(signal, 'building a circuit');
+    const started = Date.now();
+    let line = 'EXTENDCIRCUIT 0';
+    if (hops.length > 0) line += ' ' + hops.join(',');
+    if (purpose !== undefined) line += ` purpose=${purpose}`;
+    let id: string;
+    try {
+      const reply = await this.control.command(line, { signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      const m = /^EXTENDED\s+([A-Za-z0-9]+)/.exec(reply.lines[0]!.text);
+      if (!m) throw new TorCircuitError(`tor's EXTENDCIRCUIT reply names no circuit: ${reply.lines[0]!.text}`);
+      id = m[1]!;
+    } catch (err) {
+      if (err instanceof TorControlError) {
+        throw new TorCircuitError(`tor refused to build the circuit: ${err.message}`, {}, { cause: err });
+      }
+      throw err;
+    }
+    const circuit = ensureCircuit(this.snap, id, purpose?.toUpperCase());
+    const remaining = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (Date.now() - started));
+    try {
+      return await circuit.whenBuilt({ signal, ...(remaining !== undefined ? { timeoutMs: remaining } : {}) });
+    } catch (err) {
+      if ((err instanceof TorTimeoutError || err instanceof TorAbortError) && !circuit.closed && !this.closed) {
+        // Nobody will use it: do not leave a half-built circuit behind.
+        this.closeCircuit(id).catch((e) => log('closing abandoned circuit %s failed: %s', id, e));
+      }
+      throw err;
+    }
+  }
+
+  /** One hop of an EXTENDCIRCUIT path: `$FINGERPRINT`. */
+  private hopSpec(hop: Router | string): string {
+    if (hop instanceof Router) {
+      if (!/^[0-9A-F]{40}$/.test(hop.fingerprint)) throw new TorInvalidValueError('circuit path', 'a Router without a fingerprint');
+      return '$' + hop.fingerprint;
+    }
+    if (typeof hop !== 'string') throw new TorInvalidValueError('circuit path', 'hops must be Routers or strings');
+    const fp = FINGERPRINT_RE.exec(hop);
+    if (fp) return '$' + fp[1]!.toUpperCase();
+    if (!NICKNAME_RE.test(hop)) throw new TorInvalidValueError('circuit path', `"${hop.slice(0, 60)}" is neither a fingerprint nor a nickname`);
+    const router = this.routerByName(hop);
+    if (!router) throw new TorInvalidValueError('circuit path', `no relay named "${hop}" in the consensus`);
+    return '$' + router.fingerprint;
+  }
+
+  /**
+   * Closes a circuit (CLOSECIRCUIT). Resolves once tor accepted; `circuitClosed` follows.
+   *
+   * @param opts.ifUnused - only if no stream uses it
+   * @throws TorInvalidValueError for a malformed id; TorControlError (552) for an unknown circuit
+   */
+  async closeCircuit(id: string, opts: { ifUnused?: boolean } = {}): Promise<void> {
+    if (!ID_RE.test(id)) throw new TorInvalidValueError('circuit id', 'must be 1-16 letters or digits');
+    await this.control.command(`CLOSECIRCUIT ${id}${opts.ifUnused ? ' IfUnused' : ''}`);
+  }
+
+  // ---------------------------------------------------------------- streams
+
+  /**
+   * Closes a stream (CLOSESTREAM).
+   *
+   * @param reason - RELAY_END reason: a number 1-255 or a name (`MISC`, `DONE`, `TIMEOUT`, ...).
+   * @default reason 'MISC'
+   * @throws TorInvalidValueError for a bad id or reason; TorControlError (552) for an unknown stream
+   */
+  async closeStream(id: string, reason: number | string = REASON_MISC): Promise<void> {
+    if (!ID_RE.test(id)) throw new TorInvalidValueError('stream id', 'must be 1-16 letters or digits');
+    const code = typeof reason === 'number' ? reason : STREAM_CLOSE_REASONS[reason.toUpperCase()];
+    if (code === undefined || !Number.isInteger(code) || code < 1 || code > 255) {
+      throw new TorInvalidValueError('stream close reason', `must be 1-255 or one of ${Object.keys(STREAM_CLOSE_REASONS).join(', ')}`);
+    }
+    await this.control.command(`CLOSESTREAM ${id} ${code}`);
+  }
+
+  /**
+   * Decides the circuit of every new stream from now on (null: tor decides again). While an
+   * attacher is set, tor's `__LeaveStreamsUnattached` is 1 (reset when it is cleared or the state
+   * closes, unless it was 1 before); streams to `.onion` addresses are always left to tor.
+   *
+   * @throws TorControlError when tor refuses the configuration change
+   * @example
+   * await state.setAttacher((stream) => (stream.target.port === 443 ? myCircuit : undefined));
+   */
+  async setAttacher(attacher: StreamAttacher | null): Promise<void> {
+    if (attacher !== null) this.assertOpen();
+    if (attacher !== null && typeof attacher !== 'function') throw new TorInvalidValueError('attacher', 'must be a function or null');
+    this.attacher = attacher;
+    await this.syncLeaveUnattached();
+  }
+
+  /**
+   * Runs `open` (which opens a SOCKS connection through tor) so that its stream goes over
+   * `circuit`: `open` calls `beforeHandshake(socket)` once connected to the SOCKS port and before
+   * the SOCKS request; the socket's local address then identifies the stream (its SOURCE_ADDR)
+   * when it arrives, and it is attached to the circuit. Other streams meanwhile go to the
+   * attacher, or back to tor.
+   *
+   * @throws TorCircuitError when the circuit does not exist or closed (the stream is then closed,
+   *   and `open` fails with tor's SOCKS error)
+   */
+  async connectVia<T>(
+    circuit: Circuit | string,
+    open: (beforeHandshake: (socket: net.Socket) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
+    this.assertOpen();
+    const c = typeof circuit === 'string' ? this.snap.circuits.get(circuit) : circuit;
+    if (c === undefined || c.closed) {
+      const id = typeof circuit === 'string' ? circuit : circuit.id;
+      throw new TorCircuitError(`circuit ${id} does not exist or is closed`, { circuitId: id });
+    }
+    if (c.status !== 'BUILT') await c.whenBuilt();
+    const expectation: Expectation = { circuit: c, key: undefined };
+    this.expectations.add(expectation);
+    try {
+      await this.syncLeaveUnattached();
+      return await open(async (socket) => {
+        const port = socket.localPort;
+        const key = port === undefined || socket.localAddress === undefined ? undefined : sourceKey(socket.localAddress, port);
+        if (key === undefined) {
+          throw new TorCircuitError('cannot pin this stream to a circuit: its SOCKS connection has no TCP local address', {
+            circuitId: c.id,
+          });
+        }
+        expectation.key = key;
+        this.expectedBySource.set(key, expectation);
+      });
+    } finally {
+      this.expectations.delete(expectation);
+      if (expectation.key !== undefined && this.expectedBySource.get(expectation.key) === expectation) {
+        this.expectedBySource.delete(expectation.key);
+      }
+      this.syncLeaveUnattached().catch((err) => log('resetting __LeaveStreamsUnattached failed: %s', err));
+    }
+  }
+
+  /** Sets or resets __LeaveStreamsUnattached to match whether we attach streams now. Serialized. */
+  private syncLeaveUnattached(): Promise<void> {
+    const run = async () => {
+      const want = !this.closed && (this.attacher !== null || this.expectations.size > 0);
+      if (want === this.leaveActive) return;
+      if (want) {
+        if (this.leaveOriginal === undefined) {
+          const conf = await this.control.getConf(['__LeaveStreamsUnattached']);
+          this.leaveOriginal = conf['__LeaveStreamsUnattached']?.[0] ?? '0';
+        }
+        if (this.leaveOriginal !== '1' && !this.leaveOwned) {
+          await this.control.setConf({ __LeaveStreamsUnattached: 1 });
+          this.leaveOwned = true;
+        }
+        this.leaveActive = true;
+      } else {
+        if (this.leaveOwned) {
+          // Mark us done first: if the reset fails (connection gone) there is nothing left to undo.
+          this.leaveOwned = false;
+          if (!this.control.closed) await this.control.setConf({ __LeaveStreamsUnattached: this.leaveOriginal ?? '0' });
+        }
+        this.leaveActive = false;
+        this.leaveResetAt = Date.now();
+      }
+    };
+    const next = this.leaveChain.then(run, run);
+    this.leaveChain = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Called for every STREAM event: hands streams that wait for a controller to the right place. */
+  private maybeAttach(st: Stream, status: string): void {
+    if (st.closed || st.circuitId !== '0') return;
+    if (status === 'DETACHED') st.attachPending = false;
+    if (st.attachPending) return;
+    const waiting = status === 'NEW' || status === 'NEWRESOLVE' || status === 'CONTROLLER_WAIT' || status === 'DETACHED';
+    if (!waiting) return;
+    if (this.leaveActive) {
+      st.attachPending = true;
+      void this.attachStream(st);
+    } else if (status === 'CONTROLLER_WAIT' && Date.now() - this.leaveResetAt < RESCUE_WINDOW_MS) {
+      // It started waiting just as we stopped attaching: hand it back rather than let it hang.
+      st.attachPending = true;
+      void this.attachTo(st, null);
+    }
+  }
+
+  private async attachStream(st: Stream): Promise<void> {
+    try {
+      const src = st.sourceAddr;
+      const key = src === undefined ? undefined : sourceKey(src.host, src.port);
+      const expected = key === undefined ? undefined : this.expectedBySource.get(key);
+      if (expected !== undefined) {
+        if (expected.circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS) await this.closeStreamQuietly(st);
+        else await this.attachTo(st, expected.circuit);
+        return;
+      }
+      const attacher = this.attacher;
+      if (attacher === null || isOnionHost(st.target.host)) {
+        await this.attachTo(st, null);
+        return;
+      }
+      let chosen: Circuit | string | undefined | null;
+      try {
+        chosen = await attacher(st, this);
+      } catch (err) {
+        log('attacher refused stream %s: %s', st.id, err);
+        await this.closeStreamQuietly(st);
+        return;
+      }
+      if (st.closed) return;
+      if (chosen === undefined || chosen === null) {
+        await this.attachTo(st, null);
+        return;
+      }
+      const circuit = typeof chosen === 'string' ? this.snap.circuits.get(chosen) : chosen;
+      if (!(circuit instanceof Circuit) || st.attachAttempts >= MAX_ATTACH_ATTEMPTS) {
+        log('attacher chose %s for stream %s: no such circuit (or too many attempts)', String(chosen), st.id);
+        await this.closeStreamQuietly(st);
+        return;
+      }
+      await this.attachTo(st, circuit);
+    } catch (err) {
+      log('attaching stream %s failed: %O', st.id, err);
+    }
+  }
+
+  /** ATTACHSTREAM to `circuit` (once it is built), or to 0 (tor decides) for null. */
+  private async attachTo(st: Stream, circuit: Circuit | null): Promise<void> {
+    if (circuit === null) {
+      await this.control.command(`ATTACHSTREAM ${st.id} 0`).catch((err) => {
+        // 555: tor had already attached it (e.g. it was not ours to wait for). Nothing to undo.
+        log('ATTACHSTREAM %s 0: %s', st.id, err);
+      });
+      return;
+    }
+    st.attachAttempts++;
+    if (circuit.status !== 'BUILT') {
+      try {
+        await circuit.whenBuilt({ timeoutMs: ATTACH_BUILD_TIMEOUT_MS });
+      } catch (err) {
+        log('circuit %s for stream %s never got built: %s', circuit.id, st.id, err);
+        await this.closeStreamQuietly(st);
+        return;
+      }
+    }
+    if (st.closed || this.closed) return;
+    try {
+      await this.control.command(`ATTACHSTREAM ${st.id} ${circuit.id}`);
+    } catch (err) {
+      if (!(err instanceof TorControlError)) throw err;
+      log('ATTACHSTREAM %s %s refused: %s', st.id, circuit.id, err.message);
+      await this.closeStreamQuietly(st);
+    }
+  }
+
+  private async closeStreamQuietly(st: Stream): Promise<void> {
+    if (st.closed || this.control.closed) return;
+    await this.control.command(`CLOSESTREAM ${st.id} ${REASON_MISC}`).catch((err) => log('CLOSESTREAM %s: %s', st.id, err));
+  }
+
+  // ---------------------------------------------------------------- geoip
+
+  private async locate(ip: string): Promise<Location> {
+    if (this.geoip !== undefined) return this.geoip.lookup(ip);
+    try {
+      const cc = await this.control.getInfo(`ip-to-country/${ip}`);
+      return cc !== '' && cc !== '??' ? { countryCode: cc.toUpperCase() } : {};
+    } catch (err) {
+      // No GeoIP file loaded, or an address tor will not look up: nothing is known.
+      if (err instanceof TorControlError || err instanceof TorInvalidValueError) return {};
+      throw err;
+    }
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  private assertOpen(): void {
+    if (this.closed) throw new TorControlClosedError('the Tor state is closed');
+  }
+
+  /**
+   * Stops following tor: unsubscribes, resets `__LeaveStreamsUnattached` if we set it, rejects
+   * whoever waits on a circuit, and emits `close`. Idempotent. The control connection stays open.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.control.off('close', this.onControlClose);
+      this.shutDown(new TorControlClosedError('the Tor state was closed'));
+      const offs = this.unsubscribers.splice(0);
+      await Promise.all(offs.map((off) => off().catch((err) => log('unsubscribing failed: %s', err))));
+      await this.syncLeaveUnattached().catch((err) => log('resetting __LeaveStreamsUnattached failed: %s', err));
+    })();
+    return this.closing;
+  }
+
+  /** Marks the state closed, releases waiters and timers, emits `close` once. */
+  private shutDown(err: Error, reported?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.attacher = null;
+    this.expectations.clear();
+    this.expectedBySource.clear();
+    this.buffer = null;
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    for (const c of this.snap.circuits.values()) c.abandon(err);
+    if (reported === undefined) this.fire('close');
+    else this.fire('close', reported);
+  }
+}

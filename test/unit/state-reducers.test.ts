@@ -1,0 +1,340 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { parseEvent, parseEventLine } from '../../src/control/events/parse-event.js';
+import type { TorEvent } from '../../src/control/events/event-types.js';
+import {
+  applyCircEvent,
+  applyStreamEvent,
+  ensureCircuit,
+  loadInitialState,
+  reduce,
+  type InitialStateProblem,
+} from '../../src/state/reducers.js';
+import { createSnapshot, describeSnapshot, RECENTLY_CLOSED_LIMIT, type SnapshotDescription } from '../../src/state/snapshot.js';
+import { RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
+
+const FP = RECORDED_RELAYS as Record<'auth0' | 'auth1' | 'auth2' | 'auth3', string>;
+const ln = (nick: keyof typeof FP) => `$${FP[nick]}~${nick}`;
+const UNKNOWN_FP = 'F'.repeat(40);
+
+/** An event from its text; `NAME\nbody` makes a `650+NAME` data-block event (NS, NEWCONSENSUS). */
+function ev(text: string): TorEvent {
+  const nl = text.indexOf('\n');
+  if (nl === -1) return parseEventLine(text);
+  return parseEvent({
+    status: 650,
+    lines: [
+      { status: 650, separator: '+', text: text.slice(0, nl), data: text.slice(nl + 1) },
+      { status: 650, separator: ' ', text: 'OK' },
+    ],
+  });
+}
+
+function routerEntry(nick: string, seed: string, bandwidth: number): string {
+  const id = createHash('sha1').update(seed).digest('base64').replace(/=+$/, '');
+  return `r ${nick} ${id} AAAAAAAAAAAAAAAAAAAAAAAAAAA 2024-01-01 00:00:00 10.0.0.1 9001 0\ns Fast Running Valid\nw Bandwidth=${bandwidth}`;
+}
+const fpOf = (seed: string) => createHash('sha1').update(seed).digest('hex').toUpperCase();
+
+interface Case {
+  name: string;
+  /** Load the recorded initial GETINFO first. */
+  initial?: boolean;
+  events: string[];
+  expect: Partial<SnapshotDescription>;
+}
+
+const EMPTY_INFO = { 'ns/all': RECORDED_INFO['ns/all']!, 'circuit-status': '', 'stream-status': '', 'address-mappings/all': '', 'entry-guards': '' };
+
+const CASES: Case[] = [
+  {
+    name: 'a circuit is launched, extended hop by hop and built',
+    events: [
+      'CIRC 5 LAUNCHED BUILD_FLAGS=NEED_CAPACITY PURPOSE=GENERAL',
+      `CIRC 5 EXTENDED ${ln('auth0')} PURPOSE=GENERAL`,
+      `CIRC 5 EXTENDED ${ln('auth0')},${ln('auth1')} PURPOSE=GENERAL`,
+      `CIRC 5 BUILT ${ln('auth0')},${ln('auth1')},${ln('auth2')} PURPOSE=GENERAL`,
+    ],
+    expect: { circuits: [{ id: '5', status: 'BUILT', path: ['auth0', 'auth1', 'auth2'], purpose: 'GENERAL', streams: [] }] },
+  },
+  {
+    name: 'FAILED then CLOSED removes the circuit',
+    events: [
+      `CIRC 6 EXTENDED ${ln('auth1')} PURPOSE=HS_VANGUARDS`,
+      `CIRC 6 FAILED ${ln('auth1')} PURPOSE=HS_VANGUARDS REASON=DESTROYED REMOTE_REASON=DESTROYED`,
+      `CIRC 6 CLOSED ${ln('auth1')} PURPOSE=HS_VANGUARDS REASON=DESTROYED REMOTE_REASON=DESTROYED`,
+    ],
+    expect: { circuits: [] },
+  },
+  {
+    name: 'a CLOSED event for a circuit never seen adds nothing',
+    events: ['CIRC 99 CLOSED REASON=FINISHED'],
+    expect: { circuits: [] },
+  },
+  {
+    name: 'hops the consensus does not list become placeholders named by nickname',
+    events: [`CIRC 7 BUILT $${UNKNOWN_FP}~ghost,${ln('auth3')}`],
+    expect: { circuits: [{ id: '7', status: 'BUILT', path: ['ghost', 'auth3'], purpose: undefined, streams: [] }] },
+  },
+  {
+    name: 'a stream lives on its circuit from SENTCONNECT until CLOSED',
+    events: [
+      `CIRC 8 BUILT ${ln('auth0')},${ln('auth1')},${ln('auth2')}`,
+      'STREAM 20 NEW 0 example.com:443 SOURCE_ADDR=127.0.0.1:50000 PURPOSE=USER',
+      'STREAM 20 SENTCONNECT 8 example.com:443',
+      'STREAM 20 REMAP 8 93.184.216.34:443 SOURCE=EXIT',
+      'STREAM 20 SUCCEEDED 8 93.184.216.34:443',
+      'STREAM 21 NEW 0 example.org:80 SOURCE_ADDR=127.0.0.1:50001 PURPOSE=USER',
+    ],
+    expect: {
+      circuits: [{ id: '8', status: 'BUILT', path: ['auth0', 'auth1', 'auth2'], purpose: undefined, streams: ['20'] }],
+      streams: [
+        { id: '20', status: 'SUCCEEDED', circuit: '8', target: '93.184.216.34:443' },
+        { id: '21', status: 'NEW', circuit: undefined, target: 'example.org:80' },
+      ],
+    },
+  },
+  {
+    name: 'CLOSED and FAILED streams leave the map and their circuit',
+    events: [
+      `CIRC 8 BUILT ${ln('auth0')},${ln('auth1')},${ln('auth2')}`,
+      'STREAM 20 NEW 0 example.com:443',
+      'STREAM 20 SENTCONNECT 8 example.com:443',
+      'STREAM 20 CLOSED 8 example.com:443 REASON=DONE',
+      'STREAM 22 NEW 0 example.net:443',
+      'STREAM 22 FAILED 0 example.net:443 REASON=TIMEOUT',
+    ],
+    expect: {
+      circuits: [{ id: '8', status: 'BUILT', path: ['auth0', 'auth1', 'auth2'], purpose: undefined, streams: [] }],
+      streams: [],
+    },
+  },
+  {
+    name: 'a DETACHED stream is on no circuit, and can be attached again elsewhere',
+    events: [
+      `CIRC 8 BUILT ${ln('auth0')},${ln('auth1')},${ln('auth2')}`,
+      `CIRC 9 BUILT ${ln('auth1')},${ln('auth2')},${ln('auth3')}`,
+      'STREAM 30 NEW 0 example.com:443',
+      'STREAM 30 SENTCONNECT 8 example.com:443',
+      'STREAM 30 DETACHED 8 example.com:443 REASON=TIMEOUT',
+    ],
+    expect: {
+      circuits: [
+        { id: '8', status: 'BUILT', path: ['auth0', 'auth1', 'auth2'], purpose: undefined, streams: [] },
+        { id: '9', status: 'BUILT', path: ['auth1', 'auth2', 'auth3'], purpose: undefined, streams: [] },
+      ],
+      streams: [{ id: '30', status: 'DETACHED', circuit: undefined, target: 'example.com:443' }],
+    },
+  },
+  {
+    name: 'a stream seen before its circuit finds it once the circuit appears',
+    events: ['STREAM 40 SENTCONNECT 12 example.com:80', `CIRC 12 BUILT ${ln('auth2')}`, 'STREAM 40 SUCCEEDED 12 example.com:80'],
+    expect: {
+      circuits: [{ id: '12', status: 'BUILT', path: ['auth2'], purpose: undefined, streams: ['40'] }],
+      streams: [{ id: '40', status: 'SUCCEEDED', circuit: '12', target: 'example.com:80' }],
+    },
+  },
+  {
+    name: 'ADDRMAP adds and replaces mappings, errors included',
+    events: [
+      'ADDRMAP 10.1.2.3 example.com NEVER CACHED="YES"',
+      'ADDRMAP example.org <error> "2026-11-25 15:45:16" error=yes EXPIRES="2026-11-25 15:45:16" CACHED="NO" STREAMID=15',
+      'ADDRMAP www.example.com 1.2.3.4 "2030-01-01 00:00:00" EXPIRES="2030-01-01 00:00:00" CACHED="YES"',
+      'ADDRMAP www.example.com 5.6.7.8 "2030-01-02 00:00:00" EXPIRES="2030-01-02 00:00:00" CACHED="YES"',
+    ],
+    expect: {
+      addressMap: [
+        { address: '10.1.2.3', newAddress: 'example.com', expires: null },
+        { address: 'example.org', newAddress: null, expires: '2026-11-25T15:45:16.000Z' },
+        { address: 'www.example.com', newAddress: '5.6.7.8', expires: '2030-01-02T00:00:00.000Z' },
+      ],
+    },
+  },
+  {
+    name: 'NEWCONSENSUS replaces the routers, NS updates and adds entries',
+    events: [
+      `NEWCONSENSUS\n${routerEntry('alpha', 'a', 1)}\n${routerEntry('beta', 'b', 2)}`,
+      `NS\n${routerEntry('beta2', 'b', 5)}\n${routerEntry('gamma', 'c', 3)}`,
+    ],
+    expect: { routers: [`alpha=${fpOf('a')}`, `beta2=${fpOf('b')}`, `gamma=${fpOf('c')}`].sort() },
+  },
+  {
+    name: 'GUARD events: NEW adds, UP/DOWN update, DROPPED removes, layer-2 statuses are ignored',
+    initial: true,
+    events: [
+      `GUARD ENTRY ${ln('auth2')} BAD_L2`,
+      `GUARD ENTRY ${ln('auth0')} DOWN`,
+      `GUARD ENTRY ${ln('auth1')} DROPPED`,
+      `GUARD ENTRY $${UNKNOWN_FP}~ghost UP`,
+      `GUARD ENTRY $${UNKNOWN_FP}~ghost NEW`,
+    ],
+    expect: {
+      guards: [
+        { fingerprint: FP.auth3, status: 'up' },
+        { fingerprint: FP.auth0, status: 'DOWN' },
+        { fingerprint: FP.auth2, status: 'never-connected' },
+        { fingerprint: UNKNOWN_FP, status: 'NEW' },
+      ],
+    },
+  },
+  {
+    name: 'events the state does not track, and malformed events, change nothing',
+    events: ['BW 10 20', `ORCONN ${ln('auth0')} CONNECTED`, 'CIRC', 'STREAM 1 NEW', 'ADDRMAP onlyone', 'SOMETHING_NEW a b=c'],
+    expect: { circuits: [], streams: [], addressMap: [] },
+  },
+];
+
+describe('state: reducers (table)', () => {
+  for (const c of CASES) {
+    it(c.name, () => {
+      const s = createSnapshot();
+      loadInitialState(s, c.initial ? RECORDED_INFO : EMPTY_INFO);
+      for (const text of c.events) assert.equal(reduce(s, ev(text)), s, 'reduce returns the same snapshot');
+      const got = describeSnapshot(s);
+      for (const [key, value] of Object.entries(c.expect)) {
+        assert.deepEqual(got[key as keyof SnapshotDescription], value, key);
+      }
+    });
+  }
+});
+
+describe('state: reducers', () => {
+  it('loads the recorded initial state: routers, circuits with their paths, guards', () => {
+    const s = createSnapshot();
+    const problems: InitialStateProblem[] = [];
+    loadInitialState(s, RECORDED_INFO, (p) => problems.push(p));
+    assert.deepEqual(problems, []);
+    const d = describeSnapshot(s);
+    assert.equal(d.routers.length, 4);
+    assert.deepEqual(
+      d.circuits.map((c) => c.id),
+      ['1', '2', '3', '4', '5', '6', '7', '8', '10'],
+    );
+    const c10 = s.circuits.get('10')!;
+    assert.deepEqual(c10.path.map((r) => r.nickname), ['auth3', 'auth2', 'auth0', 'auth1']);
+    assert.equal(c10.path[0], s.routers.get(FP.auth3), 'hops are the consensus Router objects');
+    assert.equal(c10.socksUsername, 'exit-check-aabc25731a60');
+    assert.equal(c10.timeCreated?.toISOString(), '2026-11-25T15:45:13.515Z');
+    assert.deepEqual(c10.buildFlags, ['NEED_CAPACITY']);
+    assert.deepEqual(d.guards.map((g) => g.status), ['up', 'up', 'never-connected', 'never-connected']);
+  });
+
+  it('reports unreadable initial lines and keeps the rest', () => {
+    const s = createSnapshot();
+    const problems: InitialStateProblem[] = [];
+    loadInitialState(
+      s,
+      {
+        'circuit-status': `1 BUILT ${ln('auth0')}\n\n2 BUILT $NOTAFINGERPRINT~x\r\n3 LAUNCHED`,
+        'stream-status': '7 SUCCEEDED 1 example.com:443\n8 NEW 0 nohostport',
+        'address-mappings/all': 'a.example b.example NEVER\nbroken',
+      },
+      (p) => problems.push(p),
+    );
+    assert.deepEqual([...s.circuits.keys()], ['1', '3']);
+    assert.deepEqual([...s.streams.keys()], ['7']);
+    assert.deepEqual([...s.addressMap.keys()], ['a.example']);
+    assert.deepEqual(
+      problems.map((p) => p.key),
+      ['circuit-status', 'stream-status', 'address-mappings/all'],
+    );
+  });
+
+  it('reuses the path array while neither the path nor the routers change', () => {
+    const s = createSnapshot();
+    loadInitialState(s, EMPTY_INFO);
+    const c = applyCircEvent(s, ev(`CIRC 5 BUILT ${ln('auth0')},$${UNKNOWN_FP}~ghost`) as never);
+    const first = c.path;
+    assert.equal(c.path, first);
+    // A new consensus: hops are looked up again, and the placeholder object is kept.
+    reduce(s, ev(`NS\n${routerEntry('extra', 'x', 1)}`));
+    const second = c.path;
+    assert.notEqual(second, first);
+    assert.equal(second[1], first[1]);
+    assert.equal(second[0], s.routers.get(FP.auth0));
+  });
+
+  it('remembers a bounded number of closed circuits', () => {
+    const s = createSnapshot();
+    for (let i = 1; i <= RECENTLY_CLOSED_LIMIT + 10; i++) {
+      reduce(s, ev(`CIRC ${i} LAUNCHED`));
+      reduce(s, ev(`CIRC ${i} CLOSED REASON=FINISHED`));
+    }
+    assert.equal(s.circuits.size, 0);
+    assert.equal(s.recentlyClosed.size, RECENTLY_CLOSED_LIMIT);
+    assert.ok(!s.recentlyClosed.has('1'));
+    assert.equal(s.recentlyClosed.get(String(RECENTLY_CLOSED_LIMIT + 10))?.reason, 'FINISHED');
+  });
+
+  it('ensureCircuit gives the known, the recently closed, or a new LAUNCHED circuit', () => {
+    const s = createSnapshot();
+    reduce(s, ev('CIRC 3 LAUNCHED'));
+    reduce(s, ev('CIRC 4 FAILED REASON=NOPATH'));
+    assert.equal(ensureCircuit(s, '3'), s.circuits.get('3'));
+    const failed = ensureCircuit(s, '4');
+    assert.equal(failed.status, 'FAILED');
+    assert.equal(failed.reason, 'NOPATH');
+    assert.ok(!s.circuits.has('4'));
+    const fresh = ensureCircuit(s, '5', 'CONTROLLER');
+    assert.equal(fresh.status, 'LAUNCHED');
+    assert.equal(fresh.purpose, 'CONTROLLER');
+    assert.equal(s.circuits.get('5'), fresh);
+  });
+
+  it('keeps fields tor only sends on some events (SOURCE_ADDR, PURPOSE) across later events', () => {
+    const s = createSnapshot();
+    applyStreamEvent(s, ev('STREAM 1 NEW 0 example.com:443 SOURCE_ADDR=127.0.0.1:4444 PURPOSE=USER CLIENT_PROTOCOL=SOCKS5 NYM_EPOCH=2 SESSION_GROUP=-5 SOCKS_USERNAME="u" SOCKS_PASSWORD="secret"') as never);
+    const st = applyStreamEvent(s, ev('STREAM 1 SENTCONNECT 0 example.com:443') as never);
+    assert.deepEqual(st.sourceAddr, { host: '127.0.0.1', port: 4444 });
+    assert.equal(st.purpose, 'USER');
+    assert.equal(st.clientProtocol, 'SOCKS5');
+    assert.equal(st.nymEpoch, 2);
+    assert.equal(st.sessionGroup, -5);
+    assert.equal(st.socksUsername, 'u');
+    assert.ok(!JSON.stringify(Object.entries(st)).includes('secret'), 'the SOCKS password is not kept');
+  });
+
+  it('keeps its invariants under any sequence of circuit and stream events (property)', () => {
+    const circStatus = fc.constantFrom('LAUNCHED', 'EXTENDED', 'BUILT', 'GUARD_WAIT', 'FAILED', 'CLOSED');
+    const streamStatus = fc.constantFrom('NEW', 'NEWRESOLVE', 'SENTCONNECT', 'REMAP', 'SUCCEEDED', 'DETACHED', 'FAILED', 'CLOSED');
+    const event = fc.oneof(
+      fc.record({ kind: fc.constant('circ' as const), id: fc.integer({ min: 1, max: 6 }), status: circStatus, hops: fc.integer({ min: 0, max: 3 }) }),
+      fc.record({ kind: fc.constant('stream' as const), id: fc.integer({ min: 1, max: 8 }), status: streamStatus, circ: fc.integer({ min: 0, max: 6 }) }),
+    );
+    const nicks = ['auth0', 'auth1', 'auth2'] as const;
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 60 }), (events) => {
+        const s = createSnapshot();
+        loadInitialState(s, EMPTY_INFO);
+        for (const e of events) {
+          const text =
+            e.kind === 'circ'
+              ? `CIRC ${e.id} ${e.status} ${nicks.slice(0, e.hops).map(ln).join(',')}`.trim()
+              : `STREAM ${e.id} ${e.status} ${e.circ} example.com:443`;
+          reduce(s, ev(text));
+        }
+        for (const c of s.circuits.values()) {
+          assert.ok(!c.closed, 'no closed circuit is listed');
+          for (const st of c.streams) {
+            assert.equal(s.streams.get(st.id), st, 'a circuit lists only open streams');
+            assert.equal(st.circuitId, c.id, 'and only its own');
+          }
+        }
+        for (const st of s.streams.values()) {
+          assert.ok(!st.closed, 'no closed stream is listed');
+          const c = s.circuits.get(st.circuitId);
+          if (c) assert.ok(c.streams.includes(st), 'an attached stream is in its circuit');
+          if (st.circuitId === '0') assert.equal(st.circuit, undefined);
+        }
+        for (const [cid, set] of s.orphanStreams) {
+          assert.ok(!s.circuits.has(cid), 'orphans wait only for unknown circuits');
+          for (const st of set) {
+            assert.equal(s.streams.get(st.id), st, 'orphans are open streams');
+            assert.equal(st.circuitId, cid);
+          }
+        }
+      }),
+    );
+  });
+});
