@@ -1,0 +1,39 @@
+import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
+
+/**
+ * Runs a multi-step network operation under the caller's signal and timeout. The steps receive an
+ * internal signal that aborts when the caller gives up, so that each step can destroy the socket it
+ * holds at that moment; a result that still arrives after the caller gave up is handed to
+ * `dispose` (e.g. destroys the socket that nobody will ever read). The caller gets
+ * `TorAbortError`/`TorTimeoutError` at once.
+ * @throws TorAbortError (`TOR_ABORTED`), TorTimeoutError (`TOR_TIMEOUT`), or what `work` throws
+ */
+export async function cancellable<T>(
+  what: string,
+  opts: CancelOptions,
+  work: (signal: AbortSignal) => Promise<T>,
+  dispose: (value: T) => void,
+): Promise<T> {
+  throwIfAborted(opts.signal, what);
+  const inner = new AbortController();
+  const running = work(inner.signal);
+  try {
+    return await raceCancel(running, what, {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      onCancel: (err) => inner.abort(err),
+    });
+  } catch (err) {
+    // If the race was lost, the work may still succeed later: release what it produces.
+    if (inner.signal.aborted) running.then(dispose, () => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Rejects with `signal.reason` when it is already aborted (for checks between steps of a
+ * {@link cancellable} operation, whose caller has already been answered).
+ */
+export function checkInnerSignal(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('cancelled');
+}

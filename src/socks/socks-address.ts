@@ -1,0 +1,133 @@
+import net from 'node:net';
+import { TorInvalidValueError, TorProtocolError } from '../errors.js';
+
+/** Where tor's SOCKS port is: a TCP address (always an IP: never resolved) or a unix socket. */
+export type SocksAddress = { host: string; port: number } | { path: string };
+
+/** The default TCP host of a SOCKS port given by number. */
+export const DEFAULT_SOCKS_HOST = '127.0.0.1';
+
+/**
+ * The usual SOCKS ports tried when tor cannot be asked: the system tor, then Tor Browser.
+ */
+export const FALLBACK_SOCKS_ADDRESSES: readonly SocksAddress[] = Object.freeze([
+  { host: DEFAULT_SOCKS_HOST, port: 9050 },
+  { host: DEFAULT_SOCKS_HOST, port: 9150 },
+]);
+
+/** Describes an address for messages: `127.0.0.1:9050`, `[::1]:9050`, `unix:/run/tor/socks`. */
+export function describeSocksAddress(address: SocksAddress): string {
+  if ('path' in address) return `unix:${address.path}`;
+  return net.isIPv6(address.host) ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+}
+
+/**
+ * Checks the host of a TCP SOCKS port. It must be an IP literal so that reaching tor never needs a
+ * DNS lookup; `localhost` is accepted and means 127.0.0.1.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything else
+ */
+export function parseSocksHostname(hostname: string): string {
+  const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
+  if (bare.toLowerCase() === 'localhost') return DEFAULT_SOCKS_HOST;
+  if (net.isIP(bare) === 0) {
+    throw new TorInvalidValueError('socksHostname', 'must be an IP address (tor is never looked up in DNS)');
+  }
+  return bare;
+}
+
+/**
+ * Reads a `socksPort` option: a TCP port number (or a string of digits), a unix socket path
+ * (`/path`), or `unix:/path`.
+ * @param hostname host of a TCP port @default 127.0.0.1
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a port outside 1-65535, a relative path,
+ *   a NUL byte, or a hostname that is not an IP
+ * @example parseSocksPortOption('unix:/run/tor/socks') // { path: '/run/tor/socks' }
+ */
+export function parseSocksPortOption(socksPort: number | string, hostname?: string): SocksAddress {
+  if (typeof socksPort === 'string' && !/^\d+$/.test(socksPort)) {
+    const path = socksPort.toLowerCase().startsWith('unix:') ? socksPort.slice(5) : socksPort;
+    if (!path.startsWith('/')) {
+      throw new TorInvalidValueError('socksPort', 'must be a port number, an absolute unix socket path or unix:/path');
+    }
+    if (path.includes('\0')) throw new TorInvalidValueError('socksPort', 'unix socket path contains NUL');
+    if (hostname !== undefined) {
+      throw new TorInvalidValueError('socksHostname', 'cannot be combined with a unix socket socksPort');
+    }
+    return { path };
+  }
+  const port = Number(socksPort);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new TorInvalidValueError('socksPort', 'must be an integer 1-65535');
+  }
+  return { host: hostname === undefined ? DEFAULT_SOCKS_HOST : parseSocksHostname(hostname), port };
+}
+
+/**
+ * Splits a control-spec list of quoted strings (`"a" "b"`), undoing backslash escapes. Bare
+ * (unquoted) items are accepted too, because tolerating them costs nothing.
+ * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) for an unterminated quote
+ */
+export function splitQuotedList(value: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  while (i < value.length) {
+    if (value[i] === ' ') {
+      i++;
+      continue;
+    }
+    if (value[i] !== '"') {
+      const end = value.indexOf(' ', i);
+      out.push(value.slice(i, end === -1 ? value.length : end));
+      i = end === -1 ? value.length : end;
+      continue;
+    }
+    let item = '';
+    let closed = false;
+    for (i++; i < value.length; i++) {
+      const c = value[i]!;
+      if (c === '\\' && i + 1 < value.length) {
+        const n = value[++i]!;
+        if (n >= '0' && n <= '7') {
+          // C-style octal escape, up to three digits.
+          let oct = n;
+          while (oct.length < 3 && i + 1 < value.length && value[i + 1]! >= '0' && value[i + 1]! <= '7') oct += value[++i];
+          item += String.fromCharCode(parseInt(oct, 8));
+        } else item += n === 'n' ? '\n' : n === 't' ? '\t' : n === 'r' ? '\r' : n;
+      } else if (c === '"') {
+        closed = true;
+        i++;
+        break;
+      } else item += c;
+    }
+    if (!closed) throw new TorProtocolError('unterminated quoted string in a GETINFO net/listeners value');
+    out.push(item);
+  }
+  return out;
+}
+
+/**
+ * Parses the value of `GETINFO net/listeners/socks` into addresses we can connect to. A wildcard
+ * listener (`0.0.0.0`, `[::]`) is reached on loopback. Entries that are not addresses are skipped.
+ * @example parseSocksListeners('"127.0.0.1:9050" "unix:/run/tor/socks"')
+ * // [{ host: '127.0.0.1', port: 9050 }, { path: '/run/tor/socks' }]
+ * @throws TorProtocolError for an unterminated quote
+ */
+export function parseSocksListeners(value: string): SocksAddress[] {
+  const out: SocksAddress[] = [];
+  for (const item of splitQuotedList(value.trim())) {
+    if (item.startsWith('unix:')) {
+      const path = item.slice(5);
+      if (path.startsWith('/') && !path.includes('\0')) out.push({ path });
+      continue;
+    }
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(item);
+    if (!m) continue;
+    let host = (m[1] ?? m[2])!;
+    const port = Number(m[3]);
+    if (net.isIP(host) === 0 || port < 1 || port > 65535) continue;
+    if (host === '0.0.0.0') host = '127.0.0.1';
+    else if (net.isIPv6(host) && /^[0:]+$/.test(host)) host = '::1';
+    out.push({ host, port });
+  }
+  return out;
+}

@@ -1,0 +1,402 @@
+import type http from 'node:http';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import type { Agent as UndiciAgent } from 'undici';
+import { TorError, TorInvalidValueError, TorProtocolError } from '../errors.js';
+import type { TorControl } from '../control/tor-control.js';
+import type { ControlReply } from '../control/reply.js';
+import type { CancelOptions } from '../util/abort.js';
+import { logger } from '../util/log.js';
+import { cancellable, checkInnerSignal } from './cancellable.js';
+import { TorHttpAgent, TorHttpsAgent, type HttpAgentOptions } from './http-agent.js';
+import {
+  describeSocksAddress,
+  FALLBACK_SOCKS_ADDRESSES,
+  parseSocksHostname,
+  parseSocksListeners,
+  parseSocksPortOption,
+  type SocksAddress,
+} from './socks-address.js';
+import { SOCKS_FAILURE_CODES, socksFailure } from './socks-errors.js';
+import { socksConnectHandshake } from './socks-handshake.js';
+import type { TorResolveOptions, TorSocksConnectOptions } from './socks-options.js';
+import { describeTarget, parseSocksHost, parseSocksTarget, socksCredentials, type SocksCredentials } from './socks-request.js';
+import { openSocksSocket } from './socks-socket.js';
+import { startTls } from './socks-tls.js';
+import { createTorDispatcher, fetchThrough, type TorFetchInit } from './tor-fetch.js';
+import { SOCKS_CMD_RESOLVE, SOCKS_CMD_RESOLVE_PTR, socksResolveExchange, type ResolveCommand } from './tor-resolve.js';
+
+export type { HttpAgentOptions } from './http-agent.js';
+export type { TorFetchInit } from './tor-fetch.js';
+export type { TorResolveOptions, TorSocksConnectOptions } from './socks-options.js';
+
+const log = logger('socks');
+
+/** The part of the control connection the SOCKS client needs. */
+export type SocksControl = Pick<TorControl, 'command'>;
+
+/** Options of {@link TorSocksClient}. */
+export interface TorSocksClientOptions {
+  /**
+   * tor's SOCKS port: a port number, a unix socket path, or `unix:/path`.
+   * @default asked from tor (`GETINFO net/listeners/socks`), else 127.0.0.1:9050, then 127.0.0.1:9150
+   */
+  socksPort?: number | string;
+  /**
+   * Host of a TCP SOCKS port; must be an IP (or `localhost`). With a discovered TCP listener it
+   * replaces the listener's host. @default 127.0.0.1
+   */
+  socksHostname?: string;
+  /**
+   * Limit for tor's answer to a SOCKS request (CONNECT, RESOLVE) when the call sets no `timeoutMs`.
+   * tor itself gives up on a stream after `SocksTimeout` (2 minutes by default) and then answers
+   * with an error byte, so this only catches a tor that never answers.
+   * @default 130000
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * Ports tried, in order, when tor cannot be asked for its listeners (no control connection, or
+   * GETINFO refused): numbers are on 127.0.0.1, strings are unix socket paths.
+   * @default [9050, 9150] (a system tor, then Tor Browser)
+   */
+  fallbackSocksPorts?: readonly (number | string)[];
+}
+
+/** Defaults of {@link TorSocksClientOptions}. */
+export const SOCKS_CLIENT_DEFAULTS = Object.freeze({
+  handshakeTimeoutMs: 130_000,
+  /** How long asking tor for its SOCKS listeners may take. */
+  discoveryTimeoutMs: 30_000,
+  /** How long probing a fallback port (9050, 9150) may take. */
+  probeTimeoutMs: 3_000,
+  /** fetch dispatchers kept (one per isolation token); the oldest is closed beyond this. */
+  maxDispatchers: 32,
+});
+
+/**
+ * Every connection torcon makes through tor: SOCKS5 streams (TCP targets, IPv4, IPv6, hostnames
+ * and .onion, optionally with TLS), tor's RESOLVE/RESOLVE_PTR lookups, an `http.Agent`/
+ * `https.Agent`, and `fetch`. Hostnames always travel to tor as SOCKS5 domain names: nothing is
+ * ever looked up locally, and the only local connection is to tor's SOCKS port (an IP or a unix
+ * socket).
+ *
+ * Isolation: `isolate: TOKEN` sends SOCKS username `torcon-isolate` with the token as password;
+ * with tor's `IsolateSOCKSAuth` (on by default) streams with different tokens never share a
+ * circuit. Tokens and passwords never appear in messages or logs.
+ * @example
+ * const socks = new TorSocksClient(control);
+ * const socket = await socks.connect({ host: 'example.onion', port: 80 }, { isolate: 'alice', timeoutMs: 60_000 });
+ */
+export class TorSocksClient {
+  private readonly control: SocksControl | null;
+  private readonly fixedAddress: SocksAddress | undefined;
+  private readonly socksHostname: string | undefined;
+  private readonly handshakeTimeoutMs: number;
+  private readonly fallback: readonly SocksAddress[];
+  private discovered: Promise<SocksAddress> | undefined;
+  private readonly agents = new Set<http.Agent>();
+  private readonly dispatchers = new Map<string, UndiciAgent>();
+  private closed = false;
+
+  /**
+   * @param control the control connection of the tor whose SOCKS port to use (asked for its
+   *   listeners); `null` to rely on `socksPort` or the usual ports only
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad `socksPort`/`socksHostname`
+   */
+  constructor(control: SocksControl | null, opts: TorSocksClientOptions = {}) {
+    this.control = control;
+    if (opts.socksPort !== undefined) this.fixedAddress = parseSocksPortOption(opts.socksPort, opts.socksHostname);
+    if (opts.socksHostname !== undefined) this.socksHostname = parseSocksHostname(opts.socksHostname);
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? SOCKS_CLIENT_DEFAULTS.handshakeTimeoutMs;
+    this.fallback = opts.fallbackSocksPorts ? opts.fallbackSocksPorts.map((p) => parseSocksPortOption(p)) : FALLBACK_SOCKS_ADDRESSES;
+  }
+
+  /**
+   * Where tor's SOCKS port is: the `socksPort` option, else what tor reports (`GETINFO
+   * net/listeners/socks`, first listener), else the first of 127.0.0.1:9050 and 127.0.0.1:9150
+   * that accepts a connection. The discovery is cached (and forgotten when it fails or the port
+   * stops answering).
+   * @throws TorSocksError `TOR_SOCKS_NO_LISTENER` when tor has `SocksPort 0`;
+   *   `TOR_SOCKS_UNREACHABLE` when tor cannot be asked and no usual port answers
+   * @throws TorAbortError, TorTimeoutError
+   */
+  async socksAddress(opts: CancelOptions = {}): Promise<{ host: string; port: number } | { path: string }> {
+    const address = await cancellable("finding tor's SOCKS port", opts, (signal) => this.resolveAddress({}, signal), () => undefined);
+    return { ...address };
+  }
+
+  /**
+   * Opens a TCP stream through tor to `target` and resolves once tor reports it connected (and,
+   * with `tls`, once the TLS handshake with the target is done).
+   * @param target `{ host, port }`: an IPv4/IPv6 literal (brackets allowed), a hostname or a
+   *   `.onion` address
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad target, port or credentials (no I/O done)
+   * @throws TorSocksError: tor's reply as a code with `reply` (`TOR_SOCKS_CONNECTION_REFUSED`,
+   *   `TOR_SOCKS_HOST_UNREACHABLE`, `TOR_SOCKS_TTL_EXPIRED`, `TOR_SOCKS_ONION_NOT_FOUND`, ...),
+   *   or `TOR_SOCKS_UNREACHABLE`, `TOR_SOCKS_NO_LISTENER`, `TOR_SOCKS_TIMEOUT`,
+   *   `TOR_SOCKS_AUTH_FAILED`, `TOR_SOCKS_PROTOCOL`, `TOR_SOCKS_CLOSED`, `TOR_SOCKS_TLS_FAILED`
+   * @throws TorAbortError (`TOR_ABORTED`), TorTimeoutError (`TOR_TIMEOUT`)
+   * @example const s = await socks.connect({ host: '127.0.0.1', port: 7 }, { timeoutMs: 30_000 });
+   */
+  async connect(target: { host: string; port: number }, opts: TorSocksConnectOptions = {}): Promise<net.Socket> {
+    this.assertOpen();
+    const parsed = parseSocksTarget(target);
+    const credentials = socksCredentials(opts);
+    const tlsOptions: tls.ConnectionOptions | undefined =
+      opts.tls === true ? {} : opts.tls && typeof opts.tls === 'object' ? opts.tls : undefined;
+    const what = `connect to ${describeTarget(parsed)} through tor`;
+    return cancellable(
+      what,
+      opts,
+      async (signal) => {
+        const address = await this.resolveAddress(opts, signal);
+        const socket = await this.openTo(address, opts, signal);
+        // Until the handshake (or the caller) has its own listener, keep a socket error from
+        // becoming an uncaught exception; the handshake reports the failure itself.
+        const guard = (err: Error) => log('socket error before the SOCKS handshake: %s', err.message);
+        socket.on('error', guard);
+        try {
+          if (opts.beforeHandshake) {
+            await opts.beforeHandshake(socket);
+            checkInnerSignal(signal);
+          }
+          await socksConnectHandshake(socket, parsed, credentials, { signal, handshakeTimeoutMs: this.handshakeTimeoutMs, what });
+          if (!tlsOptions) return socket;
+          return await startTls(socket, parsed, tlsOptions, signal, what);
+        } catch (err) {
+          socket.destroy();
+          throw err;
+        } finally {
+          socket.off('error', guard);
+        }
+      },
+      (socket) => socket.destroy(),
+    );
+  }
+
+  /**
+   * Resolves a hostname to an IPv4/IPv6 address through tor (SOCKS RESOLVE, 0xF0): the exit does
+   * the lookup, nothing is resolved locally. An IP literal is answered by tor as is.
+   * @throws TorSocksError with `reply` (`TOR_SOCKS_HOST_UNREACHABLE` or `TOR_SOCKS_GENERAL_FAILURE`
+   *   when the exit could not resolve the name, ...), or the connection-level codes of `connect`
+   * @throws TorInvalidValueError, TorAbortError, TorTimeoutError
+   * @example const ip = await socks.resolve('example.com');
+   */
+  resolve(name: string, opts: TorResolveOptions = {}): Promise<string> {
+    return this.lookup(SOCKS_CMD_RESOLVE, name, opts);
+  }
+
+  /**
+   * Reverse-resolves an IPv4/IPv6 address to a hostname through tor (SOCKS RESOLVE_PTR, 0xF1).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `address` is not an IP literal
+   * @throws TorSocksError, TorAbortError, TorTimeoutError as for {@link resolve}
+   */
+  resolvePtr(address: string, opts: TorResolveOptions = {}): Promise<string> {
+    return this.lookup(SOCKS_CMD_RESOLVE_PTR, address, opts);
+  }
+
+  /**
+   * An agent for `http.request`/`http.get` (or, with `tls`, `https`) whose every connection goes
+   * through tor. Destroyed by {@link close}.
+   * @example http.get('http://example.onion/', { agent: socks.httpAgent({ isolate: 'a' }) }, (res) => ...)
+   */
+  httpAgent(opts: HttpAgentOptions = {}): http.Agent {
+    this.assertOpen();
+    // Checked now so that a bad option fails here, not at the first request.
+    socksCredentials(opts);
+    if (opts.socksPort !== undefined) parseSocksPortOption(opts.socksPort, opts.socksHostname);
+    const open = (target: { host: string; port: number }, o: TorSocksConnectOptions) => this.connect(target, o);
+    const agent = opts.tls ? new TorHttpsAgent(open, opts) : new TorHttpAgent(open, opts);
+    this.agents.add(agent);
+    return agent;
+  }
+
+  /**
+   * WHATWG `fetch` (undici 7) through tor. `init.isolate` puts the request on its own circuit.
+   * @throws TorSocksError when the stream through tor fails (not fetch's generic TypeError)
+   * @example const res = await socks.fetch('http://example.onion/', { isolate: 'a' });
+   */
+  async fetch(input: string | URL, init: TorFetchInit = {}): Promise<Response> {
+    this.assertOpen();
+    const { isolate, ...rest } = init;
+    if (isolate !== undefined) socksCredentials({ isolate });
+    return fetchThrough(this.dispatcherFor(isolate), input, rest);
+  }
+
+  /** Destroys the agents and dispatchers this client created. Later calls fail. */
+  close(): void {
+    this.closed = true;
+    for (const agent of this.agents) agent.destroy();
+    this.agents.clear();
+    for (const dispatcher of this.dispatchers.values()) dispatcher.destroy().catch(() => undefined);
+    this.dispatchers.clear();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw socksFailure('closed', 'this SOCKS client is closed (its Tor handle was closed)');
+  }
+
+  private dispatcherFor(isolate: string | undefined): UndiciAgent {
+    const key = isolate === undefined ? '' : `i:${isolate}`;
+    let dispatcher = this.dispatchers.get(key);
+    if (dispatcher) {
+      // Most recently used last, so that the oldest is the one closed when there are too many.
+      this.dispatchers.delete(key);
+      this.dispatchers.set(key, dispatcher);
+      return dispatcher;
+    }
+    dispatcher = createTorDispatcher(
+      (target, o) => this.connect(target, o),
+      isolate === undefined ? {} : { isolate },
+    );
+    this.dispatchers.set(key, dispatcher);
+    if (this.dispatchers.size > SOCKS_CLIENT_DEFAULTS.maxDispatchers) {
+      const [oldestKey, oldest] = this.dispatchers.entries().next().value as [string, UndiciAgent];
+      this.dispatchers.delete(oldestKey);
+      // close() lets requests in flight finish.
+      oldest.close().catch(() => undefined);
+    }
+    return dispatcher;
+  }
+
+  private async lookup(command: ResolveCommand, value: string, opts: TorResolveOptions): Promise<string> {
+    this.assertOpen();
+    const target = parseSocksHost(value, command === SOCKS_CMD_RESOLVE ? 'name' : 'address');
+    if (command === SOCKS_CMD_RESOLVE_PTR && target.addressType === 3) {
+      throw new TorInvalidValueError('address', 'RESOLVE_PTR needs an IPv4 or IPv6 address');
+    }
+    const credentials: SocksCredentials | undefined = socksCredentials(opts);
+    const what = `${command === SOCKS_CMD_RESOLVE ? 'RESOLVE' : 'RESOLVE_PTR'} ${target.host} through tor`;
+    return cancellable(
+      what,
+      opts,
+      async (signal) => {
+        const address = await this.resolveAddress(opts, signal);
+        const socket = await this.openTo(address, opts, signal);
+        const onAbort = () => socket.destroy();
+        signal.addEventListener('abort', onAbort, { once: true });
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const exchange = socksResolveExchange(socket, command, target, credentials, what);
+          if (opts.timeoutMs !== undefined) return await exchange;
+          // Without a caller timeout, a tor that never answers must still not hang us forever.
+          exchange.catch(() => undefined);
+          const limit = this.handshakeTimeoutMs;
+          const timeout = new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(socksFailure('timeout', `${what} failed: tor did not answer within ${limit} ms`)), limit);
+          });
+          return await Promise.race([exchange, timeout]);
+        } finally {
+          if (timer) clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          socket.destroy();
+        }
+      },
+      () => undefined,
+    );
+  }
+
+  /** Opens the socket to tor's SOCKS port; forgets a discovered address that stopped answering. */
+  private async openTo(address: SocksAddress, opts: { socksPort?: unknown }, signal: AbortSignal): Promise<net.Socket> {
+    try {
+      return await openSocksSocket(address, signal);
+    } catch (err) {
+      if (opts.socksPort === undefined && this.fixedAddress === undefined && err instanceof TorError && err.code === SOCKS_FAILURE_CODES.unreachable) {
+        // tor may have moved its SocksPort (SETCONF): ask again next time.
+        this.discovered = undefined;
+      }
+      throw err;
+    }
+  }
+
+  /** The address for one call: per-call option, constructor option, else discovery. */
+  private resolveAddress(opts: { socksPort?: number | string; socksHostname?: string }, signal: AbortSignal): Promise<SocksAddress> {
+    if (opts.socksPort !== undefined) return Promise.resolve(parseSocksPortOption(opts.socksPort, opts.socksHostname));
+    if (this.fixedAddress !== undefined) return Promise.resolve(this.fixedAddress);
+    const discovered = (this.discovered ??= this.discover());
+    const withHost = (a: SocksAddress): SocksAddress => {
+      const host = opts.socksHostname !== undefined ? parseSocksHostname(opts.socksHostname) : this.socksHostname;
+      return host !== undefined && 'host' in a ? { host, port: a.port } : a;
+    };
+    // The shared discovery runs without this caller's signal: one caller's abort must not fail the
+    // others. This caller stops waiting when its own signal fires.
+    return new Promise<SocksAddress>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      discovered.then(
+        (a) => {
+          signal.removeEventListener('abort', onAbort);
+          try {
+            resolve(withHost(a));
+          } catch (err) {
+            reject(err);
+          }
+        },
+        (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  private discover(): Promise<SocksAddress> {
+    const attempt = this.discoverOnce();
+    attempt.catch(() => {
+      if (this.discovered === attempt) this.discovered = undefined;
+    });
+    return attempt;
+  }
+
+  private async discoverOnce(): Promise<SocksAddress> {
+    let why = 'no control connection';
+    if (this.control) {
+      try {
+        // The raw reply, not getInfo(): the value is a list of quoted strings, and unquoting it as
+        // one string would glue the first and last items to their neighbours.
+        const reply = await this.control.command('GETINFO net/listeners/socks', { timeoutMs: SOCKS_CLIENT_DEFAULTS.discoveryTimeoutMs });
+        const value = listenersValue(reply);
+        const listeners = parseSocksListeners(value);
+        if (listeners.length === 0) {
+          throw socksFailure(
+            'noListener',
+            'tor has no SOCKS listener (SocksPort 0): give tor a SocksPort (e.g. SETCONF SocksPort=auto) or pass socksPort',
+          );
+        }
+        log('tor listens for SOCKS on %s', listeners.map(describeSocksAddress).join(', '));
+        return listeners[0]!;
+      } catch (err) {
+        // tor answered but without listeners: that is the answer, not a reason to guess.
+        if (err instanceof TorError && err.code === SOCKS_FAILURE_CODES.noListener) throw err;
+        if (!(err instanceof TorError)) throw err;
+        why = `GETINFO net/listeners/socks failed: ${err.message}`;
+        log('%s; trying the usual SOCKS ports', why);
+      }
+    }
+    for (const candidate of this.fallback) {
+      const probe = AbortSignal.timeout(SOCKS_CLIENT_DEFAULTS.probeTimeoutMs);
+      try {
+        const socket = await openSocksSocket(candidate, probe);
+        socket.destroy();
+        return candidate;
+      } catch {
+        /* try the next one */
+      }
+    }
+    throw socksFailure(
+      'unreachable',
+      `cannot find tor's SOCKS port (${why}) and nothing accepts connections on ${this.fallback.map(describeSocksAddress).join(' or ') || '(no fallback ports)'}; pass socksPort`,
+    );
+  }
+}
+
+/** The raw value of `net/listeners/socks` in a GETINFO reply (one line, or a data block). */
+function listenersValue(reply: ControlReply): string {
+  for (const line of reply.lines) {
+    const prefix = 'net/listeners/socks=';
+    if (!line.text.toLowerCase().startsWith(prefix)) continue;
+    return line.separator === '+' ? (line.data ?? '') : line.text.slice(prefix.length);
+  }
+  throw new TorProtocolError('GETINFO net/listeners/socks: the reply has no value for the key');
+}
