@@ -1,0 +1,454 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import {
+  TorAbortError,
+  TorControlError,
+  TorInvalidValueError,
+  TorSocksError,
+  TorTimeoutError,
+} from '../../src/errors.js';
+import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
+import {
+  fakeControl,
+  makeTestCertificate,
+  startFakeSocksServer,
+  type FakeAnswer,
+  type FakeRequest,
+  type FakeServerOptions,
+  type FakeSocksServer,
+} from './socks-fake-server.js';
+
+function listen(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  if (server instanceof http.Server) server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+async function waitFor(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((r) => setTimeout(r, 5));
+}
+
+function readSome(socket: net.Socket, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    socket.on('data', (d: Buffer) => {
+      chunks.push(d);
+      got += d.length;
+      if (got >= n) resolve(Buffer.concat(chunks));
+    });
+    socket.once('error', reject);
+  });
+}
+
+const isSocksError = (code: string, reply?: number) => (e: unknown) =>
+  e instanceof TorSocksError && e.code === code && e.reply === reply;
+
+describe('socks client: connect through a fake SOCKS server', () => {
+  let fake: FakeSocksServer | undefined;
+  let client: TorSocksClient | undefined;
+  let echo: net.Server;
+  let echoPort: number;
+  const sockets: net.Socket[] = [];
+
+  before(async () => {
+    echo = net.createServer((s) => {
+      s.on('error', () => undefined);
+      s.pipe(s);
+    });
+    echoPort = await listen(echo);
+  });
+  after(() => closeServer(echo));
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    client?.close();
+    await fake?.close();
+    fake = undefined;
+    client = undefined;
+  });
+
+  async function setup(answer: (req: FakeRequest) => FakeAnswer = () => ({ forwardTo: echoPort }), opts: FakeServerOptions = {}) {
+    fake = await startFakeSocksServer({ ...opts, answer });
+    client = new TorSocksClient(null, { socksPort: fake.port });
+    return { fake, client };
+  }
+
+  it('sends a hostname as a SOCKS5 domain name (type 3) and carries data both ways', async () => {
+    const { fake, client } = await setup();
+    const socket = await client.connect({ host: 'echo.example', port: 7 });
+    sockets.push(socket);
+    const got = readSome(socket, 5);
+    socket.write('hello');
+    assert.equal((await got).toString(), 'hello');
+    // greeting [5,1,0], then request 05 01 00 03 len name port
+    assert.deepEqual([...fake.connections[0]!.received], [5, 1, 0, 5, 1, 0, 3, 12, ...Buffer.from('echo.example'), 0, 7]);
+  });
+
+  it('IPv4, IPv6 and .onion targets use address types 1, 4 and 3', async () => {
+    const { fake, client } = await setup();
+    const onion = 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion';
+    for (const host of ['10.1.2.3', '[2001:db8::5]', onion]) sockets.push(await client.connect({ host, port: 80 }));
+    assert.deepEqual(
+      fake.connections.map((c) => [c.request?.addressType, c.request?.host]),
+      [[1, '10.1.2.3'], [4, '2001:db8:0:0:0:0:0:5'], [3, onion]],
+    );
+  });
+
+  it('data tor sends right after its reply reaches the application', async () => {
+    const { client } = await setup(() => ({ forwardTo: echoPort, after: Buffer.from('banner\n') }));
+    const socket = await client.connect({ host: 'h.example', port: 25 });
+    sockets.push(socket);
+    assert.equal((await readSome(socket, 7)).toString(), 'banner\n');
+  });
+
+  it('isolate=TOKEN sends username torcon-isolate and the token; username/password pass through; none offers no-auth only', async () => {
+    const { fake, client } = await setup();
+    sockets.push(await client.connect({ host: 'a.example', port: 1 }, { isolate: 'alice' }));
+    sockets.push(await client.connect({ host: 'a.example', port: 1 }, { username: 'u', password: 'p' }));
+    sockets.push(await client.connect({ host: 'a.example', port: 1 }));
+    const [iso, up, none] = fake.connections;
+    assert.deepEqual([iso!.request?.username, iso!.request?.password], ['torcon-isolate', 'alice']);
+    assert.deepEqual([up!.request?.username, up!.request?.password], ['u', 'p']);
+    assert.deepEqual(none!.methods, [0]);
+    assert.equal(none!.request?.username, undefined);
+  });
+
+  const replies: Array<[number, string]> = [
+    [0x01, 'TOR_SOCKS_GENERAL_FAILURE'], [0x02, 'TOR_SOCKS_NOT_ALLOWED'], [0x03, 'TOR_SOCKS_NETWORK_UNREACHABLE'],
+    [0x04, 'TOR_SOCKS_HOST_UNREACHABLE'], [0x05, 'TOR_SOCKS_CONNECTION_REFUSED'], [0x06, 'TOR_SOCKS_TTL_EXPIRED'],
+    [0x07, 'TOR_SOCKS_COMMAND_NOT_SUPPORTED'], [0x08, 'TOR_SOCKS_ADDRESS_NOT_SUPPORTED'],
+    [0xf0, 'TOR_SOCKS_ONION_NOT_FOUND'], [0xf1, 'TOR_SOCKS_ONION_DESCRIPTOR_INVALID'], [0xf2, 'TOR_SOCKS_ONION_INTRO_FAILED'],
+    [0xf3, 'TOR_SOCKS_ONION_REND_FAILED'], [0xf4, 'TOR_SOCKS_ONION_CLIENT_AUTH_MISSING'], [0xf5, 'TOR_SOCKS_ONION_CLIENT_AUTH_WRONG'],
+    [0xf6, 'TOR_SOCKS_ONION_BAD_ADDRESS'], [0xf7, 'TOR_SOCKS_ONION_INTRO_TIMEOUT'], [0x42, 'TOR_SOCKS_UNKNOWN_REPLY'],
+  ];
+  it('every reply byte through the socks package becomes its TorSocksError, with and without auth', async () => {
+    let next = 0;
+    const { fake, client } = await setup(() => ({ reply: replies[next]![0] }));
+    for (const [reply, code] of replies) {
+      for (const isolate of [undefined, 'tok']) {
+        await assert.rejects(
+          client.connect({ host: 'x.onion', port: 80 }, isolate ? { isolate } : {}),
+          isSocksError(code, reply),
+          `0x${reply.toString(16)}`,
+        );
+      }
+      next++;
+    }
+    await waitFor(() => fake.connections.every((c) => c.closed));
+  });
+
+  it('beforeHandshake gets the socket (localPort = the port tor sees) before any SOCKS byte, and is awaited', async () => {
+    const { fake, client } = await setup();
+    let seen: { localPort?: number; bytesAtCall?: number } = {};
+    const socket = await client.connect({ host: 'h.example', port: 1 }, {
+      beforeHandshake: async (s) => {
+        await waitFor(() => fake.connections.length === 1);
+        seen = { localPort: s.localPort!, bytesAtCall: fake.connections[0]!.received.length };
+        await new Promise((r) => setTimeout(r, 20));
+        seen.bytesAtCall! += fake.connections[0]!.received.length;
+      },
+    });
+    sockets.push(socket);
+    assert.equal(seen.localPort, fake.connections[0]!.remotePort);
+    assert.equal(seen.bytesAtCall, 0);
+  });
+
+  it('a throwing beforeHandshake fails the connect with its error and closes the socket', async () => {
+    const { fake, client } = await setup();
+    const boom = new Error('no circuit');
+    await assert.rejects(client.connect({ host: 'h.example', port: 1 }, { beforeHandshake: () => { throw boom; } }), (e) => e === boom);
+    await waitFor(() => fake.connections[0]?.closed === true);
+  });
+
+  it('nothing on the SOCKS port -> TOR_SOCKS_UNREACHABLE naming the address and errno', async () => {
+    const probe = net.createServer();
+    const port = await listen(probe);
+    await closeServer(probe);
+    client = new TorSocksClient(null, { socksPort: port });
+    await assert.rejects(client.connect({ host: 'h.example', port: 1 }), (e: unknown) =>
+      isSocksError('TOR_SOCKS_UNREACHABLE')(e) && (e as Error).message.includes(`127.0.0.1:${port}`) && /ECONNREFUSED/.test((e as Error).message));
+  });
+
+  it('SOCKS over a unix socket (socksPort "/path" and "unix:/path")', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'torcon-socks-test-'));
+    try {
+      fake = await startFakeSocksServer({ path: join(dir, 'socks'), answer: () => ({ forwardTo: echoPort }) });
+      for (const socksPort of [join(dir, 'socks'), `unix:${join(dir, 'socks')}`]) {
+        client = new TorSocksClient(null, { socksPort });
+        const socket = await client.connect({ host: 'via-unix.example', port: 9 });
+        sockets.push(socket);
+        const got = readSome(socket, 4);
+        socket.write('unix');
+        assert.equal((await got).toString(), 'unix');
+        client.close();
+      }
+      assert.equal(fake.connections.length, 2);
+      await assert.rejects(
+        new TorSocksClient(null, { socksPort: join(dir, 'missing') }).connect({ host: 'h', port: 1 }),
+        (e: unknown) => isSocksError('TOR_SOCKS_UNREACHABLE')(e) && /ENOENT/.test((e as Error).message),
+      );
+    } finally {
+      await fake?.close();
+      fake = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a port that does not speak SOCKS5 -> TOR_SOCKS_PROTOCOL', async () => {
+    await setup(() => ({}), { rawGreeting: Buffer.from('HTTP/1.0 501 Tor is not an HTTP Proxy\r\n\r\n') });
+    await assert.rejects(client!.connect({ host: 'h', port: 1 }), isSocksError('TOR_SOCKS_PROTOCOL'));
+  });
+
+  it('a reply with an unknown address type -> TOR_SOCKS_PROTOCOL (not handed to the application as data)', async () => {
+    await setup(() => ({ raw: Buffer.from([5, 0, 0, 9, 0, 0, 0, 0, 0, 0]) }));
+    await assert.rejects(client!.connect({ host: 'h', port: 1 }), isSocksError('TOR_SOCKS_PROTOCOL'));
+  });
+
+  it('tor closing during the handshake -> TOR_SOCKS_CLOSED', async () => {
+    await setup(() => ({ silent: true, close: true }));
+    await assert.rejects(client!.connect({ host: 'h', port: 1 }), isSocksError('TOR_SOCKS_CLOSED'));
+  });
+
+  it('refused credentials / no acceptable method -> TOR_SOCKS_AUTH_FAILED without the secret', async () => {
+    await setup(() => ({}), { authOk: false });
+    await assert.rejects(client!.connect({ host: 'h', port: 1 }, { isolate: 'very-secret' }), (e: unknown) =>
+      isSocksError('TOR_SOCKS_AUTH_FAILED')(e) && !String((e as Error).message).includes('very-secret') && !JSON.stringify(e).includes('very-secret'));
+    client!.close();
+    await fake!.close();
+    await setup(() => ({}), { method: 'none' });
+    await assert.rejects(client!.connect({ host: 'h', port: 1 }), isSocksError('TOR_SOCKS_AUTH_FAILED'));
+  });
+
+  it('the handshake limit -> TOR_SOCKS_TIMEOUT; timeoutMs -> TorTimeoutError; abort -> TorAbortError; sockets closed', async () => {
+    fake = await startFakeSocksServer({ answer: () => ({ silent: true }) });
+    client = new TorSocksClient(null, { socksPort: fake.port, handshakeTimeoutMs: 150 });
+    await assert.rejects(client.connect({ host: 'h', port: 1 }), isSocksError('TOR_SOCKS_TIMEOUT'));
+    await assert.rejects(client.connect({ host: 'h', port: 1 }, { timeoutMs: 50 }), TorTimeoutError);
+    const ac = new AbortController();
+    const p = client.connect({ host: 'h', port: 1 }, { signal: ac.signal });
+    await waitFor(() => fake!.connections[2]?.request !== undefined);
+    ac.abort();
+    await assert.rejects(p, TorAbortError);
+    await waitFor(() => fake!.connections.every((c) => c.closed));
+    assert.equal(fake.connections.length, 3);
+    await assert.rejects(client.connect({ host: 'h', port: 1 }, { signal: AbortSignal.abort() }), TorAbortError);
+    assert.equal(fake.connections.length, 3);
+  });
+
+  it('bad input fails before any I/O', async () => {
+    const { fake, client } = await setup();
+    await assert.rejects(client.connect({ host: 'h', port: 0 }), TorInvalidValueError);
+    await assert.rejects(client.connect({ host: 'a b', port: 1 }), TorInvalidValueError);
+    await assert.rejects(client.connect({ host: 'h', port: 1 }, { isolate: 'a', username: 'b' }), TorInvalidValueError);
+    await assert.rejects(client.connect({ host: 'h', port: 1 }, { socksPort: 'relative/path' }), TorInvalidValueError);
+    assert.throws(() => new TorSocksClient(null, { socksHostname: 'tor.example' }), TorInvalidValueError);
+    assert.equal(fake.connections.length, 0);
+  });
+
+  describe('finding the SOCKS port', () => {
+    it('asks tor (GETINFO net/listeners/socks) once, uses the first listener, and caches it', async () => {
+      fake = await startFakeSocksServer({ answer: () => ({ forwardTo: echoPort }) });
+      const control = fakeControl(`"127.0.0.1:${fake.port}" "unix:/nonexistent/socks"`);
+      client = new TorSocksClient(control);
+      assert.deepEqual(await client.socksAddress(), { host: '127.0.0.1', port: fake.port });
+      sockets.push(await client.connect({ host: 'h', port: 1 }));
+      sockets.push(await client.connect({ host: 'h', port: 1 }));
+      assert.deepEqual(control.calls, ['GETINFO net/listeners/socks']);
+      assert.equal(fake.connections.length, 2);
+    });
+
+    it('SocksPort 0 (no listener) -> TOR_SOCKS_NO_LISTENER, asked again next time', async () => {
+      const control = fakeControl('');
+      client = new TorSocksClient(control, { fallbackSocksPorts: [] });
+      await assert.rejects(client.connect({ host: 'h', port: 1 }), isSocksError('TOR_SOCKS_NO_LISTENER'));
+      await assert.rejects(client.socksAddress(), isSocksError('TOR_SOCKS_NO_LISTENER'));
+      assert.equal(control.calls.length, 2);
+    });
+
+    it('when tor refuses GETINFO, tries the fallback ports in order', async () => {
+      fake = await startFakeSocksServer({ answer: () => ({ forwardTo: echoPort }) });
+      const closed = net.createServer();
+      const deadPort = await listen(closed);
+      await closeServer(closed);
+      const control = fakeControl(new TorControlError(552, 'Unrecognized key', 'GETINFO'));
+      client = new TorSocksClient(control, { fallbackSocksPorts: [deadPort, fake.port] });
+      assert.deepEqual(await client.socksAddress(), { host: '127.0.0.1', port: fake.port });
+      sockets.push(await client.connect({ host: 'h', port: 1 }));
+      // the probe connection and the real one
+      assert.equal(fake.connections.length, 2);
+    });
+
+    it('nothing anywhere -> TOR_SOCKS_UNREACHABLE saying what was tried', async () => {
+      const closed = net.createServer();
+      const deadPort = await listen(closed);
+      await closeServer(closed);
+      client = new TorSocksClient(null, { fallbackSocksPorts: [deadPort] });
+      await assert.rejects(client.socksAddress(), (e: unknown) =>
+        isSocksError('TOR_SOCKS_UNREACHABLE')(e) && (e as Error).message.includes(`127.0.0.1:${deadPort}`));
+    });
+
+    it('socksHostname replaces the host of a discovered TCP listener', async () => {
+      client = new TorSocksClient(fakeControl('"0.0.0.0:9999"'), { socksHostname: '127.0.0.2' });
+      assert.deepEqual(await client.socksAddress(), { host: '127.0.0.2', port: 9999 });
+    });
+  });
+
+  describe('TLS, http agents and fetch over the stream', () => {
+    const hostname = 'tls.example';
+    let cert: { key: string; cert: string };
+    let tlsServer: tls.Server;
+    let tlsPort: number;
+    const sniSeen: Array<string | false> = [];
+    let web: http.Server;
+    let webPort: number;
+    let webConnections = 0;
+    let secureWeb: https.Server;
+    let secureWebPort: number;
+
+    before(async () => {
+      cert = makeTestCertificate({ dns: [hostname], ip: ['127.0.0.1'] });
+      tlsServer = tls.createServer({ ...cert }, (s) => {
+        sniSeen.push((s as tls.TLSSocket & { servername?: string | false }).servername ?? false);
+        s.on('error', () => undefined);
+        s.pipe(s);
+      });
+      tlsPort = await listen(tlsServer);
+      web = http.createServer((req, res) => res.end(`hello ${req.url} via ${req.headers.host}`));
+      web.on('connection', () => webConnections++);
+      webPort = await listen(web);
+      secureWeb = https.createServer({ ...cert }, (req, res) => res.end(`secure ${req.url}`));
+      secureWebPort = await listen(secureWeb);
+    });
+    after(async () => {
+      await closeServer(tlsServer);
+      await closeServer(web);
+      await closeServer(secureWeb);
+    });
+
+    it('tls: SNI is the target host, the certificate is checked against it', async () => {
+      const { client } = await setup(() => ({ forwardTo: tlsPort }));
+      const seenBefore = sniSeen.length;
+      const socket = await client.connect({ host: hostname, port: 443 }, { tls: { ca: cert.cert } });
+      sockets.push(socket);
+      await waitFor(() => sniSeen.length > seenBefore);
+      assert.ok(socket instanceof tls.TLSSocket && socket.authorized);
+      const got = readSome(socket, 3);
+      socket.write('tls');
+      assert.equal((await got).toString(), 'tls');
+      assert.equal(sniSeen.at(-1), hostname);
+    });
+
+    it('tls to an IP: no SNI, identity checked against the target IP, not the SOCKS port address', async () => {
+      const { client } = await setup(() => ({ forwardTo: tlsPort }));
+      const seenBefore = sniSeen.length;
+      sockets.push(await client.connect({ host: '127.0.0.1', port: 443 }, { tls: { ca: cert.cert } }));
+      await waitFor(() => sniSeen.length > seenBefore);
+      assert.equal(sniSeen.at(-1), false);
+      // The SOCKS port is on 127.0.0.1 (in the certificate); the target 10.9.8.7 is not.
+      await assert.rejects(
+        client.connect({ host: '10.9.8.7', port: 443 }, { tls: { ca: cert.cert } }),
+        (e: unknown) => isSocksError('TOR_SOCKS_TLS_FAILED')(e) && (e as { cause?: { code?: string } }).cause?.code === 'ERR_TLS_CERT_ALTNAME_INVALID',
+      );
+    });
+
+    it('tls: true with an untrusted certificate -> TOR_SOCKS_TLS_FAILED with the TLS error as cause', async () => {
+      const { client } = await setup(() => ({ forwardTo: tlsPort }));
+      await assert.rejects(client.connect({ host: hostname, port: 443 }, { tls: true }), (e: unknown) =>
+        isSocksError('TOR_SOCKS_TLS_FAILED')(e) && /self.signed/i.test(String((e as { cause?: { code?: string } }).cause?.code)));
+    });
+
+    it('httpAgent: http.get through tor, with keep-alive reusing one stream', async () => {
+      const { fake, client } = await setup(() => ({ forwardTo: webPort }));
+      const agent = client.httpAgent({ keepAlive: true, isolate: 'web' });
+      const get = (path: string) =>
+        new Promise<string>((resolve, reject) => {
+          http.get(`http://site.example${path}`, { agent }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (d) => (body += d));
+            res.on('end', () => resolve(body));
+          }).on('error', reject);
+        });
+      const before = webConnections;
+      assert.equal(await get('/one'), 'hello /one via site.example');
+      assert.equal(await get('/two'), 'hello /two via site.example');
+      assert.equal(webConnections - before, 1);
+      assert.equal(fake.connections.length, 1);
+      assert.deepEqual([fake.connections[0]!.request?.host, fake.connections[0]!.request?.addressType, fake.connections[0]!.request?.password], ['site.example', 3, 'web']);
+    });
+
+    it('httpAgent with tls: an https.Agent doing TLS with the request host', async () => {
+      const { fake, client } = await setup(() => ({ forwardTo: secureWebPort }));
+      const agent = client.httpAgent({ tls: { ca: cert.cert } });
+      assert.ok(agent instanceof https.Agent);
+      const body = await new Promise<string>((resolve, reject) => {
+        https.get(`https://${hostname}/s`, { agent }, (res) => {
+          let b = '';
+          res.on('data', (d) => (b += d));
+          res.on('end', () => resolve(b));
+        }).on('error', reject);
+      });
+      assert.equal(body, 'secure /s');
+      assert.equal(fake.connections[0]!.request?.host, hostname);
+    });
+
+    it('httpAgent: a failing stream fails the request with the TorSocksError', async () => {
+      const { client } = await setup(() => ({ reply: 0x05 }));
+      const agent = client.httpAgent();
+      await assert.rejects(
+        new Promise((resolve, reject) => http.get('http://refused.example/', { agent }, resolve).on('error', reject)),
+        isSocksError('TOR_SOCKS_CONNECTION_REFUSED', 5),
+      );
+    });
+
+    it('fetch: http through tor, isolate on its own connection with its credentials', async () => {
+      const { fake, client } = await setup(() => ({ forwardTo: webPort }));
+      const res = await client.fetch('http://fetch.example/a');
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'hello /a via fetch.example');
+      const res2 = await client.fetch('http://fetch.example/b', { isolate: 'other' });
+      assert.equal(await res2.text(), 'hello /b via fetch.example');
+      assert.equal(fake.connections.length, 2);
+      assert.equal(fake.connections[0]!.request?.username, undefined);
+      assert.equal(fake.connections[1]!.request?.password, 'other');
+      assert.equal(fake.connections[0]!.request?.host, 'fetch.example');
+    });
+
+    it('fetch: https does TLS with the URL host (untrusted certificate -> TOR_SOCKS_TLS_FAILED)', async () => {
+      const { fake, client } = await setup(() => ({ forwardTo: secureWebPort }));
+      await assert.rejects(client.fetch(`https://${hostname}/x`), isSocksError('TOR_SOCKS_TLS_FAILED'));
+      assert.deepEqual([fake.connections[0]!.request?.host, fake.connections[0]!.request?.port], [hostname, 443]);
+    });
+
+    it('fetch: a SOCKS failure rejects with the TorSocksError, not TypeError', async () => {
+      const { client } = await setup(() => ({ reply: 0xf0 }));
+      await assert.rejects(client.fetch('http://missing.onion/'), isSocksError('TOR_SOCKS_ONION_NOT_FOUND', 0xf0));
+    });
+
+    it('fetch: init.dispatcher cannot replace the tor dispatcher', async () => {
+      const { client } = await setup();
+      await assert.rejects(client.fetch('http://x.example/', { dispatcher: {} } as RequestInit), TorInvalidValueError);
+    });
+
+    it('close() destroys agents and refuses later calls', async () => {
+      const { client } = await setup(() => ({ forwardTo: webPort }));
+      const agent = client.httpAgent({ keepAlive: true });
+      await new Promise<void>((resolve, reject) => http.get('http://k.example/', { agent }, (res) => { res.resume(); res.on('end', () => resolve()); }).on('error', reject));
+      await waitFor(() => Object.values(agent.freeSockets).flat().length === 1);
+      const pooled = Object.values(agent.freeSockets).flat()[0]!;
+      client.close();
+      assert.equal(pooled.destroyed, true);
+      await assert.rejects(client.connect({ host: 'h', port: 1 }), isSocksError('TOR_SOCKS_CLOSED'));
+      await assert.rejects(client.fetch('http://h/'), isSocksError('TOR_SOCKS_CLOSED'));
+    });
+  });
+});
