@@ -6,6 +6,9 @@ import { getDefaultRegistry } from './default-registry.js';
 /**
  * Builds the context a plugin receives. Without a `getTor`, asking for a tor fails: an endpoint
  * that needs tor must never quietly get a plain connection instead.
+ * @param opts - the options of a `connect`/`listen` call.
+ * @returns a context whose `getTor` rejects with `TorNotAvailableError` (code `TOR_NOT_AVAILABLE`)
+ *   unless `opts.getTor` is given.
  */
 export function buildContext(opts: EndpointCallOptions): EndpointContext {
   const ctx: EndpointContext = {

@@ -213,7 +213,6 @@ export function parseHost(value: string, name: string, rules: HostRules): string
   if (/^[0-9.]+$/.test(value)) {
     throw new EndpointArgumentError(`${name} is not a valid IPv4 address: ${showValue(value)}`);
   }
-  // eslint-disable-next-line no-control-regex
   const ascii = /^[\x00-\x7f]*$/.test(value) ? value : domainToASCII(value);
   const labels = (ascii.endsWith('.') ? ascii.slice(0, -1) : ascii).split('.');
   const wellFormed =

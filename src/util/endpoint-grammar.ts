@@ -77,8 +77,12 @@ export function parseEndpoint(description: string): ParsedEndpoint {
       if (Object.prototype.hasOwnProperty.call(options, key)) {
         throw new EndpointSyntaxError(`keyword "${key}" given more than once`, keyIndex);
       }
-      // defineProperty, not assignment: a keyword named `__proto__` must stay plain data.
-      Object.defineProperty(options, key, { value: current, enumerable: true, writable: true, configurable: true });
+      // Assigning `__proto__` would change the prototype instead of adding a keyword.
+      if (key === '__proto__') {
+        Object.defineProperty(options, key, { value: current, enumerable: true, writable: true, configurable: true });
+      } else {
+        options[key] = current;
+      }
     }
     current = '';
     key = undefined;
