@@ -496,7 +496,11 @@ class ClientSim {
   now = 0;
   emitting = false;
   done = false;
-  readonly lines: string[] = [];
+  /** events.txt as it is being written: each line is encoded at once and checked, never kept. */
+  private out = Buffer.allocUnsafe(1 << 25);
+  private outLen = 0;
+  emitted = 0;
+  checker: ExpectedState | null = null;
   readonly counts: Record<string, number> = {};
 
   private readonly circs = new Map<number, Circ>();
@@ -574,9 +578,17 @@ class ClientSim {
 
   private emit(type: string, line: string): void {
     if (!this.emitting || this.done) return;
-    this.lines.push(line);
+    this.checker!.apply(line);
+    if (this.outLen + line.length + 2 > this.out.length) {
+      const bigger = Buffer.allocUnsafe(this.out.length * 2);
+      this.out.copy(bigger, 0, 0, this.outLen);
+      this.out = bigger;
+    }
+    this.outLen += this.out.write(line, this.outLen, 'latin1');
+    this.out[this.outLen++] = 0x0d;
+    this.out[this.outLen++] = 0x0a;
     this.counts[type] = (this.counts[type] ?? 0) + 1;
-    if (this.lines.length >= this.maxEvents) this.done = true;
+    if (++this.emitted >= this.maxEvents) this.done = true;
   }
 
   private ts(): number {
@@ -1195,6 +1207,7 @@ class ClientSim {
       if (!this.emitting && t >= warmup) {
         this.now = warmup;
         snap = this.snapshot();
+        this.checker = new ExpectedState(snap);
         this.emitting = true;
       }
       this.now = t;
@@ -1202,6 +1215,11 @@ class ClientSim {
     }
     if (snap === null) throw new Error('simulation ended during the warm-up');
     return snap;
+  }
+
+  /** The bytes of events.txt. */
+  eventBytes(): Buffer {
+    return this.out.subarray(0, this.outLen);
   }
 
   private snapshot(): Snapshot {
@@ -1239,51 +1257,58 @@ function isAddress(target: string): boolean {
 // expected final state, with a consistency check of every event
 
 /**
- * Applies the events to the initial GETINFO bodies the way a controller should, and returns what a
- * correct controller holds at the end. Throws on any event that contradicts the state so far, so a
- * corpus that passes is internally consistent.
- * @param initial the initial `circuit-status` and `stream-status` lines
- * @param events the `650` lines (without CRLF)
- * @param routers the number of routers in ns/all
+ * Applies events, one at a time, to the initial GETINFO bodies the way a controller should, and
+ * tells what a correct controller holds at the end. Throws on any event that contradicts the state
+ * so far, so a corpus that passes is internally consistent. Incremental, so that the generator
+ * need not keep 200,000 lines around.
  */
-export function replayExpected(
-  initial: { circuitStatus: readonly string[]; streamStatus: readonly string[] },
-  events: readonly string[],
-  routers: number,
-): FinalState {
-  const circs = new Map<string, string>();
-  const streams = new Map<string, { status: string; circ: string }>();
-  const seenCirc = new Set<string>();
-  const seenStream = new Set<string>();
-  const orconns = new Map<string, string>();
-  const addr = new Set<string>();
-  for (const l of initial.circuitStatus) {
-    const [id, st] = l.split(' ', 2);
-    circs.set(id!, st!);
-    seenCirc.add(id!);
+export class ExpectedState {
+  private readonly circs = new Map<string, string>();
+  private readonly streams = new Map<string, { status: string; circ: string }>();
+  private readonly seenCirc = new Set<string>();
+  private readonly seenStream = new Set<string>();
+  private readonly orconns = new Map<string, string>();
+  private readonly addr = new Set<string>();
+  private count = 0;
+
+  /** @param initial the initial `circuit-status` and `stream-status` lines */
+  constructor(initial: { circuitStatus: readonly string[]; streamStatus: readonly string[] }) {
+    for (const l of initial.circuitStatus) {
+      const [id, st] = l.split(' ', 2);
+      this.circs.set(id!, st!);
+      this.seenCirc.add(id!);
+    }
+    for (const l of initial.streamStatus) {
+      const [id, st, circ] = l.split(' ', 3);
+      this.streams.set(id!, { status: st!, circ: circ! });
+      this.seenStream.add(id!);
+    }
   }
-  for (const l of initial.streamStatus) {
-    const [id, st, circ] = l.split(' ', 3);
-    streams.set(id!, { status: st!, circ: circ! });
-    seenStream.add(id!);
-  }
-  const fail = (i: number, why: string): never => {
-    throw new Error(`inconsistent corpus at event ${i + 1} (${why}): ${events[i]}`);
-  };
-  for (let i = 0; i < events.length; i++) {
-    const p = firstWords(events[i]!, 5);
+
+  /**
+   * Applies one `650` line (without CRLF).
+   * @throws Error naming the event when it contradicts the state
+   */
+  apply(line: string): void {
+    const n = ++this.count;
+    const fail = (why: string): never => {
+      throw new Error(`inconsistent corpus at event ${n} (${why}): ${line}`);
+    };
+    const p = firstWords(line, 5);
     switch (p[1]) {
       case 'CIRC': {
         const id = p[2]!;
         const st = p[3]!;
         if (st === 'LAUNCHED') {
-          if (seenCirc.has(id)) fail(i, 'circuit id reused');
-          seenCirc.add(id);
-        } else if (!circs.has(id)) fail(i, 'unknown circuit');
+          if (this.seenCirc.has(id)) fail('circuit id reused');
+          this.seenCirc.add(id);
+        } else if (!this.circs.has(id)) fail('unknown circuit');
         if (st === 'CLOSED' || st === 'FAILED') {
-          for (const s of streams.values()) if (s.circ === id && s.status !== 'NEW' && s.status !== 'NEWRESOLVE' && s.status !== 'DETACHED') fail(i, 'circuit closed under a stream');
-          circs.delete(id);
-        } else circs.set(id, st);
+          for (const s of this.streams.values()) {
+            if (s.circ === id && s.status !== 'NEW' && s.status !== 'NEWRESOLVE' && s.status !== 'DETACHED') fail('circuit closed under a stream');
+          }
+          this.circs.delete(id);
+        } else this.circs.set(id, st);
         break;
       }
       case 'STREAM': {
@@ -1291,48 +1316,68 @@ export function replayExpected(
         const st = p[3]!;
         const circ = p[4]!;
         if (st === 'CLOSED' || st === 'FAILED') {
-          streams.delete(id);
+          this.streams.delete(id);
           break;
         }
         if (st === 'NEW' || st === 'NEWRESOLVE') {
-          if (seenStream.has(id)) fail(i, 'stream id reused');
-          seenStream.add(id);
-          if (circ !== '0') fail(i, 'new stream on a circuit');
-        } else if (!streams.has(id)) fail(i, 'unknown stream');
+          if (this.seenStream.has(id)) fail('stream id reused');
+          this.seenStream.add(id);
+          if (circ !== '0') fail('new stream on a circuit');
+        } else if (!this.streams.has(id)) fail('unknown stream');
         if (st === 'SENTCONNECT' || st === 'SENTRESOLVE' || st === 'SUCCEEDED' || st === 'REMAP') {
-          if (circs.get(circ) !== 'BUILT') fail(i, `stream on circuit ${circ} that is not BUILT`);
+          if (this.circs.get(circ) !== 'BUILT') fail(`stream on circuit ${circ} that is not BUILT`);
         }
-        streams.set(id, { status: st, circ });
+        this.streams.set(id, { status: st, circ });
         break;
       }
       case 'ORCONN': {
-        const line = events[i]!;
         const at = line.lastIndexOf(' ID=');
-        if (at < 0) fail(i, 'ORCONN without ID');
+        if (at < 0) fail('ORCONN without ID');
         const id = line.slice(at + 4);
-        if (p[3] === 'CLOSED' || p[3] === 'FAILED') orconns.delete(id);
-        else orconns.set(id, p[3]!);
+        if (p[3] === 'CLOSED' || p[3] === 'FAILED') this.orconns.delete(id);
+        else this.orconns.set(id, p[3]!);
         break;
       }
       case 'ADDRMAP':
-        if (p[3] === '<error>') addr.delete(p[2]!);
-        else addr.add(p[2]!);
+        if (p[3] === '<error>') this.addr.delete(p[2]!);
+        else this.addr.add(p[2]!);
         break;
       case 'BW':
         break;
       default:
-        fail(i, 'unexpected event type');
+        fail('unexpected event type');
     }
   }
-  return {
-    circuits_open: circs.size,
-    circuits_by_state: tally(circs.values()),
-    streams_open: streams.size,
-    streams_by_status: tally([...streams.values()].map((s) => s.status)),
-    orconns_open: orconns.size,
-    addrmap_hosts: addr.size,
-    routers,
-  };
+
+  /** The state after the events applied so far. @param routers the number of routers in ns/all */
+  final(routers: number): FinalState {
+    return {
+      circuits_open: this.circs.size,
+      circuits_by_state: tally(this.circs.values()),
+      streams_open: this.streams.size,
+      streams_by_status: tally([...this.streams.values()].map((s) => s.status)),
+      orconns_open: this.orconns.size,
+      addrmap_hosts: this.addr.size,
+      routers,
+    };
+  }
+}
+
+/**
+ * The expected final state for a whole event list (see {@link ExpectedState}).
+ * @param initial the initial `circuit-status` and `stream-status` lines
+ * @param events the `650` lines (without CRLF)
+ * @param routers the number of routers in ns/all
+ * @throws Error on the first inconsistent event
+ */
+export function replayExpected(
+  initial: { circuitStatus: readonly string[]; streamStatus: readonly string[] },
+  events: readonly string[],
+  routers: number,
+): FinalState {
+  const st = new ExpectedState(initial);
+  for (const l of events) st.apply(l);
+  return st.final(routers);
 }
 
 /** The first `n` space-separated words of `line` (fewer if the line is shorter). */
@@ -1373,7 +1418,7 @@ export function generateCorpus(opts: CorpusOptions = {}): Corpus {
   const routers = makeRouters(new Prng(root.u32()), o.routers, baseTs);
   const sim = new ClientSim(new Prng(root.u32()), routers, baseTs, o.events);
   const snap = sim.run(o.warmupSeconds);
-  if (sim.lines.length < o.events) throw new Error(`simulation ended early: ${sim.lines.length} events`);
+  if (sim.emitted < o.events) throw new Error(`simulation ended early: ${sim.emitted} events`);
 
   const body = (lines: readonly string[]): Buffer => Buffer.from(lines.map((l) => l + '\n').join(''), 'latin1');
   const files = new Map<string, Buffer>();
@@ -1383,7 +1428,7 @@ export function generateCorpus(opts: CorpusOptions = {}): Corpus {
   files.set('orconn_status.txt', body(snap.orconnStatus));
   files.set('address_mappings.txt', body(snap.addressMappings));
   files.set('entry_guards.txt', body(snap.entryGuards));
-  files.set('events.txt', Buffer.from(sim.lines.join('\r\n') + '\r\n', 'latin1'));
+  files.set('events.txt', sim.eventBytes());
   files.set('countries.json', Buffer.from(JSON.stringify(countryMap(routers))));
 
   const all = createHash('sha256');
@@ -1399,7 +1444,7 @@ export function generateCorpus(opts: CorpusOptions = {}): Corpus {
     generator: 'torcon bench/corpus-generator.ts',
     seed: o.seed,
     routers: o.routers,
-    events: sim.lines.length,
+    events: sim.emitted,
     warmup_s: o.warmupSeconds,
     base_time: o.baseTime,
     base_ts: baseTs,
@@ -1415,7 +1460,7 @@ export function generateCorpus(opts: CorpusOptions = {}): Corpus {
       orconns: snap.orconnStatus.length,
       addrmap: snap.addressMappings.length,
     },
-    final: replayExpected(snap, sim.lines, routers.length),
+    final: sim.checker!.final(routers.length),
     end_marker: END_MARKER,
   };
   return { files, meta };
