@@ -52,9 +52,17 @@ export class OnionServiceManager {
    */
   async create(opts: OnionServiceOptions): Promise<OnionService> {
     const o = validateOnionOptions(opts);
-    const service = o.hiddenServiceDir
-      ? await createFilesystemService(this.control, o, this.configLock)
-      : await createEphemeralService(this.control, o);
+    // Shared Tor handles unref their control socket so that idle scripts can exit; a creation in
+    // progress (waiting for tor's replies or the descriptor upload) must still keep the process up.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    let service: TorOnionService;
+    try {
+      service = o.hiddenServiceDir
+        ? await createFilesystemService(this.control, o, this.configLock)
+        : await createEphemeralService(this.control, o);
+    } finally {
+      clearInterval(keepAlive);
+    }
     this.services.add(service);
     service.once('close', () => this.services.delete(service));
     if (this.control.closed) service.connectionLost(new Error('the Tor control connection closed'));

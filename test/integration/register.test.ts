@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import type net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectTor } from '../../src/tor/connect-tor.js';
+import type { Tor } from '../../src/tor/tor.js';
+import { isValidServiceId } from '../../src/onion/service-id.js';
+import { sharedTestNetwork } from '../support/testnet-fixture.js';
+import type { TestNetwork } from '../../src/testnet.js';
+
+/**
+ * `node --import torcon/register app.js` with an unchanged app (test/fixtures/plain-http-server.mjs)
+ * that does `server.listen(process.env.PORT, cb)`.
+ */
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test/integration
+const REGISTER = path.resolve(here, '../../src/register.js');
+const APP = path.resolve(here, '../../../test/fixtures/plain-http-server.mjs');
+
+interface AppLine {
+  address?: net.AddressInfo | string;
+  onion?: string | null;
+  listeningEvents?: number;
+  error?: string;
+  message?: string;
+}
+
+/** Starts the app with the hook; resolves with its first stdout line (JSON). */
+function startApp(env: Record<string, string>, timeoutMs: number): { child: ChildProcess; line: Promise<AppLine> } {
+  const child = spawn(process.execPath, ['--import', REGISTER, APP], {
+    env: { ...process.env, DEBUG: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const line = new Promise<AppLine>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no output within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        try {
+          resolve(JSON.parse(out.slice(0, nl)) as AppLine);
+        } catch {
+          reject(new Error(`not JSON: ${out.slice(0, nl)}`));
+        }
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (!out.includes('\n')) reject(new Error(`app exited (${code}) without output; stderr: ${stderr}`));
+    });
+  });
+  return { child, line };
+}
+
+function stopApp(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5_000).unref();
+  });
+}
+
+function get(url: string, socket?: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, socket ? { createConnection: () => socket, timeout: 30_000 } : { timeout: 30_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.on('timeout', () => req.destroy(new Error('HTTP timeout')));
+  });
+}
+
+describe('torcon/register (node --import)', function () {
+  this.timeout(120_000);
+  const children: ChildProcess[] = [];
+  after(async () => {
+    await Promise.all(children.map(stopApp));
+  });
+
+  it('leaves ordinary ports alone', async () => {
+    const { child, line } = startApp({ PORT: '0', TOR_CONTROL: 'tcp:127.0.0.1:1' }, 20_000);
+    children.push(child);
+    const out = await line;
+    assert.equal(out.onion, null);
+    assert.equal(out.listeningEvents, 1);
+    const port = (out.address as net.AddressInfo).port;
+    assert.ok(port > 0);
+    assert.match(await get(`http://127.0.0.1:${port}/plain`), /^hello from pid \d+ at \/plain\n$/);
+    assert.equal(await stopApp(child), 0);
+  });
+
+  it('reports a bad endpoint as an error event with the typed error code', async () => {
+    const { child, line } = startApp({ PORT: 'onion:80:version=2', TOR_CONTROL: 'tcp:127.0.0.1:1' }, 20_000);
+    children.push(child);
+    const out = await line;
+    assert.equal(out.error, 'TOR_ENDPOINT_ARGUMENT');
+    assert.match(out.message!, /version 2/);
+  });
+
+  describe('on the private test network', () => {
+    let network: TestNetwork;
+    let tor: Tor;
+    before(async function () {
+      this.timeout(240_000);
+      network = await sharedTestNetwork();
+      tor = await connectTor({ control: network.controlEndpoint });
+    });
+    after(async () => {
+      await tor?.close();
+    });
+
+    it('turns PORT=onion:80 into a published onion service of the unchanged app', async () => {
+      const { child, line } = startApp({ ...network.env(), PORT: 'onion:80' }, 90_000);
+      children.push(child);
+      const out = await line;
+      assert.ok(out.onion, `no onion address: ${JSON.stringify(out)}`);
+      const [host, port] = out.onion.split(':');
+      assert.equal(port, '80');
+      assert.ok(isValidServiceId(host!.replace(/\.onion$/, '')));
+      assert.equal(out.listeningEvents, 1, "the app heard 'listening' exactly once");
+      const local = out.address as net.AddressInfo;
+      assert.equal(local.address, '127.0.0.1', 'server.address() is the local side tor forwards to');
+      assert.match(await get(`http://127.0.0.1:${local.port}/local`), /at \/local/);
+
+      const socket = await tor.connect(`${host}:80`, { timeoutMs: 30_000 });
+      assert.match(await get(`http://${host}/via-tor`, socket), /^hello from pid \d+ at \/via-tor\n$/);
+      assert.equal(await stopApp(child), 0);
+    });
+  });
+});
