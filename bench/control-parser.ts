@@ -14,12 +14,16 @@
  * medians. The run checks what it measured: one reply whose data block holds every ns line, and
  * exactly the corpus' event count, none of them left generic by parseEvent.
  *
+ * The whole stream is measured, then its two parts apart (the ns/all reply alone, the events alone),
+ * because they stress different paths of the parser (data block vs one-line replies).
+ *
  * Usage: node --expose-gc dist/bench/control-parser.js [--rounds 9] [--chunk 65536] [--corpus DIR]
- *        [--only floor|parser|parser+event] [--json]
+ *        [--only floor|parser|parser+event] [--whole-only] [--json]
+ *        [--candidate PATH/reply-parser.js]   (adds that ReplyParser build as a variant, to try a change)
  */
 
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ReplyParser } from '../src/control/reply-parser.js';
 import type { ControlReply } from '../src/control/reply.js';
 import { parseEvent } from '../src/control/events/parse-event.js';
@@ -77,14 +81,16 @@ function runFloor(chunks: readonly Buffer[]): RunResult {
   return { seconds, lines, events: 0, check: `chars=${chars}` };
 }
 
-function runParser(chunks: readonly Buffer[], withEvents: boolean): RunResult {
+type ParserClass = typeof ReplyParser;
+
+function runParser(chunks: readonly Buffer[], withEvents: boolean, Parser: ParserClass = ReplyParser): RunResult {
   let replies = 0;
   let events = 0;
   let generic = 0;
   let firstGeneric = '';
   const got: ControlReply[] = [];
   const t0 = performance.now();
-  const parser = new ReplyParser({
+  const parser = new Parser({
     onReply(reply: ControlReply) {
       replies++;
       got.push(reply);
@@ -111,33 +117,56 @@ function runParser(chunks: readonly Buffer[], withEvents: boolean): RunResult {
   return { seconds, lines: 0, events, check };
 }
 
-type Variant = 'floor' | 'parser' | 'parser+event';
+type Variant = 'floor' | 'parser' | 'parser+event' | 'candidate';
 const VARIANTS: readonly Variant[] = ['floor', 'parser', 'parser+event'];
+/** A ReplyParser build to compare with the project's (`--candidate PATH`), e.g. a proposed change. */
+let candidate: ParserClass | null = null;
 
-async function main(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, ['rounds', 'chunk', 'corpus', 'only'], ['json']);
-  const rounds = Number(flags.get('rounds') ?? 9);
-  const chunkSize = Number(flags.get('chunk') ?? 65536);
-  const only = flags.get('only') as Variant | undefined;
-  if (only && !VARIANTS.includes(only)) throw new Error(`--only wants one of ${VARIANTS.join(', ')}`);
-  const corpus = flags.has('corpus') ? loadCorpus(path.resolve(flags.get('corpus')!)) : ensureCorpus();
-  const { stream, nsLines, events } = recordedStream(corpus);
-  let totalLines = 0;
-  for (let i = stream.indexOf(LF); i !== -1; i = stream.indexOf(LF, i + 1)) totalLines++;
+interface PartResult {
+  part: string;
+  bytes: number;
+  lines: number;
+  events: number;
+  results: Array<{
+    variant: Variant;
+    median_s: number;
+    min_s: number;
+    max_s: number;
+    lines_per_s: number;
+    events_per_s: number;
+    mb_per_s: number;
+    vs_floor: number;
+  }>;
+}
+
+/**
+ * Times `variants` on one byte stream: a checked warm-up, then `rounds` interleaved rounds.
+ * @param expect what the parser variants must report (replies, ns data lines, events)
+ */
+function measure(
+  part: string,
+  stream: Buffer,
+  chunkSize: number,
+  variants: readonly Variant[],
+  rounds: number,
+  expect: { replies: number; dataLines: number; events: number },
+): PartResult {
+  let lines = 0;
+  for (let i = stream.indexOf(LF); i !== -1; i = stream.indexOf(LF, i + 1)) lines++;
   const chunks = chunked(stream, chunkSize);
-  const variants = only ? [only] : VARIANTS;
-  const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
-  const run = (v: Variant): RunResult => (v === 'floor' ? runFloor(chunks) : runParser(chunks, v === 'parser+event'));
-
-  // warm-up round, also the correctness check
+  const run = (v: Variant): RunResult =>
+    v === 'floor' ? runFloor(chunks) : v === 'candidate' ? runParser(chunks, false, candidate!) : runParser(chunks, v === 'parser+event');
   for (const v of variants) {
     const r = run(v);
-    if (v === 'floor' && r.lines !== totalLines) throw new Error(`floor saw ${r.lines} lines, expected ${totalLines}`);
+    if (v === 'floor' && r.lines !== lines) throw new Error(`${part}: floor saw ${r.lines} lines, expected ${lines}`);
     if (v !== 'floor') {
-      const want = `replies=1 dataLines=${nsLines} generic=0`;
-      if (r.events !== events || r.check !== want) throw new Error(`${v}: events=${r.events} ${r.check}; expected events=${events} ${want}`);
+      const want = `replies=${expect.replies} dataLines=${expect.dataLines} generic=0`;
+      if (r.events !== expect.events || r.check !== want) {
+        throw new Error(`${part} ${v}: events=${r.events} ${r.check}; expected events=${expect.events} ${want}`);
+      }
     }
   }
+  const times = new Map<Variant, number[]>(variants.map((v) => [v, []]));
   for (let round = 0; round < rounds; round++) {
     for (let k = 0; k < variants.length; k++) {
       const v = variants[(round + k) % variants.length]!;
@@ -145,41 +174,74 @@ async function main(argv: string[]): Promise<void> {
       times.get(v)!.push(run(v).seconds);
     }
   }
-
-  const mb = stream.length / 1e6;
   const floorMedian = times.has('floor') ? median(times.get('floor')!) : NaN;
-  const results = variants.map((v) => {
-    const t = median(times.get(v)!);
-    return {
-      variant: v,
-      median_s: +t.toFixed(4),
-      min_s: +Math.min(...times.get(v)!).toFixed(4),
-      max_s: +Math.max(...times.get(v)!).toFixed(4),
-      lines_per_s: Math.round(totalLines / t),
-      events_per_s: Math.round(events / t),
-      mb_per_s: +(mb / t).toFixed(1),
-      vs_floor: +(t / floorMedian).toFixed(2),
-    };
-  });
+  return {
+    part,
+    bytes: stream.length,
+    lines,
+    events: expect.events,
+    results: variants.map((v) => {
+      const t = median(times.get(v)!);
+      return {
+        variant: v,
+        median_s: +t.toFixed(4),
+        min_s: +Math.min(...times.get(v)!).toFixed(4),
+        max_s: +Math.max(...times.get(v)!).toFixed(4),
+        lines_per_s: Math.round(lines / t),
+        events_per_s: Math.round(expect.events / t),
+        mb_per_s: +(stream.length / 1e6 / t).toFixed(1),
+        vs_floor: +(t / floorMedian).toFixed(2),
+      };
+    }),
+  };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const flags = parseFlags(argv, ['rounds', 'chunk', 'corpus', 'only', 'candidate'], ['json', 'whole-only']);
+  const rounds = Number(flags.get('rounds') ?? 9);
+  const chunkSize = Number(flags.get('chunk') ?? 65536);
+  const only = flags.get('only') as Variant | undefined;
+  if (only && !VARIANTS.includes(only)) throw new Error(`--only wants one of ${VARIANTS.join(', ')}`);
+  const corpus = flags.has('corpus') ? loadCorpus(path.resolve(flags.get('corpus')!)) : ensureCorpus();
+  const { stream, nsLines, events } = recordedStream(corpus);
+  let variants: Variant[] = only ? [only] : [...VARIANTS];
+  if (flags.has('candidate')) {
+    const mod = (await import(pathToFileURL(path.resolve(flags.get('candidate')!)).href)) as { ReplyParser?: ParserClass };
+    if (typeof mod.ReplyParser !== 'function') throw new Error('--candidate module exports no ReplyParser');
+    candidate = mod.ReplyParser;
+    variants = variants.filter((v) => v !== 'parser+event').concat('candidate');
+  }
+  const parts: PartResult[] = [measure('whole stream', stream, chunkSize, variants, rounds, { replies: 1, dataLines: nsLines, events })];
+  if (!flags.has('whole-only')) {
+    // the two halves apart: the ns/all data block and the event stream stress different paths
+    const cut = corpus.events.length;
+    const nsPart = stream.subarray(0, stream.length - cut);
+    const evPart = stream.subarray(stream.length - cut);
+    parts.push(measure('ns/all reply', nsPart, chunkSize, variants.filter((v) => v !== 'parser+event'), rounds, { replies: 1, dataLines: nsLines, events: 0 }));
+    parts.push(measure('events', evPart, chunkSize, variants, rounds, { replies: 0, dataLines: 0, events }));
+  }
   const report = {
     bench: 'control-parser',
     machine: machine(),
     corpus: { dir: corpus.dir, sha256_events: corpus.meta.sha256_events ?? null, ns_lines: nsLines, events },
-    stream: { bytes: stream.length, lines: totalLines, chunk: chunkSize, chunks: chunks.length },
+    chunk: chunkSize,
     rounds,
     gc_between_runs: typeof (globalThis as { gc?: unknown }).gc === 'function',
-    results,
+    parts,
   };
   if (flags.has('json')) {
     console.log(JSON.stringify(report, null, 1));
     return;
   }
-  console.log(`control-parser: ${(stream.length / 1e6).toFixed(1)} MB, ${si(totalLines)} lines (${nsLines} ns/all lines + ${events} events), ${chunks.length} chunks of ${chunkSize} B, ${rounds} rounds, node ${process.version}`);
-  console.log('variant        median s   lines/s     events/s    MB/s     x floor');
-  for (const r of results) {
-    console.log(
-      `${r.variant.padEnd(14)} ${r.median_s.toFixed(3).padStart(8)}   ${si(r.lines_per_s).padStart(8)}   ${si(r.events_per_s).padStart(8)}   ${r.mb_per_s.toFixed(1).padStart(6)}   ${Number.isNaN(r.vs_floor) ? '-' : r.vs_floor.toFixed(2)}`,
-    );
+  console.log(`control-parser: ${nsLines} ns/all lines + ${events} events, ${chunkSize} B chunks, ${rounds} rounds, node ${process.version}`);
+  for (const p of parts) {
+    console.log(`\n${p.part}: ${(p.bytes / 1e6).toFixed(1)} MB, ${si(p.lines)} lines`);
+    console.log('variant        median s   lines/s     events/s    MB/s     x floor');
+    for (const r of p.results) {
+      console.log(
+        `${r.variant.padEnd(14)} ${r.median_s.toFixed(4).padStart(8)}   ${si(r.lines_per_s).padStart(8)}   ${p.events ? si(r.events_per_s).padStart(8) : '       -'}   ${r.mb_per_s.toFixed(1).padStart(6)}   ${Number.isNaN(r.vs_floor) ? '-' : r.vs_floor.toFixed(2)}`,
+      );
+    }
   }
 }
 
