@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import sinon from 'sinon';
+import { installListenHook, isEndpointListenArgument, removeListenHook } from '../../src/register-hook.js';
+import { pluginRegistry } from '../../src/di/container.js';
+import type { EndpointPlugin, ListeningEndpoint } from '../../src/plugins/plugin-types.js';
+
+/**
+ * The `torcon/register` listen hook with a stand-in endpoint plugin (no tor): which calls it takes,
+ * and how 'listening', the callback, 'error' and close() behave. The real thing, with an onion
+ * service and an unchanged app, runs in test/integration/register.test.ts.
+ */
+
+const PREFIX = 'torcon-hook-test';
+let behaviour: (server: net.Server) => Promise<ListeningEndpoint>;
+const plugin: EndpointPlugin = { prefix: PREFIX, listen: (server) => behaviour(server) };
+
+describe('torcon/register listen hook', () => {
+  before(() => {
+    if (!pluginRegistry().has(PREFIX)) pluginRegistry().register(plugin);
+    installListenHook();
+  });
+  after(() => removeListenHook());
+
+  it('takes only strings whose prefix is a registered server plugin', () => {
+    for (const yes of ['onion:80', 'ONION:80:privateKeyFile=/k', 'tcp:8080', 'unix:/tmp/app.sock', `${PREFIX}:1`]) {
+      assert.equal(isEndpointListenArgument(yes), true, yes);
+    }
+    for (const no of [80, '8080', '/tmp/app.sock', 'relative/path', '\\\\.\\pipe\\app', 'c:\\pipe', 'nosuchprefix:80', '', undefined, { port: 80 }]) {
+      assert.equal(isEndpointListenArgument(no), false, String(no));
+    }
+  });
+
+  it('leaves ordinary listen calls to Node', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    assert.ok((server.address() as net.AddressInfo).port > 0);
+    assert.equal(server.torconEndpoint, undefined);
+    server.close();
+  });
+
+  it("emits 'listening' once, after the endpoint is up, not at the local bind", async () => {
+    let endpointUp = false;
+    const closed = sinon.spy();
+    behaviour = async (server) => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)); // the local bind
+      await new Promise((r) => setTimeout(r, 50)); // publishing...
+      endpointUp = true;
+      return { address: 'example:1', close: async () => closed() };
+    };
+    const server = net.createServer();
+    const early = sinon.spy(() => assert.ok(endpointUp, 'a listener registered before listen() heard the local bind'));
+    server.on('listening', early);
+    const done = new Promise<void>((resolve) => {
+      const returned = server.listen(`${PREFIX}:1`, () => {
+        assert.ok(endpointUp);
+        resolve();
+      });
+      assert.equal(returned, server, 'listen() returns the server');
+    });
+    const late = sinon.spy(() => assert.ok(endpointUp, 'a listener registered after listen() heard the local bind'));
+    server.on('listening', late);
+    await done;
+    assert.equal(early.callCount, 1);
+    assert.equal(late.callCount, 1);
+    assert.equal(server.torconEndpoint?.address, 'example:1');
+    assert.equal(server.onionAddress, undefined, 'only onion endpoints get onionAddress');
+    assert.ok((server.address() as net.AddressInfo).port > 0, 'address() is the local side');
+    server.close();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(closed.callCount, 1, "server.close() closes the endpoint");
+  });
+
+  it("turns a failure into an 'error' event and no 'listening'", async () => {
+    const failure = new Error('tor is unreachable');
+    behaviour = async () => {
+      throw failure;
+    };
+    const server = net.createServer();
+    const listening = sinon.spy();
+    server.on('listening', listening);
+    const err = await new Promise<unknown>((resolve) => {
+      server.once('error', resolve);
+      server.listen(`${PREFIX}:1`, listening);
+    });
+    assert.equal(err, failure);
+    assert.equal(listening.callCount, 0);
+    assert.equal(server.listenerCount('listening'), 1, 'the listeners set aside are given back');
+  });
+});
