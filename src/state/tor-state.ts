@@ -222,7 +222,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
     try {
       await raceCancel(state.load(opts), 'building the Tor state', opts);
     } catch (err) {
-      await state.close().catch(() => undefined);
+      // Not awaited: tor may be the reason we failed, and the caller should hear of it now.
+      state.close().catch(() => undefined);
       throw err;
     }
     return state;

@@ -74,7 +74,7 @@ export class FakeControlServer {
   private readonly server: net.Server;
   private readonly handlers: Array<{ match: RegExp; handler: FakeHandler }> = [];
   private readonly infoTable = new Map<string, string>();
-  private readonly waiters: Array<{ match: RegExp; resolve: (line: string) => void }> = [];
+  private readonly waiters: Array<{ match: RegExp; remaining: number; resolve: (line: string) => void }> = [];
   private readonly version: string;
   private readonly filterEvents: boolean;
 
@@ -121,11 +121,14 @@ export class FakeControlServer {
     return this;
   }
 
-  /** Resolves with the first command line (already received, or future) that matches. */
-  waitForCommand(match: RegExp): Promise<string> {
-    const seen = this.commands.find((c) => match.test(c));
-    if (seen !== undefined) return Promise.resolve(seen);
-    return new Promise((resolve) => this.waiters.push({ match, resolve }));
+  /**
+   * Resolves with the `nth` command line (already received, or future) that matches.
+   * @param nth - 1 for the first match
+   */
+  waitForCommand(match: RegExp, nth = 1): Promise<string> {
+    const seen = this.commands.filter((c) => match.test(c));
+    if (seen.length >= nth) return Promise.resolve(seen[nth - 1]!);
+    return new Promise((resolve) => this.waiters.push({ match, remaining: nth - seen.length, resolve }));
   }
 
   /** Sends one single-line `650` event (text without `650 `) to every subscribed connection. */
@@ -179,7 +182,7 @@ export class FakeControlServer {
     this.commands.push(line);
     for (let i = 0; i < this.waiters.length; i++) {
       const w = this.waiters[i]!;
-      if (w.match.test(line)) {
+      if (w.match.test(line) && --w.remaining === 0) {
         this.waiters.splice(i--, 1);
         w.resolve(line);
       }

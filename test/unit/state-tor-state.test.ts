@@ -1,0 +1,646 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { openTorControl } from '../../src/control/transport.js';
+import type { TorControl } from '../../src/control/tor-control.js';
+import {
+  TorAbortError,
+  TorCircuitError,
+  TorControlClosedError,
+  TorControlError,
+  TorInvalidValueError,
+  TorTimeoutError,
+} from '../../src/errors.js';
+import { TorState, type Circuit, type Stream, type TorStateEvents, type TorStateOptions } from '../../src/state/tor-state.js';
+import { FakeControlServer } from '../support/fake-control-server.js';
+import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
+
+const FP = RECORDED_RELAYS as Record<'auth0' | 'auth1' | 'auth2' | 'auth3', string>;
+const ln = (nick: keyof typeof FP) => `$${FP[nick]}~${nick}`;
+const PATH3 = `${ln('auth0')},${ln('auth1')},${ln('auth2')}`;
+const INITIAL_GETINFO = 'GETINFO ns/all circuit-status stream-status address-mappings/all entry-guards';
+/** The initial state: the recorded consensus and guards, and one BUILT circuit 11. */
+const BASE_INFO: Record<string, string> = {
+  'ns/all': RECORDED_INFO['ns/all']!,
+  'circuit-status': `11 BUILT ${PATH3} PURPOSE=GENERAL`,
+  'stream-status': '',
+  'address-mappings/all': '',
+  'entry-guards': RECORDED_INFO['entry-guards']!,
+};
+
+interface Harness {
+  fake: FakeControlServer;
+  control: TorControl;
+  state: TorState;
+}
+
+let harness: Harness | undefined;
+
+async function setup(
+  opts: { info?: Record<string, string>; state?: TorStateOptions; before?: (fake: FakeControlServer) => void } = {},
+): Promise<Harness> {
+  const fake = await FakeControlServer.start();
+  fake.info({ ...BASE_INFO, ...opts.info });
+  opts.before?.(fake);
+  const { control } = await openTorControl(fake.endpoint);
+  const state = await TorState.create(control, opts.state);
+  harness = { fake, control, state };
+  return harness;
+}
+
+/** Resolves once every event sent so far has been applied (tor answers in order). */
+async function sync(h: Harness): Promise<void> {
+  await h.control.getInfo('version');
+}
+
+function once<K extends keyof TorStateEvents>(state: TorState, name: K): Promise<TorStateEvents[K]> {
+  return new Promise((resolve) => state.once(name as never, ((...args: TorStateEvents[K]) => resolve(args)) as never));
+}
+
+/** Command lines received after the setup (PROTOCOLINFO ... initial GETINFO) that match. */
+function commandsMatching(fake: FakeControlServer, re: RegExp): string[] {
+  return fake.commands.filter((c) => re.test(c));
+}
+
+describe('state: TorState against a fake control port', () => {
+  afterEach(async () => {
+    const h = harness;
+    harness = undefined;
+    if (!h) return;
+    await h.state.close();
+    await h.control.close();
+    await h.fake.close();
+  });
+
+  describe('building', () => {
+    it('subscribes to its events first, then asks for everything in one GETINFO', async () => {
+      const { fake, state } = await setup();
+      const setevents = fake.commands.findIndex((c) => c.startsWith('SETEVENTS'));
+      assert.equal(fake.commands[setevents], 'SETEVENTS ADDRMAP CIRC GUARD NEWCONSENSUS NS STREAM');
+      assert.equal(fake.commands[setevents + 1], INITIAL_GETINFO);
+      assert.equal(commandsMatching(fake, /^SETEVENTS/).length, 1, 'one SETEVENTS for all six events');
+      assert.equal(state.routers.size, 4);
+      assert.equal(state.routers.get(FP.auth1)?.nickname, 'auth1');
+      assert.equal(state.routerByName('AUTH2')?.fingerprint, FP.auth2, 'nicknames are case-insensitive');
+      assert.equal(state.routerByName('nobody'), undefined);
+      assert.deepEqual(state.circuits.get('11')?.path.map((r) => r.nickname), ['auth0', 'auth1', 'auth2']);
+      assert.deepEqual(
+        state.entryGuards.map((r) => r.nickname),
+        ['auth1', 'auth3', 'auth0', 'auth2'],
+      );
+      assert.equal(state.entryGuards[0], state.routers.get(FP.auth1));
+      assert.deepEqual(state.guards.map((g) => g.status), ['up', 'up', 'never-connected', 'never-connected']);
+    });
+
+    it('applies the events that arrive while the GETINFO is answered, after the snapshot', async () => {
+      const { state } = await setup({
+        before: (fake) =>
+          fake.handle(/^GETINFO ns\/all/, () => {
+            // Sent before the reply: they happen "during" the GETINFO.
+            fake.event('CIRC 50 LAUNCHED PURPOSE=GENERAL');
+            fake.event(`CIRC 11 CLOSED ${PATH3} REASON=FINISHED`);
+            fake.event('STREAM 9 NEW 0 example.com:443 SOURCE_ADDR=127.0.0.1:5555 PURPOSE=USER');
+            return undefined;
+          }),
+      });
+      assert.deepEqual([...state.circuits.keys()], ['50']);
+      assert.equal(state.streams.get('9')?.target.host, 'example.com');
+    });
+
+    it('falls back to one GETINFO per key when tor refuses the batch', async () => {
+      const { fake, state } = await setup({
+        before: (f) => f.handle(/^GETINFO ns\/all circuit-status/, () => ['552 Unrecognized key "entry-guards"']),
+        info: { 'entry-guards': undefined as unknown as string },
+      });
+      assert.ok(fake.commands.includes('GETINFO ns/all'));
+      assert.ok(fake.commands.includes('GETINFO entry-guards'));
+      assert.equal(state.routers.size, 4);
+      assert.equal(state.circuits.size, 1);
+      assert.equal(state.entryGuards.length, 0);
+    });
+
+    it('uses a consensus document when ns/all is unavailable (microdesc r lines)', async () => {
+      const doc = [
+        'network-status-version 3 microdesc',
+        `r md1 ${Buffer.from(FP.auth0, 'hex').toString('base64').replace(/=+$/, '')} 2038-01-01 00:00:00 127.0.0.1 5000 0`,
+        'm abc',
+        's Fast Running Valid',
+        'directory-footer',
+      ].join('\n');
+      const { state } = await setup({
+        before: (f) => {
+          f.handle(/^GETINFO ns\/all/, () => ['551 no consensus']);
+          f.info({ 'dir/status-vote/current/consensus-microdesc': doc });
+        },
+      });
+      assert.deepEqual([...state.routers.values()].map((r) => [r.nickname, r.fingerprint, r.orPort]), [['md1', FP.auth0, 5000]]);
+    });
+
+    it('rejects with TorAbortError for an aborted signal and TorTimeoutError when tor is silent', async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      fake.handle(/^GETINFO ns\/all/, () => new Promise<undefined>(() => undefined));
+      const { control } = await openTorControl(fake.endpoint);
+      try {
+        await assert.rejects(TorState.create(control, { signal: AbortSignal.abort() }), TorAbortError);
+        await assert.rejects(TorState.create(control, { timeoutMs: 100 }), TorTimeoutError);
+      } finally {
+        control.destroy();
+        await fake.close();
+      }
+    });
+  });
+
+  describe('replaying a recorded session of the test network', () => {
+    it('ends in the state tor reported, emitting each change', async () => {
+      const now = Date.UTC(2026, 10, 25, 15, 45, 0);
+      const { fake, state } = await setup({ info: RECORDED_INFO, state: { clock: () => new Date(now) } });
+      const seen: Record<string, string[]> = {};
+      const names: Array<keyof TorStateEvents> = [
+        'circuitLaunched',
+        'circuitExtended',
+        'circuitBuilt',
+        'circuitFailed',
+        'circuitClosed',
+        'streamNew',
+        'streamSucceeded',
+        'streamAttached',
+        'streamDetached',
+        'streamFailed',
+        'streamClosed',
+        'addrmapAdded',
+        'consensus',
+        'guardsChanged',
+      ];
+      for (const name of names) {
+        seen[name] = [];
+        state.on(name as never, ((subject: Circuit | Stream | { address: string }) => {
+          seen[name]!.push('id' in subject ? subject.id : 'address' in subject ? subject.address : name);
+        }) as never);
+      }
+      let closedStream17: Stream | undefined;
+      state.on('streamClosed', (s) => {
+        if (s.id === '17') closedStream17 = s;
+      });
+      for (const wire of RECORDED_EVENTS) fake.rawEvent(wire);
+      await sync(harness!);
+
+      assert.deepEqual(seen['circuitBuilt'], ['11', '12', '14', '16', '15', '17', '19', '20', '21']);
+      assert.deepEqual(seen['circuitFailed'], ['13', '18']);
+      assert.deepEqual(seen['streamNew'], ['15', '16', '17', '19']);
+      assert.deepEqual(seen['streamAttached'], ['15', '17', '19']);
+      assert.deepEqual(seen['streamSucceeded'], ['17', '19']);
+      assert.deepEqual(seen['streamClosed'], ['16', '17', '15', '19']);
+      assert.deepEqual(seen['addrmapAdded'], ['10.1.2.3', '127.0.0.1', 'example.org']);
+      assert.equal(seen['consensus']!.length, 1);
+      assert.equal(seen['guardsChanged']!.length, 1, 'the UP of auth0; layer-2 statuses change nothing');
+
+      const c11 = state.circuits.get('11')!;
+      assert.equal(c11.status, 'BUILT');
+      assert.deepEqual(c11.path.map((r) => r.nickname), ['auth0', 'auth1', 'auth2']);
+      assert.ok(!state.circuits.has('13'));
+      assert.equal(state.streams.size, 0);
+      assert.equal(closedStream17?.circuit?.id, '14');
+      assert.deepEqual(closedStream17?.sourceAddr, { host: '127.0.0.1', port: 49026 });
+      assert.equal(state.addressMap.get('10.1.2.3')?.newAddress, 'example.com');
+      assert.equal(state.addressMap.get('example.org')?.newAddress, null);
+      assert.equal(state.addressMap.get('example.org')?.error, 'yes');
+      assert.equal(state.routers.get(FP.auth1)?.bandwidth, 10, 'the NEWCONSENSUS replaced the routers');
+      assert.deepEqual(
+        state.guards.map((g) => `${g.nickname}:${g.status}`),
+        ['auth1:up', 'auth3:up', 'auth0:UP', 'auth2:never-connected'],
+      );
+    });
+  });
+
+  describe('events out', () => {
+    it('a throwing listener is reported as listenerError and the others still run', async () => {
+      const { fake, state } = await setup();
+      const calls: string[] = [];
+      const boom = new Error('listener bug');
+      state.on('circuitLaunched', () => {
+        throw boom;
+      });
+      state.on('circuitLaunched', (c) => calls.push(c.id));
+      const reported = once(state, 'listenerError');
+      fake.event('CIRC 60 LAUNCHED');
+      assert.deepEqual(await reported, [boom, 'circuitLaunched']);
+      await sync(harness!);
+      assert.deepEqual(calls, ['60']);
+      assert.ok(state.circuits.has('60'));
+      // without a listenerError listener the error is only logged
+      state.removeAllListeners('listenerError');
+      fake.event('CIRC 61 LAUNCHED');
+      await sync(harness!);
+      assert.deepEqual(calls, ['60', '61']);
+    });
+
+    it('once() listeners run once', async () => {
+      const { fake, state } = await setup();
+      let n = 0;
+      state.once('circuitLaunched', () => n++);
+      fake.event('CIRC 60 LAUNCHED');
+      fake.event('CIRC 61 LAUNCHED');
+      await sync(harness!);
+      assert.equal(n, 1);
+    });
+  });
+
+  describe('buildCircuit', () => {
+    it('sends EXTENDCIRCUIT with fingerprints and resolves when the circuit is BUILT', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^EXTENDCIRCUIT/, () => {
+        setImmediate(() => {
+          fake.event('CIRC 77 LAUNCHED PURPOSE=CONTROLLER');
+          fake.event(`CIRC 77 EXTENDED ${ln('auth0')} PURPOSE=CONTROLLER`);
+          fake.event(`CIRC 77 BUILT ${PATH3} PURPOSE=CONTROLLER`);
+        });
+        return ['250 EXTENDED 77'];
+      });
+      const launched = once(state, 'circuitLaunched');
+      const c = await state.buildCircuit(['auth0', state.routerByName('auth1')!, ln('auth2')], { purpose: 'controller' });
+      assert.equal(
+        commandsMatching(fake, /^EXTENDCIRCUIT/)[0],
+        `EXTENDCIRCUIT 0 $${FP.auth0},$${FP.auth1},$${FP.auth2} purpose=controller`,
+      );
+      assert.equal(c.id, '77');
+      assert.equal(c.status, 'BUILT');
+      assert.equal(c.purpose, 'CONTROLLER');
+      assert.deepEqual(c.path.map((r) => r.nickname), ['auth0', 'auth1', 'auth2']);
+      assert.equal(state.circuits.get('77'), c);
+      assert.equal((await launched)[0], c);
+      assert.equal(await c.whenBuilt(), c, 'whenBuilt of a built circuit resolves at once');
+    });
+
+    it('lets tor choose the path when none is given', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^EXTENDCIRCUIT/, () => {
+        setImmediate(() => fake.event(`CIRC 78 BUILT ${PATH3}`));
+        return ['250 EXTENDED 78'];
+      });
+      await state.buildCircuit();
+      assert.deepEqual(commandsMatching(fake, /^EXTENDCIRCUIT/), ['EXTENDCIRCUIT 0']);
+    });
+
+    it('rejects with TorCircuitError carrying tor\'s reasons when the circuit fails', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^EXTENDCIRCUIT/, () => {
+        setImmediate(() => {
+          fake.event(`CIRC 79 EXTENDED ${ln('auth0')}`);
+          fake.event(`CIRC 79 FAILED ${ln('auth0')} REASON=DESTROYED REMOTE_REASON=OR_CONN_CLOSED`);
+          fake.event(`CIRC 79 CLOSED ${ln('auth0')} REASON=DESTROYED REMOTE_REASON=OR_CONN_CLOSED`);
+        });
+        return ['250 EXTENDED 79'];
+      });
+      const failed = once(state, 'circuitFailed');
+      const err = await state.buildCircuit(['auth0', 'auth1', 'auth2']).catch((e: unknown) => e);
+      assert.ok(err instanceof TorCircuitError, String(err));
+      assert.equal(err.code, 'TOR_CIRCUIT_FAILED');
+      assert.equal(err.circuitId, '79');
+      assert.equal(err.reason, 'DESTROYED');
+      assert.equal(err.remoteReason, 'OR_CONN_CLOSED');
+      const [circuit] = await failed;
+      assert.equal(circuit.id, '79');
+      await assert.rejects(circuit.whenBuilt(), TorCircuitError);
+    });
+
+    it('knows about a failure that tor reported before its EXTENDCIRCUIT reply', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^EXTENDCIRCUIT/, () => {
+        fake.event('CIRC 80 FAILED REASON=NOPATH');
+        return ['250 EXTENDED 80'];
+      });
+      await assert.rejects(state.buildCircuit(['auth0']), (e: unknown) => e instanceof TorCircuitError && e.reason === 'NOPATH');
+    });
+
+    it('turns a refused EXTENDCIRCUIT into TorCircuitError', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^EXTENDCIRCUIT/, () => ['552 No such router "x"']);
+      const err = await state.buildCircuit(['auth0']).catch((e: unknown) => e);
+      assert.ok(err instanceof TorCircuitError);
+      assert.ok(err.cause instanceof TorControlError);
+    });
+
+    it('closes the circuit and rejects on timeout and on abort', async () => {
+      const { fake, state } = await setup();
+      let next = 90;
+      fake.handle(/^EXTENDCIRCUIT/, () => [`250 EXTENDED ${next++}`]);
+      await assert.rejects(state.buildCircuit(['auth0'], { timeoutMs: 50 }), TorTimeoutError);
+      assert.equal(await fake.waitForCommand(/^CLOSECIRCUIT 90$/), 'CLOSECIRCUIT 90');
+      const ac = new AbortController();
+      const building = state.buildCircuit(['auth0'], { signal: ac.signal });
+      await fake.waitForCommand(/^EXTENDCIRCUIT/);
+      await sync(harness!);
+      ac.abort();
+      await assert.rejects(building, TorAbortError);
+      assert.equal(await fake.waitForCommand(/^CLOSECIRCUIT 91$/), 'CLOSECIRCUIT 91');
+    });
+
+    it('refuses bad paths and purposes before sending anything', async () => {
+      const { fake, state } = await setup();
+      await assert.rejects(state.buildCircuit(['auth0', 'nosuchrelay']), TorInvalidValueError);
+      await assert.rejects(state.buildCircuit(['auth0 auth1']), TorInvalidValueError);
+      await assert.rejects(state.buildCircuit(['$1234']), TorInvalidValueError);
+      await assert.rejects(state.buildCircuit([]), TorInvalidValueError);
+      await assert.rejects(state.buildCircuit(['auth0'], { purpose: 'evil\r\nSIGNAL HALT' as never }), TorInvalidValueError);
+      await assert.rejects(state.buildCircuit(['auth0'], { signal: AbortSignal.abort() }), TorAbortError);
+      assert.deepEqual(commandsMatching(fake, /^EXTENDCIRCUIT/), []);
+    });
+  });
+
+  describe('closing circuits and streams', () => {
+    it('sends CLOSECIRCUIT and CLOSESTREAM with checked arguments', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^CLOSE(CIRCUIT|STREAM)/, () => ['250 OK']);
+      await state.closeCircuit('11');
+      await state.closeCircuit('11', { ifUnused: true });
+      await state.circuits.get('11')!.close();
+      await state.closeStream('5');
+      await state.closeStream('6', 'done');
+      await state.closeStream('7', 7);
+      assert.deepEqual(commandsMatching(fake, /^CLOSE/), [
+        'CLOSECIRCUIT 11',
+        'CLOSECIRCUIT 11 IfUnused',
+        'CLOSECIRCUIT 11',
+        'CLOSESTREAM 5 1',
+        'CLOSESTREAM 6 6',
+        'CLOSESTREAM 7 7',
+      ]);
+      await assert.rejects(state.closeCircuit('1 2'), TorInvalidValueError);
+      await assert.rejects(state.closeCircuit('1\r\nSIGNAL HALT'), TorInvalidValueError);
+      await assert.rejects(state.closeStream('5', 'NOPE'), TorInvalidValueError);
+      await assert.rejects(state.closeStream('5', 0), TorInvalidValueError);
+      assert.equal(commandsMatching(fake, /^CLOSE/).length, 6);
+    });
+
+    it('whenClosed resolves on CLOSED and reports it', async () => {
+      const { fake, state } = await setup();
+      const c = state.circuits.get('11')!;
+      const closed = c.whenClosed();
+      const event = once(state, 'circuitClosed');
+      fake.event(`CIRC 11 CLOSED ${PATH3} REASON=REQUESTED`);
+      assert.equal(await closed, c);
+      assert.equal((await event)[0], c);
+      assert.equal(c.status, 'CLOSED');
+      assert.equal(c.reason, 'REQUESTED');
+      assert.ok(!state.circuits.has('11'));
+      await assert.rejects(c.whenBuilt(), TorCircuitError);
+      await assert.rejects(c.whenClosed({ timeoutMs: 10 }).then(() => Promise.reject(new Error('expected'))), /expected/);
+    });
+  });
+
+  describe('attacher', () => {
+    it('sets __LeaveStreamsUnattached and attaches each new stream where the attacher says', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
+      fake.handle(/^ATTACHSTREAM 66 /, () => ['552 Unknown circuit']);
+      const asked: string[] = [];
+      await state.setAttacher(async (stream, st) => {
+        asked.push(stream.id);
+        assert.equal(st, state);
+        switch (stream.target.host) {
+          case 'mine.example':
+            return st.circuits.get('11');
+          case 'byid.example':
+            return '11';
+          case 'refuse.example':
+            throw new Error('not allowed');
+          case 'later.example':
+            return st.circuits.get('90');
+          case 'broken.example':
+            return st.circuits.get('11');
+          default:
+            return undefined;
+        }
+      });
+      assert.deepEqual(commandsMatching(fake, /__LeaveStreamsUnattached/), [
+        'GETCONF __LeaveStreamsUnattached',
+        'SETCONF __LeaveStreamsUnattached="1"',
+      ]);
+      fake.event('STREAM 60 NEW 0 mine.example:443 SOURCE_ADDR=127.0.0.1:5000 PURPOSE=USER');
+      fake.event('STREAM 60 CONTROLLER_WAIT 0 mine.example:443');
+      fake.event('STREAM 61 NEW 0 other.example:80 SOURCE_ADDR=127.0.0.1:5001 PURPOSE=USER');
+      fake.event('STREAM 62 NEW 0 refuse.example:80 SOURCE_ADDR=127.0.0.1:5002 PURPOSE=USER');
+      fake.event('STREAM 63 NEW 0 abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx.onion:80 SOURCE_ADDR=127.0.0.1:5003');
+      fake.event('STREAM 64 NEWRESOLVE 0 byid.example:0 SOURCE_ADDR=127.0.0.1:5004 PURPOSE=DNS_REQUEST');
+      fake.event('CIRC 90 LAUNCHED');
+      fake.event('STREAM 65 NEW 0 later.example:80 SOURCE_ADDR=127.0.0.1:5005 PURPOSE=USER');
+      fake.event('STREAM 66 NEW 0 broken.example:80 SOURCE_ADDR=127.0.0.1:5006 PURPOSE=USER');
+      await fake.waitForCommand(/^ATTACHSTREAM 64 /);
+      await fake.waitForCommand(/^CLOSESTREAM 66 /);
+      assert.equal(commandsMatching(fake, /^ATTACHSTREAM 65 /).length, 0, 'waits for circuit 90 to be built');
+      fake.event(`CIRC 90 BUILT ${PATH3}`);
+      await fake.waitForCommand(/^ATTACHSTREAM 65 /);
+      assert.deepEqual(commandsMatching(fake, /^(ATTACHSTREAM|CLOSESTREAM)/).sort(), [
+        'ATTACHSTREAM 60 11',
+        'ATTACHSTREAM 61 0',
+        'ATTACHSTREAM 63 0',
+        'ATTACHSTREAM 64 11',
+        'ATTACHSTREAM 65 90',
+        'ATTACHSTREAM 66 11',
+        'CLOSESTREAM 62 1',
+        'CLOSESTREAM 66 1',
+      ]);
+      assert.deepEqual(asked, ['60', '61', '62', '64', '65', '66'], 'once per stream; never for .onion');
+
+      await state.setAttacher(null);
+      assert.equal(commandsMatching(fake, /^SETCONF/).at(-1), 'SETCONF __LeaveStreamsUnattached="0"');
+      fake.event('STREAM 67 NEW 0 after.example:80 SOURCE_ADDR=127.0.0.1:5007');
+      await sync(harness!);
+      assert.equal(commandsMatching(fake, /^ATTACHSTREAM 67/).length, 0, 'tor attaches streams itself again');
+    });
+
+    it('hands a DETACHED stream to the attacher again', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      let calls = 0;
+      await state.setAttacher(() => {
+        calls++;
+        return state.circuits.get('11');
+      });
+      fake.event('STREAM 70 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:5000');
+      await fake.waitForCommand(/^ATTACHSTREAM 70 11/);
+      fake.event('STREAM 70 SENTCONNECT 11 x.example:80');
+      fake.event('STREAM 70 DETACHED 11 x.example:80 REASON=TIMEOUT');
+      await fake.waitForCommand(/^ATTACHSTREAM 70 11/, 2);
+      assert.equal(calls, 2);
+      assert.equal(commandsMatching(fake, /^ATTACHSTREAM 70 11/).length, 2);
+    });
+
+    it('leaves __LeaveStreamsUnattached alone when it was already 1', async () => {
+      const { fake, state } = await setup({ before: (f) => f.conf.set('__LeaveStreamsUnattached', '1') });
+      await state.setAttacher(() => undefined);
+      await state.setAttacher(null);
+      await state.close();
+      assert.deepEqual(commandsMatching(fake, /^SETCONF/), []);
+    });
+
+    it('resets __LeaveStreamsUnattached when the state closes', async () => {
+      const { fake, state } = await setup();
+      await state.setAttacher(() => undefined);
+      await state.close();
+      assert.deepEqual(commandsMatching(fake, /^SETCONF/), ['SETCONF __LeaveStreamsUnattached="1"', 'SETCONF __LeaveStreamsUnattached="0"']);
+      assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '0');
+    });
+  });
+
+  describe('connectVia', () => {
+    let server: net.Server;
+    let port: number;
+    const accepted: net.Socket[] = [];
+    beforeEach(async () => {
+      server = net.createServer((s) => accepted.push(s));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      port = (server.address() as net.AddressInfo).port;
+    });
+    afterEach(async () => {
+      for (const s of accepted.splice(0)) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+
+    /** Plays the SOCKS client: connects, registers, and has tor report the stream. */
+    function opener(fake: FakeControlServer, streamId: string) {
+      return async (beforeHandshake: (socket: net.Socket) => Promise<void>) => {
+        const socket = net.connect(port, '127.0.0.1');
+        await new Promise<void>((r) => socket.once('connect', () => r()));
+        await beforeHandshake(socket);
+        fake.event(`STREAM ${streamId} NEW 0 127.0.0.1:80 SOURCE_ADDR=127.0.0.1:${socket.localPort} PURPOSE=USER CLIENT_PROTOCOL=SOCKS5`);
+        await fake.waitForCommand(new RegExp(`^(ATTACHSTREAM|CLOSESTREAM) ${streamId} `));
+        return socket;
+      };
+    }
+
+    it('attaches the stream whose source is the opened socket to the circuit, and others back to tor', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      const socket = await state.connectVia('11', async (before) => {
+        fake.event('STREAM 72 NEW 0 unrelated.example:80 SOURCE_ADDR=127.0.0.1:1 PURPOSE=USER');
+        return opener(fake, '71')(before);
+      });
+      socket.destroy();
+      await fake.waitForCommand(/^ATTACHSTREAM 72 /);
+      assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/).sort(), ['ATTACHSTREAM 71 11', 'ATTACHSTREAM 72 0']);
+      await fake.waitForCommand(/^SETCONF __LeaveStreamsUnattached="0"/);
+      // The expectation is gone: a later stream from the same port is not pinned.
+      await state.setAttacher(() => undefined);
+      fake.event(`STREAM 73 NEW 0 127.0.0.1:80 SOURCE_ADDR=127.0.0.1:${socket.localPort} PURPOSE=USER`);
+      await fake.waitForCommand(/^ATTACHSTREAM 73 /);
+      assert.ok(fake.commands.includes('ATTACHSTREAM 73 0'));
+    });
+
+    it('closes the stream when its circuit is gone', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
+      const circuit = state.circuits.get('11')!;
+      await state.connectVia(circuit, async (before) => {
+        fake.event(`CIRC 11 CLOSED ${PATH3} REASON=FINISHED`);
+        await sync(harness!);
+        return opener(fake, '74')(before);
+      }).then((s) => s.destroy());
+      assert.ok(fake.commands.includes('CLOSESTREAM 74 1'));
+      assert.ok(!fake.commands.some((c) => c.startsWith('ATTACHSTREAM 74')));
+    });
+
+    it('rejects unknown or closed circuits, and passes errors of open() through after cleaning up', async () => {
+      const { fake, state } = await setup();
+      await assert.rejects(state.connectVia('999', async () => 1), (e: unknown) => e instanceof TorCircuitError && e.circuitId === '999');
+      assert.deepEqual(commandsMatching(fake, /^SETCONF/), []);
+      const boom = new Error('socks failed');
+      await assert.rejects(
+        state.connectVia('11', async () => {
+          throw boom;
+        }),
+        (e: unknown) => e === boom,
+      );
+      await fake.waitForCommand(/^SETCONF __LeaveStreamsUnattached="0"/);
+      assert.deepEqual(commandsMatching(fake, /^SETCONF/), ['SETCONF __LeaveStreamsUnattached="1"', 'SETCONF __LeaveStreamsUnattached="0"']);
+    });
+  });
+
+  describe('address map', () => {
+    it('hides mappings once the injected clock passes their expiry, reporting each', async () => {
+      let now = Date.UTC(2030, 0, 1, 12, 0, 0);
+      const { fake, state } = await setup({
+        state: { clock: () => new Date(now) },
+        info: { 'address-mappings/all': 'old.example 192.0.2.9 "2030-01-01 11:00:00"\nforever.example 192.0.2.10 NEVER' },
+      });
+      const expired: string[] = [];
+      state.on('addrmapExpired', (m) => expired.push(m.address));
+      assert.equal(state.addressMap.has('old.example'), false, 'expired at load time');
+      const added = once(state, 'addrmapAdded');
+      fake.event('ADDRMAP www.example 192.0.2.1 "2030-01-01 13:01:00" EXPIRES="2030-01-01 12:01:00" CACHED="YES" STREAMID=4');
+      const [m] = await added;
+      assert.equal(m.newAddress, '192.0.2.1');
+      assert.equal(m.expires?.toISOString(), '2030-01-01T12:01:00.000Z', 'EXPIRES (UTC) wins over the local-time field');
+      assert.equal(state.addressMap.get('www.example'), m);
+      now += 59_000;
+      assert.equal(state.addressMap.size, 2);
+      now += 2_000;
+      assert.equal(state.addressMap.get('www.example'), undefined);
+      assert.deepEqual([...state.addressMap.keys()], ['forever.example']);
+      assert.deepEqual(expired, ['old.example', 'www.example']);
+    });
+
+    it('expires mappings by itself (timer), without reads', async () => {
+      const { fake, state } = await setup();
+      const expiry = new Date(Date.now() + 300);
+      const iso = expiry.toISOString().slice(0, 19).replace('T', ' ');
+      const expired = once(state, 'addrmapExpired');
+      fake.event(`ADDRMAP soon.example 192.0.2.1 "${iso}" EXPIRES="${iso}" CACHED="NO"`);
+      const [m] = await expired;
+      assert.equal(m.address, 'soon.example');
+    });
+  });
+
+  describe('location', () => {
+    it('asks the injected GeoIP lookup', async () => {
+      const asked: string[] = [];
+      const { state } = await setup({
+        state: { geoip: { lookup: async (ip) => (asked.push(ip), { countryCode: 'NL', asn: 64496 }) } },
+      });
+      assert.deepEqual(await state.routers.get(FP.auth0)!.location(), { countryCode: 'NL', asn: 64496 });
+      assert.deepEqual(asked, ['127.0.0.1']);
+    });
+
+    it('falls back to tor\'s GETINFO ip-to-country', async () => {
+      const { fake, state } = await setup({ info: { 'ip-to-country/127.0.0.1': '??' } });
+      assert.deepEqual(await state.routers.get(FP.auth0)!.location(), {});
+      fake.info({ 'ip-to-country/127.0.0.1': 'de' });
+      assert.deepEqual(await state.routers.get(FP.auth1)!.location(), { countryCode: 'DE' });
+    });
+  });
+
+  describe('closing', () => {
+    it('close() unsubscribes, emits close once, rejects waiters and refuses new work', async () => {
+      const { fake, state, control } = await setup();
+      fake.event('CIRC 95 LAUNCHED');
+      await sync(harness!);
+      const waiting = assert.rejects(state.circuits.get('95')!.whenBuilt(), TorControlClosedError);
+      const closes: unknown[] = [];
+      state.on('close', (err) => closes.push(err));
+      await state.close();
+      await state.close();
+      assert.deepEqual(closes, [undefined]);
+      await waiting;
+      assert.equal(commandsMatching(fake, /^SETEVENTS/).at(-1), 'SETEVENTS');
+      await assert.rejects(state.buildCircuit(['auth0']), TorControlClosedError);
+      await assert.rejects(state.setAttacher(() => undefined), TorControlClosedError);
+      // Events after close change nothing.
+      fake.broadcast('650 CIRC 96 LAUNCHED\r\n');
+      await control.getInfo('version');
+      assert.ok(!state.circuits.has('96'));
+    });
+
+    it('emits close with the error when the control connection drops', async () => {
+      const { fake, state } = await setup();
+      fake.event('CIRC 97 LAUNCHED');
+      await sync(harness!);
+      const waiting = assert.rejects(state.circuits.get('97')!.whenBuilt(), TorControlClosedError);
+      const closed = once(state, 'close');
+      for (const c of fake.connections) c.socket.destroy();
+      const [err] = await closed;
+      assert.ok(err instanceof TorControlClosedError);
+      await waiting;
+      await state.close();
+    });
+  });
+});
