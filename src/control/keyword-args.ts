@@ -368,7 +368,9 @@ export function scanKnownKeywords<T>(
       let i = hint + k;
       if (i >= n) i -= n;
       const key = keys[i]!;
-      if (key.charCodeAt(0) === c && startsAt(text, pos, key)) {
+      // First character and the `=` position rule out nearly every wrong candidate cheaply, so
+      // the exact check (which scans on after a mismatch) almost only runs when it will succeed.
+      if (key.charCodeAt(0) === c && text.charCodeAt(pos + key.length - 1) === EQUALS && startsAt(text, pos, key)) {
         index = i;
         break;
       }

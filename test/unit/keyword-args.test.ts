@@ -238,7 +238,12 @@ describe('keyword-args', () => {
     });
 
     it('does not mistake a key for a longer one sharing its prefix', () => {
-      assert.deepEqual(scan('BBB=1 BB=2'), { known: ['BB=2'], unknown: ['BBB=1'] });
+      assert.deepEqual(scan('BBB=1 BB=2 AB=3 A_=4'), { known: ['BB=2'], unknown: ['BBB=1', 'AB=3', 'A_=4'] });
+    });
+
+    it('reads a key at the very end of the text and empty values', () => {
+      assert.deepEqual(scan('A= BB=""'), { known: ['A=', 'BB='], unknown: [] });
+      assert.deepEqual(scan('x CCC'), { known: [], unknown: [] });
     });
 
     it('rejects malformed quoting', () => {

@@ -55,10 +55,13 @@ export function bareEnd(text: string, pos: number): number {
  */
 export function internSlice(text: string, start: number, end: number, candidates: readonly string[]): string {
   const len = end - start;
-  const c0 = text.charCodeAt(start);
+  const first = text.charCodeAt(start);
+  const last = text.charCodeAt(end - 1);
   for (let i = 0; i < candidates.length; i++) {
     const c = candidates[i]!;
-    if (c.length === len && c.charCodeAt(0) === c0 && startsAt(text, start, c)) return c;
+    if (c.length === len && c.charCodeAt(0) === first && c.charCodeAt(len - 1) === last && startsAt(text, start, c)) {
+      return c;
+    }
   }
   return text.slice(start, end);
 }
@@ -319,6 +322,8 @@ export function parsePathRange(text: string, start: number, end: number): Router
     path.push(hop);
     pos = comma + 1;
   }
+  // A trailing comma leaves an empty last hop, which the loop above does not see.
+  if (end > start && text.charCodeAt(end - 1) === 44 /* , */) throw malformed('empty relay at the end of a path');
   return path;
 }
 

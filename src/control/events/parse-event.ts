@@ -103,7 +103,9 @@ function hotKind(text: string, nameEnd: number): number {
       if (c0 === 79 /* O */ && startsAt(text, 0, 'ORCONN')) return HOT_ORCONN;
       break;
     case 4:
-      if (c0 === 67 /* C */ && startsAt(text, 0, 'CIRC')) return HOT_CIRC;
+      if (c0 === 67 /* C */ && text.charCodeAt(1) === 73 && text.charCodeAt(2) === 82 && text.charCodeAt(3) === 67) {
+        return HOT_CIRC; // CIRC
+      }
       break;
     case 2:
       if (c0 === 66 /* B */ && text.charCodeAt(1) === 87 /* W */) return HOT_BW;
