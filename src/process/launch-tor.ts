@@ -20,6 +20,8 @@ export interface LaunchTorOptions {
   dataDirectory?: string;
   /** torrc options; arrays give repeated lines. They override torcon's defaults. */
   config?: Record<string, ConfValue | readonly ConfValue[]>;
+  /** Control password, when `config` sets `HashedControlPassword`. Never logged. */
+  password?: string;
   /** Bootstrap progress from STATUS_CLIENT BOOTSTRAP events. */
   onProgress?: (p: BootstrapProgress) => void;
   /** Resolve only at 100% bootstrap. @default true, unless `DisableNetwork` is set */
@@ -218,7 +220,9 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
 
     const endpoint = await race(readControlPortFile(portFile, abort.signal));
     log('tor pid %d control %s', child.pid, endpoint);
-    const opened = await race(openTorControl(endpoint, { signal: abort.signal }));
+    const opened = await race(
+      openTorControl(endpoint, { signal: abort.signal, ...(opts.password !== undefined ? { password: opts.password } : {}) }),
+    );
     control = opened.control;
     await race(control.command('TAKEOWNERSHIP'));
     const disabled = String(config['DisableNetwork'] ?? '0') === '1' || config['DisableNetwork'] === true;
