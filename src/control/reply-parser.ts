@@ -28,8 +28,12 @@ const DOT = 0x2e;
 /** One reply being assembled; events and command replies are assembled apart (see below). */
 interface Pending {
   lines: ReplyLine[];
-  /** Set while reading the data block of this reply's last `+` line. */
-  data: string[] | null;
+  /**
+   * The data block read so far, while reading the block of this reply's last `+` line. Built by
+   * string concatenation, which V8 keeps as a rope: no per-line array, no join, and the flat copy
+   * is made once, by whoever reads the text.
+   */
+  data: string | null;
 }
 
 /**
@@ -86,6 +90,10 @@ export class ReplyParser {
     const len = buf.length;
     try {
       while (start < len) {
+        if (this.inData !== null) {
+          start = this.dataLines(this.inData, buf, start, len);
+          continue;
+        }
         const lf = buf.indexOf(LF, start);
         if (lf === -1) {
           if (len - start > this.maxLineLength) {
@@ -110,20 +118,54 @@ export class ReplyParser {
     }
   }
 
-  private line(buf: Buffer, start: number, end: number): void {
-    const data = this.inData;
-    if (data !== null) {
-      // Dot-unstuffing: "." alone ends the block; a leading ".." stands for ".".
-      if (buf[start] === DOT) {
-        if (end === start + 1) {
-          this.endData(data);
-          return;
+  /**
+   * Reads data-block lines from `buf[start..]`. Runs of plain lines are decoded with one toString
+   * per run (per chunk, for a big block like ns/all) instead of one per line; only lines starting
+   * with "." (the terminator, or dot-stuffed text) are looked at one by one.
+   * @returns where line parsing continues: after the terminating ".", or `len` (rest carried over)
+   */
+  private dataLines(slot: Pending, buf: Buffer, start: number, len: number): number {
+    let run = start;
+    let pos = start;
+    for (;;) {
+      const lf = buf.indexOf(LF, pos);
+      if (lf === -1) {
+        if (len - pos > this.maxLineLength) {
+          throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
         }
-        if (buf[start + 1] === DOT) start += 1;
+        if (pos > run) this.appendRun(slot, buf, run, pos);
+        if (pos < len) this.carry = buf.subarray(pos);
+        return len;
       }
-      data.data!.push(buf.toString('utf8', start, end));
-      return;
+      const end = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;
+      if (end - pos > this.maxLineLength) {
+        throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
+      }
+      if (buf[pos] === DOT) {
+        if (pos > run) this.appendRun(slot, buf, run, pos);
+        // Dot-unstuffing: "." alone ends the block; a leading ".." stands for ".".
+        if (end === pos + 1) {
+          this.endData(slot);
+          return lf + 1;
+        }
+        this.appendText(slot, buf.toString('utf8', buf[pos + 1] === DOT ? pos + 1 : pos, end));
+        run = lf + 1;
+      }
+      pos = lf + 1;
     }
+  }
+
+  /** Appends the complete lines `buf[a, b)` (b is just past an LF), line ends turned into "\n". */
+  private appendRun(slot: Pending, buf: Buffer, a: number, b: number): void {
+    const last = b - 1 > a && buf[b - 2] === CR ? b - 2 : b - 1;
+    this.appendText(slot, buf.toString('utf8', a, last).replaceAll('\r\n', '\n'));
+  }
+
+  private appendText(slot: Pending, text: string): void {
+    slot.data = slot.data === null ? text : slot.data + '\n' + text;
+  }
+
+  private line(buf: Buffer, start: number, end: number): void {
     if (end - start < 4) {
       throw new TorProtocolError(`malformed reply line ${describe(buf, start, end)}`);
     }
@@ -138,6 +180,13 @@ export class ReplyParser {
     const text = buf.toString('utf8', start + 4, end);
     const isEvent = d0 === 6;
     let slot = isEvent ? this.event : this.reply;
+    if (slot === null && sep === 0x20 /* ' ' */) {
+      // The common case, a one-line event or reply: nothing to assemble.
+      const lines: ReplyLine[] = [{ status, separator: ' ', text }];
+      if (isEvent) this.sink.onEvent({ status, lines });
+      else this.sink.onReply({ status, lines });
+      return;
+    }
     if (slot === null) {
       slot = { lines: [], data: null };
       if (isEvent) this.event = slot;
@@ -160,7 +209,7 @@ export class ReplyParser {
       slot.lines.push({ status, separator: '-', text });
     } else if (sep === 0x2b /* '+' */) {
       slot.lines.push({ status, separator: '+', text });
-      slot.data = [];
+      slot.data = null;
       this.inData = slot;
     } else {
       throw new TorProtocolError(`bad separator in reply line ${describe(buf, start, end)}`);
@@ -169,7 +218,7 @@ export class ReplyParser {
 
   private endData(slot: Pending): void {
     const last = slot.lines[slot.lines.length - 1]!;
-    last.data = slot.data!.join('\n');
+    last.data = slot.data ?? '';
     slot.data = null;
     this.inData = null;
   }
