@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { connectTor } from '../../src/tor/connect-tor.js';
+import type { Tor } from '../../src/tor/tor.js';
+import type { TestNetwork } from '../../src/testnet.js';
+import { TorState, type Circuit, type Stream, type TorStateEvents } from '../../src/state/tor-state.js';
+import { sharedTestNetwork } from '../support/testnet-fixture.js';
+
+/** Resolves with the first emission of `name` whose arguments pass `test`. */
+function waitFor<K extends keyof TorStateEvents>(
+  state: TorState,
+  name: K,
+  test: (...args: TorStateEvents[K]) => boolean = () => true,
+): Promise<TorStateEvents[K]> {
+  return new Promise((resolve) => {
+    const listener = (...args: TorStateEvents[K]) => {
+      if (!test(...args)) return;
+      state.off(name as never, listener as never);
+      resolve(args);
+    };
+    state.on(name as never, listener as never);
+  });
+}
+
+/** A loopback echo server (the test network's exits reach only 127.0.0.0/8). */
+async function startEcho(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    s.pipe(s);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function echoOnce(socket: net.Socket, text: string): Promise<string> {
+  const got = new Promise<string>((resolve, reject) => {
+    let buf = '';
+    socket.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.length >= text.length) resolve(buf);
+    });
+    socket.once('error', reject);
+  });
+  socket.write(text);
+  return got;
+}
+
+describe('state: TorState on the private test network', function () {
+  this.timeout(120_000);
+  let network: TestNetwork;
+  let tor: Tor;
+  let state: TorState;
+  let echo: { port: number; close(): Promise<void> };
+  let circuit: Circuit;
+
+  before(async () => {
+    network = await sharedTestNetwork();
+    tor = await connectTor({ control: network.controlEndpoint });
+    state = await tor.getState();
+    echo = await startEcho();
+  });
+
+  after(async () => {
+    await tor?.close();
+    await echo?.close();
+  });
+
+  it('lists the relays of the network as routers', () => {
+    assert.deepEqual([...state.routers.keys()].sort(), network.relays.map((r) => r.fingerprint).sort());
+    for (const relay of network.relays) {
+      const router = state.routers.get(relay.fingerprint)!;
+      assert.equal(router.nickname, relay.nickname);
+      assert.equal(router.address, '127.0.0.1');
+      assert.equal(router.orPort, relay.orPort);
+      assert.equal(router.dirPort, relay.dirPort);
+      for (const flag of ['Running', 'Valid', 'Exit', 'Guard']) assert.ok(router.flags.has(flag), `${relay.nickname} ${flag}`);
+      // tor 0.4.9's ns/all has no `v` line; when a version is given it is tor's.
+      if (router.version !== undefined) assert.match(router.version, /^\d+\.\d+\./);
+      assert.ok(router.published instanceof Date);
+      assert.equal(state.routerByName(relay.nickname), router);
+    }
+    assert.ok(state.entryGuards.length > 0);
+    for (const g of state.entryGuards) assert.ok(state.routers.get(g.fingerprint) === g, 'guards are the consensus routers');
+  });
+
+  it('builds a 3-hop circuit through relays named by nickname', async () => {
+    const [a, b, c] = network.relays;
+    const builtEvent = waitFor(state, 'circuitBuilt', (x) => x.path.length === 3 && x.path[0]!.fingerprint === a!.fingerprint && x.path[2]!.fingerprint === c!.fingerprint);
+    circuit = await state.buildCircuit([a!.nickname, b!.nickname, c!.nickname], { timeoutMs: 60_000 });
+    assert.equal(circuit.status, 'BUILT');
+    assert.deepEqual(
+      circuit.path.map((r) => r.fingerprint),
+      [a!.fingerprint, b!.fingerprint, c!.fingerprint],
+    );
+    assert.equal(circuit.path[0], state.routers.get(a!.fingerprint), 'hops are the Router objects');
+    assert.equal(state.circuits.get(circuit.id), circuit);
+    assert.equal((await builtEvent)[0], circuit);
+    assert.ok(circuit.timeCreated instanceof Date);
+  });
+
+  it('sends a stream through that circuit and sees its target, circuit and client process', async () => {
+    const target = `127.0.0.1:${echo.port}`;
+    const seenNew = waitFor(state, 'streamNew', (s) => s.target.port === echo.port);
+    const succeeded = waitFor(state, 'streamSucceeded', (s) => s.circuit === circuit);
+    const socket = await tor.connect(target, { circuit, timeoutMs: 60_000 });
+    try {
+      assert.equal(await echoOnce(socket, 'hello through tor'), 'hello through tor');
+      const [stream] = await seenNew;
+      assert.equal(stream.target.host, '127.0.0.1');
+      assert.deepEqual(stream.sourceAddr, { host: '127.0.0.1', port: socket.localPort });
+      assert.equal(stream.purpose, 'USER');
+      const [ok] = await succeeded;
+      assert.equal(ok, stream);
+      assert.equal(stream.circuit, circuit);
+      assert.ok(circuit.streams.includes(stream));
+      assert.equal(state.streams.get(stream.id), stream);
+      // tor names the exit it used in the target once attached: the circuit's last hop.
+      if (stream.target.host.endsWith('.exit')) assert.ok(stream.target.host.includes(circuit.path[2]!.fingerprint));
+      const client = await stream.clientProcess();
+      assert.equal(client?.pid, process.pid);
+      assert.ok(client.command.length > 0);
+      const closed = waitFor(state, 'streamClosed', (s: Stream) => s === stream);
+      socket.end();
+      await closed;
+      assert.equal(state.streams.has(stream.id), false);
+      assert.equal(circuit.streams.includes(stream), false);
+    } finally {
+      socket.destroy();
+    }
+    const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
+    assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0'], 'reset once nothing waits for a stream');
+  });
+
+  it('routes SOCKS streams where the attacher says', async () => {
+    const asked: string[] = [];
+    await state.setAttacher((stream) => {
+      asked.push(stream.id);
+      return stream.target.port === echo.port ? circuit : undefined;
+    });
+    try {
+      const onCircuit = waitFor(state, 'streamSucceeded', (s) => s.target.port === echo.port);
+      const socket = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 });
+      assert.equal(await echoOnce(socket, 'attached'), 'attached');
+      const [stream] = await onCircuit;
+      assert.equal(stream.circuit, circuit);
+      assert.ok(asked.includes(stream.id));
+      socket.destroy();
+    } finally {
+      await state.setAttacher(null);
+    }
+    const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
+    assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
+  });
+
+  it('closes the circuit: CLOSED, the event, and gone from the map', async () => {
+    const event = waitFor(state, 'circuitClosed', (c) => c === circuit);
+    const closed = circuit.whenClosed({ timeoutMs: 30_000 });
+    await state.closeCircuit(circuit.id);
+    assert.equal(await closed, circuit);
+    await event;
+    assert.equal(circuit.status, 'CLOSED');
+    assert.equal(state.circuits.has(circuit.id), false);
+  });
+
+  it('shows MAPADDRESS and RESOLVE answers in the address map, with expiry by the injected clock', async () => {
+    let now = Date.now() - 3_600_000;
+    const own = await TorState.create(tor.control, { clock: () => new Date(now) });
+    try {
+      const mapped = waitFor(own, 'addrmapAdded', (m) => m.address === '10.40.0.1');
+      await tor.control.command('MAPADDRESS 10.40.0.1=mapped.example');
+      const [m] = await mapped;
+      assert.equal(m.newAddress, 'mapped.example');
+      assert.equal(m.expires, null);
+      assert.equal(own.addressMap.get('10.40.0.1'), m);
+
+      const resolved = waitFor(own, 'addrmapAdded', (x) => x.address === '127.0.0.2');
+      await tor.control.command('RESOLVE 127.0.0.2');
+      const [r] = await resolved;
+      assert.equal(r.newAddress, '127.0.0.2');
+      assert.ok(r.expires instanceof Date);
+      assert.equal(own.addressMap.get('127.0.0.2'), r, 'not yet expired by the injected clock');
+      const expired = waitFor(own, 'addrmapExpired', (x) => x === r);
+      now = r.expires.getTime() + 1000;
+      assert.equal(own.addressMap.get('127.0.0.2'), undefined);
+      await expired;
+      assert.equal(own.addressMap.get('10.40.0.1'), m, 'NEVER does not expire');
+    } finally {
+      await own.close();
+      await tor.control.command('MAPADDRESS 10.40.0.1=10.40.0.1');
+    }
+  });
+
+  it('places routers with tor\'s GeoIP when none is injected (loopback is nowhere)', async () => {
+    const router = state.routers.get(network.relays[0]!.fingerprint)!;
+    assert.deepEqual(await router.location(), {});
+  });
+});
