@@ -6,7 +6,7 @@ import type { EndpointPlugin, ListeningEndpoint } from '../plugins/plugin-types.
 import { pluginRegistry, torProvider } from './container.js';
 
 /** Options of the public {@link connect} and {@link listen}. */
-export type EndpointOptions = Omit<EndpointCallOptions, 'registry' | 'getTor'> & Partial<Pick<EndpointCallOptions, 'registry' | 'getTor'>>;
+export type EndpointOptions = Partial<EndpointCallOptions>;
 
 /**
  * Opens a client connection from an endpoint string, e.g. `tor:example.com:443:tls=true`.

@@ -19,7 +19,7 @@ import { buildContext } from './endpoint-context.js';
  * @example
  * const socket = await connect('tor:example.com:80', { tor });
  */
-export async function connect(description: string, opts: EndpointCallOptions = {}): Promise<net.Socket> {
+export async function connect(description: string, opts: EndpointCallOptions): Promise<net.Socket> {
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'client');

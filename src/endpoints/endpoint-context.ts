@@ -1,7 +1,6 @@
 import { TorNotAvailableError } from '../errors.js';
 import type { EndpointContext } from '../plugins/plugin-types.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
-import { getDefaultRegistry } from './default-registry.js';
 
 /**
  * Builds the context a plugin receives. Without a `getTor`, asking for a tor fails: an endpoint
@@ -12,7 +11,7 @@ import { getDefaultRegistry } from './default-registry.js';
  */
 export function buildContext(opts: EndpointCallOptions): EndpointContext {
   const ctx: EndpointContext = {
-    registry: opts.registry ?? getDefaultRegistry(),
+    registry: opts.registry,
     getTor:
       opts.getTor ??
       (async (control?: string) => {

@@ -10,8 +10,8 @@ export interface EndpointCallOptions {
    * without one. @default rejects with `TorNotAvailableError` (code `TOR_NOT_AVAILABLE`)
    */
   getTor?: (control?: string) => Promise<TorLike>;
-  /** The plugins to use. @default the process-wide default registry (built-ins + `registerPlugin`) */
-  registry?: PluginRegistry;
+  /** The plugins to use (the DI layer passes the container's registry). */
+  registry: PluginRegistry;
   /** Aborts the operation (`TorAbortError`, code `TOR_ABORTED`). */
   signal?: AbortSignal;
 }

@@ -23,7 +23,7 @@ import { buildContext } from './endpoint-context.js';
 export async function listen(
   server: net.Server,
   description: string,
-  opts: EndpointCallOptions = {},
+  opts: EndpointCallOptions,
 ): Promise<ListeningEndpoint> {
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);

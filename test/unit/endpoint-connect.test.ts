@@ -9,13 +9,21 @@ import {
   TorSocksError,
   UnknownEndpointError,
 } from '../../src/errors.js';
-import { connect } from '../../src/endpoints/connect.js';
-import { listen } from '../../src/endpoints/listen.js';
-import { getDefaultRegistry, registerPlugin } from '../../src/endpoints/default-registry.js';
+import { connect as connectWith } from '../../src/endpoints/connect.js';
+import { listen as listenWith } from '../../src/endpoints/listen.js';
+import type { EndpointCallOptions } from '../../src/endpoints/endpoint-options.js';
+import { pluginRegistry } from '../../src/di/container.js';
+import { registerPlugin, connect as publicConnect } from '../../src/di/endpoint-api.js';
 import { createDefaultRegistry } from '../../src/plugins/index.js';
 import type { EndpointContext, TorLike } from '../../src/plugins/plugin-types.js';
 import type { OnionService } from '../../src/onion/onion-types.js';
 import type { ParsedEndpoint } from '../../src/util/endpoint-grammar.js';
+
+// The endpoints layer takes its registry from the caller (the DI layer passes the container's).
+const builtins = createDefaultRegistry();
+const connect = (d: string, o: Partial<EndpointCallOptions> = {}) => connectWith(d, { registry: builtins, ...o });
+const listen = (server: net.Server, d: string, o: Partial<EndpointCallOptions> = {}) =>
+  listenWith(server, d, { registry: builtins, ...o });
 
 const ONION = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion';
 
@@ -175,7 +183,7 @@ describe('connect/listen dispatch with tor: and onion:', () => {
     sinon.assert.notCalled(tor.createOnionService);
   });
 
-  it('uses a registry passed in, and the default registry with registerPlugin otherwise', async () => {
+  it('uses the registry passed in, and the DI registry for registerPlugin and the public connect', async () => {
     const seen: Array<{ endpoint: ParsedEndpoint; ctx: EndpointContext }> = [];
     const socket = new net.Socket();
     const plugin = {
@@ -192,8 +200,8 @@ describe('connect/listen dispatch with tor: and onion:', () => {
     assert.equal(seen[0]!.ctx.registry, custom);
 
     registerPlugin(plugin);
-    assert.equal(await connect('test-echo:b'), socket);
-    assert.equal(seen[1]!.ctx.registry, getDefaultRegistry());
+    assert.equal(await publicConnect('test-echo:b'), socket);
+    assert.equal(seen[1]!.ctx.registry, pluginRegistry());
     assert.throws(() => registerPlugin(plugin), /already registered/);
   });
 });

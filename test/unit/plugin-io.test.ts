@@ -14,8 +14,7 @@ import {
   TorAbortError,
   TorTimeoutError,
 } from '../../src/errors.js';
-import { connect } from '../../src/endpoints/connect.js';
-import { listen } from '../../src/endpoints/listen.js';
+import { connect, listen } from '../../src/di/endpoint-api.js';
 import { quoteEndpointArgument as q } from '../../src/util/endpoint-grammar.js';
 import type { TorLike } from '../../src/plugins/plugin-types.js';
 
