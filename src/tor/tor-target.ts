@@ -21,5 +21,8 @@ export function parseTorTarget(target: string): { target: { host: string; port: 
   if (!m) throw new EndpointArgumentError(`bad target ${JSON.stringify(target)}: expected host:port, [v6]:port or tor:HOST:PORT`);
   const port = Number(m[3]);
   if (port < 1 || port > 65535) throw new EndpointArgumentError(`bad port ${m[3]} in target: must be 1-65535`);
-  return { target: { host: (m[1] ?? m[2])!, port }, options: {} };
+  const host = (m[1] ?? m[2])!;
+  // eslint-disable-next-line no-control-regex
+  if (/[\s\x00-\x1f\x7f]/.test(host)) throw new EndpointArgumentError('bad host in target: whitespace or control characters');
+  return { target: { host, port }, options: {} };
 }
