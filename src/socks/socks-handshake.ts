@@ -91,6 +91,32 @@ export function translateSocksFailure(message: string, bytes: Buffer, what: stri
   return socksFailure('closed', `${what} failed: the SOCKS connection broke during the handshake (${message})`, cause);
 }
 
+/**
+ * After the handshake the `socks` package, one macrotask later, emits the bytes that followed
+ * tor's reply as a 'data' event and calls `resume()`: an application that attaches its 'data'
+ * listener after an await of its own would lose that data and everything arriving meanwhile
+ * (e.g. a server's banner). A socket from `net.connect` keeps data until someone reads; so we let
+ * that macrotask pass with `resume` disabled, put the bytes back in front of the read buffer, and
+ * return the socket to the state of a fresh one (not flowing until the first 'data' listener).
+ */
+async function settleLikeFreshSocket(socket: net.Socket): Promise<void> {
+  const early: Buffer[] = [];
+  const capture = (chunk: Buffer) => early.push(chunk);
+  socket.on('data', capture);
+  socket.resume = function (this: net.Socket) {
+    return this;
+  };
+  try {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  } finally {
+    socket.off('data', capture);
+    delete (socket as { resume?: unknown }).resume; // the prototype's resume() again
+  }
+  if (socket.destroyed) return;
+  if (early.length > 0) socket.unshift(Buffer.concat(early));
+  (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+}
+
 /** Longest handshake transcript kept: greeting (2) + auth (2) + a reply with a 255-byte name (262). */
 const MAX_TRANSCRIPT = 512;
 
@@ -138,6 +164,7 @@ export async function socksConnectHandshake(
       if (opts.signal.aborted) throw opts.signal.reason;
       throw translateSocksFailure(String((err as Error)?.message ?? err), Buffer.concat(chunks), opts.what, opts.handshakeTimeoutMs);
     }
+    await settleLikeFreshSocket(socket);
     const seen = decodeHandshakeBytes(Buffer.concat(chunks));
     // The package accepts any address type in the reply and would then hand the reply itself to
     // the application as data; tor only ever sends 1, 3 or 4.

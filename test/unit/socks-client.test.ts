@@ -110,6 +110,27 @@ describe('socks client: connect through a fake SOCKS server', () => {
     assert.equal((await readSome(socket, 7)).toString(), 'banner\n');
   });
 
+  it('nothing is lost when the application starts reading late (like a socket from net.connect)', async () => {
+    const bannerSockets: net.Socket[] = [];
+    const banner = net.createServer((s) => {
+      bannerSockets.push(s);
+      s.on('error', () => undefined);
+      setTimeout(() => s.write('late'), 20);
+    });
+    const bannerPort = await listen(banner);
+    try {
+      const { client } = await setup(() => ({ forwardTo: bannerPort, after: Buffer.from('early+') }));
+      const socket = await client.connect({ host: 'h.example', port: 25 });
+      sockets.push(socket);
+      assert.equal(socket.readableFlowing, null);
+      await new Promise((r) => setTimeout(r, 80));
+      assert.equal((await readSome(socket, 10)).toString(), 'early+late');
+    } finally {
+      for (const s of bannerSockets) s.destroy();
+      await closeServer(banner);
+    }
+  });
+
   it('isolate=TOKEN sends username torcon-isolate and the token; username/password pass through; none offers no-auth only', async () => {
     const { fake, client } = await setup();
     sockets.push(await client.connect({ host: 'a.example', port: 1 }, { isolate: 'alice' }));
