@@ -92,7 +92,15 @@ function assertNodeSafety(torrc: string, role: 'authority' | 'relay' | 'client',
     assert.ok(lines.includes('AssumeReachable 1'));
   }
   if (role === 'authority') {
-    for (const m of ['AuthoritativeDirectory 1', 'V3AuthoritativeDirectory 1', 'TestingV3AuthInitialVotingInterval 5', 'V3AuthVotingInterval 10']) {
+    for (const m of [
+      'AuthoritativeDirectory 1',
+      'V3AuthoritativeDirectory 1',
+      'TestingV3AuthInitialVotingInterval 5',
+      'V3AuthVotingInterval 10',
+      'AuthDirFastGuarantee 1 bytes',
+      'AuthDirVoteStableGuaranteeMinUptime 0',
+      'AuthDirVoteStableGuaranteeMTBF 0',
+    ]) {
       assert.ok(lines.includes(m), `authority lacks ${m}`);
     }
   } else {

@@ -36,6 +36,8 @@ export interface TestNetworkProgress {
   node?: string;
   /** 0–100 within the phase, when it can be measured. */
   percent?: number;
+  /** The process id of the node just started (phase `node`). */
+  pid?: number;
   message: string;
 }
 
@@ -249,6 +251,7 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
   let phase: TestNetworkPhase = 'keys';
   let stalledNode: TorNodeProcess | undefined;
   let lastConsensus: ConsensusProgress | undefined;
+  let lastSpecs: { specs: TestNodeSpec[]; fingerprints: string[] } | undefined;
 
   // Rejects as soon as any node exits before the network is ready.
   let rejectEarlyExit!: (err: Error) => void;
@@ -270,7 +273,12 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
     void node.exited.then(() => {
       if (!ready) rejectEarlyExit(node.launchError('exited while the network was starting'));
     });
-    progress({ phase: 'node', node: spec.nickname, message: `started ${spec.role} ${spec.nickname} (pid ${node.pid ?? '?'})` });
+    progress({
+      phase: 'node',
+      node: spec.nickname,
+      ...(node.pid !== undefined ? { pid: node.pid } : {}),
+      message: `started ${spec.role} ${spec.nickname} (pid ${node.pid ?? '?'})${spec.startOffline ? ', network disabled' : ''}`,
+    });
     return node;
   };
 
@@ -364,6 +372,7 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
     phase = 'consensus';
     stalledNode = relayNodes[0];
     const fingerprints = keys.map((k) => k.fingerprint);
+    lastSpecs = { specs: relaySpecs, fingerprints };
     await step(
       waitForCompleteConsensus({
         dirPorts: authorities.map((a) => a.dirPort),
@@ -376,7 +385,7 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
           progress({
             phase: 'consensus',
             percent: Math.round((p.complete / p.expected) * 100),
-            message: `${p.complete}/${p.expected} relays in the consensus with all flags`,
+            message: `${p.complete}/${p.expected} relays in the consensus with all flags${describeMissing(p, relaySpecs, fingerprints)}`,
           });
         },
       }),
@@ -471,7 +480,7 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
     if (timedOut) {
       const where =
         phase === 'consensus' && lastConsensus
-          ? `waiting for the consensus (${lastConsensus.complete}/${lastConsensus.expected} relays complete)`
+          ? `waiting for the consensus (${lastConsensus.complete}/${lastConsensus.expected} relays complete${lastSpecs ? describeMissing(lastConsensus, lastSpecs.specs, lastSpecs.fingerprints) : ''})`
           : `in phase "${phase}"`;
       const cause = new TorTimeoutError('startTestNetwork', v.timeoutMs);
       if (stalledNode) return stalledNode.launchError(`the test network stalled ${where} after ${v.timeoutMs} ms`, cause);
@@ -481,6 +490,16 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
     if (err instanceof TorError) return err;
     return new TorLaunchError(`the test network could not start: ${(err as Error)?.message ?? String(err)}`, [], { cause: err });
   }
+}
+
+/** `; auth1 lacks Running, auth3 absent` (empty when nothing is missing). */
+function describeMissing(p: ConsensusProgress, specs: readonly TestNodeSpec[], fingerprints: readonly string[]): string {
+  if (!p.missing.length) return '';
+  const parts = p.missing.map((m) => {
+    const name = specs[fingerprints.indexOf(m.fingerprint)]?.nickname ?? m.fingerprint;
+    return m.lacks === 'absent' ? `${name} absent` : `${name} lacks ${m.lacks.join(' ')}`;
+  });
+  return `; ${parts.join(', ')}`;
 }
 
 function makeHandle(h: {

@@ -225,6 +225,12 @@ export function buildNodeTorrc(node: TestNodeSpec, ctx: NetworkTorrcContext): st
       'V3AuthVotingInterval 10',
       'V3AuthVoteDelay 2',
       'V3AuthDistDelay 2',
+      // On a loaded machine a relay may publish with bandwidth 0, or start a second after the
+      // others: tor then withholds Fast (below the lowest-bandwidth cut) or Stable (uptime under
+      // the median) for many minutes. Guarantees of zero make every relay Fast and Stable.
+      'AuthDirFastGuarantee 1 bytes',
+      'AuthDirVoteStableGuaranteeMinUptime 0',
+      'AuthDirVoteStableGuaranteeMTBF 0',
     );
   }
   if (node.role === 'client') {
