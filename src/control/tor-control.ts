@@ -508,9 +508,12 @@ export class TorControl extends EventEmitter<TorControlEvents> {
 
 /**
  * Reads `key=value` reply lines (and `key=` data blocks) into a map of value lists, skipping the
- * final `OK`. With `allowBare`, a line without `=` maps to an empty list (GETCONF: at default).
+ * final `OK`. GETCONF (`conf`) quotes values that need it, so they are unquoted, and a line without
+ * `=` maps to an empty list (the option is at its default). GETINFO values are returned as tor
+ * sent them: their format is per key (`net/listeners/socks` is a list of quoted strings, say).
  */
-export function parseKeyValueReply(reply: ControlReply, allowBare = false): Map<string, string[]> {
+export function parseKeyValueReply(reply: ControlReply, conf = false): Map<string, string[]> {
+  const allowBare = conf;
   const out = new Map<string, string[]>();
   for (const line of reply.lines) {
     const { text } = line;
@@ -527,7 +530,7 @@ export function parseKeyValueReply(reply: ControlReply, allowBare = false): Map<
     const key = text.slice(0, eq);
     let value: string;
     if (line.separator === '+') value = line.data ?? '';
-    else value = unquoteIfQuoted(text.slice(eq + 1));
+    else value = conf ? unquoteIfQuoted(text.slice(eq + 1)) : text.slice(eq + 1);
     const list = out.get(key);
     if (list) list.push(value);
     else out.set(key, [value]);
