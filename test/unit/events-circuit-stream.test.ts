@@ -124,8 +124,8 @@ describe('events: CIRC', () => {
   });
 
   it('tells apart relays whose fingerprints share the cache index', () => {
-    // Same first three hex digits: the same cache slot, so each lookup must verify the whole name.
-    const fps = ['ABC' + '0'.repeat(37), 'ABC' + '1'.repeat(37), 'ABC' + 'F'.repeat(37)];
+    // Same leading hex digits: the same cache slot, so each lookup must verify the whole name.
+    const fps = ['ABCDEF' + '0'.repeat(34), 'ABCDEF' + '1'.repeat(34), 'ABCDEF' + 'F'.repeat(34)];
     for (let round = 0; round < 3; round++) {
       for (const fp of fps) {
         for (const nick of ['n1', 'n2']) {
