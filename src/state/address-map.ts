@@ -38,8 +38,10 @@ export function mappingFromEvent(e: AddrMapEvent): AddressMapping {
 }
 
 /**
- * A min-heap of mappings by expiry. Entries are never removed from the middle: a replaced mapping
- * stays in the heap and is recognised as stale when it surfaces (the map no longer holds it).
+ * A min-heap of mappings by expiry. Entries are never removed from the middle: an entry whose
+ * address has since been mapped again is recognised as stale when it surfaces (see
+ * {@link pruneExpired}); and a new mapping with the same expiry as the one it replaces needs no
+ * entry of its own (see {@link needsExpiryEntry}).
  */
 export class ExpiryHeap {
   private readonly items: AddressMapping[] = [];
@@ -94,7 +96,8 @@ export class ExpiryHeap {
 }
 
 /**
- * Removes every mapping of `map` that expired at or before `now`, oldest first.
+ * Removes every mapping of `map` that expired at or before `now`, oldest first. The heap must
+ * hold an entry at each current mapping's expiry time (any mapping object of that address).
  *
  * @param onExpired - called for each removed mapping
  */
@@ -105,12 +108,22 @@ export function pruneExpired(
   onExpired?: (m: AddressMapping) => void,
 ): void {
   while (heap.peekTime() <= now) {
-    const m = heap.pop()!;
-    if (map.get(m.address) === m) {
-      map.delete(m.address);
-      onExpired?.(m);
+    const entry = heap.pop()!;
+    const current = map.get(entry.address);
+    // A later mapping of the address that has not expired makes the entry stale.
+    if (current !== undefined && current.expiresAt <= now) {
+      map.delete(entry.address);
+      onExpired?.(current);
     }
   }
+}
+
+/**
+ * Whether `next` (about to replace `previous` in the map) needs its own heap entry: not when it
+ * never expires, nor when it expires exactly when the mapping it replaces did (that entry serves).
+ */
+export function needsExpiryEntry(previous: AddressMapping | undefined, next: AddressMapping): boolean {
+  return next.expiresAt !== Infinity && (previous === undefined || previous.expiresAt !== next.expiresAt);
 }
 
 /**

@@ -55,7 +55,8 @@ export class Circuit {
   pathRefs: readonly RouterRef[] = NO_REFS;
 
   private readonly snapshot: StateSnapshot;
-  private readonly streamSet = new Set<Stream>();
+  /** Made on the first attached stream: most circuits never carry one. */
+  private streamSet: Set<Stream> | undefined = undefined;
   private cachedPath: readonly Router[] | undefined = undefined;
   private cachedPathRefs: readonly RouterRef[] | undefined = undefined;
   private cachedGeneration = -1;
@@ -105,7 +106,7 @@ export class Circuit {
 
   /** The streams attached to this circuit now. */
   get streams(): Stream[] {
-    return [...this.streamSet];
+    return this.streamSet === undefined ? [] : [...this.streamSet];
   }
 
   /** True once the circuit is CLOSED or FAILED. */
@@ -115,12 +116,12 @@ export class Circuit {
 
   /** @internal the reducers keep the stream set current */
   attachStream(stream: Stream): void {
-    this.streamSet.add(stream);
+    (this.streamSet ??= new Set()).add(stream);
   }
 
   /** @internal */
   detachStream(stream: Stream): void {
-    this.streamSet.delete(stream);
+    this.streamSet?.delete(stream);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { parseExitPolicySummary, summaryAcceptsPort, type ExitPolicySummary } from './exit-policy.js';
 import type { Location } from './geoip-types.js';
+import { parseRouterDetails, type RouterDetails, type RouterHead } from './router-status.js';
 
 /**
  * What a router needs from its owner to answer `location()`. TorState supplies one that asks the
@@ -10,37 +11,6 @@ export interface RouterContext {
   locate(ip: string): Promise<Location>;
 }
 
-/**
- * The fields of one router status entry, as the consensus parser collects them. Strings that are
- * rarely read (flags, policy, publication time) stay raw here and are parsed on first use.
- */
-export interface RouterInit {
-  /** 40 hex digits, upper case. */
-  fingerprint: string;
-  nickname: string;
-  address: string;
-  orPort: number;
-  dirPort: number;
-  /** `YYYY-MM-DD HH:MM:SS` (UTC) from the `r` line. */
-  publishedText: string;
-  /** Base64 descriptor digest; absent from microdescriptor-consensus `r` lines. */
-  descriptorDigest: string | undefined;
-  /** `a` lines, verbatim (`[2001:db8::1]:9001`). */
-  orAddresses: string[] | undefined;
-  /** The `s` line after `s `: space-separated flags. */
-  flagsText: string;
-  bandwidth: number | undefined;
-  measured: number | undefined;
-  unmeasured: boolean;
-  /** The `v` line after `v `, e.g. `Tor 0.4.9.1`. */
-  versionLine: string | undefined;
-  /** The `pr` line after `pr `. */
-  protocols: string | undefined;
-  /** The `p` line after `p `. */
-  policyText: string | undefined;
-}
-
-const EMPTY: readonly string[] = Object.freeze([]);
 const NO_FLAGS: ReadonlySet<string> = Object.freeze(new Set<string>());
 /** Marks a lazily parsed field that has not been parsed yet (distinct from "parsed: absent"). */
 const UNPARSED = Symbol('unparsed');
@@ -49,6 +19,9 @@ const UNPARSED = Symbol('unparsed');
  * A relay as the current consensus describes it (one router status entry, dir-spec 3.4.1).
  * Immutable: a new consensus or an NS update replaces the object rather than changing it, so a
  * Router held by a circuit's path keeps describing what was true when the path was built.
+ *
+ * The `r` line fields (fingerprint, nickname, address, ports) are read when the consensus is;
+ * the others are read from the entry's text the first time one of them is asked for.
  *
  * @example
  * const r = state.routerByName('moria1');
@@ -63,50 +36,32 @@ export class Router {
   readonly orPort: number;
   /** 0 when the relay has no directory port. */
   readonly dirPort: number;
-  /** Base64 digest of the relay's descriptor; undefined in microdescriptor consensuses. */
-  readonly descriptorDigest: string | undefined;
-  /** Further OR addresses from `a` lines (IPv6 in practice), e.g. `[2001:db8::1]:9001`. */
-  readonly ipv6: readonly string[];
-  /** Consensus weight (`w Bandwidth=`), kilobytes per second; undefined without a `w` line. */
-  readonly bandwidth: number | undefined;
-  /** `w Measured=` (votes only). */
-  readonly measured: number | undefined;
-  /** `w Unmeasured=1`: the weight is not based on enough measurements. */
-  readonly unmeasured: boolean;
-  /** The `v` line without the `Tor ` prefix (e.g. `0.4.9.1`), or verbatim for other protocols. */
-  readonly version: string | undefined;
-  /** The `pr` line (subprotocol versions), verbatim, e.g. `Cons=1-2 Desc=1-2 ...`. */
-  readonly protocols: string | undefined;
-  private readonly flagsText: string;
-  private readonly policyText: string | undefined;
-  private readonly publishedText: string;
+  private readonly source: string;
+  private readonly entryStart: number;
+  private readonly entryEnd: number;
   private readonly context: RouterContext | undefined;
+  private parsed: RouterDetails | undefined = undefined;
   private flagSet: ReadonlySet<string> | undefined = undefined;
   private policy: ExitPolicySummary | null | typeof UNPARSED = UNPARSED;
   private publishedDate: Date | undefined | typeof UNPARSED = UNPARSED;
   private locating: Promise<Location> | undefined = undefined;
 
   /**
-   * @param init - the entry's fields (copied; the parser reuses its init object)
+   * @param head - the `r` line fields (copied: the parser reuses its record)
+   * @param source - the text holding the entry (kept: the rest of the entry is read from it on demand)
+   * @param entryStart - where the entry's `r` line starts in `source`
+   * @param entryEnd - where the entry ends
    * @param context - where `location()` looks addresses up; without one `location()` gives `{}`
    */
-  constructor(init: RouterInit, context?: RouterContext) {
-    this.fingerprint = init.fingerprint;
-    this.nickname = init.nickname;
-    this.address = init.address;
-    this.orPort = init.orPort;
-    this.dirPort = init.dirPort;
-    this.descriptorDigest = init.descriptorDigest;
-    this.ipv6 = init.orAddresses ?? EMPTY;
-    this.bandwidth = init.bandwidth;
-    this.measured = init.measured;
-    this.unmeasured = init.unmeasured;
-    const v = init.versionLine;
-    this.version = v !== undefined && v.startsWith('Tor ') ? v.slice(4) : v;
-    this.protocols = init.protocols;
-    this.flagsText = init.flagsText;
-    this.policyText = init.policyText;
-    this.publishedText = init.publishedText;
+  constructor(head: RouterHead, source: string, entryStart: number, entryEnd: number, context?: RouterContext) {
+    this.fingerprint = head.fingerprint;
+    this.nickname = head.nickname;
+    this.address = head.address;
+    this.orPort = head.orPort;
+    this.dirPort = head.dirPort;
+    this.source = source;
+    this.entryStart = entryStart;
+    this.entryEnd = entryEnd;
     this.context = context;
   }
 
@@ -115,26 +70,47 @@ export class Router {
    * we have no entry for): only the fingerprint and nickname are known.
    */
   static unlisted(fingerprint: string, nickname: string | undefined, context?: RouterContext): Router {
-    return new Router(
-      {
-        fingerprint,
-        nickname: nickname ?? '',
-        address: '',
-        orPort: 0,
-        dirPort: 0,
-        publishedText: '',
-        descriptorDigest: undefined,
-        orAddresses: undefined,
-        flagsText: '',
-        bandwidth: undefined,
-        measured: undefined,
-        unmeasured: false,
-        versionLine: undefined,
-        protocols: undefined,
-        policyText: undefined,
-      },
-      context,
-    );
+    return new Router({ fingerprint, nickname: nickname ?? '', address: '', orPort: 0, dirPort: 0 }, '', 0, 0, context);
+  }
+
+  private get details(): RouterDetails {
+    return (this.parsed ??= parseRouterDetails(this.source, this.entryStart, this.entryEnd));
+  }
+
+  /** Base64 digest of the relay's descriptor; undefined in microdescriptor consensuses. */
+  get descriptorDigest(): string | undefined {
+    return this.details.descriptorDigest;
+  }
+
+  /** Further OR addresses from `a` lines (IPv6 in practice), e.g. `[2001:db8::1]:9001`. */
+  get ipv6(): readonly string[] {
+    return this.details.orAddresses;
+  }
+
+  /** Consensus weight (`w Bandwidth=`), kilobytes per second; undefined without a `w` line. */
+  get bandwidth(): number | undefined {
+    return this.details.bandwidth;
+  }
+
+  /** `w Measured=` (votes only). */
+  get measured(): number | undefined {
+    return this.details.measured;
+  }
+
+  /** `w Unmeasured=1`: the weight is not based on enough measurements. */
+  get unmeasured(): boolean {
+    return this.details.unmeasured;
+  }
+
+  /** The `v` line without the `Tor ` prefix (e.g. `0.4.9.1`), or verbatim for other protocols. */
+  get version(): string | undefined {
+    const v = this.details.versionLine;
+    return v !== undefined && v.startsWith('Tor ') ? v.slice(4) : v;
+  }
+
+  /** The `pr` line (subprotocol versions), verbatim, e.g. `Cons=1-2 Desc=1-2 ...`. */
+  get protocols(): string | undefined {
+    return this.details.protocols;
   }
 
   /** False for {@link Router.unlisted} placeholders. */
@@ -145,7 +121,8 @@ export class Router {
   /** The consensus flags (`Exit`, `Guard`, `Fast`, `Running`, `Stable`, `Valid`, ...). */
   get flags(): ReadonlySet<string> {
     if (this.flagSet === undefined) {
-      this.flagSet = this.flagsText === '' ? NO_FLAGS : new Set(this.flagsText.split(' ').filter((f) => f !== ''));
+      const text = this.details.flagsText;
+      this.flagSet = text === '' ? NO_FLAGS : new Set(text.split(' ').filter((f) => f !== ''));
     }
     return this.flagSet;
   }
@@ -158,7 +135,8 @@ export class Router {
   /** The `p` line: which ports the relay exits to; undefined when tor gave no summary. */
   get exitPolicy(): ExitPolicySummary | undefined {
     if (this.policy === UNPARSED) {
-      this.policy = this.policyText === undefined ? null : parseExitPolicySummary(this.policyText);
+      const text = this.details.policyText;
+      this.policy = text === undefined ? null : parseExitPolicySummary(text);
     }
     return this.policy ?? undefined;
   }
@@ -175,7 +153,8 @@ export class Router {
   /** The publication time on the `r` line (UTC); undefined when it is missing or malformed. */
   get published(): Date | undefined {
     if (this.publishedDate === UNPARSED) {
-      const t = Date.parse(this.publishedText.replace(' ', 'T') + 'Z');
+      const text = this.details.publishedText;
+      const t = text === '' ? NaN : Date.parse(text.replace(' ', 'T') + 'Z');
       this.publishedDate = Number.isNaN(t) ? undefined : new Date(t);
     }
     return this.publishedDate;

@@ -18,7 +18,7 @@ import {
 } from '../errors.js';
 import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
-import { AddressMapView, ExpiryHeap, pruneExpired, type AddressMapping } from './address-map.js';
+import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
 import { normalizeAddress } from './client-process.js';
 import type { GeoIpLookup, Location } from './geoip-types.js';
@@ -430,10 +430,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   private onAddrMap(e: AddrMapEvent): void {
+    const previous = this.snap.addressMap.get(e.address);
     const m = applyAddrMapEvent(this.snap, e);
-    if (m.expiresAt !== Infinity) {
+    if (needsExpiryEntry(previous, m)) {
       this.expiry.push(m);
-      // Replaced mappings stay in the heap until they surface; rebuild it when they dominate.
+      // Stale entries stay in the heap until they surface; rebuild it when they dominate.
       if (this.expiry.size > 1024 && this.expiry.size > 2 * this.snap.addressMap.size) this.rebuildExpiryHeap();
       if (m.expiresAt < this.expiryTimerAt) this.scheduleExpiry();
     }

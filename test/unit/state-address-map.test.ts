@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AddressMapView, ExpiryHeap, pruneExpired, type AddressMapping } from '../../src/state/address-map.js';
+import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from '../../src/state/address-map.js';
 
 function mapping(address: string, expiresAt: number, newAddress: string | null = '192.0.2.1'): AddressMapping {
   return {
@@ -47,6 +47,46 @@ describe('state: address-map expiry', () => {
     pruneExpired(map, heap, 300, (m) => expired.push(`${m.address}@${m.expiresAt}`));
     assert.deepEqual(expired, ['b@200', 'a@300']);
     assert.deepEqual([...map.keys()], ['c']);
+  });
+
+  it('a replacement with the same expiry reuses the heap entry, and is what expires', () => {
+    const map = new Map<string, AddressMapping>();
+    const heap = new ExpiryHeap();
+    const add = (m: AddressMapping) => {
+      if (needsExpiryEntry(map.get(m.address), m)) heap.push(m);
+      map.set(m.address, m);
+    };
+    add(mapping('a', 100, '192.0.2.1'));
+    add(mapping('a', 100, '192.0.2.2'));
+    add(mapping('a', 100, '192.0.2.3'));
+    add(mapping('n', Infinity));
+    assert.equal(heap.size, 1);
+    const expired: AddressMapping[] = [];
+    pruneExpired(map, heap, 100, (m) => expired.push(m));
+    assert.deepEqual(expired.map((m) => m.newAddress), ['192.0.2.3']);
+    assert.deepEqual([...map.keys()], ['n']);
+  });
+
+  it('keeps expiry right under any sequence of mappings (property, against a naive model)', () => {
+    const op = fc.record({ address: fc.constantFrom('a', 'b', 'c', 'd'), expiresAt: fc.oneof(fc.integer({ min: 0, max: 50 }), fc.constant(Infinity)), now: fc.integer({ min: 0, max: 3 }) });
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const map = new Map<string, AddressMapping>();
+        const heap = new ExpiryHeap();
+        const model = new Map<string, number>();
+        let now = 0;
+        for (const o of ops) {
+          now += o.now;
+          const m = mapping(o.address, o.expiresAt);
+          if (needsExpiryEntry(map.get(o.address), m)) heap.push(m);
+          map.set(o.address, m);
+          model.set(o.address, o.expiresAt);
+          pruneExpired(map, heap, now);
+          for (const [k, t] of model) if (t <= now) model.delete(k);
+          assert.deepEqual([...map.keys()].sort(), [...model.keys()].sort());
+        }
+      }),
+    );
   });
 
   it('the view hides expired mappings on every kind of read', () => {
