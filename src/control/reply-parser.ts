@@ -96,7 +96,8 @@ export class ReplyParser {
         }
         const lf = buf.indexOf(LF, start);
         if (lf === -1) {
-          if (len - start > this.maxLineLength) {
+          // A CR at the end of the chunk is the line end's, not the line's: the LF may be in the next chunk.
+          if (len - start - (buf[len - 1] === CR ? 1 : 0) > this.maxLineLength) {
             throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
           }
           this.carry = buf.subarray(start);
@@ -130,7 +131,7 @@ export class ReplyParser {
     for (;;) {
       const lf = buf.indexOf(LF, pos);
       if (lf === -1) {
-        if (len - pos > this.maxLineLength) {
+        if (len - pos - (buf[len - 1] === CR ? 1 : 0) > this.maxLineLength) {
           throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
         }
         if (pos > run) this.appendRun(slot, buf, run, pos);
