@@ -12,7 +12,7 @@ import {
 import type { CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { parseEvent } from './events/parse-event.js';
-import type { TorEvent, TorEventMap } from './events/event-types.js';
+import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
 import { ReplyParser, type ReplyParserOptions } from './reply-parser.js';
 import { isSuccess, type ControlReply } from './reply.js';
 import {
@@ -52,6 +52,8 @@ type Listener = (event: TorEvent) => void;
 export interface TorControlEvents {
   /** The connection closed; `error` says why when it was not a clean `close()`. */
   close: [error?: Error];
+  /** Tor sent a known event we could not parse; it was not given to that event's subscribers. */
+  malformedEvent: [event: GenericEvent];
   /** A subscriber threw; the parser and other subscribers carry on. */
   listenerError: [error: unknown, event: TorEvent];
 }
@@ -214,6 +216,12 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     const set = this.subscribers.get(name);
     if (!set || set.size === 0) return;
     const event = parseEvent(raw);
+    if (isGenericEvent(event) && event.parseError !== undefined) {
+      // A known event we could not parse must not reach listeners typed for its well-formed shape.
+      if (this.listenerCount('malformedEvent') > 0) this.emit('malformedEvent', event);
+      else log('malformed %s event dropped: %s', name, event.parseError);
+      return;
+    }
     for (const listener of set) {
       try {
         listener(event);

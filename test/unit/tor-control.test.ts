@@ -201,6 +201,18 @@ describe('TorControl against a scripted peer', () => {
     assert.equal(await v, '1');
   });
 
+  it('keeps a malformed known event from typed subscribers and reports it', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const circuits: unknown[] = [];
+    const malformed: string[] = [];
+    control.on('malformedEvent', (e) => malformed.push(e.raw));
+    await control.subscribe('CIRC', (e) => circuits.push(e.circuitId));
+    peer.write('650 CIRC\r\n650 CIRC 7 BUILT\r\n');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(circuits, ['7']);
+    assert.deepEqual(malformed, ['CIRC']);
+  });
+
   it('iterates events until aborted, then unsubscribes', async () => {
     peer.auto.set('SETEVENTS', '250 OK\r\n');
     const ac = new AbortController();
