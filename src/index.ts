@@ -26,7 +26,10 @@ export { createTorContainer, torconContainer } from './di/container.js';
 export { TOKENS } from './di/tokens.js';
 export { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from './util/endpoint-grammar.js';
 export type { EndpointPlugin, EndpointContext, ListeningEndpoint, TorLike } from './plugins/plugin-types.js';
-export type { OnionService, OnionServiceOptions, OnionClientAuthKey } from './onion/onion-types.js';
+export type { OnionService, OnionServiceOptions, OnionClientAuthKey, OnionPortMapping, OnionProgress } from './onion/onion-types.js';
+export { TorOnionService, type OnionServiceEvents } from './onion/onion-service.js';
+export { generateClientAuthKey, type OnionClientAuth } from './onion/client-auth.js';
+export type { OnionClientAuthAddOptions } from './onion/onion-service-manager.js';
 export type { TorConnectOptions } from './socks/socks-types.js';
 
 export * from './errors.js';

@@ -74,6 +74,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private readonly parser: ReplyParser;
   private readonly queue: QueuedCommand[] = [];
   private queueHead = 0;
+  private unrefWhenIdle = false;
   private readonly subscribers = new Map<string, Set<Listener>>();
   /** The SETEVENTS set tor has acknowledged; changes are serialized through `setEventsChain`. */
   private activeEvents = '';
@@ -182,6 +183,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         );
       }
       this.queue.push(entry);
+      if (this.unrefWhenIdle && this.queue.length - this.queueHead === 1) this.updateRef();
       if (log.enabled) log('> %s', redactCommand(line));
       this.socket.write(wire);
     });
@@ -202,6 +204,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     if (log.enabled) {
       log('< %d %s', reply.status, entry.secretReply ? '[redacted]' : reply.lines[0]!.text);
     }
+    if (this.unrefWhenIdle && this.queueHead >= this.queue.length) this.updateRef();
     if (isSuccess(reply)) entry.resolve(reply);
     else {
       const text = reply.lines.map((l) => l.text).join(' ');
@@ -498,14 +501,23 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * made for endpoint strings use it so that a script that ran `connect("tor:...")` ends normally.
    */
   unref(): this {
-    (this.socket as Duplex & { unref?: () => void }).unref?.();
+    this.unrefWhenIdle = true;
+    this.updateRef();
     return this;
   }
 
   /** Undoes {@link unref}. */
   ref(): this {
-    (this.socket as Duplex & { ref?: () => void }).ref?.();
+    this.unrefWhenIdle = false;
+    this.updateRef();
     return this;
+  }
+
+  /** An unref'd connection still holds the process while a command waits for its reply. */
+  private updateRef(): void {
+    const socket = this.socket as Duplex & { ref?: () => void; unref?: () => void };
+    if (!this.unrefWhenIdle || this.queueHead < this.queue.length) socket.ref?.();
+    else socket.unref?.();
   }
 
   /** Destroys the connection at once; everything pending rejects with TorControlClosedError. */
