@@ -73,6 +73,8 @@ const MAX_ATTACH_ATTEMPTS = 3;
 const RESCUE_WINDOW_MS = 5000;
 /** How long an attacher-chosen circuit may take to be built before its stream is closed. */
 const ATTACH_BUILD_TIMEOUT_MS = 60_000;
+/** How long close() waits for tor to acknowledge the unsubscribe and the config reset. */
+const CLOSE_TIMEOUT_MS = 5000;
 const ID_RE = /^[A-Za-z0-9]{1,16}$/;
 const FINGERPRINT_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=][A-Za-z0-9]{1,19})?$/;
 const NICKNAME_RE = /^[A-Za-z0-9]{1,19}$/;
@@ -804,15 +806,20 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   /**
    * Stops following tor: unsubscribes, resets `__LeaveStreamsUnattached` if we set it, rejects
-   * whoever waits on a circuit, and emits `close`. Idempotent. The control connection stays open.
+   * whoever waits on a circuit, and emits `close`. Idempotent, and never waits more than a few
+   * seconds for tor. The control connection stays open.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.control.off('close', this.onControlClose);
       this.shutDown(new TorControlClosedError('the Tor state was closed'));
       const offs = this.unsubscribers.splice(0);
-      await Promise.all(offs.map((off) => off().catch((err) => log('unsubscribing failed: %s', err))));
-      await this.syncLeaveUnattached().catch((err) => log('resetting __LeaveStreamsUnattached failed: %s', err));
+      // Bounded: a tor that stopped answering must not make close() hang.
+      const tidy = (async () => {
+        await Promise.all(offs.map((off) => off().catch((err) => log('unsubscribing failed: %s', err))));
+        await this.syncLeaveUnattached().catch((err) => log('resetting __LeaveStreamsUnattached failed: %s', err));
+      })();
+      await raceCancel(tidy, 'closing the Tor state', { timeoutMs: CLOSE_TIMEOUT_MS }).catch((err) => log('%s', err));
     })();
     return this.closing;
   }

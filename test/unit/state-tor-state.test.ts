@@ -630,6 +630,16 @@ describe('state: TorState against a fake control port', () => {
       assert.ok(!state.circuits.has('96'));
     });
 
+    it('close() returns even when tor stops answering', async function () {
+      this.timeout(15_000);
+      const { fake, state } = await setup();
+      fake.handle(/^SETEVENTS/, () => new Promise<undefined>(() => undefined));
+      const closes: unknown[] = [];
+      state.on('close', (err) => closes.push(err));
+      await state.close();
+      assert.deepEqual(closes, [undefined]);
+    });
+
     it('emits close with the error when the control connection drops', async () => {
       const { fake, state } = await setup();
       fake.event('CIRC 97 LAUNCHED');
