@@ -464,6 +464,8 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
   } catch (err) {
     ready = true; // from here on, node exits are ours
     const error = describeFailure(err);
+    // stop whatever is still in flight (consensus polling, key generation, waits on logs)
+    if (!ac.signal.aborted) ac.abort(error);
     await echo?.close().catch(() => undefined);
     await stopAll();
     live.delete(nodes);
