@@ -46,6 +46,7 @@ export function mappingFromEvent(e: AddrMapEvent): AddressMapping {
 export class ExpiryHeap {
   private readonly items: AddressMapping[] = [];
 
+  /** Entries in the heap (stale ones included). */
   get size(): number {
     return this.items.length;
   }
@@ -55,6 +56,7 @@ export class ExpiryHeap {
     return this.items.length === 0 ? Infinity : this.items[0]!.expiresAt;
   }
 
+  /** Adds an entry at `m.expiresAt`. */
   push(m: AddressMapping): void {
     const a = this.items;
     let i = a.length;
@@ -68,6 +70,7 @@ export class ExpiryHeap {
     a[i] = m;
   }
 
+  /** Removes and returns the entry with the earliest expiry. */
   pop(): AddressMapping | undefined {
     const a = this.items;
     if (a.length === 0) return undefined;
@@ -90,6 +93,7 @@ export class ExpiryHeap {
     return top;
   }
 
+  /** Removes every entry. */
   clear(): void {
     this.items.length = 0;
   }

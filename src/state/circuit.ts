@@ -32,37 +32,37 @@ export function isClosedStatus(status: string): boolean {
  */
 export class Circuit {
   /** tor's circuit id. */
-  readonly id: string;
+  declare readonly id: string;
   /** `LAUNCHED`, `EXTENDED`, `GUARD_WAIT`, `BUILT`, `FAILED`, `CLOSED` (or a newer status). */
-  status: CircStatus = 'LAUNCHED';
+  declare status: CircStatus;
   /** PURPOSE, e.g. `GENERAL`, `CONTROLLER`, `HS_CLIENT_REND`. */
-  purpose: string | undefined = undefined;
+  declare purpose: string | undefined;
   /** BUILD_FLAGS, e.g. `NEED_CAPACITY`, `IS_INTERNAL`. */
-  buildFlags: readonly string[] = NO_FLAGS;
+  declare buildFlags: readonly string[];
   /** HS_STATE for onion-service circuits. */
-  hsState: string | undefined = undefined;
+  declare hsState: string | undefined;
   /** REND_QUERY: the onion address (without `.onion`) for onion-service circuits. */
-  rendQuery: string | undefined = undefined;
+  declare rendQuery: string | undefined;
   /** TIME_CREATED (UTC). */
-  timeCreated: Date | undefined = undefined;
+  declare timeCreated: Date | undefined;
   /** REASON tor gave when the circuit failed or closed. */
-  reason: string | undefined = undefined;
+  declare reason: string | undefined;
   /** REMOTE_REASON a relay gave when the circuit failed or closed. */
-  remoteReason: string | undefined = undefined;
+  declare remoteReason: string | undefined;
   /** SOCKS_USERNAME the circuit is isolated for (the password is never kept: it is a secret). */
-  socksUsername: string | undefined = undefined;
+  declare socksUsername: string | undefined;
   /** The hops as tor last named them (fingerprint and nickname). */
-  pathRefs: readonly RouterRef[] = NO_REFS;
+  declare pathRefs: readonly RouterRef[];
 
-  private readonly snapshot: StateSnapshot;
+  private declare readonly snapshot: StateSnapshot;
   /** Made on the first attached stream: most circuits never carry one. */
-  private streamSet: Set<Stream> | undefined = undefined;
-  private cachedPath: readonly Router[] | undefined = undefined;
-  private cachedPathRefs: readonly RouterRef[] | undefined = undefined;
-  private cachedGeneration = -1;
-  private builtWaiters: Waiter[] | undefined = undefined;
-  private closedWaiters: Waiter[] | undefined = undefined;
-  private abandoned: Error | undefined = undefined;
+  private declare streamSet: Set<Stream> | undefined;
+  private declare cachedPath: readonly Router[] | undefined;
+  private declare cachedPathRefs: readonly RouterRef[] | undefined;
+  private declare cachedGeneration: number;
+  private declare builtWaiters: Waiter[] | undefined;
+  private declare closedWaiters: Waiter[] | undefined;
+  private declare abandoned: Error | undefined;
 
   /**
    * @param id - tor's circuit id
@@ -71,6 +71,23 @@ export class Circuit {
   constructor(id: string, snapshot: StateSnapshot) {
     this.id = id;
     this.snapshot = snapshot;
+    this.status = 'LAUNCHED';
+    this.purpose = undefined;
+    this.buildFlags = NO_FLAGS;
+    this.hsState = undefined;
+    this.rendQuery = undefined;
+    this.timeCreated = undefined;
+    this.reason = undefined;
+    this.remoteReason = undefined;
+    this.socksUsername = undefined;
+    this.pathRefs = NO_REFS;
+    this.streamSet = undefined;
+    this.cachedPath = undefined;
+    this.cachedPathRefs = undefined;
+    this.cachedGeneration = -1;
+    this.builtWaiters = undefined;
+    this.closedWaiters = undefined;
+    this.abandoned = undefined;
   }
 
   /**

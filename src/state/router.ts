@@ -29,22 +29,22 @@ const UNPARSED = Symbol('unparsed');
  */
 export class Router {
   /** 40 hex digits, upper case (the key of `TorState.routers`). */
-  readonly fingerprint: string;
-  readonly nickname: string;
+  declare readonly fingerprint: string;
+  declare readonly nickname: string;
   /** IPv4 address of the OR port. */
-  readonly address: string;
-  readonly orPort: number;
+  declare readonly address: string;
+  declare readonly orPort: number;
   /** 0 when the relay has no directory port. */
-  readonly dirPort: number;
-  private readonly source: string;
-  private readonly entryStart: number;
-  private readonly entryEnd: number;
-  private readonly context: RouterContext | undefined;
-  private parsed: RouterDetails | undefined = undefined;
-  private flagSet: ReadonlySet<string> | undefined = undefined;
-  private policy: ExitPolicySummary | null | typeof UNPARSED = UNPARSED;
-  private publishedDate: Date | undefined | typeof UNPARSED = UNPARSED;
-  private locating: Promise<Location> | undefined = undefined;
+  declare readonly dirPort: number;
+  private declare readonly source: string;
+  private declare readonly entryStart: number;
+  private declare readonly entryEnd: number;
+  private declare readonly context: RouterContext | undefined;
+  private declare parsed: RouterDetails | undefined;
+  private declare flagSet: ReadonlySet<string> | undefined;
+  private declare policy: ExitPolicySummary | null | typeof UNPARSED;
+  private declare publishedDate: Date | undefined | typeof UNPARSED;
+  private declare locating: Promise<Location> | undefined;
 
   /**
    * @param head - the `r` line fields (copied: the parser reuses its record)
@@ -63,6 +63,11 @@ export class Router {
     this.entryStart = entryStart;
     this.entryEnd = entryEnd;
     this.context = context;
+    this.parsed = undefined;
+    this.flagSet = undefined;
+    this.policy = UNPARSED;
+    this.publishedDate = UNPARSED;
+    this.locating = undefined;
   }
 
   /**

@@ -21,45 +21,61 @@ export function isClosedStreamStatus(status: string): boolean {
  */
 export class Stream {
   /** tor's stream id. */
-  readonly id: string;
+  declare readonly id: string;
   /** `NEW`, `NEWRESOLVE`, `SENTCONNECT`, `SUCCEEDED`, `DETACHED`, `CLOSED`, ... */
-  status: StreamStatus = 'NEW';
+  declare status: StreamStatus;
   /** Where the stream goes (after REMAP: where tor now sends it). Port 0 for resolves. */
-  target: HostPort = NO_TARGET;
+  declare target: HostPort;
   /** The id of the circuit tor last attached the stream to; `'0'` when unattached. */
-  circuitId = '0';
+  declare circuitId: string;
   /** REASON of FAILED/CLOSED/DETACHED. */
-  reason: string | undefined = undefined;
+  declare reason: string | undefined;
   /** REMOTE_REASON the exit gave. */
-  remoteReason: string | undefined = undefined;
+  declare remoteReason: string | undefined;
   /** SOURCE of a REMAP: `CACHE` or `EXIT`. */
-  source: string | undefined = undefined;
+  declare source: string | undefined;
   /** SOURCE_ADDR: the client end of the SOCKS (or other) connection that opened the stream. */
-  sourceAddr: HostPort | undefined = undefined;
+  declare sourceAddr: HostPort | undefined;
   /** PURPOSE: `USER`, `DNS_REQUEST`, `DIR_FETCH`, ... */
-  purpose: string | undefined = undefined;
+  declare purpose: string | undefined;
   /** CLIENT_PROTOCOL: `SOCKS5`, `SOCKS4`, `TRANS`, `DNS`, `HTTPCONNECT`, `UNKNOWN`, ... */
-  clientProtocol: string | undefined = undefined;
+  declare clientProtocol: string | undefined;
   /** SOCKS_USERNAME used for isolation (the password is never kept: it is a secret). */
-  socksUsername: string | undefined = undefined;
+  declare socksUsername: string | undefined;
   /** NYM_EPOCH: how many NEWNYMs tor had seen when the stream was opened. */
-  nymEpoch: number | undefined = undefined;
+  declare nymEpoch: number | undefined;
   /** SESSION_GROUP of the listener the stream came in on. */
-  sessionGroup: number | undefined = undefined;
+  declare sessionGroup: number | undefined;
 
   /** @internal The circuit whose stream set holds this stream (kept by the reducers). */
-  attachedTo: Circuit | undefined = undefined;
+  declare attachedTo: Circuit | undefined;
   /** @internal TorState's attach bookkeeping: how often it has attached this stream. */
-  attachAttempts = 0;
+  declare attachAttempts: number;
   /** @internal TorState has handled (or is handling) this stream's current wait for attachment. */
-  attachPending = false;
+  declare attachPending: boolean;
 
-  private readonly snapshot: StateSnapshot;
-  private lookup: Promise<ClientProcess | undefined> | undefined = undefined;
+  private declare readonly snapshot: StateSnapshot;
+  private declare lookup: Promise<ClientProcess | undefined> | undefined;
 
   constructor(id: string, snapshot: StateSnapshot) {
     this.id = id;
     this.snapshot = snapshot;
+    this.status = 'NEW';
+    this.target = NO_TARGET;
+    this.circuitId = '0';
+    this.reason = undefined;
+    this.remoteReason = undefined;
+    this.source = undefined;
+    this.sourceAddr = undefined;
+    this.purpose = undefined;
+    this.clientProtocol = undefined;
+    this.socksUsername = undefined;
+    this.nymEpoch = undefined;
+    this.sessionGroup = undefined;
+    this.attachedTo = undefined;
+    this.attachAttempts = 0;
+    this.attachPending = false;
+    this.lookup = undefined;
   }
 
   /**
