@@ -174,7 +174,7 @@ export class Circuit {
    * @param opts.ifUnused - only close it if no stream uses it
    * @throws TorControlError when tor does not know the circuit (552)
    */
-  close(opts: { ifUnused?: boolean } = {}): Promise<void> {
+  close(opts: CancelOptions & { ifUnused?: boolean } = {}): Promise<void> {
     const owner = this.snapshot.owner;
     if (owner === undefined) return Promise.reject(new TorControlClosedError(`circuit ${this.id} has no live state`));
     return owner.closeCircuit(this.id, opts);

@@ -3,6 +3,7 @@
  * (reducers.ts) can be driven and checked without a tor.
  */
 
+import type { CancelOptions } from '../util/abort.js';
 import type { AddressMapping } from './address-map.js';
 import type { Circuit } from './circuit.js';
 import type { Router, RouterContext } from './router.js';
@@ -22,8 +23,8 @@ export interface EntryGuard {
 
 /** What circuits and streams call back into for the operations that need tor (close, attach). */
 export interface StateOwner {
-  closeCircuit(id: string, opts?: { ifUnused?: boolean }): Promise<void>;
-  closeStream(id: string, reason?: number | string): Promise<void>;
+  closeCircuit(id: string, opts?: CancelOptions & { ifUnused?: boolean }): Promise<void>;
+  closeStream(id: string, reason?: number | string, opts?: CancelOptions): Promise<void>;
 }
 
 /**

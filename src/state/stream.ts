@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import type { HostPort, StreamStatus } from '../control/events/event-types.js';
 import { TorControlClosedError } from '../errors.js';
+import type { CancelOptions } from '../util/abort.js';
 import type { Circuit } from './circuit.js';
 import { findClientProcess, type ClientProcess } from './client-process.js';
 import type { StateSnapshot } from './snapshot.js';
@@ -122,10 +123,10 @@ export class Stream {
    *
    * @param reason - a RELAY_END reason number or name (`MISC`, `DONE`, ...). @default 'MISC'
    */
-  close(reason?: number | string): Promise<void> {
+  close(reason?: number | string, opts: CancelOptions = {}): Promise<void> {
     const owner = this.snapshot.owner;
     if (owner === undefined) return Promise.reject(new TorControlClosedError(`stream ${this.id} has no live state`));
-    return owner.closeStream(this.id, reason);
+    return owner.closeStream(this.id, reason, opts);
   }
 
   /** A short description for console.log. */

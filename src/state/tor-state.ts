@@ -202,7 +202,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.geoip = opts.geoip;
     const owner: StateOwner = {
       closeCircuit: (id, o) => this.closeCircuit(id, o),
-      closeStream: (id, reason) => this.closeStream(id, reason),
+      closeStream: (id, reason, o) => this.closeStream(id, reason, o),
     };
     const routerContext: RouterContext = { locate: (ip) => this.locate(ip) };
     this.snap = createSnapshot({ owner, routerContext, ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}) });
@@ -577,11 +577,13 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * Closes a circuit (CLOSECIRCUIT). Resolves once tor accepted; `circuitClosed` follows.
    *
    * @param opts.ifUnused - only if no stream uses it
-   * @throws TorInvalidValueError for a malformed id; TorControlError (552) for an unknown circuit
+   * @throws TorInvalidValueError for a malformed id; TorControlError (552) for an unknown circuit;
+   *   TorAbortError / TorTimeoutError for `signal` / `timeoutMs`
    */
-  async closeCircuit(id: string, opts: { ifUnused?: boolean } = {}): Promise<void> {
+  async closeCircuit(id: string, opts: CancelOptions & { ifUnused?: boolean } = {}): Promise<void> {
     if (!ID_RE.test(id)) throw new TorInvalidValueError('circuit id', 'must be 1-16 letters or digits');
-    await this.control.command(`CLOSECIRCUIT ${id}${opts.ifUnused ? ' IfUnused' : ''}`);
+    const { ifUnused, ...cancel } = opts;
+    await this.control.command(`CLOSECIRCUIT ${id}${ifUnused ? ' IfUnused' : ''}`, cancel);
   }
 
   // ---------------------------------------------------------------- streams
@@ -593,13 +595,13 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @default reason 'MISC'
    * @throws TorInvalidValueError for a bad id or reason; TorControlError (552) for an unknown stream
    */
-  async closeStream(id: string, reason: number | string = REASON_MISC): Promise<void> {
+  async closeStream(id: string, reason: number | string = REASON_MISC, opts: CancelOptions = {}): Promise<void> {
     if (!ID_RE.test(id)) throw new TorInvalidValueError('stream id', 'must be 1-16 letters or digits');
     const code = typeof reason === 'number' ? reason : STREAM_CLOSE_REASONS[reason.toUpperCase()];
     if (code === undefined || !Number.isInteger(code) || code < 1 || code > 255) {
       throw new TorInvalidValueError('stream close reason', `must be 1-255 or one of ${Object.keys(STREAM_CLOSE_REASONS).join(', ')}`);
     }
-    await this.control.command(`CLOSESTREAM ${id} ${code}`);
+    await this.control.command(`CLOSESTREAM ${id} ${code}`, opts);
   }
 
   /**
