@@ -237,6 +237,15 @@ describe('torcon/testnet (real tor)', function () {
     }
   });
 
+  it('connects `client`, a Tor handle on the client tor (cookie auth), that sees the private network', async () => {
+    const phase = await a!.client.control.getInfo('status/bootstrap-phase');
+    assert.match(phase, /PROGRESS=100 TAG=done/);
+    // the client's consensus is our network's: every relay we started, nothing else
+    const ns = await a!.client.control.getInfo('ns/all');
+    const listed = parseConsensusRelays(ns).map((r) => r.fingerprint).sort();
+    assert.deepEqual(listed, a!.relays.map((r) => r.fingerprint).sort());
+  });
+
   it('gives child processes the environment to find the network', () => {
     const env = a!.env();
     assert.equal(env['TOR_CONTROL'], a!.controlEndpoint);

@@ -14,7 +14,7 @@ import { authoritiesOf, buildNetworkTorrcs, planNetwork, portsNeeded } from './n
 import { checkTorrcPath, LOOPBACK, LOOPBACK_RESOLV_CONF, type TestNodeSpec } from './torrc-builder.js';
 
 /**
- * `startTestNetwork()`: a private Tor network on 127.0.0.1 (authorities that are also relays,
+ * `startLoopbackNetwork()`: a private Tor network on 127.0.0.1 (authorities that are also relays,
  * guards, exits and HSDirs, optional extra relays, and one client) that is usable within seconds.
  *
  * The order is the fastest one measured on small machines: all keys at once; then every node, the
@@ -41,7 +41,7 @@ export interface TestNetworkProgress {
   message: string;
 }
 
-/** Options of {@link startTestNetwork}; all optional. */
+/** Options of {@link startLoopbackNetwork} (and `startTestNetwork`); all optional. */
 export interface StartTestNetworkOptions {
   /**
    * Relays in the network. The first `authorities` of them are directory authorities; the rest
@@ -93,8 +93,11 @@ export interface TestClientNode {
   dataDir: string;
 }
 
-/** A running private test network; see {@link startTestNetwork}. */
-export interface TestNetwork {
+/**
+ * A running private test network, without a control connection of its own; see
+ * {@link startLoopbackNetwork}. (`torcon/testnet`'s `TestNetwork` adds a connected `client`.)
+ */
+export interface LoopbackNetwork {
   /** `tcp:127.0.0.1:PORT`: the client tor's control port. */
   readonly controlEndpoint: string;
   /** The client tor's SOCKS port on 127.0.0.1. */
@@ -218,13 +221,13 @@ async function prepareBaseDir(baseDir: string | undefined): Promise<string> {
  *   node, with its last log lines; `cause` is a TorTimeoutError on timeout)
  * @throws TorAbortError (`TOR_ABORTED`) when `opts.signal` aborts
  * @example
- * const net = await startTestNetwork({ onProgress: (p) => console.log(p.phase, p.message) });
+ * const net = await startLoopbackNetwork({ onProgress: (p) => console.log(p.phase, p.message) });
  * try { spawnSync('node', ['app.js'], { env: { ...process.env, ...net.env() } }); }
  * finally { await net.stop(); }
  */
-export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Promise<TestNetwork> {
+export async function startLoopbackNetwork(opts: StartTestNetworkOptions = {}): Promise<LoopbackNetwork> {
   const v = validate(opts);
-  if (opts.signal?.aborted) throw new TorAbortError('startTestNetwork', { cause: opts.signal.reason });
+  if (opts.signal?.aborted) throw new TorAbortError('starting the test network', { cause: opts.signal.reason });
 
   const ac = new AbortController();
   let timedOut = false;
@@ -232,7 +235,7 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
   opts.signal?.addEventListener('abort', onUserAbort, { once: true });
   const timer = setTimeout(() => {
     timedOut = true;
-    ac.abort(new TorTimeoutError('startTestNetwork', v.timeoutMs));
+    ac.abort(new TorTimeoutError('starting the test network', v.timeoutMs));
   }, v.timeoutMs);
 
   const progress = (p: TestNetworkProgress) => {
@@ -259,7 +262,7 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
   earlyExit.catch(() => undefined);
   let ready = false;
   const aborted = new Promise<never>((_, reject) => {
-    ac.signal.addEventListener('abort', () => reject(new TorAbortError('startTestNetwork', { cause: ac.signal.reason })), { once: true });
+    ac.signal.addEventListener('abort', () => reject(new TorAbortError('starting the test network', { cause: ac.signal.reason })), { once: true });
   });
   aborted.catch(() => undefined);
   const step = <T>(work: Promise<T>): Promise<T> => {
@@ -484,11 +487,11 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
         phase === 'consensus' && lastConsensus
           ? `waiting for the consensus (${lastConsensus.complete}/${lastConsensus.expected} relays complete${lastSpecs ? describeMissing(lastConsensus, lastSpecs.specs, lastSpecs.fingerprints) : ''})`
           : `in phase "${phase}"`;
-      const cause = new TorTimeoutError('startTestNetwork', v.timeoutMs);
+      const cause = new TorTimeoutError('starting the test network', v.timeoutMs);
       if (stalledNode) return stalledNode.launchError(`the test network stalled ${where} after ${v.timeoutMs} ms`, cause);
       return new TorLaunchError(`the test network stalled ${where} after ${v.timeoutMs} ms`, [], { cause });
     }
-    if (ac.signal.aborted && opts.signal?.aborted) return new TorAbortError('startTestNetwork', { cause: opts.signal.reason });
+    if (ac.signal.aborted && opts.signal?.aborted) return new TorAbortError('starting the test network', { cause: opts.signal.reason });
     if (err instanceof TorError) return err;
     return new TorLaunchError(`the test network could not start: ${(err as Error)?.message ?? String(err)}`, [], { cause: err });
   }
@@ -512,7 +515,7 @@ function makeHandle(h: {
   state: TestNetworkState;
   relays: TestRelay[];
   clientNode: TestClientNode;
-}): TestNetwork {
+}): LoopbackNetwork {
   const controlEndpoint = `tcp:${LOOPBACK}:${h.clientNode.controlPort}`;
   const cookieFile = path.join(h.clientNode.dataDir, 'control_auth_cookie');
   let stopping: Promise<void> | undefined;
