@@ -567,7 +567,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (typeof hop !== 'string') throw new TorInvalidValueError('circuit path', 'hops must be Routers or strings');
     const fp = FINGERPRINT_RE.exec(hop);
     if (fp) return '$' + fp[1]!.toUpperCase();
-    if (!NICKNAME_RE.test(hop)) throw new TorInvalidValueError('circuit path', `"${hop.slice(0, 60)}" is neither a fingerprint nor a nickname`);
+    if (!NICKNAME_RE.test(hop)) throw new TorInvalidValueError('circuit path', `${JSON.stringify(hop.slice(0, 60))} is neither a fingerprint nor a nickname`);
     const router = this.routerByName(hop);
     if (!router) throw new TorInvalidValueError('circuit path', `no relay named "${hop}" in the consensus`);
     return '$' + router.fingerprint;
