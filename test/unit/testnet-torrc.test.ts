@@ -1,6 +1,21 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
-import { TorInvalidValueError } from '../../src/errors.js';
+import {
+  TorAuthError,
+  TorControlClosedError,
+  TorControlError,
+  TorInvalidValueError,
+  TorLaunchError,
+  TorProtocolError,
+} from '../../src/errors.js';
+import { LiteControl } from '../../src/process/testnet/control-lite.js';
+import { allocatePorts } from '../../src/process/testnet/ports.js';
+import { readTestNetworkState, stopTestNetworkByDir } from '../../src/process/testnet/state-file.js';
 import { parseCertificateFingerprint, parseListFingerprint } from '../../src/process/testnet/keys.js';
 import { authoritiesOf, buildNetworkTorrcs, planNetwork, portsNeeded, type NetworkPlan } from '../../src/process/testnet/network-plan.js';
 import { consensusProgress, parseBootstrapLine, parseConsensusRelays } from '../../src/process/testnet/readiness.js';
@@ -338,5 +353,146 @@ describe('testnet parsers', () => {
       { fingerprint: fpC, lacks: 'absent' },
     ]);
     assert.deepEqual(consensusProgress(relays, [fpA]).missing, []);
+  });
+});
+
+describe('testnet helpers without tor', () => {
+  it('allocatePorts: distinct free loopback ports, reserved in-process until released', async () => {
+    const a = await allocatePorts(6);
+    const b = await allocatePorts(6);
+    assert.equal(new Set([...a.ports, ...b.ports]).size, 12);
+    for (const p of a.ports) assert.ok(p >= 1024 && p < 65536);
+    a.release();
+    b.release();
+  });
+
+  it('allocatePorts: a busy port inside portBase is a TorLaunchError; bad counts are TorInvalidValueError', async () => {
+    const server = net.createServer();
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const busy = (server.address() as net.AddressInfo).port;
+    try {
+      await assert.rejects(allocatePorts(1, { portBase: busy }), TorLaunchError);
+    } finally {
+      server.close();
+    }
+    await assert.rejects(allocatePorts(0), TorInvalidValueError);
+    await assert.rejects(allocatePorts(3, { portBase: 65534 }), TorInvalidValueError);
+  });
+
+  it('readTestNetworkState: missing or malformed network.json is a TorInvalidValueError', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-unit-state-'));
+    try {
+      await assert.rejects(readTestNetworkState(dir), TorInvalidValueError);
+      await writeFile(path.join(dir, 'network.json'), '{"version":1,');
+      await assert.rejects(readTestNetworkState(dir), TorInvalidValueError);
+      await writeFile(path.join(dir, 'network.json'), JSON.stringify({ version: 1, ownerPid: 1, nodes: [{ nickname: 'a', torrcPath: '/x', pid: -3 }] }));
+      await assert.rejects(readTestNetworkState(dir), TorInvalidValueError);
+      // a well-formed state whose pid is not a tor of that torrc is reported as not alive
+      await writeFile(
+        path.join(dir, 'network.json'),
+        JSON.stringify({ version: 1, status: 'ready', ownerPid: process.pid, baseDir: dir, keep: false, startedAt: '', nodes: [{ nickname: 'a', role: 'relay', torrcPath: '/nonexistent/torrc', dataDir: dir, controlPort: 1, pid: process.pid }] }),
+      );
+      const st = await readTestNetworkState(dir);
+      assert.equal(st.running, false);
+      assert.equal(st.nodes[0]!.alive, false);
+      // and stopping it signals nothing (our own pid is not one of its nodes) but removes the dir
+      assert.deepEqual(await stopTestNetworkByDir(dir), { stopped: 0 });
+      assert.equal(existsSync(dir), false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  describe('LiteControl against a scripted peer', () => {
+    let server: net.Server;
+    let port: number;
+    let script: (line: string, sock: net.Socket) => void;
+    let dir: string;
+    let cookieFile: string;
+    const cookie = Buffer.alloc(32, 7);
+
+    before(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-unit-lite-'));
+      cookieFile = path.join(dir, 'control_auth_cookie');
+      await writeFile(cookieFile, cookie);
+      server = net.createServer((sock) => {
+        let buf = '';
+        sock.on('data', (d) => {
+          buf += d.toString();
+          let i: number;
+          while ((i = buf.indexOf('\r\n')) >= 0) {
+            const line = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            script(line, sock);
+          }
+        });
+        sock.on('error', () => undefined);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      port = (server.address() as net.AddressInfo).port;
+    });
+    after(async () => {
+      server.close();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('sends the cookie in hex, then commands; skips events; reads multi-line and data replies', async () => {
+      const seen: string[] = [];
+      script = (line, sock) => {
+        seen.push(line);
+        if (line.startsWith('AUTHENTICATE')) sock.write('250 OK\r\n');
+        else if (line === 'GETINFO x') sock.write('650 STATUS_CLIENT NOTICE X\r\n250+x=\r\na\r\n..b\r\n.\r\n250 OK\r\n');
+        else sock.write('250-ServiceID=abc\r\n250 OK\r\n');
+      };
+      const ctl = await LiteControl.open(port, cookieFile);
+      try {
+        assert.deepEqual(await ctl.command('GETINFO x'), { status: 250, lines: ['x=', 'a', '.b', 'OK'] });
+        assert.deepEqual(await ctl.command('ADD_ONION NEW:ED25519-V3 Port=80'), { status: 250, lines: ['ServiceID=abc', 'OK'] });
+      } finally {
+        ctl.close();
+      }
+      assert.equal(seen[0], `AUTHENTICATE ${cookie.toString('hex')}`);
+    });
+
+    it('a refused cookie is a TorAuthError; a 5xx reply a TorControlError naming only the keyword', async () => {
+      script = (_line, sock) => sock.write('515 Authentication failed: bad cookie\r\n');
+      await assert.rejects(LiteControl.open(port, cookieFile), TorAuthError);
+      script = (line, sock) => sock.write(line.startsWith('AUTH') ? '250 OK\r\n' : '552 Unrecognized option\r\n');
+      const ctl = await LiteControl.open(port, cookieFile);
+      try {
+        await assert.rejects(ctl.command('SETCONF Secret=hunter2'), (err: unknown) => {
+          assert.ok(err instanceof TorControlError);
+          assert.equal(err.status, 552);
+          assert.ok(!err.message.includes('hunter2'));
+          return true;
+        });
+        await assert.rejects(ctl.command('GETINFO a\r\nSIGNAL HALT'), TorInvalidValueError);
+      } finally {
+        ctl.close();
+      }
+    });
+
+    it('garbage, or a reply nobody asked for, or a dropped connection: pending and later commands reject', async () => {
+      script = (line, sock) => sock.write(line.startsWith('AUTH') ? '250 OK\r\n' : 'garbage\r\n');
+      const ctl = await LiteControl.open(port, cookieFile);
+      await assert.rejects(ctl.command('GETINFO version'), TorProtocolError);
+      await assert.rejects(ctl.command('GETINFO version'), TorProtocolError);
+      ctl.close();
+
+      script = (line, sock) => {
+        if (line.startsWith('AUTH')) {
+          sock.write('250 OK\r\n');
+          setTimeout(() => sock.write('250 OK\r\n'), 20);
+        }
+      };
+      const ctl1 = await LiteControl.open(port, cookieFile);
+      await new Promise((r) => setTimeout(r, 100));
+      await assert.rejects(ctl1.command('GETINFO version'), TorProtocolError);
+      ctl1.close();
+
+      script = (line, sock) => (line.startsWith('AUTH') ? sock.write('250 OK\r\n') : sock.destroy());
+      const ctl2 = await LiteControl.open(port, cookieFile);
+      await assert.rejects(ctl2.command('GETINFO version'), TorControlClosedError);
+    });
   });
 });
