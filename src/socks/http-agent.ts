@@ -81,16 +81,17 @@ function deliver(opening: () => Promise<net.Socket>, callback: Callback | undefi
  */
 export class TorHttpAgent extends http.Agent {
   private readonly open: TorStreamOpener;
-  private readonly stream: TorSocksConnectOptions;
+  /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
+  readonly #stream: TorSocksConnectOptions;
 
   constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
     super({ ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) });
     this.open = open;
-    this.stream = streamOptions(opts);
+    this.#stream = streamOptions(opts);
   }
 
   override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
-    return deliver(() => this.open(requestTarget(options, 80), this.stream), callback);
+    return deliver(() => this.open(requestTarget(options, 80), this.#stream), callback);
   }
 }
 
@@ -100,13 +101,14 @@ export class TorHttpAgent extends http.Agent {
  */
 export class TorHttpsAgent extends https.Agent {
   private readonly open: TorStreamOpener;
-  private readonly stream: TorSocksConnectOptions;
+  /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
+  readonly #stream: TorSocksConnectOptions;
 
   constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
     const tlsOptions = typeof opts.tls === 'object' ? opts.tls : {};
     super({ ...tlsOptions, ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) } as https.AgentOptions);
     this.open = open;
-    this.stream = streamOptions(opts);
+    this.#stream = streamOptions(opts);
   }
 
   override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
@@ -116,7 +118,7 @@ export class TorHttpsAgent extends https.Agent {
       // headers...) mean nothing to TLS, and `path` would even mean a unix socket to net.
       const { path: _path, socketPath: _socketPath, host: _host, hostname: _hostname, port: _port, agent: _agent, ...rest } =
         options as http.ClientRequestArgs & Record<string, unknown>;
-      return this.open(target, { ...this.stream, tls: rest as tls.ConnectionOptions });
+      return this.open(target, { ...this.#stream, tls: rest as tls.ConnectionOptions });
     }, callback);
   }
 }

@@ -95,7 +95,8 @@ export class TorSocksClient {
   private readonly fallback: readonly SocksAddress[];
   private discovered: Promise<SocksAddress> | undefined;
   private readonly agents = new Set<http.Agent>();
-  private readonly dispatchers = new Map<string, UndiciAgent>();
+  /** Keyed by isolation credentials: an ES private field, so util.inspect and JSON never show them. */
+  readonly #dispatchers = new Map<string, UndiciAgent>();
   private closed = false;
 
   /**
@@ -228,8 +229,8 @@ export class TorSocksClient {
     this.closed = true;
     for (const agent of this.agents) agent.destroy();
     this.agents.clear();
-    for (const dispatcher of this.dispatchers.values()) dispatcher.destroy().catch(() => undefined);
-    this.dispatchers.clear();
+    for (const dispatcher of this.#dispatchers.values()) dispatcher.destroy().catch(() => undefined);
+    this.#dispatchers.clear();
   }
 
   private assertOpen(): void {
@@ -238,21 +239,21 @@ export class TorSocksClient {
 
   private dispatcherFor(isolate: string | undefined): UndiciAgent {
     const key = isolate === undefined ? '' : `i:${isolate}`;
-    let dispatcher = this.dispatchers.get(key);
+    let dispatcher = this.#dispatchers.get(key);
     if (dispatcher) {
       // Most recently used last, so that the oldest is the one closed when there are too many.
-      this.dispatchers.delete(key);
-      this.dispatchers.set(key, dispatcher);
+      this.#dispatchers.delete(key);
+      this.#dispatchers.set(key, dispatcher);
       return dispatcher;
     }
     dispatcher = createTorDispatcher(
       (target, o) => this.connect(target, o),
       isolate === undefined ? {} : { isolate },
     );
-    this.dispatchers.set(key, dispatcher);
-    if (this.dispatchers.size > SOCKS_CLIENT_DEFAULTS.maxDispatchers) {
-      const [oldestKey, oldest] = this.dispatchers.entries().next().value as [string, UndiciAgent];
-      this.dispatchers.delete(oldestKey);
+    this.#dispatchers.set(key, dispatcher);
+    if (this.#dispatchers.size > SOCKS_CLIENT_DEFAULTS.maxDispatchers) {
+      const [oldestKey, oldest] = this.#dispatchers.entries().next().value as [string, UndiciAgent];
+      this.#dispatchers.delete(oldestKey);
       // close() lets requests in flight finish.
       oldest.close().catch(() => undefined);
     }
