@@ -130,7 +130,8 @@ describe('torcon/testnet (real tor)', function () {
     // two networks at once: free ports and separate directories must keep them apart
     const results = await Promise.allSettled([
       startTestNetwork({ onProgress: (p) => phasesA.push(p) }),
-      startTestNetwork({ keep: true }),
+      // the second one also has a plain (non-authority) relay
+      startTestNetwork({ keep: true, relays: 5 }),
     ]);
     if (results[0].status === 'fulfilled') a = results[0].value;
     if (results[1].status === 'fulfilled') b = results[1].value;
@@ -162,18 +163,18 @@ describe('torcon/testnet (real tor)', function () {
     assert.equal(phasesA.filter((p) => p.phase === 'node').length, 5);
   });
 
-  it('lists four relays whose fingerprints are in every authority consensus with all flags', async () => {
-    for (const network of [a!, b!]) {
-      assert.equal(network.relays.length, 4);
+  it('lists its relays, whose fingerprints are in every authority consensus with all flags', async () => {
+    for (const [network, count] of [[a!, 4], [b!, 5]] as const) {
+      assert.equal(network.relays.length, count);
       const fps = network.relays.map((r) => r.fingerprint);
-      assert.equal(new Set(fps).size, 4);
+      assert.equal(new Set(fps).size, count);
+      assert.deepEqual(network.relays.map((r) => r.role), ['authority', 'authority', 'authority', 'authority', 'relay'].slice(0, count));
       for (const r of network.relays) {
         assert.match(r.fingerprint, /^[0-9A-F]{40}$/);
-        assert.equal(r.role, 'authority');
         // tor wrote its own fingerprint file; ours must agree with it
         assert.equal(readFileSync(`${r.dataDir}/fingerprint`, 'utf8').trim(), `${r.nickname} ${r.fingerprint}`);
       }
-      for (const auth of network.relays) {
+      for (const auth of network.relays.filter((r) => r.role === 'authority')) {
         const listed = parseConsensusRelays(await getText(auth.dirPort, '/tor/status-vote/current/consensus'));
         for (const fp of fps) {
           const entry = listed.find((l) => l.fingerprint === fp);
@@ -188,6 +189,7 @@ describe('torcon/testnet (real tor)', function () {
     const ports = (n: TestNetwork) => [n.socksPort, n.clientNode.controlPort, ...n.relays.flatMap((r) => [r.orPort, r.dirPort, r.controlPort])];
     const pa = new Set(ports(a!));
     assert.equal(pa.size, 14);
+    assert.equal(new Set(ports(b!)).size, 17);
     for (const p of ports(b!)) assert.ok(!pa.has(p), `port ${p} used twice`);
     assert.notEqual(a!.dataDir, b!.dataDir);
     assert.notEqual(a!.controlEndpoint, b!.controlEndpoint);
@@ -195,11 +197,11 @@ describe('torcon/testnet (real tor)', function () {
 
   it('binds and connects every socket of every tor of both networks on 127.0.0.1 only', () => {
     const pids = new Set([...a!.pids, ...b!.pids]);
-    assert.equal(pids.size, 10);
+    assert.equal(pids.size, 11);
     const mine = sockets().filter((s) => s.pids.some((p) => pids.has(p)));
     const listening = mine.filter((s) => s.state === 'LISTEN');
-    // per network: 4 x (OR, Dir, Control) + client (Control, SOCKS)
-    assert.equal(listening.length, 28);
+    // per network: relays x (OR, Dir, Control) + client (Control, SOCKS)
+    assert.equal(listening.length, 4 * 3 + 2 + 5 * 3 + 2);
     for (const s of mine) {
       assert.equal(host(s.local), '127.0.0.1', `${s.proto} ${s.state} local ${s.local}`);
       if (s.state !== 'LISTEN' && s.state !== 'UNCONN') assert.equal(host(s.peer), '127.0.0.1', `${s.proto} ${s.state} peer ${s.peer}`);
@@ -278,7 +280,7 @@ describe('torcon/testnet (real tor)', function () {
   it('stopTestNetworkByDir() stops a network through its network.json; keep: true keeps the directory', async () => {
     const network = b!;
     const { stopped } = await stopTestNetworkByDir(network.dataDir);
-    assert.equal(stopped, 5);
+    assert.equal(stopped, 6);
     for (const pid of network.pids) assert.ok(!runsTorOf(pid, network.dataDir), `pid ${pid} still runs`);
     assert.ok(existsSync(network.dataDir), 'kept');
     const st = await readTestNetworkState(network.dataDir);

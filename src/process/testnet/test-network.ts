@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -230,6 +231,8 @@ export async function startLoopbackNetwork(opts: StartTestNetworkOptions = {}): 
   if (opts.signal?.aborted) throw new TorAbortError('starting the test network', { cause: opts.signal.reason });
 
   const ac = new AbortController();
+  // every node, key tool and wait listens on this one signal: 32 relays mean well over 10 listeners
+  setMaxListeners(0, ac.signal);
   let timedOut = false;
   const onUserAbort = () => ac.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onUserAbort, { once: true });
