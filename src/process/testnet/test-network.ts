@@ -215,8 +215,9 @@ async function prepareBaseDir(baseDir: string | undefined): Promise<string> {
  * torrc names only loopback authorities and addresses (see torrc-builder.ts).
  *
  * @param opts - see {@link StartTestNetworkOptions}
- * @returns a handle; call `stop()` when done (a `process.on('exit')` hook and
- *   `__OwningControllerProcess` are only safety nets)
+ * @returns a handle; call `stop()` when done. The node processes keep the event loop alive until
+ *   then (a `process.on('exit')` hook and `__OwningControllerProcess` are only safety nets).
+ *   `network.json` in the network's directory lets another process find and stop it.
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for bad options, before anything starts
  * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) when a node fails or the network stalls (naming the
  *   node, with its last log lines; `cause` is a TorTimeoutError on timeout)
