@@ -10,13 +10,14 @@
  * Speed matters: a consensus has ~8,000 entries and arrives at startup and hourly. Only the `r`
  * lines are read here (found with one indexOf per entry, not per line); each Router keeps the
  * range of its entry in the text and reads its other lines the first time one of those fields is
- * asked for. Most routers are only ever looked up by fingerprint, so most entries are never read.
+ * asked for. Even the fingerprint is derived from the base64 identity only on demand (RouterMap
+ * stores routers by identity). Most routers are only ever looked up, so most entries are never read.
  */
 
 import { Router, type RouterContext } from './router.js';
 import { readRLine, type RouterHead } from './router-status.js';
 
-export { identityToFingerprint } from './router-status.js';
+export { fingerprintToIdentity, identityToFingerprint } from './router-status.js';
 
 /** What went wrong with one entry; the entry is skipped and parsing goes on. */
 export interface ConsensusParseProblem {
@@ -47,7 +48,7 @@ function lineNumberAt(text: string, pos: number): number {
  * @param onRouter - receives each Router
  * @returns how many routers were produced
  * @example
- * forEachRouterStatus(await control.getInfo('ns/all'), (r) => routers.set(r.fingerprint, r));
+ * forEachRouterStatus(await control.getInfo('ns/all'), (r) => byNickname.set(r.nickname, r));
  */
 export function forEachRouterStatus(
   text: string,
@@ -57,7 +58,7 @@ export function forEachRouterStatus(
   const { context, onProblem } = opts;
   const footer = text.indexOf('\ndirectory-footer');
   const limit = footer === -1 ? text.length : footer;
-  const head: RouterHead = { fingerprint: '', nickname: '', address: '', orPort: 0, dirPort: 0 };
+  const head: RouterHead = { identity: '', nickname: '', address: '', orPort: 0, dirPort: 0 };
   let count = 0;
   let pos: number;
   if (text.startsWith('r ')) pos = 0;

@@ -15,6 +15,7 @@ export {
 export { Circuit, isClosedStatus } from './circuit.js';
 export { Stream, isClosedStreamStatus } from './stream.js';
 export { Router, type RouterContext } from './router.js';
+export { RouterMap } from './router-map.js';
 export type { AddressMapping } from './address-map.js';
 export type { EntryGuard, StateSnapshot, SnapshotDescription } from './snapshot.js';
 export { createSnapshot, describeSnapshot } from './snapshot.js';
@@ -33,6 +34,7 @@ export {
   forEachRouterStatus,
   parseRouterStatuses,
   identityToFingerprint,
+  fingerprintToIdentity,
   type ConsensusParseProblem,
   type ParseRouterStatusOptions,
 } from './consensus-parser.js';

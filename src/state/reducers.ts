@@ -187,7 +187,7 @@ export function applyRouterStatuses(
   const routers = s.routers;
   if (replace) routers.clear();
   const opts = onProblem === undefined ? { context: s.routerContext } : { context: s.routerContext, onProblem };
-  const n = forEachRouterStatus(text, (r) => routers.set(r.fingerprint, r), opts);
+  const n = forEachRouterStatus(text, (r) => routers.add(r), opts);
   s.routerGeneration++;
   return n;
 }

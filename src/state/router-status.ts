@@ -47,10 +47,53 @@ export function identityToFingerprint(text: string, start = 0, end = text.length
   return String.fromCharCode.apply(null, FP_CODES);
 }
 
+const B64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
+for (let i = 0; i < 6; i++) {
+  HEX_VALUE[65 + i] = 10 + i;
+  HEX_VALUE[97 + i] = 10 + i;
+}
+const ID_CODES: number[] = new Array<number>(27).fill(65);
+
+/**
+ * The base64 identity (27 characters, as `r` lines write it) of a 40-hex fingerprint; the inverse
+ * of {@link identityToFingerprint}. Either case of hex is accepted.
+ *
+ * @returns the identity, or null when `fingerprint` is not 40 hex digits
+ * @example
+ * fingerprintToIdentity('000A10D43011EA4928A35F610405F92B4433B4DC') // 'AAoQ1DAR6kkoo19hBAX5K0QztNw'
+ */
+export function fingerprintToIdentity(fingerprint: string): string | null {
+  if (fingerprint.length !== 40) return null;
+  // Three hex digits (12 bits) are two base64 digits; the 40th hex digit fills the 27th.
+  let n = 0;
+  for (let i = 0; i < 39; i += 3) {
+    const a = fingerprint.charCodeAt(i);
+    const b = fingerprint.charCodeAt(i + 1);
+    const c = fingerprint.charCodeAt(i + 2);
+    const va = a < 128 ? HEX_VALUE[a]! : -1;
+    const vb = b < 128 ? HEX_VALUE[b]! : -1;
+    const vc = c < 128 ? HEX_VALUE[c]! : -1;
+    if ((va | vb | vc) < 0) return null;
+    const v = (va << 8) | (vb << 4) | vc;
+    ID_CODES[n++] = B64_ALPHABET.charCodeAt(v >> 6);
+    ID_CODES[n++] = B64_ALPHABET.charCodeAt(v & 63);
+  }
+  const last = fingerprint.charCodeAt(39);
+  const vl = last < 128 ? HEX_VALUE[last]! : -1;
+  if (vl < 0) return null;
+  ID_CODES[n] = B64_ALPHABET.charCodeAt(vl << 2);
+  return String.fromCharCode.apply(null, ID_CODES);
+}
+
 /** The fields of an `r` line that are read at once. */
 export interface RouterHead {
-  /** 40 hex digits, upper case. */
-  fingerprint: string;
+  /**
+   * The identity digest as the `r` line writes it: 27 base64 characters. The fingerprint (hex)
+   * is derived from it only when asked for: most routers are never asked.
+   */
+  identity: string;
   nickname: string;
   address: string;
   orPort: number;
@@ -138,13 +181,16 @@ function tokenizeRLine(text: string, start: number, end: number): number {
 export function readRLine(text: string, start: number, end: number, head: RouterHead): string | null {
   const n = tokenizeRLine(text, start, end);
   if (n !== 8 && n !== 7) return `"r" line has ${n} fields, expected 8 (ns) or 7 (microdesc)`;
-  const fp = identityToFingerprint(text, TOKEN_STARTS[1]!, TOKEN_ENDS[1]!);
-  if (fp === null) return 'identity is not the base64 of a 20-byte digest';
+  // A 20-byte digest is 27 base64 digits (28 with the padding tor leaves out). Its characters are
+  // checked when the fingerprint is first derived.
+  let idEnd = TOKEN_ENDS[1]!;
+  if (idEnd - TOKEN_STARTS[1]! === 28 && text.charCodeAt(idEnd - 1) === 61 /* = */) idEnd--;
+  if (idEnd - TOKEN_STARTS[1]! !== 27) return 'identity is not the base64 of a 20-byte digest';
   const d = n === 8 ? 3 : 2;
   const orPort = parsePort(text, TOKEN_STARTS[d + 3]!, TOKEN_ENDS[d + 3]!);
   const dirPort = parsePort(text, TOKEN_STARTS[d + 4]!, TOKEN_ENDS[d + 4]!);
   if (orPort < 0 || dirPort < 0) return 'bad ORPort or DirPort';
-  head.fingerprint = fp;
+  head.identity = text.slice(TOKEN_STARTS[1]!, idEnd);
   head.nickname = text.slice(TOKEN_STARTS[0]!, TOKEN_ENDS[0]!);
   head.address = text.slice(TOKEN_STARTS[d + 2]!, TOKEN_ENDS[d + 2]!);
   head.orPort = orPort;

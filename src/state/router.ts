@@ -1,7 +1,13 @@
 import { inspect } from 'node:util';
 import { parseExitPolicySummary, summaryAcceptsPort, type ExitPolicySummary } from './exit-policy.js';
 import type { Location } from './geoip-types.js';
-import { parseRouterDetails, type RouterDetails, type RouterHead } from './router-status.js';
+import {
+  fingerprintToIdentity,
+  identityToFingerprint,
+  parseRouterDetails,
+  type RouterDetails,
+  type RouterHead,
+} from './router-status.js';
 
 /**
  * What a router needs from its owner to answer `location()`. TorState supplies one that asks the
@@ -28,8 +34,8 @@ const UNPARSED = Symbol('unparsed');
  * if (r && r.flags.has('Exit') && r.acceptsPort(443)) console.log(r.fingerprint, r.address);
  */
 export class Router {
-  /** 40 hex digits, upper case (the key of `TorState.routers`). */
-  declare readonly fingerprint: string;
+  /** The identity digest in base64 (27 characters), as consensus `r` lines write it. */
+  declare readonly identity: string;
   declare readonly nickname: string;
   /** IPv4 address of the OR port. */
   declare readonly address: string;
@@ -40,6 +46,7 @@ export class Router {
   private declare readonly entryStart: number;
   private declare readonly entryEnd: number;
   private declare readonly context: RouterContext | undefined;
+  private declare hex: string | undefined;
   private declare parsed: RouterDetails | undefined;
   private declare flagSet: ReadonlySet<string> | undefined;
   private declare policy: ExitPolicySummary | null | typeof UNPARSED;
@@ -54,7 +61,7 @@ export class Router {
    * @param context - where `location()` looks addresses up; without one `location()` gives `{}`
    */
   constructor(head: RouterHead, source: string, entryStart: number, entryEnd: number, context?: RouterContext) {
-    this.fingerprint = head.fingerprint;
+    this.identity = head.identity;
     this.nickname = head.nickname;
     this.address = head.address;
     this.orPort = head.orPort;
@@ -63,6 +70,7 @@ export class Router {
     this.entryStart = entryStart;
     this.entryEnd = entryEnd;
     this.context = context;
+    this.hex = undefined;
     this.parsed = undefined;
     this.flagSet = undefined;
     this.policy = UNPARSED;
@@ -75,7 +83,18 @@ export class Router {
    * we have no entry for): only the fingerprint and nickname are known.
    */
   static unlisted(fingerprint: string, nickname: string | undefined, context?: RouterContext): Router {
-    return new Router({ fingerprint, nickname: nickname ?? '', address: '', orPort: 0, dirPort: 0 }, '', 0, 0, context);
+    const identity = fingerprintToIdentity(fingerprint) ?? '';
+    const r = new Router({ identity, nickname: nickname ?? '', address: '', orPort: 0, dirPort: 0 }, '', 0, 0, context);
+    r.hex = fingerprint;
+    return r;
+  }
+
+  /**
+   * 40 hex digits, upper case (the key of `TorState.routers`). Derived from {@link identity} on
+   * first use; `''` if the consensus gave an identity that is not base64.
+   */
+  get fingerprint(): string {
+    return (this.hex ??= identityToFingerprint(this.identity) ?? '');
   }
 
   private get details(): RouterDetails {

@@ -6,7 +6,8 @@
 import type { CancelOptions } from '../util/abort.js';
 import type { AddressMapping } from './address-map.js';
 import type { Circuit } from './circuit.js';
-import type { Router, RouterContext } from './router.js';
+import type { RouterContext } from './router.js';
+import { RouterMap } from './router-map.js';
 import type { Stream } from './stream.js';
 
 /** One of tor's entry guards (`GETINFO entry-guards`, GUARD events). */
@@ -33,8 +34,8 @@ export interface StateOwner {
  * before/after picture takes one with `describeSnapshot` before applying more events.
  */
 export interface StateSnapshot {
-  /** Relays by 40-hex upper-case fingerprint. */
-  readonly routers: Map<string, Router>;
+  /** Relays by 40-hex upper-case fingerprint (stored by base64 identity: see RouterMap). */
+  readonly routers: RouterMap;
   /** Open (not CLOSED/FAILED) circuits by id. */
   readonly circuits: Map<string, Circuit>;
   /** Open (not CLOSED/FAILED) streams by id. */
@@ -69,7 +70,7 @@ export function createSnapshot(
   init: { owner?: StateOwner; routerContext?: RouterContext; procRoot?: string } = {},
 ): StateSnapshot {
   return {
-    routers: new Map(),
+    routers: new RouterMap(),
     circuits: new Map(),
     streams: new Map(),
     addressMap: new Map(),

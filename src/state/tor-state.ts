@@ -486,13 +486,19 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   // ---------------------------------------------------------------- emitting
 
-  /** Emits to each listener in turn; one that throws is reported and the others still run. */
-  private fire<K extends keyof TorStateEvents>(name: K, ...args: TorStateEvents[K]): void {
+  /**
+   * Emits to each listener in turn; one that throws is reported and the others still run.
+   * Fixed arity rather than rest arguments: most events have no listener, and then this must not
+   * allocate anything.
+   */
+  private fire<K extends keyof TorStateEvents>(name: K, a?: TorStateEvents[K][0], b?: TorStateEvents[K][1]): void {
     if (this.listenerCount(name as never) === 0) return;
-    const listeners = this.rawListeners(name as never) as Array<(...a: unknown[]) => void>;
+    const listeners = this.rawListeners(name as never) as Array<(...args: unknown[]) => void>;
     for (const fn of listeners) {
       try {
-        fn.apply(this, args);
+        if (b !== undefined) fn.call(this, a, b);
+        else if (a !== undefined) fn.call(this, a);
+        else fn.call(this);
       } catch (err) {
         this.reportListenerError(err, name);
       }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import {
+  fingerprintToIdentity,
   forEachRouterStatus,
   identityToFingerprint,
   parseRouterStatuses,
@@ -10,6 +11,7 @@ import {
 import { parseExitPolicySummary, summaryAcceptsPort } from '../../src/state/exit-policy.js';
 import type { Location } from '../../src/state/geoip-types.js';
 import { Router } from '../../src/state/router.js';
+import { RouterMap } from '../../src/state/router-map.js';
 import { RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 
 /** Base64 of 20 bytes without padding, as consensus `r` lines write identities. */
@@ -46,6 +48,59 @@ describe('state: identityToFingerprint', () => {
         assert.equal(identityToFingerprint(b64(bytes)), bytes.toString('hex').toUpperCase());
       }),
     );
+  });
+});
+
+describe('state: fingerprintToIdentity and RouterMap', () => {
+  it('inverts identityToFingerprint (property), accepting lower-case hex', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 20, maxLength: 20 }), (arr) => {
+        const bytes = Buffer.from(arr);
+        const hex = bytes.toString('hex').toUpperCase();
+        assert.equal(fingerprintToIdentity(hex), b64(bytes));
+        assert.equal(fingerprintToIdentity(hex.toLowerCase()), b64(bytes));
+        assert.equal(identityToFingerprint(fingerprintToIdentity(hex)!), hex);
+      }),
+    );
+  });
+
+  it('rejects what is not 40 hex digits', () => {
+    for (const bad of ['', 'ABC', 'G'.repeat(40), 'A'.repeat(39), 'A'.repeat(41), '$' + 'A'.repeat(39), 'é'.repeat(40)]) {
+      assert.equal(fingerprintToIdentity(bad), null, bad);
+    }
+  });
+
+  it('behaves as a map by fingerprint while storing by identity', () => {
+    const map = new RouterMap();
+    for (const r of parseRouterStatuses(RECORDED_INFO['ns/all']!)) map.add(r);
+    const fp = RECORDED_RELAYS['auth1']!;
+    assert.equal(map.size, 4);
+    assert.equal(map.get(fp)?.nickname, 'auth1');
+    assert.equal(map.get(fp.toLowerCase())?.nickname, 'auth1');
+    assert.equal(map.getByIdentity('KxVT/0PleH8W72TiORgzX47o5GQ')?.nickname, 'auth1');
+    assert.ok(map.has(fp));
+    assert.ok(!map.has('0'.repeat(40)));
+    assert.equal(map.get('not a fingerprint'), undefined);
+    assert.deepEqual([...map.keys()].sort(), Object.values(RECORDED_RELAYS).sort());
+    assert.deepEqual([...map].map(([k, r]) => k === r.fingerprint), [true, true, true, true]);
+    const seen: string[] = [];
+    map.forEach((r, k, m) => {
+      assert.equal(m, map);
+      seen.push(`${r.nickname}:${k === r.fingerprint}`);
+    });
+    assert.equal(seen.length, 4);
+    assert.ok(map.delete(fp));
+    assert.ok(!map.delete(fp));
+    assert.equal(map.size, 3);
+    map.clear();
+    assert.equal(map.size, 0);
+  });
+
+  it('gives a placeholder router both forms of its key', () => {
+    const fp = RECORDED_RELAYS['auth0']!;
+    const r = Router.unlisted(fp, 'x');
+    assert.equal(r.fingerprint, fp);
+    assert.equal(r.identity, 'ZJ3aCvrkrTdVmqjWuctcFIaKvPY');
   });
 });
 
