@@ -14,6 +14,18 @@ export type { ControlReply, ReplyLine } from './control/reply.js';
 export type { ProtocolInfo } from './control/protocol-info.js';
 export type * from './control/events/event-types.js';
 
+export {
+  TorState,
+  Circuit,
+  Stream,
+  Router,
+  type StreamAttacher,
+  type TorStateEvents,
+  type AddressMapping,
+  type EntryGuard,
+  type ExitPolicySummary,
+  type ClientProcess,
+} from './state/index.js';
 export { TorConfig, type TorConfigEvents, type GetOptions as ConfigGetOptions, type SaveOptions as ConfigSaveOptions } from './config/tor-config.js';
 export type { ConfigOptionType, ConfigOptionInfo, ConfLine, ConfigInput, ConfigValue, HiddenServiceConfig } from './config/config-types.js';
 export { MaxMindGeoIp, type MaxMindGeoIpOptions } from './geoip/maxmind-geoip.js';

@@ -9,6 +9,8 @@ import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions } from '../socks/tor-socks-client.js';
 import { TorState, type Circuit } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
+import { createGeoIp } from '../geoip/create-geoip.js';
+import type { GeoIpLookup } from '../state/geoip-types.js';
 import type { CancelOptions } from '../util/abort.js';
 import { parseTorTarget } from './tor-target.js';
 
@@ -58,9 +60,14 @@ export class Tor {
     }
   }
 
-  /** The live state (routers, circuits, streams, address maps), built on first use. */
-  getState(opts: CancelOptions = {}): Promise<TorState> {
-    return (this.statePromise ??= retryable(TorState.create(this.control, opts), () => (this.statePromise = undefined)));
+  /**
+   * The live state (routers, circuits, streams, address maps), built on first use.
+   * `Router.location()` uses `opts.geoip`, else a MaxMind database when one is installed, else
+   * tor's own GeoIP table (looked up lazily, on the first location asked for).
+   */
+  getState(opts: CancelOptions & { geoip?: GeoIpLookup } = {}): Promise<TorState> {
+    const geoip = opts.geoip ?? lazyGeoIp(() => createGeoIp(this.control));
+    return (this.statePromise ??= retryable(TorState.create(this.control, { ...opts, geoip }), () => (this.statePromise = undefined)));
   }
 
   /** The live configuration, built on first use. */
@@ -163,6 +170,17 @@ export class Tor {
   [inspect.custom](): string {
     return `Tor { version: '${this.version}', control: '${this.controlEndpoint}'${this.pid ? `, pid: ${this.pid}` : ''} }`;
   }
+}
+
+/** A GeoIP lookup whose source is chosen on first use, so that building the state stays I/O-free. */
+function lazyGeoIp(open: () => Promise<GeoIpLookup>): GeoIpLookup {
+  let source: Promise<GeoIpLookup> | undefined;
+  return {
+    lookup: async (ip) => {
+      source ??= open();
+      return (await source).lookup(ip);
+    },
+  };
 }
 
 /** A cached promise that forgets itself when it fails, so that the next call tries again. */
