@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -144,6 +144,8 @@ describe('torcon/testnet (real tor)', function () {
 
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
+    // b keeps its directory on stop(); the stop tests remove it, unless they did not run
+    if (b) rmSync(b.dataDir, { recursive: true, force: true });
   });
 
   it('both networks carry an exit stream to a loopback echo server', async () => {
