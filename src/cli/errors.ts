@@ -2,7 +2,20 @@ import { CommanderError } from 'commander';
 import { TorError } from '../errors.js';
 
 /** A usage error found by a command itself (exit code 2, like commander's own). */
-export class UsageError extends Error {}
+export class UsageError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'UsageError';
+  }
+}
+
+/** The abort reason main.ts gives the command's signal: which signal stopped us. */
+export class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(`interrupted by ${signal}`);
+    this.name = 'Interrupted';
+  }
+}
 
 /**
  * The CLI's exit codes: 0 ok, 1 runtime error, 2 usage error. Runtime errors print one line that
@@ -14,13 +27,29 @@ export function exitCodeFor(err: unknown): number {
   return 1;
 }
 
+/**
+ * One line naming the cause: `CODE: message`, followed by the causes that add something
+ * (`fetch failed: ECONNRESET: socket hang up`): a wrapper like undici's `TypeError: fetch failed`
+ * says nothing on its own.
+ */
 export function describeError(err: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
+    const text = describeOne(current);
+    if (!parts.some((p) => p.includes(text))) parts.push(text);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(': ');
+}
+
+function describeOne(err: unknown): string {
   if (err instanceof TorError) return `${err.code}: ${firstLine(err.message)}`;
   if (err instanceof Error) {
     const code = (err as NodeJS.ErrnoException).code;
-    return code ? `${code}: ${firstLine(err.message)}` : firstLine(err.message);
+    return code && !err.message.includes(code) ? `${code}: ${firstLine(err.message)}` : firstLine(err.message);
   }
-  return String(err);
+  return firstLine(String(err));
 }
 
 function firstLine(text: string): string {

@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
 import { CommanderError } from 'commander';
-import { describeError, exitCodeFor } from './errors.js';
+import { describeError, exitCodeFor, Interrupted } from './errors.js';
 import { processOutput, println } from './output.js';
 import { buildProgram } from './program.js';
 
 /**
  * The `torcon` executable: the only place that exits. SIGINT/SIGTERM abort the running command
- * (which then stops what it started); a second SIGINT exits at once.
+ * (which then stops what it started); a second one exits at once.
  */
 const output = processOutput();
 const controller = new AbortController();
@@ -15,7 +15,14 @@ let interrupts = 0;
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.on(sig, () => {
     if (++interrupts > 1) process.exit(130);
-    controller.abort(new Error(`interrupted by ${sig}`));
+    controller.abort(new Interrupted(sig));
+  });
+}
+// `torcon monitor | head`: a reader that went away is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
   });
 }
 

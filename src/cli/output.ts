@@ -21,11 +21,13 @@ export function println(stream: Writable, text = ''): void {
 
 /**
  * A progress line: on a terminal a bar redrawn in place (`[#####.....] 50% message`), otherwise
- * one plain line per distinct message, so that logs stay readable.
+ * one plain line per distinct message (`label: 50% message`), so that logs stay readable. The
+ * percentage never goes backwards.
  */
 export class Progress {
   private lastPlain = '';
   private drawn = false;
+  private highest = 0;
 
   constructor(
     private readonly output: Output,
@@ -33,7 +35,8 @@ export class Progress {
   ) {}
 
   update(percent: number | undefined, message: string): void {
-    const pct = percent === undefined ? undefined : Math.max(0, Math.min(100, Math.round(percent)));
+    const pct = percent === undefined ? undefined : Math.max(this.highest, Math.min(100, Math.round(percent)));
+    if (pct !== undefined) this.highest = pct;
     if (this.output.interactive) {
       const width = 24;
       const filled = pct === undefined ? 0 : Math.round((pct / 100) * width);

@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import createDebug from 'debug';
 import type { CliContext, GlobalOptions } from './context.js';
 import type { Output } from './output.js';
@@ -22,12 +22,17 @@ export function buildProgram(output: Output, signal: AbortSignal): Command {
   program
     .description('Tor as a network endpoint: control, SOCKS, onion services and a private test network')
     .option('-c, --control <endpoint>', 'tor control endpoint (default: $TOR_CONTROL, then unix:/run/tor/control, tcp:127.0.0.1:9051, tcp:127.0.0.1:9151)')
-    .option('--password <password>', 'control port password (HASHEDPASSWORD); prefer cookie auth')
+    .addOption(
+      new Option('--password <password>', 'control port password (HASHEDPASSWORD auth); set it in the environment to keep it out of ps')
+        .env('TOR_CONTROL_PASSWORD'),
+    )
     .option('-v, --verbose', 'debug logs on stderr (secrets redacted)')
     .showHelpAfterError('(use --help for usage)')
     .configureOutput({
       writeOut: (s) => output.out.write(s),
       writeErr: (s) => output.err.write(s),
+      // commander's "error: ..." becomes "torcon: ...", like every other message of ours
+      outputError: (s, write) => write(s.replace(/^error: /, 'torcon: ')),
     })
     .exitOverride()
     .hook('preAction', () => {

@@ -2,19 +2,21 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import os from 'node:os';
 import type { Command } from 'commander';
 import sirv from 'sirv';
 import { listen } from '../../di/endpoint-api.js';
 import { connectTor } from '../../tor/connect-tor.js';
 import type { Tor } from '../../tor/tor.js';
-import { parseEndpoint } from '../../util/endpoint-grammar.js';
 import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
-import { UsageError } from '../errors.js';
+import { Interrupted, UsageError } from '../errors.js';
+import { checkEndpoint } from '../endpoint-check.js';
 import { println, Progress } from '../output.js';
 
-const REGISTER = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'register.js');
+/** Loaded into the app by `run`: torcon/register plus a line saying where the app is reachable. */
+const ANNOUNCE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'run-announce.js');
 
 /** `serve` (a directory on any server endpoint) and `run` (an unchanged app on an onion service). */
 export function addServeCommands(program: Command, ctx: CliContext): void {
@@ -31,7 +33,7 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       const root = path.resolve(dir);
       const info = await stat(root).catch(() => undefined);
       if (!info?.isDirectory()) throw new UsageError(`not a directory: ${dir}`);
-      parseEndpoint(opts.port); // a syntax error is a usage error: thrown before any I/O
+      checkEndpoint(opts.port, 'server', '--port'); // a typo is a usage error, found before any I/O
       const files = sirv(root, { dev: false, etag: true, dotfiles: false });
       const server = http.createServer((req, res) =>
         files(req, res, () => {
@@ -46,10 +48,11 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       try {
         const endpoint = await listen(server, opts.port, { signal: ctx.signal, ...(tor ? { tor } : {}) });
         const url = endpoint.address.endsWith(':80') ? `http://${endpoint.address.slice(0, -3)}/` : `http://${endpoint.address}/`;
-        progress.done(`serving ${root}`);
+        progress.done(`serving ${root} on ${opts.port} until Ctrl-C`);
         println(ctx.output.out, url);
         await untilAborted(ctx.signal);
         await endpoint.close();
+        println(ctx.output.err, `serve: stopped; ${opts.port} closed`);
       } finally {
         server.close();
         server.closeAllConnections();
@@ -59,33 +62,51 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
 
   program
     .command('run')
-    .description('run an unchanged app whose listen(process.env.PORT) lands on an endpoint (via torcon/register)')
+    .description('run an unchanged Node app whose listen(process.env.PORT) lands on an endpoint (via torcon/register)')
     .requiredOption('-p, --port <endpoint>', 'server endpoint string given to the app as PORT, e.g. onion:80')
     .argument('<command...>', 'the app to run, after --')
-    .addHelpText('after', '\nExamples:\n  torcon run --port onion:80 -- node app.js\n  torcon run --port onion:80:privateKeyFile=app.key -- npm start')
+    .addHelpText(
+      'after',
+      '\nThe app gets PORT=<endpoint> and NODE_OPTIONS="--import <torcon>/cli/run-announce.js", which loads\n' +
+        'torcon/register (server.listen("onion:80") publishes an onion service) and prints the onion\n' +
+        'address on stderr once it is published. Interrupting torcon run passes the signal on to the app;\n' +
+        'torcon run exits with the app\'s exit code (128+N when signal N ended it).\n' +
+        '\nExamples:\n  torcon run --port onion:80 -- node app.js\n  torcon run --port onion:80:privateKeyFile=app.key -- npm start',
+    )
     .action(async (command: string[], opts: { port: string }) => {
-      parseEndpoint(opts.port);
+      checkEndpoint(opts.port, 'server', '--port');
       const { control } = ctx.globals();
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         PORT: opts.port,
-        NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${JSON.stringify(REGISTER)}`.trim(),
+        NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${JSON.stringify(pathToFileURL(ANNOUNCE).href)}`.trim(),
         ...(control ? { TOR_CONTROL: control } : {}),
       };
+      println(ctx.output.err, `run: ${command.join(' ')}  (PORT=${opts.port}, torcon/register loaded)`);
       const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
-      const forward = () => child.kill('SIGTERM');
+      // Ctrl-C in a terminal reaches the app too (same process group); a signal sent to torcon
+      // alone (kill, a supervisor) is passed on, so that the app stops and its service goes away.
+      const forward = () => {
+        const reason = ctx.signal.reason as unknown;
+        child.kill(reason instanceof Interrupted ? reason.signal : 'SIGTERM');
+      };
       ctx.signal.addEventListener('abort', forward, { once: true });
       const code = await new Promise<number>((resolve, reject) => {
-        child.once('error', reject);
-        child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 + 15 : 1)));
+        child.once('error', (err: NodeJS.ErrnoException) =>
+          reject(err.code === 'ENOENT' ? new UsageError(`cannot run ${command[0]}: command not found`) : err),
+        );
+        child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1)));
       }).finally(() => ctx.signal.removeEventListener('abort', forward));
       process.exitCode = code;
     });
 }
 
-/** A Tor for --control when given; otherwise endpoints find theirs ($TOR_CONTROL, local tor). */
+/**
+ * A Tor for --control or --password when given; otherwise endpoints find theirs (their own
+ * `control=`, $TOR_CONTROL, a local tor).
+ */
 async function optionalTor(ctx: CliContext): Promise<Tor | undefined> {
   const { control, password } = ctx.globals();
-  if (!control) return undefined;
-  return connectTor({ control, ...(password ? { password } : {}), signal: ctx.signal });
+  if (!control && !password) return undefined;
+  return connectTor({ ...(control ? { control } : {}), ...(password ? { password } : {}), signal: ctx.signal });
 }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,7 @@ import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
 import { UsageError } from '../errors.js';
 import { println, Progress } from '../output.js';
+import { reportNetworkProgress } from '../network-progress.js';
 import { positiveInt } from './tor-commands.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
@@ -35,6 +37,11 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
     .option('--dir <dir>', 'network directory (kept until stop)')
     .option('--relays <n>', 'number of relays (4..32)', (v) => positiveInt(v, '--relays'), 4)
     .option('--timeout <seconds>', 'give up after this long', (v) => positiveInt(v, '--timeout'), 120)
+    .addHelpText(
+      'after',
+      '\nThe network keeps running after this command returns, in a background process that owns it.\n' +
+        '\nExamples:\n  torcon testnet start --dir /tmp/tn\n  eval "$(torcon testnet start --dir /tmp/tn)"   # sets TOR_CONTROL in this shell',
+    )
     .action(async (opts: { dir?: string; relays: number; timeout: number }) => {
       const dir = path.resolve(opts.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'torcon-testnet-'))));
       const child = spawn(
@@ -43,6 +50,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
         { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: process.env },
       );
       const progress = new Progress(ctx.output, 'testnet');
+      let onAbort = () => {};
       const result = await new Promise<DaemonMessage>((resolve) => {
         let buffered = '';
         child.stdout!.on('data', (chunk: Buffer) => {
@@ -57,12 +65,21 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
             } catch {
               continue;
             }
-            if (msg.kind === 'progress') progress.update(msg.percent, `${msg.phase}: ${msg.message}`);
+            if (msg.kind === 'progress') reportNetworkProgress(progress, msg);
             else resolve(msg);
           }
         });
         child.once('exit', (code) => resolve({ kind: 'failed', message: `the network process exited (code ${code})` }));
+        // Ctrl-C while starting: the daemon is in its own process group, so stop it ourselves
+        // (it then stops every node it started).
+        onAbort = () => {
+          child.kill('SIGTERM');
+          resolve({ kind: 'failed', message: 'interrupted' });
+        };
+        if (ctx.signal.aborted) onAbort();
+        else ctx.signal.addEventListener('abort', onAbort, { once: true });
       });
+      ctx.signal.removeEventListener('abort', onAbort);
       child.stdout!.destroy();
       child.unref();
       if (result.kind === 'failed') throw new Error(`test network failed to start: ${result.message}`);
@@ -113,6 +130,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
     .description("show a network's nodes and whether they run")
     .requiredOption('--dir <dir>', 'network directory')
     .option('--json', 'machine-readable')
+    .addHelpText('after', '\nExit code 0 when the network runs, 1 when none of its nodes does.\n\nExamples:\n  torcon testnet status --dir /tmp/tn\n  torcon testnet status --dir /tmp/tn --json | jq .nodes')
     .action(async (opts: { dir: string; json?: boolean }) => {
       const state = await readTestNetworkState(path.resolve(opts.dir)).catch((err: Error) => {
         throw new UsageError(err.message);
@@ -135,20 +153,37 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
     .description('stop a network started with "testnet start" and remove its directory')
     .requiredOption('--dir <dir>', 'network directory')
     .option('--keep-dir', 'keep the directory')
+    .addHelpText('after', '\nExamples:\n  torcon testnet stop --dir /tmp/tn\n  torcon testnet stop --dir /tmp/tn --keep-dir   # keep logs and torrcs to read')
     .action(async (opts: { dir: string; keepDir?: boolean }) => {
       const dir = path.resolve(opts.dir);
       const state = await readTestNetworkState(dir).catch((err: Error) => {
         throw new UsageError(err.message);
       });
-      // Ask the owning process first: it stops its nodes cleanly.
-      if (state.ownerPid !== process.pid) {
+      // Ask the owning process first: it stops its nodes cleanly. Only if that pid still runs our
+      // daemon for this directory: a recycled pid belongs to someone else.
+      if (state.ownerPid !== process.pid && (await isDaemonFor(state.ownerPid, dir))) {
         try {
           process.kill(state.ownerPid, 'SIGTERM');
         } catch {
           /* already gone */
         }
+        // Let it finish (it rewrites network.json as it stops) before we read and remove the directory.
+        for (let i = 0; i < 100 && (await isDaemonFor(state.ownerPid, dir)); i++) await sleep(50);
       }
       const { stopped } = await stopTestNetworkByDir(dir, { removeDir: !opts.keepDir });
       println(ctx.output.out, `stopped ${dir}${stopped ? ` (${stopped} nodes signalled)` : ''}`);
     });
+}
+
+/** Whether `pid` is a `torcon testnet daemon --dir DIR` process (Linux /proc), not a recycled pid. */
+async function isDaemonFor(pid: number, dir: string): Promise<boolean> {
+  try {
+    const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    if (/^\d+ \(.*\) Z /.test(stat)) return false;
+    const at = args.indexOf('daemon');
+    return at > 0 && args[at - 1] === 'testnet' && args[args.indexOf('--dir') + 1] === dir;
+  } catch {
+    return false;
+  }
 }

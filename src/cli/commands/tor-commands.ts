@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { connect } from '../../di/endpoint-api.js';
-import { parseEndpoint } from '../../util/endpoint-grammar.js';
 import type { CliContext } from '../context.js';
-import { untilAborted, withTor } from '../context.js';
+import { withTor } from '../context.js';
 import { UsageError } from '../errors.js';
 import { println } from '../output.js';
+import { checkEndpoint } from '../endpoint-check.js';
+import { pipeStdio } from '../stdio-pipe.js';
 
 /** `info`, `events`, `newnym`, `resolve`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
@@ -45,6 +46,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
   program
     .command('newnym')
     .description('SIGNAL NEWNYM: use new circuits for new connections')
+    .addHelpText('after', '\nTor may rate-limit NEWNYM: a second request soon after the first can take effect later.\n\nExamples:\n  torcon newnym\n  torcon --control tcp:127.0.0.1:9051 newnym')
     .action(async () => {
       await withTor(ctx, async (tor) => {
         await tor.newIdentity();
@@ -68,22 +70,26 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
   program
     .command('connect')
     .description('netcat through tor: stdin to the stream, the stream to stdout')
-    .argument('<endpoint>', 'a client endpoint string, e.g. tor:example.com:80 (tor: is added to HOST:PORT)')
-    .addHelpText('after', '\nExamples:\n  printf "GET / HTTP/1.0\\r\\n\\r\\n" | torcon connect tor:example.onion:80\n  torcon connect tor:127.0.0.1:7:isolate=a')
-    .action(async (endpoint: string) => {
+    .argument('<endpoint>', 'a tor: client endpoint string, e.g. tor:example.com:80 (HOST:PORT alone means tor:HOST:PORT)')
+    .option(
+      '-q, --quit-after <seconds>',
+      'once stdin has ended, close after the stream was quiet this long (default: wait until the other side closes)',
+      (v) => nonNegativeNumber(v, '--quit-after'),
+    )
+    .addHelpText(
+      'after',
+      '\nTor cannot half-close a stream: a client that ends its side ends the whole stream, and replies\n' +
+        'still on their way are lost. So the end of stdin does not close the stream; torcon waits for the\n' +
+        'other side to close it (an HTTP/1.0 server does), for --quit-after seconds of quiet, or Ctrl-C.\n' +
+        '\nExamples:\n  printf "GET / HTTP/1.0\\r\\n\\r\\n" | torcon connect tor:example.onion:80\n  echo hello | torcon connect tor:127.0.0.1:7:isolate=a --quit-after 2',
+    )
+    .action(async (endpoint: string, opts: { quitAfter?: number }) => {
       const description = /^[a-z][a-z0-9+.-]*:/i.test(endpoint) && !/^\[/.test(endpoint) && !/^[^:]+:\d+$/.test(endpoint) ? endpoint : `tor:${endpoint}`;
-      if (parseEndpoint(description).prefix !== 'tor') throw new UsageError(`torcon connect takes a tor: endpoint, not ${description}`);
+      const parsed = checkEndpoint(description, 'client', '<endpoint>');
+      if (parsed.prefix.toLowerCase() !== 'tor') throw new UsageError(`torcon connect takes a tor: endpoint, not ${parsed.prefix}:`);
       await withTor(ctx, async (tor) => {
         const socket = await connect(description, { tor, signal: ctx.signal });
-        await new Promise<void>((resolve, reject) => {
-          process.stdin.pipe(socket);
-          socket.pipe(ctx.output.out, { end: false });
-          socket.once('error', reject);
-          socket.once('close', () => resolve());
-          untilAborted(ctx.signal).then(() => socket.destroy());
-        });
-        process.stdin.unpipe(socket);
-        process.stdin.pause();
+        await pipeStdio(ctx, socket, opts.quitAfter);
       });
     });
 
@@ -110,7 +116,11 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
           println(ctx.output.out);
         }
         ctx.output.out.write(Buffer.from(await response.arrayBuffer()));
-        if (!response.ok) process.exitCode = 1;
+        if (!response.ok) {
+          // The body is printed (it often says why); the status line names the failure.
+          println(ctx.output.err, `torcon: HTTP ${response.status} ${response.statusText} from ${parsed.href}`);
+          process.exitCode = 1;
+        }
       });
     });
 }
@@ -118,5 +128,11 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
 export function positiveInt(value: string, name: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n < 1) throw new UsageError(`${name} must be a positive integer`);
+  return n;
+}
+
+export function nonNegativeNumber(value: string, name: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n)) throw new UsageError(`${name} must be a number of seconds (0 or more)`);
   return n;
 }

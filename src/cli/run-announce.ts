@@ -1,0 +1,59 @@
+import net from 'node:net';
+import { isEndpointListenArgument } from '../register.js';
+
+/**
+ * Loaded into the app by `torcon run` (`NODE_OPTIONS=--import .../run-announce.js`), never by
+ * anything else. Importing it installs `torcon/register`'s listen hook, then says on stderr where
+ * each endpoint listen landed, because the app itself knows nothing of onion addresses: an
+ * unchanged `server.listen(process.env.PORT, () => console.log('listening'))` would otherwise
+ * leave the user without the address to visit.
+ *
+ * Lines (stderr, which the app shares with `torcon run`):
+ *
+ *     torcon run: publishing onion:80 for pid 1234…
+ *     torcon run: onion:80 is http://<56 chars>.onion/ (the app listens on 127.0.0.1:PORT)
+ *
+ * The mechanism rests on what the register hook documents: a server listening on an endpoint
+ * string gets `server.torconEndpoint` (and, for `onion:`, `server.onionAddress`) before its
+ * `'listening'` event. `NODE_OPTIONS` reaches every Node process the command starts (`npm start`
+ * runs npm, then the app), so only processes that listen on an endpoint print anything.
+ */
+
+type Listen = (this: net.Server, ...args: unknown[]) => net.Server;
+const WRAPPED = Symbol.for('torcon.cli.runAnnounce');
+const proto = net.Server.prototype as typeof net.Server.prototype & { [WRAPPED]?: true };
+
+if (!proto[WRAPPED]) {
+  Object.defineProperty(proto, WRAPPED, { value: true });
+  const hooked = proto.listen as unknown as Listen;
+  proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
+    const description = args[0];
+    if (isEndpointListenArgument(description)) {
+      say(`publishing ${description} for pid ${process.pid}…`);
+      // Added before the hook sets the app's 'listening' listeners aside, so it is restored with
+      // them and runs first: the address is printed before the app's own "listening" message.
+      this.once('listening', () => announce(this, description));
+    }
+    return hooked.apply(this, args);
+  } as typeof proto.listen;
+}
+
+function announce(server: net.Server, description: string): void {
+  const endpoint = server.torconEndpoint;
+  if (!endpoint) return;
+  const local = server.address();
+  const where = local && typeof local === 'object' ? ` (the app listens on ${local.address}:${local.port})` : '';
+  say(`${description} is ${urlOf(endpoint.address, server.onionAddress !== undefined)}${where}`);
+}
+
+/** `x.onion:80` → `http://x.onion/`; other ports keep theirs; non-onion endpoints print as they are. */
+function urlOf(address: string, onion: boolean): string {
+  if (!onion) return address;
+  const m = /^(.*):(\d+)$/.exec(address);
+  if (!m) return address;
+  return m[2] === '80' ? `http://${m[1]}/` : `http://${m[1]}:${m[2]}/`;
+}
+
+function say(text: string): void {
+  process.stderr.write(`torcon run: ${text}\n`);
+}

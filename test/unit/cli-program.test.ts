@@ -1,0 +1,252 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { PassThrough, Writable } from 'node:stream';
+import { CommanderError, type Command } from 'commander';
+import { buildProgram } from '../../src/cli/program.js';
+import { describeError, exitCodeFor, UsageError } from '../../src/cli/errors.js';
+import { Progress, type Output } from '../../src/cli/output.js';
+import { overallPercent } from '../../src/cli/network-progress.js';
+import { pipeStdio } from '../../src/cli/stdio-pipe.js';
+import { checkEndpoint } from '../../src/cli/endpoint-check.js';
+import type { CliContext } from '../../src/cli/context.js';
+import { TorControlError, TorSocksError } from '../../src/errors.js';
+
+/** The CLI's pure parts, in process: help texts, usage errors, error lines, progress, stdio piping. */
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.text += chunk.toString('utf8');
+    cb();
+  }
+}
+
+function captured(interactive = false): Output & { out: Capture; err: Capture } {
+  return { out: new Capture(), err: new Capture(), interactive };
+}
+
+/** Parses argv with a fresh program; resolves with the exit code the CLI would use. */
+async function parse(argv: string[]): Promise<{ code: number; out: string; err: string; error?: unknown }> {
+  const output = captured();
+  const program = buildProgram(output, new AbortController().signal);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return { code: 0, out: output.out.text, err: output.err.text };
+  } catch (error) {
+    return { code: exitCodeFor(error), out: output.out.text, err: output.err.text, error };
+  }
+}
+
+function commandPaths(cmd: Command, prefix: string[] = []): string[][] {
+  const paths: string[][] = [];
+  for (const sub of cmd.commands) {
+    if ((sub as unknown as { _hidden?: boolean })._hidden || sub.name() === 'help') continue;
+    paths.push([...prefix, sub.name()], ...commandPaths(sub, [...prefix, sub.name()]));
+  }
+  return paths;
+}
+
+describe('cli: program and help', () => {
+  const all = commandPaths(buildProgram(captured(), new AbortController().signal));
+
+  it('has the commands the README lists', () => {
+    const names = all.map((p) => p.join(' '));
+    for (const name of ['demo', 'serve', 'run', 'monitor', 'connect', 'fetch', 'resolve', 'events', 'info', 'newnym', 'testnet start', 'testnet status', 'testnet stop']) {
+      assert.ok(names.includes(name), `missing command ${name}; have ${names.join(', ')}`);
+    }
+  });
+
+  it('--help of the program and of every command has an "Examples:" section and exits 0', async () => {
+    for (const path of [[], ...all]) {
+      const r = await parse([...path, '--help']);
+      assert.equal(r.code, 0, `${path.join(' ')}: ${String(r.error)}`);
+      assert.match(r.out, /^Usage: torcon/m, path.join(' '));
+      assert.match(r.out, /\nExamples:\n {2}\S/, `no Examples in help of "${path.join(' ')}"`);
+    }
+  });
+
+  it('usage errors are exit code 2 with a "torcon:" message', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['frobnicate'], /^torcon: unknown command 'frobnicate'/],
+      [['info', '--frob'], /^torcon: unknown option '--frob'/],
+      [['info'], /^torcon: missing required argument 'keys'/],
+      [['run', '--', 'node', 'app.js'], /^torcon: required option '-p, --port <endpoint>' not specified/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await parse(argv);
+      assert.equal(r.code, 2, argv.join(' '));
+      assert.match(r.err, message, argv.join(' '));
+      assert.equal(r.out, '');
+    }
+  });
+
+  it('bad option values are UsageErrors (exit 2)', async () => {
+    for (const argv of [
+      ['events', 'BW', '--count', '0'],
+      ['events', 'BW', '--count', 'x'],
+      ['monitor', '--interval', '0'],
+      ['connect', 'tor:127.0.0.1:7', '--quit-after', 'soon'],
+      ['testnet', 'start', '--relays', 'four'],
+    ]) {
+      const r = await parse(argv);
+      assert.equal(r.code, 2, `${argv.join(' ')}: ${String(r.error)}`);
+      assert.ok(r.error instanceof UsageError, argv.join(' '));
+    }
+  });
+
+  it('endpoint strings are checked before any I/O; a bad one is a usage error with torcon\'s code', async () => {
+    assert.equal(checkEndpoint('onion:80:privateKeyFile=/tmp/k', 'server', '--port').prefix, 'onion');
+    assert.throws(() => checkEndpoint('onion:80:nokey=1', 'server', '--port'), (e: Error) => e instanceof UsageError && /^--port: TOR_ENDPOINT_ARGUMENT: .*nokey/.test(e.message));
+    assert.throws(() => checkEndpoint('tor:host:80', 'server', '--port'), (e: Error) => e instanceof UsageError && /TOR_ENDPOINT_UNKNOWN/.test(e.message));
+    assert.throws(() => checkEndpoint('tor:host:80:x\\', 'client', '<endpoint>'), (e: Error) => e instanceof UsageError && /TOR_ENDPOINT_SYNTAX/.test(e.message));
+    const r = await parse(['connect', 'tcp:127.0.0.1:9']);
+    assert.equal(r.code, 2);
+    assert.match(String((r.error as Error).message), /takes a tor: endpoint/);
+  });
+});
+
+describe('cli: error lines and exit codes', () => {
+  it('exit codes: usage 2, commander help 0, anything else 1', () => {
+    assert.equal(exitCodeFor(new UsageError('x')), 2);
+    assert.equal(exitCodeFor(new CommanderError(0, 'commander.helpDisplayed', '(outputHelp)')), 0);
+    assert.equal(exitCodeFor(new CommanderError(1, 'commander.unknownOption', 'x')), 2);
+    assert.equal(exitCodeFor(new TorControlError(552, 'Unrecognized key "x"', 'GETINFO')), 1);
+    assert.equal(exitCodeFor(new Error('boom')), 1);
+  });
+
+  it('one line: torcon code first, then the causes that add something', () => {
+    assert.equal(describeError(new TorControlError(552, 'Unrecognized key "x"', 'GETINFO')), 'TOR_CONTROL_ERROR: GETINFO: tor replied 552 Unrecognized key "x"');
+    const socks = new TorSocksError('TOR_SOCKS_CONNECTION_REFUSED', 'connect to 127.0.0.1:9 through tor failed: connection refused', 5);
+    assert.equal(
+      describeError(new TypeError('fetch failed', { cause: socks })),
+      'fetch failed: TOR_SOCKS_CONNECTION_REFUSED: connect to 127.0.0.1:9 through tor failed: connection refused',
+    );
+    const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+    assert.equal(describeError(new TypeError('fetch failed', { cause: reset })), 'fetch failed: ECONNRESET: socket hang up');
+    assert.equal(describeError(new Error('first\nsecond')), 'first');
+    assert.equal(describeError('plain string'), 'plain string');
+    const wrapped = new UsageError('--port: TOR_ENDPOINT_ARGUMENT: bad', { cause: Object.assign(new Error('bad'), { code: 'TOR_ENDPOINT_ARGUMENT' }) });
+    assert.equal(describeError(wrapped), '--port: TOR_ENDPOINT_ARGUMENT: bad', 'a cause already in the message is not repeated');
+  });
+});
+
+describe('cli: progress', () => {
+  it('not a terminal: one plain line per distinct message, percentage never going back', () => {
+    const output = captured(false);
+    const p = new Progress(output, 'network');
+    p.update(10, 'keys: generating');
+    p.update(10, 'keys: generating');
+    p.update(5, 'node: started auth0');
+    p.update(undefined, 'waiting');
+    p.done('ready in 12.0 s');
+    assert.equal(output.err.text, 'network: 10% keys: generating\nnetwork: 10% node: started auth0\nnetwork: waiting\nnetwork: ready in 12.0 s\n');
+    assert.ok(!output.err.text.includes('\r'));
+    assert.equal(output.out.text, '');
+  });
+
+  it('a terminal: a bar redrawn in place, cleared before the final line', () => {
+    const output = captured(true);
+    const p = new Progress(output, 'network');
+    p.update(50, 'consensus: 4/4 relays');
+    p.update(100, 'ready');
+    p.done('ready in 9.9 s');
+    const text = output.err.text;
+    assert.ok(text.startsWith('\r\x1b[2Knetwork: [############............]  50% consensus: 4/4 relays'), JSON.stringify(text));
+    assert.ok(text.includes('\r\x1b[2Knetwork: [########################] 100% ready'), JSON.stringify(text));
+    assert.ok(text.endsWith('\r\x1b[2Knetwork: ready in 9.9 s\n'), JSON.stringify(text));
+    assert.equal(text.split('\n').length, 2, 'only the final line ends with a newline');
+  });
+
+  it('network phases map onto one forward-moving bar', () => {
+    const reports = [
+      { phase: 'keys', percent: 0 },
+      { phase: 'keys', percent: 100 },
+      { phase: 'node' },
+      { phase: 'consensus', percent: 0 },
+      { phase: 'consensus', percent: 100 },
+      { phase: 'bootstrap', percent: 5 },
+      { phase: 'bootstrap', percent: 100 },
+      { phase: 'exit-check' },
+      { phase: 'ready', percent: 100 },
+    ].map((r) => overallPercent({ message: '', ...r })!);
+    for (let i = 1; i < reports.length; i++) assert.ok(reports[i]! >= reports[i - 1]!, `${reports.join(', ')}`);
+    assert.equal(reports[0], 0);
+    assert.equal(reports.at(-1), 100);
+    assert.equal(overallPercent({ phase: 'something-new', message: '' }), undefined);
+  });
+});
+
+describe('cli: connect piping (no half-close)', () => {
+  let server: net.Server;
+  let port: number;
+  let halfClosedByClient = false;
+  const sockets = new Set<net.Socket>();
+
+  before(async () => {
+    // An echo server that, like tor, would see a client FIN: we record whether one came.
+    server = net.createServer({ allowHalfOpen: true }, (s) => {
+      sockets.add(s);
+      s.on('data', (d) => s.write(d));
+      s.on('end', () => {
+        halfClosedByClient = true;
+        s.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as net.AddressInfo).port;
+  });
+
+  after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+
+  function context(abort = new AbortController()): CliContext & { output: Output & { out: Capture } } {
+    return { output: captured(), signal: abort.signal, globals: () => ({}) };
+  }
+
+  function open(): Promise<net.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => resolve(s));
+      s.once('error', reject);
+    });
+  }
+
+  it('stdin ending does not end the stream; the reply still arrives; --quit-after closes after quiet', async () => {
+    halfClosedByClient = false;
+    const ctx = context();
+    const stdin = new PassThrough();
+    const socket = await open();
+    const done = pipeStdio(ctx, socket, 0.2, stdin);
+    stdin.end('ping\n');
+    await done;
+    assert.equal(ctx.output.out.text, 'ping\n');
+  });
+
+  it('without --quit-after, the stream stays open after stdin ends until the other side closes it', async () => {
+    halfClosedByClient = false;
+    const ctx = context();
+    const stdin = new PassThrough();
+    const socket = await open();
+    let closed = false;
+    const done = pipeStdio(ctx, socket, undefined, stdin).then(() => (closed = true));
+    stdin.end('hello\n');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(closed, false, 'still open after stdin ended');
+    assert.equal(halfClosedByClient, false, 'no FIN was sent when stdin ended');
+    assert.equal(ctx.output.out.text, 'hello\n');
+    for (const s of sockets) s.end(); // the server closes
+    await done;
+    assert.equal(closed, true);
+  });
+
+  it('an abort (Ctrl-C) closes the stream', async () => {
+    const abort = new AbortController();
+    const ctx = context(abort);
+    const socket = await open();
+    const done = pipeStdio(ctx, socket, undefined, new PassThrough());
+    abort.abort();
+    await done;
+    assert.ok(socket.destroyed);
+  });
+});
