@@ -1,3 +1,5 @@
+import os from 'node:os';
+import path from 'node:path';
 import { startTestNetwork, type TestNetwork } from '../../src/testnet.js';
 
 /**
@@ -10,6 +12,8 @@ let starting: Promise<TestNetwork> | undefined;
 export function sharedTestNetwork(): Promise<TestNetwork> {
   starting ??= startTestNetwork({
     timeoutMs: 180_000,
+    // Node keys are cached across runs (ports may change): saves the 2-10 s of key generation.
+    reuseKeys: path.join(os.tmpdir(), 'torcon-test-keycache'),
     onProgress: (p) => {
       if (process.env['TORCON_TEST_VERBOSE']) console.error(`    [testnet] ${p.phase} ${p.message}`);
     },
