@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { TorControlClosedError, TorCircuitError, TorError, TorSocksError, TorTimeoutError } from '../../src/errors.js';
+import type { TorOnionService } from '../../src/onion/onion-service.js';
+import type { Circuit, TorState } from '../../src/state/tor-state.js';
+import { startTestNetwork, type TestNetwork, type TestRelay } from '../../src/testnet.js';
+import { connectTor } from '../../src/tor/connect-tor.js';
+import type { Tor } from '../../src/tor/tor.js';
+
+/**
+ * Faults that need a working Tor network: a relay dying under a stream whose path we chose, and
+ * the client tor dying mid-stream. They run on a network of this file's own (5 relays, so that
+ * paths remain when one dies; the shared test network is never harmed).
+ */
+
+/** Deadline for noticing a death: a miss means a hang, not slowness (tor reacts within ms). */
+const NOTICE_MS = 10_000;
+/** Deadline for what must settle once the client tor itself is gone (its sockets close at once). */
+const SETTLE_MS = 1_000;
+
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** The outcome of `p` as a promise that never rejects (taken at once: no rejection goes unobserved). */
+function outcome<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value): Settled<T> => ({ ok: true, value }),
+    (error: unknown): Settled<T> => ({ ok: false, error }),
+  );
+}
+
+async function settleWithin<T>(p: Promise<T> | Promise<Settled<T>>, ms: number, what: string, taken = false): Promise<Settled<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const r = await Promise.race([taken ? (p as Promise<Settled<T>>) : outcome(p as Promise<T>), late]);
+  clearTimeout(timer);
+  if (r === 'late') assert.fail(`${what} did not settle within ${ms} ms`);
+  return r;
+}
+
+async function startEcho(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    s.pipe(s);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** Sends `text` and resolves with what came back once as long. */
+function echoOnce(socket: net.Socket, text: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      if (buf.length >= text.length) {
+        socket.off('data', onData);
+        socket.off('error', reject);
+        resolve(buf);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(text);
+  });
+}
+
+/** Resolves when the socket has closed, with the error it closed with, if any. */
+function closedWith(socket: net.Socket): Promise<Error | undefined> {
+  return new Promise((resolve) => {
+    let error: Error | undefined;
+    socket.on('error', (err) => (error = err));
+    if (socket.destroyed && socket.closed) resolve(error);
+    socket.once('close', () => resolve(error));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('faults on a test network of our own (5 relays)', function () {
+  this.timeout(240_000);
+  let network: TestNetwork;
+  let tor: Tor;
+  let state: TorState;
+  let echo: { port: number; close(): Promise<void> };
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+
+  before(async () => {
+    process.on('unhandledRejection', onUnhandled);
+    network = await startTestNetwork({ relays: 5, timeoutMs: 180_000 });
+    tor = await connectTor({ control: network.controlEndpoint });
+    state = await tor.getState();
+    echo = await startEcho();
+  });
+  after(async () => {
+    process.off('unhandledRejection', onUnhandled);
+    await tor?.close();
+    await echo?.close();
+    await network?.stop();
+    if (network) for (const pid of network.pids) assert.equal(alive(pid), false, `tor ${pid} survived stop()`);
+  });
+  afterEach(async () => {
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(unhandled.map(String), [], 'unhandled rejections');
+  });
+
+  /** The plain (non-authority) relay: killing it leaves the directory untouched. */
+  const victim = (): TestRelay => network.relays.find((r) => r.role === 'relay')!;
+  const authorities = (): TestRelay[] => network.relays.filter((r) => r.role === 'authority');
+
+  it('a relay SIGKILLed under a stream ends that stream and its circuit; other circuits carry new streams', async () => {
+    assert.equal(network.relays.length, 5);
+    const middle = victim();
+    const [guard, exit, other1, other2] = authorities();
+    assert.ok(guard && exit && other1 && other2 && middle);
+    const circuit = await state.buildCircuit([guard.fingerprint, middle.fingerprint, exit.fingerprint], { timeoutMs: 60_000 });
+    assert.deepEqual(circuit.path.map((r) => r.fingerprint), [guard.fingerprint, middle.fingerprint, exit.fingerprint]);
+    const socket = await tor.connect({ host: '127.0.0.1', port: echo.port }, { circuit, timeoutMs: 60_000 });
+    assert.equal(await echoOnce(socket, 'before the fault'), 'before the fault');
+    const streamClosed = closedWith(socket);
+    const circuitGone = new Promise<Circuit>((resolve) =>
+      state.on('circuitClosed', (c) => {
+        if (c.id === circuit.id) resolve(c);
+      }),
+    );
+
+    process.kill(middle.pid, 'SIGKILL');
+
+    const closed = await settleWithin(streamClosed, NOTICE_MS, 'the stream through the dead relay');
+    assert.ok(closed.ok);
+    assert.equal(socket.destroyed, true);
+    const gone = await settleWithin(circuitGone, NOTICE_MS, "the circuit's circuitClosed");
+    assert.ok(gone.ok && gone.value.closed);
+    assert.equal(state.circuits.has(circuit.id), false);
+
+    // A circuit we name through other relays works.
+    const fresh = await state.buildCircuit([other1.fingerprint, other2.fingerprint, guard.fingerprint], { timeoutMs: 60_000 });
+    const again = await tor.connect({ host: '127.0.0.1', port: echo.port }, { circuit: fresh, timeoutMs: 60_000 });
+    assert.equal(await echoOnce(again, 'after the fault'), 'after the fault');
+    again.destroy();
+    // And so does tor's own choice.
+    const chosen = await tor.connect({ host: '127.0.0.1', port: echo.port }, { timeoutMs: 60_000 });
+    assert.equal(await echoOnce(chosen, 'tor chose'), 'tor chose');
+    chosen.destroy();
+  });
+
+  it('a circuit asked through the dead relay fails with TorCircuitError', async () => {
+    const [a, b] = authorities();
+    const built = await settleWithin(
+      state.buildCircuit([a!.fingerprint, victim().fingerprint, b!.fingerprint], { timeoutMs: 60_000 }),
+      70_000,
+      'buildCircuit through a dead relay',
+    );
+    assert.ok(!built.ok, 'a circuit through a dead relay was built');
+    assert.ok(built.error instanceof TorCircuitError || built.error instanceof TorTimeoutError, String(built.error));
+  });
+
+  it('the client tor SIGKILLed mid-stream: streams, pending commands and connects end at once, typed; state and services hear of it', async () => {
+    const pid = network.clientNode.pid;
+    const socket = await tor.connect({ host: '127.0.0.1', port: echo.port }, { timeoutMs: 60_000 });
+    assert.equal(await echoOnce(socket, 'alive'), 'alive');
+    const streamClosed = closedWith(socket);
+    const service = (await tor.createOnionService({ ports: [{ virtualPort: 80, target: `127.0.0.1:${echo.port}` }], awaitUpload: false })) as TorOnionService;
+    const lost = new Promise<Error>((resolve) => service.once('lost', resolve));
+    const stateClosed = new Promise<Error | undefined>((resolve) => state.once('close', resolve));
+    // Data in flight at the moment of death.
+    const pump = setInterval(() => socket.writable && socket.write('x'.repeat(1024)), 1);
+
+    // Stopped first: everything below is in flight, unanswered, when the kill lands.
+    process.kill(pid, 'SIGSTOP');
+    const pending: Record<string, Promise<Settled<unknown>>> = {
+      getInfo: outcome(tor.control.getInfo('ns/all')),
+      circuit: outcome(state.buildCircuit(undefined, { timeoutMs: 60_000 })),
+      connect: outcome(tor.connect({ host: '127.0.0.1', port: echo.port }, { timeoutMs: 60_000 })),
+      resolve: outcome(tor.resolve('127.0.0.1', { timeoutMs: 60_000 })),
+    };
+    await new Promise((r) => setTimeout(r, 50)); // let the SOCKS connections reach the kernel's backlog
+    process.kill(pid, 'SIGKILL');
+
+    try {
+      const closed = await settleWithin(streamClosed, SETTLE_MS, 'the open stream');
+      assert.ok(closed.ok);
+      for (const [what, p] of Object.entries(pending)) {
+        const r = await settleWithin<unknown>(p, SETTLE_MS, what, true);
+        assert.ok(!r.ok, `${what} succeeded against a dead tor`);
+        assert.ok(r.error instanceof TorError, `${what}: ${String(r.error)}`);
+        if (what === 'getInfo' || what === 'circuit') assert.ok(r.error instanceof TorControlClosedError, `${what}: ${String(r.error)}`);
+        if (what === 'connect' || what === 'resolve') assert.ok(r.error instanceof TorSocksError, `${what}: ${String(r.error)}`);
+      }
+      const why = await settleWithin(stateClosed, SETTLE_MS, "TorState 'close'");
+      assert.ok(why.ok && why.value instanceof TorControlClosedError);
+      const gone = await settleWithin(lost, SETTLE_MS, "the onion service's 'lost'");
+      assert.ok(gone.ok);
+      await assert.rejects(tor.control.getInfo('version'), TorControlClosedError);
+      await assert.rejects(tor.connect({ host: '127.0.0.1', port: echo.port }, { timeoutMs: 5_000 }), TorError);
+    } finally {
+      clearInterval(pump);
+    }
+    await service.close();
+    await settleWithin(tor.close(), SETTLE_MS, 'tor.close() after the kill');
+  });
+});
