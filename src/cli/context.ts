@@ -1,4 +1,4 @@
-import { connectTor } from '../tor/connect-tor.js';
+import { lib } from './lazy.js';
 import type { Tor } from '../tor/tor.js';
 import type { Output } from './output.js';
 
@@ -23,6 +23,7 @@ export interface CliContext {
  */
 export async function withTor<T>(ctx: CliContext, fn: (tor: Tor) => Promise<T>): Promise<T> {
   const { control, password } = ctx.globals();
+  const { connectTor } = await lib.connectTor();
   const tor = await connectTor({
     ...(control ? { control } : {}),
     ...(password ? { password } : {}),

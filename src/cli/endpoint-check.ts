@@ -1,8 +1,8 @@
-import { pluginRegistry } from '../di/container.js';
 import { TorError } from '../errors.js';
 import type { EndpointRole } from '../plugins/plugin-types.js';
 import { parseEndpoint, type ParsedEndpoint } from '../util/endpoint-grammar.js';
 import { UsageError } from './errors.js';
+import { lib } from './lazy.js';
 
 /**
  * Checks an endpoint string given on the command line before anything starts: grammar, a plugin
@@ -11,7 +11,8 @@ import { UsageError } from './errors.js';
  * @param option - how the user wrote it, for the message (`--port`, `<endpoint>`)
  * @throws UsageError wrapping EndpointSyntaxError, UnknownEndpointError or EndpointArgumentError
  */
-export function checkEndpoint(description: string, role: EndpointRole, option: string): ParsedEndpoint {
+export async function checkEndpoint(description: string, role: EndpointRole, option: string): Promise<ParsedEndpoint> {
+  const { pluginRegistry } = await lib.container();
   try {
     const parsed = parseEndpoint(description);
     const plugin = pluginRegistry().get(parsed.prefix, role);

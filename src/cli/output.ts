@@ -11,10 +11,12 @@ export interface Output {
   readonly interactive: boolean;
 }
 
+/** The process's stdout and stderr; progress bars only when stderr is a terminal and $CI is unset. */
 export function processOutput(): Output {
   return { out: process.stdout, err: process.stderr, interactive: Boolean(process.stderr.isTTY) && !process.env['CI'] };
 }
 
+/** Writes `text` and a newline. */
 export function println(stream: Writable, text = ''): void {
   stream.write(text + '\n');
 }
@@ -41,7 +43,8 @@ export class Progress {
       const width = 24;
       const filled = pct === undefined ? 0 : Math.round((pct / 100) * width);
       const bar = pct === undefined ? '' : `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(pct).padStart(3)}% `;
-      const columns = (this.output.err as NodeJS.WriteStream).columns ?? 100;
+      // a pty without a size reports 0 columns
+      const columns = (this.output.err as NodeJS.WriteStream).columns || 100;
       const line = `${this.label}: ${bar}${message}`.slice(0, columns - 1);
       this.output.err.write(`\r\x1b[2K${line}`);
       this.drawn = true;

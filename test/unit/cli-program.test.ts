@@ -95,10 +95,10 @@ describe('cli: program and help', () => {
   });
 
   it('endpoint strings are checked before any I/O; a bad one is a usage error with torcon\'s code', async () => {
-    assert.equal(checkEndpoint('onion:80:privateKeyFile=/tmp/k', 'server', '--port').prefix, 'onion');
-    assert.throws(() => checkEndpoint('onion:80:nokey=1', 'server', '--port'), (e: Error) => e instanceof UsageError && /^--port: TOR_ENDPOINT_ARGUMENT: .*nokey/.test(e.message));
-    assert.throws(() => checkEndpoint('tor:host:80', 'server', '--port'), (e: Error) => e instanceof UsageError && /TOR_ENDPOINT_UNKNOWN/.test(e.message));
-    assert.throws(() => checkEndpoint('tor:host:80:x\\', 'client', '<endpoint>'), (e: Error) => e instanceof UsageError && /TOR_ENDPOINT_SYNTAX/.test(e.message));
+    assert.equal((await checkEndpoint('onion:80:privateKeyFile=/tmp/k', 'server', '--port')).prefix, 'onion');
+    await assert.rejects(checkEndpoint('onion:80:nokey=1', 'server', '--port'), (e: Error) => e instanceof UsageError && /^--port: TOR_ENDPOINT_ARGUMENT: .*nokey/.test(e.message));
+    await assert.rejects(checkEndpoint('tor:host:80', 'server', '--port'), (e: Error) => e instanceof UsageError && /TOR_ENDPOINT_UNKNOWN/.test(e.message));
+    await assert.rejects(checkEndpoint('tor:host:80:x\\', 'client', '<endpoint>'), (e: Error) => e instanceof UsageError && /TOR_ENDPOINT_SYNTAX/.test(e.message));
     const r = await parse(['connect', 'tcp:127.0.0.1:9']);
     assert.equal(r.code, 2);
     assert.match(String((r.error as Error).message), /takes a tor: endpoint/);
@@ -155,6 +155,17 @@ describe('cli: progress', () => {
     assert.ok(text.includes('\r\x1b[2Knetwork: [########################] 100% ready'), JSON.stringify(text));
     assert.ok(text.endsWith('\r\x1b[2Knetwork: ready in 9.9 s\n'), JSON.stringify(text));
     assert.equal(text.split('\n').length, 2, 'only the final line ends with a newline');
+  });
+
+  it('a terminal: the line fits its width; a pty that reports 0 columns gets the whole line', () => {
+    const narrow = captured(true);
+    Object.assign(narrow.err, { columns: 30 });
+    new Progress(narrow, 'network').update(50, 'consensus: 4/4 relays');
+    assert.equal(narrow.err.text, '\r\x1b[2K' + 'network: [############............]  50% consensus: 4/4 relays'.slice(0, 29));
+    const sizeless = captured(true);
+    Object.assign(sizeless.err, { columns: 0 });
+    new Progress(sizeless, 'network').update(50, 'consensus: 4/4 relays');
+    assert.ok(sizeless.err.text.endsWith('consensus: 4/4 relays'), JSON.stringify(sizeless.err.text));
   });
 
   it('network phases map onto one forward-moving bar', () => {

@@ -3,10 +3,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
-import { connect, listen } from '../../di/endpoint-api.js';
-import { findTorBinary } from '../../process/launch-tor.js';
-import { startTestNetwork, type TestNetwork } from '../../testnet.js';
-import { connectTor } from '../../tor/connect-tor.js';
+import type { TestNetwork } from '../../testnet.js';
 import type { Tor } from '../../tor/tor.js';
 import type { Circuit, Stream, TorState } from '../../state/tor-state.js';
 import type { Router } from '../../state/router.js';
@@ -15,6 +12,7 @@ import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
 import { println, Progress } from '../output.js';
 import { reportNetworkProgress } from '../network-progress.js';
+import { lib } from '../lazy.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -47,6 +45,12 @@ async function runDemo(ctx: CliContext, opts: { keep?: boolean; relays: number }
   println(out, 'torcon demo: a private Tor network on 127.0.0.1, an onion service, and requests through Tor.');
   println(out, 'Nothing here touches the public Tor network: every tor started belongs to the private network.\n');
 
+  const [{ connect, listen }, { findTorBinary }, { startTestNetwork }, { connectTor }] = await Promise.all([
+    lib.endpoints(),
+    lib.launch(),
+    lib.testnet(),
+    lib.connectTor(),
+  ]);
   const torPath = await findTorBinary();
   const torVersion = await readTorVersion(torPath);
   println(out, `tor: ${torPath}${torVersion ? ` (${torVersion})` : ''}`);
@@ -155,6 +159,9 @@ async function runDemo(ctx: CliContext, opts: { keep?: boolean; relays: number }
     await tor?.close().catch(() => undefined);
     const pids = network?.pids ?? [];
     await network?.stop();
+    if (ctx.signal.aborted && !opts.keep) {
+      println(err, `\ninterrupted: stopped everything the demo had started (${since(tStop)})`);
+    }
     if (network) {
       const alive = pids.filter(isAlive);
       println(

@@ -5,15 +5,13 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import os from 'node:os';
 import type { Command } from 'commander';
-import sirv from 'sirv';
-import { listen } from '../../di/endpoint-api.js';
-import { connectTor } from '../../tor/connect-tor.js';
 import type { Tor } from '../../tor/tor.js';
 import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
 import { Interrupted, UsageError } from '../errors.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { println, Progress } from '../output.js';
+import { lib } from '../lazy.js';
 
 /** Loaded into the app by `run`: torcon/register plus a line saying where the app is reachable. */
 const ANNOUNCE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'run-announce.js');
@@ -33,7 +31,8 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       const root = path.resolve(dir);
       const info = await stat(root).catch(() => undefined);
       if (!info?.isDirectory()) throw new UsageError(`not a directory: ${dir}`);
-      checkEndpoint(opts.port, 'server', '--port'); // a typo is a usage error, found before any I/O
+      await checkEndpoint(opts.port, 'server', '--port'); // a typo is a usage error, found before any I/O
+      const [{ default: sirv }, { listen }] = await Promise.all([lib.sirv(), lib.endpoints()]);
       const files = sirv(root, { dev: false, etag: true, dotfiles: false });
       const server = http.createServer((req, res) =>
         files(req, res, () => {
@@ -74,7 +73,7 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
         '\nExamples:\n  torcon run --port onion:80 -- node app.js\n  torcon run --port onion:80:privateKeyFile=app.key -- npm start',
     )
     .action(async (command: string[], opts: { port: string }) => {
-      checkEndpoint(opts.port, 'server', '--port');
+      await checkEndpoint(opts.port, 'server', '--port');
       const { control } = ctx.globals();
       const env: NodeJS.ProcessEnv = {
         ...process.env,
@@ -108,5 +107,6 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
 async function optionalTor(ctx: CliContext): Promise<Tor | undefined> {
   const { control, password } = ctx.globals();
   if (!control && !password) return undefined;
+  const { connectTor } = await lib.connectTor();
   return connectTor({ ...(control ? { control } : {}), ...(password ? { password } : {}), signal: ctx.signal });
 }

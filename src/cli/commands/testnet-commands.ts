@@ -5,12 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { readTestNetworkState, startTestNetwork, stopTestNetworkByDir } from '../../testnet.js';
 import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
 import { UsageError } from '../errors.js';
 import { println, Progress } from '../output.js';
 import { reportNetworkProgress } from '../network-progress.js';
+import { lib } from '../lazy.js';
 import { positiveInt } from './tor-commands.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
@@ -106,6 +106,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
         }
       };
       process.stdout.on('error', () => undefined);
+      const { startTestNetwork } = await lib.testnet();
       let network;
       try {
         network = await startTestNetwork({
@@ -132,6 +133,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
     .option('--json', 'machine-readable')
     .addHelpText('after', '\nExit code 0 when the network runs, 1 when none of its nodes does.\n\nExamples:\n  torcon testnet status --dir /tmp/tn\n  torcon testnet status --dir /tmp/tn --json | jq .nodes')
     .action(async (opts: { dir: string; json?: boolean }) => {
+      const { readTestNetworkState } = await lib.testnet();
       const state = await readTestNetworkState(path.resolve(opts.dir)).catch((err: Error) => {
         throw new UsageError(err.message);
       });
@@ -156,6 +158,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
     .addHelpText('after', '\nExamples:\n  torcon testnet stop --dir /tmp/tn\n  torcon testnet stop --dir /tmp/tn --keep-dir   # keep logs and torrcs to read')
     .action(async (opts: { dir: string; keepDir?: boolean }) => {
       const dir = path.resolve(opts.dir);
+      const { readTestNetworkState, stopTestNetworkByDir } = await lib.testnet();
       const state = await readTestNetworkState(dir).catch((err: Error) => {
         throw new UsageError(err.message);
       });
@@ -170,8 +173,11 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
         // Let it finish (it rewrites network.json as it stops) before we read and remove the directory.
         for (let i = 0; i < 100 && (await isDaemonFor(state.ownerPid, dir)); i++) await sleep(50);
       }
-      const { stopped } = await stopTestNetworkByDir(dir, { removeDir: !opts.keepDir });
-      println(ctx.output.out, `stopped ${dir}${stopped ? ` (${stopped} nodes signalled)` : ''}`);
+      const wereAlive = state.nodes.filter((n) => n.alive).length;
+      await stopTestNetworkByDir(dir, { removeDir: !opts.keepDir });
+      const left = await readTestNetworkState(dir).then((st) => st.nodes.filter((n) => n.alive).length, () => 0);
+      if (left > 0) throw new Error(`${left} tor processes of ${dir} are still running`);
+      println(ctx.output.out, `stopped ${dir}: ${wereAlive} tor processes ended, directory ${opts.keepDir ? 'kept' : 'removed'}`);
     });
 }
 

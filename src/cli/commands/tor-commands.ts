@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { connect } from '../../di/endpoint-api.js';
 import type { CliContext } from '../context.js';
 import { withTor } from '../context.js';
 import { UsageError } from '../errors.js';
 import { println } from '../output.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { pipeStdio } from '../stdio-pipe.js';
+import { lib } from '../lazy.js';
 
 /** `info`, `events`, `newnym`, `resolve`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
@@ -85,9 +85,10 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     )
     .action(async (endpoint: string, opts: { quitAfter?: number }) => {
       const description = /^[a-z][a-z0-9+.-]*:/i.test(endpoint) && !/^\[/.test(endpoint) && !/^[^:]+:\d+$/.test(endpoint) ? endpoint : `tor:${endpoint}`;
-      const parsed = checkEndpoint(description, 'client', '<endpoint>');
+      const parsed = await checkEndpoint(description, 'client', '<endpoint>');
       if (parsed.prefix.toLowerCase() !== 'tor') throw new UsageError(`torcon connect takes a tor: endpoint, not ${parsed.prefix}:`);
       await withTor(ctx, async (tor) => {
+        const { connect } = await lib.endpoints();
         const socket = await connect(description, { tor, signal: ctx.signal });
         await pipeStdio(ctx, socket, opts.quitAfter);
       });

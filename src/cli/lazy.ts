@@ -1,0 +1,13 @@
+/**
+ * The library modules behind the commands, loaded when a command runs rather than when the CLI
+ * starts: the whole library takes seconds to load on a busy machine, and `--help` or a usage
+ * error should not wait for it. Node caches each module after its first import.
+ */
+export const lib = {
+  connectTor: () => import('../tor/connect-tor.js'),
+  endpoints: () => import('../di/endpoint-api.js'),
+  container: () => import('../di/container.js'),
+  testnet: () => import('../testnet.js'),
+  launch: () => import('../process/launch-tor.js'),
+  sirv: () => import('sirv'),
+};
