@@ -18,6 +18,7 @@
  *     [--stream-timeout 240] [--reuse-keys DIR] [--skip-exit] [--skip-onion] [--json]
  */
 
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { connectTor } from '../src/tor/connect-tor.js';
 import { startTestNetwork, type TestNetwork } from '../src/testnet.js';
@@ -48,10 +49,21 @@ const json = flags.has('json');
 
 const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
 
+/** Sum of the tor processes' peak resident memory (VmHWM), MB. */
+async function torPeakMB(pids: readonly number[]): Promise<number> {
+  let kb = 0;
+  for (const pid of pids) {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    kb += Number(/^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1] ?? 0);
+  }
+  return kb / 1024;
+}
+
 function printSummary(title: string, s: LoadSummary): void {
   const ms = (x: number | undefined) => (x === undefined ? 'n/a' : `${x.toFixed(0)} ms`);
   console.log(`${title}`);
   console.log(`  streams          ${s.streams} (${s.ok} verified, ${s.failed} failed${s.failed ? `: ${JSON.stringify(s.failures)}` : ''})`);
+  if (s.failed) console.log(`  failures         ${s.failedConnecting} while connecting, ${s.failedExchanging} after connecting (data at stake)`);
   console.log(`  payload          ${(s.bytesEachWay / 1048576).toFixed(1)} MiB each way`);
   console.log(`  total time       ${s.seconds.toFixed(2)} s`);
   console.log(`  streams/s        ${s.streamsPerSecond.toFixed(1)}`);
@@ -74,6 +86,7 @@ async function main(): Promise<number> {
   let tor: Tor | undefined;
   let exit: LoadRun | undefined;
   let onion: OnionLoadRun | undefined;
+  let memory: { nodePeakMB: number; torPeakMB: number } | undefined;
   try {
     tor = await connectTor({ control: network.controlEndpoint });
     if (!json) console.log(`test network ready in ${networkSeconds.toFixed(1)} s (client control ${network.controlEndpoint})\n`);
@@ -116,14 +129,16 @@ async function main(): Promise<number> {
         console.log(`  echo server      ${onion.accepted} connections, ${(onion.echoedBytes / 1048576).toFixed(1)} MiB echoed\n`);
       }
     }
+    memory = { nodePeakMB: process.resourceUsage().maxRSS / 1024, torPeakMB: await torPeakMB(network.pids) };
   } finally {
     await tor?.close();
     await network.stop();
   }
   const strip = (r: LoadRun | undefined) => r && { ...r, results: undefined };
   if (json) {
-    console.log(JSON.stringify({ machine: info, loadAfter: load(), networkSeconds, exit: strip(exit), onion: strip(onion) }, null, 2));
+    console.log(JSON.stringify({ machine: info, loadAfter: load(), networkSeconds, memory, exit: strip(exit), onion: strip(onion) }, null, 2));
   } else {
+    if (memory) console.log(`peak memory: this process ${memory.nodePeakMB.toFixed(0)} MB, all tors together ${memory.torPeakMB.toFixed(0)} MB`);
     console.log(`load average at the end ${load()}`);
   }
   const failed = (exit?.summary.failed ?? 0) + (onion?.summary.failed ?? 0);

@@ -298,6 +298,10 @@ export interface LoadSummary {
   streams: number;
   ok: number;
   failed: number;
+  /** Failures before the stream was connected (tor refused or gave up: no payload was at stake). */
+  failedConnecting: number;
+  /** Failures after connecting: lost, corrupted, duplicated or late data. */
+  failedExchanging: number;
   /** Failures counted by code. */
   failures: Record<string, number>;
   bytesEachWay: number;
@@ -324,6 +328,8 @@ export function summarize(results: readonly StreamResult[], seconds: number): Lo
     streams: results.length,
     ok: ok.length,
     failed: results.length - ok.length,
+    failedConnecting: results.filter((r) => !r.ok && r.connectMs === undefined).length,
+    failedExchanging: results.filter((r) => !r.ok && r.connectMs !== undefined).length,
     failures,
     bytesEachWay: bytes,
     seconds,
