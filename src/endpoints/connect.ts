@@ -23,7 +23,7 @@ export async function connect(description: string, opts: EndpointCallOptions): P
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'client');
-  plugin.validate?.(endpoint, 'client');
+  plugin.validate?.(endpoint, 'client', ctx.registry);
   throwIfAborted(opts.signal, `connecting to a ${endpoint.prefix}: endpoint`);
   return plugin.connect!(endpoint, ctx);
 }

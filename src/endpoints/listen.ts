@@ -28,7 +28,7 @@ export async function listen(
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'server');
-  plugin.validate?.(endpoint, 'server');
+  plugin.validate?.(endpoint, 'server', ctx.registry);
   throwIfAborted(opts.signal, `listening on a ${endpoint.prefix}: endpoint`);
   return plugin.listen!(server, endpoint, ctx);
 }

@@ -48,10 +48,11 @@ export interface EndpointPlugin {
   /** One-line grammar summary for help texts, e.g. `tor:HOST:PORT[:socksPort=N]...`. */
   readonly describe?: string;
   /**
-   * Checks an endpoint's arguments without any I/O.
+   * Checks an endpoint's arguments without any I/O. `registry` lets a wrapping plugin (`tls:`)
+   * check that the endpoint it wraps names a known prefix.
    * @throws EndpointArgumentError (code `TOR_ENDPOINT_ARGUMENT`)
    */
-  validate?(endpoint: ParsedEndpoint, role: EndpointRole): void;
+  validate?(endpoint: ParsedEndpoint, role: EndpointRole, registry?: PluginRegistry): void;
   /** Opens a client connection. */
   connect?(endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<net.Socket>;
   /** Makes `server` reachable at the endpoint. */

@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import { promises as fs } from 'node:fs';
 import { EndpointArgumentError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
 import { throwIfAborted } from '../util/abort.js';
+import type { PluginRegistry } from './registry.js';
 import { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from '../util/endpoint-grammar.js';
 import type { EndpointContext, EndpointPlugin, EndpointRole, ListeningEndpoint } from './plugin-types.js';
 import {
@@ -153,9 +154,12 @@ export const tlsPlugin: EndpointPlugin = {
   prefix: 'tls',
   describe: `client ${CLIENT_SPEC.usage}; server ${SERVER_SPEC.usage}`,
 
-  validate(endpoint: ParsedEndpoint, role: EndpointRole): void {
-    if (role === 'client') parseTlsClientOptions(endpoint);
-    else parseTlsServerOptions(endpoint);
+  validate(endpoint: ParsedEndpoint, role: EndpointRole, registry?: PluginRegistry): void {
+    if (role === 'client') {
+      const o = parseTlsClientOptions(endpoint);
+      // The wrapped endpoint must name a known client prefix: found now, before any I/O.
+      registry?.get(parseEndpoint(o.endpoint).prefix, 'client');
+    } else parseTlsServerOptions(endpoint);
   },
 
   async connect(endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<net.Socket> {

@@ -113,7 +113,7 @@ describe('endpoint strings: random input', () => {
   function validate(description: string, role: EndpointRole): unknown {
     try {
       const endpoint = parseEndpoint(description);
-      registry.get(endpoint.prefix, role).validate?.(endpoint, role);
+      registry.get(endpoint.prefix, role).validate?.(endpoint, role, registry);
       return undefined;
     } catch (err) {
       return err;
