@@ -16,17 +16,20 @@
  *   npx tsc -p tsconfig.json && node dist/bench/socks-throughput.js [--size MiB] [--rounds N] [--connects N] [--json]
  */
 
+import http from 'node:http';
 import net from 'node:net';
 import { SocksClient } from 'socks';
+import { connect as connectEndpoint, listen as listenEndpoint } from '../src/di/endpoint-api.js';
 import { connectTor } from '../src/tor/connect-tor.js';
 import { startTestNetwork } from '../src/testnet.js';
 import { machine, median, parseFlags } from './bench-util.js';
 
-const flags = parseFlags(process.argv.slice(2), ['size', 'rounds', 'connects'], ['json']);
+const flags = parseFlags(process.argv.slice(2), ['size', 'rounds', 'connects', 'onion-runs'], ['json']);
 const SIZE = Math.round(Number(flags.get('size') ?? 16) * 1024 * 1024);
 const ROUNDS = Number(flags.get('rounds') ?? 6);
 const CONNECTS = Number(flags.get('connects') ?? 200);
 const BLOCK = 20;
+const ONION_RUNS = Number(flags.get('onion-runs') ?? 3);
 const json = flags.has('json');
 
 type Opener = () => Promise<net.Socket>;
@@ -96,7 +99,8 @@ async function main(): Promise<void> {
   try {
     const target = { host: '127.0.0.1', port: source.port };
     const openers: Record<'torcon' | 'socks', Opener> = {
-      torcon: () => tor.connect(target, { timeoutMs: 60_000 }),
+      // The public API with an endpoint string, as users write it.
+      torcon: () => connectEndpoint(`tor:127.0.0.1:${source.port}:timeout=60`, { tor }),
       socks: async () =>
         (
           await SocksClient.createConnection({
@@ -126,6 +130,17 @@ async function main(): Promise<void> {
       for (const name of order) connectSeconds[name] += await connects(openers[name], n);
     }
 
+    // Seconds from listen(server, "onion:80") to its resolution, which waits for the first UPLOADED.
+    const onionSeconds: number[] = [];
+    for (let i = 0; i < ONION_RUNS; i++) {
+      const server = http.createServer((_req, res) => res.end('ok'));
+      const started = performance.now();
+      const service = await listenEndpoint(server, 'onion:80', { tor });
+      onionSeconds.push((performance.now() - started) / 1000);
+      await service.close();
+      server.close();
+    }
+
     const mbps = (s: number) => SIZE / s / (1024 * 1024);
     const result = {
       machine: machine(),
@@ -137,6 +152,7 @@ async function main(): Promise<void> {
       ),
       connectsPerSecond: Object.fromEntries(names.map((n) => [n, CONNECTS / connectSeconds[n]])),
       msPerConnect: Object.fromEntries(names.map((n) => [n, (connectSeconds[n] * 1000) / CONNECTS])),
+      onionListenToUploadedSeconds: { min: Math.min(...onionSeconds), median: median(onionSeconds), max: Math.max(...onionSeconds), runs: ONION_RUNS },
     };
     if (json) {
       console.log(JSON.stringify(result, null, 2));
@@ -154,6 +170,8 @@ async function main(): Promise<void> {
     row('download MiB/s (worst)', t['torcon']!.worst.toFixed(1), t['socks']!.worst.toFixed(1));
     row('connects/s (connect + close)', c['torcon']!.toFixed(1), c['socks']!.toFixed(1));
     row('ms per connect', m['torcon']!.toFixed(2), m['socks']!.toFixed(2));
+    const o = result.onionListenToUploadedSeconds;
+    console.log(`\nlisten(server, "onion:80") to first UPLOADED: min ${o.min.toFixed(2)} s, median ${o.median.toFixed(2)} s, max ${o.max.toFixed(2)} s (${o.runs} runs)`);
   } finally {
     await tor.close().catch(() => undefined);
     await source.close();
