@@ -583,6 +583,7 @@ describe('torcon demo (its own network)', function () {
     const control = /^client tor: control (tcp:127\.0\.0\.1:\d+), SOCKS 127\.0\.0\.1:\d+$/m.exec(out)?.[1];
     assert.ok(control, out);
     assert.notEqual(control, shared, 'the demo used its own network');
+    assert.match(out, /^network: 4 relays \(auth0, auth1, auth2, auth3; each a directory authority, a guard, an exit to 127\.0\.0\.0\/8 only, and an HSDir\) and a client tor, ready in /m);
     assert.match(out, /^onion service: http:\/\/[a-z2-7]{56}\.onion\/ /m);
     assert.match(out, /^1\. connect\("tor:.*\.onion:80"\).* → HTTP\/1\.1 200 OK, "Hello from an onion service"/m);
     assert.match(out, /^2\. tor\.fetch\("http:\/\/.*\.onion\/fetch"\) → 200 OK, "Hello from an onion service"/m);

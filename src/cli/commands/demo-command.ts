@@ -13,6 +13,7 @@ import { untilAborted } from '../context.js';
 import { println, Progress } from '../output.js';
 import { reportNetworkProgress } from '../network-progress.js';
 import { lib } from '../lazy.js';
+import { positiveInt } from './tor-commands.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -31,7 +32,7 @@ export function addDemoCommand(program: Command, ctx: CliContext): void {
     .command('demo')
     .description('start a private Tor network, serve a page on an onion service, fetch it through Tor (offline)')
     .option('--keep', 'leave everything running (until Ctrl-C) and print how to use it')
-    .option('--relays <n>', 'relays in the private network', (v) => Number(v), 4)
+    .option('--relays <n>', 'relays in the private network (4..32)', (v) => positiveInt(v, '--relays'), 4)
     .addHelpText('after', '\nExamples:\n  npm run demo\n  npx torcon demo --keep')
     .action(async (opts: { keep?: boolean; relays: number }) => {
       await runDemo(ctx, opts);
@@ -67,9 +68,11 @@ async function runDemo(ctx: CliContext, opts: { keep?: boolean; relays: number }
       onProgress: (p) => reportNetworkProgress(netProgress, p),
     });
     netProgress.done(`ready in ${since(t0)}`);
+    const authorities = network.relays.filter((r) => r.role === 'authority').length;
+    const roles = authorities === network.relays.length ? 'each a directory authority, ' : `${authorities} of them directory authorities; each `;
     println(
       out,
-      `network: ${network.relays.length} relays (${network.relays.map((r) => r.nickname).join(', ')}; each a directory authority, guard, exit to 127.0.0.0/8 only, and HSDir) and a client tor, ready in ${since(t0)}`,
+      `network: ${network.relays.length} relays (${network.relays.map((r) => r.nickname).join(', ')}; ${roles}a guard, an exit to 127.0.0.0/8 only, and an HSDir) and a client tor, ready in ${since(t0)}`,
     );
     println(out, `client tor: control ${network.controlEndpoint}, SOCKS 127.0.0.1:${network.socksPort}`);
     // Endpoint strings below find this tor through TOR_CONTROL, as an application would.
