@@ -13,8 +13,11 @@ import {
   TorTimeoutError,
 } from '../../src/errors.js';
 import type { TorOnionService } from '../../src/onion/onion-service.js';
+import { openTorControl } from '../../src/control/transport.js';
+import { generateClientAuthKey } from '../../src/onion/client-auth.js';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
+import { FakeControlServer } from '../support/fake-control-server.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 
 /**
@@ -423,5 +426,92 @@ describe('faults: a control port that accepts and never answers', function () {
     const r = await settleWithin(listening, SETTLE_MS, 'listen');
     assert.ok(!r.ok && (r.error instanceof TorAbortError || r.error instanceof EndpointListenError || r.error instanceof TorNotAvailableError), String(!r.ok && r.error));
     assert.equal(server.listening, false);
+  });
+});
+
+describe('faults: a tor that goes silent in the middle of a session', function () {
+  this.timeout(30_000);
+
+  it('state, config, onion and signal operations with timeoutMs/signal reject typed; the rest end with the connection', async () => {
+    const unhandled = trackUnhandled();
+    const baseline = await baselineResources();
+    const FP = '790CDA8DBC6E3EE6A0047D6AED870A7720C5A38A';
+    const ONION = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid';
+    const fake = await FakeControlServer.start();
+    let silent = false;
+    // Once silent, no command is ever answered (and, tor answering in order, nothing after it).
+    fake.handle(/./, () => (silent ? new Promise<undefined>(() => undefined) : undefined));
+    fake.info({
+      'ns/all': `r auth0 ${Buffer.from(FP, 'hex').toString('base64').replace(/=+$/, '')} AAAAAAAAAAAAAAAAAAAAAAAAAAA 2024-01-01 00:00:00 127.0.0.1 5000 7000\ns Fast Guard Running Stable Valid`,
+      'circuit-status': `1 BUILT $${FP}~auth0 PURPOSE=GENERAL`,
+      'stream-status': `2 SUCCEEDED 1 127.0.0.1:80`,
+      'address-mappings/all': '',
+      'entry-guards': '',
+      'config/names': 'ContactInfo String\nDisableNetwork Boolean',
+    });
+    const { control } = await openTorControl(fake.endpoint);
+    const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+    try {
+      const state = await tor.getState();
+      const config = await tor.getConfig();
+      assert.equal(state.circuits.get('1')?.status, 'BUILT');
+      silent = true;
+
+      const ac = new AbortController();
+      const limited: Record<string, Promise<Settled<unknown>>> = {
+        buildCircuit: outcome(state.buildCircuit(['auth0'], { timeoutMs: 100 })),
+        closeCircuit: outcome(state.closeCircuit('1', { timeoutMs: 100 })),
+        closeStream: outcome(state.closeStream('2', 'DONE', { timeoutMs: 100 })),
+        'config.get': outcome(config.get('ContactInfo', { fresh: true, timeoutMs: 100 })),
+        'config.set': outcome(config.set({ ContactInfo: 'x' }, { timeoutMs: 100 })),
+        newIdentity: outcome(tor.newIdentity({ timeoutMs: 100 })),
+        addOnionClientAuth: outcome(tor.addOnionClientAuth(ONION, generateClientAuthKey('a').privateKey, { timeoutMs: 100 })),
+        removeOnionClientAuth: outcome(tor.removeOnionClientAuth(ONION, { signal: ac.signal })),
+        createOnionService: outcome(tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], awaitUpload: false, signal: ac.signal })),
+      };
+      const unlimited: Array<Promise<Settled<unknown>>> = [outcome(state.closeCircuit('1')), outcome(tor.control.getInfo('version'))];
+      setTimeout(() => ac.abort(), 50);
+      const problems: string[] = [];
+      for (const [what, p] of Object.entries(limited)) {
+        const r = await within(p, SETTLE_MS, what).catch((e: Error) => ({ ok: false as const, error: e, late: true }));
+        if ('late' in r) problems.push(`${what}: still pending ${SETTLE_MS} ms after its limit`);
+        else if (r.ok) problems.push(`${what}: succeeded against a silent tor`);
+        else if (!(r.error instanceof TorTimeoutError || r.error instanceof TorAbortError)) problems.push(`${what}: ${String(r.error)}`);
+      }
+      assert.deepEqual(problems, []);
+      // The state still follows tor: a silent control port is not a closed one.
+      assert.equal(control.closed, false);
+      await fake.close();
+      for (const p of unlimited) {
+        const r = await within(p, SETTLE_MS, 'an operation without a limit');
+        assert.ok(!r.ok && isClosedError(r.error), String(!r.ok && r.error));
+      }
+    } finally {
+      await fake.close().catch(() => undefined);
+      await tor.close();
+    }
+    await unhandled.check();
+    await assertNoLeaks(baseline, 'silent tor');
+  });
+
+  it('tor.close() (with its state and config) finishes against a tor that stopped answering', async () => {
+    const fake = await FakeControlServer.start();
+    let silent = false;
+    fake.handle(/./, () => (silent ? new Promise<undefined>(() => undefined) : undefined));
+    fake.info({ 'ns/all': '', 'circuit-status': '', 'stream-status': '', 'address-mappings/all': '', 'entry-guards': '', 'config/names': 'ContactInfo String' });
+    const { control } = await openTorControl(fake.endpoint);
+    const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+    try {
+      await tor.getState();
+      await tor.getConfig();
+      silent = true;
+      // The control connection waits 1 s for QUIT and the state 5 s for its unsubscriptions; nothing
+      // may wait forever (10 s here tells a hang from those bounds).
+      const closed = await settleWithin(tor.close(), 10_000, 'tor.close() on a silent tor');
+      assert.ok(closed.ok);
+      assert.equal(control.closed, true);
+    } finally {
+      await fake.close();
+    }
   });
 });
