@@ -25,6 +25,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { DEFAULT_CORPUS_DIR } from './corpus-generator.js';
 import { ensureCorpus, loadCorpus, type LoadedMeta } from './corpus-files.js';
 import { machine, maybeGc, median, parseFlags } from './bench-util.js';
@@ -46,11 +47,55 @@ interface RunReport {
   max_rss_mb: number;
   heap_after_mb: number;
   baseline_rss_mb: number;
+  /** CPU time (user + system) of the measuring process during "ready" and during the replay. */
+  ready_cpu_s: number;
+  replay_cpu_s: number;
+  /** Events per CPU second of the replay: steadier than events/s on a loaded machine. */
+  events_per_cpu_s: number;
+  /** Garbage-collection pauses during the replay (PerformanceObserver 'gc' entries). */
+  replay_gc_ms: number;
+  replay_gc_count: number;
   final?: { circuits_open: number; streams_open: number; routers: number };
   lines?: number;
 }
 
 const mb = (bytes: number): number => +(bytes / 1048576).toFixed(1);
+
+/** User + system CPU seconds of this process so far. */
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+/**
+ * Sums GC pauses while it is on. On a shared machine wall-clock time swings with other processes'
+ * load; CPU time and GC time belong to the measured process alone.
+ */
+function gcMeter(): { start(): void; stop(): { ms: number; count: number } } {
+  let ms = 0;
+  let count = 0;
+  let on = false;
+  const obs = new PerformanceObserver((list) => {
+    if (!on) return;
+    for (const e of list.getEntries()) {
+      ms += e.duration;
+      count++;
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  return {
+    start() {
+      ms = 0;
+      count = 0;
+      on = true;
+    },
+    stop() {
+      on = false;
+      obs.disconnect();
+      return { ms: +ms.toFixed(1), count };
+    },
+  };
+}
 
 // ------------------------------------------------------------------------------------- workers
 
@@ -62,9 +107,12 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
   const t0 = performance.now();
   const tor = await connectTor({ control: `tcp:127.0.0.1:${port}`, timeoutMs: 30_000 });
   const t1 = performance.now();
+  const c1 = cpuSeconds();
   try {
     const state = await tor.getState({ timeoutMs: 60_000 });
     const t2 = performance.now();
+    const c2 = cpuSeconds();
+    const gc = gcMeter();
     let events = 0;
     let ended!: (t: number) => void;
     const end = new Promise<number>((resolve) => (ended = resolve));
@@ -76,7 +124,11 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
       if (e.extra['BENCH_END'] === '1') ended(performance.now());
     });
     const t3 = performance.now();
+    const c3 = cpuSeconds();
+    gc.start();
     const t4 = await withTimeout(end, REPLAY_TIMEOUT_MS, 'no BENCH_END marker');
+    const c4 = cpuSeconds();
+    const gcStats = gc.stop();
     const final = { circuits_open: state.circuits.size, streams_open: state.streams.size, routers: state.routers.size };
     maybeGc();
     const heapAfter = process.memoryUsage().heapUsed;
@@ -90,6 +142,11 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
       max_rss_mb: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
       heap_after_mb: mb(heapAfter),
       baseline_rss_mb: mb(baseline),
+      ready_cpu_s: +(c2 - c1).toFixed(4),
+      replay_cpu_s: +(c4 - c3).toFixed(4),
+      events_per_cpu_s: Math.round(expectedEvents / (c4 - c3)),
+      replay_gc_ms: gcStats.ms,
+      replay_gc_count: gcStats.count,
       final,
     };
   } finally {
@@ -107,6 +164,8 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
     socket.once('error', reject);
   });
   const t1 = performance.now();
+  const c1 = cpuSeconds();
+  const gc = gcMeter();
   let lines = 0;
   let replies = 0;
   let inData = false;
@@ -154,10 +213,15 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
   socket.write(`GETINFO ${FLOOR_INFO_KEYS.join(' ')}\r\n`);
   await until(3);
   const t2 = performance.now();
+  const c2 = cpuSeconds();
   phase = 'events';
   socket.write('SETEVENTS CIRC STREAM ADDRMAP BW ORCONN\r\n');
   const t3 = performance.now();
+  const c3 = cpuSeconds();
+  gc.start();
   const t4 = await withTimeout(end, REPLAY_TIMEOUT_MS, 'no BENCH_END marker');
+  const c4 = cpuSeconds();
+  const gcStats = gc.stop();
   maybeGc();
   const heapAfter = process.memoryUsage().heapUsed;
   socket.end('QUIT\r\n');
@@ -173,6 +237,11 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
     max_rss_mb: +(process.resourceUsage().maxRSS / 1024).toFixed(1),
     heap_after_mb: mb(heapAfter),
     baseline_rss_mb: mb(baseline),
+    ready_cpu_s: +(c2 - c1).toFixed(4),
+    replay_cpu_s: +(c4 - c3).toFixed(4),
+    events_per_cpu_s: Math.round(expectedEvents / (c4 - c3)),
+    replay_gc_ms: gcStats.ms,
+    replay_gc_count: gcStats.count,
     lines,
   };
 }
@@ -260,7 +329,8 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
         reports.push({ ...r, server: replayed });
         process.stderr.write(
           `run ${i + 1}/${runs} ${variant.padEnd(6)} ready ${r.ready_s.toFixed(3)} s, replay ${r.replay_s.toFixed(3)} s ` +
-            `(${Math.round(r.events_per_s)} ev/s), max RSS ${r.max_rss_mb} MB` +
+            `(${Math.round(r.events_per_s)} ev/s), cpu ready ${r.ready_cpu_s.toFixed(3)} s replay ${r.replay_cpu_s.toFixed(3)} s ` +
+            `(${r.events_per_cpu_s} ev/cpu-s, GC ${r.replay_gc_ms} ms), max RSS ${r.max_rss_mb} MB` +
             (r.final ? `, final ${JSON.stringify(r.final)} ${checkFinal(meta, r).ok ? 'OK' : 'MISMATCH'}` : '') +
             '\n',
         );
@@ -280,6 +350,10 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
       max_rss_mb: median(rs.map((r) => r.max_rss_mb)),
       heap_after_mb: median(rs.map((r) => r.heap_after_mb)),
       baseline_rss_mb: median(rs.map((r) => r.baseline_rss_mb)),
+      ready_cpu_s: +median(rs.map((r) => r.ready_cpu_s)).toFixed(3),
+      replay_cpu_s: +median(rs.map((r) => r.replay_cpu_s)).toFixed(3),
+      events_per_cpu_s: Math.round(median(rs.map((r) => r.events_per_cpu_s))),
+      replay_gc_ms: +median(rs.map((r) => r.replay_gc_ms)).toFixed(1),
     };
   };
   const torcon = summarize('torcon');
@@ -296,6 +370,8 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     ratio: {
       ready: +(torcon.ready_s / floor.ready_s).toFixed(2),
       replay: +(torcon.replay_s / floor.replay_s).toFixed(2),
+      ready_cpu: +(torcon.ready_cpu_s / floor.ready_cpu_s).toFixed(2),
+      replay_cpu: +(torcon.replay_cpu_s / floor.replay_cpu_s).toFixed(2),
     },
     runs: reports,
   };
@@ -303,13 +379,16 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     console.log(JSON.stringify(report, null, 1));
   } else {
     console.log(`state-replay: ${meta.events} events, ${meta.routers} routers, ${runs} runs each, node ${process.version}`);
-    console.log('variant   ready s   replay s   events/s    max RSS MB   heap after MB');
+    console.log('(wall: elapsed time; cpu: user+system CPU of the measuring process, steadier on a loaded machine)');
+    console.log('variant   ready s  ready cpu s   replay s  replay cpu s   events/s  events/cpu-s  replay GC ms  max RSS MB  heap after MB');
     for (const [name, s] of [['torcon', torcon], ['floor', floor]] as const) {
       console.log(
-        `${name.padEnd(8)} ${s.ready_s.toFixed(3).padStart(7)}   ${s.replay_s.toFixed(3).padStart(8)}   ${String(s.events_per_s).padStart(8)}    ${String(s.max_rss_mb).padStart(10)}   ${String(s.heap_after_mb).padStart(13)}`,
+        `${name.padEnd(8)} ${s.ready_s.toFixed(3).padStart(7)}  ${s.ready_cpu_s.toFixed(3).padStart(11)}   ${s.replay_s.toFixed(3).padStart(8)}  ${s.replay_cpu_s.toFixed(3).padStart(12)}   ${String(s.events_per_s).padStart(8)}  ${String(s.events_per_cpu_s).padStart(12)}  ${String(s.replay_gc_ms).padStart(12)}  ${String(s.max_rss_mb).padStart(10)}  ${String(s.heap_after_mb).padStart(13)}`,
       );
     }
-    console.log(`torcon/floor: ready x${report.ratio.ready}, replay x${report.ratio.replay}`);
+    console.log(
+      `torcon/floor: ready x${report.ratio.ready} (cpu x${report.ratio.ready_cpu}), replay x${report.ratio.replay} (cpu x${report.ratio.replay_cpu})`,
+    );
     console.log(`final state: ${JSON.stringify(finals.map((f) => f.final))} expected ${JSON.stringify(report.expected_final)} -> ${report.all_final_states_match ? 'MATCH' : 'MISMATCH'}`);
   }
   if (!report.all_final_states_match) process.exitCode = 2;
