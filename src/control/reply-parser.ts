@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { TorProtocolError } from '../errors.js';
 import type { ControlReply, ReplyLine } from './reply.js';
 
@@ -7,6 +8,11 @@ export interface ReplySink {
   onReply(reply: ControlReply): void;
   /** A complete asynchronous event (status 6xx). */
   onEvent(event: ControlReply): void;
+  /**
+   * Optional fast path for the most common event form, one `650 ` line: receives the text after
+   * `650 ` and no reply object is built. Sinks without it get such events through `onEvent`.
+   */
+  onEventLine?(text: string): void;
 }
 
 /** Options of {@link ReplyParser}. */
@@ -24,6 +30,7 @@ const DEFAULTS = { maxLineLength: 256 * 1024 } as const;
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
+const SP = 0x20;
 
 /** One reply being assembled; events and command replies are assembled apart (see below). */
 interface Pending {
@@ -59,9 +66,14 @@ export class ReplyParser {
   /** The slot whose data block is being read, if any. */
   private inData: Pending | null = null;
   private failed: TorProtocolError | null = null;
+  /** Whether the chunk being read is all ASCII (see `scan`). */
+  private latin1 = false;
+  /** The sink's one-line event handler, bound once; null when it has none. */
+  private readonly onEventLine: ((text: string) => void) | null;
 
   constructor(sink: ReplySink, options: ReplyParserOptions = {}) {
     this.sink = sink;
+    this.onEventLine = sink.onEventLine ? sink.onEventLine.bind(sink) : null;
     this.maxLineLength = options.maxLineLength ?? DEFAULTS.maxLineLength;
   }
 
@@ -81,35 +93,22 @@ export class ReplyParser {
    */
   push(chunk: Buffer): void {
     if (this.failed) return;
-    let buf = chunk;
-    if (this.carry) {
-      buf = Buffer.concat([this.carry, chunk]);
-      this.carry = null;
-    }
-    let start = 0;
-    const len = buf.length;
     try {
-      while (start < len) {
-        if (this.inData !== null) {
-          start = this.dataLines(this.inData, buf, start, len);
-          continue;
-        }
-        const lf = buf.indexOf(LF, start);
+      let start = 0;
+      const carry = this.carry;
+      if (carry !== null) {
+        this.carry = null;
+        const lf = chunk.indexOf(LF);
         if (lf === -1) {
-          // A CR at the end of the chunk is the line end's, not the line's: the LF may be in the next chunk.
-          if (len - start - (buf[len - 1] === CR ? 1 : 0) > this.maxLineLength) {
-            throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
-          }
-          this.carry = buf.subarray(start);
+          this.scan(Buffer.concat([carry, chunk]), 0);
           return;
         }
-        const end = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
-        if (end - start > this.maxLineLength) {
-          throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
-        }
-        this.line(buf, start, end);
+        // Complete the carried line with the head of the chunk; the rest is read in place (no
+        // copy of the whole chunk just to prepend a few bytes).
+        this.scan(Buffer.concat([carry, chunk.subarray(0, lf + 1)]), 0);
         start = lf + 1;
       }
+      this.scan(chunk, start);
     } catch (err) {
       if (err instanceof TorProtocolError) {
         this.failed = err;
@@ -117,6 +116,40 @@ export class ReplyParser {
       }
       throw err;
     }
+  }
+
+  /** Reads the lines of `buf[start..]`; an incomplete last line is carried over. */
+  private scan(buf: Buffer, start: number): void {
+    const len = buf.length;
+    // Tor's lines are ASCII; a chunk that is all ASCII is decoded as Latin-1 (the same text, and
+    // cheaper than UTF-8 decoding), any other chunk as UTF-8.
+    this.latin1 = isAscii(buf);
+    while (start < len) {
+      if (this.inData !== null) {
+        start = this.dataLines(this.inData, buf, start, len);
+        continue;
+      }
+      const lf = buf.indexOf(LF, start);
+      if (lf === -1) {
+        // A CR at the end of the chunk is the line end's, not the line's: the LF may be in the next chunk.
+        if (len - start - (buf[len - 1] === CR ? 1 : 0) > this.maxLineLength) {
+          throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
+        }
+        this.carry = buf.subarray(start);
+        return;
+      }
+      const end = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
+      if (end - start > this.maxLineLength) {
+        throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
+      }
+      this.line(buf, start, end);
+      start = lf + 1;
+    }
+  }
+
+  /** `buf[start, end)` as text (one flat string per line: slices of a bigger text are slower to scan). */
+  private decode(buf: Buffer, start: number, end: number): string {
+    return buf.toString(this.latin1 ? 'latin1' : 'utf8', start, end);
   }
 
   /**
@@ -149,7 +182,7 @@ export class ReplyParser {
           this.endData(slot);
           return lf + 1;
         }
-        this.appendText(slot, buf.toString('utf8', buf[pos + 1] === DOT ? pos + 1 : pos, end));
+        this.appendText(slot, this.decode(buf, buf[pos + 1] === DOT ? pos + 1 : pos, end));
         run = lf + 1;
       }
       pos = lf + 1;
@@ -159,7 +192,7 @@ export class ReplyParser {
   /** Appends the complete lines `buf[a, b)` (b is just past an LF), line ends turned into "\n". */
   private appendRun(slot: Pending, buf: Buffer, a: number, b: number): void {
     const last = b - 1 > a && buf[b - 2] === CR ? b - 2 : b - 1;
-    this.appendText(slot, buf.toString('utf8', a, last).replaceAll('\r\n', '\n'));
+    this.appendText(slot, this.decode(buf, a, last).replaceAll('\r\n', '\n'));
   }
 
   private appendText(slot: Pending, text: string): void {
@@ -170,19 +203,30 @@ export class ReplyParser {
     if (end - start < 4) {
       throw new TorProtocolError(`malformed reply line ${describe(buf, start, end)}`);
     }
-    const d0 = buf[start]! - 48;
-    const d1 = buf[start + 1]! - 48;
-    const d2 = buf[start + 2]! - 48;
-    if (d0 < 1 || d0 > 6 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) {
+    const status = lineStatus(buf[start]!, buf[start + 1]!, buf[start + 2]!);
+    if (status < 0) {
       throw new TorProtocolError(`bad status code in reply line ${describe(buf, start, end)}`);
     }
-    const sep = buf[start + 3];
-    const status = d0 * 100 + d1 * 10 + d2;
-    const text = buf.toString('utf8', start + 4, end);
-    const isEvent = d0 === 6;
+    const sep = buf[start + 3]!;
+    const text = this.decode(buf, start + 4, end);
+    if (sep === SP && status === 650 && this.event === null && this.onEventLine !== null) {
+      // The hot path: a one-line event goes straight to the sink, no reply object built.
+      this.onEventLine(text);
+      return;
+    }
+    this.deliver(status, sep, text, buf, start, end);
+  }
+
+  /**
+   * Adds one line (`status`, separator code `sep`, `text` after the separator) to its reply or
+   * event, and hands the message over when the line completes it. `buf[start, end)` is the whole
+   * line, for error messages.
+   */
+  private deliver(status: number, sep: number, text: string, buf: Buffer, start: number, end: number): void {
+    const isEvent = status >= 600;
     let slot = isEvent ? this.event : this.reply;
-    if (slot === null && sep === 0x20 /* ' ' */) {
-      // The common case, a one-line event or reply: nothing to assemble.
+    if (slot === null && sep === SP) {
+      // A one-line event or reply: nothing to assemble.
       const lines: ReplyLine[] = [{ status, separator: ' ', text }];
       if (isEvent) this.sink.onEvent({ status, lines });
       else this.sink.onReply({ status, lines });
@@ -197,7 +241,7 @@ export class ReplyParser {
         `status changed from ${slot.lines[0]!.status} to ${status} inside one reply`,
       );
     }
-    if (sep === 0x20 /* ' ' */) {
+    if (sep === SP) {
       slot.lines.push({ status, separator: ' ', text });
       if (isEvent) {
         this.event = null;
@@ -223,6 +267,18 @@ export class ReplyParser {
     slot.data = null;
     this.inData = null;
   }
+}
+
+/**
+ * The status of a line from its first three characters (or bytes), or -1 when they are not a
+ * status 100-699.
+ */
+function lineStatus(c0: number, c1: number, c2: number): number {
+  const d0 = c0 - 48;
+  const d1 = c1 - 48;
+  const d2 = c2 - 48;
+  if (d0 < 1 || d0 > 6 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return -1;
+  return d0 * 100 + d1 * 10 + d2;
 }
 
 /** A short, printable excerpt of a bad line for error messages (control text is never secret). */

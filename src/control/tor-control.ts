@@ -11,7 +11,7 @@ import {
 } from '../errors.js';
 import type { CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
-import { parseEvent } from './events/parse-event.js';
+import { parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
 import { ReplyParser, type ReplyParserOptions } from './reply-parser.js';
 import { isSuccess, type ControlReply } from './reply.js';
@@ -23,7 +23,7 @@ import {
   replyIsSecret,
 } from './wire-values.js';
 import { parseProtocolInfo, type ProtocolInfo } from './protocol-info.js';
-import { unquoteString } from './keyword-args.js';
+import { startsAt, unquoteString } from './keyword-args.js';
 
 const log = logger('control');
 
@@ -76,6 +76,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private queueHead = 0;
   private unrefWhenIdle = false;
   private readonly subscribers = new Map<string, Set<Listener>>();
+  /**
+   * `subscribers` as an array, rebuilt after each change of its keys: the one-line event path
+   * finds an event's subscribers by comparing names in place, without slicing the name out.
+   */
+  private subscriberIndex: Array<[string, Set<Listener>]> | null = null;
   /** The SETEVENTS set tor has acknowledged; changes are serialized through `setEventsChain`. */
   private activeEvents = '';
   private setEventsChain: Promise<void> = Promise.resolve();
@@ -89,6 +94,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       {
         onReply: (reply) => this.onReply(reply),
         onEvent: (event) => this.onEvent(event),
+        onEventLine: (text) => this.onEventLine(text),
       },
       options,
     );
@@ -212,13 +218,33 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     }
   }
 
+  /** An event of several lines or with a data block (or a status other than 650). */
   private onEvent(raw: ControlReply): void {
     const first = raw.lines[0]!.text;
     const space = first.indexOf(' ');
     const name = space === -1 ? first : first.slice(0, space);
     const set = this.subscribers.get(name);
     if (!set || set.size === 0) return;
-    const event = parseEvent(raw);
+    this.dispatch(name, set, parseEvent(raw));
+  }
+
+  /** The common case, a one-line `650` event: `text` is what follows `650 `. */
+  private onEventLine(text: string): void {
+    const sp = text.indexOf(' ');
+    const nameLength = sp === -1 ? text.length : sp;
+    const index = (this.subscriberIndex ??= [...this.subscribers]);
+    for (let i = 0; i < index.length; i++) {
+      const entry = index[i]!;
+      const name = entry[0];
+      if (name.length === nameLength && startsAt(text, 0, name)) {
+        // Parsed only when someone listens, and once for all of them.
+        if (entry[1].size > 0) this.dispatch(name, entry[1], parseEventLine(text));
+        return;
+      }
+    }
+  }
+
+  private dispatch(name: string, set: Set<Listener>, event: TorEvent): void {
     if (isGenericEvent(event) && event.parseError !== undefined) {
       // A known event we could not parse must not reach listeners typed for its well-formed shape.
       if (this.listenerCount('malformedEvent') > 0) this.emit('malformedEvent', event);
@@ -360,13 +386,16 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     const name = event.toUpperCase();
     const fn = listener as Listener;
     let set = this.subscribers.get(name);
-    if (!set) this.subscribers.set(name, (set = new Set()));
+    if (!set) {
+      this.subscribers.set(name, (set = new Set()));
+      this.subscriberIndex = null;
+    }
     set.add(fn);
     try {
       await this.syncEvents();
     } catch (err) {
       set.delete(fn);
-      if (set.size === 0) this.subscribers.delete(name);
+      if (set.size === 0) this.unindex(name);
       // Put tor back on the set without the refused name, unless the connection is gone.
       if (!this.closed) await this.syncEvents().catch(() => undefined);
       throw err;
@@ -377,9 +406,14 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       done = true;
       const current = this.subscribers.get(name);
       current?.delete(fn);
-      if (current && current.size === 0) this.subscribers.delete(name);
+      if (current && current.size === 0) this.unindex(name);
       if (!this.closed) await this.syncEvents();
     };
+  }
+
+  private unindex(name: string): void {
+    this.subscribers.delete(name);
+    this.subscriberIndex = null;
   }
 
   /** Sends SETEVENTS with the current union, one change at a time, skipping no-ops. */
