@@ -5,6 +5,7 @@
  */
 
 import type { AddrMapEvent } from '../control/events/event-types.js';
+import { detach } from '../control/events/field-parsers.js';
 
 /** One address mapping. */
 export interface AddressMapping {
@@ -24,11 +25,20 @@ export interface AddressMapping {
   readonly streamId: string | undefined;
 }
 
-/** The mapping an ADDRMAP event (or address-mappings line) describes. */
-export function mappingFromEvent(e: AddrMapEvent): AddressMapping {
+/**
+ * The mapping an ADDRMAP event (or address-mappings line) describes.
+ *
+ * Mappings live long (until they expire, hours for some), so their strings are copies rather than
+ * slices of the event's text, which would keep that text (and whatever it was sliced from) alive.
+ *
+ * @param previous - the mapping this one replaces, if any: its strings are reused when equal
+ */
+export function mappingFromEvent(e: AddrMapEvent, previous?: AddressMapping): AddressMapping {
+  const newAddress = e.newAddress;
   return {
-    address: e.address,
-    newAddress: e.newAddress,
+    address: previous !== undefined ? previous.address : detach(e.address),
+    newAddress:
+      newAddress === null ? null : previous !== undefined && previous.newAddress === newAddress ? previous.newAddress : detach(newAddress),
     expires: e.expires,
     expiresAt: e.expires === null ? Infinity : e.expires.getTime(),
     error: e.error,

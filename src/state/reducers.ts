@@ -167,7 +167,7 @@ export function applyStreamEvent(s: StateSnapshot, e: StreamEvent): Stream {
  * earlier one for the same address. Expiry is not judged here (no clock): see AddressMapView.
  */
 export function applyAddrMapEvent(s: StateSnapshot, e: AddrMapEvent): AddressMapping {
-  const m = mappingFromEvent(e);
+  const m = mappingFromEvent(e, s.addressMap.get(e.address));
   s.addressMap.set(m.address, m);
   return m;
 }
