@@ -9,7 +9,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import type { CancelOptions } from '../util/abort.js';
+import { raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -26,6 +26,11 @@ import { parseProtocolInfo, type ProtocolInfo } from './protocol-info.js';
 import { startsAt, unquoteString } from './keyword-args.js';
 
 const log = logger('control');
+
+/** How long a SETEVENTS may wait for tor's answer (see syncEvents). */
+const SETEVENTS_TIMEOUT_MS = 5_000;
+/** How long an unsubscribe waits for tor's acknowledgement before resolving anyway. */
+const UNSUBSCRIBE_WAIT_MS = 1_000;
 
 /** A value SETCONF accepts; booleans become 1/0. */
 export type ConfValue = string | number | boolean;
@@ -407,7 +412,13 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       const current = this.subscribers.get(name);
       current?.delete(fn);
       if (current && current.size === 0) this.unindex(name);
-      if (!this.closed) await this.syncEvents();
+      // The listener is gone at once, and events tor still sends are dropped, so waiting for tor's
+      // acknowledgement only matters to a caller who wants quiet: wait for it briefly, never fail.
+      if (!this.closed) {
+        await raceCancel(this.syncEvents(), `unsubscribing from ${name}`, { timeoutMs: UNSUBSCRIBE_WAIT_MS }).catch(
+          (err: Error) => log('%s', err.message),
+        );
+      }
     };
   }
 
@@ -416,12 +427,17 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     this.subscriberIndex = null;
   }
 
-  /** Sends SETEVENTS with the current union, one change at a time, skipping no-ops. */
+  /**
+   * Sends SETEVENTS with the current union, one change at a time, skipping no-ops. Each SETEVENTS is
+   * bounded: a tor that stopped answering must neither hang an unsubscribe (and with it every
+   * close() built on one) nor block the chain for later subscriptions. A timed-out change is simply
+   * sent again with the next one, since `activeEvents` only records what tor acknowledged.
+   */
   private syncEvents(): Promise<void> {
     const run = async () => {
       const wanted = [...this.subscribers.keys()].sort().join(' ');
       if (wanted === this.activeEvents) return;
-      await this.command(wanted ? `SETEVENTS ${wanted}` : 'SETEVENTS');
+      await this.command(wanted ? `SETEVENTS ${wanted}` : 'SETEVENTS', { timeoutMs: SETEVENTS_TIMEOUT_MS });
       this.activeEvents = wanted;
     };
     const next = this.setEventsChain.then(run, run);

@@ -1,6 +1,6 @@
-import { EndpointArgumentError, OnionPublishError, TorControlClosedError, TorControlError } from '../errors.js';
+import { EndpointArgumentError, OnionPublishError, TorAbortError, TorControlClosedError, TorControlError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
-import { throwIfAborted } from '../util/abort.js';
+import { raceCancel, throwIfAborted } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { buildAddOnionCommand, parseAddOnionReply, type AddOnionPort } from './add-onion-command.js';
 import { generateClientAuthKey } from './client-auth.js';
@@ -63,12 +63,19 @@ export async function createEphemeralService(control: TorControl, o: ValidOnionO
       clientAuthV3: clients.map((c) => c.publicKey),
       pow: o.pow,
     });
-    // No signal here: an ADD_ONION abandoned mid-flight could still create a service whose id we
-    // would never learn, so we wait for the reply and then undo it.
+    // The caller may give up (abort) while tor has not answered, but tor may still create the
+    // service: the reply is then awaited in the background and the service removed when it comes.
+    const adding = control.command(line);
     let reply;
     try {
-      reply = await control.command(line);
+      reply = await raceCancel(adding, 'creating an onion service', { signal });
     } catch (err) {
+      if (err instanceof TorAbortError) {
+        adding
+          .then((late) => control.command(`DEL_ONION ${parseAddOnionReply(late).serviceId}`))
+          .catch(() => undefined);
+        throw err;
+      }
       throw explainAddOnionError(err, o);
     }
     const result = parseAddOnionReply(reply);

@@ -221,7 +221,21 @@ export class TorSocksClient {
     this.assertOpen();
     const { isolate, ...rest } = init;
     if (isolate !== undefined) socksCredentials({ isolate });
-    return fetchThrough(this.dispatcherFor(isolate), input, rest);
+    const signal = init.signal ?? undefined;
+    if (!signal) return fetchThrough(this.dispatcherFor(isolate), input, rest);
+    // undici does not cancel a connect in progress when the request is aborted, and a stream
+    // through tor can take long to open: a request with a signal gets its own dispatcher whose
+    // connects honour that signal (so an abort hangs up the SOCKS connection at once). It is
+    // closed gracefully once the response is handed over, which lets the body finish streaming.
+    const own = createTorDispatcher((target, o) => this.connect(target, o), {
+      ...(isolate === undefined ? {} : { isolate }),
+      signal,
+    });
+    try {
+      return await fetchThrough(own, input, rest);
+    } finally {
+      own.close().catch(() => undefined);
+    }
   }
 
   /** Destroys the agents and dispatchers this client created. Later calls fail. */

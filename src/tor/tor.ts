@@ -153,13 +153,17 @@ export class Tor {
   close(): Promise<void> {
     this.closing ??= (async () => {
       const state = this.statePromise;
-      this.statePromise = undefined;
-      await state?.then((s) => s.close()).catch(() => undefined);
       const config = this.configPromise;
+      this.statePromise = undefined;
       this.configPromise = undefined;
-      await config?.then((c) => c.close()).catch(() => undefined);
       this.socksClient?.close();
-      await this.onions?.closeAll().catch(() => undefined);
+      // In parallel: each is bounded on its own when tor stops answering, and they do not depend
+      // on each other.
+      await Promise.all([
+        state?.then((s) => s.close()).catch(() => undefined),
+        config?.then((c) => c.close()).catch(() => undefined),
+        this.onions?.closeAll().catch(() => undefined),
+      ]);
       await this.control.close().catch(() => undefined);
       if (this.launched) await this.launched.stop();
     })();
