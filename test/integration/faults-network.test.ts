@@ -107,7 +107,32 @@ describe('faults on a test network of our own (5 relays)', function () {
     tor = await connectTor({ control: network.controlEndpoint });
     state = await tor.getState();
     echo = await startEcho();
+    await everyRelayCarriesStreams();
   });
+
+  /**
+   * The network is "ready" once one exit stream works; a plain (non-authority) relay may still be
+   * fetching its first consensus then, and streams exiting through it end with MISC for a few
+   * seconds. The tests below need every relay usable, so wait for each to carry a stream as exit.
+   */
+  async function everyRelayCarriesStreams(): Promise<void> {
+    for (const exit of network.relays) {
+      const [a, b] = network.relays.filter((r) => r !== exit);
+      const until = Date.now() + 90_000;
+      for (;;) {
+        try {
+          const c = await state.buildCircuit([a!.fingerprint, b!.fingerprint, exit.fingerprint], { timeoutMs: 30_000 });
+          const s = await tor.connect({ host: '127.0.0.1', port: echo.port }, { circuit: c, timeoutMs: 30_000 });
+          s.destroy();
+          await state.closeCircuit(c.id).catch(() => undefined);
+          break;
+        } catch (err) {
+          if (Date.now() > until) throw new Error(`relay ${exit.nickname} never carried an exit stream: ${String(err)}`);
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+      }
+    }
+  }
   after(async () => {
     process.off('unhandledRejection', onUnhandled);
     await tor?.close();
@@ -133,6 +158,9 @@ describe('faults on a test network of our own (5 relays)', function () {
     assert.deepEqual(circuit.path.map((r) => r.fingerprint), [guard.fingerprint, middle.fingerprint, exit.fingerprint]);
     const socket = await tor.connect({ host: '127.0.0.1', port: echo.port }, { circuit, timeoutMs: 60_000 });
     assert.equal(await echoOnce(socket, 'before the fault'), 'before the fault');
+    // The stream really runs over the chosen circuit (else the kill below would test nothing).
+    const stream = [...state.streams.values()].find((st) => st.sourceAddr?.port === socket.localPort);
+    assert.equal(stream?.circuitId, circuit.id, `stream ${String(stream)} is not on circuit ${circuit.id}`);
     const streamClosed = closedWith(socket);
     const circuitGone = new Promise<Circuit>((resolve) =>
       state.on('circuitClosed', (c) => {

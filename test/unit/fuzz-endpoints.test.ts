@@ -79,7 +79,9 @@ function fromStub(err: unknown): boolean {
   return false;
 }
 
-describe('endpoint fuzz through the public connect() and listen()', () => {
+describe('endpoint fuzz through the public connect() and listen()', function () {
+  // Bounded runs take a few seconds; the margin is for loaded CI machines, not for slowness.
+  this.timeout(60_000);
   const savedControl = process.env['TOR_CONTROL'];
   let io: sinon.SinonStub[];
 

@@ -144,7 +144,9 @@ function blockReply(head: string, body: string): ControlReply {
   };
 }
 
-describe('events fuzz: mutated real event lines', () => {
+describe('events fuzz: mutated real event lines', function () {
+  // Bounded runs take a few seconds; the margin is for loaded CI machines, not for slowness.
+  this.timeout(60_000);
   it(`parseEvent never throws on mutated one-line events, and keeps raw (${RUNS.lines} lines)`, () => {
     let typed = 0;
     let malformed = 0;

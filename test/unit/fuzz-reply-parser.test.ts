@@ -281,7 +281,9 @@ const maxLine = fc.option(fc.integer({ min: 8, max: 300 }), { nil: undefined });
 
 // ------------------------------------------------------------------ properties
 
-describe('ReplyParser fuzz', () => {
+describe('ReplyParser fuzz', function () {
+  // Bounded runs take a few seconds; the margin is for loaded CI machines, not for slowness.
+  this.timeout(60_000);
   it(`delivers exactly the encoded replies and events of a valid stream (${RUNS.model} streams, random chunks)`, () => {
     fc.assert(
       fc.property(validStream, cuts, (stream, at) => {
