@@ -128,9 +128,18 @@ function joinCircuit(s: StateSnapshot, st: Stream, cid: string): void {
  * @returns the stream concerned (for FAILED/CLOSED the one removed; it keeps its last circuit)
  */
 export function applyStreamEvent(s: StateSnapshot, e: StreamEvent): Stream {
+  return applyStreamEventTo(s, e, s.streams.get(e.streamId));
+}
+
+/**
+ * {@link applyStreamEvent} for a caller that has looked the stream up already.
+ *
+ * @param known - `s.streams.get(e.streamId)`
+ */
+export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stream | undefined): Stream {
   const id = e.streamId;
   const closing = isClosedStreamStatus(e.status);
-  let st = s.streams.get(id);
+  let st = known;
   if (st === undefined) {
     st = new Stream(id, s);
     if (!closing) s.streams.set(id, st);
@@ -167,7 +176,16 @@ export function applyStreamEvent(s: StateSnapshot, e: StreamEvent): Stream {
  * earlier one for the same address. Expiry is not judged here (no clock): see AddressMapView.
  */
 export function applyAddrMapEvent(s: StateSnapshot, e: AddrMapEvent): AddressMapping {
-  const m = mappingFromEvent(e, s.addressMap.get(e.address));
+  return applyAddrMapEventTo(s, e, s.addressMap.get(e.address));
+}
+
+/**
+ * {@link applyAddrMapEvent} for a caller that has looked the address up already.
+ *
+ * @param previous - `s.addressMap.get(e.address)`
+ */
+export function applyAddrMapEventTo(s: StateSnapshot, e: AddrMapEvent, previous: AddressMapping | undefined): AddressMapping {
+  const m = mappingFromEvent(e, previous);
   s.addressMap.set(m.address, m);
   return m;
 }

@@ -24,11 +24,11 @@ import { normalizeAddress } from './client-process.js';
 import type { GeoIpLookup, Location } from './geoip-types.js';
 import {
   INITIAL_INFO_KEYS,
-  applyAddrMapEvent,
+  applyAddrMapEventTo,
   applyCircEvent,
   applyGuardEvent,
   applyRouterStatuses,
-  applyStreamEvent,
+  applyStreamEventTo,
   ensureCircuit,
   loadInitialState,
 } from './reducers.js';
@@ -406,7 +406,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private onStream(e: StreamEvent): void {
     const before = this.snap.streams.get(e.streamId);
     const wasAttached = before !== undefined && before.circuitId !== '0';
-    const st = applyStreamEvent(this.snap, e);
+    const st = applyStreamEventTo(this.snap, e, before);
     switch (e.status) {
       case 'NEW':
       case 'NEWRESOLVE':
@@ -433,7 +433,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   private onAddrMap(e: AddrMapEvent): void {
     const previous = this.snap.addressMap.get(e.address);
-    const m = applyAddrMapEvent(this.snap, e);
+    const m = applyAddrMapEventTo(this.snap, e, previous);
     if (needsExpiryEntry(previous, m)) {
       this.expiry.push(m);
       // Stale entries stay in the heap until they surface; rebuild it when they dominate.
