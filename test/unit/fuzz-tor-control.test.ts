@@ -41,6 +41,8 @@ interface Plan {
   garbage: Buffer[];
   /** How the connection ends after the garbage. */
   ending: 'peer-cuts' | 'client-destroys' | 'client-closes';
+  /** How long the connection stays up after the garbage (lets timeouts and aborts fire first). */
+  holdMs: number;
 }
 
 const GARBAGE_SAMPLES = [
@@ -81,6 +83,7 @@ const plan: fc.Arbitrary<Plan> = fc
       { maxLength: 4 },
     ),
     ending: fc.constantFrom('peer-cuts' as const, 'peer-cuts' as const, 'client-destroys' as const, 'client-closes' as const),
+    holdMs: fc.constantFrom(0, 0, 0, 0, 0, 12),
   })
   .map((p) => ({ ...p, answered: Math.min(p.answered, p.commands.length) }));
 
@@ -97,7 +100,7 @@ function deadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> 
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-async function runPlan(p: Plan): Promise<void> {
+async function runPlan(p: Plan): Promise<Outcome[]> {
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
   process.on('unhandledRejection', onUnhandled);
@@ -186,7 +189,7 @@ async function runPlan(p: Plan): Promise<void> {
       'the valid replies',
     );
     for (const g of p.garbage) peer.write(g);
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => (p.holdMs > 0 ? setTimeout(r, p.holdMs) : setImmediate(r)));
     if (p.ending === 'peer-cuts') peer.cut();
     else if (p.ending === 'client-destroys') control.destroy();
     else await deadline(control.close({ timeoutMs: 5 }), HANG_MS, 'close()');
@@ -247,6 +250,7 @@ async function runPlan(p: Plan): Promise<void> {
     // Let any stray rejection surface before checking.
     await new Promise((r) => setImmediate(r));
     assert.deepEqual(unhandled, []);
+    return outcomes as Outcome[];
   } finally {
     for (const t of timers) clearTimeout(t);
     control.destroy();
@@ -258,7 +262,12 @@ async function runPlan(p: Plan): Promise<void> {
 describe('TorControl fuzz: garbage after a valid start', () => {
   it(`settles every pending command exactly once, typed, and ends closed (${RUNS} sessions)`, async function () {
     this.timeout(120_000);
-    await fc.assert(fc.asyncProperty(plan, runPlan), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(plan, async (p) => {
+        await runPlan(p);
+      }),
+      { numRuns: RUNS },
+    );
     for (const [what, n] of Object.entries(stats)) assert.ok(n >= RUNS / 60, `only ${n} ${what} in ${RUNS} sessions`);
   });
 
@@ -274,6 +283,29 @@ describe('TorControl fuzz: garbage after a valid start', () => {
       throwingListener: true,
       garbage: [Buffer.from('250 OK\r\n')],
       ending: 'client-closes',
+      holdMs: 0,
     });
+  });
+
+  it('commands left unanswered time out or abort before the connection ends, and the rest close', async () => {
+    const outcomes = await runPlan({
+      commands: [
+        { answer: 'ok', limit: { kind: 'none' } },
+        { answer: 'ok', limit: { kind: 'timeout', ms: 5 } },
+        { answer: 'ok', limit: { kind: 'abort', afterMs: 5 } },
+        { answer: 'ok', limit: { kind: 'none' } },
+      ],
+      answered: 1,
+      events: 0,
+      throwingListener: false,
+      garbage: [Buffer.from('250-k9=never\r\n')],
+      ending: 'peer-cuts',
+      holdMs: 40,
+    });
+    const errorOf = (o: Outcome) => (o.kind === 'rejected' ? o.error : undefined);
+    assert.equal(outcomes[0]!.kind, 'resolved');
+    assert.ok(errorOf(outcomes[1]!) instanceof TorTimeoutError);
+    assert.ok(errorOf(outcomes[2]!) instanceof TorAbortError);
+    assert.ok(errorOf(outcomes[3]!) instanceof TorControlClosedError);
   });
 });
