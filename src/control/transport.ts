@@ -48,6 +48,8 @@ export function openControlSocket(address: ControlAddress, opts: CancelOptions =
       : net.connect({ path: address.path });
   const connected = new Promise<net.Socket>((resolve, reject) => {
     socket.once('connect', () => {
+      // Commands are small and pipelined: send each at once rather than waiting on Nagle.
+      if (address.kind === 'tcp') socket.setNoDelay(true);
       socket.off('error', reject);
       resolve(socket);
     });

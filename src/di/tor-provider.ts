@@ -2,6 +2,9 @@ import { TorNotAvailableError } from '../errors.js';
 import { connectTor, launchTor } from '../tor/connect-tor.js';
 import type { Tor } from '../tor/tor.js';
 
+/** How long a shared handle may take to connect and authenticate. */
+const CONNECT_TIMEOUT_MS = 30_000;
+
 /** Options of {@link TorProvider.get}. */
 export interface GetTorOptions {
   /** A control endpoint string; @default `$TOR_CONTROL`, then the usual local control ports */
@@ -47,7 +50,8 @@ export class TorProvider {
 
   private async open(control: string, launchIfMissing: boolean): Promise<Tor> {
     try {
-      const tor = await connectTor(control ? { control } : {});
+      // Bounded: a shared attempt that never ends would hang every later endpoint on this tor.
+      const tor = await connectTor({ ...(control ? { control } : {}), timeoutMs: CONNECT_TIMEOUT_MS });
       tor.control.unref();
       return tor;
     } catch (err) {
