@@ -1,6 +1,6 @@
 import type net from 'node:net';
-import { EndpointListenError, TorInvalidValueError } from '../errors.js';
-import { raceCancel, throwIfAborted } from '../util/abort.js';
+import { TorInvalidValueError } from '../errors.js';
+import { listenServer } from '../util/listen-server.js';
 
 /**
  * The local side of an onion service: the `net.Server` tor forwards connections to. Tor needs a
@@ -51,35 +51,12 @@ export async function ensureListening(
   const what = opts.localSocket
     ? `listening on unix socket ${opts.localSocket}`
     : `listening on ${opts.localAddress.includes(':') ? `[${opts.localAddress}]` : opts.localAddress}:${opts.localPort}`;
-  throwIfAborted(opts.signal, what);
-  let cleanup = (): void => undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    const onListening = () => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(new EndpointListenError(what, err));
-    };
-    cleanup = () => {
-      server.off('listening', onListening);
-      server.off('error', onError);
-    };
-    server.once('listening', onListening);
-    server.once('error', onError);
-  });
-  try {
-    server.listen(opts.localSocket ? { path: opts.localSocket } : { host: opts.localAddress, port: opts.localPort });
-  } catch (err) {
-    cleanup();
-    throw new EndpointListenError(what, err);
-  }
-  try {
-    await raceCancel(ready, what, { signal: opts.signal, onCancel: () => closeListener(server) });
-  } finally {
-    cleanup();
-  }
+  await listenServer(
+    server,
+    opts.localSocket ? { path: opts.localSocket } : { host: opts.localAddress, port: opts.localPort },
+    what,
+    opts.signal,
+  );
   return { target: serverTarget(server), opened: true };
 }
 
