@@ -21,6 +21,7 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -55,6 +56,20 @@ interface RunReport {
   /** Garbage-collection pauses during the replay (PerformanceObserver 'gc' entries). */
   replay_gc_ms: number;
   replay_gc_count: number;
+  /** Replay CPU of the main thread and of the other threads (background compilation, GC helpers); Linux only. */
+  replay_cpu_main_s: number | null;
+  replay_cpu_other_s: number | null;
+  /**
+   * Minor page faults (fresh memory pages touched) during ready and replay. Each one is kernel
+   * time, about 16 µs on the project's VM: memory growth is CPU time here.
+   */
+  ready_page_faults: number;
+  replay_page_faults: number;
+  /**
+   * Seconds the first read of `state.routers` took after the replay. The state reads the consensus
+   * text on first use of its routers, so that part of building the state is here, not in ready.
+   */
+  routers_first_read_s?: number;
   final?: { circuits_open: number; streams_open: number; routers: number };
   lines?: number;
 }
@@ -65,6 +80,28 @@ const mb = (bytes: number): number => +(bytes / 1048576).toFixed(1);
 function cpuSeconds(): number {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
+}
+
+/**
+ * CPU seconds of the main thread (JavaScript, and GC pauses) and of all other threads (V8's
+ * background compiler and GC helpers, libuv), from /proc (Linux; null elsewhere). In 10 ms ticks.
+ */
+function threadCpuSeconds(): { main: number; other: number } | null {
+  try {
+    let main = 0;
+    let other = 0;
+    for (const tid of fs.readdirSync('/proc/self/task')) {
+      const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+      if (tid === String(process.pid)) main += ticks;
+      else other += ticks;
+    }
+    const hz = 100;
+    return { main: main / hz, other: other / hz };
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -108,10 +145,12 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
   const tor = await connectTor({ control: `tcp:127.0.0.1:${port}`, timeoutMs: 30_000 });
   const t1 = performance.now();
   const c1 = cpuSeconds();
+  const f1 = process.resourceUsage().minorPageFault;
   try {
     const state = await tor.getState({ timeoutMs: 60_000 });
     const t2 = performance.now();
     const c2 = cpuSeconds();
+    const f2 = process.resourceUsage().minorPageFault;
     const gc = gcMeter();
     let events = 0;
     let ended!: (t: number) => void;
@@ -125,11 +164,18 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
     });
     const t3 = performance.now();
     const c3 = cpuSeconds();
+    const th3 = threadCpuSeconds();
+    const f3 = process.resourceUsage().minorPageFault;
     gc.start();
     const t4 = await withTimeout(end, REPLAY_TIMEOUT_MS, 'no BENCH_END marker');
     const c4 = cpuSeconds();
+    const th4 = threadCpuSeconds();
+    const f4 = process.resourceUsage().minorPageFault;
     const gcStats = gc.stop();
-    const final = { circuits_open: state.circuits.size, streams_open: state.streams.size, routers: state.routers.size };
+    const t5 = performance.now();
+    const routers = state.routers.size;
+    const t6 = performance.now();
+    const final = { circuits_open: state.circuits.size, streams_open: state.streams.size, routers };
     maybeGc();
     const heapAfter = process.memoryUsage().heapUsed;
     return {
@@ -147,6 +193,11 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
       events_per_cpu_s: Math.round(expectedEvents / (c4 - c3)),
       replay_gc_ms: gcStats.ms,
       replay_gc_count: gcStats.count,
+      replay_cpu_main_s: th3 && th4 ? +(th4.main - th3.main).toFixed(2) : null,
+      replay_cpu_other_s: th3 && th4 ? +(th4.other - th3.other).toFixed(2) : null,
+      ready_page_faults: f2 - f1,
+      replay_page_faults: f4 - f3,
+      routers_first_read_s: +((t6 - t5) / 1000).toFixed(4),
       final,
     };
   } finally {
@@ -165,6 +216,7 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
   });
   const t1 = performance.now();
   const c1 = cpuSeconds();
+  const f1 = process.resourceUsage().minorPageFault;
   const gc = gcMeter();
   let lines = 0;
   let replies = 0;
@@ -214,13 +266,18 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
   await until(3);
   const t2 = performance.now();
   const c2 = cpuSeconds();
+  const f2 = process.resourceUsage().minorPageFault;
   phase = 'events';
   socket.write('SETEVENTS CIRC STREAM ADDRMAP BW ORCONN\r\n');
   const t3 = performance.now();
   const c3 = cpuSeconds();
+  const th3 = threadCpuSeconds();
+  const f3 = process.resourceUsage().minorPageFault;
   gc.start();
   const t4 = await withTimeout(end, REPLAY_TIMEOUT_MS, 'no BENCH_END marker');
   const c4 = cpuSeconds();
+  const th4 = threadCpuSeconds();
+  const f4 = process.resourceUsage().minorPageFault;
   const gcStats = gc.stop();
   maybeGc();
   const heapAfter = process.memoryUsage().heapUsed;
@@ -242,6 +299,10 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
     events_per_cpu_s: Math.round(expectedEvents / (c4 - c3)),
     replay_gc_ms: gcStats.ms,
     replay_gc_count: gcStats.count,
+    replay_cpu_main_s: th3 && th4 ? +(th4.main - th3.main).toFixed(2) : null,
+    replay_cpu_other_s: th3 && th4 ? +(th4.other - th3.other).toFixed(2) : null,
+    ready_page_faults: f2 - f1,
+    replay_page_faults: f4 - f3,
     lines,
   };
 }
@@ -330,7 +391,9 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
         process.stderr.write(
           `run ${i + 1}/${runs} ${variant.padEnd(6)} ready ${r.ready_s.toFixed(3)} s, replay ${r.replay_s.toFixed(3)} s ` +
             `(${Math.round(r.events_per_s)} ev/s), cpu ready ${r.ready_cpu_s.toFixed(3)} s replay ${r.replay_cpu_s.toFixed(3)} s ` +
-            `(${r.events_per_cpu_s} ev/cpu-s, GC ${r.replay_gc_ms} ms), max RSS ${r.max_rss_mb} MB` +
+            `(${r.events_per_cpu_s} ev/cpu-s, GC ${r.replay_gc_ms} ms` +
+            (r.replay_cpu_main_s !== null ? `, main thread ${r.replay_cpu_main_s} s + other threads ${r.replay_cpu_other_s} s` : '') +
+            `), page faults ${r.ready_page_faults} + ${r.replay_page_faults}, max RSS ${r.max_rss_mb} MB` +
             (r.final ? `, final ${JSON.stringify(r.final)} ${checkFinal(meta, r).ok ? 'OK' : 'MISMATCH'}` : '') +
             '\n',
         );
