@@ -31,16 +31,19 @@ const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 const SP = 0x20;
+/** LF followed by ".": where a data-block line starting with "." begins. */
+const LF_DOT = Buffer.from('\n.', 'latin1');
 
 /** One reply being assembled; events and command replies are assembled apart (see below). */
 interface Pending {
   lines: ReplyLine[];
   /**
-   * The data block read so far, while reading the block of this reply's last `+` line. Built by
-   * string concatenation, which V8 keeps as a rope: no per-line array, no join, and the flat copy
-   * is made once, by whoever reads the text.
+   * The data block read so far, while reading the block of this reply's last `+` line: decoded
+   * runs of lines (one per chunk for a big block like ns/all), joined once when the block ends
+   * into one flat string. (A rope of concatenations would be flattened by its first reader anyway,
+   * and its pieces would have to survive garbage collections until then.)
    */
-  data: string | null;
+  pieces: string[] | null;
 }
 
 /**
@@ -159,13 +162,27 @@ export class ReplyParser {
    * @returns where line parsing continues: after the terminating ".", or `len` (rest carried over)
    */
   private dataLines(slot: Pending, buf: Buffer, start: number, len: number): number {
+    const max = this.maxLineLength;
     let run = start;
     let pos = start;
+    // Lines starting before this index are known not to start with ".".
+    let plainUntil = -1;
     for (;;) {
+      if (pos >= plainUntil && pos < len && buf[pos] !== DOT) {
+        // Everything up to the next line that starts with "." is plain data, found with one search
+        // (not one per line: a consensus is tens of thousands of lines). A stretch no longer than
+        // maxLineLength cannot hold a line over the limit; a longer one is checked line by line.
+        const dot = buf.indexOf(LF_DOT, pos);
+        plainUntil = dot === -1 ? buf.lastIndexOf(LF) + 1 : dot + 1;
+        if (plainUntil > pos && plainUntil - pos <= max) {
+          pos = plainUntil;
+          continue;
+        }
+      }
       const lf = buf.indexOf(LF, pos);
       if (lf === -1) {
-        if (len - pos - (buf[len - 1] === CR ? 1 : 0) > this.maxLineLength) {
-          throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
+        if (len - pos - (buf[len - 1] === CR ? 1 : 0) > max) {
+          throw new TorProtocolError(`line longer than ${max} bytes`);
         }
         if (pos > run) this.appendRun(slot, buf, run, pos);
         if (pos < len) this.carry = buf.subarray(pos);
@@ -196,7 +213,8 @@ export class ReplyParser {
   }
 
   private appendText(slot: Pending, text: string): void {
-    slot.data = slot.data === null ? text : slot.data + '\n' + text;
+    if (slot.pieces === null) slot.pieces = [text];
+    else slot.pieces.push(text);
   }
 
   private line(buf: Buffer, start: number, end: number): void {
@@ -233,7 +251,7 @@ export class ReplyParser {
       return;
     }
     if (slot === null) {
-      slot = { lines: [], data: null };
+      slot = { lines: [], pieces: null };
       if (isEvent) this.event = slot;
       else this.reply = slot;
     } else if (slot.lines[0]!.status !== status) {
@@ -254,7 +272,7 @@ export class ReplyParser {
       slot.lines.push({ status, separator: '-', text });
     } else if (sep === 0x2b /* '+' */) {
       slot.lines.push({ status, separator: '+', text });
-      slot.data = null;
+      slot.pieces = null;
       this.inData = slot;
     } else {
       throw new TorProtocolError(`bad separator in reply line ${describe(buf, start, end)}`);
@@ -263,8 +281,9 @@ export class ReplyParser {
 
   private endData(slot: Pending): void {
     const last = slot.lines[slot.lines.length - 1]!;
-    last.data = slot.data ?? '';
-    slot.data = null;
+    const pieces = slot.pieces;
+    last.data = pieces === null ? '' : pieces.length === 1 ? pieces[0]! : pieces.join('\n');
+    slot.pieces = null;
     this.inData = null;
   }
 }
