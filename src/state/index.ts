@@ -25,6 +25,7 @@ export {
   applyStreamEvent,
   applyAddrMapEvent,
   applyRouterStatuses,
+  deferRouterStatuses,
   applyGuardEvent,
   applyEntryGuardsText,
   loadInitialState,

@@ -211,6 +211,17 @@ export function applyRouterStatuses(
 }
 
 /**
+ * Replaces the routers with a whole consensus (NEWCONSENSUS, `ns/all`) read lazily: the entries
+ * are read by the first use of `s.routers` (see {@link RouterMap.replaceLazily}), so that applying
+ * a consensus costs nothing until someone looks at a router. Otherwise as
+ * `applyRouterStatuses(s, text, true, onProblem)`, whose problems are reported at that first use.
+ */
+export function deferRouterStatuses(s: StateSnapshot, text: string, onProblem?: (p: ConsensusParseProblem) => void): void {
+  s.routers.replaceLazily(text, s.routerContext, onProblem);
+  s.routerGeneration++;
+}
+
+/**
  * Replaces the guard list from `GETINFO entry-guards` (`$FP~nick status [time]` per line).
  *
  * @returns how many lines could not be read (skipped)

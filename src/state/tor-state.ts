@@ -29,6 +29,7 @@ import {
   applyGuardEvent,
   applyRouterStatuses,
   applyStreamEventTo,
+  deferRouterStatuses,
   ensureCircuit,
   loadInitialState,
 } from './reducers.js';
@@ -248,7 +249,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
       info = await this.getInfoOneByOne(opts);
     }
     if (this.closed) throw new TorControlClosedError('the Tor state was closed while it was being built');
-    loadInitialState(this.snap, info, (p) => log('skipped unreadable %s entry %s: %s', p.key, p.line, p.reason));
+    const ns = info['ns/all'];
+    loadInitialState(this.snap, { ...info, 'ns/all': undefined }, (p) => log('skipped unreadable %s entry %s: %s', p.key, p.line, p.reason));
+    // The routers are read from the consensus text on first use: being ready does not wait for them.
+    if (ns !== undefined) deferRouterStatuses(this.snap, ns, (p) => log('skipped unreadable ns/all entry at line %d: %s', p.line, p.reason));
     for (const m of this.snap.addressMap.values()) if (m.expiresAt !== Infinity) this.expiry.push(m);
     this.scheduleExpiry();
     const buffered = this.buffer;
@@ -361,7 +365,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
           this.onAddrMap(e);
           break;
         case 'NEWCONSENSUS':
-          applyRouterStatuses(this.snap, e.body, true, (p) => log('NEWCONSENSUS: skipped entry at line %d: %s', p.line, p.reason));
+          deferRouterStatuses(this.snap, e.body, (p) => log('NEWCONSENSUS: skipped entry at line %d: %s', p.line, p.reason));
           this.fire('consensus', this.snap.routers);
           break;
         case 'NS':
