@@ -47,65 +47,86 @@ export function mappingFromEvent(e: AddrMapEvent, previous?: AddressMapping): Ad
   };
 }
 
+/** What the expiry heap keeps of a mapping: its address and when it expires. */
+export interface ExpiryEntry {
+  readonly address: string;
+  readonly expiresAt: number;
+}
+
 /**
  * A min-heap of mappings by expiry. Entries are never removed from the middle: an entry whose
  * address has since been mapped again is recognised as stale when it surfaces (see
  * {@link pruneExpired}); and a new mapping with the same expiry as the one it replaces needs no
  * entry of its own (see {@link needsExpiryEntry}).
+ *
+ * It keeps each entry's address and time in two arrays, not the mapping object: a busy client
+ * replaces mappings all the time, and a heap holding the replaced objects would keep them (and
+ * their Dates) alive until their entries surface.
  */
 export class ExpiryHeap {
-  private readonly items: AddressMapping[] = [];
+  private readonly times: number[] = [];
+  private readonly addresses: string[] = [];
 
   /** Entries in the heap (stale ones included). */
   get size(): number {
-    return this.items.length;
+    return this.times.length;
   }
 
   /** The earliest expiry, or Infinity when empty. */
   peekTime(): number {
-    return this.items.length === 0 ? Infinity : this.items[0]!.expiresAt;
+    return this.times.length === 0 ? Infinity : this.times[0]!;
   }
 
-  /** Adds an entry at `m.expiresAt`. */
-  push(m: AddressMapping): void {
-    const a = this.items;
-    let i = a.length;
-    a.push(m);
+  /** Adds an entry for `m.address` at `m.expiresAt`. */
+  push(m: ExpiryEntry): void {
+    const times = this.times;
+    const addresses = this.addresses;
+    const t = m.expiresAt;
+    let i = times.length;
+    times.push(t);
+    addresses.push(m.address);
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (a[parent]!.expiresAt <= m.expiresAt) break;
-      a[i] = a[parent]!;
+      if (times[parent]! <= t) break;
+      times[i] = times[parent]!;
+      addresses[i] = addresses[parent]!;
       i = parent;
     }
-    a[i] = m;
+    times[i] = t;
+    addresses[i] = m.address;
   }
 
   /** Removes and returns the entry with the earliest expiry. */
-  pop(): AddressMapping | undefined {
-    const a = this.items;
-    if (a.length === 0) return undefined;
-    const top = a[0]!;
-    const last = a.pop()!;
-    if (a.length > 0) {
+  pop(): ExpiryEntry | undefined {
+    const times = this.times;
+    const addresses = this.addresses;
+    if (times.length === 0) return undefined;
+    const top: ExpiryEntry = { address: addresses[0]!, expiresAt: times[0]! };
+    const lastTime = times.pop()!;
+    const lastAddress = addresses.pop()!;
+    const n = times.length;
+    if (n > 0) {
       let i = 0;
-      const n = a.length;
       for (;;) {
         const l = 2 * i + 1;
         if (l >= n) break;
         const r = l + 1;
-        const c = r < n && a[r]!.expiresAt < a[l]!.expiresAt ? r : l;
-        if (a[c]!.expiresAt >= last.expiresAt) break;
-        a[i] = a[c]!;
+        const c = r < n && times[r]! < times[l]! ? r : l;
+        if (times[c]! >= lastTime) break;
+        times[i] = times[c]!;
+        addresses[i] = addresses[c]!;
         i = c;
       }
-      a[i] = last;
+      times[i] = lastTime;
+      addresses[i] = lastAddress;
     }
     return top;
   }
 
   /** Removes every entry. */
   clear(): void {
-    this.items.length = 0;
+    this.times.length = 0;
+    this.addresses.length = 0;
   }
 }
 

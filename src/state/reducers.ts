@@ -12,6 +12,7 @@ import type {
   AddrMapEvent,
   CircEvent,
   GuardEvent,
+  RouterRef,
   StreamEvent,
   TorEvent,
 } from '../control/events/event-types.js';
@@ -46,12 +47,14 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
     }
   }
   c.status = e.status;
-  if (e.path.length > 0 || e.status === 'LAUNCHED') c.pathRefs = e.path;
+  // A circuit's events repeat its path and creation time; keeping the objects the circuit already
+  // holds when the values are equal lets the new ones die young (and keeps Circuit.path cached).
+  if ((e.path.length > 0 || e.status === 'LAUNCHED') && !samePath(c.pathRefs, e.path)) c.pathRefs = e.path;
   if (e.purpose !== undefined) c.purpose = e.purpose;
   if (e.buildFlags.length > 0) c.buildFlags = e.buildFlags;
   if (e.hsState !== undefined) c.hsState = e.hsState;
   if (e.rendQuery !== undefined) c.rendQuery = e.rendQuery;
-  if (e.timeCreated !== undefined) c.timeCreated = e.timeCreated;
+  if (e.timeCreated !== undefined && c.timeCreated?.getTime() !== e.timeCreated.getTime()) c.timeCreated = e.timeCreated;
   if (e.reason !== undefined) c.reason = e.reason;
   if (e.remoteReason !== undefined) c.remoteReason = e.remoteReason;
   if (e.socksUsername !== undefined) c.socksUsername = e.socksUsername;
@@ -63,6 +66,18 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
     if (recent.size > RECENTLY_CLOSED_LIMIT) recent.delete(recent.keys().next().value!);
   }
   return c;
+}
+
+/** Whether two paths name the same relays the same way (hop objects are shared by the event parser). */
+function samePath(a: readonly RouterRef[], b: readonly RouterRef[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && (x.fingerprint !== y.fingerprint || x.nickname !== y.nickname)) return false;
+  }
+  return true;
 }
 
 /**
