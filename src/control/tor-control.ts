@@ -243,7 +243,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       const name = entry[0];
       if (name.length === nameLength && startsAt(text, 0, name)) {
         // Parsed only when someone listens, and once for all of them.
-        if (entry[1].size > 0) this.dispatch(name, entry[1], parseEventLine(text));
+        if (entry[1].size > 0) this.dispatch(name, entry[1], parseEventLine(text, name));
         return;
       }
     }

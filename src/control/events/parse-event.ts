@@ -117,6 +117,24 @@ function hotKind(text: string, nameEnd: number): number {
   return HOT_NONE;
 }
 
+/** {@link hotKind} of a name already cut out (by a caller that matched it). */
+function hotKindOfName(name: string): number {
+  switch (name) {
+    case 'CIRC':
+      return HOT_CIRC;
+    case 'STREAM':
+      return HOT_STREAM;
+    case 'ORCONN':
+      return HOT_ORCONN;
+    case 'BW':
+      return HOT_BW;
+    case 'ADDRMAP':
+      return HOT_ADDRMAP;
+    default:
+      return HOT_NONE;
+  }
+}
+
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -152,11 +170,19 @@ function genericEvent(
  * Parses one event from its text: the argument line(s) after `650` and the separator, joined by
  * spaces, plus the data block if any.
  */
-function parseText(text: string, raw: string, body: string | undefined): TorEvent {
-  const sp = text.indexOf(' ');
-  const nameEnd = sp === -1 ? text.length : sp;
+function parseText(text: string, raw: string, body: string | undefined, knownName?: string): TorEvent {
+  let nameEnd: number;
+  let kind: number;
+  if (knownName === undefined) {
+    const sp = text.indexOf(' ');
+    nameEnd = sp === -1 ? text.length : sp;
+    kind = hotKind(text, nameEnd);
+  } else {
+    nameEnd = knownName.length;
+    kind = hotKindOfName(knownName);
+  }
   try {
-    switch (hotKind(text, nameEnd)) {
+    switch (kind) {
       case HOT_CIRC:
         return parseCircBody(text, nameEnd, raw);
       case HOT_STREAM:
@@ -168,9 +194,10 @@ function parseText(text: string, raw: string, body: string | undefined): TorEven
       case HOT_ADDRMAP:
         return parseAddrMapBody(text, nameEnd, raw, false);
     }
-    const parser = PARSERS.get(text.slice(0, nameEnd));
+    const name = knownName ?? text.slice(0, nameEnd);
+    const parser = PARSERS.get(name);
     if (parser === undefined) {
-      return genericEvent(text.slice(0, nameEnd) || 'UNKNOWN', text, nameEnd, raw, body, undefined);
+      return genericEvent(name || 'UNKNOWN', text, nameEnd, raw, body, undefined);
     }
     return parser(text, nameEnd, raw, body);
   } catch (err) {
@@ -183,10 +210,12 @@ function parseText(text: string, raw: string, body: string | undefined): TorEven
  * {@link parseEvent}, for framers that hand over line text directly.
  *
  * @param text - e.g. `CIRC 1 BUILT $AAAA...~nick PURPOSE=GENERAL`
+ * @param name - the event name when the caller has matched it already: `text` must start with
+ *   it, followed by a space or the end of the text (saves finding it again)
  * @returns the typed event; never throws (see {@link parseEvent})
  */
-export function parseEventLine(text: string): TorEvent {
-  return parseText(text, text, undefined);
+export function parseEventLine(text: string, name?: string): TorEvent {
+  return parseText(text, text, undefined, name);
 }
 
 function lineRaw(line: ReplyLine): string {
