@@ -60,6 +60,17 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
   if (e.socksUsername !== undefined) c.socksUsername = e.socksUsername;
   if (closing) {
     s.circuits.delete(id);
+    // Streams tor has not ended yet wait as orphans of this id, like streams of a circuit not yet
+    // seen: a stream then never points at a circuit that no longer lists it, even if the id returns.
+    const left = c.streams;
+    if (left.length > 0) {
+      let waiting = s.orphanStreams.get(id);
+      if (waiting === undefined) s.orphanStreams.set(id, (waiting = new Set()));
+      for (const st of left) {
+        st.attachedTo = undefined;
+        waiting.add(st);
+      }
+    }
     const recent = s.recentlyClosed;
     recent.delete(id);
     recent.set(id, c);
