@@ -250,6 +250,8 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);
+    // Ends what may still run for a lost race (the control-port poll when tor died first).
+    if (!abort.signal.aborted) abort.abort(new Error('launch settled'));
   }
 }
 
