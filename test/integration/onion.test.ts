@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { retryOnSocksError } from '../support/retry.js';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -74,7 +75,7 @@ describe('onion services on the private test network', function () {
         [...new Set(phases.map((p) => p.phase))].filter((p) => p !== 'uploading'),
         ['listening', 'adding', 'added', 'uploaded'],
       );
-      const socket = await tor.connect(`${service.hostname}:80`, { timeoutMs: ONION_TIMEOUT_MS });
+      const socket = await retryOnSocksError(() => tor.connect(`${service.hostname}:80`, { timeoutMs: ONION_TIMEOUT_MS }));
       assert.equal(await httpGet(socket, service.hostname), 'hello /\n');
 
       const { stdout } = await run(
