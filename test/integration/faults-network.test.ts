@@ -179,13 +179,15 @@ describe('faults on a test network of our own (5 relays)', function () {
     assert.equal(state.circuits.has(circuit.id), false);
 
     // A circuit we name through other relays works.
-    const fresh = await state.buildCircuit([other1.fingerprint, other2.fingerprint, guard.fingerprint], { timeoutMs: 60_000 });
-    const again = await retryOnSocksError(() => tor.connect({ host: '127.0.0.1', port: echo.port }, { circuit: fresh, timeoutMs: 60_000 }));
+    const again = await retryOnSocksError(async () => {
+      const fresh = await state.buildCircuit([other1.fingerprint, other2.fingerprint, guard.fingerprint], { timeoutMs: 60_000 });
+      return tor.connect({ host: '127.0.0.1', port: echo.port }, { circuit: fresh, timeoutMs: 20_000 });
+    });
     assert.equal(await echoOnce(again, 'after the fault'), 'after the fault');
     again.destroy();
     // And so does tor's own choice.
     // (tor may still pick the dead relay from the consensus once or twice before it learns)
-    const chosen = await retryOnSocksError(() => tor.connect({ host: '127.0.0.1', port: echo.port }, { timeoutMs: 60_000 }));
+    const chosen = await retryOnSocksError(() => tor.connect({ host: '127.0.0.1', port: echo.port }, { timeoutMs: 20_000 }));
     assert.equal(await echoOnce(chosen, 'tor chose'), 'tor chose');
     chosen.destroy();
   });
