@@ -7,8 +7,9 @@
  * so lines straddle chunks as they do on a socket) to:
  *
  *   floor         split on LF, toString() each line, count: the least any line parser must do
- *   parser        ReplyParser with a sink that only counts
- *   parser+event  ReplyParser, and parseEvent() on every event
+ *   parser        ReplyParser with a sink that only counts (one-line events arrive as text through
+ *                 the sink's onEventLine, as TorControl receives them)
+ *   parser+event  ReplyParser, and parseEventLine() / parseEvent() on every event
  *
  * Rounds interleave the variants (rotating their order) after one warm-up round; the figures are
  * medians. The run checks what it measured: one reply whose data block holds every ns line, and
@@ -26,7 +27,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ReplyParser } from '../src/control/reply-parser.js';
 import type { ControlReply } from '../src/control/reply.js';
-import { parseEvent } from '../src/control/events/parse-event.js';
+import { parseEvent, parseEventLine } from '../src/control/events/parse-event.js';
 import { ensureCorpus, loadCorpus, type LoadedCorpus } from './corpus-files.js';
 import { machine, maybeGc, median, parseFlags, si } from './bench-util.js';
 
@@ -99,6 +100,18 @@ function runParser(chunks: readonly Buffer[], withEvents: boolean, Parser: Parse
       ? (e: ControlReply) => {
           events++;
           const ev = parseEvent(e);
+          if (ev.generic) {
+            generic++;
+            if (!firstGeneric) firstGeneric = `${ev.raw.slice(0, 120)} (${ev.parseError ?? 'unknown event'})`;
+          }
+        }
+      : () => {
+          events++;
+        },
+    onEventLine: withEvents
+      ? (text: string) => {
+          events++;
+          const ev = parseEventLine(text);
           if (ev.generic) {
             generic++;
             if (!firstGeneric) firstGeneric = `${ev.raw.slice(0, 120)} (${ev.parseError ?? 'unknown event'})`;
