@@ -593,7 +593,7 @@ describe('torcon demo (its own network)', function () {
     assert.match(out, /^1\. client side +circuit \d+ +HS_CLIENT_REND +\w+( → \w+){2,}/m);
     assert.match(out, /^ +service side circuit \d+ +HS_SERVICE_REND +\w+( → \w+){2,}/m);
     // an exit circuit: GENERAL, or a leg of a conflux set (tor 0.4.8+ may split exit traffic over two)
-    assert.match(out, /^3\. client side +circuit \d+ +(GENERAL|CONFLUX_LINKED) +\w+( → \w+){2,}/m);
+    assert.match(out, /^3\. client side +circuit \d+ +(GENERAL|CONFLUX_LINKED|CONFLUX_UNLINKED) +\w+( → \w+){2,}/m);
     assert.match(out, /^ +\w+ is the exit: it opened the TCP connection to 127\.0\.0\.1$/m);
     // relays: nickname, full fingerprint, address, and why there is no location
     const relayLines = lines(out).filter((l) => /^ {2}\w+ +\$[0-9A-F]{40} {2}127\.0\.0\.1:\d+ {2}/.test(l));
