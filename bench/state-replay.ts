@@ -18,6 +18,10 @@
  *   node dist/bench/state-replay.js --reference /tmp/refcorpus --port N
  *       (one torcon run against a fake already listening on N, e.g. shared/bench/fake_tor.py,
  *        checked against DIR/meta.json)
+ *   node --expose-gc dist/bench/state-replay.js --in-process [--reps 3] [--corpus DIR]
+ *       (no server and no socket: TorControl over a scripted stream that answers the state's
+ *        commands, the events pushed in 64 KiB chunks, one per macrotask; `--reps` replays in the
+ *        same process, the first one cold, the later ones with the code compiled and the heap grown)
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -317,6 +321,117 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]).finally(() => clearTimeout(timer));
 }
 
+// ---------------------------------------------------------------------------------- in-process
+
+const QUOTED_TIME_RE = /"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)"/g;
+
+/** Moves quoted `"YYYY-MM-DD HH:MM:SS"` times by `shift` seconds, as the fake control port does. */
+function shiftQuotedTimes(text: string, shift: number): string {
+  return text.replace(QUOTED_TIME_RE, (_m, y: string, mo: string, d: string, h: string, mi: string, sec: string) => {
+    const iso = new Date(Date.UTC(+y, +mo - 1, +d, +h, +mi, +sec) + shift * 1000).toISOString();
+    return `"${iso.slice(0, 10)} ${iso.slice(11, 19)}"`;
+  });
+}
+
+/** One GETINFO entry: `250-key=value`, or `250+key=` with a dot-stuffed data block. */
+function infoEntry(key: string, value: string): string {
+  const v = value.replace(/\n+$/, '');
+  if (!v.includes('\n')) return `250-${key}=${v}\r\n`;
+  return `250+${key}=\r\n${v.split('\n').map((l) => (l.startsWith('.') ? '.' + l : l) + '\r\n').join('')}.\r\n`;
+}
+
+/**
+ * The state's pipeline without sockets or a server process: a fresh TorControl over a scripted
+ * duplex stream per replay, `TorState.create`, the bench's own BW/ORCONN subscriptions, then the
+ * corpus in 64 KiB chunks cut at line ends. Prints one JSON line per replay.
+ */
+async function inProcess(flags: Map<string, string>): Promise<void> {
+  const { Duplex } = await import('node:stream');
+  const { TorControl } = await import('../src/control/tor-control.js');
+  const { TorState, INITIAL_INFO_KEYS } = await import('../src/state/index.js');
+  const reps = Number(flags.get('reps') ?? 3);
+  const corpus = flags.has('corpus') ? loadCorpus(path.resolve(flags.get('corpus')!)) : ensureCorpus(DEFAULT_CORPUS_DIR);
+  const shift = Math.floor(Date.now() / 1000 - (corpus.meta.base_ts + corpus.meta.warmup_s));
+  const events = Buffer.from(shiftQuotedTimes(corpus.events.toString('latin1'), shift) + `650 ${END_TEXT}\r\n`, 'latin1');
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < events.length; ) {
+    let j = Math.min(i + 65536, events.length);
+    if (j < events.length) j = events.lastIndexOf(0x0a, j - 1) + 1;
+    chunks.push(events.subarray(i, j));
+    i = j;
+  }
+  const info: Record<string, string> = {
+    'ns/all': corpus.nsAll.toString('latin1'),
+    'circuit-status': corpus.circuitStatus.toString('latin1'),
+    'stream-status': corpus.streamStatus.toString('latin1'),
+    'address-mappings/all': shiftQuotedTimes(corpus.addressMappings.toString('latin1'), shift),
+    'entry-guards': corpus.entryGuards.toString('latin1'),
+  };
+  const initialReply = Buffer.from(INITIAL_INFO_KEYS.map((k) => infoEntry(k, info[k] ?? '')).join('') + '250 OK\r\n', 'latin1');
+  const expected = corpus.meta.events + 1;
+  for (let rep = 0; rep < reps; rep++) {
+    let replayAsked = false;
+    const peer = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        for (const line of chunk.toString('latin1').split('\r\n')) {
+          if (line === '') continue;
+          const words = line.split(' ');
+          if (words[0] === 'SETEVENTS' && ['CIRC', 'STREAM', 'ADDRMAP', 'BW', 'ORCONN'].every((e) => words.includes(e))) replayAsked = true;
+          const answer = words[0] === 'GETINFO' ? initialReply : Buffer.from('250 OK\r\n');
+          setImmediate(() => this.push(answer));
+        }
+        callback();
+      },
+    });
+    maybeGc();
+    const control = new TorControl(peer);
+    const f0 = process.resourceUsage().minorPageFault;
+    const c0 = cpuSeconds();
+    const t0 = performance.now();
+    const state = await TorState.create(control);
+    const t1 = performance.now();
+    const c1 = cpuSeconds();
+    let ended!: () => void;
+    const end = new Promise<void>((resolve) => (ended = resolve));
+    let counted = 0;
+    await control.subscribe('ORCONN', () => void counted++);
+    await control.subscribe('BW', (e) => {
+      counted++;
+      if (e.extra['BENCH_END'] === '1') ended();
+    });
+    if (!replayAsked) throw new Error('the state did not subscribe to the replayed events');
+    const f2 = process.resourceUsage().minorPageFault;
+    const c2 = cpuSeconds();
+    const t2 = performance.now();
+    for (const chunk of chunks) {
+      peer.push(chunk);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await end;
+    const t3 = performance.now();
+    const c3 = cpuSeconds();
+    const f3 = process.resourceUsage().minorPageFault;
+    const final = { circuits_open: state.circuits.size, streams_open: state.streams.size, routers: state.routers.size };
+    console.log(
+      JSON.stringify({
+        rep,
+        ready_s: +((t1 - t0) / 1000).toFixed(4),
+        ready_cpu_s: +(c1 - c0).toFixed(4),
+        replay_s: +((t3 - t2) / 1000).toFixed(4),
+        replay_cpu_s: +(c3 - c2).toFixed(4),
+        events_per_s: Math.round(expected / ((t3 - t2) / 1000)),
+        events_per_cpu_s: Math.round(expected / (c3 - c2)),
+        ready_page_faults: f2 - f0,
+        replay_page_faults: f3 - f2,
+        final,
+      }),
+    );
+    await state.close();
+    peer.destroy();
+  }
+}
+
 // -------------------------------------------------------------------------------- orchestrator
 
 interface ServerHandle {
@@ -470,7 +585,8 @@ async function reference(flags: Map<string, string>): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, ['runs', 'corpus', 'reference', 'port', 'worker', 'events'], ['json']);
+  const flags = parseFlags(argv, ['runs', 'corpus', 'reference', 'port', 'worker', 'events', 'reps'], ['json', 'in-process']);
+  if (flags.has('in-process')) return inProcess(flags);
   const worker = flags.get('worker');
   if (worker !== undefined) {
     const port = Number(flags.get('port'));
@@ -486,7 +602,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).then(
   () => {
     // workers exit at once: a leftover timer or socket must not hold the measured process open
-    if (process.argv.includes('--worker')) process.exit(0);
+    if (process.argv.includes('--worker') || process.argv.includes('--in-process')) process.exit(0);
   },
   (err: unknown) => {
     console.error(`state-replay: ${(err as Error).stack ?? String(err)}`);
