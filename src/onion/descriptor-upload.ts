@@ -39,6 +39,8 @@ export class UploadTracker {
   private done = 0;
   private readonly reasons: string[] = [];
   private outcome: UploadOutcome = { state: 'waiting', started: 0, done: 0 };
+  /** The first directory that accepted the descriptor, once one has. */
+  firstUploaded: string | undefined;
 
   constructor(readonly serviceId: string) {}
 
@@ -51,9 +53,21 @@ export class UploadTracker {
         this.pending.set(dir, (this.pending.get(dir) ?? 0) + 1);
         this.started++;
         break;
-      case 'UPLOADED':
-        this.outcome = { state: 'uploaded', hsDir: dir };
-        return this.outcome;
+      case 'UPLOADED': {
+        // Counted like a failure for the bookkeeping of what is still in flight; the service is
+        // published once every directory asked has answered (or, see the watcher, shortly after
+        // the first success), so that a client's first lookup finds the descriptor.
+        const n = this.pending.get(dir) ?? 0;
+        if (n <= 1) this.pending.delete(dir);
+        else this.pending.set(dir, n - 1);
+        this.done++;
+        this.firstUploaded ??= dir;
+        if (this.pending.size === 0) {
+          this.outcome = { state: 'uploaded', hsDir: this.firstUploaded };
+          return this.outcome;
+        }
+        break;
+      }
       case 'FAILED': {
         const n = this.pending.get(dir) ?? 0;
         if (n <= 1) this.pending.delete(dir);
@@ -61,7 +75,10 @@ export class UploadTracker {
         this.done++;
         this.reasons.push(e.reason ?? 'UNEXPECTED');
         if (this.pending.size === 0) {
-          this.outcome = { state: 'failed', reasons: [...this.reasons] };
+          this.outcome =
+            this.firstUploaded !== undefined
+              ? { state: 'uploaded', hsDir: this.firstUploaded }
+              : { state: 'failed', reasons: [...this.reasons] };
           return this.outcome;
         }
         break;
@@ -97,6 +114,9 @@ export interface UploadWaitOptions {
   onProgress: (p: OnionProgress) => void;
 }
 
+/** How long publication waits, after the first successful upload, for the other directories. */
+const UPLOAD_GRACE_MS = 3_000;
+
 /** An HS_DESC subscription that buffers events until a service id is known. */
 export class DescriptorUploadWatcher {
   private buffered: HsDescUpdate[] = [];
@@ -127,19 +147,30 @@ export class DescriptorUploadWatcher {
    */
   async wait(serviceId: string, opts: UploadWaitOptions): Promise<void> {
     const tracker = new UploadTracker(serviceId);
+    let grace: NodeJS.Timeout | undefined;
     const result = new Promise<void>((resolve, reject) => {
+      const published = (hsDir: string) => {
+        if (grace) clearTimeout(grace);
+        opts.onProgress({ phase: 'uploaded', message: `descriptor uploaded to HSDir ${hsDir}`, percent: 100 });
+        resolve();
+      };
       this.sink = (u) => {
         const outcome = tracker.apply(u);
+        // After the first success, a directory that is slow to answer must not hold the caller
+        // for long: published anyway after a short grace.
+        if (outcome.state === 'waiting' && tracker.firstUploaded !== undefined && !grace) {
+          const first = tracker.firstUploaded;
+          grace = setTimeout(() => published(first), UPLOAD_GRACE_MS);
+        }
         if (outcome.state === 'uploaded') {
-          opts.onProgress({ phase: 'uploaded', message: `descriptor uploaded to HSDir ${outcome.hsDir}`, percent: 100 });
-          resolve();
+          published(outcome.hsDir);
         } else if (outcome.state === 'failed') {
           reject(
             new OnionPublishError(
               `every descriptor upload of ${serviceId}.onion failed (${summarize(outcome.reasons)})`,
             ),
           );
-        } else if (u.address.toLowerCase() === serviceId && (u.action === 'UPLOAD' || u.action === 'FAILED')) {
+        } else if (u.address.toLowerCase() === serviceId && (u.action === 'UPLOAD' || u.action === 'UPLOADED' || u.action === 'FAILED')) {
           const { started, done } = outcome;
           opts.onProgress({
             phase: 'uploading',
@@ -163,6 +194,7 @@ export class DescriptorUploadWatcher {
       }
       throw err;
     } finally {
+      if (grace) clearTimeout(grace);
       this.sink = undefined;
     }
   }
