@@ -268,7 +268,12 @@ describe('TorControl fuzz: garbage after a valid start', () => {
       }),
       { numRuns: RUNS },
     );
-    for (const [what, n] of Object.entries(stats)) assert.ok(n >= RUNS / 60, `only ${n} ${what} in ${RUNS} sessions`);
+    // Coverage of the random sessions: every outcome occurs. Timeouts and aborts depend on timing
+    // (5-20 in 600 sessions seen), so one is enough here; a deterministic case below covers them.
+    for (const [what, n] of Object.entries(stats)) {
+      const least = what === 'timeouts' || what === 'aborts' ? 1 : RUNS / 60;
+      assert.ok(n >= least, `only ${n} ${what} in ${RUNS} sessions`);
+    }
   });
 
   it('a reply nobody asked for closes the connection with a protocol error, after the answered ones', async () => {
