@@ -1,4 +1,4 @@
-import { open, type Reader, type Response } from 'maxmind';
+import type { Reader, Response } from 'maxmind';
 import { GeoIpDatabaseError, TorInvalidValueError } from '../errors.js';
 import type { GeoIpLookup, Location } from '../state/geoip-types.js';
 import { logger } from '../util/log.js';
@@ -107,6 +107,8 @@ function find(reader: Reader<Response>, address: string, family: 4 | 6): unknown
 
 async function openDatabase(path: string): Promise<OpenedDatabase> {
   try {
+    // Loaded on first use: most programs never open a database, and the package costs memory.
+    const { open } = await import('maxmind');
     const reader = await open<Response>(path);
     log('opened %s (%s, built %s)', path, reader.metadata.databaseType, String(reader.metadata.buildEpoch));
     return { path, reader };

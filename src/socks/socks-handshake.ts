@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { SocksClient } from 'socks';
+import type { SocksClient as SocksClientClass } from 'socks';
 import type { TorSocksError } from '../errors.js';
 import { socksFailure, socksReplyError } from './socks-errors.js';
 import type { SocksCredentials, SocksTarget } from './socks-request.js';
@@ -147,6 +147,7 @@ export async function socksConnectHandshake(
   try {
     if (opts.signal.aborted) throw opts.signal.reason;
     try {
+      const SocksClient = await loadSocksClient();
       await SocksClient.createConnection({
         command: 'connect',
         // The socket is already connected (existing_socket): these only satisfy the validator.
@@ -179,4 +180,15 @@ export async function socksConnectHandshake(
     socket.off('data', tap);
     opts.signal.removeEventListener('abort', onAbort);
   }
+}
+
+let socksClient: typeof SocksClientClass | undefined;
+
+/**
+ * The `socks` package, loaded by the first SOCKS connection rather than when torcon is imported:
+ * a program that only watches tor's state never pays for it.
+ */
+async function loadSocksClient(): Promise<typeof SocksClientClass> {
+  socksClient ??= (await import('socks')).SocksClient;
+  return socksClient;
 }

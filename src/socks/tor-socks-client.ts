@@ -23,7 +23,7 @@ import type { TorResolveOptions, TorSocksConnectOptions } from './socks-options.
 import { describeTarget, parseSocksHost, parseSocksTarget, socksCredentials, type SocksCredentials } from './socks-request.js';
 import { openSocksSocket } from './socks-socket.js';
 import { startTls } from './socks-tls.js';
-import { createTorDispatcher, fetchThrough, type TorFetchInit } from './tor-fetch.js';
+import type { createTorDispatcher as CreateTorDispatcher, TorFetchInit } from './tor-fetch.js';
 import { SOCKS_CMD_RESOLVE, SOCKS_CMD_RESOLVE_PTR, socksResolveExchange, type ResolveCommand } from './tor-resolve.js';
 
 export type { HttpAgentOptions } from './http-agent.js';
@@ -222,7 +222,11 @@ export class TorSocksClient {
     const { isolate, ...rest } = init;
     if (isolate !== undefined) socksCredentials({ isolate });
     const signal = init.signal ?? undefined;
-    if (!signal) return fetchThrough(this.dispatcherFor(isolate), input, rest);
+    // undici is loaded by the first fetch, not at import: it is the heaviest dependency, and a
+    // program that never fetches should not carry it.
+    const { createTorDispatcher, fetchThrough } = await import('./tor-fetch.js');
+    this.assertOpen();
+    if (!signal) return fetchThrough(this.dispatcherFor(createTorDispatcher, isolate), input, rest);
     // undici does not cancel a connect in progress when the request is aborted, and a stream
     // through tor can take long to open: a request with a signal gets its own dispatcher whose
     // connects honour that signal (so an abort hangs up the SOCKS connection at once). It is
@@ -251,7 +255,7 @@ export class TorSocksClient {
     if (this.closed) throw socksFailure('closed', 'this SOCKS client is closed (its Tor handle was closed)');
   }
 
-  private dispatcherFor(isolate: string | undefined): UndiciAgent {
+  private dispatcherFor(create: typeof CreateTorDispatcher, isolate: string | undefined): UndiciAgent {
     const key = isolate === undefined ? '' : `i:${isolate}`;
     let dispatcher = this.#dispatchers.get(key);
     if (dispatcher) {
@@ -260,7 +264,7 @@ export class TorSocksClient {
       this.#dispatchers.set(key, dispatcher);
       return dispatcher;
     }
-    dispatcher = createTorDispatcher(
+    dispatcher = create(
       (target, o) => this.connect(target, o),
       isolate === undefined ? {} : { isolate },
     );
