@@ -31,6 +31,8 @@ const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 const SP = 0x20;
+/** Largest scratch buffer a parser keeps between data blocks. */
+const SCRATCH_KEEP = 256 * 1024;
 /** LF followed by ".": where a data-block line starting with "." begins. */
 const LF_DOT = Buffer.from('\n.', 'latin1');
 
@@ -38,10 +40,11 @@ const LF_DOT = Buffer.from('\n.', 'latin1');
 interface Pending {
   lines: ReplyLine[];
   /**
-   * The data block read so far, while reading the block of this reply's last `+` line: decoded
-   * runs of lines (one per chunk for a big block like ns/all), joined once when the block ends
-   * into one flat string. (A rope of concatenations would be flattened by its first reader anyway,
-   * and its pieces would have to survive garbage collections until then.)
+   * The data block read so far, while reading the block of this reply's last `+` line: its lines
+   * as text, line ends "\n" (one piece per run of lines, i.e. about one per chunk for a big block
+   * like ns/all), joined once when the block ends. Each piece is one flat string: a rope of line
+   * pieces (what `replaceAll` builds) would be tens of thousands of small objects for the garbage
+   * collector to copy and promote, and slow to read.
    */
   pieces: string[] | null;
 }
@@ -69,6 +72,8 @@ export class ReplyParser {
   /** The slot whose data block is being read, if any. */
   private inData: Pending | null = null;
   private failed: TorProtocolError | null = null;
+  /** Reused for turning data-block runs into text (see `latin1Lines`). */
+  private scratch: Buffer | null = null;
   /** Whether the chunk being read is all ASCII (see `scan`). */
   private latin1 = false;
   /** The sink's one-line event handler, bound once; null when it has none. */
@@ -199,7 +204,7 @@ export class ReplyParser {
           this.endData(slot);
           return lf + 1;
         }
-        this.appendText(slot, this.decode(buf, buf[pos + 1] === DOT ? pos + 1 : pos, end));
+        this.appendRun(slot, buf, buf[pos + 1] === DOT ? pos + 1 : pos, lf + 1);
         run = lf + 1;
       }
       pos = lf + 1;
@@ -208,13 +213,27 @@ export class ReplyParser {
 
   /** Appends the complete lines `buf[a, b)` (b is just past an LF), line ends turned into "\n". */
   private appendRun(slot: Pending, buf: Buffer, a: number, b: number): void {
-    const last = b - 1 > a && buf[b - 2] === CR ? b - 2 : b - 1;
-    this.appendText(slot, this.decode(buf, a, last).replaceAll('\r\n', '\n'));
-  }
-
-  private appendText(slot: Pending, text: string): void {
+    const text = this.latin1 ? this.latin1Lines(buf, a, b) : buf.toString('utf8', a, b).split('\r\n').join('\n');
     if (slot.pieces === null) slot.pieces = [text];
     else slot.pieces.push(text);
+  }
+
+  /**
+   * `buf[a, b)` (ASCII) as text with each CRLF turned into LF, in one pass through a scratch
+   * buffer: no string per line, and the bytes are copied once.
+   */
+  private latin1Lines(buf: Buffer, a: number, b: number): string {
+    let out = this.scratch;
+    if (out === null || out.length < b - a) out = this.scratch = Buffer.allocUnsafeSlow(Math.max(b - a, 65536));
+    let w = 0;
+    for (let i = a; i < b; i++) {
+      const c = buf[i]!;
+      if (c !== CR || i + 1 === b || buf[i + 1] !== LF) out[w++] = c;
+    }
+    const text = out.toString('latin1', 0, w);
+    // A scratch grown by one unusually large chunk is not kept for the connection's lifetime.
+    if (out.length > SCRATCH_KEEP) this.scratch = null;
+    return text;
   }
 
   private line(buf: Buffer, start: number, end: number): void {
@@ -281,8 +300,9 @@ export class ReplyParser {
 
   private endData(slot: Pending): void {
     const last = slot.lines[slot.lines.length - 1]!;
+    // Every piece ends with a line end; the block's last one is not part of the text.
     const pieces = slot.pieces;
-    last.data = pieces === null ? '' : pieces.length === 1 ? pieces[0]! : pieces.join('\n');
+    last.data = pieces === null ? '' : (pieces.length === 1 ? pieces[0]! : pieces.join('')).slice(0, -1);
     slot.pieces = null;
     this.inData = null;
   }
