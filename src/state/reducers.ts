@@ -12,11 +12,12 @@ import type {
   AddrMapEvent,
   CircEvent,
   GuardEvent,
+  HostPort,
   RouterRef,
   StreamEvent,
   TorEvent,
 } from '../control/events/event-types.js';
-import { parseRouterRef } from '../control/events/field-parsers.js';
+import { detach, parseRouterRef } from '../control/events/field-parsers.js';
 import { parseAddrMapLine } from '../control/events/addrmap-event.js';
 import { parseCircuitStatusLine } from '../control/events/circuit-events.js';
 import { parseStreamStatusLine } from '../control/events/stream-events.js';
@@ -52,12 +53,12 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
   if ((e.path.length > 0 || e.status === 'LAUNCHED') && !samePath(c.pathRefs, e.path)) c.pathRefs = e.path;
   if (e.purpose !== undefined) c.purpose = e.purpose;
   if (e.buildFlags.length > 0) c.buildFlags = e.buildFlags;
-  if (e.hsState !== undefined) c.hsState = e.hsState;
-  if (e.rendQuery !== undefined) c.rendQuery = e.rendQuery;
+  if (e.hsState !== undefined) c.hsState = ownString(c.hsState, e.hsState);
+  if (e.rendQuery !== undefined) c.rendQuery = ownString(c.rendQuery, e.rendQuery);
   if (e.timeCreated !== undefined && c.timeCreated?.getTime() !== e.timeCreated.getTime()) c.timeCreated = e.timeCreated;
   if (e.reason !== undefined) c.reason = e.reason;
   if (e.remoteReason !== undefined) c.remoteReason = e.remoteReason;
-  if (e.socksUsername !== undefined) c.socksUsername = e.socksUsername;
+  if (e.socksUsername !== undefined) c.socksUsername = ownString(c.socksUsername, e.socksUsername);
   if (closing) {
     s.circuits.delete(id);
     // Streams tor has not ended yet wait as orphans of this id, like streams of a circuit not yet
@@ -149,6 +150,19 @@ function joinCircuit(s: StateSnapshot, st: Stream, cid: string): void {
 }
 
 /**
+ * What a circuit or stream keeps of a string field: what it has when the value is the same, else
+ * a copy that does not share memory with the event's line (see {@link applyStreamEventTo}).
+ */
+function ownString(kept: string | undefined, value: string): string {
+  return kept === value ? kept : detach(value);
+}
+
+/** A copy of `hp` whose host does not point into the event text it was sliced from. */
+function ownHostPort(hp: HostPort): HostPort {
+  return { host: detach(hp.host), port: hp.port };
+}
+
+/**
  * Applies a STREAM event (or a `GETINFO stream-status` line parsed as one).
  *
  * @returns the stream concerned (for FAILED/CLOSED the one removed; it keeps its last circuit)
@@ -171,14 +185,20 @@ export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stre
     if (!closing) s.streams.set(id, st);
   }
   st.status = e.status;
-  st.target = e.target;
+  // Streams are kept in maps whose tables V8 replaces as streams come and go, and a replaced
+  // table keeps its entries reachable until the next full collection: whatever a stream holds is
+  // promoted to the old generation. So a stream keeps the target it has while tor repeats it, and
+  // otherwise a copy whose host does not share memory with the event's line.
+  if (st.target.port !== e.target.port || st.target.host !== e.target.host) st.target = ownHostPort(e.target);
   if (e.reason !== undefined) st.reason = e.reason;
   if (e.remoteReason !== undefined) st.remoteReason = e.remoteReason;
   if (e.source !== undefined) st.source = e.source;
-  if (e.sourceAddr !== undefined) st.sourceAddr = e.sourceAddr;
+  if (e.sourceAddr !== undefined && (st.sourceAddr?.port !== e.sourceAddr.port || st.sourceAddr.host !== e.sourceAddr.host)) {
+    st.sourceAddr = ownHostPort(e.sourceAddr);
+  }
   if (e.purpose !== undefined) st.purpose = e.purpose;
   if (e.clientProtocol !== undefined) st.clientProtocol = e.clientProtocol;
-  if (e.socksUsername !== undefined) st.socksUsername = e.socksUsername;
+  if (e.socksUsername !== undefined) st.socksUsername = ownString(st.socksUsername, e.socksUsername);
   if (e.nymEpoch !== undefined) st.nymEpoch = e.nymEpoch;
   if (e.sessionGroup !== undefined) st.sessionGroup = e.sessionGroup;
   // tor names the old circuit in DETACHED, but the stream is no longer on it.

@@ -19,6 +19,19 @@ import {
 } from './field-parsers.js';
 
 const CIRC_STATUSES = ['BUILT', 'EXTENDED', 'LAUNCHED', 'CLOSED', 'FAILED', 'GUARD_WAIT'] as const;
+const HS_STATES = [
+  'HSCI_CONNECTING',
+  'HSCI_INTRO_SENT',
+  'HSCI_DONE',
+  'HSCR_CONNECTING',
+  'HSCR_ESTABLISHED_IDLE',
+  'HSCR_ESTABLISHED_WAITING',
+  'HSCR_JOINED',
+  'HSSI_CONNECTING',
+  'HSSI_ESTABLISHED',
+  'HSSR_CONNECTING',
+  'HSSR_JOINED',
+] as const;
 const PURPOSES = [
   'GENERAL',
   'HS_CLIENT_INTRO',
@@ -108,7 +121,7 @@ function applyCircuitField(ev: CircuitEventObject, index: number, text: string, 
       ev.purpose = internSlice(text, start, end, PURPOSES);
       return;
     case K_HS_STATE:
-      ev.hsState = text.slice(start, end);
+      ev.hsState = internSlice(text, start, end, HS_STATES);
       return;
     case K_REND_QUERY:
       ev.rendQuery = text.slice(start, end);
