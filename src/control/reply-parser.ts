@@ -225,12 +225,7 @@ export class ReplyParser {
   private latin1Lines(buf: Buffer, a: number, b: number): string {
     let out = this.scratch;
     if (out === null || out.length < b - a) out = this.scratch = Buffer.allocUnsafeSlow(Math.max(b - a, 65536));
-    let w = 0;
-    for (let i = a; i < b; i++) {
-      const c = buf[i]!;
-      if (c !== CR || i + 1 === b || buf[i + 1] !== LF) out[w++] = c;
-    }
-    const text = out.toString('latin1', 0, w);
+    const text = out.toString('latin1', 0, copyWithoutCrBeforeLf(buf, a, b, out));
     // A scratch grown by one unusually large chunk is not kept for the connection's lifetime.
     if (out.length > SCRATCH_KEEP) this.scratch = null;
     return text;
@@ -306,6 +301,21 @@ export class ReplyParser {
     slot.pieces = null;
     this.inData = null;
   }
+}
+
+/**
+ * Copies `buf[a, b)` to the start of `out` leaving out each CR that comes right before an LF.
+ * (Its own function so that V8's optimized loop returns at once to the caller, rather than
+ * deoptimizing in code after the loop that had not run yet when the loop was optimized.)
+ * @returns how many bytes were written
+ */
+function copyWithoutCrBeforeLf(buf: Buffer, a: number, b: number, out: Buffer): number {
+  let w = 0;
+  for (let i = a; i < b; i++) {
+    const c = buf[i]!;
+    if (c !== CR || i + 1 === b || buf[i + 1] !== LF) out[w++] = c;
+  }
+  return w;
 }
 
 /**

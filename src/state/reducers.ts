@@ -75,7 +75,7 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
     const recent = s.recentlyClosed;
     recent.delete(id);
     recent.set(id, c);
-    if (recent.size > RECENTLY_CLOSED_LIMIT) recent.delete(recent.keys().next().value!);
+    if (recent.size > RECENTLY_CLOSED_LIMIT) recent.delete(recent.firstKey()!);
   }
   return c;
 }

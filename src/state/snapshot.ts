@@ -7,6 +7,7 @@ import type { CancelOptions } from '../util/abort.js';
 import type { AddressMapping } from './address-map.js';
 import type { Circuit } from './circuit.js';
 import type { RouterContext } from './router.js';
+import { ChurnMap } from './churn-map.js';
 import { RouterMap } from './router-map.js';
 import type { Stream } from './stream.js';
 
@@ -37,15 +38,15 @@ export interface StateSnapshot {
   /** Relays by 40-hex upper-case fingerprint (stored by base64 identity: see RouterMap). */
   readonly routers: RouterMap;
   /** Open (not CLOSED/FAILED) circuits by id. */
-  readonly circuits: Map<string, Circuit>;
+  readonly circuits: ChurnMap<string, Circuit>;
   /** Open (not CLOSED/FAILED) streams by id. */
-  readonly streams: Map<string, Stream>;
+  readonly streams: ChurnMap<string, Stream>;
   /** Address mappings by source address, expired ones included (views filter them). */
   readonly addressMap: Map<string, AddressMapping>;
   /** The last circuits that closed, so late questions about them get a real answer. Bounded. */
-  readonly recentlyClosed: Map<string, Circuit>;
+  readonly recentlyClosed: ChurnMap<string, Circuit>;
   /** Open streams that name a circuit we have not seen yet, by that circuit's id. */
-  readonly orphanStreams: Map<string, Set<Stream>>;
+  readonly orphanStreams: ChurnMap<string, Set<Stream>>;
   /** Entry guards in tor's order. */
   guards: EntryGuard[];
   /** Bumped whenever `routers` changes, so cached Router lookups know to refresh. */
@@ -71,11 +72,12 @@ export function createSnapshot(
 ): StateSnapshot {
   return {
     routers: new RouterMap(),
-    circuits: new Map(),
-    streams: new Map(),
+    // Entries that come and go all the time: see ChurnMap for why not a plain Map.
+    circuits: new ChurnMap(),
+    streams: new ChurnMap(),
     addressMap: new Map(),
-    recentlyClosed: new Map(),
-    orphanStreams: new Map(),
+    recentlyClosed: new ChurnMap(),
+    orphanStreams: new ChurnMap(),
     guards: [],
     routerGeneration: 0,
     routerContext: init.routerContext,
