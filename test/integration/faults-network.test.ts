@@ -186,8 +186,14 @@ describe('faults on a test network of our own (5 relays)', function () {
     assert.equal(await echoOnce(again, 'after the fault'), 'after the fault');
     again.destroy();
     // And so does tor's own choice.
-    // (tor may still pick the dead relay from the consensus once or twice before it learns)
-    const chosen = await retryOnSocksError(() => tor.connect({ host: '127.0.0.1', port: echo.port }, { timeoutMs: 20_000 }));
+    // (tor may still pick the dead relay from the consensus a few times before it learns; each
+    // attempt has its own isolation token, so that it asks for a fresh circuit instead of waiting
+    // on one tor has not given up on yet: three 20 s attempts without that once all timed out)
+    let attempt = 0;
+    const chosen = await retryOnSocksError(
+      () => tor.connect({ host: '127.0.0.1', port: echo.port }, { timeoutMs: 20_000, isolate: `after-kill-${++attempt}` }),
+      5,
+    );
     assert.equal(await echoOnce(chosen, 'tor chose'), 'tor chose');
     chosen.destroy();
   });
