@@ -124,7 +124,8 @@ describe('onion services on the private test network', function () {
     });
     try {
       assert.equal(service.address, `${service.hostname}:8080`);
-      const socket = await tor.connect(`${service.hostname}:8080`, { timeoutMs: ONION_TIMEOUT_MS });
+      // The first lookup of a brand-new service can still miss (see retryOnSocksError), as above.
+      const socket = await retryOnSocksError(() => tor.connect(`${service.hostname}:8080`, { timeoutMs: ONION_TIMEOUT_MS }));
       assert.equal(await httpGet(socket, service.hostname), 'fs /\n');
     } finally {
       await service.close();
