@@ -185,10 +185,9 @@ export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stre
     if (!closing) s.streams.set(id, st);
   }
   st.status = e.status;
-  // Streams are kept in maps whose tables V8 replaces as streams come and go, and a replaced
-  // table keeps its entries reachable until the next full collection: whatever a stream holds is
-  // promoted to the old generation. So a stream keeps the target it has while tor repeats it, and
-  // otherwise a copy whose host does not share memory with the event's line.
+  // A stream may live long enough to be promoted to the old generation, and a host sliced from the
+  // event would take the whole event line along. So a stream keeps the target it has while tor
+  // repeats it, and otherwise a copy whose host does not share memory with the line.
   if (st.target.port !== e.target.port || st.target.host !== e.target.host) st.target = ownHostPort(e.target);
   if (e.reason !== undefined) st.reason = e.reason;
   if (e.remoteReason !== undefined) st.remoteReason = e.remoteReason;
