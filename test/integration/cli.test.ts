@@ -11,6 +11,7 @@ import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
+import { isAlive } from '../support/settle.js';
 
 /**
  * The `torcon` CLI end to end: every command runs as a child process (`node dist/src/cli/main.js`)
@@ -144,15 +145,6 @@ function torProcessesWith(needle: string): number[] {
     }
   }
   return pids;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Whether tor still hosts the onion service (GETINFO hs/service/desc/id answers for any connection). */

@@ -7,18 +7,10 @@ import type { ConfLine, HiddenServiceConfig } from '../../src/config/config-type
 import { TorControlError, TorInvalidValueError } from '../../src/errors.js';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
+import { isAlive } from '../support/settle.js';
 
 // DisableNetwork 1: tor's configuration machinery works fully and nothing leaves the machine.
 const OFFLINE = { DisableNetwork: 1 } as const;
-
-function torIsRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('TorConfig against a real tor (DisableNetwork 1)', function () {
   this.timeout(60_000);
@@ -44,7 +36,7 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
     await other?.close();
     const pid = tor?.pid;
     await tor?.close();
-    if (pid) assert.equal(torIsRunning(pid), false, 'tor survived close()');
+    if (pid) assert.equal(isAlive(pid), false, 'tor survived close()');
   });
 
   it("knows every option's type from config/names", () => {

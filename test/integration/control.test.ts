@@ -17,19 +17,11 @@ import {
   TorNotAvailableError,
 } from '../../src/errors.js';
 import { parseBootstrapStatus } from '../../src/process/bootstrap.js';
+import { isAlive } from '../support/settle.js';
 
 // Every tor in this file runs with DisableNetwork 1: the control port works fully and nothing
 // leaves the machine.
 const OFFLINE = { DisableNetwork: 1 } as const;
-
-function torIsRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(check: () => boolean, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
@@ -53,7 +45,7 @@ describe('control protocol against a real tor (DisableNetwork 1)', function () {
 
   it('launches, owns and authenticates to tor', async () => {
     assert.match(tor.version, /^0\.4\.\d+/);
-    assert.ok(tor.pid && torIsRunning(tor.pid));
+    assert.ok(tor.pid && isAlive(tor.pid));
     assert.equal(await tor.control.getInfo('process/pid'), String(tor.pid));
     assert.match(tor.controlEndpoint, /^tcp:127\.0\.0\.1:\d+$/);
     assert.equal(await tor.control.getInfo('network-liveness'), 'down');
@@ -200,7 +192,7 @@ describe('launching and losing tor', function () {
     const dir = (await tor.control.getConf('DataDirectory'))['DataDirectory']![0]!;
     const pid = tor.pid!;
     await tor.close();
-    assert.equal(torIsRunning(pid), false);
+    assert.equal(isAlive(pid), false);
     await assert.rejects(import('node:fs/promises').then((fs) => fs.stat(dir)), /ENOENT/);
   });
 

@@ -19,6 +19,7 @@ import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
+import { isAlive, outcome, settleWithin, within, type Settled } from '../support/settle.js';
 
 /**
  * Faults at the control level: tor SIGKILLed while commands, a state build, an ADD_ONION or an
@@ -33,40 +34,6 @@ import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 const OFFLINE = { DisableNetwork: 1 } as const;
 /** How long anything may take to settle after tor died (a hang shows up as a miss). */
 const SETTLE_MS = 1_000;
-
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** The outcome of `p` as a promise that never rejects (so no rejection is ever unobserved). */
-function outcome<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then(
-    (value): Settled<T> => ({ ok: true, value }),
-    (error: unknown): Settled<T> => ({ ok: false, error }),
-  );
-}
-
-/** Waits for `p` to settle, failing if that takes longer than `ms`. */
-async function settleWithin<T>(p: Promise<T>, ms: number, what: string): Promise<Settled<T>> {
-  return within(outcome(p), ms, what);
-}
-
-/** Waits for an outcome (see {@link outcome}), failing if it takes longer than `ms`. */
-async function within<T>(settled: Promise<Settled<T>>, ms: number, what: string): Promise<Settled<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
-  const r = await Promise.race([settled, late]);
-  clearTimeout(timer);
-  if (r === 'late') assert.fail(`${what} did not settle within ${ms} ms`);
-  return r;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The resources at the start of a test. Taken after a turn of the event loop, so that mocha's own
@@ -187,7 +154,7 @@ describe('faults: tor SIGKILLed under load (DisableNetwork 1)', function () {
     await assert.rejects(state.buildCircuit(), TorControlClosedError);
     await assert.rejects(config.set({ ContactInfo: 'x' }), TorError);
     await settleWithin(tor.close(), 3_000, 'tor.close() after the kill');
-    assert.equal(alive(pid), false);
+    assert.equal(isAlive(pid), false);
     await assertNoLeaks(baseline, 'after the kill');
   });
 

@@ -7,6 +7,8 @@ import type { Circuit, TorState } from '../../src/state/tor-state.js';
 import { startTestNetwork, type TestNetwork, type TestRelay } from '../../src/testnet.js';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
+import { echoOnce, listenEchoServer } from '../support/echo-load.js';
+import { isAlive, outcome, settleWithin, within, type Settled } from '../support/settle.js';
 
 /**
  * Faults that need a working Tor network: a relay dying under a stream whose path we chose, and
@@ -19,61 +21,6 @@ const NOTICE_MS = 30_000;
 /** Deadline for what must settle once the client tor itself is gone (its sockets close at once). */
 const SETTLE_MS = 1_000;
 
-type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** The outcome of `p` as a promise that never rejects (taken at once: no rejection goes unobserved). */
-function outcome<T>(p: Promise<T>): Promise<Settled<T>> {
-  return p.then(
-    (value): Settled<T> => ({ ok: true, value }),
-    (error: unknown): Settled<T> => ({ ok: false, error }),
-  );
-}
-
-async function settleWithin<T>(p: Promise<T> | Promise<Settled<T>>, ms: number, what: string, taken = false): Promise<Settled<T>> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
-  const r = await Promise.race([taken ? (p as Promise<Settled<T>>) : outcome(p as Promise<T>), late]);
-  clearTimeout(timer);
-  if (r === 'late') assert.fail(`${what} did not settle within ${ms} ms`);
-  return r;
-}
-
-async function startEcho(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    s.pipe(s);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-/** Sends `text` and resolves with what came back once as long. */
-function echoOnce(socket: net.Socket, text: string): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      if (buf.length >= text.length) {
-        socket.off('data', onData);
-        socket.off('error', reject);
-        resolve(buf);
-      }
-    };
-    socket.on('data', onData);
-    socket.once('error', reject);
-    socket.write(text);
-  });
-}
-
 /** Resolves when the socket has closed, with the error it closed with, if any. */
 function closedWith(socket: net.Socket): Promise<Error | undefined> {
   return new Promise((resolve) => {
@@ -82,15 +29,6 @@ function closedWith(socket: net.Socket): Promise<Error | undefined> {
     if (socket.destroyed && socket.closed) resolve(error);
     socket.once('close', () => resolve(error));
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('faults on a test network of our own (5 relays)', function () {
@@ -107,7 +45,7 @@ describe('faults on a test network of our own (5 relays)', function () {
     network = await startTestNetwork({ relays: 5, timeoutMs: 180_000 });
     tor = await connectTor({ control: network.controlEndpoint });
     state = await tor.getState();
-    echo = await startEcho();
+    echo = await listenEchoServer();
     await everyRelayCarriesStreams();
   });
 
@@ -139,7 +77,7 @@ describe('faults on a test network of our own (5 relays)', function () {
     await tor?.close();
     await echo?.close();
     await network?.stop();
-    if (network) for (const pid of network.pids) assert.equal(alive(pid), false, `tor ${pid} survived stop()`);
+    if (network) for (const pid of network.pids) assert.equal(isAlive(pid), false, `tor ${pid} survived stop()`);
   });
   afterEach(async () => {
     await new Promise((r) => setImmediate(r));
@@ -242,7 +180,7 @@ describe('faults on a test network of our own (5 relays)', function () {
       const closed = await settleWithin(streamClosed, SETTLE_MS, 'the open stream');
       assert.ok(closed.ok);
       for (const [what, p] of Object.entries(pending)) {
-        const r = await settleWithin<unknown>(p, SETTLE_MS, what, true);
+        const r = await within<unknown>(p, SETTLE_MS, what);
         assert.ok(!r.ok, `${what} succeeded against a dead tor`);
         assert.ok(r.error instanceof TorError, `${what}: ${String(r.error)}`);
         if (what === 'getInfo' || what === 'circuit') assert.ok(r.error instanceof TorControlClosedError, `${what}: ${String(r.error)}`);

@@ -10,6 +10,7 @@ import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
 import { launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import { buildMmdb } from '../support/mmdb-writer.js';
+import { isAlive } from '../support/settle.js';
 
 // tor's own GeoIP table, installed with tor. ip-to-country is a lookup in that local table: with
 // DisableNetwork 1 nothing leaves the machine.
@@ -30,15 +31,6 @@ async function countryInTorFile(ip: string): Promise<string | undefined> {
   return undefined;
 }
 
-function torIsRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe("GeoIP through tor's own table (DisableNetwork 1)", function () {
   this.timeout(60_000);
   let tor: Tor;
@@ -54,7 +46,7 @@ describe("GeoIP through tor's own table (DisableNetwork 1)", function () {
   after(async () => {
     const pid = tor?.pid;
     await tor?.close();
-    if (pid) assert.equal(torIsRunning(pid), false, 'tor survived close()');
+    if (pid) assert.equal(isAlive(pid), false, 'tor survived close()');
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -117,7 +109,7 @@ describe('GeoIP through a tor without GeoIP data (DisableNetwork 1)', function (
   after(async () => {
     const pid = tor?.pid;
     await tor?.close();
-    if (pid) assert.equal(torIsRunning(pid), false, 'tor survived close()');
+    if (pid) assert.equal(isAlive(pid), false, 'tor survived close()');
   });
 
   it('fails with TOR_GEOIP_DATABASE instead of pretending the address is unknown', async () => {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents } from '../../src/state/tor-state.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
+import { echoOnce, listenEchoServer } from '../support/echo-load.js';
 
 /** Resolves with the first emission of `name` whose arguments pass `test`. */
 function waitFor<K extends keyof TorStateEvents>(
@@ -22,38 +22,6 @@ function waitFor<K extends keyof TorStateEvents>(
   });
 }
 
-/** A loopback echo server (the test network's exits reach only 127.0.0.0/8). */
-async function startEcho(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-    s.on('error', () => undefined);
-    s.pipe(s);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-async function echoOnce(socket: net.Socket, text: string): Promise<string> {
-  const got = new Promise<string>((resolve, reject) => {
-    let buf = '';
-    socket.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.length >= text.length) resolve(buf);
-    });
-    socket.once('error', reject);
-  });
-  socket.write(text);
-  return got;
-}
-
 describe('state: TorState on the private test network', function () {
   this.timeout(120_000);
   let network: TestNetwork;
@@ -66,7 +34,7 @@ describe('state: TorState on the private test network', function () {
     network = await sharedTestNetwork();
     tor = await connectTor({ control: network.controlEndpoint });
     state = await tor.getState();
-    echo = await startEcho();
+    echo = await listenEchoServer();
   });
 
   after(async () => {

@@ -11,6 +11,7 @@ import { TorAbortError, TorInvalidValueError, TorLaunchError, TorTimeoutError } 
 import { LiteControl } from '../../src/process/testnet/control-lite.js';
 import { probePort } from '../../src/process/testnet/ports.js';
 import { parseConsensusRelays } from '../../src/process/testnet/readiness.js';
+import { listenEchoServer } from '../support/echo-load.js';
 import {
   assertTorrcSafe,
   readTestNetworkState,
@@ -42,21 +43,9 @@ function freshDir(tag: string): string {
   return path.join(os.tmpdir(), `torcon-testnet-test-${tag}-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-function startEcho(): Promise<{ port: number; close: () => void }> {
-  return new Promise((resolve) => {
-    const server = net.createServer((s) => {
-      s.on('error', () => undefined);
-      s.pipe(s);
-    });
-    server.listen(0, '127.0.0.1', () => {
-      resolve({ port: (server.address() as net.AddressInfo).port, close: () => server.close() });
-    });
-  });
-}
-
 /** A SOCKS5 stream through the network's client to a loopback echo server; returns what came back. */
 async function echoThrough(network: TestNetwork, payload: Buffer): Promise<Buffer> {
-  const echo = await startEcho();
+  const echo = await listenEchoServer();
   try {
     const { socket } = await SocksClient.createConnection({
       proxy: { host: '127.0.0.1', port: network.socksPort, type: 5 },
@@ -79,7 +68,7 @@ async function echoThrough(network: TestNetwork, payload: Buffer): Promise<Buffe
       socket.destroy();
     }
   } finally {
-    echo.close();
+    await echo.close();
   }
 }
 

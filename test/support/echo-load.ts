@@ -81,6 +81,24 @@ export async function listenEchoServer(): Promise<LoadEchoServer> {
   return echo;
 }
 
+/** Sends `text` and resolves with what came back once as much has (for short checks of a stream). */
+export function echoOnce(socket: net.Socket, text: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      if (buf.length >= text.length) {
+        socket.off('data', onData);
+        socket.off('error', reject);
+        resolve(buf);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(text);
+  });
+}
+
 /**
  * The bytes stream `index` sends: an AES-128-CTR keystream keyed by (seed, index), so that every
  * stream carries different data (a mix-up between streams changes the digest) and a run can be
@@ -355,7 +373,6 @@ export function describeFailures(results: readonly StreamResult[], max = 5): str
     .map((r) => `#${r.index} ${r.errorCode}: ${r.error instanceof Error ? r.error.message : String(r.error)} (${r.bytesReceived}/${r.bytesSent} bytes)`);
   return `${failed.length} of ${results.length} failed${shown.length ? ': ' + shown.join('; ') : ''}`;
 }
-
 
 /** Options of {@link runExitLoad}. */
 export interface ExitLoadOptions {

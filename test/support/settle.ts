@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+
+/** How a promise ended, as a value. */
+export type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** The outcome of `p` as a promise that never rejects (taken at once: no rejection goes unobserved). */
+export function outcome<T>(p: Promise<T>): Promise<Settled<T>> {
+  return p.then(
+    (value): Settled<T> => ({ ok: true, value }),
+    (error: unknown): Settled<T> => ({ ok: false, error }),
+  );
+}
+
+/** Waits for an outcome (see {@link outcome}), failing the test if it takes longer than `ms`. */
+export async function within<T>(settled: Promise<Settled<T>>, ms: number, what: string): Promise<Settled<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)));
+  const r = await Promise.race([settled, late]);
+  clearTimeout(timer);
+  if (r === 'late') assert.fail(`${what} did not settle within ${ms} ms`);
+  return r;
+}
+
+/** Waits for `p` to settle, failing the test if that takes longer than `ms`. */
+export function settleWithin<T>(p: Promise<T>, ms: number, what: string): Promise<Settled<T>> {
+  return within(outcome(p), ms, what);
+}
+
+/** Whether a process with this pid exists (signal 0 checks without signalling). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
