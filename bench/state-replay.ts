@@ -14,7 +14,9 @@
  * Runs alternate floor/torcon; the figures are medians.
  *
  * Usage:
- *   node dist/bench/state-replay.js [--runs 5] [--corpus DIR] [--json]
+ *   node dist/bench/state-replay.js [--runs 5] [--corpus DIR] [--json] [--layers]
+ *       (`--layers` adds a third client, `events`: typed events without the state, so that the
+ *        replay splits into reading lines (floor), parsing events, and the state)
  *   node dist/bench/state-replay.js --reference /tmp/refcorpus --port N
  *       (one torcon run against a fake already listening on N, e.g. shared/bench/fake_tor.py,
  *        checked against DIR/meta.json)
@@ -34,6 +36,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { DEFAULT_CORPUS_DIR } from './corpus-generator.js';
 import { ensureCorpus, loadCorpus, type LoadedMeta } from './corpus-files.js';
 import { machine, maybeGc, median, parseFlags } from './bench-util.js';
+import type { TorState } from '../src/state/tor-state.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const END_TEXT = 'BW 0 0 BENCH_END=1';
@@ -43,7 +46,7 @@ const REPLAY_TIMEOUT_MS = 300_000;
 
 /** One client run, as a worker prints it. */
 interface RunReport {
-  variant: 'torcon' | 'floor';
+  variant: Variant;
   connect_s: number;
   ready_s: number;
   replay_s: number;
@@ -77,6 +80,13 @@ interface RunReport {
   final?: { circuits_open: number; streams_open: number; routers: number };
   lines?: number;
 }
+
+/**
+ * What a client run measures: `torcon` (the live state), `events` (with `--layers`: the same
+ * connection and GETINFO, CIRC/STREAM/ADDRMAP parsed into typed events for listeners that do
+ * nothing, no state: the parsers' share of the replay), `floor` (a raw socket splitting lines).
+ */
+type Variant = 'torcon' | 'events' | 'floor';
 
 const mb = (bytes: number): number => +(bytes / 1048576).toFixed(1);
 
@@ -140,7 +150,7 @@ function gcMeter(): { start(): void; stop(): { ms: number; count: number } } {
 
 // ------------------------------------------------------------------------------------- workers
 
-async function torconWorker(port: number, expectedEvents: number): Promise<RunReport> {
+async function torconWorker(port: number, expectedEvents: number, withState = true): Promise<RunReport> {
   // imported here so that the floor worker does not load (or pay memory for) torcon
   const { connectTor } = await import('../src/tor/connect-tor.js');
   maybeGc();
@@ -151,7 +161,12 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
   const c1 = cpuSeconds();
   const f1 = process.resourceUsage().minorPageFault;
   try {
-    const state = await tor.getState({ timeoutMs: 60_000 });
+    let state: TorState | undefined;
+    if (withState) state = await tor.getState({ timeoutMs: 60_000 });
+    else {
+      for (const name of ['CIRC', 'STREAM', 'ADDRMAP']) await tor.control.subscribe(name, () => undefined);
+      await tor.control.getInfo(FLOOR_INFO_KEYS, { timeoutMs: 60_000 });
+    }
     const t2 = performance.now();
     const c2 = cpuSeconds();
     const f2 = process.resourceUsage().minorPageFault;
@@ -177,13 +192,13 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
     const f4 = process.resourceUsage().minorPageFault;
     const gcStats = gc.stop();
     const t5 = performance.now();
-    const routers = state.routers.size;
+    const routers = state?.routers.size;
     const t6 = performance.now();
-    const final = { circuits_open: state.circuits.size, streams_open: state.streams.size, routers };
+    const final = state && { circuits_open: state.circuits.size, streams_open: state.streams.size, routers: routers! };
     maybeGc();
     const heapAfter = process.memoryUsage().heapUsed;
     return {
-      variant: 'torcon',
+      variant: withState ? 'torcon' : 'events',
       connect_s: (t1 - t0) / 1000,
       ready_s: (t2 - t1) / 1000,
       replay_s: (t4 - t3) / 1000,
@@ -201,8 +216,7 @@ async function torconWorker(port: number, expectedEvents: number): Promise<RunRe
       replay_cpu_other_s: th3 && th4 ? +(th4.other - th3.other).toFixed(2) : null,
       ready_page_faults: f2 - f1,
       replay_page_faults: f4 - f3,
-      routers_first_read_s: +((t6 - t5) / 1000).toFixed(4),
-      final,
+      ...(state && { routers_first_read_s: +((t6 - t5) / 1000).toFixed(4), final }),
     };
   } finally {
     await tor.close();
@@ -461,7 +475,7 @@ function startServer(corpusDir: string): Promise<ServerHandle> {
   });
 }
 
-function runWorker(variant: 'torcon' | 'floor', port: number, events: number): Promise<RunReport> {
+function runWorker(variant: Variant, port: number, events: number): Promise<RunReport> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -496,7 +510,8 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
   const events = meta.events + 1; // + the end marker
   const reports: Array<RunReport & { server?: Record<string, number> | null }> = [];
   for (let i = 0; i < runs; i++) {
-    const order: Array<'torcon' | 'floor'> = i % 2 ? ['torcon', 'floor'] : ['floor', 'torcon'];
+    const order: Variant[] = i % 2 ? ['torcon', 'floor'] : ['floor', 'torcon'];
+    if (flags.has('layers')) order.splice(1, 0, 'events');
     for (const variant of order) {
       const server = await startServer(corpus.dir);
       try {
@@ -517,7 +532,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
       }
     }
   }
-  const summarize = (variant: 'torcon' | 'floor') => {
+  const summarize = (variant: Variant) => {
     const rs = reports.filter((r) => r.variant === variant);
     return {
       runs: rs.length,
@@ -536,6 +551,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
   };
   const torcon = summarize('torcon');
   const floor = summarize('floor');
+  const events_only = flags.has('layers') ? summarize('events') : undefined;
   const finals = reports.filter((r) => r.variant === 'torcon').map((r) => ({ final: r.final, ...checkFinal(meta, r) }));
   const report = {
     bench: 'state-replay',
@@ -544,6 +560,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     expected_final: finals[0]?.expected,
     all_final_states_match: finals.every((f) => f.ok),
     torcon,
+    ...(events_only && { events_only }),
     floor,
     ratio: {
       ready: +(torcon.ready_s / floor.ready_s).toFixed(2),
@@ -559,7 +576,8 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     console.log(`state-replay: ${meta.events} events, ${meta.routers} routers, ${runs} runs each, node ${process.version}`);
     console.log('(wall: elapsed time; cpu: user+system CPU of the measuring process, steadier on a loaded machine)');
     console.log('variant   ready s  ready cpu s   replay s  replay cpu s   events/s  events/cpu-s  replay GC ms  max RSS MB  heap after MB');
-    for (const [name, s] of [['torcon', torcon], ['floor', floor]] as const) {
+    const rows = events_only ? ([['torcon', torcon], ['events', events_only], ['floor', floor]] as const) : ([['torcon', torcon], ['floor', floor]] as const);
+    for (const [name, s] of rows) {
       console.log(
         `${name.padEnd(8)} ${s.ready_s.toFixed(3).padStart(7)}  ${s.ready_cpu_s.toFixed(3).padStart(11)}   ${s.replay_s.toFixed(3).padStart(8)}  ${s.replay_cpu_s.toFixed(3).padStart(12)}   ${String(s.events_per_s).padStart(8)}  ${String(s.events_per_cpu_s).padStart(12)}  ${String(s.replay_gc_ms).padStart(12)}  ${String(s.max_rss_mb).padStart(10)}  ${String(s.heap_after_mb).padStart(13)}`,
       );
@@ -585,13 +603,16 @@ async function reference(flags: Map<string, string>): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, ['runs', 'corpus', 'reference', 'port', 'worker', 'events', 'reps'], ['json', 'in-process']);
+  const flags = parseFlags(argv, ['runs', 'corpus', 'reference', 'port', 'worker', 'events', 'reps'], ['json', 'in-process', 'layers']);
   if (flags.has('in-process')) return inProcess(flags);
   const worker = flags.get('worker');
   if (worker !== undefined) {
     const port = Number(flags.get('port'));
     const events = Number(flags.get('events'));
-    const r = worker === 'torcon' ? await torconWorker(port, events) : await floorWorker(port, events);
+    const r =
+      worker === 'torcon' ? await torconWorker(port, events)
+      : worker === 'events' ? await torconWorker(port, events, false)
+      : await floorWorker(port, events);
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
   }
