@@ -2,11 +2,11 @@ import { EndpointArgumentError, OnionPublishError, TorAbortError, TorControlClos
 import type { TorControl } from '../control/tor-control.js';
 import { raceCancel, throwIfAborted } from '../util/abort.js';
 import { logger } from '../util/log.js';
-import { buildAddOnionCommand, parseAddOnionReply, type AddOnionPort } from './add-onion-command.js';
+import { buildAddOnionCommand, parseAddOnionReply } from './add-onion-command.js';
 import { generateClientAuthKey } from './client-auth.js';
 import { DescriptorUploadWatcher } from './descriptor-upload.js';
 import { createKeyFile, readKeyFile } from './key-file.js';
-import { closeListener, ensureListening } from './local-server.js';
+import { closeListener, listenForService } from './local-server.js';
 import type { ValidOnionOptions } from './onion-options.js';
 import { refuseDisabledNetwork } from './tor-checks.js';
 import { TorOnionService } from './onion-service.js';
@@ -41,14 +41,9 @@ export async function createEphemeralService(control: TorControl, o: ValidOnionO
   let watcher: DescriptorUploadWatcher | undefined;
   let serviceId: string | undefined;
   try {
-    let localTarget: string | undefined;
-    if (o.server) {
-      o.onProgress({ phase: 'listening', message: 'starting the local listener', percent: 5 });
-      const local = await ensureListening(o.server, o);
-      opened = local.opened;
-      localTarget = local.target;
-    }
-    const ports: AddOnionPort[] = o.ports.map((p) => ({ virtualPort: p.virtualPort, target: p.target ?? localTarget! }));
+    const local = await listenForService(o);
+    opened = local.opened;
+    const ports = local.ports;
     if (o.awaitUpload) watcher = await DescriptorUploadWatcher.start(control);
     throwIfAborted(signal, 'creating an onion service');
 

@@ -14,7 +14,7 @@ import {
   parseHiddenServiceOptions,
   type HiddenServiceGroup,
 } from './hidden-service-options.js';
-import { closeListener, ensureListening } from './local-server.js';
+import { closeListener, listenForService } from './local-server.js';
 import type { OnionClientAuthKey, OnionPortMapping } from './onion-types.js';
 import type { ValidOnionOptions } from './onion-options.js';
 import { TorOnionService } from './onion-service.js';
@@ -69,14 +69,9 @@ export async function createFilesystemService(
   let configured = false;
   let watcher: DescriptorUploadWatcher | undefined;
   try {
-    let localTarget: string | undefined;
-    if (o.server) {
-      o.onProgress({ phase: 'listening', message: 'starting the local listener', percent: 5 });
-      const local = await ensureListening(o.server, o);
-      opened = local.opened;
-      localTarget = local.target;
-    }
-    const ports: OnionPortMapping[] = o.ports.map((p) => ({ virtualPort: p.virtualPort, target: p.target ?? localTarget! }));
+    const local = await listenForService(o);
+    opened = local.opened;
+    const ports = local.ports;
     for (const p of ports) assertTarget(p.target!);
     if (o.awaitUpload) watcher = await DescriptorUploadWatcher.start(control);
     throwIfAborted(signal, 'creating an onion service');

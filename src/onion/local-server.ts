@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import { TorInvalidValueError } from '../errors.js';
 import { listenServer } from '../util/listen-server.js';
+import type { OnionPortMapping, OnionProgress } from './onion-types.js';
 
 /**
  * The local side of an onion service: the `net.Server` tor forwards connections to. Tor needs a
@@ -58,6 +59,33 @@ export async function ensureListening(
     opts.signal,
   );
   return { target: serverTarget(server), opened: true };
+}
+
+/** What {@link listenForService} needs of an onion service's options. */
+export interface ServiceListenOptions extends LocalListenOptions {
+  server?: net.Server | undefined;
+  ports: readonly OnionPortMapping[];
+  onProgress: (p: OnionProgress) => void;
+}
+
+/**
+ * The first step of every onion service: makes its local server listen (when one is given and
+ * does not yet) and gives each port that names no target the server's.
+ * @returns the ports with their targets, and `opened`: whether we made the server listen (then we
+ *   also close it)
+ * @throws as {@link ensureListening}
+ */
+export async function listenForService(
+  o: ServiceListenOptions,
+): Promise<{ ports: Array<{ virtualPort: number; target: string }>; opened: boolean }> {
+  let localTarget: string | undefined;
+  let opened = false;
+  if (o.server) {
+    o.onProgress({ phase: 'listening', message: 'starting the local listener', percent: 5 });
+    ({ target: localTarget, opened } = await ensureListening(o.server, o));
+  }
+  // Option validation guarantees a target for every port when there is no server.
+  return { ports: o.ports.map((p) => ({ virtualPort: p.virtualPort, target: p.target ?? localTarget! })), opened };
 }
 
 /**
