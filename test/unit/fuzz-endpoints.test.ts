@@ -82,9 +82,14 @@ function fromStub(err: unknown): boolean {
 describe('endpoint fuzz through the public connect() and listen()', function () {
   // Bounded runs take a few seconds; the margin is for loaded CI machines, not for slowness.
   this.timeout(60_000);
-  const savedControl = process.env['TOR_CONTROL'];
+  // Read when the suite runs, not when the file loads: an integration suite run before this one
+  // may have set TOR_CONTROL to the shared network since, and the later suites need it back.
+  let savedControl: string | undefined;
   let io: sinon.SinonStub[];
 
+  before(() => {
+    savedControl = process.env['TOR_CONTROL'];
+  });
   beforeEach(() => {
     // Any tor the shared provider would look for is this closed port (and, with TOR_CONTROL set,
     // it never launches one); the connection attempt itself is stubbed below anyway.
