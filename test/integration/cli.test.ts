@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
+import { retryOnionLookup } from '../support/retry.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import { isAlive } from '../support/settle.js';
 
@@ -168,18 +169,10 @@ async function eventually(check: () => Promise<boolean>, want: boolean, attempts
   return value;
 }
 
-/** GET through tor, retrying once: a fresh onion service can take a while to be reachable. */
+/** GET through tor, retried while a fresh onion service's descriptor is not yet fetchable. */
 async function fetchThroughTor(tor: Tor, url: string): Promise<{ status: number; body: string }> {
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const res = await tor.fetch(url, { signal: AbortSignal.timeout(45_000) });
-      return { status: res.status, body: await res.text() };
-    } catch (err) {
-      lastError = err;
-    }
-  }
-  throw lastError;
+  const res = await retryOnionLookup(() => tor.fetch(url, { signal: AbortSignal.timeout(45_000) }));
+  return { status: res.status, body: await res.text() };
 }
 
 after(() => {

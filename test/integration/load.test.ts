@@ -6,6 +6,7 @@ import type { OnionService } from '../../src/onion/onion-types.js';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
+import { retryOnionLookup } from '../support/retry.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import {
   createEchoServer,
@@ -244,17 +245,7 @@ describe('load on the private test network: nothing lost', function () {
     }
 
     /** The first stream after publication, retried while the descriptor is not yet fetchable. */
-    async function firstStream(endpoint: string): Promise<net.Socket> {
-      let last: unknown;
-      for (let attempt = 0; attempt < 4; attempt++) {
-        try {
-          return await connect(endpoint, { tor });
-        } catch (err) {
-          last = err;
-        }
-      }
-      throw last;
-    }
+    const firstStream = (endpoint: string): Promise<net.Socket> => retryOnionLookup(() => connect(endpoint, { tor }));
 
     const exchange = (socket: net.Socket, index: number) =>
       echoExchange(socket, { index, size: 16 * 1024, seed: 'max-streams', timeoutMs: ONION_TIMEOUT_MS });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { retryOnSocksError } from '../support/retry.js';
+import { retryOnionLookup } from '../support/retry.js';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
@@ -75,7 +75,7 @@ describe('onion services on the private test network', function () {
         [...new Set(phases.map((p) => p.phase))].filter((p) => p !== 'uploading'),
         ['listening', 'adding', 'added', 'uploaded'],
       );
-      const socket = await retryOnSocksError(() => tor.connect(`${service.hostname}:80`, { timeoutMs: ONION_TIMEOUT_MS }));
+      const socket = await retryOnionLookup(() => tor.connect(`${service.hostname}:80`, { timeoutMs: ONION_TIMEOUT_MS }));
       assert.equal(await httpGet(socket, service.hostname), 'hello /\n');
 
       const { stdout } = await run(
@@ -124,8 +124,8 @@ describe('onion services on the private test network', function () {
     });
     try {
       assert.equal(service.address, `${service.hostname}:8080`);
-      // The first lookup of a brand-new service can still miss (see retryOnSocksError), as above.
-      const socket = await retryOnSocksError(() => tor.connect(`${service.hostname}:8080`, { timeoutMs: ONION_TIMEOUT_MS }));
+      // The first lookup of a brand-new service can still miss (see retryOnionLookup), as above.
+      const socket = await retryOnionLookup(() => tor.connect(`${service.hostname}:8080`, { timeoutMs: ONION_TIMEOUT_MS }));
       assert.equal(await httpGet(socket, service.hostname), 'fs /\n');
     } finally {
       await service.close();

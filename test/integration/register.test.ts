@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import { isValidServiceId } from '../../src/onion/service-id.js';
+import { retryOnionLookup } from '../support/retry.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import type { TestNetwork } from '../../src/testnet.js';
 
@@ -132,7 +133,7 @@ describe('torcon/register (node --import)', function () {
       assert.equal(local.address, '127.0.0.1', 'server.address() is the local side tor forwards to');
       assert.match(await get(`http://127.0.0.1:${local.port}/local`), /at \/local/);
 
-      const socket = await tor.connect(`${host}:80`, { timeoutMs: 30_000 });
+      const socket = await retryOnionLookup(() => tor.connect(`${host}:80`, { timeoutMs: 30_000 }));
       assert.match(await get(`http://${host}/via-tor`, socket), /^hello from pid \d+ at \/via-tor\n$/);
       assert.equal(await stopApp(child), 0);
     });

@@ -18,3 +18,21 @@ export async function retryOnSocksError<T>(open: () => Promise<T>, attempts = 3,
     }
   }
 }
+
+/**
+ * Tor's HSDir requery period on a TestingTorNetwork (hs_common.h, REND_HID_SERV_DIR_REQUERY_PERIOD_TESTING):
+ * a client that got "not found" from an HSDir does not ask it again for the same descriptor sooner.
+ */
+const TESTING_HSDIR_REQUERY_MS = 5_000;
+
+/**
+ * The first lookup of a freshly published onion service. On the test network a time period lasts
+ * one shared-random run, 24 votes of 10 s: four minutes, so a suite of three minutes crosses a
+ * rotation, and a lookup near it can find no descriptor (0xF0) for a few seconds while the service
+ * uploads for the new period. Tor asks the responsible HSDirs in turn and answers 0xF0 once none has
+ * it, and asks none of them again within the requery period: so each retry waits that out, to ask
+ * afresh. Five attempts span about 25 s.
+ */
+export function retryOnionLookup<T>(open: () => Promise<T>): Promise<T> {
+  return retryOnSocksError(open, 5, TESTING_HSDIR_REQUERY_MS + 1_000);
+}

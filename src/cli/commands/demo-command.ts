@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import type net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
 import type { TestNetwork } from '../../testnet.js';
+import { TorSocksError } from '../../errors.js';
 import type { Tor } from '../../tor/tor.js';
 import type { Circuit, Stream, TorState } from '../../state/tor-state.js';
 import type { Router } from '../../state/router.js';
@@ -116,7 +118,7 @@ async function runDemo(ctx: CliContext, opts: { keep?: boolean; relays: number }
     // 1. A raw socket from an endpoint string.
     let t = Date.now();
     traffic.begin(1);
-    const raw = await httpOverSocket(await connectWithRetry(() => connect(`tor:${hostname}:80`, { tor: tor!, signal: ctx.signal })), hostname);
+    const raw = await httpOverSocket(await connectWithRetry(() => connect(`tor:${hostname}:80`, { tor: tor!, signal: ctx.signal }), ctx.signal), hostname);
     println(out, `1. connect("tor:${short(hostname)}:80"), a net.Socket, HTTP/1.0 over it → ${raw.statusLine || '(no reply)'}, "${title(raw.body)}" (${since(t)})`);
     if (!raw.statusLine.includes(' 200 ')) throw new Error(`request 1 (connect to the onion service) got ${raw.statusLine ? `"${raw.statusLine}"` : 'no reply'}`);
 
@@ -322,14 +324,19 @@ async function watchUploads(tor: Tor, report: (done: number, tried: number) => v
 }
 
 /**
- * The first connection to a fresh onion service can fail while the client still fetches the
- * descriptor (testnet.md: rarely, up to ~13 s); one retry keeps the demo honest and robust.
+ * The first connection to a fresh onion service can find no descriptor: on the test network a time
+ * period lasts four minutes (24 votes of 10 s), and right at a rotation the service is still
+ * uploading for the new period. Tor then asks none of the HSDirs again for 5 s, so a retry waits
+ * that out first. Only SOCKS failures are retried; anything else (abort included) is final.
  */
-async function connectWithRetry(open: () => Promise<net.Socket>): Promise<net.Socket> {
-  try {
-    return await open();
-  } catch {
-    return open();
+async function connectWithRetry(open: () => Promise<net.Socket>, signal: AbortSignal): Promise<net.Socket> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (!(err instanceof TorSocksError) || attempt >= 3 || signal.aborted) throw err;
+      await sleep(6_000, undefined, { signal });
+    }
   }
 }
 
