@@ -141,7 +141,8 @@ export class DescriptorUploadWatcher {
   }
 
   /**
-   * Resolves at the first UPLOADED for `serviceId`.
+   * Resolves once every directory tor sent `serviceId`'s descriptor to has answered and one took
+   * it, or {@link UPLOAD_GRACE_MS} after the first took it, whichever comes first.
    * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when every upload failed or on timeout;
    *   TorAbortError (`TOR_ABORTED`)
    */
