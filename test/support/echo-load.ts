@@ -3,6 +3,7 @@ import net from 'node:net';
 import { connect, listen } from '../../src/di/endpoint-api.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { ListeningEndpoint } from '../../src/plugins/plugin-types.js';
+import { ONION_RETRY_PAUSE_MS } from './retry.js';
 
 /**
  * Load helpers shared by test/integration/load.test.ts and bench/load.ts: a counting echo server on
@@ -492,6 +493,8 @@ export async function runOnionLoad(tor: Tor, opts: OnionLoadOptions): Promise<On
     let first: StreamResult | undefined;
     let tries = 0;
     while (tries < attempts && !first?.ok) {
+      // A fresh service can miss at a time-period rotation; see retryOnionLookup for the pause.
+      if (tries > 0) await new Promise((r) => setTimeout(r, ONION_RETRY_PAUSE_MS));
       tries++;
       first = await runEchoStream((signal) => connect(endpoint(0), { tor, signal }), {
         index: -1,

@@ -25,6 +25,9 @@ export async function retryOnSocksError<T>(open: () => Promise<T>, attempts = 3,
  */
 const TESTING_HSDIR_REQUERY_MS = 5_000;
 
+/** How long a retried first lookup of an onion service waits: past that requery period. */
+export const ONION_RETRY_PAUSE_MS = TESTING_HSDIR_REQUERY_MS + 1_000;
+
 /**
  * The first lookup of a freshly published onion service. On the test network a time period lasts
  * one shared-random run, 24 votes of 10 s: four minutes, so a suite of three minutes crosses a
@@ -34,5 +37,5 @@ const TESTING_HSDIR_REQUERY_MS = 5_000;
  * afresh. Five attempts span about 25 s.
  */
 export function retryOnionLookup<T>(open: () => Promise<T>): Promise<T> {
-  return retryOnSocksError(open, 5, TESTING_HSDIR_REQUERY_MS + 1_000);
+  return retryOnSocksError(open, 5, ONION_RETRY_PAUSE_MS);
 }
