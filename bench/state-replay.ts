@@ -11,7 +11,9 @@
  *   floor   a raw socket doing the same commands (the same GETINFO keys), whose reader only
  *           splits the stream into lines (one string per line) until the marker.
  *
- * Runs alternate floor/torcon; the figures are medians.
+ * Runs alternate floor/torcon; the figures are medians. For the torcon (and events) client the
+ * replay is also shown by tenths, which separates the cold start (code not yet compiled by V8)
+ * from the warm rate.
  *
  * Usage:
  *   node dist/bench/state-replay.js [--runs 5] [--corpus DIR] [--json] [--layers]
@@ -77,6 +79,12 @@ interface RunReport {
    * text on first use of its routers, so that part of building the state is here, not in ready.
    */
   routers_first_read_s?: number;
+  /**
+   * Milliseconds each tenth of the replay took (torcon and events clients), the tenths found from
+   * the BW and ORCONN events the client counts, which are spread through the corpus: the first
+   * tenths run before V8 has compiled the hot code, the last ones show the warm rate.
+   */
+  replay_tenths_ms?: number[];
   final?: { circuits_open: number; streams_open: number; routers: number };
   lines?: number;
 }
@@ -172,13 +180,18 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
     const f2 = process.resourceUsage().minorPageFault;
     const gc = gcMeter();
     let events = 0;
+    // performance.now() at every MARK_EVERY-th counted event, for replay_tenths_ms.
+    const marks: number[] = [];
+    const count = () => {
+      if (++events % MARK_EVERY === 0) marks.push(performance.now());
+    };
     let ended!: (t: number) => void;
     const end = new Promise<number>((resolve) => (ended = resolve));
     // Counting only what we subscribe to ourselves; the state's own CIRC/STREAM/ADDRMAP listeners
     // see the rest. The marker is the last event, so when it arrives every event was applied.
-    await tor.control.subscribe('ORCONN', () => void events++);
+    await tor.control.subscribe('ORCONN', count);
     await tor.control.subscribe('BW', (e) => {
-      events++;
+      count();
       if (e.extra['BENCH_END'] === '1') ended(performance.now());
     });
     const t3 = performance.now();
@@ -216,11 +229,28 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
       replay_cpu_other_s: th3 && th4 ? +(th4.other - th3.other).toFixed(2) : null,
       ready_page_faults: f2 - f1,
       replay_page_faults: f4 - f3,
+      replay_tenths_ms: tenths(t3, marks, t4),
       ...(state && { routers_first_read_s: +((t6 - t5) / 1000).toFixed(4), final }),
     };
   } finally {
     await tor.close();
   }
+}
+
+/** Counted events between two marks of replay_tenths_ms. */
+const MARK_EVERY = 100;
+
+/** The replay `[start, end]` cut into ten parts at the marks nearest each tenth of the count. */
+function tenths(start: number, marks: number[], end: number): number[] {
+  const out: number[] = [];
+  let previous = start;
+  for (let k = 1; k <= 10; k++) {
+    const at = k === 10 || marks.length === 0 ? end : marks[Math.min(marks.length - 1, Math.round((k * marks.length) / 10) - 1)]!;
+    const t = Math.max(at, previous);
+    out.push(+(t - previous).toFixed(1));
+    previous = t;
+  }
+  return out;
 }
 
 async function floorWorker(port: number, expectedEvents: number): Promise<RunReport> {
@@ -547,6 +577,9 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
       replay_cpu_s: +median(rs.map((r) => r.replay_cpu_s)).toFixed(3),
       events_per_cpu_s: Math.round(median(rs.map((r) => r.events_per_cpu_s))),
       replay_gc_ms: +median(rs.map((r) => r.replay_gc_ms)).toFixed(1),
+      replay_tenths_ms: rs[0]?.replay_tenths_ms
+        ? rs[0].replay_tenths_ms.map((_, k) => +median(rs.map((r) => r.replay_tenths_ms![k]!)).toFixed(1))
+        : undefined,
     };
   };
   const torcon = summarize('torcon');
@@ -581,6 +614,9 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
       console.log(
         `${name.padEnd(8)} ${s.ready_s.toFixed(3).padStart(7)}  ${s.ready_cpu_s.toFixed(3).padStart(11)}   ${s.replay_s.toFixed(3).padStart(8)}  ${s.replay_cpu_s.toFixed(3).padStart(12)}   ${String(s.events_per_s).padStart(8)}  ${String(s.events_per_cpu_s).padStart(12)}  ${String(s.replay_gc_ms).padStart(12)}  ${String(s.max_rss_mb).padStart(10)}  ${String(s.heap_after_mb).padStart(13)}`,
       );
+    }
+    for (const [name, s] of rows) {
+      if (s.replay_tenths_ms) console.log(`${name} replay by tenths (ms, median): ${s.replay_tenths_ms.join(' ')}`);
     }
     console.log(
       `torcon/floor: ready x${report.ratio.ready} (cpu x${report.ratio.ready_cpu}), replay x${report.ratio.replay} (cpu x${report.ratio.replay_cpu})`,
