@@ -168,6 +168,42 @@ describe('ReplyParser', () => {
     assert.equal(ok.replies[0]!.lines[0]!.text.length, 1000);
   });
 
+  it('hands one-line events to onEventLine with their exact text, however the bytes are cut', () => {
+    // Replies, a data block and multi-line events between one-line events: each one-line event's
+    // text is sliced from its chunk's text, at an offset that depends on what came before it.
+    const input =
+      '650 CIRC 1 LAUNCHED PURPOSE=GENERAL\r\n' +
+      '250-version=0.4.9.11\r\n250 OK\r\n' +
+      '650 STREAM 7 NEW 0 example.com:80 SOURCE_ADDR=127.0.0.1:4444\r\n' +
+      '650-CONF_CHANGED\r\n650-SocksPort=9050\r\n650 OK\r\n' +
+      '250+ns/all=\r\nr a b c\r\n.\r\n250 OK\r\n' +
+      '650 BW 10 20\r\n' +
+      '650 NOTICE Zoë ✓\r\n' +
+      '650 ADDRMAP x.example 1.2.3.4 NEVER\n';
+    const expected = ['CIRC 1 LAUNCHED PURPOSE=GENERAL', 'STREAM 7 NEW 0 example.com:80 SOURCE_ADDR=127.0.0.1:4444', 'BW 10 20', 'NOTICE Zoë ✓', 'ADDRMAP x.example 1.2.3.4 NEVER'];
+    const buf = Buffer.from(input, 'utf8');
+    for (const chunk of [Infinity, 1, 2, 3, 7, 13, 64]) {
+      const lines: string[] = [];
+      const order: string[] = [];
+      const parser = new ReplyParser({
+        onReply: (r) => order.push(`reply ${r.lines[0]!.text}`),
+        onEvent: (e) => order.push(`event ${e.lines[0]!.text}`),
+        onEventLine: (text) => {
+          lines.push(text);
+          order.push(`line ${text.slice(0, 4)}`);
+        },
+      });
+      for (let i = 0; i < buf.length; i += Math.min(chunk, buf.length)) parser.push(buf.subarray(i, Math.min(buf.length, i + chunk)));
+      assert.deepEqual(lines, expected, `chunk size ${chunk}`);
+      assert.deepEqual(
+        order,
+        ['line CIRC', 'reply version=0.4.9.11', 'line STRE', 'event CONF_CHANGED', 'reply ns/all=', 'line BW 1', 'line NOTI', 'line ADDR'],
+        `chunk size ${chunk}`,
+      );
+      assert.equal(parser.midReply, false);
+    }
+  });
+
   it('reports an incomplete reply as mid-reply', () => {
     assert.equal(parse('250-a=1\r\n').parser.midReply, true);
     assert.equal(parse('250+x=\r\nabc\r\n').parser.midReply, true);
