@@ -190,6 +190,10 @@ export function buildNodeTorrc(node: TestNodeSpec, ctx: NetworkTorrcContext): st
     'Sandbox 0',
     // small-network tuning
     'PathsNeededToBuildCircuits 0.67',
+    // On loopback a circuit is built in milliseconds, and tor would learn its build timeout from
+    // that; on a loaded machine circuits then miss it and FAIL with TIMEOUT (seen in CI: a circuit
+    // through three named relays). Not learning leaves tor's fixed CircuitBuildTimeout, 60 s.
+    'LearnCircuitBuildTimeout 0',
     'TestingDirAuthVoteExit *',
     'TestingDirAuthVoteHSDir *',
     'TestingDirAuthVoteGuard *',
