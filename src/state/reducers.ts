@@ -53,7 +53,7 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
   if ((e.path.length > 0 || e.status === 'LAUNCHED') && !samePath(c.pathRefs, e.path)) c.pathRefs = e.path;
   if (e.purpose !== undefined) c.purpose = e.purpose;
   if (e.buildFlags.length > 0) c.buildFlags = e.buildFlags;
-  if (e.hsState !== undefined) c.hsState = ownString(c.hsState, e.hsState);
+  if (e.hsState !== undefined) c.hsState = e.hsState;
   if (e.rendQuery !== undefined) c.rendQuery = ownString(c.rendQuery, e.rendQuery);
   if (e.timeCreated !== undefined && c.timeCreated?.getTime() !== e.timeCreated.getTime()) c.timeCreated = e.timeCreated;
   if (e.reason !== undefined) c.reason = e.reason;

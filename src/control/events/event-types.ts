@@ -17,7 +17,8 @@
  * - The strings of a one-line event (`raw` and the fields cut from it) are slices of the text of the
  *   socket read it came in, so that a burst of events is decoded once: an event kept for long keeps
  *   that read's text (up to 64 KiB) alive too. To keep many events for long, keep the fields you need,
- *   or copies. (TorState keeps copies of what it stores.)
+ *   or copies. (TorState keeps copies of what it stores; enumerated values such as statuses and
+ *   reasons are shared constants, or copies when tor sends one we do not know.)
  * - An event whose name we do not know, or a known event that does not follow its grammar, is a
  *   {@link GenericEvent} (`generic: true`, `type` still the wire name, `parseError` set for the
  *   malformed case): parsing never throws and never drops an event.

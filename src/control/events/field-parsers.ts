@@ -49,9 +49,11 @@ export function bareEnd(text: string, pos: number): number {
 }
 
 /**
- * Returns the first of `candidates` equal to `text[start, end)`, else the slice. Returning the
+ * Returns the first of `candidates` equal to `text[start, end)`, else a copy of it. Returning the
  * constant keeps common values (statuses, purposes) as internalized strings, so that consumers'
- * comparisons are pointer checks and no string is allocated.
+ * comparisons are pointer checks and no string is allocated. The rare value not in the list is a
+ * copy, not a slice: event text is a slice of a whole socket read, and whoever keeps the value (a
+ * circuit's REASON, say) must not keep that read along with it.
  */
 export function internSlice(text: string, start: number, end: number, candidates: readonly string[]): string {
   const len = end - start;
@@ -63,7 +65,7 @@ export function internSlice(text: string, start: number, end: number, candidates
       return c;
     }
   }
-  return text.slice(start, end);
+  return detach(text.slice(start, end));
 }
 
 /**
@@ -297,14 +299,15 @@ function parseRouterRefUncached(text: string, start: number, end: number): Route
     if ((sep !== 126 /* ~ */ && sep !== 61) /* = */ || end === fpEnd + 1) return null;
     return { fingerprint, nickname: text.slice(fpEnd + 1, end) };
   }
+  // The legacy forms below are not cached, so they are copied here instead (see internSlice).
   if (end - start === 40) {
     const kind = fingerprintCase(text, start);
     if (kind >= 0) {
-      const fp = text.slice(start, end);
+      const fp = detach(text.slice(start, end));
       return { fingerprint: kind === 1 ? fp.toUpperCase() : fp, nickname: undefined };
     }
   }
-  return { fingerprint: '', nickname: text.slice(start, end) };
+  return { fingerprint: '', nickname: detach(text.slice(start, end)) };
 }
 
 /** {@link parseRouterRefRange} of a whole string. */
