@@ -4,7 +4,7 @@
  * The fake control port (fake-control-server.ts) runs as a child process, so it has its own event
  * loop, and so does each measured client (a fresh child per run, so peak RSS belongs to one run):
  *
- *   torcon  connectTor() -> tor.getState() (timed: "ready") -> subscribe BW and ORCONN, which
+ *   torcon  connectTor() -> tor.getState() (timed: "ready") -> subscribe BW and ORCONN raw (its counters), which
  *           completes the CIRC STREAM ADDRMAP BW ORCONN set and starts the replay -> wait for
  *           `650 BW 0 0 BENCH_END=1` (timed: events/s) -> compare the state's open circuits,
  *           open streams and routers with the corpus' expected final state.
@@ -190,10 +190,12 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
     const end = new Promise<number>((resolve) => (ended = resolve));
     // Counting only what we subscribe to ourselves; the state's own CIRC/STREAM/ADDRMAP listeners
     // see the rest. The marker is the last event, so when it arrives every event was applied.
-    await tor.control.subscribe('ORCONN', count);
-    await tor.control.subscribe('BW', (e) => {
+    // These counters are the bench's, not the state's: they take the lines raw, as a state-only
+    // application that never subscribes to BW or ORCONN would not parse them either.
+    await tor.control.subscribeRaw('ORCONN', count);
+    await tor.control.subscribeRaw('BW', (text) => {
       count();
-      if (e.extra['BENCH_END'] === '1') ended(performance.now());
+      if (text === END_TEXT) ended(performance.now());
     });
     const t3 = performance.now();
     const c3 = cpuSeconds();
@@ -440,10 +442,10 @@ async function inProcess(flags: Map<string, string>): Promise<void> {
     let ended!: () => void;
     const end = new Promise<void>((resolve) => (ended = resolve));
     let counted = 0;
-    await control.subscribe('ORCONN', () => void counted++);
-    await control.subscribe('BW', (e) => {
+    await control.subscribeRaw('ORCONN', () => void counted++);
+    await control.subscribeRaw('BW', (text) => {
       counted++;
-      if (e.extra['BENCH_END'] === '1') ended();
+      if (text === END_TEXT) ended();
     });
     if (!replayAsked) throw new Error('the state did not subscribe to the replayed events');
     const f2 = process.resourceUsage().minorPageFault;

@@ -11,7 +11,7 @@ import {
 } from '../errors.js';
 import { raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
-import { parseEvent, parseEventLine } from './events/parse-event.js';
+import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
 import { ReplyParser, type ReplyParserOptions } from './reply-parser.js';
 import { isSuccess, type ControlReply } from './reply.js';
@@ -52,6 +52,13 @@ interface QueuedCommand {
 }
 
 type Listener = (event: TorEvent) => void;
+type RawListener = (text: string) => void;
+
+/** Who listens to one event name: typed listeners (`subscribe`) and raw ones (`subscribeRaw`). */
+interface EventSubscribers {
+  readonly typed: Set<Listener>;
+  readonly raw: Set<RawListener>;
+}
 
 /** Events emitted by {@link TorControl} itself (not tor's events: use `subscribe` for those). */
 export interface TorControlEvents {
@@ -59,8 +66,11 @@ export interface TorControlEvents {
   close: [error?: Error];
   /** Tor sent a known event we could not parse; it was not given to that event's subscribers. */
   malformedEvent: [event: GenericEvent];
-  /** A subscriber threw; the parser and other subscribers carry on. */
-  listenerError: [error: unknown, event: TorEvent];
+  /**
+   * A subscriber threw; the parser and other subscribers carry on. `event` is what the listener
+   * was given: the typed event, or the text for a raw subscriber.
+   */
+  listenerError: [error: unknown, event: TorEvent | string];
 }
 
 /**
@@ -80,12 +90,12 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private readonly queue: QueuedCommand[] = [];
   private queueHead = 0;
   private unrefWhenIdle = false;
-  private readonly subscribers = new Map<string, Set<Listener>>();
+  private readonly subscribers = new Map<string, EventSubscribers>();
   /**
    * `subscribers` as an array, rebuilt after each change of its keys: the one-line event path
    * finds an event's subscribers by comparing names in place, without slicing the name out.
    */
-  private subscriberIndex: Array<[string, Set<Listener>]> | null = null;
+  private subscriberIndex: Array<[string, EventSubscribers]> | null = null;
   /** The SETEVENTS set tor has acknowledged; changes are serialized through `setEventsChain`. */
   private activeEvents = '';
   private setEventsChain: Promise<void> = Promise.resolve();
@@ -228,9 +238,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     const first = raw.lines[0]!.text;
     const space = first.indexOf(' ');
     const name = space === -1 ? first : first.slice(0, space);
-    const set = this.subscribers.get(name);
-    if (!set || set.size === 0) return;
-    this.dispatch(name, set, parseEvent(raw));
+    const subs = this.subscribers.get(name);
+    if (subs === undefined) return;
+    if (subs.raw.size > 0) this.dispatchRaw(name, subs.raw, eventRaw(raw));
+    if (subs.typed.size > 0) this.dispatch(name, subs.typed, parseEvent(raw));
   }
 
   /** The common case, a one-line `650` event: `text` is what follows `650 `. */
@@ -242,8 +253,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       const entry = index[i]!;
       const name = entry[0];
       if (name.length === nameLength && startsAt(text, 0, name)) {
-        // Parsed only when someone listens, and once for all of them.
-        if (entry[1].size > 0) this.dispatch(name, entry[1], parseEventLine(text, name));
+        const subs = entry[1];
+        if (subs.raw.size > 0) this.dispatchRaw(name, subs.raw, text);
+        // Parsed only when someone wants it typed, and once for all of them.
+        if (subs.typed.size > 0) this.dispatch(name, subs.typed, parseEventLine(text, name));
         return;
       }
     }
@@ -263,6 +276,17 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         // A throwing subscriber must not break the parser or starve the others.
         if (this.listenerCount('listenerError') > 0) this.emit('listenerError', err, event);
         else log('subscriber for %s threw: %O', name, err);
+      }
+    }
+  }
+
+  private dispatchRaw(name: string, set: Set<RawListener>, text: string): void {
+    for (const listener of set) {
+      try {
+        listener(text);
+      } catch (err) {
+        if (this.listenerCount('listenerError') > 0) this.emit('listenerError', err, text);
+        else log('raw subscriber for %s threw: %O', name, err);
       }
     }
   }
@@ -387,20 +411,42 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   ): Promise<() => Promise<void>>;
   async subscribe(event: string, listener: (e: TorEvent) => void): Promise<() => Promise<void>>;
   async subscribe(event: string, listener: (e: never) => void): Promise<() => Promise<void>> {
+    return this.addSubscriber(event, 'typed', listener as Listener);
+  }
+
+  /**
+   * Like {@link subscribe}, but `listener` gets each event as tor sent it, unparsed: for a one-line
+   * event the text after `650 ` (`BW 1024 2048`), for an event of several lines or with a data
+   * block the same text as a typed event's `raw`. Nothing is parsed for a raw subscriber, so this
+   * is the cheap way to count, log or forward events. The text is tor's own: a STREAM event's
+   * SOCKS_PASSWORD, say, is in it.
+   * @throws TorControlError when tor does not know the event (the listener is not kept)
+   * @example const off = await control.subscribeRaw('BW', (text) => console.log(text));
+   */
+  async subscribeRaw(event: string, listener: (text: string) => void): Promise<() => Promise<void>> {
+    return this.addSubscriber(event, 'raw', listener);
+  }
+
+  private async addSubscriber<K extends keyof EventSubscribers>(
+    event: string,
+    kind: K,
+    fn: Listener | RawListener,
+  ): Promise<() => Promise<void>> {
     assertToken(event, 'event name');
     const name = event.toUpperCase();
-    const fn = listener as Listener;
-    let set = this.subscribers.get(name);
-    if (!set) {
-      this.subscribers.set(name, (set = new Set()));
+    let subs = this.subscribers.get(name);
+    if (!subs) {
+      this.subscribers.set(name, (subs = { typed: new Set(), raw: new Set() }));
       this.subscriberIndex = null;
     }
+    // Which kind of listener a set holds is fixed by `kind`; the sets only store them.
+    const set = subs[kind] as Set<unknown>;
     set.add(fn);
     try {
       await this.syncEvents();
     } catch (err) {
       set.delete(fn);
-      if (set.size === 0) this.unindex(name);
+      this.dropIfUnused(name);
       // Put tor back on the set without the refused name, unless the connection is gone.
       if (!this.closed) await this.syncEvents().catch(() => undefined);
       throw err;
@@ -410,8 +456,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       if (done) return;
       done = true;
       const current = this.subscribers.get(name);
-      current?.delete(fn);
-      if (current && current.size === 0) this.unindex(name);
+      if (current) {
+        (current[kind] as Set<unknown>).delete(fn);
+        this.dropIfUnused(name);
+      }
       // The listener is gone at once, and events tor still sends are dropped, so waiting for tor's
       // acknowledgement only matters to a caller who wants quiet: wait for it briefly, never fail.
       if (!this.closed) {
@@ -422,9 +470,13 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     };
   }
 
-  private unindex(name: string): void {
-    this.subscribers.delete(name);
-    this.subscriberIndex = null;
+  /** Forgets `name` once nobody listens to it, so that the next SETEVENTS leaves it out. */
+  private dropIfUnused(name: string): void {
+    const subs = this.subscribers.get(name);
+    if (subs && subs.typed.size === 0 && subs.raw.size === 0) {
+      this.subscribers.delete(name);
+      this.subscriberIndex = null;
+    }
   }
 
   /**

@@ -17,6 +17,15 @@ import {
 } from '../../src/errors.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 
+/** Polls `done` until it holds (failing the test after `ms`): events cross a real socket. */
+async function until(done: () => boolean, what: string, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) assert.fail(`${what} did not arrive within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 describe('TorControl against a scripted peer', () => {
   let peer: ScriptedPeer;
   let control: TorControl;
@@ -211,6 +220,52 @@ describe('TorControl against a scripted peer', () => {
     await new Promise((r) => setTimeout(r, 30));
     assert.deepEqual(circuits, ['7']);
     assert.deepEqual(malformed, ['CIRC']);
+  });
+
+  it('gives raw subscribers the text as tor sent it, one-line and multi-line, beside typed ones', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const raw: string[] = [];
+    const typed: string[] = [];
+    const offRaw = await control.subscribeRaw('bw', (text) => raw.push(text));
+    await control.subscribe('BW', (e) => typed.push(`${e.read}/${e.written}`));
+    await control.subscribeRaw('NS', (text) => raw.push(text));
+    // Raw and typed subscriptions of one name make one SETEVENTS entry.
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS BW NS']);
+    peer.write('650 BW 1 2\r\n650+NS\r\nr a b c\r\n.\r\n650 OK\r\n650 BW 3 4 EXTRA="x y"\r\n');
+    await until(() => typed.length === 2, 'the typed BW events');
+    assert.deepEqual(raw, ['BW 1 2', 'NS\nr a b c\nOK', 'BW 3 4 EXTRA="x y"']);
+    assert.deepEqual(typed, ['1/2', '3/4']);
+    // The raw text is the typed event's `raw`.
+    const viaTyped: string[] = [];
+    await control.subscribe('NS', (e) => viaTyped.push(e.raw));
+    peer.write('650+NS\r\nr a b c\r\n.\r\n650 OK\r\n');
+    await until(() => viaTyped.length === 1, 'the typed NS event');
+    assert.deepEqual(viaTyped, [raw[1]]);
+    // Dropping the raw BW subscriber keeps BW while a typed one is left.
+    await offRaw();
+    peer.write('650 BW 5 6\r\n');
+    await until(() => typed.length === 3, 'the last typed BW event');
+    assert.equal(raw.length, 4);
+    assert.deepEqual(typed, ['1/2', '3/4', '5/6']);
+    assert.equal(peer.received.at(-1), 'SETEVENTS BW NS');
+  });
+
+  it('drops a raw subscription tor refuses, and reports a throwing raw subscriber', async () => {
+    peer.auto.set('SETEVENTS', (line) => (line.includes('BOGUS') ? '552 Unrecognized event "BOGUS"\r\n' : '250 OK\r\n'));
+    await assert.rejects(control.subscribeRaw('BOGUS', () => undefined), TorControlError);
+    await assert.rejects(control.subscribeRaw('BW\r\nSIGNAL HALT', () => undefined), TorInvalidValueError);
+    const reported: unknown[] = [];
+    control.on('listenerError', (_err, event) => reported.push(event));
+    const seen: string[] = [];
+    await control.subscribeRaw('BW', () => {
+      throw new Error('boom');
+    });
+    await control.subscribeRaw('BW', (text) => seen.push(text));
+    peer.write('650 BW 1 2\r\n');
+    await until(() => seen.length === 1, 'the raw BW event');
+    assert.deepEqual(seen, ['BW 1 2']);
+    assert.deepEqual(reported, ['BW 1 2']);
+    assert.deepEqual(peer.received, ['SETEVENTS BOGUS', 'SETEVENTS BW']);
   });
 
   it('iterates events until aborted, then unsubscribes', async () => {

@@ -223,6 +223,15 @@ function lineRaw(line: ReplyLine): string {
 }
 
 /**
+ * The text of an event reply as a typed event's `raw` holds it: its lines after the status and
+ * separator, each followed by its data block if any, joined by "\n".
+ */
+export function eventRaw(reply: ControlReply): string {
+  const lines = reply.lines;
+  return lines.length === 1 ? lineRaw(lines[0]!) : lines.map(lineRaw).join('\n');
+}
+
+/**
  * Parses an asynchronous event reply into a typed event.
  *
  * Accepted forms (control-spec 2.3, 4.1): one `650 NAME ...` line; `650-` lines closed by a `650 `
@@ -261,7 +270,7 @@ export function parseEvent(reply: ControlReply): TorEvent {
 
 function parseMultiLine(reply: ControlReply): TorEvent {
   const lines = reply.lines;
-  const raw = lines.map(lineRaw).join('\n');
+  const raw = eventRaw(reply);
   if (lines.length === 0) {
     return genericEvent('UNKNOWN', '', 0, raw, undefined, 'empty reply');
   }
