@@ -16,9 +16,11 @@
  * from the warm rate.
  *
  * Usage:
- *   node dist/bench/state-replay.js [--runs 5] [--corpus DIR] [--json] [--layers]
+ *   node dist/bench/state-replay.js [--runs 5] [--corpus DIR] [--json] [--layers] [--warm] [--node-flags "..."]
  *       (`--layers` adds a third client, `events`: typed events without the state, so that the
- *        replay splits into reading lines (floor), parsing events, and the state)
+ *        replay splits into reading lines (floor), parsing events, and the state; `--warm` adds
+ *        `warm`: torcon measured on its second replay in one process; `--node-flags` runs every
+ *        measured client with those Node/V8 options, e.g. "--v8-pool-size=1")
  *   node dist/bench/state-replay.js --reference /tmp/refcorpus --port N
  *       (one torcon run against a fake already listening on N, e.g. shared/bench/fake_tor.py,
  *        checked against DIR/meta.json)
@@ -92,9 +94,12 @@ interface RunReport {
 /**
  * What a client run measures: `torcon` (the live state), `events` (with `--layers`: the same
  * connection and GETINFO, CIRC/STREAM/ADDRMAP parsed into typed events for listeners that do
- * nothing, no state: the parsers' share of the replay), `floor` (a raw socket splitting lines).
+ * nothing, no state: the parsers' share of the replay), `floor` (a raw socket splitting lines),
+ * `warm` (with `--warm`: `torcon` in a process that has already replayed the corpus once, from a
+ * second server, so V8 has compiled the hot code and grown its heap: the steady rate of a
+ * long-running controller, where the fresh-process `torcon` row includes the JIT's warm-up).
  */
-type Variant = 'torcon' | 'events' | 'floor';
+type Variant = 'torcon' | 'events' | 'floor' | 'warm';
 
 const mb = (bytes: number): number => +(bytes / 1048576).toFixed(1);
 
@@ -158,9 +163,26 @@ function gcMeter(): { start(): void; stop(): { ms: number; count: number } } {
 
 // ------------------------------------------------------------------------------------- workers
 
-async function torconWorker(port: number, expectedEvents: number, withState = true): Promise<RunReport> {
+async function torconWorker(port: number, expectedEvents: number, withState = true, warmPort?: number): Promise<RunReport> {
   // imported here so that the floor worker does not load (or pay memory for) torcon
   const { connectTor } = await import('../src/tor/connect-tor.js');
+  if (warmPort !== undefined) {
+    // One whole unmeasured replay first, the same way as the measured one.
+    const tor = await connectTor({ control: `tcp:127.0.0.1:${warmPort}`, timeoutMs: 30_000 });
+    try {
+      const state = await tor.getState({ timeoutMs: 60_000 });
+      let ended!: () => void;
+      const end = new Promise<void>((resolve) => (ended = resolve));
+      await tor.control.subscribeRaw('ORCONN', () => undefined);
+      await tor.control.subscribeRaw('BW', (text) => {
+        if (text === END_TEXT) ended();
+      });
+      await withTimeout(end, REPLAY_TIMEOUT_MS, 'no BENCH_END marker in the warm-up replay');
+      if (state.routers.size === 0) throw new Error('the warm-up replay built no routers');
+    } finally {
+      await tor.close();
+    }
+  }
   maybeGc();
   const baseline = process.memoryUsage().rss;
   const t0 = performance.now();
@@ -214,7 +236,7 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
     maybeGc();
     const heapAfter = process.memoryUsage().heapUsed;
     return {
-      variant: withState ? 'torcon' : 'events',
+      variant: warmPort !== undefined ? 'warm' : withState ? 'torcon' : 'events',
       connect_s: (t1 - t0) / 1000,
       ready_s: (t2 - t1) / 1000,
       replay_s: (t4 - t3) / 1000,
@@ -508,13 +530,11 @@ function startServer(corpusDir: string): Promise<ServerHandle> {
   });
 }
 
-function runWorker(variant: Variant, port: number, events: number): Promise<RunReport> {
+function runWorker(variant: Variant, port: number, events: number, warmPort?: number, nodeFlags: readonly string[] = []): Promise<RunReport> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['--expose-gc', fileURLToPath(import.meta.url), '--worker', variant, '--port', String(port), '--events', String(events)],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const args = ['--expose-gc', ...nodeFlags, fileURLToPath(import.meta.url), '--worker', variant, '--port', String(port), '--events', String(events)];
+    if (warmPort !== undefined) args.push('--warm-port', String(warmPort));
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.once('error', reject);
@@ -541,14 +561,18 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
   const corpus = flags.has('corpus') ? loadCorpus(path.resolve(flags.get('corpus')!)) : ensureCorpus(DEFAULT_CORPUS_DIR);
   const meta = corpus.meta;
   const events = meta.events + 1; // + the end marker
+  // The same runtime options for every measured client (none by default: what `node` gives).
+  const nodeFlags = (flags.get('node-flags') ?? '').split(/\s+/).filter((f) => f.length > 0);
   const reports: Array<RunReport & { server?: Record<string, number> | null }> = [];
   for (let i = 0; i < runs; i++) {
     const order: Variant[] = i % 2 ? ['torcon', 'floor'] : ['floor', 'torcon'];
     if (flags.has('layers')) order.splice(1, 0, 'events');
+    if (flags.has('warm')) order.push('warm');
     for (const variant of order) {
       const server = await startServer(corpus.dir);
+      const warmServer = variant === 'warm' ? await startServer(corpus.dir) : undefined;
       try {
-        const r = await runWorker(variant, server.port, events);
+        const r = await runWorker(variant, server.port, events, warmServer?.port, nodeFlags);
         const replayed = await withTimeout(server.replayed, 10_000, 'no replay report from the server').catch(() => null);
         reports.push({ ...r, server: replayed });
         process.stderr.write(
@@ -562,6 +586,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
         );
       } finally {
         server.child.kill();
+        warmServer?.child.kill();
       }
     }
   }
@@ -588,15 +613,18 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
   const torcon = summarize('torcon');
   const floor = summarize('floor');
   const events_only = flags.has('layers') ? summarize('events') : undefined;
-  const finals = reports.filter((r) => r.variant === 'torcon').map((r) => ({ final: r.final, ...checkFinal(meta, r) }));
+  const warm = flags.has('warm') ? summarize('warm') : undefined;
+  const finals = reports.filter((r) => r.variant === 'torcon' || r.variant === 'warm').map((r) => ({ final: r.final, ...checkFinal(meta, r) }));
   const report = {
     bench: 'state-replay',
     machine: machine(),
+    node_flags: nodeFlags,
     corpus: { dir: corpus.dir, sha256_events: meta.sha256_events ?? null, events: meta.events, routers: meta.routers },
     expected_final: finals[0]?.expected,
     all_final_states_match: finals.every((f) => f.ok),
     torcon,
     ...(events_only && { events_only }),
+    ...(warm && { warm }),
     floor,
     ratio: {
       ready: +(torcon.ready_s / floor.ready_s).toFixed(2),
@@ -609,10 +637,16 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
   if (flags.has('json')) {
     console.log(JSON.stringify(report, null, 1));
   } else {
-    console.log(`state-replay: ${meta.events} events, ${meta.routers} routers, ${runs} runs each, node ${process.version}`);
+    console.log(
+      `state-replay: ${meta.events} events, ${meta.routers} routers, ${runs} runs each, node ${process.version}` +
+        (nodeFlags.length > 0 ? `, clients run with ${nodeFlags.join(' ')}` : ''),
+    );
     console.log('(wall: elapsed time; cpu: user+system CPU of the measuring process, steadier on a loaded machine)');
     console.log('variant   ready s  ready cpu s   replay s  replay cpu s   events/s  events/cpu-s  replay GC ms  max RSS MB  heap after MB');
-    const rows = events_only ? ([['torcon', torcon], ['events', events_only], ['floor', floor]] as const) : ([['torcon', torcon], ['floor', floor]] as const);
+    const rows: Array<[string, ReturnType<typeof summarize>]> = [['torcon', torcon]];
+    if (events_only) rows.push(['events', events_only]);
+    if (warm) rows.push(['warm', warm]);
+    rows.push(['floor', floor]);
     for (const [name, s] of rows) {
       console.log(
         `${name.padEnd(8)} ${s.ready_s.toFixed(3).padStart(7)}  ${s.ready_cpu_s.toFixed(3).padStart(11)}   ${s.replay_s.toFixed(3).padStart(8)}  ${s.replay_cpu_s.toFixed(3).padStart(12)}   ${String(s.events_per_s).padStart(8)}  ${String(s.events_per_cpu_s).padStart(12)}  ${String(s.replay_gc_ms).padStart(12)}  ${String(s.max_rss_mb).padStart(10)}  ${String(s.heap_after_mb).padStart(13)}`,
@@ -642,7 +676,7 @@ async function reference(flags: Map<string, string>): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const flags = parseFlags(argv, ['runs', 'corpus', 'reference', 'port', 'worker', 'events', 'reps'], ['json', 'in-process', 'layers']);
+  const flags = parseFlags(argv, ['runs', 'corpus', 'reference', 'port', 'worker', 'events', 'reps', 'warm-port', 'node-flags'], ['json', 'in-process', 'layers', 'warm']);
   if (flags.has('in-process')) return inProcess(flags);
   const worker = flags.get('worker');
   if (worker !== undefined) {
@@ -651,6 +685,7 @@ async function main(argv: string[]): Promise<void> {
     const r =
       worker === 'torcon' ? await torconWorker(port, events)
       : worker === 'events' ? await torconWorker(port, events, false)
+      : worker === 'warm' ? await torconWorker(port, events, true, Number(flags.get('warm-port')))
       : await floorWorker(port, events);
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
