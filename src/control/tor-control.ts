@@ -269,6 +269,15 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       else log('malformed %s event dropped: %s', name, event.parseError);
       return;
     }
+    this.callEach(name, set, event);
+  }
+
+  private dispatchRaw(name: string, set: Set<RawListener>, text: string): void {
+    this.callEach(name, set, text);
+  }
+
+  /** Calls each listener with `event`; one that throws is reported and the others still run. */
+  private callEach<T extends TorEvent | string>(name: string, set: Set<(event: T) => void>, event: T): void {
     for (const listener of set) {
       try {
         listener(event);
@@ -276,17 +285,6 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         // A throwing subscriber must not break the parser or starve the others.
         if (this.listenerCount('listenerError') > 0) this.emit('listenerError', err, event);
         else log('subscriber for %s threw: %O', name, err);
-      }
-    }
-  }
-
-  private dispatchRaw(name: string, set: Set<RawListener>, text: string): void {
-    for (const listener of set) {
-      try {
-        listener(text);
-      } catch (err) {
-        if (this.listenerCount('listenerError') > 0) this.emit('listenerError', err, text);
-        else log('raw subscriber for %s threw: %O', name, err);
       }
     }
   }
