@@ -65,7 +65,7 @@ interface Pending {
 export class ReplyParser {
   private readonly sink: ReplySink;
   private readonly maxLineLength: number;
-  /** Bytes of an incomplete line carried over to the next chunk. */
+  /** Bytes of an incomplete line carried over to the next chunk (a copy: see `push`). */
   private carry: Buffer | null = null;
   private reply: Pending | null = null;
   private event: Pending | null = null;
@@ -99,7 +99,8 @@ export class ReplyParser {
   }
 
   /**
-   * Feeds bytes from the socket.
+   * Feeds bytes from the socket. `chunk` is only read during the call (the caller may reuse its
+   * memory for the next read): what the parser keeps, an incomplete last line say, it copies.
    * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) on malformed input; the parser is then dead.
    */
   push(chunk: Buffer): void {
@@ -151,7 +152,7 @@ export class ReplyParser {
         if (len - start - (buf[len - 1] === CR ? 1 : 0) > this.maxLineLength) {
           throw new TorProtocolError(`line longer than ${this.maxLineLength} bytes`);
         }
-        this.carry = buf.subarray(start);
+        this.carry = Buffer.from(buf.subarray(start));
         return;
       }
       const end = lf > start && buf[lf - 1] === CR ? lf - 1 : lf;
@@ -215,7 +216,7 @@ export class ReplyParser {
           throw new TorProtocolError(`line longer than ${max} bytes`);
         }
         if (pos > run) this.appendRun(slot, buf, run, pos);
-        if (pos < len) this.carry = buf.subarray(pos);
+        if (pos < len) this.carry = Buffer.from(buf.subarray(pos));
         return len;
       }
       const end = lf > pos && buf[lf - 1] === CR ? lf - 1 : lf;

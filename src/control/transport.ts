@@ -40,12 +40,29 @@ function badControl(endpoint: string, why: string): TorError {
   return new TorError('TOR_ENDPOINT_ARGUMENT', `bad control endpoint ${JSON.stringify(endpoint)}: ${why}`);
 }
 
-/** Opens a socket to a control port; rejects with the socket error (ECONNREFUSED, ENOENT...). */
+/** Size of the one buffer a control socket reads into. */
+const READ_BUFFER_SIZE = 64 * 1024;
+
+/**
+ * Opens a socket to a control port; rejects with the socket error (ECONNREFUSED, ENOENT...).
+ *
+ * The socket reads into one buffer of its own (`onread`) instead of a fresh 64 KiB buffer per read,
+ * which a busy event stream or a 2 MB consensus would otherwise allocate by the dozen. Each read is
+ * handed to 'data' listeners as a view of that buffer, valid only during the call: TorControl's
+ * parser copies whatever it keeps.
+ */
 export function openControlSocket(address: ControlAddress, opts: CancelOptions = {}): Promise<net.Socket> {
+  const onread = {
+    buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+    callback: (bytes: number, buffer: Buffer): boolean => {
+      socket.emit('data', buffer.subarray(0, bytes));
+      return true;
+    },
+  };
   const socket =
     address.kind === 'tcp'
-      ? net.connect({ host: address.host, port: address.port })
-      : net.connect({ path: address.path });
+      ? net.connect({ host: address.host, port: address.port, onread })
+      : net.connect({ path: address.path, onread });
   const connected = new Promise<net.Socket>((resolve, reject) => {
     socket.once('connect', () => {
       // Commands are small and pipelined: send each at once rather than waiting on Nagle.

@@ -8,16 +8,32 @@ interface Seen {
   events: ControlReply[];
 }
 
-function parse(input: string | Buffer, chunkSize = Infinity, maxLineLength?: number): Seen & { parser: ReplyParser } {
+/**
+ * Pushes `buf` into `parser` in chunks of `chunkSize`. With `reuse`, every chunk is passed in one
+ * read buffer that is overwritten with junk after each push, as the control socket does (it reads
+ * into one buffer): anything the parser kept without copying would come out as junk.
+ */
+function feed(parser: ReplyParser, buf: Buffer, chunkSize: number, reuse: boolean): void {
+  const readBuffer = Buffer.alloc(Math.min(chunkSize, buf.length));
+  for (let i = 0; i < buf.length; i += Math.min(chunkSize, buf.length)) {
+    const chunk = buf.subarray(i, Math.min(buf.length, i + chunkSize));
+    if (!reuse) {
+      parser.push(chunk);
+      continue;
+    }
+    chunk.copy(readBuffer);
+    parser.push(readBuffer.subarray(0, chunk.length));
+    readBuffer.fill(0x23 /* # */);
+  }
+}
+
+function parse(input: string | Buffer, chunkSize = Infinity, maxLineLength?: number, reuse = false): Seen & { parser: ReplyParser } {
   const seen: Seen = { replies: [], events: [] };
   const parser = new ReplyParser(
     { onReply: (r) => seen.replies.push(r), onEvent: (e) => seen.events.push(e) },
     maxLineLength ? { maxLineLength } : {},
   );
-  const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  for (let i = 0; i < buf.length; i += Math.min(chunkSize, buf.length)) {
-    parser.push(buf.subarray(i, Math.min(buf.length, i + chunkSize)));
-  }
+  feed(parser, typeof input === 'string' ? Buffer.from(input, 'utf8') : input, chunkSize, reuse);
   return { ...seen, parser };
 }
 
@@ -132,12 +148,14 @@ describe('ReplyParser', () => {
   ];
 
   for (const c of cases) {
-    it(`parses ${c.name}, whole and byte by byte`, () => {
-      for (const chunk of [Infinity, 1, 3, 7]) {
-        const got = parse(c.input, chunk);
-        assert.deepEqual(got.replies, c.replies, `chunk size ${chunk}`);
-        assert.deepEqual(got.events, c.events ?? [], `chunk size ${chunk}`);
-        assert.equal(got.parser.midReply, false);
+    it(`parses ${c.name}, whole and byte by byte, also from a reused read buffer`, () => {
+      for (const reuse of [false, true]) {
+        for (const chunk of [Infinity, 1, 3, 7]) {
+          const got = parse(c.input, chunk, undefined, reuse);
+          assert.deepEqual(got.replies, c.replies, `chunk size ${chunk}${reuse ? ', reused buffer' : ''}`);
+          assert.deepEqual(got.events, c.events ?? [], `chunk size ${chunk}${reuse ? ', reused buffer' : ''}`);
+          assert.equal(got.parser.midReply, false);
+        }
       }
     });
   }
@@ -193,7 +211,7 @@ describe('ReplyParser', () => {
           order.push(`line ${text.slice(0, 4)}`);
         },
       });
-      for (let i = 0; i < buf.length; i += Math.min(chunk, buf.length)) parser.push(buf.subarray(i, Math.min(buf.length, i + chunk)));
+      feed(parser, buf, chunk, chunk % 2 === 1);
       assert.deepEqual(lines, expected, `chunk size ${chunk}`);
       assert.deepEqual(
         order,
