@@ -26,6 +26,18 @@ export function settleWithin<T>(p: Promise<T>, ms: number, what: string): Promis
   return within(outcome(p), ms, what);
 }
 
+/**
+ * Polls `done` until it holds, failing the test with `what` after `ms`: for what arrives over a
+ * socket or a timer, where no event says when.
+ */
+export async function waitUntil(done: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) assert.fail(`${what}: not reached within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 /** Whether a process with this pid exists (signal 0 checks without signalling). */
 export function isAlive(pid: number): boolean {
   try {

@@ -10,6 +10,7 @@ import type { TorOnionService } from '../../src/onion/onion-service.js';
 import type { OnionProgress } from '../../src/onion/onion-types.js';
 import { OnionPublishError, TorAbortError, TorInvalidValueError } from '../../src/errors.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
+import { waitUntil } from '../support/settle.js';
 
 /**
  * The fault paths of onion service creation that a real tor does not produce on demand (every
@@ -75,15 +76,15 @@ describe('OnionServiceManager against a scripted control port', () => {
 
   it('fails with OnionPublishError when every upload failed, then removes the service and its listener', async () => {
     const creating = manager.create({ ports: [{ virtualPort: 80 }], server });
-    await waitFor(() => addLine() !== undefined);
-    await waitFor(() => peer.received.length >= 3); // SETEVENTS, GETCONF, ADD_ONION
+    await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
+    await waitUntil(() => peer.received.length >= 3, 'SETEVENTS, GETCONF and ADD_ONION sent'); // SETEVENTS, GETCONF, ADD_ONION
     peer.write(hsDesc('UPLOAD', DIR_A) + hsDesc('UPLOAD', DIR_B));
     peer.write(hsDesc('FAILED', DIR_A, ' REASON=UPLOAD_REJECTED') + hsDesc('FAILED', DIR_B, ' REASON=UPLOAD_REJECTED'));
     const err = await creating.catch((e: unknown) => e);
     assert.ok(err instanceof OnionPublishError, String(err));
     assert.equal(err.code, 'TOR_ONION_PUBLISH');
     assert.match(err.message, /every descriptor upload .* failed \(2x UPLOAD_REJECTED\)/);
-    await waitFor(() => peer.received.includes(`DEL_ONION ${ID}`));
+    await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
     assert.equal(server.listening, false);
   });
 
@@ -93,18 +94,18 @@ describe('OnionServiceManager against a scripted control port', () => {
       .catch((e: unknown) => e);
     assert.ok(err instanceof OnionPublishError, String(err));
     assert.match(err.message, /no descriptor upload .* succeeded within/);
-    await waitFor(() => peer.received.includes(`DEL_ONION ${ID}`));
+    await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
     assert.equal(server.listening, false);
   });
 
   it('removes the service when aborted while waiting for the upload', async () => {
     const ac = new AbortController();
     const creating = manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], signal: ac.signal });
-    await waitFor(() => addLine() !== undefined);
+    await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
     await new Promise((r) => setTimeout(r, 50));
     ac.abort();
     await assert.rejects(creating, TorAbortError);
-    await waitFor(() => peer.received.includes(`DEL_ONION ${ID}`));
+    await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
   });
 
   it('refuses to wait for an upload when tor has DisableNetwork 1, before any ADD_ONION', async () => {
@@ -218,7 +219,3 @@ describe('OnionServiceManager against a scripted control port', () => {
   });
 });
 
-async function waitFor(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), 'condition not reached');
-}

@@ -14,6 +14,7 @@ import {
   TorTimeoutError,
 } from '../../src/errors.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
+import { waitUntil } from '../support/settle.js';
 import {
   fakeControl,
   makeTestCertificate,
@@ -31,10 +32,6 @@ function listen(server: net.Server): Promise<number> {
 function closeServer(server: net.Server): Promise<void> {
   if (server instanceof http.Server) server.closeAllConnections();
   return new Promise((resolve) => server.close(() => resolve()));
-}
-
-async function waitFor(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 5));
 }
 
 function readSome(socket: net.Socket, n: number): Promise<Buffer> {
@@ -164,7 +161,7 @@ describe('socks client: connect through a fake SOCKS server', () => {
       }
       next++;
     }
-    await waitFor(() => fake.connections.every((c) => c.closed));
+    await waitUntil(() => fake.connections.every((c) => c.closed), 'every SOCKS connection closed');
   });
 
   it('beforeHandshake gets the socket (localPort = the port tor sees) before any SOCKS byte, and is awaited', async () => {
@@ -172,7 +169,7 @@ describe('socks client: connect through a fake SOCKS server', () => {
     let seen: { localPort?: number; bytesAtCall?: number } = {};
     const socket = await client.connect({ host: 'h.example', port: 1 }, {
       beforeHandshake: async (s) => {
-        await waitFor(() => fake.connections.length === 1);
+        await waitUntil(() => fake.connections.length === 1, 'one SOCKS connection');
         seen = { localPort: s.localPort!, bytesAtCall: fake.connections[0]!.received.length };
         await new Promise((r) => setTimeout(r, 20));
         seen.bytesAtCall! += fake.connections[0]!.received.length;
@@ -187,7 +184,7 @@ describe('socks client: connect through a fake SOCKS server', () => {
     const { fake, client } = await setup();
     const boom = new Error('no circuit');
     await assert.rejects(client.connect({ host: 'h.example', port: 1 }, { beforeHandshake: () => { throw boom; } }), (e) => e === boom);
-    await waitFor(() => fake.connections[0]?.closed === true);
+    await waitUntil(() => fake.connections[0]?.closed === true, 'the SOCKS connection closed');
   });
 
   it('nothing on the SOCKS port -> TOR_SOCKS_UNREACHABLE naming the address and errno', async () => {
@@ -256,10 +253,10 @@ describe('socks client: connect through a fake SOCKS server', () => {
     await assert.rejects(client.connect({ host: 'h', port: 1 }, { timeoutMs: 50 }), TorTimeoutError);
     const ac = new AbortController();
     const p = client.connect({ host: 'h', port: 1 }, { signal: ac.signal });
-    await waitFor(() => fake!.connections[2]?.request !== undefined);
+    await waitUntil(() => fake!.connections[2]?.request !== undefined, 'the third SOCKS request');
     ac.abort();
     await assert.rejects(p, TorAbortError);
-    await waitFor(() => fake!.connections.every((c) => c.closed));
+    await waitUntil(() => fake!.connections.every((c) => c.closed), 'every SOCKS connection closed');
     assert.equal(fake.connections.length, 3);
     await assert.rejects(client.connect({ host: 'h', port: 1 }, { signal: AbortSignal.abort() }), TorAbortError);
     assert.equal(fake.connections.length, 3);
@@ -360,7 +357,7 @@ describe('socks client: connect through a fake SOCKS server', () => {
       const seenBefore = sniSeen.length;
       const socket = await client.connect({ host: hostname, port: 443 }, { tls: { ca: cert.cert } });
       sockets.push(socket);
-      await waitFor(() => sniSeen.length > seenBefore);
+      await waitUntil(() => sniSeen.length > seenBefore, 'a new TLS ClientHello');
       assert.ok(socket instanceof tls.TLSSocket && socket.authorized);
       const got = readSome(socket, 3);
       socket.write('tls');
@@ -372,7 +369,7 @@ describe('socks client: connect through a fake SOCKS server', () => {
       const { client } = await setup(() => ({ forwardTo: tlsPort }));
       const seenBefore = sniSeen.length;
       sockets.push(await client.connect({ host: '127.0.0.1', port: 443 }, { tls: { ca: cert.cert } }));
-      await waitFor(() => sniSeen.length > seenBefore);
+      await waitUntil(() => sniSeen.length > seenBefore, 'a new TLS ClientHello');
       assert.equal(sniSeen.at(-1), false);
       // The SOCKS port is on 127.0.0.1 (in the certificate); the target 10.9.8.7 is not.
       await assert.rejects(
@@ -464,7 +461,7 @@ describe('socks client: connect through a fake SOCKS server', () => {
       const { client } = await setup(() => ({ forwardTo: webPort }));
       const agent = client.httpAgent({ keepAlive: true });
       await new Promise<void>((resolve, reject) => http.get('http://k.example/', { agent }, (res) => { res.resume(); res.on('end', () => resolve()); }).on('error', reject));
-      await waitFor(() => Object.values(agent.freeSockets).flat().length === 1);
+      await waitUntil(() => Object.values(agent.freeSockets).flat().length === 1, 'one free socket in the agent');
       const pooled = Object.values(agent.freeSockets).flat()[0]!;
       client.close();
       assert.equal(pooled.destroyed, true);

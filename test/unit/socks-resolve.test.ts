@@ -9,6 +9,7 @@ import {
   SOCKS_CMD_RESOLVE_PTR,
 } from '../../src/socks/tor-resolve.js';
 import { startFakeSocksServer, type FakeAnswer, type FakeSocksServer } from './socks-fake-server.js';
+import { waitUntil } from '../support/settle.js';
 
 /** Reply address bytes: ATYP + address + port 0. */
 function bound(atyp: number, body: number[] | Buffer): Buffer {
@@ -158,7 +159,7 @@ describe('socks RESOLVE / RESOLVE_PTR (tor SOCKS5 extensions) against a fake SOC
     const { server, client } = await withServer(() => ({ silent: true }));
     const ac = new AbortController();
     const p = client.resolve('example.com', { signal: ac.signal });
-    await waitFor(() => server.connections[0]?.request !== undefined);
+    await waitUntil(() => server.connections[0]?.request !== undefined, 'the SOCKS request');
     ac.abort();
     await assert.rejects(p, TorAbortError);
     assert.equal(await waitClosed(server), true);
@@ -171,12 +172,9 @@ describe('socks RESOLVE / RESOLVE_PTR (tor SOCKS5 extensions) against a fake SOC
   });
 });
 
-async function waitFor(check: () => boolean): Promise<void> {
-  while (!check()) await new Promise((r) => setTimeout(r, 5));
-}
 
 /** Resolves true once every connection the fake server saw is closed. */
 async function waitClosed(server: FakeSocksServer): Promise<boolean> {
-  await waitFor(() => server.connections.every((c) => c.closed));
+  await waitUntil(() => server.connections.every((c) => c.closed), 'every SOCKS connection closed');
   return true;
 }

@@ -16,15 +16,7 @@ import {
   TorTimeoutError,
 } from '../../src/errors.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
-
-/** Polls `done` until it holds (failing the test after `ms`): events cross a real socket. */
-async function until(done: () => boolean, what: string, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!done()) {
-    if (Date.now() > deadline) assert.fail(`${what} did not arrive within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitUntil } from '../support/settle.js';
 
 describe('TorControl against a scripted peer', () => {
   let peer: ScriptedPeer;
@@ -232,19 +224,19 @@ describe('TorControl against a scripted peer', () => {
     // Raw and typed subscriptions of one name make one SETEVENTS entry.
     assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS BW NS']);
     peer.write('650 BW 1 2\r\n650+NS\r\nr a b c\r\n.\r\n650 OK\r\n650 BW 3 4 EXTRA="x y"\r\n');
-    await until(() => typed.length === 2, 'the typed BW events');
+    await waitUntil(() => typed.length === 2, 'the typed BW events');
     assert.deepEqual(raw, ['BW 1 2', 'NS\nr a b c\nOK', 'BW 3 4 EXTRA="x y"']);
     assert.deepEqual(typed, ['1/2', '3/4']);
     // The raw text is the typed event's `raw`.
     const viaTyped: string[] = [];
     await control.subscribe('NS', (e) => viaTyped.push(e.raw));
     peer.write('650+NS\r\nr a b c\r\n.\r\n650 OK\r\n');
-    await until(() => viaTyped.length === 1, 'the typed NS event');
+    await waitUntil(() => viaTyped.length === 1, 'the typed NS event');
     assert.deepEqual(viaTyped, [raw[1]]);
     // Dropping the raw BW subscriber keeps BW while a typed one is left.
     await offRaw();
     peer.write('650 BW 5 6\r\n');
-    await until(() => typed.length === 3, 'the last typed BW event');
+    await waitUntil(() => typed.length === 3, 'the last typed BW event');
     assert.equal(raw.length, 4);
     assert.deepEqual(typed, ['1/2', '3/4', '5/6']);
     assert.equal(peer.received.at(-1), 'SETEVENTS BW NS');
@@ -262,7 +254,7 @@ describe('TorControl against a scripted peer', () => {
     });
     await control.subscribeRaw('BW', (text) => seen.push(text));
     peer.write('650 BW 1 2\r\n');
-    await until(() => seen.length === 1, 'the raw BW event');
+    await waitUntil(() => seen.length === 1, 'the raw BW event');
     assert.deepEqual(seen, ['BW 1 2']);
     assert.deepEqual(reported, ['BW 1 2']);
     assert.deepEqual(peer.received, ['SETEVENTS BOGUS', 'SETEVENTS BW']);
