@@ -240,7 +240,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     const name = space === -1 ? first : first.slice(0, space);
     const subs = this.subscribers.get(name);
     if (subs === undefined) return;
-    if (subs.raw.size > 0) this.dispatchRaw(name, subs.raw, eventRaw(raw));
+    if (subs.raw.size > 0) this.callEach(name, subs.raw, eventRaw(raw));
     if (subs.typed.size > 0) this.dispatch(name, subs.typed, parseEvent(raw));
   }
 
@@ -254,7 +254,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       const name = entry[0];
       if (name.length === nameLength && startsAt(text, 0, name)) {
         const subs = entry[1];
-        if (subs.raw.size > 0) this.dispatchRaw(name, subs.raw, text);
+        if (subs.raw.size > 0) this.callEach(name, subs.raw, text);
         // Parsed only when someone wants it typed, and once for all of them.
         if (subs.typed.size > 0) this.dispatch(name, subs.typed, parseEventLine(text, name));
         return;
@@ -270,10 +270,6 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       return;
     }
     this.callEach(name, set, event);
-  }
-
-  private dispatchRaw(name: string, set: Set<RawListener>, text: string): void {
-    this.callEach(name, set, text);
   }
 
   /** Calls each listener with `event`; one that throws is reported and the others still run. */
