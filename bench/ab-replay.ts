@@ -12,12 +12,11 @@
  * pairs B won.
  */
 
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { DEFAULT_CORPUS_DIR } from './corpus-generator.js';
 import { ensureCorpus, loadCorpus } from './corpus-files.js';
 import { machine, median, parseFlags } from './bench-util.js';
+import { runReplayWorker, startFakeServer } from './replay-children.js';
 
 /** The worker's report, as much of it as is compared here. */
 interface WorkerReport {
@@ -33,40 +32,14 @@ interface WorkerReport {
 
 const FIGURES = ['replay_s', 'replay_cpu_s', 'replay_cpu_main_s', 'ready_s', 'max_rss_mb', 'replay_page_faults'] as const;
 
-/** Starts `dist`'s fake control port; resolves with its port and a stop function. */
-function startServer(dist: string, corpusDir: string): Promise<{ port: number; stop(): void }> {
-  const child = spawn(process.execPath, [path.join(dist, 'bench', 'fake-control-server.js'), '--port', '0', '--once', '--corpus', corpusDir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`fake control server of ${dist} exited (${code}) before listening`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const msg = JSON.parse(line) as { listening?: number };
-      if (msg.listening !== undefined) resolve({ port: msg.listening, stop: () => child.kill() });
-    });
-  });
-}
-
-/** One measured torcon replay with `dist`'s code. */
+/** One measured torcon replay with `dist`'s code, against a fresh fake port of the same build. */
 async function runOnce(dist: string, corpusDir: string, events: number): Promise<WorkerReport> {
-  const server = await startServer(dist, corpusDir);
+  const benchDir = path.join(dist, 'bench');
+  const server = await startFakeServer(benchDir, corpusDir);
   try {
-    const child = spawn(
-      process.execPath,
-      ['--expose-gc', path.join(dist, 'bench', 'state-replay.js'), '--worker', 'torcon', '--port', String(server.port), '--events', String(events)],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', resolve);
-    });
-    if (code !== 0) throw new Error(`the worker of ${dist} exited with ${code}`);
-    return JSON.parse(out) as WorkerReport;
+    return await runReplayWorker<WorkerReport>(benchDir, 'torcon', server.port, events);
   } finally {
-    server.stop();
+    server.child.kill();
   }
 }
 

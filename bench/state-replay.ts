@@ -30,16 +30,16 @@
  *        same process, the first one cold, the later ones with the code compiled and the heap grown)
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { DEFAULT_CORPUS_DIR } from './corpus-generator.js';
 import { ensureCorpus, loadCorpus, type LoadedMeta } from './corpus-files.js';
 import { machine, maybeGc, median, parseFlags } from './bench-util.js';
+import { runReplayWorker, startFakeServer } from './replay-children.js';
+import type { TorControl } from '../src/control/tor-control.js';
 import type { TorState } from '../src/state/tor-state.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -171,12 +171,7 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
     const tor = await connectTor({ control: `tcp:127.0.0.1:${warmPort}`, timeoutMs: 30_000 });
     try {
       const state = await tor.getState({ timeoutMs: 60_000 });
-      let ended!: () => void;
-      const end = new Promise<void>((resolve) => (ended = resolve));
-      await tor.control.subscribeRaw('ORCONN', () => undefined);
-      await tor.control.subscribeRaw('BW', (text) => {
-        if (text === END_TEXT) ended();
-      });
+      const { end } = await subscribeCounters(tor.control, () => undefined);
       await withTimeout(end, REPLAY_TIMEOUT_MS, 'no BENCH_END marker in the warm-up replay');
       if (state.routers.size === 0) throw new Error('the warm-up replay built no routers');
     } finally {
@@ -208,17 +203,9 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
     const count = () => {
       if (++events % MARK_EVERY === 0) marks.push(performance.now());
     };
-    let ended!: (t: number) => void;
-    const end = new Promise<number>((resolve) => (ended = resolve));
     // Counting only what we subscribe to ourselves; the state's own CIRC/STREAM/ADDRMAP listeners
     // see the rest. The marker is the last event, so when it arrives every event was applied.
-    // These counters are the bench's, not the state's: they take the lines raw, as a state-only
-    // application that never subscribes to BW or ORCONN would not parse them either.
-    await tor.control.subscribeRaw('ORCONN', count);
-    await tor.control.subscribeRaw('BW', (text) => {
-      count();
-      if (text === END_TEXT) ended(performance.now());
-    });
+    const { end } = await subscribeCounters(tor.control, count);
     const t3 = performance.now();
     const c3 = cpuSeconds();
     const th3 = threadCpuSeconds();
@@ -260,6 +247,23 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
   } finally {
     await tor.close();
   }
+}
+
+/**
+ * Subscribes the bench's own counters, BW and ORCONN. They take the lines raw: the state never
+ * listens to these events (the fake port only replays once they are subscribed), and an
+ * application that wants only the state would not parse them either.
+ * @returns `end`, the time the end marker (the corpus's last event) arrived
+ */
+async function subscribeCounters(control: TorControl, onCounted: () => void): Promise<{ end: Promise<number> }> {
+  let ended!: (t: number) => void;
+  const end = new Promise<number>((resolve) => (ended = resolve));
+  await control.subscribeRaw('ORCONN', onCounted);
+  await control.subscribeRaw('BW', (text) => {
+    onCounted();
+    if (text === END_TEXT) ended(performance.now());
+  });
+  return { end };
 }
 
 /** Counted events between two marks of replay_tenths_ms. */
@@ -461,14 +465,7 @@ async function inProcess(flags: Map<string, string>): Promise<void> {
     const state = await TorState.create(control);
     const t1 = performance.now();
     const c1 = cpuSeconds();
-    let ended!: () => void;
-    const end = new Promise<void>((resolve) => (ended = resolve));
-    let counted = 0;
-    await control.subscribeRaw('ORCONN', () => void counted++);
-    await control.subscribeRaw('BW', (text) => {
-      counted++;
-      if (text === END_TEXT) ended();
-    });
+    const { end } = await subscribeCounters(control, () => undefined);
     if (!replayAsked) throw new Error('the state did not subscribe to the replayed events');
     const f2 = process.resourceUsage().minorPageFault;
     const c2 = cpuSeconds();
@@ -503,52 +500,6 @@ async function inProcess(flags: Map<string, string>): Promise<void> {
 
 // -------------------------------------------------------------------------------- orchestrator
 
-interface ServerHandle {
-  port: number;
-  child: ChildProcess;
-  replayed: Promise<Record<string, number> | null>;
-}
-
-function startServer(corpusDir: string): Promise<ServerHandle> {
-  const child = spawn(process.execPath, [path.join(HERE, 'fake-control-server.js'), '--port', '0', '--once', '--corpus', corpusDir], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const rl = createInterface({ input: child.stdout! });
-  let replayedResolve!: (v: Record<string, number> | null) => void;
-  const replayed = new Promise<Record<string, number> | null>((r) => (replayedResolve = r));
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      replayedResolve(null);
-      reject(new Error(`fake control server exited (${code}) before listening`));
-    });
-    rl.on('line', (line) => {
-      const msg = JSON.parse(line) as { listening?: number; replayed?: Record<string, number> };
-      if (msg.listening !== undefined) resolve({ port: msg.listening, child, replayed });
-      if (msg.replayed !== undefined) replayedResolve(msg.replayed);
-    });
-  });
-}
-
-function runWorker(variant: Variant, port: number, events: number, warmPort?: number, nodeFlags: readonly string[] = []): Promise<RunReport> {
-  return new Promise((resolve, reject) => {
-    const args = ['--expose-gc', ...nodeFlags, fileURLToPath(import.meta.url), '--worker', variant, '--port', String(port), '--events', String(events)];
-    if (warmPort !== undefined) args.push('--warm-port', String(warmPort));
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`${variant} worker exited with ${code}`));
-      try {
-        resolve(JSON.parse(out) as RunReport);
-      } catch {
-        reject(new Error(`${variant} worker printed no report: ${out.slice(0, 200)}`));
-      }
-    });
-  });
-}
-
 function checkFinal(meta: LoadedMeta, r: RunReport): { ok: boolean; expected: object } {
   const expected = { circuits_open: meta.final.circuits_open, streams_open: meta.final.streams_open, routers: meta.final.routers };
   const f = r.final;
@@ -569,10 +520,10 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     if (flags.has('layers')) order.splice(1, 0, 'events');
     if (flags.has('warm')) order.push('warm');
     for (const variant of order) {
-      const server = await startServer(corpus.dir);
-      const warmServer = variant === 'warm' ? await startServer(corpus.dir) : undefined;
+      const server = await startFakeServer(HERE, corpus.dir);
+      const warmServer = variant === 'warm' ? await startFakeServer(HERE, corpus.dir) : undefined;
       try {
-        const r = await runWorker(variant, server.port, events, warmServer?.port, nodeFlags);
+        const r = await runReplayWorker<RunReport>(HERE, variant, server.port, events, { warmPort: warmServer?.port, nodeFlags });
         const replayed = await withTimeout(server.replayed, 10_000, 'no replay report from the server').catch(() => null);
         reports.push({ ...r, server: replayed });
         process.stderr.write(
@@ -668,7 +619,7 @@ async function reference(flags: Map<string, string>): Promise<void> {
   const port = Number(flags.get('port'));
   if (!Number.isInteger(port) || port <= 0) throw new Error('--reference needs --port N (the fake control port to connect to)');
   const meta = loadCorpus(dir).meta;
-  const r = await runWorker('torcon', port, meta.events + 1);
+  const r = await runReplayWorker<RunReport>(HERE, 'torcon', port, meta.events + 1);
   const check = checkFinal(meta, r);
   const report = { bench: 'state-replay (reference)', machine: machine(), corpus: dir, port, ...r, expected_final: check.expected, match: check.ok };
   console.log(JSON.stringify(report, null, 1));
