@@ -41,9 +41,9 @@ export function mappingFromEvent(e: AddrMapEvent, previous?: AddressMapping): Ad
       newAddress === null ? null : previous !== undefined && previous.newAddress === newAddress ? previous.newAddress : detach(newAddress),
     expires: e.expires,
     expiresAt: e.expires === null ? Infinity : e.expires.getTime(),
-    error: e.error,
+    error: e.error === undefined ? undefined : detach(e.error),
     cached: e.cached,
-    streamId: e.streamId,
+    streamId: e.streamId === undefined ? undefined : detach(e.streamId),
   };
 }
 

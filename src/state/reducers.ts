@@ -34,7 +34,8 @@ import { Stream, isClosedStreamStatus } from './stream.js';
  *   circuit we never saw open, one made from the event alone)
  */
 export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
-  const id = e.circuitId;
+  // Ids are kept as map keys and on the objects: copies, like everything the state keeps.
+  const id = detach(e.circuitId);
   const closing = isClosedStatus(e.status);
   let c = s.circuits.get(id);
   if (c === undefined) {
@@ -177,7 +178,7 @@ export function applyStreamEvent(s: StateSnapshot, e: StreamEvent): Stream {
  * @param known - `s.streams.get(e.streamId)`
  */
 export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stream | undefined): Stream {
-  const id = e.streamId;
+  const id = detach(e.streamId);
   const closing = isClosedStreamStatus(e.status);
   let st = known;
   if (st === undefined) {
@@ -201,7 +202,7 @@ export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stre
   if (e.nymEpoch !== undefined) st.nymEpoch = e.nymEpoch;
   if (e.sessionGroup !== undefined) st.sessionGroup = e.sessionGroup;
   // tor names the old circuit in DETACHED, but the stream is no longer on it.
-  const cid = e.status === 'DETACHED' ? '0' : e.circuitId;
+  const cid = e.status === 'DETACHED' ? '0' : detach(e.circuitId);
   if (closing) {
     leaveCircuit(s, st);
     if (cid !== '0' && cid !== st.circuitId) {

@@ -23,7 +23,10 @@ export const EMPTY_LIST: readonly never[] = Object.freeze([]);
  * chunk would keep the whole chunk alive.
  */
 export function detach(value: string): string {
-  // Concatenation makes a cons string; slicing it flattens it into a fresh sequential string.
+  // V8 copies substrings shorter than 13 characters (SlicedString::kMinLength), so those are
+  // already on their own: ids, statuses, ports. Longer ones: concatenation makes a cons string,
+  // and slicing it flattens it into a fresh sequential string.
+  if (value.length < 13) return value;
   return (' ' + value).slice(1);
 }
 
