@@ -35,6 +35,22 @@ export function machine(): { node: string; cpus: number; cpuModel: string; platf
   };
 }
 
+/**
+ * What one page fault (a fresh page of memory touched for the first time) costs on this machine,
+ * in microseconds: a fresh 32 MiB buffer is written once per page. On a virtual machine this can
+ * be tens of times what it is on bare metal, and a client that touches more fresh memory than the
+ * floor pays for it in its replay time.
+ */
+export function pageFaultCostUs(): number {
+  const before = process.resourceUsage().minorPageFault;
+  const t0 = performance.now();
+  const buf = Buffer.allocUnsafeSlow(32 * 1024 * 1024);
+  for (let i = 0; i < buf.length; i += 4096) buf[i] = 1;
+  const ms = performance.now() - t0;
+  const faults = process.resourceUsage().minorPageFault - before;
+  return faults > 0 ? +((ms * 1000) / faults).toFixed(2) : 0;
+}
+
 /** Pulls `--name value` pairs and bare `--flag`s out of argv; unknown names are an error. */
 export function parseFlags(argv: readonly string[], valued: readonly string[], bare: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();

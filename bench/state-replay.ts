@@ -37,7 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { DEFAULT_CORPUS_DIR } from './corpus-generator.js';
 import { ensureCorpus, loadCorpus, type LoadedMeta } from './corpus-files.js';
-import { machine, maybeGc, median, parseFlags } from './bench-util.js';
+import { machine, maybeGc, median, pageFaultCostUs, parseFlags } from './bench-util.js';
 import { runReplayWorker, startFakeServer } from './replay-children.js';
 import type { TorControl } from '../src/control/tor-control.js';
 import type { TorState } from '../src/state/tor-state.js';
@@ -569,6 +569,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
   const report = {
     bench: 'state-replay',
     machine: machine(),
+    page_fault_us: pageFaultCostUs(),
     node_flags: nodeFlags,
     corpus: { dir: corpus.dir, sha256_events: meta.sha256_events ?? null, events: meta.events, routers: meta.routers },
     expected_final: finals[0]?.expected,
@@ -593,6 +594,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
         (nodeFlags.length > 0 ? `, clients run with ${nodeFlags.join(' ')}` : ''),
     );
     console.log('(wall: elapsed time; cpu: user+system CPU of the measuring process, steadier on a loaded machine)');
+    console.log(`page faults cost ${report.page_fault_us} µs each on this machine (the clients' counts are in each run's line above)`);
     console.log('variant   ready s  ready cpu s   replay s  replay cpu s   events/s  events/cpu-s  replay GC ms  max RSS MB  heap after MB');
     const rows: Array<[string, ReturnType<typeof summarize>]> = [['torcon', torcon]];
     if (events_only) rows.push(['events', events_only]);
