@@ -1,13 +1,14 @@
 import { inspect } from 'node:util';
+import { parseCircuitStatusLine } from '../control/events/circuit-events.js';
 import type { CircStatus, RouterRef } from '../control/events/event-types.js';
 import { TorAbortError, TorCircuitError, TorControlClosedError, TorTimeoutError } from '../errors.js';
 import type { CancelOptions } from '../util/abort.js';
+import { applyCircDetail, emptyCircuitDetail, type CircuitDetail } from './circuit-detail.js';
 import { Router } from './router.js';
 import type { StateSnapshot } from './snapshot.js';
 import type { Stream } from './stream.js';
+import { MAX_UNREAD, readUnread } from './unread-texts.js';
 
-const NO_REFS: readonly RouterRef[] = Object.freeze([]);
-const NO_FLAGS: readonly string[] = Object.freeze([]);
 
 interface Waiter {
   resolve(c: Circuit): void;
@@ -35,26 +36,11 @@ export class Circuit {
   declare readonly id: string;
   /** `LAUNCHED`, `EXTENDED`, `GUARD_WAIT`, `BUILT`, `FAILED`, `CLOSED` (or a newer status). */
   declare status: CircStatus;
-  /** PURPOSE, e.g. `GENERAL`, `CONTROLLER`, `HS_CLIENT_REND`. */
-  declare purpose: string | undefined;
-  /** BUILD_FLAGS, e.g. `NEED_CAPACITY`, `IS_INTERNAL`. */
-  declare buildFlags: readonly string[];
-  /** HS_STATE for onion-service circuits. */
-  declare hsState: string | undefined;
-  /** REND_QUERY: the onion address (without `.onion`) for onion-service circuits. */
-  declare rendQuery: string | undefined;
-  /** TIME_CREATED (UTC). */
-  declare timeCreated: Date | undefined;
-  /** REASON tor gave when the circuit failed or closed. */
-  declare reason: string | undefined;
-  /** REMOTE_REASON a relay gave when the circuit failed or closed. */
-  declare remoteReason: string | undefined;
-  /** SOCKS_USERNAME the circuit is isolated for (the password is never kept: it is a secret). */
-  declare socksUsername: string | undefined;
-  /** The hops as tor last named them (fingerprint and nickname). */
-  declare pathRefs: readonly RouterRef[];
-
   private declare readonly snapshot: StateSnapshot;
+  /** The fields the events' text gives, as of the last text read in. */
+  private declare readDetail: CircuitDetail;
+  /** Event texts not read in yet, oldest first (see unread-texts.ts). */
+  private declare unread: string[] | undefined;
   /** Made on the first attached stream: most circuits never carry one. */
   private declare streamSet: Set<Stream> | undefined;
   private declare cachedPath: readonly Router[] | undefined;
@@ -72,15 +58,8 @@ export class Circuit {
     this.id = id;
     this.snapshot = snapshot;
     this.status = 'LAUNCHED';
-    this.purpose = undefined;
-    this.buildFlags = NO_FLAGS;
-    this.hsState = undefined;
-    this.rendQuery = undefined;
-    this.timeCreated = undefined;
-    this.reason = undefined;
-    this.remoteReason = undefined;
-    this.socksUsername = undefined;
-    this.pathRefs = NO_REFS;
+    this.readDetail = emptyCircuitDetail();
+    this.unread = undefined;
     this.streamSet = undefined;
     this.cachedPath = undefined;
     this.cachedPathRefs = undefined;
@@ -88,6 +67,71 @@ export class Circuit {
     this.builtWaiters = undefined;
     this.closedWaiters = undefined;
     this.abandoned = undefined;
+  }
+
+  /** PURPOSE, e.g. `GENERAL`, `CONTROLLER`, `HS_CLIENT_REND`. */
+  get purpose(): string | undefined {
+    return this.detail().purpose;
+  }
+
+  /** BUILD_FLAGS, e.g. `NEED_CAPACITY`, `IS_INTERNAL`. */
+  get buildFlags(): readonly string[] {
+    return this.detail().buildFlags;
+  }
+
+  /** HS_STATE for onion-service circuits. */
+  get hsState(): string | undefined {
+    return this.detail().hsState;
+  }
+
+  /** REND_QUERY: the onion address (without `.onion`) for onion-service circuits. */
+  get rendQuery(): string | undefined {
+    return this.detail().rendQuery;
+  }
+
+  /** TIME_CREATED (UTC). */
+  get timeCreated(): Date | undefined {
+    return this.detail().timeCreated;
+  }
+
+  /** REASON tor gave when the circuit failed or closed. */
+  get reason(): string | undefined {
+    return this.detail().reason;
+  }
+
+  /** REMOTE_REASON a relay gave when the circuit failed or closed. */
+  get remoteReason(): string | undefined {
+    return this.detail().remoteReason;
+  }
+
+  /** SOCKS_USERNAME the circuit is isolated for (the password is never kept: it is a secret). */
+  get socksUsername(): string | undefined {
+    return this.detail().socksUsername;
+  }
+
+  /** The hops as tor last named them (fingerprint and nickname). */
+  get pathRefs(): readonly RouterRef[] {
+    return this.detail().pathRefs;
+  }
+
+  /**
+   * @internal Keeps the text of an event for this circuit (its body, `ID STATUS ...`, a copy that
+   * shares no memory with the socket read) to be parsed when a field above is first read.
+   */
+  deferText(body: string): void {
+    const texts = this.unread;
+    if (texts === undefined) this.unread = [body];
+    else if (texts.push(body) >= MAX_UNREAD) this.detail();
+  }
+
+  /** @internal The detail fields with every kept text read in (the reducers update it for a parsed event). */
+  detail(): CircuitDetail {
+    const texts = this.unread;
+    if (texts !== undefined) {
+      this.unread = undefined;
+      readUnread(texts, this.readDetail, parseCircuitStatusLine, applyCircDetail, 'CIRC', this.snapshot.onUnreadable);
+    }
+    return this.readDetail;
   }
 
   /**

@@ -8,24 +8,18 @@
  * TorState needs to emit its events; `reduce` is the plain `(snapshot, event) → snapshot` form.
  */
 
-import type {
-  AddrMapEvent,
-  CircEvent,
-  GuardEvent,
-  HostPort,
-  RouterRef,
-  StreamEvent,
-  TorEvent,
-} from '../control/events/event-types.js';
+import type { AddrMapEvent, CircEvent, CircStatus, GuardEvent, StreamEvent, StreamStatus, TorEvent } from '../control/events/event-types.js';
 import { detach, parseRouterRef } from '../control/events/field-parsers.js';
 import { parseAddrMapLine } from '../control/events/addrmap-event.js';
-import { parseCircuitStatusLine } from '../control/events/circuit-events.js';
-import { parseStreamStatusLine } from '../control/events/stream-events.js';
+import { parseCircuitStatusLine, scanCircHead } from '../control/events/circuit-events.js';
+import { parseStreamStatusLine, scanStreamHead } from '../control/events/stream-events.js';
 import { mappingFromEvent, type AddressMapping } from './address-map.js';
 import { Circuit, isClosedStatus } from './circuit.js';
+import { applyCircDetail } from './circuit-detail.js';
 import { forEachRouterStatus, type ConsensusParseProblem } from './consensus-parser.js';
 import { RECENTLY_CLOSED_LIMIT, type EntryGuard, type StateSnapshot } from './snapshot.js';
 import { Stream, isClosedStreamStatus } from './stream.js';
+import { applyStreamDetail } from './stream-detail.js';
 
 /**
  * Applies a CIRC event (or a `GETINFO circuit-status` line parsed as one).
@@ -34,9 +28,32 @@ import { Stream, isClosedStreamStatus } from './stream.js';
  *   circuit we never saw open, one made from the event alone)
  */
 export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
+  const c = circuitStatus(s, e.circuitId, e.status);
+  applyCircDetail(c.detail(), e);
+  return c;
+}
+
+/**
+ * Applies a CIRC event from its text, reading only the circuit id and status now: the circuit
+ * keeps the rest of the text and parses it when one of its other fields is first read. The
+ * snapshot ends up the same as with {@link applyCircEvent} on the parsed event.
+ *
+ * @param text - the event (`CIRC 5 BUILT ...`) or a circuit-status line
+ * @param start - where the circuit id starts: 5 for an event, 0 for a circuit-status line
+ * @throws TorProtocolError when the id or status is missing (the snapshot is unchanged)
+ */
+export function applyCircText(s: StateSnapshot, text: string, start: number): Circuit {
+  const head = scanCircHead(text, start);
+  const c = circuitStatus(s, head.circuitId, head.status);
+  c.deferText(detach(start === 0 ? text : text.slice(start)));
+  return c;
+}
+
+/** A CIRC event's id and status applied: finds or makes the circuit and files it as open or closed. */
+function circuitStatus(s: StateSnapshot, circuitId: string, status: CircStatus): Circuit {
   // Ids are kept as map keys and on the objects: copies, like everything the state keeps.
-  const id = detach(e.circuitId);
-  const closing = isClosedStatus(e.status);
+  const id = detach(circuitId);
+  const closing = isClosedStatus(status);
   let c = s.circuits.get(id);
   if (c === undefined) {
     c = s.recentlyClosed.get(id);
@@ -48,18 +65,7 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
       }
     }
   }
-  c.status = e.status;
-  // A circuit's events repeat its path and creation time; keeping the objects the circuit already
-  // holds when the values are equal lets the new ones die young (and keeps Circuit.path cached).
-  if ((e.path.length > 0 || e.status === 'LAUNCHED') && !samePath(c.pathRefs, e.path)) c.pathRefs = e.path;
-  if (e.purpose !== undefined) c.purpose = e.purpose;
-  if (e.buildFlags.length > 0) c.buildFlags = e.buildFlags;
-  if (e.hsState !== undefined) c.hsState = e.hsState;
-  if (e.rendQuery !== undefined) c.rendQuery = ownString(c.rendQuery, e.rendQuery);
-  if (e.timeCreated !== undefined && c.timeCreated?.getTime() !== e.timeCreated.getTime()) c.timeCreated = e.timeCreated;
-  if (e.reason !== undefined) c.reason = e.reason;
-  if (e.remoteReason !== undefined) c.remoteReason = e.remoteReason;
-  if (e.socksUsername !== undefined) c.socksUsername = ownString(c.socksUsername, e.socksUsername);
+  c.status = status;
   if (closing) {
     s.circuits.delete(id);
     // Streams tor has not ended yet wait as orphans of this id, like streams of a circuit not yet
@@ -81,18 +87,6 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
   return c;
 }
 
-/** Whether two paths name the same relays the same way (hop objects are shared by the event parser). */
-function samePath(a: readonly RouterRef[], b: readonly RouterRef[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]!;
-    const y = b[i]!;
-    if (x !== y && (x.fingerprint !== y.fingerprint || x.nickname !== y.nickname)) return false;
-  }
-  return true;
-}
-
 /**
  * A circuit tor just told us it launched (EXTENDCIRCUIT's reply) that no event has shown yet:
  * the known circuit, a recently closed one, or a new LAUNCHED circuit.
@@ -101,7 +95,7 @@ export function ensureCircuit(s: StateSnapshot, id: string, purpose?: string): C
   let c = s.circuits.get(id) ?? s.recentlyClosed.get(id);
   if (c === undefined) {
     c = new Circuit(id, s);
-    if (purpose !== undefined) c.purpose = purpose;
+    if (purpose !== undefined) c.detail().purpose = purpose;
     s.circuits.set(id, c);
     adoptOrphans(s, c);
   }
@@ -151,19 +145,6 @@ function joinCircuit(s: StateSnapshot, st: Stream, cid: string): void {
 }
 
 /**
- * What a circuit or stream keeps of a string field: what it has when the value is the same, else
- * a copy that does not share memory with the event's line (see {@link applyStreamEventTo}).
- */
-function ownString(kept: string | undefined, value: string): string {
-  return kept === value ? kept : detach(value);
-}
-
-/** A copy of `hp` whose host does not point into the event text it was sliced from. */
-function ownHostPort(hp: HostPort): HostPort {
-  return { host: detach(hp.host), port: hp.port };
-}
-
-/**
  * Applies a STREAM event (or a `GETINFO stream-status` line parsed as one).
  *
  * @returns the stream concerned (for FAILED/CLOSED the one removed; it keeps its last circuit)
@@ -178,42 +159,53 @@ export function applyStreamEvent(s: StateSnapshot, e: StreamEvent): Stream {
  * @param known - `s.streams.get(e.streamId)`
  */
 export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stream | undefined): Stream {
-  const id = detach(e.streamId);
-  const closing = isClosedStreamStatus(e.status);
+  const st = streamStatus(s, known, e.streamId, e.status, e.circuitId);
+  applyStreamDetail(st.detail(), e);
+  return st;
+}
+
+/**
+ * Applies a STREAM event from its text, reading only the stream id, status and circuit id now
+ * (and checking that a target follows): the stream keeps the rest of the text and parses it when
+ * one of its other fields is first read. The snapshot ends up the same as with
+ * {@link applyStreamEvent} on the parsed event.
+ *
+ * @param text - the event (`STREAM 12 NEW 0 example.com:443 ...`) or a stream-status line
+ * @param start - where the stream id starts: 7 for an event, 0 for a stream-status line
+ * @throws TorProtocolError when a field is missing or the target has no valid port (the snapshot is unchanged)
+ */
+export function applyStreamText(s: StateSnapshot, text: string, start: number): Stream {
+  const head = scanStreamHead(text, start);
+  const st = streamStatus(s, s.streams.get(head.streamId), head.streamId, head.status, head.circuitId);
+  st.deferText(detach(start === 0 ? text : text.slice(start)));
+  return st;
+}
+
+/** A STREAM event's id, status and circuit applied: finds or makes the stream and files it. */
+function streamStatus(s: StateSnapshot, known: Stream | undefined, streamId: string, status: StreamStatus, circuitId: string): Stream {
+  const closing = isClosedStreamStatus(status);
   let st = known;
   if (st === undefined) {
+    const id = detach(streamId);
     st = new Stream(id, s);
     if (!closing) s.streams.set(id, st);
   }
-  st.status = e.status;
-  // A stream may live long enough to be promoted to the old generation, and a host sliced from the
-  // event would take the whole event line along. So a stream keeps the target it has while tor
-  // repeats it, and otherwise a copy whose host does not share memory with the line.
-  if (st.target.port !== e.target.port || st.target.host !== e.target.host) st.target = ownHostPort(e.target);
-  if (e.reason !== undefined) st.reason = e.reason;
-  if (e.remoteReason !== undefined) st.remoteReason = e.remoteReason;
-  if (e.source !== undefined) st.source = e.source;
-  if (e.sourceAddr !== undefined && (st.sourceAddr?.port !== e.sourceAddr.port || st.sourceAddr.host !== e.sourceAddr.host)) {
-    st.sourceAddr = ownHostPort(e.sourceAddr);
-  }
-  if (e.purpose !== undefined) st.purpose = e.purpose;
-  if (e.clientProtocol !== undefined) st.clientProtocol = e.clientProtocol;
-  if (e.socksUsername !== undefined) st.socksUsername = ownString(st.socksUsername, e.socksUsername);
-  if (e.nymEpoch !== undefined) st.nymEpoch = e.nymEpoch;
-  if (e.sessionGroup !== undefined) st.sessionGroup = e.sessionGroup;
+  st.status = status;
+  const before = st.circuitId;
   // tor names the old circuit in DETACHED, but the stream is no longer on it.
-  const cid = e.status === 'DETACHED' ? '0' : detach(e.circuitId);
+  const cid = status === 'DETACHED' ? '0' : detach(circuitId);
   if (closing) {
     leaveCircuit(s, st);
-    if (cid !== '0' && cid !== st.circuitId) {
+    if (cid !== '0' && cid !== before) {
       st.circuitId = cid;
       st.attachedTo = s.circuits.get(cid) ?? s.recentlyClosed.get(cid);
     }
-    s.streams.delete(id);
-  } else if (cid !== st.circuitId) {
+    s.streams.delete(st.id);
+  } else if (cid !== before) {
     leaveCircuit(s, st);
     joinCircuit(s, st, cid);
   }
+  st.justAttached = before === '0' && st.circuitId !== '0' && !closing;
   return st;
 }
 

@@ -10,6 +10,7 @@ import type { RouterContext } from './router.js';
 import { ChurnMap } from './churn-map.js';
 import { RouterMap } from './router-map.js';
 import type { Stream } from './stream.js';
+import type { UnreadableReporter } from './unread-texts.js';
 
 /** One of tor's entry guards (`GETINFO entry-guards`, GUARD events). */
 export interface EntryGuard {
@@ -57,6 +58,8 @@ export interface StateSnapshot {
   owner: StateOwner | undefined;
   /** Where `Stream.clientProcess()` reads /proc (tests point it at a fake tree). */
   procRoot: string;
+  /** Told when a circuit's or stream's kept event text turns out unreadable (see unread-texts.ts). */
+  onUnreadable: UnreadableReporter | undefined;
 }
 
 /** How many closed circuits {@link StateSnapshot.recentlyClosed} remembers. */
@@ -65,10 +68,10 @@ export const RECENTLY_CLOSED_LIMIT = 64;
 /**
  * An empty snapshot.
  *
- * @param init - the owner, router context and /proc root to use; all optional
+ * @param init - the owner, router context, /proc root and unreadable-text reporter to use; all optional
  */
 export function createSnapshot(
-  init: { owner?: StateOwner; routerContext?: RouterContext; procRoot?: string } = {},
+  init: { owner?: StateOwner; routerContext?: RouterContext; procRoot?: string; onUnreadable?: UnreadableReporter } = {},
 ): StateSnapshot {
   return {
     routers: new RouterMap(),
@@ -83,6 +86,7 @@ export function createSnapshot(
     routerContext: init.routerContext,
     owner: init.owner,
     procRoot: init.procRoot ?? '/proc',
+    onUnreadable: init.onUnreadable,
   };
 }
 

@@ -1,12 +1,13 @@
 import { inspect } from 'node:util';
 import type { HostPort, StreamStatus } from '../control/events/event-types.js';
+import { parseStreamStatusLine } from '../control/events/stream-events.js';
 import { TorControlClosedError } from '../errors.js';
 import type { CancelOptions } from '../util/abort.js';
 import type { Circuit } from './circuit.js';
 import { findClientProcess, type ClientProcess } from './client-process.js';
 import type { StateSnapshot } from './snapshot.js';
-
-const NO_TARGET: HostPort = Object.freeze({ host: '', port: 0 });
+import { applyStreamDetail, emptyStreamDetail, type StreamDetail } from './stream-detail.js';
+import { MAX_UNREAD, readUnread } from './unread-texts.js';
 
 /** Whether a stream status means the stream is gone. */
 export function isClosedStreamStatus(status: string): boolean {
@@ -25,58 +26,106 @@ export class Stream {
   declare readonly id: string;
   /** `NEW`, `NEWRESOLVE`, `SENTCONNECT`, `SUCCEEDED`, `DETACHED`, `CLOSED`, ... */
   declare status: StreamStatus;
-  /** Where the stream goes (after REMAP: where tor now sends it). Port 0 for resolves. */
-  declare target: HostPort;
   /** The id of the circuit tor last attached the stream to; `'0'` when unattached. */
   declare circuitId: string;
-  /** REASON of FAILED/CLOSED/DETACHED. */
-  declare reason: string | undefined;
-  /** REMOTE_REASON the exit gave. */
-  declare remoteReason: string | undefined;
-  /** SOURCE of a REMAP: `CACHE` or `EXIT`. */
-  declare source: string | undefined;
-  /** SOURCE_ADDR: the client end of the SOCKS (or other) connection that opened the stream. */
-  declare sourceAddr: HostPort | undefined;
-  /** PURPOSE: `USER`, `DNS_REQUEST`, `DIR_FETCH`, ... */
-  declare purpose: string | undefined;
-  /** CLIENT_PROTOCOL: `SOCKS5`, `SOCKS4`, `TRANS`, `DNS`, `HTTPCONNECT`, `UNKNOWN`, ... */
-  declare clientProtocol: string | undefined;
-  /** SOCKS_USERNAME used for isolation (the password is never kept: it is a secret). */
-  declare socksUsername: string | undefined;
-  /** NYM_EPOCH: how many NEWNYMs tor had seen when the stream was opened. */
-  declare nymEpoch: number | undefined;
-  /** SESSION_GROUP of the listener the stream came in on. */
-  declare sessionGroup: number | undefined;
-
   /** @internal The circuit whose stream set holds this stream (kept by the reducers). */
   declare attachedTo: Circuit | undefined;
   /** @internal TorState's attach bookkeeping: how often it has attached this stream. */
   declare attachAttempts: number;
   /** @internal TorState has handled (or is handling) this stream's current wait for attachment. */
   declare attachPending: boolean;
+  /** @internal The last event put the stream on a circuit after it was on none (TorState's `streamAttached`). */
+  declare justAttached: boolean;
 
   private declare readonly snapshot: StateSnapshot;
   private declare lookup: Promise<ClientProcess | undefined> | undefined;
+  /** The fields the events' text gives, as of the last text read in. */
+  private declare readDetail: StreamDetail;
+  /** Event texts not read in yet, oldest first (see unread-texts.ts). */
+  private declare unread: string[] | undefined;
 
   constructor(id: string, snapshot: StateSnapshot) {
     this.id = id;
     this.snapshot = snapshot;
     this.status = 'NEW';
-    this.target = NO_TARGET;
     this.circuitId = '0';
-    this.reason = undefined;
-    this.remoteReason = undefined;
-    this.source = undefined;
-    this.sourceAddr = undefined;
-    this.purpose = undefined;
-    this.clientProtocol = undefined;
-    this.socksUsername = undefined;
-    this.nymEpoch = undefined;
-    this.sessionGroup = undefined;
     this.attachedTo = undefined;
     this.attachAttempts = 0;
     this.attachPending = false;
+    this.justAttached = false;
     this.lookup = undefined;
+    this.readDetail = emptyStreamDetail();
+    this.unread = undefined;
+  }
+
+  /** Where the stream goes (after REMAP: where tor now sends it). Port 0 for resolves. */
+  get target(): HostPort {
+    return this.detail().target;
+  }
+
+  /** REASON of FAILED/CLOSED/DETACHED. */
+  get reason(): string | undefined {
+    return this.detail().reason;
+  }
+
+  /** REMOTE_REASON the exit gave. */
+  get remoteReason(): string | undefined {
+    return this.detail().remoteReason;
+  }
+
+  /** SOURCE of a REMAP: `CACHE` or `EXIT`. */
+  get source(): string | undefined {
+    return this.detail().source;
+  }
+
+  /** SOURCE_ADDR: the client end of the SOCKS (or other) connection that opened the stream. */
+  get sourceAddr(): HostPort | undefined {
+    return this.detail().sourceAddr;
+  }
+
+  /** PURPOSE: `USER`, `DNS_REQUEST`, `DIR_FETCH`, ... */
+  get purpose(): string | undefined {
+    return this.detail().purpose;
+  }
+
+  /** CLIENT_PROTOCOL: `SOCKS5`, `SOCKS4`, `TRANS`, `DNS`, `HTTPCONNECT`, `UNKNOWN`, ... */
+  get clientProtocol(): string | undefined {
+    return this.detail().clientProtocol;
+  }
+
+  /** SOCKS_USERNAME used for isolation (the password is never kept: it is a secret). */
+  get socksUsername(): string | undefined {
+    return this.detail().socksUsername;
+  }
+
+  /** NYM_EPOCH: how many NEWNYMs tor had seen when the stream was opened. */
+  get nymEpoch(): number | undefined {
+    return this.detail().nymEpoch;
+  }
+
+  /** SESSION_GROUP of the listener the stream came in on. */
+  get sessionGroup(): number | undefined {
+    return this.detail().sessionGroup;
+  }
+
+  /**
+   * @internal Keeps the text of an event for this stream (its body, `ID STATUS CIRCUIT TARGET ...`,
+   * a copy that shares no memory with the socket read) to be parsed when a field above is first read.
+   */
+  deferText(body: string): void {
+    const texts = this.unread;
+    if (texts === undefined) this.unread = [body];
+    else if (texts.push(body) >= MAX_UNREAD) this.detail();
+  }
+
+  /** @internal The detail fields with every kept text read in (the reducers update it for a parsed event). */
+  detail(): StreamDetail {
+    const texts = this.unread;
+    if (texts !== undefined) {
+      this.unread = undefined;
+      readUnread(texts, this.readDetail, parseStreamStatusLine, applyStreamDetail, 'STREAM', this.snapshot.onUnreadable);
+    }
+    return this.readDetail;
   }
 
   /**

@@ -1,19 +1,15 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
-import type {
-  AddrMapEvent,
-  CircEvent,
-  GuardEvent,
-  StreamEvent,
-  TorEvent,
-} from '../control/events/event-types.js';
+import type { AddrMapEvent, GuardEvent, TorEvent } from '../control/events/event-types.js';
+import { redactEventText } from '../control/events/redact.js';
 import {
   TorAbortError,
   TorCircuitError,
   TorControlClosedError,
   TorControlError,
   TorInvalidValueError,
+  TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
 import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
@@ -25,10 +21,10 @@ import type { GeoIpLookup, Location } from './geoip-types.js';
 import {
   INITIAL_INFO_KEYS,
   applyAddrMapEventTo,
-  applyCircEvent,
+  applyCircText,
   applyGuardEvent,
   applyRouterStatuses,
-  applyStreamEventTo,
+  applyStreamText,
   deferRouterStatuses,
   ensureCircuit,
   loadInitialState,
@@ -48,6 +44,11 @@ const log = logger('state');
 
 /** The events the live state subscribes to. */
 export const STATE_EVENTS = ['CIRC', 'STREAM', 'ADDRMAP', 'NEWCONSENSUS', 'NS', 'GUARD'] as const;
+/**
+ * Those of them it takes as text: the frequent ones, whose id and status it applies at once and the
+ * rest only when read (see applyCircText). The others it takes parsed.
+ */
+const TEXT_EVENTS: ReadonlySet<string> = new Set(['CIRC', 'STREAM']);
 
 /** RELAY_END reasons (tor-spec 6.3) for CLOSESTREAM, by the names tor uses in STREAM events. */
 export const STREAM_CLOSE_REASONS: Readonly<Record<string, number>> = Object.freeze({
@@ -131,6 +132,13 @@ export interface TorStateEvents {
   close: [error?: Error];
   /** A listener (or the attacher) threw; the state carried on. `event` names where. */
   listenerError: [error: unknown, event: string];
+  /**
+   * tor sent a CIRC or STREAM event the state could not read. An unreadable id, status or (for a
+   * stream) circuit or target is found on arrival, and the event is skipped; anything else is found
+   * when one of the circuit's or stream's fields is first read, and the fields that event would have
+   * set keep what the earlier events said. `text` is the event, any SOCKS password masked.
+   */
+  malformedEvent: [error: Error, text: string];
 }
 
 interface Expectation {
@@ -176,7 +184,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private expiryTimerAt = Infinity;
   private unsubscribers: Array<() => Promise<void>> = [];
   /** Events received while the initial GETINFO is in flight; null once live. */
-  private buffer: TorEvent[] | null = null;
+  /** Events that arrive while the initial GETINFO is answered, parsed or as text (CIRC, STREAM). */
+  private buffer: Array<TorEvent | string> | null = null;
   private closed = false;
   private closing: Promise<void> | undefined = undefined;
   private attacher: StreamAttacher | null = null;
@@ -206,7 +215,12 @@ export class TorState extends EventEmitter<TorStateEvents> {
       closeStream: (id, reason, o) => this.closeStream(id, reason, o),
     };
     const routerContext: RouterContext = { locate: (ip) => this.locate(ip) };
-    this.snap = createSnapshot({ owner, routerContext, ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}) });
+    this.snap = createSnapshot({
+      owner,
+      routerContext,
+      onUnreadable: (err, event, text) => this.reportUnreadable(err, event, `${event} ${text}`),
+      ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}),
+    });
     this.addressMap = new AddressMapView(this.snap.addressMap, () => this.pruneAddressMap());
   }
 
@@ -235,7 +249,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private async load(opts: CancelOptions): Promise<void> {
     this.buffer = [];
     this.control.on('close', this.onControlClose);
-    const subscribed = await Promise.allSettled(STATE_EVENTS.map((name) => this.control.subscribe(name, this.onEvent)));
+    const subscribed = await Promise.allSettled(
+      STATE_EVENTS.map((name) => (TEXT_EVENTS.has(name) ? this.control.subscribeRaw(name, this.onText) : this.control.subscribe(name, this.onEvent))),
+    );
     for (const r of subscribed) if (r.status === 'fulfilled') this.unsubscribers.push(r.value);
     const refused = subscribed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (refused) throw refused.reason;
@@ -257,7 +273,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.scheduleExpiry();
     const buffered = this.buffer;
     this.buffer = null;
-    for (const e of buffered) this.dispatch(e);
+    for (const e of buffered) {
+      if (typeof e === 'string') this.dispatchText(e);
+      else this.dispatch(e);
+    }
   }
 
   private async getInfoOneByOne(opts: CancelOptions): Promise<Record<string, string | undefined>> {
@@ -351,16 +370,38 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.dispatch(e);
   };
 
+  private readonly onText = (text: string): void => {
+    if (this.buffer !== null) {
+      this.buffer.push(text);
+      return;
+    }
+    this.dispatchText(text);
+  };
+
+  /** A CIRC or STREAM event's text: its id and status are applied now, the rest when read. */
+  private dispatchText(text: string): void {
+    if (this.closed) return;
+    const circ = text.charCodeAt(0) === 67; /* C: CIRC, else STREAM */
+    let applied: Circuit | Stream;
+    try {
+      applied = circ ? applyCircText(this.snap, text, 5) : applyStreamText(this.snap, text, 7);
+    } catch (err) {
+      this.reportUnreadable(err, circ ? 'CIRC' : 'STREAM', text);
+      return;
+    }
+    try {
+      if (circ) this.onCirc(applied as Circuit);
+      else this.onStream(applied as Stream);
+    } catch (err) {
+      // Never let a surprise here reach TorControl's reader.
+      log('applying %s failed: %O', circ ? 'CIRC' : 'STREAM', err);
+    }
+  }
+
   private dispatch(e: TorEvent): void {
     if (e.generic || this.closed) return;
     try {
       switch (e.type) {
-        case 'CIRC':
-          this.onCirc(e);
-          break;
-        case 'STREAM':
-          this.onStream(e);
-          break;
         case 'ADDRMAP':
           this.onAddrMap(e);
           break;
@@ -383,10 +424,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
     }
   }
 
-  private onCirc(e: CircEvent): void {
-    const c = applyCircEvent(this.snap, e);
+  private onCirc(c: Circuit): void {
     c.settle();
-    switch (e.status) {
+    switch (c.status) {
       case 'LAUNCHED':
         this.fire('circuitLaunched', c);
         break;
@@ -407,11 +447,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
     }
   }
 
-  private onStream(e: StreamEvent): void {
-    const before = this.snap.streams.get(e.streamId);
-    const wasAttached = before !== undefined && before.circuitId !== '0';
-    const st = applyStreamEventTo(this.snap, e, before);
-    switch (e.status) {
+  private onStream(st: Stream): void {
+    const status = st.status;
+    switch (status) {
       case 'NEW':
       case 'NEWRESOLVE':
         this.fire('streamNew', st);
@@ -431,8 +469,18 @@ export class TorState extends EventEmitter<TorStateEvents> {
       default:
         break;
     }
-    if (!wasAttached && st.circuitId !== '0' && !st.closed) this.fire('streamAttached', st, st.circuit);
-    this.maybeAttach(st, e.status);
+    if (st.justAttached) this.fire('streamAttached', st, st.circuit);
+    this.maybeAttach(st, status);
+  }
+
+  /**
+   * A CIRC or STREAM text the state could not read: when it arrived (id or status: skipped), or
+   * when a circuit's or stream's field was first read (the rest: those fields were left as they were).
+   */
+  private reportUnreadable(err: unknown, event: string, text: string): void {
+    const error = err instanceof Error ? err : new TorProtocolError(String(err));
+    if (this.listenerCount('malformedEvent' as never) > 0) this.fire('malformedEvent', error, redactEventText(text));
+    else log('unreadable %s event: %s', event, error.message);
   }
 
   private onAddrMap(e: AddrMapEvent): void {

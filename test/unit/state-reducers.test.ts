@@ -1,17 +1,23 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import fc from 'fast-check';
 import { parseEvent, parseEventLine } from '../../src/control/events/parse-event.js';
 import type { TorEvent } from '../../src/control/events/event-types.js';
+import { TorProtocolError } from '../../src/errors.js';
 import {
   applyCircEvent,
+  applyCircText,
   applyStreamEvent,
+  applyStreamText,
   ensureCircuit,
   loadInitialState,
   reduce,
   type InitialStateProblem,
 } from '../../src/state/reducers.js';
-import { createSnapshot, describeSnapshot, RECENTLY_CLOSED_LIMIT, type SnapshotDescription } from '../../src/state/snapshot.js';
+import { createSnapshot, describeSnapshot, RECENTLY_CLOSED_LIMIT, type SnapshotDescription, type StateSnapshot } from '../../src/state/snapshot.js';
+import { MAX_UNREAD } from '../../src/state/unread-texts.js';
 import { RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 
 const FP = RECORDED_RELAYS as Record<'auth0' | 'auth1' | 'auth2' | 'auth3', string>;
@@ -185,6 +191,64 @@ const CASES: Case[] = [
   },
 ];
 
+/**
+ * Applies an event the way TorState does: CIRC and STREAM from their text (id and status now, the
+ * rest when read), the others parsed. Returns false for an event whose head is unreadable.
+ */
+function applyAsText(s: StateSnapshot, text: string): boolean {
+  try {
+    if (text.startsWith('CIRC ')) applyCircText(s, text, 5);
+    else if (text.startsWith('STREAM ')) applyStreamText(s, text, 7);
+    else reduce(s, ev(text));
+    return true;
+  } catch (err) {
+    assert.ok(err instanceof TorProtocolError, `only TorProtocolError, got ${String(err)}`);
+    return false;
+  }
+}
+
+/** Every public field of every circuit and stream, plus the rest of the snapshot, as plain data. */
+function dumpAll(s: StateSnapshot): unknown {
+  const circuit = (c: import('../../src/state/circuit.js').Circuit) => ({
+    id: c.id,
+    status: c.status,
+    purpose: c.purpose,
+    buildFlags: [...c.buildFlags],
+    hsState: c.hsState,
+    rendQuery: c.rendQuery,
+    timeCreated: c.timeCreated?.toISOString(),
+    reason: c.reason,
+    remoteReason: c.remoteReason,
+    socksUsername: c.socksUsername,
+    pathRefs: c.pathRefs.map((r) => `${r.fingerprint}~${r.nickname ?? ''}`),
+    path: c.path.map((r) => r.nickname || r.fingerprint),
+    streams: c.streams.map((st) => st.id).sort(),
+  });
+  const stream = (st: import('../../src/state/stream.js').Stream) => ({
+    id: st.id,
+    status: st.status,
+    circuitId: st.circuitId,
+    circuit: st.circuit?.id,
+    target: { ...st.target },
+    reason: st.reason,
+    remoteReason: st.remoteReason,
+    source: st.source,
+    sourceAddr: st.sourceAddr && { ...st.sourceAddr },
+    purpose: st.purpose,
+    clientProtocol: st.clientProtocol,
+    socksUsername: st.socksUsername,
+    nymEpoch: st.nymEpoch,
+    sessionGroup: st.sessionGroup,
+  });
+  return {
+    ...describeSnapshot(s),
+    circuitsInFull: [...s.circuits.values()].map(circuit),
+    recentlyClosed: [...s.recentlyClosed.values()].map(circuit),
+    streamsInFull: [...s.streams.values()].map(stream),
+    orphans: [...s.orphanStreams].map(([cid, set]) => [cid, [...set].map(stream)]),
+  };
+}
+
 describe('state: reducers (table)', () => {
   for (const c of CASES) {
     it(c.name, () => {
@@ -195,6 +259,16 @@ describe('state: reducers (table)', () => {
       for (const [key, value] of Object.entries(c.expect)) {
         assert.deepEqual(got[key as keyof SnapshotDescription], value, key);
       }
+    });
+    it(`${c.name}: the same from the events' text, read when asked`, () => {
+      const parsed = createSnapshot();
+      const asText = createSnapshot();
+      for (const s of [parsed, asText]) loadInitialState(s, c.initial ? RECORDED_INFO : EMPTY_INFO);
+      for (const text of c.events) {
+        reduce(parsed, ev(text));
+        applyAsText(asText, text);
+      }
+      assert.deepEqual(dumpAll(asText), dumpAll(parsed));
     });
   }
 });
@@ -337,4 +411,138 @@ describe('state: reducers', () => {
       }),
     );
   });
+
+  it('applies CIRC and STREAM text as the parsed events would, for any sequence (property)', () => {
+    const hops = ['auth0', 'auth1', 'auth2', 'auth3'] as const;
+    const circ = fc.record({
+      id: fc.integer({ min: 1, max: 5 }),
+      status: fc.constantFrom('LAUNCHED', 'EXTENDED', 'BUILT', 'GUARD_WAIT', 'FAILED', 'CLOSED'),
+      hops: fc.integer({ min: 0, max: 4 }),
+      extras: fc.subarray([
+        'BUILD_FLAGS=NEED_CAPACITY,IS_INTERNAL',
+        'PURPOSE=GENERAL',
+        'PURPOSE=HS_VANGUARDS',
+        'HS_STATE=HSCI_CONNECTING',
+        'REND_QUERY=abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz2345',
+        'TIME_CREATED=2026-11-25T10:00:00.123456',
+        'REASON=FINISHED',
+        'REMOTE_REASON=DESTROYED',
+        'SOCKS_USERNAME="user one"',
+        'SOCKS_PASSWORD="secret"',
+        'SOMETHING_NEW=1',
+      ]),
+    });
+    const stream = fc.record({
+      id: fc.integer({ min: 1, max: 6 }),
+      status: fc.constantFrom('NEW', 'NEWRESOLVE', 'SENTCONNECT', 'REMAP', 'SUCCEEDED', 'DETACHED', 'FAILED', 'CLOSED', 'CONTROLLER_WAIT'),
+      circ: fc.integer({ min: 0, max: 5 }),
+      target: fc.constantFrom('example.com:443', '93.184.216.34:443', '[2001:db8::1]:80', 'www.example.org:0'),
+      extras: fc.subarray([
+        'REASON=DONE',
+        'REMOTE_REASON=END',
+        'SOURCE=EXIT',
+        'SOURCE_ADDR=127.0.0.1:40000',
+        'PURPOSE=USER',
+        'CLIENT_PROTOCOL=SOCKS5',
+        'NYM_EPOCH=3',
+        'SESSION_GROUP=-2',
+        'SOCKS_USERNAME="u"',
+        'ISO_FIELDS=SOCKS_USERNAME',
+      ]),
+    });
+    const event = fc.oneof(
+      circ.map((e) => `CIRC ${e.id} ${e.status} ${hops.slice(0, e.hops).map(ln).join(',')} ${e.extras.join(' ')}`.replace(/ +/g, ' ').trim()),
+      stream.map((e) => `STREAM ${e.id} ${e.status} ${e.circ} ${e.target} ${e.extras.join(' ')}`.trim()),
+    );
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 50 }), fc.array(fc.nat(), { maxLength: 10 }), (events, readsAt) => {
+        const parsed = createSnapshot();
+        const asText = createSnapshot();
+        const reports: unknown[] = [];
+        asText.onUnreadable = (err) => reports.push(err);
+        for (const s of [parsed, asText]) loadInitialState(s, EMPTY_INFO);
+        events.forEach((text, i) => {
+          reduce(parsed, ev(text));
+          assert.ok(applyAsText(asText, text), text);
+          // Reading fields in the middle must not change what later texts make of them.
+          if (readsAt.includes(i)) dumpAll(asText);
+        });
+        assert.deepEqual(dumpAll(asText), dumpAll(parsed));
+        assert.deepEqual(reports, [], 'every text was readable');
+      }),
+    );
+  });
+
+  it('reads a kept text only when a field is asked for, and reports one that does not parse', () => {
+    const s = createSnapshot();
+    const reports: Array<[unknown, string, string]> = [];
+    s.onUnreadable = (err, event, text) => reports.push([err, event, text]);
+    const c = applyCircText(s, `CIRC 7 EXTENDED ${ln('auth0')} PURPOSE=GENERAL REASON=FIRST`, 5);
+    applyCircText(s, 'CIRC 7 BUILT PURPOSE="unterminated', 5);
+    assert.equal(c.status, 'BUILT', 'the status is applied at once');
+    assert.equal(reports.length, 0, 'nothing is parsed before a field is read');
+    assert.equal(c.purpose, 'GENERAL', 'the unreadable text is skipped: earlier fields stay');
+    assert.equal(c.reason, 'FIRST');
+    assert.equal(reports.length, 1);
+    const [err, event, text] = reports[0]!;
+    assert.ok(err instanceof TorProtocolError);
+    assert.equal(event, 'CIRC');
+    assert.equal(text, '7 BUILT PURPOSE="unterminated');
+    assert.equal(c.purpose, 'GENERAL', 'and it is reported once');
+    assert.equal(reports.length, 1);
+  });
+
+  it('refuses a CIRC or STREAM text whose id, status, circuit or target is unreadable, changing nothing', () => {
+    const s = createSnapshot();
+    for (const [text, start] of [
+      ['CIRC', 5],
+      ['CIRC ', 5],
+      ['CIRC 5', 5],
+      ['STREAM 1 NEW', 7],
+      ['STREAM 1 NEW 0', 7],
+      ['STREAM 1 NEW 0 example.com', 7],
+      ['STREAM 1 NEW 0 example.com:70000', 7],
+    ] as const) {
+      const apply = text.startsWith('CIRC') ? applyCircText : applyStreamText;
+      assert.throws(() => apply(s, text, start), TorProtocolError, text);
+    }
+    assert.equal(s.circuits.size + s.streams.size + s.recentlyClosed.size, 0);
+  });
+
+  it(`keeps at most ${MAX_UNREAD} unread texts per circuit or stream, reading them when there are more`, () => {
+    const s = createSnapshot();
+    const reports: unknown[] = [];
+    s.onUnreadable = (err) => reports.push(err);
+    applyStreamText(s, 'STREAM 3 NEW 0 example.com:443 PURPOSE="broken', 7);
+    for (let i = 1; i < MAX_UNREAD - 1; i++) applyStreamText(s, `STREAM 3 SENTCONNECT 0 example.com:${i}`, 7);
+    assert.equal(reports.length, 0, `${MAX_UNREAD - 1} texts are kept unread`);
+    applyStreamText(s, 'STREAM 3 SUCCEEDED 0 example.com:443', 7);
+    assert.equal(reports.length, 1, `the ${MAX_UNREAD}th is read with the others, no field asked for`);
+    assert.deepEqual(s.streams.get('3')!.target, { host: 'example.com', port: 443 });
+  });
+
+  it('keeps copies of the text, not slices of the socket read it came in', () => {
+    // A slice would keep the whole read (64 KiB here) alive as long as the circuit or stream.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const s = createSnapshot();
+    const n = 300;
+    const apply = (i: number) => {
+      const line = i % 2 === 0 ? `CIRC ${i} BUILT ${ln('auth0')} PURPOSE=GENERAL` : `STREAM ${i} NEW 0 example.com:443 PURPOSE=USER`;
+      // A flat string of its own, as a socket read decodes to.
+      const read = Buffer.alloc(65536, `${line}\r\n`).toString('latin1');
+      if (i % 2 === 0) applyCircText(s, read.slice(0, line.length), 5);
+      else applyStreamText(s, read.slice(0, line.length), 7);
+    };
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < n; i++) apply(i);
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.equal(s.circuits.size + s.streams.size, n);
+    assert.ok(grown < (n * 65536) / 8, `the state grew by ${grown} bytes for ${n} events of 64 KiB reads`);
+    assert.equal(s.circuits.get('0')!.purpose, 'GENERAL');
+    assert.equal(s.streams.get('1')!.purpose, 'USER');
+  });
+
 });

@@ -8,6 +8,7 @@ import {
   TorControlClosedError,
   TorControlError,
   TorInvalidValueError,
+  TorProtocolError,
   TorTimeoutError,
 } from '../../src/errors.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents, type TorStateOptions } from '../../src/state/tor-state.js';
@@ -232,6 +233,31 @@ describe('state: TorState against a fake control port', () => {
       fake.event('CIRC 61 LAUNCHED');
       await sync(harness!);
       assert.deepEqual(calls, ['60', '61']);
+    });
+
+    it('reports unreadable CIRC and STREAM events as malformedEvent, the password masked, and carries on', async () => {
+      const { fake, state } = await setup();
+      const reports: Array<[Error, string]> = [];
+      state.on('malformedEvent', (err, text) => reports.push([err, text]));
+      fake.event('CIRC');
+      fake.event('STREAM 5 NEW 0 no-port SOCKS_PASSWORD="s3cret"');
+      fake.event('CIRC 61 LAUNCHED PURPOSE=GENERAL');
+      fake.event('CIRC 61 BUILT PURPOSE="unterminated SOCKS_PASSWORD="s3cret"');
+      await sync(harness!);
+      assert.equal(reports.length, 2, 'a bad id, status or target is found on arrival');
+      assert.ok(!state.streams.has('5'));
+      const c = state.circuits.get('61')!;
+      assert.equal(c.status, 'BUILT');
+      assert.equal(c.purpose, 'GENERAL', 'the rest is read when asked for; what could not be read is skipped');
+      assert.equal(reports.length, 3);
+      for (const [err, text] of reports) {
+        assert.ok(err instanceof TorProtocolError, String(err));
+        assert.ok(!text.includes('s3cret') && !err.message.includes('s3cret'), text);
+      }
+      assert.deepEqual(
+        reports.map(([, text]) => text),
+        ['CIRC', 'STREAM 5 NEW 0 no-port SOCKS_PASSWORD=[redacted]', 'CIRC 61 BUILT PURPOSE="unterminated SOCKS_PASSWORD=[redacted]'],
+      );
     });
 
     it('once() listeners run once', async () => {

@@ -4,7 +4,7 @@
  */
 
 import { keywordSplit, scanKnownKeywords, skipSpaces } from '../keyword-args.js';
-import type { CircEvent, CircMinorEvent, CircuitFields } from './event-types.js';
+import type { CircEvent, CircMinorEvent, CircStatus, CircuitFields } from './event-types.js';
 import {
   EMPTY_EXTRA,
   EMPTY_LIST,
@@ -212,6 +212,40 @@ function readHead(text: string, pos: number, what: string, statuses: readonly st
     }
   }
   headEnd = pos;
+}
+
+/** What {@link scanCircHead} read. */
+export interface CircHead {
+  circuitId: string;
+  status: CircStatus;
+  /** Where the rest of the body (path and keywords) starts. */
+  end: number;
+}
+
+// One object for every call: the scan is on the live state's hot path and its result is read at once.
+const circHead: CircHead = { circuitId: '', status: 'LAUNCHED', end: 0 };
+
+/**
+ * Reads only the circuit id and status of a CIRC body or circuit-status line, for a reader that
+ * parses the rest later, if ever (the live state). It refuses what {@link parseCircBody} refuses
+ * of those two fields.
+ *
+ * @param text - the text holding the body
+ * @param pos - where the circuit id starts
+ * @returns an object shared by all calls: read it before the next scan
+ * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when the id or the status is missing
+ */
+export function scanCircHead(text: string, pos: number): Readonly<CircHead> {
+  pos = skipSpaces(text, pos);
+  let end = bareEnd(text, pos);
+  if (end <= pos) throw malformed('CIRC: missing circuit id');
+  circHead.circuitId = text.slice(pos, end);
+  pos = skipSpaces(text, end);
+  end = bareEnd(text, pos);
+  if (end <= pos) throw malformed('CIRC: missing status');
+  circHead.status = internSlice(text, pos, end, CIRC_STATUSES);
+  circHead.end = end;
+  return circHead;
 }
 
 /**

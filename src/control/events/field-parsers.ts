@@ -30,6 +30,14 @@ export function detach(value: string): string {
   return (' ' + value).slice(1);
 }
 
+/**
+ * What a long-lived holder (a circuit, a stream) keeps of a string field: the string it has when
+ * the value is the same, else a copy that does not share memory with the event's line.
+ */
+export function ownString(kept: string | undefined, value: string): string {
+  return kept === value ? kept : detach(value);
+}
+
 /** Records `key=value` in `event.extra`, replacing the shared empty object on first use. */
 export function addExtra(event: { extra: Readonly<Record<string, string>> }, key: string, value: string): void {
   let extra = event.extra as Record<string, string>;
@@ -340,20 +348,32 @@ export function parsePathRange(text: string, start: number, end: number): Router
 }
 
 /**
+ * Where the colon of a `host:port` in `text[start, end)` is, the port checked (1 to 5 digits, at
+ * most 65535): what {@link parseHostPortRange} accepts, without making anything.
+ *
+ * @returns the colon's index, or -1 when the range is no `host:port`
+ */
+export function hostPortColon(text: string, start: number, end: number): number {
+  // A port has at most 5 digits, so the colon is among the last 6 characters. (A hand loop: V8's
+  // lastIndexOf is a slow runtime call.)
+  let colon = end - 1;
+  const stop = Math.max(start, end - 6);
+  while (colon >= stop && text.charCodeAt(colon) !== 58 /* : */) colon--;
+  if (colon < stop) return -1;
+  const port = parseUIntRange(text, colon + 1, end);
+  return port <= 65535 ? colon : -1;
+}
+
+/**
  * Parses `host:port` in `text[start, end)`: the port is after the last colon (so an unbracketed IPv6
  * address also works), brackets around the host are removed.
  *
  * @returns the address, or null when there is no colon or the port is not 0..65535
  */
 export function parseHostPortRange(text: string, start: number, end: number): HostPort | null {
-  // A port has at most 5 digits, so the colon is among the last 6 characters. (A hand loop: V8's
-  // lastIndexOf is a slow runtime call.)
-  let colon = end - 1;
-  const stop = Math.max(start, end - 6);
-  while (colon >= stop && text.charCodeAt(colon) !== 58 /* : */) colon--;
-  if (colon < stop) return null;
+  const colon = hostPortColon(text, start, end);
+  if (colon === -1) return null;
   const port = parseUIntRange(text, colon + 1, end);
-  if (!(port <= 65535)) return null;
   let hostStart = start;
   let hostEnd = colon;
   if (text.charCodeAt(hostStart) === 91 /* [ */ && text.charCodeAt(hostEnd - 1) === 93 /* ] */) {

@@ -4,12 +4,13 @@
  */
 
 import { scanKeywords, scanKnownKeywords, skipSpaces } from '../keyword-args.js';
-import type { StreamBwEvent, StreamEvent } from './event-types.js';
+import type { StreamBwEvent, StreamEvent, StreamStatus } from './event-types.js';
 import {
   EMPTY_EXTRA,
   ListCache,
   addExtra,
   bareEnd,
+  hostPortColon,
   internSlice,
   malformed,
   parseHostPortRange,
@@ -128,6 +129,46 @@ function applyStream(ev: StreamEvent, index: number, text: string, start: number
       ev.isoFields = isoFieldLists.get(text, start, end);
       return;
   }
+}
+
+/** What {@link scanStreamHead} read. */
+export interface StreamHead {
+  streamId: string;
+  status: StreamStatus;
+  /** As tor wrote it (`'0'`: none), DETACHED's old circuit included. */
+  circuitId: string;
+}
+
+// One object for every call: the scan is on the live state's hot path and its result is read at once.
+const streamHead: StreamHead = { streamId: '', status: 'NEW', circuitId: '0' };
+
+/**
+ * Reads only the stream id, status and circuit id of a STREAM body or stream-status line, and
+ * checks that a target follows, for a reader that parses the rest later, if ever (the live state).
+ * It refuses what {@link parseStreamBody} refuses of those four fields.
+ *
+ * @param text - the text holding the body
+ * @param pos - where the stream id starts
+ * @returns an object shared by all calls: read it before the next scan
+ * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when a field is missing or the target has no valid port
+ */
+export function scanStreamHead(text: string, pos: number): Readonly<StreamHead> {
+  pos = skipSpaces(text, pos);
+  let end = bareEnd(text, pos);
+  if (end <= pos) throw malformed('STREAM: missing stream id');
+  streamHead.streamId = text.slice(pos, end);
+  pos = skipSpaces(text, end);
+  end = bareEnd(text, pos);
+  if (end <= pos) throw malformed('STREAM: missing status');
+  streamHead.status = internSlice(text, pos, end, STREAM_STATUSES);
+  pos = skipSpaces(text, end);
+  end = bareEnd(text, pos);
+  if (end <= pos) throw malformed('STREAM: missing circuit id');
+  streamHead.circuitId = end - pos === 1 && text.charCodeAt(pos) === 48 ? '0' : text.slice(pos, end);
+  pos = skipSpaces(text, end);
+  end = bareEnd(text, pos);
+  if (end <= pos || hostPortColon(text, pos, end) === -1) throw malformed('STREAM: missing or malformed target');
+  return streamHead;
 }
 
 /**

@@ -1,0 +1,69 @@
+/**
+ * What a circuit's CIRC events say beyond its id and status (path, purpose, flags, times,
+ * reasons), and the pure step that folds one event into it. A Circuit reads its events' text into
+ * this only when someone asks for one of these fields: see Circuit.
+ */
+
+import type { CircEvent, RouterRef } from '../control/events/event-types.js';
+import { ownString } from '../control/events/field-parsers.js';
+
+const NO_REFS: readonly RouterRef[] = Object.freeze([]);
+const NO_FLAGS: readonly string[] = Object.freeze([]);
+
+/** The fields of a Circuit that come from its events' text; their meaning is on Circuit. */
+export interface CircuitDetail {
+  purpose: string | undefined;
+  buildFlags: readonly string[];
+  hsState: string | undefined;
+  rendQuery: string | undefined;
+  timeCreated: Date | undefined;
+  reason: string | undefined;
+  remoteReason: string | undefined;
+  socksUsername: string | undefined;
+  pathRefs: readonly RouterRef[];
+}
+
+/** A circuit no event has described yet. */
+export function emptyCircuitDetail(): CircuitDetail {
+  return {
+    purpose: undefined,
+    buildFlags: NO_FLAGS,
+    hsState: undefined,
+    rendQuery: undefined,
+    timeCreated: undefined,
+    reason: undefined,
+    remoteReason: undefined,
+    socksUsername: undefined,
+    pathRefs: NO_REFS,
+  };
+}
+
+/**
+ * Folds one CIRC event (or circuit-status line) into `d`: what the event says replaces what `d`
+ * had, and what it leaves out (REASON outside FAILED/CLOSED, say) stays.
+ */
+export function applyCircDetail(d: CircuitDetail, e: CircEvent): void {
+  // A circuit's events repeat its path and creation time; keeping the objects the circuit already
+  // holds when the values are equal lets the new ones die young (and keeps Circuit.path cached).
+  if ((e.path.length > 0 || e.status === 'LAUNCHED') && !samePath(d.pathRefs, e.path)) d.pathRefs = e.path;
+  if (e.purpose !== undefined) d.purpose = e.purpose;
+  if (e.buildFlags.length > 0) d.buildFlags = e.buildFlags;
+  if (e.hsState !== undefined) d.hsState = e.hsState;
+  if (e.rendQuery !== undefined) d.rendQuery = ownString(d.rendQuery, e.rendQuery);
+  if (e.timeCreated !== undefined && d.timeCreated?.getTime() !== e.timeCreated.getTime()) d.timeCreated = e.timeCreated;
+  if (e.reason !== undefined) d.reason = e.reason;
+  if (e.remoteReason !== undefined) d.remoteReason = e.remoteReason;
+  if (e.socksUsername !== undefined) d.socksUsername = ownString(d.socksUsername, e.socksUsername);
+}
+
+/** Whether two paths name the same relays the same way (hop objects are shared by the event parser). */
+function samePath(a: readonly RouterRef[], b: readonly RouterRef[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x !== y && (x.fingerprint !== y.fingerprint || x.nickname !== y.nickname)) return false;
+  }
+  return true;
+}
