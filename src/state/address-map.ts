@@ -4,47 +4,146 @@
  * injectable clock so that tests need not wait.
  */
 
+import { inspect } from 'node:util';
+import { parseAddrMapBody } from '../control/events/addrmap-event.js';
 import type { AddrMapEvent } from '../control/events/event-types.js';
 import { detach } from '../control/events/field-parsers.js';
 
-/** One address mapping. */
-export interface AddressMapping {
+/**
+ * One address mapping. A mapping made from an ADDRMAP event's text knows its address and expiry at
+ * once and parses the rest of the text when one of those fields is first read (see
+ * unread-texts.ts for why).
+ */
+export class AddressMapping {
   /** The mapped address (a hostname, or an IP for reverse and virtual mappings). */
-  readonly address: string;
-  /** What it maps to; `null` for a failed resolve (tor's `<error>`). */
-  readonly newAddress: string | null;
-  /** When the mapping expires; `null` for NEVER. */
-  readonly expires: Date | null;
+  declare readonly address: string;
   /** `expires` in epoch milliseconds (`Infinity` for NEVER), for cheap comparisons. */
-  readonly expiresAt: number;
+  declare readonly expiresAt: number;
+  /** The body not parsed yet (a copy), or undefined once parsed. */
+  private declare unread: string | undefined;
+  /** Whether the unread body's positional expiry is UTC (GETINFO) rather than local time (events). */
+  private declare utcExpiry: boolean;
+  private declare parsedNewAddress: string | null;
+  private declare parsedError: string | undefined;
+  private declare parsedCached: boolean | undefined;
+  private declare parsedStreamId: string | undefined;
+  private declare madeExpires: Date | null | undefined;
+
+  private constructor(address: string, expiresAt: number) {
+    this.address = address;
+    this.expiresAt = expiresAt;
+    this.unread = undefined;
+    this.utcExpiry = false;
+    this.parsedNewAddress = null;
+    this.parsedError = undefined;
+    this.parsedCached = undefined;
+    this.parsedStreamId = undefined;
+    this.madeExpires = undefined;
+  }
+
+  /**
+   * The mapping an ADDRMAP event (or address-mappings line) describes.
+   *
+   * Mappings live long (until they expire, hours for some), so their strings are copies rather than
+   * slices of the event's text, which would keep that text (and whatever it was sliced from) alive.
+   *
+   * @param previous - the mapping this one replaces, if any: its strings are reused when equal
+   */
+  static fromEvent(e: AddrMapEvent, previous?: AddressMapping): AddressMapping {
+    const m = new AddressMapping(
+      previous !== undefined ? previous.address : detach(e.address),
+      e.expires === null ? Infinity : e.expires.getTime(),
+    );
+    m.fill(e, previous);
+    m.madeExpires = e.expires;
+    return m;
+  }
+
+  /**
+   * A mapping whose address and expiry are known and whose other fields are read from `body`
+   * when first asked for.
+   *
+   * @param address - a copy (or a string the state already keeps)
+   * @param body - the ADDRMAP body or address-mappings line: a copy, that scanAddrMapHead accepted
+   * @param utcExpiry - as for parseAddrMapBody
+   */
+  static fromText(address: string, expiresAt: number, body: string, utcExpiry: boolean): AddressMapping {
+    const m = new AddressMapping(address, expiresAt);
+    m.unread = body;
+    m.utcExpiry = utcExpiry;
+    return m;
+  }
+
+  /** What it maps to; `null` for a failed resolve (tor's `<error>`). */
+  get newAddress(): string | null {
+    this.read();
+    return this.parsedNewAddress;
+  }
+
+  /** When the mapping expires; `null` for NEVER. */
+  get expires(): Date | null {
+    if (this.madeExpires === undefined) this.madeExpires = this.expiresAt === Infinity ? null : new Date(this.expiresAt);
+    return this.madeExpires;
+  }
+
   /** tor's `error=` code for failed resolves. */
-  readonly error: string | undefined;
+  get error(): string | undefined {
+    this.read();
+    return this.parsedError;
+  }
+
   /** Whether tor keeps the mapping until it expires (false: a one-off RESOLVE answer). */
-  readonly cached: boolean | undefined;
+  get cached(): boolean | undefined {
+    this.read();
+    return this.parsedCached;
+  }
+
   /** The stream (or circuit) the address was resolved for. */
-  readonly streamId: string | undefined;
+  get streamId(): string | undefined {
+    this.read();
+    return this.parsedStreamId;
+  }
+
+  /** The fields as plain data (what JSON.stringify shows). */
+  toJSON(): {
+    address: string;
+    newAddress: string | null;
+    expires: Date | null;
+    expiresAt: number;
+    error: string | undefined;
+    cached: boolean | undefined;
+    streamId: string | undefined;
+  } {
+    const { address, newAddress, expires, expiresAt, error, cached, streamId } = this;
+    return { address, newAddress, expires, expiresAt, error, cached, streamId };
+  }
+
+  [inspect.custom](): string {
+    const to = this.newAddress === null ? `<error ${this.error ?? ''}>` : this.newAddress;
+    return `AddressMapping { ${this.address} -> ${to} until ${this.expires?.toISOString() ?? 'NEVER'} }`;
+  }
+
+  private read(): void {
+    const body = this.unread;
+    if (body === undefined) return;
+    this.unread = undefined;
+    // scanAddrMapHead refused everything this parse refuses, so it does not throw.
+    this.fill(parseAddrMapBody(body, 0, body, this.utcExpiry), undefined);
+  }
+
+  private fill(e: AddrMapEvent, previous: AddressMapping | undefined): void {
+    const newAddress = e.newAddress;
+    this.parsedNewAddress =
+      newAddress === null ? null : previous !== undefined && previous.newAddress === newAddress ? previous.newAddress : detach(newAddress);
+    this.parsedError = e.error === undefined ? undefined : detach(e.error);
+    this.parsedCached = e.cached;
+    this.parsedStreamId = e.streamId === undefined ? undefined : detach(e.streamId);
+  }
 }
 
-/**
- * The mapping an ADDRMAP event (or address-mappings line) describes.
- *
- * Mappings live long (until they expire, hours for some), so their strings are copies rather than
- * slices of the event's text, which would keep that text (and whatever it was sliced from) alive.
- *
- * @param previous - the mapping this one replaces, if any: its strings are reused when equal
- */
+/** The mapping an ADDRMAP event (or address-mappings line) describes: {@link AddressMapping.fromEvent}. */
 export function mappingFromEvent(e: AddrMapEvent, previous?: AddressMapping): AddressMapping {
-  const newAddress = e.newAddress;
-  return {
-    address: previous !== undefined ? previous.address : detach(e.address),
-    newAddress:
-      newAddress === null ? null : previous !== undefined && previous.newAddress === newAddress ? previous.newAddress : detach(newAddress),
-    expires: e.expires,
-    expiresAt: e.expires === null ? Infinity : e.expires.getTime(),
-    error: e.error === undefined ? undefined : detach(e.error),
-    cached: e.cached,
-    streamId: e.streamId === undefined ? undefined : detach(e.streamId),
-  };
+  return AddressMapping.fromEvent(e, previous);
 }
 
 /** What the expiry heap keeps of a mapping: its address and when it expires. */

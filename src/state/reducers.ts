@@ -10,10 +10,10 @@
 
 import type { AddrMapEvent, CircEvent, CircStatus, GuardEvent, StreamEvent, StreamStatus, TorEvent } from '../control/events/event-types.js';
 import { detach, parseRouterRef } from '../control/events/field-parsers.js';
-import { parseAddrMapLine } from '../control/events/addrmap-event.js';
+import { parseAddrMapLine, scanAddrMapHead } from '../control/events/addrmap-event.js';
 import { parseCircuitStatusLine, scanCircHead } from '../control/events/circuit-events.js';
 import { parseStreamStatusLine, scanStreamHead } from '../control/events/stream-events.js';
-import { mappingFromEvent, type AddressMapping } from './address-map.js';
+import { AddressMapping, mappingFromEvent } from './address-map.js';
 import { Circuit, isClosedStatus } from './circuit.js';
 import { applyCircDetail } from './circuit-detail.js';
 import { forEachRouterStatus, type ConsensusParseProblem } from './consensus-parser.js';
@@ -225,6 +225,31 @@ export function applyAddrMapEvent(s: StateSnapshot, e: AddrMapEvent): AddressMap
 export function applyAddrMapEventTo(s: StateSnapshot, e: AddrMapEvent, previous: AddressMapping | undefined): AddressMapping {
   const m = mappingFromEvent(e, previous);
   s.addressMap.set(m.address, m);
+  return m;
+}
+
+/** Where {@link applyAddrMapText} says which mapping the new one replaced (reused by the caller). */
+export interface ReplacedMapping {
+  previous: AddressMapping | undefined;
+}
+
+/**
+ * Applies an ADDRMAP event from its text, reading only the address and expiry now (and checking
+ * the rest's syntax): the mapping parses the rest of the text when one of its other fields is
+ * first read. The snapshot ends up the same as with {@link applyAddrMapEvent} on the parsed event.
+ *
+ * @param text - the event (`ADDRMAP example.com 192.0.2.1 "2026-11-25 16:00:00" EXPIRES=...`)
+ * @param start - where the address starts: 8
+ * @param replaced - if given, gets the mapping the new one replaced
+ * @throws TorProtocolError when parseAddrMapBody would (the snapshot is unchanged)
+ */
+export function applyAddrMapText(s: StateSnapshot, text: string, start: number, replaced?: ReplacedMapping): AddressMapping {
+  const head = scanAddrMapHead(text, start, false);
+  const previous = s.addressMap.get(head.address);
+  const address = previous !== undefined ? previous.address : detach(head.address);
+  const m = AddressMapping.fromText(address, head.expiresAt, detach(text.slice(start)), false);
+  s.addressMap.set(address, m);
+  if (replaced !== undefined) replaced.previous = previous;
   return m;
 }
 

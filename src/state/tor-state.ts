@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
-import type { AddrMapEvent, GuardEvent, TorEvent } from '../control/events/event-types.js';
+import type { GuardEvent, TorEvent } from '../control/events/event-types.js';
 import { redactEventText } from '../control/events/redact.js';
 import {
   TorAbortError,
@@ -20,7 +20,7 @@ import { normalizeAddress } from './client-process.js';
 import type { GeoIpLookup, Location } from './geoip-types.js';
 import {
   INITIAL_INFO_KEYS,
-  applyAddrMapEventTo,
+  applyAddrMapText,
   applyCircText,
   applyGuardEvent,
   applyRouterStatuses,
@@ -28,6 +28,7 @@ import {
   deferRouterStatuses,
   ensureCircuit,
   loadInitialState,
+  type ReplacedMapping,
 } from './reducers.js';
 import { Router, type RouterContext } from './router.js';
 import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } from './snapshot.js';
@@ -48,7 +49,7 @@ export const STATE_EVENTS = ['CIRC', 'STREAM', 'ADDRMAP', 'NEWCONSENSUS', 'NS', 
  * Those of them it takes as text: the frequent ones, whose id and status it applies at once and the
  * rest only when read (see applyCircText). The others it takes parsed.
  */
-const TEXT_EVENTS: ReadonlySet<string> = new Set(['CIRC', 'STREAM']);
+const TEXT_EVENTS: ReadonlySet<string> = new Set(['CIRC', 'STREAM', 'ADDRMAP']);
 
 /** RELAY_END reasons (tor-spec 6.3) for CLOSESTREAM, by the names tor uses in STREAM events. */
 export const STREAM_CLOSE_REASONS: Readonly<Record<string, number>> = Object.freeze({
@@ -133,10 +134,11 @@ export interface TorStateEvents {
   /** A listener (or the attacher) threw; the state carried on. `event` names where. */
   listenerError: [error: unknown, event: string];
   /**
-   * tor sent a CIRC or STREAM event the state could not read. An unreadable id, status or (for a
-   * stream) circuit or target is found on arrival, and the event is skipped; anything else is found
-   * when one of the circuit's or stream's fields is first read, and the fields that event would have
-   * set keep what the earlier events said. `text` is the event, any SOCKS password masked.
+   * tor sent a CIRC, STREAM or ADDRMAP event the state could not read. An unreadable id, status
+   * or (for a stream) circuit or target is found on arrival, and the event is skipped, as is an
+   * ADDRMAP event with any error; anything else is found when one of the circuit's or stream's
+   * fields is first read, and the fields that event would have set keep what the earlier events
+   * said. `text` is the event, any SOCKS password masked.
    */
   malformedEvent: [error: Error, text: string];
 }
@@ -186,6 +188,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   /** Events received while the initial GETINFO is in flight; null once live. */
   /** Events that arrive while the initial GETINFO is answered, parsed or as text (CIRC, STREAM). */
   private buffer: Array<TorEvent | string> | null = null;
+  /** applyAddrMapText's answer about the mapping it replaced: one object, reused for every event. */
+  private readonly replaced: ReplacedMapping = { previous: undefined };
   private closed = false;
   private closing: Promise<void> | undefined = undefined;
   private attacher: StreamAttacher | null = null;
@@ -378,23 +382,28 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.dispatchText(text);
   };
 
-  /** A CIRC or STREAM event's text: its id and status are applied now, the rest when read. */
+  /** A CIRC, STREAM or ADDRMAP event's text: its id and status (or address and expiry) are applied now, the rest when read. */
   private dispatchText(text: string): void {
     if (this.closed) return;
-    const circ = text.charCodeAt(0) === 67; /* C: CIRC, else STREAM */
-    let applied: Circuit | Stream;
+    const c0 = text.charCodeAt(0);
+    const name = c0 === 67 /* C */ ? 'CIRC' : c0 === 83 /* S */ ? 'STREAM' : 'ADDRMAP';
+    let applied: Circuit | Stream | AddressMapping;
+    const replaced = this.replaced;
     try {
-      applied = circ ? applyCircText(this.snap, text, 5) : applyStreamText(this.snap, text, 7);
+      if (c0 === 67) applied = applyCircText(this.snap, text, 5);
+      else if (c0 === 83) applied = applyStreamText(this.snap, text, 7);
+      else applied = applyAddrMapText(this.snap, text, 8, replaced);
     } catch (err) {
-      this.reportUnreadable(err, circ ? 'CIRC' : 'STREAM', text);
+      this.reportUnreadable(err, name, text);
       return;
     }
     try {
-      if (circ) this.onCirc(applied as Circuit);
-      else this.onStream(applied as Stream);
+      if (c0 === 67) this.onCirc(applied as Circuit);
+      else if (c0 === 83) this.onStream(applied as Stream);
+      else this.onAddrMap(applied as AddressMapping, replaced.previous);
     } catch (err) {
       // Never let a surprise here reach TorControl's reader.
-      log('applying %s failed: %O', circ ? 'CIRC' : 'STREAM', err);
+      log('applying %s failed: %O', name, err);
     }
   }
 
@@ -402,9 +411,6 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (e.generic || this.closed) return;
     try {
       switch (e.type) {
-        case 'ADDRMAP':
-          this.onAddrMap(e);
-          break;
         case 'NEWCONSENSUS':
           deferRouterStatuses(this.snap, e.body, (p) => log('NEWCONSENSUS: skipped entry at line %d: %s', p.line, p.reason));
           this.fire('consensus', this.snap.routers);
@@ -483,9 +489,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     else log('unreadable %s event: %s', event, error.message);
   }
 
-  private onAddrMap(e: AddrMapEvent): void {
-    const previous = this.snap.addressMap.get(e.address);
-    const m = applyAddrMapEventTo(this.snap, e, previous);
+  private onAddrMap(m: AddressMapping, previous: AddressMapping | undefined): void {
     if (needsExpiryEntry(previous, m)) {
       this.expiry.push(m);
       // Stale entries stay in the heap until they surface; rebuild it when they dominate.

@@ -1,17 +1,19 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from '../../src/state/address-map.js';
+import { AddressMapView, AddressMapping, ExpiryHeap, needsExpiryEntry, pruneExpired } from '../../src/state/address-map.js';
 
 function mapping(address: string, expiresAt: number, newAddress: string | null = '192.0.2.1'): AddressMapping {
-  return {
+  return AddressMapping.fromEvent({
+    type: 'ADDRMAP',
+    raw: '',
+    extra: {},
     address,
     newAddress,
     expires: Number.isFinite(expiresAt) ? new Date(expiresAt) : null,
-    expiresAt,
     error: undefined,
     cached: true,
     streamId: undefined,
-  };
+  });
 }
 
 describe('state: address-map expiry', () => {

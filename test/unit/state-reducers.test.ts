@@ -8,6 +8,7 @@ import type { TorEvent } from '../../src/control/events/event-types.js';
 import { TorProtocolError } from '../../src/errors.js';
 import {
   applyCircEvent,
+  applyAddrMapText,
   applyCircText,
   applyStreamEvent,
   applyStreamText,
@@ -192,19 +193,27 @@ const CASES: Case[] = [
 ];
 
 /**
- * Applies an event the way TorState does: CIRC and STREAM from their text (id and status now, the
- * rest when read), the others parsed. Returns false for an event whose head is unreadable.
+ * Applies an event the way TorState does: CIRC, STREAM and ADDRMAP from their text (id and status,
+ * or address and expiry, now; the rest when read), the others parsed. Returns false for an event whose head is unreadable.
  */
 function applyAsText(s: StateSnapshot, text: string): boolean {
   try {
     if (text.startsWith('CIRC ')) applyCircText(s, text, 5);
     else if (text.startsWith('STREAM ')) applyStreamText(s, text, 7);
+    else if (text.startsWith('ADDRMAP ')) applyAddrMapText(s, text, 8);
     else reduce(s, ev(text));
     return true;
   } catch (err) {
     assert.ok(err instanceof TorProtocolError, `only TorProtocolError, got ${String(err)}`);
     return false;
   }
+}
+
+/** Parses an event as TorControl does, throwing its parse error instead of making a generic event. */
+function reduceOrThrow(text: string): void {
+  const e = ev(text);
+  if (e.generic && e.parseError !== undefined) throw new TorProtocolError(e.parseError);
+  reduce(createSnapshot(), e);
 }
 
 /** Every public field of every circuit and stream, plus the rest of the snapshot, as plain data. */
@@ -246,6 +255,7 @@ function dumpAll(s: StateSnapshot): unknown {
     recentlyClosed: [...s.recentlyClosed.values()].map(circuit),
     streamsInFull: [...s.streams.values()].map(stream),
     orphans: [...s.orphanStreams].map(([cid, set]) => [cid, [...set].map(stream)]),
+    addressMapInFull: [...s.addressMap.values()].map((m) => JSON.parse(JSON.stringify(m)) as unknown),
   };
 }
 
@@ -412,7 +422,7 @@ describe('state: reducers', () => {
     );
   });
 
-  it('applies CIRC and STREAM text as the parsed events would, for any sequence (property)', () => {
+  it('applies CIRC, STREAM and ADDRMAP text as the parsed events would, for any sequence (property)', () => {
     const hops = ['auth0', 'auth1', 'auth2', 'auth3'] as const;
     const circ = fc.record({
       id: fc.integer({ min: 1, max: 5 }),
@@ -450,7 +460,14 @@ describe('state: reducers', () => {
         'ISO_FIELDS=SOCKS_USERNAME',
       ]),
     });
+    const addrmap = fc.record({
+      address: fc.constantFrom('example.com', 'www.example.org', '10.0.0.1'),
+      to: fc.constantFrom('192.0.2.1', '<error>', 'example.net'),
+      expiry: fc.constantFrom('NEVER', '"2026-11-25 10:00:00"', '"2030-01-01 00:00:00"'),
+      extras: fc.subarray(['error=yes', 'EXPIRES="2026-11-25 09:00:00"', 'EXPIRES="bad time"', 'CACHED="YES"', 'CACHED="NO"', 'STREAMID=12', 'OTHER=1']),
+    });
     const event = fc.oneof(
+      addrmap.map((e) => `ADDRMAP ${e.address} ${e.to} ${e.expiry} ${e.extras.join(' ')}`.trim()),
       circ.map((e) => `CIRC ${e.id} ${e.status} ${hops.slice(0, e.hops).map(ln).join(',')} ${e.extras.join(' ')}`.replace(/ +/g, ' ').trim()),
       stream.map((e) => `STREAM ${e.id} ${e.status} ${e.circ} ${e.target} ${e.extras.join(' ')}`.trim()),
     );
@@ -502,11 +519,17 @@ describe('state: reducers', () => {
       ['STREAM 1 NEW 0', 7],
       ['STREAM 1 NEW 0 example.com', 7],
       ['STREAM 1 NEW 0 example.com:70000', 7],
+      ['ADDRMAP example.com', 8],
+      ['ADDRMAP example.com 192.0.2.1', 8],
+      ['ADDRMAP example.com 192.0.2.1 tomorrow', 8],
+      ['ADDRMAP example.com 192.0.2.1 "not a time"', 8],
+      ['ADDRMAP example.com 192.0.2.1 NEVER CACHED="YES', 8],
     ] as const) {
-      const apply = text.startsWith('CIRC') ? applyCircText : applyStreamText;
+      const apply = text.startsWith('CIRC') ? applyCircText : text.startsWith('STREAM') ? applyStreamText : applyAddrMapText;
       assert.throws(() => apply(s, text, start), TorProtocolError, text);
+      assert.throws(() => reduceOrThrow(text), TorProtocolError, `the parser refuses ${text} too`);
     }
-    assert.equal(s.circuits.size + s.streams.size + s.recentlyClosed.size, 0);
+    assert.equal(s.circuits.size + s.streams.size + s.recentlyClosed.size + s.addressMap.size, 0);
   });
 
   it(`keeps at most ${MAX_UNREAD} unread texts per circuit or stream, reading them when there are more`, () => {

@@ -7,7 +7,7 @@
 
 import { findTokenEnd, scanKnownKeywords, skipSpaces, startsAt } from '../keyword-args.js';
 import type { AddrMapEvent } from './event-types.js';
-import { EMPTY_EXTRA, addExtra, bareEnd, malformed, parseTorTimeRange } from './field-parsers.js';
+import { EMPTY_EXTRA, addExtra, bareEnd, malformed, parseTorTimeMsRange, parseTorTimeRange } from './field-parsers.js';
 
 // Keys in the order tor writes them.
 const ADDRMAP_KEYS = ['error=', 'EXPIRES=', 'CACHED=', 'STREAMID='] as const;
@@ -37,6 +37,60 @@ function applyAddrMap(ev: AddrMapEvent, index: number, text: string, start: numb
 const NO_EXPIRY = -1;
 const NEVER = -2;
 
+// Results of readPositionals. Module-level slots rather than a result object: parsing is synchronous,
+// so no two reads ever share them.
+let posAddressStart = 0;
+let posAddressEnd = 0;
+let posNewStart = 0;
+let posNewEnd = 0;
+/** Where the quoted positional expiry starts, or NEVER, or NO_EXPIRY. */
+let posExpiryStart = NO_EXPIRY;
+/** Where the keywords start. */
+let posEnd = 0;
+
+/** Reads `Address SP NewAddress SP Expiry` from `pos` into the slots above. */
+function readPositionals(text: string, pos: number): void {
+  pos = skipSpaces(text, pos);
+  let end = bareEnd(text, pos);
+  if (end <= pos) throw malformed('ADDRMAP: missing address');
+  posAddressStart = pos;
+  posAddressEnd = end;
+  pos = skipSpaces(text, end);
+  end = bareEnd(text, pos);
+  if (end <= pos) throw malformed('ADDRMAP: missing new address');
+  posNewStart = pos;
+  posNewEnd = end;
+  pos = skipSpaces(text, end);
+  // Remember where the positional expiry is and parse it only if no EXPIRES= keyword supersedes it.
+  posExpiryStart = NO_EXPIRY;
+  if (pos < text.length) {
+    end = findTokenEnd(text, pos);
+    if (text.charCodeAt(pos) === 34 /* " */) {
+      posExpiryStart = pos;
+    } else if (end - pos === 5 && startsAt(text, pos, 'NEVER')) {
+      posExpiryStart = NEVER;
+    } else {
+      throw malformed('ADDRMAP: expiry is neither NEVER nor a quoted time');
+    }
+  } else {
+    end = pos;
+  }
+  posEnd = end;
+}
+
+/**
+ * When the mapping expires, in epoch milliseconds (Infinity: NEVER), from the EXPIRES= time
+ * (`keywordMs`, NaN when absent or unreadable) or else the positional expiry read by readPositionals.
+ */
+function expiryMs(text: string, keywordMs: number, utcExpiry: boolean): number {
+  if (!Number.isNaN(keywordMs)) return keywordMs;
+  if (posExpiryStart === NEVER) return Infinity;
+  if (posExpiryStart === NO_EXPIRY) throw malformed('ADDRMAP: missing expiry');
+  const ms = parseTorTimeMsRange(text, posExpiryStart + 1, posEnd - 1, utcExpiry);
+  if (Number.isNaN(ms)) throw malformed('ADDRMAP: malformed expiry time');
+  return ms;
+}
+
 /**
  * Parses an ADDRMAP body (after `ADDRMAP `) or an address-mappings line.
  *
@@ -45,49 +99,60 @@ const NEVER = -2;
  *   NEVER nor a quoted time, or quoting is malformed
  */
 export function parseAddrMapBody(text: string, pos: number, raw: string, utcExpiry: boolean): AddrMapEvent {
-  pos = skipSpaces(text, pos);
-  let end = bareEnd(text, pos);
-  if (end === pos) throw malformed('ADDRMAP: missing address');
-  const address = text.slice(pos, end);
-  pos = skipSpaces(text, end);
-  end = bareEnd(text, pos);
-  if (end === pos) throw malformed('ADDRMAP: missing new address');
-  const newAddress = end - pos === 7 && startsAt(text, pos, '<error>') ? null : text.slice(pos, end);
-  pos = skipSpaces(text, end);
-  // Remember where the positional expiry is and parse it only if no EXPIRES= keyword supersedes it.
-  let expiryStart: number = NO_EXPIRY;
-  if (pos < text.length) {
-    end = findTokenEnd(text, pos);
-    if (text.charCodeAt(pos) === 34 /* " */) {
-      expiryStart = pos;
-    } else if (end - pos === 5 && startsAt(text, pos, 'NEVER')) {
-      expiryStart = NEVER;
-    } else {
-      throw malformed('ADDRMAP: expiry is neither NEVER nor a quoted time');
-    }
-  } else {
-    end = pos;
-  }
+  readPositionals(text, pos);
   const ev: AddrMapEvent = {
     type: 'ADDRMAP',
     raw,
     extra: EMPTY_EXTRA,
-    address,
-    newAddress,
+    address: text.slice(posAddressStart, posAddressEnd),
+    newAddress: posNewEnd - posNewStart === 7 && startsAt(text, posNewStart, '<error>') ? null : text.slice(posNewStart, posNewEnd),
     expires: null,
     error: undefined,
     cached: undefined,
     streamId: undefined,
   };
-  if (end < text.length) scanKnownKeywords(text, end, ADDRMAP_KEYS, ev, applyAddrMap, addExtra);
-  if (ev.expires === null && expiryStart >= 0) {
-    const t = parseTorTimeRange(text, expiryStart + 1, end - 1, utcExpiry);
-    if (t === null) throw malformed('ADDRMAP: malformed expiry time');
-    ev.expires = t;
-  } else if (expiryStart === NO_EXPIRY) {
-    throw malformed('ADDRMAP: missing expiry');
-  }
+  if (posEnd < text.length) scanKnownKeywords(text, posEnd, ADDRMAP_KEYS, ev, applyAddrMap, addExtra);
+  const ms = expiryMs(text, ev.expires === null ? NaN : ev.expires.getTime(), utcExpiry);
+  if (ev.expires === null && ms !== Infinity) ev.expires = new Date(ms);
   return ev;
+}
+
+/** What {@link scanAddrMapHead} read. */
+export interface AddrMapHead {
+  address: string;
+  /** When the mapping expires, in epoch milliseconds; Infinity for NEVER. */
+  expiresAt: number;
+}
+
+// One object for every call: the scan is on the live state's hot path and its result is read at once.
+const addrMapHead: AddrMapHead = { address: '', expiresAt: Infinity };
+// The EXPIRES= time the keyword scan found, NaN when none (or unreadable).
+let keywordExpiresMs = NaN;
+
+function noteExpires(_: unknown, index: number, text: string, start: number, end: number): void {
+  if (index !== 1) return;
+  // As in applyAddrMap: an unreadable EXPIRES= is passed over, and the last readable one counts.
+  const ms = parseTorTimeMsRange(text, start, end, true);
+  if (!Number.isNaN(ms)) keywordExpiresMs = ms;
+}
+
+function ignoreUnknown(): void {}
+
+/**
+ * Reads only the address and the expiry of an ADDRMAP body or address-mappings line, for a reader
+ * that parses the rest later, if ever (the live state). It refuses all that
+ * {@link parseAddrMapBody} refuses, so that the later parse cannot fail.
+ *
+ * @returns an object shared by all calls: read it before the next scan
+ * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) as parseAddrMapBody does
+ */
+export function scanAddrMapHead(text: string, pos: number, utcExpiry: boolean): Readonly<AddrMapHead> {
+  readPositionals(text, pos);
+  keywordExpiresMs = NaN;
+  if (posEnd < text.length) scanKnownKeywords(text, posEnd, ADDRMAP_KEYS, null, noteExpires, ignoreUnknown);
+  addrMapHead.address = text.slice(posAddressStart, posAddressEnd);
+  addrMapHead.expiresAt = expiryMs(text, keywordExpiresMs, utcExpiry);
+  return addrMapHead;
 }
 
 /**

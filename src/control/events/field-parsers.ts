@@ -164,21 +164,31 @@ const timeCacheMs: number[] = new Array<number>(TIME_CACHE_SIZE).fill(0);
  * @returns the Date, or null when the text is not such a time
  */
 export function parseTorTimeRange(text: string, start: number, end: number, utc: boolean): Date | null {
-  if (end - start < 19) return null;
+  const ms = parseTorTimeMsRange(text, start, end, utc);
+  return Number.isNaN(ms) ? null : new Date(ms);
+}
+
+/**
+ * {@link parseTorTimeRange} as epoch milliseconds, for a reader that wants no Date.
+ *
+ * @returns the time, or NaN when the text is not such a time
+ */
+export function parseTorTimeMsRange(text: string, start: number, end: number, utc: boolean): number {
+  if (end - start < 19) return NaN;
   if (!utc || text.charCodeAt(start + 10) !== 84 /* T */) return parseTimeFields(text, start, end, utc);
   const slot =
     (text.charCodeAt(end - 1) + text.charCodeAt(end - 2) * 10 + text.charCodeAt(end - 3) * 100) & (TIME_CACHE_SIZE - 1);
   const cached = timeCacheText[slot]!;
-  if (cached.length === end - start && startsAt(text, start, cached)) return new Date(timeCacheMs[slot]!);
-  const date = parseTimeFields(text, start, end, true);
-  if (date !== null) {
+  if (cached.length === end - start && startsAt(text, start, cached)) return timeCacheMs[slot]!;
+  const ms = parseTimeFields(text, start, end, true);
+  if (!Number.isNaN(ms)) {
     timeCacheText[slot] = detach(text.slice(start, end));
-    timeCacheMs[slot] = date.getTime();
+    timeCacheMs[slot] = ms;
   }
-  return date;
+  return ms;
 }
 
-function parseTimeFields(text: string, start: number, end: number, utc: boolean): Date | null {
+function parseTimeFields(text: string, start: number, end: number, utc: boolean): number {
   const c10 = text.charCodeAt(start + 10);
   if (
     text.charCodeAt(start + 4) !== 45 ||
@@ -187,7 +197,7 @@ function parseTimeFields(text: string, start: number, end: number, utc: boolean)
     text.charCodeAt(start + 13) !== 58 ||
     text.charCodeAt(start + 16) !== 58
   ) {
-    return null;
+    return NaN;
   }
   const y1 = twoDigits(text, start);
   const y2 = twoDigits(text, start + 2);
@@ -197,26 +207,26 @@ function parseTimeFields(text: string, start: number, end: number, utc: boolean)
   const mi = twoDigits(text, start + 14);
   const s = twoDigits(text, start + 17);
   if (y1 < 0 || y2 < 0 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59) {
-    return null;
+    return NaN;
   }
-  if (s < 0 || s > 60) return null;
+  if (s < 0 || s > 60) return NaN;
   let ms = 0;
   if (end - start > 19) {
-    if (text.charCodeAt(start + 19) !== 46 /* . */ || end - start === 20) return null;
+    if (text.charCodeAt(start + 19) !== 46 /* . */ || end - start === 20) return NaN;
     // Milliseconds are the first three fraction digits; the rest are checked and dropped.
     let digits = 0;
     for (let i = start + 20; i < end; i++, digits++) {
       const digit = text.charCodeAt(i) - 48;
-      if (digit < 0 || digit > 9) return null;
+      if (digit < 0 || digit > 9) return NaN;
       if (digits < 3) ms = ms * 10 + digit;
     }
     if (digits === 1) ms *= 100;
     else if (digits === 2) ms *= 10;
   }
   const year = y1 * 100 + y2;
-  if (!utc) return new Date(year, mo - 1, d, h, mi, s, ms);
+  if (!utc) return new Date(year, mo - 1, d, h, mi, s, ms).getTime();
   // Plain arithmetic instead of Date.UTC, which is a comparatively slow runtime call.
-  return new Date(daysFromCivil(year, mo, d) * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + ms);
+  return daysFromCivil(year, mo, d) * 86_400_000 + h * 3_600_000 + mi * 60_000 + s * 1000 + ms;
 }
 
 /** Days from 1970-01-01 to the given proleptic Gregorian date (month 1..12). */
