@@ -82,8 +82,8 @@ interface RunReport {
    */
   routers_first_read_s?: number;
   /**
-   * Milliseconds each tenth of the replay took (torcon and events clients), the tenths found from
-   * the BW and ORCONN events the client counts, which are spread through the corpus: the first
+   * Milliseconds each tenth of the replay took, the tenths found from the BW and ORCONN events the
+   * client counts (the floor: from all event lines), which are spread through the corpus: the first
    * tenths run before V8 has compiled the hot code, the last ones show the warm rate.
    */
   replay_tenths_ms?: number[];
@@ -301,6 +301,9 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
   let carry: Buffer | null = null;
   let chars = 0;
   let phase: 'info' | 'events' = 'info';
+  // performance.now() at every MARK_EVERY-th event line, for replay_tenths_ms.
+  const marks: number[] = [];
+  let eventLines = 0;
   let onReplies: (() => void) | null = null;
   let wantReplies = 0;
   let ended!: (t: number) => void;
@@ -327,7 +330,10 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
       else if (line.charCodeAt(3) === 0x20 /* space */ && line.charCodeAt(0) !== 0x36 /* 6 */) {
         replies++;
         if (replies === wantReplies && onReplies) onReplies();
-      } else if (phase === 'events' && line.length === END_TEXT.length + 4 && line.endsWith(END_TEXT)) ended(performance.now());
+      } else if (phase === 'events') {
+        if (++eventLines % MARK_EVERY === 0) marks.push(performance.now());
+        if (line.length === END_TEXT.length + 4 && line.endsWith(END_TEXT)) ended(performance.now());
+      }
     }
     if (start < buf.length) carry = buf.subarray(start);
   });
@@ -378,6 +384,7 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
     replay_gc_count: gcStats.count,
     replay_cpu_main_s: th3 && th4 ? +(th4.main - th3.main).toFixed(2) : null,
     replay_cpu_other_s: th3 && th4 ? +(th4.other - th3.other).toFixed(2) : null,
+    replay_tenths_ms: tenths(t3, marks, t4),
     ready_page_faults: f2 - f1,
     replay_page_faults: f4 - f3,
     lines,
