@@ -37,8 +37,8 @@ export class Circuit {
   /** `LAUNCHED`, `EXTENDED`, `GUARD_WAIT`, `BUILT`, `FAILED`, `CLOSED` (or a newer status). */
   declare status: CircStatus;
   private declare readonly snapshot: StateSnapshot;
-  /** The fields the events' text gives, as of the last text read in. */
-  private declare readDetail: CircuitDetail;
+  /** The fields the events' text gives, as of the last text read in; made on the first read. */
+  private declare readDetail: CircuitDetail | undefined;
   /** Event texts not read in yet, oldest first (see unread-texts.ts). */
   private declare unread: string[] | undefined;
   /** Made on the first attached stream: most circuits never carry one. */
@@ -58,7 +58,7 @@ export class Circuit {
     this.id = id;
     this.snapshot = snapshot;
     this.status = 'LAUNCHED';
-    this.readDetail = emptyCircuitDetail();
+    this.readDetail = undefined;
     this.unread = undefined;
     this.streamSet = undefined;
     this.cachedPath = undefined;
@@ -126,12 +126,14 @@ export class Circuit {
 
   /** @internal The detail fields with every kept text read in (the reducers update it for a parsed event). */
   detail(): CircuitDetail {
+    // Most of them are never read (streams close before anyone looks): no detail until asked.
+    const detail = (this.readDetail ??= emptyCircuitDetail());
     const texts = this.unread;
     if (texts !== undefined) {
       this.unread = undefined;
-      readUnread(texts, this.readDetail, parseCircuitStatusLine, applyCircDetail, 'CIRC', this.snapshot.onUnreadable);
+      readUnread(texts, detail, parseCircuitStatusLine, applyCircDetail, 'CIRC', this.snapshot.onUnreadable);
     }
-    return this.readDetail;
+    return detail;
   }
 
   /**

@@ -9,7 +9,7 @@
  */
 
 import type { AddrMapEvent, CircEvent, CircStatus, GuardEvent, StreamEvent, StreamStatus, TorEvent } from '../control/events/event-types.js';
-import { detach, parseRouterRef } from '../control/events/field-parsers.js';
+import { detach, detachFrom, parseRouterRef } from '../control/events/field-parsers.js';
 import { parseAddrMapLine, scanAddrMapHead } from '../control/events/addrmap-event.js';
 import { parseCircuitStatusLine, scanCircHead } from '../control/events/circuit-events.js';
 import { parseStreamStatusLine, scanStreamHead } from '../control/events/stream-events.js';
@@ -45,7 +45,7 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
 export function applyCircText(s: StateSnapshot, text: string, start: number): Circuit {
   const head = scanCircHead(text, start);
   const c = circuitStatus(s, head.circuitId, head.status);
-  c.deferText(detach(start === 0 ? text : text.slice(start)));
+  c.deferText(detachFrom(text, start));
   return c;
 }
 
@@ -177,7 +177,7 @@ export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stre
 export function applyStreamText(s: StateSnapshot, text: string, start: number): Stream {
   const head = scanStreamHead(text, start);
   const st = streamStatus(s, s.streams.get(head.streamId), head.streamId, head.status, head.circuitId);
-  st.deferText(detach(start === 0 ? text : text.slice(start)));
+  st.deferText(detachFrom(text, start));
   return st;
 }
 
@@ -247,7 +247,7 @@ export function applyAddrMapText(s: StateSnapshot, text: string, start: number, 
   const head = scanAddrMapHead(text, start, false);
   const previous = s.addressMap.get(head.address);
   const address = previous !== undefined ? previous.address : detach(head.address);
-  const m = AddressMapping.fromText(address, head.expiresAt, detach(text.slice(start)), false);
+  const m = AddressMapping.fromText(address, head.expiresAt, detachFrom(text, start), false);
   s.addressMap.set(address, m);
   if (replaced !== undefined) replaced.previous = previous;
   return m;

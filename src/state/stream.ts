@@ -39,8 +39,8 @@ export class Stream {
 
   private declare readonly snapshot: StateSnapshot;
   private declare lookup: Promise<ClientProcess | undefined> | undefined;
-  /** The fields the events' text gives, as of the last text read in. */
-  private declare readDetail: StreamDetail;
+  /** The fields the events' text gives, as of the last text read in; made on the first read. */
+  private declare readDetail: StreamDetail | undefined;
   /** Event texts not read in yet, oldest first (see unread-texts.ts). */
   private declare unread: string[] | undefined;
 
@@ -54,7 +54,7 @@ export class Stream {
     this.attachPending = false;
     this.justAttached = false;
     this.lookup = undefined;
-    this.readDetail = emptyStreamDetail();
+    this.readDetail = undefined;
     this.unread = undefined;
   }
 
@@ -120,12 +120,14 @@ export class Stream {
 
   /** @internal The detail fields with every kept text read in (the reducers update it for a parsed event). */
   detail(): StreamDetail {
+    // Most of them are never read (streams close before anyone looks): no detail until asked.
+    const detail = (this.readDetail ??= emptyStreamDetail());
     const texts = this.unread;
     if (texts !== undefined) {
       this.unread = undefined;
-      readUnread(texts, this.readDetail, parseStreamStatusLine, applyStreamDetail, 'STREAM', this.snapshot.onUnreadable);
+      readUnread(texts, detail, parseStreamStatusLine, applyStreamDetail, 'STREAM', this.snapshot.onUnreadable);
     }
-    return this.readDetail;
+    return detail;
   }
 
   /**
