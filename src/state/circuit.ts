@@ -154,7 +154,7 @@ export class Circuit {
           // Keep an earlier placeholder for the same hop rather than making a new one each time.
           const prev = old?.[i];
           r =
-            prev !== undefined && prev.fingerprint === ref.fingerprint && !prev.listed
+            prev !== undefined && prev.fingerprint === ref.fingerprint && prev.nickname === (ref.nickname ?? '') && !prev.listed
               ? prev
               : Router.unlisted(ref.fingerprint, ref.nickname, this.snapshot.routerContext);
         }

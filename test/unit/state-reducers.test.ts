@@ -490,6 +490,17 @@ describe('state: reducers', () => {
     );
   });
 
+  it('names each unlisted hop as the latest event does, also after the path was read', () => {
+    const s = createSnapshot();
+    const c = applyCircText(s, 'CIRC 3 LAUNCHED positional', 5);
+    assert.deepEqual(c.path.map((r) => r.nickname), ['positional']);
+    applyCircText(s, 'CIRC 3 EXTENDED nickonly', 5);
+    assert.deepEqual(c.path.map((r) => r.nickname), ['nickonly'], 'not the placeholder made for the earlier name');
+    const same = c.path[0];
+    applyCircText(s, 'CIRC 3 BUILT nickonly', 5);
+    assert.equal(c.path[0], same, 'the placeholder is kept while the hop is the same');
+  });
+
   it('reads a kept text only when a field is asked for, and reports one that does not parse', () => {
     const s = createSnapshot();
     const reports: Array<[unknown, string, string]> = [];
