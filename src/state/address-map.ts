@@ -5,103 +5,90 @@
  */
 
 import { inspect } from 'node:util';
-import { parseAddrMapBody } from '../control/events/addrmap-event.js';
+import type { AddrMapScan } from '../control/events/addrmap-event.js';
 import type { AddrMapEvent } from '../control/events/event-types.js';
 import { detach } from '../control/events/field-parsers.js';
 
 /**
- * One address mapping. A mapping made from an ADDRMAP event's text knows its address and expiry at
- * once and parses the rest of the text when one of those fields is first read (see
- * unread-texts.ts for why).
+ * One address mapping. Its `expires` Date is made when first read: the state compares mappings by
+ * `expiresAt`, and most mappings are replaced or expire without anyone looking at the Date.
  */
 export class AddressMapping {
   /** The mapped address (a hostname, or an IP for reverse and virtual mappings). */
   declare readonly address: string;
+  /** What it maps to; `null` for a failed resolve (tor's `<error>`). */
+  declare readonly newAddress: string | null;
   /** `expires` in epoch milliseconds (`Infinity` for NEVER), for cheap comparisons. */
   declare readonly expiresAt: number;
-  /** The body not parsed yet (a copy), or undefined once parsed. */
-  private declare unread: string | undefined;
-  /** Whether the unread body's positional expiry is UTC (GETINFO) rather than local time (events). */
-  private declare utcExpiry: boolean;
-  private declare parsedNewAddress: string | null;
-  private declare parsedError: string | undefined;
-  private declare parsedCached: boolean | undefined;
-  private declare parsedStreamId: string | undefined;
+  /** tor's `error=` code for failed resolves. */
+  declare readonly error: string | undefined;
+  /** Whether tor keeps the mapping until it expires (false: a one-off RESOLVE answer). */
+  declare readonly cached: boolean | undefined;
+  /** The stream (or circuit) the address was resolved for. */
+  declare readonly streamId: string | undefined;
   private declare madeExpires: Date | null | undefined;
 
-  private constructor(address: string, expiresAt: number) {
+  /**
+   * Mappings live long (until they expire, hours for some), so their strings must be copies
+   * rather than slices of the event's text, which would keep that text (and whatever it was sliced
+   * from) alive: see {@link fromEvent} and {@link fromScan}.
+   */
+  private constructor(
+    address: string,
+    newAddress: string | null,
+    expiresAt: number,
+    error: string | undefined,
+    cached: boolean | undefined,
+    streamId: string | undefined,
+    expires: Date | null | undefined,
+  ) {
     this.address = address;
+    this.newAddress = newAddress;
     this.expiresAt = expiresAt;
-    this.unread = undefined;
-    this.utcExpiry = false;
-    this.parsedNewAddress = null;
-    this.parsedError = undefined;
-    this.parsedCached = undefined;
-    this.parsedStreamId = undefined;
-    this.madeExpires = undefined;
+    this.error = error;
+    this.cached = cached;
+    this.streamId = streamId;
+    this.madeExpires = expires;
   }
 
   /**
    * The mapping an ADDRMAP event (or address-mappings line) describes.
    *
-   * Mappings live long (until they expire, hours for some), so their strings are copies rather than
-   * slices of the event's text, which would keep that text (and whatever it was sliced from) alive.
-   *
    * @param previous - the mapping this one replaces, if any: its strings are reused when equal
    */
   static fromEvent(e: AddrMapEvent, previous?: AddressMapping): AddressMapping {
-    const m = new AddressMapping(
+    return new AddressMapping(
       previous !== undefined ? previous.address : detach(e.address),
+      ownNewAddress(e.newAddress, previous),
       e.expires === null ? Infinity : e.expires.getTime(),
+      e.error === undefined ? undefined : detach(e.error),
+      e.cached,
+      e.streamId === undefined ? undefined : detach(e.streamId),
+      e.expires,
     );
-    m.fill(e, previous);
-    m.madeExpires = e.expires;
-    return m;
   }
 
   /**
-   * A mapping whose address and expiry are known and whose other fields are read from `body`
-   * when first asked for.
+   * The mapping {@link scanAddrMap} read, without an event in between.
    *
-   * @param address - a copy (or a string the state already keeps)
-   * @param body - the ADDRMAP body or address-mappings line: a copy, that scanAddrMapHead accepted
-   * @param utcExpiry - as for parseAddrMapBody
+   * @param previous - the mapping this one replaces, if any: its strings are reused when equal
    */
-  static fromText(address: string, expiresAt: number, body: string, utcExpiry: boolean): AddressMapping {
-    const m = new AddressMapping(address, expiresAt);
-    m.unread = body;
-    m.utcExpiry = utcExpiry;
-    return m;
-  }
-
-  /** What it maps to; `null` for a failed resolve (tor's `<error>`). */
-  get newAddress(): string | null {
-    this.read();
-    return this.parsedNewAddress;
+  static fromScan(scan: Readonly<AddrMapScan>, previous: AddressMapping | undefined): AddressMapping {
+    return new AddressMapping(
+      previous !== undefined ? previous.address : detach(scan.address),
+      ownNewAddress(scan.newAddress, previous),
+      scan.expiresAt,
+      scan.error === undefined ? undefined : detach(scan.error),
+      scan.cached,
+      scan.streamId === undefined ? undefined : detach(scan.streamId),
+      undefined,
+    );
   }
 
   /** When the mapping expires; `null` for NEVER. */
   get expires(): Date | null {
     if (this.madeExpires === undefined) this.madeExpires = this.expiresAt === Infinity ? null : new Date(this.expiresAt);
     return this.madeExpires;
-  }
-
-  /** tor's `error=` code for failed resolves. */
-  get error(): string | undefined {
-    this.read();
-    return this.parsedError;
-  }
-
-  /** Whether tor keeps the mapping until it expires (false: a one-off RESOLVE answer). */
-  get cached(): boolean | undefined {
-    this.read();
-    return this.parsedCached;
-  }
-
-  /** The stream (or circuit) the address was resolved for. */
-  get streamId(): string | undefined {
-    this.read();
-    return this.parsedStreamId;
   }
 
   /** The fields as plain data (what JSON.stringify shows). */
@@ -122,23 +109,12 @@ export class AddressMapping {
     const to = this.newAddress === null ? `<error ${this.error ?? ''}>` : this.newAddress;
     return `AddressMapping { ${this.address} -> ${to} until ${this.expires?.toISOString() ?? 'NEVER'} }`;
   }
+}
 
-  private read(): void {
-    const body = this.unread;
-    if (body === undefined) return;
-    this.unread = undefined;
-    // scanAddrMapHead refused everything this parse refuses, so it does not throw.
-    this.fill(parseAddrMapBody(body, 0, body, this.utcExpiry), undefined);
-  }
-
-  private fill(e: AddrMapEvent, previous: AddressMapping | undefined): void {
-    const newAddress = e.newAddress;
-    this.parsedNewAddress =
-      newAddress === null ? null : previous !== undefined && previous.newAddress === newAddress ? previous.newAddress : detach(newAddress);
-    this.parsedError = e.error === undefined ? undefined : detach(e.error);
-    this.parsedCached = e.cached;
-    this.parsedStreamId = e.streamId === undefined ? undefined : detach(e.streamId);
-  }
+/** What a mapping keeps of its new address: the one it replaces has when equal, else a copy. */
+function ownNewAddress(newAddress: string | null, previous: AddressMapping | undefined): string | null {
+  if (newAddress === null) return null;
+  return previous !== undefined && previous.newAddress === newAddress ? previous.newAddress : detach(newAddress);
 }
 
 /** The mapping an ADDRMAP event (or address-mappings line) describes: {@link AddressMapping.fromEvent}. */

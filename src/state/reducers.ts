@@ -10,7 +10,8 @@
 
 import type { AddrMapEvent, CircEvent, CircStatus, GuardEvent, StreamEvent, StreamStatus, TorEvent } from '../control/events/event-types.js';
 import { detach, detachFrom, parseRouterRef } from '../control/events/field-parsers.js';
-import { parseAddrMapLine, scanAddrMapHead } from '../control/events/addrmap-event.js';
+import { redactEventText } from '../control/events/redact.js';
+import { parseAddrMapLine, scanAddrMap } from '../control/events/addrmap-event.js';
 import { parseCircuitStatusLine, scanCircHead } from '../control/events/circuit-events.js';
 import { parseStreamStatusLine, scanStreamHead } from '../control/events/stream-events.js';
 import { AddressMapping, mappingFromEvent } from './address-map.js';
@@ -45,8 +46,18 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
 export function applyCircText(s: StateSnapshot, text: string, start: number): Circuit {
   const head = scanCircHead(text, start);
   const c = circuitStatus(s, head.circuitId, head.status);
-  c.deferText(detachFrom(text, start));
+  c.deferText(keptText(text, start));
   return c;
+}
+
+/**
+ * What a circuit or stream keeps of an event's text until it is read: a copy (sharing no memory
+ * with the socket read) with any SOCKS_PASSWORD masked. tor echoes the SOCKS password (for torcon,
+ * the isolation token) in CIRC and STREAM events, and the state keeps no secret.
+ */
+function keptText(text: string, start: number): string {
+  const copy = detachFrom(text, start);
+  return copy.indexOf('SOCKS_PASSWORD=') === -1 ? copy : redactEventText(copy);
 }
 
 /** A CIRC event's id and status applied: finds or makes the circuit and files it as open or closed. */
@@ -177,7 +188,7 @@ export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stre
 export function applyStreamText(s: StateSnapshot, text: string, start: number): Stream {
   const head = scanStreamHead(text, start);
   const st = streamStatus(s, s.streams.get(head.streamId), head.streamId, head.status, head.circuitId);
-  st.deferText(detachFrom(text, start));
+  st.deferText(keptText(text, start));
   return st;
 }
 
@@ -234,9 +245,8 @@ export interface ReplacedMapping {
 }
 
 /**
- * Applies an ADDRMAP event from its text, reading only the address and expiry now (and checking
- * the rest's syntax): the mapping parses the rest of the text when one of its other fields is
- * first read. The snapshot ends up the same as with {@link applyAddrMapEvent} on the parsed event.
+ * Applies an ADDRMAP event from its text, read straight into the mapping (no event object, no
+ * Date). The snapshot ends up the same as with {@link applyAddrMapEvent} on the parsed event.
  *
  * @param text - the event (`ADDRMAP example.com 192.0.2.1 "2026-11-25 16:00:00" EXPIRES=...`)
  * @param start - where the address starts: 8
@@ -244,11 +254,10 @@ export interface ReplacedMapping {
  * @throws TorProtocolError when parseAddrMapBody would (the snapshot is unchanged)
  */
 export function applyAddrMapText(s: StateSnapshot, text: string, start: number, replaced?: ReplacedMapping): AddressMapping {
-  const head = scanAddrMapHead(text, start, false);
-  const previous = s.addressMap.get(head.address);
-  const address = previous !== undefined ? previous.address : detach(head.address);
-  const m = AddressMapping.fromText(address, head.expiresAt, detachFrom(text, start), false);
-  s.addressMap.set(address, m);
+  const scan = scanAddrMap(text, start, false);
+  const previous = s.addressMap.get(scan.address);
+  const m = AddressMapping.fromScan(scan, previous);
+  s.addressMap.set(m.address, m);
   if (replaced !== undefined) replaced.previous = previous;
   return m;
 }

@@ -379,6 +379,16 @@ describe('state: reducers', () => {
     assert.ok(!JSON.stringify(Object.entries(st)).includes('secret'), 'the SOCKS password is not kept');
   });
 
+  it('keeps no SOCKS password in the texts it has not read yet', () => {
+    const s = createSnapshot();
+    const st = applyStreamText(s, 'STREAM 1 NEW 0 example.com:443 SOCKS_USERNAME="u" SOCKS_PASSWORD="s3cret token" PURPOSE=USER', 7);
+    const c = applyCircText(s, `CIRC 2 BUILT ${ln('auth0')} SOCKS_USERNAME="u" SOCKS_PASSWORD=s3cret PURPOSE=GENERAL`, 5);
+    for (const kept of [st, c]) assert.ok(!JSON.stringify(Object.entries(kept)).includes('s3cret'), 'the kept text is masked');
+    assert.equal(st.socksUsername, 'u');
+    assert.equal(st.purpose, 'USER', 'and the fields after the password still read');
+    assert.equal(c.purpose, 'GENERAL');
+  });
+
   it('keeps its invariants under any sequence of circuit and stream events (property)', () => {
     const circStatus = fc.constantFrom('LAUNCHED', 'EXTENDED', 'BUILT', 'GUARD_WAIT', 'FAILED', 'CLOSED');
     const streamStatus = fc.constantFrom('NEW', 'NEWRESOLVE', 'SENTCONNECT', 'REMAP', 'SUCCEEDED', 'DETACHED', 'FAILED', 'CLOSED');

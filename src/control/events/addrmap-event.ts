@@ -7,32 +7,10 @@
 
 import { findTokenEnd, scanKnownKeywords, skipSpaces, startsAt } from '../keyword-args.js';
 import type { AddrMapEvent } from './event-types.js';
-import { EMPTY_EXTRA, addExtra, bareEnd, malformed, parseTorTimeMsRange, parseTorTimeRange } from './field-parsers.js';
+import { EMPTY_EXTRA, addExtra, bareEnd, malformed, parseTorTimeMsRange } from './field-parsers.js';
 
 // Keys in the order tor writes them.
 const ADDRMAP_KEYS = ['error=', 'EXPIRES=', 'CACHED=', 'STREAMID='] as const;
-
-function applyAddrMap(ev: AddrMapEvent, index: number, text: string, start: number, end: number): void {
-  switch (index) {
-    case 0:
-      ev.error = end - start === 3 && startsAt(text, start, 'yes') ? 'yes' : text.slice(start, end);
-      return;
-    case 1: {
-      const t = parseTorTimeRange(text, start, end, true);
-      if (t === null) addExtra(ev, 'EXPIRES', text.slice(start, end));
-      else ev.expires = t;
-      return;
-    }
-    case 2:
-      if (end - start === 3 && startsAt(text, start, 'YES')) ev.cached = true;
-      else if (end - start === 2 && startsAt(text, start, 'NO')) ev.cached = false;
-      else addExtra(ev, 'CACHED', text.slice(start, end));
-      return;
-    case 3:
-      ev.streamId = text.slice(start, end);
-      return;
-  }
-}
 
 const NO_EXPIRY = -1;
 const NEVER = -2;
@@ -91,68 +69,98 @@ function expiryMs(text: string, keywordMs: number, utcExpiry: boolean): number {
   return ms;
 }
 
+/** What {@link scanAddrMap} read. Strings are slices of the text scanned. */
+export interface AddrMapScan {
+  address: string;
+  newAddress: string | null;
+  /** When the mapping expires, in epoch milliseconds; Infinity for NEVER. */
+  expiresAt: number;
+  error: string | undefined;
+  cached: boolean | undefined;
+  streamId: string | undefined;
+  /** Unknown keywords, and EXPIRES= or CACHED= values that could not be read. */
+  extra: Readonly<Record<string, string>>;
+}
+
+// One object for every call: the scan is on the live state's hot path and its result is read at once.
+const scanned: AddrMapScan = {
+  address: '',
+  newAddress: null,
+  expiresAt: Infinity,
+  error: undefined,
+  cached: undefined,
+  streamId: undefined,
+  extra: EMPTY_EXTRA,
+};
+// The EXPIRES= time the keyword scan found, NaN when none (or unreadable).
+let keywordExpiresMs = NaN;
+
+function applyKeyword(scan: AddrMapScan, index: number, text: string, start: number, end: number): void {
+  switch (index) {
+    case 0:
+      scan.error = end - start === 3 && startsAt(text, start, 'yes') ? 'yes' : text.slice(start, end);
+      return;
+    case 1: {
+      // An unreadable EXPIRES= is passed over (kept in extra), and the last readable one counts.
+      const ms = parseTorTimeMsRange(text, start, end, true);
+      if (Number.isNaN(ms)) addExtra(scan, 'EXPIRES', text.slice(start, end));
+      else keywordExpiresMs = ms;
+      return;
+    }
+    case 2:
+      if (end - start === 3 && startsAt(text, start, 'YES')) scan.cached = true;
+      else if (end - start === 2 && startsAt(text, start, 'NO')) scan.cached = false;
+      else addExtra(scan, 'CACHED', text.slice(start, end));
+      return;
+    case 3:
+      scan.streamId = text.slice(start, end);
+      return;
+  }
+}
+
+/**
+ * Reads an ADDRMAP body (after `ADDRMAP `) or an address-mappings line into plain values, making no
+ * event object and no Date: the live state builds its mapping from these directly.
+ *
+ * @param utcExpiry - whether the positional expiry is UTC (GETINFO) or local time (events)
+ * @returns an object shared by all calls: read it before the next scan
+ * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when an address is missing, the expiry is neither
+ *   NEVER nor a quoted time, or quoting is malformed
+ */
+export function scanAddrMap(text: string, pos: number, utcExpiry: boolean): Readonly<AddrMapScan> {
+  readPositionals(text, pos);
+  const scan = scanned;
+  scan.error = undefined;
+  scan.cached = undefined;
+  scan.streamId = undefined;
+  scan.extra = EMPTY_EXTRA;
+  keywordExpiresMs = NaN;
+  if (posEnd < text.length) scanKnownKeywords(text, posEnd, ADDRMAP_KEYS, scan, applyKeyword, addExtra);
+  scan.expiresAt = expiryMs(text, keywordExpiresMs, utcExpiry);
+  scan.address = text.slice(posAddressStart, posAddressEnd);
+  scan.newAddress = posNewEnd - posNewStart === 7 && startsAt(text, posNewStart, '<error>') ? null : text.slice(posNewStart, posNewEnd);
+  return scan;
+}
+
 /**
  * Parses an ADDRMAP body (after `ADDRMAP `) or an address-mappings line.
  *
  * @param utcExpiry - whether the positional expiry is UTC (GETINFO) or local time (events)
- * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when an address is missing, the expiry is neither
- *   NEVER nor a quoted time, or quoting is malformed
+ * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) as {@link scanAddrMap}
  */
 export function parseAddrMapBody(text: string, pos: number, raw: string, utcExpiry: boolean): AddrMapEvent {
-  readPositionals(text, pos);
-  const ev: AddrMapEvent = {
+  const scan = scanAddrMap(text, pos, utcExpiry);
+  return {
     type: 'ADDRMAP',
     raw,
-    extra: EMPTY_EXTRA,
-    address: text.slice(posAddressStart, posAddressEnd),
-    newAddress: posNewEnd - posNewStart === 7 && startsAt(text, posNewStart, '<error>') ? null : text.slice(posNewStart, posNewEnd),
-    expires: null,
-    error: undefined,
-    cached: undefined,
-    streamId: undefined,
+    extra: scan.extra,
+    address: scan.address,
+    newAddress: scan.newAddress,
+    expires: scan.expiresAt === Infinity ? null : new Date(scan.expiresAt),
+    error: scan.error,
+    cached: scan.cached,
+    streamId: scan.streamId,
   };
-  if (posEnd < text.length) scanKnownKeywords(text, posEnd, ADDRMAP_KEYS, ev, applyAddrMap, addExtra);
-  const ms = expiryMs(text, ev.expires === null ? NaN : ev.expires.getTime(), utcExpiry);
-  if (ev.expires === null && ms !== Infinity) ev.expires = new Date(ms);
-  return ev;
-}
-
-/** What {@link scanAddrMapHead} read. */
-export interface AddrMapHead {
-  address: string;
-  /** When the mapping expires, in epoch milliseconds; Infinity for NEVER. */
-  expiresAt: number;
-}
-
-// One object for every call: the scan is on the live state's hot path and its result is read at once.
-const addrMapHead: AddrMapHead = { address: '', expiresAt: Infinity };
-// The EXPIRES= time the keyword scan found, NaN when none (or unreadable).
-let keywordExpiresMs = NaN;
-
-function noteExpires(_: unknown, index: number, text: string, start: number, end: number): void {
-  if (index !== 1) return;
-  // As in applyAddrMap: an unreadable EXPIRES= is passed over, and the last readable one counts.
-  const ms = parseTorTimeMsRange(text, start, end, true);
-  if (!Number.isNaN(ms)) keywordExpiresMs = ms;
-}
-
-function ignoreUnknown(): void {}
-
-/**
- * Reads only the address and the expiry of an ADDRMAP body or address-mappings line, for a reader
- * that parses the rest later, if ever (the live state). It refuses all that
- * {@link parseAddrMapBody} refuses, so that the later parse cannot fail.
- *
- * @returns an object shared by all calls: read it before the next scan
- * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) as parseAddrMapBody does
- */
-export function scanAddrMapHead(text: string, pos: number, utcExpiry: boolean): Readonly<AddrMapHead> {
-  readPositionals(text, pos);
-  keywordExpiresMs = NaN;
-  if (posEnd < text.length) scanKnownKeywords(text, posEnd, ADDRMAP_KEYS, null, noteExpires, ignoreUnknown);
-  addrMapHead.address = text.slice(posAddressStart, posAddressEnd);
-  addrMapHead.expiresAt = expiryMs(text, keywordExpiresMs, utcExpiry);
-  return addrMapHead;
 }
 
 /**
