@@ -46,8 +46,9 @@ const log = logger('state');
 /** The events the live state subscribes to. */
 export const STATE_EVENTS = ['CIRC', 'STREAM', 'ADDRMAP', 'NEWCONSENSUS', 'NS', 'GUARD'] as const;
 /**
- * Those of them it takes as text: the frequent ones, whose id and status it applies at once and the
- * rest only when read (see applyCircText). The others it takes parsed.
+ * Those of them it takes as text: the frequent ones. CIRC and STREAM: the id and status are applied
+ * at once and the rest parsed only when read (see applyCircText); ADDRMAP: read straight into the
+ * mapping (see applyAddrMapText). The others it takes parsed.
  */
 const TEXT_EVENTS: ReadonlySet<string> = new Set(['CIRC', 'STREAM', 'ADDRMAP']);
 
@@ -382,7 +383,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.dispatchText(text);
   };
 
-  /** A CIRC, STREAM or ADDRMAP event's text: its id and status (or address and expiry) are applied now, the rest when read. */
+  /** A CIRC or STREAM event's text (id and status applied now, the rest when read), or an ADDRMAP's. */
   private dispatchText(text: string): void {
     if (this.closed) return;
     const c0 = text.charCodeAt(0);

@@ -193,8 +193,8 @@ const CASES: Case[] = [
 ];
 
 /**
- * Applies an event the way TorState does: CIRC, STREAM and ADDRMAP from their text (id and status,
- * or address and expiry, now; the rest when read), the others parsed. Returns false for an event whose head is unreadable.
+ * Applies an event the way TorState does: CIRC and STREAM from their text (id and status now, the
+ * rest when read), ADDRMAP from its text at once, the others parsed. Returns false for an event whose head is unreadable.
  */
 function applyAsText(s: StateSnapshot, text: string): boolean {
   try {
