@@ -186,8 +186,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private expiryTimer: NodeJS.Timeout | undefined = undefined;
   private expiryTimerAt = Infinity;
   private unsubscribers: Array<() => Promise<void>> = [];
-  /** Events received while the initial GETINFO is in flight; null once live. */
-  /** Events that arrive while the initial GETINFO is answered, parsed or as text (CIRC, STREAM). */
+  /** Events that arrive while the initial GETINFO is answered, parsed or as text; null once live. */
   private buffer: Array<TorEvent | string> | null = null;
   /** applyAddrMapText's answer about the mapping it replaced: one object, reused for every event. */
   private readonly replaced: ReplacedMapping = { previous: undefined };
@@ -481,8 +480,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   /**
-   * A CIRC or STREAM text the state could not read: when it arrived (id or status: skipped), or
-   * when a circuit's or stream's field was first read (the rest: those fields were left as they were).
+   * A CIRC, STREAM or ADDRMAP text the state could not read: when it arrived (then it was skipped),
+   * or when a circuit's or stream's field was first read (those fields were left as they were).
    */
   private reportUnreadable(err: unknown, event: string, text: string): void {
     const error = err instanceof Error ? err : new TorProtocolError(String(err));
