@@ -387,6 +387,39 @@ describe('state: reducers', () => {
     assert.equal(st.socksUsername, 'u');
     assert.equal(st.purpose, 'USER', 'and the fields after the password still read');
     assert.equal(c.purpose, 'GENERAL');
+    const odd = applyStreamText(s, 'STREAM 3 NEW 0 example.com:443 SOCKS_USERNAME="a SOCKS_PASSWORD=b" SOCKS_PASSWORD=s3cret', 7);
+    assert.ok(!JSON.stringify(Object.entries(odd)).includes('s3cret'));
+    assert.equal(odd.socksUsername, 'a SOCKS_PASSWORD=b', 'a value that only contains the words is left alone');
+    const broken = applyStreamText(s, 'STREAM 4 NEW 0 example.com:443 SOCKS_PASSWORD="s3cret', 7);
+    assert.ok(!JSON.stringify(Object.entries(broken)).includes('s3cret'), 'nor is an unterminated one kept');
+  });
+
+  it('masks every form of SOCKS_PASSWORD and reads the rest as the parser does', () => {
+    const forms = [
+      'SOCKS_PASSWORD=s3cret',
+      'SOCKS_PASSWORD="s3cret"',
+      'SOCKS_PASSWORD="s3cret with spaces"',
+      'SOCKS_PASSWORD="s3cret \\"escaped\\""',
+      'SOCKS_USERNAME="u" SOCKS_PASSWORD="s3cret"',
+      'SOCKS_USERNAME="a SOCKS_PASSWORD=b" SOCKS_PASSWORD=s3cret',
+      'SOCKS_PASSWORD=s3cret SOCKS_PASSWORD="s3cret2"',
+      'SOCKS_PASSWORD="s3cret"x',
+      'SOCKS_PASSWORD="s3cret',
+      'SOCKS_PASSWORD=',
+    ];
+    for (const form of forms) {
+      for (const text of [`STREAM 1 NEW 0 example.com:443 ${form} PURPOSE=USER`, `CIRC 2 BUILT ${ln('auth0')} ${form} PURPOSE=GENERAL`]) {
+        const parsed = createSnapshot();
+        const asText = createSnapshot();
+        reduce(parsed, ev(text));
+        applyAsText(asText, text);
+        const held = [...asText.streams.values(), ...asText.circuits.values()];
+        assert.ok(!JSON.stringify(held.map((o) => Object.entries(o))).includes('s3cret'), `kept unread: ${text}`);
+        const readable = !(ev(text).generic ?? false);
+        if (readable) assert.deepEqual(dumpAll(asText), dumpAll(parsed), text);
+        assert.ok(!JSON.stringify(dumpAll(asText)).includes('s3cret'), `read: ${text}`);
+      }
+    }
   });
 
   it('keeps its invariants under any sequence of circuit and stream events (property)', () => {

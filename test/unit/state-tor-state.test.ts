@@ -256,7 +256,8 @@ describe('state: TorState against a fake control port', () => {
       }
       assert.deepEqual(
         reports.map(([, text]) => text),
-        ['CIRC', 'STREAM 5 NEW 0 no-port SOCKS_PASSWORD=[redacted]', 'CIRC 61 BUILT PURPOSE="unterminated SOCKS_PASSWORD=[redacted]'],
+        // The last was kept unread up to where it stops being readable (and so holds no password).
+        ['CIRC', 'STREAM 5 NEW 0 no-port SOCKS_PASSWORD=[redacted]', 'CIRC 61 BUILT PURPOSE="'],
       );
     });
 
