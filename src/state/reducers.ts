@@ -9,8 +9,7 @@
  */
 
 import type { AddrMapEvent, CircEvent, CircStatus, GuardEvent, StreamEvent, StreamStatus, TorEvent } from '../control/events/event-types.js';
-import { bareEnd, detach, detachFrom, parseRouterRef } from '../control/events/field-parsers.js';
-import { findTokenEnd, keywordSplit, skipSpaces, startsAt } from '../control/keyword-args.js';
+import { detach, parseRouterRef } from '../control/events/field-parsers.js';
 import { parseAddrMapLine, scanAddrMap } from '../control/events/addrmap-event.js';
 import { parseCircuitStatusLine, scanCircHead } from '../control/events/circuit-events.js';
 import { parseStreamStatusLine, scanStreamHead } from '../control/events/stream-events.js';
@@ -21,6 +20,7 @@ import { forEachRouterStatus, type ConsensusParseProblem } from './consensus-par
 import { RECENTLY_CLOSED_LIMIT, type EntryGuard, type StateSnapshot } from './snapshot.js';
 import { Stream, isClosedStreamStatus } from './stream.js';
 import { applyStreamDetail } from './stream-detail.js';
+import { keptText } from './unread-texts.js';
 
 /**
  * Applies a CIRC event (or a `GETINFO circuit-status` line parsed as one).
@@ -48,59 +48,6 @@ export function applyCircText(s: StateSnapshot, text: string, start: number): Ci
   const c = circuitStatus(s, head.circuitId, head.status);
   c.deferText(keptText(text, start));
   return c;
-}
-
-/**
- * What a circuit or stream keeps of an event's text until it is read: a copy (sharing no memory
- * with the socket read) whose SOCKS_PASSWORD values are emptied. tor echoes the SOCKS password
- * (for torcon, the isolation token) in CIRC and STREAM events, and the state keeps no secret; the
- * state never reads that field, so the text reads the same.
- */
-function keptText(text: string, start: number): string {
-  const at = text.indexOf(' SOCKS_PASSWORD=', start);
-  if (at === -1) return detachFrom(text, start);
-  // How tor writes it: once, after an even number of quotes and no backslash (so not inside
-  // another quoted value), its value a bare word or a quoted string without escapes.
-  const value = at + 16;
-  if (text.indexOf('\\', start) === -1 && evenQuotes(text, start, at)) {
-    const end =
-      text.charCodeAt(value) === 34 /* " */ ? text.indexOf('"', value + 1) + 1 : bareEnd(text, value);
-    if (end > value && (end === text.length || text.charCodeAt(end) === 32) && text.indexOf(' SOCKS_PASSWORD=', end) === -1) {
-      return detach(text.slice(start, value) + '""' + text.slice(end));
-    }
-  }
-  return keptTextSlowly(text, start);
-}
-
-/** Whether `text[start, end)` holds an even number of `"`. */
-function evenQuotes(text: string, start: number, end: number): boolean {
-  let even = true;
-  for (let q = text.indexOf('"', start); q !== -1 && q < end; q = text.indexOf('"', q + 1)) even = !even;
-  return even;
-}
-
-/** {@link keptText} for any text: token by token, as the parser reads it. */
-function keptTextSlowly(text: string, start: number): string {
-  let kept = '';
-  let from = start;
-  let pos = skipSpaces(text, start);
-  try {
-    while (pos < text.length) {
-      const end = findTokenEnd(text, pos);
-      if (startsAt(text, pos, 'SOCKS_PASSWORD=')) {
-        kept += text.slice(from, pos + 15) + '""';
-        from = end;
-      }
-      pos = skipSpaces(text, end);
-    }
-  } catch {
-    // Malformed quoting from the token at `pos` on: the parser refuses the text there, and so it
-    // must refuse the copy. Keep what comes before, the token's key (for the report) and an
-    // opening quote that nothing closes.
-    const eq = keywordSplit(text, pos, bareEnd(text, pos));
-    return detach(kept + text.slice(from, eq === -1 ? pos : eq + 1) + '"');
-  }
-  return detach(kept + text.slice(from));
 }
 
 /** A CIRC event's id and status applied: finds or makes the circuit and files it as open or closed. */
