@@ -422,6 +422,24 @@ describe('state: reducers', () => {
     }
   });
 
+  it('takes any text: a clear TorProtocolError or an applied event, and fields that read without throwing (property)', () => {
+    const piece = fc.oneof(
+      fc.constantFrom('5', '0', 'BUILT', 'NEW', 'CLOSED', 'example.com:443', ':', '"', '\\', '=', ',', '$', ln('auth0'), 'PURPOSE=', 'SOCKS_PASSWORD=', 'EXPIRES="', 'NEVER', '2026-11-25 10:00:00'),
+      fc.string({ maxLength: 8 }),
+    );
+    const text = fc.tuple(fc.constantFrom('CIRC ', 'STREAM ', 'ADDRMAP '), fc.array(piece, { maxLength: 10 }), fc.array(fc.constantFrom(' ', ''), { maxLength: 10 }))
+      .map(([name, pieces, gaps]) => name + pieces.map((p, i) => p + (gaps[i] ?? ' ')).join(''));
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 20 }), (texts) => {
+        const s = createSnapshot();
+        s.onUnreadable = (err) => assert.ok(err instanceof TorProtocolError, String(err));
+        for (const t of texts) applyAsText(s, t);
+        dumpAll(s);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('keeps its invariants under any sequence of circuit and stream events (property)', () => {
     const circStatus = fc.constantFrom('LAUNCHED', 'EXTENDED', 'BUILT', 'GUARD_WAIT', 'FAILED', 'CLOSED');
     const streamStatus = fc.constantFrom('NEW', 'NEWRESOLVE', 'SENTCONNECT', 'REMAP', 'SUCCEEDED', 'DETACHED', 'FAILED', 'CLOSED');
