@@ -117,11 +117,6 @@ function ownNewAddress(newAddress: string | null, previous: AddressMapping | und
   return previous !== undefined && previous.newAddress === newAddress ? previous.newAddress : detach(newAddress);
 }
 
-/** The mapping an ADDRMAP event (or address-mappings line) describes: {@link AddressMapping.fromEvent}. */
-export function mappingFromEvent(e: AddrMapEvent, previous?: AddressMapping): AddressMapping {
-  return AddressMapping.fromEvent(e, previous);
-}
-
 /** What the expiry heap keeps of a mapping: its address and when it expires. */
 export interface ExpiryEntry {
   readonly address: string;

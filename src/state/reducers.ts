@@ -13,7 +13,7 @@ import { detach, parseRouterRef } from '../control/events/field-parsers.js';
 import { parseAddrMapLine, scanAddrMap } from '../control/events/addrmap-event.js';
 import { parseCircuitStatusLine, scanCircHead } from '../control/events/circuit-events.js';
 import { parseStreamStatusLine, scanStreamHead } from '../control/events/stream-events.js';
-import { AddressMapping, mappingFromEvent } from './address-map.js';
+import { AddressMapping } from './address-map.js';
 import { Circuit, isClosedStatus } from './circuit.js';
 import { applyCircDetail } from './circuit-detail.js';
 import { forEachRouterStatus, type ConsensusParseProblem } from './consensus-parser.js';
@@ -151,16 +151,7 @@ function joinCircuit(s: StateSnapshot, st: Stream, cid: string): void {
  * @returns the stream concerned (for FAILED/CLOSED the one removed; it keeps its last circuit)
  */
 export function applyStreamEvent(s: StateSnapshot, e: StreamEvent): Stream {
-  return applyStreamEventTo(s, e, s.streams.get(e.streamId));
-}
-
-/**
- * {@link applyStreamEvent} for a caller that has looked the stream up already.
- *
- * @param known - `s.streams.get(e.streamId)`
- */
-export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stream | undefined): Stream {
-  const st = streamStatus(s, known, e.streamId, e.status, e.circuitId);
+  const st = streamStatus(s, e.streamId, e.status, e.circuitId);
   applyStreamDetail(st.detail(), e);
   return st;
 }
@@ -177,15 +168,15 @@ export function applyStreamEventTo(s: StateSnapshot, e: StreamEvent, known: Stre
  */
 export function applyStreamText(s: StateSnapshot, text: string, start: number): Stream {
   const head = scanStreamHead(text, start);
-  const st = streamStatus(s, s.streams.get(head.streamId), head.streamId, head.status, head.circuitId);
+  const st = streamStatus(s, head.streamId, head.status, head.circuitId);
   st.deferText(keptText(text, start));
   return st;
 }
 
 /** A STREAM event's id, status and circuit applied: finds or makes the stream and files it. */
-function streamStatus(s: StateSnapshot, known: Stream | undefined, streamId: string, status: StreamStatus, circuitId: string): Stream {
+function streamStatus(s: StateSnapshot, streamId: string, status: StreamStatus, circuitId: string): Stream {
   const closing = isClosedStreamStatus(status);
-  let st = known;
+  let st = s.streams.get(streamId);
   if (st === undefined) {
     const id = detach(streamId);
     st = new Stream(id, s);
@@ -215,16 +206,7 @@ function streamStatus(s: StateSnapshot, known: Stream | undefined, streamId: str
  * earlier one for the same address. Expiry is not judged here (no clock): see AddressMapView.
  */
 export function applyAddrMapEvent(s: StateSnapshot, e: AddrMapEvent): AddressMapping {
-  return applyAddrMapEventTo(s, e, s.addressMap.get(e.address));
-}
-
-/**
- * {@link applyAddrMapEvent} for a caller that has looked the address up already.
- *
- * @param previous - `s.addressMap.get(e.address)`
- */
-export function applyAddrMapEventTo(s: StateSnapshot, e: AddrMapEvent, previous: AddressMapping | undefined): AddressMapping {
-  const m = mappingFromEvent(e, previous);
+  const m = AddressMapping.fromEvent(e, s.addressMap.get(e.address));
   s.addressMap.set(m.address, m);
   return m;
 }

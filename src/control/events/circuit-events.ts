@@ -218,12 +218,10 @@ function readHead(text: string, pos: number, what: string, statuses: readonly st
 export interface CircHead {
   circuitId: string;
   status: CircStatus;
-  /** Where the rest of the body (path and keywords) starts. */
-  end: number;
 }
 
 // One object for every call: the scan is on the live state's hot path and its result is read at once.
-const circHead: CircHead = { circuitId: '', status: 'LAUNCHED', end: 0 };
+const circHead: CircHead = { circuitId: '', status: 'LAUNCHED' };
 
 /**
  * Reads only the circuit id and status of a CIRC body or circuit-status line, for a reader that
@@ -244,7 +242,6 @@ export function scanCircHead(text: string, pos: number): Readonly<CircHead> {
   end = bareEnd(text, pos);
   if (end <= pos) throw malformed('CIRC: missing status');
   circHead.status = internSlice(text, pos, end, CIRC_STATUSES);
-  circHead.end = end;
   return circHead;
 }
 
