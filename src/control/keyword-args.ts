@@ -41,8 +41,8 @@ function isKeyChar(c: number): boolean {
 
 /**
  * Whether `text` has `part` at index `pos`. Used instead of `text.startsWith(part, pos)` because V8
- * handles `startsWith` on sliced strings (which is what splitting a received chunk into lines
- * produces) in a slow runtime path, while `indexOf` works on them directly; on a mismatch `indexOf`
+ * handles `startsWith` on sliced strings (which is what cutting fields out of a line produces)
+ * in a slow runtime path, while `indexOf` works on them directly; on a mismatch `indexOf`
  * scans on, which only costs on the rare misses of the event parsers.
  *
  * @param text - the text to look in

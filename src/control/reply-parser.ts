@@ -11,6 +11,7 @@ export interface ReplySink {
   /**
    * Optional fast path for the most common event form, one `650 ` line: receives the text after
    * `650 ` and no reply object is built. Sinks without it get such events through `onEvent`.
+   * The text is a string of its own (decoded from that line alone), so it may be kept as it is.
    */
   onEventLine?(text: string): void;
 }
@@ -76,9 +77,6 @@ export class ReplyParser {
   private scratch: Buffer | null = null;
   /** Whether the chunk being read is all ASCII (see `scan`). */
   private latin1 = false;
-  /** The chunk being read as text from `chunkBase` on, decoded at its first one-line event (see `eventText`). */
-  private chunkText: string | null = null;
-  private chunkBase = 0;
   /** The sink's one-line event handler, bound once; null when it has none. */
   private readonly onEventLine: ((text: string) => void) | null;
 
@@ -127,10 +125,6 @@ export class ReplyParser {
         this.carry = null;
       }
       throw err;
-    } finally {
-      // Not kept past the chunk: received text (passwords in SOCKS_PASSWORD, say) lives no longer
-      // than the events made from it.
-      this.chunkText = null;
     }
   }
 
@@ -140,7 +134,6 @@ export class ReplyParser {
     // Tor's lines are ASCII; a chunk that is all ASCII is decoded as Latin-1 (the same text, and
     // cheaper than UTF-8 decoding), any other chunk as UTF-8.
     this.latin1 = isAscii(buf);
-    this.chunkText = null;
     while (start < len) {
       if (this.inData !== null) {
         start = this.dataLines(this.inData, buf, start, len);
@@ -164,26 +157,13 @@ export class ReplyParser {
     }
   }
 
-  /** `buf[start, end)` as text, a flat string of its own: what replies keep lives on unburdened. */
+  /**
+   * `buf[start, end)` as text, a flat string of its own, decoded from that line alone: whoever
+   * keeps it (a reply, or the live state an event's text) keeps only the line, not the socket read
+   * it came in, and needs no copy.
+   */
   private decode(buf: Buffer, start: number, end: number): string {
     return buf.toString(this.latin1 ? 'latin1' : 'utf8', start, end);
-  }
-
-  /**
-   * `buf[start, end)` as text for a one-line event: a slice of the chunk's text, decoded once per
-   * chunk, instead of one decoding call into C++ per line (about 7% of a busy replay, and the
-   * copies of every line added to the garbage). Only events get slices: they are read and dropped,
-   * while a slice kept for long would keep the whole chunk's text alive (the state copies what it
-   * keeps).
-   */
-  private eventText(buf: Buffer, start: number, end: number): string {
-    if (!this.latin1) return buf.toString('utf8', start, end);
-    let text = this.chunkText;
-    if (text === null) {
-      this.chunkBase = start;
-      text = this.chunkText = buf.toString('latin1', start);
-    }
-    return text.slice(start - this.chunkBase, end - this.chunkBase);
   }
 
   /**
@@ -268,7 +248,7 @@ export class ReplyParser {
     const sep = buf[start + 3]!;
     if (sep === SP && status === 650 && this.event === null && this.onEventLine !== null) {
       // The hot path: a one-line event goes straight to the sink, no reply object built.
-      this.onEventLine(this.eventText(buf, start + 4, end));
+      this.onEventLine(this.decode(buf, start + 4, end));
       return;
     }
     this.deliver(status, sep, this.decode(buf, start + 4, end), buf, start, end);

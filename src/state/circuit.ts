@@ -1,13 +1,18 @@
 import { inspect } from 'node:util';
-import { parseCircuitStatusLine } from '../control/events/circuit-events.js';
-import type { CircStatus, RouterRef } from '../control/events/event-types.js';
+import { parseCircBody } from '../control/events/circuit-events.js';
+import type { CircEvent, CircStatus, RouterRef } from '../control/events/event-types.js';
 import { TorAbortError, TorCircuitError, TorControlClosedError, TorTimeoutError } from '../errors.js';
 import type { CancelOptions } from '../util/abort.js';
 import { applyCircDetail, emptyCircuitDetail, type CircuitDetail } from './circuit-detail.js';
 import { Router } from './router.js';
 import type { StateSnapshot } from './snapshot.js';
 import type { Stream } from './stream.js';
-import { MAX_UNREAD, readUnread } from './unread-texts.js';
+import { CIRC_PREFIX, MAX_UNREAD, readUnread } from './unread-texts.js';
+
+/** Parses a kept text (see keptText: always in the event form). */
+function parseKeptText(text: string): CircEvent {
+  return parseCircBody(text, CIRC_PREFIX.length, text);
+}
 
 
 interface Waiter {
@@ -115,13 +120,13 @@ export class Circuit {
   }
 
   /**
-   * @internal Keeps the text of an event for this circuit (its body, `ID STATUS ...`, a copy that
-   * shares no memory with the socket read) to be parsed when a field above is first read.
+   * @internal Keeps the text of an event for this circuit (as keptText gives it: `CIRC ID STATUS
+   * ...`, a string of its own) to be parsed when a field above is first read.
    */
-  deferText(body: string): void {
+  deferText(text: string): void {
     const texts = this.unread;
-    if (texts === undefined) this.unread = [body];
-    else if (texts.push(body) >= MAX_UNREAD) this.detail();
+    if (texts === undefined) this.unread = [text];
+    else if (texts.push(text) >= MAX_UNREAD) this.detail();
   }
 
   /** @internal The detail fields with every kept text read in (the reducers update it for a parsed event). */
@@ -131,7 +136,7 @@ export class Circuit {
     const texts = this.unread;
     if (texts !== undefined) {
       this.unread = undefined;
-      readUnread(texts, detail, parseCircuitStatusLine, applyCircDetail, 'CIRC', this.snapshot.onUnreadable);
+      readUnread(texts, detail, parseKeptText, applyCircDetail, 'CIRC', this.snapshot.onUnreadable);
     }
     return detail;
   }

@@ -20,7 +20,7 @@ import { forEachRouterStatus, type ConsensusParseProblem } from './consensus-par
 import { RECENTLY_CLOSED_LIMIT, type EntryGuard, type StateSnapshot } from './snapshot.js';
 import { Stream, isClosedStreamStatus } from './stream.js';
 import { applyStreamDetail } from './stream-detail.js';
-import { keptText } from './unread-texts.js';
+import { CIRC_PREFIX, STREAM_PREFIX, keptText } from './unread-texts.js';
 
 /**
  * Applies a CIRC event (or a `GETINFO circuit-status` line parsed as one).
@@ -46,7 +46,7 @@ export function applyCircEvent(s: StateSnapshot, e: CircEvent): Circuit {
 export function applyCircText(s: StateSnapshot, text: string, start: number): Circuit {
   const head = scanCircHead(text, start);
   const c = circuitStatus(s, head.circuitId, head.status);
-  c.deferText(keptText(text, start));
+  c.deferText(keptText(text, start, CIRC_PREFIX));
   return c;
 }
 
@@ -169,7 +169,7 @@ export function applyStreamEvent(s: StateSnapshot, e: StreamEvent): Stream {
 export function applyStreamText(s: StateSnapshot, text: string, start: number): Stream {
   const head = scanStreamHead(text, start);
   const st = streamStatus(s, head.streamId, head.status, head.circuitId);
-  st.deferText(keptText(text, start));
+  st.deferText(keptText(text, start, STREAM_PREFIX));
   return st;
 }
 

@@ -1,13 +1,18 @@
 import { inspect } from 'node:util';
-import type { HostPort, StreamStatus } from '../control/events/event-types.js';
-import { parseStreamStatusLine } from '../control/events/stream-events.js';
+import type { HostPort, StreamEvent, StreamStatus } from '../control/events/event-types.js';
+import { parseStreamBody } from '../control/events/stream-events.js';
 import { TorControlClosedError } from '../errors.js';
 import type { CancelOptions } from '../util/abort.js';
 import type { Circuit } from './circuit.js';
 import { findClientProcess, type ClientProcess } from './client-process.js';
 import type { StateSnapshot } from './snapshot.js';
 import { applyStreamDetail, emptyStreamDetail, type StreamDetail } from './stream-detail.js';
-import { MAX_UNREAD, readUnread } from './unread-texts.js';
+import { MAX_UNREAD, STREAM_PREFIX, readUnread } from './unread-texts.js';
+
+/** Parses a kept text (see keptText: always in the event form). */
+function parseKeptText(text: string): StreamEvent {
+  return parseStreamBody(text, STREAM_PREFIX.length, text);
+}
 
 /** Whether a stream status means the stream is gone. */
 export function isClosedStreamStatus(status: string): boolean {
@@ -109,13 +114,13 @@ export class Stream {
   }
 
   /**
-   * @internal Keeps the text of an event for this stream (its body, `ID STATUS CIRCUIT TARGET ...`,
-   * a copy that shares no memory with the socket read) to be parsed when a field above is first read.
+   * @internal Keeps the text of an event for this stream (as keptText gives it: `STREAM ID STATUS
+   * CIRCUIT TARGET ...`, a string of its own) to be parsed when a field above is first read.
    */
-  deferText(body: string): void {
+  deferText(text: string): void {
     const texts = this.unread;
-    if (texts === undefined) this.unread = [body];
-    else if (texts.push(body) >= MAX_UNREAD) this.detail();
+    if (texts === undefined) this.unread = [text];
+    else if (texts.push(text) >= MAX_UNREAD) this.detail();
   }
 
   /** @internal The detail fields with every kept text read in (the reducers update it for a parsed event). */
@@ -125,7 +130,7 @@ export class Stream {
     const texts = this.unread;
     if (texts !== undefined) {
       this.unread = undefined;
-      readUnread(texts, detail, parseStreamStatusLine, applyStreamDetail, 'STREAM', this.snapshot.onUnreadable);
+      readUnread(texts, detail, parseKeptText, applyStreamDetail, 'STREAM', this.snapshot.onUnreadable);
     }
     return detail;
   }

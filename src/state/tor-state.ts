@@ -222,7 +222,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.snap = createSnapshot({
       owner,
       routerContext,
-      onUnreadable: (err, event, text) => this.reportUnreadable(err, event, `${event} ${text}`),
+      onUnreadable: (err, event, text) => this.reportUnreadable(err, event, text),
       ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}),
     });
     this.addressMap = new AddressMapView(this.snap.addressMap, () => this.pruneAddressMap());

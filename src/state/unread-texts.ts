@@ -6,18 +6,33 @@
  * costs. (stem reads its descriptors lazily for the same reason.)
  */
 
-import { bareEnd, detach, detachFrom } from '../control/events/field-parsers.js';
+import { bareEnd, detach } from '../control/events/field-parsers.js';
 import { findTokenEnd, keywordSplit, skipSpaces, startsAt } from '../control/keyword-args.js';
 
+/** The form circuits keep their texts in: CIRC events' (`CIRC 5 BUILT ...`). */
+export const CIRC_PREFIX = 'CIRC ';
+/** The form streams keep their texts in: STREAM events' (`STREAM 9 NEW 0 example.com:443 ...`). */
+export const STREAM_PREFIX = 'STREAM ';
+
 /**
- * What a circuit or stream keeps of an event's text until it is read: a copy (sharing no memory
- * with the socket read) whose SOCKS_PASSWORD values are emptied. tor echoes the SOCKS password
+ * What a circuit or stream keeps of an event's text until it is read: the event text itself
+ * (`CIRC 5 BUILT ...`), with its SOCKS_PASSWORD values emptied. tor echoes the SOCKS password
  * (for torcon, the isolation token) in CIRC and STREAM events, and the state keeps no secret; the
  * state never reads that field, so the text reads the same.
+ *
+ * The text is kept as it is, not copied: it must be a string of its own, as TorControl's event
+ * texts are (see ReplySink.onEventLine), since keeping a slice of a larger string would keep all
+ * of that string. A body given in another form (a status line, `5 BUILT ...`) is kept as a copy
+ * in the event form, so that every kept text is read the same way.
+ *
+ * @param text - the text holding the body
+ * @param start - where the body (the id) starts in `text`
+ * @param prefix - the event form's prefix, CIRC_PREFIX or STREAM_PREFIX: kept texts are read from its length on
  */
-export function keptText(text: string, start: number): string {
+export function keptText(text: string, start: number, prefix: string): string {
+  if (start !== prefix.length) return keptText(detach(prefix + text.slice(start)), prefix.length, prefix);
   const at = text.indexOf(' SOCKS_PASSWORD=', start);
-  if (at === -1) return detachFrom(text, start);
+  if (at === -1) return text;
   // How tor writes it: once, after an even number of quotes and no backslash (so not inside
   // another quoted value), its value a bare word or a quoted string without escapes.
   const value = at + 16;
@@ -25,7 +40,7 @@ export function keptText(text: string, start: number): string {
     const end =
       text.charCodeAt(value) === 34 /* " */ ? text.indexOf('"', value + 1) + 1 : bareEnd(text, value);
     if (end > value && (end === text.length || text.charCodeAt(end) === 32) && text.indexOf(' SOCKS_PASSWORD=', end) === -1) {
-      return detach(text.slice(start, value) + '""' + text.slice(end));
+      return detach(text.slice(0, value) + '""' + text.slice(end));
     }
   }
   return keptTextSlowly(text, start);
@@ -41,7 +56,7 @@ function evenQuotes(text: string, start: number, end: number): boolean {
 /** {@link keptText} for any text: token by token, as the parser reads it. */
 function keptTextSlowly(text: string, start: number): string {
   let kept = '';
-  let from = start;
+  let from = 0;
   let pos = skipSpaces(text, start);
   try {
     while (pos < text.length) {

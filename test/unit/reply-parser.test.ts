@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { ReplyParser } from '../../src/control/reply-parser.js';
 import type { ControlReply } from '../../src/control/reply.js';
 import { TorProtocolError } from '../../src/errors.js';
@@ -187,8 +189,8 @@ describe('ReplyParser', () => {
   });
 
   it('hands one-line events to onEventLine with their exact text, however the bytes are cut', () => {
-    // Replies, a data block and multi-line events between one-line events: each one-line event's
-    // text is sliced from its chunk's text, at an offset that depends on what came before it.
+    // Replies, a data block and multi-line events between one-line events, and lines cut anywhere:
+    // each one-line event's text is decoded from its own bytes, wherever the chunk boundaries fall.
     const input =
       '650 CIRC 1 LAUNCHED PURPOSE=GENERAL\r\n' +
       '250-version=0.4.9.11\r\n250 OK\r\n' +
@@ -220,6 +222,30 @@ describe('ReplyParser', () => {
       );
       assert.equal(parser.midReply, false);
     }
+  });
+
+  it('hands one-line event texts as strings of their own, so keeping one keeps no socket read', () => {
+    // The live state keeps event texts as they come: a text sharing memory with its 64 KiB read
+    // (a V8 substring of the read's text) would keep the whole read alive with it.
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const kept: string[] = [];
+    const parser = new ReplyParser({ onReply: () => undefined, onEvent: () => undefined, onEventLine: (text) => kept.push(text) });
+    const reads = 200;
+    const line = '650 CIRC 1 LAUNCHED PURPOSE=GENERAL\r\n';
+    const read = Buffer.alloc(Math.floor(65536 / line.length) * line.length, line);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    // One text kept per read, the rest dropped: a slice would keep each read's 64 KiB.
+    for (let i = 0; i < reads; i++) {
+      parser.push(read);
+      kept.length = i + 1;
+    }
+    gc();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.equal(kept.length, reads);
+    assert.equal(kept[reads - 1], 'CIRC 1 LAUNCHED PURPOSE=GENERAL');
+    assert.ok(grown < (reads * 65536) / 8, `the heap grew by ${grown} bytes for ${reads} texts kept from 64 KiB reads`);
   });
 
   it('reports an incomplete reply as mid-reply', () => {

@@ -576,7 +576,7 @@ describe('state: reducers', () => {
     const [err, event, text] = reports[0]!;
     assert.ok(err instanceof TorProtocolError);
     assert.equal(event, 'CIRC');
-    assert.equal(text, '7 BUILT PURPOSE="unterminated');
+    assert.equal(text, 'CIRC 7 BUILT PURPOSE="unterminated');
     assert.equal(c.purpose, 'GENERAL', 'and it is reported once');
     assert.equal(reports.length, 1);
   });
@@ -616,18 +616,19 @@ describe('state: reducers', () => {
     assert.deepEqual(s.streams.get('3')!.target, { host: 'example.com', port: 443 });
   });
 
-  it('keeps copies of the text, not slices of the socket read it came in', () => {
-    // A slice would keep the whole read (64 KiB here) alive as long as the circuit or stream.
+  it('keeps a text given in status-line form as a copy, not a slice of the string it came in', () => {
+    // Event texts are kept as they come (TorControl decodes each line to a string of its own); a
+    // circuit-status or stream-status line is kept as a copy in the event form, since a slice would
+    // keep the whole string it was cut from (64 KiB here) alive as long as the circuit or stream.
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
     const s = createSnapshot();
     const n = 300;
     const apply = (i: number) => {
-      const line = i % 2 === 0 ? `CIRC ${i} BUILT ${ln('auth0')} PURPOSE=GENERAL` : `STREAM ${i} NEW 0 example.com:443 PURPOSE=USER`;
-      // A flat string of its own, as a socket read decodes to.
+      const line = i % 2 === 0 ? `${i} BUILT ${ln('auth0')} PURPOSE=GENERAL` : `${i} NEW 0 example.com:443 PURPOSE=USER`;
       const read = Buffer.alloc(65536, `${line}\r\n`).toString('latin1');
-      if (i % 2 === 0) applyCircText(s, read.slice(0, line.length), 5);
-      else applyStreamText(s, read.slice(0, line.length), 7);
+      if (i % 2 === 0) applyCircText(s, read.slice(0, line.length), 0);
+      else applyStreamText(s, read.slice(0, line.length), 0);
     };
     gc();
     const before = process.memoryUsage().heapUsed;
@@ -635,9 +636,10 @@ describe('state: reducers', () => {
     gc();
     const grown = process.memoryUsage().heapUsed - before;
     assert.equal(s.circuits.size + s.streams.size, n);
-    assert.ok(grown < (n * 65536) / 8, `the state grew by ${grown} bytes for ${n} events of 64 KiB reads`);
+    assert.ok(grown < (n * 65536) / 8, `the state grew by ${grown} bytes for ${n} lines of 64 KiB strings`);
     assert.equal(s.circuits.get('0')!.purpose, 'GENERAL');
     assert.equal(s.streams.get('1')!.purpose, 'USER');
+    assert.deepEqual(s.streams.get('1')!.target, { host: 'example.com', port: 443 });
   });
 
 });

@@ -14,11 +14,10 @@
  * - Optional typed fields are always present as keys (`undefined` when tor did not send them), so all
  *   events of one type share one object shape; this keeps consumers' property access monomorphic.
  * - Lists (and relay references) may be shared between events and frozen: treat them as read-only.
- * - The strings of a one-line event (`raw` and the fields cut from it) are slices of the text of the
- *   socket read it came in, so that a burst of events is decoded once: an event kept for long keeps
- *   that read's text (up to 64 KiB) alive too. To keep many events for long, keep the fields you need,
- *   or copies. (TorState keeps copies of what it stores; enumerated values such as statuses and
- *   reasons are shared constants, or copies when tor sends one we do not know.)
+ * - `raw` is a string of its own, decoded from the event's line alone; fields cut from it may be
+ *   slices of it (V8 substrings), so a field kept for long keeps that line alive too, never more.
+ *   Enumerated values such as statuses and reasons are shared constants, or copies when tor sends
+ *   one we do not know.
  * - An event whose name we do not know, or a known event that does not follow its grammar, is a
  *   {@link GenericEvent} (`generic: true`, `type` still the wire name, `parseError` set for the
  *   malformed case): parsing never throws and never drops an event.

@@ -19,8 +19,8 @@ export const EMPTY_LIST: readonly never[] = Object.freeze([]);
 
 /**
  * A copy of `value` that does not share memory with the string it was sliced from. Long-lived caches
- * must store such copies: V8 substrings point into their parent, so caching a slice of a received
- * chunk would keep the whole chunk alive.
+ * store such copies: V8 substrings point into their parent, so caching a field sliced from a line
+ * would keep the whole line (or reply) alive with it.
  */
 export function detach(value: string): string {
   // V8 copies substrings shorter than 13 characters (SlicedString::kMinLength), so those are
@@ -71,8 +71,8 @@ export function bareEnd(text: string, pos: number): number {
  * Returns the first of `candidates` equal to `text[start, end)`, else a copy of it. Returning the
  * constant keeps common values (statuses, purposes) as internalized strings, so that consumers'
  * comparisons are pointer checks and no string is allocated. The rare value not in the list is a
- * copy, not a slice: event text is a slice of a whole socket read, and whoever keeps the value (a
- * circuit's REASON, say) must not keep that read along with it.
+ * copy, not a slice: whoever keeps the value (a circuit's REASON, say) should not keep the whole
+ * event text along with it.
  */
 export function internSlice(text: string, start: number, end: number, candidates: readonly string[]): string {
   const len = end - start;
