@@ -11,11 +11,13 @@ import {
   ListCache,
   addExtra,
   bareEnd,
+  fieldBounds,
   internSlice,
   malformed,
   parsePathRange,
   parseTorTimeRange,
   parseUIntRange,
+  scanBareFields,
 } from './field-parsers.js';
 
 const CIRC_STATUSES = ['BUILT', 'EXTENDED', 'LAUNCHED', 'CLOSED', 'FAILED', 'GUARD_WAIT'] as const;
@@ -234,14 +236,12 @@ const circHead: CircHead = { circuitId: '', status: 'LAUNCHED' };
  * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when the id or the status is missing
  */
 export function scanCircHead(text: string, pos: number): Readonly<CircHead> {
-  pos = skipSpaces(text, pos);
-  let end = bareEnd(text, pos);
-  if (end <= pos) throw malformed('CIRC: missing circuit id');
-  circHead.circuitId = text.slice(pos, end);
-  pos = skipSpaces(text, end);
-  end = bareEnd(text, pos);
-  if (end <= pos) throw malformed('CIRC: missing status');
-  circHead.status = internSlice(text, pos, end, CIRC_STATUSES);
+  const found = scanBareFields(text, pos, 2);
+  if (found === 0) throw malformed('CIRC: missing circuit id');
+  if (found === 1) throw malformed('CIRC: missing status');
+  const b = fieldBounds;
+  circHead.circuitId = text.slice(b[0]!, b[1]!);
+  circHead.status = internSlice(text, b[2]!, b[3]!, CIRC_STATUSES);
   return circHead;
 }
 

@@ -10,12 +10,14 @@ import {
   ListCache,
   addExtra,
   bareEnd,
+  fieldBounds,
   hostPortColon,
   internSlice,
   malformed,
   parseHostPortRange,
   parseTorTimeRange,
   parseUIntRange,
+  scanBareFields,
 } from './field-parsers.js';
 
 const STREAM_STATUSES = [
@@ -139,6 +141,9 @@ export interface StreamHead {
   circuitId: string;
 }
 
+// What scanStreamHead reports when the text ends before the field at that index.
+const STREAM_HEAD_MISSING = ['STREAM: missing stream id', 'STREAM: missing status', 'STREAM: missing circuit id', 'STREAM: missing or malformed target'];
+
 // One object for every call: the scan is on the live state's hot path and its result is read at once.
 const streamHead: StreamHead = { streamId: '', status: 'NEW', circuitId: '0' };
 
@@ -153,21 +158,13 @@ const streamHead: StreamHead = { streamId: '', status: 'NEW', circuitId: '0' };
  * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when a field is missing or the target has no valid port
  */
 export function scanStreamHead(text: string, pos: number): Readonly<StreamHead> {
-  pos = skipSpaces(text, pos);
-  let end = bareEnd(text, pos);
-  if (end <= pos) throw malformed('STREAM: missing stream id');
-  streamHead.streamId = text.slice(pos, end);
-  pos = skipSpaces(text, end);
-  end = bareEnd(text, pos);
-  if (end <= pos) throw malformed('STREAM: missing status');
-  streamHead.status = internSlice(text, pos, end, STREAM_STATUSES);
-  pos = skipSpaces(text, end);
-  end = bareEnd(text, pos);
-  if (end <= pos) throw malformed('STREAM: missing circuit id');
-  streamHead.circuitId = end - pos === 1 && text.charCodeAt(pos) === 48 ? '0' : text.slice(pos, end);
-  pos = skipSpaces(text, end);
-  end = bareEnd(text, pos);
-  if (end <= pos || hostPortColon(text, pos, end) === -1) throw malformed('STREAM: missing or malformed target');
+  const found = scanBareFields(text, pos, 4);
+  if (found < 4) throw malformed(STREAM_HEAD_MISSING[found]!);
+  const b = fieldBounds;
+  streamHead.streamId = text.slice(b[0]!, b[1]!);
+  streamHead.status = internSlice(text, b[2]!, b[3]!, STREAM_STATUSES);
+  streamHead.circuitId = b[5]! - b[4]! === 1 && text.charCodeAt(b[4]!) === 48 ? '0' : text.slice(b[4]!, b[5]!);
+  if (hostPortColon(text, b[6]!, b[7]!) === -1) throw malformed(STREAM_HEAD_MISSING[3]!);
   return streamHead;
 }
 
