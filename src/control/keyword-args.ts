@@ -385,25 +385,31 @@ export function scanKnownKeywords<T>(
     }
     hint = index + 1;
     const start = pos + keys[index]!.length;
+    // The value as text[from, to), or an unescaped copy; one sink call below, so that V8 compiles
+    // (inlines) the sink once, not once per form.
+    let value = text;
+    let from = start;
+    let to: number;
     if (text.charCodeAt(start) === DQUOTE) {
       const close = findClosingQuote(text, start);
       pos = close + 1;
       if (pos < len && text.charCodeAt(pos) !== SP) {
         throw new TorProtocolError(`unexpected character after quoted string at position ${pos}`);
       }
-      const bs = text.indexOf('\\', start + 1);
+      from = start + 1;
+      to = close;
+      const bs = text.indexOf('\\', from);
       if (bs !== -1 && bs < close) {
-        const value = unescapeRange(text, start + 1, close);
-        sink(target, index, value, 0, value.length);
-      } else {
-        sink(target, index, text, start + 1, close);
+        value = unescapeRange(text, from, close);
+        from = 0;
+        to = value.length;
       }
     } else {
-      let end = text.indexOf(' ', start);
-      if (end === -1) end = len;
-      sink(target, index, text, start, end);
-      pos = end;
+      to = text.indexOf(' ', start);
+      if (to === -1) to = len;
+      pos = to;
     }
+    sink(target, index, value, from, to);
   }
 }
 
