@@ -31,14 +31,6 @@ export function detach(value: string): string {
 }
 
 /**
- * `detach(text.slice(start))` with one allocation less: the copy is made of the whole text and the
- * result sliced from the copy.
- */
-export function detachFrom(text: string, start: number): string {
-  return (' ' + text).slice(start + 1);
-}
-
-/**
  * What a long-lived holder (a circuit, a stream) keeps of a string field: the string it has when
  * the value is the same, else a copy that does not share memory with the event's line.
  */
