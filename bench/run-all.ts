@@ -18,6 +18,7 @@ ensureCorpus();
 const steps: Array<[string, string[]]> = [
   ['control-parser', ['--expose-gc', path.join(HERE, 'control-parser.js'), ...extra]],
   ['state-replay', [path.join(HERE, 'state-replay.js'), ...extra]],
+  ['state-apply', [path.join(HERE, 'state-apply.js'), ...extra]],
 ];
 let failed = false;
 for (const [name, args] of steps) {
