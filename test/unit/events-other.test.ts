@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { TorProtocolError } from '../../src/errors.js';
 import type { ControlReply, ReplyLine } from '../../src/control/reply.js';
 import { parseEvent, parseEventLine } from '../../src/control/events/parse-event.js';
-import { parseAddrMapLine } from '../../src/control/events/addrmap-event.js';
+import fc from 'fast-check';
+import { parseAddrMapLine, scanAddrMapTokens, scanUsualAddrMap, type AddrMapScan } from '../../src/control/events/addrmap-event.js';
 import { parseOrConnStatusLine } from '../../src/control/events/bandwidth-events.js';
 import type { TorEvent, TorEventMap, TorEventName } from '../../src/control/events/event-types.js';
 
@@ -75,6 +76,66 @@ describe('events: ADDRMAP', () => {
       assert.ok(e.generic && e.type === 'ADDRMAP' && e.parseError);
     });
   }
+
+  it("reads tor's usual form with one regular expression exactly as the token scanner does", () => {
+    const byTokens = (text: string, utc: boolean): AddrMapScan | 'refused' => {
+      try {
+        return { ...scanAddrMapTokens(text, 8, utc) };
+      } catch (err) {
+        assert.ok(err instanceof TorProtocolError);
+        return 'refused';
+      }
+    };
+    const usual = (text: string, utc: boolean): AddrMapScan | null => {
+      const scan = scanUsualAddrMap(text, 8, utc);
+      return scan === null ? null : { ...scan };
+    };
+    // tor's own forms: all read by the expression.
+    for (const text of [
+      'ADDRMAP forum.example 203.0.113.215 "2024-06-01 00:16:00" EXPIRES="2024-06-01 00:16:00" CACHED="NO" STREAMID=1858',
+      'ADDRMAP code.example <error> "2024-06-01 00:20:01" error=yes EXPIRES="2024-06-01 00:20:01" CACHED="NO" STREAMID=2416',
+      'ADDRMAP 1.2.3.4 torproject.org NEVER CACHED="YES"',
+      'ADDRMAP example.com 1.2.3.4 "2026-11-25 16:00:00"',
+    ]) {
+      for (const utc of [false, true]) {
+        const read = usual(text, utc);
+        assert.notEqual(read, null, text);
+        assert.deepEqual(read, byTokens(text, utc), text);
+      }
+    }
+    // Any text built from tor's pieces and their near misses: where the expression reads it, it
+    // reads what the token scanner reads (so that one did not refuse it either).
+    const sep = fc.constantFrom(' ', ' ', '  ');
+    const word = fc.constantFrom('example.com', '1.2.3.4', '<error>', '2001:db8::5', 'a"b', 'k=v', 'x\\y');
+    const expiry = fc.constantFrom('"2024-06-01 00:16:00"', '"2024-06-01T00:16:00"', '"2024-13-01 00:16:00"', '"2024-06-01', 'NEVER', 'NEVERX', '');
+    const keyword = fc.constantFrom(
+      'error=yes', 'error="no answer"', 'error=', 'error=""', 'error="a\\"b"', 'error=a"b',
+      'EXPIRES="2024-06-01 00:20:08"', 'EXPIRES="soon"', 'EXPIRES=2024-06-01',
+      'CACHED="YES"', 'CACHED="NO"', 'CACHED="MAYBE"', 'CACHED=YES',
+      'STREAMID=5', 'STREAMID=', 'FUTURE=1', '"', '\\', '=',
+    );
+    // tor writes its keywords in this order; the generator mostly keeps it, sometimes not.
+    const order = ['error=', 'EXPIRES=', 'CACHED=', 'STREAMID='];
+    const rank = (k: string) => (order.findIndex((o) => k.startsWith(o)) + 5) % 5;
+    const keywords = fc.oneof(
+      fc.array(keyword, { maxLength: 5 }).map((ks) => [...ks].sort((a, b) => rank(a) - rank(b))),
+      fc.array(keyword, { maxLength: 5 }),
+    );
+    let read = 0;
+    fc.assert(
+      fc.property(word, word, expiry, keywords, fc.array(sep, { minLength: 7, maxLength: 7 }), fc.boolean(), (from, to, exp, ks, spaces, utc) => {
+        let text = 'ADDRMAP ' + from + spaces[0] + to + spaces[1] + exp;
+        ks.forEach((k, n) => (text += spaces[2 + n]! + k));
+        if (spaces[6] === '  ') text += ' ';
+        const scan = usual(text, utc);
+        if (scan === null) return;
+        read++;
+        assert.deepEqual(scan, byTokens(text, utc), text);
+      }),
+      { numRuns: 5000, seed: 20261126 },
+    );
+    assert.ok(read > 300, `the expression read ${read} of the generated texts`);
+  });
 
   it('parses GETINFO address-mappings lines, whose expiry is UTC', () => {
     const e = parseAddrMapLine('api.example.com 2001:db8:72c9:6662::4195 "2024-06-01 00:18:24"');

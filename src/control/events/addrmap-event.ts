@@ -120,7 +120,8 @@ function applyKeyword(scan: AddrMapScan, index: number, text: string, start: num
 
 /**
  * Reads an ADDRMAP body (after `ADDRMAP `) or an address-mappings line into plain values, making no
- * event object and no Date: the live state builds its mapping from these directly.
+ * event object and no Date: the live state builds its mapping from these directly. tor's usual
+ * form is read by {@link scanUsualAddrMap}, any other by {@link scanAddrMapTokens}.
  *
  * @param utcExpiry - whether the positional expiry is UTC (GETINFO) or local time (events)
  * @returns an object shared by all calls: read it before the next scan
@@ -128,6 +129,15 @@ function applyKeyword(scan: AddrMapScan, index: number, text: string, start: num
  *   NEVER nor a quoted time, or quoting is malformed
  */
 export function scanAddrMap(text: string, pos: number, utcExpiry: boolean): Readonly<AddrMapScan> {
+  return scanUsualAddrMap(text, pos, utcExpiry) ?? scanAddrMapTokens(text, pos, utcExpiry);
+}
+
+/**
+ * {@link scanAddrMap} for any text, token by token (positionals, then the keywords, as
+ * control-spec 4.1.7 and 2.1 describe them).
+ * @internal Exported for the test that checks scanUsualAddrMap against it.
+ */
+export function scanAddrMapTokens(text: string, pos: number, utcExpiry: boolean): Readonly<AddrMapScan> {
   readPositionals(text, pos);
   const scan = scanned;
   scan.error = undefined;
@@ -139,6 +149,43 @@ export function scanAddrMap(text: string, pos: number, utcExpiry: boolean): Read
   scan.expiresAt = expiryMs(text, keywordExpiresMs, utcExpiry);
   scan.address = text.slice(posAddressStart, posAddressEnd);
   scan.newAddress = posNewEnd - posNewStart === 7 && startsAt(text, posNewStart, '<error>') ? null : text.slice(posNewStart, posNewEnd);
+  return scan;
+}
+
+/**
+ * tor's usual ADDRMAP form, from the address on: `Address NewAddress "local time"|NEVER`, then at
+ * most one each of `error=`, `EXPIRES="..."`, `CACHED="YES"|"NO"`, `STREAMID=` in the order tor
+ * writes them, nothing quoted holding a quote or backslash. Groups: 1 address, 2 new address,
+ * 3 positional time (none for NEVER), 4 or 5 error (quoted or bare), 6 EXPIRES, 7 CACHED, 8 STREAMID.
+ */
+const USUAL_ADDRMAP =
+  / *([^ ]+) +([^ ]+) +(?:"([^"\\]*)"|NEVER)(?: +error=(?:"([^"\\]*)"|([^ "\\]*)))?(?: +EXPIRES="([^"\\]*)")?(?: +CACHED="(YES|NO)")?(?: +STREAMID=([^ "\\]+))? *$/y;
+
+/**
+ * {@link scanAddrMap} for tor's usual form only, read with one regular expression: the same result
+ * as {@link scanAddrMapTokens} for every text it accepts, and null for any other (unknown
+ * keywords, repeats, escapes, an unreadable time...), which scanAddrMap then reads token by token. The live state reads an ADDRMAP
+ * per resolve: a regular expression runs as machine code from the first event, where the general
+ * scanner's code is a third of what V8 compiles for the state before it runs at full speed.
+ */
+export function scanUsualAddrMap(text: string, pos: number, utcExpiry: boolean): Readonly<AddrMapScan> | null {
+  USUAL_ADDRMAP.lastIndex = pos;
+  const m = USUAL_ADDRMAP.exec(text);
+  if (m === null) return null;
+  let expiresAt: number;
+  if (m[6] !== undefined) expiresAt = parseTorTimeMsRange(m[6], 0, m[6].length, true);
+  else if (m[3] !== undefined) expiresAt = parseTorTimeMsRange(m[3], 0, m[3].length, utcExpiry);
+  else expiresAt = Infinity;
+  // An unreadable time: scanAddrMapTokens's rules (fall back to the positional time, or refuse).
+  if (Number.isNaN(expiresAt)) return null;
+  const scan = scanned;
+  scan.address = m[1]!;
+  scan.newAddress = m[2] === '<error>' ? null : m[2]!;
+  scan.expiresAt = expiresAt;
+  scan.error = m[4] ?? m[5];
+  scan.cached = m[7] === undefined ? undefined : m[7] === 'YES';
+  scan.streamId = m[8];
+  scan.extra = EMPTY_EXTRA;
   return scan;
 }
 
