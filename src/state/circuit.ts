@@ -14,7 +14,6 @@ function parseKeptText(text: string): CircEvent {
   return parseCircBody(text, CIRC_PREFIX.length, text);
 }
 
-
 interface Waiter {
   resolve(c: Circuit): void;
   reject(err: Error): void;
