@@ -105,7 +105,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @param optionInfos the options of `GETINFO config/names` (see `parseConfigNames`)
    */
   constructor(control: TorControl, optionInfos: Iterable<ConfigOptionInfo>) {
-    super();
+    // An async `changed` listener that rejects goes to the method below, not unhandled.
+    super({ captureRejections: true });
     this.control = control;
     const options = new Map<string, ConfigOptionInfo>();
     for (const info of optionInfos) {
@@ -508,5 +509,10 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     } catch (err) {
       log('a "changed" listener threw: %O', err);
     }
+  }
+
+  /** @internal Where EventEmitter sends an async listener's rejection (see the constructor). */
+  [Symbol.for('nodejs.rejection')](err: unknown, event: string): void {
+    log('a "%s" listener rejected: %O', event, err);
   }
 }

@@ -24,6 +24,7 @@ import {
 } from './wire-values.js';
 import { parseProtocolInfo, type ProtocolInfo } from './protocol-info.js';
 import { startsAt, unquoteString } from './keyword-args.js';
+import { onListenerRejection } from '../util/listener-result.js';
 
 const log = logger('control');
 
@@ -272,17 +273,21 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     this.callEach(name, set, event);
   }
 
-  /** Calls each listener with `event`; one that throws is reported and the others still run. */
-  private callEach<T extends TorEvent | string>(name: string, set: Set<(event: T) => void>, event: T): void {
+  /** Calls each listener with `event`; one that throws (or rejects) is reported and the others still run. */
+  private callEach<T extends TorEvent | string>(name: string, set: Set<(event: T) => unknown>, event: T): void {
     for (const listener of set) {
       try {
-        listener(event);
+        onListenerRejection(listener(event), (err) => this.reportListenerError(err, name, event));
       } catch (err) {
         // A throwing subscriber must not break the parser or starve the others.
-        if (this.listenerCount('listenerError') > 0) this.emit('listenerError', err, event);
-        else log('subscriber for %s threw: %O', name, err);
+        this.reportListenerError(err, name, event);
       }
     }
+  }
+
+  private reportListenerError(err: unknown, name: string, event: TorEvent | string): void {
+    if (this.listenerCount('listenerError') > 0) this.emit('listenerError', err, event);
+    else log('subscriber for %s threw: %O', name, err);
   }
 
   /** Ends the connection and rejects everything pending, naming each command. */

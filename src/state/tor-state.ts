@@ -33,6 +33,7 @@ import {
 import { Router, type RouterContext } from './router.js';
 import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } from './snapshot.js';
 import { Stream } from './stream.js';
+import { onListenerRejection } from '../util/listener-result.js';
 
 export { Circuit } from './circuit.js';
 export { Stream } from './stream.js';
@@ -165,8 +166,8 @@ function isOnionHost(host: string): boolean {
  * controller side of circuits and streams: build and close circuits, decide which circuit a
  * stream uses.
  *
- * Listeners that throw never break the state: the error goes to `listenerError` (or the debug
- * log when nobody listens) and the other listeners still run.
+ * Listeners that throw (or async listeners that reject) never break the state: the error goes to
+ * `listenerError` (or the debug log when nobody listens) and the other listeners still run.
  *
  * @example
  * const state = await tor.getState();
@@ -543,18 +544,21 @@ export class TorState extends EventEmitter<TorStateEvents> {
   // ---------------------------------------------------------------- emitting
 
   /**
-   * Emits to each listener in turn; one that throws is reported and the others still run.
+   * Emits to each listener in turn; one that throws, or an async one that rejects, is reported and
+   * the others still run.
    * Fixed arity rather than rest arguments: most events have no listener, and then this must not
    * allocate anything.
    */
   private fire<K extends keyof TorStateEvents>(name: K, a?: TorStateEvents[K][0], b?: TorStateEvents[K][1]): void {
     if (this.listenerCount(name as never) === 0) return;
-    const listeners = this.rawListeners(name as never) as Array<(...args: unknown[]) => void>;
+    const listeners = this.rawListeners(name as never) as Array<(...args: unknown[]) => unknown>;
     for (const fn of listeners) {
       try {
-        if (b !== undefined) fn.call(this, a, b);
-        else if (a !== undefined) fn.call(this, a);
-        else fn.call(this);
+        let result: unknown;
+        if (b !== undefined) result = fn.call(this, a, b);
+        else if (a !== undefined) result = fn.call(this, a);
+        else result = fn.call(this);
+        onListenerRejection(result, (err) => this.reportListenerError(err, name));
       } catch (err) {
         this.reportListenerError(err, name);
       }

@@ -69,6 +69,27 @@ describe('config: TorConfig cache (scripted control port)', () => {
     assert.equal(getconfCount(), 4);
   });
 
+  it('an async "changed" listener that rejects is not left unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let called = 0;
+      config.on('changed', async () => {
+        called++;
+        throw new Error('listener bug');
+      });
+      const changed = new Promise((resolve) => config.once('changed', resolve));
+      peer.write('650-CONF_CHANGED\r\n650-Nickname=x\r\n650 OK\r\n');
+      await changed;
+      await new Promise((r) => setImmediate(r));
+      assert.equal(called, 1);
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('forgets a virtual option when one of its parts changes', async () => {
     peer.auto.set('GETCONF', '250-SocksPort=9050\r\n250 SocksPort=9150\r\n');
     assert.deepEqual(await config.get('SocksPortLines'), ['9050', '9150']);

@@ -235,6 +235,32 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(calls, ['60', '61']);
     });
 
+    it('an async listener that rejects is reported as listenerError, not left unhandled', async () => {
+      const { fake, state } = await setup();
+      const unhandled: unknown[] = [];
+      const onUnhandled = (err: unknown) => unhandled.push(err);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const boom = new Error('async listener bug');
+        state.on('circuitLaunched', async () => {
+          await Promise.resolve();
+          throw boom;
+        });
+        const reported = once(state, 'listenerError');
+        fake.event('CIRC 62 LAUNCHED');
+        assert.deepEqual(await reported, [boom, 'circuitLaunched']);
+        // without a listenerError listener it is only logged, still not unhandled
+        state.removeAllListeners('listenerError');
+        fake.event('CIRC 63 LAUNCHED');
+        await sync(harness!);
+        await new Promise((r) => setImmediate(r));
+        assert.deepEqual(unhandled, []);
+        assert.ok(state.circuits.has('62') && state.circuits.has('63'));
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
     it('reports unreadable CIRC and STREAM events as malformedEvent, the password masked, and carries on', async () => {
       const { fake, state } = await setup();
       const reports: Array<[Error, string]> = [];

@@ -202,6 +202,21 @@ describe('TorControl against a scripted peer', () => {
     assert.equal(await v, '1');
   });
 
+  it('reports an async subscriber that rejects as listenerError, for typed and raw subscribers', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const errors: unknown[] = [];
+    control.on('listenerError', (err) => errors.push(err));
+    await control.subscribe('BW', async () => {
+      throw new Error('typed');
+    });
+    await control.subscribeRaw('BW', async () => {
+      throw new Error('raw');
+    });
+    peer.write('650 BW 1 2\r\n');
+    await new Promise((r) => setTimeout(r, 30));
+    assert.deepEqual(errors.map((e) => (e as Error).message).sort(), ['raw', 'typed']);
+  });
+
   it('keeps a malformed known event from typed subscribers and reports it', async () => {
     peer.auto.set('SETEVENTS', '250 OK\r\n');
     const circuits: unknown[] = [];
