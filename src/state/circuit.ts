@@ -194,27 +194,27 @@ export class Circuit {
   /**
    * Resolves with this circuit once it is BUILT (at once if it is).
    *
-   * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when it fails or
-   *   closes first; TorAbortError / TorTimeoutError for `signal` / `timeoutMs`;
-   *   TorControlClosedError when the state closes first
+   * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`) when it fails or closes first (with tor's
+   *   `reason`/`remoteReason`), or for `timeoutMs` / `signal` (its `cause` is then a
+   *   TorTimeoutError / TorAbortError); TorControlClosedError when the state closes first
    */
   whenBuilt(opts: CancelOptions = {}): Promise<Circuit> {
     if (this.status === 'BUILT') return Promise.resolve(this);
     if (this.closed) return Promise.reject(this.failure());
     if (this.abandoned) return Promise.reject(this.abandoned);
-    return this.wait((this.builtWaiters ??= []), `waiting for circuit ${this.id} to be built`, opts);
+    return this.wait((this.builtWaiters ??= []), 'built', opts);
   }
 
   /**
    * Resolves with this circuit once it is CLOSED or FAILED (at once if it is).
    *
-   * @throws TorAbortError / TorTimeoutError for `signal` / `timeoutMs`; TorControlClosedError when
-   *   the state closes first
+   * @throws TorCircuitError for `timeoutMs` / `signal` (its `cause` is a TorTimeoutError /
+   *   TorAbortError); TorControlClosedError when the state closes first
    */
   whenClosed(opts: CancelOptions = {}): Promise<Circuit> {
     if (this.closed) return Promise.resolve(this);
     if (this.abandoned) return Promise.reject(this.abandoned);
-    return this.wait((this.closedWaiters ??= []), `waiting for circuit ${this.id} to close`, opts);
+    return this.wait((this.closedWaiters ??= []), 'closed', opts);
   }
 
   /**
@@ -267,9 +267,13 @@ export class Circuit {
     for (const list of lists) if (list) for (const w of list) w.reject(err);
   }
 
-  private wait(list: Waiter[], what: string, opts: CancelOptions): Promise<Circuit> {
+  private wait(list: Waiter[], until: 'built' | 'closed', opts: CancelOptions): Promise<Circuit> {
     const { signal, timeoutMs } = opts;
-    if (signal?.aborted) return Promise.reject(new TorAbortError(what, { cause: signal.reason }));
+    const what = `waiting for circuit ${this.id} to be ${until}`;
+    // A wait given up is still about this circuit: TorCircuitError, with the why as its cause.
+    const givenUp = (cause: TorAbortError | TorTimeoutError) =>
+      new TorCircuitError(`circuit ${this.id} was not ${until}: ${cause.message}`, { circuitId: this.id }, { cause });
+    if (signal?.aborted) return Promise.reject(givenUp(new TorAbortError(what, { cause: signal.reason })));
     return new Promise<Circuit>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const remove = () => {
@@ -279,7 +283,7 @@ export class Circuit {
       const onAbort = () => {
         remove();
         waiter.cleanup();
-        reject(new TorAbortError(what, { cause: signal!.reason }));
+        reject(givenUp(new TorAbortError(what, { cause: signal!.reason })));
       };
       const waiter: Waiter = {
         resolve: (c) => {
@@ -300,7 +304,7 @@ export class Circuit {
         timer = setTimeout(() => {
           remove();
           waiter.cleanup();
-          reject(new TorTimeoutError(what, timeoutMs));
+          reject(givenUp(new TorTimeoutError(what, timeoutMs)));
         }, timeoutMs);
       }
       list.push(waiter);

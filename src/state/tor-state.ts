@@ -583,7 +583,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a hop that names no relay, or a bad purpose
    * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when tor refuses
    *   the path or the circuit fails or closes before it is built
-   * @throws TorTimeoutError / TorAbortError for `timeoutMs` / `signal`; the circuit is then closed
+   * @throws TorCircuitError also for `timeoutMs` / `signal`, with a TorTimeoutError / TorAbortError
+   *   as its `cause`; a circuit tor had begun is then closed
+   * @throws TorControlClosedError when the state closes first
    * @example const c = await state.buildCircuit(['guard1', 'middle1', 'exit1'], { timeoutMs: 30_000 });
    */
   async buildCircuit(path?: ReadonlyArray<Router | string>, opts: BuildCircuitOptions = {}): Promise<Circuit> {
@@ -594,7 +596,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
     }
     const hops = path === undefined ? [] : path.map((hop) => this.hopSpec(hop));
     if (path !== undefined && hops.length === 0) throw new TorInvalidValueError('circuit path', 'is empty');
-    throwIfAborted(signal, 'building a circuit');
+    if (signal?.aborted) {
+      const cause = new TorAbortError('building a circuit', { cause: signal.reason });
+      throw new TorCircuitError(`the circuit was not built: ${cause.message}`, {}, { cause });
+    }
     const started = Date.now();
     let line = 'EXTENDCIRCUIT 0';
     if (hops.length > 0) line += ' ' + hops.join(',');
@@ -609,6 +614,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
       if (err instanceof TorControlError) {
         throw new TorCircuitError(`tor refused to build the circuit: ${err.message}`, {}, { cause: err });
       }
+      if (err instanceof TorTimeoutError || err instanceof TorAbortError) {
+        throw new TorCircuitError(`the circuit was not built: ${err.message}`, {}, { cause: err });
+      }
       throw err;
     }
     const circuit = ensureCircuit(this.snap, id, purpose?.toUpperCase());
@@ -616,7 +624,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
     try {
       return await circuit.whenBuilt({ signal, ...(remaining !== undefined ? { timeoutMs: remaining } : {}) });
     } catch (err) {
-      if ((err instanceof TorTimeoutError || err instanceof TorAbortError) && !circuit.closed && !this.closed) {
+      const gaveUp = err instanceof TorCircuitError && (err.cause instanceof TorTimeoutError || err.cause instanceof TorAbortError);
+      if (gaveUp && !circuit.closed && !this.closed) {
         // Nobody will use it: do not leave a half-built circuit behind.
         this.closeCircuit(id).catch((e) => log('closing abandoned circuit %s failed: %s', id, e));
       }

@@ -373,19 +373,34 @@ describe('state: TorState against a fake control port', () => {
       assert.ok(err.cause instanceof TorControlError);
     });
 
-    it('closes the circuit and rejects on timeout and on abort', async () => {
+    it('closes the circuit and rejects with TorCircuitError on timeout and on abort, the why as its cause', async () => {
       const { fake, state } = await setup();
       let next = 90;
       fake.handle(/^EXTENDCIRCUIT/, () => [`250 EXTENDED ${next++}`]);
-      await assert.rejects(state.buildCircuit(['auth0'], { timeoutMs: 50 }), TorTimeoutError);
+      const gaveUp = (id: string | undefined, cause: new (...a: never[]) => Error) => (e: unknown) =>
+        e instanceof TorCircuitError && e.code === 'TOR_CIRCUIT_FAILED' && e.circuitId === id && e.cause instanceof cause;
+      await assert.rejects(state.buildCircuit(['auth0'], { timeoutMs: 50 }), gaveUp('90', TorTimeoutError));
       assert.equal(await fake.waitForCommand(/^CLOSECIRCUIT 90$/), 'CLOSECIRCUIT 90');
       const ac = new AbortController();
       const building = state.buildCircuit(['auth0'], { signal: ac.signal });
       await fake.waitForCommand(/^EXTENDCIRCUIT/);
       await sync(harness!);
       ac.abort();
-      await assert.rejects(building, TorAbortError);
+      await assert.rejects(building, gaveUp('91', TorAbortError));
       assert.equal(await fake.waitForCommand(/^CLOSECIRCUIT 91$/), 'CLOSECIRCUIT 91');
+      // Aborted before anything was sent, or while tor had not yet answered EXTENDCIRCUIT.
+      await assert.rejects(state.buildCircuit(['auth0'], { signal: AbortSignal.abort() }), gaveUp(undefined, TorAbortError));
+      // whenBuilt and whenClosed give up the same way.
+      const c = state.circuits.get('11')!;
+      fake.event('CIRC 92 LAUNCHED');
+      await sync(harness!);
+      const launched = state.circuits.get('92')!;
+      await assert.rejects(launched.whenBuilt({ timeoutMs: 10 }), gaveUp('92', TorTimeoutError));
+      await assert.rejects(launched.whenBuilt({ signal: AbortSignal.abort() }), gaveUp('92', TorAbortError));
+      await assert.rejects(c.whenClosed({ timeoutMs: 10 }), gaveUp('11', TorTimeoutError));
+      // Last: tor never answers this EXTENDCIRCUIT, so nothing after it would be answered either.
+      fake.handle(/^EXTENDCIRCUIT/, () => new Promise<undefined>(() => undefined));
+      await assert.rejects(state.buildCircuit(['auth0'], { timeoutMs: 50 }), gaveUp(undefined, TorTimeoutError));
     });
 
     it('refuses bad paths and purposes before sending anything', async () => {
@@ -395,7 +410,10 @@ describe('state: TorState against a fake control port', () => {
       await assert.rejects(state.buildCircuit(['$1234']), TorInvalidValueError);
       await assert.rejects(state.buildCircuit([]), TorInvalidValueError);
       await assert.rejects(state.buildCircuit(['auth0'], { purpose: 'evil\r\nSIGNAL HALT' as never }), TorInvalidValueError);
-      await assert.rejects(state.buildCircuit(['auth0'], { signal: AbortSignal.abort() }), TorAbortError);
+      await assert.rejects(
+        state.buildCircuit(['auth0'], { signal: AbortSignal.abort() }),
+        (e: unknown) => e instanceof TorCircuitError && e.cause instanceof TorAbortError,
+      );
       assert.deepEqual(commandsMatching(fake, /^EXTENDCIRCUIT/), []);
     });
   });
