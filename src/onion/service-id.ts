@@ -31,6 +31,12 @@ export function isValidServiceId(id: string): boolean {
   return checksum(raw.subarray(0, 32)).equals(raw.subarray(32, 34));
 }
 
+/** Whether a hostname is an onion address (ends in `.onion`, any case, a trailing dot allowed). */
+export function isOnionHostname(host: string): boolean {
+  const end = host.endsWith('.') ? host.length - 1 : host.length;
+  return end > 6 && host.slice(end - 6, end).toLowerCase() === '.onion';
+}
+
 /**
  * Normalizes `<id>` or `<id>.onion` (any case, a trailing dot allowed) to the lower-case 56-character id.
  * @param field - what the value is, for the error message

@@ -34,6 +34,7 @@ import { Router, type RouterContext } from './router.js';
 import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } from './snapshot.js';
 import { Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
+import { isOnionHostname } from '../onion/service-id.js';
 
 export { Circuit } from './circuit.js';
 export { Stream } from './stream.js';
@@ -154,10 +155,6 @@ interface Expectation {
 function sourceKey(host: string, port: number): string | undefined {
   const h = normalizeAddress(host);
   return h === null ? undefined : `${h}:${port}`;
-}
-
-function isOnionHost(host: string): boolean {
-  return host.length > 6 && host.slice(-6).toLowerCase() === '.onion';
 }
 
 /**
@@ -682,7 +679,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
   /**
    * Decides the circuit of every new stream from now on (null: tor decides again). While an
    * attacher is set, tor's `__LeaveStreamsUnattached` is 1 (reset when it is cleared or the state
-   * closes, unless it was 1 before); streams to `.onion` addresses are always left to tor.
+   * closes, unless it was 1 before), and each stream tor hands over (its CONTROLLER_WAIT status;
+   * tor 0.4.5 or later) goes to the attacher. Streams to `.onion` addresses are not: tor chooses
+   * their circuits. tor's own directory streams never wait for a controller.
    *
    * @throws TorControlError when tor refuses the configuration change
    * @example
@@ -702,12 +701,16 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * when it arrives, and it is attached to the circuit. Other streams meanwhile go to the
    * attacher, or back to tor.
    *
-   * @throws TorCircuitError when the circuit does not exist or closed (the stream is then closed,
-   *   and `open` fails with tor's SOCKS error)
+   * @param opts - `signal` / `timeoutMs` bound the wait for a circuit not yet built (`open`'s own
+   *   options bound the connection)
+   * @throws TorCircuitError when the circuit does not exist, closed, or was not built within
+   *   `timeoutMs` or before `signal` aborted (`open` is then never called); once the stream is on
+   *   its way, a circuit that closes makes the stream close, and `open` fails with tor's SOCKS error
    */
   async connectVia<T>(
     circuit: Circuit | string,
     open: (beforeHandshake: (socket: net.Socket) => Promise<void>) => Promise<T>,
+    opts: CancelOptions = {},
   ): Promise<T> {
     this.assertOpen();
     const c = typeof circuit === 'string' ? this.snap.circuits.get(circuit) : circuit;
@@ -715,7 +718,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
       const id = typeof circuit === 'string' ? circuit : circuit.id;
       throw new TorCircuitError(`circuit ${id} does not exist or is closed`, { circuitId: id });
     }
-    if (c.status !== 'BUILT') await c.whenBuilt();
+    if (c.status !== 'BUILT') await c.whenBuilt(opts);
     const expectation: Expectation = { circuit: c, key: undefined };
     this.expectations.add(expectation);
     try {
@@ -770,17 +773,24 @@ export class TorState extends EventEmitter<TorStateEvents> {
     return next;
   }
 
-  /** Called for every STREAM event: hands streams that wait for a controller to the right place. */
+  /**
+   * Called for every STREAM event: hands streams that wait for a controller to the right place.
+   * tor says when one does (CONTROLLER_WAIT, tor 0.4.5 and later): a new client stream right after
+   * its NEW, a stream to an onion service once its descriptor is there, a stream tor detached (or
+   * that an ATTACHSTREAM moved). A NEW alone is not enough: tor's own directory streams are never
+   * ours to attach, and an onion stream fetching its descriptor answers ATTACHSTREAM with 555.
+   */
   private maybeAttach(st: Stream, status: string): void {
-    if (st.closed || st.circuitId !== '0') return;
-    if (status === 'DETACHED') st.attachPending = false;
-    if (st.attachPending) return;
-    const waiting = status === 'NEW' || status === 'NEWRESOLVE' || status === 'CONTROLLER_WAIT' || status === 'DETACHED';
-    if (!waiting) return;
+    if (status !== 'CONTROLLER_WAIT') {
+      // The stream moved on from any wait we answered: its next CONTROLLER_WAIT is a new one.
+      st.attachPending = false;
+      return;
+    }
+    if (st.closed || st.attachPending) return;
     if (this.leaveActive) {
       st.attachPending = true;
       void this.attachStream(st);
-    } else if (status === 'CONTROLLER_WAIT' && Date.now() - this.leaveResetAt < RESCUE_WINDOW_MS) {
+    } else if (Date.now() - this.leaveResetAt < RESCUE_WINDOW_MS) {
       // It started waiting just as we stopped attaching: hand it back rather than let it hang.
       st.attachPending = true;
       void this.attachTo(st, null);
@@ -797,8 +807,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
         else await this.attachTo(st, expected.circuit);
         return;
       }
+      // tor builds the rendezvous circuits of onion streams itself: only "tor decides" works.
       const attacher = this.attacher;
-      if (attacher === null || isOnionHost(st.target.host)) {
+      if (attacher === null || isOnionHostname(st.target.host)) {
         await this.attachTo(st, null);
         return;
       }

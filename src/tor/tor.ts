@@ -13,6 +13,8 @@ import { createGeoIp } from '../geoip/create-geoip.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
 import type { CancelOptions } from '../util/abort.js';
 import { parseTorTarget } from './tor-target.js';
+import { isOnionHostname } from '../onion/service-id.js';
+import { TorInvalidValueError } from '../errors.js';
 
 /** Options of {@link Tor.connect}. */
 export interface TorStreamOptions extends TorConnectOptions {
@@ -88,6 +90,8 @@ export class Tor {
    * Opens a TCP stream through tor. Hostnames are resolved by tor (never locally).
    * @param target `host:port`, `[v6]:port`, a `tor:` endpoint string, or `{ host, port }`
    * @throws TorSocksError (codes `TOR_SOCKS_*`) when tor cannot connect
+   * @throws TorCircuitError when `circuit` does not exist, closed, or was not built in time
+   * @throws TorInvalidValueError for `circuit` with an `.onion` target (tor chooses those circuits)
    * @example const socket = await tor.connect('example.onion:80');
    */
   async connect(target: string | { host: string; port: number }, opts: TorStreamOptions = {}): Promise<net.Socket> {
@@ -95,9 +99,22 @@ export class Tor {
     const merged: TorStreamOptions = { ...parsed.options, ...opts };
     const { circuit, ...socksOptions } = merged;
     if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
-    const state = await this.getState({ signal: opts.signal });
-    return state.connectVia(circuit, (beforeHandshake) =>
-      this.socks.connect(parsed.target, { ...socksOptions, beforeHandshake }),
+    if (isOnionHostname(parsed.target.host)) {
+      // tor reaches onion services over rendezvous circuits it builds itself, and attaches their
+      // streams itself: it refuses ATTACHSTREAM for them.
+      throw new TorInvalidValueError('circuit', 'a stream to an onion service cannot be sent over a chosen circuit');
+    }
+    const { signal, timeoutMs } = merged;
+    const started = Date.now();
+    const state = await this.getState({ signal });
+    return state.connectVia(
+      circuit,
+      (beforeHandshake) => {
+        // One budget for the whole call: what waiting for the circuit took is not given again.
+        const left = timeoutMs === undefined ? {} : { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)) };
+        return this.socks.connect(parsed.target, { ...socksOptions, ...left, beforeHandshake });
+      },
+      { ...(signal !== undefined ? { signal } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) },
     );
   }
 

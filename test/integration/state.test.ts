@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import sinon from 'sinon';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents } from '../../src/state/tor-state.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import { echoOnce, listenEchoServer } from '../support/echo-load.js';
+import { retryOnionLookup } from '../support/retry.js';
 
 /** Resolves with the first emission of `name` whose arguments pass `test`. */
 function waitFor<K extends keyof TorStateEvents>(
@@ -127,6 +129,38 @@ describe('state: TorState on the private test network', function () {
     }
     const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
+  });
+
+  it('leaves streams to onion services to tor while an attacher is set', async () => {
+    const service = await tor.createOnionService({
+      ports: [{ virtualPort: 7, target: `127.0.0.1:${echo.port}` }],
+      uploadTimeoutMs: 60_000,
+    });
+    const asked: string[] = [];
+    await state.setAttacher((stream) => {
+      asked.push(stream.target.host);
+      return undefined;
+    });
+    const command = sinon.spy(tor.control, 'command');
+    try {
+      const onionNew = waitFor(state, 'streamNew', (s) => s.target.host === service.hostname);
+      const socket = await retryOnionLookup(() => tor.connect(`${service.hostname}:7`, { timeoutMs: 30_000 }));
+      assert.equal(await echoOnce(socket, 'via the onion'), 'via the onion');
+      socket.destroy();
+      const [stream] = await onionNew;
+      assert.ok(!asked.some((h) => h.endsWith('.onion')), `the attacher was asked about ${asked.join(', ')}`);
+      assert.ok(!asked.some((h) => h.endsWith('.exit')), `the attacher was asked about tor's own streams: ${asked.join(', ')}`);
+      // Handed back to tor once it waited for us (its descriptor fetched), and tor took every
+      // ATTACHSTREAM we sent: none went to a stream tor was not waiting on.
+      const attaches = command.getCalls().filter((c) => String(c.args[0]).startsWith('ATTACHSTREAM'));
+      assert.ok(attaches.some((c) => c.args[0] === `ATTACHSTREAM ${stream.id} 0`), `no hand-back of stream ${stream.id}`);
+      const replies = await Promise.allSettled(attaches.map((c) => c.returnValue));
+      assert.deepEqual(replies.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+    } finally {
+      command.restore();
+      await state.setAttacher(null);
+      await service.close();
+    }
   });
 
   it('closes the circuit: CLOSED, the event, and gone from the map', async () => {

@@ -12,6 +12,7 @@ import {
   TorTimeoutError,
 } from '../../src/errors.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents, type TorStateOptions } from '../../src/state/tor-state.js';
+import { Tor } from '../../src/tor/tor.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
 import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 
@@ -490,12 +491,22 @@ describe('state: TorState against a fake control port', () => {
       fake.event('STREAM 60 NEW 0 mine.example:443 SOURCE_ADDR=127.0.0.1:5000 PURPOSE=USER');
       fake.event('STREAM 60 CONTROLLER_WAIT 0 mine.example:443');
       fake.event('STREAM 61 NEW 0 other.example:80 SOURCE_ADDR=127.0.0.1:5001 PURPOSE=USER');
+      fake.event('STREAM 61 CONTROLLER_WAIT 0 other.example:80');
       fake.event('STREAM 62 NEW 0 refuse.example:80 SOURCE_ADDR=127.0.0.1:5002 PURPOSE=USER');
+      fake.event('STREAM 62 CONTROLLER_WAIT 0 refuse.example:80');
       fake.event('STREAM 63 NEW 0 abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx.onion:80 SOURCE_ADDR=127.0.0.1:5003');
+      // tor's own directory stream: NEW, then attached by tor at once; never the attacher's.
+      fake.event('STREAM 68 NEW 0 127.0.0.1.$0123456789ABCDEF0123456789ABCDEF01234567.exit:9030 PURPOSE=DIR_FETCH');
+      fake.event('STREAM 68 SENTCONNECT 11 127.0.0.1.$0123456789ABCDEF0123456789ABCDEF01234567.exit:9030');
       fake.event('STREAM 64 NEWRESOLVE 0 byid.example:0 SOURCE_ADDR=127.0.0.1:5004 PURPOSE=DNS_REQUEST');
+      fake.event('STREAM 64 CONTROLLER_WAIT 0 byid.example:0');
       fake.event('CIRC 90 LAUNCHED');
       fake.event('STREAM 65 NEW 0 later.example:80 SOURCE_ADDR=127.0.0.1:5005 PURPOSE=USER');
+      fake.event('STREAM 65 CONTROLLER_WAIT 0 later.example:80');
       fake.event('STREAM 66 NEW 0 broken.example:80 SOURCE_ADDR=127.0.0.1:5006 PURPOSE=USER');
+      fake.event('STREAM 66 CONTROLLER_WAIT 0 broken.example:80');
+      // The onion stream's descriptor arrived: now tor waits for us.
+      fake.event('STREAM 63 CONTROLLER_WAIT 0 abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx.onion:80');
       await fake.waitForCommand(/^ATTACHSTREAM 64 /);
       await fake.waitForCommand(/^CLOSESTREAM 66 /);
       assert.equal(commandsMatching(fake, /^ATTACHSTREAM 65 /).length, 0, 'waits for circuit 90 to be built');
@@ -511,7 +522,7 @@ describe('state: TorState against a fake control port', () => {
         'CLOSESTREAM 62 1',
         'CLOSESTREAM 66 1',
       ]);
-      assert.deepEqual(asked, ['60', '61', '62', '64', '65', '66'], 'once per stream; never for .onion');
+      assert.deepEqual(asked, ['60', '61', '62', '64', '65', '66'], 'once per stream; never for .onion or tor\'s own');
 
       await state.setAttacher(null);
       assert.equal(commandsMatching(fake, /^SETCONF/).at(-1), 'SETCONF __LeaveStreamsUnattached="0"');
@@ -529,9 +540,11 @@ describe('state: TorState against a fake control port', () => {
         return state.circuits.get('11');
       });
       fake.event('STREAM 70 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:5000');
+      fake.event('STREAM 70 CONTROLLER_WAIT 0 x.example:80');
       await fake.waitForCommand(/^ATTACHSTREAM 70 11/);
       fake.event('STREAM 70 SENTCONNECT 11 x.example:80');
       fake.event('STREAM 70 DETACHED 11 x.example:80 REASON=TIMEOUT');
+      fake.event('STREAM 70 CONTROLLER_WAIT 0 x.example:80');
       await fake.waitForCommand(/^ATTACHSTREAM 70 11/, 2);
       assert.equal(calls, 2);
       assert.equal(commandsMatching(fake, /^ATTACHSTREAM 70 11/).length, 2);
@@ -575,6 +588,7 @@ describe('state: TorState against a fake control port', () => {
         await new Promise<void>((r) => socket.once('connect', () => r()));
         await beforeHandshake(socket);
         fake.event(`STREAM ${streamId} NEW 0 127.0.0.1:80 SOURCE_ADDR=127.0.0.1:${socket.localPort} PURPOSE=USER CLIENT_PROTOCOL=SOCKS5`);
+        fake.event(`STREAM ${streamId} CONTROLLER_WAIT 0 127.0.0.1:80 CLIENT_PROTOCOL=SOCKS5`);
         await fake.waitForCommand(new RegExp(`^(ATTACHSTREAM|CLOSESTREAM) ${streamId} `));
         return socket;
       };
@@ -585,6 +599,7 @@ describe('state: TorState against a fake control port', () => {
       fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
       const socket = await state.connectVia('11', async (before) => {
         fake.event('STREAM 72 NEW 0 unrelated.example:80 SOURCE_ADDR=127.0.0.1:1 PURPOSE=USER');
+        fake.event('STREAM 72 CONTROLLER_WAIT 0 unrelated.example:80');
         return opener(fake, '71')(before);
       });
       socket.destroy();
@@ -594,6 +609,7 @@ describe('state: TorState against a fake control port', () => {
       // The expectation is gone: a later stream from the same port is not pinned.
       await state.setAttacher(() => undefined);
       fake.event(`STREAM 73 NEW 0 127.0.0.1:80 SOURCE_ADDR=127.0.0.1:${socket.localPort} PURPOSE=USER`);
+      fake.event('STREAM 73 CONTROLLER_WAIT 0 127.0.0.1:80');
       await fake.waitForCommand(/^ATTACHSTREAM 73 /);
       assert.ok(fake.commands.includes('ATTACHSTREAM 73 0'));
     });
@@ -609,6 +625,34 @@ describe('state: TorState against a fake control port', () => {
       }).then((s) => s.destroy());
       assert.ok(fake.commands.includes('CLOSESTREAM 74 1'));
       assert.ok(!fake.commands.some((c) => c.startsWith('ATTACHSTREAM 74')));
+    });
+
+    it('gives up waiting for a circuit not yet built on timeoutMs or signal, without opening anything', async () => {
+      const { fake, state } = await setup();
+      fake.event('CIRC 75 LAUNCHED');
+      await sync(harness!);
+      let opened = 0;
+      const open = async () => ++opened;
+      await assert.rejects(
+        state.connectVia('75', open, { timeoutMs: 20 }),
+        (e: unknown) => e instanceof TorCircuitError && e.circuitId === '75' && e.cause instanceof TorTimeoutError,
+      );
+      await assert.rejects(
+        state.connectVia('75', open, { signal: AbortSignal.abort() }),
+        (e: unknown) => e instanceof TorCircuitError && e.cause instanceof TorAbortError,
+      );
+      assert.equal(opened, 0);
+      assert.deepEqual(commandsMatching(fake, /^SETCONF/), []);
+    });
+
+    it('tor.connect refuses a chosen circuit for an onion service before anything is sent', async () => {
+      const { fake, control } = await setup();
+      const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      const before = fake.commands.length;
+      const onion = 'abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx.onion';
+      await assert.rejects(tor.connect(`${onion}:80`, { circuit: '11' }), TorInvalidValueError);
+      await assert.rejects(tor.connect({ host: onion.toUpperCase() + '.', port: 80 }, { circuit: '11' }), TorInvalidValueError);
+      assert.equal(fake.commands.length, before);
     });
 
     it('rejects unknown or closed circuits, and passes errors of open() through after cleaning up', async () => {
