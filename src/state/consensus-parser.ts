@@ -14,8 +14,9 @@
  * stores routers by identity). Most routers are only ever looked up, so most entries are never read.
  */
 
-import { Router, type RouterContext } from './router.js';
+import { Router, type DocumentLines, type RouterContext } from './router.js';
 import { readRLine, type RouterHead } from './router-status.js';
+import { detach } from '../control/events/field-parsers.js';
 
 export { fingerprintToIdentity, identityToFingerprint } from './router-status.js';
 
@@ -96,4 +97,19 @@ export function parseRouterStatuses(text: string, opts: ParseRouterStatusOptions
   const out: Router[] = [];
   forEachRouterStatus(text, (r) => out.push(r), opts);
   return out;
+}
+
+/**
+ * The `v` and `pr` lines of each entry of a consensus document (either flavor), by the entry's
+ * base64 identity. tor's `ns/all` leaves these lines out; its cached consensus document
+ * (`GETINFO dir/status-vote/current/consensus[-microdesc]`) has them.
+ */
+export function readDocumentLines(text: string): Map<string, DocumentLines> {
+  const lines = new Map<string, DocumentLines>();
+  const copy = (v: string | undefined) => (v === undefined ? undefined : detach(v));
+  forEachRouterStatus(text, (r) => {
+    // Copies: a slice of the document would keep all of it alive.
+    lines.set(detach(r.identity), { version: copy(r.version), protocols: copy(r.protocols) });
+  });
+  return lines;
 }

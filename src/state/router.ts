@@ -15,6 +15,18 @@ import {
  */
 export interface RouterContext {
   locate(ip: string): Promise<Location>;
+  /**
+   * The `v` and `pr` lines of a relay's entry in tor's consensus document, by base64 identity,
+   * once TorState.loadRouterVersions has read them: `ns/all` and NEWCONSENSUS leave them out.
+   */
+  documentLines?(identity: string): DocumentLines | undefined;
+}
+
+/** What a relay's `v` and `pr` lines say, as the consensus document gives them. */
+export interface DocumentLines {
+  /** As {@link Router.version} gives it: `0.4.9.1` for `v Tor 0.4.9.1`. */
+  version: string | undefined;
+  protocols: string | undefined;
 }
 
 const NO_FLAGS: ReadonlySet<string> = Object.freeze(new Set<string>());
@@ -126,15 +138,26 @@ export class Router {
     return this.details.unmeasured;
   }
 
-  /** The `v` line without the `Tor ` prefix (e.g. `0.4.9.1`), or verbatim for other protocols. */
+  /**
+   * The `v` line without the `Tor ` prefix (e.g. `0.4.9.1`), or verbatim for other protocols.
+   * tor's `ns/all` and NEWCONSENSUS have no `v` lines: see TorState.loadRouterVersions.
+   */
   get version(): string | undefined {
     const v = this.details.versionLine;
-    return v !== undefined && v.startsWith('Tor ') ? v.slice(4) : v;
+    if (v === undefined) return this.documentLines()?.version;
+    return v.startsWith('Tor ') ? v.slice(4) : v;
   }
 
-  /** The `pr` line (subprotocol versions), verbatim, e.g. `Cons=1-2 Desc=1-2 ...`. */
+  /**
+   * The `pr` line (subprotocol versions), verbatim, e.g. `Cons=1-2 Desc=1-2 ...`. Like
+   * {@link version}, missing from tor's `ns/all` until TorState.loadRouterVersions.
+   */
   get protocols(): string | undefined {
-    return this.details.protocols;
+    return this.details.protocols ?? this.documentLines()?.protocols;
+  }
+
+  private documentLines(): DocumentLines | undefined {
+    return this.context?.documentLines?.(this.identity);
   }
 
   /** False for {@link Router.unlisted} placeholders. */

@@ -30,7 +30,8 @@ import {
   loadInitialState,
   type ReplacedMapping,
 } from './reducers.js';
-import { Router, type RouterContext } from './router.js';
+import { Router, type DocumentLines, type RouterContext } from './router.js';
+import { readDocumentLines } from './consensus-parser.js';
 import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } from './snapshot.js';
 import { Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
@@ -201,6 +202,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private leaveActive = false;
   private leaveResetAt = -Infinity;
   private leaveChain: Promise<void> = Promise.resolve();
+  /** The consensus document's `v`/`pr` lines by identity, once loadRouterVersions read them. */
+  private documentLines: Map<string, DocumentLines> | undefined = undefined;
+  /** loadRouterVersions was called: read the document again after each new consensus. */
+  private versionsWanted = false;
   private nameIndex: Map<string, Router> | undefined = undefined;
   private nameIndexGeneration = -1;
   private guardRouters: readonly Router[] = [];
@@ -216,7 +221,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
       closeCircuit: (id, o) => this.closeCircuit(id, o),
       closeStream: (id, reason, o) => this.closeStream(id, reason, o),
     };
-    const routerContext: RouterContext = { locate: (ip) => this.locate(ip) };
+    const routerContext: RouterContext = {
+      locate: (ip) => this.locate(ip),
+      documentLines: (identity) => this.documentLines?.get(identity),
+    };
     this.snap = createSnapshot({
       owner,
       routerContext,
@@ -362,6 +370,37 @@ export class TorState extends EventEmitter<TorStateEvents> {
     return this.nameIndex.get(nickname.toLowerCase());
   }
 
+  /**
+   * Reads the relays' versions and subprotocols (`Router.version`, `Router.protocols`) from the
+   * consensus document tor has cached. The state's routers come from `ns/all` and NEWCONSENSUS,
+   * which leave those lines out; the document has them. One GETINFO of the whole document (about
+   * as large as `ns/all`), so it is not done unless asked; once asked, the state reads the new
+   * document after each new consensus too.
+   *
+   * @returns how many of the state's routers have a version now
+   * @throws TorControlError when tor has neither flavor of the document (e.g. a fresh tor that has
+   *   no consensus yet); TorAbortError / TorTimeoutError for `signal` / `timeoutMs`
+   * @example
+   * await state.loadRouterVersions();
+   * const old = [...state.routers.values()].filter((r) => r.version?.startsWith('0.4.8'));
+   */
+  async loadRouterVersions(opts: CancelOptions = {}): Promise<number> {
+    this.assertOpen();
+    this.versionsWanted = true;
+    let text: string;
+    try {
+      // Clients fetch the microdescriptor flavor; those with UseMicrodescriptors 0 the full one.
+      text = await this.control.getInfo('dir/status-vote/current/consensus-microdesc', opts);
+    } catch (err) {
+      if (!(err instanceof TorControlError)) throw err;
+      text = await this.control.getInfo('dir/status-vote/current/consensus', opts);
+    }
+    this.documentLines = readDocumentLines(text);
+    let n = 0;
+    for (const r of this.snap.routers.values()) if (r.version !== undefined) n++;
+    return n;
+  }
+
   // ---------------------------------------------------------------- events in
 
   private readonly onEvent = (e: TorEvent): void => {
@@ -411,6 +450,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
       switch (e.type) {
         case 'NEWCONSENSUS':
           deferRouterStatuses(this.snap, e.body, (p) => log('NEWCONSENSUS: skipped entry at line %d: %s', p.line, p.reason));
+          if (this.versionsWanted) {
+            this.loadRouterVersions().catch((err) => log('reading the new consensus document failed: %s', err));
+          }
           this.fire('consensus', this.snap.routers);
           break;
         case 'NS':

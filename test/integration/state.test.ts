@@ -53,13 +53,23 @@ describe('state: TorState on the private test network', function () {
       assert.equal(router.orPort, relay.orPort);
       assert.equal(router.dirPort, relay.dirPort);
       for (const flag of ['Running', 'Valid', 'Exit', 'Guard']) assert.ok(router.flags.has(flag), `${relay.nickname} ${flag}`);
-      // tor 0.4.9's ns/all has no `v` line; when a version is given it is tor's.
-      if (router.version !== undefined) assert.match(router.version, /^\d+\.\d+\./);
       assert.ok(router.published instanceof Date);
       assert.equal(state.routerByName(relay.nickname), router);
     }
     assert.ok(state.entryGuards.length > 0);
     for (const g of state.entryGuards) assert.ok(state.routers.get(g.fingerprint) === g, 'guards are the consensus routers');
+  });
+
+  it('reads the relays\' versions and subprotocols from tor\'s consensus document', async () => {
+    // tor 0.4.9's ns/all has no `v` or `pr` lines: they come from the cached document.
+    assert.equal(state.routers.get(network.relays[0]!.fingerprint)!.version, undefined);
+    assert.equal(await state.loadRouterVersions(), network.relays.length);
+    for (const relay of network.relays) {
+      const router = state.routers.get(relay.fingerprint)!;
+      // Every relay runs the same tor binary as our client.
+      assert.equal(router.version, tor.version, relay.nickname);
+      assert.match(router.protocols ?? '', /\bRelay=\d/);
+    }
   });
 
   it('builds a 3-hop circuit through relays named by nickname', async () => {

@@ -6,6 +6,7 @@ import {
   forEachRouterStatus,
   identityToFingerprint,
   parseRouterStatuses,
+  readDocumentLines,
   type ConsensusParseProblem,
 } from '../../src/state/consensus-parser.js';
 import { parseExitPolicySummary, summaryAcceptsPort } from '../../src/state/exit-policy.js';
@@ -207,6 +208,14 @@ describe('state: consensus parser', () => {
     assert.equal(routers[1]!.acceptsPort(80), false);
     // The signature's "r" line is after the footer: not an entry, and not even looked at.
     assert.deepEqual(problems, []);
+    // What TorState.loadRouterVersions takes from such a document.
+    assert.deepEqual(
+      [...readDocumentLines(doc)],
+      [
+        [a.base64, { version: '0.4.9.1', protocols: 'Cons=1-2' }],
+        [b.base64, { version: undefined, protocols: undefined }],
+      ],
+    );
   });
 
   it('skips malformed r lines (and the items after them) and reports each', () => {

@@ -706,6 +706,42 @@ describe('state: TorState against a fake control port', () => {
     });
   });
 
+  describe('router versions', () => {
+    /** tor's cached consensus document: a header, the recorded entries with `v`/`pr` lines, a footer. */
+    function consensusDocument(version: (nick: string) => string): string {
+      const entries = RECORDED_INFO['ns/all']!.replace(/^(r (\S+) .*\ns .*)$/gm, (_m, entry: string, nick: string) => `${entry}\nv Tor ${version(nick)}\npr Cons=1-2 Link=3-5`);
+      return `network-status-version 3\nvote-status consensus\nknown-flags Authority Exit Fast Guard HSDir Running Stable V2Dir Valid\n${entries}\ndirectory-footer\nbandwidth-weights Wbd=0\ndirectory-signature AAAA BBBB\n-----BEGIN SIGNATURE-----\nxyz\n-----END SIGNATURE-----`;
+    }
+
+    it('reads v and pr lines from the cached consensus document, and again after each new consensus', async () => {
+      const { fake, state } = await setup();
+      const auth0 = state.routers.get(FP.auth0)!;
+      assert.equal(auth0.version, undefined, 'ns/all has no v lines');
+      fake.handle(/^GETINFO dir\/status-vote\/current\/consensus-microdesc$/, () => ['551 Could not open cached consensus.']);
+      fake.info({ 'dir/status-vote/current/consensus': consensusDocument((n) => (n === 'auth0' ? '0.4.9.11' : '0.4.8.1')) });
+      assert.equal(await state.loadRouterVersions(), 4);
+      assert.equal(auth0.version, '0.4.9.11');
+      assert.equal(auth0.protocols, 'Cons=1-2 Link=3-5');
+      assert.equal(state.routers.get(FP.auth1)!.version, '0.4.8.1');
+
+      fake.info({ 'dir/status-vote/current/consensus': consensusDocument(() => '0.4.9.12') });
+      const asked = commandsMatching(fake, /^GETINFO dir\/status-vote\/current\/consensus$/).length;
+      fake.rawEvent(`650+NEWCONSENSUS\r\n${RECORDED_INFO['ns/all']!.replace(/\n/g, '\r\n')}\r\n.\r\n650 OK\r\n`);
+      await fake.waitForCommand(/^GETINFO dir\/status-vote\/current\/consensus$/, asked + 1);
+      await sync(harness!);
+      const fresh = state.routers.get(FP.auth0)!;
+      assert.notEqual(fresh, auth0, 'a new consensus makes new Router objects');
+      assert.equal(fresh.version, '0.4.9.12');
+    });
+
+    it('rejects with TorControlError when tor has no consensus document', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^GETINFO dir\/status-vote\/current\/consensus/, () => ['551 Could not open cached consensus.']);
+      await assert.rejects(state.loadRouterVersions(), TorControlError);
+      assert.equal(state.routers.get(FP.auth0)!.version, undefined);
+    });
+  });
+
   describe('location', () => {
     it('asks the injected GeoIP lookup', async () => {
       const asked: string[] = [];
