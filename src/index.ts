@@ -21,6 +21,8 @@ export {
   Router,
   type StreamAttacher,
   type TorStateEvents,
+  type TorStateOptions,
+  type BuildCircuitOptions,
   type AddressMapping,
   type EntryGuard,
   type ExitPolicySummary,

@@ -7,7 +7,7 @@ import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptio
 import type { LaunchedTor } from '../process/launch-tor.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions } from '../socks/tor-socks-client.js';
-import { TorState, type Circuit } from '../state/tor-state.js';
+import { TorState, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp } from '../geoip/create-geoip.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
@@ -63,11 +63,12 @@ export class Tor {
   }
 
   /**
-   * The live state (routers, circuits, streams, address maps), built on first use.
-   * `Router.location()` uses `opts.geoip`, else a MaxMind database when one is installed, else
-   * tor's own GeoIP table (looked up lazily, on the first location asked for).
+   * The live state (routers, circuits, streams, address maps), built on first use: the options
+   * of the first call apply. `Router.location()` uses `opts.geoip`, else a MaxMind database when
+   * one is installed, else tor's own GeoIP table (looked up lazily, on the first location asked
+   * for). `opts.clock` is what address-map expiry is judged by (for tests; default: the system clock).
    */
-  getState(opts: CancelOptions & { geoip?: GeoIpLookup } = {}): Promise<TorState> {
+  getState(opts: CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'> = {}): Promise<TorState> {
     const geoip = opts.geoip ?? lazyGeoIp(() => createGeoIp(this.control));
     return (this.statePromise ??= retryable(TorState.create(this.control, { ...opts, geoip }), () => (this.statePromise = undefined)));
   }

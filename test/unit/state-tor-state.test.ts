@@ -695,6 +695,18 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(expired, ['old.example', 'www.example']);
     });
 
+    it('tor.getState passes the clock through', async () => {
+      const { fake, control } = await setup({ info: { 'address-mappings/all': 'old.example 192.0.2.9 "2030-01-01 11:00:00"' } });
+      const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      // Expired by the injected clock (by the system clock it is years away).
+      const state = await tor.getState({ clock: () => new Date(Date.UTC(2030, 0, 1, 12, 0, 0)) });
+      try {
+        assert.equal(state.addressMap.get('old.example'), undefined);
+      } finally {
+        await state.close();
+      }
+    });
+
     it('expires mappings by itself (timer), without reads', async () => {
       const { fake, state } = await setup();
       const expiry = new Date(Date.now() + 300);
