@@ -141,6 +141,18 @@ describe('state: TorState on the private test network', function () {
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
   });
 
+  it('resets __LeaveStreamsUnattached when a state with an attacher closes', async () => {
+    const own = await TorState.create(tor.control);
+    await own.setAttacher(() => undefined);
+    assert.deepEqual((await tor.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached'], ['1']);
+    await own.close();
+    assert.deepEqual((await tor.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached'], ['0']);
+    // and tor attaches streams itself again
+    const socket = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 });
+    assert.equal(await echoOnce(socket, 'after close'), 'after close');
+    socket.destroy();
+  });
+
   it('leaves streams to onion services to tor while an attacher is set', async () => {
     const service = await tor.createOnionService({
       ports: [{ virtualPort: 7, target: `127.0.0.1:${echo.port}` }],
