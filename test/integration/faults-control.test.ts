@@ -6,6 +6,7 @@ import {
   EndpointListenError,
   OnionPublishError,
   TorAbortError,
+  TorCircuitError,
   TorControlClosedError,
   TorError,
   TorNotAvailableError,
@@ -443,7 +444,11 @@ describe('faults: a tor that goes silent in the middle of a session', function (
         const r = await within(p, SETTLE_MS, what).catch((e: Error) => ({ ok: false as const, error: e, late: true }));
         if ('late' in r) problems.push(`${what}: still pending ${SETTLE_MS} ms after its limit`);
         else if (r.ok) problems.push(`${what}: succeeded against a silent tor`);
-        else if (!(r.error instanceof TorTimeoutError || r.error instanceof TorAbortError)) problems.push(`${what}: ${String(r.error)}`);
+        else {
+          // buildCircuit's are TorCircuitErrors, the timeout or abort as their cause.
+          const why = r.error instanceof TorCircuitError ? r.error.cause : r.error;
+          if (!(why instanceof TorTimeoutError || why instanceof TorAbortError)) problems.push(`${what}: ${String(r.error)}`);
+        }
       }
       assert.deepEqual(problems, []);
       // The state still follows tor: a silent control port is not a closed one.
