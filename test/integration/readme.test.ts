@@ -24,6 +24,7 @@ const EXPECTED: Record<string, RegExp[]> = {
   'connect-tor': [/^0\.4\.\d+\S* NOTICE BOOTSTRAP PROGRESS=100/m],
   'launch-tor': [/^tor 0\.4\.\d+\S* running as pid \d+$/m],
   state: [/^\d+ routers, \d+ circuits$/m, /^our circuit \d+ \[ '\w+', '\w+', '\w+' \]$/m],
+  attacher: [/^stream to 127\.0\.0\.1 goes over circuit \d+$/m, /^200 hello via \w+$/m],
   onion: [/^serving on [a-z2-7]{56}\.onion:80$/m, /^200 hello from an onion service$/m],
   fetch: [/^200 reached through a Tor exit$/m, /HTTP\/1\.1 200 OK/],
   events: [/^read \d+ written \d+$/m],
