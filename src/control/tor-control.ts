@@ -277,7 +277,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private callEach<T extends TorEvent | string>(name: string, set: Set<(event: T) => unknown>, event: T): void {
     for (const listener of set) {
       try {
-        onListenerRejection(listener(event), (err) => this.reportListenerError(err, name, event));
+        const result = listener(event);
+        // Most listeners return nothing: no closure is made for them (this runs for every event).
+        if (result !== undefined) onListenerRejection(result, (err) => this.reportListenerError(err, name, event));
       } catch (err) {
         // A throwing subscriber must not break the parser or starve the others.
         this.reportListenerError(err, name, event);

@@ -597,7 +597,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
         if (b !== undefined) result = fn.call(this, a, b);
         else if (a !== undefined) result = fn.call(this, a);
         else result = fn.call(this);
-        onListenerRejection(result, (err) => this.reportListenerError(err, name));
+        if (result !== undefined) onListenerRejection(result, (err) => this.reportListenerError(err, name));
       } catch (err) {
         this.reportListenerError(err, name);
       }
