@@ -271,8 +271,7 @@ export class Circuit {
     const { signal, timeoutMs } = opts;
     const what = `waiting for circuit ${this.id} to be ${until}`;
     // A wait given up is still about this circuit: TorCircuitError, with the why as its cause.
-    const givenUp = (cause: TorAbortError | TorTimeoutError) =>
-      new TorCircuitError(`circuit ${this.id} was not ${until}: ${cause.message}`, { circuitId: this.id }, { cause });
+    const givenUp = (cause: TorAbortError | TorTimeoutError) => new TorCircuitError(cause.message, { circuitId: this.id }, { cause });
     if (signal?.aborted) return Promise.reject(givenUp(new TorAbortError(what, { cause: signal.reason })));
     return new Promise<Circuit>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;

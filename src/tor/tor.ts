@@ -12,9 +12,9 @@ import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp } from '../geoip/create-geoip.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
 import type { CancelOptions } from '../util/abort.js';
-import { parseTorTarget } from './tor-target.js';
-import { isOnionHostname } from '../onion/service-id.js';
 import { TorInvalidValueError } from '../errors.js';
+import { isOnionHostname } from '../onion/service-id.js';
+import { parseTorTarget } from './tor-target.js';
 
 /** Options of {@link Tor.connect}. */
 export interface TorStreamOptions extends TorConnectOptions {
@@ -101,8 +101,8 @@ export class Tor {
     const { circuit, ...socksOptions } = merged;
     if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
     if (isOnionHostname(parsed.target.host)) {
-      // tor reaches onion services over rendezvous circuits it builds itself, and attaches their
-      // streams itself: it refuses ATTACHSTREAM for them.
+      // tor reaches onion services over rendezvous circuits it builds itself: a stream to one
+      // cannot go over a circuit of ours (the state hands such streams back to tor).
       throw new TorInvalidValueError('circuit', 'a stream to an onion service cannot be sent over a chosen circuit');
     }
     const { signal, timeoutMs } = merged;
