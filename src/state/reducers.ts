@@ -203,15 +203,17 @@ function streamStatus(s: StateSnapshot, streamId: string, status: StreamStatus, 
 
 /**
  * Applies an ADDRMAP event (or an address-mappings line parsed as one): the mapping replaces any
- * earlier one for the same address. Expiry is not judged here (no clock): see AddressMapView.
+ * earlier one for the same address, unless tor does not keep it (`CACHED="NO"`: a one-off answer
+ * to a RESOLVE, control-spec 4.1.7), which leaves the map as it was, as tor's own map stays.
+ * Expiry is not judged here (no clock): see AddressMapView.
  */
 export function applyAddrMapEvent(s: StateSnapshot, e: AddrMapEvent): AddressMapping {
   const m = AddressMapping.fromEvent(e, s.addressMap.get(e.address));
-  s.addressMap.set(m.address, m);
+  if (m.cached !== false) s.addressMap.set(m.address, m);
   return m;
 }
 
-/** Where {@link applyAddrMapText} says which mapping the new one replaced (reused by the caller). */
+/** Where {@link applyAddrMapText} says which mapping the new one replaced (reused by the caller); undefined when it replaced none or was not kept. */
 export interface ReplacedMapping {
   previous: AddressMapping | undefined;
 }
@@ -229,8 +231,10 @@ export function applyAddrMapText(s: StateSnapshot, text: string, start: number, 
   const scan = scanAddrMap(text, start, false);
   const previous = s.addressMap.get(scan.address);
   const m = AddressMapping.fromScan(scan, previous);
-  s.addressMap.set(m.address, m);
-  if (replaced !== undefined) replaced.previous = previous;
+  // A RESOLVE answer tor does not keep (CACHED="NO") leaves the map as it was: see applyAddrMapEvent.
+  const kept = m.cached !== false;
+  if (kept) s.addressMap.set(m.address, m);
+  if (replaced !== undefined) replaced.previous = kept ? previous : undefined;
   return m;
 }
 

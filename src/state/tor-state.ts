@@ -128,6 +128,10 @@ export interface TorStateEvents {
   streamDetached: [stream: Stream];
   streamFailed: [stream: Stream];
   streamClosed: [stream: Stream];
+  /**
+   * tor announced a mapping (ADDRMAP). One with `cached === false` is an answer to a RESOLVE that
+   * tor does not keep: it is not in `addressMap`, and what the map held for the address stays.
+   */
   addrmapAdded: [mapping: AddressMapping];
   addrmapExpired: [mapping: AddressMapping];
   /** A new consensus replaced the routers. */
@@ -530,7 +534,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   private onAddrMap(m: AddressMapping, previous: AddressMapping | undefined): void {
-    if (needsExpiryEntry(previous, m)) {
+    // A RESOLVE answer tor does not keep is not in the map: nothing of it can expire there.
+    if (m.cached !== false && needsExpiryEntry(previous, m)) {
       this.expiry.push(m);
       // Stale entries stay in the heap until they surface; rebuild it when they dominate.
       if (this.expiry.size > 1024 && this.expiry.size > 2 * this.snap.addressMap.size) this.rebuildExpiryHeap();

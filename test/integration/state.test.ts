@@ -195,31 +195,50 @@ describe('state: TorState on the private test network', function () {
     assert.equal(state.circuits.has(circuit.id), false);
   });
 
-  it('shows MAPADDRESS and RESOLVE answers in the address map, with expiry by the injected clock', async () => {
-    let now = Date.now() - 3_600_000;
+  it('keeps tor\'s address map: MAPADDRESS, RESOLVE answers tor does not keep, tracked exits expiring by the injected clock', async () => {
+    let now = Date.now();
     const own = await TorState.create(tor.control, { clock: () => new Date(now) });
     try {
-      const mapped = waitFor(own, 'addrmapAdded', (m) => m.address === '10.40.0.1');
-      await tor.control.command('MAPADDRESS 10.40.0.1=mapped.example');
+      const mapped = waitFor(own, 'addrmapAdded', (m) => m.address === 'mapped.example');
+      await tor.control.command('MAPADDRESS mapped.example=127.0.0.1');
       const [m] = await mapped;
-      assert.equal(m.newAddress, 'mapped.example');
+      assert.equal(m.newAddress, '127.0.0.1');
       assert.equal(m.expires, null);
-      assert.equal(own.addressMap.get('10.40.0.1'), m);
+      assert.equal(own.addressMap.get('mapped.example'), m);
 
+      // tor answers a RESOLVE of it from its map and announces the answer (CACHED="NO"), which
+      // it does not keep: neither does the state, and the NEVER mapping stays.
+      const answered = waitFor(own, 'addrmapAdded', (x) => x.address === 'mapped.example' && x !== m);
+      await tor.control.command('RESOLVE mapped.example');
+      const [answer] = await answered;
+      assert.equal(answer.cached, false);
+      assert.equal(answer.newAddress, '127.0.0.1');
+      assert.equal(own.addressMap.get('mapped.example'), m);
       const resolved = waitFor(own, 'addrmapAdded', (x) => x.address === '127.0.0.2');
       await tor.control.command('RESOLVE 127.0.0.2');
-      const [r] = await resolved;
-      assert.equal(r.newAddress, '127.0.0.2');
-      assert.ok(r.expires instanceof Date);
-      assert.equal(own.addressMap.get('127.0.0.2'), r, 'not yet expired by the injected clock');
-      const expired = waitFor(own, 'addrmapExpired', (x) => x === r);
-      now = r.expires.getTime() + 1000;
-      assert.equal(own.addressMap.get('127.0.0.2'), undefined);
+      assert.equal((await resolved)[0].cached, false);
+      assert.equal(own.addressMap.has('127.0.0.2'), false);
+
+      // A mapping tor keeps for a while: the exit it used for a tracked host.
+      await tor.control.setConf({ TrackHostExits: '127.0.0.1', TrackHostExitsExpire: '60' });
+      const tracked = waitFor(own, 'addrmapAdded', (x) => x.address === '127.0.0.1' && x.cached === true);
+      const socket = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 });
+      assert.equal(await echoOnce(socket, 'tracked'), 'tracked');
+      socket.destroy();
+      const [t] = await tracked;
+      assert.match(t.newAddress ?? '', /^127\.0\.0\.1\.[0-9A-F]{40}\.exit$/);
+      assert.ok(t.expires instanceof Date);
+      assert.equal(own.addressMap.get('127.0.0.1'), t, 'not yet expired by the injected clock');
+      const expired = waitFor(own, 'addrmapExpired', (x) => x === t);
+      now = t.expires.getTime() + 1000;
+      assert.equal(own.addressMap.get('127.0.0.1'), undefined);
       await expired;
-      assert.equal(own.addressMap.get('10.40.0.1'), m, 'NEVER does not expire');
+      assert.equal(own.addressMap.get('mapped.example'), m, 'NEVER does not expire');
     } finally {
       await own.close();
-      await tor.control.command('MAPADDRESS 10.40.0.1=10.40.0.1');
+      await tor.control.command('RESETCONF TrackHostExits TrackHostExitsExpire');
+      // MAPADDRESS of an address to itself removes its mapping: later streams to 127.0.0.1 go anywhere again.
+      await tor.control.command('MAPADDRESS 127.0.0.1=127.0.0.1 mapped.example=mapped.example');
     }
   });
 

@@ -143,17 +143,23 @@ const CASES: Case[] = [
     },
   },
   {
-    name: 'ADDRMAP adds and replaces mappings, errors included',
+    name: 'ADDRMAP adds and replaces mappings, errors included; RESOLVE answers tor does not keep (CACHED="NO") change nothing',
     events: [
       'ADDRMAP 10.1.2.3 example.com NEVER CACHED="YES"',
       'ADDRMAP example.org <error> "2026-11-25 15:45:16" error=yes EXPIRES="2026-11-25 15:45:16" CACHED="NO" STREAMID=15',
+      'ADDRMAP bad.example <error> "2030-01-01 00:00:00" error=yes EXPIRES="2030-01-01 00:00:00" CACHED="YES"',
       'ADDRMAP www.example.com 1.2.3.4 "2030-01-01 00:00:00" EXPIRES="2030-01-01 00:00:00" CACHED="YES"',
       'ADDRMAP www.example.com 5.6.7.8 "2030-01-02 00:00:00" EXPIRES="2030-01-02 00:00:00" CACHED="YES"',
+      // tor answers a RESOLVE of a mapped name without touching its map (seen on tor 0.4.9)
+      'ADDRMAP 10.1.2.3 example.com "2026-11-26 03:36:12" EXPIRES="2026-11-26 03:36:12" CACHED="NO" STREAMID=16',
+      // a mapping from an event without CACHED (older tor, or address-mappings/all) is kept
+      'ADDRMAP old.example 192.0.2.7 NEVER',
     ],
     expect: {
       addressMap: [
         { address: '10.1.2.3', newAddress: 'example.com', expires: null },
-        { address: 'example.org', newAddress: null, expires: '2026-11-25T15:45:16.000Z' },
+        { address: 'bad.example', newAddress: null, expires: '2030-01-01T00:00:00.000Z' },
+        { address: 'old.example', newAddress: '192.0.2.7', expires: null },
         { address: 'www.example.com', newAddress: '5.6.7.8', expires: '2030-01-02T00:00:00.000Z' },
       ],
     },

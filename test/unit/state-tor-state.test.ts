@@ -204,8 +204,9 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(closedStream17?.circuit?.id, '14');
       assert.deepEqual(closedStream17?.sourceAddr, { host: '127.0.0.1', port: 49026 });
       assert.equal(state.addressMap.get('10.1.2.3')?.newAddress, 'example.com');
-      assert.equal(state.addressMap.get('example.org')?.newAddress, null);
-      assert.equal(state.addressMap.get('example.org')?.error, 'yes');
+      // The failed RESOLVEs were answers tor does not keep (CACHED="NO"): announced, not mapped.
+      assert.equal(state.addressMap.has('example.org'), false);
+      assert.equal(state.addressMap.has('127.0.0.1'), false);
       assert.equal(state.routers.get(FP.auth1)?.bandwidth, 10, 'the NEWCONSENSUS replaced the routers');
       assert.deepEqual(
         state.guards.map((g) => `${g.nickname}:${g.status}`),
@@ -695,6 +696,26 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(expired, ['old.example', 'www.example']);
     });
 
+    it('announces RESOLVE answers tor does not keep (CACHED="NO") without touching the map or expiring them', async () => {
+      // As tor 0.4.9 sends it: MAPADDRESS a.example, then RESOLVE a.example answered from that map.
+      const { fake, state } = await setup();
+      const expired: string[] = [];
+      state.on('addrmapExpired', (m) => expired.push(m.address));
+      fake.event('ADDRMAP a.example 127.0.0.1 NEVER CACHED="YES"');
+      await sync(harness!);
+      const added = once(state, 'addrmapAdded');
+      const past = '2020-01-01 00:00:00';
+      fake.event(`ADDRMAP a.example 127.0.0.1 "${past}" EXPIRES="${past}" CACHED="NO" STREAMID=16`);
+      const [answer] = await added;
+      assert.equal(answer.cached, false);
+      assert.equal(answer.expires?.toISOString(), '2020-01-01T00:00:00.000Z');
+      await new Promise((r) => setTimeout(r, 20));
+      const kept = state.addressMap.get('a.example');
+      assert.equal(kept?.expires, null, 'the NEVER mapping tor keeps');
+      assert.equal(kept?.cached, true);
+      assert.deepEqual(expired, []);
+    });
+
     it('tor.getState passes the clock through', async () => {
       const { fake, control } = await setup({ info: { 'address-mappings/all': 'old.example 192.0.2.9 "2030-01-01 11:00:00"' } });
       const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
@@ -712,7 +733,7 @@ describe('state: TorState against a fake control port', () => {
       const expiry = new Date(Date.now() + 300);
       const iso = expiry.toISOString().slice(0, 19).replace('T', ' ');
       const expired = once(state, 'addrmapExpired');
-      fake.event(`ADDRMAP soon.example 192.0.2.1 "${iso}" EXPIRES="${iso}" CACHED="NO"`);
+      fake.event(`ADDRMAP soon.example 192.0.2.1 "${iso}" EXPIRES="${iso}" CACHED="YES"`);
       const [m] = await expired;
       assert.equal(m.address, 'soon.example');
     });
