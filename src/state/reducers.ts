@@ -184,8 +184,9 @@ function streamStatus(s: StateSnapshot, streamId: string, status: StreamStatus, 
   }
   st.status = status;
   const before = st.circuitId;
-  // tor names the old circuit in DETACHED, but the stream is no longer on it.
-  const cid = status === 'DETACHED' ? '0' : detach(circuitId);
+  // tor names the old circuit in DETACHED, and in the CONTROLLER_WAIT that follows it (tor 0.4.9),
+  // but the stream is no longer on it: it waits for one.
+  const cid = status === 'DETACHED' || status === 'CONTROLLER_WAIT' ? '0' : detach(circuitId);
   if (closing) {
     leaveCircuit(s, st);
     if (cid !== '0' && cid !== before) {

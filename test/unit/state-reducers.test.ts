@@ -135,6 +135,21 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'a stream waiting for the controller is on no circuit, though tor names its old one (tor 0.4.9)',
+    events: [
+      `CIRC 8 BUILT ${ln('auth0')},${ln('auth1')},${ln('auth2')}`,
+      'STREAM 31 NEW 0 example.com:443',
+      'STREAM 31 CONTROLLER_WAIT 0 example.com:443',
+      'STREAM 31 SENTCONNECT 8 example.com:443',
+      'STREAM 31 DETACHED 8 example.com:443 REASON=END REMOTE_REASON=MISC',
+      'STREAM 31 CONTROLLER_WAIT 8 example.com:443',
+    ],
+    expect: {
+      circuits: [{ id: '8', status: 'BUILT', path: ['auth0', 'auth1', 'auth2'], purpose: undefined, streams: [] }],
+      streams: [{ id: '31', status: 'CONTROLLER_WAIT', circuit: undefined, target: 'example.com:443' }],
+    },
+  },
+  {
     name: 'a stream seen before its circuit finds it once the circuit appears',
     events: ['STREAM 40 SENTCONNECT 12 example.com:80', `CIRC 12 BUILT ${ln('auth2')}`, 'STREAM 40 SUCCEEDED 12 example.com:80'],
     expect: {
@@ -448,7 +463,7 @@ describe('state: reducers', () => {
 
   it('keeps its invariants under any sequence of circuit and stream events (property)', () => {
     const circStatus = fc.constantFrom('LAUNCHED', 'EXTENDED', 'BUILT', 'GUARD_WAIT', 'FAILED', 'CLOSED');
-    const streamStatus = fc.constantFrom('NEW', 'NEWRESOLVE', 'SENTCONNECT', 'REMAP', 'SUCCEEDED', 'DETACHED', 'FAILED', 'CLOSED');
+    const streamStatus = fc.constantFrom('NEW', 'NEWRESOLVE', 'SENTCONNECT', 'REMAP', 'SUCCEEDED', 'DETACHED', 'CONTROLLER_WAIT', 'FAILED', 'CLOSED');
     const event = fc.oneof(
       fc.record({ kind: fc.constant('circ' as const), id: fc.integer({ min: 1, max: 6 }), status: circStatus, hops: fc.integer({ min: 0, max: 3 }) }),
       fc.record({ kind: fc.constant('stream' as const), id: fc.integer({ min: 1, max: 8 }), status: streamStatus, circ: fc.integer({ min: 0, max: 6 }) }),
