@@ -4,7 +4,7 @@
  * this only when someone asks for one of these fields: see Circuit.
  */
 
-import type { CircEvent, RouterRef } from '../control/events/event-types.js';
+import type { CircEvent, CircMinorEvent, RouterRef } from '../control/events/event-types.js';
 import { ownString } from '../control/events/field-parsers.js';
 
 const NO_REFS: readonly RouterRef[] = Object.freeze([]);
@@ -66,4 +66,19 @@ function samePath(a: readonly RouterRef[], b: readonly RouterRef[]): boolean {
     if (x !== y && (x.fingerprint !== y.fingerprint || x.nickname !== y.nickname)) return false;
   }
   return true;
+}
+
+/**
+ * Folds a CIRC_MINOR event into `d`: tor sends one when it changes a circuit's purpose
+ * (PURPOSE_CHANGED: a conflux leg linked, an intro circuit reused for padding) or takes a spare
+ * circuit for another use (CANNIBALIZED), and the CIRC events before it no longer say what the
+ * circuit is for. It carries the circuit's fields as they are now.
+ */
+export function applyCircMinorDetail(d: CircuitDetail, e: CircMinorEvent): void {
+  if (e.path.length > 0 && !samePath(d.pathRefs, e.path)) d.pathRefs = e.path;
+  if (e.purpose !== undefined) d.purpose = e.purpose;
+  if (e.buildFlags.length > 0) d.buildFlags = e.buildFlags;
+  if (e.hsState !== undefined) d.hsState = e.hsState;
+  if (e.rendQuery !== undefined) d.rendQuery = ownString(d.rendQuery, e.rendQuery);
+  if (e.timeCreated !== undefined && d.timeCreated?.getTime() !== e.timeCreated.getTime()) d.timeCreated = e.timeCreated;
 }

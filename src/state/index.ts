@@ -22,6 +22,7 @@ export { createSnapshot, describeSnapshot } from './snapshot.js';
 export {
   reduce,
   applyCircEvent,
+  applyCircMinorEvent,
   applyStreamEvent,
   applyAddrMapEvent,
   applyCircText,

@@ -8,14 +8,14 @@
  * TorState needs to emit its events; `reduce` is the plain `(snapshot, event) → snapshot` form.
  */
 
-import type { AddrMapEvent, CircEvent, CircStatus, GuardEvent, StreamEvent, StreamStatus, TorEvent } from '../control/events/event-types.js';
+import type { AddrMapEvent, CircEvent, CircMinorEvent, CircStatus, GuardEvent, StreamEvent, StreamStatus, TorEvent } from '../control/events/event-types.js';
 import { detach, parseRouterRef } from '../control/events/field-parsers.js';
 import { parseAddrMapLine, scanAddrMap } from '../control/events/addrmap-event.js';
 import { parseCircuitStatusLine, scanCircHead } from '../control/events/circuit-events.js';
 import { parseStreamStatusLine, scanStreamHead } from '../control/events/stream-events.js';
 import { AddressMapping } from './address-map.js';
 import { Circuit, isClosedStatus } from './circuit.js';
-import { applyCircDetail } from './circuit-detail.js';
+import { applyCircDetail, applyCircMinorDetail } from './circuit-detail.js';
 import { forEachRouterStatus, type ConsensusParseProblem } from './consensus-parser.js';
 import { RECENTLY_CLOSED_LIMIT, type EntryGuard, type StateSnapshot } from './snapshot.js';
 import { Stream, isClosedStreamStatus } from './stream.js';
@@ -47,6 +47,18 @@ export function applyCircText(s: StateSnapshot, text: string, start: number): Ci
   const head = scanCircHead(text, start);
   const c = circuitStatus(s, head.circuitId, head.status);
   c.deferText(keptText(text, start, CIRC_PREFIX));
+  return c;
+}
+
+/**
+ * Applies a CIRC_MINOR event (a purpose changed, a circuit cannibalized) to the open circuit it
+ * names; one about a circuit the state does not list changes nothing.
+ *
+ * @returns the circuit changed, or undefined
+ */
+export function applyCircMinorEvent(s: StateSnapshot, e: CircMinorEvent): Circuit | undefined {
+  const c = s.circuits.get(e.circuitId);
+  if (c !== undefined) applyCircMinorDetail(c.detail(), e);
   return c;
 }
 
@@ -393,6 +405,9 @@ export function reduce(s: StateSnapshot, e: TorEvent): StateSnapshot {
   switch (e.type) {
     case 'CIRC':
       applyCircEvent(s, e);
+      break;
+    case 'CIRC_MINOR':
+      applyCircMinorEvent(s, e);
       break;
     case 'STREAM':
       applyStreamEvent(s, e);

@@ -21,6 +21,7 @@ import type { GeoIpLookup, Location } from './geoip-types.js';
 import {
   INITIAL_INFO_KEYS,
   applyAddrMapText,
+  applyCircMinorEvent,
   applyCircText,
   applyGuardEvent,
   applyRouterStatuses,
@@ -47,7 +48,7 @@ export type { GeoIpLookup, Location } from './geoip-types.js';
 const log = logger('state');
 
 /** The events the live state subscribes to. */
-export const STATE_EVENTS = ['CIRC', 'STREAM', 'ADDRMAP', 'NEWCONSENSUS', 'NS', 'GUARD'] as const;
+export const STATE_EVENTS = ['CIRC', 'CIRC_MINOR', 'STREAM', 'ADDRMAP', 'NEWCONSENSUS', 'NS', 'GUARD'] as const;
 /**
  * Those of them it takes as text: the frequent ones. CIRC and STREAM: the id and status are applied
  * at once and the rest parsed only when read (see applyCircText); ADDRMAP: read straight into the
@@ -461,6 +462,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
           break;
         case 'NS':
           applyRouterStatuses(this.snap, e.body, false, (p) => log('NS: skipped entry at line %d: %s', p.line, p.reason));
+          break;
+        case 'CIRC_MINOR':
+          applyCircMinorEvent(this.snap, e);
           break;
         case 'GUARD':
           this.onGuard(e);

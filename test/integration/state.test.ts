@@ -7,6 +7,8 @@ import { TorState, type Circuit, type Stream, type TorStateEvents } from '../../
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import { echoOnce, listenEchoServer } from '../support/echo-load.js';
 import { retryOnionLookup } from '../support/retry.js';
+import { parseCircuitStatusLine } from '../../src/control/events/circuit-events.js';
+import { parseStreamStatusLine } from '../../src/control/events/stream-events.js';
 
 /** Resolves with the first emission of `name` whose arguments pass `test`. */
 function waitFor<K extends keyof TorStateEvents>(
@@ -183,6 +185,24 @@ describe('state: TorState on the private test network', function () {
       await state.setAttacher(null);
       await service.close();
     }
+  });
+
+  it('matches tor\'s own circuit-status and stream-status after all that (ids, statuses, paths, purposes)', async () => {
+    // tor sends the events of every change before its reply to a later command: once the reply is
+    // here, the state has seen them all.
+    const info = await tor.control.getInfo(['circuit-status', 'stream-status']);
+    const lines = (text: string | undefined) => (text ?? '').split('\n').filter((l) => l.trim() !== '');
+    const circuits = lines(info['circuit-status']).map(parseCircuitStatusLine);
+    const streams = lines(info['stream-status']).map(parseStreamStatusLine);
+    assert.ok(circuits.length > 0);
+    assert.deepEqual(
+      [...state.circuits.values()].map((c) => [c.id, c.status, c.purpose, c.path.map((r) => r.fingerprint).join(',')]).sort(),
+      circuits.map((c) => [c.circuitId, c.status, c.purpose, c.path.map((r) => r.fingerprint).join(',')]).sort(),
+    );
+    assert.deepEqual(
+      [...state.streams.values()].map((st) => [st.id, st.status, st.circuitId]).sort(),
+      streams.map((st) => [st.streamId, st.status, st.circuitId]).sort(),
+    );
   });
 
   it('closes the circuit: CLOSED, the event, and gone from the map', async () => {

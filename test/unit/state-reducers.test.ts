@@ -150,6 +150,22 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'CIRC_MINOR changes a circuit\'s purpose (and path when cannibalized); one about an unknown circuit changes nothing',
+    events: [
+      `CIRC 14 BUILT ${ln('auth0')},${ln('auth1')},${ln('auth2')} PURPOSE=CONFLUX_UNLINKED`,
+      `CIRC 15 BUILT ${ln('auth0')},${ln('auth1')} BUILD_FLAGS=IS_INTERNAL,NEED_CAPACITY PURPOSE=HS_VANGUARDS`,
+      `CIRC_MINOR 14 PURPOSE_CHANGED ${ln('auth0')},${ln('auth1')},${ln('auth2')} PURPOSE=CONFLUX_LINKED OLD_PURPOSE=CONFLUX_UNLINKED`,
+      `CIRC_MINOR 15 CANNIBALIZED ${ln('auth0')},${ln('auth1')},${ln('auth3')} BUILD_FLAGS=IS_INTERNAL,NEED_CAPACITY PURPOSE=HS_CLIENT_INTRO OLD_PURPOSE=HS_VANGUARDS`,
+      `CIRC_MINOR 99 PURPOSE_CHANGED ${ln('auth0')} PURPOSE=GENERAL OLD_PURPOSE=HS_VANGUARDS`,
+    ],
+    expect: {
+      circuits: [
+        { id: '14', status: 'BUILT', path: ['auth0', 'auth1', 'auth2'], purpose: 'CONFLUX_LINKED', streams: [] },
+        { id: '15', status: 'BUILT', path: ['auth0', 'auth1', 'auth3'], purpose: 'HS_CLIENT_INTRO', streams: [] },
+      ],
+    },
+  },
+  {
     name: 'a stream seen before its circuit finds it once the circuit appears',
     events: ['STREAM 40 SENTCONNECT 12 example.com:80', `CIRC 12 BUILT ${ln('auth2')}`, 'STREAM 40 SUCCEEDED 12 example.com:80'],
     expect: {

@@ -77,7 +77,7 @@ describe('state: TorState against a fake control port', () => {
     it('subscribes to its events first, then asks for everything in one GETINFO', async () => {
       const { fake, state } = await setup();
       const setevents = fake.commands.findIndex((c) => c.startsWith('SETEVENTS'));
-      assert.equal(fake.commands[setevents], 'SETEVENTS ADDRMAP CIRC GUARD NEWCONSENSUS NS STREAM');
+      assert.equal(fake.commands[setevents], 'SETEVENTS ADDRMAP CIRC CIRC_MINOR GUARD NEWCONSENSUS NS STREAM');
       assert.equal(fake.commands[setevents + 1], INITIAL_GETINFO);
       assert.equal(commandsMatching(fake, /^SETEVENTS/).length, 1, 'one SETEVENTS for all six events');
       assert.equal(state.routers.size, 4);
