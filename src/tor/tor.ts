@@ -63,14 +63,23 @@ export class Tor {
   }
 
   /**
-   * The live state (routers, circuits, streams, address maps), built on first use: the options
-   * of the first call apply. `Router.location()` uses `opts.geoip`, else a MaxMind database when
+   * The live state (routers, circuits, streams, address maps), built on first use (and again after
+   * it was closed): the options of the call that builds it apply. `Router.location()` uses `opts.geoip`, else a MaxMind database when
    * one is installed, else tor's own GeoIP table (looked up lazily, on the first location asked
    * for). `opts.clock` is what address-map expiry is judged by (for tests; default: the system clock).
    */
   getState(opts: CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'> = {}): Promise<TorState> {
+    if (this.statePromise !== undefined) return this.statePromise;
     const geoip = opts.geoip ?? lazyGeoIp(() => createGeoIp(this.control));
-    return (this.statePromise ??= retryable(TorState.create(this.control, { ...opts, geoip }), () => (this.statePromise = undefined)));
+    const building = retryable(TorState.create(this.control, { ...opts, geoip }), () => {
+      if (this.statePromise === building) this.statePromise = undefined;
+    });
+    // A state closed by its user follows tor no more: the next getState() builds a new one.
+    building.then((state) => state.once('close', () => {
+      if (this.statePromise === building) this.statePromise = undefined;
+    }), () => undefined);
+    this.statePromise = building;
+    return building;
   }
 
   /** The live configuration, built on first use. */

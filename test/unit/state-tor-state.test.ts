@@ -814,6 +814,20 @@ describe('state: TorState against a fake control port', () => {
       assert.ok(!state.circuits.has('96'));
     });
 
+    it('tor.getState() after the state was closed builds a new one', async () => {
+      const { fake, control } = await setup();
+      const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      const first = await tor.getState();
+      assert.equal(await tor.getState(), first, 'one state while it is open');
+      await first.close();
+      const second = await tor.getState();
+      assert.notEqual(second, first);
+      fake.event('CIRC 98 LAUNCHED');
+      await sync(harness!);
+      assert.ok(second.circuits.has('98'), 'the new state follows tor');
+      await second.close();
+    });
+
     it('close() returns even when tor stops answering', async function () {
       this.timeout(15_000);
       const { fake, state } = await setup();
