@@ -56,6 +56,9 @@ export const STATE_EVENTS = ['CIRC', 'CIRC_MINOR', 'STREAM', 'ADDRMAP', 'NEWCONS
  */
 const TEXT_EVENTS: ReadonlySet<string> = new Set(['CIRC', 'STREAM', 'ADDRMAP']);
 
+/** tor's cached consensus documents, microdescriptor flavor first (what clients fetch by default). */
+const DOCUMENT_KEYS = ['dir/status-vote/current/consensus-microdesc', 'dir/status-vote/current/consensus'] as const;
+
 /** RELAY_END reasons (tor-spec 6.3) for CLOSESTREAM, by the names tor uses in STREAM events. */
 export const STREAM_CLOSE_REASONS: Readonly<Record<string, number>> = Object.freeze({
   MISC: 1,
@@ -211,6 +214,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private documentLines: Map<string, DocumentLines> | undefined = undefined;
   /** loadRouterVersions was called: read the document again after each new consensus. */
   private versionsWanted = false;
+  /** Which of DOCUMENT_KEYS tor answered last. */
+  private documentKey: string | undefined = undefined;
   private nameIndex: Map<string, Router> | undefined = undefined;
   private nameIndexGeneration = -1;
   private guardRouters: readonly Router[] = [];
@@ -392,13 +397,17 @@ export class TorState extends EventEmitter<TorStateEvents> {
   async loadRouterVersions(opts: CancelOptions = {}): Promise<number> {
     this.assertOpen();
     this.versionsWanted = true;
+    // Clients fetch the microdescriptor flavor; those with UseMicrodescriptors 0 the full one.
+    // The one that answered last time is asked first.
+    const [first, second] = this.documentKey === DOCUMENT_KEYS[1] ? [DOCUMENT_KEYS[1], DOCUMENT_KEYS[0]] : DOCUMENT_KEYS;
     let text: string;
     try {
-      // Clients fetch the microdescriptor flavor; those with UseMicrodescriptors 0 the full one.
-      text = await this.control.getInfo('dir/status-vote/current/consensus-microdesc', opts);
+      text = await this.control.getInfo(first, opts);
+      this.documentKey = first;
     } catch (err) {
       if (!(err instanceof TorControlError)) throw err;
-      text = await this.control.getInfo('dir/status-vote/current/consensus', opts);
+      text = await this.control.getInfo(second, opts);
+      this.documentKey = second;
     }
     this.documentLines = readDocumentLines(text);
     let n = 0;

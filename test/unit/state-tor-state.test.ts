@@ -765,6 +765,7 @@ describe('state: TorState against a fake control port', () => {
       const fresh = state.routers.get(FP.auth0)!;
       assert.notEqual(fresh, auth0, 'a new consensus makes new Router objects');
       assert.equal(fresh.version, '0.4.9.12');
+      assert.equal(commandsMatching(fake, /^GETINFO dir\/status-vote\/current\/consensus-microdesc$/).length, 1, 'the flavor tor has is asked first next time');
     });
 
     it('rejects with TorControlError when tor has no consensus document', async () => {
