@@ -159,6 +159,8 @@ interface Expectation {
   circuit: Circuit;
   /** `host:port` of the SOCKS socket's local end, once known. */
   key: string | undefined;
+  /** Why its stream could not be put on the circuit (then closed), for connectVia's error. */
+  failure: Error | undefined;
 }
 
 function sourceKey(host: string, port: number): string | undefined {
@@ -764,8 +766,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @param opts - `signal` / `timeoutMs` bound the wait for a circuit not yet built (`open`'s own
    *   options bound the connection)
    * @throws TorCircuitError when the circuit does not exist, closed, or was not built within
-   *   `timeoutMs` or before `signal` aborted (`open` is then never called); once the stream is on
-   *   its way, a circuit that closes makes the stream close, and `open` fails with tor's SOCKS error
+   *   `timeoutMs` or before `signal` aborted (`open` is then never called); and when `open` failed
+   *   because the stream could not go on the circuit (it closed, tor refused the ATTACHSTREAM: the
+   *   stream is closed, and the why is the `cause`). Other failures of `open` pass through.
    */
   async connectVia<T>(
     circuit: Circuit | string,
@@ -779,7 +782,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
       throw new TorCircuitError(`circuit ${id} does not exist or is closed`, { circuitId: id });
     }
     if (c.status !== 'BUILT') await c.whenBuilt(opts);
-    const expectation: Expectation = { circuit: c, key: undefined };
+    const expectation: Expectation = { circuit: c, key: undefined, failure: undefined };
     this.expectations.add(expectation);
     try {
       await this.syncLeaveUnattached();
@@ -794,6 +797,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
         expectation.key = key;
         this.expectedBySource.set(key, expectation);
       });
+    } catch (err) {
+      // tor's SOCKS reply only says the stream failed; we know why when the circuit was the cause.
+      const why = expectation.failure;
+      if (why === undefined) throw err;
+      throw new TorCircuitError(`the stream could not use circuit ${c.id}: ${why.message}`, { circuitId: c.id }, { cause: why });
     } finally {
       this.expectations.delete(expectation);
       if (expectation.key !== undefined && this.expectedBySource.get(expectation.key) === expectation) {
@@ -863,8 +871,14 @@ export class TorState extends EventEmitter<TorStateEvents> {
       const key = src === undefined ? undefined : sourceKey(src.host, src.port);
       const expected = key === undefined ? undefined : this.expectedBySource.get(key);
       if (expected !== undefined) {
-        if (expected.circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS) await this.closeStreamQuietly(st);
-        else await this.attachTo(st, expected.circuit);
+        if (expected.circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS) {
+          expected.failure ??= expected.circuit.closed
+            ? expected.circuit.failure()
+            : new TorCircuitError(`tor kept detaching the stream from circuit ${expected.circuit.id}`, { circuitId: expected.circuit.id });
+          await this.closeStreamQuietly(st);
+        } else {
+          await this.attachTo(st, expected.circuit, (why) => (expected.failure = why));
+        }
         return;
       }
       // tor builds the rendezvous circuits of onion streams itself: only "tor decides" works.
@@ -898,8 +912,12 @@ export class TorState extends EventEmitter<TorStateEvents> {
     }
   }
 
-  /** ATTACHSTREAM to `circuit` (once it is built), or to 0 (tor decides) for null. */
-  private async attachTo(st: Stream, circuit: Circuit | null): Promise<void> {
+  /**
+   * ATTACHSTREAM to `circuit` (once it is built), or to 0 (tor decides) for null.
+   * @param refused - told why the stream could not go on `circuit`, before the stream is closed
+   *   (so that whoever waits on the stream's SOCKS connection can know it when that fails)
+   */
+  private async attachTo(st: Stream, circuit: Circuit | null, refused?: (why: Error) => void): Promise<void> {
     if (circuit === null) {
       await this.control.command(`ATTACHSTREAM ${st.id} 0`).catch((err) => {
         // 555: tor had already attached it (e.g. it was not ours to wait for). Nothing to undo.
@@ -913,6 +931,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
         await circuit.whenBuilt({ timeoutMs: ATTACH_BUILD_TIMEOUT_MS });
       } catch (err) {
         log('circuit %s for stream %s never got built: %s', circuit.id, st.id, err);
+        refused?.(err instanceof Error ? err : new TorCircuitError(String(err), { circuitId: circuit.id }));
         await this.closeStreamQuietly(st);
         return;
       }
@@ -923,6 +942,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     } catch (err) {
       if (!(err instanceof TorControlError)) throw err;
       log('ATTACHSTREAM %s %s refused: %s', st.id, circuit.id, err.message);
+      refused?.(err);
       await this.closeStreamQuietly(st);
     }
   }

@@ -100,7 +100,8 @@ export class Tor {
    * Opens a TCP stream through tor. Hostnames are resolved by tor (never locally).
    * @param target `host:port`, `[v6]:port`, a `tor:` endpoint string, or `{ host, port }`
    * @throws TorSocksError (codes `TOR_SOCKS_*`) when tor cannot connect
-   * @throws TorCircuitError when `circuit` does not exist, closed, or was not built in time
+   * @throws TorCircuitError when `circuit` does not exist, closed, was not built in time, or tor
+   *   would not put the stream on it (tor's refusal as the `cause`)
    * @throws TorInvalidValueError for `circuit` with an `.onion` target (tor chooses those circuits)
    * @example const socket = await tor.connect('example.onion:80');
    */

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import sinon from 'sinon';
+import { TorCircuitError, TorControlError } from '../../src/errors.js';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
@@ -120,6 +121,20 @@ describe('state: TorState on the private test network', function () {
     }
     const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0'], 'reset once nothing waits for a stream');
+  });
+
+  it('says why tor would not send a stream over a chosen circuit (a one-hop circuit: tor refuses exits there)', async () => {
+    const oneHop = await state.buildCircuit([network.relays[0]!.nickname], { timeoutMs: 60_000 });
+    try {
+      const err = await tor.connect(`127.0.0.1:${echo.port}`, { circuit: oneHop, timeoutMs: 60_000 }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorCircuitError, String(err));
+      assert.equal(err.circuitId, oneHop.id);
+      assert.ok(err.cause instanceof TorControlError && err.cause.status === 551, String(err.cause));
+    } finally {
+      await state.closeCircuit(oneHop.id);
+    }
+    const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
+    assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
   });
 
   it('routes SOCKS streams where the attacher says', async () => {

@@ -9,6 +9,7 @@ import {
   TorControlError,
   TorInvalidValueError,
   TorProtocolError,
+  TorSocksError,
   TorTimeoutError,
 } from '../../src/errors.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents, type TorStateOptions } from '../../src/state/tor-state.js';
@@ -626,6 +627,26 @@ describe('state: TorState against a fake control port', () => {
       }).then((s) => s.destroy());
       assert.ok(fake.commands.includes('CLOSESTREAM 74 1'));
       assert.ok(!fake.commands.some((c) => c.startsWith('ATTACHSTREAM 74')));
+    });
+
+    it('says why when tor refuses to put the stream on the circuit: TorCircuitError, tor\'s reply as cause', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM 76 /, () => ["551 Can't attach stream to this one-hop circuit."]);
+      fake.handle(/^CLOSESTREAM/, () => ['250 OK']);
+      const socksFailure = new TorSocksError('TOR_SOCKS_GENERAL_FAILURE', 'general failure (SOCKS reply 0x01)', 1);
+      const err = await state
+        .connectVia('11', async (before) => {
+          const socket = await opener(fake, '76')(before);
+          // tor closes the stream: the SOCKS client sees only a general failure.
+          await fake.waitForCommand(/^CLOSESTREAM 76 /);
+          socket.destroy();
+          throw socksFailure;
+        })
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof TorCircuitError, String(err));
+      assert.equal(err.circuitId, '11');
+      assert.ok(err.cause instanceof TorControlError && err.cause.status === 551, String(err.cause));
+      assert.match(err.message, /one-hop/);
     });
 
     it('gives up waiting for a circuit not yet built on timeoutMs or signal, without opening anything', async () => {
