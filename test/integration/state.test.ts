@@ -11,20 +11,29 @@ import { retryOnionLookup } from '../support/retry.js';
 import { parseCircuitStatusLine } from '../../src/control/events/circuit-events.js';
 import { parseStreamStatusLine } from '../../src/control/events/stream-events.js';
 
-/** Resolves with the first emission of `name` whose arguments pass `test`. */
+/** Resolves with the first emission of `name` whose arguments pass `test`; rejects after `timeoutMs`. */
 function waitFor<K extends keyof TorStateEvents>(
   state: TorState,
   name: K,
   test: (...args: TorStateEvents[K]) => boolean = () => true,
+  timeoutMs = 60_000,
 ): Promise<TorStateEvents[K]> {
-  return new Promise((resolve) => {
+  const waiting = new Promise<TorStateEvents[K]>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      state.off(name as never, listener as never);
+      reject(new Error(`no ${name} event of the kind awaited within ${timeoutMs} ms`));
+    }, timeoutMs);
     const listener = (...args: TorStateEvents[K]) => {
       if (!test(...args)) return;
+      clearTimeout(timer);
       state.off(name as never, listener as never);
       resolve(args);
     };
     state.on(name as never, listener as never);
   });
+  // Handled here too: a test that fails before awaiting it must not leave a rejection unhandled.
+  waiting.catch(() => undefined);
+  return waiting;
 }
 
 describe('state: TorState on the private test network', function () {
@@ -254,7 +263,10 @@ describe('state: TorState on the private test network', function () {
       assert.equal((await resolved)[0].cached, false);
       assert.equal(own.addressMap.has('127.0.0.2'), false);
 
-      // A mapping tor keeps for a while: the exit it used for a tracked host.
+      // A mapping tor keeps for a while: the exit it used for a tracked host. tor tracks a host
+      // only if its map has nothing for it yet (an earlier test may have left something):
+      // MAPADDRESS of an address to itself removes its mapping.
+      await tor.control.command('MAPADDRESS 127.0.0.1=127.0.0.1');
       await tor.control.setConf({ TrackHostExits: '127.0.0.1', TrackHostExitsExpire: '60' });
       const tracked = waitFor(own, 'addrmapAdded', (x) => x.address === '127.0.0.1' && x.cached === true);
       const socket = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 });
@@ -272,7 +284,7 @@ describe('state: TorState on the private test network', function () {
     } finally {
       await own.close();
       await tor.control.command('RESETCONF TrackHostExits TrackHostExitsExpire');
-      // MAPADDRESS of an address to itself removes its mapping: later streams to 127.0.0.1 go anywhere again.
+      // Later streams to 127.0.0.1 go to any exit again.
       await tor.control.command('MAPADDRESS 127.0.0.1=127.0.0.1 mapped.example=mapped.example');
     }
   });
