@@ -247,7 +247,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   /**
-   * Builds the state: subscribes to CIRC STREAM ADDRMAP NEWCONSENSUS NS GUARD first, then asks
+   * Builds the state: subscribes to CIRC CIRC_MINOR STREAM ADDRMAP NEWCONSENSUS NS GUARD first, then asks
    * tor for everything at once (`GETINFO ns/all circuit-status stream-status address-mappings/all
    * entry-guards`), then applies the events that arrived meanwhile, so that nothing falls in the
    * gap between the two.
