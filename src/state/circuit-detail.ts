@@ -4,7 +4,7 @@
  * this only when someone asks for one of these fields: see Circuit.
  */
 
-import type { CircEvent, CircMinorEvent, RouterRef } from '../control/events/event-types.js';
+import type { CircEvent, CircMinorEvent, CircuitFields, RouterRef } from '../control/events/event-types.js';
 import { ownString } from '../control/events/field-parsers.js';
 
 const NO_REFS: readonly RouterRef[] = Object.freeze([]);
@@ -46,14 +46,25 @@ export function applyCircDetail(d: CircuitDetail, e: CircEvent): void {
   // A circuit's events repeat its path and creation time; keeping the objects the circuit already
   // holds when the values are equal lets the new ones die young (and keeps Circuit.path cached).
   if ((e.path.length > 0 || e.status === 'LAUNCHED') && !samePath(d.pathRefs, e.path)) d.pathRefs = e.path;
-  if (e.purpose !== undefined) d.purpose = e.purpose;
   if (e.buildFlags.length > 0) d.buildFlags = e.buildFlags;
-  if (e.hsState !== undefined) d.hsState = e.hsState;
-  if (e.rendQuery !== undefined) d.rendQuery = ownString(d.rendQuery, e.rendQuery);
+  applyPurpose(d, e);
   if (e.timeCreated !== undefined && d.timeCreated?.getTime() !== e.timeCreated.getTime()) d.timeCreated = e.timeCreated;
   if (e.reason !== undefined) d.reason = e.reason;
   if (e.remoteReason !== undefined) d.remoteReason = e.remoteReason;
   if (e.socksUsername !== undefined) d.socksUsername = ownString(d.socksUsername, e.socksUsername);
+}
+
+/**
+ * PURPOSE, HS_STATE and REND_QUERY. tor writes all it knows of a circuit in each event, so an event
+ * that gives a purpose but no HS_STATE or REND_QUERY says the circuit has none any more (an onion
+ * service's intro circuit turned into a vanguard or padding circuit); without a purpose (an old tor
+ * without extended events) nothing is said about them.
+ */
+function applyPurpose(d: CircuitDetail, e: CircuitFields): void {
+  if (e.purpose === undefined) return;
+  d.purpose = e.purpose;
+  d.hsState = e.hsState;
+  d.rendQuery = e.rendQuery === undefined ? undefined : ownString(d.rendQuery, e.rendQuery);
 }
 
 /** Whether two paths name the same relays the same way (hop objects are shared by the event parser). */
@@ -76,9 +87,7 @@ function samePath(a: readonly RouterRef[], b: readonly RouterRef[]): boolean {
  */
 export function applyCircMinorDetail(d: CircuitDetail, e: CircMinorEvent): void {
   if (e.path.length > 0 && !samePath(d.pathRefs, e.path)) d.pathRefs = e.path;
-  if (e.purpose !== undefined) d.purpose = e.purpose;
   if (e.buildFlags.length > 0) d.buildFlags = e.buildFlags;
-  if (e.hsState !== undefined) d.hsState = e.hsState;
-  if (e.rendQuery !== undefined) d.rendQuery = ownString(d.rendQuery, e.rendQuery);
+  applyPurpose(d, e);
   if (e.timeCreated !== undefined && d.timeCreated?.getTime() !== e.timeCreated.getTime()) d.timeCreated = e.timeCreated;
 }

@@ -477,6 +477,27 @@ describe('state: reducers', () => {
     );
   });
 
+  it('clears HS_STATE and REND_QUERY when a later event gives a purpose without them (as tor 0.4.9 does)', () => {
+    const onion = 'abcdefghijklmnopqrstuvwxyz234567abcdefghijklmnopqrstuvwx';
+    for (const asText of [false, true]) {
+      const s = createSnapshot();
+      const apply = (t: string) => (asText && t.startsWith('CIRC ') ? applyCircText(s, t, 5) : reduce(s, ev(t)));
+      apply(`CIRC 11 BUILT ${ln('auth0')} PURPOSE=HS_SERVICE_INTRO HS_STATE=HSSI_CONNECTING REND_QUERY=${onion}`);
+      const c = s.circuits.get('11')!;
+      assert.equal(c.hsState, 'HSSI_CONNECTING');
+      assert.equal(c.rendQuery, onion);
+      apply(`CIRC_MINOR 11 PURPOSE_CHANGED ${ln('auth0')} PURPOSE=HS_VANGUARDS OLD_PURPOSE=HS_SERVICE_INTRO OLD_HS_STATE=HSSI_CONNECTING`);
+      assert.deepEqual([c.purpose, c.hsState, c.rendQuery], ['HS_VANGUARDS', undefined, undefined], `as text: ${asText}`);
+      apply(`CIRC 12 BUILT ${ln('auth1')} PURPOSE=HS_CLIENT_INTRO HS_STATE=HSCI_DONE REND_QUERY=${onion}`);
+      apply(`CIRC 12 BUILT ${ln('auth1')} PURPOSE=CIRCUIT_PADDING REND_QUERY=${onion}`);
+      const p = s.circuits.get('12')!;
+      assert.deepEqual([p.purpose, p.hsState, p.rendQuery], ['CIRCUIT_PADDING', undefined, onion], `as text: ${asText}`);
+      // No purpose (no extended events): nothing said about the others.
+      apply(`CIRC 12 BUILT ${ln('auth1')}`);
+      assert.deepEqual([p.purpose, p.rendQuery], ['CIRCUIT_PADDING', onion]);
+    }
+  });
+
   it('keeps its invariants under any sequence of circuit and stream events (property)', () => {
     const circStatus = fc.constantFrom('LAUNCHED', 'EXTENDED', 'BUILT', 'GUARD_WAIT', 'FAILED', 'CLOSED');
     const streamStatus = fc.constantFrom('NEW', 'NEWRESOLVE', 'SENTCONNECT', 'REMAP', 'SUCCEEDED', 'DETACHED', 'CONTROLLER_WAIT', 'FAILED', 'CLOSED');
