@@ -329,6 +329,9 @@ export function applyGuardEvent(s: StateSnapshot, e: GuardEvent): boolean {
   }
   const guard: EntryGuard = { fingerprint: fp, nickname: nick ?? s.guards[i]?.nickname, status: e.status };
   if (i !== -1) {
+    // tor repeats a status (DOWN four times for one dead guard): nothing changed.
+    const old = s.guards[i]!;
+    if (old.status === guard.status && old.nickname === guard.nickname && old.fingerprint === guard.fingerprint) return false;
     const next = s.guards.slice();
     next[i] = guard;
     s.guards = next;

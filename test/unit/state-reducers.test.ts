@@ -4,11 +4,12 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import fc from 'fast-check';
 import { parseEvent, parseEventLine } from '../../src/control/events/parse-event.js';
-import type { TorEvent } from '../../src/control/events/event-types.js';
+import type { GuardEvent, TorEvent } from '../../src/control/events/event-types.js';
 import { TorProtocolError } from '../../src/errors.js';
 import {
   applyCircEvent,
   applyAddrMapText,
+  applyGuardEvent,
   applyCircText,
   applyStreamEvent,
   applyStreamText,
@@ -475,6 +476,17 @@ describe('state: reducers', () => {
       }),
       { numRuns: 500 },
     );
+  });
+
+  it('a GUARD event that repeats a guard\'s status changes nothing (no guardsChanged for it)', () => {
+    const s = createSnapshot();
+    loadInitialState(s, RECORDED_INFO);
+    const down = ev(`GUARD ENTRY ${ln('auth0')} DOWN`);
+    assert.equal(applyGuardEvent(s, down as GuardEvent), true);
+    const before = s.guards;
+    assert.equal(applyGuardEvent(s, ev(`GUARD ENTRY ${ln('auth0')} DOWN`) as GuardEvent), false);
+    assert.equal(s.guards, before, 'the same list');
+    assert.equal(applyGuardEvent(s, ev(`GUARD ENTRY ${ln('auth0')} UP`) as GuardEvent), true);
   });
 
   it('clears HS_STATE and REND_QUERY when a later event gives a purpose without them (as tor 0.4.9 does)', () => {
