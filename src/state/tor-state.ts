@@ -37,6 +37,7 @@ import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } 
 import { Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
 import { isOnionHostname } from '../onion/service-id.js';
+import { leaveUnattachedClaims, type LeaveUnattachedClaims } from './leave-unattached.js';
 
 export { Circuit } from './circuit.js';
 export { Stream } from './stream.js';
@@ -204,10 +205,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private attacher: StreamAttacher | null = null;
   private readonly expectations = new Set<Expectation>();
   private readonly expectedBySource = new Map<string, Expectation>();
-  /** tor's __LeaveStreamsUnattached before we touched it; undefined until first needed. */
-  private leaveOriginal: string | undefined = undefined;
-  /** We set __LeaveStreamsUnattached and must reset it. */
-  private leaveOwned = false;
+  /** tor's __LeaveStreamsUnattached, shared with any other state on this connection. */
+  private readonly leaveClaims: LeaveUnattachedClaims;
   /** We attach new streams ourselves now. */
   private leaveActive = false;
   private leaveResetAt = -Infinity;
@@ -227,6 +226,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private constructor(control: TorControl, opts: TorStateOptions) {
     super();
     this.control = control;
+    this.leaveClaims = leaveUnattachedClaims(control);
     this.clock = opts.clock ?? (() => new Date());
     this.geoip = opts.geoip;
     const owner: StateOwner = {
@@ -741,7 +741,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   /**
    * Decides the circuit of every new stream from now on (null: tor decides again). While an
    * attacher is set, tor's `__LeaveStreamsUnattached` is 1 (reset when it is cleared or the state
-   * closes, unless it was 1 before), and each stream tor hands over (its CONTROLLER_WAIT status;
+   * closes, unless it was 1 before or another TorState on the connection still needs it; two
+   * attachers on one tor would fight over each stream: set one), and each stream tor hands over (its CONTROLLER_WAIT status;
    * tor 0.4.5 or later) goes to the attacher. Streams to `.onion` addresses are not: tor chooses
    * their circuits. tor's own directory streams never wait for a controller.
    *
@@ -817,21 +818,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
       const want = !this.closed && (this.attacher !== null || this.expectations.size > 0);
       if (want === this.leaveActive) return;
       if (want) {
-        if (this.leaveOriginal === undefined) {
-          const conf = await this.control.getConf(['__LeaveStreamsUnattached']);
-          this.leaveOriginal = conf['__LeaveStreamsUnattached']?.[0] ?? '0';
-        }
-        if (this.leaveOriginal !== '1' && !this.leaveOwned) {
-          await this.control.setConf({ __LeaveStreamsUnattached: 1 });
-          this.leaveOwned = true;
-        }
+        await this.leaveClaims.claim(this);
         this.leaveActive = true;
       } else {
-        if (this.leaveOwned) {
-          // Mark us done first: if the reset fails (connection gone) there is nothing left to undo.
-          this.leaveOwned = false;
-          if (!this.control.closed) await this.control.setConf({ __LeaveStreamsUnattached: this.leaveOriginal ?? '0' });
-        }
+        await this.leaveClaims.release(this);
         this.leaveActive = false;
         this.leaveResetAt = Date.now();
       }

@@ -560,6 +560,29 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(commandsMatching(fake, /^SETCONF/), []);
     });
 
+    it('shares __LeaveStreamsUnattached with another state on the same connection: the last one done resets it', async () => {
+      const { fake, state, control } = await setup();
+      const other = await TorState.create(control);
+      try {
+        await state.setAttacher(() => undefined);
+        await other.setAttacher(() => undefined);
+        await state.setAttacher(null);
+        assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '1', 'the other state still attaches');
+        await state.setAttacher(() => undefined);
+        await state.close();
+        assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '1');
+        await other.setAttacher(null);
+        assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '0');
+        assert.deepEqual(commandsMatching(fake, /__LeaveStreamsUnattached/), [
+          'GETCONF __LeaveStreamsUnattached',
+          'SETCONF __LeaveStreamsUnattached="1"',
+          'SETCONF __LeaveStreamsUnattached="0"',
+        ]);
+      } finally {
+        await other.close();
+      }
+    });
+
     it('resets __LeaveStreamsUnattached when the state closes', async () => {
       const { fake, state } = await setup();
       await state.setAttacher(() => undefined);
