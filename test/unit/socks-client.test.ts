@@ -6,6 +6,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import {
   TorAbortError,
   TorControlError,
@@ -88,6 +90,27 @@ describe('socks client: connect through a fake SOCKS server', () => {
     assert.equal((await got).toString(), 'hello');
     // greeting [5,1,0], then request 05 01 00 03 len name port
     assert.deepEqual([...fake.connections[0]!.received], [5, 1, 0, 5, 1, 0, 3, 12, ...Buffer.from('echo.example'), 0, 7]);
+  });
+
+  it('a closed connection is not kept alive by the socks package\'s handshake timer (130 s)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const { client } = await setup();
+    const refs: Array<WeakRef<net.Socket>> = [];
+    for (let i = 0; i < 20; i++) {
+      const socket = await client.connect({ host: 'echo.example', port: 7 });
+      refs.push(new WeakRef(socket));
+      await new Promise<void>((resolve) => {
+        socket.once('close', () => resolve());
+        socket.destroy();
+      });
+    }
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setImmediate(r));
+      gc();
+    }
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    assert.equal(alive, 0, `${alive} of 20 closed sockets still held`);
   });
 
   it('IPv4, IPv6 and .onion targets use address types 1, 4 and 3', async () => {
