@@ -544,7 +544,8 @@ async function inProcess(flags: Map<string, string>): Promise<void> {
  * processes do) and the corpus gives them (both generators do), the tallies behind them: which
  * circuits and streams are left in which status, and every router's flags, which reads every
  * entry of the consensus text. (The corpora's address-map count leaves out the initial mappings
- * and drops failed resolves, where the state keeps both; it is not compared.)
+ * and counts every announced answer, where the state keeps what tor keeps: the initial mappings,
+ * and the answers tor caches, failed or not. It is not compared.)
  */
 function checkFinal(meta: LoadedMeta, r: RunReport): { ok: boolean; expected: object; checked: string[] } {
   const expected = { circuits_open: meta.final.circuits_open, streams_open: meta.final.streams_open, routers: meta.final.routers };

@@ -147,32 +147,37 @@ export async function socksConnectHandshake(
   try {
     if (opts.signal.aborted) throw opts.signal.reason;
     const SocksClient = await loadSocksClient();
-    const client = new SocksClient({
-      command: 'connect',
-      // The socket is already connected (existing_socket): these only satisfy the validator.
-      proxy: {
-        host: '127.0.0.1',
-        port: 1,
-        type: 5,
-        ...(credentials ? { userId: credentials.username, password: credentials.password } : {}),
-      },
-      destination: { host: target.host, port: target.port },
-      existing_socket: socket,
-      timeout: opts.handshakeTimeoutMs,
-    });
+    let client: SocksClientClass | undefined;
     try {
-      // What SocksClient.createConnection does, keeping the client so it can be let go of below.
+      // What SocksClient.createConnection does (its validator throws from the constructor),
+      // keeping the client so that it can be let go of below.
+      const c = (client = new SocksClient({
+        command: 'connect',
+        // The socket is already connected (existing_socket): these only satisfy the validator.
+        proxy: {
+          host: '127.0.0.1',
+          port: 1,
+          type: 5,
+          ...(credentials ? { userId: credentials.username, password: credentials.password } : {}),
+        },
+        destination: { host: target.host, port: target.port },
+        existing_socket: socket,
+        timeout: opts.handshakeTimeoutMs,
+      }));
       await new Promise<void>((resolve, reject) => {
-        client.once('established', () => resolve());
-        client.once('error', reject);
-        client.connect(socket);
+        c.once('established', () => resolve());
+        c.once('error', reject);
+        c.connect(socket);
       });
     } catch (err) {
       if (opts.signal.aborted) throw opts.signal.reason;
       throw translateSocksFailure(String((err as Error)?.message ?? err), Buffer.concat(chunks), opts.what, opts.handshakeTimeoutMs);
     } finally {
-      client.removeAllListeners();
-      setImmediate(() => letGoOf(client));
+      if (client !== undefined) {
+        const made = client;
+        made.removeAllListeners();
+        setImmediate(() => letGoOf(made));
+      }
     }
     await settleLikeFreshSocket(socket);
     const seen = decodeHandshakeBytes(Buffer.concat(chunks));

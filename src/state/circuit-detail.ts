@@ -43,28 +43,30 @@ export function emptyCircuitDetail(): CircuitDetail {
  * had, and what it leaves out (REASON outside FAILED/CLOSED, say) stays.
  */
 export function applyCircDetail(d: CircuitDetail, e: CircEvent): void {
-  // A circuit's events repeat its path and creation time; keeping the objects the circuit already
-  // holds when the values are equal lets the new ones die young (and keeps Circuit.path cached).
-  if ((e.path.length > 0 || e.status === 'LAUNCHED') && !samePath(d.pathRefs, e.path)) d.pathRefs = e.path;
-  if (e.buildFlags.length > 0) d.buildFlags = e.buildFlags;
-  applyPurpose(d, e);
-  if (e.timeCreated !== undefined && d.timeCreated?.getTime() !== e.timeCreated.getTime()) d.timeCreated = e.timeCreated;
+  applyCircuitFields(d, e, e.status === 'LAUNCHED');
   if (e.reason !== undefined) d.reason = e.reason;
   if (e.remoteReason !== undefined) d.remoteReason = e.remoteReason;
   if (e.socksUsername !== undefined) d.socksUsername = ownString(d.socksUsername, e.socksUsername);
 }
 
 /**
- * PURPOSE, HS_STATE and REND_QUERY. tor writes all it knows of a circuit in each event, so an event
- * that gives a purpose but no HS_STATE or REND_QUERY says the circuit has none any more (an onion
- * service's intro circuit turned into a vanguard or padding circuit); without a purpose (an old tor
- * without extended events) nothing is said about them.
+ * The fields CIRC and CIRC_MINOR share. A path is taken when it has hops, or when `emptyPathSays`
+ * (a LAUNCHED circuit has none yet). A circuit's events repeat its path and creation time; keeping
+ * the objects the circuit already holds when the values are equal lets the new ones die young (and
+ * keeps Circuit.path cached). tor writes all it knows of a circuit in each event, so an event that
+ * gives a purpose but no HS_STATE or REND_QUERY says the circuit has none any more (an onion
+ * service's intro circuit turned into a vanguard or padding circuit); without a purpose (an old
+ * tor without extended events) nothing is said about them.
  */
-function applyPurpose(d: CircuitDetail, e: CircuitFields): void {
-  if (e.purpose === undefined) return;
-  d.purpose = e.purpose;
-  d.hsState = e.hsState;
-  d.rendQuery = e.rendQuery === undefined ? undefined : ownString(d.rendQuery, e.rendQuery);
+function applyCircuitFields(d: CircuitDetail, e: CircuitFields, emptyPathSays: boolean): void {
+  if ((e.path.length > 0 || emptyPathSays) && !samePath(d.pathRefs, e.path)) d.pathRefs = e.path;
+  if (e.buildFlags.length > 0) d.buildFlags = e.buildFlags;
+  if (e.purpose !== undefined) {
+    d.purpose = e.purpose;
+    d.hsState = e.hsState;
+    d.rendQuery = e.rendQuery === undefined ? undefined : ownString(d.rendQuery, e.rendQuery);
+  }
+  if (e.timeCreated !== undefined && d.timeCreated?.getTime() !== e.timeCreated.getTime()) d.timeCreated = e.timeCreated;
 }
 
 /** Whether two paths name the same relays the same way (hop objects are shared by the event parser). */
@@ -86,8 +88,5 @@ function samePath(a: readonly RouterRef[], b: readonly RouterRef[]): boolean {
  * circuit is for. It carries the circuit's fields as they are now.
  */
 export function applyCircMinorDetail(d: CircuitDetail, e: CircMinorEvent): void {
-  if (e.path.length > 0 && !samePath(d.pathRefs, e.path)) d.pathRefs = e.path;
-  if (e.buildFlags.length > 0) d.buildFlags = e.buildFlags;
-  applyPurpose(d, e);
-  if (e.timeCreated !== undefined && d.timeCreated?.getTime() !== e.timeCreated.getTime()) d.timeCreated = e.timeCreated;
+  applyCircuitFields(d, e, false);
 }

@@ -655,10 +655,6 @@ export class TorState extends EventEmitter<TorStateEvents> {
     }
     const hops = path === undefined ? [] : path.map((hop) => this.hopSpec(hop));
     if (path !== undefined && hops.length === 0) throw new TorInvalidValueError('circuit path', 'is empty');
-    if (signal?.aborted) {
-      const cause = new TorAbortError('building a circuit', { cause: signal.reason });
-      throw new TorCircuitError(`the circuit was not built: ${cause.message}`, {}, { cause });
-    }
     const started = Date.now();
     let line = 'EXTENDCIRCUIT 0';
     if (hops.length > 0) line += ' ' + hops.join(',');
@@ -673,6 +669,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
       if (err instanceof TorControlError) {
         throw new TorCircuitError(`tor refused to build the circuit: ${err.message}`, {}, { cause: err });
       }
+      // Also an abort before anything was sent: command() sends nothing for an aborted signal.
       if (err instanceof TorTimeoutError || err instanceof TorAbortError) {
         throw new TorCircuitError(`the circuit was not built: ${err.message}`, {}, { cause: err });
       }
@@ -740,11 +737,12 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   /**
    * Decides the circuit of every new stream from now on (null: tor decides again). While an
-   * attacher is set, tor's `__LeaveStreamsUnattached` is 1 (reset when it is cleared or the state
-   * closes, unless it was 1 before or another TorState on the connection still needs it; two
-   * attachers on one tor would fight over each stream: set one), and each stream tor hands over (its CONTROLLER_WAIT status;
-   * tor 0.4.5 or later) goes to the attacher. Streams to `.onion` addresses are not: tor chooses
-   * their circuits. tor's own directory streams never wait for a controller.
+   * attacher is set, tor's `__LeaveStreamsUnattached` is 1, and each stream tor hands over (its
+   * CONTROLLER_WAIT status, tor 0.4.5 or later) goes to the attacher. The setting is reset when the
+   * attacher is cleared or the state closes, unless it was 1 before or another TorState on the
+   * connection still needs it. Set one attacher per tor: two would fight over each stream.
+   * Streams to `.onion` addresses never go to it (tor chooses their circuits), and tor's own
+   * directory streams never wait for a controller.
    *
    * @throws TorControlError when tor refuses the configuration change
    * @example

@@ -64,9 +64,10 @@ export class Tor {
 
   /**
    * The live state (routers, circuits, streams, address maps), built on first use (and again after
-   * it was closed): the options of the call that builds it apply. `Router.location()` uses `opts.geoip`, else a MaxMind database when
-   * one is installed, else tor's own GeoIP table (looked up lazily, on the first location asked
-   * for). `opts.clock` is what address-map expiry is judged by (for tests; default: the system clock).
+   * it was closed): the options of the call that builds it apply. `Router.location()` uses
+   * `opts.geoip`, else a MaxMind database when one is installed, else tor's own GeoIP table
+   * (looked up lazily, on the first location asked for). `opts.clock` is what address-map expiry
+   * is judged by (for tests; default: the system clock).
    */
   getState(opts: CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'> = {}): Promise<TorState> {
     if (this.statePromise !== undefined) return this.statePromise;
