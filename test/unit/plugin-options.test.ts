@@ -8,7 +8,7 @@ import { parseUnixClientOptions, parseUnixServerOptions } from '../../src/plugin
 import { parseTorClientOptions } from '../../src/plugins/tor-plugin.js';
 import { parseOnionServerOptions } from '../../src/plugins/onion-plugin.js';
 import { parseTlsClientOptions, parseTlsServerOptions } from '../../src/plugins/tls-plugin.js';
-import { isValidOnionV3ServiceId } from '../../src/plugins/onion-address.js';
+import { isValidServiceId } from '../../src/onion/service-id.js';
 import { joinBracketedHost, parseBoolean, parseSeconds } from '../../src/plugins/arg-validation.js';
 
 // torproject.org's v3 onion address (a real, checksummed address used here only as a string).
@@ -69,11 +69,11 @@ describe('argument helpers', () => {
   });
 
   it('verifies v3 onion checksums and versions', () => {
-    assert.ok(isValidOnionV3ServiceId(ONION.slice(0, 56)));
-    assert.ok(isValidOnionV3ServiceId(ONION.slice(0, 56).toUpperCase()));
-    assert.ok(!isValidOnionV3ServiceId(ONION_BAD_SUM.slice(0, 56)));
-    assert.ok(!isValidOnionV3ServiceId(ONION.slice(0, 55)));
-    assert.ok(!isValidOnionV3ServiceId('1'.repeat(56)));
+    assert.ok(isValidServiceId(ONION.slice(0, 56)));
+    assert.ok(isValidServiceId(ONION.slice(0, 56).toUpperCase()));
+    assert.ok(!isValidServiceId(ONION_BAD_SUM.slice(0, 56)));
+    assert.ok(!isValidServiceId(ONION.slice(0, 55)));
+    assert.ok(!isValidServiceId('1'.repeat(56)));
   });
 });
 
