@@ -489,7 +489,6 @@ class Agenda {
 
 class ClientSim {
   private readonly rng: Prng;
-  private readonly routers: Router[];
   private readonly baseTs: number;
   private readonly maxEvents: number;
   private readonly agenda = new Agenda();
@@ -529,7 +528,6 @@ class ClientSim {
 
   constructor(rng: Prng, routers: Router[], baseTs: number, maxEvents: number) {
     this.rng = rng;
-    this.routers = routers;
     this.baseTs = baseTs;
     this.maxEvents = maxEvents;
     const fast = routers.filter((r) => r.flags.has('Fast') && !r.flags.has('Authority'));
