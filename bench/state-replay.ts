@@ -17,8 +17,9 @@
  *
  * Usage:
  *   node dist/bench/state-replay.js [--runs 5] [--corpus DIR] [--json] [--layers] [--warm] [--node-flags "..."]
- *       (`--layers` adds a third client, `events`: typed events without the state, so that the
- *        replay splits into reading lines (floor), parsing events, and the state; `--warm` adds
+ *       (`--layers` adds two clients: `events`, typed events without the state, so that the
+ *        replay splits into reading lines (floor), parsing events, and the state; and `bare`,
+ *        the least a live view could do per event (see BareState), a bound; `--warm` adds
  *        `warm`: torcon measured on its second replay in one process; `--node-flags` runs every
  *        measured client with those Node/V8 options, e.g. "--v8-pool-size=1")
  *   node dist/bench/state-replay.js --reference /tmp/refcorpus --port N
@@ -88,6 +89,8 @@ interface RunReport {
    */
   replay_tenths_ms?: number[];
   final?: FinalState;
+  /** The `bare` client's open ids after the replay (its counts should equal the corpus's). */
+  bare_final?: { circuits_open: number; streams_open: number };
   lines?: number;
 }
 
@@ -130,7 +133,57 @@ function finalState(state: TorState): FinalState {
  * second server, so V8 has compiled the hot code and grown its heap: the steady rate of a
  * long-running controller, where the fresh-process `torcon` row includes the JIT's warm-up).
  */
-type Variant = 'torcon' | 'events' | 'floor' | 'warm';
+type Variant = 'torcon' | 'events' | 'bare' | 'floor' | 'warm';
+
+/**
+ * The `bare` client's "state" (with `--layers`): a bound, not a state. Per CIRC or STREAM event it
+ * reads the id and status, keeps an entry per open id with its last text, and drops closed ids;
+ * per ADDRMAP it keeps the text by address. No circuit/stream links, no fields read, no expiry, no
+ * events for listeners, no recently-closed lists, no checks: the least work a live view could do
+ * per event, on the same connection, parser and TorControl as torcon. What torcon does beyond it
+ * is what its state costs.
+ */
+class BareState {
+  readonly circuits = new Map<string, { status: string; text: string }>();
+  readonly streams = new Map<string, { status: string; text: string }>();
+  readonly addresses = new Map<string, string>();
+
+  /** The open circuits and streams tor lists at the start (the consensus is not read). */
+  load(info: Record<string, string | undefined>): void {
+    for (const line of (info['circuit-status'] ?? '').split('\n')) if (line !== '') BareState.apply(this.circuits, line, 0);
+    for (const line of (info['stream-status'] ?? '').split('\n')) if (line !== '') BareState.apply(this.streams, line, 0);
+  }
+
+  circ(text: string): void {
+    BareState.apply(this.circuits, text, 5);
+  }
+
+  stream(text: string): void {
+    BareState.apply(this.streams, text, 7);
+  }
+
+  addrmap(text: string): void {
+    const end = text.indexOf(' ', 8);
+    this.addresses.set(text.slice(8, end), text);
+  }
+
+  private static apply(into: Map<string, { status: string; text: string }>, text: string, start: number): void {
+    const idEnd = text.indexOf(' ', start);
+    const statusEnd = text.indexOf(' ', idEnd + 1);
+    const id = text.slice(start, idEnd);
+    const status = text.slice(idEnd + 1, statusEnd === -1 ? text.length : statusEnd);
+    if (status === 'CLOSED' || status === 'FAILED') {
+      into.delete(id);
+      return;
+    }
+    const entry = into.get(id);
+    if (entry === undefined) into.set(id, { status, text });
+    else {
+      entry.status = status;
+      entry.text = text;
+    }
+  }
+}
 
 const mb = (bytes: number): number => +(bytes / 1048576).toFixed(1);
 
@@ -194,7 +247,8 @@ function gcMeter(): { start(): void; stop(): { ms: number; count: number } } {
 
 // ------------------------------------------------------------------------------------- workers
 
-async function torconWorker(port: number, expectedEvents: number, withState = true, warmPort?: number): Promise<RunReport> {
+async function torconWorker(port: number, expectedEvents: number, mode: 'state' | 'events' | 'bare' = 'state', warmPort?: number): Promise<RunReport> {
+  const withState = mode === 'state';
   // imported here so that the floor worker does not load (or pay memory for) torcon
   const { connectTor } = await import('../src/tor/connect-tor.js');
   if (warmPort !== undefined) {
@@ -218,8 +272,18 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
   const f1 = process.resourceUsage().minorPageFault;
   try {
     let state: TorState | undefined;
+    let bare: BareState | undefined;
     if (withState) state = await tor.getState({ timeoutMs: 60_000 });
-    else {
+    else if (mode === 'bare') {
+      bare = new BareState();
+      const b = bare;
+      await Promise.all([
+        tor.control.subscribeRaw('CIRC', (t) => b.circ(t)),
+        tor.control.subscribeRaw('STREAM', (t) => b.stream(t)),
+        tor.control.subscribeRaw('ADDRMAP', (t) => b.addrmap(t)),
+      ]);
+      b.load(await tor.control.getInfo(FLOOR_INFO_KEYS, { timeoutMs: 60_000 }));
+    } else {
       // Subscribed together, so that (like the state) it costs one SETEVENTS, not three.
       await Promise.all(['CIRC', 'STREAM', 'ADDRMAP'].map((name) => tor.control.subscribe(name, () => undefined)));
       await tor.control.getInfo(FLOOR_INFO_KEYS, { timeoutMs: 60_000 });
@@ -255,7 +319,7 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
     maybeGc();
     const heapAfter = process.memoryUsage().heapUsed;
     return {
-      variant: warmPort !== undefined ? 'warm' : withState ? 'torcon' : 'events',
+      variant: warmPort !== undefined ? 'warm' : withState ? 'torcon' : mode,
       connect_s: (t1 - t0) / 1000,
       ready_s: (t2 - t1) / 1000,
       replay_s: (t4 - t3) / 1000,
@@ -275,6 +339,7 @@ async function torconWorker(port: number, expectedEvents: number, withState = tr
       replay_page_faults: f4 - f3,
       replay_tenths_ms: tenths(t3, marks, t4),
       ...(state && { routers_first_read_s: +((t6 - t5) / 1000).toFixed(4), final }),
+      ...(bare && { bare_final: { circuits_open: bare.circuits.size, streams_open: bare.streams.size } }),
     };
   } finally {
     await tor.close();
@@ -581,7 +646,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
   const reports: Array<RunReport & { server?: Record<string, number> | null }> = [];
   for (let i = 0; i < runs; i++) {
     const order: Variant[] = i % 2 ? ['torcon', 'floor'] : ['floor', 'torcon'];
-    if (flags.has('layers')) order.splice(1, 0, 'events');
+    if (flags.has('layers')) order.splice(1, 0, 'events', 'bare');
     if (flags.has('warm')) order.push('warm');
     for (const variant of order) {
       const server = await startFakeServer(HERE, corpus.dir);
@@ -628,6 +693,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
   const torcon = summarize('torcon');
   const floor = summarize('floor');
   const events_only = flags.has('layers') ? summarize('events') : undefined;
+  const bare = flags.has('layers') ? summarize('bare') : undefined;
   const warm = flags.has('warm') ? summarize('warm') : undefined;
   const finals = reports.filter((r) => r.variant === 'torcon' || r.variant === 'warm').map((r) => ({ final: r.final, ...checkFinal(meta, r) }));
   const report = {
@@ -640,6 +706,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     all_final_states_match: finals.every((f) => f.ok),
     torcon,
     ...(events_only && { events_only }),
+    ...(bare && { bare }),
     ...(warm && { warm }),
     floor,
     ratio: {
@@ -662,6 +729,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     console.log('variant   ready s  ready cpu s   replay s  replay cpu s   events/s  events/cpu-s  replay GC ms  max RSS MB  heap after MB');
     const rows: Array<[string, ReturnType<typeof summarize>]> = [['torcon', torcon]];
     if (events_only) rows.push(['events', events_only]);
+    if (bare) rows.push(['bare', bare]);
     if (warm) rows.push(['warm', warm]);
     rows.push(['floor', floor]);
     for (const [name, s] of rows) {
@@ -678,6 +746,11 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     const counts = finals.map((f) => f.final && { circuits_open: f.final.circuits_open, streams_open: f.final.streams_open, routers: f.final.routers });
     console.log(`final state: ${JSON.stringify(counts)} expected ${JSON.stringify(report.expected_final)} -> ${report.all_final_states_match ? 'MATCH' : 'MISMATCH'}`);
     console.log(`  compared in every torcon run: ${finals[0]?.checked.join(', ')}`);
+    const bareRuns = reports.filter((r) => r.variant === 'bare');
+    if (bareRuns.length > 0) {
+      const ok = bareRuns.every((r) => r.bare_final?.circuits_open === meta.final.circuits_open && r.bare_final?.streams_open === meta.final.streams_open);
+      console.log(`  bare (a bound, not a state): open circuits and streams ${ok ? 'equal' : 'DIFFER FROM'} the expected counts in all ${bareRuns.length} runs`);
+    }
     const firstRead = median(reports.filter((r) => r.variant === 'torcon').map((r) => r.routers_first_read_s ?? 0));
     console.log(
       `  torcon's consensus is read at the first use of its routers, after ready: that first read took ${firstRead.toFixed(3)} s (median), so ready + first read = ${(torcon.ready_s + firstRead).toFixed(3)} s`,
@@ -707,8 +780,9 @@ async function main(argv: string[]): Promise<void> {
     const events = Number(flags.get('events'));
     const r =
       worker === 'torcon' ? await torconWorker(port, events)
-      : worker === 'events' ? await torconWorker(port, events, false)
-      : worker === 'warm' ? await torconWorker(port, events, true, Number(flags.get('warm-port')))
+      : worker === 'events' ? await torconWorker(port, events, 'events')
+      : worker === 'bare' ? await torconWorker(port, events, 'bare')
+      : worker === 'warm' ? await torconWorker(port, events, 'state', Number(flags.get('warm-port')))
       : await floorWorker(port, events);
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
