@@ -54,6 +54,11 @@ function isGrouped(type: ConfigOptionType | undefined): boolean {
   return type === 'Dependent' || type === 'Virtual';
 }
 
+/** Whether option name `name` is `prefix` and more (tor compares names without case). */
+function extendsName(name: string, prefix: string): boolean {
+  return name.length > prefix.length && name.slice(0, prefix.length).toLowerCase() === prefix.toLowerCase();
+}
+
 /** Dependent HiddenService* options: only meaningful inside their HiddenServiceDir group. */
 function isHiddenServiceGroupOption(info: ConfigOptionInfo): boolean {
   return /^HiddenService/i.test(info.name) && isGrouped(info.type);
@@ -177,7 +182,9 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
 
   /**
    * Several options' typed values, keyed as asked. Ordinary options missing from the cache are read
-   * with one GETCONF; virtual ones (e.g. `SocksPortLines`) each need their own, sent at the same time.
+   * with one GETCONF; virtual ones (e.g. `SocksPortLines`), and a group option whose name extends
+   * another one asked (`HiddenServiceDirGroupReadable` beside `HiddenServiceDir`), each need their
+   * own, sent at the same time.
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name this tor does not know (nothing is sent)
    * @example const { SocksPort, DisableNetwork } = await config.getMany(['SocksPort', 'DisableNetwork']);
    */
@@ -449,21 +456,25 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
       (info.type === 'Virtual' ? virtual : plain).push(info);
     }
     if (plain.length === 0 && virtual.length === 0) return out;
+    // Tor answers a grouped option with every line of its group whose key starts with the name
+    // asked (GETCONF HiddenServiceDir also gives HiddenServiceDirGroupReadable). Asked together
+    // with the longer name, those lines would come twice: the longer one is asked on its own.
+    const apart = plain.filter((info) => isGrouped(info.type) && plain.some((o) => o !== info && isGrouped(o.type) && extendsName(info.name, o.name)));
+    const together = apart.length === 0 ? plain : plain.filter((info) => !apart.includes(info));
     const started = this.epoch;
     const cancel: CancelOptions = { signal: opts.signal, timeoutMs: opts.timeoutMs };
     const requests: Array<Promise<void>> = [];
-    if (plain.length > 0) {
-      requests.push(
-        this.control.command(`GETCONF ${plain.map((i) => i.name).join(' ')}`, cancel).then((reply) => {
-          for (const line of parseGetConfReply(reply)) {
-            const info = this.optionInfo(line.key);
-            // Tor may add lines of a neighbouring option (e.g. HiddenServiceDirGroupReadable after
-            // HiddenServiceDir): keep only what was asked.
-            if (info && out.has(info.name) && plain.includes(info)) out.get(info.name)!.push(line);
-          }
-        }),
-      );
-    }
+    const askPlain = (asked: readonly ConfigOptionInfo[]) =>
+      this.control.command(`GETCONF ${asked.map((i) => i.name).join(' ')}`, cancel).then((reply) => {
+        for (const line of parseGetConfReply(reply)) {
+          const info = this.optionInfo(line.key);
+          // Tor may add lines of a neighbouring option (e.g. HiddenServiceDirGroupReadable after
+          // HiddenServiceDir): keep only what was asked in this command.
+          if (info && asked.includes(info)) out.get(info.name)!.push(line);
+        }
+      });
+    if (together.length > 0) requests.push(askPlain(together));
+    for (const info of apart) requests.push(askPlain([info]));
     for (const info of virtual) {
       requests.push(
         this.control.command(`GETCONF ${info.name}`, cancel).then((reply) => {

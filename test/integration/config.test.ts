@@ -182,6 +182,22 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
     const read = await otherConfig.hiddenServices({ fresh: true });
     assert.deepEqual(read, groups);
 
+    // Options of a group read by name, together: tor answers HiddenServiceDir with the
+    // HiddenServiceDirGroupReadable lines too (a name prefix), and each must still come once.
+    const names = ['HiddenServiceDir', 'HiddenServiceDirGroupReadable', 'HiddenServiceMaxStreams', 'HiddenServiceMaxStreamsCloseCircuit'];
+    const expected: Record<string, string[]> = {
+      HiddenServiceDir: [groups[0]!.dir, groups[1]!.dir],
+      HiddenServiceDirGroupReadable: ['1'],
+      HiddenServiceMaxStreams: ['5'],
+      HiddenServiceMaxStreamsCloseCircuit: ['1'],
+    };
+    assert.deepEqual(await otherConfig.getMany(names, { fresh: true }), expected);
+    // ... and what getMany cached is what a read of each alone gives.
+    for (const name of names) {
+      assert.deepEqual(await otherConfig.get(name), expected[name], `${name} from the cache`);
+      assert.deepEqual(await otherConfig.get(name, { fresh: true }), expected[name], `${name} read alone`);
+    }
+
     // tor's own view, line by line, in the order we wrote.
     const reply = await other.control.command('GETCONF HiddenServiceOptions');
     assert.deepEqual(

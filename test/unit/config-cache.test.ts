@@ -12,6 +12,10 @@ import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
  */
 const NAMES = '250+config/names=\r\nContactInfo String\r\nNickname String\r\nSocksPort Dependent\r\nSocksPortLines Virtual\r\n.\r\n250 OK\r\n';
 
+const GROUP_NAMES =
+  '250+config/names=\r\nContactInfo String\r\nHiddenServiceOptions Virtual\r\nHiddenServiceDir Dependent\r\n' +
+  'HiddenServiceDirGroupReadable Dependent\r\nHiddenServiceMaxStreams Dependent\r\nHiddenServiceMaxStreamsCloseCircuit Dependent\r\n.\r\n250 OK\r\n';
+
 describe('config: TorConfig cache (scripted control port)', () => {
   let peer: ScriptedPeer;
   let control: TorControl;
@@ -67,6 +71,48 @@ describe('config: TorConfig cache (scripted control port)', () => {
     // `fresh` asks tor even for a cached option.
     assert.equal(await config.get('Nickname', { fresh: true }), 'Bob');
     assert.equal(getconfCount(), 4);
+  });
+
+  it('asks a grouped option whose name extends another asked on its own, so that no line comes twice', async () => {
+    // Tor answers a grouped option with every line of the group whose key starts with the name
+    // asked: GETCONF HiddenServiceDir also returns HiddenServiceDirGroupReadable.
+    await config.close();
+    peer.auto.set('GETINFO', GROUP_NAMES);
+    config = await TorConfig.create(control);
+    const group: Array<[string, string]> = [
+      ['HiddenServiceDir', '/a'],
+      ['HiddenServiceDirGroupReadable', '1'],
+      ['HiddenServiceMaxStreams', '7'],
+      ['HiddenServiceMaxStreamsCloseCircuit', '1'],
+      ['HiddenServiceDir', '/b'],
+      ['HiddenServiceDirGroupReadable', '0'],
+    ];
+    peer.auto.set('GETCONF', (line) => {
+      const lines: string[] = [];
+      for (const asked of line.slice('GETCONF '.length).split(' ')) {
+        const found = group.filter(([k]) => k.toLowerCase().startsWith(asked.toLowerCase()));
+        if (found.length === 0) lines.push(asked);
+        else for (const [k, v] of found) lines.push(`${k}=${v}`);
+      }
+      return lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('');
+    });
+    const names = ['HiddenServiceDir', 'HiddenServiceDirGroupReadable', 'HiddenServiceMaxStreams', 'HiddenServiceMaxStreamsCloseCircuit', 'ContactInfo'];
+    assert.deepEqual(await config.getMany(names), {
+      HiddenServiceDir: ['/a', '/b'],
+      HiddenServiceDirGroupReadable: ['1', '0'],
+      HiddenServiceMaxStreams: ['7'],
+      HiddenServiceMaxStreamsCloseCircuit: ['1'],
+      ContactInfo: null,
+    });
+    const sent = peer.received.filter((l) => l.startsWith('GETCONF')).sort();
+    assert.deepEqual(sent, [
+      'GETCONF HiddenServiceDir HiddenServiceMaxStreams ContactInfo',
+      'GETCONF HiddenServiceDirGroupReadable',
+      'GETCONF HiddenServiceMaxStreamsCloseCircuit',
+    ]);
+    // The cache holds the same single lines.
+    assert.deepEqual(await config.get('HiddenServiceDirGroupReadable'), ['1', '0']);
+    assert.equal(getconfCount(), 3);
   });
 
   it('an async "changed" listener that rejects is not left unhandled', async () => {
