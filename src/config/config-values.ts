@@ -71,7 +71,7 @@ export function toTypedValue(type: ConfigOptionType | undefined, lines: readonly
   return last;
 }
 
-function scalarText(name: string, v: ConfigScalar): string {
+function scalarText(name: string, type: ConfigOptionType | undefined, v: ConfigScalar): string {
   switch (typeof v) {
     case 'string':
       return v;
@@ -81,6 +81,14 @@ function scalarText(name: string, v: ConfigScalar): string {
       return v.toString();
     case 'number':
       if (!Number.isFinite(v)) throw new TorInvalidValueError(`value of ${name}`, 'is not a finite number');
+      // tor reads "1.5" for an integer option as 1 without a word (and 1e21 not at all): refuse
+      // what it would not keep exactly.
+      if (type !== undefined && INTEGER_TYPES.has(type) && !Number.isSafeInteger(v)) {
+        throw new TorInvalidValueError(
+          `value of ${name}`,
+          Number.isInteger(v) ? 'is too large to be exact as a number: give a bigint or a string' : `is a ${type}: it takes a whole number`,
+        );
+      }
       return String(v);
     default:
       throw new TorInvalidValueError(`value of ${name}`, `has unsupported type ${typeof v}`);
@@ -97,7 +105,7 @@ function scalarText(name: string, v: ConfigScalar): string {
 export function toConfLines(name: string, type: ConfigOptionType | undefined, input: ConfigInput): ConfLine[] {
   if (input === null || input === undefined) return [{ key: name, value: null }];
   if (Array.isArray(input)) {
-    const items = (input as readonly ConfigScalar[]).map((v) => scalarText(name, v));
+    const items = (input as readonly ConfigScalar[]).map((v) => scalarText(name, type, v));
     if (isCommaListType(type)) {
       for (const item of items) {
         if (item.includes(',')) throw new TorInvalidValueError(`value of ${name}`, 'a list item contains ","');
@@ -110,5 +118,5 @@ export function toConfLines(name: string, type: ConfigOptionType | undefined, in
     if (items.length === 0) return [{ key: name, value: null }];
     return items.map((value) => ({ key: name, value }));
   }
-  return [{ key: name, value: scalarText(name, input as ConfigScalar) }];
+  return [{ key: name, value: scalarText(name, type, input as ConfigScalar) }];
 }

@@ -268,8 +268,9 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * per element, or comma-joined for CommaList/RouterList); `null` sends the bare key, which tor takes
    * as 0/empty (use `reset` for the default). Every name and value is checked before anything is sent.
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown or virtual option, a
-   *   HiddenService group option (use `setHiddenServices`), a list for a single-valued option, or a
-   *   value with CR, LF or NUL
+   *   HiddenService group option (use `setHiddenServices`), a list for a single-valued option, a
+   *   value with CR, LF, NUL or a lone surrogate, or a number a whole-number option would not keep
+   *   exactly (a fraction, or beyond 2^53: give a bigint)
    * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses the values (e.g. 513, 553)
    * @example await config.set({ ContactInfo: 'me <me@example.org>', SocksPort: ['auto', '127.0.0.1:auto IsolateDestAddr'] });
    */

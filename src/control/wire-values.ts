@@ -5,21 +5,25 @@ import { quoteString } from './keyword-args.js';
  * Checks and encodings for every caller-supplied value that goes onto the control connection.
  * A CR or LF in a value would let a caller (or whoever controls the caller's input) end our
  * command and start another one, so they are refused before anything is written; NUL is refused
- * because tor treats it as the end of the line.
+ * because tor treats it as the end of the line. A lone UTF-16 surrogate is refused too: UTF-8
+ * cannot carry it, so tor would silently get U+FFFD instead of what the caller gave.
  */
 
 // eslint-disable-next-line no-control-regex
 const FORBIDDEN = /[\r\n\0]/;
+/** In `u` mode a surrogate pair is one code point, so this matches only unpaired halves. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
 // eslint-disable-next-line no-control-regex
 const NOT_A_TOKEN = /[\s\0"\\]/;
 
 /**
- * Refuses CR, LF and NUL anywhere in `value`.
+ * Refuses CR, LF and NUL anywhere in `value`, and lone surrogates.
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
  */
 export function assertNoLineBreak(value: string, field: string): string {
   if (typeof value !== 'string') throw new TorInvalidValueError(field, 'not a string');
   if (FORBIDDEN.test(value)) throw new TorInvalidValueError(field, 'contains CR, LF or NUL');
+  if (LONE_SURROGATE.test(value)) throw new TorInvalidValueError(field, 'contains a lone UTF-16 surrogate, which UTF-8 cannot carry');
   return value;
 }
 
@@ -31,7 +35,7 @@ export function assertNoLineBreak(value: string, field: string): string {
 export function assertToken(value: string, field: string): string {
   if (typeof value !== 'string') throw new TorInvalidValueError(field, 'not a string');
   if (value.length === 0) throw new TorInvalidValueError(field, 'is empty');
-  if (FORBIDDEN.test(value)) throw new TorInvalidValueError(field, 'contains CR, LF or NUL');
+  assertNoLineBreak(value, field);
   if (NOT_A_TOKEN.test(value)) {
     throw new TorInvalidValueError(field, 'contains whitespace, a quote or a backslash');
   }

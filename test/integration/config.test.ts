@@ -111,7 +111,7 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
     assert.equal(await otherConfig.get('ContactInfo', { fresh: true }), null);
   });
 
-  it('refuses CR, LF and NUL with TOR_INVALID_VALUE without writing a byte, and changes nothing', async () => {
+  it('refuses CR, LF, NUL, lone surrogates and fractions for whole-number options with TOR_INVALID_VALUE without writing a byte, and changes nothing', async () => {
     await config.set({ ContactInfo: 'before' });
     const write = sinon.spy((tor.control as unknown as { socket: { write: () => boolean } }).socket, 'write');
     const attempts: Array<() => Promise<unknown>> = [
@@ -122,6 +122,10 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
       () => config.set({ SocksPort: ['auto', '127.0.0.1:auto\nIsolateDestAddr'] }),
       () => config.setHiddenServices([{ dir: path.join(dataDir, 'hs-x'), ports: ['80\r\n'], options: [] }]),
       () => config.setHiddenServices([{ dir: path.join(dataDir, 'hs-x'), ports: ['80'], options: [['HiddenServiceMaxStreams', '1\n']] }]),
+      // tor would store U+FFFD for the lone surrogate, and 1 byte/s for 1.5, without a word.
+      () => config.set({ ContactInfo: 'x\ud800y' }),
+      () => config.set({ Nickname: 'ok', BandwidthRate: 1.5 }),
+      () => config.set({ KeepalivePeriod: 2 ** 60 }),
     ];
     for (const attempt of attempts) {
       await assert.rejects(attempt(), (e: unknown) => e instanceof TorInvalidValueError && e.code === 'TOR_INVALID_VALUE');
@@ -131,6 +135,12 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
     assert.equal(await otherConfig.get('ContactInfo', { fresh: true }), 'before');
     assert.equal(await otherConfig.get('Nickname', { fresh: true }), null);
     assert.equal(await otherConfig.get('DisableNetwork', { fresh: true }), true);
+    // What UTF-8 can carry goes through as it is: a surrogate pair, a Float's fraction.
+    await config.set({ ContactInfo: 'x\u{1F600}y', CircuitPriorityHalflife: 2.5 });
+    assert.equal(await otherConfig.get('ContactInfo', { fresh: true }), 'x\u{1F600}y');
+    assert.equal(await otherConfig.get('CircuitPriorityHalflife', { fresh: true }), 2.5);
+    await config.reset(['ContactInfo', 'CircuitPriorityHalflife']);
+    await config.set({ ContactInfo: 'before' });
   });
 
   it('reports what tor refuses as TorControlError, setting nothing (SETCONF is all or nothing)', async () => {

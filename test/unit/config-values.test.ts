@@ -61,6 +61,20 @@ describe('config: values to SETCONF lines', () => {
     assert.throws(() => toConfLines('ContactInfo', 'String', ['a', 'b']), TorInvalidValueError);
     assert.throws(() => toConfLines('ExitNodes', 'RouterList', ['a,b']), TorInvalidValueError);
     assert.throws(() => toConfLines('NumCPUs', 'Integer', Number.NaN), TorInvalidValueError);
+  });
+
+  it('refuses numbers a whole-number option would not keep exactly: fractions, and integers beyond 2^53', () => {
+    // tor reads "1.5" as 1 for these types without complaint.
+    for (const type of ['Integer', 'SignedInteger', 'Port', 'TimeInterval', 'TimeMsecInterval', 'Interval', 'DataSize']) {
+      assert.throws(() => toConfLines('X', type, 1.5), /takes a whole number/, type);
+      assert.throws(() => toConfLines('X', type, [1, 0.25]), /takes a whole number/, type);
+      assert.throws(() => toConfLines('X', type, 2 ** 53 + 2), /too large to be exact/, type);
+      assert.deepEqual(toConfLines('X', type, 2 ** 53 - 1), L('X', String(2 ** 53 - 1)));
+      assert.deepEqual(toConfLines('X', type, -3), L('X', '-3'), 'the sign is for tor to judge');
+    }
+    assert.deepEqual(toConfLines('CircuitPriorityHalflife', 'Float', 1.5), L('CircuitPriorityHalflife', '1.5'));
+    assert.deepEqual(toConfLines('ContactInfo', 'String', 1.5), L('ContactInfo', '1.5'));
+    assert.deepEqual(toConfLines('Unknown', undefined, 1.5), L('Unknown', '1.5'), 'an option tor does not list: its type is unknown');
     assert.throws(() => toConfLines('NumCPUs', 'Integer', { x: 1 } as never), TorInvalidValueError);
   });
 });

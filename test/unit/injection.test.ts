@@ -170,6 +170,19 @@ describe('injection: hostile values never reach the wire', () => {
     }
   });
 
+  it('refuses lone UTF-16 surrogates (UTF-8 cannot carry them: tor would get U+FFFD) and passes surrogate pairs', async () => {
+    for (const v of ['\ud800', 'x\udfffy', '\udc00\ud800']) {
+      await refused('control.command', v, () => control.command(`SETCONF ContactInfo=${v}`));
+      await refused('control.setConf value', v, () => control.setConf({ ContactInfo: v }));
+      await refused('control.getInfo', v, () => control.getInfo(`version${v}`));
+      await refused('config.set value', v, () => config.set({ ContactInfo: v }));
+      await refused('config.set list value', v, () => config.set({ SocksPort: ['9050', v] }));
+    }
+    written.length = 0;
+    await control.setConf({ ContactInfo: 'x\u{1F600}y' });
+    assert.equal(quotedValueOf(oneLine('setConf with a surrogate pair'), 'ContactInfo'), 'x\u{1F600}y');
+  });
+
   it('TorControl.setConf/resetConf quote every value: one line, decoding to exactly the value', async () => {
     for (const v of QUOTE_TRICKS) {
       written.length = 0;
