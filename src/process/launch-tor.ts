@@ -152,7 +152,6 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     ...(hasKey('Log') ? {} : { Log: 'notice stdout' }),
     ...userConfig,
     ControlPortWriteToFile: portFile,
-    __OwningControllerProcess: process.pid,
   };
   const torrc = path.join(dataDirectory, 'torrc');
   const defaults = path.join(dataDirectory, 'torrc-defaults');
@@ -160,7 +159,10 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   await writeFile(defaults, '', { mode: 0o600 });
 
   const tail: string[] = [];
-  const child = spawn(torPath, ['-f', torrc, '--defaults-torrc', defaults, '--ignore-missing-torrc'], {
+  // The owner goes on the command line, not in the torrc: SAVECONF rewrites the torrc without `__`
+  // options, and a RELOAD of that file would forget it; tor re-applies its command line each reload.
+  const args = ['-f', torrc, '--defaults-torrc', defaults, '--ignore-missing-torrc', '__OwningControllerProcess', String(process.pid)];
+  const child = spawn(torPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const onOutput = (chunk: Buffer) => {

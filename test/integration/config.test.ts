@@ -278,5 +278,10 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
     const text = await readFile(torrc, 'utf8');
     assert.match(text, /^ContactInfo saved-by-torcon 42$/m);
     assert.match(text, /^DisableNetwork 1$/m);
+    // SAVECONF leaves out `__` options; after a reload of the saved file tor must still know its
+    // owner, so that it exits if this process dies.
+    await tor.control.signal('RELOAD');
+    assert.equal(await config.get('ContactInfo', { fresh: true }), 'saved-by-torcon 42');
+    assert.equal(await config.get('__OwningControllerProcess', { fresh: true }), String(process.pid));
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -227,6 +227,38 @@ describe('launching and losing tor', function () {
     assert.ok(Date.now() - started < 1000, 'close noticed within a second');
     await assert.rejects(tor.control.getInfo('version'), TorControlClosedError);
     await tor.close();
+  });
+
+  it('a launched tor exits when the process that launched it is SIGKILLed (no chance to clean up)', async () => {
+    const connectTorJs = new URL('../../src/tor/connect-tor.js', import.meta.url).href;
+    const script = `
+      const { launchTor } = await import(${JSON.stringify(connectTorJs)});
+      const tor = await launchTor({ config: { DisableNetwork: 1 } });
+      const dir = (await tor.control.getConf('DataDirectory'))['DataDirectory'][0];
+      console.log(JSON.stringify({ pid: tor.pid, dir }));
+      setInterval(() => undefined, 60_000);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let launched: { pid: number; dir: string } | undefined;
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+        });
+        child.once('exit', (code) => reject(new Error(`the launching process exited (${code}) first`)));
+      });
+      launched = JSON.parse(line) as { pid: number; dir: string };
+      assert.equal(isAlive(launched.pid), true);
+      child.kill('SIGKILL');
+      assert.equal(await waitFor(() => !isAlive(launched!.pid), 20_000), true, 'tor outlived its owner');
+    } finally {
+      child.kill('SIGKILL');
+      if (launched) {
+        if (isAlive(launched.pid)) process.kill(launched.pid, 'SIGKILL');
+        await rm(launched.dir, { recursive: true, force: true });
+      }
+    }
   });
 
   it('fails with the log tail when tor refuses its config', async () => {
