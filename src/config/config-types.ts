@@ -70,6 +70,9 @@ export type ConfigValue = string | number | bigint | boolean | string[] | null;
 /**
  * One onion service configured through `HiddenServiceDir` (a torrc/SETCONF group: a
  * `HiddenServiceDir` line and the `HiddenService*` lines after it, up to the next `HiddenServiceDir`).
+ * Written back, a group's lines go in the order dir, version, ports, options: the ports keep their
+ * order and the options theirs, but a port that tor listed after an option comes before it (tor
+ * reads a group the same whatever the order of its lines).
  */
 export interface HiddenServiceConfig {
   /** `HiddenServiceDir`. */
