@@ -37,7 +37,7 @@ import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } 
 import { Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
 import { isOnionHostname } from '../onion/service-id.js';
-import { leaveUnattachedClaims, type LeaveUnattachedClaims } from './leave-unattached.js';
+import { streamHandoff, type StreamHandoff } from './stream-handoff.js';
 
 export { Circuit } from './circuit.js';
 export { Stream } from './stream.js';
@@ -81,8 +81,6 @@ export const STREAM_CLOSE_REASONS: Readonly<Record<string, number>> = Object.fre
 const REASON_MISC = 1;
 /** How often one stream is attached to a fixed circuit before we give up and close it. */
 const MAX_ATTACH_ATTEMPTS = 3;
-/** After we turn __LeaveStreamsUnattached off, streams that still wait for us are handed back this long. */
-const RESCUE_WINDOW_MS = 5000;
 /** How long an attacher-chosen circuit may take to be built before its stream is closed. */
 const ATTACH_BUILD_TIMEOUT_MS = 60_000;
 /** How long close() waits for tor to acknowledge the unsubscribe and the config reset. */
@@ -144,7 +142,12 @@ export interface TorStateEvents {
   guardsChanged: [guards: readonly Router[]];
   /** The state stopped following tor: `close()` (no error), or the control connection closed (why). */
   close: [error?: Error];
-  /** A listener (or the attacher) threw; the state carried on. `event` names where. */
+  /**
+   * A listener threw; the state carried on. `event` names where: `'attacher'` when the attacher
+   * threw or rejected (its stream is closed), or its choice could not be used (a circuit the state
+   * does not know, a closed one, one tor would not attach the stream to: a TorCircuitError, tor's
+   * refusal as its `cause`; the stream is closed).
+   */
   listenerError: [error: unknown, event: string];
   /**
    * tor sent a CIRC, STREAM or ADDRMAP event the state could not read. An unreadable id, status
@@ -205,11 +208,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private attacher: StreamAttacher | null = null;
   private readonly expectations = new Set<Expectation>();
   private readonly expectedBySource = new Map<string, Expectation>();
-  /** tor's __LeaveStreamsUnattached, shared with any other state on this connection. */
-  private readonly leaveClaims: LeaveUnattachedClaims;
-  /** We attach new streams ourselves now. */
+  /** tor's __LeaveStreamsUnattached, and who answers a waiting stream, shared with any other state on this connection. */
+  private readonly handoff: StreamHandoff;
+  /** We hold a claim on __LeaveStreamsUnattached. */
   private leaveActive = false;
-  private leaveResetAt = -Infinity;
   private leaveChain: Promise<void> = Promise.resolve();
   /** The consensus document's `v`/`pr` lines by identity, once loadRouterVersions read them. */
   private documentLines: Map<string, DocumentLines> | undefined = undefined;
@@ -226,7 +228,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private constructor(control: TorControl, opts: TorStateOptions) {
     super();
     this.control = control;
-    this.leaveClaims = leaveUnattachedClaims(control);
+    this.handoff = streamHandoff(control);
+    this.handoff.join(this);
     this.clock = opts.clock ?? (() => new Date());
     this.geoip = opts.geoip;
     const owner: StateOwner = {
@@ -740,9 +743,13 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * attacher is set, tor's `__LeaveStreamsUnattached` is 1, and each stream tor hands over (its
    * CONTROLLER_WAIT status, tor 0.4.5 or later) goes to the attacher. The setting is reset when the
    * attacher is cleared or the state closes, unless it was 1 before or another TorState on the
-   * connection still needs it. Set one attacher per tor: two would fight over each stream.
+   * connection still needs it. Of several states on one connection with an attacher, the first set
+   * is asked, and the next one only once it is cleared.
    * Streams to `.onion` addresses never go to it (tor chooses their circuits), and tor's own
-   * directory streams never wait for a controller.
+   * directory streams never wait for a controller; resolves through tor (`tor.resolve`: purpose
+   * `DNS_REQUEST`, target port 0) do. A stream pinned with `tor.connect(target, { circuit })` goes
+   * where it was pinned, whichever state on the connection pinned it. When the attacher throws or
+   * its choice cannot be used, the stream is closed and `listenerError` says why.
    *
    * @throws TorControlError when tor refuses the configuration change
    * @example
@@ -752,6 +759,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (attacher !== null) this.assertOpen();
     if (attacher !== null && typeof attacher !== 'function') throw new TorInvalidValueError('attacher', 'must be a function or null');
     this.attacher = attacher;
+    this.handoff.setAttaching(this, attacher !== null);
     await this.syncLeaveUnattached();
   }
 
@@ -775,6 +783,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
     opts: CancelOptions = {},
   ): Promise<T> {
     this.assertOpen();
+    if (typeof circuit !== 'string' && !(circuit instanceof Circuit)) {
+      throw new TorInvalidValueError('circuit', 'must be a Circuit of this state or a circuit id');
+    }
     const c = typeof circuit === 'string' ? this.snap.circuits.get(circuit) : circuit;
     if (c === undefined || c.closed) {
       const id = typeof circuit === 'string' ? circuit : circuit.id;
@@ -795,6 +806,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
         }
         expectation.key = key;
         this.expectedBySource.set(key, expectation);
+        this.handoff.pin(key, this);
       });
     } catch (err) {
       // tor's SOCKS reply only says the stream failed; we know why when the circuit was the cause.
@@ -805,6 +817,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
       this.expectations.delete(expectation);
       if (expectation.key !== undefined && this.expectedBySource.get(expectation.key) === expectation) {
         this.expectedBySource.delete(expectation.key);
+        this.handoff.unpin(expectation.key, this);
       }
       this.syncLeaveUnattached().catch((err) => log('resetting __LeaveStreamsUnattached failed: %s', err));
     }
@@ -816,12 +829,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
       const want = !this.closed && (this.attacher !== null || this.expectations.size > 0);
       if (want === this.leaveActive) return;
       if (want) {
-        await this.leaveClaims.claim(this);
+        await this.handoff.claim(this);
         this.leaveActive = true;
       } else {
-        await this.leaveClaims.release(this);
+        await this.handoff.release(this);
         this.leaveActive = false;
-        this.leaveResetAt = Date.now();
       }
     };
     const next = this.leaveChain.then(run, run);
@@ -843,20 +855,16 @@ export class TorState extends EventEmitter<TorStateEvents> {
       return;
     }
     if (st.closed || st.attachPending) return;
-    if (this.leaveActive) {
-      st.attachPending = true;
-      void this.attachStream(st);
-    } else if (Date.now() - this.leaveResetAt < RESCUE_WINDOW_MS) {
-      // It started waiting just as we stopped attaching: hand it back rather than let it hang.
-      st.attachPending = true;
-      void this.attachTo(st, null);
-    }
+    const src = st.sourceAddr;
+    const key = src === undefined ? undefined : sourceKey(src.host, src.port);
+    // Every state on the connection sees this event: exactly one of them answers (see StreamHandoff).
+    if (this.handoff.answerer(key, Date.now()) !== this) return;
+    st.attachPending = true;
+    void this.attachStream(st, key);
   }
 
-  private async attachStream(st: Stream): Promise<void> {
+  private async attachStream(st: Stream, key: string | undefined): Promise<void> {
     try {
-      const src = st.sourceAddr;
-      const key = src === undefined ? undefined : sourceKey(src.host, src.port);
       const expected = key === undefined ? undefined : this.expectedBySource.get(key);
       if (expected !== undefined) {
         if (expected.circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS) {
@@ -879,22 +887,34 @@ export class TorState extends EventEmitter<TorStateEvents> {
       try {
         chosen = await attacher(st, this);
       } catch (err) {
-        log('attacher refused stream %s: %s', st.id, err);
+        // Its way of refusing the stream; a bug in it looks the same, so it is reported too.
+        this.reportListenerError(err, 'attacher');
         await this.closeStreamQuietly(st);
         return;
       }
       if (st.closed) return;
-      if (chosen === undefined || chosen === null) {
+      if (chosen === undefined || chosen === null || this.closed) {
+        // A state closed while its attacher decided hands the stream back: tor would not retry it.
         await this.attachTo(st, null);
         return;
       }
       const circuit = typeof chosen === 'string' ? this.snap.circuits.get(chosen) : chosen;
-      if (!(circuit instanceof Circuit) || st.attachAttempts >= MAX_ATTACH_ATTEMPTS) {
-        log('attacher chose %s for stream %s: no such circuit (or too many attempts)', String(chosen), st.id);
+      if (!(circuit instanceof Circuit) || circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS) {
+        const id = circuit instanceof Circuit ? circuit.id : String(chosen);
+        const why =
+          st.attachAttempts >= MAX_ATTACH_ATTEMPTS
+            ? `tor kept detaching stream ${st.id} from circuit ${id}`
+            : `the attacher chose circuit ${id} for stream ${st.id}, which ${circuit instanceof Circuit ? 'is closed' : 'this state does not know'}`;
+        this.reportListenerError(new TorCircuitError(`${why}: the stream is closed`, { circuitId: id }), 'attacher');
         await this.closeStreamQuietly(st);
         return;
       }
-      await this.attachTo(st, circuit);
+      await this.attachTo(st, circuit, (why) =>
+        this.reportListenerError(
+          new TorCircuitError(`the attacher's circuit ${circuit.id} could not take stream ${st.id}: the stream is closed`, { circuitId: circuit.id }, { cause: why }),
+          'attacher',
+        ),
+      );
     } catch (err) {
       log('attaching stream %s failed: %O', st.id, err);
     }
@@ -918,13 +938,23 @@ export class TorState extends EventEmitter<TorStateEvents> {
       try {
         await circuit.whenBuilt({ timeoutMs: ATTACH_BUILD_TIMEOUT_MS });
       } catch (err) {
+        if (this.closed && !this.control.closed) {
+          // The state closed while the circuit was built: hand the stream back to tor.
+          await this.attachTo(st, null);
+          return;
+        }
         log('circuit %s for stream %s never got built: %s', circuit.id, st.id, err);
         refused?.(err instanceof Error ? err : new TorCircuitError(String(err), { circuitId: circuit.id }));
         await this.closeStreamQuietly(st);
         return;
       }
     }
-    if (st.closed || this.closed) return;
+    if (st.closed) return;
+    if (this.closed) {
+      // Closed while the circuit was built: hand the stream back, or it would wait for nobody.
+      await this.attachTo(st, null);
+      return;
+    }
     try {
       await this.control.command(`ATTACHSTREAM ${st.id} ${circuit.id}`);
     } catch (err) {
@@ -985,6 +1015,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (this.closed) return;
     this.closed = true;
     this.attacher = null;
+    this.handoff.leave(this);
     this.expectations.clear();
     this.expectedBySource.clear();
     this.buffer = null;

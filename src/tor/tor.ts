@@ -7,7 +7,8 @@ import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptio
 import type { LaunchedTor } from '../process/launch-tor.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions } from '../socks/tor-socks-client.js';
-import { TorState, type Circuit, type TorStateOptions } from '../state/tor-state.js';
+import { TorState, type TorStateOptions } from '../state/tor-state.js';
+import { Circuit } from '../state/circuit.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp } from '../geoip/create-geoip.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
@@ -103,7 +104,8 @@ export class Tor {
    * @throws TorSocksError (codes `TOR_SOCKS_*`) when tor cannot connect
    * @throws TorCircuitError when `circuit` does not exist, closed, was not built in time, or tor
    *   would not put the stream on it (tor's refusal as the `cause`)
-   * @throws TorInvalidValueError for `circuit` with an `.onion` target (tor chooses those circuits)
+   * @throws TorInvalidValueError for a `circuit` that is neither a Circuit nor an id, or with an `.onion`
+   *   target (tor chooses those circuits)
    * @example const socket = await tor.connect('example.onion:80');
    */
   async connect(target: string | { host: string; port: number }, opts: TorStreamOptions = {}): Promise<net.Socket> {
@@ -111,6 +113,9 @@ export class Tor {
     const merged: TorStreamOptions = { ...parsed.options, ...opts };
     const { circuit, ...socksOptions } = merged;
     if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
+    if (typeof circuit !== 'string' && !(circuit instanceof Circuit)) {
+      throw new TorInvalidValueError('circuit', 'must be a Circuit of the live state or a circuit id');
+    }
     if (isOnionHostname(parsed.target.host)) {
       // tor reaches onion services over rendezvous circuits it builds itself: a stream to one
       // cannot go over a circuit of ours (the state hands such streams back to tor).

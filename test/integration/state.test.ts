@@ -167,6 +167,50 @@ describe('state: TorState on the private test network', function () {
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
   });
 
+  it("pins streams to a circuit while another state on the connection has an attacher: each goes where it was pinned", async () => {
+    const own = await TorState.create(tor.control);
+    const theirs = await own.buildCircuit(undefined, { timeoutMs: 60_000 });
+    assert.notEqual(theirs.id, circuit.id);
+    const asked: string[] = [];
+    await own.setAttacher((stream) => {
+      asked.push(stream.id);
+      return theirs;
+    });
+    const command = sinon.spy(tor.control, 'command');
+    try {
+      const pinned = await Promise.all(
+        [1, 2, 3, 4].map(async (n) => {
+          const socket = await tor.connect(`127.0.0.1:${echo.port}`, { circuit, timeoutMs: 60_000 });
+          assert.equal(await echoOnce(socket, `pinned ${n}`), `pinned ${n}`);
+          return socket;
+        }),
+      );
+      const unpinned = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 });
+      assert.equal(await echoOnce(unpinned, 'attached'), 'attached');
+      await tor.control.getInfo('version'); // every event before this reply has been applied
+      const bySource = (socket: { localPort?: number }) => [...state.streams.values()].find((s) => s.sourceAddr?.port === socket.localPort);
+      for (const socket of pinned) {
+        const stream = bySource(socket);
+        assert.ok(stream, 'the pinned stream is in the state');
+        assert.equal(stream.circuit?.id, circuit.id, `stream ${stream.id} went to circuit ${stream.circuitId}`);
+        assert.ok(!asked.includes(stream.id), `the other state's attacher was asked about pinned stream ${stream.id}`);
+        assert.deepEqual(
+          command.getCalls().map((c) => String(c.args[0])).filter((c) => c.startsWith(`ATTACHSTREAM ${stream.id} `)),
+          [`ATTACHSTREAM ${stream.id} ${circuit.id}`],
+        );
+      }
+      const other = bySource(unpinned);
+      assert.equal(other?.circuit?.id, theirs.id);
+      assert.deepEqual(asked, [other!.id]);
+      for (const socket of [...pinned, unpinned]) socket.destroy();
+    } finally {
+      command.restore();
+      await own.closeCircuit(theirs.id).catch(() => undefined);
+      await own.close();
+    }
+    assert.deepEqual((await tor.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached'], ['0']);
+  });
+
   it('resets __LeaveStreamsUnattached when a state with an attacher closes', async () => {
     const own = await TorState.create(tor.control);
     await own.setAttacher(() => undefined);

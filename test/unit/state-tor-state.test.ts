@@ -583,6 +583,53 @@ describe('state: TorState against a fake control port', () => {
       }
     });
 
+    it('reports an attacher that throws or rejects, or picks a circuit that cannot be used, through listenerError', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^CLOSESTREAM/, () => ['250 OK']);
+      fake.handle(/^ATTACHSTREAM 94 /, () => ["551 Can't attach stream to this one-hop circuit."]);
+      const reported: Array<[unknown, string]> = [];
+      state.on('listenerError', (err, where) => void reported.push([err, where]));
+      const boom = new Error('attacher bug');
+      const choices: Record<string, () => unknown> = {
+        '90': () => {
+          throw boom;
+        },
+        '91': () => Promise.reject(boom),
+        '92': () => '999',
+        '93': () => ({ id: '11' }),
+        '94': () => state.circuits.get('11'),
+      };
+      await state.setAttacher((st) => choices[st.id]!() as never);
+      for (const id of Object.keys(choices)) {
+        fake.event(`STREAM ${id} NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:9${id} PURPOSE=USER`);
+        fake.event(`STREAM ${id} CONTROLLER_WAIT 0 x.example:80`);
+        await fake.waitForCommand(new RegExp(`^CLOSESTREAM ${id} 1`));
+      }
+      assert.equal(reported.length, 5);
+      assert.ok(reported.every(([, where]) => where === 'attacher'));
+      assert.equal(reported[0]![0], boom);
+      assert.equal(reported[1]![0], boom);
+      const [unknown, notACircuit, refused] = reported.slice(2).map(([e]) => e);
+      assert.ok(unknown instanceof TorCircuitError && /999/.test(unknown.message), String(unknown));
+      assert.ok(notACircuit instanceof TorCircuitError, String(notACircuit));
+      assert.ok(refused instanceof TorCircuitError && refused.cause instanceof TorControlError && refused.cause.status === 551, String(refused));
+    });
+
+    it('hands a stream back to tor when the state closes while its attacher decides (tor would not retry it)', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      let decide!: (c: Circuit | undefined) => void;
+      await state.setAttacher(() => new Promise<Circuit | undefined>((resolve) => (decide = resolve)));
+      fake.event('STREAM 95 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:95 PURPOSE=USER');
+      fake.event('STREAM 95 CONTROLLER_WAIT 0 x.example:80');
+      await sync(harness!);
+      const circuit = state.circuits.get('11')!;
+      await state.close();
+      decide(circuit);
+      await fake.waitForCommand(/^ATTACHSTREAM 95 /);
+      assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 95 0']);
+    });
+
     it('resets __LeaveStreamsUnattached when the state closes', async () => {
       const { fake, state } = await setup();
       await state.setAttacher(() => undefined);
@@ -714,6 +761,107 @@ describe('state: TorState against a fake control port', () => {
       await fake.waitForCommand(/^SETCONF __LeaveStreamsUnattached="0"/);
       assert.deepEqual(commandsMatching(fake, /^SETCONF/), ['SETCONF __LeaveStreamsUnattached="1"', 'SETCONF __LeaveStreamsUnattached="0"']);
     });
+
+    it('refuses a circuit that is neither a Circuit nor an id, typed, before anything is sent', async () => {
+      const { fake, state, control } = await setup();
+      const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      const before = fake.commands.length;
+      for (const bad of [123, {}, null, { id: '11' }]) {
+        await assert.rejects(state.connectVia(bad as never, async () => 1), TorInvalidValueError);
+        await assert.rejects(tor.connect('127.0.0.1:80', { circuit: bad as never }), TorInvalidValueError);
+      }
+      assert.equal(fake.commands.length, before);
+    });
+
+    describe('several states on one connection: one answer per waiting stream', () => {
+      it("a stream pinned by one state goes to its circuit; another state's attacher gets only the others", async () => {
+        const { fake, state, control } = await setup();
+        fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+        const other = await TorState.create(control);
+        fake.event('CIRC 12 BUILT ' + PATH3 + ' PURPOSE=GENERAL');
+        await sync(harness!);
+        try {
+          const asked: string[] = [];
+          await other.setAttacher((st) => {
+            asked.push(st.id);
+            return other.circuits.get('12');
+          });
+          const socket = await state.connectVia('11', async (before) => {
+            fake.event('STREAM 80 NEW 0 unrelated.example:80 SOURCE_ADDR=127.0.0.1:1 PURPOSE=USER');
+            fake.event('STREAM 80 CONTROLLER_WAIT 0 unrelated.example:80');
+            return opener(fake, '81')(before);
+          });
+          socket.destroy();
+          await fake.waitForCommand(/^ATTACHSTREAM 80 /);
+          await sync(harness!);
+          assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/).sort(), ['ATTACHSTREAM 80 12', 'ATTACHSTREAM 81 11']);
+          assert.deepEqual(asked, ['80'], 'the attacher is not asked about the pinned stream');
+        } finally {
+          await other.close();
+        }
+      });
+
+      it("the other way round: the attacher's state does not touch a stream another state pinned", async () => {
+        const { fake, state, control } = await setup();
+        fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+        const pinner = await TorState.create(control);
+        try {
+          let asked = 0;
+          await state.setAttacher(() => {
+            asked++;
+            return undefined;
+          });
+          (await pinner.connectVia('11', opener(fake, '82'))).destroy();
+          await sync(harness!);
+          assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 82 11']);
+          assert.equal(asked, 0);
+        } finally {
+          await pinner.close();
+        }
+      });
+
+      it("a state that just stopped attaching leaves streams to another state's attacher", async () => {
+        const { fake, state, control } = await setup();
+        fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+        (await state.connectVia('11', opener(fake, '83'))).destroy();
+        await fake.waitForCommand(/^SETCONF __LeaveStreamsUnattached="0"/);
+        const other = await TorState.create(control);
+        try {
+          await other.setAttacher(() => other.circuits.get('11'));
+          fake.event('STREAM 84 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:2 PURPOSE=USER');
+          fake.event('STREAM 84 CONTROLLER_WAIT 0 x.example:80');
+          await fake.waitForCommand(/^ATTACHSTREAM 84 /);
+          await sync(harness!);
+          assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM 84/), ['ATTACHSTREAM 84 11'], 'no ATTACHSTREAM 84 0 from the first state');
+        } finally {
+          await other.close();
+        }
+      });
+
+      it('of two attachers the first set is asked, the second once the first is cleared', async () => {
+        const { fake, state, control } = await setup();
+        fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+        const other = await TorState.create(control);
+        try {
+          const asked: string[] = [];
+          await state.setAttacher((st) => void asked.push(`first ${st.id}`));
+          await other.setAttacher((st) => void asked.push(`second ${st.id}`));
+          fake.event('STREAM 85 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:3 PURPOSE=USER');
+          fake.event('STREAM 85 CONTROLLER_WAIT 0 x.example:80');
+          await fake.waitForCommand(/^ATTACHSTREAM 85 /);
+          await state.setAttacher(null);
+          fake.event('STREAM 86 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:4 PURPOSE=USER');
+          fake.event('STREAM 86 CONTROLLER_WAIT 0 x.example:80');
+          await fake.waitForCommand(/^ATTACHSTREAM 86 /);
+          await sync(harness!);
+          assert.deepEqual(asked, ['first 85', 'second 86']);
+          assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 85 0', 'ATTACHSTREAM 86 0']);
+        } finally {
+          await other.close();
+        }
+      });
+    });
+
   });
 
   describe('address map', () => {

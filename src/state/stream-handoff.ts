@@ -1,0 +1,146 @@
+/**
+ * What the TorStates of one control connection share about streams that wait for a controller:
+ * tor's `__LeaveStreamsUnattached` (one setting of tor's) and who answers each waiting stream.
+ *
+ * Every state on the connection sees every STREAM event, so each waiting stream must have exactly
+ * one answerer, or the states fight over it: each ATTACHSTREAM puts the stream back into
+ * CONTROLLER_WAIT, the other state attaches it elsewhere, and it ends closed or on the wrong
+ * circuit (seen on tor 0.4.9 with one state's pinned connection beside another's attacher). The
+ * answerer is, in this order:
+ * 1. the state that pinned the stream's SOCKS source address (`connectVia`);
+ * 2. the first state that set an attacher and still has it;
+ * 3. any state that holds the setting (for pins of its own): it hands the stream back to tor;
+ * 4. for a few seconds after the setting was put back, the state that put it back, so that a
+ *    stream that began waiting just then is handed back rather than left to hang.
+ *
+ * The setting itself: the first state to need it sets it, and it goes back to tor's own value only
+ * when the last one is done. Each state keeping its own memory of it would let one reset it under
+ * the other (then the second state's attacher was never asked).
+ */
+
+import type { TorControl } from '../control/tor-control.js';
+
+/** After __LeaveStreamsUnattached is put back, streams that still wait are handed back this long. */
+export const RESCUE_WINDOW_MS = 5000;
+
+/** One connection's sharing (one object per connection: see {@link streamHandoff}). */
+export class StreamHandoff {
+  /** States on the connection that have not closed, in the order they came. */
+  private readonly parties = new Set<object>();
+  /** States that need the setting, in the order they claimed it. */
+  private readonly holders = new Set<object>();
+  /** States with an attacher, in the order they set it. */
+  private readonly attachers = new Set<object>();
+  /** The state that pinned each SOCKS source address (`host:port`). */
+  private readonly pins = new Map<string, object>();
+  private lastReleaser: object | undefined = undefined;
+  private releasedAt = -Infinity;
+  /** tor's value before the first claim; undefined until first needed. */
+  private original: string | undefined = undefined;
+  /** We set it to 1 and must reset it. */
+  private owned = false;
+  /** Claims and releases run one at a time, in order. */
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly control: TorControl) {}
+
+  /** `party` follows this connection's streams (until {@link leave}). */
+  join(party: object): void {
+    this.parties.add(party);
+  }
+
+  /** `party` closed: it answers nothing from now on. */
+  leave(party: object): void {
+    this.parties.delete(party);
+    this.attachers.delete(party);
+    for (const [key, p] of this.pins) if (p === party) this.pins.delete(key);
+  }
+
+  /** Whether `party` has an attacher; the first one set answers the streams nobody pinned. */
+  setAttaching(party: object, on: boolean): void {
+    if (on) {
+      if (this.parties.has(party)) this.attachers.add(party);
+    } else {
+      this.attachers.delete(party);
+    }
+  }
+
+  /** The stream from SOCKS source address `key` is `party`'s to attach. */
+  pin(key: string, party: object): void {
+    this.pins.set(key, party);
+  }
+
+  unpin(key: string, party: object): void {
+    if (this.pins.get(key) === party) this.pins.delete(key);
+  }
+
+  /**
+   * Which state answers a stream waiting for a controller now (see the file's comment), or
+   * undefined when none should (tor's setting is off and was not just turned off).
+   * @param key - the stream's SOCKS source address (`host:port`), when tor gave one
+   */
+  answerer(key: string | undefined, now: number): object | undefined {
+    if (key !== undefined) {
+      const pinned = this.pins.get(key);
+      if (pinned !== undefined) return pinned;
+    }
+    for (const party of this.attachers) return party;
+    for (const party of this.holders) if (this.parties.has(party)) return party;
+    if (now - this.releasedAt < RESCUE_WINDOW_MS) {
+      if (this.lastReleaser !== undefined && this.parties.has(this.lastReleaser)) return this.lastReleaser;
+      for (const party of this.parties) return party;
+    }
+    return undefined;
+  }
+
+  /** `holder` needs streams left unattached; resolves once tor has the setting. */
+  claim(holder: object): Promise<void> {
+    return this.serial(async () => {
+      this.holders.add(holder);
+      if (this.original === undefined) {
+        const conf = await this.control.getConf(['__LeaveStreamsUnattached']);
+        this.original = conf['__LeaveStreamsUnattached']?.[0] ?? '0';
+      }
+      if (this.original !== '1' && !this.owned) {
+        await this.control.setConf({ __LeaveStreamsUnattached: 1 });
+        this.owned = true;
+      }
+    });
+  }
+
+  /** `holder` no longer needs it; the last release puts back tor's own value. */
+  release(holder: object): Promise<void> {
+    return this.serial(async () => {
+      this.holders.delete(holder);
+      if (this.holders.size > 0) return;
+      if (!this.owned) {
+        this.original = undefined;
+        return;
+      }
+      // Marked first: if the reset fails (connection gone) there is nothing left to undo.
+      this.owned = false;
+      const original = this.original ?? '0';
+      // Read again at the next claim: someone else may change it meanwhile.
+      this.original = undefined;
+      this.lastReleaser = holder;
+      this.releasedAt = Date.now();
+      if (!this.control.closed) await this.control.setConf({ __LeaveStreamsUnattached: original });
+      this.releasedAt = Date.now();
+    });
+  }
+
+  private serial(run: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(run, run);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+}
+
+const byControl = new WeakMap<TorControl, StreamHandoff>();
+
+/** The sharing of `control`'s streams (one object per connection). */
+export function streamHandoff(control: TorControl): StreamHandoff {
+  let handoff = byControl.get(control);
+  if (handoff === undefined) byControl.set(control, (handoff = new StreamHandoff(control)));
+  return handoff;
+}
