@@ -2,11 +2,15 @@
  * Which local process opened a stream (Linux only): the stream's SOURCE_ADDR is the client end of
  * its SOCKS connection, so `/proc/net/tcp{,6}` gives the socket's inode for that local address and
  * port, and the process holding a descriptor `socket:[inode]` in `/proc/PID/fd` is the client.
+ * The socket must be connected to one of tor's SOCKS listeners, when they are known: once the
+ * client has closed, its port is free for any other socket (a listening server, a connection
+ * elsewhere), whose process is not the stream's.
  * Processes of other users cannot be inspected without privileges; they are then not found.
  */
 
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { splitArgs, valueAt } from '../control/keyword-args.js';
 
 /** A local process. */
 export interface ClientProcess {
@@ -15,10 +19,46 @@ export interface ClientProcess {
   command: string;
 }
 
+/** The far end a client's socket must have: an address and port, or (`host` undefined) any address on `port`. */
+export interface SocketPeer {
+  host: string | undefined;
+  port: number;
+}
+
 /** Options of {@link findClientProcess}. */
 export interface FindClientProcessOptions {
   /** Where procfs is mounted. @default '/proc' */
   procRoot?: string;
+  /**
+   * tor's SOCKS listeners (see {@link listenerPeers}): only a socket connected to one of them
+   * counts. Without them any socket with that local end does, except a listening one.
+   */
+  peers?: readonly SocketPeer[];
+}
+
+/** TCP states of /proc/net/tcp (include/net/tcp_states.h): a listening socket has no client. */
+const TCP_LISTEN = '0A';
+
+/**
+ * tor's SOCKS listeners from the value of `GETINFO net/listeners/socks` (quoted `host:port` items;
+ * `unix:` ones are skipped), as the far end of a client's socket. A wildcard listener (`0.0.0.0`,
+ * `[::]`) is reached at any local address, so only its port is kept.
+ * @example listenerPeers('"127.0.0.1:9050" "unix:/run/tor/socks"') // [{ host: '127.0.0.1', port: 9050 }]
+ * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) for an unterminated quote
+ */
+export function listenerPeers(value: string): SocketPeer[] {
+  const out: SocketPeer[] = [];
+  for (const token of splitArgs(value)) {
+    const item = valueAt(token, 0, token.length);
+    const colon = item.lastIndexOf(':');
+    if (item.startsWith('unix:') || colon === -1) continue;
+    const port = Number(item.slice(colon + 1));
+    const host = normalizeAddress(item.slice(0, colon));
+    if (host === null || !Number.isInteger(port) || port < 1 || port > 65535) continue;
+    const wildcard = host === '0.0.0.0' || host === '0:0:0:0:0:0:0:0';
+    out.push({ host: wildcard ? undefined : host, port });
+  }
+  return out;
 }
 
 /** Processes inspected at once while looking for a socket's owner. */
@@ -44,7 +84,7 @@ export async function findClientProcess(
   if (wanted === null || !Number.isInteger(port) || port <= 0 || port > 65535) return undefined;
   let inode: string | undefined;
   for (const table of ['net/tcp', 'net/tcp6']) {
-    inode = await findInode(path.join(root, table), wanted, port);
+    inode = await findInode(path.join(root, table), wanted, port, opts.peers);
     if (inode !== undefined) break;
   }
   if (inode === undefined) return undefined;
@@ -73,8 +113,11 @@ export async function findClientProcess(
   return undefined;
 }
 
-/** The inode of the socket in a /proc/net/tcp table whose local address is `wanted:port`. */
-async function findInode(file: string, wanted: string, port: number): Promise<string | undefined> {
+/**
+ * The inode of the socket in a /proc/net/tcp table whose local address is `wanted:port`, not
+ * listening, and connected to one of `peers` when given.
+ */
+async function findInode(file: string, wanted: string, port: number, peers: readonly SocketPeer[] | undefined): Promise<string | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'latin1');
@@ -91,9 +134,20 @@ async function findInode(file: string, wanted: string, port: number): Promise<st
     if (colon === -1 || local.slice(colon + 1).toUpperCase() !== portHex) continue;
     const addr = decodeProcAddress(local.slice(0, colon));
     const inode = fields[9]!;
-    if (addr === wanted && inode !== '0') return inode;
+    if (addr !== wanted || inode === '0' || fields[3] === TCP_LISTEN) continue;
+    if (peers !== undefined && !connectedTo(fields[2]!, peers)) continue;
+    return inode;
   }
   return undefined;
+}
+
+/** Whether a /proc/net/tcp remote address (`HEX:PORT`) is one of `peers`. */
+function connectedTo(remote: string, peers: readonly SocketPeer[]): boolean {
+  const colon = remote.indexOf(':');
+  if (colon === -1) return false;
+  const port = Number.parseInt(remote.slice(colon + 1), 16);
+  const host = decodeProcAddress(remote.slice(0, colon));
+  return peers.some((p) => p.port === port && (p.host === undefined || p.host === host));
 }
 
 async function holdsSocket(root: string, pid: number, target: string): Promise<boolean> {

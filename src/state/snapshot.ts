@@ -6,6 +6,7 @@
 import type { CancelOptions } from '../util/abort.js';
 import type { AddressMapping } from './address-map.js';
 import type { Circuit } from './circuit.js';
+import type { SocketPeer } from './client-process.js';
 import type { RouterContext } from './router.js';
 import { ChurnMap } from './churn-map.js';
 import { RouterMap } from './router-map.js';
@@ -28,6 +29,8 @@ export interface EntryGuard {
 export interface StateOwner {
   closeCircuit(id: string, opts?: CancelOptions & { ifUnused?: boolean }): Promise<void>;
   closeStream(id: string, reason?: number | string, opts?: CancelOptions): Promise<void>;
+  /** tor's SOCKS listeners, the far end of a client's socket; undefined when tor does not say. */
+  socksPeers(): Promise<readonly SocketPeer[] | undefined>;
 }
 
 /**

@@ -152,15 +152,21 @@ export class Stream {
 
   /**
    * The local process that opened the stream (Linux only: looked up through /proc by the
-   * stream's SOURCE_ADDR). Undefined when unknown: no SOURCE_ADDR (tor-internal streams, streams
-   * that existed before the state was built), another user's process, the socket already
-   * closed, or not Linux. A found process is remembered.
+   * stream's SOURCE_ADDR, the socket connected to one of tor's SOCKS listeners). Undefined when
+   * unknown: no SOURCE_ADDR (tor-internal streams, streams that existed before the state was
+   * built), another user's process, the socket already closed, or not Linux. A found process is
+   * remembered (it may have exited since).
    */
   clientProcess(): Promise<ClientProcess | undefined> {
     if (this.lookup) return this.lookup;
     const src = this.sourceAddr;
     if (src === undefined || src.port === 0) return Promise.resolve(undefined);
-    const attempt = findClientProcess(src.host, src.port, { procRoot: this.snapshot.procRoot });
+    const procRoot = this.snapshot.procRoot;
+    const owner = this.snapshot.owner;
+    const attempt = (async () => {
+      const peers = owner === undefined ? undefined : await owner.socksPeers();
+      return findClientProcess(src.host, src.port, peers === undefined ? { procRoot } : { procRoot, peers });
+    })();
     this.lookup = attempt;
     // Only a found process is final: the socket may simply not be visible yet.
     attempt.then(

@@ -16,7 +16,7 @@ import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js
 import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
-import { normalizeAddress } from './client-process.js';
+import { listenerPeers, normalizeAddress, type SocketPeer } from './client-process.js';
 import type { GeoIpLookup, Location } from './geoip-types.js';
 import {
   INITIAL_INFO_KEYS,
@@ -235,6 +235,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     const owner: StateOwner = {
       closeCircuit: (id, o) => this.closeCircuit(id, o),
       closeStream: (id, reason, o) => this.closeStream(id, reason, o),
+      socksPeers: () => this.socksPeers(),
     };
     const routerContext: RouterContext = {
       locate: (ip) => this.locate(ip),
@@ -968,6 +969,17 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private async closeStreamQuietly(st: Stream): Promise<void> {
     if (st.closed || this.control.closed) return;
     await this.control.command(`CLOSESTREAM ${st.id} ${REASON_MISC}`).catch((err) => log('CLOSESTREAM %s: %s', st.id, err));
+  }
+
+  /** tor's SOCKS listeners now, for clientProcess (listeners come and go with SETCONF SocksPort). */
+  private async socksPeers(): Promise<readonly SocketPeer[] | undefined> {
+    if (this.control.closed) return undefined;
+    try {
+      return listenerPeers(await this.control.getInfo('net/listeners/socks'));
+    } catch (err) {
+      log('GETINFO net/listeners/socks: %s', err);
+      return undefined;
+    }
   }
 
   // ---------------------------------------------------------------- geoip

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import sinon from 'sinon';
 import { TorCircuitError, TorControlError } from '../../src/errors.js';
 import { connectTor } from '../../src/tor/connect-tor.js';
@@ -130,6 +131,33 @@ describe('state: TorState on the private test network', function () {
     }
     const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0'], 'reset once nothing waits for a stream');
+  });
+
+  it("does not take the process that reuses a closed stream's port for its client", async () => {
+    const seenNew = waitFor(state, 'streamNew', (s) => s.target.port === echo.port);
+    const socket = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 });
+    const [stream] = await seenNew;
+    const port = socket.localPort!;
+    // tor ends it, so that the port is free at once here (the side that closes first waits in TIME_WAIT).
+    const ended = new Promise((resolve) => socket.once('close', resolve));
+    const closed = waitFor(state, 'streamClosed', (s: Stream) => s === stream);
+    socket.resume();
+    socket.on('end', () => socket.end());
+    await state.closeStream(stream.id, 'DONE');
+    await Promise.all([closed, ended]);
+    // Another process takes the port: a server listening there, not connected to tor at all.
+    const squatter = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1', () => console.log('up'))`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        squatter.stdout!.once('data', () => resolve());
+        squatter.once('exit', (code) => reject(new Error(`the port was not free (${code})`)));
+      });
+      assert.equal(await stream.clientProcess(), undefined);
+    } finally {
+      squatter.kill('SIGKILL');
+    }
   });
 
   it('says why tor would not send a stream over a chosen circuit (a one-hop circuit: tor refuses exits there)', async () => {

@@ -3,14 +3,14 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { decodeProcAddress, findClientProcess, normalizeAddress } from '../../src/state/client-process.js';
+import { decodeProcAddress, findClientProcess, listenerPeers, normalizeAddress } from '../../src/state/client-process.js';
 
 const TCP_HEADER =
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 
 /** One /proc/net/tcp row. */
-function row(local: string, remote: string, inode: number): string {
-  return `   0: ${local} ${remote} 01 00000000:00000000 00:00000000 00000000  1000        0 ${inode} 1 0000000000000000 20 4 30 10 -1\n`;
+function row(local: string, remote: string, inode: number, st = '01'): string {
+  return `   0: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000  1000        0 ${inode} 1 0000000000000000 20 4 30 10 -1\n`;
 }
 
 describe('state: client process lookup', () => {
@@ -50,7 +50,9 @@ describe('state: client process lookup', () => {
         TCP_HEADER +
           row('0100007F:C350', '0100007F:235A', 5555) + // 127.0.0.1:50000 -> 127.0.0.1:9050 (the client)
           row('0100007F:235A', '0100007F:C350', 6666) + // tor's side of the same connection
-          row('0100007F:C351', '0100007F:235A', 0), // TIME_WAIT: no inode
+          row('0100007F:C351', '0100007F:235A', 0) + // TIME_WAIT: no inode
+          row('0100007F:C353', '0500000A:01BB', 8888) + // 127.0.0.1:50003 -> 10.0.0.5:443: not a SOCKS connection
+          row('0100007F:C354', '00000000:0000', 9999, '0A'), // 127.0.0.1:50004 listening
       );
       await writeFile(
         path.join(root, 'net', 'tcp6'),
@@ -65,6 +67,8 @@ describe('state: client process lookup', () => {
       await proc(100, { '0': '/dev/null', '3': 'socket:[6666]' }, 'tor\x00-f\x00torrc\x00', 'tor');
       await proc(200, { '0': '/dev/null', '5': 'socket:[5555]' }, 'curl\x00--socks5-hostname\x00127.0.0.1:9050\x00http://example.com\x00', 'curl');
       await proc(300, { '7': 'socket:[7777]' }, '', 'kworker');
+      await proc(400, { '4': 'socket:[8888]' }, 'wget\x00https://10.0.0.5/\x00', 'wget');
+      await proc(500, { '6': 'socket:[9999]' }, 'httpd\x00', 'httpd');
       await mkdir(path.join(root, 'self'));
       await writeFile(path.join(root, 'uptime'), '1 1\n');
     });
@@ -84,6 +88,30 @@ describe('state: client process lookup', () => {
       assert.deepEqual(await findClientProcess('::1', 50002, { procRoot: root }), { pid: 300, command: 'kworker' });
     });
 
+    it("counts only a socket connected to one of tor's SOCKS listeners, when they are known, and never a listening one", async () => {
+      const socks = [{ host: '127.0.0.1', port: 9050 }];
+      assert.equal((await findClientProcess('127.0.0.1', 50000, { procRoot: root, peers: socks }))?.pid, 200);
+      assert.equal((await findClientProcess('127.0.0.1', 50000, { procRoot: root, peers: [{ host: undefined, port: 9050 }] }))?.pid, 200);
+      assert.equal(await findClientProcess('127.0.0.1', 50000, { procRoot: root, peers: [{ host: '127.0.0.1', port: 9150 }] }), undefined);
+      // A port the client gave up, now another process's connection elsewhere, or a listening server.
+      assert.equal(await findClientProcess('127.0.0.1', 50003, { procRoot: root, peers: socks }), undefined);
+      assert.equal((await findClientProcess('127.0.0.1', 50003, { procRoot: root }))?.pid, 400, 'without the listeners: any connection');
+      assert.equal(await findClientProcess('127.0.0.1', 50004, { procRoot: root }), undefined);
+      assert.equal(await findClientProcess('127.0.0.1', 50004, { procRoot: root, peers: socks }), undefined);
+    });
+
+    it("reads tor's SOCKS listeners from GETINFO net/listeners/socks", () => {
+      assert.deepEqual(listenerPeers('"127.0.0.1:9050" "[::1]:9150" "unix:/run/tor/socks" "0.0.0.0:9052" "[::]:9053" 127.0.0.2:9054'), [
+        { host: '127.0.0.1', port: 9050 },
+        { host: '0:0:0:0:0:0:0:1', port: 9150 },
+        { host: undefined, port: 9052 },
+        { host: undefined, port: 9053 },
+        { host: '127.0.0.2', port: 9054 },
+      ]);
+      assert.deepEqual(listenerPeers(''), []);
+      assert.deepEqual(listenerPeers('"example.com:9050" "127.0.0.1:0" "127.0.0.1:99999" "garbage"'), []);
+    });
+
     it('gives undefined when no socket or no process matches', async () => {
       assert.equal(await findClientProcess('127.0.0.1', 50001, { procRoot: root }), undefined); // inode 0
       assert.equal(await findClientProcess('127.0.0.1', 40000, { procRoot: root }), undefined);
@@ -94,6 +122,16 @@ describe('state: client process lookup', () => {
   });
 
   if (process.platform === 'linux') {
+    it('never takes a listening socket for a client (real /proc)', async () => {
+      const server = net.createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        assert.equal(await findClientProcess('127.0.0.1', (server.address() as net.AddressInfo).port), undefined);
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+    });
+
     it('finds this very process for a socket it opened (real /proc)', async () => {
       // The server keeps its end open: a closed connection would take the client's fd with it.
       const accepted: net.Socket[] = [];
