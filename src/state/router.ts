@@ -1,4 +1,5 @@
 import { inspect } from 'node:util';
+import { TorInvalidValueError } from '../errors.js';
 import { parseExitPolicySummary, summaryAcceptsPort, type ExitPolicySummary } from './exit-policy.js';
 import type { Location } from './geoip-types.js';
 import {
@@ -190,9 +191,15 @@ export class Router {
 
   /**
    * Whether the relay's exit-policy summary allows `port`. False when there is no summary: a relay
-   * without one is not usable as a general exit.
+   * without one is not usable as a general exit. The summary is about most addresses (dir-spec):
+   * a relay that accepts a port may still refuse it for some hosts, and one that rejects it may
+   * still allow it to a few (e.g. its own network).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `port` is not a whole number 1-65535
    */
   acceptsPort(port: number): boolean {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new TorInvalidValueError('port', 'must be a whole number 1-65535');
+    }
     const summary = this.exitPolicy;
     return summary !== undefined && summaryAcceptsPort(summary, port);
   }

@@ -79,6 +79,13 @@ export const STREAM_CLOSE_REASONS: Readonly<Record<string, number>> = Object.fre
 });
 
 const REASON_MISC = 1;
+
+/** A CLOSESTREAM reason given as text: a name (any case) or a decimal number. */
+function streamCloseCode(reason: string): number | undefined {
+  if (/^\d{1,3}$/.test(reason)) return Number(reason);
+  const name = reason.toUpperCase();
+  return Object.hasOwn(STREAM_CLOSE_REASONS, name) ? STREAM_CLOSE_REASONS[name] : undefined;
+}
 /** How often one stream is attached to a fixed circuit before we give up and close it. */
 const MAX_ATTACH_ATTEMPTS = 3;
 /** How long an attacher-chosen circuit may take to be built before its stream is closed. */
@@ -86,8 +93,13 @@ const ATTACH_BUILD_TIMEOUT_MS = 60_000;
 /** How long close() waits for tor to acknowledge the unsubscribe and the config reset. */
 const CLOSE_TIMEOUT_MS = 5000;
 const ID_RE = /^[A-Za-z0-9]{1,16}$/;
-const FINGERPRINT_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=][A-Za-z0-9]{1,19})?$/;
+const FINGERPRINT_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=]([A-Za-z0-9]{1,19}))?$/;
 const NICKNAME_RE = /^[A-Za-z0-9]{1,19}$/;
+
+/** Lower case for ASCII letters only (nicknames are ASCII; see routerByName). */
+function asciiLower(text: string): string {
+  return text.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
 
 /**
  * Chooses a circuit for a new stream while an attacher is set: return a Circuit (or its id) to
@@ -370,20 +382,37 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   /**
-   * A relay by nickname (case-insensitive, as tor treats nicknames). Nicknames are not unique:
-   * when several relays share one, the first in the consensus is returned.
+   * A relay by name, in the forms tor takes: a nickname (ASCII letters and digits, any case, as tor
+   * compares them), a fingerprint (`$` optional, any case), or `$FINGERPRINT~nickname` /
+   * `$FINGERPRINT=nickname` (the nickname must then match). Nicknames are not unique: when several
+   * relays share one, the first in the consensus is returned; a fingerprint is exact.
+   * @returns undefined for a name no relay of the consensus has, or that is no relay name at all
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `name` is not a string
    */
-  routerByName(nickname: string): Router | undefined {
+  routerByName(name: string): Router | undefined {
+    if (typeof name !== 'string') throw new TorInvalidValueError('relay name', 'must be a string');
+    const fp = FINGERPRINT_RE.exec(name);
+    if (fp) {
+      const router = this.snap.routers.get(fp[1]!.toUpperCase());
+      const nick = fp[2];
+      return router !== undefined && (nick === undefined || asciiLower(nick) === asciiLower(router.nickname)) ? router : undefined;
+    }
+    // Only ASCII: toLowerCase would also fold other letters onto ASCII ones (U+212A KELVIN SIGN to "k").
+    if (!NICKNAME_RE.test(name)) return undefined;
+    return this.nicknameIndex().get(asciiLower(name));
+  }
+
+  private nicknameIndex(): Map<string, Router> {
     if (this.nameIndex === undefined || this.nameIndexGeneration !== this.snap.routerGeneration) {
       const index = new Map<string, Router>();
       for (const r of this.snap.routers.values()) {
-        const key = r.nickname.toLowerCase();
+        const key = asciiLower(r.nickname);
         if (!index.has(key)) index.set(key, r);
       }
       this.nameIndex = index;
       this.nameIndexGeneration = this.snap.routerGeneration;
     }
-    return this.nameIndex.get(nickname.toLowerCase());
+    return this.nameIndex;
   }
 
   /**
@@ -703,7 +732,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     const fp = FINGERPRINT_RE.exec(hop);
     if (fp) return '$' + fp[1]!.toUpperCase();
     if (!NICKNAME_RE.test(hop)) throw new TorInvalidValueError('circuit path', `${JSON.stringify(hop.slice(0, 60))} is neither a fingerprint nor a nickname`);
-    const router = this.routerByName(hop);
+    const router = this.nicknameIndex().get(asciiLower(hop));
     if (!router) throw new TorInvalidValueError('circuit path', `no relay named "${hop}" in the consensus`);
     return '$' + router.fingerprint;
   }
@@ -711,14 +740,18 @@ export class TorState extends EventEmitter<TorStateEvents> {
   /**
    * Closes a circuit (CLOSECIRCUIT). Resolves once tor accepted; `circuitClosed` follows.
    *
-   * @param opts.ifUnused - only if no stream uses it
-   * @throws TorInvalidValueError for a malformed id; TorControlError (552) for an unknown circuit;
-   *   TorAbortError / TorTimeoutError for `signal` / `timeoutMs`
+   * @param opts.ifUnused - only if no stream uses it. tor answers OK either way, so this resolves
+   *   either way too: only a circuit tor did close gets `circuitClosed` (see `circuit.closed`).
+   * @throws TorInvalidValueError for a malformed id or a non-boolean `ifUnused`; TorControlError (552)
+   *   for an unknown circuit; TorAbortError / TorTimeoutError for `signal` / `timeoutMs`;
+   *   TorControlClosedError once the state is closed
    */
   async closeCircuit(id: string, opts: CancelOptions & { ifUnused?: boolean } = {}): Promise<void> {
-    if (!ID_RE.test(id)) throw new TorInvalidValueError('circuit id', 'must be 1-16 letters or digits');
+    this.assertOpen();
+    if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('circuit id', 'must be 1-16 letters or digits');
     const { ifUnused, ...cancel } = opts;
-    await this.control.command(`CLOSECIRCUIT ${id}${ifUnused ? ' IfUnused' : ''}`, cancel);
+    if (ifUnused !== undefined && typeof ifUnused !== 'boolean') throw new TorInvalidValueError('ifUnused', 'must be a boolean');
+    await this.control.command(`CLOSECIRCUIT ${id}${ifUnused === true ? ' IfUnused' : ''}`, cancel);
   }
 
   // ---------------------------------------------------------------- streams
@@ -726,13 +759,16 @@ export class TorState extends EventEmitter<TorStateEvents> {
   /**
    * Closes a stream (CLOSESTREAM).
    *
-   * @param reason - RELAY_END reason: a number 1-255 or a name (`MISC`, `DONE`, `TIMEOUT`, ...).
+   * @param reason - RELAY_END reason: a number 1-255 (or its decimal text) or a name (`MISC`,
+   *   `DONE`, `TIMEOUT`, ..., any case).
    * @default reason 'MISC'
-   * @throws TorInvalidValueError for a bad id or reason; TorControlError (552) for an unknown stream
+   * @throws TorInvalidValueError for a bad id or reason; TorControlError (552) for an unknown stream;
+   *   TorControlClosedError once the state is closed
    */
   async closeStream(id: string, reason: number | string = REASON_MISC, opts: CancelOptions = {}): Promise<void> {
-    if (!ID_RE.test(id)) throw new TorInvalidValueError('stream id', 'must be 1-16 letters or digits');
-    const code = typeof reason === 'number' ? reason : STREAM_CLOSE_REASONS[reason.toUpperCase()];
+    this.assertOpen();
+    if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('stream id', 'must be 1-16 letters or digits');
+    const code = typeof reason === 'number' ? reason : typeof reason === 'string' ? streamCloseCode(reason) : undefined;
     if (code === undefined || !Number.isInteger(code) || code < 1 || code > 255) {
       throw new TorInvalidValueError('stream close reason', `must be 1-255 or one of ${Object.keys(STREAM_CLOSE_REASONS).join(', ')}`);
     }

@@ -12,6 +12,7 @@ import {
 import { parseExitPolicySummary, summaryAcceptsPort } from '../../src/state/exit-policy.js';
 import type { Location } from '../../src/state/geoip-types.js';
 import { Router } from '../../src/state/router.js';
+import { TorInvalidValueError } from '../../src/errors.js';
 import { RouterMap } from '../../src/state/router-map.js';
 import { RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 
@@ -120,6 +121,10 @@ describe('state: consensus parser', () => {
     assert.equal(auth1.bandwidth, 0);
     assert.deepEqual(auth1.exitPolicy, { policy: 'reject', ranges: [[1, 65535]] });
     assert.equal(auth1.acceptsPort(80), false);
+    // A reject summary lists what it refuses; a port that does not exist is no answer but an error.
+    for (const bad of [0, -1, 65536, 70000, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '80' as never]) {
+      assert.throws(() => auth1.acceptsPort(bad), (e: unknown) => e instanceof TorInvalidValueError, String(bad));
+    }
     assert.equal(auth1.published?.toISOString(), '2038-01-01T00:00:00.000Z');
     assert.equal(auth1.ipv6.length, 0);
     assert.equal(auth1.longName, `$${RECORDED_RELAYS['auth1']}~auth1`);

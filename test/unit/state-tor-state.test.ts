@@ -421,6 +421,23 @@ describe('state: TorState against a fake control port', () => {
     });
   });
 
+  describe('routerByName', () => {
+    it("takes tor's forms of a relay name: nickname, fingerprint, $fingerprint~nickname", async () => {
+      const { state } = await setup();
+      const auth2 = state.routers.get(FP.auth2)!;
+      for (const name of ['auth2', 'AUTH2', FP.auth2, FP.auth2.toLowerCase(), `$${FP.auth2}`, `$${FP.auth2}~auth2`, `$${FP.auth2}=AUTH2`]) {
+        assert.equal(state.routerByName(name), auth2, name);
+      }
+      // A fingerprint with another relay's nickname, or names that are no relay's.
+      for (const name of [`$${FP.auth2}~auth1`, `$${'A'.repeat(40)}`, '', ' auth2', 'auth2\r\n', 'x'.repeat(100_000), '\u212Auth2', 'AUTH\u0130']) {
+        assert.equal(state.routerByName(name), undefined, JSON.stringify(name.slice(0, 50)));
+      }
+      for (const bad of [undefined, null, 42, {}]) {
+        assert.throws(() => state.routerByName(bad as never), TorInvalidValueError);
+      }
+    });
+  });
+
   describe('closing circuits and streams', () => {
     it('sends CLOSECIRCUIT and CLOSESTREAM with checked arguments', async () => {
       const { fake, state } = await setup();
@@ -444,6 +461,26 @@ describe('state: TorState against a fake control port', () => {
       await assert.rejects(state.closeStream('5', 'NOPE'), TorInvalidValueError);
       await assert.rejects(state.closeStream('5', 0), TorInvalidValueError);
       assert.equal(commandsMatching(fake, /^CLOSE/).length, 6);
+    });
+
+    it('takes a reason as its number in text, refuses odd arguments typed, and nothing once the state is closed', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^CLOSE(CIRCUIT|STREAM)/, () => ['250 OK']);
+      await state.closeStream('8', '6');
+      await state.closeStream('9', 'Timeout');
+      await state.closeCircuit('11', { ifUnused: false });
+      assert.deepEqual(commandsMatching(fake, /^CLOSE/), ['CLOSESTREAM 8 6', 'CLOSESTREAM 9 7', 'CLOSECIRCUIT 11']);
+      for (const reason of [null, {}, '0', '256', '1.5', '__proto__', 'constructor', 'toString']) {
+        await assert.rejects(state.closeStream('5', reason as never), TorInvalidValueError, String(reason));
+      }
+      await assert.rejects(state.closeStream(5 as never), TorInvalidValueError);
+      await assert.rejects(state.closeCircuit(11 as never), TorInvalidValueError);
+      // A JavaScript caller's "false" is no boolean: refused rather than taken as true.
+      await assert.rejects(state.closeCircuit('11', { ifUnused: 'false' as never }), TorInvalidValueError);
+      await state.close();
+      await assert.rejects(state.closeStream('5'), TorControlClosedError);
+      await assert.rejects(state.closeCircuit('11'), TorControlClosedError);
+      assert.equal(commandsMatching(fake, /^CLOSE/).length, 3);
     });
 
     it('whenClosed resolves on CLOSED and reports it', async () => {
