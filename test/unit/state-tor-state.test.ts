@@ -703,16 +703,25 @@ describe('state: TorState against a fake control port', () => {
       };
     }
 
+    /**
+     * `state.connectVia('11')` whose stream `pinnedId` comes while another client's stream `otherId`
+     * waits too; resolves (with the pinned socket, destroyed) once the other stream was answered.
+     */
+    async function pinBeside(fake: FakeControlServer, state: TorState, otherId: string, pinnedId: string): Promise<net.Socket> {
+      const socket = await state.connectVia('11', async (before) => {
+        fake.event(`STREAM ${otherId} NEW 0 unrelated.example:80 SOURCE_ADDR=127.0.0.1:1 PURPOSE=USER`);
+        fake.event(`STREAM ${otherId} CONTROLLER_WAIT 0 unrelated.example:80`);
+        return opener(fake, pinnedId)(before);
+      });
+      socket.destroy();
+      await fake.waitForCommand(new RegExp(`^ATTACHSTREAM ${otherId} `));
+      return socket;
+    }
+
     it('attaches the stream whose source is the opened socket to the circuit, and others back to tor', async () => {
       const { fake, state } = await setup();
       fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
-      const socket = await state.connectVia('11', async (before) => {
-        fake.event('STREAM 72 NEW 0 unrelated.example:80 SOURCE_ADDR=127.0.0.1:1 PURPOSE=USER');
-        fake.event('STREAM 72 CONTROLLER_WAIT 0 unrelated.example:80');
-        return opener(fake, '71')(before);
-      });
-      socket.destroy();
-      await fake.waitForCommand(/^ATTACHSTREAM 72 /);
+      const socket = await pinBeside(fake, state, '72', '71');
       assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/).sort(), ['ATTACHSTREAM 71 11', 'ATTACHSTREAM 72 0']);
       await fake.waitForCommand(/^SETCONF __LeaveStreamsUnattached="0"/);
       // The expectation is gone: a later stream from the same port is not pinned.
@@ -811,50 +820,47 @@ describe('state: TorState against a fake control port', () => {
     });
 
     describe('several states on one connection: one answer per waiting stream', () => {
+      const extra: TorState[] = [];
+      /** A second TorState on the harness's connection, closed after the test. */
+      const secondState = async (control: TorControl) => {
+        const other = await TorState.create(control);
+        extra.push(other);
+        return other;
+      };
+      afterEach(async () => {
+        for (const other of extra.splice(0)) await other.close();
+      });
+
       it("a stream pinned by one state goes to its circuit; another state's attacher gets only the others", async () => {
         const { fake, state, control } = await setup();
         fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
-        const other = await TorState.create(control);
+        const other = await secondState(control);
         fake.event('CIRC 12 BUILT ' + PATH3 + ' PURPOSE=GENERAL');
         await sync(harness!);
-        try {
-          const asked: string[] = [];
-          await other.setAttacher((st) => {
-            asked.push(st.id);
-            return other.circuits.get('12');
-          });
-          const socket = await state.connectVia('11', async (before) => {
-            fake.event('STREAM 80 NEW 0 unrelated.example:80 SOURCE_ADDR=127.0.0.1:1 PURPOSE=USER');
-            fake.event('STREAM 80 CONTROLLER_WAIT 0 unrelated.example:80');
-            return opener(fake, '81')(before);
-          });
-          socket.destroy();
-          await fake.waitForCommand(/^ATTACHSTREAM 80 /);
-          await sync(harness!);
-          assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/).sort(), ['ATTACHSTREAM 80 12', 'ATTACHSTREAM 81 11']);
-          assert.deepEqual(asked, ['80'], 'the attacher is not asked about the pinned stream');
-        } finally {
-          await other.close();
-        }
+        const asked: string[] = [];
+        await other.setAttacher((st) => {
+          asked.push(st.id);
+          return other.circuits.get('12');
+        });
+        await pinBeside(fake, state, '80', '81');
+        await sync(harness!);
+        assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/).sort(), ['ATTACHSTREAM 80 12', 'ATTACHSTREAM 81 11']);
+        assert.deepEqual(asked, ['80'], 'the attacher is not asked about the pinned stream');
       });
 
       it("the other way round: the attacher's state does not touch a stream another state pinned", async () => {
         const { fake, state, control } = await setup();
         fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
-        const pinner = await TorState.create(control);
-        try {
-          let asked = 0;
-          await state.setAttacher(() => {
-            asked++;
-            return undefined;
-          });
-          (await pinner.connectVia('11', opener(fake, '82'))).destroy();
-          await sync(harness!);
-          assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 82 11']);
-          assert.equal(asked, 0);
-        } finally {
-          await pinner.close();
-        }
+        const pinner = await secondState(control);
+        let asked = 0;
+        await state.setAttacher(() => {
+          asked++;
+          return undefined;
+        });
+        (await pinner.connectVia('11', opener(fake, '82'))).destroy();
+        await sync(harness!);
+        assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 82 11']);
+        assert.equal(asked, 0);
       });
 
       it("a state that just stopped attaching leaves streams to another state's attacher", async () => {
@@ -862,40 +868,32 @@ describe('state: TorState against a fake control port', () => {
         fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
         (await state.connectVia('11', opener(fake, '83'))).destroy();
         await fake.waitForCommand(/^SETCONF __LeaveStreamsUnattached="0"/);
-        const other = await TorState.create(control);
-        try {
-          await other.setAttacher(() => other.circuits.get('11'));
-          fake.event('STREAM 84 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:2 PURPOSE=USER');
-          fake.event('STREAM 84 CONTROLLER_WAIT 0 x.example:80');
-          await fake.waitForCommand(/^ATTACHSTREAM 84 /);
-          await sync(harness!);
-          assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM 84/), ['ATTACHSTREAM 84 11'], 'no ATTACHSTREAM 84 0 from the first state');
-        } finally {
-          await other.close();
-        }
+        const other = await secondState(control);
+        await other.setAttacher(() => other.circuits.get('11'));
+        fake.event('STREAM 84 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:2 PURPOSE=USER');
+        fake.event('STREAM 84 CONTROLLER_WAIT 0 x.example:80');
+        await fake.waitForCommand(/^ATTACHSTREAM 84 /);
+        await sync(harness!);
+        assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM 84/), ['ATTACHSTREAM 84 11'], 'no ATTACHSTREAM 84 0 from the first state');
       });
 
       it('of two attachers the first set is asked, the second once the first is cleared', async () => {
         const { fake, state, control } = await setup();
         fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
-        const other = await TorState.create(control);
-        try {
-          const asked: string[] = [];
-          await state.setAttacher((st) => void asked.push(`first ${st.id}`));
-          await other.setAttacher((st) => void asked.push(`second ${st.id}`));
-          fake.event('STREAM 85 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:3 PURPOSE=USER');
-          fake.event('STREAM 85 CONTROLLER_WAIT 0 x.example:80');
-          await fake.waitForCommand(/^ATTACHSTREAM 85 /);
-          await state.setAttacher(null);
-          fake.event('STREAM 86 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:4 PURPOSE=USER');
-          fake.event('STREAM 86 CONTROLLER_WAIT 0 x.example:80');
-          await fake.waitForCommand(/^ATTACHSTREAM 86 /);
-          await sync(harness!);
-          assert.deepEqual(asked, ['first 85', 'second 86']);
-          assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 85 0', 'ATTACHSTREAM 86 0']);
-        } finally {
-          await other.close();
-        }
+        const other = await secondState(control);
+        const asked: string[] = [];
+        await state.setAttacher((st) => void asked.push(`first ${st.id}`));
+        await other.setAttacher((st) => void asked.push(`second ${st.id}`));
+        fake.event('STREAM 85 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:3 PURPOSE=USER');
+        fake.event('STREAM 85 CONTROLLER_WAIT 0 x.example:80');
+        await fake.waitForCommand(/^ATTACHSTREAM 85 /);
+        await state.setAttacher(null);
+        fake.event('STREAM 86 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:4 PURPOSE=USER');
+        fake.event('STREAM 86 CONTROLLER_WAIT 0 x.example:80');
+        await fake.waitForCommand(/^ATTACHSTREAM 86 /);
+        await sync(harness!);
+        assert.deepEqual(asked, ['first 85', 'second 86']);
+        assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 85 0', 'ATTACHSTREAM 86 0']);
       });
     });
 
