@@ -189,6 +189,11 @@ export function applyStreamText(s: StateSnapshot, text: string, start: number): 
 function streamStatus(s: StateSnapshot, streamId: string, status: StreamStatus, circuitId: string): Stream {
   const closing = isClosedStreamStatus(status);
   let st = s.streams.get(streamId);
+  if (st === undefined && status === 'CLOSED' && s.failedStreams.size > 0) {
+    // tor follows FAILED with CLOSED: the same stream ends.
+    st = s.failedStreams.get(streamId);
+    if (st !== undefined) s.failedStreams.delete(streamId);
+  }
   if (st === undefined) {
     const id = detach(streamId);
     st = new Stream(id, s);
@@ -206,6 +211,11 @@ function streamStatus(s: StateSnapshot, streamId: string, status: StreamStatus, 
       st.attachedTo = s.circuits.get(cid) ?? s.recentlyClosed.get(cid);
     }
     s.streams.delete(st.id);
+    if (status === 'FAILED') {
+      const failed = s.failedStreams;
+      failed.set(st.id, st);
+      if (failed.size > RECENTLY_CLOSED_LIMIT) failed.delete(failed.firstKey()!);
+    }
   } else if (cid !== before) {
     leaveCircuit(s, st);
     joinCircuit(s, st, cid);

@@ -49,6 +49,11 @@ export interface StateSnapshot {
   readonly addressMap: Map<string, AddressMapping>;
   /** The last circuits that closed, so late questions about them get a real answer. Bounded. */
   readonly recentlyClosed: ChurnMap<string, Circuit>;
+  /**
+   * Streams tor reported FAILED, until their CLOSED (tor sends both), so that CLOSED updates the
+   * same Stream that `streamFailed` handed out. Bounded.
+   */
+  readonly failedStreams: ChurnMap<string, Stream>;
   /** Open streams that name a circuit we have not seen yet, by that circuit's id. */
   readonly orphanStreams: ChurnMap<string, Set<Stream>>;
   /** Entry guards in tor's order. */
@@ -65,7 +70,7 @@ export interface StateSnapshot {
   onUnreadable: UnreadableReporter | undefined;
 }
 
-/** How many closed circuits {@link StateSnapshot.recentlyClosed} remembers. */
+/** How many closed circuits {@link StateSnapshot.recentlyClosed} (and failed streams, {@link StateSnapshot.failedStreams}) remembers. */
 export const RECENTLY_CLOSED_LIMIT = 64;
 
 /**
@@ -83,6 +88,7 @@ export function createSnapshot(
     streams: new ChurnMap(),
     addressMap: new Map(),
     recentlyClosed: new ChurnMap(),
+    failedStreams: new ChurnMap(),
     orphanStreams: new ChurnMap(),
     guards: [],
     routerGeneration: 0,

@@ -291,9 +291,13 @@ export class TorState extends EventEmitter<TorStateEvents> {
       STATE_EVENTS.map((name) => (TEXT_EVENTS.has(name) ? this.control.subscribeRaw(name, this.onText) : this.control.subscribe(name, this.onEvent))),
     );
     for (const r of subscribed) if (r.status === 'fulfilled') this.unsubscribers.push(r.value);
+    if (this.closed) {
+      // Closed (an abort, a timeout) while subscribing: close() found nothing to undo yet.
+      await this.unsubscribeAll();
+      throw new TorControlClosedError('the Tor state was closed while it was being built');
+    }
     const refused = subscribed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (refused) throw refused.reason;
-    if (this.closed) throw new TorControlClosedError('the Tor state was closed while it was being built');
     let info: Record<string, string | undefined>;
     try {
       info = await this.control.getInfo(INITIAL_INFO_KEYS, { signal: opts.signal });
@@ -599,6 +603,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private readonly onControlClose = (): void => {
     if (this.closed) return;
     this.closing ??= Promise.resolve();
+    // Nothing is sent on a closed connection: this only lets go of our listeners (and so of the
+    // snapshot they hold), for whoever keeps the dead TorControl.
+    this.control.off('close', this.onControlClose);
+    void this.unsubscribeAll();
     const err = new TorControlClosedError('the Tor control connection closed');
     this.shutDown(err, err);
   };
@@ -1047,15 +1055,20 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.closing ??= (async () => {
       this.control.off('close', this.onControlClose);
       this.shutDown(new TorControlClosedError('the Tor state was closed'));
-      const offs = this.unsubscribers.splice(0);
       // Bounded: a tor that stopped answering must not make close() hang.
       const tidy = (async () => {
-        await Promise.all(offs.map((off) => off().catch((err) => log('unsubscribing failed: %s', err))));
+        await this.unsubscribeAll();
         await this.syncLeaveUnattached().catch((err) => log('resetting __LeaveStreamsUnattached failed: %s', err));
       })();
       await raceCancel(tidy, 'closing the Tor state', { timeoutMs: CLOSE_TIMEOUT_MS }).catch((err) => log('%s', err));
     })();
     return this.closing;
+  }
+
+  /** Undoes the subscriptions made so far (each tells tor only when nobody else wants the event). */
+  private async unsubscribeAll(): Promise<void> {
+    const offs = this.unsubscribers.splice(0);
+    await Promise.all(offs.map((off) => off().catch((err) => log('unsubscribing failed: %s', err))));
   }
 
   /** Marks the state closed, releases waiters and timers, emits `close` once. */

@@ -12,8 +12,8 @@ import { Circuit } from '../state/circuit.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp } from '../geoip/create-geoip.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
-import type { CancelOptions } from '../util/abort.js';
-import { TorInvalidValueError } from '../errors.js';
+import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { parseTorTarget } from './tor-target.js';
 
@@ -48,6 +48,8 @@ export class Tor {
   readonly controlEndpoint: string;
   private readonly launched?: LaunchedTor;
   private statePromise?: Promise<TorState>;
+  /** The state being built or built, shared by getState's callers. */
+  private stateBuild?: StateBuild;
   private configPromise?: Promise<TorConfig>;
   private socksClient?: TorSocksClient;
   private onions?: OnionServiceManager;
@@ -65,23 +67,60 @@ export class Tor {
 
   /**
    * The live state (routers, circuits, streams, address maps), built on first use (and again after
-   * it was closed): the options of the call that builds it apply. `Router.location()` uses
+   * it was closed). Calls made while it is being built share that build; each call's `signal` and
+   * `timeoutMs` bound only its own wait, and the build itself stops only when every caller waiting
+   * for it has given up. `geoip` and `clock` are those of the call that starts the build.
+   * `Router.location()` uses
    * `opts.geoip`, else a MaxMind database when one is installed, else tor's own GeoIP table
    * (looked up lazily, on the first location asked for). `opts.clock` is what address-map expiry
    * is judged by (for tests; default: the system clock).
    */
   getState(opts: CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'> = {}): Promise<TorState> {
-    if (this.statePromise !== undefined) return this.statePromise;
+    let build = this.stateBuild;
+    if (build === undefined) build = this.startStateBuild(opts);
+    if (build.settled) return build.promise;
+    const shared = build;
+    shared.waiting++;
+    const mine = raceCancel(shared.promise, 'building the Tor state', opts);
+    const leave = () => {
+      shared.waiting--;
+      if (shared.waiting > 0 || shared.settled) return;
+      // Everyone who wanted it gave up: stop building, and let the next call start afresh.
+      if (this.stateBuild === shared) {
+        this.stateBuild = undefined;
+        this.statePromise = undefined;
+      }
+      shared.abort.abort(new TorAbortError('building the Tor state'));
+    };
+    mine.then(leave, leave);
+    return mine;
+  }
+
+  private startStateBuild(opts: Pick<TorStateOptions, 'geoip' | 'clock'>): StateBuild {
     const geoip = opts.geoip ?? lazyGeoIp(() => createGeoIp(this.control));
-    const building = retryable(TorState.create(this.control, { ...opts, geoip }), () => {
-      if (this.statePromise === building) this.statePromise = undefined;
-    });
-    // A state closed by its user follows tor no more: the next getState() builds a new one.
-    building.then((state) => state.once('close', () => {
-      if (this.statePromise === building) this.statePromise = undefined;
-    }), () => undefined);
-    this.statePromise = building;
-    return building;
+    const abort = new AbortController();
+    const create = TorState.create(this.control, { geoip, ...(opts.clock ? { clock: opts.clock } : {}), signal: abort.signal });
+    const build: StateBuild = { promise: create, abort, waiting: 0, settled: false };
+    const forget = () => {
+      if (this.stateBuild === build) {
+        this.stateBuild = undefined;
+        this.statePromise = undefined;
+      }
+    };
+    create.then(
+      (state) => {
+        build.settled = true;
+        // A state closed by its user follows tor no more: the next getState() builds a new one.
+        state.once('close', forget);
+      },
+      () => {
+        build.settled = true;
+        forget();
+      },
+    );
+    this.stateBuild = build;
+    this.statePromise = create;
+    return build;
   }
 
   /** The live configuration, built on first use. */
@@ -188,7 +227,9 @@ export class Tor {
     this.closing ??= (async () => {
       const state = this.statePromise;
       const config = this.configPromise;
+      if (this.stateBuild?.settled === false) this.stateBuild.abort.abort(new TorAbortError('building the Tor state'));
       this.statePromise = undefined;
+      this.stateBuild = undefined;
       this.configPromise = undefined;
       this.socksClient?.close();
       // In parallel: each is bounded on its own when tor stops answering, and they do not depend
@@ -222,6 +263,16 @@ function lazyGeoIp(open: () => Promise<GeoIpLookup>): GeoIpLookup {
 }
 
 /** A cached promise that forgets itself when it fails, so that the next call tries again. */
+/** One build of the live state, shared by the getState calls made meanwhile. */
+interface StateBuild {
+  promise: Promise<TorState>;
+  /** Stops the build once no caller waits for it any more. */
+  abort: AbortController;
+  /** Callers still waiting. */
+  waiting: number;
+  settled: boolean;
+}
+
 function retryable<T>(promise: Promise<T>, forget: () => void): Promise<T> {
   promise.catch(forget);
   return promise;

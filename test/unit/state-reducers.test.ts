@@ -389,6 +389,20 @@ describe('state: reducers', () => {
     assert.equal(s.recentlyClosed.get(String(RECENTLY_CLOSED_LIMIT + 10))?.reason, 'FINISHED');
   });
 
+  it('ends a FAILED stream with the same Stream when its CLOSED follows (tor sends both), and bounds the wait', () => {
+    const s = createSnapshot();
+    const st = applyStreamText(s, 'STREAM 7 NEW 0 example.com:443 SOURCE_ADDR=127.0.0.1:5000 PURPOSE=USER', 7);
+    assert.equal(applyStreamText(s, 'STREAM 7 FAILED 0 example.com:443 REASON=TIMEOUT', 7), st);
+    assert.equal(s.streams.size, 0, 'a failed stream is not open');
+    assert.equal(applyStreamText(s, 'STREAM 7 CLOSED 0 example.com:443 REASON=TIMEOUT', 7), st);
+    assert.equal(st.status, 'CLOSED');
+    assert.deepEqual(st.sourceAddr, { host: '127.0.0.1', port: 5000 });
+    assert.equal(s.failedStreams.size, 0);
+    // Streams whose CLOSED never comes are not kept for ever.
+    for (let i = 1; i <= RECENTLY_CLOSED_LIMIT + 10; i++) applyStreamText(s, `STREAM ${100 + i} FAILED 0 example.com:443`, 7);
+    assert.equal(s.failedStreams.size, RECENTLY_CLOSED_LIMIT);
+  });
+
   it('ensureCircuit gives the known, the recently closed, or a new LAUNCHED circuit', () => {
     const s = createSnapshot();
     reduce(s, ev('CIRC 3 LAUNCHED'));

@@ -153,6 +153,101 @@ describe('state: TorState against a fake control port', () => {
     });
   });
 
+  describe('lifecycle', () => {
+    /** Subscribers TorControl holds, by event name (typed + raw). */
+    function subscriptions(control: TorControl): Record<string, number> {
+      const subs = (control as unknown as { subscribers: Map<string, { typed: Set<unknown>; raw: Set<unknown> }> }).subscribers;
+      return Object.fromEntries([...subs].map(([name, set]) => [name, set.typed.size + set.raw.size]).filter(([, n]) => n !== 0));
+    }
+
+    it('a build that is aborted or times out while subscribing leaves no subscription and no listener behind', async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      // tor acknowledges SETEVENTS late: the abort and the timeout land while the state subscribes.
+      fake.handle(/^SETEVENTS/, () => new Promise<string[]>((resolve) => setTimeout(() => resolve(['250 OK']), 60)));
+      const { control } = await openTorControl(fake.endpoint);
+      try {
+        const closeListeners = control.listenerCount('close');
+        const ac = new AbortController();
+        const aborted = TorState.create(control, { signal: ac.signal });
+        setTimeout(() => ac.abort(), 10);
+        await assert.rejects(aborted, TorAbortError);
+        await assert.rejects(TorState.create(control, { timeoutMs: 10 }), TorTimeoutError);
+        // The subscriptions land after the rejections: let them, and the undoing, finish.
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        assert.deepEqual(subscriptions(control), {});
+        assert.equal(control.listenerCount('close'), closeListeners);
+      } finally {
+        control.destroy();
+        await fake.close();
+      }
+    });
+
+    it('hands out one Stream for a stream tor reports FAILED then CLOSED', async () => {
+      const { fake, state } = await setup();
+      const failed = once(state, 'streamFailed');
+      const closed = once(state, 'streamClosed');
+      fake.event('STREAM 30 NEW 0 127.0.0.1:1 SOURCE_ADDR=127.0.0.1:5030 PURPOSE=USER');
+      fake.event('STREAM 30 FAILED 0 127.0.0.1:1 REASON=END REMOTE_REASON=MISC');
+      fake.event('STREAM 30 CLOSED 0 127.0.0.1:1 REASON=END REMOTE_REASON=MISC');
+      const [[st], [ended]] = await Promise.all([failed, closed]);
+      assert.equal(ended, st);
+      assert.equal(st.status, 'CLOSED');
+      assert.equal(state.streams.size, 0);
+    });
+
+    it('a state whose connection closed lets go of its subscriptions', async () => {
+      const { state, control } = await setup();
+      assert.ok(Object.keys(subscriptions(control)).length > 0);
+      const closed = once(state, 'close');
+      control.destroy();
+      await closed;
+      assert.deepEqual(subscriptions(control), {});
+    });
+
+    it("tor.getState: one caller's abort or timeout ends only its own wait; the build stops when every caller gave up", async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      let release!: () => void;
+      const answer = new Promise<void>((resolve) => (release = resolve));
+      fake.handle(/^GETINFO ns\/all/, async () => {
+        await answer;
+        return undefined; // then the table answers
+      });
+      const { control } = await openTorControl(fake.endpoint);
+      const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      try {
+        const ac = new AbortController();
+        const impatient = tor.getState({ signal: ac.signal });
+        const hurried = tor.getState({ timeoutMs: 20 });
+        const patient = tor.getState();
+        ac.abort();
+        await assert.rejects(impatient, TorAbortError);
+        await assert.rejects(hurried, TorTimeoutError);
+        release();
+        const state = await patient;
+        assert.equal(state.routers.size, 4);
+        assert.equal(await tor.getState(), state);
+        assert.equal(commandsMatching(fake, /^GETINFO ns\/all/).length, 1, 'one build for all');
+        await state.close();
+
+        // Everyone gives up: the build stops, and the next call builds afresh.
+        const before = commandsMatching(fake, /^GETINFO ns\/all/).length;
+        const gaveUp = new AbortController();
+        const lone = tor.getState({ signal: gaveUp.signal });
+        await fake.waitForCommand(/^GETINFO ns\/all/, before + 1);
+        gaveUp.abort();
+        await assert.rejects(lone, TorAbortError);
+        const fresh = await tor.getState();
+        assert.notEqual(fresh, state);
+        assert.equal(commandsMatching(fake, /^GETINFO ns\/all/).length, before + 2);
+      } finally {
+        await tor.close();
+        await fake.close();
+      }
+    });
+  });
+
   describe('replaying a recorded session of the test network', () => {
     it('ends in the state tor reported, emitting each change', async () => {
       const now = Date.UTC(2026, 10, 25, 15, 45, 0);
@@ -193,6 +288,7 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(seen['streamAttached'], ['15', '17', '19']);
       assert.deepEqual(seen['streamSucceeded'], ['17', '19']);
       assert.deepEqual(seen['streamClosed'], ['16', '17', '15', '19']);
+
       assert.deepEqual(seen['addrmapAdded'], ['10.1.2.3', '127.0.0.1', 'example.org']);
       assert.equal(seen['consensus']!.length, 1);
       assert.equal(seen['guardsChanged']!.length, 1, 'the UP of auth0; layer-2 statuses change nothing');
