@@ -313,7 +313,7 @@ export function applyEntryGuardsText(s: StateSnapshot, text: string): number {
     guards.push({
       fingerprint: ref.fingerprint,
       nickname: ref.nickname,
-      status: sp2 === -1 ? l.slice(sp + 1) : l.slice(sp + 1, sp2),
+      status: (sp2 === -1 ? l.slice(sp + 1) : l.slice(sp + 1, sp2)).toLowerCase(),
     });
   }
   s.guards = guards;
@@ -337,7 +337,8 @@ export function applyGuardEvent(s: StateSnapshot, e: GuardEvent): boolean {
     s.guards = s.guards.filter((_, j) => j !== i);
     return true;
   }
-  const guard: EntryGuard = { fingerprint: fp, nickname: nick ?? s.guards[i]?.nickname, status: e.status };
+  // Lower case, as GETINFO entry-guards writes statuses: one spelling for `status === 'up'`.
+  const guard: EntryGuard = { fingerprint: fp, nickname: nick ?? s.guards[i]?.nickname, status: e.status.toLowerCase() };
   if (i !== -1) {
     // tor repeats a status (DOWN four times for one dead guard): nothing changed.
     const old = s.guards[i]!;

@@ -19,8 +19,9 @@ export interface EntryGuard {
   readonly fingerprint: string;
   readonly nickname: string | undefined;
   /**
-   * As tor said it: `up`, `never-connected`, `down`, `unusable`, `unlisted` (GETINFO), or the
-   * latest GUARD event status: `NEW`, `UP`, `DOWN`, `BAD`, `GOOD`, ...
+   * tor's word for it, in lower case: `up`, `never-connected`, `down`, `unusable`, `unlisted`
+   * (GETINFO entry-guards), or the latest GUARD event's status: `new`, `up`, `down`, `bad`,
+   * `good`, ... (tor writes those in upper case).
    */
   readonly status: string;
 }

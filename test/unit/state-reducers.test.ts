@@ -217,9 +217,9 @@ const CASES: Case[] = [
     expect: {
       guards: [
         { fingerprint: FP.auth3, status: 'up' },
-        { fingerprint: FP.auth0, status: 'DOWN' },
+        { fingerprint: FP.auth0, status: 'down' },
         { fingerprint: FP.auth2, status: 'never-connected' },
-        { fingerprint: UNKNOWN_FP, status: 'NEW' },
+        { fingerprint: UNKNOWN_FP, status: 'new' },
       ],
     },
   },

@@ -307,7 +307,7 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(state.routers.get(FP.auth1)?.bandwidth, 10, 'the NEWCONSENSUS replaced the routers');
       assert.deepEqual(
         state.guards.map((g) => `${g.nickname}:${g.status}`),
-        ['auth1:up', 'auth3:up', 'auth0:UP', 'auth2:never-connected'],
+        ['auth1:up', 'auth3:up', 'auth0:up', 'auth2:never-connected'],
       );
     });
   });
