@@ -123,7 +123,10 @@ export interface TorStateOptions extends CancelOptions {
 
 /** Options of {@link TorState.buildCircuit}. */
 export interface BuildCircuitOptions extends CancelOptions {
-  /** EXTENDCIRCUIT's `purpose=`. @default tor's default, 'general' */
+  /**
+   * EXTENDCIRCUIT's `purpose=`. tor picks a path only for 'general': a 'controller' circuit needs
+   * its path given (without one tor answers 551, a TorCircuitError). @default tor's default, 'general'
+   */
   purpose?: 'general' | 'controller';
 }
 
