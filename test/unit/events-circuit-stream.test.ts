@@ -213,6 +213,17 @@ describe('events: CIRC_MINOR', () => {
     assert.equal(e.timeCreated?.getTime(), Date.UTC(2026, 10, 25, 15));
   });
 
+  it('reads CONFLUX_ID when a leg is linked (as tor 0.4.9 sends it), keeps what it does not know', () => {
+    const e = typed(
+      'CIRC_MINOR',
+      `CIRC_MINOR 11 PURPOSE_CHANGED $${FP_A}~a,$${FP_B}~b BUILD_FLAGS=NEED_CAPACITY,NEED_UPTIME PURPOSE=CONFLUX_LINKED ` +
+        'TIME_CREATED=2026-11-26T06:34:08.529791 CONFLUX_ID=1F15D970AB OLD_PURPOSE=CONFLUX_UNLINKED OLD_TIME_CREATED=2026-11-26T06:34:08.529791',
+    );
+    assert.equal(e.confluxId, '1F15D970AB');
+    assert.equal(e.oldPurpose, 'CONFLUX_UNLINKED');
+    assert.deepEqual({ ...e.extra }, { OLD_TIME_CREATED: '2026-11-26T06:34:08.529791' });
+  });
+
   it('parses CANNIBALIZED', () => {
     const e = typed('CIRC_MINOR', `CIRC_MINOR 7 CANNIBALIZED $${FP_A}~a PURPOSE=GENERAL OLD_PURPOSE=GENERAL`);
     assert.equal(e.event, 'CANNIBALIZED');

@@ -107,9 +107,11 @@ const CIRC_MINOR_KEYS = [
   'TIME_CREATED=',
   'OLD_PURPOSE=',
   'OLD_HS_STATE=',
+  'CONFLUX_ID=',
 ] as const;
 const K_OLD_PURPOSE = 5;
 const K_OLD_HS_STATE = 6;
+const K_MINOR_CONFLUX_ID = 7;
 
 type CircuitEventObject = CircuitFields & { extra: CircEvent['extra'] };
 
@@ -180,6 +182,9 @@ function applyCircMinor(ev: CircMinorEvent, index: number, text: string, start: 
       return;
     case K_OLD_HS_STATE:
       ev.oldHsState = text.slice(start, end);
+      return;
+    case K_MINOR_CONFLUX_ID:
+      ev.confluxId = text.slice(start, end);
       return;
     default:
       applyCircuitField(ev, index, text, start, end);
@@ -300,6 +305,7 @@ export function parseCircMinorBody(text: string, pos: number, raw: string): Circ
     timeCreated: undefined,
     oldPurpose: undefined,
     oldHsState: undefined,
+    confluxId: undefined,
   };
   scanKnownKeywords(text, headEnd, CIRC_MINOR_KEYS, ev, applyCircMinor, addExtra);
   return ev;

@@ -138,6 +138,8 @@ export interface CircMinorEvent extends EventBase<'CIRC_MINOR'>, CircuitFields {
   oldPurpose?: string | undefined;
   /** OLD_HS_STATE. */
   oldHsState?: string | undefined;
+  /** CONFLUX_ID (tor 0.4.9 sends it when a leg joins a conflux set: PURPOSE=CONFLUX_LINKED). */
+  confluxId?: string | undefined;
 }
 
 /** `650 STREAM` (control-spec 4.1.2); also one line of `GETINFO stream-status`. */
