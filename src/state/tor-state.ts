@@ -921,7 +921,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
             : new TorCircuitError(`tor kept detaching the stream from circuit ${expected.circuit.id}`, { circuitId: expected.circuit.id });
           await this.closeStreamQuietly(st);
         } else {
-          await this.attachTo(st, expected.circuit, (why) => (expected.failure = why));
+          await this.attachTo(st, expected.circuit, (why) => (expected.failure = why), true);
         }
         return;
       }
@@ -969,11 +969,13 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   /**
-   * ATTACHSTREAM to `circuit` (once it is built), or to 0 (tor decides) for null.
+   * ATTACHSTREAM to `circuit` (once it is built), or to 0 (tor decides) for null. Should the state
+   * close meanwhile, an attacher's stream is handed back to tor; a pinned one (`pinned`) is closed
+   * instead: it must not end up on a circuit its caller did not choose.
    * @param refused - told why the stream could not go on `circuit`, before the stream is closed
    *   (so that whoever waits on the stream's SOCKS connection can know it when that fails)
    */
-  private async attachTo(st: Stream, circuit: Circuit | null, refused?: (why: Error) => void): Promise<void> {
+  private async attachTo(st: Stream, circuit: Circuit | null, refused?: (why: Error) => void, pinned = false): Promise<void> {
     if (circuit === null) {
       await this.control.command(`ATTACHSTREAM ${st.id} 0`).catch((err) => {
         // 555: tor had already attached it (e.g. it was not ours to wait for). Nothing to undo.
@@ -986,7 +988,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
       try {
         await circuit.whenBuilt({ timeoutMs: ATTACH_BUILD_TIMEOUT_MS });
       } catch (err) {
-        if (this.closed && !this.control.closed) {
+        if (this.closed && !pinned && !this.control.closed) {
           // The state closed while the circuit was built: hand the stream back to tor.
           await this.attachTo(st, null);
           return;
@@ -999,8 +1001,13 @@ export class TorState extends EventEmitter<TorStateEvents> {
     }
     if (st.closed) return;
     if (this.closed) {
-      // Closed while the circuit was built: hand the stream back, or it would wait for nobody.
-      await this.attachTo(st, null);
+      // Closed while the circuit was built: the stream would wait for nobody.
+      if (!pinned) {
+        await this.attachTo(st, null);
+        return;
+      }
+      refused?.(new TorControlClosedError('the Tor state was closed'));
+      await this.closeStreamQuietly(st);
       return;
     }
     try {

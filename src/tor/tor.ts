@@ -47,7 +47,6 @@ export class Tor {
   /** The control endpoint string this handle is connected to. */
   readonly controlEndpoint: string;
   private readonly launched?: LaunchedTor;
-  private statePromise?: Promise<TorState>;
   /** The state being built or built, shared by getState's callers. */
   private stateBuild?: StateBuild;
   private configPromise?: Promise<TorConfig>;
@@ -86,10 +85,7 @@ export class Tor {
       shared.waiting--;
       if (shared.waiting > 0 || shared.settled) return;
       // Everyone who wanted it gave up: stop building, and let the next call start afresh.
-      if (this.stateBuild === shared) {
-        this.stateBuild = undefined;
-        this.statePromise = undefined;
-      }
+      if (this.stateBuild === shared) this.stateBuild = undefined;
       shared.abort.abort(new TorAbortError('building the Tor state'));
     };
     mine.then(leave, leave);
@@ -102,10 +98,7 @@ export class Tor {
     const create = TorState.create(this.control, { geoip, ...(opts.clock ? { clock: opts.clock } : {}), signal: abort.signal });
     const build: StateBuild = { promise: create, abort, waiting: 0, settled: false };
     const forget = () => {
-      if (this.stateBuild === build) {
-        this.stateBuild = undefined;
-        this.statePromise = undefined;
-      }
+      if (this.stateBuild === build) this.stateBuild = undefined;
     };
     create.then(
       (state) => {
@@ -119,7 +112,6 @@ export class Tor {
       },
     );
     this.stateBuild = build;
-    this.statePromise = create;
     return build;
   }
 
@@ -225,10 +217,10 @@ export class Tor {
    */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      const state = this.statePromise;
+      const build = this.stateBuild;
+      const state = build?.promise;
       const config = this.configPromise;
-      if (this.stateBuild?.settled === false) this.stateBuild.abort.abort(new TorAbortError('building the Tor state'));
-      this.statePromise = undefined;
+      if (build?.settled === false) build.abort.abort(new TorAbortError('building the Tor state'));
       this.stateBuild = undefined;
       this.configPromise = undefined;
       this.socksClient?.close();
