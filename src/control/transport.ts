@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { TorControlClosedError, TorError } from '../errors.js';
+import { EndpointArgumentError, TorControlClosedError } from '../errors.js';
 import { raceCancel, type CancelOptions } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import { authenticate, type AuthOptions } from './authenticate.js';
@@ -10,7 +10,7 @@ export type ControlAddress = { kind: 'tcp'; host: string; port: number } | { kin
 
 /**
  * Reads a control endpoint string.
- * @throws TorError (`TOR_ENDPOINT_ARGUMENT`) for anything but tcp: and unix: endpoints
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for anything but tcp: and unix: endpoints
  * @example parseControlEndpoint('tcp:127.0.0.1:9051') // { kind: 'tcp', host: '127.0.0.1', port: 9051 }
  */
 export function parseControlEndpoint(endpoint: string): ControlAddress {
@@ -36,8 +36,8 @@ function toPort(value: string | undefined, endpoint: string): number {
   return n;
 }
 
-function badControl(endpoint: string, why: string): TorError {
-  return new TorError('TOR_ENDPOINT_ARGUMENT', `bad control endpoint ${JSON.stringify(endpoint)}: ${why}`);
+function badControl(endpoint: string, why: string): EndpointArgumentError {
+  return new EndpointArgumentError(`bad control endpoint ${JSON.stringify(endpoint)}: ${why}`);
 }
 
 /** Size of the one buffer a control socket reads into. */

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { TorInvalidValueError } from '../errors.js';
 import { throwIfAborted } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import type { ListeningEndpoint } from '../util/listening-endpoint.js';
@@ -25,6 +26,11 @@ export async function listen(
   description: string,
   opts: EndpointCallOptions,
 ): Promise<ListeningEndpoint> {
+  // Any net.Server will do (http, https, tls, net): what listen() uses of it.
+  const s = server as Partial<net.Server> | null | undefined;
+  if (typeof s !== 'object' || s === null || typeof s.listen !== 'function' || typeof s.once !== 'function' || typeof s.close !== 'function') {
+    throw new TorInvalidValueError('server', 'must be a net.Server (http.createServer(), net.createServer(), ...)');
+  }
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'server');

@@ -33,6 +33,8 @@ export async function listenServer(
     server.once('listening', onListening);
     server.once('error', onError);
   });
+  // Rejected only while we wait on it below; never left unobserved if listen() throws first.
+  done.catch(() => undefined);
   try {
     server.listen(options);
   } catch (err) {

@@ -12,6 +12,7 @@ import {
   EndpointConnectError,
   EndpointListenError,
   TorAbortError,
+  TorInvalidValueError,
   TorTimeoutError,
 } from '../../src/errors.js';
 import { connect, listen } from '../../src/di/endpoint-api.js';
@@ -118,6 +119,23 @@ describe('tcp: endpoints on 127.0.0.1', () => {
       await assert.rejects(listen(server, 'tcp:0'), /already listening/);
     } finally {
       await ep.close();
+    }
+  });
+
+  it('refuses what is not a server, typed, and leaves no rejection unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      for (const notAServer of [{}, null, undefined, 42, { listen: () => undefined }]) {
+        for (const where of ['tcp:0', `unix:${path.join(os.tmpdir(), 'torcon-never.sock')}`, 'onion:80']) {
+          await assert.rejects(listen(notAServer as never, where), (e: unknown) => e instanceof TorInvalidValueError, `${where} ${String(notAServer)}`);
+        }
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
     }
   });
 

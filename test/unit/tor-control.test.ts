@@ -7,6 +7,7 @@ import sinon from 'sinon';
 import { TorControl } from '../../src/control/tor-control.js';
 import { openTorControl } from '../../src/control/transport.js';
 import {
+  EndpointArgumentError,
   TorAbortError,
   TorAuthError,
   TorControlClosedError,
@@ -298,6 +299,14 @@ describe('TorControl against a scripted peer', () => {
     await peer.waitForLines(1);
     peer.cut();
     await assert.rejects(next, TorControlClosedError);
+  });
+});
+
+describe('opening a control connection', () => {
+  it('refuses a malformed control endpoint with EndpointArgumentError, before any connection', async () => {
+    for (const bad of ['foo:1', 'tcp:127.0.0.1:0', 'tcp:127.0.0.1:70000', 'onion:80', 'tls:127.0.0.1:9051']) {
+      await assert.rejects(openTorControl(bad), (e: unknown) => e instanceof EndpointArgumentError && e.code === 'TOR_ENDPOINT_ARGUMENT', bad);
+    }
   });
 });
 
