@@ -87,12 +87,15 @@ export class UnknownEndpointError extends TorError {
   readonly prefix: string;
   readonly known: readonly string[];
 
-  constructor(prefix: string, known: readonly string[], role?: 'client' | 'server') {
+  /**
+   * @param otherRole - a plugin for `prefix` exists, for the other role only (`onion:` given to
+   *   connect(), say): the message says where it belongs.
+   */
+  constructor(prefix: string, known: readonly string[], role?: 'client' | 'server', otherRole = false) {
     const what = role ? `${role} endpoint type` : 'endpoint type';
-    super(
-      'TOR_ENDPOINT_UNKNOWN',
-      `unknown ${what} "${prefix}"; known: ${known.length ? known.join(', ') : '(none)'}`,
-    );
+    const where = role === 'client' ? 'a server endpoint, for listen()' : 'a client endpoint, for connect()';
+    const why = otherRole && role ? `"${prefix}" is ${where}, not a ${what}` : `unknown ${what} "${prefix}"`;
+    super('TOR_ENDPOINT_UNKNOWN', `${why}; known: ${known.length ? known.join(', ') : '(none)'}`);
     this.prefix = prefix;
     this.known = known;
   }

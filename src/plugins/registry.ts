@@ -50,7 +50,7 @@ export class PluginRegistry {
   get(prefix: string, role?: EndpointRole): EndpointPlugin {
     const plugin = this.#plugins.get(prefix.toLowerCase());
     if (plugin && (!role || supports(plugin, role))) return plugin;
-    throw new UnknownEndpointError(prefix, this.prefixes(role), role);
+    throw new UnknownEndpointError(prefix, this.prefixes(role), role, plugin !== undefined);
   }
 
   /** Whether a plugin is registered for `prefix` (and supports `role` when given). */

@@ -64,10 +64,18 @@ describe('plugin registry', () => {
         return true;
       },
     );
-    // A plugin that exists but cannot play the role is unknown for that role.
+    // A plugin that exists but cannot play the role is unknown for that role, and the message says
+    // where it belongs (onion: given to connect(), say).
     assert.throws(
       () => r.get('alpha', 'server'),
-      (err: unknown) => err instanceof UnknownEndpointError && err.known.join() === 'beta,gamma',
+      (err: unknown) =>
+        err instanceof UnknownEndpointError &&
+        err.known.join() === 'beta,gamma' &&
+        err.message === '"alpha" is a client endpoint, for connect(), not a server endpoint type; known: beta, gamma',
+    );
+    assert.throws(
+      () => r.get('beta', 'client'),
+      (err: unknown) => err instanceof UnknownEndpointError && /^"beta" is a server endpoint, for listen\(\), not a client endpoint type/.test(err.message),
     );
     assert.throws(() => r.get('nope'), (err: unknown) => err instanceof UnknownEndpointError && err.known.length === 3);
   });
