@@ -44,12 +44,23 @@ export function createTorDispatcher(open: TorStreamOpener, stream: TorSocksConne
  * rejects with torcon's error (e.g. `TorSocksError` `TOR_SOCKS_CONNECTION_REFUSED`) rather than
  * fetch's generic `TypeError: fetch failed`; other failures (abort, HTTP protocol errors) are
  * fetch's own.
- * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `init.dispatcher` is set: the dispatcher
- *   is what sends the request through tor, so it cannot be replaced
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `init.dispatcher` is set (the dispatcher
+ *   is what sends the request through tor, so it cannot be replaced), or for a URL that is not an
+ *   absolute http: or https: URL
  */
 export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, init: RequestInit = {}): Promise<Response> {
   if ((init as { dispatcher?: unknown }).dispatcher !== undefined) {
     throw new TorInvalidValueError('fetch init.dispatcher', 'cannot be set: tor.fetch sends every request through its own tor dispatcher');
+  }
+  // Checked here: fetch refuses a bad URL or another scheme itself, with a bare TypeError.
+  let url: URL;
+  try {
+    url = input instanceof URL ? input : new URL(String(input));
+  } catch {
+    throw new TorInvalidValueError('URL', 'is not an absolute URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TorInvalidValueError('URL scheme', `${url.protocol} cannot be fetched through tor (http: and https: can)`);
   }
   try {
     const response = await undiciFetch(input, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]);

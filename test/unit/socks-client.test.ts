@@ -480,6 +480,13 @@ describe('socks client: connect through a fake SOCKS server', () => {
       await assert.rejects(client.fetch('http://x.example/', { dispatcher: {} } as RequestInit), TorInvalidValueError);
     });
 
+    it('fetch: a URL that is not absolute http: or https: is a TorInvalidValueError, not fetch\'s TypeError', async () => {
+      const { client } = await setup();
+      for (const url of ['ftp://127.0.0.1:21/', 'file:///etc/passwd', 'data:,x', 'not a url', '/relative', new URL('ws://x.example/')]) {
+        await assert.rejects(client.fetch(url), (e: unknown) => e instanceof TorInvalidValueError, String(url));
+      }
+    });
+
     it('close() destroys agents and refuses later calls', async () => {
       const { client } = await setup(() => ({ forwardTo: webPort }));
       const agent = client.httpAgent({ keepAlive: true });
