@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { TorInvalidValueError, TorProtocolError } from '../errors.js';
+import { TorInvalidValueError } from '../errors.js';
+import { isWildcardAddress, parseListenerAddresses } from '../control/listener-addresses.js';
 
 /** Where tor's SOCKS port is: a TCP address (always an IP: never resolved) or a unix socket. */
 export type SocksAddress = { host: string; port: number } | { path: string };
@@ -63,49 +64,6 @@ export function parseSocksPortOption(socksPort: number | string, hostname?: stri
 }
 
 /**
- * Splits a control-spec list of quoted strings (`"a" "b"`), undoing backslash escapes. Bare
- * (unquoted) items are accepted too, because tolerating them costs nothing.
- * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) for an unterminated quote
- */
-export function splitQuotedList(value: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  while (i < value.length) {
-    if (value[i] === ' ') {
-      i++;
-      continue;
-    }
-    if (value[i] !== '"') {
-      const end = value.indexOf(' ', i);
-      out.push(value.slice(i, end === -1 ? value.length : end));
-      i = end === -1 ? value.length : end;
-      continue;
-    }
-    let item = '';
-    let closed = false;
-    for (i++; i < value.length; i++) {
-      const c = value[i]!;
-      if (c === '\\' && i + 1 < value.length) {
-        const n = value[++i]!;
-        if (n >= '0' && n <= '7') {
-          // C-style octal escape, up to three digits.
-          let oct = n;
-          while (oct.length < 3 && i + 1 < value.length && value[i + 1]! >= '0' && value[i + 1]! <= '7') oct += value[++i];
-          item += String.fromCharCode(parseInt(oct, 8));
-        } else item += n === 'n' ? '\n' : n === 't' ? '\t' : n === 'r' ? '\r' : n;
-      } else if (c === '"') {
-        closed = true;
-        i++;
-        break;
-      } else item += c;
-    }
-    if (!closed) throw new TorProtocolError('unterminated quoted string in a GETINFO net/listeners value');
-    out.push(item);
-  }
-  return out;
-}
-
-/**
  * Parses the value of `GETINFO net/listeners/socks` into addresses we can connect to. A wildcard
  * listener (`0.0.0.0`, `[::]`) is reached on loopback. Entries that are not addresses are skipped.
  * @example parseSocksListeners('"127.0.0.1:9050" "unix:/run/tor/socks"')
@@ -113,21 +71,8 @@ export function splitQuotedList(value: string): string[] {
  * @throws TorProtocolError for an unterminated quote
  */
 export function parseSocksListeners(value: string): SocksAddress[] {
-  const out: SocksAddress[] = [];
-  for (const item of splitQuotedList(value.trim())) {
-    if (item.startsWith('unix:')) {
-      const path = item.slice(5);
-      if (path.startsWith('/') && !path.includes('\0')) out.push({ path });
-      continue;
-    }
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(item);
-    if (!m) continue;
-    let host = (m[1] ?? m[2])!;
-    const port = Number(m[3]);
-    if (net.isIP(host) === 0 || port < 1 || port > 65535) continue;
-    if (host === '0.0.0.0') host = '127.0.0.1';
-    else if (net.isIPv6(host) && /^[0:]+$/.test(host)) host = '::1';
-    out.push({ host, port });
-  }
-  return out;
+  return parseListenerAddresses(value).map((a) => {
+    if ('path' in a || !isWildcardAddress(a.host)) return a;
+    return { host: net.isIPv6(a.host) ? '::1' : DEFAULT_SOCKS_HOST, port: a.port };
+  });
 }

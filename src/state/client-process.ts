@@ -10,7 +10,7 @@
 
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
-import { splitArgs, valueAt } from '../control/keyword-args.js';
+import { isWildcardAddress, parseListenerAddresses } from '../control/listener-addresses.js';
 
 /** A local process. */
 export interface ClientProcess {
@@ -48,15 +48,9 @@ const TCP_LISTEN = '0A';
  */
 export function listenerPeers(value: string): SocketPeer[] {
   const out: SocketPeer[] = [];
-  for (const token of splitArgs(value)) {
-    const item = valueAt(token, 0, token.length);
-    const colon = item.lastIndexOf(':');
-    if (item.startsWith('unix:') || colon === -1) continue;
-    const port = Number(item.slice(colon + 1));
-    const host = normalizeAddress(item.slice(0, colon));
-    if (host === null || !Number.isInteger(port) || port < 1 || port > 65535) continue;
-    const wildcard = host === '0.0.0.0' || host === '0:0:0:0:0:0:0:0';
-    out.push({ host: wildcard ? undefined : host, port });
+  for (const a of parseListenerAddresses(value)) {
+    if ('path' in a) continue;
+    out.push({ host: isWildcardAddress(a.host) ? undefined : (normalizeAddress(a.host) ?? a.host), port: a.port });
   }
   return out;
 }

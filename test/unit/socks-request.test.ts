@@ -3,12 +3,8 @@ import net from 'node:net';
 import fc from 'fast-check';
 import { TorInvalidValueError, TorProtocolError } from '../../src/errors.js';
 import { bytesToIp, ipToBytes } from '../../src/socks/ip-bytes.js';
-import {
-  parseSocksHostname,
-  parseSocksListeners,
-  parseSocksPortOption,
-  splitQuotedList,
-} from '../../src/socks/socks-address.js';
+import { splitQuotedList } from '../../src/control/listener-addresses.js';
+import { parseSocksHostname, parseSocksListeners, parseSocksPortOption } from '../../src/socks/socks-address.js';
 import { ISOLATE_USERNAME, parseSocksHost, parseSocksTarget, socksCredentials } from '../../src/socks/socks-request.js';
 
 describe('socks request validation', () => {
