@@ -182,6 +182,16 @@ interface Expectation {
   failure: Error | undefined;
 }
 
+/**
+ * Checks a `circuit` argument (connectVia, `tor.connect(target, { circuit })`): a Circuit or an id.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything else
+ */
+export function assertCircuitArgument(circuit: unknown): asserts circuit is Circuit | string {
+  if (typeof circuit !== 'string' && !(circuit instanceof Circuit)) {
+    throw new TorInvalidValueError('circuit', 'must be a Circuit of the live state or a circuit id');
+  }
+}
+
 function sourceKey(host: string, port: number): string | undefined {
   const h = normalizeAddress(host);
   return h === null ? undefined : `${h}:${port}`;
@@ -232,6 +242,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private documentLines: Map<string, DocumentLines> | undefined = undefined;
   /** loadRouterVersions was called: read the document again after each new consensus. */
   private versionsWanted = false;
+  /** The GETINFO net/listeners/socks in flight, shared by concurrent socksPeers() calls. */
+  private socksPeersLookup: Promise<readonly SocketPeer[] | undefined> | undefined = undefined;
   /** Which of DOCUMENT_KEYS tor answered last. */
   private documentKey: string | undefined = undefined;
   private nameIndex: Map<string, Router> | undefined = undefined;
@@ -336,7 +348,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     }
     if (out['ns/all'] === undefined) {
       // Whole consensus documents parse too (their r lines may lack the digest: microdesc flavor).
-      for (const key of ['dir/status-vote/current/consensus-microdesc', 'dir/status-vote/current/consensus']) {
+      for (const key of DOCUMENT_KEYS) {
         try {
           out['ns/all'] = await this.control.getInfo(key, { signal: opts.signal });
           break;
@@ -831,9 +843,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     opts: CancelOptions = {},
   ): Promise<T> {
     this.assertOpen();
-    if (typeof circuit !== 'string' && !(circuit instanceof Circuit)) {
-      throw new TorInvalidValueError('circuit', 'must be a Circuit of this state or a circuit id');
-    }
+    assertCircuitArgument(circuit);
     const c = typeof circuit === 'string' ? this.snap.circuits.get(circuit) : circuit;
     if (c === undefined || c.closed) {
       const id = typeof circuit === 'string' ? circuit : circuit.id;
@@ -988,15 +998,13 @@ export class TorState extends EventEmitter<TorStateEvents> {
       try {
         await circuit.whenBuilt({ timeoutMs: ATTACH_BUILD_TIMEOUT_MS });
       } catch (err) {
-        if (this.closed && !pinned && !this.control.closed) {
-          // The state closed while the circuit was built: hand the stream back to tor.
-          await this.attachTo(st, null);
+        // A closed state abandons its circuits' waiters: that case is handled below.
+        if (!this.closed) {
+          log('circuit %s for stream %s never got built: %s', circuit.id, st.id, err);
+          refused?.(err instanceof Error ? err : new TorCircuitError(String(err), { circuitId: circuit.id }));
+          await this.closeStreamQuietly(st);
           return;
         }
-        log('circuit %s for stream %s never got built: %s', circuit.id, st.id, err);
-        refused?.(err instanceof Error ? err : new TorCircuitError(String(err), { circuitId: circuit.id }));
-        await this.closeStreamQuietly(st);
-        return;
       }
     }
     if (st.closed) return;
@@ -1025,15 +1033,24 @@ export class TorState extends EventEmitter<TorStateEvents> {
     await this.control.command(`CLOSESTREAM ${st.id} ${REASON_MISC}`).catch((err) => log('CLOSESTREAM %s: %s', st.id, err));
   }
 
-  /** tor's SOCKS listeners now, for clientProcess (listeners come and go with SETCONF SocksPort). */
-  private async socksPeers(): Promise<readonly SocketPeer[] | undefined> {
-    if (this.control.closed) return undefined;
-    try {
-      return listenerPeers(await this.control.getInfo('net/listeners/socks'));
-    } catch (err) {
-      log('GETINFO net/listeners/socks: %s', err);
-      return undefined;
-    }
+  /**
+   * tor's SOCKS listeners now, for clientProcess (listeners come and go with SETCONF SocksPort).
+   * Lookups made at the same time (a monitor asking about every stream) share one GETINFO.
+   */
+  private socksPeers(): Promise<readonly SocketPeer[] | undefined> {
+    if (this.control.closed) return Promise.resolve(undefined);
+    this.socksPeersLookup ??= this.control.getInfo('net/listeners/socks').then(
+      (value) => listenerPeers(value),
+      (err: unknown) => {
+        log('GETINFO net/listeners/socks: %s', err);
+        return undefined;
+      },
+    );
+    const lookup = this.socksPeersLookup;
+    void lookup.finally(() => {
+      if (this.socksPeersLookup === lookup) this.socksPeersLookup = undefined;
+    });
+    return lookup;
   }
 
   // ---------------------------------------------------------------- geoip

@@ -7,8 +7,7 @@ import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptio
 import type { LaunchedTor } from '../process/launch-tor.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions } from '../socks/tor-socks-client.js';
-import { TorState, type TorStateOptions } from '../state/tor-state.js';
-import { Circuit } from '../state/circuit.js';
+import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp } from '../geoip/create-geoip.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
@@ -144,9 +143,8 @@ export class Tor {
     const merged: TorStreamOptions = { ...parsed.options, ...opts };
     const { circuit, ...socksOptions } = merged;
     if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
-    if (typeof circuit !== 'string' && !(circuit instanceof Circuit)) {
-      throw new TorInvalidValueError('circuit', 'must be a Circuit of the live state or a circuit id');
-    }
+    // Checked before getState(), which may build a whole state first.
+    assertCircuitArgument(circuit);
     if (isOnionHostname(parsed.target.host)) {
       // tor reaches onion services over rendezvous circuits it builds itself: a stream to one
       // cannot go over a circuit of ours (the state hands such streams back to tor).

@@ -196,6 +196,18 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(state.streams.size, 0);
     });
 
+    it("clientProcess lookups made together share one GETINFO of tor's SOCKS listeners", async () => {
+      const { fake, state } = await setup({ info: { 'net/listeners/socks': '"127.0.0.1:9050"' }, state: { procRoot: '/nonexistent-proc' } });
+      for (const id of ['40', '41', '42']) fake.event(`STREAM ${id} NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:50${id} PURPOSE=USER`);
+      await sync(harness!);
+      const streams = ['40', '41', '42'].map((id) => state.streams.get(id)!);
+      assert.deepEqual(await Promise.all(streams.map((st) => st.clientProcess())), [undefined, undefined, undefined]);
+      assert.equal(commandsMatching(fake, /^GETINFO net\/listeners\/socks/).length, 1);
+      // A later lookup asks again: the listeners may have changed.
+      await streams[0]!.clientProcess();
+      assert.equal(commandsMatching(fake, /^GETINFO net\/listeners\/socks/).length, 2);
+    });
+
     it('a state whose connection closed lets go of its subscriptions', async () => {
       const { state, control } = await setup();
       assert.ok(Object.keys(subscriptions(control)).length > 0);
