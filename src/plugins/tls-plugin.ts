@@ -1,8 +1,8 @@
 import net from 'node:net';
-import tls from 'node:tls';
 import { promises as fs } from 'node:fs';
 import { EndpointArgumentError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
 import { throwIfAborted } from '../util/abort.js';
+import { nodeTls } from '../util/node-builtins.js';
 import type { PluginRegistry } from './registry.js';
 import { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from '../util/endpoint-grammar.js';
 import type { EndpointContext, EndpointPlugin, EndpointRole, ListeningEndpoint } from './plugin-types.js';
@@ -190,7 +190,7 @@ export const tlsPlugin: EndpointPlugin = {
       const socket = raw;
       return await openSocket(
         () =>
-          tls.connect({
+          nodeTls().connect({
             socket,
             host: o.host,
             rejectUnauthorized: o.rejectUnauthorized,
@@ -217,13 +217,13 @@ export const tlsPlugin: EndpointPlugin = {
     const cert = o.certKey === o.privateKey ? key : await readPem(o.certKey, 'certKey');
     try {
       // Checked here so that a bad key is an argument error before anything listens.
-      tls.createSecureContext({ key, cert });
+      nodeTls().createSecureContext({ key, cert });
     } catch (err) {
       // OpenSSL's reason only: never the file contents.
       const reason = err instanceof Error ? err.message : String(err);
       throw new EndpointArgumentError(`tls: privateKey/certKey are not a usable PEM key and certificate: ${reason}`);
     }
-    const inner = tls.createServer({ key, cert }, (socket) => {
+    const inner = nodeTls().createServer({ key, cert }, (socket) => {
       server.emit('connection', socket);
     });
     // A client failing its handshake concerns that client only.

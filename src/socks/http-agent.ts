@@ -1,9 +1,10 @@
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { TorInvalidValueError } from '../errors.js';
+import { nodeHttp, nodeHttps } from '../util/node-builtins.js';
 import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
 
 /** Options of `TorSocksClient.httpAgent`. */
@@ -74,51 +75,68 @@ function deliver(opening: () => Promise<net.Socket>, callback: Callback | undefi
   return undefined;
 }
 
-/**
- * An `http.Agent` whose every socket is a stream through tor. Works with `http.get`/`http.request`
- * and keep-alive pooling; hostnames are resolved by tor, never locally.
- * @example http.get('http://example.onion/', { agent: new TorHttpAgent(open, {}) }, onResponse)
- */
-export class TorHttpAgent extends http.Agent {
-  private readonly open: TorStreamOpener;
-  /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
-  readonly #stream: TorSocksConnectOptions;
+/** An agent class of this module: built on Node's http.Agent or https.Agent. */
+export type TorAgentClass = new (open: TorStreamOpener, opts?: HttpAgentOptions) => http.Agent;
 
-  constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
-    super({ ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) });
-    this.open = open;
-    this.#stream = streamOptions(opts);
-  }
-
-  override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
-    return deliver(() => this.open(requestTarget(options, 80), this.#stream), callback);
-  }
-}
+let agentClasses: { http: TorAgentClass; https: TorAgentClass } | undefined;
 
 /**
- * An `https.Agent` whose every socket is TLS over a stream through tor: the TLS handshake is with
- * the request's host (SNI and certificate check), not with tor.
+ * The agent classes, made at the first call: they extend Node's `http.Agent` and `https.Agent`,
+ * and those modules are loaded only then (see util/node-builtins.ts).
  */
-export class TorHttpsAgent extends https.Agent {
-  private readonly open: TorStreamOpener;
-  /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
-  readonly #stream: TorSocksConnectOptions;
+export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass } {
+  if (agentClasses !== undefined) return agentClasses;
+  const httpModule = nodeHttp();
+  const httpsModule = nodeHttps();
 
-  constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
-    const tlsOptions = typeof opts.tls === 'object' ? opts.tls : {};
-    super({ ...tlsOptions, ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) } as https.AgentOptions);
-    this.open = open;
-    this.#stream = streamOptions(opts);
+  /**
+   * An `http.Agent` whose every socket is a stream through tor. Works with `http.get`/`http.request`
+   * and keep-alive pooling; hostnames are resolved by tor, never locally.
+   */
+  class TorHttpAgent extends httpModule.Agent {
+    private readonly open: TorStreamOpener;
+    /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
+    readonly #stream: TorSocksConnectOptions;
+
+    constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
+      super({ ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) });
+      this.open = open;
+      this.#stream = streamOptions(opts);
+    }
+
+    override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
+      return deliver(() => this.open(requestTarget(options, 80), this.#stream), callback);
+    }
   }
 
-  override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
-    return deliver(() => {
-      const target = requestTarget(options, 443);
-      // Node merges the agent's TLS options into `options`; the request's own fields (path,
-      // headers...) mean nothing to TLS, and `path` would even mean a unix socket to net.
-      const { path: _path, socketPath: _socketPath, host: _host, hostname: _hostname, port: _port, agent: _agent, ...rest } =
-        options as http.ClientRequestArgs & Record<string, unknown>;
-      return this.open(target, { ...this.#stream, tls: rest as tls.ConnectionOptions });
-    }, callback);
+  /**
+   * An `https.Agent` whose every socket is TLS over a stream through tor: the TLS handshake is with
+   * the request's host (SNI and certificate check), not with tor.
+   */
+  class TorHttpsAgent extends httpsModule.Agent {
+    private readonly open: TorStreamOpener;
+    /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
+    readonly #stream: TorSocksConnectOptions;
+
+    constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
+      const tlsOptions = typeof opts.tls === 'object' ? opts.tls : {};
+      super({ ...tlsOptions, ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) } as https.AgentOptions);
+      this.open = open;
+      this.#stream = streamOptions(opts);
+    }
+
+    override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
+      return deliver(() => {
+        const target = requestTarget(options, 443);
+        // Node merges the agent's TLS options into `options`; the request's own fields (path,
+        // headers...) mean nothing to TLS, and `path` would even mean a unix socket to net.
+        const { path: _path, socketPath: _socketPath, host: _host, hostname: _hostname, port: _port, agent: _agent, ...rest } =
+          options as http.ClientRequestArgs & Record<string, unknown>;
+        return this.open(target, { ...this.#stream, tls: rest as tls.ConnectionOptions });
+      }, callback);
+    }
   }
+
+  agentClasses = { http: TorHttpAgent, https: TorHttpsAgent };
+  return agentClasses;
 }

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
+import { nodeTls } from '../util/node-builtins.js';
 import { socksFailure } from './socks-errors.js';
 import { describeTarget } from './socks-request.js';
 
@@ -26,7 +27,7 @@ export function startTls(
       return;
     }
     const servername = options.servername ?? (net.isIP(target.host) ? undefined : target.host);
-    const secure = tls.connect({
+    const secure = nodeTls().connect({
       ...options,
       socket,
       // `host` only names the peer for the certificate check: with `socket` nothing is dialled.

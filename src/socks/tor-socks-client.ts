@@ -8,7 +8,7 @@ import type { ControlReply } from '../control/reply.js';
 import type { CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { cancellable, checkInnerSignal } from './cancellable.js';
-import { TorHttpAgent, TorHttpsAgent, type HttpAgentOptions } from './http-agent.js';
+import { torAgentClasses, type HttpAgentOptions } from './http-agent.js';
 import {
   describeSocksAddress,
   FALLBACK_SOCKS_ADDRESSES,
@@ -207,7 +207,8 @@ export class TorSocksClient {
     socksCredentials(opts);
     if (opts.socksPort !== undefined) parseSocksPortOption(opts.socksPort, opts.socksHostname);
     const open = (target: { host: string; port: number }, o: TorSocksConnectOptions) => this.connect(target, o);
-    const agent = opts.tls ? new TorHttpsAgent(open, opts) : new TorHttpAgent(open, opts);
+    const classes = torAgentClasses();
+    const agent = opts.tls ? new classes.https(open, opts) : new classes.http(open, opts);
     this.agents.add(agent);
     return agent;
   }

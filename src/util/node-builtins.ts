@@ -1,0 +1,31 @@
+/**
+ * Node modules that torcon loads when a feature first needs them, not when torcon is imported:
+ * `node:http` and `node:https` (for `httpAgent()`) and `node:tls` (for TLS streams and the `tls:`
+ * endpoint). A program that uses neither does not pay for them. They are not small: on Node 24,
+ * importing `node:http` from an ES module also loads much of Node's web stack, and importing
+ * torcon with these three modules took about 7 MB more memory than without them (the live-state
+ * benchmark's peak RSS on Node 24 fell from 102 to 94 MB). Loaded with `require`, which for a
+ * built-in module returns the same module object an `import` would.
+ */
+
+import type http from 'node:http';
+import type https from 'node:https';
+import { createRequire } from 'node:module';
+import type tls from 'node:tls';
+
+const requireBuiltin = createRequire(import.meta.url);
+
+/** `node:http`, loaded at the first call. */
+export function nodeHttp(): typeof http {
+  return requireBuiltin('node:http') as typeof http;
+}
+
+/** `node:https`, loaded at the first call. */
+export function nodeHttps(): typeof https {
+  return requireBuiltin('node:https') as typeof https;
+}
+
+/** `node:tls`, loaded at the first call. */
+export function nodeTls(): typeof tls {
+  return requireBuiltin('node:tls') as typeof tls;
+}
