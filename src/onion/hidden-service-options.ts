@@ -1,4 +1,5 @@
 import { TorInvalidValueError } from '../errors.js';
+import { decodeConfValue } from '../config/conf-lines.js';
 import { assertToken, quoteValue } from '../control/wire-values.js';
 import type { ControlReply } from '../control/reply.js';
 
@@ -30,7 +31,9 @@ export function parseHiddenServiceOptions(reply: ControlReply): HiddenServiceGro
     if (eq < 0) continue; // `HiddenServiceOptions` (nothing set) or the final OK
     if (separator === '+') continue;
     const key = text.slice(0, eq);
-    const value = unquote(text.slice(eq + 1));
+    // tor escapes each byte of a non-ASCII value (a directory named in UTF-8, say) as octal:
+    // decoded as the bytes of one UTF-8 text, as the config reader does.
+    const value = decodeConfValue(text.slice(eq + 1));
     if (key.toLowerCase() === 'hiddenservicedir' || groups.length === 0) groups.push([]);
     groups[groups.length - 1]!.push({ key, value });
   }
@@ -61,17 +64,4 @@ export function buildHiddenServiceConf(groups: readonly HiddenServiceGroup[]): s
       })
       .join(' ')
   );
-}
-
-/** GETCONF quotes values with special characters, C-style (control-spec 2.1.1). */
-function unquote(v: string): string {
-  if (v.length < 2 || !v.startsWith('"') || !v.endsWith('"')) return v;
-  const body = v.slice(1, -1);
-  return body.replace(/\\(?:([0-7]{1,3})|(.))/g, (_m, oct: string | undefined, ch: string | undefined) => {
-    if (oct !== undefined) return String.fromCharCode(parseInt(oct, 8));
-    if (ch === 'n') return '\n';
-    if (ch === 't') return '\t';
-    if (ch === 'r') return '\r';
-    return ch!;
-  });
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +11,7 @@ import type { Tor } from '../../src/tor/tor.js';
 import type { TorOnionService } from '../../src/onion/onion-service.js';
 import { isValidServiceId } from '../../src/onion/service-id.js';
 import { generateClientAuthKey } from '../../src/onion/client-auth.js';
-import { parseHiddenServiceOptions } from '../../src/onion/hidden-service-options.js';
+import { groupDir, parseHiddenServiceOptions } from '../../src/onion/hidden-service-options.js';
 import { EndpointArgumentError, OnionPublishError, TorControlError } from '../../src/errors.js';
 
 /**
@@ -198,6 +198,22 @@ describe('onion services on an offline tor', function () {
       );
       await again.close();
       await tor.control.command('RESETCONF HiddenServiceOptions');
+    });
+
+    it('keeps a non-ASCII directory as it is while other services come and go, and removes it on close', async () => {
+      const accented = path.join(tmp, 'hs-é');
+      const plain = path.join(tmp, 'hs-plain');
+      const first = await tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], hiddenServiceDir: accented, awaitUpload: false });
+      const second = await tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], hiddenServiceDir: plain, awaitUpload: false });
+      const dirs = async () => parseHiddenServiceOptions(await tor.control.command('GETCONF HiddenServiceOptions')).map((g) => groupDir(g));
+      // Adding the second service re-sent the first group: its directory must be unchanged.
+      assert.deepEqual(await dirs(), [accented, plain]);
+      assert.equal((await readFile(path.join(accented, 'hostname'), 'utf8')).trim(), first.hostname);
+      await first.close();
+      assert.deepEqual(await dirs(), [plain]);
+      await second.close();
+      assert.deepEqual(await dirs(), []);
+      assert.deepEqual((await readdir(tmp)).filter((n) => n.startsWith('hs-')).sort(), ['hs-plain', 'hs-é']);
     });
 
     it('refuses directories tor could not use, without hurting tor', async () => {

@@ -115,6 +115,13 @@ describe('HiddenService* option groups', () => {
     assert.deepEqual(parseHiddenServiceOptions(reply('HiddenServiceOptions')), []);
   });
 
+  it('reads a non-ASCII directory as tor escapes it (each UTF-8 byte in octal), and writes it back unchanged', () => {
+    // tor 0.4.9 answers GETCONF with `HiddenServiceDir="/tmp/hs-\303\251"` for /tmp/hs-é.
+    const groups = parseHiddenServiceOptions(reply('HiddenServiceDir="/tmp/hs-\\303\\251"', 'HiddenServicePort=80 127.0.0.1:1'));
+    assert.equal(groupDir(groups[0]!), '/tmp/hs-é');
+    assert.equal(buildHiddenServiceConf(groups), 'SETCONF HiddenServiceDir="/tmp/hs-é" HiddenServicePort="80 127.0.0.1:1"');
+  });
+
   it('writes every line back in order, quoted, or RESETCONF when none is left', () => {
     const groups = parseHiddenServiceOptions(
       reply('HiddenServiceDir=/a', 'HiddenServicePort=80 127.0.0.1:1', 'HiddenServiceDir=/b', 'HiddenServicePoWDefensesEnabled=1'),
