@@ -16,10 +16,14 @@ import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } fr
 import { ReplyParser, type ReplyParserOptions } from './reply-parser.js';
 import { isSuccess, type ControlReply } from './reply.js';
 import {
+  assertDataBlock,
   assertNoLineBreak,
   assertToken,
+  assertTokenList,
+  commandKeyword,
   quoteValue,
   redactCommand,
+  redactReplyLine,
   replyIsSecret,
 } from './wire-values.js';
 import { parseProtocolInfo, type ProtocolInfo } from './protocol-info.js';
@@ -155,7 +159,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   commandWithData(line: string, data: string, opts: CommandOptions = {}): Promise<ControlReply> {
     try {
       assertNoLineBreak(line, 'command line');
-      if (/[\r\0]/.test(data)) throw new TorInvalidValueError('data block', 'contains CR or NUL');
+      assertDataBlock(data, 'data block');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -167,7 +171,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   }
 
   private send(wire: string, line: string, opts: CommandOptions): Promise<ControlReply> {
-    const keyword = line.split(' ', 1)[0]!.toUpperCase() || '(empty)';
+    const keyword = commandKeyword(line) || '(empty)';
     if (this.closedError) {
       return Promise.reject(
         new TorControlClosedError(`${keyword} not sent: ${this.closedError.message}`, {
@@ -224,7 +228,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       this.queueHead = 0;
     }
     if (log.enabled) {
-      log('< %d %s', reply.status, entry.secretReply ? '[redacted]' : reply.lines[0]!.text);
+      log('< %d %s', reply.status, entry.secretReply ? '[redacted]' : redactReplyLine(reply.lines[0]!.text));
     }
     if (this.unrefWhenIdle && this.queueHead >= this.queue.length) this.updateRef();
     if (isSuccess(reply)) entry.resolve(reply);
@@ -327,9 +331,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     keys: string | readonly string[],
     opts: CommandOptions = {},
   ): Promise<string | Record<string, string>> {
-    const list = typeof keys === 'string' ? [keys] : keys;
+    const list = assertTokenList(keys, 'GETINFO key');
     if (list.length === 0) return {};
-    for (const k of list) assertToken(k, 'GETINFO key');
     const reply = await this.command(`GETINFO ${list.join(' ')}`, opts);
     const values = parseKeyValueReply(reply);
     const out: Record<string, string> = {};
@@ -349,9 +352,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * reports without a value maps to `[]`. Keys are as tor spells them (`socksport` → `SocksPort`).
    */
   async getConf(keys: string | readonly string[], opts: CommandOptions = {}): Promise<Record<string, string[]>> {
-    const list = typeof keys === 'string' ? [keys] : keys;
+    const list = assertTokenList(keys, 'GETCONF key');
     if (list.length === 0) return {};
-    for (const k of list) assertToken(k, 'GETCONF key');
     const reply = await this.command(`GETCONF ${list.join(' ')}`, opts);
     return Object.fromEntries(parseKeyValueReply(reply, true));
   }
@@ -360,7 +362,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * `SETCONF` of many options in one command (tor applies them atomically). Array values set a
    * list option; `null` resets an option to its default. Values are quoted, so any string without
    * CR/LF/NUL round-trips.
-   * @throws TorInvalidValueError for a bad option name or a value with CR/LF/NUL (nothing is sent)
+   * @throws TorInvalidValueError for a bad option name, a value with CR/LF/NUL or a value that is not
+   *   a string, finite number or boolean (nothing is sent)
    * @example await control.setConf({ SocksPort: ['9050', '127.0.0.1:9150 IsolateSOCKSAuth'], ContactInfo: 'me' });
    */
   async setConf(
@@ -376,7 +379,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     opts: CommandOptions = {},
   ): Promise<void> {
     const values = Array.isArray(keys)
-      ? Object.fromEntries((keys as readonly string[]).map((k) => [k, null]))
+      ? Object.fromEntries((keys as readonly string[]).map((k) => [assertToken(k, 'config option name'), null]))
       : (keys as Record<string, ConfValue | readonly ConfValue[] | null>);
     await this.command(`RESETCONF ${encodeConfValues(values)}`, opts);
   }
@@ -434,6 +437,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     fn: Listener | RawListener,
   ): Promise<() => Promise<void>> {
     assertToken(event, 'event name');
+    if (typeof fn !== 'function') throw new TorInvalidValueError('event listener', 'must be a function');
     const name = event.toUpperCase();
     let subs = this.subscribers.get(name);
     if (!subs) {
@@ -502,13 +506,16 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * Tor's events as an async iterator. Ends when `signal` aborts, when the loop breaks, or when the
    * connection closes (then the iterator throws TorControlClosedError). Events are buffered between
    * reads.
+   * @throws TorInvalidValueError (at the call) for no event names or a malformed one
    * @example for await (const e of control.events(['CIRC', 'STREAM'], { signal })) console.log(e.type);
    */
   events(
     names: string | readonly string[],
     opts: { signal?: AbortSignal } = {},
   ): AsyncIterableIterator<TorEvent> {
-    const list = typeof names === 'string' ? [names] : [...names];
+    // Checked now: an iterator over no events would wait for ever.
+    const list = [...assertTokenList(names, 'event name')];
+    if (list.length === 0) throw new TorInvalidValueError('event names', 'none given');
     const buffer: TorEvent[] = [];
     let wake: (() => void) | null = null;
     let ended = false;
@@ -671,8 +678,16 @@ function unquoteIfQuoted(v: string): string {
   }
 }
 
-/** `Key="value" Key2="a" Key2="b" Key3` for SETCONF/RESETCONF, with every name and value checked. */
+/**
+ * `Key="value" Key2="a" Key2="b" Key3` for SETCONF/RESETCONF, with every name and value checked:
+ * values are strings, finite numbers or booleans (`1`/`0`), or lists of them; anything else would
+ * reach tor as its `String()` form (`[object Object]`, `NaN`), so it is refused.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
 export function encodeConfValues(values: Record<string, ConfValue | readonly ConfValue[] | null>): string {
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw new TorInvalidValueError('config options', 'must be an object of option names to values');
+  }
   const parts: string[] = [];
   for (const [key, raw] of Object.entries(values)) {
     assertToken(key, 'config option name');
@@ -683,11 +698,20 @@ export function encodeConfValues(values: Record<string, ConfValue | readonly Con
     }
     const list = Array.isArray(raw) ? raw : [raw as ConfValue];
     if (list.length === 0) parts.push(key);
-    for (const v of list) {
-      const s = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
-      parts.push(`${key}=${quoteValue(s, `value of ${key}`)}`);
-    }
+    for (const v of list) parts.push(`${key}=${quoteValue(confValueText(v, key), `value of ${key}`)}`);
   }
   if (parts.length === 0) throw new TorInvalidValueError('config options', 'none given');
   return parts.join(' ');
+}
+
+/** A SETCONF value as text. @throws TorInvalidValueError for a value of another type */
+function confValueText(v: unknown, key: string): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new TorInvalidValueError(`value of ${key}`, 'is not a finite number');
+    return String(v);
+  }
+  const what = v === null ? 'null' : Array.isArray(v) ? 'a nested list' : typeof v === 'object' ? 'an object' : typeof v;
+  throw new TorInvalidValueError(`value of ${key}`, `must be a string, number or boolean, not ${what}`);
 }

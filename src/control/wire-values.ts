@@ -43,6 +43,17 @@ export function assertToken(value: string, field: string): string {
 }
 
 /**
+ * One token or a list of them (GETINFO keys, GETCONF options), each checked as {@link assertToken}.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything else (null, a number, an object...)
+ */
+export function assertTokenList(value: string | readonly string[], field: string): readonly string[] {
+  if (typeof value === 'string') return [assertToken(value, field)];
+  if (!Array.isArray(value)) throw new TorInvalidValueError(field, 'must be a string or an array of strings');
+  for (const item of value as readonly string[]) assertToken(item, field);
+  return value as readonly string[];
+}
+
+/**
  * Encodes `value` as a control-spec QuotedString (section 2.1): backslash and double quote are
  * escaped, tab is written `\t` so that whitespace survives any reader. CR, LF and NUL are refused
  * rather than escaped: tor's SETCONF parser would accept `\n`, but a multi-line config value is
@@ -51,6 +62,28 @@ export function assertToken(value: string, field: string): string {
  */
 export function quoteValue(value: string, field: string): string {
   return quoteString(assertNoLineBreak(value, field));
+}
+
+/**
+ * Refuses what a data block (`+LOADCONF`, control-spec 2.2) cannot carry: CR and NUL (its lines
+ * end at LF), and lone surrogates (as {@link assertNoLineBreak}).
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function assertDataBlock(value: string, field: string): string {
+  if (typeof value !== 'string') throw new TorInvalidValueError(field, 'not a string');
+  if (/[\r\0]/.test(value)) throw new TorInvalidValueError(field, 'contains CR or NUL');
+  if (LONE_SURROGATE.test(value)) throw new TorInvalidValueError(field, 'contains a lone UTF-16 surrogate, which UTF-8 cannot carry');
+  return value;
+}
+
+/**
+ * The keyword of a command line, upper case: what comes before the first space or tab. tor ends
+ * the keyword at any whitespace (`GETINFO\tversion` is GETINFO), so must every check that looks
+ * at it.
+ */
+export function commandKeyword(line: string): string {
+  const m = /[ \t\v\f]/.exec(line);
+  return (m === null ? line : line.slice(0, m.index)).toUpperCase();
 }
 
 /** Keywords whose arguments are secrets in every form (passwords, cookies, HMACs). */
@@ -63,9 +96,8 @@ const SECRET_OPTION = /password|secret|key|auth|cookie/i;
  * private keys, client-authorization keys and secret-looking SETCONF values are replaced.
  */
 export function redactCommand(line: string): string {
-  const space = line.indexOf(' ');
-  const keyword = (space === -1 ? line : line.slice(0, space)).toUpperCase();
-  if (space === -1) return line;
+  const keyword = commandKeyword(line);
+  if (keyword.length === line.length) return line;
   if (SECRET_COMMANDS.has(keyword)) return `${keyword} [redacted]`;
   if (keyword === 'ADD_ONION') {
     return line
@@ -86,8 +118,17 @@ export function redactCommand(line: string): string {
   return line;
 }
 
+/**
+ * A reply line that is safe to log: the value of a secret-looking `Key=value` line (GETCONF
+ * Socks5ProxyPassword, HashedControlPassword...) is replaced.
+ */
+export function redactReplyLine(text: string): string {
+  const eq = text.indexOf('=');
+  return eq > 0 && SECRET_OPTION.test(text.slice(0, eq)) ? `${text.slice(0, eq)}=[redacted]` : text;
+}
+
 /** Commands whose replies carry secrets (generated onion keys, client-auth keys). */
 export function replyIsSecret(line: string): boolean {
-  const keyword = line.split(' ', 1)[0]!.toUpperCase();
+  const keyword = commandKeyword(line);
   return keyword === 'ADD_ONION' || keyword === 'ONION_CLIENT_AUTH_VIEW' || keyword === 'AUTHCHALLENGE';
 }

@@ -6,12 +6,13 @@ import os from 'node:os';
 import path from 'node:path';
 import util from 'node:util';
 import createDebug from 'debug';
+import { TorControl } from '../../src/control/tor-control.js';
 import { openTorControl } from '../../src/control/transport.js';
 import { TorAuthError } from '../../src/errors.js';
 import { generateClientAuthKey } from '../../src/onion/client-auth.js';
 import { Tor } from '../../src/tor/tor.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
-import { ScriptedPeer } from '../support/scripted-peer.js';
+import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
 /**
@@ -140,6 +141,40 @@ describe('secrets: control-port authentication', () => {
     assert.ok(err instanceof TorAuthError, String(err));
     assertNoSecret(errorRenderings(err), { password }, 'the auth error');
     assertNoSecret(log, { password }, 'the debug log');
+  });
+
+  it('a secret option read back with GETCONF is not in the debug log', async () => {
+    const control = new TorControl(await connectRaw(peer.port));
+    try {
+      const { result, log } = await withDebugCapture(async () => {
+        const read = control.getConf(['Socks5ProxyPassword']);
+        await peer.waitForLines(1);
+        peer.write('250 Socks5ProxyPassword=proxy-secret-77\r\n');
+        return read;
+      });
+      assert.deepEqual(result, { Socks5ProxyPassword: ['proxy-secret-77'] });
+      assert.match(log, /Socks5ProxyPassword=\[redacted\]/);
+      assertNoSecret(log, { password: 'proxy-secret-77' }, 'the debug log');
+    } finally {
+      control.destroy();
+    }
+  });
+
+  it('a tab after AUTHENTICATE (tor takes it as a space): the password is in neither the log nor the error', async () => {
+    const control = new TorControl(await connectRaw(peer.port));
+    try {
+      const { result: err, log } = await withDebugCapture(async () => {
+        const sent = rejection(control.command('AUTHENTICATE\t"tab-secret-pw"'));
+        await peer.waitForLines(1);
+        peer.write('515 Authentication failed\r\n');
+        return sent;
+      });
+      assert.equal((err as { command?: string }).command, 'AUTHENTICATE');
+      assertNoSecret(errorRenderings(err), { password: 'tab-secret-pw', upper: 'TAB-SECRET-PW' }, 'the error');
+      assertNoSecret(log, { password: 'tab-secret-pw' }, 'the debug log');
+    } finally {
+      control.destroy();
+    }
   });
 
   it('COOKIE: the cookie hex is sent once and shown nowhere, also when tor refuses it', async () => {

@@ -126,6 +126,50 @@ describe('TorControl against a scripted peer', () => {
     assert.equal(write.callCount, 0);
   });
 
+  it('refuses arguments of the wrong type with TorInvalidValueError before writing anything', async () => {
+    const socket = (control as unknown as { socket: { write: (...a: unknown[]) => boolean } }).socket;
+    const write = sinon.spy(socket, 'write');
+    const loose = control as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const attempts: Array<[string, () => Promise<unknown>]> = [
+      ['an object value', () => loose.setConf!({ ContactInfo: { a: 1 } })],
+      ['a symbol value', () => loose.setConf!({ ContactInfo: Symbol('s') })],
+      ['a function value', () => loose.setConf!({ ContactInfo: () => 1 })],
+      ['NaN', () => loose.setConf!({ BandwidthRate: NaN })],
+      ['Infinity', () => loose.setConf!({ BandwidthRate: Infinity })],
+      ['a nested list', () => loose.setConf!({ SocksPort: [['a', 'b']] })],
+      ['undefined in a list', () => loose.setConf!({ SocksPort: [undefined] })],
+      ['null in a list', () => loose.setConf!({ SocksPort: [null] })],
+      ['setConf of a string', () => loose.setConf!('ContactInfo')],
+      ['setConf of null', () => loose.setConf!(null)],
+      ['resetConf of a string', () => loose.resetConf!('ContactInfo')],
+      ['resetConf of null', () => loose.resetConf!(null)],
+      ['resetConf of a number in a list', () => loose.resetConf!([5])],
+      ['getInfo of a number', () => loose.getInfo!(42)],
+      ['getInfo of null', () => loose.getInfo!(null)],
+      ['getInfo of an object', () => loose.getInfo!({})],
+      ['getInfo of a function', () => loose.getInfo!(() => 1)],
+      ['getConf of undefined', () => loose.getConf!(undefined)],
+      ['a data block that is not a string', () => loose.commandWithData!('LOADCONF', 42)],
+      ['a data block with a lone surrogate', () => control.commandWithData('LOADCONF', 'a\ud800b')],
+      ['a listener that is not a function', () => loose.subscribe!('CIRC', 42)],
+    ];
+    for (const [what, attempt] of attempts) {
+      let result: Promise<unknown>;
+      try {
+        result = attempt();
+      } catch (err) {
+        assert.fail(`${what}: threw at the call instead of rejecting: ${String(err)}`);
+      }
+      await assert.rejects(result, (err: unknown) => {
+        assert.ok(err instanceof TorInvalidValueError, `${what}: ${String(err)}`);
+        return true;
+      });
+    }
+    assert.throws(() => (control as unknown as { events: (n: unknown) => unknown }).events(null), TorInvalidValueError);
+    assert.throws(() => control.events([]), TorInvalidValueError, 'an iterator over no events would never end');
+    assert.equal(write.callCount, 0);
+  });
+
   it('quotes SETCONF values so that spaces, quotes, backslashes and tabs survive', async () => {
     const done = control.setConf({ ContactInfo: 'a "b" c\\d\te', SocksPort: ['9050', '127.0.0.1:9150 IsolateSOCKSAuth'], Log: null, X: true });
     await peer.waitForLines(1);
