@@ -62,10 +62,14 @@ export function parseHiddenServiceOptions(lines: readonly ConfLine[]): HiddenSer
  *   `...Version` belong in their own fields: in `options` they would split or reorder the group)
  */
 export function encodeHiddenServiceGroups(groups: readonly HiddenServiceConfig[]): ConfLine[] {
+  if (!Array.isArray(groups)) throw new TorInvalidValueError('hidden services', 'must be an array of groups');
   if (groups.length === 0) return [{ key: 'HiddenServiceDir', value: null }];
   const out: ConfLine[] = [];
   for (const [i, g] of groups.entries()) {
     const where = `hidden service #${i + 1}`;
+    if (g === null || typeof g !== 'object') throw new TorInvalidValueError(where, 'must be an object { dir, ports, options }');
+    if (!Array.isArray(g.ports)) throw new TorInvalidValueError(`${where} ports`, 'must be an array (of HiddenServicePort values)');
+    if (!Array.isArray(g.options)) throw new TorInvalidValueError(`${where} options`, 'must be an array of [key, value] (empty for none)');
     if (typeof g.dir !== 'string' || g.dir.length === 0) {
       throw new TorInvalidValueError(`${where} dir`, 'is empty');
     }
@@ -81,6 +85,7 @@ export function encodeHiddenServiceGroups(groups: readonly HiddenServiceConfig[]
       out.push({ key: 'HiddenServicePort', value: port });
     }
     for (const entry of g.options) {
+      if (!Array.isArray(entry) || entry.length !== 2) throw new TorInvalidValueError(`${where} option`, 'must be a [key, value] pair');
       const [key, value] = entry;
       const lower = typeof key === 'string' ? key.toLowerCase() : '';
       if (!lower.startsWith('hiddenservice') || lower === DIR || lower === PORT || lower === VERSION) {

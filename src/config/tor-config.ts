@@ -189,7 +189,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @example const { SocksPort, DisableNetwork } = await config.getMany(['SocksPort', 'DisableNetwork']);
    */
   async getMany(names: readonly string[], opts: GetOptions = {}): Promise<Record<string, ConfigValue>> {
-    const infos = names.map((n) => this.requireOption(n));
+    const infos = optionNames(names).map((n) => this.requireOption(n));
     const lines = await this.fetchLines(infos, opts);
     const out: Record<string, ConfigValue> = {};
     names.forEach((asked, i) => {
@@ -276,6 +276,9 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    */
   async set(values: Readonly<Record<string, ConfigInput>>, opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
+    if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+      throw new TorInvalidValueError('config values', 'must be an object of option names to values');
+    }
     const lines: ConfLine[] = [];
     const names: ConfigOptionInfo[] = [];
     for (const [name, input] of Object.entries(values)) {
@@ -303,7 +306,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    */
   async reset(names: readonly string[], opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
-    const infos = names.map((n) => this.requireOption(n));
+    const infos = optionNames(names).map((n) => this.requireOption(n));
     const encoded = encodeConfLines(infos.map((i) => ({ key: i.name, value: null })));
     await this.write(`RESETCONF ${encoded}`, infos, opts);
   }
@@ -527,4 +530,10 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   [Symbol.for('nodejs.rejection')](err: unknown, event: string): void {
     log('a "%s" listener rejected: %O', event, err);
   }
+}
+
+/** A list of option names, as getMany and reset take it. @throws TorInvalidValueError for anything else */
+function optionNames(names: readonly string[]): readonly string[] {
+  if (!Array.isArray(names)) throw new TorInvalidValueError('config option names', 'must be an array of option names');
+  return names;
 }

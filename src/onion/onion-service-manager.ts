@@ -75,11 +75,17 @@ export class OnionServiceManager {
    * @param onion - `<56 chars>` or `<56 chars>.onion`
    * @param privateKey - the x25519 private key: base32 (as `clientAuth` returns it) or base64,
    *   optionally as `x25519:KEY`, or a whole `.auth_private` line
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad address, key or name (nothing is sent)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad address, key, name or option (nothing is sent)
    * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses (e.g. 553 for `permanent` without
    *   `ClientOnionAuthDir`)
    */
   async addClientAuth(onion: string, privateKey: string, opts: OnionClientAuthAddOptions = {}): Promise<void> {
+    if (opts === null || typeof opts !== 'object') throw new TorInvalidValueError('client auth options', 'must be an object');
+    // Only a real boolean: `permanent: 'false'` (say, from an environment variable) must not write
+    // the private key to disk.
+    if (opts.permanent !== undefined && typeof opts.permanent !== 'boolean') {
+      throw new TorInvalidValueError('permanent', 'must be true or false');
+    }
     const id = normalizeServiceId(onion);
     const key = parseClientAuthPrivateKey(privateKey).toString('base64');
     let line = `ONION_CLIENT_AUTH_ADD ${id} x25519:${key}`;

@@ -709,6 +709,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (purpose !== undefined && purpose !== 'general' && purpose !== 'controller') {
       throw new TorInvalidValueError('circuit purpose', 'must be "general" or "controller"');
     }
+    if (path !== undefined && !Array.isArray(path)) throw new TorInvalidValueError('circuit path', 'must be an array of relays');
     const hops = path === undefined ? [] : path.map((hop) => this.hopSpec(hop));
     if (path !== undefined && hops.length === 0) throw new TorInvalidValueError('circuit path', 'is empty');
     const started = Date.now();

@@ -293,6 +293,28 @@ describe('injection: hostile values never reach the wire', () => {
     for (const v of QUOTE_TRICKS) await refused('tor.resolvePtr', v, () => tor.resolvePtr(v));
   });
 
+  it('containers and flags of the wrong type: TorConfig, buildCircuit, client authorization', async () => {
+    const loose = <T>(x: T) => x as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const cases: Array<[string, () => Promise<unknown>]> = [
+      ['config.set(null)', () => loose(config).set!(null)],
+      ['config.set(array)', () => loose(config).set!([['ContactInfo', 'x']])],
+      ["config.getMany('ContactInfo')", () => loose(config).getMany!('ContactInfo')],
+      ["config.reset('ContactInfo')", () => loose(config).reset!('ContactInfo')],
+      ['config.setHiddenServices(null)', () => loose(config).setHiddenServices!(null)],
+      ['config.setHiddenServices([null])', () => loose(config).setHiddenServices!([null])],
+      ['a group without ports', () => loose(config).setHiddenServices!([{ dir: '/d', options: [] }])],
+      ['a group without options', () => loose(config).setHiddenServices!([{ dir: '/d', ports: ['80'] }])],
+      ['a group option that is no pair', () => loose(config).setHiddenServices!([{ dir: '/d', ports: ['80'], options: ['HiddenServiceMaxStreams=3'] }])],
+      ["buildCircuit('auth0')", () => loose(state).buildCircuit!('auth0')],
+      ['buildCircuit(null)', () => loose(state).buildCircuit!(null)],
+      ['buildCircuit({})', () => loose(state).buildCircuit!({})],
+      ['addOnionClientAuth options null', () => loose(tor).addOnionClientAuth!(ONION, CLIENT_KEY, null)],
+      ["permanent: 'false'", () => loose(tor).addOnionClientAuth!(ONION, CLIENT_KEY, { permanent: 'false' })],
+      ['permanent: 1', () => loose(tor).addOnionClientAuth!(ONION, CLIENT_KEY, { permanent: 1 })],
+    ];
+    for (const [name, run] of cases) await refused(name, '', run);
+  });
+
   it('no error message above carried a raw CR, LF or NUL from the caller (they would forge log lines)', () => {
     assert.deepEqual([...rawInMessage], []);
   });
