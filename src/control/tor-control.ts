@@ -21,6 +21,7 @@ import {
   assertToken,
   assertTokenList,
   commandKeyword,
+  confValueText,
   quoteValue,
   redactCommand,
   redactReplyLine,
@@ -704,14 +705,3 @@ export function encodeConfValues(values: Record<string, ConfValue | readonly Con
   return parts.join(' ');
 }
 
-/** A SETCONF value as text. @throws TorInvalidValueError for a value of another type */
-function confValueText(v: unknown, key: string): string {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'boolean') return v ? '1' : '0';
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) throw new TorInvalidValueError(`value of ${key}`, 'is not a finite number');
-    return String(v);
-  }
-  const what = v === null ? 'null' : Array.isArray(v) ? 'a nested list' : typeof v === 'object' ? 'an object' : typeof v;
-  throw new TorInvalidValueError(`value of ${key}`, `must be a string, number or boolean, not ${what}`);
-}

@@ -132,3 +132,19 @@ export function replyIsSecret(line: string): boolean {
   const keyword = commandKeyword(line);
   return keyword === 'ADD_ONION' || keyword === 'ONION_CLIENT_AUTH_VIEW' || keyword === 'AUTHCHALLENGE';
 }
+
+/**
+ * A config value as text (SETCONF, a torrc): a string as it is, a finite number, a boolean as
+ * `1`/`0`. Anything else would reach tor as its `String()` form (`[object Object]`, `NaN`).
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a value of another type
+ */
+export function confValueText(v: unknown, key: string): string {
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? '1' : '0';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new TorInvalidValueError(`value of ${key}`, 'is not a finite number');
+    return String(v);
+  }
+  const what = v === null ? 'null' : Array.isArray(v) ? 'a nested list' : typeof v === 'object' ? 'an object' : typeof v;
+  throw new TorInvalidValueError(`value of ${key}`, `must be a string, number or boolean, not ${what}`);
+}

@@ -3,10 +3,10 @@ import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TorAbortError, TorError, TorLaunchError, TorTimeoutError } from '../errors.js';
+import { TorAbortError, TorError, TorInvalidValueError, TorLaunchError, TorTimeoutError } from '../errors.js';
 import type { ConfValue, TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
-import { assertNoLineBreak, assertToken } from '../control/wire-values.js';
+import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
 
@@ -81,20 +81,50 @@ export async function findTorBinary(torPath?: string): Promise<string> {
 /**
  * Renders torrc lines. Values are written verbatim unless they need quoting; CR/LF/NUL are refused
  * because a newline would start a new, caller-controlled option.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name that is no option name or is given
+ *   twice (in any case), or a value that is not a string, finite number or boolean
  */
 export function renderTorrc(config: Record<string, ConfValue | readonly ConfValue[]>): string {
   const lines: string[] = [];
+  const seen = new Set<string>();
   for (const [key, raw] of Object.entries(config)) {
-    assertToken(key, 'torrc option name');
+    // tor reads option names in any case, and for most options the last line wins: with both
+    // `DisableNetwork` and `disablenetwork` the torrc would say something else than the check
+    // of isOfflineOrPrivate read. A torrc directive (`%include`) would bring in lines unseen.
+    if (typeof key !== 'string' || !OPTION_NAME.test(key)) {
+      throw new TorInvalidValueError('torrc option name', `${JSON.stringify(String(key).slice(0, 40))} is no option name`);
+    }
+    if (seen.has(key.toLowerCase())) {
+      throw new TorInvalidValueError('torrc option name', `${key} is given twice (tor ignores the case of option names)`);
+    }
+    seen.add(key.toLowerCase());
     const values = Array.isArray(raw) ? raw : [raw as ConfValue];
     for (const v of values) {
-      const s = typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+      const s = confValueText(v, key);
       assertNoLineBreak(s, `value of ${key}`);
       lines.push(`${key} ${needsQuoting(s) ? torrcQuote(s) : s}`);
     }
   }
   return lines.join('\n') + '\n';
 }
+
+/**
+ * `base` with the options of `over` put in, each replacing the option of `base` of the same name
+ * in any case (tor's option names are case-insensitive: `socksport` is `SocksPort`).
+ */
+function withOptions(
+  base: Record<string, ConfValue | readonly ConfValue[]>,
+  over: Record<string, ConfValue | readonly ConfValue[]>,
+): Record<string, ConfValue | readonly ConfValue[]> {
+  const out = { ...base };
+  for (const key of Object.keys(over)) {
+    for (const existing of Object.keys(out)) if (existing.toLowerCase() === key.toLowerCase()) delete out[existing];
+  }
+  return Object.assign(out, over);
+}
+
+/** tor's option names: letters, digits and underscores (`__OwningControllerProcess`). */
+const OPTION_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function needsQuoting(s: string): boolean {
   return s === '' || /["\\#]/.test(s) || s !== s.trim();
@@ -124,6 +154,7 @@ export function isOfflineOrPrivate(config: Record<string, ConfValue | readonly C
  *
  * Resolves once authenticated and, unless `DisableNetwork` is set or `waitForBootstrap` is false,
  * bootstrapped to 100%.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a config renderTorrc refuses, before anything starts
  * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) with tor's last log lines when tor exits or fails
  * @throws TorTimeoutError (`TOR_TIMEOUT`), TorAbortError (`TOR_ABORTED`): tor is killed first
  */
@@ -135,6 +166,8 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
       'refusing to launch tor: TORCON_REQUIRE_OFFLINE=1 and the config sets neither DisableNetwork 1 nor a private TestingTorNetwork',
     );
   }
+  // Checked before anything is created or started (the torrc itself is written below).
+  renderTorrc(userConfig);
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
   const torPath = await findTorBinary(opts.torPath);
   const ownsDir = opts.dataDirectory === undefined;
@@ -143,16 +176,10 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   const portFile = path.join(dataDirectory, 'control-port');
   await rm(portFile, { force: true });
 
-  const hasKey = (k: string) => Object.keys(userConfig).some((key) => key.toLowerCase() === k.toLowerCase());
-  const config: Record<string, ConfValue | readonly ConfValue[]> = {
-    DataDirectory: dataDirectory,
-    ...(hasKey('ControlPort') ? {} : { ControlPort: 'auto' }),
-    ...(hasKey('SocksPort') ? {} : { SocksPort: 'auto' }),
-    CookieAuthentication: 1,
-    ...(hasKey('Log') ? {} : { Log: 'notice stdout' }),
-    ...userConfig,
-    ControlPortWriteToFile: portFile,
-  };
+  const config = withOptions(
+    withOptions({ DataDirectory: dataDirectory, ControlPort: 'auto', SocksPort: 'auto', CookieAuthentication: 1, Log: 'notice stdout' }, userConfig),
+    { ControlPortWriteToFile: portFile },
+  );
   const torrc = path.join(dataDirectory, 'torrc');
   const defaults = path.join(dataDirectory, 'torrc-defaults');
   await writeFile(torrc, renderTorrc(config), { mode: 0o600 });

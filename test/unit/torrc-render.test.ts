@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { TorInvalidValueError } from '../../src/errors.js';
+import { isOfflineOrPrivate, launchTorProcess, renderTorrc } from '../../src/process/launch-tor.js';
+
+describe('torrc rendering and the offline check (launch-tor)', () => {
+  it('writes one line per value, quoting what needs it', () => {
+    assert.equal(
+      renderTorrc({ SocksPort: ['auto', '127.0.0.1:9150 IsolateSOCKSAuth'], DisableNetwork: true, ContactInfo: 'a "b" #c', Log: 'notice stdout', BandwidthRate: 1024 }),
+      'SocksPort auto\nSocksPort 127.0.0.1:9150 IsolateSOCKSAuth\nDisableNetwork 1\nContactInfo "a \\"b\\" #c"\nLog notice stdout\nBandwidthRate 1024\n',
+    );
+  });
+
+  it('refuses one option given twice in different case: tor would read the last, the offline check the first', () => {
+    const config = { DisableNetwork: 1, disablenetwork: 0 };
+    assert.equal(isOfflineOrPrivate(config), true, 'the check reads the first spelling');
+    assert.throws(() => renderTorrc(config), (e: unknown) => e instanceof TorInvalidValueError && /given twice/.test(e.message));
+  });
+
+  it('refuses names that are no option names (a %include directive, spaces) and values of other types', () => {
+    const badNames: Array<Record<string, string>> = [{ '%include': '/etc/tor/torrc' }, { 'Socks Port': '1' }, { '': '1' }];
+    for (const config of badNames) {
+      assert.throws(() => renderTorrc(config), TorInvalidValueError, JSON.stringify(config));
+    }
+    const loose = renderTorrc as (c: unknown) => string;
+    for (const value of [{}, NaN, Infinity, null, [['a']], Symbol('s')]) {
+      assert.throws(() => loose({ ContactInfo: value }), TorInvalidValueError, String(value));
+    }
+    assert.throws(() => renderTorrc({ ContactInfo: 'x\nSocksPort 9050' }), TorInvalidValueError);
+  });
+
+  it('a doubled DisableNetwork in the caller\'s config launches nothing', async () => {
+    // The offline check passes on the first spelling; the config is refused before anything is
+    // looked for or created (so not the missing tor binary's TorLaunchError).
+    const err = await launchTorProcess({ config: { DisableNetwork: 1, disablenetwork: 0 }, torPath: '/nonexistent/tor' }).catch((e: unknown) => e);
+    assert.ok(err instanceof TorInvalidValueError, String(err));
+  });
+});
