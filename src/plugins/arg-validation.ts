@@ -10,8 +10,19 @@ import { checkOnionHostname } from './onion-address.js';
  * and the argument, and shows a value only when the caller says it is not secret.
  */
 
-/** Shows a user value in a message: quoted, control characters escaped, long values cut. */
+/**
+ * A run of base64/base32 characters as long as the shortest key torcon takes (a 32-byte key in
+ * base64 is 43 of them): a value holding one may be a key that ended up in the wrong place, as
+ * when an unescaped `:` splits `privateKey=ED25519-V3:...` and the rest reads as a keyword.
+ */
+const KEY_LIKE = /[A-Za-z0-9+/=]{43,}/;
+
+/**
+ * Shows a user value in a message: quoted, control characters escaped, long values cut, and a
+ * value that looks like key material not at all (only its length).
+ */
 export function showValue(value: string): string {
+  if (KEY_LIKE.test(value)) return `(${value.length} characters, not shown: they look like a key)`;
   const cut = value.length > 80 ? `${value.slice(0, 77)}...` : value;
   return JSON.stringify(cut);
 }
@@ -58,9 +69,12 @@ export function collectArgs(endpoint: ParsedEndpoint, spec: ArgSpec): EndpointAr
   for (const [key, value] of Object.entries(endpoint.options)) {
     if (!known.includes(key)) {
       const hint = known.find((k) => k.toLowerCase() === key.toLowerCase());
+      // A "keyword" that is no name at all is most often the tail of a value cut at a `:`.
+      const cutValue = !/^[A-Za-z][A-Za-z0-9_]*$/.test(key) || KEY_LIKE.test(key);
       throw new EndpointArgumentError(
         `unknown keyword ${showValue(key)} for ${spec.what} endpoints` +
           (hint ? ` (did you mean "${hint}"? keywords are case-sensitive)` : '') +
+          (cutValue ? ' (a ":" inside a value must be written "\\:")' : '') +
           `; known: ${known.join(', ')}`,
       );
     }

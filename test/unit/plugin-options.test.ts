@@ -68,6 +68,32 @@ describe('argument helpers', () => {
     assert.deepEqual(joinBracketedHost(['example.com', '80']), ['example.com', '80']);
   });
 
+  it('never echoes what looks like a key: a privateKey whose ":" was not escaped, a key given to another option', () => {
+    const blob = Buffer.alloc(64, 0xab).toString('base64'); // "q6ur...": letters and digits, as a keyword would be
+    const cases = [
+      `onion:80:privateKey=ED25519-V3:${blob}`,
+      `onion:80:privateKey=ED25519-V3:${KEY_B64}`,
+      `onion:80:clientAuth=${Buffer.alloc(32, 7).toString('base64')}`,
+      `onion:80:uploadTimeout=${blob}`,
+    ];
+    for (const description of cases) {
+      const err = (() => {
+        try {
+          parseOnionServerOptions(parseEndpoint(description));
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      assert.ok(err instanceof EndpointArgumentError, description);
+      for (const secret of [blob.slice(0, 24), KEY_B64.slice(0, 24), Buffer.alloc(32, 7).toString('base64').slice(0, 24)]) {
+        assert.ok(!err.message.includes(secret), `${description}: ${err.message}`);
+      }
+      assert.match(err.message, /not shown/);
+    }
+    assert.throws(() => parseOnionServerOptions(parseEndpoint(`onion:80:privateKey=ED25519-V3:${blob}`)), /must be written "\\:"/);
+  });
+
   it('verifies v3 onion checksums and versions', () => {
     assert.ok(isValidServiceId(ONION.slice(0, 56)));
     assert.ok(isValidServiceId(ONION.slice(0, 56).toUpperCase()));
