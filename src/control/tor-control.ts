@@ -9,7 +9,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -206,7 +206,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       if (timeoutMs !== undefined) {
         timer = setTimeout(
           () => settle(() => reject(new TorTimeoutError(keyword, timeoutMs))),
-          timeoutMs,
+          timerDelay(timeoutMs),
         );
       }
       this.queue.push(entry);
@@ -596,7 +596,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     if (this.closing) return this.closing;
     if (this.closed) return (this.closing = Promise.resolve());
     this.closing = new Promise<void>((resolve) => {
-      const timer = setTimeout(() => this.destroy(), opts.timeoutMs ?? 1000);
+      const timer = setTimeout(() => this.destroy(), timerDelay(opts.timeoutMs ?? 1000));
       this.once('close', () => {
         clearTimeout(timer);
         resolve();

@@ -1,4 +1,4 @@
-import { OnionPublishError, TorTimeoutError } from '../errors.js';
+import { OnionPublishError, TorControlClosedError, TorTimeoutError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { TorEvent } from '../control/events/event-types.js';
 import { raceCancel } from '../util/abort.js';
@@ -123,14 +123,14 @@ export class DescriptorUploadWatcher {
   private sink: ((u: HsDescUpdate) => void) | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
 
-  private constructor() {}
+  private constructor(private readonly control: TorControl) {}
 
   /**
    * Subscribes to HS_DESC; resolves once tor has acknowledged (so no upload can be missed).
    * @throws TorControlError, TorControlClosedError
    */
   static async start(control: TorControl): Promise<DescriptorUploadWatcher> {
-    const watcher = new DescriptorUploadWatcher();
+    const watcher = new DescriptorUploadWatcher(control);
     watcher.unsubscribe = await control.subscribe('HS_DESC', (e: TorEvent) => {
       const u = hsDescUpdate(e);
       if (!u) return;
@@ -144,12 +144,18 @@ export class DescriptorUploadWatcher {
    * Resolves once every directory tor sent `serviceId`'s descriptor to has answered and one took
    * it, or {@link UPLOAD_GRACE_MS} after the first took it, whichever comes first.
    * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when every upload failed or on timeout;
-   *   TorAbortError (`TOR_ABORTED`)
+   *   TorAbortError (`TOR_ABORTED`); TorControlClosedError (`TOR_CONTROL_CLOSED`) as soon as the
+   *   control connection closes (no HS_DESC event can come any more)
    */
   async wait(serviceId: string, opts: UploadWaitOptions): Promise<void> {
     const tracker = new UploadTracker(serviceId);
     let grace: NodeJS.Timeout | undefined;
+    let onClose: (() => void) | undefined;
     const result = new Promise<void>((resolve, reject) => {
+      onClose = () =>
+        reject(new TorControlClosedError(`publishing ${serviceId}.onion stopped: the Tor control connection closed`));
+      if (this.control.closed) onClose();
+      else this.control.once('close', onClose);
       const published = (hsDir: string) => {
         if (grace) clearTimeout(grace);
         opts.onProgress({ phase: 'uploaded', message: `descriptor uploaded to HSDir ${hsDir}`, percent: 100 });
@@ -196,6 +202,7 @@ export class DescriptorUploadWatcher {
       throw err;
     } finally {
       if (grace) clearTimeout(grace);
+      if (onClose) this.control.off('close', onClose);
       this.sink = undefined;
     }
   }

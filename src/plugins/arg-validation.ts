@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { domainToASCII } from 'node:url';
 import { EndpointArgumentError } from '../errors.js';
+import { MAX_TIMER_MS } from '../util/abort.js';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
 import { checkOnionHostname } from './onion-address.js';
 
@@ -175,7 +176,6 @@ export function parseBoolean(value: string, name: string): boolean {
 }
 
 /** The longest timer Node accepts (about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Parses a positive duration in seconds (decimals allowed) into milliseconds.

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { promises as fs } from 'node:fs';
 import { EndpointArgumentError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
-import { throwIfAborted } from '../util/abort.js';
+import { throwIfAborted, timerDelay } from '../util/abort.js';
 import { nodeTls } from '../util/node-builtins.js';
 import type { PluginRegistry } from './registry.js';
 import { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from '../util/endpoint-grammar.js';
@@ -182,7 +182,7 @@ export const tlsPlugin: EndpointPlugin = {
         ? setTimeout(() => {
             timedOut = true;
             controller.abort();
-          }, o.timeoutMs)
+          }, timerDelay(o.timeoutMs))
         : undefined;
     let raw: net.Socket | undefined;
     try {

@@ -7,6 +7,7 @@ import { TorAbortError, TorError, TorInvalidValueError, TorLaunchError, TorTimeo
 import type { ConfValue, TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
 import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
+import { timerDelay } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
 
@@ -224,7 +225,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   const abort = new AbortController();
   const onAbort = () => abort.abort(opts.signal!.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => abort.abort(new TorTimeoutError('launching tor', timeoutMs)), timeoutMs);
+  const timer = setTimeout(() => abort.abort(new TorTimeoutError('launching tor', timeoutMs)), timerDelay(timeoutMs));
   try {
     if (opts.signal?.aborted) throw new TorAbortError('launching tor');
     const died = exited.then(({ code, signal }) => {

@@ -5,7 +5,7 @@ import type { Agent as UndiciAgent } from 'undici';
 import { TorError, TorInvalidValueError, TorProtocolError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { ControlReply } from '../control/reply.js';
-import type { CancelOptions } from '../util/abort.js';
+import { timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { cancellable, checkInnerSignal } from './cancellable.js';
 import { torAgentClasses, type HttpAgentOptions } from './http-agent.js';
@@ -303,7 +303,7 @@ export class TorSocksClient {
           exchange.catch(() => undefined);
           const limit = this.handshakeTimeoutMs;
           const timeout = new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(socksFailure('timeout', `${what} failed: tor did not answer within ${limit} ms`)), limit);
+            timer = setTimeout(() => reject(socksFailure('timeout', `${what} failed: tor did not answer within ${limit} ms`)), timerDelay(limit));
           });
           return await Promise.race([exchange, timeout]);
         } finally {

@@ -12,7 +12,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
+import { raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
@@ -645,7 +645,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.expiryTimerAt = Infinity;
     const at = this.expiry.peekTime();
     if (at === Infinity || this.closed) return;
-    const delay = Math.min(Math.max(at - this.clock().getTime(), 0), 2_147_483_647);
+    const delay = timerDelay(at - this.clock().getTime());
     this.expiryTimerAt = at;
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = undefined;

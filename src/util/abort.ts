@@ -8,6 +8,18 @@ export interface CancelOptions {
   timeoutMs?: number;
 }
 
+/** The longest delay Node's timers take (2^31 - 1 ms, about 24.8 days). */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A timeout in milliseconds as a timer delay. Node fires a timer with a longer delay after 1 ms
+ * (with a TimeoutOverflowWarning): a caller's `timeoutMs: 2 ** 40`, meant as "no real limit", would
+ * fail at once. Longer delays wait the longest a timer can; a negative or NaN one fires at once.
+ */
+export function timerDelay(ms: number): number {
+  return ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0;
+}
+
 /** Throws `TorAbortError` at once when the signal is already aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw new TorAbortError(what, { cause: signal.reason });
@@ -43,7 +55,7 @@ export async function raceCancel<T>(
       signal.addEventListener('abort', onAbort, { once: true });
     }
     if (timeoutMs !== undefined) {
-      timer = setTimeout(() => cancel(new TorTimeoutError(what, timeoutMs)), timeoutMs);
+      timer = setTimeout(() => cancel(new TorTimeoutError(what, timeoutMs)), timerDelay(timeoutMs));
     }
   });
   try {

@@ -8,7 +8,7 @@ import { TorControl } from '../../src/control/tor-control.js';
 import { OnionServiceManager } from '../../src/onion/onion-service-manager.js';
 import type { TorOnionService } from '../../src/onion/onion-service.js';
 import type { OnionProgress } from '../../src/onion/onion-types.js';
-import { OnionPublishError, TorAbortError, TorInvalidValueError } from '../../src/errors.js';
+import { OnionPublishError, TorAbortError, TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { waitUntil } from '../support/settle.js';
 
@@ -106,6 +106,34 @@ describe('OnionServiceManager against a scripted control port', () => {
     ac.abort();
     await assert.rejects(creating, TorAbortError);
     await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
+  });
+
+  it('fails at once with TorControlClosedError when the connection closes while it waits for the upload', async () => {
+    const creating = manager.create({ ports: [{ virtualPort: 80 }], server, uploadTimeoutMs: 60_000 }).catch((e: unknown) => e);
+    await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
+    await waitUntil(() => server.listening, 'the local server listens');
+    const started = Date.now();
+    control.destroy();
+    const err = await creating;
+    assert.ok(err instanceof TorControlClosedError, String(err));
+    assert.ok(Date.now() - started < 5_000, 'not after the upload timeout');
+    await waitUntil(() => !server.listening, 'the listener torcon opened is closed again');
+  });
+
+  it('a timeout longer than a Node timer holds (2 ** 40 ms): the creation is not failed after 1 ms', async () => {
+    const creating = manager.create({ ports: [{ virtualPort: 80 }], server, uploadTimeoutMs: 2 ** 40 });
+    let settled = false;
+    creating.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(settled, false, 'still waiting for the upload');
+    peer.write(hsDesc('UPLOAD', DIR_A, ' ' + 'x'.repeat(43)) + hsDesc('UPLOADED', DIR_A));
+    const service = await creating;
+    assert.equal(service.hostname, `${ID}.onion`);
+    await service.close();
   });
 
   it('refuses to wait for an upload when tor has DisableNetwork 1, before any ADD_ONION', async () => {
