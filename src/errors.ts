@@ -103,8 +103,8 @@ export class UnknownEndpointError extends TorError {
 
 /** An endpoint's positional or keyword arguments are invalid (unknown keyword, bad port...). */
 export class EndpointArgumentError extends TorError {
-  constructor(message: string) {
-    super('TOR_ENDPOINT_ARGUMENT', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOR_ENDPOINT_ARGUMENT', message, options);
   }
 }
 

@@ -40,15 +40,17 @@ export function parseOnionPrivateKey(value: string, field = 'privateKey'): strin
  * Reads the key kept in `path`, or `undefined` when the file does not exist.
  * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when the file is not a key, or (on POSIX)
  *   when group or others may read it: a leaked key lets anyone impersonate the service
- * @throws Node's error for other I/O failures (EACCES, EISDIR...)
+ *   when group or others may read it: a leaked key lets anyone impersonate the service; and when
+ *   it cannot be read (EACCES, EISDIR...: Node's error is the `cause`)
  */
 export async function readKeyFile(path: string): Promise<string | undefined> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    throw new EndpointArgumentError(`onion: cannot read key file ${path} (${code ?? String(err)})`, { cause: err });
   }
   if (process.platform !== 'win32') {
     const { mode } = await stat(path);

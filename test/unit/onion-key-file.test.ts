@@ -80,5 +80,14 @@ describe('onion private keys and key files', () => {
       await writeFile(file, 'not a key\n');
       await assert.rejects(readKeyFile(file), EndpointArgumentError);
     });
+
+    it('a path it cannot read (a directory) is an EndpointArgumentError with the I/O error as cause', async () => {
+      await assert.rejects(readKeyFile(dir), (e: unknown) => {
+        assert.ok(e instanceof EndpointArgumentError, String(e));
+        assert.match(e.message, /cannot read key file .*EISDIR/);
+        assert.equal((e.cause as NodeJS.ErrnoException).code, 'EISDIR');
+        return true;
+      });
+    });
   });
 });
