@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { closeListener, ensureListening, serverTarget } from '../../src/onion/local-server.js';
+
+describe('onion services: the local server (local-server)', () => {
+  const where = { localAddress: '127.0.0.1', localPort: 0 };
+
+  it('two services made at once for one server that is not listening: one listen, one owner', async () => {
+    const server = net.createServer();
+    try {
+      const [a, b] = await Promise.all([ensureListening(server, where), ensureListening(server, where)]);
+      assert.equal(a.target, b.target);
+      assert.equal(a.target, serverTarget(server));
+      assert.deepEqual([a.opened, b.opened].sort(), [false, true], 'exactly one of them made it listen (and will close it)');
+    } finally {
+      closeListener(server);
+    }
+  });
+
+  it('a server already listening is not owned: opened is false', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const got = await ensureListening(server, where);
+      assert.equal(got.opened, false);
+      assert.equal(got.target, `127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+    } finally {
+      closeListener(server);
+    }
+  });
+
+  it('when the first listen fails, the second tries on its own', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const server = net.createServer();
+    try {
+      const [first, second] = await Promise.allSettled([
+        ensureListening(server, { localAddress: '127.0.0.1', localPort: taken }),
+        ensureListening(server, where),
+      ]);
+      assert.equal(first.status, 'rejected', 'the port is taken');
+      assert.equal(second.status, 'fulfilled');
+      assert.equal((second as PromiseFulfilledResult<{ opened: boolean }>).value.opened, true);
+    } finally {
+      closeListener(server);
+      closeListener(blocker);
+    }
+  });
+});
