@@ -1,3 +1,4 @@
+import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
 import { TorInvalidValueError } from '../errors.js';
 import type { CancelOptions } from '../util/abort.js';
@@ -42,7 +43,8 @@ export class OnionServiceManager {
 
   /**
    * Creates a v3 onion service: ephemeral (ADD_ONION) by default, filesystem with `hiddenServiceDir`.
-   * Unless `awaitUpload: false`, resolves once a descriptor reached at least one HSDir.
+   * Unless `awaitUpload: false`, resolves once a descriptor reached at least one HSDir. A service
+   * with a `server` is removed again when that server closes.
    * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for invalid options (before any I/O)
    * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the service, every upload
    *   fails, or `uploadTimeoutMs` passes; the service is removed again
@@ -66,6 +68,7 @@ export class OnionServiceManager {
     this.services.add(service);
     service.once('close', () => this.services.delete(service));
     if (this.control.closed) service.connectionLost(new Error('the Tor control connection closed'));
+    if (o.server) closeWithServer(service, o.server);
     return service;
   }
 
@@ -123,4 +126,18 @@ export class OnionServiceManager {
     const open = [...this.services].filter((s) => !s.detached);
     await Promise.allSettled(open.map((s) => s.close()));
   }
+}
+
+/**
+ * The service ends with the server it forwards to: once `server` closes (or if it closed while the
+ * service was being published), the service is removed from tor, as `torcon/register` does for an
+ * unchanged app. Otherwise tor would keep publishing an address whose connections fail.
+ */
+function closeWithServer(service: TorOnionService, server: net.Server): void {
+  const onServerClose = () => {
+    service.close().catch((err: Error) => log('removing %s after its server closed failed: %s', service.hostname, err.message));
+  };
+  server.once('close', onServerClose);
+  service.once('close', () => server.off('close', onServerClose));
+  if (!server.listening) onServerClose();
 }

@@ -31,7 +31,10 @@ export interface OnionProgress {
 export interface OnionServiceOptions {
   /** The virtual ports; at least one. */
   ports: OnionPortMapping[];
-  /** The local server that answers the service's connections; made to listen if it is not yet. */
+  /**
+   * The local server that answers the service's connections; made to listen if it is not yet.
+   * When it closes, the service is removed from tor.
+   */
   server?: net.Server;
   /** Local TCP port for `server`. @default an ephemeral port */
   localPort?: number;

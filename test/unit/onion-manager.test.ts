@@ -164,6 +164,25 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(server.listening, false);
   });
 
+  it('removes the service when its server closes, and when the server closed while it was being published', async () => {
+    peer.auto.set('ADD_ONION', `250-ServiceID=${ID}\r\n250-PrivateKey=${key}\r\n250 OK\r\n` + hsDesc('UPLOAD', DIR_A, ' ' + 'x'.repeat(43)) + hsDesc('UPLOADED', DIR_A));
+    const service = (await manager.create({ ports: [{ virtualPort: 80 }], server })) as TorOnionService;
+    assert.equal(service.closed, false);
+    server.close();
+    await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent when the server closed');
+    await waitUntil(() => service.closed, 'the service is closed');
+    await service.close(); // and closing it again is a no-op
+
+    peer.received.length = 0;
+    const other = net.createServer();
+    const creating = manager.create({ ports: [{ virtualPort: 80 }], server: other });
+    await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
+    other.close();
+    const late = (await creating) as TorOnionService;
+    await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent for a server closed during publication');
+    assert.equal(late.closed, true);
+  });
+
   it('closeAll removes every service but detached ones', async () => {
     const a = await manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], awaitUpload: false });
     await manager.create({ ports: [{ virtualPort: 81, target: '127.0.0.1:1' }], awaitUpload: false, detach: true });
