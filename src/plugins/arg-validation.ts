@@ -95,7 +95,7 @@ export function collectArgs(endpoint: ParsedEndpoint, spec: ArgSpec): EndpointAr
     const fromArgs = args[i];
     const fromKeyword = own(endpoint.options, name);
     if (fromArgs !== undefined && fromKeyword !== undefined) {
-      throw new EndpointArgumentError(`${spec.what}: "${name}" given both positionally and as a keyword`);
+      throw new EndpointArgumentError(`${prefixed(spec.what)} "${name}" given both positionally and as a keyword`);
     }
     named[name] = fromArgs ?? fromKeyword;
   });
@@ -106,6 +106,11 @@ export function collectArgs(endpoint: ParsedEndpoint, spec: ArgSpec): EndpointAr
 
 function own(record: Readonly<Record<string, string>>, key: string): string | undefined {
   return Object.prototype.hasOwnProperty.call(record, key) ? record[key] : undefined;
+}
+
+/** `what` as a message's opening: `tcp: client:`, and `onion:` (not `onion::`). */
+export function prefixed(what: string): string {
+  return what.endsWith(':') ? what : `${what}:`;
 }
 
 /**
@@ -136,7 +141,7 @@ export function joinBracketedHost(args: readonly string[]): string[] {
  */
 export function required(value: string | undefined, name: string, spec: Pick<ArgSpec, 'what' | 'usage'>): string {
   if (value === undefined || value === '') {
-    throw new EndpointArgumentError(`${spec.what}: missing ${name}; usage: ${spec.usage}`);
+    throw new EndpointArgumentError(`${prefixed(spec.what)} missing ${name}; usage: ${spec.usage}`);
   }
   return value;
 }
@@ -286,6 +291,6 @@ export function exclusive(
   why = '',
 ): void {
   if (values[a] !== undefined && values[b] !== undefined) {
-    throw new EndpointArgumentError(`${what}: "${a}" and "${b}" cannot be used together${why ? `: ${why}` : ''}`);
+    throw new EndpointArgumentError(`${prefixed(what)} "${a}" and "${b}" cannot be used together${why ? `: ${why}` : ''}`);
   }
 }

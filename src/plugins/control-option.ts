@@ -1,6 +1,6 @@
 import { EndpointArgumentError, EndpointSyntaxError } from '../errors.js';
 import { parseEndpoint, quoteEndpointArgument } from '../util/endpoint-grammar.js';
-import { parsePort, showValue } from './arg-validation.js';
+import { parsePort, prefixed, showValue } from './arg-validation.js';
 import { parseTcpClientOptions } from './tcp-plugin.js';
 import { parseUnixClientOptions } from './unix-plugin.js';
 
@@ -27,7 +27,7 @@ export function parseControlOption(
   controlPort: string | undefined,
 ): string | undefined {
   if (control !== undefined && controlPort !== undefined) {
-    throw new EndpointArgumentError(`${what}: "control" and "controlPort" cannot be used together`);
+    throw new EndpointArgumentError(`${prefixed(what)} "control" and "controlPort" cannot be used together`);
   }
   const value = control ?? controlPort;
   if (value === undefined) return undefined;
