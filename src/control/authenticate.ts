@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { TorAuthError, TorControlError } from '../errors.js';
 import { logger } from '../util/log.js';
 import { parseKeywordArgs } from './keyword-args.js';
@@ -28,8 +29,10 @@ export const AUTH_PREFERENCE = ['SAFECOOKIE', 'COOKIE', 'HASHEDPASSWORD', 'NULL'
 
 /**
  * Authenticates a fresh control connection: PROTOCOLINFO, then SAFECOOKIE (checking that the
- * server knows the cookie before we prove that we do), COOKIE, HASHEDPASSWORD or NULL, in that
- * order of preference among the methods tor offers and we can use.
+ * server knows the cookie before we prove that we do), COOKIE (only when SAFECOOKIE is offered too,
+ * as every tor does), HASHEDPASSWORD or NULL, in that order of preference among the methods tor
+ * offers and we can use. The cookie file a server names is read only if it is a regular file of
+ * 32 bytes.
  * @returns the method used and the protocol info
  * @throws TorAuthError (`TOR_AUTH_FAILED`) when no method works; the message names the methods
  *   tried and why, never a secret
@@ -50,15 +53,16 @@ export async function authenticate(
           failures.push(`${method}: tor announced no cookie file`);
           continue;
         }
-        let cookie: Buffer;
-        try {
-          cookie = await readFile(path);
-        } catch (err) {
-          failures.push(`${method}: cannot read the cookie file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+        if (method === 'COOKIE' && !offered.has('SAFECOOKIE')) {
+          // Every tor since 0.2.3.13 offers SAFECOOKIE beside COOKIE. A server offering COOKIE
+          // alone would get the cookie itself (or any 32-byte file it names): an impostor on
+          // tor's port could collect it and use it on the real tor.
+          failures.push('COOKIE: refused without SAFECOOKIE beside it (every tor since 0.2.3.13 offers both; a server offering COOKIE alone may be collecting cookies)');
           continue;
         }
-        if (cookie.length !== 32) {
-          failures.push(`${method}: cookie file ${path} is ${cookie.length} bytes, not 32`);
+        const cookie = await readCookie(path);
+        if (typeof cookie === 'string') {
+          failures.push(`${method}: ${cookie}`);
           continue;
         }
         if (method === 'SAFECOOKIE') await safeCookie(control, cookie, opts);
@@ -85,6 +89,33 @@ export async function authenticate(
   throw new TorAuthError(
     `no usable authentication method (tor offers ${what})${failures.length ? ': ' + failures.join('; ') : ''}`,
   );
+}
+
+/**
+ * The 32 bytes of a cookie file, or why it cannot be one. The path comes from the server, so it is
+ * checked before anything is read: a regular file of exactly 32 bytes (the server could name
+ * /dev/zero, a FIFO that never ends, or a huge file).
+ */
+async function readCookie(path: string): Promise<Buffer | string> {
+  let handle;
+  try {
+    // O_NONBLOCK: opening a FIFO must not wait for a writer.
+    handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (err) {
+    return `cannot read the cookie file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) return `cookie file ${path} is not a regular file`;
+    if (st.size !== 32) return `cookie file ${path} is ${st.size} bytes, not 32`;
+    const cookie = Buffer.alloc(32);
+    const { bytesRead } = await handle.read(cookie, 0, 32, 0);
+    return bytesRead === 32 ? cookie : `cookie file ${path} holds ${bytesRead} bytes, not 32`;
+  } catch (err) {
+    return `cannot read the cookie file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
 }
 
 async function safeCookie(control: TorControl, cookie: Buffer, opts: CommandOptions): Promise<void> {

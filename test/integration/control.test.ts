@@ -130,19 +130,18 @@ describe('control protocol against a real tor (DisableNetwork 1)', function () {
 describe('authentication methods against a real tor (DisableNetwork 1)', function () {
   this.timeout(60_000);
 
-  it('authenticates with SAFECOOKIE by preference, and with COOKIE', async () => {
+  it('authenticates with SAFECOOKIE by preference, and refuses COOKIE offered without SAFECOOKIE', async () => {
     const tor = await launchTor({ config: OFFLINE });
     try {
       const safe = await openTorControl(tor.controlEndpoint);
       assert.equal(safe.method, 'SAFECOOKIE');
       safe.control.destroy();
       const info = await tor.control.protocolInfo();
-      const cookie = await openTorControl(tor.controlEndpoint, {
-        protocolInfo: { ...info, authMethods: ['COOKIE'] },
-      });
-      assert.equal(cookie.method, 'COOKIE');
-      assert.equal(await cookie.control.getInfo('process/pid'), String(tor.pid));
-      cookie.control.destroy();
+      assert.deepEqual([...info.authMethods].sort(), ['COOKIE', 'SAFECOOKIE'], 'a real tor offers both');
+      // What an impostor offering COOKIE alone would see: no cookie goes out.
+      const err = await openTorControl(tor.controlEndpoint, { protocolInfo: { ...info, authMethods: ['COOKIE'] } }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorAuthError, String(err));
+      assert.match(err.message, /COOKIE: refused without SAFECOOKIE/);
     } finally {
       await tor.close();
     }

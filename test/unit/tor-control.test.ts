@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -414,11 +415,30 @@ describe('authentication against a scripted peer', () => {
     assert.equal(peer.received.at(-1), 'AUTHENTICATE "hunter2 \\"secret\\""');
   });
 
+  it('reads the cookie file a server names only if it is a regular file of 32 bytes (/dev/zero, a FIFO, a big file)', async () => {
+    const fifo = path.join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const big = path.join(dir, 'big');
+    await writeFile(big, Buffer.alloc(1 << 20, 1));
+    for (const [file, why] of [
+      ['/dev/zero', /not a regular file/],
+      [fifo, /not a regular file/],
+      [big, /is 1048576 bytes, not 32/],
+    ] as const) {
+      peer.auto.set('PROTOCOLINFO', protocolInfo('SAFECOOKIE,COOKIE', file));
+      const started = Date.now();
+      const err = await openTorControl(peer.endpoint, { timeoutMs: 10_000 }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorAuthError, `${file}: ${String(err)}`);
+      assert.match(err.message, why, file);
+      assert.ok(Date.now() - started < 5_000, `${file}: answered at once`);
+    }
+  });
+
   it('explains why no method could be used', async () => {
-    peer.auto.set('PROTOCOLINFO', protocolInfo('COOKIE,HASHEDPASSWORD', '/nonexistent/cookie'));
+    peer.auto.set('PROTOCOLINFO', protocolInfo('SAFECOOKIE,COOKIE,HASHEDPASSWORD', '/nonexistent/cookie'));
     const err = await openTorControl(peer.endpoint).catch((e: unknown) => e);
     assert.ok(err instanceof TorAuthError);
-    assert.match(err.message, /COOKIE: cannot read the cookie file/);
+    assert.match(err.message, /SAFECOOKIE: cannot read the cookie file/);
     assert.match(err.message, /HASHEDPASSWORD: no password given/);
   });
 
