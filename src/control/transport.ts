@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { EndpointArgumentError, TorControlClosedError } from '../errors.js';
+import { EndpointArgumentError, TorAbortError, TorControlClosedError } from '../errors.js';
 import { raceCancel, type CancelOptions } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import { authenticate, type AuthOptions } from './authenticate.js';
@@ -52,6 +52,8 @@ const READ_BUFFER_SIZE = 64 * 1024;
  * parser copies whatever it keeps.
  */
 export function openControlSocket(address: ControlAddress, opts: CancelOptions = {}): Promise<net.Socket> {
+  // Before connecting: an already aborted signal must not leave a socket behind.
+  if (opts.signal?.aborted) return Promise.reject(new TorAbortError('connecting to the Tor control port', { cause: opts.signal.reason }));
   const onread = {
     buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
     callback: (bytes: number, buffer: Buffer): boolean => {

@@ -135,15 +135,54 @@ function torrcQuote(s: string): string {
   return '"' + s.replace(/[\\"]/g, (c) => '\\' + c).replace(/\t/g, '\\t') + '"';
 }
 
+/**
+ * The value tor will use for option `name` of `config` (names in any case, as tor reads them; of a
+ * list, the last value, as tor takes it for a single-valued option), as text; undefined when unset.
+ */
+function configValue(config: Record<string, ConfValue | readonly ConfValue[]>, name: string): string | undefined {
+  const entry = Object.entries(config).find(([key]) => key.toLowerCase() === name.toLowerCase());
+  const v = entry?.[1];
+  const last = Array.isArray(v) ? v[v.length - 1] : v;
+  return last === undefined ? undefined : typeof last === 'boolean' ? (last ? '1' : '0') : String(last);
+}
+
 /** True when a config keeps tor off the network or inside a private test network. */
 export function isOfflineOrPrivate(config: Record<string, ConfValue | readonly ConfValue[]>): boolean {
-  const get = (k: string) => {
-    const entry = Object.entries(config).find(([key]) => key.toLowerCase() === k.toLowerCase());
-    const v = entry?.[1];
-    return Array.isArray(v) ? String(v[v.length - 1]) : v === undefined ? undefined : String(v);
-  };
-  const on = (v: string | undefined) => v === '1' || v === 'true';
-  return on(get('DisableNetwork')) || (on(get('TestingTorNetwork')) && get('DirAuthority') !== undefined);
+  return configValue(config, 'DisableNetwork') === '1' || (configValue(config, 'TestingTorNetwork') === '1' && configValue(config, 'DirAuthority') !== undefined);
+}
+
+/**
+ * Makes (or takes) tor's DataDirectory, 0700, and writes the torrc and an empty torrc-defaults in
+ * it. torcon's defaults give way to the caller's options of the same name.
+ * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) when the directory cannot be made or written, with
+ *   Node's error as `cause` (a temporary directory made here is removed again)
+ */
+async function prepareDataDirectory(
+  given: string | undefined,
+  userConfig: Record<string, ConfValue | readonly ConfValue[]>,
+): Promise<{ dataDirectory: string; portFile: string; torrc: string; defaults: string; config: Record<string, ConfValue | readonly ConfValue[]> }> {
+  let made: string | undefined;
+  const where = () => given ?? made ?? `a new directory in ${os.tmpdir()}`;
+  try {
+    const dataDirectory = given ?? (made = await mkdtemp(path.join(os.tmpdir(), 'torcon-')));
+    await chmod(dataDirectory, 0o700);
+    const portFile = path.join(dataDirectory, 'control-port');
+    await rm(portFile, { force: true });
+    const config = withOptions(
+      withOptions({ DataDirectory: dataDirectory, ControlPort: 'auto', SocksPort: 'auto', CookieAuthentication: 1, Log: 'notice stdout' }, userConfig),
+      { ControlPortWriteToFile: portFile },
+    );
+    const torrc = path.join(dataDirectory, 'torrc');
+    const defaults = path.join(dataDirectory, 'torrc-defaults');
+    await writeFile(torrc, renderTorrc(config), { mode: 0o600 });
+    await writeFile(defaults, '', { mode: 0o600 });
+    return { dataDirectory, portFile, torrc, defaults, config };
+  } catch (err) {
+    if (err instanceof TorError) throw err;
+    if (made !== undefined) await rm(made, { recursive: true, force: true }).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new TorLaunchError(`cannot prepare tor's data directory ${where()} (${code})`, [], { cause: err });
+  }
 }
 
 /**
@@ -169,22 +208,14 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   }
   // Checked before anything is created or started (the torrc itself is written below).
   renderTorrc(userConfig);
+  if (configValue(userConfig, 'RunAsDaemon') === '1') {
+    // A daemonized tor leaves its parent at once: torcon could neither watch nor stop it.
+    throw new TorInvalidValueError('RunAsDaemon', 'cannot be set: torcon runs tor as its own child process');
+  }
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
   const torPath = await findTorBinary(opts.torPath);
   const ownsDir = opts.dataDirectory === undefined;
-  const dataDirectory = opts.dataDirectory ?? (await mkdtemp(path.join(os.tmpdir(), 'torcon-')));
-  await chmod(dataDirectory, 0o700);
-  const portFile = path.join(dataDirectory, 'control-port');
-  await rm(portFile, { force: true });
-
-  const config = withOptions(
-    withOptions({ DataDirectory: dataDirectory, ControlPort: 'auto', SocksPort: 'auto', CookieAuthentication: 1, Log: 'notice stdout' }, userConfig),
-    { ControlPortWriteToFile: portFile },
-  );
-  const torrc = path.join(dataDirectory, 'torrc');
-  const defaults = path.join(dataDirectory, 'torrc-defaults');
-  await writeFile(torrc, renderTorrc(config), { mode: 0o600 });
-  await writeFile(defaults, '', { mode: 0o600 });
+  const { dataDirectory, portFile, torrc, defaults, config } = await prepareDataDirectory(opts.dataDirectory, userConfig);
 
   const tail: string[] = [];
   // The owner goes on the command line, not in the torrc: SAVECONF rewrites the torrc without `__`
@@ -255,7 +286,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     );
     control = opened.control;
     await race(control.command('TAKEOWNERSHIP'));
-    const disabled = String(config['DisableNetwork'] ?? '0') === '1' || config['DisableNetwork'] === true;
+    const disabled = configValue(config, 'DisableNetwork') === '1';
     if (opts.waitForBootstrap ?? !disabled) {
       await race(waitForBootstrap(control, { onProgress: opts.onProgress, signal: abort.signal }));
     }

@@ -19,7 +19,16 @@ export interface ConnectTorOptions extends CancelOptions {
   password?: string;
   /** Override the cookie file path tor announces. */
   cookieFile?: string;
+  /**
+   * Limit for connecting and for authenticating, each (`TorTimeoutError`): something that accepts
+   * the connection but never answers like tor must not hold the caller for ever.
+   * @default 30000
+   */
+  timeoutMs?: number;
 }
+
+/** How long connectTor waits for the connection, and then for authentication, unless told. */
+export const CONNECT_TIMEOUT_MS = 30_000;
 
 /**
  * Connects to a running tor's control port and authenticates.
@@ -29,6 +38,8 @@ export interface ConnectTorOptions extends CancelOptions {
  * connection but refuses authentication is an error, not a reason to try the next one.
  * @throws TorNotAvailableError (`TOR_NOT_AVAILABLE`) listing what was tried and why it failed
  * @throws TorAuthError (`TOR_AUTH_FAILED`)
+ * @throws TorTimeoutError (`TOR_TIMEOUT`) when a control port takes longer than `timeoutMs` to
+ *   accept the connection or to authenticate
  * @example const tor = await connectTor({ control: 'tcp:127.0.0.1:9051' });
  */
 export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
@@ -38,7 +49,7 @@ export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
   for (const endpoint of endpoints) {
     const address = parseControlEndpoint(endpoint);
     try {
-      const { control, torVersion } = await openTorControl(address, opts);
+      const { control, torVersion } = await openTorControl(address, { ...opts, timeoutMs: opts.timeoutMs ?? CONNECT_TIMEOUT_MS });
       return new Tor(control, { version: torVersion, controlEndpoint: describeControlAddress(address) });
     } catch (err) {
       if (err instanceof TorAuthError) throw err;

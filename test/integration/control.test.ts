@@ -287,6 +287,27 @@ describe('launching and losing tor', function () {
     }
   });
 
+  it('reads DisableNetwork in any case: a lower-case disablenetwork does not wait for a bootstrap', async () => {
+    const started = Date.now();
+    const tor = await launchTor({ config: { disablenetwork: 1 }, timeoutMs: 30_000 });
+    try {
+      assert.deepEqual((await tor.control.getConf(['DisableNetwork']))['DisableNetwork'], ['1']);
+      assert.ok(Date.now() - started < 20_000, 'resolved without waiting for a bootstrap');
+    } finally {
+      await tor.close();
+    }
+  });
+
+  it('refuses RunAsDaemon, and a data directory it cannot make, with typed errors before tor starts', async () => {
+    await assert.rejects(launchTor({ config: { ...OFFLINE, RunAsDaemon: 1 } }), (e: unknown) => e instanceof TorInvalidValueError && /RunAsDaemon/.test(e.message));
+    const missing = path.join(os.tmpdir(), `torcon-missing-${process.pid}`, 'deeper');
+    await assert.rejects(launchTor({ config: OFFLINE, dataDirectory: missing }), (e: unknown) => {
+      assert.ok(e instanceof TorLaunchError, String(e));
+      assert.match(e.message, /cannot prepare tor's data directory .*ENOENT/);
+      return true;
+    });
+  });
+
   it('refuses to launch a tor that could reach the public network in tests', async () => {
     assert.equal(process.env['TORCON_REQUIRE_OFFLINE'], '1');
     await assert.rejects(launchTor({ config: {} }), /refusing to launch tor/);

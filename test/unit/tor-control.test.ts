@@ -353,6 +353,21 @@ describe('opening a control connection', () => {
       await assert.rejects(openTorControl(bad), (e: unknown) => e instanceof EndpointArgumentError && e.code === 'TOR_ENDPOINT_ARGUMENT', bad);
     }
   });
+
+  it('with an already aborted signal: TorAbortError, and no connection is made (none left open)', async () => {
+    const peer = await ScriptedPeer.start();
+    let connections = 0;
+    peer.server.on('connection', () => connections++);
+    try {
+      const ac = new AbortController();
+      ac.abort();
+      for (let i = 0; i < 3; i++) await assert.rejects(openTorControl(peer.endpoint, { signal: ac.signal }), TorAbortError);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(connections, 0);
+    } finally {
+      await peer.close();
+    }
+  });
 });
 
 describe('authentication against a scripted peer', () => {
