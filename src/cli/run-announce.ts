@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { isEndpointListenArgument } from '../register.js';
+import { redactEndpoint } from '../util/endpoint-grammar.js';
 
 /**
  * Loaded into the app by `torcon run` (`NODE_OPTIONS=--import .../run-announce.js`), never by
@@ -29,7 +30,7 @@ if (!proto[WRAPPED]) {
   proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
     const description = args[0];
     if (isEndpointListenArgument(description)) {
-      say(`publishing ${description} for pid ${process.pid}…`);
+      say(`publishing ${redactEndpoint(description)} for pid ${process.pid}…`);
       // Added before the hook sets the app's 'listening' listeners aside, so it is restored with
       // them and runs first: the address is printed before the app's own "listening" message.
       this.once('listening', () => announce(this, description));
@@ -43,7 +44,7 @@ function announce(server: net.Server, description: string): void {
   if (!endpoint) return;
   const local = server.address();
   const where = local && typeof local === 'object' ? ` (the app listens on ${local.address}:${local.port})` : '';
-  say(`${description} is ${urlOf(endpoint.address, server.onionAddress !== undefined)}${where}`);
+  say(`${redactEndpoint(description)} is ${urlOf(endpoint.address, server.onionAddress !== undefined)}${where}`);
 }
 
 /** `x.onion:80` → `http://x.onion/`; other ports keep theirs; non-onion endpoints print as they are. */

@@ -131,3 +131,15 @@ export function parseEndpoint(description: string): ParsedEndpoint {
 export function quoteEndpointArgument(value: string): string {
   return value.replace(/[\\:=]/g, '\\$&');
 }
+
+/** Keywords whose values are secrets: onion `privateKey`, and the tor: endpoint's SOCKS credentials and isolation token. */
+const SECRET_KEYWORDS = /(^|:)(privateKey|password|username|isolate)=((?:\\.|[^:\\])*)/g;
+
+/**
+ * A copy of an endpoint string that is safe to print or log: the values of `privateKey`,
+ * `password`, `username` and `isolate` are replaced (`onion:80:privateKey=[redacted]`).
+ * @example redactEndpoint('onion:80:privateKey=ED25519-V3\\:abc') // 'onion:80:privateKey=[redacted]'
+ */
+export function redactEndpoint(description: string): string {
+  return description.replace(SECRET_KEYWORDS, (_m, lead: string, key: string) => `${lead}${key}=[redacted]`);
+}

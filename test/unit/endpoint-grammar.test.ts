@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { EndpointSyntaxError } from '../../src/errors.js';
-import { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from '../../src/util/endpoint-grammar.js';
+import { parseEndpoint, quoteEndpointArgument, redactEndpoint, type ParsedEndpoint } from '../../src/util/endpoint-grammar.js';
 
 type Expected = { prefix: string; args: string[]; options: Record<string, string> };
 
@@ -213,6 +213,30 @@ describe('endpoint grammar: properties', () => {
         assert.equal(parseEndpoint(`${prefix}:1`).prefix, prefix.toLowerCase());
       }),
       { numRuns: 500 },
+    );
+  });
+});
+
+describe('endpoint grammar: redactEndpoint (what the CLI prints)', () => {
+  it('hides the values of privateKey, password, username and isolate, escaped colons included', () => {
+    const key = `ED25519-V3${quoteEndpointArgument(':')}${Buffer.alloc(64, 3).toString('base64')}`;
+    assert.equal(redactEndpoint(`onion:80:privateKey=${key}:maxStreams=3`), 'onion:80:privateKey=[redacted]:maxStreams=3');
+    assert.equal(
+      redactEndpoint('tor:example.com:80:isolate=tok:username=u:password=p\\:q:timeout=5'),
+      'tor:example.com:80:isolate=[redacted]:username=[redacted]:password=[redacted]:timeout=5',
+    );
+    assert.equal(redactEndpoint('onion:80:localPort=8080'), 'onion:80:localPort=8080');
+  });
+
+  it('property: no secret value survives, and the rest parses the same', () => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1 }), (secret) => {
+        const description = `onion:80:privateKey=${quoteEndpointArgument(secret)}:localPort=8080`;
+        const shown = redactEndpoint(description);
+        const parsed = parseEndpoint(shown);
+        assert.equal(parsed.options['privateKey'], '[redacted]');
+        assert.equal(parsed.options['localPort'], '8080');
+      }),
     );
   });
 });

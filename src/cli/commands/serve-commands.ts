@@ -12,6 +12,7 @@ import { Interrupted, UsageError } from '../errors.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { println, Progress } from '../output.js';
 import { lib } from '../lazy.js';
+import { redactEndpoint } from '../../util/endpoint-grammar.js';
 
 /** Loaded into the app by `run`: torcon/register plus a line saying where the app is reachable. */
 const ANNOUNCE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'run-announce.js');
@@ -43,15 +44,15 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       );
       const tor = await optionalTor(ctx);
       const progress = new Progress(ctx.output, 'serve');
-      progress.update(undefined, `starting ${opts.port}…`);
+      progress.update(undefined, `starting ${redactEndpoint(opts.port)}…`);
       try {
         const endpoint = await listen(server, opts.port, { signal: ctx.signal, ...(tor ? { tor } : {}) });
         const url = endpoint.address.endsWith(':80') ? `http://${endpoint.address.slice(0, -3)}/` : `http://${endpoint.address}/`;
-        progress.done(`serving ${root} on ${opts.port} until Ctrl-C`);
+        progress.done(`serving ${root} on ${redactEndpoint(opts.port)} until Ctrl-C`);
         println(ctx.output.out, url);
         await untilAborted(ctx.signal);
         await endpoint.close();
-        println(ctx.output.err, `serve: stopped; ${opts.port} closed`);
+        println(ctx.output.err, `serve: stopped; ${redactEndpoint(opts.port)} closed`);
       } finally {
         server.close();
         server.closeAllConnections();
@@ -81,7 +82,7 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
         NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${JSON.stringify(pathToFileURL(ANNOUNCE).href)}`.trim(),
         ...(control ? { TOR_CONTROL: control } : {}),
       };
-      println(ctx.output.err, `run: ${command.join(' ')}  (PORT=${opts.port}, torcon/register loaded)`);
+      println(ctx.output.err, `run: ${command.join(' ')}  (PORT=${redactEndpoint(opts.port)}, torcon/register loaded)`);
       const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
       // Ctrl-C in a terminal reaches the app too (same process group); a signal sent to torcon
       // alone (kill, a supervisor) is passed on, so that the app stops and its service goes away.
