@@ -15,7 +15,7 @@ export const DEFAULT_CONTROL_ENDPOINTS = [
 export interface ConnectTorOptions extends CancelOptions {
   /** Control endpoint string, e.g. `tcp:127.0.0.1:9051` or `unix:/run/tor/control`. @default $TOR_CONTROL, then {@link DEFAULT_CONTROL_ENDPOINTS} */
   control?: string;
-  /** Password for HASHEDPASSWORD authentication. Never logged. */
+  /** Password for HASHEDPASSWORD authentication. Never logged. @default $TOR_CONTROL_PASSWORD */
   password?: string;
   /** Override the cookie file path tor announces. */
   cookieFile?: string;
@@ -44,12 +44,19 @@ export const CONNECT_TIMEOUT_MS = 30_000;
  */
 export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
   const explicit = opts.control ?? process.env['TOR_CONTROL'] ?? undefined;
+  // Beside $TOR_CONTROL, so that an app started by `torcon run --password` (or any unchanged app
+  // using torcon/register) can authenticate without the password in its code or command line.
+  const password = opts.password ?? (process.env['TOR_CONTROL_PASSWORD'] || undefined);
   const endpoints = explicit ? [explicit] : [...DEFAULT_CONTROL_ENDPOINTS];
   const tried: string[] = [];
   for (const endpoint of endpoints) {
     const address = parseControlEndpoint(endpoint);
     try {
-      const { control, torVersion } = await openTorControl(address, { ...opts, timeoutMs: opts.timeoutMs ?? CONNECT_TIMEOUT_MS });
+      const { control, torVersion } = await openTorControl(address, {
+        ...opts,
+        ...(password !== undefined ? { password } : {}),
+        timeoutMs: opts.timeoutMs ?? CONNECT_TIMEOUT_MS,
+      });
       return new Tor(control, { version: torVersion, controlEndpoint: describeControlAddress(address) });
     } catch (err) {
       if (err instanceof TorAuthError) throw err;

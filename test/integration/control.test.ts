@@ -158,6 +158,15 @@ describe('authentication methods against a real tor (DisableNetwork 1)', functio
       const err = await connectTor({ control: tor.controlEndpoint, password: 'wrong-password' }).catch((e: unknown) => e);
       assert.ok(err instanceof TorAuthError);
       assert.doesNotMatch(String(err), /wrong-password|battery/);
+      // $TOR_CONTROL_PASSWORD, as `torcon run --password` hands it to an unchanged app.
+      process.env['TOR_CONTROL_PASSWORD'] = password;
+      try {
+        const fromEnv = await connectTor({ control: tor.controlEndpoint });
+        assert.equal(await fromEnv.control.getInfo('process/pid'), String(tor.pid));
+        await fromEnv.close();
+      } finally {
+        delete process.env['TOR_CONTROL_PASSWORD'];
+      }
     } finally {
       await tor.close();
     }

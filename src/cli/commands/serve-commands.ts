@@ -75,12 +75,14 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
     )
     .action(async (command: string[], opts: { port: string }) => {
       await checkEndpoint(opts.port, 'server', '--port');
-      const { control } = ctx.globals();
+      const { control, password } = ctx.globals();
       const env: NodeJS.ProcessEnv = {
         ...process.env,
         PORT: opts.port,
         NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import ${JSON.stringify(pathToFileURL(ANNOUNCE).href)}`.trim(),
         ...(control ? { TOR_CONTROL: control } : {}),
+        // In the environment, not on a command line that `ps` shows: connectTor reads it.
+        ...(password ? { TOR_CONTROL_PASSWORD: password } : {}),
       };
       println(ctx.output.err, `run: ${command.join(' ')}  (PORT=${redactEndpoint(opts.port)}, torcon/register loaded)`);
       const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
