@@ -380,6 +380,28 @@ describe('torcon CLI against the shared test network (child processes)', functio
       }
     });
 
+    it('run: a second signal ends torcon at once, and the app that ignored the first goes with it (exit 128 + SIGTERM)', async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-cli-stubborn-'));
+      try {
+        const app = path.join(dir, 'stubborn.mjs');
+        await writeFile(
+          app,
+          "import http from 'node:http';\n" +
+            "process.on('SIGTERM', () => console.log('stubborn app: ignoring SIGTERM'));\n" +
+            "http.createServer((q, r) => r.end('x')).listen(process.env.PORT, () => console.log(`stubborn app: pid ${process.pid}`));\n",
+        );
+        const run = new CliChild(['run', '--port', 'tcp:0', '--', process.execPath, app], cliEnv());
+        const [, appPid] = (await run.waitFor(/^stubborn app: pid (\d+)$/, 'stdout', 20_000)) as unknown as [string, string];
+        run.child.kill('SIGTERM');
+        await run.waitFor(/^stubborn app: ignoring SIGTERM$/, 'stdout', 10_000);
+        const r = await run.stop('SIGTERM');
+        assert.equal(r.code, 143, r.stderr);
+        assert.equal(await eventually(async () => isAlive(Number(appPid)), false), false, 'the app is gone with torcon');
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     it('run --port onion:80 -- node app: the unchanged app is reachable through tor and torcon prints its address', async () => {
       const run = new CliChild(['run', '--port', 'onion:80', '--', process.execPath, PLAIN_APP], cliEnv());
       const [, appPid] = (await run.waitFor(/^torcon run: publishing onion:80 for pid (\d+)…$/, 'stderr', 30_000)) as unknown as [string, string];

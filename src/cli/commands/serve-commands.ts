@@ -93,12 +93,21 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
         child.kill(reason instanceof Interrupted ? reason.signal : 'SIGTERM');
       };
       ctx.signal.addEventListener('abort', forward, { once: true });
+      // A second interrupt makes torcon exit at once: the app (and its onion service) must not
+      // outlive it, whatever it does with the signal it was passed.
+      const killOnExit = () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      };
+      process.once('exit', killOnExit);
       const code = await new Promise<number>((resolve, reject) => {
         child.once('error', (err: NodeJS.ErrnoException) =>
           reject(err.code === 'ENOENT' ? new UsageError(`cannot run ${command[0]}: command not found`) : err),
         );
         child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1)));
-      }).finally(() => ctx.signal.removeEventListener('abort', forward));
+      }).finally(() => {
+        ctx.signal.removeEventListener('abort', forward);
+        process.off('exit', killOnExit);
+      });
       process.exitCode = code;
     });
 }
