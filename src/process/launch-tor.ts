@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { TorAbortError, TorError, TorInvalidValueError, TorLaunchError, TorTimeoutError } from '../errors.js';
+import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError, TorLaunchError, TorTimeoutError } from '../errors.js';
 import type { ConfValue, TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
 import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
@@ -165,6 +165,8 @@ async function prepareDataDirectory(
   const where = () => given ?? made ?? `a new directory in ${os.tmpdir()}`;
   try {
     const dataDirectory = given ?? (made = await mkdtemp(path.join(os.tmpdir(), 'torcon-')));
+    // A given directory that does not exist yet is made, as tor itself would.
+    if (given !== undefined) await mkdir(given, { recursive: true, mode: 0o700 });
     await chmod(dataDirectory, 0o700);
     const portFile = path.join(dataDirectory, 'control-port');
     await rm(portFile, { force: true });
@@ -208,6 +210,9 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   }
   // Checked before anything is created or started (the torrc itself is written below).
   renderTorrc(userConfig);
+  if (configValue(userConfig, 'ControlPort') === '0') {
+    throw new TorInvalidValueError('ControlPort', 'cannot be 0: torcon talks to the tor it launches through its control port');
+  }
   if (configValue(userConfig, 'RunAsDaemon') === '1') {
     // A daemonized tor leaves its parent at once: torcon could neither watch nor stop it.
     throw new TorInvalidValueError('RunAsDaemon', 'cannot be set: torcon runs tor as its own child process');
@@ -305,7 +310,17 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     };
     return launched;
   } catch (err) {
+    // A tor that dies while we talk to it shows first as a closed control connection; its exit
+    // (and its last words: another tor on the same DataDirectory, a bad option) come just after.
+    const exit = err instanceof TorControlClosedError ? await Promise.race([exited, delay(1000)]) : undefined;
     await kill();
+    if (exit) {
+      throw new TorLaunchError(
+        `tor exited during startup (${exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`})`,
+        [...tail],
+        { cause: err },
+      );
+    }
     if (err instanceof TorError) throw err;
     throw new TorLaunchError(`tor failed to start: ${(err as Error).message}`, [...tail], { cause: err });
   } finally {
@@ -322,8 +337,11 @@ async function readControlPortFile(file: string, signal: AbortSignal): Promise<s
     if (signal.aborted) throw new TorAbortError('waiting for the control port');
     try {
       const text = await readFile(file, 'utf8');
-      const match = /^PORT=(\S+):(\d+)\r?\n/m.exec(text); // only a complete line: tor may still be writing
+      // Only a complete line: tor may still be writing. A unix socket ControlPort is UNIX_PORT=.
+      const match = /^PORT=(\S+):(\d+)\r?\n/m.exec(text);
       if (match) return `tcp:${match[1]!.replace(/^\[(.*)\]$/, '$1').replace(/:/g, '\\:')}:${match[2]}`;
+      const unix = /^UNIX_PORT=(\S+)\r?\n/m.exec(text);
+      if (unix) return `unix:${unix[1]!.replace(/:/g, '\\:')}`;
     } catch {
       /* not written yet */
     }
@@ -334,4 +352,8 @@ async function readControlPortFile(file: string, signal: AbortSignal): Promise<s
 function once(fn: () => Promise<void>): () => Promise<void> {
   let p: Promise<void> | undefined;
   return () => (p ??= fn());
+}
+
+function delay(ms: number): Promise<undefined> {
+  return new Promise((r) => setTimeout(() => r(undefined), ms).unref());
 }

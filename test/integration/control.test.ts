@@ -309,12 +309,32 @@ describe('launching and losing tor', function () {
 
   it('refuses RunAsDaemon, and a data directory it cannot make, with typed errors before tor starts', async () => {
     await assert.rejects(launchTor({ config: { ...OFFLINE, RunAsDaemon: 1 } }), (e: unknown) => e instanceof TorInvalidValueError && /RunAsDaemon/.test(e.message));
-    const missing = path.join(os.tmpdir(), `torcon-missing-${process.pid}`, 'deeper');
-    await assert.rejects(launchTor({ config: OFFLINE, dataDirectory: missing }), (e: unknown) => {
+    await assert.rejects(launchTor({ config: OFFLINE, dataDirectory: '/dev/null/tor-data' }), (e: unknown) => {
       assert.ok(e instanceof TorLaunchError, String(e));
-      assert.match(e.message, /cannot prepare tor's data directory .*ENOENT/);
+      assert.match(e.message, /cannot prepare tor's data directory \/dev\/null\/tor-data \(ENOTDIR\)/);
       return true;
     });
+  });
+
+  it('launches with a unix-socket ControlPort of the caller, and reports a second tor on the same DataDirectory as the exit it is', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-unix-cp-'));
+    try {
+      const data = path.join(dir, 'data');
+      const viaUnix = await launchTor({ config: { ...OFFLINE, ControlPort: `unix:${dir}/control.sock` }, dataDirectory: data, timeoutMs: 30_000 });
+      try {
+        assert.equal(viaUnix.controlEndpoint, `unix:${dir}/control.sock`);
+        assert.match(await viaUnix.control.getInfo('version'), /^0\.4\./);
+        const second = await launchTor({ config: OFFLINE, dataDirectory: data, timeoutMs: 30_000 }).catch((e: unknown) => e);
+        assert.ok(second instanceof TorLaunchError, String(second));
+        assert.match(second.message, /tor exited during startup/);
+        assert.ok(second.logLines.length > 0, 'with what tor said');
+      } finally {
+        await viaUnix.close();
+      }
+      await assert.rejects(launchTor({ config: { ...OFFLINE, ControlPort: 0 } }), TorInvalidValueError);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to launch a tor that could reach the public network in tests', async () => {
