@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { pluginRegistry } from './di/container.js';
 import { listen } from './di/endpoint-api.js';
+import { EndpointListenError } from './errors.js';
 import type { ListeningEndpoint } from './util/listening-endpoint.js';
 import { logger } from './util/log.js';
 
@@ -38,8 +39,19 @@ const log = logger('register');
 const ENDPOINT_PREFIX = /^([a-z][a-z0-9+.-]*):/i;
 const INSTALLED = Symbol.for('torcon.register.originalListen');
 
+const INSTALLED_CLOSE = Symbol.for('torcon.register.originalClose');
+
 type ListenFn = (this: net.Server, ...args: unknown[]) => net.Server;
-type PatchedProto = typeof net.Server.prototype & { [INSTALLED]?: ListenFn };
+type CloseFn = (this: net.Server, callback?: (err?: Error) => void) => net.Server;
+type PatchedProto = typeof net.Server.prototype & { [INSTALLED]?: ListenFn; [INSTALLED_CLOSE]?: CloseFn };
+
+/**
+ * Servers whose endpoint listen is under way, and the close callbacks the application gave
+ * meanwhile, before the server listened locally: Node's own close() would fail
+ * (`ERR_SERVER_NOT_RUNNING`) while the endpoint then went up anyway; the close is carried out
+ * once the listen settles.
+ */
+const pending = new WeakMap<net.Server, { closeCallbacks: Array<(err?: Error) => void> | undefined }>();
 
 /**
  * Whether `listen(arg)` should go through torcon: `arg` is a string `prefix:...` with a registered
@@ -56,13 +68,29 @@ export function installListenHook(): void {
   const proto = net.Server.prototype as PatchedProto;
   if (proto[INSTALLED]) return;
   const original = proto.listen as unknown as ListenFn;
+  const originalClose = proto.close as unknown as CloseFn;
   Object.defineProperty(proto, INSTALLED, { value: original, configurable: true });
+  Object.defineProperty(proto, INSTALLED_CLOSE, { value: originalClose, configurable: true });
   proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
     if (!isEndpointListenArgument(args[0])) return original.apply(this, args);
     const callback = [...args].reverse().find((a): a is () => void => typeof a === 'function');
+    if (pending.has(this) || this.listening) {
+      // As Node does for a second listen(): the server keeps its one endpoint.
+      const err = new EndpointListenError(`listening on ${args[0]}`, Object.assign(new Error('the server is already listening'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
+      process.nextTick(() => this.emit('error', err));
+      return this;
+    }
     listenOnEndpoint(this, args[0], callback);
     return this;
   } as typeof proto.listen;
+  proto.close = function close(this: net.Server, callback?: (err?: Error) => void): net.Server {
+    const state = pending.get(this);
+    // Only a close Node would refuse (not listening yet) waits; torcon's own closes, which come
+    // while the server listens, go through at once.
+    if (state === undefined || this.listening) return originalClose.call(this, callback);
+    (state.closeCallbacks ??= []).push(callback ?? (() => undefined));
+    return this;
+  } as typeof proto.close;
 }
 
 /** Restores Node's own `listen`. */
@@ -72,9 +100,23 @@ export function removeListenHook(): void {
   if (!original) return;
   proto.listen = original as unknown as typeof proto.listen;
   delete proto[INSTALLED];
+  const originalClose = proto[INSTALLED_CLOSE];
+  if (originalClose) proto.close = originalClose as unknown as typeof proto.close;
+  delete proto[INSTALLED_CLOSE];
 }
 
 function listenOnEndpoint(server: net.Server, description: string, callback: (() => void) | undefined): void {
+  const state: { closeCallbacks: Array<(err?: Error) => void> | undefined } = { closeCallbacks: undefined };
+  pending.set(server, state);
+  /** Ends the pending state; a close() asked for meanwhile is carried out now. */
+  const settle = (): boolean => {
+    pending.delete(server);
+    const callbacks = state.closeCallbacks;
+    if (callbacks === undefined) return false;
+    if (server.listening) server.close((err) => callbacks.forEach((cb) => cb(err)));
+    else process.nextTick(() => callbacks.forEach((cb) => cb()));
+    return true;
+  };
   // The application usually adds its 'listening' listeners right after listen() returns. Wait for
   // that, then set them aside: the endpoint may bind the server locally (firing 'listening') long
   // before the onion service is published, and the application must hear only the latter.
@@ -92,6 +134,9 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
         server.once('close', () => {
           endpoint.close().catch((err: unknown) => log('closing %s failed: %O', endpoint.address, err));
         });
+        // A close() the application asked for before the server listened: settle() closes the
+        // server now, and its 'close' (above) closes the endpoint.
+        if (settle()) return;
         if (!server.listening) {
           // The application closed the server while the service was being published.
           endpoint.close().catch(() => undefined);
@@ -103,6 +148,7 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
       },
       (err: unknown) => {
         restore();
+        settle();
         // Like Node's own listen errors: on the next tick, so that no listener means an uncaught error.
         process.nextTick(() => server.emit('error', err));
       },

@@ -87,4 +87,45 @@ describe('torcon/register listen hook', () => {
     assert.equal(listening.callCount, 0);
     assert.equal(server.listenerCount('listening'), 1, 'the listeners set aside are given back');
   });
+
+  it('a second listen on an endpoint is an error, as in Node, and the first endpoint stays the only one', async () => {
+    let made = 0;
+    behaviour = async (server) => {
+      made++;
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return { address: `example:${made}`, close: async () => undefined };
+    };
+    const server = net.createServer();
+    const errors: unknown[] = [];
+    server.on('error', (e) => errors.push(e));
+    const up = new Promise<void>((resolve) => server.listen(`${PREFIX}:1`, resolve));
+    server.listen(`${PREFIX}:2`); // while the first is under way
+    await up;
+    server.listen(`${PREFIX}:3`); // once it is up
+    await new Promise((r) => setImmediate(r));
+    assert.equal(made, 1);
+    assert.equal(errors.length, 2);
+    for (const e of errors) assert.equal((e as { code?: string }).code, 'TOR_ENDPOINT_LISTEN');
+    assert.equal(server.torconEndpoint?.address, 'example:1');
+    server.close();
+  });
+
+  it('close() right after listen(): no ERR_SERVER_NOT_RUNNING, and the endpoint is closed once it is up', async () => {
+    const closed = sinon.spy();
+    behaviour = async (server) => {
+      await new Promise((r) => setTimeout(r, 20));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return { address: 'example:1', close: async () => closed() };
+    };
+    const server = net.createServer();
+    const listening = sinon.spy();
+    server.on('listening', listening);
+    server.listen(`${PREFIX}:1`);
+    const closeResult = await new Promise<unknown>((resolve) => server.close((err) => resolve(err)));
+    assert.equal(closeResult, undefined, 'the close callback gets no error');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.listening, false);
+    assert.equal(closed.callCount, 1, 'the endpoint is closed');
+    assert.equal(listening.callCount, 0, "no 'listening' for a server the app closed");
+  });
 });
