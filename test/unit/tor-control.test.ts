@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sinon from 'sinon';
 import { TorControl } from '../../src/control/tor-control.js';
-import { openTorControl } from '../../src/control/transport.js';
+import { openTorControl, parseControlEndpoint, type ControlAddress } from '../../src/control/transport.js';
 import {
   EndpointArgumentError,
   TorAbortError,
@@ -351,6 +351,23 @@ describe('opening a control connection', () => {
   it('refuses a malformed control endpoint with EndpointArgumentError, before any connection', async () => {
     for (const bad of ['foo:1', 'tcp:127.0.0.1:0', 'tcp:127.0.0.1:70000', 'onion:80', 'tls:127.0.0.1:9051']) {
       await assert.rejects(openTorControl(bad), (e: unknown) => e instanceof EndpointArgumentError && e.code === 'TOR_ENDPOINT_ARGUMENT', bad);
+    }
+  });
+
+  it('reads the control endpoint forms: port, absolute path, unix:, tcp: with [IPv6], keywords; refuses unknown keywords', () => {
+    const table: Array<[string, ControlAddress]> = [
+      ['9051', { kind: 'tcp', host: '127.0.0.1', port: 9051 }],
+      ['/run/tor/control', { kind: 'unix', path: '/run/tor/control' }],
+      ['unix:/run/tor/control', { kind: 'unix', path: '/run/tor/control' }],
+      ['unix:path=/x', { kind: 'unix', path: '/x' }],
+      ['tcp:127.0.0.1:9051', { kind: 'tcp', host: '127.0.0.1', port: 9051 }],
+      ['tcp:[::1]:9051', { kind: 'tcp', host: '::1', port: 9051 }],
+      ['tcp:\\:\\:1:9051', { kind: 'tcp', host: '::1', port: 9051 }],
+      ['tcp:host=localhost:port=9051', { kind: 'tcp', host: 'localhost', port: 9051 }],
+    ];
+    for (const [endpoint, want] of table) assert.deepEqual(parseControlEndpoint(endpoint), want, endpoint);
+    for (const bad of ['tcp:127.0.0.1:9051:bogus=1', 'unix:/x:Timeout=5', 'tcp:[::1]', 'tcp:127.0.0.1']) {
+      assert.throws(() => parseControlEndpoint(bad), EndpointArgumentError, bad);
     }
   });
 
