@@ -87,6 +87,8 @@ describe('cli: program and help', () => {
       ['monitor', '--interval', '0'],
       ['connect', 'tor:127.0.0.1:7', '--quit-after', 'soon'],
       ['testnet', 'start', '--relays', 'four'],
+      ['testnet', 'start', '--relays', '2'],
+      ['demo', '--relays', '99'],
     ]) {
       const r = await parse(argv);
       assert.equal(r.code, 2, `${argv.join(' ')}: ${String(r.error)}`);

@@ -15,7 +15,7 @@ import { untilAborted } from '../context.js';
 import { println, Progress } from '../output.js';
 import { reportNetworkProgress } from '../network-progress.js';
 import { lib } from '../lazy.js';
-import { positiveInt } from './tor-commands.js';
+import { relayCount } from './tor-commands.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -34,7 +34,7 @@ export function addDemoCommand(program: Command, ctx: CliContext): void {
     .command('demo')
     .description('start a private Tor network, serve a page on an onion service, fetch it through Tor (offline)')
     .option('--keep', 'leave everything running (until Ctrl-C) and print how to use it')
-    .option('--relays <n>', 'relays in the private network (4..32)', (v) => positiveInt(v, '--relays'), 4)
+    .option('--relays <n>', 'relays in the private network (4..32)', (v) => relayCount(v, '--relays'), 4)
     .addHelpText('after', '\nExamples:\n  npm run demo\n  npx torcon demo --keep')
     .action(async (opts: { keep?: boolean; relays: number }) => {
       await runDemo(ctx, opts);

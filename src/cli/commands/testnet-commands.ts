@@ -11,7 +11,7 @@ import { UsageError } from '../errors.js';
 import { println, Progress } from '../output.js';
 import { reportNetworkProgress } from '../network-progress.js';
 import { lib } from '../lazy.js';
-import { positiveInt } from './tor-commands.js';
+import { positiveInt, relayCount } from './tor-commands.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
 
@@ -35,7 +35,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
     .command('start')
     .description('start a network in the background and print the TOR_CONTROL line to export')
     .option('--dir <dir>', 'network directory (kept until stop)')
-    .option('--relays <n>', 'number of relays (4..32)', (v) => positiveInt(v, '--relays'), 4)
+    .option('--relays <n>', 'number of relays (4..32)', (v) => relayCount(v, '--relays'), 4)
     .option('--timeout <seconds>', 'give up after this long', (v) => positiveInt(v, '--timeout'), 120)
     .addHelpText(
       'after',

@@ -132,6 +132,13 @@ export function positiveInt(value: string, name: string): number {
   return n;
 }
 
+/** The test network's relay count, checked as a usage error (before anything starts). */
+export function relayCount(value: string, name: string): number {
+  const n = positiveInt(value, name);
+  if (n < 4 || n > 32) throw new UsageError(`${name} must be from 4 to 32 (paths need at least 4 relays)`);
+  return n;
+}
+
 export function nonNegativeNumber(value: string, name: string): number {
   const n = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n)) throw new UsageError(`${name} must be a number of seconds (0 or more)`);
