@@ -315,7 +315,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     this.queue.length = 0;
     this.queueHead = 0;
     this.socket.destroy();
-    this.emit('close', cause);
+    // No cause and no close() of ours: tor (or whatever ended it, a SIGKILL say) closed the
+    // connection, which is not a clean close for whoever listens.
+    this.emit('close', cause ?? (this.closing === null ? this.closedError : undefined));
   }
 
   /**

@@ -81,6 +81,22 @@ describe('TorControl against a scripted peer', () => {
     assert.equal(control.closed, true);
   });
 
+  it("'close' carries a TorControlClosedError when tor ends the connection, and nothing after our own close()", async () => {
+    const byTor = new Promise<Error | undefined>((resolve) => control.once('close', resolve));
+    await peer.close(); // the peer drops the connection, as a tor killed with SIGKILL would
+    const err = await byTor;
+    assert.ok(err instanceof TorControlClosedError, String(err));
+    assert.match(err.message, /closed by tor/);
+
+    const peer2 = await ScriptedPeer.start();
+    peer2.auto.set('QUIT', '250 closing connection\r\n');
+    const ours = new TorControl(await connectRaw(peer2.port));
+    const clean = new Promise<Error | undefined>((resolve) => ours.once('close', resolve));
+    await ours.close({ timeoutMs: 2000 });
+    assert.equal(await clean, undefined);
+    await peer2.close();
+  });
+
   it('closes with a protocol error on garbage, rejecting what is pending', async () => {
     const pending = control.getInfo('version');
     await peer.waitForLines(1);
