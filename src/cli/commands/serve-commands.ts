@@ -47,7 +47,12 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       progress.update(undefined, `starting ${redactEndpoint(opts.port)}…`);
       try {
         const endpoint = await listen(server, opts.port, { signal: ctx.signal, ...(tor ? { tor } : {}) });
-        const url = endpoint.address.endsWith(':80') ? `http://${endpoint.address.slice(0, -3)}/` : `http://${endpoint.address}/`;
+        // A unix socket has no http:// URL: its path is printed as the unix: endpoint it is.
+        const url = endpoint.address.startsWith('/')
+          ? `unix:${endpoint.address}`
+          : endpoint.address.endsWith(':80')
+            ? `http://${endpoint.address.slice(0, -3)}/`
+            : `http://${endpoint.address}/`;
         progress.done(`serving ${root} on ${redactEndpoint(opts.port)} until Ctrl-C`);
         println(ctx.output.out, url);
         await untilAborted(ctx.signal);

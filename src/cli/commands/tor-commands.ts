@@ -81,7 +81,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       '\nTor cannot half-close a stream: a client that ends its side ends the whole stream, and replies\n' +
         'still on their way are lost. So the end of stdin does not close the stream; torcon waits for the\n' +
         'other side to close it (an HTTP/1.0 server does), for --quit-after seconds of quiet, or Ctrl-C.\n' +
-        '\nExamples:\n  printf "GET / HTTP/1.0\\r\\n\\r\\n" | torcon connect tor:example.onion:80\n  echo hello | torcon connect tor:127.0.0.1:7:isolate=a --quit-after 2',
+        '\nExamples:\n  printf "GET / HTTP/1.0\\r\\n\\r\\n" | torcon connect tor:2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:80\n  echo hello | torcon connect tor:127.0.0.1:7:isolate=a --quit-after 2',
     )
     .action(async (endpoint: string, opts: { quitAfter?: number }) => {
       const description = /^[a-z][a-z0-9+.-]*:/i.test(endpoint) && !/^\[/.test(endpoint) && !/^[^:]+:\d+$/.test(endpoint) ? endpoint : `tor:${endpoint}`;
