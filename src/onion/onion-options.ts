@@ -70,7 +70,7 @@ export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptio
     if (version === 2 || version === '2') {
       fail('version 2 onion services were removed from tor (0.4.6); use version 3 (the default)');
     }
-    fail(`version must be 3, got ${JSON.stringify(version)}`);
+    fail(`version must be the number 3, got ${typeof version === 'string' ? `the string ${JSON.stringify(version)}` : JSON.stringify(version)}`);
   }
   if (!Array.isArray(opts.ports) || opts.ports.length === 0) fail('at least one port is needed');
   const ports: OnionPortMapping[] = opts.ports.map((p, i) => {

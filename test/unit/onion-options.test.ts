@@ -41,7 +41,8 @@ describe('onion service options', () => {
 
   const bad: Array<[string, Partial<OnionServiceOptions> & Record<string, unknown>, RegExp]> = [
     ['version 2', { version: 2 as 3 }, /version 2 onion services were removed/],
-    ['version 4', { version: 4 as 3 }, /version must be 3/],
+    ['version 4', { version: 4 as 3 }, /version must be the number 3, got 4/],
+    ["version '3' (a string)", { version: '3' as unknown as 3 }, /version must be the number 3, got the string "3"/],
     ['no ports', { ports: [] }, /at least one port/],
     ['port 0', { ports: [{ virtualPort: 0 }] }, /virtualPort/],
     ['port 70000', { ports: [{ virtualPort: 70000 }] }, /virtualPort/],
