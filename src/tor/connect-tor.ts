@@ -49,6 +49,7 @@ export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
   const password = opts.password ?? (process.env['TOR_CONTROL_PASSWORD'] || undefined);
   const endpoints = explicit ? [explicit] : [...DEFAULT_CONTROL_ENDPOINTS];
   const tried: string[] = [];
+  let last: unknown;
   for (const endpoint of endpoints) {
     const address = parseControlEndpoint(endpoint);
     try {
@@ -61,13 +62,21 @@ export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
     } catch (err) {
       if (err instanceof TorAuthError) throw err;
       if (err instanceof TorError && err.code !== 'TOR_CONTROL_CLOSED') throw err;
-      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      last = err;
+      // Something that answered but is no tor (garbage, an HTTP banner) closes with a protocol
+      // error as the cause: say so, rather than only that the connection closed.
+      const inner = (err as Error).cause;
+      const code =
+        inner instanceof TorError && inner.code === 'TOR_PROTOCOL_ERROR'
+          ? `TOR_PROTOCOL_ERROR: not a tor control port? ${inner.message}`
+          : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
       tried.push(`${endpoint} (${code})`);
     }
   }
   throw new TorNotAvailableError(
     explicit ? `cannot reach tor's control port at ${explicit}` : 'no running tor found',
     tried,
+    { cause: last },
   );
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { createHmac } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -6,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sinon from 'sinon';
 import { TorControl } from '../../src/control/tor-control.js';
+import { connectTor } from '../../src/tor/connect-tor.js';
 import { openTorControl, parseControlEndpoint, type ControlAddress } from '../../src/control/transport.js';
 import {
   EndpointArgumentError,
@@ -14,6 +16,7 @@ import {
   TorControlClosedError,
   TorControlError,
   TorInvalidValueError,
+  TorNotAvailableError,
   TorProtocolError,
   TorTimeoutError,
 } from '../../src/errors.js';
@@ -384,6 +387,20 @@ describe('opening a control connection', () => {
     for (const [endpoint, want] of table) assert.deepEqual(parseControlEndpoint(endpoint), want, endpoint);
     for (const bad of ['tcp:127.0.0.1:9051:bogus=1', 'unix:/x:Timeout=5', 'tcp:[::1]', 'tcp:127.0.0.1']) {
       assert.throws(() => parseControlEndpoint(bad), EndpointArgumentError, bad);
+    }
+  });
+
+  it('something that answers but is no tor: TorNotAvailableError saying so, with the protocol error in its causes', async () => {
+    const server = net.createServer((s) => s.on('data', () => s.write('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const err = await connectTor({ control: String((server.address() as net.AddressInfo).port), timeoutMs: 5000 }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorNotAvailableError, String(err));
+      assert.match(err.message, /TOR_PROTOCOL_ERROR: not a tor control port\?/);
+      assert.ok(err.cause instanceof TorControlClosedError);
+      assert.ok((err.cause as Error).cause instanceof TorProtocolError);
+    } finally {
+      server.close();
     }
   });
 
