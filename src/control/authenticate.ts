@@ -24,15 +24,14 @@ export interface AuthOptions extends CommandOptions {
   protocolInfo?: ProtocolInfo;
 }
 
-/** The order torcon tries methods in: the ones that prove most and leak least come first. */
+/** The order torcon considers methods in: the ones that prove most and leak least come first (COOKIE only to say why it is refused). */
 export const AUTH_PREFERENCE = ['SAFECOOKIE', 'COOKIE', 'HASHEDPASSWORD', 'NULL'] as const;
 
 /**
  * Authenticates a fresh control connection: PROTOCOLINFO, then SAFECOOKIE (checking that the
- * server knows the cookie before we prove that we do), COOKIE (only when SAFECOOKIE is offered too,
- * as every tor does), HASHEDPASSWORD or NULL, in that order of preference among the methods tor
- * offers and we can use. The cookie file a server names is read only if it is a regular file of
- * 32 bytes.
+ * server knows the cookie before we prove that we do), HASHEDPASSWORD or NULL, in that order of
+ * preference among the methods tor offers and we can use. Plain COOKIE is never used (see below),
+ * and the cookie file a server names is read only if it is a regular file of 32 bytes.
  * @returns the method used and the protocol info
  * @throws TorAuthError (`TOR_AUTH_FAILED`) when no method works; the message names the methods
  *   tried and why, never a secret
@@ -46,18 +45,20 @@ export async function authenticate(
   const failures: string[] = [];
   for (const method of AUTH_PREFERENCE) {
     if (!offered.has(method)) continue;
+    if (method === 'COOKIE') {
+      // Plain COOKIE is never sent. Every tor since 0.2.3.13 offers SAFECOOKIE beside it, which is
+      // tried first and proves more; a server offering COOKIE alone would get the cookie itself
+      // (or any 32-byte file it names): an impostor on tor's port collecting it for the real tor.
+      if (!offered.has('SAFECOOKIE')) {
+        failures.push('COOKIE: refused without SAFECOOKIE beside it (every tor since 0.2.3.13 offers both; a server offering COOKIE alone may be collecting cookies)');
+      }
+      continue;
+    }
     try {
-      if (method === 'SAFECOOKIE' || method === 'COOKIE') {
+      if (method === 'SAFECOOKIE') {
         const path = opts.cookieFile ?? info.cookieFile;
         if (!path) {
           failures.push(`${method}: tor announced no cookie file`);
-          continue;
-        }
-        if (method === 'COOKIE' && !offered.has('SAFECOOKIE')) {
-          // Every tor since 0.2.3.13 offers SAFECOOKIE beside COOKIE. A server offering COOKIE
-          // alone would get the cookie itself (or any 32-byte file it names): an impostor on
-          // tor's port could collect it and use it on the real tor.
-          failures.push('COOKIE: refused without SAFECOOKIE beside it (every tor since 0.2.3.13 offers both; a server offering COOKIE alone may be collecting cookies)');
           continue;
         }
         const cookie = await readCookie(path);
@@ -65,8 +66,7 @@ export async function authenticate(
           failures.push(`${method}: ${cookie}`);
           continue;
         }
-        if (method === 'SAFECOOKIE') await safeCookie(control, cookie, opts);
-        else await control.command(`AUTHENTICATE ${cookie.toString('hex')}`, opts);
+        await safeCookie(control, cookie, opts);
       } else if (method === 'HASHEDPASSWORD') {
         if (opts.password === undefined) {
           failures.push('HASHEDPASSWORD: no password given');

@@ -3,6 +3,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError, TorLaunchError, TorTimeoutError } from '../errors.js';
 import type { ConfValue, TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
@@ -312,7 +313,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   } catch (err) {
     // A tor that dies while we talk to it shows first as a closed control connection; its exit
     // (and its last words: another tor on the same DataDirectory, a bad option) come just after.
-    const exit = err instanceof TorControlClosedError ? await Promise.race([exited, delay(1000)]) : undefined;
+    const exit = err instanceof TorControlClosedError ? await Promise.race([exited, sleep(1000, undefined, { ref: false })]) : undefined;
     await kill();
     if (exit) {
       throw new TorLaunchError(
@@ -352,8 +353,4 @@ async function readControlPortFile(file: string, signal: AbortSignal): Promise<s
 function once(fn: () => Promise<void>): () => Promise<void> {
   let p: Promise<void> | undefined;
   return () => (p ??= fn());
-}
-
-function delay(ms: number): Promise<undefined> {
-  return new Promise((r) => setTimeout(() => r(undefined), ms).unref());
 }
