@@ -51,7 +51,7 @@ type PatchedProto = typeof net.Server.prototype & { [INSTALLED]?: ListenFn; [INS
  * (`ERR_SERVER_NOT_RUNNING`) while the endpoint then went up anyway; the close is carried out
  * once the listen settles.
  */
-const pending = new WeakMap<net.Server, { closeCallbacks: Array<(err?: Error) => void> | undefined }>();
+const pending = new WeakMap<net.Server, Array<(err?: Error) => void>>();
 
 /**
  * Whether `listen(arg)` should go through torcon: `arg` is a string `prefix:...` with a registered
@@ -84,11 +84,11 @@ export function installListenHook(): void {
     return this;
   } as typeof proto.listen;
   proto.close = function close(this: net.Server, callback?: (err?: Error) => void): net.Server {
-    const state = pending.get(this);
+    const held = pending.get(this);
     // Only a close Node would refuse (not listening yet) waits; torcon's own closes, which come
     // while the server listens, go through at once.
-    if (state === undefined || this.listening) return originalClose.call(this, callback);
-    (state.closeCallbacks ??= []).push(callback ?? (() => undefined));
+    if (held === undefined || this.listening) return originalClose.call(this, callback);
+    held.push(callback ?? (() => undefined));
     return this;
   } as typeof proto.close;
 }
@@ -106,13 +106,12 @@ export function removeListenHook(): void {
 }
 
 function listenOnEndpoint(server: net.Server, description: string, callback: (() => void) | undefined): void {
-  const state: { closeCallbacks: Array<(err?: Error) => void> | undefined } = { closeCallbacks: undefined };
-  pending.set(server, state);
+  const callbacks: Array<(err?: Error) => void> = [];
+  pending.set(server, callbacks);
   /** Ends the pending state; a close() asked for meanwhile is carried out now. */
   const settle = (): boolean => {
     pending.delete(server);
-    const callbacks = state.closeCallbacks;
-    if (callbacks === undefined) return false;
+    if (callbacks.length === 0) return false;
     if (server.listening) server.close((err) => callbacks.forEach((cb) => cb(err)));
     else process.nextTick(() => callbacks.forEach((cb) => cb()));
     return true;

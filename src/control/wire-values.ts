@@ -21,8 +21,13 @@ const NOT_A_TOKEN = /[\s\0"\\]/;
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
  */
 export function assertNoLineBreak(value: string, field: string): string {
+  return assertText(value, field, FORBIDDEN, 'CR, LF or NUL');
+}
+
+/** A string without `forbidden` characters (named by `what`) and without lone surrogates. */
+function assertText(value: string, field: string, forbidden: RegExp, what: string): string {
   if (typeof value !== 'string') throw new TorInvalidValueError(field, 'not a string');
-  if (FORBIDDEN.test(value)) throw new TorInvalidValueError(field, 'contains CR, LF or NUL');
+  if (forbidden.test(value)) throw new TorInvalidValueError(field, `contains ${what}`);
   if (LONE_SURROGATE.test(value)) throw new TorInvalidValueError(field, 'contains a lone UTF-16 surrogate, which UTF-8 cannot carry');
   return value;
 }
@@ -70,10 +75,7 @@ export function quoteValue(value: string, field: string): string {
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
  */
 export function assertDataBlock(value: string, field: string): string {
-  if (typeof value !== 'string') throw new TorInvalidValueError(field, 'not a string');
-  if (/[\r\0]/.test(value)) throw new TorInvalidValueError(field, 'contains CR or NUL');
-  if (LONE_SURROGATE.test(value)) throw new TorInvalidValueError(field, 'contains a lone UTF-16 surrogate, which UTF-8 cannot carry');
-  return value;
+  return assertText(value, field, /[\r\0]/, 'CR or NUL');
 }
 
 /**
