@@ -2,10 +2,10 @@
  * Node modules that torcon loads when a feature first needs them, not when torcon is imported:
  * `node:http` and `node:https` (for `httpAgent()`) and `node:tls` (for TLS streams and the `tls:`
  * endpoint). A program that uses neither does not pay for them. They are not small: on Node 24,
- * importing `node:http` from an ES module also loads much of Node's web stack, and importing
- * torcon with these three modules took about 7 MB more memory than without them (the live-state
- * benchmark's peak RSS on Node 24 fell from 102 to 94 MB). Loaded with `require`, which for a
- * built-in module returns the same module object an `import` would.
+ * importing `node:http` from an ES module also loads much of Node's web stack; with the three of
+ * them an import of torcon took 7.5 MiB more (bench/import-memory.ts), and the live-state bench's
+ * peak RSS on Node 24 was 102 MiB instead of 94 (bench/RESULTS.md, Session 10). Loaded with
+ * `require`, which for a built-in module returns the same module object an `import` would.
  */
 
 import type http from 'node:http';
