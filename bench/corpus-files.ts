@@ -5,7 +5,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_CORPUS_DIR, generateCorpus, writeCorpus } from './corpus-generator.js';
+import { DEFAULT_CORPUS_DIR, GENERATOR, generateCorpus, writeCorpus } from './corpus-generator.js';
 
 /** The parts of meta.json the benchmarks read. */
 export interface LoadedMeta {
@@ -60,11 +60,17 @@ export function loadCorpus(dir: string): LoadedCorpus {
 }
 
 /**
- * Loads bench/corpus (or `dir`), generating it with the default parameters first when absent.
+ * Loads bench/corpus (or `dir`), generating it with the default parameters first when absent, and
+ * generating bench/corpus again when an older form of the generator wrote it.
  * @param dir corpus directory @default bench/corpus
  */
 export function ensureCorpus(dir: string = DEFAULT_CORPUS_DIR): LoadedCorpus {
-  if (!existsSync(path.join(dir, 'meta.json'))) {
+  const metaPath = path.join(dir, 'meta.json');
+  const stale =
+    path.resolve(dir) === path.resolve(DEFAULT_CORPUS_DIR) &&
+    existsSync(metaPath) &&
+    (JSON.parse(readFileSync(metaPath, 'utf8')) as LoadedMeta).generator !== GENERATOR;
+  if (stale || !existsSync(metaPath)) {
     const t0 = performance.now();
     writeCorpus(dir, generateCorpus());
     process.stderr.write(`generated corpus in ${dir} (${((performance.now() - t0) / 1000).toFixed(2)} s)\n`);

@@ -105,6 +105,12 @@ export const CORPUS_FILES = [
 /** The line fake control ports send after the last corpus event. */
 export const END_MARKER = '650 BW 0 0 BENCH_END=1';
 
+/**
+ * meta.json's `generator`: names this file and the corpus form it writes, so that a default corpus
+ * written by an older form is made again (see ensureCorpus). Form 2: ns/all without `v` lines.
+ */
+export const GENERATOR = 'torcon bench/corpus-generator.ts, form 2';
+
 // ---------------------------------------------------------------------------------------------
 // time formatting
 
@@ -270,6 +276,8 @@ function makeRouters(rng: Prng, n: number, baseTs: number): Router[] {
       bw: Math.max(1, Math.min(bw, 480_000)),
       unmeasured,
       policy: '',
+      // Not written to ns/all (tor leaves it out there), but still drawn, so that the random
+      // sequence, and with it every event, stays what it was.
       version: VERSIONS.pick(rng),
     });
   }
@@ -289,13 +297,16 @@ function makeRouters(rng: Prng, n: number, baseTs: number): Router[] {
   return out;
 }
 
-/** One router status entry as GETINFO ns/all prints it (dir-spec 3.4.1 order: r, a, s, v, w, p). */
+/**
+ * One router status entry as GETINFO ns/all prints it: r, a, s, w, p (dir-spec 3.4.1 order). tor
+ * writes no `v` line there (its control-port form of the entry leaves the version out), and a
+ * controller that expects tor's form (txtorcon's parser, for one) refuses an entry with one.
+ */
 function nsEntry(r: Router): string {
   let s = `r ${r.nick} ${r.idB64} ${r.digestB64} ${r.published} ${r.ip} ${r.orPort} ${r.dirPort}\n`;
   if (r.ipv6) s += `a ${r.ipv6}\n`;
   // flags sorted as byte strings, as the consensus lists them
   s += `s ${[...r.flags].sort().join(' ')}\n`;
-  s += `v ${r.version}\n`;
   s += r.unmeasured ? `w Bandwidth=${r.bw} Unmeasured=1\n` : `w Bandwidth=${r.bw}\n`;
   s += `p ${r.policy}\n`;
   return s;
@@ -1439,7 +1450,7 @@ export function generateCorpus(opts: CorpusOptions = {}): Corpus {
   const flagCounts: Record<string, number> = {};
   for (const r of routers) for (const f of r.flags) flagCounts[f] = (flagCounts[f] ?? 0) + 1;
   const meta: CorpusMeta = {
-    generator: 'torcon bench/corpus-generator.ts',
+    generator: GENERATOR,
     seed: o.seed,
     routers: o.routers,
     events: sim.emitted,

@@ -93,7 +93,7 @@ const CONFIG: ReadonlyArray<[string, string, string | undefined]> = [
   ['StrictNodes', 'Boolean', '0'],
   ['UseBridges', 'Boolean', '0'],
   ['UseEntryGuards', 'Boolean', '1'],
-  ['UseMicrodescriptors', 'Autobool', 'auto'],
+  ['UseMicrodescriptors', 'Boolean+Auto', 'auto'],
   ['__DisablePredictedCircuits', 'Boolean', '0'],
   ['__LeaveStreamsUnattached', 'Boolean', '0'],
   ['__OwningControllerProcess', 'String', undefined],
