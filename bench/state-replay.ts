@@ -363,6 +363,18 @@ async function subscribeCounters(control: TorControl, onCounted: () => void): Pr
   return { end };
 }
 
+/**
+ * A run's rate over the second half of its replay (tenths 6 to 10): the cold start is over by
+ * then, so it is close to the rate of a controller that has been running for a while. The tenths
+ * are cut at counted events (BW, ORCONN and the marker), so half the tenths is about half the events.
+ */
+function secondHalfRate(r: RunReport): number {
+  const t = r.replay_tenths_ms;
+  if (t === undefined || t.length !== 10) return NaN;
+  const ms = t.slice(5).reduce((a, b) => a + b, 0);
+  return r.events / 2 / (ms / 1000);
+}
+
 /** Counted events between two marks of replay_tenths_ms. */
 const MARK_EVERY = 100;
 
@@ -688,6 +700,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
       replay_tenths_ms: rs[0]?.replay_tenths_ms
         ? rs[0].replay_tenths_ms.map((_, k) => +median(rs.map((r) => r.replay_tenths_ms![k]!)).toFixed(1))
         : undefined,
+      second_half_events_per_s: rs[0]?.replay_tenths_ms ? Math.round(median(rs.map((r) => secondHalfRate(r)))) : undefined,
     };
   };
   const torcon = summarize('torcon');
@@ -739,6 +752,11 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     }
     for (const [name, s] of rows) {
       if (s.replay_tenths_ms) console.log(`${name} replay by tenths (ms, median): ${s.replay_tenths_ms.join(' ')}`);
+    }
+    for (const [name, s] of rows) {
+      if (s.second_half_events_per_s !== undefined) {
+        console.log(`${name} second half of the replay: ${s.second_half_events_per_s} events/s (median; V8 has compiled the hot code by then)`);
+      }
     }
     console.log(
       `torcon/floor: ready x${report.ratio.ready} (cpu x${report.ratio.ready_cpu}), replay x${report.ratio.replay} (cpu x${report.ratio.replay_cpu})`,
