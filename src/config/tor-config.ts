@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
-import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { assertTimeout, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import {
   encodeConfLines,
@@ -128,6 +128,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @example const config = await TorConfig.create(control, { timeoutMs: 10_000 });
    */
   static async create(control: TorControl, opts: CancelOptions = {}): Promise<TorConfig> {
+    assertTimeout(opts.timeoutMs);
     const names = await control.getInfo('config/names', opts);
     const config = new TorConfig(control, parseConfigNames(names));
     await config.start(opts);
@@ -140,6 +141,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    */
   async start(opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
+    assertTimeout(opts.timeoutMs);
     if (this.unsubscribe) return;
     const subscribing = this.control.subscribe('CONF_CHANGED', (e) => this.onConfChanged(e.raw));
     let off: () => Promise<void>;
@@ -355,7 +357,13 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * `100 KB`), by option name; read once.
    */
   defaults(opts: CancelOptions = {}): Promise<ReadonlyMap<string, readonly string[]>> {
-    this.assertOpen();
+    try {
+      this.assertOpen();
+      assertTimeout(opts.timeoutMs);
+    } catch (err) {
+      // Not an async function: a refusal must still arrive as a rejection.
+      return Promise.reject(err);
+    }
     if (!this.defaultsPromise) {
       const p = this.control.getInfo('config/defaults', opts).then(parseConfigDefaults);
       this.defaultsPromise = p;
@@ -444,6 +452,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     opts: GetOptions,
   ): Promise<Map<string, ConfLine[]>> {
     this.assertOpen();
+    // Also when every value comes from the cache: a bad timeout is refused the same every time.
+    assertTimeout(opts.timeoutMs);
     const out = new Map<string, ConfLine[]>();
     const live = this.unsubscribe !== undefined;
     const useCache = live && !opts.fresh;

@@ -9,7 +9,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
+import { invalidTimeout, raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -139,7 +139,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /**
    * Sends one raw command line and resolves with tor's reply.
    * @param line the command without CRLF, e.g. `GETINFO version`. CR, LF and NUL are refused.
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) before writing, for CR/LF/NUL in `line`
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) before writing, for CR/LF/NUL in `line`, or
+   *   for a `timeoutMs` that is not a number from 0 to Infinity
    * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor answers 4xx/5xx
    * @throws TorControlClosedError (`TOR_CONTROL_CLOSED`) when the connection is or becomes closed
    * @example const reply = await control.command('GETINFO version');
@@ -173,6 +174,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
 
   private send(wire: string, line: string, opts: CommandOptions): Promise<ControlReply> {
     const keyword = commandKeyword(line) || '(empty)';
+    // Every command goes through here: one check refuses a bad timeout for all of them, before
+    // anything is written.
+    const invalid = invalidTimeout(opts.timeoutMs);
+    if (invalid) return Promise.reject(invalid);
     if (this.closedError) {
       return Promise.reject(
         new TorControlClosedError(`${keyword} not sent: ${this.closedError.message}`, {
@@ -593,8 +598,12 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /**
    * Closes the connection: sends QUIT and waits for tor to close (at most `timeoutMs`), then
    * destroys the socket. Pending commands reject with TorControlClosedError.
+   * @throws TorInvalidValueError for a `timeoutMs` that is not a number from 0 to Infinity (the
+   *   connection is then left as it was)
    */
   close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    const invalid = invalidTimeout(opts.timeoutMs);
+    if (invalid) return Promise.reject(invalid);
     if (this.closing) return this.closing;
     if (this.closed) return (this.closing = Promise.resolve());
     this.closing = new Promise<void>((resolve) => {

@@ -8,7 +8,7 @@ import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError, T
 import type { ConfValue, TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
 import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
-import { timerDelay } from '../util/abort.js';
+import { assertTimeout, timerDelay } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
 
@@ -197,7 +197,8 @@ async function prepareDataDirectory(
  *
  * Resolves once authenticated and, unless `DisableNetwork` is set or `waitForBootstrap` is false,
  * bootstrapped to 100%.
- * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a config renderTorrc refuses, before anything starts
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a config renderTorrc refuses, or a
+ *   `timeoutMs` that is not a number from 0 to Infinity, before anything starts
  * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) with tor's last log lines when tor exits or fails
  * @throws TorTimeoutError (`TOR_TIMEOUT`), TorAbortError (`TOR_ABORTED`): tor is killed first
  */
@@ -218,6 +219,8 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     // A daemonized tor leaves its parent at once: torcon could neither watch nor stop it.
     throw new TorInvalidValueError('RunAsDaemon', 'cannot be set: torcon runs tor as its own child process');
   }
+  // Before looking for the binary: `timeoutMs: -1` would otherwise start tor and kill it at once.
+  assertTimeout(opts.timeoutMs);
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
   const torPath = await findTorBinary(opts.torPath);
   const ownsDir = opts.dataDirectory === undefined;

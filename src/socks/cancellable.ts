@@ -1,4 +1,4 @@
-import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
+import { assertTimeout, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 
 /**
  * Runs a multi-step network operation under the caller's signal and timeout. The steps receive an
@@ -6,6 +6,7 @@ import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js
  * holds at that moment; a result that still arrives after the caller gave up is handed to
  * `dispose` (e.g. destroys the socket that nobody will ever read). The caller gets
  * `TorAbortError`/`TorTimeoutError` at once.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unusable `timeoutMs`, before `work` starts
  * @throws TorAbortError (`TOR_ABORTED`), TorTimeoutError (`TOR_TIMEOUT`), or what `work` throws
  */
 export async function cancellable<T>(
@@ -14,6 +15,7 @@ export async function cancellable<T>(
   work: (signal: AbortSignal) => Promise<T>,
   dispose: (value: T) => void,
 ): Promise<T> {
+  assertTimeout(opts.timeoutMs);
   throwIfAborted(opts.signal, what);
   const inner = new AbortController();
   const running = work(inner.signal);

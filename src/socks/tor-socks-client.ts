@@ -5,7 +5,7 @@ import type { Agent as UndiciAgent } from 'undici';
 import { TorError, TorInvalidValueError, TorProtocolError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { ControlReply } from '../control/reply.js';
-import { timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertTimeout, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { cancellable, checkInnerSignal } from './cancellable.js';
 import { torAgentClasses, type HttpAgentOptions } from './http-agent.js';
@@ -102,9 +102,11 @@ export class TorSocksClient {
   /**
    * @param control the control connection of the tor whose SOCKS port to use (asked for its
    *   listeners); `null` to rely on `socksPort` or the usual ports only
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad `socksPort`/`socksHostname`
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad `socksPort`/`socksHostname`, or a
+   *   `handshakeTimeoutMs` that is not a number from 0 to Infinity
    */
   constructor(control: SocksControl | null, opts: TorSocksClientOptions = {}) {
+    assertTimeout(opts.handshakeTimeoutMs, 'handshakeTimeoutMs');
     this.control = control;
     if (opts.socksPort !== undefined) this.fixedAddress = parseSocksPortOption(opts.socksPort, opts.socksHostname);
     if (opts.socksHostname !== undefined) this.socksHostname = parseSocksHostname(opts.socksHostname);
@@ -205,6 +207,7 @@ export class TorSocksClient {
     this.assertOpen();
     // Checked now so that a bad option fails here, not at the first request.
     socksCredentials(opts);
+    assertTimeout(opts.connectTimeoutMs, 'connectTimeoutMs');
     if (opts.socksPort !== undefined) parseSocksPortOption(opts.socksPort, opts.socksHostname);
     const open = (target: { host: string; port: number }, o: TorSocksConnectOptions) => this.connect(target, o);
     const classes = torAgentClasses();

@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { parseCircBody } from '../control/events/circuit-events.js';
 import type { CircEvent, CircStatus, RouterRef } from '../control/events/event-types.js';
 import { TorAbortError, TorCircuitError, TorControlClosedError, TorTimeoutError } from '../errors.js';
-import { timerDelay, type CancelOptions } from '../util/abort.js';
+import { invalidTimeout, timerDelay, type CancelOptions } from '../util/abort.js';
 import { applyCircDetail, emptyCircuitDetail, type CircuitDetail } from './circuit-detail.js';
 import { Router } from './router.js';
 import type { StateSnapshot } from './snapshot.js';
@@ -196,9 +196,13 @@ export class Circuit {
    *
    * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`) when it fails or closes first (with tor's
    *   `reason`/`remoteReason`), or for `timeoutMs` / `signal` (its `cause` is then a
-   *   TorTimeoutError / TorAbortError); TorControlClosedError when the state closes first
+   *   TorTimeoutError / TorAbortError); TorControlClosedError when the state closes first;
+   *   TorInvalidValueError (`TOR_INVALID_VALUE`) for a `timeoutMs` that is not a number from 0 to Infinity
    */
   whenBuilt(opts: CancelOptions = {}): Promise<Circuit> {
+    // Checked even when the answer is known already: a bad value is refused the same every time.
+    const invalid = invalidTimeout(opts.timeoutMs);
+    if (invalid) return Promise.reject(invalid);
     if (this.status === 'BUILT') return Promise.resolve(this);
     if (this.closed) return Promise.reject(this.failure());
     if (this.abandoned) return Promise.reject(this.abandoned);
@@ -209,9 +213,12 @@ export class Circuit {
    * Resolves with this circuit once it is CLOSED or FAILED (at once if it is).
    *
    * @throws TorCircuitError for `timeoutMs` / `signal` (its `cause` is a TorTimeoutError /
-   *   TorAbortError); TorControlClosedError when the state closes first
+   *   TorAbortError); TorControlClosedError when the state closes first; TorInvalidValueError
+   *   for a `timeoutMs` that is not a number from 0 to Infinity
    */
   whenClosed(opts: CancelOptions = {}): Promise<Circuit> {
+    const invalid = invalidTimeout(opts.timeoutMs);
+    if (invalid) return Promise.reject(invalid);
     if (this.closed) return Promise.resolve(this);
     if (this.abandoned) return Promise.reject(this.abandoned);
     return this.wait((this.closedWaiters ??= []), 'closed', opts);

@@ -1,6 +1,6 @@
 import { TorAuthError, TorError, TorNotAvailableError } from '../errors.js';
 import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
-import type { CancelOptions } from '../util/abort.js';
+import { assertTimeout, type CancelOptions } from '../util/abort.js';
 import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
 import { Tor } from './tor.js';
 
@@ -40,9 +40,12 @@ export const CONNECT_TIMEOUT_MS = 30_000;
  * @throws TorAuthError (`TOR_AUTH_FAILED`)
  * @throws TorTimeoutError (`TOR_TIMEOUT`) when a control port takes longer than `timeoutMs` to
  *   accept the connection or to authenticate
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `timeoutMs` that is not a number from 0
+ *   to Infinity, before any connection is tried
  * @example const tor = await connectTor({ control: 'tcp:127.0.0.1:9051' });
  */
 export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
+  assertTimeout(opts.timeoutMs);
   const explicit = opts.control ?? process.env['TOR_CONTROL'] ?? undefined;
   // Beside $TOR_CONTROL, so that an app started by `torcon run --password` (or any unchanged app
   // using torcon/register) can authenticate without the password in its code or command line.

@@ -11,7 +11,7 @@ import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } f
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp } from '../geoip/create-geoip.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
-import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { assertTimeout, invalidTimeout, raceCancel, type CancelOptions } from '../util/abort.js';
 import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { parseTorTarget } from './tor-target.js';
@@ -74,6 +74,9 @@ export class Tor {
    * is judged by (for tests; default: the system clock).
    */
   getState(opts: CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'> = {}): Promise<TorState> {
+    // Before a build starts (or a built state is handed out): a bad timeout is refused every time.
+    const invalid = invalidTimeout(opts.timeoutMs);
+    if (invalid) return Promise.reject(invalid);
     let build = this.stateBuild;
     if (build === undefined) build = this.startStateBuild(opts);
     if (build.settled) return build.promise;
@@ -141,6 +144,8 @@ export class Tor {
   async connect(target: string | { host: string; port: number }, opts: TorStreamOptions = {}): Promise<net.Socket> {
     const parsed = typeof target === 'string' ? parseTorTarget(target) : { target, options: {} };
     const merged: TorStreamOptions = { ...parsed.options, ...opts };
+    // Checked here too, not only by the SOCKS client: with `circuit`, the state may be built first.
+    assertTimeout(merged.timeoutMs);
     const { circuit, ...socksOptions } = merged;
     if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
     // Checked before getState(), which may build a whole state first.

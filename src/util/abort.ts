@@ -1,10 +1,14 @@
-import { TorAbortError, TorTimeoutError } from '../errors.js';
+import { TorAbortError, TorInvalidValueError, TorTimeoutError } from '../errors.js';
 
 /** Options that every async operation of torcon accepts. */
 export interface CancelOptions {
   /** Aborts the operation; it then rejects with `TorAbortError` (code `TOR_ABORTED`). */
   signal?: AbortSignal;
-  /** Gives up after this many milliseconds with `TorTimeoutError` (code `TOR_TIMEOUT`). */
+  /**
+   * Gives up after this many milliseconds with `TorTimeoutError` (code `TOR_TIMEOUT`). A number
+   * from 0 (give up at once) to `Infinity` (no limit); anything else (negative, NaN, a string) is
+   * refused with `TorInvalidValueError` (code `TOR_INVALID_VALUE`) before anything is sent.
+   */
   timeoutMs?: number;
 }
 
@@ -12,9 +16,38 @@ export interface CancelOptions {
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
+ * Why a caller's timeout is unusable, or undefined when it is fine (or not given). A timeout is a
+ * number of milliseconds: 0 means "give up at once", `Infinity` "no practical limit". Node's timers
+ * would quietly turn a negative or NaN delay into 1 ms, and `setTimeout` coerces a string, so
+ * `timeoutMs: -1` or `timeoutMs: '5000'` would otherwise fail with a TorTimeoutError at once and
+ * hide the caller's mistake; they are refused as the invalid values they are.
+ * @param field what the value was given as, for the message (e.g. `timeoutMs`, `handshakeTimeoutMs`)
+ */
+export function invalidTimeout(value: unknown, field = 'timeoutMs'): TorInvalidValueError | undefined {
+  if (value === undefined) return undefined;
+  // NaN fails `>= 0` too; Infinity passes, and timerDelay caps it.
+  if (typeof value === 'number' && value >= 0) return undefined;
+  // Only numbers are shown: a string put where a number belongs could be anything.
+  const got = typeof value === 'number' ? String(value) : value === null ? 'null' : `a ${typeof value}`;
+  return new TorInvalidValueError(field, `must be a number of milliseconds from 0 to Infinity, got ${got}`);
+}
+
+/**
+ * Throws what {@link invalidTimeout} finds. Entry points call it before they start anything (open a
+ * socket, send a command, spawn tor); async ones from inside, so that the caller gets a rejection.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function assertTimeout(value: unknown, field = 'timeoutMs'): void {
+  const err = invalidTimeout(value, field);
+  if (err) throw err;
+}
+
+/**
  * A timeout in milliseconds as a timer delay. Node fires a timer with a longer delay after 1 ms
  * (with a TimeoutOverflowWarning): a caller's `timeoutMs: 2 ** 40`, meant as "no real limit", would
  * fail at once. Longer delays wait the longest a timer can; a negative or NaN one fires at once.
+ * That last case is for torcon's own arithmetic (a deadline already past): callers' timeouts are
+ * checked with {@link assertTimeout} before they get here.
  */
 export function timerDelay(ms: number): number {
   return ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0;
@@ -30,6 +63,9 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
  * so that nothing keeps the event loop alive. `onCancel` runs when the race is lost, to undo side
  * effects (kill a child, close a socket); its errors are ignored because the caller already gets
  * the abort or timeout error.
+ * @throws TorInvalidValueError for an unusable `timeoutMs` (see {@link invalidTimeout}). `work` has
+ *   already started by then, so it is cancelled like a lost race; entry points check the timeout
+ *   before they start anything, and this is the net under those that do not.
  */
 export async function raceCancel<T>(
   work: Promise<T>,
@@ -37,25 +73,34 @@ export async function raceCancel<T>(
   opts: CancelOptions & { onCancel?: (err: Error) => void } = {},
 ): Promise<T> {
   const { signal, timeoutMs, onCancel } = opts;
+  const cancel = (err: Error) => {
+    try {
+      onCancel?.(err);
+    } catch {
+      /* the caller gets err; cleanup failures must not mask it */
+    }
+  };
+  const invalid = invalidTimeout(timeoutMs);
+  if (invalid) {
+    cancel(invalid);
+    work.catch(() => undefined);
+    throw invalid;
+  }
   if (!signal && timeoutMs === undefined) return work;
   throwIfAborted(signal, what);
   let timer: NodeJS.Timeout | undefined;
   let onAbort: (() => void) | undefined;
   const cancelled = new Promise<never>((_, reject) => {
-    const cancel = (err: Error) => {
-      try {
-        onCancel?.(err);
-      } catch {
-        /* the caller gets err; cleanup failures must not mask it */
-      }
+    const lose = (err: Error) => {
+      cancel(err);
       reject(err);
     };
     if (signal) {
-      onAbort = () => cancel(new TorAbortError(what, { cause: signal.reason }));
+      onAbort = () => lose(new TorAbortError(what, { cause: signal.reason }));
       signal.addEventListener('abort', onAbort, { once: true });
     }
     if (timeoutMs !== undefined) {
-      timer = setTimeout(() => cancel(new TorTimeoutError(what, timeoutMs)), timerDelay(timeoutMs));
+      timer = setTimeout(() => lose(new TorTimeoutError(what, timeoutMs)), timerDelay(timeoutMs));
     }
   });
   try {

@@ -1,0 +1,267 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import sinon from 'sinon';
+import type { TorControl } from '../../src/control/tor-control.js';
+import { openTorControl } from '../../src/control/transport.js';
+import type { TorConfig } from '../../src/config/tor-config.js';
+import { TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
+import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
+import { cancellable } from '../../src/socks/cancellable.js';
+import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
+import type { TorState } from '../../src/state/tor-state.js';
+import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
+import { Tor } from '../../src/tor/tor.js';
+import { raceCancel } from '../../src/util/abort.js';
+import { FakeControlServer } from '../support/fake-control-server.js';
+import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
+
+/**
+ * Timeouts that are no timeouts: `timeoutMs: -1`, `NaN`, `'5000'`... Node's timers turn those into
+ * a 1 ms delay, so they used to fail with a TorTimeoutError at once and hide the caller's mistake.
+ * Every public entry point that takes a timeout must refuse them with TorInvalidValueError, as a
+ * rejection (a sync throw only from sync APIs), before it writes to the control connection or
+ * opens a socket. 0 (give up at once) and Infinity (no limit) stay valid.
+ */
+
+/** Values that are not a number of milliseconds from 0 to Infinity. */
+const BAD: unknown[] = [-1, -0.5, -Infinity, NaN, '5000', 'hunter2', null, true, {}, 10n];
+
+const FP = '790CDA8DBC6E3EE6A0047D6AED870A7720C5A38A';
+const NS_ALL = `r auth0 ${Buffer.from(FP, 'hex').toString('base64').replace(/=+$/, '')} AAAAAAAAAAAAAAAAAAAAAAAAAAA 2024-01-01 00:00:00 127.0.0.1 5000 7000\ns Fast Guard Running Stable Valid\nw Bandwidth=20`;
+const CONFIG_NAMES = ['ContactInfo String', 'Nickname String', 'SocksPort LineList', 'DisableNetwork Boolean'].join('\n');
+const ONION = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid';
+
+/** Casts a bad value to what the typed API wants (callers from JS, or from JSON, do pass these). */
+const ms = (v: unknown) => v as number;
+
+function assertInvalidTimeout(err: unknown, label: string, field = 'timeoutMs'): void {
+  assert.ok(err instanceof TorInvalidValueError, `${label}: ${err === undefined ? 'accepted' : String(err)}`);
+  assert.equal(err.code, 'TOR_INVALID_VALUE', label);
+  assert.equal(err.field, field, label);
+  // A string where a number belongs is not shown: it could be anything.
+  assert.ok(!err.message.includes('hunter2'), `${label}: ${err.message}`);
+}
+
+describe('timeouts: negative, NaN and non-number values are refused before anything starts', () => {
+  describe('raceCancel and cancellable (the shared path of most waits)', () => {
+    it('refuse a bad timeoutMs with TorInvalidValueError, undo the work, and leave no unhandled rejection', async () => {
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        for (const v of BAD) {
+          let fail!: (err: Error) => void;
+          const work = new Promise<string>((_, reject) => (fail = reject));
+          const onCancel = sinon.spy();
+          const err = await raceCancel(work, 'waiting', { timeoutMs: ms(v), onCancel }).then(() => undefined, (e: unknown) => e);
+          assertInvalidTimeout(err, `raceCancel(${String(v)})`);
+          assert.equal(onCancel.callCount, 1, `raceCancel(${String(v)}): work not cancelled`);
+          // The work fails afterwards, as a cancelled socket would: nobody may be left unhandled.
+          fail(new Error('late failure'));
+        }
+        await new Promise((r) => setImmediate(r));
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
+    it('cancellable does not start its work for a bad timeoutMs', async () => {
+      for (const v of BAD) {
+        const work = sinon.spy(async () => 'done');
+        const err = await cancellable('opening', { timeoutMs: ms(v) }, work, () => undefined).then(() => undefined, (e: unknown) => e);
+        assertInvalidTimeout(err, `cancellable(${String(v)})`);
+        assert.equal(work.callCount, 0, `cancellable(${String(v)}): the work started`);
+      }
+    });
+
+    it('0 still gives up at once, Infinity and 2 ** 40 still mean "no practical limit"', async () => {
+      const never = new Promise<never>(() => undefined);
+      await assert.rejects(raceCancel(never, 'waiting', { timeoutMs: 0 }), TorTimeoutError);
+      await assert.rejects(raceCancel(never, 'waiting', { timeoutMs: -0 }), TorTimeoutError);
+      const clock = sinon.useFakeTimers();
+      try {
+        for (const v of [Infinity, 2 ** 40]) {
+          let done!: (s: string) => void;
+          const racing = raceCancel(new Promise<string>((r) => (done = r)), 'waiting', { timeoutMs: v });
+          // A timer longer than Node's longest (2^31 - 1 ms) must not fire early.
+          await clock.tickAsync(2 ** 31 - 2);
+          done('ok');
+          assert.equal(await racing, 'ok', String(v));
+        }
+      } finally {
+        clock.restore();
+      }
+    });
+  });
+
+  describe('public entry points against a fake tor', () => {
+    let fake: FakeControlServer;
+    let socks: FakeSocksServer;
+    let control: TorControl;
+    let tor: Tor;
+    let state: TorState;
+    let config: TorConfig;
+    let written: string[];
+    let opened: sinon.SinonSpy[];
+
+    before(async () => {
+      socks = await startFakeSocksServer({ answer: () => ({ reply: 0x05 }) });
+      fake = await FakeControlServer.start();
+      fake.info({
+        'ns/all': NS_ALL,
+        'circuit-status': `7 BUILT $${FP}~auth0 PURPOSE=GENERAL`,
+        'stream-status': '',
+        'address-mappings/all': '',
+        'entry-guards': '',
+        'config/names': CONFIG_NAMES,
+        'config/defaults': 'Nickname Unnamed',
+        'net/listeners/socks': `"127.0.0.1:${socks.port}"`,
+        'ip-to-country/8.8.8.8': 'us',
+        'version': '0.4.9.1',
+      });
+      fake.handle(/^(SIGNAL|EXTENDCIRCUIT|CLOSECIRCUIT|ONION_CLIENT_AUTH_ADD|ONION_CLIENT_AUTH_REMOVE|SETCONF)\b/, () => ['250 OK']);
+      // Answered late, so that a command with timeoutMs: 0 surely gives up before its reply.
+      fake.handle(/^GETINFO slow$/, () => new Promise((r) => setTimeout(() => r(['250-slow=1', '250 OK']), 50)));
+      fake.handle(/^ONION_CLIENT_AUTH_VIEW/, () => ['250-ONION_CLIENT_AUTH_VIEW', '250 OK']);
+      ({ control } = await openTorControl(fake.endpoint));
+      tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      state = await tor.getState();
+      config = await tor.getConfig();
+      // Fill the config cache, so that get() would answer without asking tor.
+      await config.get('Nickname');
+      const socket = (control as unknown as { socket: net.Socket }).socket;
+      written = [];
+      const original = socket.write.bind(socket);
+      sinon.stub(socket, 'write').callsFake(((chunk: string | Buffer, ...rest: unknown[]) => {
+        written.push(String(chunk));
+        return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
+      }) as typeof socket.write);
+    });
+    after(async () => {
+      sinon.restore();
+      await tor?.close();
+      await fake?.close();
+      await socks?.close();
+    });
+    beforeEach(() => {
+      opened = [sinon.spy(net, 'connect'), sinon.spy(net, 'createConnection'), sinon.spy(net.Socket.prototype, 'connect')];
+    });
+    afterEach(() => {
+      for (const s of opened) s.restore();
+    });
+
+    /**
+     * Calls `run` with each bad value: it must return a promise (no sync throw) that rejects with
+     * TorInvalidValueError, with nothing written to the control connection and no socket opened.
+     */
+    async function refused(name: string, run: (v: number) => Promise<unknown>, field = 'timeoutMs'): Promise<void> {
+      for (const v of BAD) {
+        const label = `${name} with ${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v) ?? String(v)}`;
+        written.length = 0;
+        const socksBefore = socks.connections.length;
+        const before = opened.map((s) => s.callCount);
+        let promise: Promise<unknown> | undefined;
+        assert.doesNotThrow(() => {
+          promise = run(ms(v));
+        }, `${label}: threw synchronously instead of rejecting`);
+        const err = await promise!.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assertInvalidTimeout(err, label, field);
+        assert.deepEqual(written, [], `${label}: bytes reached the control connection`);
+        assert.deepEqual(opened.map((s) => s.callCount), before, `${label}: a socket was opened`);
+        assert.equal(socks.connections.length, socksBefore, `${label}: the SOCKS port was contacted`);
+      }
+    }
+
+    it('TorControl: command, getInfo, signal, commandWithData, close (which then leaves the connection open)', async () => {
+      await refused('control.command', (v) => control.command('GETINFO version', { timeoutMs: v }));
+      await refused('control.getInfo', (v) => control.getInfo('version', { timeoutMs: v }));
+      await refused('control.signal', (v) => control.signal('NEWNYM', { timeoutMs: v }));
+      await refused('control.commandWithData', (v) => control.commandWithData('LOADCONF', 'SocksPort 0', { timeoutMs: v }));
+      await refused('control.close', (v) => control.close({ timeoutMs: v }));
+      assert.equal(control.closed, false);
+      assert.equal(await control.getInfo('version', { timeoutMs: Infinity }), '0.4.9.1');
+    });
+
+    it('Tor: getState, getConfig, connect (with and without a circuit), resolve, resolvePtr, newIdentity, client auth', async () => {
+      const fresh = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      await refused('tor.getState (nothing built yet)', (v) => fresh.getState({ timeoutMs: v }));
+      await refused('tor.getState (built)', (v) => tor.getState({ timeoutMs: v }));
+      await refused('tor.getConfig', (v) => fresh.getConfig({ timeoutMs: v }));
+      await refused('tor.connect', (v) => tor.connect('127.0.0.1:80', { timeoutMs: v }));
+      await refused('tor.connect({ host, port }) with isolate', (v) => tor.connect({ host: 'example.com', port: 80 }, { timeoutMs: v, isolate: 'x' }));
+      await refused('tor.connect with a circuit', (v) => fresh.connect('127.0.0.1:80', { circuit: '7', timeoutMs: v }));
+      await refused('tor.resolve', (v) => tor.resolve('example.com', { timeoutMs: v }));
+      await refused('tor.resolvePtr', (v) => tor.resolvePtr('127.0.0.1', { timeoutMs: v }));
+      await refused('tor.socks.socksAddress', (v) => tor.socks.socksAddress({ timeoutMs: v }));
+      await refused('tor.newIdentity', (v) => tor.newIdentity({ timeoutMs: v }));
+      await refused('tor.listOnionClientAuth', (v) => tor.listOnionClientAuth({ timeoutMs: v }));
+      await refused('tor.removeOnionClientAuth', (v) => tor.removeOnionClientAuth(ONION, { timeoutMs: v }));
+      // `fresh` is not closed: it shares `control` with `tor`.
+    });
+
+    it('TorState: buildCircuit, whenBuilt/whenClosed (even when already known), connectVia, closeCircuit, loadRouterVersions', async () => {
+      const circuit = state.circuits.get('7');
+      assert.ok(circuit && circuit.status === 'BUILT');
+      await refused('state.buildCircuit', (v) => state.buildCircuit(undefined, { timeoutMs: v }));
+      await refused('circuit.whenBuilt (built)', (v) => circuit.whenBuilt({ timeoutMs: v }));
+      await refused('circuit.whenClosed', (v) => circuit.whenClosed({ timeoutMs: v }));
+      const open = sinon.spy(async () => 'opened');
+      await refused('state.connectVia', (v) => state.connectVia(circuit, open, { timeoutMs: v }));
+      assert.equal(open.callCount, 0, 'connectVia called open()');
+      await refused('state.closeCircuit', (v) => state.closeCircuit('7', { timeoutMs: v }));
+      await refused('state.loadRouterVersions', (v) => state.loadRouterVersions({ timeoutMs: v }));
+    });
+
+    it('TorConfig: get (even from the cache), set, defaults; TorGeoIp.lookup (even from the cache)', async () => {
+      await refused('config.get (cached)', (v) => config.get('Nickname', { timeoutMs: v }));
+      await refused('config.set', (v) => config.set({ Nickname: 'x' }, { timeoutMs: v }));
+      await refused('config.defaults', (v) => config.defaults({ timeoutMs: v }));
+      const geoip = new TorGeoIp(control);
+      assert.deepEqual(await geoip.lookup('8.8.8.8'), { countryCode: 'US' });
+      await refused('geoip.lookup (cached)', (v) => geoip.lookup('8.8.8.8', { timeoutMs: v }));
+    });
+
+    it('connectTor and launchTor: refused before any connection or any tor binary is looked for', async () => {
+      await refused('connectTor', (v) => connectTor({ control: fake.endpoint, timeoutMs: v }));
+      // A tor path that does not exist: had the value been accepted, this would fail differently.
+      await refused('launchTor', (v) => launchTor({ torPath: '/nonexistent/tor', config: { DisableNetwork: 1 }, timeoutMs: v }));
+    });
+
+    it('sync APIs throw at once: TorSocksClient handshakeTimeoutMs, httpAgent connectTimeoutMs', () => {
+      for (const v of BAD) {
+        assertInvalidTimeout(
+          (() => {
+            try {
+              new TorSocksClient(null, { socksPort: socks.port, handshakeTimeoutMs: ms(v) }).close();
+            } catch (err) {
+              return err;
+            }
+          })(),
+          `new TorSocksClient(handshakeTimeoutMs: ${String(v)})`,
+          'handshakeTimeoutMs',
+        );
+        assertInvalidTimeout(
+          (() => {
+            try {
+              tor.httpAgent({ connectTimeoutMs: ms(v) });
+            } catch (err) {
+              return err;
+            }
+          })(),
+          `httpAgent(connectTimeoutMs: ${String(v)})`,
+          'connectTimeoutMs',
+        );
+      }
+    });
+
+    it('0 and Infinity stay valid: a command with 0 times out, one with Infinity is answered', async () => {
+      await assert.rejects(control.command('GETINFO slow', { timeoutMs: 0 }), TorTimeoutError);
+      assert.equal(await control.getInfo('version', { timeoutMs: Infinity }), '0.4.9.1');
+      assert.equal((await state.circuits.get('7')!.whenBuilt({ timeoutMs: 0 })).id, '7');
+    });
+  });
+});
