@@ -49,8 +49,9 @@ export class TorInvalidValueError extends TorError {
   /** What the value was for, e.g. `GETINFO key` (never the value itself: it may be a secret). */
   readonly field: string;
 
-  constructor(field: string, reason: string) {
-    super('TOR_INVALID_VALUE', `invalid ${field}: ${reason}`);
+  /** @param options.cause the error that found the value invalid, when another library did */
+  constructor(field: string, reason: string, options?: { cause?: unknown }) {
+    super('TOR_INVALID_VALUE', `invalid ${field}: ${reason}`, options);
     this.field = field;
   }
 }
@@ -69,6 +70,17 @@ export class TorSocksError extends TorError {
   constructor(code: string, message: string, reply?: number, options?: { cause?: unknown }) {
     super(code, message, options);
     if (reply !== undefined) this.reply = reply;
+  }
+}
+
+/**
+ * `fetch` through tor failed for a reason that is not a SOCKS failure (those are `TorSocksError`):
+ * the stream closed before the response was complete, the answer was not HTTP, a port fetch refuses,
+ * too many redirects... `cause` is the error of fetch (undici) itself.
+ */
+export class TorFetchError extends TorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TOR_FETCH_FAILED', message, options);
   }
 }
 

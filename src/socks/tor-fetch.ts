@@ -1,5 +1,5 @@
 import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
-import { TorError, TorInvalidValueError } from '../errors.js';
+import { TorAbortError, TorError, TorFetchError, TorInvalidValueError } from '../errors.js';
 import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
 
 /** The `init` of `TorSocksClient.fetch`: WHATWG `RequestInit` plus an isolation token. */
@@ -40,13 +40,25 @@ export function createTorDispatcher(open: TorStreamOpener, stream: TorSocksConne
 }
 
 /**
- * `fetch` through `dispatcher` (undici 7). When the connection through tor fails, the promise
- * rejects with torcon's error (e.g. `TorSocksError` `TOR_SOCKS_CONNECTION_REFUSED`) rather than
- * fetch's generic `TypeError: fetch failed`; other failures (abort, HTTP protocol errors) are
- * fetch's own.
+ * `fetch` through `dispatcher` (undici 7). Every way the returned promise can fail is a torcon
+ * error, with the error of fetch (undici) as `cause` where there is one:
+ * - the stream through tor failed: torcon's error from the stream, as is (e.g. `TorSocksError`
+ *   `TOR_SOCKS_CONNECTION_REFUSED`), rather than fetch's generic `TypeError: fetch failed`;
+ * - `init.signal` aborted: `TorAbortError` (or the signal's reason itself when that is a torcon error);
+ * - fetch refused the request before sending it (a bad header, a body on a GET...): `TorInvalidValueError`;
+ * - anything else (the connection closed before the response was complete, an answer that is not
+ *   HTTP, a port fetch refuses, too many redirects): `TorFetchError` (`TOR_FETCH_FAILED`).
+ *
+ * Only the promise is covered. Once it has resolved, the body is a WHATWG stream that belongs to the
+ * caller, and its errors (`res.text()` rejecting with `TypeError: terminated` when the stream
+ * through tor closes mid-body, or with the signal's reason after an abort) stay fetch's own: typing
+ * them would mean handing out a rebuilt Response in place of undici's (losing `url`, `redirected`
+ * and `type`, and copying every chunk), and code that reads bodies already expects the standard's
+ * errors there.
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `init.dispatcher` is set (the dispatcher
- *   is what sends the request through tor, so it cannot be replaced), or for a URL that is not an
- *   absolute http: or https: URL
+ *   is what sends the request through tor, so it cannot be replaced), for a URL that is not an
+ *   absolute http: or https: URL or that holds credentials, or for a request fetch refuses to build
+ * @throws TorSocksError, TorAbortError, TorFetchError as above
  */
 export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, init: RequestInit = {}): Promise<Response> {
   if ((init as { dispatcher?: unknown }).dispatcher !== undefined) {
@@ -62,12 +74,68 @@ export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, 
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TorInvalidValueError('URL scheme', `${url.protocol} cannot be fetched through tor (http: and https: can)`);
   }
+  // fetch refuses these too, but its message repeats the whole URL, password included.
+  if (url.username !== '' || url.password !== '') {
+    throw new TorInvalidValueError('URL', 'must not hold credentials (user:password@): send them in an Authorization header');
+  }
+  // Scheme, host and port only: a path or query may carry tokens, and messages end up in logs.
+  const what = `fetching ${url.protocol}//${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+  const signal = init.signal ?? undefined;
   try {
     const response = await undiciFetch(input, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]);
     return response as unknown as Response;
   } catch (err) {
-    const cause = (err as { cause?: unknown })?.cause;
-    if (err instanceof TypeError && cause instanceof TorError) throw cause;
-    throw err;
+    throw fetchFailure(err, what, signal);
   }
+}
+
+/**
+ * The torcon error for a rejection of undici's fetch (see {@link fetchThrough}).
+ * @param what e.g. `fetching http://example.com:80`, for messages
+ */
+function fetchFailure(err: unknown, what: string, signal?: AbortSignal): TorError {
+  // An abort rejects with the signal's reason (a DOMException AbortError when abort() was given none).
+  if (signal?.aborted && (err === signal.reason || (err as { name?: unknown } | null)?.name === 'AbortError')) {
+    // A reason that is already typed (a torcon error the caller aborted with) is kept as it is.
+    return signal.reason instanceof TorError ? signal.reason : new TorAbortError(what, { cause: signal.reason });
+  }
+  // A failure of the stream through tor: undici wraps the error our connect gave it.
+  const ours = torErrorInChain(err);
+  if (ours) return ours;
+  // A TypeError without a cause is fetch refusing the request as given (bad method, header, body,
+  // init option), before anything was sent; network failures are `TypeError: fetch failed` with
+  // the reason as `cause`.
+  if (err instanceof TypeError && err.cause === undefined && err.message !== 'fetch failed') {
+    // The offending value is quoted in undici's message and may be a secret (an Authorization
+    // header with a line break, say): the message says what was wrong, the cause keeps the rest.
+    return new TorInvalidValueError('fetch request', err.message.replace(/"[^"]*"/g, '(value not shown)'), { cause: err });
+  }
+  const reason = err instanceof TypeError && err.cause !== undefined ? err.cause : err;
+  return new TorFetchError(`${what} failed: ${describeFetchReason(reason)}`, { cause: err });
+}
+
+/** The first torcon error in the `cause` chain of `err` (itself included), if any. */
+function torErrorInChain(err: unknown): TorError | undefined {
+  let current: unknown = err;
+  // Bounded: a cause chain can loop.
+  for (let depth = 0; depth < 8 && current !== null && typeof current === 'object'; depth++) {
+    if (current instanceof TorError) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/** A sentence for what undici reports, in terms of tor.fetch. */
+function describeFetchReason(reason: unknown): string {
+  const r = reason as { message?: unknown; code?: unknown; name?: unknown } | null | undefined;
+  const message = typeof r?.message === 'string' && r.message !== '' ? r.message.split('\n', 1)[0]! : String(reason);
+  if (message === 'bad port') {
+    return 'fetch refuses to connect to this port (one of the ports the Fetch standard blocks, such as 6667 or 10080; maybe after a redirect): use tor.connect() or tor.httpAgent() for it';
+  }
+  if (r?.code === 'UND_ERR_SOCKET') return `the connection through tor closed before a complete response arrived (${message})`;
+  if (r?.name === 'HTTPParserError') return `the answer is not valid HTTP/1.1 (${message})`;
+  if (message === 'redirect count exceeded') return 'too many redirects (fetch follows at most 20)';
+  // The URL asked for was checked before: only a redirect can lead elsewhere.
+  if (message === 'URL scheme must be a HTTP(S) scheme') return 'a redirect leads to a URL that is not http: or https:';
+  return message;
 }

@@ -218,31 +218,37 @@ export class TorSocksClient {
 
   /**
    * WHATWG `fetch` (undici 7) through tor. `init.isolate` puts the request on its own circuit.
-   * @throws TorSocksError when the stream through tor fails (not fetch's generic TypeError)
+   * Every failure of the returned promise is a torcon error (never fetch's bare `TypeError: fetch
+   * failed`); errors while reading the body afterwards are fetch's own (see `fetchThrough`).
+   * @throws TorSocksError when the stream through tor fails
+   * @throws TorAbortError (`TOR_ABORTED`) when `init.signal` aborts (its reason is the `cause`)
+   * @throws TorFetchError (`TOR_FETCH_FAILED`) when the request fails otherwise: the connection
+   *   closed before a complete response, an answer that is not HTTP, a port fetch refuses (6667,
+   *   10080...), too many redirects
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a URL, `isolate` or request fetch cannot send
    * @example const res = await socks.fetch('http://example.onion/', { isolate: 'a' });
    */
   async fetch(input: string | URL, init: TorFetchInit = {}): Promise<Response> {
     this.assertOpen();
-    const { isolate, ...rest } = init;
+    // `null` is what some callers pass for "no options"; destructuring it would throw a TypeError.
+    const { isolate, ...rest } = init ?? {};
     if (isolate !== undefined) socksCredentials({ isolate });
-    const signal = init.signal ?? undefined;
+    const signal = rest.signal ?? undefined;
     // undici is loaded by the first fetch, not at import: it is the heaviest dependency, and a
     // program that never fetches should not carry it.
     const { createTorDispatcher, fetchThrough } = await import('./tor-fetch.js');
     this.assertOpen();
-    if (!signal) return fetchThrough(this.dispatcherFor(createTorDispatcher, isolate), input, rest);
     // undici does not cancel a connect in progress when the request is aborted, and a stream
     // through tor can take long to open: a request with a signal gets its own dispatcher whose
     // connects honour that signal (so an abort hangs up the SOCKS connection at once). It is
     // closed gracefully once the response is handed over, which lets the body finish streaming.
-    const own = createTorDispatcher((target, o) => this.connect(target, o), {
-      ...(isolate === undefined ? {} : { isolate }),
-      signal,
-    });
+    const own = signal
+      ? createTorDispatcher((target, o) => this.connect(target, o), { ...(isolate === undefined ? {} : { isolate }), signal })
+      : undefined;
     try {
-      return await fetchThrough(own, input, rest);
+      return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, isolate), input, rest);
     } finally {
-      own.close().catch(() => undefined);
+      own?.close().catch(() => undefined);
     }
   }
 

@@ -204,7 +204,11 @@ export class Tor {
     return this.socks.httpAgent(opts);
   }
 
-  /** WHATWG fetch through tor (an undici dispatcher over our SOCKS connection). */
+  /**
+   * WHATWG fetch through tor (an undici dispatcher over our SOCKS connection). Rejects only with
+   * torcon errors: TorSocksError, TorAbortError, TorFetchError, TorInvalidValueError (see
+   * `TorSocksClient.fetch`).
+   */
   fetch(input: string | URL, init?: RequestInit & { isolate?: string }): Promise<Response> {
     return this.socks.fetch(input, init);
   }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import sinon from 'sinon';
 import type { StreamEvent } from '../../src/control/events/event-types.js';
-import { TorAbortError, TorInvalidValueError, TorSocksError, TorTimeoutError } from '../../src/errors.js';
+import { TorAbortError, TorFetchError, TorInvalidValueError, TorSocksError, TorTimeoutError } from '../../src/errors.js';
 import { serviceIdFromPublicKey } from '../../src/onion/service-id.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
@@ -274,6 +274,41 @@ describe('socks (integration, private test network)', function () {
     it('tor.fetch: https with an untrusted certificate -> TOR_SOCKS_TLS_FAILED', async () => {
       await assert.rejects(tor.fetch(`https://${hostname}:${secureWebPort}/`), (e: unknown) =>
         e instanceof TorSocksError && e.code === 'TOR_SOCKS_TLS_FAILED');
+    });
+
+    it('tor.fetch failures through real tor are torcon errors, never fetch\'s TypeError', async () => {
+      // Hangs up once the request arrives: the stream through tor ends before any response.
+      const closer = net.createServer((s) => {
+        s.on('error', () => undefined);
+        s.once('data', () => s.destroy());
+      });
+      const closerPort = await listen(closer);
+      // Never answers: the request waits until it is aborted.
+      const asked: http.IncomingMessage[] = [];
+      const silent = http.createServer((req) => asked.push(req));
+      const silentPort = await listen(silent);
+      try {
+        const isolate = 'fetch-errors-token';
+        const cut = await tor.fetch(`http://127.0.0.1:${closerPort}/p?secret=hunter2`, { isolate }).then(() => undefined, (e: unknown) => e);
+        assert.ok(cut instanceof TorFetchError && cut.code === 'TOR_FETCH_FAILED', String(cut));
+        assert.match(cut.message, new RegExp(`^fetching http://127\\.0\\.0\\.1:${closerPort} failed: the connection through tor closed`));
+        assert.ok(!/hunter2|fetch-errors-token/.test(cut.message), cut.message);
+        assert.ok(cut.cause instanceof TypeError, 'fetch\'s own error is not the cause');
+
+        const blocked = await tor.fetch('http://127.0.0.1:6667/').then(() => undefined, (e: unknown) => e);
+        assert.ok(blocked instanceof TorFetchError, String(blocked));
+        assert.match(blocked.message, /fetch refuses to connect to this port/);
+
+        const ac = new AbortController();
+        const waiting = tor.fetch(`http://127.0.0.1:${silentPort}/`, { signal: ac.signal });
+        await waitFor(() => (asked.length > 0 ? true : undefined));
+        ac.abort();
+        const aborted = await waiting.then(() => undefined, (e: unknown) => e);
+        assert.ok(aborted instanceof TorAbortError && aborted.cause === ac.signal.reason, String(aborted));
+      } finally {
+        await closeServer(closer);
+        await closeServer(silent);
+      }
     });
   });
 

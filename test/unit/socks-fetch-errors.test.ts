@@ -1,0 +1,231 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import {
+  TorAbortError,
+  TorError,
+  TorFetchError,
+  TorInvalidValueError,
+  TorSocksError,
+  TorTimeoutError,
+} from '../../src/errors.js';
+import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
+import { waitUntil } from '../support/settle.js';
+import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
+
+/**
+ * Every way `fetch` through tor can fail gives a torcon error, never fetch's bare
+ * `TypeError: fetch failed`: undici's own refusals (blocked ports, redirects), a connection that
+ * closes mid-request, an answer that is not HTTP, aborts, and requests fetch will not build. The
+ * original error stays reachable as `cause`; no message shows the isolation token, a URL's
+ * credentials or path, or a header's value.
+ *
+ * A fake SOCKS server on 127.0.0.1 grants each CONNECT and pipes it to a local server chosen by
+ * the requested host name, so that each fault is produced on demand.
+ */
+
+const ISOLATE = 'isolation-token-7f3a';
+
+function listen(server: net.Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port)));
+}
+
+function closeServer(server: net.Server): Promise<void> {
+  if (server instanceof http.Server) server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** What a promise rejected with (fails the test if it resolved). */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  assert.fail('resolved, expected a rejection');
+}
+
+/** The errors of a `cause` chain, outermost first. */
+function causes(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let e = err; e !== undefined && out.length < 8; e = (e as { cause?: unknown }).cause) out.push(e);
+  return out;
+}
+
+/** No secret of the request in the message of `err` or of any of its torcon causes. */
+function assertNoSecrets(err: unknown, secrets: string[]): void {
+  for (const e of causes(err)) {
+    if (!(e instanceof TorError)) continue;
+    for (const s of secrets) assert.ok(!e.message.includes(s), `"${s}" in: ${e.message}`);
+  }
+}
+
+describe('socks client: fetch failures are torcon errors, not TypeError', () => {
+  let fake: FakeSocksServer;
+  let client: TorSocksClient;
+  const servers: net.Server[] = [];
+  /** The local port each requested host name is piped to. */
+  const routes = new Map<string, number>();
+  /** Requests the `hang` server got and never answered. */
+  const hanging: http.ServerResponse[] = [];
+
+  before(async () => {
+    const add = async (host: string, server: net.Server) => {
+      servers.push(server);
+      routes.set(host, await listen(server));
+    };
+    // Hangs up as soon as the request arrives: a stream through tor that ends mid-request.
+    await add('closer.example', net.createServer((s) => {
+      s.on('error', () => undefined);
+      s.once('data', () => s.destroy());
+    }));
+    // Answers with something that is no HTTP.
+    await add('garbage.example', net.createServer((s) => {
+      s.on('error', () => undefined);
+      s.once('data', () => s.end('SSH-2.0-OpenSSH_9.6\r\n\r\n'));
+    }));
+    await add('web.example', http.createServer((req, res) => {
+      if (req.url === '/loop') {
+        res.writeHead(302, { location: '/loop' }).end();
+      } else if (req.url === '/to-ftp') {
+        res.writeHead(302, { location: 'ftp://files.example/' }).end();
+      } else if (req.url === '/to-bad-port') {
+        res.writeHead(302, { location: 'http://web.example:6667/' }).end();
+      } else if (req.url === '/hang') {
+        hanging.push(res);
+      } else {
+        res.end(`ok ${req.url}`);
+      }
+    }));
+  });
+  after(async () => {
+    for (const server of servers) await closeServer(server);
+  });
+  beforeEach(async () => {
+    fake = await startFakeSocksServer({ answer: (req) => ({ forwardTo: routes.get(req.host) ?? routes.get('web.example')! }) });
+    client = new TorSocksClient(null, { socksPort: fake.port });
+  });
+  afterEach(async () => {
+    client.close();
+    for (const res of hanging.splice(0)) res.destroy();
+    await fake.close();
+  });
+
+  it('still works: a plain fetch through the fake', async () => {
+    const res = await client.fetch('http://web.example/x', { isolate: ISOLATE });
+    assert.equal(await res.text(), 'ok /x');
+  });
+
+  it('a port fetch blocks (6667, 10080): TorFetchError saying so, undici\'s error as cause, no connection made', async () => {
+    for (const port of [6667, 10080]) {
+      const err = await rejection(client.fetch(`http://web.example:${port}/irc?key=hunter2`, { isolate: ISOLATE }));
+      assert.ok(err instanceof TorFetchError, String(err));
+      assert.equal(err.code, 'TOR_FETCH_FAILED');
+      assert.match(err.message, new RegExp(`^fetching http://web\\.example:${port} failed: fetch refuses to connect to this port`));
+      // Nothing lost: fetch's TypeError, and the reason it wraps.
+      const [, outer, inner] = causes(err) as Error[];
+      assert.ok(outer instanceof TypeError && outer.message === 'fetch failed');
+      assert.equal(inner?.message, 'bad port');
+      assertNoSecrets(err, [ISOLATE, 'hunter2', '/irc']);
+    }
+    assert.equal(fake.connections.length, 0, 'a blocked port was connected to');
+  });
+
+  it('the connection closes mid-request: TorFetchError naming host:port, never the path or the isolation token', async () => {
+    const err = await rejection(client.fetch('http://closer.example/private/path?token=hunter2', { isolate: ISOLATE }));
+    assert.ok(err instanceof TorFetchError, String(err));
+    assert.match(err.message, /^fetching http:\/\/closer\.example:80 failed: the connection through tor closed before a complete response arrived/);
+    assert.equal((causes(err)[2] as { code?: string }).code, 'UND_ERR_SOCKET');
+    assertNoSecrets(err, [ISOLATE, 'hunter2', '/private']);
+  });
+
+  it('an answer that is not HTTP, too many redirects, a redirect to ftp: or to a blocked port: TorFetchError', async () => {
+    const garbage = await rejection(client.fetch('http://garbage.example/'));
+    assert.ok(garbage instanceof TorFetchError, String(garbage));
+    assert.match(garbage.message, /not valid HTTP\/1\.1/);
+    const loop = await rejection(client.fetch('http://web.example/loop'));
+    assert.ok(loop instanceof TorFetchError, String(loop));
+    assert.match(loop.message, /too many redirects/);
+    const ftp = await rejection(client.fetch('http://web.example/to-ftp'));
+    assert.ok(ftp instanceof TorFetchError, String(ftp));
+    assert.match(ftp.message, /redirect leads to a URL that is not http: or https:/);
+    const badPort = await rejection(client.fetch('http://web.example/to-bad-port'));
+    assert.ok(badPort instanceof TorFetchError, String(badPort));
+    const manual = await rejection(client.fetch('http://web.example/loop', { redirect: 'error' }));
+    assert.ok(manual instanceof TorFetchError, String(manual));
+  });
+
+  it('a SOCKS failure inside the cause chain of fetch comes out as the TorSocksError itself', async () => {
+    await fake.close();
+    fake = await startFakeSocksServer({ answer: () => ({ reply: 0x05 }) });
+    client.close();
+    client = new TorSocksClient(null, { socksPort: fake.port });
+    const err = await rejection(client.fetch('http://web.example/', { isolate: ISOLATE }));
+    assert.ok(err instanceof TorSocksError && err.code === 'TOR_SOCKS_CONNECTION_REFUSED', String(err));
+    assertNoSecrets(err, [ISOLATE]);
+  });
+
+  it('aborts are TorAbortError with the signal\'s reason as cause: before, during the SOCKS handshake, waiting for the answer', async () => {
+    const pre = new AbortController();
+    pre.abort();
+    const before = await rejection(client.fetch('http://web.example/', { signal: pre.signal }));
+    assert.ok(before instanceof TorAbortError, String(before));
+    assert.equal(before.cause, pre.signal.reason);
+    assert.equal(before.message, 'fetching http://web.example:80 was aborted');
+
+    const waiting = new AbortController();
+    const fetching = client.fetch('http://web.example/hang', { signal: waiting.signal, isolate: ISOLATE });
+    await waitUntil(() => hanging.length > 0, 'the request at the server');
+    waiting.abort(new Error('user gave up'));
+    const during = await rejection(fetching);
+    assert.ok(during instanceof TorAbortError, String(during));
+    assert.equal((during.cause as Error).message, 'user gave up');
+    assertNoSecrets(during, [ISOLATE]);
+
+    const timedOut = await rejection(client.fetch('http://web.example/hang', { signal: AbortSignal.timeout(50) }));
+    assert.ok(timedOut instanceof TorAbortError, String(timedOut));
+    assert.equal((timedOut.cause as DOMException).name, 'TimeoutError');
+
+    // A tor that never answers the SOCKS request: the abort still ends the fetch at once.
+    await fake.close();
+    fake = await startFakeSocksServer({ answer: () => ({ silent: true }) });
+    client.close();
+    client = new TorSocksClient(null, { socksPort: fake.port });
+    const socks = new AbortController();
+    const opening = client.fetch('http://web.example/', { signal: socks.signal });
+    await waitUntil(() => fake.connections.length > 0, 'the SOCKS connection');
+    socks.abort();
+    const inHandshake = await rejection(opening);
+    assert.ok(inHandshake instanceof TorAbortError, String(inHandshake));
+  });
+
+  it('an abort whose reason is already a torcon error rejects with that very error', async () => {
+    const ac = new AbortController();
+    const reason = new TorTimeoutError('my own deadline', 5);
+    const fetching = client.fetch('http://web.example/hang', { signal: ac.signal });
+    await waitUntil(() => hanging.length > 0, 'the request at the server');
+    ac.abort(reason);
+    assert.equal(await rejection(fetching), reason);
+  });
+
+  it('a request fetch will not build is a TorInvalidValueError, without the offending value, and nothing is opened', async () => {
+    const cases: Array<[string, RequestInit & { isolate?: string }]> = [
+      ['CONNECT', { method: 'CONNECT' }],
+      ['a body on GET', { body: 'x' }],
+      ['a header value with a line break', { headers: { authorization: 'Bearer hunter2\r\nX-Evil: 1' } }],
+      ['a bad header name', { headers: { 'bad name': 'v' } }],
+      ['a signal that is not an AbortSignal', { signal: {} as AbortSignal }],
+    ];
+    for (const [label, init] of cases) {
+      const err = await rejection(client.fetch('http://web.example/', { ...init, isolate: ISOLATE }));
+      assert.ok(err instanceof TorInvalidValueError, `${label}: ${String(err)}`);
+      assert.equal(err.field, 'fetch request', label);
+      assert.ok(err.cause instanceof TypeError, `${label}: fetch's error is not the cause`);
+      assertNoSecrets(err, [ISOLATE, 'hunter2']);
+    }
+    const withCredentials = await rejection(client.fetch('http://alice:hunter2@web.example/'));
+    assert.ok(withCredentials instanceof TorInvalidValueError, String(withCredentials));
+    assertNoSecrets(withCredentials, ['hunter2']);
+    assert.equal(fake.connections.length, 0);
+  });
+});
