@@ -97,6 +97,8 @@ export class TorSocksClient {
   private readonly agents = new Set<http.Agent>();
   /** Keyed by isolation credentials: an ES private field, so util.inspect and JSON never show them. */
   readonly #dispatchers = new Map<string, UndiciAgent>();
+  /** The dispatchers of fetches with a signal, each its own, until its request is done. */
+  readonly #fetchDispatchers = new Set<UndiciAgent>();
   private closed = false;
 
   /**
@@ -241,14 +243,28 @@ export class TorSocksClient {
     // undici does not cancel a connect in progress when the request is aborted, and a stream
     // through tor can take long to open: a request with a signal gets its own dispatcher whose
     // connects honour that signal (so an abort hangs up the SOCKS connection at once). It is
-    // closed gracefully once the response is handed over, which lets the body finish streaming.
+    // closed gracefully once the response is handed over, which lets the body finish streaming;
+    // until then close() must find it, or a request in flight would outlive its client.
     const own = signal
       ? createTorDispatcher((target, o) => this.connect(target, o), { ...(isolate === undefined ? {} : { isolate }), signal })
       : undefined;
+    if (own) this.#fetchDispatchers.add(own);
     try {
       return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, isolate), input, rest);
+    } catch (err) {
+      // close() destroyed the dispatcher under the request: say that, as every call after close()
+      // does, rather than undici's "the client is destroyed". An abort by the caller stays an abort.
+      if (this.closed && !(err instanceof TorError && (err.code === 'TOR_ABORTED' || err.code === 'TOR_INVALID_VALUE'))) {
+        throw socksFailure('closed', 'fetch failed: this SOCKS client was closed (its Tor handle was closed) before the response arrived', err);
+      }
+      throw err;
     } finally {
-      own?.close().catch(() => undefined);
+      if (own) {
+        own
+          .close()
+          .catch(() => undefined)
+          .finally(() => this.#fetchDispatchers.delete(own));
+      }
     }
   }
 
@@ -259,6 +275,8 @@ export class TorSocksClient {
     this.agents.clear();
     for (const dispatcher of this.#dispatchers.values()) dispatcher.destroy().catch(() => undefined);
     this.#dispatchers.clear();
+    for (const dispatcher of this.#fetchDispatchers) dispatcher.destroy().catch(() => undefined);
+    this.#fetchDispatchers.clear();
   }
 
   private assertOpen(): void {

@@ -10,15 +10,15 @@ import {
   TorTimeoutError,
 } from '../../src/errors.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
-import { waitUntil } from '../support/settle.js';
+import { settleWithin, waitUntil } from '../support/settle.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
 /**
  * Every way `fetch` through tor can fail gives a torcon error, never fetch's bare
  * `TypeError: fetch failed`: undici's own refusals (blocked ports, redirects), a connection that
- * closes mid-request, an answer that is not HTTP, aborts, and requests fetch will not build. The
- * original error stays reachable as `cause`; no message shows the isolation token, a URL's
- * credentials or path, or a header's value.
+ * closes mid-request, an answer that is not HTTP, aborts, requests fetch will not build, and the
+ * client closing under a request. The original error stays reachable as `cause`; no message shows
+ * the isolation token, a URL's credentials or path, or a header's value.
  *
  * A fake SOCKS server on 127.0.0.1 grants each CONNECT and pipes it to a local server chosen by
  * the requested host name, so that each fault is produced on demand.
@@ -227,5 +227,18 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
     assert.ok(withCredentials instanceof TorInvalidValueError, String(withCredentials));
     assertNoSecrets(withCredentials, ['hunter2']);
     assert.equal(fake.connections.length, 0);
+  });
+
+  it('the client closed under a request in flight (with a signal, and without): TOR_SOCKS_CLOSED, no hang', async () => {
+    for (const signal of [new AbortController().signal, undefined]) {
+      const fetching = client.fetch('http://web.example/hang', signal ? { signal } : {});
+      await waitUntil(() => hanging.length > 0, 'the request at the server');
+      client.close();
+      const outcome = await settleWithin(fetching, 2_000, 'the fetch after close()');
+      assert.ok(!outcome.ok, 'the fetch resolved after close()');
+      assert.ok(outcome.error instanceof TorSocksError && outcome.error.code === 'TOR_SOCKS_CLOSED', String(outcome.error));
+      for (const res of hanging.splice(0)) res.destroy();
+      client = new TorSocksClient(null, { socksPort: fake.port });
+    }
   });
 });
