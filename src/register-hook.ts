@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { pluginRegistry } from './di/container.js';
 import { listen } from './di/endpoint-api.js';
@@ -19,11 +21,11 @@ import { logger } from './util/log.js';
  * pipe names) goes to Node's own `listen` unchanged. The tor used is `$TOR_CONTROL`, else a local
  * tor (see `listen`). Nothing is printed.
  *
- * What the application sees: `'listening'` (and the `listen` callback) once the endpoint is up, for
- * an onion service after its descriptor was published; `server.address()` is the local address
- * tor forwards to; `server.torconEndpoint` is the endpoint (an `OnionService` for `onion:`) and
- * `server.onionAddress` its `<56 chars>.onion:PORT`; a failure is an `'error'` event with torcon's
- * typed error. `server.close()` also removes the onion service.
+ * What the application sees: one `'listening'` (and the `listen` callback) once the endpoint is
+ * up, for an onion service after its descriptor was published, whenever its listeners were added;
+ * `server.address()` is the local address tor forwards to; `server.torconEndpoint` is the endpoint
+ * (an `OnionService` for `onion:`) and `server.onionAddress` its `<56 chars>.onion:PORT`; a failure
+ * is one `'error'` event with torcon's typed error. `server.close()` also removes the onion service.
  */
 
 declare module 'node:net' {
@@ -44,14 +46,28 @@ const INSTALLED_CLOSE = Symbol.for('torcon.register.originalClose');
 type ListenFn = (this: net.Server, ...args: unknown[]) => net.Server;
 type CloseFn = (this: net.Server, callback?: (err?: Error) => void) => net.Server;
 type PatchedProto = typeof net.Server.prototype & { [INSTALLED]?: ListenFn; [INSTALLED_CLOSE]?: CloseFn };
+type Listener = (...args: unknown[]) => unknown;
 
 /**
- * Servers whose endpoint listen is under way, and the close callbacks the application gave
- * meanwhile, before the server listened locally: Node's own close() would fail
- * (`ERR_SERVER_NOT_RUNNING`) while the endpoint then went up anyway; the close is carried out
- * once the listen settles.
+ * Marks the asynchronous work torcon does to make one server listen on an endpoint (the store is
+ * that server). Listeners added from inside it are torcon's own (listen-server's wait for the
+ * local bind, a plugin's listen callback); all others are the application's.
  */
-const pending = new WeakMap<net.Server, Array<(err?: Error) => void>>();
+const torconWork = new AsyncLocalStorage<net.Server>();
+
+/** A server whose endpoint listen is under way. */
+interface Pending {
+  /**
+   * The close callbacks the application gave meanwhile, before the server listened locally:
+   * Node's own close() would fail (`ERR_SERVER_NOT_RUNNING`) while the endpoint then went up
+   * anyway; the close is carried out once the listen settles.
+   */
+  readonly closeCallbacks: Array<(err?: Error) => void>;
+  /** The `'listening'` and `'error'` listeners torcon's own work added. */
+  readonly own: WeakSet<Listener>;
+}
+
+const pending = new WeakMap<net.Server, Pending>();
 
 /**
  * Whether `listen(arg)` should go through torcon: `arg` is a string `prefix:...` with a registered
@@ -72,15 +88,16 @@ export function installListenHook(): void {
   Object.defineProperty(proto, INSTALLED, { value: original, configurable: true });
   Object.defineProperty(proto, INSTALLED_CLOSE, { value: originalClose, configurable: true });
   proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
-    if (!isEndpointListenArgument(args[0])) return original.apply(this, args);
+    const description = args[0];
+    if (!isEndpointListenArgument(description)) return original.apply(this, args);
     const callback = [...args].reverse().find((a): a is () => void => typeof a === 'function');
     if (pending.has(this) || this.listening) {
       // As Node does for a second listen(): the server keeps its one endpoint.
-      const err = new EndpointListenError(`listening on ${args[0]}`, Object.assign(new Error('the server is already listening'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
+      const err = new EndpointListenError(`listening on ${description}`, Object.assign(new Error('the server is already listening'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
       process.nextTick(() => this.emit('error', err));
       return this;
     }
-    listenOnEndpoint(this, args[0], callback);
+    listenOnEndpoint(this, description, callback);
     return this;
   } as typeof proto.listen;
   proto.close = function close(this: net.Server, callback?: (err?: Error) => void): net.Server {
@@ -88,7 +105,7 @@ export function installListenHook(): void {
     // Only a close Node would refuse (not listening yet) waits; torcon's own closes, which come
     // while the server listens, go through at once.
     if (held === undefined || this.listening) return originalClose.call(this, callback);
-    held.push(callback ?? (() => undefined));
+    held.closeCallbacks.push(callback ?? (() => undefined));
     return this;
   } as typeof proto.close;
 }
@@ -105,53 +122,77 @@ export function removeListenHook(): void {
   delete proto[INSTALLED_CLOSE];
 }
 
+/**
+ * While the endpoint listen is under way, `'listening'` and `'error'` go to torcon's own listeners
+ * only: the endpoint binds the server locally (Node emits `'listening'`) long before an onion
+ * service is published, and a failed local bind is reported once, as torcon's typed error. The
+ * application's listeners, whenever it added them, hear the one event the hook emits at the end.
+ * Returns what undoes it.
+ */
+function screenEvents(server: net.Server, own: WeakSet<Listener>): () => void {
+  const track = (event: string | symbol, listener: Listener): void => {
+    if ((event === 'listening' || event === 'error') && torconWork.getStore() === server) own.add(listener);
+  };
+  server.on('newListener', track);
+  const hadOwnEmit = Object.prototype.hasOwnProperty.call(server, 'emit');
+  const inherited = server.emit as (this: net.Server, event: string | symbol, ...args: unknown[]) => boolean;
+  const screened = function emit(this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== 'listening' && event !== 'error') return inherited.call(this, event, ...args);
+    // rawListeners gives once() wrappers, whose `listener` is the function that was added.
+    const ours = (this as EventEmitter).rawListeners(event).filter((l) => own.has(((l as { listener?: Listener }).listener ?? l) as Listener)) as Listener[];
+    // An error nobody of torcon's waits for must not vanish: everyone hears it, as before.
+    if (event === 'error' && ours.length === 0) return inherited.call(this, event, ...args);
+    for (const l of ours) Reflect.apply(l, this, args);
+    return ours.length > 0;
+  };
+  server.emit = screened as typeof server.emit;
+  return () => {
+    server.off('newListener', track);
+    if (server.emit !== (screened as typeof server.emit)) return; // someone replaced it meanwhile
+    if (hadOwnEmit) server.emit = inherited as typeof server.emit;
+    else delete (server as { emit?: unknown }).emit;
+  };
+}
+
 function listenOnEndpoint(server: net.Server, description: string, callback: (() => void) | undefined): void {
-  const callbacks: Array<(err?: Error) => void> = [];
-  pending.set(server, callbacks);
+  const state: Pending = { closeCallbacks: [], own: new WeakSet() };
+  pending.set(server, state);
+  const unscreen = screenEvents(server, state.own);
   /** Ends the pending state; a close() asked for meanwhile is carried out now. */
   const settle = (): boolean => {
+    unscreen();
     pending.delete(server);
+    const callbacks = state.closeCallbacks;
     if (callbacks.length === 0) return false;
     if (server.listening) server.close((err) => callbacks.forEach((cb) => cb(err)));
     else process.nextTick(() => callbacks.forEach((cb) => cb()));
     return true;
   };
-  // The application usually adds its 'listening' listeners right after listen() returns. Wait for
-  // that, then set them aside: the endpoint may bind the server locally (firing 'listening') long
-  // before the onion service is published, and the application must hear only the latter.
-  setImmediate(() => {
-    const held = server.rawListeners('listening') as Array<(...a: unknown[]) => void>;
-    server.removeAllListeners('listening');
-    const restore = () => {
-      for (const l of [...held].reverse()) server.prependListener('listening', l);
-    };
-    listen(server, description).then(
-      (endpoint) => {
-        restore();
-        server.torconEndpoint = endpoint;
-        if ('hostname' in endpoint) server.onionAddress = endpoint.address;
-        server.once('close', () => {
-          endpoint.close().catch((err: unknown) => log('closing %s failed: %O', endpoint.address, err));
-        });
-        // A close() the application asked for before the server listened: settle() closes the
-        // server now, and its 'close' (above) closes the endpoint.
-        if (settle()) return;
-        if (!server.listening) {
-          // The application closed the server while the service was being published.
-          endpoint.close().catch(() => undefined);
-          return;
-        }
-        log('listening on %s', endpoint.address);
-        if (callback) server.once('listening', callback);
-        server.emit('listening');
-      },
-      (err: unknown) => {
-        restore();
-        settle();
-        // Like Node's own listen errors: on the next tick, so that no listener means an uncaught error.
-        process.nextTick(() => server.emit('error', err));
-      },
-    );
-  });
+  // Started inside torconWork, continued outside it: the application's code below (its listeners,
+  // its callback) must not run as torcon's work.
+  torconWork.run(server, async () => listen(server, description)).then(
+    (endpoint) => {
+      server.torconEndpoint = endpoint;
+      if ('hostname' in endpoint) server.onionAddress = endpoint.address;
+      server.once('close', () => {
+        endpoint.close().catch((err: unknown) => log('closing %s failed: %O', endpoint.address, err));
+      });
+      // A close() the application asked for before the server listened: settle() closes the
+      // server now, and its 'close' (above) closes the endpoint.
+      if (settle()) return;
+      if (!server.listening) {
+        // The application closed the server while the service was being published.
+        endpoint.close().catch(() => undefined);
+        return;
+      }
+      log('listening on %s', endpoint.address);
+      if (callback) server.once('listening', callback);
+      server.emit('listening');
+    },
+    (err: unknown) => {
+      settle();
+      // Like Node's own listen errors: on the next tick, so that no listener means an uncaught error.
+      process.nextTick(() => server.emit('error', err));
+    },
+  );
 }
-

@@ -31,8 +31,9 @@ if (!proto[WRAPPED]) {
     const description = args[0];
     if (isEndpointListenArgument(description)) {
       say(`publishing ${redactEndpoint(description)} for pid ${process.pid}…`);
-      // Added before the hook sets the app's 'listening' listeners aside, so it is restored with
-      // them and runs first: the address is printed before the app's own "listening" message.
+      // Added before the hook's listen, from outside torcon's own work: it hears the one
+      // 'listening' the hook emits once the endpoint is up, before the listen callback the hook
+      // adds then, so the address is printed before the app's own "listening" message.
       this.once('listening', () => announce(this, description));
     }
     return hooked.apply(this, args);

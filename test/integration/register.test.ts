@@ -24,6 +24,7 @@ interface AppLine {
   address?: net.AddressInfo | string;
   onion?: string | null;
   listeningEvents?: number;
+  lateListeningEvents?: number;
   error?: string;
   message?: string;
 }
@@ -129,6 +130,7 @@ describe('torcon/register (node --import)', function () {
       assert.equal(port, '80');
       assert.ok(isValidServiceId(host!.replace(/\.onion$/, '')));
       assert.equal(out.listeningEvents, 1, "the app heard 'listening' exactly once");
+      assert.equal(out.lateListeningEvents, 1, "a listener the app added after the first tick heard 'listening' exactly once");
       const local = out.address as net.AddressInfo;
       assert.equal(local.address, '127.0.0.1', 'server.address() is the local side tor forwards to');
       assert.match(await get(`http://127.0.0.1:${local.port}/local`), /at \/local/);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import sinon from 'sinon';
 import { installListenHook, isEndpointListenArgument, removeListenHook } from '../../src/register-hook.js';
+import { listenServer } from '../../src/util/listen-server.js';
 import { pluginRegistry } from '../../src/di/container.js';
 import type { EndpointPlugin, ListeningEndpoint } from '../../src/plugins/plugin-types.js';
 
@@ -69,6 +70,60 @@ describe('torcon/register listen hook', () => {
     server.close();
     await new Promise((r) => setImmediate(r));
     assert.equal(closed.callCount, 1, "server.close() closes the endpoint");
+  });
+
+  it("a 'listening' listener added after the first tick hears only the endpoint's, not the local bind", async () => {
+    let endpointUp = false;
+    behaviour = async (server) => {
+      await new Promise((r) => setTimeout(r, 30)); // connecting to tor...
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve)); // the local bind
+      await new Promise((r) => setTimeout(r, 30)); // publishing...
+      endpointUp = true;
+      return { address: 'example:1', close: async () => undefined };
+    };
+    const server = net.createServer();
+    const up = new Promise<void>((resolve) => server.listen(`${PREFIX}:1`, resolve));
+    await new Promise((r) => setTimeout(r, 5)); // well after the first tick, before the local bind
+    const late = sinon.spy(() => assert.ok(endpointUp, "a late listener heard the local bind's 'listening'"));
+    server.on('listening', late);
+    const lateOnce = sinon.spy();
+    server.once('listening', lateOnce);
+    await up;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(late.callCount, 1);
+    assert.equal(lateOnce.callCount, 1);
+    assert.equal(server.listenerCount('listening'), 1, 'the once listener is gone, the other stays');
+    assert.ok(!Object.prototype.hasOwnProperty.call(server, 'emit'), 'the server is left as it was');
+    assert.equal(server.listenerCount('newListener'), 0);
+    server.close();
+  });
+
+  it("a failed local bind is one 'error' event, torcon's typed one, whenever the listener was added", async () => {
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const port = (busy.address() as net.AddressInfo).port;
+    try {
+      behaviour = async (server) => {
+        await new Promise((r) => setTimeout(r, 20));
+        await listenServer(server, { host: '127.0.0.1', port }, `listening on 127.0.0.1:${port}`);
+        return { address: 'never', close: async () => undefined };
+      };
+      const server = net.createServer();
+      const early: unknown[] = [];
+      const late: unknown[] = [];
+      server.on('error', (e) => early.push(e));
+      server.listen(`${PREFIX}:1`);
+      await new Promise((r) => setTimeout(r, 5));
+      server.on('error', (e) => late.push(e));
+      await new Promise((r) => setTimeout(r, 60));
+      for (const seen of [early, late]) {
+        assert.equal(seen.length, 1, `errors heard: ${seen.map((e) => (e as { code?: string }).code).join(', ')}`);
+        assert.equal((seen[0] as { code?: string }).code, 'TOR_ENDPOINT_LISTEN');
+        assert.equal(((seen[0] as Error).cause as { code?: string }).code, 'EADDRINUSE');
+      }
+    } finally {
+      busy.close();
+    }
   });
 
   it("turns a failure into an 'error' event and no 'listening'", async () => {
