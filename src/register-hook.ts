@@ -14,12 +14,19 @@ import { logger } from './util/log.js';
  *
  *     PORT=onion:80 node --import torcon/register app.js
  *
- * It patches `net.Server.prototype.listen` (so http, https and tls servers too). When the first
- * argument is a string of the form `prefix:...` whose prefix names a registered server endpoint
- * plugin (`onion:80`, `onion:80:privateKeyFile=/var/lib/app/onion.key`, `tcp:8080`...), the
- * server listens through torcon's `listen()`; every other call (ports, options objects, paths,
- * pipe names) goes to Node's own `listen` unchanged. The tor used is `$TOR_CONTROL`, else a local
- * tor (see `listen`). Nothing is printed.
+ * It patches `net.Server.prototype.listen` (so http, https and tls servers too). When the call
+ * names a string of the form `prefix:...` whose prefix names a registered server endpoint plugin
+ * (`onion:80`, `onion:80:privateKeyFile=/var/lib/app/onion.key`, `tcp:8080`...), as the first
+ * argument or as the `port` or `path` of an options object (`listen({ port: process.env.PORT })`),
+ * the server listens through torcon's `listen()`; every other call (ports, other options objects,
+ * paths, pipe names, handles) goes to Node's own `listen` unchanged. The tor used is
+ * `$TOR_CONTROL`, else a local tor (see `listen`). Nothing is printed.
+ *
+ * The endpoint string says where the server listens: the other arguments (host, backlog) and the
+ * other options (`host`, `backlog`, `exclusive`, `ipv6Only`, `readableAll`, `writableAll`,
+ * `reusePort`) are ignored; the endpoint's own keywords take their place (`localAddress=` for
+ * `onion:`, `interface=` and `backlog=` for `tcp:`...). The listen callback is used, and an
+ * options object's `signal` closes the server when aborted, as in Node.
  *
  * What the application sees: one `'listening'` (and the `listen` callback) once the endpoint is
  * up, for an onion service after its descriptor was published, whenever its listeners were added;
@@ -51,7 +58,8 @@ type Listener = (...args: unknown[]) => unknown;
 /**
  * Marks the asynchronous work torcon does to make one server listen on an endpoint (the store is
  * that server). Listeners added from inside it are torcon's own (listen-server's wait for the
- * local bind, a plugin's listen callback); all others are the application's.
+ * local bind, a plugin's listen callback); all others are the application's. It also tells a
+ * plugin's own `server.listen(...)` for the local bind from the application's call.
  */
 const torconWork = new AsyncLocalStorage<net.Server>();
 
@@ -79,6 +87,27 @@ export function isEndpointListenArgument(arg: unknown): arg is string {
   return m !== null && pluginRegistry().has(m[1]!, 'server');
 }
 
+/**
+ * The endpoint string a `server.listen(...args)` call goes to torcon with, or `undefined` when Node
+ * handles the call. Taken: a first argument that {@link isEndpointListenArgument} accepts, or an
+ * options object whose `port` (when a string or number, which Node reads first) or else `path` is
+ * one. Objects with a `handle`, `_handle` or `fd` stay Node's, as do the listen calls torcon itself
+ * makes for the local side of an endpoint.
+ */
+export function endpointListenDescription(server: net.Server, args: readonly unknown[]): string | undefined {
+  if (torconWork.getStore() === server) return undefined;
+  const first = args[0];
+  if (typeof first === 'string') return isEndpointListenArgument(first) ? first : undefined;
+  if (typeof first !== 'object' || first === null) return undefined;
+  const options = first as { port?: unknown; path?: unknown; handle?: unknown; _handle?: unknown; fd?: unknown };
+  if (options.handle || options._handle || (typeof options.fd === 'number' && options.fd >= 0)) return undefined;
+  // Node's order: a string or number port wins over a path.
+  if (typeof options.port === 'string' || typeof options.port === 'number') {
+    return isEndpointListenArgument(options.port) ? options.port : undefined;
+  }
+  return isEndpointListenArgument(options.path) ? options.path : undefined;
+}
+
 /** Patches `net.Server.prototype.listen` (idempotent). Importing this module calls it. */
 export function installListenHook(): void {
   const proto = net.Server.prototype as PatchedProto;
@@ -88,8 +117,8 @@ export function installListenHook(): void {
   Object.defineProperty(proto, INSTALLED, { value: original, configurable: true });
   Object.defineProperty(proto, INSTALLED_CLOSE, { value: originalClose, configurable: true });
   proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
-    const description = args[0];
-    if (!isEndpointListenArgument(description)) return original.apply(this, args);
+    const description = endpointListenDescription(this, args);
+    if (description === undefined) return original.apply(this, args);
     const callback = [...args].reverse().find((a): a is () => void => typeof a === 'function');
     if (pending.has(this) || this.listening) {
       // As Node does for a second listen(): the server keeps its one endpoint.
@@ -97,7 +126,11 @@ export function installListenHook(): void {
       process.nextTick(() => this.emit('error', err));
       return this;
     }
+    const ignored = ignoredArguments(args);
+    if (ignored.length > 0) log('listen on an endpoint string ignores %s: the endpoint string says where', ignored.join(', '));
     listenOnEndpoint(this, description, callback);
+    const signal = typeof args[0] === 'object' && args[0] !== null ? (args[0] as { signal?: unknown }).signal : undefined;
+    if (signal instanceof AbortSignal) closeOnAbort(this, signal);
     return this;
   } as typeof proto.listen;
   proto.close = function close(this: net.Server, callback?: (err?: Error) => void): net.Server {
@@ -120,6 +153,28 @@ export function removeListenHook(): void {
   const originalClose = proto[INSTALLED_CLOSE];
   if (originalClose) proto.close = originalClose as unknown as typeof proto.close;
   delete proto[INSTALLED_CLOSE];
+}
+
+/** What of a hooked listen call has no effect, for the debug log. */
+function ignoredArguments(args: readonly unknown[]): string[] {
+  const first = args[0];
+  if (typeof first === 'object' && first !== null) {
+    return Object.keys(first).filter((k) => k !== 'port' && k !== 'path' && k !== 'signal' && (first as Record<string, unknown>)[k] !== undefined);
+  }
+  return args.slice(1).filter((a) => typeof a !== 'function' && a !== undefined).map((a) => JSON.stringify(a));
+}
+
+/** Node's `signal` listen option: aborting it closes the server (held until a pending listen settles). */
+function closeOnAbort(server: net.Server, signal: AbortSignal): void {
+  const close = (): void => {
+    server.close();
+  };
+  if (signal.aborted) {
+    process.nextTick(close);
+    return;
+  }
+  signal.addEventListener('abort', close, { once: true });
+  server.once('close', () => signal.removeEventListener('abort', close));
 }
 
 /**

@@ -10,4 +10,4 @@ import { installListenHook } from './register-hook.js';
  */
 installListenHook();
 
-export { installListenHook, removeListenHook, isEndpointListenArgument } from './register-hook.js';
+export { installListenHook, removeListenHook, isEndpointListenArgument, endpointListenDescription } from './register-hook.js';

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { isEndpointListenArgument } from '../register.js';
+import { endpointListenDescription } from '../register.js';
 import { redactEndpoint } from '../util/endpoint-grammar.js';
 
 /**
@@ -28,8 +28,8 @@ if (!proto[WRAPPED]) {
   Object.defineProperty(proto, WRAPPED, { value: true });
   const hooked = proto.listen as unknown as Listen;
   proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
-    const description = args[0];
-    if (isEndpointListenArgument(description)) {
+    const description = endpointListenDescription(this, args);
+    if (description !== undefined) {
       say(`publishing ${redactEndpoint(description)} for pid ${process.pid}…`);
       // Added before the hook's listen, from outside torcon's own work: it hears the one
       // 'listening' the hook emits once the endpoint is up, before the listen callback the hook

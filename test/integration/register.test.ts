@@ -139,5 +139,20 @@ describe('torcon/register (node --import)', function () {
       assert.match(await get(`http://${host}/via-tor`, socket), /^hello from pid \d+ at \/via-tor\n$/);
       assert.equal(await stopApp(child), 0);
     });
+
+    it('takes the options form too: server.listen({ port: process.env.PORT })', async () => {
+      const { child, line } = startApp({ ...network.env(), PORT: 'onion:8080', LISTEN_FORM: 'options' }, 90_000);
+      children.push(child);
+      const out = await line;
+      assert.ok(out.onion, `no onion address: ${JSON.stringify(out)}`);
+      const [host, port] = out.onion.split(':');
+      assert.equal(port, '8080');
+      assert.ok(isValidServiceId(host!.replace(/\.onion$/, '')));
+      assert.equal(out.listeningEvents, 1);
+      assert.equal(out.lateListeningEvents, 1);
+      const socket = await retryOnionLookup(() => tor.connect(`${host}:8080`, { timeoutMs: 30_000 }));
+      assert.match(await get(`http://${host}:8080/options-form`, socket), /at \/options-form\n$/);
+      assert.equal(await stopApp(child), 0);
+    });
   });
 });

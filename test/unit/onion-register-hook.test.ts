@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import sinon from 'sinon';
-import { installListenHook, isEndpointListenArgument, removeListenHook } from '../../src/register-hook.js';
+import { endpointListenDescription, installListenHook, isEndpointListenArgument, removeListenHook } from '../../src/register-hook.js';
 import { listenServer } from '../../src/util/listen-server.js';
 import { pluginRegistry } from '../../src/di/container.js';
 import type { EndpointPlugin, ListeningEndpoint } from '../../src/plugins/plugin-types.js';
@@ -123,6 +126,95 @@ describe('torcon/register listen hook', () => {
       }
     } finally {
       busy.close();
+    }
+  });
+
+  it('takes listen({ port }) and listen({ path }) with an endpoint string, as the string form; other options ignored', async () => {
+    const seen: string[] = [];
+    behaviour = async (server) => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      seen.push((server.address() as net.AddressInfo).address);
+      return { address: `example:${seen.length}`, close: async () => undefined };
+    };
+    for (const options of [
+      { port: `${PREFIX}:1` },
+      { port: `${PREFIX}:1`, host: '0.0.0.0', backlog: 7, exclusive: true, ipv6Only: false },
+      { path: `${PREFIX}:1`, readableAll: true },
+    ]) {
+      const server = net.createServer();
+      const listening = sinon.spy();
+      server.on('listening', listening);
+      const returned = await new Promise<net.Server>((resolve) => {
+        const r = server.listen(options, () => resolve(r));
+      });
+      assert.equal(returned, server, JSON.stringify(options));
+      assert.equal(server.torconEndpoint?.address, `example:${seen.length}`, JSON.stringify(options));
+      assert.equal(listening.callCount, 1, JSON.stringify(options));
+      server.close();
+    }
+    assert.deepEqual(seen, ['127.0.0.1', '127.0.0.1', '127.0.0.1'], 'host 0.0.0.0 did not change where the endpoint bound');
+  });
+
+  it('leaves options objects without an endpoint string to Node, and a numeric port wins over a path as in Node', async () => {
+    const calls = sinon.spy();
+    behaviour = async () => {
+      calls();
+      throw new Error('not expected');
+    };
+    for (const options of [{ port: 0, host: '127.0.0.1' }, { port: 0, host: '127.0.0.1', path: `${PREFIX}:1` }]) {
+      const server = net.createServer();
+      await new Promise<void>((resolve) => server.listen(options, resolve));
+      assert.ok((server.address() as net.AddressInfo).port > 0);
+      assert.equal(server.torconEndpoint, undefined);
+      await new Promise((r) => server.close(r));
+    }
+    assert.equal(calls.callCount, 0);
+    const server = net.createServer();
+    assert.equal(endpointListenDescription(server, [{ port: `${PREFIX}:1` }]), `${PREFIX}:1`);
+    assert.equal(endpointListenDescription(server, [{ path: `${PREFIX}:2` }, () => undefined]), `${PREFIX}:2`);
+    assert.equal(endpointListenDescription(server, [`${PREFIX}:3`, '0.0.0.0']), `${PREFIX}:3`);
+    for (const args of [[{ port: 8080, path: `${PREFIX}:1` }], [{ path: '/tmp/x.sock' }], [{ fd: 3, port: `${PREFIX}:1` }], [{ handle: {}, path: `${PREFIX}:1` }], [{ port: 'nosuchprefix:80' }], [{}], [null], []]) {
+      assert.equal(endpointListenDescription(server, args), undefined, JSON.stringify(args));
+    }
+  });
+
+  it("an options object's signal closes the server and the endpoint when aborted, as in Node", async () => {
+    const closed = sinon.spy();
+    behaviour = async (server) => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return { address: 'example:1', close: async () => closed() };
+    };
+    const controller = new AbortController();
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen({ port: `${PREFIX}:1`, signal: controller.signal }, resolve));
+    const serverClosed = new Promise((resolve) => server.once('close', resolve));
+    controller.abort();
+    await serverClosed;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(server.listening, false);
+    assert.equal(closed.callCount, 1);
+  });
+
+  it("torcon's own listen for the local side goes to Node even when its path looks like an endpoint string", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-hook-'));
+    const cwd = process.cwd();
+    process.chdir(dir);
+    try {
+      behaviour = async (server) => {
+        // A unix: endpoint whose relative path reads like an endpoint string.
+        await listenServer(server, { path: `${PREFIX}:sock` }, 'listening on a unix socket');
+        return { address: String(server.address()), close: async () => undefined };
+      };
+      const server = net.createServer();
+      const errors = sinon.spy();
+      server.on('error', errors);
+      await new Promise<void>((resolve) => server.listen(`${PREFIX}:1`, resolve));
+      assert.equal(errors.callCount, 0);
+      assert.equal(server.address(), `${PREFIX}:sock`);
+      await new Promise((r) => server.close(r));
+    } finally {
+      process.chdir(cwd);
+      await rm(dir, { recursive: true, force: true });
     }
   });
 
