@@ -105,6 +105,21 @@ describe('cli: program and help', () => {
     assert.equal(r.code, 2);
     assert.match(String((r.error as Error).message), /takes a tor: endpoint/);
   });
+
+  it('connect with a server endpoint (onion:80) is a usage error saying so, not a connection to a host "onion"', async () => {
+    // --control to a closed port: were the string taken for tor:onion:80, no tor would be reached.
+    const secret = 'ED25519-V3\\:c2VjcmV0';
+    for (const given of ['onion:80', 'ONION:443', `onion:80:privateKey=${secret}`]) {
+      const r = await parse(['--control', 'tcp:127.0.0.1:1', 'connect', given]);
+      assert.equal(r.code, 2, `${given}: ${String(r.error)}`);
+      const message = String((r.error as Error).message);
+      assert.match(message, /is a server endpoint, for listening .*torcon connect takes tor:HOST:PORT/, given);
+      assert.ok(!message.includes('c2VjcmV0'), 'a private key in the string is not repeated');
+    }
+    // An endpoint prefix is never taken for a host name either: tcp:8080 is no tor:tcp:8080.
+    const tcp = await parse(['--control', 'tcp:127.0.0.1:1', 'connect', 'tcp:8080']);
+    assert.equal(tcp.code, 2, String(tcp.error));
+  });
 });
 
 describe('cli: error lines and exit codes', () => {

@@ -6,6 +6,7 @@ import { println } from '../output.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { pipeStdio } from '../stdio-pipe.js';
 import { lib } from '../lazy.js';
+import { redactEndpoint } from '../../util/endpoint-grammar.js';
 
 /** `info`, `events`, `newnym`, `resolve`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
@@ -84,7 +85,20 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         '\nExamples:\n  printf "GET / HTTP/1.0\\r\\n\\r\\n" | torcon connect tor:2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:80\n  echo hello | torcon connect tor:127.0.0.1:7:isolate=a --quit-after 2',
     )
     .action(async (endpoint: string, opts: { quitAfter?: number }) => {
-      const description = /^[a-z][a-z0-9+.-]*:/i.test(endpoint) && !/^\[/.test(endpoint) && !/^[^:]+:\d+$/.test(endpoint) ? endpoint : `tor:${endpoint}`;
+      const { pluginRegistry } = await lib.container();
+      const registry = pluginRegistry();
+      const prefix = /^([a-z][a-z0-9+.-]*):/i.exec(endpoint)?.[1];
+      // A server endpoint (onion:80) would otherwise pass for HOST:PORT and become tor:onion:80,
+      // a connection to a host called "onion": say what was given instead.
+      if (prefix !== undefined && registry.has(prefix, 'server') && !registry.has(prefix, 'client')) {
+        throw new UsageError(
+          `<endpoint>: ${redactEndpoint(endpoint)} is a server endpoint, for listening (torcon serve, torcon run); ` +
+            'torcon connect takes tor:HOST:PORT, e.g. tor:<56 chars>.onion:80',
+        );
+      }
+      // HOST:PORT alone means tor:HOST:PORT, unless HOST is an endpoint prefix (tcp:8080 is not a host "tcp").
+      const isEndpointString = prefix !== undefined && (registry.has(prefix) || !/^[^:]+:\d+$/.test(endpoint));
+      const description = isEndpointString ? endpoint : `tor:${endpoint}`;
       const parsed = await checkEndpoint(description, 'client', '<endpoint>');
       if (parsed.prefix.toLowerCase() !== 'tor') throw new UsageError(`torcon connect takes a tor: endpoint, not ${parsed.prefix}:`);
       await withTor(ctx, async (tor) => {
