@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { endpointListenDescription } from '../register.js';
 import { redactEndpoint } from '../util/endpoint-grammar.js';
+import { CLIENT_AUTH_HINT, clientAuthLines } from './client-auth-lines.js';
 
 /**
  * Loaded into the app by `torcon run` (`NODE_OPTIONS=--import .../run-announce.js`), never by
@@ -13,6 +14,12 @@ import { redactEndpoint } from '../util/endpoint-grammar.js';
  *
  *     torcon run: publishing onion:80 for pid 1234…
  *     torcon run: onion:80 is http://<56 chars>.onion/ (the app listens on 127.0.0.1:PORT)
+ *
+ * and, for `clientAuth=alice`, the client's key (see client-auth-lines.ts), a secret for the
+ * operator, printed only here:
+ *
+ *     torcon run: client authorization: each client needs its line below, ...
+ *     torcon run: alice.auth_private: <56 chars>:descriptor:x25519:<52 chars>
  *
  * The mechanism rests on what the register hook documents: a server listening on an endpoint
  * string gets `server.torconEndpoint` (and, for `onion:`, `server.onionAddress`) before its
@@ -46,6 +53,13 @@ function announce(server: net.Server, description: string): void {
   const local = server.address();
   const where = local && typeof local === 'object' ? ` (the app listens on ${local.address}:${local.port})` : '';
   say(`${redactEndpoint(description)} is ${urlOf(endpoint.address, server.onionAddress !== undefined)}${where}`);
+  // clientAuth=: the app cannot pass the keys on, and they are generated anew for this service,
+  // so they come here, beside the address, the one time they are known.
+  const keys = clientAuthLines(endpoint);
+  if (keys.length > 0) {
+    say(CLIENT_AUTH_HINT);
+    for (const line of keys) say(line);
+  }
 }
 
 /** `x.onion:80` → `http://x.onion/`; other ports keep theirs; non-onion endpoints print as they are. */

@@ -425,6 +425,52 @@ describe('torcon CLI against the shared test network (child processes)', functio
       assert.equal(lines(r.stdout).filter((l) => l === 'plain app: listening').length, 1);
     });
 
+    it('serve and run with clientAuth= print each client\'s key, the .auth_private line that lets it in', async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-cli-auth-'));
+      const added: string[] = [];
+      const keyLine = /^(?:torcon run: )?(\w+)\.auth_private: (([a-z2-7]{56}):descriptor:x25519:[A-Z2-7]{52})$/;
+      try {
+        await writeFile(path.join(dir, 'secret.txt'), 'for authorized clients\n');
+        const serve = new CliChild(['serve', dir, '--port', 'onion:80:clientAuth=alice,bob'], cliEnv());
+        const [serveUrl] = (await serve.waitFor(/^http:\/\/[a-z2-7]{56}\.onion\/$/, 'stdout', 90_000)) as unknown as [string];
+        await serve.waitFor(/^bob\.auth_private: /, 'stdout', 5_000);
+        const serveKeys = lines(serve.stdout).slice(1).map((l) => keyLine.exec(l)!);
+        assert.deepEqual(serveKeys.map((m) => m[1]), ['alice', 'bob'], serve.stdout);
+        await serve.waitFor(/^serve: client authorization: each client needs its line below/, 'stderr', 5_000); // another pipe: may come later
+
+        const run = new CliChild(['run', '--port', 'onion:80:clientAuth=carol', '--', process.execPath, PLAIN_APP], cliEnv());
+        const [, runUrl] = (await run.waitFor(/^torcon run: onion:80:clientAuth=carol is (http:\/\/[a-z2-7]{56}\.onion\/) /, 'stderr', 90_000)) as unknown as [string, string];
+        const runKey = await run.waitFor(keyLine, 'stderr', 5_000);
+        assert.equal(runKey[1], 'carol');
+        assert.equal(runKey[3], new URL(runUrl).hostname.slice(0, 56));
+        assert.match(run.stderr, /^torcon run: client authorization: each client needs its line below/m);
+        await run.waitFor(/^plain app: listening$/, 'stdout', 10_000);
+
+        for (const [m, url, body] of [
+          [serveKeys[0]!, `${serveUrl}secret.txt`, 'for authorized clients\n'],
+          [runKey, `${runUrl}with-key`, 'plain app says hi at /with-key\n'],
+        ] as const) {
+          assert.equal(m[3], new URL(url).hostname.slice(0, 56));
+          await tor.addOnionClientAuth(m[3]!, m[2]!); // the whole .auth_private content, as printed
+          added.push(m[3]!);
+          const res = await fetchThroughTor(tor, url);
+          assert.equal(res.status, 200);
+          assert.equal(res.body, body);
+        }
+        for (const c of [serve, run]) {
+          const r = await c.stop('SIGINT');
+          // The key is printed where the address is, and nowhere else: once in all of the output.
+          for (const m of c === serve ? serveKeys : [runKey]) {
+            const key = m[2]!.split(':').pop()!;
+            assert.equal((r.stdout + r.stderr).split(key).length - 1, 1, `${m[1]}'s key printed once`);
+          }
+        }
+      } finally {
+        for (const id of added) await tor.removeOnionClientAuth(id).catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+
     it('run exits with the app\'s own exit code, and 2 for a command that does not exist', async () => {
       const r = await runCli(['run', '--port', 'onion:80', '--', process.execPath, '-e', 'process.exit(7)']);
       assert.equal(r.code, 7, r.stderr);

@@ -8,6 +8,8 @@ import { Progress, type Output } from '../../src/cli/output.js';
 import { overallPercent } from '../../src/cli/network-progress.js';
 import { pipeStdio } from '../../src/cli/stdio-pipe.js';
 import { checkEndpoint } from '../../src/cli/endpoint-check.js';
+import { clientAuthLines } from '../../src/cli/client-auth-lines.js';
+import { clientAuthPublicKey, generateClientAuthKey, parseClientAuthPrivateKey } from '../../src/onion/client-auth.js';
 import type { CliContext } from '../../src/cli/context.js';
 import { TorControlError, TorSocksError } from '../../src/errors.js';
 
@@ -119,6 +121,24 @@ describe('cli: program and help', () => {
     // An endpoint prefix is never taken for a host name either: tcp:8080 is no tor:tcp:8080.
     const tcp = await parse(['--control', 'tcp:127.0.0.1:1', 'connect', 'tcp:8080']);
     assert.equal(tcp.code, 2, String(tcp.error));
+  });
+});
+
+describe('cli: client authorization keys (serve, run)', () => {
+  it("one line per client: NAME.auth_private, then that file's content, which the key parser takes whole", () => {
+    const serviceId = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid';
+    const alice = generateClientAuthKey('alice');
+    const bob = generateClientAuthKey('bob');
+    const lines = clientAuthLines({ address: `${serviceId}.onion:80`, serviceId, hostname: `${serviceId}.onion`, clientAuth: [alice, bob], close: async () => undefined } as never);
+    assert.deepEqual(lines, [
+      `alice.auth_private: ${serviceId}:descriptor:x25519:${alice.privateKey}`,
+      `bob.auth_private: ${serviceId}:descriptor:x25519:${bob.privateKey}`,
+    ]);
+    const content = lines[0]!.slice('alice.auth_private: '.length);
+    assert.equal(clientAuthPublicKey(parseClientAuthPrivateKey(content)), alice.publicKey);
+    for (const endpoint of [{ address: '127.0.0.1:8080' }, { address: `${serviceId}.onion:80`, serviceId }, { address: `${serviceId}.onion:80`, serviceId, clientAuth: [] }]) {
+      assert.deepEqual(clientAuthLines({ ...endpoint, close: async () => undefined } as never), []);
+    }
   });
 });
 

@@ -10,6 +10,7 @@ import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
 import { Interrupted, UsageError } from '../errors.js';
 import { checkEndpoint } from '../endpoint-check.js';
+import { CLIENT_AUTH_HINT, clientAuthLines } from '../client-auth-lines.js';
 import { println, Progress } from '../output.js';
 import { lib } from '../lazy.js';
 import { redactEndpoint } from '../../util/endpoint-grammar.js';
@@ -26,7 +27,9 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
     .option('-p, --port <endpoint>', 'server endpoint string', 'onion:80')
     .addHelpText(
       'after',
-      '\nExamples:\n  torcon serve ./public --port onion:80\n  torcon serve ./public --port onion:80:privateKeyFile=./site.key   # same address every time\n  torcon serve . --port tcp:8080',
+      '\nWith clientAuth=NAME,... each client\'s key is printed on stdout after the URL, as the line its tor\n' +
+        'needs in NAME.auth_private: new keys every time, and shown only then.\n' +
+        '\nExamples:\n  torcon serve ./public --port onion:80\n  torcon serve ./public --port onion:80:privateKeyFile=./site.key   # same address every time\n  torcon serve ./private --port onion:80:clientAuth=alice,bob      # only alice and bob can reach it\n  torcon serve . --port tcp:8080',
     )
     .action(async (dir: string, opts: { port: string }) => {
       const root = path.resolve(dir);
@@ -55,6 +58,12 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
             : `http://${endpoint.address}/`;
         progress.done(`serving ${root} on ${redactEndpoint(opts.port)} until Ctrl-C`);
         println(ctx.output.out, url);
+        // clientAuth=: each client's key, with the URL (the result), the one time it is known.
+        const keys = clientAuthLines(endpoint);
+        if (keys.length > 0) {
+          println(ctx.output.err, `serve: ${CLIENT_AUTH_HINT}`);
+          for (const line of keys) println(ctx.output.out, line);
+        }
         await untilAborted(ctx.signal);
         await endpoint.close();
         println(ctx.output.err, `serve: stopped; ${redactEndpoint(opts.port)} closed`);
@@ -74,7 +83,8 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       'after',
       '\nThe app gets PORT=<endpoint> and NODE_OPTIONS="--import <torcon>/cli/run-announce.js", which loads\n' +
         'torcon/register (server.listen("onion:80") publishes an onion service) and prints the onion\n' +
-        'address on stderr once it is published. Interrupting torcon run passes the signal on to the app;\n' +
+        'address on stderr once it is published (with clientAuth=NAME,... each client\'s key too, as the line\n' +
+        'its tor needs in NAME.auth_private). Interrupting torcon run passes the signal on to the app;\n' +
         'torcon run exits with the app\'s exit code (128+N when signal N ended it).\n' +
         '\nExamples:\n  torcon run --port onion:80 -- node app.js\n  torcon run --port onion:80:privateKeyFile=app.key -- npm start',
     )
