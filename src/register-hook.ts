@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { pluginRegistry } from './di/container.js';
 import { listen } from './di/endpoint-api.js';
@@ -20,7 +21,8 @@ import { logger } from './util/log.js';
  * argument or as the `port` or `path` of an options object (`listen({ port: process.env.PORT })`),
  * the server listens through torcon's `listen()`; every other call (ports, other options objects,
  * paths, pipe names, handles) goes to Node's own `listen` unchanged. The tor used is
- * `$TOR_CONTROL`, else a local tor (see `listen`). Nothing is printed.
+ * `$TOR_CONTROL`, else a local tor (see `listen`). Nothing is printed, except one process warning
+ * for a string that looks like a mistyped endpoint (see {@link warnOfLikelyTypo}).
  *
  * The endpoint string says where the server listens: the other arguments (host, backlog) and the
  * other options (`host`, `backlog`, `exclusive`, `ipv6Only`, `readableAll`, `writableAll`,
@@ -118,7 +120,10 @@ export function installListenHook(): void {
   Object.defineProperty(proto, INSTALLED_CLOSE, { value: originalClose, configurable: true });
   proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
     const description = endpointListenDescription(this, args);
-    if (description === undefined) return original.apply(this, args);
+    if (description === undefined) {
+      if (torconWork.getStore() !== this) warnOfLikelyTypo(args);
+      return original.apply(this, args);
+    }
     const callback = [...args].reverse().find((a): a is () => void => typeof a === 'function');
     if (pending.has(this) || this.listening) {
       // As Node does for a second listen(): the server keeps its one endpoint.
@@ -153,6 +158,54 @@ export function removeListenHook(): void {
   const originalClose = proto[INSTALLED_CLOSE];
   if (originalClose) proto.close = originalClose as unknown as typeof proto.close;
   delete proto[INSTALLED_CLOSE];
+}
+
+const TYPO_WARNING = 'TORCON_NOT_AN_ENDPOINT';
+/** `word:digits`, alone or followed by `:keywords`: the shape of an endpoint string. */
+const ENDPOINT_SHAPE = /^([a-z][a-z0-9+.-]*):\d+(?::|$)/i;
+const warned = new Set<string>();
+
+/**
+ * `PORT=onoin:80`: Node takes a string that is no port number for a unix socket path, so a
+ * mistyped prefix would make the app listen on a socket file called `onoin:80` without a word.
+ * Such a string (`word:digits...`, an unknown prefix, nothing at that path yet) gets one process
+ * warning, naming the nearest known prefix when there is one. It is only a warning: the same string
+ * is a legitimate relative socket path, which Node still gets, and `./worker:1` (the same path)
+ * says so without a warning. `--disable-warning=TORCON_NOT_AN_ENDPOINT` silences it.
+ */
+function warnOfLikelyTypo(args: readonly unknown[]): void {
+  const first = args[0];
+  const path = typeof first === 'string' ? first : typeof first === 'object' && first !== null ? (first as { path?: unknown }).path : undefined;
+  // An options object with a port is Node's TCP listen (a bad port string is Node's own error).
+  if (typeof first === 'object' && first !== null && (first as { port?: unknown }).port !== undefined) return;
+  if (typeof path !== 'string') return;
+  const m = ENDPOINT_SHAPE.exec(path);
+  if (m === null || warned.has(path) || existsSync(path)) return;
+  warned.add(path);
+  const prefix = m[1]!.toLowerCase();
+  const known = pluginRegistry().prefixes('server');
+  const near = known.find((k) => editDistance(prefix, k) <= (k.length > 3 ? 2 : 1));
+  const guess = near !== undefined ? ` Did you mean ${near}${path.slice(prefix.length)}?` : '';
+  process.emitWarning(
+    `listen(${JSON.stringify(path)}) goes to Node as a unix socket path: "${m[1]}:" is no server endpoint ` +
+      `(known: ${known.join(', ')}).${guess} Write ./${path} to mean the socket path without this warning.`,
+    { type: 'TorconWarning', code: TYPO_WARNING },
+  );
+}
+
+/** Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`: onoin → onion is 1. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = best;
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 /** What of a hooked listen call has no effect, for the debug log. */

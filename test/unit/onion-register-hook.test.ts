@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -213,6 +213,55 @@ describe('torcon/register listen hook', () => {
       assert.equal(server.address(), `${PREFIX}:sock`);
       await new Promise((r) => server.close(r));
     } finally {
+      process.chdir(cwd);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('warns once of a string shaped like an endpoint with an unknown prefix, and still gives Node the socket path', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-hook-'));
+    const cwd = process.cwd();
+    process.chdir(dir);
+    const warn = sinon.stub(process, 'emitWarning');
+    const listenOn = async (arg: unknown): Promise<net.Server> => {
+      const server = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(arg, resolve);
+      });
+      return server;
+    };
+    try {
+      const typo = await listenOn('onoin:80');
+      assert.equal(typo.address(), 'onoin:80', 'a legitimate (if odd) socket path still works');
+      assert.equal(typo.torconEndpoint, undefined);
+      assert.equal(warn.callCount, 1);
+      const [message, options] = warn.firstCall.args as [string, { code: string; type: string }];
+      assert.equal(options.code, 'TORCON_NOT_AN_ENDPOINT');
+      assert.match(message, /^listen\("onoin:80"\) goes to Node as a unix socket path: "onoin:" is no server endpoint \(known: .*onion.*\)\. Did you mean onion:80\? Write \.\/onoin:80 /);
+      await new Promise((r) => typo.close(r));
+      (await listenOn('onoin:80')).close(); // the same string again: no second warning
+      assert.equal(warn.callCount, 1);
+
+      const unknown = await listenOn({ path: 'worker:1:x=y' });
+      assert.equal(warn.callCount, 2);
+      assert.doesNotMatch(warn.secondCall.args[0] as string, /Did you mean/, 'nothing near "worker"');
+      unknown.close();
+
+      // Not warned: the explicit path form, a path that exists, ports, absolute paths, other shapes.
+      await writeFile('tpc:8080', '');
+      for (const arg of ['./tpc:81', 'tpc:8080', '/nonexistent-dir/onoin:80', 'onoin:http', 'onoin', '1:2']) {
+        const server = net.createServer();
+        server.on('error', () => undefined);
+        server.listen(arg);
+        server.close();
+      }
+      (await listenOn({ port: 0, host: '127.0.0.1' })).close();
+      (await listenOn(0)).close();
+      await new Promise((r) => setImmediate(r));
+      assert.equal(warn.callCount, 2, warn.args.map((a) => String(a[0])).join('\n'));
+    } finally {
+      warn.restore();
       process.chdir(cwd);
       await rm(dir, { recursive: true, force: true });
     }
