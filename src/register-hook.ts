@@ -92,7 +92,7 @@ export function isEndpointListenArgument(arg: unknown): arg is string {
 /**
  * The endpoint string a `server.listen(...args)` call goes to torcon with, or `undefined` when Node
  * handles the call. Taken: a first argument that {@link isEndpointListenArgument} accepts, or an
- * options object whose `port` (when a string or number, which Node reads first) or else `path` is
+ * options object whose `port` (which Node reads first when the object has one) or else `path` is
  * one. Objects with a `handle`, `_handle` or `fd` stay Node's, as do the listen calls torcon itself
  * makes for the local side of an endpoint.
  */
@@ -103,10 +103,8 @@ export function endpointListenDescription(server: net.Server, args: readonly unk
   if (typeof first !== 'object' || first === null) return undefined;
   const options = first as { port?: unknown; path?: unknown; handle?: unknown; _handle?: unknown; fd?: unknown };
   if (options.handle || options._handle || (typeof options.fd === 'number' && options.fd >= 0)) return undefined;
-  // Node's order: a string or number port wins over a path.
-  if (typeof options.port === 'string' || typeof options.port === 'number') {
-    return isEndpointListenArgument(options.port) ? options.port : undefined;
-  }
+  // Node's order: a port wins over a path, even an undefined or null one (any free port).
+  if ('port' in options) return isEndpointListenArgument(options.port) ? options.port : undefined;
   return isEndpointListenArgument(options.path) ? options.path : undefined;
 }
 
@@ -177,7 +175,7 @@ function warnOfLikelyTypo(args: readonly unknown[]): void {
   const first = args[0];
   const path = typeof first === 'string' ? first : typeof first === 'object' && first !== null ? (first as { path?: unknown }).path : undefined;
   // An options object with a port is Node's TCP listen (a bad port string is Node's own error).
-  if (typeof first === 'object' && first !== null && (first as { port?: unknown }).port !== undefined) return;
+  if (typeof first === 'object' && first !== null && 'port' in first) return;
   if (typeof path !== 'string') return;
   const m = ENDPOINT_SHAPE.exec(path);
   if (m === null || warned.has(path) || existsSync(path)) return;
@@ -248,8 +246,11 @@ function screenEvents(server: net.Server, own: WeakSet<Listener>): () => void {
     if (event !== 'listening' && event !== 'error') return inherited.call(this, event, ...args);
     // rawListeners gives once() wrappers, whose `listener` is the function that was added.
     const ours = (this as EventEmitter).rawListeners(event).filter((l) => own.has(((l as { listener?: Listener }).listener ?? l) as Listener)) as Listener[];
-    // An error nobody of torcon's waits for must not vanish: everyone hears it, as before.
-    if (event === 'error' && ours.length === 0) return inherited.call(this, event, ...args);
+    // None of torcon's own: one was added where the work's context did not reach (a plugin's
+    // callback on some older emitter), or the app removed every listener. Everyone hears the
+    // event then, as before: an app that hears the local bind too beats a listen that never ends,
+    // and an error must not vanish.
+    if (ours.length === 0) return inherited.call(this, event, ...args);
     for (const l of ours) Reflect.apply(l, this, args);
     return ours.length > 0;
   };

@@ -101,6 +101,24 @@ describe('torcon/register listen hook', () => {
     server.close();
   });
 
+  it("a plugin that waits for the local bind from outside torcon's work still gets its 'listening' (no hang)", async () => {
+    let bindFromOutside: (() => void) | undefined;
+    behaviour = (server) =>
+      new Promise((resolve) => {
+        bindFromOutside = () => {
+          server.once('listening', () => resolve({ address: 'example:1', close: async () => undefined }));
+          server.listen(0, '127.0.0.1');
+        };
+      });
+    const server = net.createServer();
+    const up = new Promise<void>((resolve) => server.listen(`${PREFIX}:1`, resolve));
+    await new Promise((r) => setTimeout(r, 5));
+    bindFromOutside!(); // from the test's own context: torcon cannot tell this listener is the plugin's
+    await up;
+    assert.equal(server.torconEndpoint?.address, 'example:1');
+    server.close();
+  });
+
   it("a failed local bind is one 'error' event, torcon's typed one, whenever the listener was added", async () => {
     const busy = net.createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
@@ -173,7 +191,7 @@ describe('torcon/register listen hook', () => {
     assert.equal(endpointListenDescription(server, [{ port: `${PREFIX}:1` }]), `${PREFIX}:1`);
     assert.equal(endpointListenDescription(server, [{ path: `${PREFIX}:2` }, () => undefined]), `${PREFIX}:2`);
     assert.equal(endpointListenDescription(server, [`${PREFIX}:3`, '0.0.0.0']), `${PREFIX}:3`);
-    for (const args of [[{ port: 8080, path: `${PREFIX}:1` }], [{ path: '/tmp/x.sock' }], [{ fd: 3, port: `${PREFIX}:1` }], [{ handle: {}, path: `${PREFIX}:1` }], [{ port: 'nosuchprefix:80' }], [{}], [null], []]) {
+    for (const args of [[{ port: 8080, path: `${PREFIX}:1` }], [{ port: undefined, path: `${PREFIX}:1` }], [{ path: '/tmp/x.sock' }], [{ fd: 3, port: `${PREFIX}:1` }], [{ handle: {}, path: `${PREFIX}:1` }], [{ port: 'nosuchprefix:80' }], [{}], [null], []]) {
       assert.equal(endpointListenDescription(server, args), undefined, JSON.stringify(args));
     }
   });
