@@ -17,9 +17,17 @@ import type { ListeningEndpoint } from '../util/listening-endpoint.js';
 export const CLIENT_AUTH_HINT =
   'client authorization: each client needs its line below, a secret: what follows "NAME.auth_private: " goes into that file in its tor\'s ClientOnionAuthDir';
 
-/** The key lines of an endpoint, none unless it is an onion service with client authorization. */
+/**
+ * The key lines of an endpoint, none unless it is an onion service with client authorization. A
+ * client kept from an earlier start (`clientAuthDir=`, a hiddenServiceDir's `authorized_clients`)
+ * has no private key here, only the client has it: its line says so.
+ */
 export function clientAuthLines(endpoint: ListeningEndpoint): string[] {
   const { serviceId, clientAuth } = endpoint as Partial<OnionService>;
   if (typeof serviceId !== 'string' || !clientAuth || clientAuth.length === 0) return [];
-  return clientAuth.map((c) => `${c.name}.auth_private: ${serviceId}:descriptor:x25519:${c.privateKey}`);
+  return clientAuth.map((c) =>
+    c.privateKey !== undefined
+      ? `${c.name}.auth_private: ${serviceId}:descriptor:x25519:${c.privateKey}`
+      : `${c.name}: authorized with the key it was given before`,
+  );
 }

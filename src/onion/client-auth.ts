@@ -60,7 +60,7 @@ function rawX25519(key: KeyObject, part: 'x' | 'd'): Buffer {
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name that is not 1-16 of `A-Za-z0-9+-_`
  * @example const { publicKey, privateKey } = generateClientAuthKey('alice');
  */
-export function generateClientAuthKey(name: string): OnionClientAuthKey {
+export function generateClientAuthKey(name: string): Required<OnionClientAuthKey> {
   if (typeof name !== 'string' || !CLIENT_NAME.test(name)) {
     throw new TorInvalidValueError('client name', 'must be 1 to 16 letters, digits, "+", "-" or "_"');
   }

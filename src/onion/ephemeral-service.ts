@@ -4,6 +4,7 @@ import { raceCancel, throwIfAborted } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { buildAddOnionCommand, parseAddOnionReply } from './add-onion-command.js';
 import { generateClientAuthKey } from './client-auth.js';
+import { readClientAuthDir, writeClientAuthFiles } from './client-auth-dir.js';
 import { DescriptorUploadWatcher } from './descriptor-upload.js';
 import { createKeyFile, readKeyFile } from './key-file.js';
 import { closeListener, listenForService } from './local-server.js';
@@ -35,7 +36,16 @@ export async function createEphemeralService(control: TorControl, o: ValidOnionO
     privateKey = await readKeyFile(o.privateKeyFile);
     writeKeyFile = privateKey === undefined;
   }
-  const clients = o.clientAuth.map((name) => generateClientAuthKey(name));
+  // With clientAuthDir the clients already there keep their keys; the new ones' files are written
+  // once tor has the service, so that a refused service leaves no key nobody received.
+  const { clients, created } =
+    o.clientAuthDir !== undefined
+      ? await readClientAuthDir(o.clientAuthDir, o.clientAuth)
+      : { clients: o.clientAuth.map((name) => generateClientAuthKey(name)), created: [] };
+  if (o.clientAuthDir !== undefined && clients.length === 0) {
+    // No names and an empty directory: the service would quietly be open to everyone.
+    throw new EndpointArgumentError(`onion: clientAuthDir ${o.clientAuthDir} holds no client and clientAuth names none: the service would be open to everyone`);
+  }
 
   let opened = false;
   let watcher: DescriptorUploadWatcher | undefined;
@@ -89,6 +99,7 @@ export async function createEphemeralService(control: TorControl, o: ValidOnionO
         );
       }
     }
+    if (o.clientAuthDir !== undefined) await writeClientAuthFiles(o.clientAuthDir, created);
     throwIfAborted(signal, 'creating an onion service');
     if (watcher) await watcher.wait(serviceId, { timeoutMs: o.uploadTimeoutMs, signal, onProgress: o.onProgress });
 

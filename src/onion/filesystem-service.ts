@@ -1,4 +1,4 @@
-import { chmod, chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EndpointArgumentError, OnionPublishError, TorControlError } from '../errors.js';
@@ -6,7 +6,7 @@ import type { TorControl } from '../control/tor-control.js';
 import { throwIfAborted } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { assertTarget } from './add-onion-command.js';
-import { generateClientAuthKey } from './client-auth.js';
+import { readClientAuthDir, writeClientAuthFiles } from './client-auth-dir.js';
 import { DescriptorUploadWatcher } from './descriptor-upload.js';
 import {
   buildHiddenServiceConf,
@@ -15,7 +15,7 @@ import {
   type HiddenServiceGroup,
 } from './hidden-service-options.js';
 import { closeListener, listenForService } from './local-server.js';
-import type { OnionClientAuthKey, OnionPortMapping } from './onion-types.js';
+import type { OnionPortMapping } from './onion-types.js';
 import type { ValidOnionOptions } from './onion-options.js';
 import { TorOnionService } from './onion-service.js';
 import { isValidServiceId } from './service-id.js';
@@ -62,8 +62,11 @@ export async function createFilesystemService(
   if (o.awaitUpload) await refuseDisabledNetwork(control, signal);
   await checkAnonymityMode(control, o.singleHop, signal);
   const owner = await prepareDirectory(dir, await torProcessUid(control, signal));
-  const clients = o.clientAuth.map((name) => generateClientAuthKey(name));
-  if (clients.length > 0) await writeAuthorizedClients(dir, clients, owner);
+  // tor's own authorized_clients: a client whose file is there keeps its key (a new one would lock
+  // it out at every restart); the names without one get a key, written before tor loads the service.
+  const authDir = path.join(dir, 'authorized_clients');
+  const { clients, created } = await readClientAuthDir(authDir, o.clientAuth);
+  await writeClientAuthFiles(authDir, created, owner);
 
   let opened = false;
   let configured = false;
@@ -187,23 +190,6 @@ async function prepareDirectory(dir: string, torUid: number | undefined): Promis
   await chmod(dir, 0o700);
   if (chownTo !== undefined) await chown(dir, chownTo, -1);
   return chownTo;
-}
-
-/**
- * Writes `authorized_clients/<name>.auth` (rend-spec-v3 G.1.2: `descriptor:x25519:<base32 key>`)
- * before tor loads the service. A file of the same name is replaced: the client gets a new key.
- */
-async function writeAuthorizedClients(dir: string, clients: readonly OnionClientAuthKey[], owner: Owner): Promise<void> {
-  const authDir = path.join(dir, 'authorized_clients');
-  await mkdir(authDir, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'EEXIST') throw err;
-  });
-  if (owner !== undefined) await chown(authDir, owner, -1);
-  for (const c of clients) {
-    const file = path.join(authDir, `${c.name}.auth`);
-    await writeFile(file, `descriptor:x25519:${c.publicKey}\n`, { mode: 0o600 });
-    if (owner !== undefined) await chown(file, owner, -1);
-  }
 }
 
 /** tor writes `hostname` while it loads the service; allow it a moment. */

@@ -30,6 +30,7 @@ export interface ValidOnionOptions {
   hiddenServiceDir?: string | undefined;
   singleHop: boolean;
   clientAuth: string[];
+  clientAuthDir?: string | undefined;
   maxStreams?: number | undefined;
   maxStreamsCloseCircuit: boolean;
   detach: boolean;
@@ -142,6 +143,12 @@ export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptio
       names.add(name);
     }
     out.clientAuth = [...names];
+  }
+  if (opts.clientAuthDir !== undefined) {
+    if (out.hiddenServiceDir !== undefined) {
+      fail('clientAuthDir and hiddenServiceDir cannot be used together (a hiddenServiceDir keeps its clients in its own authorized_clients directory, which torcon reads and writes)');
+    }
+    out.clientAuthDir = path.resolve(checkPath(opts.clientAuthDir, 'clientAuthDir'));
   }
   if (opts.maxStreams !== undefined) {
     if (!Number.isInteger(opts.maxStreams) || opts.maxStreams < 0 || opts.maxStreams > 65535) {

@@ -54,6 +54,14 @@ export interface OnionServiceOptions {
   singleHop?: boolean;
   /** Names of clients to create client-authorization (x25519) keys for. */
   clientAuth?: string[];
+  /**
+   * A directory that keeps the clients' public keys across restarts, in the form of tor's
+   * `authorized_clients` (`NAME.auth`: `descriptor:x25519:<base32 public key>`): every client with
+   * a file there is authorized, with its key from before; a name in `clientAuth` without one gets
+   * a new key, whose file is written (0600; the directory 0700) once tor has the service. Not with
+   * `hiddenServiceDir` (that keeps its clients in its own `authorized_clients`).
+   */
+  clientAuthDir?: string;
   /** Maximum concurrent streams per rendezvous circuit (tor's `MaxStreams`, 0 = unlimited). */
   maxStreams?: number;
   /** Close the circuit (instead of the stream) when `maxStreams` is exceeded. @default false */
@@ -72,11 +80,16 @@ export interface OnionServiceOptions {
   signal?: AbortSignal;
 }
 
-/** Client-authorization keys generated for one client name (x25519, base32 as tor writes them). */
+/** One client's client-authorization keys (x25519, base32 as tor writes them). */
 export interface OnionClientAuthKey {
   name: string;
   publicKey: string;
-  privateKey: string;
+  /**
+   * The client's private key, when it was generated now: give it to that client only. Undefined
+   * for a client whose key was already in `clientAuthDir` (or a hiddenServiceDir's
+   * `authorized_clients`): its private key is the client's, from before.
+   */
+  privateKey?: string;
 }
 
 /** A running onion service. `address` is `<56 chars>.onion:<first virtual port>`. */
@@ -87,6 +100,6 @@ export interface OnionService extends ListeningEndpoint {
   readonly serviceId: string;
   /** `ED25519-V3:<base64>` unless tor discarded it (or the key came from `hiddenServiceDir`). */
   readonly privateKey?: string;
-  /** Keys of the clients named in `clientAuth`. */
+  /** The authorized clients: those named in `clientAuth`, and those kept in `clientAuthDir`. */
   readonly clientAuth?: OnionClientAuthKey[];
 }

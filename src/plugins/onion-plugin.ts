@@ -25,7 +25,7 @@ import { resolveTor } from './tor-plugin.js';
  *
  *   onion:PORT[:localPort=N][:localAddress=A][:localSocket=/path][:control=ENDPOINT|controlPort=N|/path]
  *         [:privateKey=K|privateKeyFile=F][:hiddenServiceDir=D][:version=3][:singleHop=true]
- *         [:clientAuth=NAME,...][:maxStreams=N][:maxStreamsCloseCircuit=true][:detach=true][:pow=true]
+ *         [:clientAuth=NAME,...][:clientAuthDir=D][:maxStreams=N][:maxStreamsCloseCircuit=true][:detach=true][:pow=true]
  *         [:awaitUpload=true][:uploadTimeout=SECONDS]
  */
 
@@ -52,6 +52,7 @@ const SPEC: ArgSpec = {
     'version',
     'singleHop',
     'clientAuth',
+    'clientAuthDir',
     'maxStreams',
     'maxStreamsCloseCircuit',
     'detach',
@@ -132,6 +133,7 @@ export function parseOnionServerOptions(endpoint: ParsedEndpoint): OnionServerOp
   exclusive('onion:', k, 'privateKeyFile', 'hiddenServiceDir', 'a hiddenServiceDir holds its own key');
   exclusive('onion:', k, 'localSocket', 'localPort');
   exclusive('onion:', k, 'localSocket', 'localAddress');
+  exclusive('onion:', k, 'clientAuthDir', 'hiddenServiceDir', 'a hiddenServiceDir keeps its clients in its own authorized_clients');
 
   if (k.localPort !== undefined) service.localPort = parsePort(k.localPort, 'onion: localPort');
   if (k.localAddress !== undefined) service.localAddress = parseIpAddress(k.localAddress, 'onion: localAddress');
@@ -143,6 +145,7 @@ export function parseOnionServerOptions(endpoint: ParsedEndpoint): OnionServerOp
   }
   if (k.singleHop !== undefined) service.singleHop = parseBoolean(k.singleHop, 'onion: singleHop');
   if (k.clientAuth !== undefined) service.clientAuth = parseClientAuth(k.clientAuth);
+  if (k.clientAuthDir !== undefined) service.clientAuthDir = parseFilePath(k.clientAuthDir, 'onion: clientAuthDir');
   if (k.maxStreams !== undefined) service.maxStreams = parseInteger(k.maxStreams, 'onion: maxStreams', 0, 65535);
   if (k.maxStreamsCloseCircuit !== undefined) {
     service.maxStreamsCloseCircuit = parseBoolean(k.maxStreamsCloseCircuit, 'onion: maxStreamsCloseCircuit');

@@ -364,7 +364,7 @@ describe('no leak: secrets with real tors', function () {
         'onion key': blob,
         'client key (base32)': client.privateKey,
         'client key (base64)': clientB64,
-        'generated client key': result.service.clientAuth![0]!.privateKey,
+        'generated client key': result.service.clientAuth![0]!.privateKey!,
       };
       assert.ok(result.duplicate instanceof OnionPublishError, String(result.duplicate));
       assert.ok(result.permanent instanceof TorError, String(result.permanent));

@@ -295,7 +295,7 @@ describe('onion services on an offline tor', function () {
       assert.ok(logged.includes('ADD_ONION') && logged.includes('ONION_CLIENT_AUTH_ADD'), 'the commands were logged');
       const blob = service.privateKey!.slice('ED25519-V3:'.length);
       const clientBase64 = Buffer.from(base32ToBytes(client.privateKey)).toString('base64');
-      for (const secret of [blob, service.clientAuth![0]!.privateKey, client.privateKey, clientBase64]) {
+      for (const secret of [blob, service.clientAuth![0]!.privateKey!, client.privateKey, clientBase64]) {
         assert.ok(!logged.includes(secret), 'a secret reached the debug log');
       }
     });

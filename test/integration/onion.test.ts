@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { retryOnionLookup } from '../support/retry.js';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import type net from 'node:net';
 import os from 'node:os';
@@ -116,12 +116,73 @@ describe('onion services on the private test network', function () {
       assert.equal(err.code, 'TOR_SOCKS_ONION_CLIENT_AUTH_MISSING');
       assert.equal(err.reply, 0xf4);
 
-      await tor.addOnionClientAuth(service.hostname, service.clientAuth![0]!.privateKey, { clientName: 'alice' });
+      await tor.addOnionClientAuth(service.hostname, service.clientAuth![0]!.privateKey!, { clientName: 'alice' });
       const socket = await tor.connect(`${service.hostname}:80`, { timeoutMs: ONION_TIMEOUT_MS });
       assert.equal(await httpGet(socket, service.hostname), 'secret /\n');
     } finally {
       await tor.removeOnionClientAuth(service.hostname).catch(() => undefined);
       await service.close();
+    }
+  });
+
+  it('keeps client authorization across restarts with clientAuthDir: a client keeps its key', async () => {
+    const server = helloServer('kept');
+    const options = {
+      ports: [{ virtualPort: 80 }],
+      server,
+      privateKeyFile: path.join(tmp, 'kept.key'),
+      clientAuthDir: path.join(tmp, 'kept-clients'),
+      clientAuth: ['alice'],
+      uploadTimeoutMs: 60_000,
+    };
+    const first = (await tor.createOnionService(options)) as TorOnionService;
+    const alice = first.clientAuth![0]!;
+    let second: TorOnionService | undefined;
+    try {
+      assert.equal(alice.name, 'alice');
+      assert.ok(alice.privateKey, 'a new client gets its private key once');
+      const file = path.join(tmp, 'kept-clients', 'alice.auth');
+      assert.equal(await readFile(file, 'utf8'), `descriptor:x25519:${alice.publicKey}\n`);
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+      await tor.addOnionClientAuth(first.hostname, alice.privateKey!, { clientName: 'alice' });
+      const socket = await retryOnionLookup(() => tor.connect(`${first.hostname}:80`, { timeoutMs: ONION_TIMEOUT_MS }));
+      assert.equal(await httpGet(socket, first.hostname), 'kept /\n');
+      await first.close(); // closes the server torcon made listen, too
+
+      // A restart: the same address, and alice's key from before still opens it.
+      const server2 = helloServer('kept again');
+      second = (await tor.createOnionService({ ...options, server: server2 })) as TorOnionService;
+      assert.equal(second.hostname, first.hostname);
+      assert.deepEqual(
+        second.clientAuth!.map((c) => ({ name: c.name, publicKey: c.publicKey, privateKey: c.privateKey })),
+        [{ name: 'alice', publicKey: alice.publicKey, privateKey: undefined }],
+      );
+      const again = await retryOnionLookup(() => tor.connect(`${second!.hostname}:80`, { timeoutMs: ONION_TIMEOUT_MS }));
+      assert.equal(await httpGet(again, second.hostname), 'kept again /\n');
+    } finally {
+      await tor.removeOnionClientAuth(first.hostname).catch(() => undefined);
+      await first.close();
+      await second?.close();
+    }
+  });
+
+  it('keeps the clients of a hiddenServiceDir across restarts instead of writing new keys over theirs', async () => {
+    const dir = path.join(tmp, 'hs-clients');
+    const options = { ports: [{ virtualPort: 80 }], server: helloServer('fs-auth'), hiddenServiceDir: dir, clientAuth: ['bob'], awaitUpload: false };
+    const first = (await tor.createOnionService(options)) as TorOnionService;
+    const bob = first.clientAuth![0]!;
+    await first.close();
+    const second = (await tor.createOnionService({ ...options, server: helloServer('fs-auth 2'), clientAuth: ['bob', 'carol'] })) as TorOnionService;
+    try {
+      assert.ok(bob.privateKey, 'bob was new the first time');
+      const [keptBob, carol] = second.clientAuth!;
+      assert.equal(keptBob!.publicKey, bob.publicKey);
+      assert.equal(keptBob!.privateKey, undefined);
+      assert.equal(carol!.name, 'carol');
+      assert.ok(carol!.privateKey);
+      assert.equal(await readFile(path.join(dir, 'authorized_clients', 'bob.auth'), 'utf8'), `descriptor:x25519:${bob.publicKey}\n`);
+    } finally {
+      await second.close();
     }
   });
 

@@ -140,6 +140,13 @@ describe('cli: client authorization keys (serve, run)', () => {
       assert.deepEqual(clientAuthLines({ ...endpoint, close: async () => undefined } as never), []);
     }
   });
+
+  it('a client kept from an earlier start (clientAuthDir) has no key to show: its line says it keeps the one it has', () => {
+    const serviceId = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid';
+    const kept = { name: 'carol', publicKey: generateClientAuthKey('carol').publicKey };
+    const lines = clientAuthLines({ address: `${serviceId}.onion:80`, serviceId, clientAuth: [kept], close: async () => undefined } as never);
+    assert.deepEqual(lines, ['carol: authorized with the key it was given before']);
+  });
 });
 
 describe('cli: error lines and exit codes', () => {

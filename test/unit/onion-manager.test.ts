@@ -238,7 +238,7 @@ describe('OnionServiceManager against a scripted control port', () => {
       })) as TorOnionService;
       assert.equal(service.privateKey, given);
       assert.equal(service.clientAuth!.length, 2);
-      const secrets = [given.slice(11), ...service.clientAuth!.map((c) => c.privateKey)];
+      const secrets = [given.slice(11), ...service.clientAuth!.map((c) => c.privateKey!)];
       assert.ok(logSpy.callCount > 0, 'debug output was captured');
       assert.ok(logged().includes('ADD_ONION'), 'the command itself was logged');
       const shown = [logged(), inspect(service, { depth: 5 }), JSON.stringify(service), inspect(service.clientAuth)].join('\n');

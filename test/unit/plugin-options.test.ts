@@ -322,6 +322,10 @@ describe('onion: options', () => {
     ['onion:80:localAddress=[\\:\\:1]', { service: { ports: [{ virtualPort: 80 }], localAddress: '::1' } }],
     ['onion:80:controlPort=/run/tor/control', { service: { ports: [{ virtualPort: 80 }] }, control: 'unix:/run/tor/control' }],
     ['onion:80:maxStreams=0', { service: { ports: [{ virtualPort: 80 }], maxStreams: 0 } }],
+    [
+      'onion:80:privateKeyFile=/k:clientAuth=alice:clientAuthDir=/var/lib/app/clients',
+      { service: { ports: [{ virtualPort: 80 }], privateKeyFile: '/k', clientAuth: ['alice'], clientAuthDir: '/var/lib/app/clients' } },
+    ],
   ]);
   rejects(parseOnionServerOptions, [
     ['onion:80:version=2', /version 2 onion services were removed from tor/],
@@ -329,6 +333,8 @@ describe('onion: options', () => {
     ['onion:80:privateKey=x:privateKeyFile=/k', /"privateKey" and "privateKeyFile" cannot be used together/],
     ['onion:80:privateKey=x:hiddenServiceDir=/d', /"privateKey" and "hiddenServiceDir" cannot be used together: a hiddenServiceDir holds its own key/],
     ['onion:80:privateKeyFile=/k:hiddenServiceDir=/d', /cannot be used together/],
+    ['onion:80:clientAuthDir=/c:hiddenServiceDir=/d', /"clientAuthDir" and "hiddenServiceDir" cannot be used together: a hiddenServiceDir keeps its clients/],
+    ['onion:80:clientAuthDir=', /clientAuthDir: the path is empty/],
     ['onion:80:privateKey=RSA1024\\:MIICXAIBAAKBgQ', /RSA1024 \(version 2\) key; tor no longer supports v2/],
     ['onion:80:privateKey=ED25519-V3\\:c2hvcnQ=', /base64 of a 64-byte expanded ed25519 key/],
     ['onion:80:privateKey=X25519\\:abc', /must be an ED25519-V3 key/],

@@ -251,7 +251,7 @@ describe('secrets: onion service keys and client authorization', () => {
     assert.ok(sent.includes(blob), 'the key was sent');
     assert.equal(service.privateKey, KEY, 'and is readable by the owner');
     const secrets: Record<string, string> = { 'private key': blob };
-    for (const c of service.clientAuth!) secrets[`client ${c.name} private key`] = c.privateKey;
+    for (const c of service.clientAuth!) secrets[`client ${c.name} private key`] = c.privateKey!;
     assertNoSecret(log, secrets, 'the debug log');
     assertNoSecret(renderings(service) + renderings(service.clientAuth) + renderings(tor), secrets, 'the OnionService object');
     await service.close();

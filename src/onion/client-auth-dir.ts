@@ -1,0 +1,120 @@
+import { chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { EndpointArgumentError } from '../errors.js';
+import { base32Decode } from './base32.js';
+import { CLIENT_NAME, generateClientAuthKey } from './client-auth.js';
+import type { OnionClientAuthKey } from './onion-types.js';
+
+/**
+ * Client authorization that lasts across restarts: a directory in the form of tor's own
+ * `authorized_clients` (rend-spec-v3 appendix G; tor's `HiddenServiceDir/authorized_clients`), one
+ * file `NAME.auth` per client holding `descriptor:x25519:<base32 public key>`.
+ *
+ * Only public keys are stored: a client's private key is handed out once, when its file is made,
+ * and after that only the client has it. A service made again from the same directory (with
+ * `privateKeyFile=`, the same address) then accepts the same clients, where keys generated anew
+ * at every start would lock every client out after each restart.
+ */
+
+/** The clients of a directory: those already there, and the new ones still to be written. */
+export interface ClientAuthDirClients {
+  /** Every client, in the order: the names asked for, then the other files of the directory by name. */
+  clients: OnionClientAuthKey[];
+  /** The clients that had no file: their keys were generated now; {@link writeClientAuthFiles} stores them. */
+  created: OnionClientAuthKey[];
+}
+
+/** A client whose file was there: its private key is the client's own, unknown here. */
+class KeptClient implements OnionClientAuthKey {
+  constructor(
+    readonly name: string,
+    readonly publicKey: string,
+  ) {}
+}
+
+/** What a `NAME.auth` file holds for `publicKey`, as tor writes and reads it. */
+function fileText(publicKey: string): string {
+  return `descriptor:x25519:${publicKey}\n`;
+}
+
+/** The base32 public key of a `NAME.auth` file's text, or undefined when it is not one. */
+function publicKeyOf(text: string): string | undefined {
+  const m = /^descriptor:x25519:([A-Za-z2-7]{52})\s*$/.exec(text);
+  if (m === null) return undefined;
+  const key = m[1]!.toUpperCase();
+  return base32Decode(key)?.length === 32 ? key : undefined;
+}
+
+/**
+ * Reads the clients of `dir` and generates keys for the names in `names` that have no file yet
+ * (nothing is written: see {@link writeClientAuthFiles}). A missing directory has no clients.
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for a directory that cannot be read or a
+ *   `NAME.auth` file that is not a client's public key (the file is named, its content never shown)
+ */
+export async function readClientAuthDir(dir: string, names: readonly string[]): Promise<ClientAuthDirClients> {
+  let files: string[];
+  try {
+    files = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+      throw new EndpointArgumentError(`onion: cannot read clientAuthDir ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    files = [];
+  }
+  const kept = new Map<string, OnionClientAuthKey>();
+  for (const file of files.sort()) {
+    // tor reads only `*.auth` files whose name is a client name; so does this.
+    if (!file.endsWith('.auth')) continue;
+    const name = file.slice(0, -'.auth'.length);
+    if (!CLIENT_NAME.test(name)) continue;
+    const where = path.join(dir, file);
+    let text: string;
+    try {
+      text = await readFile(where, 'utf8');
+    } catch (err) {
+      throw new EndpointArgumentError(`onion: cannot read ${where}: ${(err as Error).message}`, { cause: err });
+    }
+    const publicKey = publicKeyOf(text);
+    if (publicKey === undefined) {
+      throw new EndpointArgumentError(`onion: ${where} is not a client authorization file (one line: descriptor:x25519:<52 base32 characters>)`);
+    }
+    kept.set(name, new KeptClient(name, publicKey));
+  }
+  const clients: OnionClientAuthKey[] = [];
+  const created: OnionClientAuthKey[] = [];
+  for (const name of names) {
+    const known = kept.get(name);
+    if (known !== undefined) {
+      clients.push(known);
+      kept.delete(name);
+    } else {
+      const pair = generateClientAuthKey(name);
+      clients.push(pair);
+      created.push(pair);
+    }
+  }
+  clients.push(...kept.values());
+  return { clients, created };
+}
+
+/**
+ * Writes a `NAME.auth` file (0600) for each client in `created`, making `dir` (0700) if needed; a
+ * file that appeared meanwhile is not overwritten (its client keeps access).
+ * @param owner - a uid to give the files and the directory (tor's, for a hiddenServiceDir)
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when the directory or a file cannot be made
+ */
+export async function writeClientAuthFiles(dir: string, created: readonly OnionClientAuthKey[], owner?: number): Promise<void> {
+  if (created.length === 0) return;
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (owner !== undefined) await chown(dir, owner, -1);
+    for (const c of created) {
+      const file = path.join(dir, `${c.name}.auth`);
+      // 'wx': never replace a client's file, which would lock that client out.
+      await writeFile(file, fileText(c.publicKey), { mode: 0o600, flag: 'wx' });
+      if (owner !== undefined) await chown(file, owner, -1);
+    }
+  } catch (err) {
+    throw new EndpointArgumentError(`onion: cannot write client authorization files in ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+}
