@@ -30,8 +30,11 @@ export interface EntryGuard {
 export interface StateOwner {
   closeCircuit(id: string, opts?: CancelOptions & { ifUnused?: boolean }): Promise<void>;
   closeStream(id: string, reason?: number | string, opts?: CancelOptions): Promise<void>;
-  /** tor's SOCKS listeners, the far end of a client's socket; undefined when tor does not say. */
-  socksPeers(): Promise<readonly SocketPeer[] | undefined>;
+  /**
+   * tor's SOCKS and HTTP CONNECT listeners, the far end of a client's socket; undefined when tor
+   * does not say.
+   */
+  clientPeers(): Promise<readonly SocketPeer[] | undefined>;
 }
 
 /**

@@ -152,7 +152,7 @@ export class Stream {
 
   /**
    * The local process that opened the stream (Linux only: looked up through /proc by the
-   * stream's SOURCE_ADDR, the socket connected to one of tor's SOCKS listeners). Undefined when
+   * stream's SOURCE_ADDR, the socket connected to one of tor's SOCKS or HTTPTunnelPort listeners). Undefined when
    * unknown: no SOURCE_ADDR (tor-internal streams, streams that existed before the state was
    * built), another user's process, the socket already closed, or not Linux. A found process is
    * remembered (it may have exited since).
@@ -164,7 +164,7 @@ export class Stream {
     const procRoot = this.snapshot.procRoot;
     const owner = this.snapshot.owner;
     const attempt = (async () => {
-      const peers = owner === undefined ? undefined : await owner.socksPeers();
+      const peers = owner === undefined ? undefined : await owner.clientPeers();
       return findClientProcess(src.host, src.port, peers === undefined ? { procRoot } : { procRoot, peers });
     })();
     this.lookup = attempt;

@@ -242,8 +242,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private documentLines: Map<string, DocumentLines> | undefined = undefined;
   /** loadRouterVersions was called: read the document again after each new consensus. */
   private versionsWanted = false;
-  /** The GETINFO net/listeners/socks in flight, shared by concurrent socksPeers() calls. */
-  private socksPeersLookup: Promise<readonly SocketPeer[] | undefined> | undefined = undefined;
+  /** The GETINFOs of tor's client listeners in flight, shared by concurrent clientPeers() calls. */
+  private clientPeersLookup: Promise<readonly SocketPeer[] | undefined> | undefined = undefined;
   /** Which of DOCUMENT_KEYS tor answered last. */
   private documentKey: string | undefined = undefined;
   private nameIndex: Map<string, Router> | undefined = undefined;
@@ -262,7 +262,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     const owner: StateOwner = {
       closeCircuit: (id, o) => this.closeCircuit(id, o),
       closeStream: (id, reason, o) => this.closeStream(id, reason, o),
-      socksPeers: () => this.socksPeers(),
+      clientPeers: () => this.clientPeers(),
     };
     const routerContext: RouterContext = {
       locate: (ip) => this.locate(ip),
@@ -1039,21 +1039,31 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   /**
-   * tor's SOCKS listeners now, for clientProcess (listeners come and go with SETCONF SocksPort).
-   * Lookups made at the same time (a monitor asking about every stream) share one GETINFO.
+   * tor's SOCKS and HTTP CONNECT listeners now, for clientProcess (listeners come and go with
+   * SETCONF SocksPort / HTTPTunnelPort). Lookups made at the same time (a monitor asking about every
+   * stream) share one GETINFO of each.
    */
-  private socksPeers(): Promise<readonly SocketPeer[] | undefined> {
+  private clientPeers(): Promise<readonly SocketPeer[] | undefined> {
     if (this.control.closed) return Promise.resolve(undefined);
-    this.socksPeersLookup ??= this.control.getInfo('net/listeners/socks').then(
-      (value) => listenerPeers(value),
+    this.clientPeersLookup ??= Promise.all([
+      this.control.getInfo('net/listeners/socks'),
+      // A stream of an HTTPTunnelPort client (CLIENT_PROTOCOL=HTTPCONNECT) has a local process too,
+      // connected there rather than to a SOCKS port. Asked apart: should this tor not know the key,
+      // the SOCKS listeners still narrow the search (without any, every socket on the port counts).
+      this.control.getInfo('net/listeners/httptunnel').catch((err: unknown) => {
+        log('GETINFO net/listeners/httptunnel: %s', err);
+        return '';
+      }),
+    ]).then(
+      ([socks, http]) => [...listenerPeers(socks), ...listenerPeers(http)],
       (err: unknown) => {
         log('GETINFO net/listeners/socks: %s', err);
         return undefined;
       },
     );
-    const lookup = this.socksPeersLookup;
+    const lookup = this.clientPeersLookup;
     void lookup.finally(() => {
-      if (this.socksPeersLookup === lookup) this.socksPeersLookup = undefined;
+      if (this.clientPeersLookup === lookup) this.clientPeersLookup = undefined;
     });
     return lookup;
   }

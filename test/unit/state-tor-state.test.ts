@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { openTorControl } from '../../src/control/transport.js';
 import type { TorControl } from '../../src/control/tor-control.js';
 import {
@@ -206,6 +209,51 @@ describe('state: TorState against a fake control port', () => {
       // A later lookup asks again: the listeners may have changed.
       await streams[0]!.clientProcess();
       assert.equal(commandsMatching(fake, /^GETINFO net\/listeners\/socks/).length, 2);
+    });
+
+    it("clientProcess finds an HTTPTunnelPort client: its socket goes to tor's HTTP CONNECT listener, not a SOCKS one", async () => {
+      // A /proc with one client socket, 127.0.0.1:50100 -> 127.0.0.1:8118 (tor's HTTPTunnelPort), held by pid 700.
+      const procRoot = await mkdtemp(path.join(os.tmpdir(), 'torcon-proc-'));
+      try {
+        await mkdir(path.join(procRoot, 'net'));
+        const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+        const row = '   0: 0100007F:C3B4 0100007F:1FB6 01 00000000:00000000 00:00000000 00000000  1000        0 4242 1 0 20 4 30 10 -1\n';
+        await writeFile(path.join(procRoot, 'net', 'tcp'), header + row);
+        await writeFile(path.join(procRoot, 'net', 'tcp6'), header);
+        await mkdir(path.join(procRoot, '700', 'fd'), { recursive: true });
+        await symlink('socket:[4242]', path.join(procRoot, '700', 'fd', '5'));
+        await writeFile(path.join(procRoot, '700', 'cmdline'), 'curl\x00-p\x00-x\x00127.0.0.1:8118\x00http://example.com/\x00');
+        const { fake, state } = await setup({
+          info: { 'net/listeners/socks': '"127.0.0.1:9050"', 'net/listeners/httptunnel': '"127.0.0.1:8118"' },
+          state: { procRoot },
+        });
+        fake.event('STREAM 50 NEW 0 example.com:80 SOURCE_ADDR=127.0.0.1:50100 PURPOSE=USER CLIENT_PROTOCOL=HTTPCONNECT');
+        await sync(harness!);
+        const stream = state.streams.get('50')!;
+        assert.deepEqual(await stream.clientProcess(), { pid: 700, command: 'curl -p -x 127.0.0.1:8118 http://example.com/' });
+      } finally {
+        await rm(procRoot, { recursive: true, force: true });
+      }
+    });
+
+    it('clientProcess still narrows to the SOCKS listeners when tor does not know net/listeners/httptunnel', async () => {
+      const procRoot = await mkdtemp(path.join(os.tmpdir(), 'torcon-proc-'));
+      try {
+        await mkdir(path.join(procRoot, 'net'));
+        const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+        // 127.0.0.1:50101 is now some other process's connection elsewhere (10.0.0.5:443), not tor's client.
+        const row = '   0: 0100007F:C3B5 0500000A:01BB 01 00000000:00000000 00:00000000 00000000  1000        0 4343 1 0 20 4 30 10 -1\n';
+        await writeFile(path.join(procRoot, 'net', 'tcp'), header + row);
+        await writeFile(path.join(procRoot, 'net', 'tcp6'), header);
+        await mkdir(path.join(procRoot, '701', 'fd'), { recursive: true });
+        await symlink('socket:[4343]', path.join(procRoot, '701', 'fd', '5'));
+        const { fake, state } = await setup({ info: { 'net/listeners/socks': '"127.0.0.1:9050"' }, state: { procRoot } });
+        fake.event('STREAM 51 NEW 0 example.com:80 SOURCE_ADDR=127.0.0.1:50101 PURPOSE=USER');
+        await sync(harness!);
+        assert.equal(await state.streams.get('51')!.clientProcess(), undefined);
+      } finally {
+        await rm(procRoot, { recursive: true, force: true });
+      }
     });
 
     it('a state whose connection closed lets go of its subscriptions', async () => {
