@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { TorInvalidValueError } from '../errors.js';
+import { normalizeAddress } from '../state/client-process.js';
 
 /**
  * Address ranges that no GeoIP database can place: loopback, private (RFC 1918, ULA), link-local,
@@ -45,7 +46,8 @@ export interface ParsedIp {
 
 /**
  * Checks and normalizes an address given to a GeoIP lookup: surrounding brackets (`[::1]`) are
- * removed; an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`) becomes its IPv4 address.
+ * removed; an IPv4-mapped IPv6 address (`::ffff:1.2.3.4`, also in hex: `::ffff:102:304`) becomes its
+ * IPv4 address.
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `ip` is not an IPv4 or IPv6 address
  */
 export function parseIp(ip: string): ParsedIp {
@@ -55,9 +57,12 @@ export function parseIp(ip: string): ParsedIp {
   const family = net.isIP(text);
   if (family === 0) throw new TorInvalidValueError('IP address', 'is not an IPv4 or IPv6 address');
   if (family === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
-    if (mapped && net.isIPv4(mapped[1]!)) return { address: mapped[1]!, family: 4 };
-    return { address: text.replace(/%.*$/, ''), family: 6 };
+    const bare = text.replace(/%.*$/, '');
+    // IPv4-mapped in any spelling (::ffff:8.8.8.8, ::ffff:808:808, 0:0:0:0:0:ffff:0808:0808): the
+    // same IPv4 address, which an IPv4-only database and tor's IPv4 table can place.
+    const normal = normalizeAddress(bare);
+    if (normal !== null && net.isIPv4(normal)) return { address: normal, family: 4 };
+    return { address: bare, family: 6 };
   }
   return { address: text, family: 4 };
 }

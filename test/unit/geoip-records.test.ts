@@ -49,6 +49,13 @@ describe('geoip: parseIp / isGlobalIp', () => {
     assert.deepEqual(parseIp('[2001:db8::1]'), { address: '2001:db8::1', family: 6 });
     assert.deepEqual(parseIp('fe80::1%eth0'), { address: 'fe80::1', family: 6 });
     assert.deepEqual(parseIp('::ffff:8.8.8.8'), { address: '8.8.8.8', family: 4 });
+    // The same mapped address in hex groups, compressed or written out: still 8.8.8.8.
+    assert.deepEqual(parseIp('::ffff:808:808'), { address: '8.8.8.8', family: 4 });
+    assert.deepEqual(parseIp('[0:0:0:0:0:FFFF:0808:0808]'), { address: '8.8.8.8', family: 4 });
+    assert.deepEqual(isGlobalIp(parseIp('::ffff:7f00:1')), false);
+    // IPv4-compatible (::8.8.8.8) and NAT64 (64:ff9b::) addresses are other IPv6 addresses.
+    assert.deepEqual(parseIp('::8.8.8.8'), { address: '::8.8.8.8', family: 6 });
+    assert.deepEqual(parseIp('64:ff9b::808:808'), { address: '64:ff9b::808:808', family: 6 });
   });
 
   it('refuses what is not an address', () => {
