@@ -86,12 +86,13 @@ export class MaxMindGeoIp implements GeoIpLookup {
    * Where `ip` is, as far as the databases know; `{}` for unknown, private and loopback addresses.
    * @param ip an IPv4 or IPv6 address (brackets allowed)
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `ip` is not an IP address
+   * @throws GeoIpDatabaseError (`TOR_GEOIP_DATABASE`) when a database turns out damaged
    */
   async lookup(ip: string): Promise<Location> {
     const parsed = parseIp(ip);
     if (!isGlobalIp(parsed)) return {};
-    let location = this.city ? locationFromRecord(find(this.city, parsed.address, parsed.family)) : {};
-    if (this.asn) location = mergeLocations(location, locationFromRecord(find(this.asn, parsed.address, parsed.family)));
+    let location = this.city ? locationFromRecord(find(this.city, this.cityDatabase!, parsed.address, parsed.family)) : {};
+    if (this.asn) location = mergeLocations(location, locationFromRecord(find(this.asn, this.asnDatabase!, parsed.address, parsed.family)));
     if (location.countryCode === undefined && this.fallback) {
       location = mergeLocations(location, await this.fallback.lookup(parsed.address));
     }
@@ -99,10 +100,19 @@ export class MaxMindGeoIp implements GeoIpLookup {
   }
 }
 
-/** A record, or null. An IPv6 address in an IPv4-only tree would walk into unrelated data: skip it. */
-function find(reader: Reader<Response>, address: string, family: 4 | 6): unknown {
+/**
+ * A record, or null. An IPv6 address in an IPv4-only tree would walk into unrelated data: skip it.
+ * @throws GeoIpDatabaseError (`TOR_GEOIP_DATABASE`) when the file is damaged past its header
+ */
+function find(reader: Reader<Response>, path: string, address: string, family: 4 | 6): unknown {
   if (family === 6 && reader.metadata.ipVersion === 4) return null;
-  return reader.get(address);
+  try {
+    return reader.get(address);
+  } catch (err) {
+    // A file cut short or overwritten after its metadata only shows when a lookup walks into the
+    // broken part: the reader then throws whatever its buffer access gives (a RangeError...).
+    throw new GeoIpDatabaseError(path, 'is damaged (a lookup could not read it)', { cause: err });
+  }
 }
 
 async function openDatabase(path: string): Promise<OpenedDatabase> {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -166,6 +166,32 @@ describe('geoip: MaxMindGeoIp', () => {
     const geoip = await MaxMindGeoIp.open({ cityDatabase: REAL_COUNTRY_DB_V4 });
     assert.deepEqual(await geoip.lookup('8.8.8.8'), { countryCode: 'US' });
     assert.deepEqual(await geoip.lookup('2001:4860:4860::8888'), {});
+  });
+
+  it('places an IPv4-mapped address written in hex groups as its IPv4 address, also in an IPv4-only database', async () => {
+    const geoip = await MaxMindGeoIp.open({ cityDatabase: REAL_COUNTRY_DB_V4 });
+    assert.deepEqual(await geoip.lookup('::ffff:808:808'), { countryCode: 'US' });
+    assert.deepEqual(await geoip.lookup('0:0:0:0:0:ffff:c100:68b'), { countryCode: 'NL' }); // 193.0.6.139
+  });
+
+  it('fails a lookup in a database damaged past its header with TOR_GEOIP_DATABASE, not a bare RangeError', async () => {
+    // The real file with its search tree cut short but its metadata intact: it opens, and only a
+    // lookup walks into the missing part.
+    const whole = await readFile(REAL_COUNTRY_DB_V4);
+    const metadata = whole.lastIndexOf(Buffer.concat([Buffer.from([0xab, 0xcd, 0xef]), Buffer.from('MaxMind.com')]));
+    assert.ok(metadata > 1000);
+    const damaged = path.join(dir, 'damaged.mmdb');
+    await writeFile(damaged, Buffer.concat([whole.subarray(0, 1000), whole.subarray(metadata)]));
+    const geoip = await MaxMindGeoIp.open({ cityDatabase: damaged });
+    for (const ip of ['8.8.8.8', '193.0.6.139']) {
+      await assert.rejects(geoip.lookup(ip), (e: unknown) => {
+        assert.ok(e instanceof GeoIpDatabaseError, String(e));
+        assert.equal(e.code, 'TOR_GEOIP_DATABASE');
+        assert.equal(e.path, damaged);
+        assert.ok(e.cause instanceof Error);
+        return true;
+      });
+    }
   });
 
   it('fails with TOR_GEOIP_DATABASE naming the file for a missing file or a file that is not .mmdb', async () => {
