@@ -261,7 +261,6 @@ function lazyGeoIp(open: () => Promise<GeoIpLookup>): GeoIpLookup {
   };
 }
 
-/** A cached promise that forgets itself when it fails, so that the next call tries again. */
 /** One build of the live state, shared by the getState calls made meanwhile. */
 interface StateBuild {
   promise: Promise<TorState>;
@@ -272,6 +271,7 @@ interface StateBuild {
   settled: boolean;
 }
 
+/** A cached promise that forgets itself when it fails, so that the next call tries again. */
 function retryable<T>(promise: Promise<T>, forget: () => void): Promise<T> {
   promise.catch(forget);
   return promise;
