@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
-import { assertTimeout, raceCancel, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import {
   encodeConfLines,
@@ -128,7 +128,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @example const config = await TorConfig.create(control, { timeoutMs: 10_000 });
    */
   static async create(control: TorControl, opts: CancelOptions = {}): Promise<TorConfig> {
-    assertTimeout(opts.timeoutMs);
+    assertCancelOptions(opts);
     const names = await control.getInfo('config/names', opts);
     const config = new TorConfig(control, parseConfigNames(names));
     await config.start(opts);
@@ -141,7 +141,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    */
   async start(opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
-    assertTimeout(opts.timeoutMs);
+    assertCancelOptions(opts);
     if (this.unsubscribe) return;
     const subscribing = this.control.subscribe('CONF_CHANGED', (e) => this.onConfChanged(e.raw));
     let off: () => Promise<void>;
@@ -359,7 +359,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   defaults(opts: CancelOptions = {}): Promise<ReadonlyMap<string, readonly string[]>> {
     try {
       this.assertOpen();
-      assertTimeout(opts.timeoutMs);
+      assertCancelOptions(opts);
     } catch (err) {
       // Not an async function: a refusal must still arrive as a rejection.
       return Promise.reject(err);
@@ -453,7 +453,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   ): Promise<Map<string, ConfLine[]>> {
     this.assertOpen();
     // Also when every value comes from the cache: a bad timeout is refused the same every time.
-    assertTimeout(opts.timeoutMs);
+    assertCancelOptions(opts);
     const out = new Map<string, ConfLine[]>();
     const live = this.unsubscribe !== undefined;
     const useCache = live && !opts.fresh;

@@ -9,7 +9,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { invalidTimeout, raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, invalidCancelOptions, invalidTimeout, raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -176,7 +176,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     const keyword = commandKeyword(line) || '(empty)';
     // Every command goes through here: one check refuses a bad timeout for all of them, before
     // anything is written.
-    const invalid = invalidTimeout(opts.timeoutMs);
+    const invalid = invalidCancelOptions(opts);
     if (invalid) return Promise.reject(invalid);
     if (this.closedError) {
       return Promise.reject(
@@ -514,7 +514,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * Tor's events as an async iterator. Ends when `signal` aborts, when the loop breaks, or when the
    * connection closes (then the iterator throws TorControlClosedError). Events are buffered between
    * reads.
-   * @throws TorInvalidValueError (at the call) for no event names or a malformed one
+   * @throws TorInvalidValueError (at the call) for no event names or a malformed one, or a `signal`
+   *   that is not an AbortSignal
    * @example for await (const e of control.events(['CIRC', 'STREAM'], { signal })) console.log(e.type);
    */
   events(
@@ -524,6 +525,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     // Checked now: an iterator over no events would wait for ever.
     const list = [...assertTokenList(names, 'event name')];
     if (list.length === 0) throw new TorInvalidValueError('event names', 'none given');
+    // Now too: a signal that is no AbortSignal would otherwise fail at the first next(), after
+    // subscribing.
+    assertCancelOptions({ signal: opts.signal });
     const buffer: TorEvent[] = [];
     let wake: (() => void) | null = null;
     let ended = false;

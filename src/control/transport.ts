@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { EndpointArgumentError, TorAbortError, TorControlClosedError } from '../errors.js';
-import { invalidTimeout, raceCancel, type CancelOptions } from '../util/abort.js';
+import { invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import { authenticate, type AuthOptions } from './authenticate.js';
 import { TorControl, type TorControlOptions } from './tor-control.js';
@@ -69,7 +69,7 @@ const READ_BUFFER_SIZE = 64 * 1024;
  */
 export function openControlSocket(address: ControlAddress, opts: CancelOptions = {}): Promise<net.Socket> {
   // Before connecting: a bad timeout or an already aborted signal must not leave a socket behind.
-  const invalid = invalidTimeout(opts.timeoutMs);
+  const invalid = invalidCancelOptions(opts);
   if (invalid) return Promise.reject(invalid);
   if (opts.signal?.aborted) return Promise.reject(new TorAbortError('connecting to the Tor control port', { cause: opts.signal.reason }));
   const onread = {

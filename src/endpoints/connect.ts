@@ -1,5 +1,5 @@
 import type net from 'node:net';
-import { throwIfAborted } from '../util/abort.js';
+import { assertCancelOptions, throwIfAborted } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
 import { buildContext } from './endpoint-context.js';
@@ -24,6 +24,7 @@ export async function connect(description: string, opts: EndpointCallOptions): P
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'client');
   plugin.validate?.(endpoint, 'client', ctx.registry);
+  assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `connecting to a ${endpoint.prefix}: endpoint`);
   return plugin.connect!(endpoint, ctx);
 }

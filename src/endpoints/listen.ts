@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { TorInvalidValueError } from '../errors.js';
-import { throwIfAborted } from '../util/abort.js';
+import { assertCancelOptions, throwIfAborted } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import type { ListeningEndpoint } from '../util/listening-endpoint.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
@@ -35,6 +35,7 @@ export async function listen(
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'server');
   plugin.validate?.(endpoint, 'server', ctx.registry);
+  assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `listening on a ${endpoint.prefix}: endpoint`);
   return plugin.listen!(server, endpoint, ctx);
 }

@@ -1,7 +1,7 @@
 import { GeoIpDatabaseError, TorControlError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { GeoIpLookup, Location } from '../state/geoip-types.js';
-import { assertTimeout, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, type CancelOptions } from '../util/abort.js';
 import { isGlobalIp, parseIp } from './ip-ranges.js';
 
 /** Options of {@link TorGeoIp}. */
@@ -47,7 +47,7 @@ export class TorGeoIp implements GeoIpLookup {
     let parsed;
     try {
       // Also for an answer from the cache: a bad timeout is refused the same every time.
-      assertTimeout(opts.timeoutMs);
+      assertCancelOptions(opts);
       parsed = parseIp(ip);
     } catch (err) {
       return Promise.reject(err);

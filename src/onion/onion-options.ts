@@ -1,6 +1,7 @@
 import net from 'node:net';
 import path from 'node:path';
 import { EndpointArgumentError } from '../errors.js';
+import { assertCancelOptions } from '../util/abort.js';
 import type { OnionPortMapping, OnionProgress, OnionServiceOptions } from './onion-types.js';
 import { CLIENT_NAME } from './client-auth.js';
 import { parseOnionPrivateKey } from './key-file.js';
@@ -160,6 +161,8 @@ export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptio
     fail('uploadTimeoutMs must be a positive number of milliseconds');
   }
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') fail('onProgress must be a function');
+  // As for every async call: before the first command is sent (ADD_ONION would otherwise go out).
+  assertCancelOptions({ signal: opts.signal });
   return out;
 }
 

@@ -8,7 +8,7 @@ import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError, T
 import type { ConfValue, TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
 import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
-import { assertTimeout, timerDelay } from '../util/abort.js';
+import { assertCancelOptions, timerDelay } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
 
@@ -220,7 +220,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     throw new TorInvalidValueError('RunAsDaemon', 'cannot be set: torcon runs tor as its own child process');
   }
   // Before looking for the binary: `timeoutMs: -1` would otherwise start tor and kill it at once.
-  assertTimeout(opts.timeoutMs);
+  assertCancelOptions(opts);
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
   const torPath = await findTorBinary(opts.torPath);
   const ownsDir = opts.dataDirectory === undefined;

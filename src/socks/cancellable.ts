@@ -1,4 +1,4 @@
-import { assertTimeout, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 
 /**
  * Runs a multi-step network operation under the caller's signal and timeout. The steps receive an
@@ -15,7 +15,7 @@ export async function cancellable<T>(
   work: (signal: AbortSignal) => Promise<T>,
   dispose: (value: T) => void,
 ): Promise<T> {
-  assertTimeout(opts.timeoutMs);
+  assertCancelOptions(opts);
   throwIfAborted(opts.signal, what);
   const inner = new AbortController();
   const running = work(inner.signal);

@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { parseCircBody } from '../control/events/circuit-events.js';
 import type { CircEvent, CircStatus, RouterRef } from '../control/events/event-types.js';
 import { TorAbortError, TorCircuitError, TorControlClosedError, TorTimeoutError } from '../errors.js';
-import { invalidTimeout, timerDelay, type CancelOptions } from '../util/abort.js';
+import { invalidCancelOptions, timerDelay, type CancelOptions } from '../util/abort.js';
 import { applyCircDetail, emptyCircuitDetail, type CircuitDetail } from './circuit-detail.js';
 import { Router } from './router.js';
 import type { StateSnapshot } from './snapshot.js';
@@ -201,7 +201,7 @@ export class Circuit {
    */
   whenBuilt(opts: CancelOptions = {}): Promise<Circuit> {
     // Checked even when the answer is known already: a bad value is refused the same every time.
-    const invalid = invalidTimeout(opts.timeoutMs);
+    const invalid = invalidCancelOptions(opts);
     if (invalid) return Promise.reject(invalid);
     if (this.status === 'BUILT') return Promise.resolve(this);
     if (this.closed) return Promise.reject(this.failure());
@@ -217,7 +217,7 @@ export class Circuit {
    *   for a `timeoutMs` that is not a number from 0 to Infinity
    */
   whenClosed(opts: CancelOptions = {}): Promise<Circuit> {
-    const invalid = invalidTimeout(opts.timeoutMs);
+    const invalid = invalidCancelOptions(opts);
     if (invalid) return Promise.reject(invalid);
     if (this.closed) return Promise.resolve(this);
     if (this.abandoned) return Promise.reject(this.abandoned);

@@ -12,7 +12,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { assertTimeout, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
@@ -287,7 +287,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @example const state = await TorState.create(control, { timeoutMs: 10_000 });
    */
   static async create(control: TorControl, opts: TorStateOptions = {}): Promise<TorState> {
-    assertTimeout(opts.timeoutMs);
+    assertCancelOptions(opts);
     throwIfAborted(opts.signal, 'building the Tor state');
     const state = new TorState(control, opts);
     try {
@@ -451,7 +451,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    */
   async loadRouterVersions(opts: CancelOptions = {}): Promise<number> {
     this.assertOpen();
-    assertTimeout(opts.timeoutMs);
+    assertCancelOptions(opts);
     this.versionsWanted = true;
     // Clients fetch the microdescriptor flavor; those with UseMicrodescriptors 0 the full one.
     // The one that answered last time is asked first.
@@ -848,7 +848,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.assertOpen();
     assertCircuitArgument(circuit);
     // Before anything: with a built circuit the timeout is never used, but a bad one is still refused.
-    assertTimeout(opts.timeoutMs);
+    assertCancelOptions(opts);
     const c = typeof circuit === 'string' ? this.snap.circuits.get(circuit) : circuit;
     if (c === undefined || c.closed) {
       const id = typeof circuit === 'string' ? circuit : circuit.id;

@@ -11,7 +11,7 @@ import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } f
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp } from '../geoip/create-geoip.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
-import { assertTimeout, invalidTimeout, raceCancel, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { parseTorTarget } from './tor-target.js';
@@ -75,7 +75,7 @@ export class Tor {
    */
   getState(opts: CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'> = {}): Promise<TorState> {
     // Before a build starts (or a built state is handed out): a bad timeout is refused every time.
-    const invalid = invalidTimeout(opts.timeoutMs);
+    const invalid = invalidCancelOptions(opts);
     if (invalid) return Promise.reject(invalid);
     let build = this.stateBuild;
     if (build === undefined) build = this.startStateBuild(opts);
@@ -145,7 +145,7 @@ export class Tor {
     const parsed = typeof target === 'string' ? parseTorTarget(target) : { target, options: {} };
     const merged: TorStreamOptions = { ...parsed.options, ...opts };
     // Checked here too, not only by the SOCKS client: with `circuit`, the state may be built first.
-    assertTimeout(merged.timeoutMs);
+    assertCancelOptions(merged);
     const { circuit, ...socksOptions } = merged;
     if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
     // Checked before getState(), which may build a whole state first.

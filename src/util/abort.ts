@@ -2,7 +2,10 @@ import { TorAbortError, TorInvalidValueError, TorTimeoutError } from '../errors.
 
 /** Options that every async operation of torcon accepts. */
 export interface CancelOptions {
-  /** Aborts the operation; it then rejects with `TorAbortError` (code `TOR_ABORTED`). */
+  /**
+   * Aborts the operation; it then rejects with `TorAbortError` (code `TOR_ABORTED`). Anything that
+   * is not an AbortSignal is refused with `TorInvalidValueError` before anything is sent.
+   */
   signal?: AbortSignal;
   /**
    * Gives up after this many milliseconds with `TorTimeoutError` (code `TOR_TIMEOUT`). A number
@@ -43,6 +46,51 @@ export function assertTimeout(value: unknown, field = 'timeoutMs'): void {
 }
 
 /**
+ * Why a caller's `signal` is unusable, or undefined when it is fine (or not given). torcon listens
+ * to it with `addEventListener('abort')` and reads `aborted` and `reason`: a plain object, a string
+ * or a boolean put there would fail deep inside with a bare TypeError ("addEventListener is not a
+ * function"), sometimes after a socket was opened, or never be noticed at all (an `aborted: true`
+ * that nothing reads). An AbortSignal of this realm, or an object with the same shape (another
+ * realm's, a polyfill's), is accepted.
+ * @param field what the value was given as, for the message
+ */
+export function invalidSignal(value: unknown, field = 'signal'): TorInvalidValueError | undefined {
+  if (value === undefined) return undefined;
+  if (value instanceof AbortSignal) return undefined;
+  const v = value as { aborted?: unknown; addEventListener?: unknown; removeEventListener?: unknown } | null;
+  if (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.aborted === 'boolean' &&
+    typeof v.addEventListener === 'function' &&
+    typeof v.removeEventListener === 'function'
+  ) {
+    return undefined;
+  }
+  // The value itself is not shown: like a misplaced string, it could be anything.
+  const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  return new TorInvalidValueError(field, `must be an AbortSignal (e.g. new AbortController().signal or AbortSignal.timeout(ms)), got ${got}`);
+}
+
+/**
+ * The first of {@link invalidTimeout} and {@link invalidSignal} that finds something wrong with the
+ * {@link CancelOptions} of a call. The one check entry points make before they start anything.
+ */
+export function invalidCancelOptions(opts: { signal?: unknown; timeoutMs?: unknown } | null | undefined): TorInvalidValueError | undefined {
+  if (opts === undefined || opts === null) return undefined;
+  return invalidTimeout(opts.timeoutMs) ?? invalidSignal(opts.signal);
+}
+
+/**
+ * Throws what {@link invalidCancelOptions} finds.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function assertCancelOptions(opts: { signal?: unknown; timeoutMs?: unknown } | null | undefined): void {
+  const err = invalidCancelOptions(opts);
+  if (err) throw err;
+}
+
+/**
  * A timeout in milliseconds as a timer delay. Node fires a timer with a longer delay after 1 ms
  * (with a TimeoutOverflowWarning): a caller's `timeoutMs: 2 ** 40`, meant as "no real limit", would
  * fail at once. Longer delays wait the longest a timer can; a negative or NaN one fires at once.
@@ -63,8 +111,8 @@ export function throwIfAborted(signal: AbortSignal | undefined, what: string): v
  * so that nothing keeps the event loop alive. `onCancel` runs when the race is lost, to undo side
  * effects (kill a child, close a socket); its errors are ignored because the caller already gets
  * the abort or timeout error.
- * @throws TorInvalidValueError for an unusable `timeoutMs` (see {@link invalidTimeout}). `work` has
- *   already started by then, so it is cancelled like a lost race; entry points check the timeout
+ * @throws TorInvalidValueError for an unusable `timeoutMs` or `signal` (see {@link invalidCancelOptions}). `work` has
+ *   already started by then, so it is cancelled like a lost race; entry points check the options
  *   before they start anything, and this is the net under those that do not.
  */
 export async function raceCancel<T>(
@@ -80,7 +128,7 @@ export async function raceCancel<T>(
       /* the caller gets err; cleanup failures must not mask it */
     }
   };
-  const invalid = invalidTimeout(timeoutMs);
+  const invalid = invalidCancelOptions({ signal, timeoutMs });
   if (invalid) {
     cancel(invalid);
     work.catch(() => undefined);

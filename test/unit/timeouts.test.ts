@@ -5,7 +5,9 @@ import type { TorControl } from '../../src/control/tor-control.js';
 import { openTorControl } from '../../src/control/transport.js';
 import type { TorConfig } from '../../src/config/tor-config.js';
 import { TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
+import { connect as connectEndpoint } from '../../src/endpoints/connect.js';
 import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
+import { createDefaultRegistry } from '../../src/plugins/index.js';
 import { cancellable } from '../../src/socks/cancellable.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import type { TorState } from '../../src/state/tor-state.js';
@@ -25,6 +27,9 @@ import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.
 
 /** Values that are not a number of milliseconds from 0 to Infinity. */
 const BAD: unknown[] = [-1, -0.5, -Infinity, NaN, '5000', 'hunter2', null, true, {}, 10n];
+
+/** Values that are not an AbortSignal (`hunter2` stands for a string that must not be shown). */
+const BAD_SIGNALS: unknown[] = [{}, 'hunter2', true, 1, null, [], { aborted: true }, new AbortController()];
 
 const FP = '790CDA8DBC6E3EE6A0047D6AED870A7720C5A38A';
 const NS_ALL = `r auth0 ${Buffer.from(FP, 'hex').toString('base64').replace(/=+$/, '')} AAAAAAAAAAAAAAAAAAAAAAAAAAA 2024-01-01 00:00:00 127.0.0.1 5000 7000\ns Fast Guard Running Stable Valid\nw Bandwidth=20`;
@@ -155,8 +160,8 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
      * Calls `run` with each bad value: it must return a promise (no sync throw) that rejects with
      * TorInvalidValueError, with nothing written to the control connection and no socket opened.
      */
-    async function refused(name: string, run: (v: number) => Promise<unknown>, field = 'timeoutMs'): Promise<void> {
-      for (const v of BAD) {
+    async function refused(name: string, run: (v: number) => Promise<unknown>, field = 'timeoutMs', values: unknown[] = BAD): Promise<void> {
+      for (const v of values) {
         const label = `${name} with ${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v) ?? String(v)}`;
         written.length = 0;
         const socksBefore = socks.connections.length;
@@ -256,6 +261,45 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
           'connectTimeoutMs',
         );
       }
+    });
+
+    it('a signal that is no AbortSignal ({}, a string, the AbortController itself...) is refused the same way', async () => {
+      // Each used to fail with a bare TypeError ("addEventListener is not a function"), some only
+      // after a socket was opened, or (an `aborted` flag alone) to be ignored.
+      const sig = (v: unknown) => v as AbortSignal;
+      const refusedSignal = (name: string, run: (v: AbortSignal) => Promise<unknown>, field = 'signal', values = BAD_SIGNALS) =>
+        refused(name, (v) => run(sig(v)), field, values);
+      const fresh = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      const circuit = state.circuits.get('7')!;
+      await refusedSignal('control.command', (signal) => control.command('GETINFO version', { signal }));
+      await refusedSignal('control.getInfo', (signal) => control.getInfo('version', { signal }));
+      await refusedSignal('tor.getState (nothing built yet)', (signal) => fresh.getState({ signal }));
+      await refusedSignal('tor.getState (built)', (signal) => tor.getState({ signal }));
+      await refusedSignal('tor.getConfig', (signal) => fresh.getConfig({ signal }));
+      await refusedSignal('tor.connect', (signal) => tor.connect('127.0.0.1:80', { signal }));
+      await refusedSignal('tor.connect with a circuit', (signal) => fresh.connect('127.0.0.1:80', { circuit: '7', signal }));
+      await refusedSignal('tor.resolve', (signal) => tor.resolve('example.com', { signal }));
+      await refusedSignal('tor.resolvePtr', (signal) => tor.resolvePtr('127.0.0.1', { signal }));
+      await refusedSignal('tor.socks.socksAddress', (signal) => tor.socks.socksAddress({ signal }));
+      await refusedSignal('tor.newIdentity', (signal) => tor.newIdentity({ signal }));
+      await refusedSignal('tor.createOnionService', (signal) => tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:8080' }], signal }));
+      await refusedSignal('state.buildCircuit', (signal) => state.buildCircuit(undefined, { signal }));
+      await refusedSignal('circuit.whenBuilt (built)', (signal) => circuit.whenBuilt({ signal }));
+      await refusedSignal('circuit.whenClosed', (signal) => circuit.whenClosed({ signal }));
+      await refusedSignal('state.connectVia', (signal) => state.connectVia(circuit, async () => 'opened', { signal }));
+      await refusedSignal('config.get (cached)', (signal) => config.get('Nickname', { signal }));
+      await refusedSignal('geoip.lookup', (signal) => new TorGeoIp(control).lookup('8.8.8.8', { signal }));
+      await refusedSignal('connectTor', (signal) => connectTor({ control: fake.endpoint, signal }));
+      await refusedSignal('launchTor', (signal) => launchTor({ torPath: '/nonexistent/tor', config: { DisableNetwork: 1 }, signal }));
+      await refusedSignal('endpoint connect()', (signal) => connectEndpoint('tcp:127.0.0.1:9', { registry: createDefaultRegistry(), signal }));
+      for (const v of BAD_SIGNALS) {
+        assert.throws(() => control.events(['BW'], { signal: sig(v) }), TorInvalidValueError, `control.events with ${String(v)}`);
+      }
+      // Still fine: a real signal, and one of another realm's shape.
+      const ac = new AbortController();
+      assert.equal(await control.getInfo('version', { signal: ac.signal }), '0.4.9.1');
+      const lookalike = { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {} };
+      assert.equal(await control.getInfo('version', { signal: sig(lookalike) }), '0.4.9.1');
     });
 
     it('0 and Infinity stay valid: a command with 0 times out, one with Infinity is answered', async () => {
