@@ -45,7 +45,8 @@ export function createTorDispatcher(open: TorStreamOpener, stream: TorSocksConne
  * - the stream through tor failed: torcon's error from the stream, as is (e.g. `TorSocksError`
  *   `TOR_SOCKS_CONNECTION_REFUSED`), rather than fetch's generic `TypeError: fetch failed`;
  * - `init.signal` aborted: `TorAbortError` (or the signal's reason itself when that is a torcon error);
- * - fetch refused the request before sending it (a bad header, a body on a GET...): `TorInvalidValueError`;
+ * - fetch refused the request before sending it (a bad header, a body on a GET...): `TorInvalidValueError`,
+ *   without a cause (undici's error quotes the offending value, which may be a secret);
  * - anything else (the connection closed before the response was complete, an answer that is not
  *   HTTP, a port fetch refuses, too many redirects): `TorFetchError` (`TOR_FETCH_FAILED`).
  *
@@ -106,12 +107,27 @@ function fetchFailure(err: unknown, what: string, signal?: AbortSignal): TorErro
   // init option), before anything was sent; network failures are `TypeError: fetch failed` with
   // the reason as `cause`.
   if (err instanceof TypeError && err.cause === undefined && err.message !== 'fetch failed') {
-    // The offending value is quoted in undici's message and may be a secret (an Authorization
-    // header with a line break, say): the message says what was wrong, the cause keeps the rest.
-    return new TorInvalidValueError('fetch request', err.message.replace(/"[^"]*"/g, '(value not shown)'), { cause: err });
+    // undici quotes the offending value in its message, and that value may be a secret (an
+    // Authorization header with a line break, say). undici's error is therefore not kept as the
+    // cause: its message and its stack both hold the value, and util.inspect and loggers print
+    // causes. See refusalMessage for what is kept.
+    return new TorInvalidValueError('fetch request', refusalMessage(err.message));
   }
   const reason = err instanceof TypeError && err.cause !== undefined ? err.cause : err;
   return new TorFetchError(`${what} failed: ${describeFetchReason(reason)}`, { cause: err });
+}
+
+/**
+ * undici's reason for refusing a request, without the value it quotes. The value sits between
+ * quotes (`Headers.append: "Bearer x\ny" is an invalid header value.`, `'GE T' is not a valid HTTP
+ * method.`), and may itself hold quotes: everything from the first quote to the last one goes, not
+ * just the first quoted run, which would leave the rest of such a value in place. One line at most,
+ * in case a message quotes nothing and still goes on.
+ */
+function refusalMessage(message: string): string {
+  const redacted = message.replace(/["'`][\s\S]*["'`]/, '(value not shown)');
+  const firstLine = redacted.split(/[\r\n]/, 1)[0]!;
+  return firstLine.length > 200 ? `${firstLine.slice(0, 200)}...` : firstLine;
 }
 
 /** The first torcon error in the `cause` chain of `err` (itself included), if any. */

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import { inspect } from 'node:util';
 import {
   TorAbortError,
   TorError,
@@ -17,8 +18,9 @@ import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.
  * Every way `fetch` through tor can fail gives a torcon error, never fetch's bare
  * `TypeError: fetch failed`: undici's own refusals (blocked ports, redirects), a connection that
  * closes mid-request, an answer that is not HTTP, aborts, requests fetch will not build, and the
- * client closing under a request. The original error stays reachable as `cause`; no message shows
- * the isolation token, a URL's credentials or path, or a header's value.
+ * client closing under a request. The original error stays reachable as `cause`, except for a
+ * request fetch refuses to build (undici's error quotes the offending value); no message shows the
+ * isolation token, a URL's credentials or path, or a header's value.
  *
  * A fake SOCKS server on 127.0.0.1 grants each CONNECT and pipes it to a local server chosen by
  * the requested host name, so that each fault is produced on demand.
@@ -220,12 +222,31 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
       const err = await rejection(client.fetch('http://web.example/', { ...init, isolate: ISOLATE }));
       assert.ok(err instanceof TorInvalidValueError, `${label}: ${String(err)}`);
       assert.equal(err.field, 'fetch request', label);
-      assert.ok(err.cause instanceof TypeError, `${label}: fetch's error is not the cause`);
       assertNoSecrets(err, [ISOLATE, 'hunter2']);
     }
     const withCredentials = await rejection(client.fetch('http://alice:hunter2@web.example/'));
     assert.ok(withCredentials instanceof TorInvalidValueError, String(withCredentials));
     assertNoSecrets(withCredentials, ['hunter2']);
+    assert.equal(fake.connections.length, 0);
+  });
+
+  it('a refused header keeps no secret anywhere in the error: message, cause chain, stack, util.inspect', async () => {
+    // undici quotes the value in its message (and so in its stack); a value may hold quotes, and
+    // redacting only the first quoted run would leave the rest of it in place.
+    const values = ['Bearer hunter2\r\nX-Evil: 1', 'Bearer hun"ter2\nX', "Bearer hun'ter2\nX", 'Bearer "hunter2"\n"', 'x\0hunter2'];
+    for (const value of values) {
+      const err = await rejection(client.fetch('http://web.example/', { headers: { authorization: value } }));
+      assert.ok(err instanceof TorInvalidValueError, String(err));
+      assert.match(err.message, /invalid header value/, 'the message no longer says what was wrong');
+      const shown = inspect(err, { depth: 10 });
+      for (const part of ['hunter2', 'ter2', 'X-Evil']) {
+        assert.ok(!shown.includes(part), `${JSON.stringify(value)}: "${part}" in ${shown}`);
+        for (const e of causes(err)) {
+          const { message, stack } = e as Error;
+          assert.ok(!String(message).includes(part) && !String(stack).includes(part), `${JSON.stringify(value)}: "${part}" in the cause chain`);
+        }
+      }
+    }
     assert.equal(fake.connections.length, 0);
   });
 
