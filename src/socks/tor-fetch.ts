@@ -2,11 +2,33 @@ import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { TorAbortError, TorError, TorFetchError, TorInvalidValueError } from '../errors.js';
 import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
 
-/** The `init` of `TorSocksClient.fetch`: WHATWG `RequestInit` plus an isolation token. */
+/** The `init` of `TorSocksClient.fetch`: WHATWG `RequestInit` plus an isolation token and a timeout. */
 export type TorFetchInit = RequestInit & {
   /** Isolation token for this request's connection (requests with different tokens never share a circuit). */
   isolate?: string;
+  /**
+   * Gives up when the response headers have not arrived within this many milliseconds (the
+   * stream through tor, the TLS handshake, the request, any redirects: all of it), with
+   * `TorTimeoutError` (code `TOR_TIMEOUT`). A number from 0 to `Infinity`, else
+   * `TorInvalidValueError` before anything is sent. Reading the body afterwards is not limited:
+   * use `signal` for that.
+   */
+  timeoutMs?: number;
 };
+
+/**
+ * What a fetch of `input` is called in messages: scheme, host and port only, because a path or
+ * query may carry tokens and messages end up in logs.
+ */
+export function describeFetch(input: string | URL): string {
+  let url: URL;
+  try {
+    url = input instanceof URL ? input : new URL(String(input));
+  } catch {
+    return 'fetching an invalid URL';
+  }
+  return `fetching ${url.protocol}//${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+}
 
 /**
  * An undici `Agent` whose connections are streams through tor: its `connect` opens the stream with
@@ -79,8 +101,7 @@ export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, 
   if (url.username !== '' || url.password !== '') {
     throw new TorInvalidValueError('URL', 'must not hold credentials (user:password@): send them in an Authorization header');
   }
-  // Scheme, host and port only: a path or query may carry tokens, and messages end up in logs.
-  const what = `fetching ${url.protocol}//${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
+  const what = describeFetch(url);
   const signal = init.signal ?? undefined;
   try {
     const response = await undiciFetch(input, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]);

@@ -2,10 +2,10 @@ import type http from 'node:http';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Agent as UndiciAgent } from 'undici';
-import { TorError, TorInvalidValueError, TorProtocolError } from '../errors.js';
+import { TorError, TorInvalidValueError, TorProtocolError, TorTimeoutError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { ControlReply } from '../control/reply.js';
-import { assertTimeout, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertTimeout, invalidSignal, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { cancellable, checkInnerSignal } from './cancellable.js';
 import { torAgentClasses, type HttpAgentOptions } from './http-agent.js';
@@ -219,27 +219,50 @@ export class TorSocksClient {
   }
 
   /**
-   * WHATWG `fetch` (undici 7) through tor. `init.isolate` puts the request on its own circuit.
-   * Every failure of the returned promise is a torcon error (never fetch's bare `TypeError: fetch
-   * failed`); errors while reading the body afterwards are fetch's own (see `fetchThrough`).
+   * WHATWG `fetch` (undici 7) through tor. `init.isolate` puts the request on its own circuit;
+   * `init.timeoutMs` limits the wait for the response headers (the stream through tor, TLS, the
+   * request, redirects), not the reading of the body. Every failure of the returned promise is a
+   * torcon error (never fetch's bare `TypeError: fetch failed`); errors while reading the body
+   * afterwards are fetch's own (see `fetchThrough`).
    * @throws TorSocksError when the stream through tor fails
    * @throws TorAbortError (`TOR_ABORTED`) when `init.signal` aborts (its reason is the `cause`)
+   * @throws TorTimeoutError (`TOR_TIMEOUT`) when the headers have not arrived within `init.timeoutMs`
    * @throws TorFetchError (`TOR_FETCH_FAILED`) when the request fails otherwise: the connection
    *   closed before a complete response, an answer that is not HTTP, a port fetch refuses (6667,
    *   10080...), too many redirects
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a URL, `isolate` or request fetch cannot send
-   * @example const res = await socks.fetch('http://example.onion/', { isolate: 'a' });
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a URL, `isolate`, `timeoutMs`, `signal`
+   *   or request fetch cannot send
+   * @example const res = await socks.fetch('http://example.onion/', { isolate: 'a', timeoutMs: 60_000 });
    */
   async fetch(input: string | URL, init: TorFetchInit = {}): Promise<Response> {
     this.assertOpen();
     // `null` is what some callers pass for "no options"; destructuring it would throw a TypeError.
-    const { isolate, ...rest } = init ?? {};
+    const { isolate, timeoutMs, ...rest } = init ?? {};
     if (isolate !== undefined) socksCredentials({ isolate });
-    const signal = rest.signal ?? undefined;
+    assertTimeout(timeoutMs);
+    // RequestInit allows `signal: null`; anything else must be an AbortSignal of this realm, the
+    // only kind undici follows (it would refuse the request later, after a dispatcher was made).
+    if (rest.signal !== null && rest.signal !== undefined && !(rest.signal instanceof AbortSignal)) {
+      throw invalidSignal(rest.signal, 'fetch init.signal') ?? new TorInvalidValueError('fetch init.signal', 'must be an AbortSignal or null');
+    }
+    const callerSignal = rest.signal ?? undefined;
     // undici is loaded by the first fetch, not at import: it is the heaviest dependency, and a
     // program that never fetches should not carry it.
-    const { createTorDispatcher, fetchThrough } = await import('./tor-fetch.js');
+    const { createTorDispatcher, describeFetch, fetchThrough } = await import('./tor-fetch.js');
     this.assertOpen();
+    // The timeout is a second reason to abort the request, merged with the caller's signal; it is
+    // disarmed once the headers are in, so that it never cuts a body the caller is reading.
+    let timer: NodeJS.Timeout | undefined;
+    let timedOut: TorTimeoutError | undefined;
+    let signal = callerSignal;
+    if (timeoutMs !== undefined) {
+      const deadline = new AbortController();
+      timer = setTimeout(() => {
+        timedOut = new TorTimeoutError(describeFetch(input), timeoutMs);
+        deadline.abort(timedOut);
+      }, timerDelay(timeoutMs));
+      signal = callerSignal ? AbortSignal.any([callerSignal, deadline.signal]) : deadline.signal;
+    }
     // undici does not cancel a connect in progress when the request is aborted, and a stream
     // through tor can take long to open: a request with a signal gets its own dispatcher whose
     // connects honour that signal (so an abort hangs up the SOCKS connection at once). It is
@@ -250,8 +273,11 @@ export class TorSocksClient {
       : undefined;
     if (own) this.#fetchDispatchers.add(own);
     try {
-      return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, isolate), input, rest);
+      return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, isolate), input, signal ? { ...rest, signal } : rest);
     } catch (err) {
+      // The deadline passed (and the caller had not aborted first): whatever undici made of the
+      // abort, or of the connect it cut short, the caller asked for a timeout and gets one.
+      if (timedOut && !callerSignal?.aborted) throw timedOut;
       // close() destroyed the dispatcher under the request: say that, as every call after close()
       // does, rather than undici's "the client is destroyed". An abort by the caller stays an abort.
       if (this.closed && !(err instanceof TorError && (err.code === 'TOR_ABORTED' || err.code === 'TOR_INVALID_VALUE'))) {
@@ -259,6 +285,7 @@ export class TorSocksClient {
       }
       throw err;
     } finally {
+      if (timer) clearTimeout(timer);
       if (own) {
         own
           .close()

@@ -6,7 +6,7 @@ import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js'
 import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptions } from '../onion/onion-service-manager.js';
 import type { LaunchedTor } from '../process/launch-tor.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
-import { TorSocksClient, type HttpAgentOptions } from '../socks/tor-socks-client.js';
+import { TorSocksClient, type HttpAgentOptions, type TorFetchInit } from '../socks/tor-socks-client.js';
 import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp } from '../geoip/create-geoip.js';
@@ -205,11 +205,14 @@ export class Tor {
   }
 
   /**
-   * WHATWG fetch through tor (an undici dispatcher over our SOCKS connection). Rejects only with
-   * torcon errors: TorSocksError, TorAbortError, TorFetchError, TorInvalidValueError (see
-   * `TorSocksClient.fetch`).
+   * WHATWG fetch through tor (an undici dispatcher over our SOCKS connection). `init` is fetch's,
+   * plus `isolate` (a circuit of its own) and `timeoutMs` (limits the wait for the response
+   * headers: `TorTimeoutError`, code `TOR_TIMEOUT`; the body is read without a limit). Rejects only
+   * with torcon errors: TorSocksError, TorAbortError, TorTimeoutError, TorFetchError,
+   * TorInvalidValueError (see `TorSocksClient.fetch`).
+   * @example const res = await tor.fetch('http://example.onion/', { timeoutMs: 60_000 });
    */
-  fetch(input: string | URL, init?: RequestInit & { isolate?: string }): Promise<Response> {
+  fetch(input: string | URL, init?: TorFetchInit): Promise<Response> {
     return this.socks.fetch(input, init);
   }
 

@@ -86,6 +86,12 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
       s.on('error', () => undefined);
       s.once('data', () => s.end('SSH-2.0-OpenSSH_9.6\r\n\r\n'));
     }));
+    // Sends the headers at once and the end of the body 300 ms later.
+    await add('slow-body.example', http.createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first ');
+      setTimeout(() => res.end('second'), 300);
+    }));
     await add('web.example', http.createServer((req, res) => {
       if (req.url === '/loop') {
         res.writeHead(302, { location: '/loop' }).end();
@@ -93,7 +99,7 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
         res.writeHead(302, { location: 'ftp://files.example/' }).end();
       } else if (req.url === '/to-bad-port') {
         res.writeHead(302, { location: 'http://web.example:6667/' }).end();
-      } else if (req.url === '/hang') {
+      } else if (req.url?.startsWith('/hang')) {
         hanging.push(res);
       } else {
         res.end(`ok ${req.url}`);
@@ -216,7 +222,6 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
       ['a body on GET', { body: 'x' }],
       ['a header value with a line break', { headers: { authorization: 'Bearer hunter2\r\nX-Evil: 1' } }],
       ['a bad header name', { headers: { 'bad name': 'v' } }],
-      ['a signal that is not an AbortSignal', { signal: {} as AbortSignal }],
     ];
     for (const [label, init] of cases) {
       const err = await rejection(client.fetch('http://web.example/', { ...init, isolate: ISOLATE }));
@@ -224,6 +229,8 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
       assert.equal(err.field, 'fetch request', label);
       assertNoSecrets(err, [ISOLATE, 'hunter2']);
     }
+    const signal = await rejection(client.fetch('http://web.example/', { signal: {} as AbortSignal, isolate: ISOLATE }));
+    assert.ok(signal instanceof TorInvalidValueError && signal.field === 'fetch init.signal', String(signal));
     const withCredentials = await rejection(client.fetch('http://alice:hunter2@web.example/'));
     assert.ok(withCredentials instanceof TorInvalidValueError, String(withCredentials));
     assertNoSecrets(withCredentials, ['hunter2']);
@@ -248,6 +255,50 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
       }
     }
     assert.equal(fake.connections.length, 0);
+  });
+
+  it('timeoutMs bounds the wait for the headers: TorTimeoutError, the stream hung up, no connect left behind', async () => {
+    const started = Date.now();
+    const outcome = await settleWithin(client.fetch('http://web.example/hang?token=hunter2', { timeoutMs: 150, isolate: ISOLATE }), 3_000, 'fetch with timeoutMs');
+    assert.ok(!outcome.ok, 'resolved');
+    const err = (outcome as { error: unknown }).error;
+    assert.ok(err instanceof TorTimeoutError, String(err));
+    assert.equal(err.code, 'TOR_TIMEOUT');
+    assert.equal(err.message, 'fetching http://web.example:80 timed out after 150 ms');
+    assert.ok(Date.now() - started >= 140, 'gave up too early');
+    assertNoSecrets(err, [ISOLATE, 'hunter2']);
+    // With a signal of the caller's that never fires: the timeout still ends it.
+    const both = await settleWithin(client.fetch('http://web.example/hang', { timeoutMs: 50, signal: new AbortController().signal }), 3_000, 'fetch with both');
+    assert.ok(!both.ok && both.error instanceof TorTimeoutError, String(!both.ok && both.error));
+    // A caller's abort before the deadline stays an abort.
+    const ac = new AbortController();
+    const aborting = client.fetch('http://web.example/hang', { timeoutMs: 5_000, signal: ac.signal });
+    await waitUntil(() => hanging.length >= 3, 'the third request at the server');
+    ac.abort();
+    assert.ok((await rejection(aborting)) instanceof TorAbortError);
+
+    // A tor that never answers the SOCKS request: the timeout covers the stream too.
+    await fake.close();
+    fake = await startFakeSocksServer({ answer: () => ({ silent: true }) });
+    client.close();
+    client = new TorSocksClient(null, { socksPort: fake.port });
+    const silent = await settleWithin(client.fetch('http://web.example/', { timeoutMs: 100 }), 3_000, 'fetch through a silent tor');
+    assert.ok(!silent.ok && silent.error instanceof TorTimeoutError, String(!silent.ok && silent.error));
+    await waitUntil(() => fake.connections.every((c) => c.closed), 'the SOCKS connection closed');
+  });
+
+  it('timeoutMs does not cut a body still streaming once the headers are in; 0 gives up at once; bad values are refused', async () => {
+    const res = await client.fetch('http://slow-body.example/', { timeoutMs: 100 });
+    assert.equal(await res.text(), 'first second');
+    await assert.rejects(client.fetch('http://web.example/x', { timeoutMs: 0 }), TorTimeoutError);
+    for (const bad of [-1, NaN, '100', null]) {
+      const before = fake.connections.length;
+      const err = await rejection(client.fetch('http://web.example/x', { timeoutMs: bad as number }));
+      assert.ok(err instanceof TorInvalidValueError && err.field === 'timeoutMs', `${String(bad)}: ${String(err)}`);
+      assert.equal(fake.connections.length, before, `${String(bad)}: a connection was opened`);
+    }
+    // Infinity: no limit.
+    assert.equal(await (await client.fetch('http://web.example/y', { timeoutMs: Infinity })).text(), 'ok /y');
   });
 
   it('the client closed under a request in flight (with a signal, and without): TOR_SOCKS_CLOSED, no hang', async () => {

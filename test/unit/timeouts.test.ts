@@ -282,6 +282,9 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
       await refusedSignal('tor.resolvePtr', (signal) => tor.resolvePtr('127.0.0.1', { signal }));
       await refusedSignal('tor.socks.socksAddress', (signal) => tor.socks.socksAddress({ signal }));
       await refusedSignal('tor.newIdentity', (signal) => tor.newIdentity({ signal }));
+      // fetch's RequestInit takes `signal: null` for "none".
+      const notForFetch = BAD_SIGNALS.filter((v) => v !== null);
+      await refusedSignal('tor.fetch', (signal) => tor.fetch('http://127.0.0.1/', { signal }), 'fetch init.signal', notForFetch);
       await refusedSignal('tor.createOnionService', (signal) => tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:8080' }], signal }));
       await refusedSignal('state.buildCircuit', (signal) => state.buildCircuit(undefined, { signal }));
       await refusedSignal('circuit.whenBuilt (built)', (signal) => circuit.whenBuilt({ signal }));
