@@ -269,8 +269,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * Sets options with one SETCONF (tor applies all or none). An array sets a list option (one line
    * per element, or comma-joined for CommaList/RouterList); `null` sends the bare key, which tor takes
    * as 0/empty (use `reset` for the default). Every name and value is checked before anything is sent.
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown or virtual option, a
-   *   HiddenService group option (use `setHiddenServices`), a list for a single-valued option, a
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown or virtual option, one given
+   *   twice in different case, a HiddenService group option (use `setHiddenServices`), a list for a single-valued option, a
    *   value with CR, LF, NUL or a lone surrogate, or a number a whole-number option would not keep
    *   exactly (a fraction, or beyond 2^53: give a bigint)
    * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses the values (e.g. 513, 553)
@@ -285,6 +285,11 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     const names: ConfigOptionInfo[] = [];
     for (const [name, input] of Object.entries(values)) {
       const info = this.requireOption(name);
+      // Option names are case-insensitive: `{ SocksPort: [...], socksport: [...] }` would reach tor
+      // as one list with both values, `{ ContactInfo: 'a', contactinfo: 'b' }` as 'b' alone.
+      if (names.includes(info)) {
+        throw new TorInvalidValueError(`config option ${info.name}`, 'is given twice (option names are case-insensitive): give it once');
+      }
       if (info.type === 'Virtual') {
         throw new TorInvalidValueError(`config option ${info.name}`, 'is virtual: set the options it stands for');
       }

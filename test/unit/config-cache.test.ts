@@ -38,6 +38,15 @@ describe('config: TorConfig cache (scripted control port)', () => {
     await peer.close();
   });
 
+  it('refuses an option given twice in different case, sending nothing (tor would keep both lines, or only the last)', async () => {
+    const before = peer.received.length;
+    const twice: Array<Record<string, string | string[]>> = [{ SocksPort: ['9050'], socksport: ['9150'] }, { ContactInfo: 'a', contactinfo: 'b' }];
+    for (const values of twice) {
+      await assert.rejects(config.set(values), (err: unknown) => err instanceof TorInvalidValueError && /given twice/.test(err.message));
+    }
+    assert.equal(peer.received.length, before, 'nothing was sent');
+  });
+
   it('does not cache a GETCONF reply that a CONF_CHANGED in the same read has overtaken', async () => {
     // Both in one write: the reply is parsed first, the event right after, before the caller resumes.
     peer.auto.set('GETCONF', '250 ContactInfo=old\r\n650-CONF_CHANGED\r\n650-ContactInfo=new\r\n650 OK\r\n');
