@@ -84,6 +84,28 @@ export async function createGeoIp(
   );
 }
 
+/**
+ * A GeoIP lookup whose source is opened on first use, so that building the state stays I/O-free.
+ * A source that fails to open is not kept: each lookup then fails with that error, and a later one
+ * opens it again, so a database that was being replaced (geoipupdate) or repaired is picked up
+ * without a new Tor.
+ */
+export function lazyGeoIp(open: () => Promise<GeoIpLookup>): GeoIpLookup {
+  let source: Promise<GeoIpLookup> | undefined;
+  return {
+    lookup: async (ip) => {
+      if (source === undefined) {
+        const opening = open();
+        source = opening;
+        opening.catch(() => {
+          if (source === opening) source = undefined;
+        });
+      }
+      return (await source).lookup(ip);
+    },
+  };
+}
+
 async function firstReadable(dirs: readonly string[], names: readonly string[]): Promise<string | undefined> {
   for (const name of names) {
     for (const dir of dirs) {

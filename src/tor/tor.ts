@@ -9,8 +9,7 @@ import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions, type TorFetchInit } from '../socks/tor-socks-client.js';
 import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
-import { createGeoIp } from '../geoip/create-geoip.js';
-import type { GeoIpLookup } from '../state/geoip-types.js';
+import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
 import { assertCancelOptions, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
@@ -251,17 +250,6 @@ export class Tor {
   [inspect.custom](): string {
     return `Tor { version: '${this.version}', control: '${this.controlEndpoint}'${this.pid ? `, pid: ${this.pid}` : ''} }`;
   }
-}
-
-/** A GeoIP lookup whose source is chosen on first use, so that building the state stays I/O-free. */
-function lazyGeoIp(open: () => Promise<GeoIpLookup>): GeoIpLookup {
-  let source: Promise<GeoIpLookup> | undefined;
-  return {
-    lookup: async (ip) => {
-      source ??= open();
-      return (await source).lookup(ip);
-    },
-  };
 }
 
 /** One build of the live state, shared by the getState calls made meanwhile. */

@@ -9,6 +9,7 @@ import {
   CITY_DATABASE_NAMES,
   createGeoIp,
   findGeoIpDatabases,
+  lazyGeoIp,
 } from '../../src/geoip/create-geoip.js';
 import { MaxMindGeoIp } from '../../src/geoip/maxmind-geoip.js';
 import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
@@ -278,5 +279,27 @@ describe('geoip: finding databases and choosing a source', () => {
       assert.ok(e.message.includes(empty));
       return true;
     });
+  });
+});
+
+describe('geoip: the lazy source of tor.getState()', () => {
+  it('opens the source on first lookup, once for lookups made together, and opens it again after a failure', async () => {
+    let opens = 0;
+    let broken = true;
+    const open = async (): Promise<GeoIpLookup> => {
+      opens++;
+      if (broken) throw new GeoIpDatabaseError('/usr/share/GeoIP/GeoLite2-City.mmdb', 'cannot be read');
+      return { lookup: async (ip) => ({ countryCode: ip === '81.2.69.1' ? 'GB' : 'US' }) as Location };
+    };
+    const geoip = lazyGeoIp(open);
+    assert.equal(opens, 0, 'nothing is opened before a lookup');
+    const failed = await Promise.allSettled([geoip.lookup('81.2.69.1'), geoip.lookup('8.8.8.8')]);
+    assert.equal(opens, 1);
+    for (const r of failed) assert.ok(r.status === 'rejected' && r.reason instanceof GeoIpDatabaseError);
+    // The database was replaced meanwhile (geoipupdate): the next lookup opens it again.
+    broken = false;
+    assert.deepEqual(await geoip.lookup('81.2.69.1'), { countryCode: 'GB' });
+    assert.deepEqual(await geoip.lookup('8.8.8.8'), { countryCode: 'US' });
+    assert.equal(opens, 2, 'a source that opened is kept');
   });
 });
