@@ -17,6 +17,7 @@ import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
 import { listenerPeers, normalizeAddress, type SocketPeer } from './client-process.js';
+import { TorGeoIp } from '../geoip/tor-geoip.js';
 import type { GeoIpLookup, Location } from './geoip-types.js';
 import {
   INITIAL_INFO_KEYS,
@@ -115,7 +116,7 @@ export type StreamAttacher = (
 export interface TorStateOptions extends CancelOptions {
   /** What "now" is for address-map expiry. @default () => new Date() */
   clock?: () => Date;
-  /** Where `Router.location()` looks addresses up. @default tor's own `GETINFO ip-to-country/*` */
+  /** Where `Router.location()` looks addresses up. @default tor's own table, `GETINFO ip-to-country/*` (a {@link TorGeoIp}) */
   geoip?: GeoIpLookup;
   /** Where `Stream.clientProcess()` reads procfs. @default '/proc' */
   procRoot?: string;
@@ -219,7 +220,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   private readonly snap: StateSnapshot;
   private readonly clock: () => Date;
-  private readonly geoip: GeoIpLookup | undefined;
+  private geoip: GeoIpLookup | undefined;
   private readonly expiry = new ExpiryHeap();
   private expiryTimer: NodeJS.Timeout | undefined = undefined;
   private expiryTimerAt = Infinity;
@@ -1070,16 +1071,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   // ---------------------------------------------------------------- geoip
 
-  private async locate(ip: string): Promise<Location> {
-    if (this.geoip !== undefined) return this.geoip.lookup(ip);
-    try {
-      const cc = await this.control.getInfo(`ip-to-country/${ip}`);
-      return cc !== '' && cc !== '??' ? { countryCode: cc.toUpperCase() } : {};
-    } catch (err) {
-      // No GeoIP file loaded, or an address tor will not look up: nothing is known.
-      if (err instanceof TorControlError || err instanceof TorInvalidValueError) return {};
-      throw err;
-    }
+  private locate(ip: string): Promise<Location> {
+    // Without a source of its own, tor's table, through the same class tor.getState() falls back
+    // to: one answer for one question (a tor without GeoIP data is a GeoIpDatabaseError both ways).
+    this.geoip ??= new TorGeoIp(this.control);
+    return this.geoip.lookup(ip);
   }
 
   // ---------------------------------------------------------------- lifecycle
