@@ -89,6 +89,27 @@ function streamCloseCode(reason: string): number | undefined {
 }
 /** How often one stream is attached to a fixed circuit before we give up and close it. */
 const MAX_ATTACH_ATTEMPTS = 3;
+
+/**
+ * What the exit answered when it turned down a stream in a way that the same exit will repeat (so
+ * that attaching the stream to the same circuit again cannot help), or undefined. tor detaches a
+ * stream for these and would try another exit; a stream pinned to a circuit has no other exit,
+ * and a second try on the same one was seen to wait for tor's stream timeout (10 s and more)
+ * instead of failing again. Read after a detach: REMOTE_REASON is kept from the DETACHED event.
+ */
+function exitRefusal(st: Stream): string | undefined {
+  const { host, port } = st.target;
+  switch (st.remoteReason) {
+    case 'RESOLVEFAILED':
+      return `could not resolve ${host} (REMOTE_REASON=RESOLVEFAILED)`;
+    case 'EXITPOLICY':
+      return `does not allow ${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port} by its exit policy (REMOTE_REASON=EXITPOLICY)`;
+    case 'NOROUTE':
+      return `has no route to ${host} (REMOTE_REASON=NOROUTE)`;
+    default:
+      return undefined;
+  }
+}
 /** How long an attacher-chosen circuit may take to be built before its stream is closed. */
 const ATTACH_BUILD_TIMEOUT_MS = 60_000;
 /** How long close() waits for tor to acknowledge the unsubscribe and the config reset. */
@@ -931,10 +952,14 @@ export class TorState extends EventEmitter<TorStateEvents> {
     try {
       const expected = key === undefined ? undefined : this.expectedBySource.get(key);
       if (expected !== undefined) {
-        if (expected.circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS) {
+        const refusal = st.attachAttempts > 0 ? exitRefusal(st) : undefined;
+        if (expected.circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS || refusal !== undefined) {
+          const id = expected.circuit.id;
           expected.failure ??= expected.circuit.closed
             ? expected.circuit.failure()
-            : new TorCircuitError(`tor kept detaching the stream from circuit ${expected.circuit.id}`, { circuitId: expected.circuit.id });
+            : refusal !== undefined
+              ? new TorCircuitError(`the exit of circuit ${id} ${refusal}`, { circuitId: id })
+              : new TorCircuitError(`tor kept detaching the stream from circuit ${id}`, { circuitId: id });
           await this.closeStreamQuietly(st);
         } else {
           await this.attachTo(st, expected.circuit, (why) => (expected.failure = why), true);

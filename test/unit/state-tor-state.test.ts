@@ -921,6 +921,39 @@ describe('state: TorState against a fake control port', () => {
       assert.match(err.message, /one-hop/);
     });
 
+    it('does not try the same exit again once it could not resolve the name or refused it by policy: TorCircuitError saying so', async () => {
+      // Seen on the test network: the second try on the same circuit waited for tor's stream
+      // timeout (10 s and more, three tries) where the first had failed in 2 s.
+      const cases: Array<[string, string, RegExp]> = [
+        ['77', 'RESOLVEFAILED', /exit of circuit 11 could not resolve 127\.0\.0\.1 \(REMOTE_REASON=RESOLVEFAILED\)/],
+        ['78', 'EXITPOLICY', /exit of circuit 11 does not allow 127\.0\.0\.1:80 by its exit policy/],
+      ];
+      for (const [id, remoteReason, message] of cases) {
+        const { fake, state } = await setup();
+        fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
+        const socksFailure = new TorSocksError('TOR_SOCKS_GENERAL_FAILURE', 'general failure (SOCKS reply 0x01)', 1);
+        const err = await state
+          .connectVia('11', async (before) => {
+            const socket = await opener(fake, id)(before);
+            fake.event(`STREAM ${id} DETACHED 11 127.0.0.1:80 REASON=END REMOTE_REASON=${remoteReason}`);
+            fake.event(`STREAM ${id} CONTROLLER_WAIT 11 127.0.0.1:80`);
+            await fake.waitForCommand(new RegExp(`^CLOSESTREAM ${id} `));
+            socket.destroy();
+            throw socksFailure;
+          })
+          .catch((e: unknown) => e);
+        assert.ok(err instanceof TorCircuitError, `${remoteReason}: ${String(err)}`);
+        assert.match(err.message, message);
+        assert.deepEqual(commandsMatching(fake, new RegExp(`^ATTACHSTREAM ${id} `)), [`ATTACHSTREAM ${id} 11`], `${remoteReason}: attached again`);
+        // The next case gets a harness of its own; afterEach closes only the last one.
+        const h = harness!;
+        harness = undefined;
+        await h.state.close();
+        await h.control.close();
+        await h.fake.close();
+      }
+    });
+
     it('gives up waiting for a circuit not yet built on timeoutMs or signal, without opening anything', async () => {
       const { fake, state } = await setup();
       fake.event('CIRC 75 LAUNCHED');
