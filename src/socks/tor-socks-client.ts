@@ -6,6 +6,7 @@ import { TorError, TorInvalidValueError, TorProtocolError, TorTimeoutError } fro
 import type { TorControl } from '../control/tor-control.js';
 import type { ControlReply } from '../control/reply.js';
 import { assertTimeout, invalidSignal, timerDelay, type CancelOptions } from '../util/abort.js';
+import { isOnionHostname } from '../onion/service-id.js';
 import { logger } from '../util/log.js';
 import { cancellable, checkInnerSignal } from './cancellable.js';
 import { torAgentClasses, type HttpAgentOptions } from './http-agent.js';
@@ -182,6 +183,8 @@ export class TorSocksClient {
   /**
    * Resolves a hostname to an IPv4/IPv6 address through tor (SOCKS RESOLVE, 0xF0): the exit does
    * the lookup, nothing is resolved locally. An IP literal is answered by tor as is.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name that is not a valid hostname, or
+   *   an `.onion` address (it has no IP address), before any I/O
    * @throws TorSocksError with `reply` (`TOR_SOCKS_HOST_UNREACHABLE` or `TOR_SOCKS_GENERAL_FAILURE`
    *   when the exit could not resolve the name, ...), or the connection-level codes of `connect`
    * @throws TorInvalidValueError, TorAbortError, TorTimeoutError
@@ -338,6 +341,11 @@ export class TorSocksClient {
     const target = parseSocksHost(value, command === SOCKS_CMD_RESOLVE ? 'name' : 'address');
     if (command === SOCKS_CMD_RESOLVE_PTR && target.addressType === 3) {
       throw new TorInvalidValueError('address', 'RESOLVE_PTR needs an IPv4 or IPv6 address');
+    }
+    // tor answers a RESOLVE of an onion address with "host unreachable" at once, which reads as
+    // an exit that could not find the name; an onion service simply has no address to give.
+    if (command === SOCKS_CMD_RESOLVE && isOnionHostname(target.host)) {
+      throw new TorInvalidValueError('name', 'is an onion address, which has no IP address to resolve: connect to it instead');
     }
     const credentials: SocksCredentials | undefined = socksCredentials(opts);
     const what = `${command === SOCKS_CMD_RESOLVE ? 'RESOLVE' : 'RESOLVE_PTR'} ${target.host} through tor`;

@@ -84,6 +84,16 @@ describe('socks RESOLVE / RESOLVE_PTR (tor SOCKS5 extensions) against a fake SOC
     ]);
   });
 
+  it('RESOLVE refuses an onion address before any I/O (tor would answer "host unreachable")', async () => {
+    const { server, client } = await withServer(() => ({ reply: 0x04 }));
+    const onion = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion';
+    for (const name of [onion, `www.${onion}`, onion.toUpperCase()]) {
+      const err = await client.resolve(name).catch((e: unknown) => e);
+      assert.ok(err instanceof TorInvalidValueError && /onion address/.test(err.message), `${name}: ${String(err)}`);
+    }
+    assert.equal(server.connections.length, 0);
+  });
+
   it('RESOLVE_PTR refuses a name before any I/O', async () => {
     const { server, client } = await withServer(() => ({}));
     await assert.rejects(client.resolvePtr('example.com'), TorInvalidValueError);
