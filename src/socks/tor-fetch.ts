@@ -88,9 +88,15 @@ export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, 
     throw new TorInvalidValueError('fetch init.dispatcher', 'cannot be set: tor.fetch sends every request through its own tor dispatcher');
   }
   // Checked here: fetch refuses a bad URL or another scheme itself, with a bare TypeError.
+  // Anything but a string or URL object would be made a string first: a Request (which the Fetch
+  // standard takes as input) turned into "[object Request]" and was called "not an absolute URL".
+  if (typeof input !== 'string' && !(input instanceof URL)) {
+    const got = input === null ? 'null' : typeof input === 'object' ? (input as object).constructor?.name ?? 'an object' : `a ${typeof input}`;
+    throw new TorInvalidValueError('URL', `must be a string or a URL object, got ${got} (for a Request, pass request.url and the init)`);
+  }
   let url: URL;
   try {
-    url = input instanceof URL ? input : new URL(String(input));
+    url = input instanceof URL ? input : new URL(input);
   } catch {
     throw new TorInvalidValueError('URL', 'is not an absolute URL');
   }
@@ -174,5 +180,10 @@ function describeFetchReason(reason: unknown): string {
   if (message === 'redirect count exceeded') return 'too many redirects (fetch follows at most 20)';
   // The URL asked for was checked before: only a redirect can lead elsewhere.
   if (message === 'URL scheme must be a HTTP(S) scheme') return 'a redirect leads to a URL that is not http: or https:';
+  // What fetch says when a redirect's Location holds credentials (user:password@): the words are
+  // about CORS, which a caller of tor.fetch never chose.
+  if (message === 'cross origin not allowed for request mode "cors"') {
+    return 'a redirect leads to a URL with credentials (user:password@), which fetch does not follow';
+  }
   return message;
 }

@@ -95,6 +95,8 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
     await add('web.example', http.createServer((req, res) => {
       if (req.url === '/loop') {
         res.writeHead(302, { location: '/loop' }).end();
+      } else if (req.url === '/to-credentials') {
+        res.writeHead(302, { location: 'http://alice:hunter2@web.example/x' }).end();
       } else if (req.url === '/to-ftp') {
         res.writeHead(302, { location: 'ftp://files.example/' }).end();
       } else if (req.url === '/to-bad-port') {
@@ -157,6 +159,10 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
     const ftp = await rejection(client.fetch('http://web.example/to-ftp'));
     assert.ok(ftp instanceof TorFetchError, String(ftp));
     assert.match(ftp.message, /redirect leads to a URL that is not http: or https:/);
+    const credentials = await rejection(client.fetch('http://web.example/to-credentials'));
+    assert.ok(credentials instanceof TorFetchError, String(credentials));
+    assert.match(credentials.message, /redirect leads to a URL with credentials/);
+    assertNoSecrets(credentials, ['hunter2']);
     const badPort = await rejection(client.fetch('http://web.example/to-bad-port'));
     assert.ok(badPort instanceof TorFetchError, String(badPort));
     const manual = await rejection(client.fetch('http://web.example/loop', { redirect: 'error' }));
@@ -231,6 +237,11 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
     }
     const signal = await rejection(client.fetch('http://web.example/', { signal: {} as AbortSignal, isolate: ISOLATE }));
     assert.ok(signal instanceof TorInvalidValueError && signal.field === 'fetch init.signal', String(signal));
+    // A Request (the Fetch standard's other input) or any other object: said as such, not "not an absolute URL".
+    for (const input of [new Request('http://web.example/'), { href: 'http://web.example/' }, 42]) {
+      const err = await rejection(client.fetch(input as unknown as string));
+      assert.ok(err instanceof TorInvalidValueError && /must be a string or a URL object/.test(err.message), String(err));
+    }
     const withCredentials = await rejection(client.fetch('http://alice:hunter2@web.example/'));
     assert.ok(withCredentials instanceof TorInvalidValueError, String(withCredentials));
     assertNoSecrets(withCredentials, ['hunter2']);
