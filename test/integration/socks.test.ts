@@ -215,7 +215,14 @@ describe('socks (integration, private test network)', function () {
 
     before(async () => {
       cert = makeTestCertificate({ dns: [hostname], ip: ['127.0.0.1'] });
-      web = http.createServer((req, res) => res.end(`hello ${req.url}`));
+      web = http.createServer((req, res) => {
+        // Headers after 3 s; or headers at once and the rest of the body 600 ms later.
+        if (req.url === '/late-headers') setTimeout(() => res.end('late'), 3_000);
+        else if (req.url === '/slow-body') {
+          res.write('first ');
+          setTimeout(() => res.end('second'), 600);
+        } else res.end(`hello ${req.url}`);
+      });
       web.on('connection', () => webConnections++);
       webPort = await listen(web);
       secureWeb = https.createServer(cert, (req, res) => res.end(`secure ${req.url}`));
@@ -269,6 +276,16 @@ describe('socks (integration, private test network)', function () {
       assert.equal(await res.text(), 'hello /f');
       const iso = await tor.fetch(`http://127.0.0.1:${webPort}/g`, { isolate: 'fetch-iso' });
       assert.equal(await iso.text(), 'hello /g');
+    });
+
+    it('tor.fetch timeoutMs: TorTimeoutError when the headers are late; a body still streaming afterwards is not cut', async () => {
+      const started = Date.now();
+      const err = await tor.fetch(`http://127.0.0.1:${webPort}/late-headers`, { timeoutMs: 500 }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorTimeoutError, String(err));
+      assert.equal(err.message, `fetching http://127.0.0.1:${webPort} timed out after 500 ms`);
+      assert.ok(Date.now() - started < 2_500, `took ${Date.now() - started} ms`);
+      const res = await tor.fetch(`http://127.0.0.1:${webPort}/slow-body`, { timeoutMs: 300, isolate: 'slow-body' });
+      assert.equal(await res.text(), 'first second');
     });
 
     it('tor.fetch: https with an untrusted certificate -> TOR_SOCKS_TLS_FAILED', async () => {

@@ -174,6 +174,25 @@ describe('state: TorState on the private test network', function () {
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
   });
 
+  it('a pinned stream whose exit cannot resolve the name or may not reach the address fails at once, saying why', async () => {
+    // The exits resolve no name and allow 127.0.0.0/8 only. tor detaches such a stream to try
+    // another exit; pinned, the same exit was asked again and the second try hung for tor's stream
+    // timeout (10 s each), so that the call took 30 s.
+    for (const [target, reason] of [
+      ['nowhere.torcon-test:80', /could not resolve nowhere\.torcon-test \(REMOTE_REASON=RESOLVEFAILED\)/],
+      ['[::1]:80', /does not allow \[::1\]:80 by its exit policy \(REMOTE_REASON=EXITPOLICY\)/],
+    ] as const) {
+      const started = Date.now();
+      const err = await tor.connect(target, { circuit, timeoutMs: 60_000 }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorCircuitError, `${target}: ${String(err)}`);
+      assert.equal(err.circuitId, circuit.id);
+      assert.match(err.message, reason);
+      assert.ok(Date.now() - started < 8_000, `${target}: took ${Date.now() - started} ms`);
+    }
+    const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
+    assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
+  });
+
   it('routes SOCKS streams where the attacher says', async () => {
     const asked: string[] = [];
     await state.setAttacher((stream) => {
