@@ -156,7 +156,9 @@ export class Tor {
     }
     const { signal, timeoutMs } = merged;
     const started = Date.now();
-    const state = await this.getState({ signal });
+    // The state may have to be built first (the whole consensus read): that is part of the call
+    // and counts against its timeout, or a slow tor would hold the caller past it.
+    const state = await this.getState({ ...(signal !== undefined ? { signal } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
     return state.connectVia(
       circuit,
       (beforeHandshake) => {

@@ -15,6 +15,7 @@ import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
 import { raceCancel } from '../../src/util/abort.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
+import { settleWithin } from '../support/settle.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
 /**
@@ -303,6 +304,24 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
       assert.equal(await control.getInfo('version', { signal: ac.signal }), '0.4.9.1');
       const lookalike = { aborted: false, reason: undefined, addEventListener() {}, removeEventListener() {} };
       assert.equal(await control.getInfo('version', { signal: sig(lookalike) }), '0.4.9.1');
+    });
+
+    it('tor.connect with a circuit: timeoutMs also bounds building the state first (a tor that never answers)', async () => {
+      const silent = await FakeControlServer.start();
+      // Answers the connection's own questions, never the state's.
+      silent.info({ version: '0.4.9.1' });
+      silent.handle(/^GETINFO (ns\/all|circuit-status|stream-status|address-mappings|entry-guards)/, () => new Promise<never>(() => undefined));
+      const { control: silentControl } = await openTorControl(silent.endpoint);
+      const fresh = new Tor(silentControl, { version: '0.4.9.1', controlEndpoint: silent.endpoint });
+      try {
+        const started = Date.now();
+        const outcome = await settleWithin(fresh.connect('127.0.0.1:80', { circuit: '7', timeoutMs: 100 }), 3_000, 'tor.connect with a circuit');
+        assert.ok(!outcome.ok && outcome.error instanceof TorTimeoutError, String(!outcome.ok && outcome.error));
+        assert.ok(Date.now() - started < 2_000);
+      } finally {
+        await fresh.close();
+        await silent.close();
+      }
     });
 
     it('0 and Infinity stay valid: a command with 0 times out, one with Infinity is answered', async () => {
