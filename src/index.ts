@@ -45,5 +45,6 @@ export { TorOnionService, type OnionServiceEvents } from './onion/onion-service.
 export { generateClientAuthKey, type OnionClientAuth } from './onion/client-auth.js';
 export type { OnionClientAuthAddOptions } from './onion/onion-service-manager.js';
 export type { TorConnectOptions } from './socks/socks-types.js';
+export type { HttpAgentOptions, TorFetchInit, TorResolveOptions } from './socks/tor-socks-client.js';
 
 export * from './errors.js';

@@ -6,7 +6,7 @@ import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js'
 import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptions } from '../onion/onion-service-manager.js';
 import type { LaunchedTor } from '../process/launch-tor.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
-import { TorSocksClient, type HttpAgentOptions, type TorFetchInit } from '../socks/tor-socks-client.js';
+import { TorSocksClient, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
 import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
@@ -190,13 +190,16 @@ export class Tor {
     return this.onionServices.listClientAuth(opts);
   }
 
-  /** Resolves a hostname through tor (SOCKS RESOLVE): no local DNS query. */
-  resolve(name: string, opts: CancelOptions = {}): Promise<string> {
+  /**
+   * Resolves a hostname through tor (SOCKS RESOLVE): no local DNS query. `opts` takes `isolate`
+   * (or `username`/`password`) like connect, besides `signal` and `timeoutMs`.
+   */
+  resolve(name: string, opts: TorResolveOptions = {}): Promise<string> {
     return this.socks.resolve(name, opts);
   }
 
-  /** Reverse-resolves an IPv4/IPv6 address through tor (SOCKS RESOLVE_PTR). */
-  resolvePtr(address: string, opts: CancelOptions = {}): Promise<string> {
+  /** Reverse-resolves an IPv4/IPv6 address through tor (SOCKS RESOLVE_PTR); options as for {@link resolve}. */
+  resolvePtr(address: string, opts: TorResolveOptions = {}): Promise<string> {
     return this.socks.resolvePtr(address, opts);
   }
 

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { TorAbortError, TorInvalidValueError, TorSocksError, TorTimeoutError } from '../../src/errors.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
+import type { TorControl } from '../../src/control/tor-control.js';
+import { Tor } from '../../src/tor/tor.js';
 import {
   encodeGreeting,
   encodeResolveRequest,
@@ -72,6 +74,16 @@ describe('socks RESOLVE / RESOLVE_PTR (tor SOCKS5 extensions) against a fake SOC
     assert.deepEqual(conn.methods, [2]);
     assert.equal(conn.request?.username, 'torcon-isolate');
     assert.equal(conn.request?.password, 'tok');
+  });
+
+  it('Tor.resolve takes the isolation options too (they were typed away: CancelOptions only)', async () => {
+    const { server, client } = await withServer(() => ({ bound: bound(1, [1, 2, 3, 4]) }));
+    const tor = new Tor({} as TorControl, { version: '0.4.9.1', controlEndpoint: 'tcp:127.0.0.1:9' });
+    Object.defineProperty(tor, 'socks', { value: client });
+    // Compiles only if Tor.resolve's options are the SOCKS client's (isolate, username, password...).
+    const opts: Parameters<Tor['resolve']>[1] = { isolate: 'tok', timeoutMs: 5_000 };
+    assert.equal(await tor.resolve('example.com', opts), '1.2.3.4');
+    assert.equal(server.connections[0]!.request?.password, 'tok');
   });
 
   it('RESOLVE_PTR: IPv4 and IPv6 requests, hostname answer', async () => {
