@@ -10,13 +10,13 @@ Usage: python3 stem_replay.py PORT EVENTS
 Needs Debian's python3-stem (stem 1.8, the version the issue measured).
 """
 
-import json
-import resource
 import sys
 import threading
 import time
 
 from stem.control import Controller, EventType
+
+from replay_report import print_report
 
 ENDED = ('CLOSED', 'FAILED')
 
@@ -69,20 +69,8 @@ def main(port, expected_events):
     controller.add_event_listener(on_bw, EventType.BW)
     if not ended.wait(600):
         raise SystemExit('stem_replay: no end marker within 600 s')
-    replay = end_time[0] - t3
-    report = {
-        'variant': 'stem',
-        'connect_s': t1 - t0,
-        'ready_s': t2 - t1,
-        'replay_s': replay,
-        'events': expected_events,
-        'events_per_s': round(expected_events / replay),
-        # ru_maxrss is in KiB on Linux
-        'max_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        'final': {'circuits_open': len(circuits), 'streams_open': len(streams), 'routers': len(routers)},
-    }
-    sys.stdout.write(json.dumps(report) + '\n')
-    sys.stdout.flush()
+    print_report('stem', (t0, t1, t2, t3, end_time[0]), expected_events,
+                 {'circuits_open': len(circuits), 'streams_open': len(streams), 'routers': len(routers)})
     controller.close()
 
 

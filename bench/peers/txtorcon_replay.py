@@ -8,8 +8,6 @@ Usage: python3 txtorcon_replay.py PORT EVENTS
 Needs Debian's python3-txtorcon (txtorcon 22.0, the version the issue measured).
 """
 
-import json
-import resource
 import sys
 import time
 
@@ -17,6 +15,8 @@ from twisted.internet import defer, task
 from twisted.internet.endpoints import TCP4ClientEndpoint
 import txtorcon
 from txtorcon import torconfig
+
+from replay_report import print_report
 
 # The reference fake port (shared/bench/fake_tor.py) names UseMicrodescriptors' type "Autobool",
 # which txtorcon 22 has no parser for (tor itself says "Boolean+Auto"): without this alias
@@ -44,24 +44,11 @@ def measure(reactor, port, expected_events):
     t3 = time.perf_counter()
     yield tor.protocol.add_event_listener('BW', on_bw)
     t4 = yield ended
-    replay = t4 - t3
-    report = {
-        'variant': 'txtorcon',
-        'connect_s': t1 - t0,
-        'ready_s': t2 - t1,
-        'replay_s': replay,
-        'events': expected_events,
-        'events_per_s': round(expected_events / replay),
-        # ru_maxrss is in KiB on Linux
-        'max_rss_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        'final': {
-            'circuits_open': len(state.circuits),
-            'streams_open': len(state.streams),
-            'routers': len(state.all_routers),
-        },
-    }
-    sys.stdout.write(json.dumps(report) + '\n')
-    sys.stdout.flush()
+    print_report('txtorcon', (t0, t1, t2, t3, t4), expected_events, {
+        'circuits_open': len(state.circuits),
+        'streams_open': len(state.streams),
+        'routers': len(state.all_routers),
+    })
 
 
 def main(reactor, port, events):

@@ -12,6 +12,7 @@ import { EndpointArgumentError, TorError, TorInvalidValueError } from '../../src
 import { generateClientAuthKey } from '../../src/onion/client-auth.js';
 import type { TorState } from '../../src/state/tor-state.js';
 import { Tor } from '../../src/tor/tor.js';
+import { recordControlWrites } from '../support/control-writes.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
 
 /**
@@ -78,13 +79,7 @@ describe('injection: hostile values never reach the wire', () => {
     state = await tor.getState();
     config = await tor.getConfig();
     tmp = await mkdtemp(path.join(os.tmpdir(), 'torcon-injection-'));
-    const socket = (control as unknown as { socket: net.Socket }).socket;
-    written = [];
-    const original = socket.write.bind(socket);
-    write = sinon.stub(socket, 'write').callsFake(((chunk: string | Buffer, ...rest: unknown[]) => {
-      written.push(String(chunk));
-      return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof socket.write);
+    ({ written, write } = recordControlWrites(control));
   });
   after(async () => {
     sinon.restore();

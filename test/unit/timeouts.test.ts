@@ -15,6 +15,7 @@ import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
 import { raceCancel } from '../../src/util/abort.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
+import { recordControlWrites } from '../support/control-writes.js';
 import { settleWithin } from '../support/settle.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
@@ -136,13 +137,7 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
       config = await tor.getConfig();
       // Fill the config cache, so that get() would answer without asking tor.
       await config.get('Nickname');
-      const socket = (control as unknown as { socket: net.Socket }).socket;
-      written = [];
-      const original = socket.write.bind(socket);
-      sinon.stub(socket, 'write').callsFake(((chunk: string | Buffer, ...rest: unknown[]) => {
-        written.push(String(chunk));
-        return (original as (...a: unknown[]) => boolean)(chunk, ...rest);
-      }) as typeof socket.write);
+      written = recordControlWrites(control).written;
     });
     after(async () => {
       sinon.restore();
