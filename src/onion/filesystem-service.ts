@@ -64,8 +64,9 @@ export async function createFilesystemService(
   const owner = await prepareDirectory(dir, await torProcessUid(control, signal));
   // tor's own authorized_clients: a client whose file is there keeps its key (a new one would lock
   // it out at every restart); the names without one get a key, written before tor loads the service.
+  // Without clientAuth names the directory is tor's business alone, as before: not read at all.
   const authDir = path.join(dir, 'authorized_clients');
-  const { clients, created } = await readClientAuthDir(authDir, o.clientAuth);
+  const { clients, created } = o.clientAuth.length > 0 ? await readClientAuthDir(authDir, o.clientAuth) : { clients: [], created: [] };
   await writeClientAuthFiles(authDir, created, owner);
 
   let opened = false;
