@@ -77,6 +77,8 @@ interface RunReport {
    */
   ready_page_faults: number;
   replay_page_faults: number;
+  /** Of replay_page_faults, those of the main thread (the rest: the compiler and GC helper threads); Linux only. */
+  replay_page_faults_main: number | null;
   /**
    * Seconds the first read of `state.routers` took after the replay. The state reads the consensus
    * text on first use of its routers, so that part of building the state is here, not in ready.
@@ -195,21 +197,25 @@ function cpuSeconds(): number {
 
 /**
  * CPU seconds of the main thread (JavaScript, and GC pauses) and of all other threads (V8's
- * background compiler and GC helpers, libuv), from /proc (Linux; null elsewhere). In 10 ms ticks.
+ * background compiler and GC helpers, libuv), in 10 ms ticks, and the main thread's minor page
+ * faults, from /proc (Linux; null elsewhere).
  */
-function threadCpuSeconds(): { main: number; other: number } | null {
+function threadCpuSeconds(): { main: number; other: number; mainFaults: number } | null {
   try {
     let main = 0;
     let other = 0;
+    let mainFaults = 0;
     for (const tid of fs.readdirSync('/proc/self/task')) {
       const stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
-      if (tid === String(process.pid)) main += ticks;
-      else other += ticks;
+      if (tid === String(process.pid)) {
+        main += ticks;
+        mainFaults = Number(fields[7]); // minflt
+      } else other += ticks;
     }
     const hz = 100;
-    return { main: main / hz, other: other / hz };
+    return { main: main / hz, other: other / hz, mainFaults };
   } catch {
     return null;
   }
@@ -335,6 +341,7 @@ async function torconWorker(port: number, expectedEvents: number, mode: 'state' 
       replay_gc_count: gcStats.count,
       replay_cpu_main_s: th3 && th4 ? +(th4.main - th3.main).toFixed(2) : null,
       replay_cpu_other_s: th3 && th4 ? +(th4.other - th3.other).toFixed(2) : null,
+      replay_page_faults_main: th3 && th4 ? th4.mainFaults - th3.mainFaults : null,
       ready_page_faults: f2 - f1,
       replay_page_faults: f4 - f3,
       replay_tenths_ms: tenths(t3, marks, t4),
@@ -493,6 +500,7 @@ async function floorWorker(port: number, expectedEvents: number): Promise<RunRep
     replay_gc_count: gcStats.count,
     replay_cpu_main_s: th3 && th4 ? +(th4.main - th3.main).toFixed(2) : null,
     replay_cpu_other_s: th3 && th4 ? +(th4.other - th3.other).toFixed(2) : null,
+    replay_page_faults_main: th3 && th4 ? th4.mainFaults - th3.mainFaults : null,
     replay_tenths_ms: tenths(t3, marks, t4),
     ready_page_faults: f2 - f1,
     replay_page_faults: f4 - f3,
@@ -672,7 +680,7 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
             `(${Math.round(r.events_per_s)} ev/s), cpu ready ${r.ready_cpu_s.toFixed(3)} s replay ${r.replay_cpu_s.toFixed(3)} s ` +
             `(${r.events_per_cpu_s} ev/cpu-s, GC ${r.replay_gc_ms} ms` +
             (r.replay_cpu_main_s !== null ? `, main thread ${r.replay_cpu_main_s} s + other threads ${r.replay_cpu_other_s} s` : '') +
-            `), page faults ${r.ready_page_faults} + ${r.replay_page_faults}, max RSS ${r.max_rss_mb} MB` +
+            `), page faults ${r.ready_page_faults} + ${r.replay_page_faults}${r.replay_page_faults_main !== null ? ` (main thread ${r.replay_page_faults_main})` : ''}, max RSS ${r.max_rss_mb} MB` +
             (r.final ? `, final ${JSON.stringify(r.final)} ${checkFinal(meta, r).ok ? 'OK' : 'MISMATCH'}` : '') +
             '\n',
         );
@@ -701,6 +709,8 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
         ? rs[0].replay_tenths_ms.map((_, k) => +median(rs.map((r) => r.replay_tenths_ms![k]!)).toFixed(1))
         : undefined,
       second_half_events_per_s: rs[0]?.replay_tenths_ms ? Math.round(median(rs.map((r) => secondHalfRate(r)))) : undefined,
+      replay_page_faults: median(rs.map((r) => r.replay_page_faults)),
+      replay_page_faults_main: rs.every((r) => r.replay_page_faults_main !== null) ? median(rs.map((r) => r.replay_page_faults_main!)) : undefined,
     };
   };
   const torcon = summarize('torcon');
@@ -752,6 +762,11 @@ async function orchestrate(flags: Map<string, string>): Promise<void> {
     }
     for (const [name, s] of rows) {
       if (s.replay_tenths_ms) console.log(`${name} replay by tenths (ms, median): ${s.replay_tenths_ms.join(' ')}`);
+    }
+    for (const [name, s] of rows) {
+      if (s.replay_page_faults_main !== undefined) {
+        console.log(`${name} page faults in the replay (median): ${s.replay_page_faults}, of them the main thread's ${s.replay_page_faults_main}`);
+      }
     }
     for (const [name, s] of rows) {
       if (s.second_half_events_per_s !== undefined) {
