@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { TorInvalidValueError } from '../errors.js';
+import { retryable } from '../util/retryable.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
 import { MaxMindGeoIp } from './maxmind-geoip.js';
@@ -94,13 +95,7 @@ export function lazyGeoIp(open: () => Promise<GeoIpLookup>): GeoIpLookup {
   let source: Promise<GeoIpLookup> | undefined;
   return {
     lookup: async (ip) => {
-      if (source === undefined) {
-        const opening = open();
-        source = opening;
-        opening.catch(() => {
-          if (source === opening) source = undefined;
-        });
-      }
+      source ??= retryable(open(), () => (source = undefined));
       return (await source).lookup(ip);
     },
   };

@@ -10,6 +10,7 @@ import { TorSocksClient, type HttpAgentOptions, type TorFetchInit, type TorResol
 import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
+import { retryable } from '../util/retryable.js';
 import { assertCancelOptions, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
@@ -265,10 +266,4 @@ interface StateBuild {
   /** Callers still waiting. */
   waiting: number;
   settled: boolean;
-}
-
-/** A cached promise that forgets itself when it fails, so that the next call tries again. */
-function retryable<T>(promise: Promise<T>, forget: () => void): Promise<T> {
-  promise.catch(forget);
-  return promise;
 }
