@@ -24,14 +24,6 @@ export interface ClientAuthDirClients {
   created: OnionClientAuthKey[];
 }
 
-/** A client whose file was there: its private key is the client's own, unknown here. */
-class KeptClient implements OnionClientAuthKey {
-  constructor(
-    readonly name: string,
-    readonly publicKey: string,
-  ) {}
-}
-
 /** What a `NAME.auth` file holds for `publicKey`, as tor writes and reads it. */
 function fileText(publicKey: string): string {
   return `descriptor:x25519:${publicKey}\n`;
@@ -78,7 +70,8 @@ export async function readClientAuthDir(dir: string, names: readonly string[]): 
     if (publicKey === undefined) {
       throw new EndpointArgumentError(`onion: ${where} is not a client authorization file (one line: descriptor:x25519:<52 base32 characters>)`);
     }
-    kept.set(name, new KeptClient(name, publicKey));
+    // No private key: that one is the client's own, unknown here.
+    kept.set(name, { name, publicKey });
   }
   const clients: OnionClientAuthKey[] = [];
   const created: OnionClientAuthKey[] = [];
