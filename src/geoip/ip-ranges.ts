@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { TorInvalidValueError } from '../errors.js';
-import { normalizeAddress } from '../state/client-process.js';
+import { normalizeAddress } from '../util/ip-address.js';
 
 /**
  * Address ranges that no GeoIP database can place: loopback, private (RFC 1918, ULA), link-local,

@@ -16,7 +16,8 @@ import { assertCancelOptions, raceCancel, throwIfAborted, timerDelay, type Cance
 import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
-import { listenerPeers, normalizeAddress, type SocketPeer } from './client-process.js';
+import { normalizeAddress } from '../util/ip-address.js';
+import { listenerPeers, type SocketPeer } from './client-process.js';
 import { TorGeoIp } from '../geoip/tor-geoip.js';
 import type { GeoIpLookup, Location } from './geoip-types.js';
 import {

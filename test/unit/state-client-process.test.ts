@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { decodeProcAddress, findClientProcess, listenerPeers, normalizeAddress } from '../../src/state/client-process.js';
+import { decodeProcAddress, findClientProcess, listenerPeers } from '../../src/state/client-process.js';
+import { normalizeAddress } from '../../src/util/ip-address.js';
 
 const TCP_HEADER =
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
