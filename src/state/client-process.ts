@@ -199,4 +199,3 @@ export function decodeProcAddress(hex: string): string | null {
   }
   return bytesToNormal(bytes);
 }
-
