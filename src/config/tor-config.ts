@@ -3,6 +3,7 @@ import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
+import { addressPolicyProblem } from './address-policy.js';
 import {
   encodeConfLines,
   parseConfChangedText,
@@ -26,6 +27,21 @@ import {
 } from './hidden-service-groups.js';
 
 const log = logger('config');
+
+/**
+ * tor 0.4.9 exits on a malformed MetricsPortPolicy set by a controller instead of refusing it
+ * (see address-policy.ts), so it is checked here first.
+ */
+function assertMetricsPortPolicy(name: string, lines: readonly ConfLine[]): void {
+  for (let i = 0; i < lines.length; i++) {
+    const value = lines[i]!.value;
+    const problem = value === null ? undefined : addressPolicyProblem(value);
+    if (problem !== undefined) {
+      const where = lines.length > 1 ? `line ${i + 1}, ${problem}` : problem;
+      throw new TorInvalidValueError(`value of ${name}`, `${where}; tor 0.4.9 would exit rather than refuse it`);
+    }
+  }
+}
 
 /** Events of {@link TorConfig}. */
 export interface TorConfigEvents {
@@ -272,7 +288,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown or virtual option, one given
    *   twice in different case, a HiddenService group option (use `setHiddenServices`), a list for a single-valued option, a
    *   value with CR, LF, NUL or a lone surrogate, or a number a whole-number option would not keep
-   *   exactly (a fraction, or beyond 2^53: give a bigint)
+   *   exactly (a fraction, or beyond 2^53: give a bigint), or a MetricsPortPolicy entry that is not
+   *   `accept|reject[6] ADDRESS[/MASK][:PORT]` (tor 0.4.9 exits on a malformed one instead of refusing it)
    * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses the values (e.g. 513, 553)
    * @example await config.set({ ContactInfo: 'me <me@example.org>', SocksPort: ['auto', '127.0.0.1:auto IsolateDestAddr'] });
    */
@@ -300,7 +317,9 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
         );
       }
       names.push(info);
-      lines.push(...toConfLines(info.name, info.type, input));
+      const optionLines = toConfLines(info.name, info.type, input);
+      if (info.name.toLowerCase() === 'metricsportpolicy') assertMetricsPortPolicy(info.name, optionLines);
+      lines.push(...optionLines);
     }
     const encoded = encodeConfLines(lines);
     await this.write(`SETCONF ${encoded}`, names, opts);

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import fc from 'fast-check';
 import sinon from 'sinon';
+import { addressPolicyProblem } from '../../src/config/address-policy.js';
 import { TorConfig } from '../../src/config/tor-config.js';
 import type { ConfLine, HiddenServiceConfig } from '../../src/config/config-types.js';
 import { TorControlError, TorInvalidValueError } from '../../src/errors.js';
@@ -283,5 +285,86 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
     await tor.control.signal('RELOAD');
     assert.equal(await config.get('ContactInfo', { fresh: true }), 'saved-by-torcon 42');
     assert.equal(await config.get('__OwningControllerProcess', { fresh: true }), String(process.pid));
+  });
+});
+
+describe('address policies against a real tor (DisableNetwork 1)', function () {
+  this.timeout(60_000);
+  let tor: Tor;
+  let config: TorConfig;
+
+  before(async () => {
+    tor = await launchTor({ config: OFFLINE });
+    config = await TorConfig.create(tor.control);
+  });
+
+  after(async () => {
+    await config?.close();
+    await tor?.close();
+  });
+
+  it('refuses a malformed MetricsPortPolicy before tor sees it, so tor lives (tor 0.4.9 exits on one)', async () => {
+    for (const value of ['z', ['accept 127.0.0.1', 'reject']]) {
+      await assert.rejects(config.set({ MetricsPortPolicy: value }), (err: unknown) => err instanceof TorInvalidValueError && /MetricsPortPolicy/.test(err.message));
+    }
+    assert.match(await tor.control.getInfo('version'), /^\d+\.\d+/, 'tor still answers');
+    await config.set({ MetricsPortPolicy: ['accept 127.0.0.1:9035', 'accept [::1]', 'reject *'] });
+    assert.deepEqual(await config.get('MetricsPortPolicy'), ['accept 127.0.0.1:9035', 'accept [::1]', 'reject *']);
+    await config.reset(['MetricsPortPolicy']);
+  });
+
+  it('accepts only what tor accepts: policy-like values tried on SocksPolicy, which tor does check', async () => {
+    // SocksPolicy goes through the same policy parser in tor, and tor answers 513 for a bad one
+    // instead of exiting, so it can judge any value. The checker may be stricter than tor (odd
+    // spellings such as ":+80" are refused), never looser.
+    // Mostly well-formed parts, so that both verdicts are common; each part sometimes odd.
+    const w = <T,>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
+    const octet = fc.integer({ min: 0, max: 300 }).map(String);
+    const ipv4 = fc.oneof(w(6, fc.ipV4()), w(1, fc.tuple(octet, octet, octet, octet).map((p) => p.join('.'))), w(1, fc.ipV4Extended()));
+    const address = fc.oneof(
+      w(4, fc.constantFrom('*', '*4', '*6', 'private')),
+      w(6, ipv4),
+      w(4, fc.ipV6().map((a) => `[${a}]`)),
+      w(2, fc.constantFrom('localhost', '', '::1', '[::1', '[fe80::1%eth0]')),
+      w(1, fc.string({ maxLength: 6 })),
+    );
+    const mask = fc.oneof(
+      w(8, fc.constant('')),
+      w(3, fc.integer({ min: -1, max: 140 }).map((n) => `/${n}`)),
+      w(1, ipv4.map((a) => `/${a}`)),
+      w(1, fc.constant('/')),
+    );
+    const port = fc.oneof(
+      w(3, fc.constant('')),
+      w(3, fc.constant(':*')),
+      w(4, fc.integer({ min: 0, max: 70_000 }).map((n) => `:${n}`)),
+      w(3, fc.tuple(fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 70_000 })).map(([a, b]) => `:${a}-${b}`)),
+      w(1, fc.constantFrom(':', ':+80', ':08', ':80-', ':-80')),
+    );
+    const action = fc.oneof(w(12, fc.constantFrom('accept', 'reject', 'accept6', 'reject6')), w(1, fc.constantFrom('Accept', 'acept', '')));
+    const separator = fc.oneof(w(8, fc.constant(' ')), w(1, fc.constantFrom('\t', '  ', '')));
+    const entry = fc.tuple(action, separator, address, mask, port).map(([a, sep, ad, m, p]) => `${a}${sep}${ad}${m}${p}`);
+    const values = fc.sample(fc.array(entry, { minLength: 1, maxLength: 2 }).map((e) => e.join(', ')), { numRuns: 400, seed: 20261126 });
+
+    let accepted = 0;
+    let stricter = 0;
+    const looser: string[] = [];
+    for (const value of values) {
+      if (/[\r\n\0]/.test(value)) continue;
+      const ours = addressPolicyProblem(value) === undefined;
+      const tors = await config.set({ SocksPolicy: value }).then(
+        () => true,
+        (err: unknown) => {
+          if (err instanceof TorControlError) return false;
+          throw err;
+        },
+      );
+      if (ours) accepted++;
+      if (ours && !tors) looser.push(value);
+      if (!ours && tors) stricter++;
+    }
+    await config.reset(['SocksPolicy']);
+    assert.deepEqual(looser, [], 'values the checker accepts and tor refuses');
+    assert.ok(accepted >= 50, `the sample exercised accepted values too (${accepted} of ${values.length}; ${stricter} refused that tor takes)`);
   });
 });

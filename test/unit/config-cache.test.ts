@@ -47,6 +47,26 @@ describe('config: TorConfig cache (scripted control port)', () => {
     assert.equal(peer.received.length, before, 'nothing was sent');
   });
 
+  it('refuses a malformed MetricsPortPolicy, sending nothing (tor 0.4.9 would exit on it rather than refuse it)', async () => {
+    peer.auto.set('GETINFO', NAMES.replace('ContactInfo String', 'ContactInfo String\r\nMetricsPortPolicy LineList'));
+    const cfg = await TorConfig.create(control);
+    try {
+      const before = peer.received.length;
+      for (const value of ['z', ['accept 127.0.0.1', 'reject'], 'accept 127.0.0.1:0']) {
+        await assert.rejects(
+          cfg.set({ MetricsPortPolicy: value }),
+          (err: unknown) => err instanceof TorInvalidValueError && /MetricsPortPolicy/.test(err.message) && /would exit/.test(err.message),
+        );
+      }
+      assert.equal(peer.received.length, before, 'nothing was sent');
+      peer.auto.set('SETCONF', '250 OK\r\n');
+      await cfg.set({ metricsportpolicy: ['accept 127.0.0.1', 'reject *'] });
+      assert.ok(peer.received.includes('SETCONF MetricsPortPolicy="accept 127.0.0.1" MetricsPortPolicy="reject *"'));
+    } finally {
+      await cfg.close();
+    }
+  });
+
   it('does not cache a GETCONF reply that a CONF_CHANGED in the same read has overtaken', async () => {
     // Both in one write: the reply is parsed first, the event right after, before the caller resumes.
     peer.auto.set('GETCONF', '250 ContactInfo=old\r\n650-CONF_CHANGED\r\n650-ContactInfo=new\r\n650 OK\r\n');
