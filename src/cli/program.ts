@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import createDebug from 'debug';
 import type { CliContext, GlobalOptions } from './context.js';
@@ -7,6 +8,16 @@ import { addTestnetCommands } from './commands/testnet-commands.js';
 import { addServeCommands } from './commands/serve-commands.js';
 import { addMonitorCommand } from './commands/monitor-command.js';
 import { addDemoCommand } from './commands/demo-command.js';
+
+/** torcon's version, from its package.json (dist/src/cli/ is three levels below it, in the repository and in the package). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 /**
  * Builds the `torcon` command tree. Kept apart from main.ts (which owns the process) so that tests
@@ -27,6 +38,8 @@ export function buildProgram(output: Output, signal: AbortSignal): Command {
         .env('TOR_CONTROL_PASSWORD'),
     )
     .option('-v, --verbose', 'debug logs on stderr (secrets redacted)')
+    // -v is --verbose, so the version is -V (as in many CLIs that have both)
+    .version(packageVersion(), '-V, --version', "print torcon's version")
     .showHelpAfterError('(use --help for usage)')
     .configureOutput({
       writeOut: (s) => output.out.write(s),

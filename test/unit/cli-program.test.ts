@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { CommanderError, type Command } from 'commander';
@@ -64,6 +65,15 @@ describe('cli: program and help', () => {
       assert.equal(r.code, 0, `${path.join(' ')}: ${String(r.error)}`);
       assert.match(r.out, /^Usage: torcon/m, path.join(' '));
       assert.match(r.out, /\nExamples:\n {2}\S/, `no Examples in help of "${path.join(' ')}"`);
+    }
+  });
+
+  it('--version and -V print the version of package.json and exit 0', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await parse([flag]);
+      assert.equal(r.code, 0, String(r.error));
+      assert.equal(r.out, `${version}\n`);
     }
   });
 
