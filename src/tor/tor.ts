@@ -15,6 +15,7 @@ import { assertCancelOptions, invalidCancelOptions, raceCancel, type CancelOptio
 import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { parseTorTarget } from './tor-target.js';
+import { requestNewIdentity } from './new-identity.js';
 
 /** Options of {@link Tor.connect}. */
 export interface TorStreamOptions extends TorConnectOptions {
@@ -221,9 +222,15 @@ export class Tor {
     return this.socks.fetch(input, init);
   }
 
-  /** SIGNAL NEWNYM: new circuits for new streams. */
+  /**
+   * SIGNAL NEWNYM: new circuits for streams opened from now on. Resolves once tor has applied it:
+   * tor applies at most one NEWNYM every 10 seconds and defers one asked for sooner (while answering
+   * OK at once), so this can take up to 10 s. `timeoutMs`/`signal` bound the whole wait.
+   * @throws TorTimeoutError, TorAbortError, TorControlError, TorControlClosedError
+   */
   async newIdentity(opts: CancelOptions = {}): Promise<void> {
-    await this.control.signal('NEWNYM', opts);
+    assertCancelOptions(opts);
+    await requestNewIdentity(this.control, opts);
   }
 
   /**

@@ -74,6 +74,8 @@ describe('injection: hostile values never reach the wire', () => {
     fake.handle(/^(ADD_ONION|DEL_ONION|ONION_CLIENT_AUTH_ADD|ONION_CLIENT_AUTH_REMOVE|SIGNAL|EXTENDCIRCUIT|CLOSECIRCUIT|CLOSESTREAM)\b/, (line) =>
       line.startsWith('ADD_ONION') ? [`250-ServiceID=${ONION}`, '250 OK'] : ['250 OK'],
     );
+    // (Registered last, so it wins over the catch-all above.) As tor does, a NEWNYM it applies at once is announced before the OK.
+    fake.handle(/^SIGNAL NEWNYM$/, () => ['650 SIGNAL NEWNYM', '250 OK']);
     ({ control } = await openTorControl(fake.endpoint));
     tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
     state = await tor.getState();
@@ -209,9 +211,13 @@ describe('injection: hostile values never reach the wire', () => {
     }
   });
 
-  it('Tor.newIdentity sends exactly SIGNAL NEWNYM (it takes no caller value)', async () => {
+  it('Tor.newIdentity sends exactly SIGNAL NEWNYM (it takes no caller value), between subscribing to SIGNAL events and back', async () => {
     await tor.newIdentity();
-    assert.equal(oneLine('newIdentity'), 'SIGNAL NEWNYM');
+    await new Promise((r) => setTimeout(r, 50)); // the unsubscribing SETEVENTS is not awaited
+    const lines = written.join('').split('\r\n').slice(0, -1);
+    assert.deepEqual(lines.filter((l) => !l.startsWith('SETEVENTS ')), ['SIGNAL NEWNYM']);
+    assert.ok(lines[0]!.includes(' SIGNAL'), `subscribed to SIGNAL first: ${JSON.stringify(lines)}`);
+    assert.ok(!lines.at(-1)!.includes(' SIGNAL'), `unsubscribed after: ${JSON.stringify(lines)}`);
   });
 
   it('createOnionService: privateKey, port targets, clientAuth names, localSocket, hiddenServiceDir', async () => {

@@ -47,11 +47,15 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
   program
     .command('newnym')
     .description('SIGNAL NEWNYM: use new circuits for new connections')
-    .addHelpText('after', '\nTor may rate-limit NEWNYM: a second request soon after the first can take effect later.\n\nExamples:\n  torcon newnym\n  torcon --control tcp:127.0.0.1:9051 newnym')
+    .addHelpText('after', '\nWaits until tor has applied it: tor applies at most one NEWNYM every 10 seconds, so a second request soon after the first waits for its turn.\n\nExamples:\n  torcon newnym\n  torcon --control tcp:127.0.0.1:9051 newnym')
     .action(async () => {
       await withTor(ctx, async (tor) => {
-        await tor.newIdentity();
-        println(ctx.output.out, 'ok: new circuits will be used for new connections');
+        const started = Date.now();
+        await tor.newIdentity({ signal: ctx.signal });
+        const waited = (Date.now() - started) / 1000;
+        // tor's 10 s rate limit is the only reason for a wait this long
+        const after = waited >= 1 ? ` (tor applied it after ${waited.toFixed(1)} s: it applies one NEWNYM every 10 s at most)` : '';
+        println(ctx.output.out, `ok: new circuits will be used for new connections${after}`);
       });
     });
 
