@@ -138,7 +138,11 @@ export class TorLaunchError extends TorError {
   }
 }
 
-/** A circuit failed to build or closed. `reason`/`remoteReason` are tor's REASON/REMOTE_REASON. */
+/**
+ * A circuit failed to build or closed, or a stream could not use the circuit it was pinned to.
+ * `reason`/`remoteReason` are tor's REASON/REMOTE_REASON: the circuit's, or for a pinned stream
+ * that tor ended, the stream's.
+ */
 export class TorCircuitError extends TorError {
   readonly circuitId?: string;
   readonly reason?: string;

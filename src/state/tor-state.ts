@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
-import type { GuardEvent, TorEvent } from '../control/events/event-types.js';
+import type { GuardEvent, HostPort, TorEvent } from '../control/events/event-types.js';
 import { redactEventText } from '../control/events/redact.js';
 import {
   TorAbortError,
@@ -10,6 +10,7 @@ import {
   TorControlError,
   TorInvalidValueError,
   TorProtocolError,
+  TorSocksError,
   TorTimeoutError,
 } from '../errors.js';
 import { assertCancelOptions, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
@@ -40,6 +41,7 @@ import { Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { streamHandoff, type StreamHandoff } from './stream-handoff.js';
+import { describeStreamEnd, exitRefusal } from './stream-reasons.js';
 
 export { Circuit } from './circuit.js';
 export { Stream } from './stream.js';
@@ -92,24 +94,32 @@ function streamCloseCode(reason: string): number | undefined {
 const MAX_ATTACH_ATTEMPTS = 3;
 
 /**
- * What the exit answered when it turned down a stream in a way that the same exit will repeat (so
- * that attaching the stream to the same circuit again cannot help), or undefined. tor detaches a
- * stream for these and would try another exit; a stream pinned to a circuit has no other exit,
- * and a second try on the same one was seen to wait for tor's stream timeout (10 s and more)
- * instead of failing again. Read after a detach: REMOTE_REASON is kept from the DETACHED event.
+ * How long a pinned connect whose SOCKS request tor refused waits for the STREAM event that says
+ * why. tor sends that event before its SOCKS reply, but on another connection: it is usually here
+ * already, or within a few milliseconds. The limit only keeps a lost event from holding the caller.
  */
-function exitRefusal(st: Stream): string | undefined {
-  const { host, port } = st.target;
-  switch (st.remoteReason) {
-    case 'RESOLVEFAILED':
-      return `could not resolve ${host} (REMOTE_REASON=RESOLVEFAILED)`;
-    case 'EXITPOLICY':
-      return `does not allow ${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port} by its exit policy (REMOTE_REASON=EXITPOLICY)`;
-    case 'NOROUTE':
-      return `has no route to ${host} (REMOTE_REASON=NOROUTE)`;
-    default:
-      return undefined;
-  }
+const STREAM_END_WAIT_MS = 1000;
+/** tor's reasons for ending a stream, from its FAILED or CLOSED event. */
+interface StreamEnding {
+  reason: string | undefined;
+  remoteReason: string | undefined;
+}
+
+/** connectVia's error for a pinned stream that tor ended: why, in words and as tor's reasons. */
+function streamEndedError(circuitId: string, target: HostPort, ending: StreamEnding, socksError: TorSocksError): TorCircuitError {
+  const { host, port } = target;
+  const refusal = exitRefusal(ending.remoteReason, target);
+  const where = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
+  const message =
+    refusal !== undefined
+      ? `the exit of circuit ${circuitId} ${refusal}`
+      : `the stream to ${where} over circuit ${circuitId} failed: ${describeStreamEnd(ending.reason, ending.remoteReason)}`;
+  const fields = {
+    circuitId,
+    ...(ending.reason !== undefined ? { reason: ending.reason } : {}),
+    ...(ending.remoteReason !== undefined ? { remoteReason: ending.remoteReason } : {}),
+  };
+  return new TorCircuitError(message, fields, { cause: socksError });
 }
 /** How long an attacher-chosen circuit may take to be built before its stream is closed. */
 const ATTACH_BUILD_TIMEOUT_MS = 60_000;
@@ -203,6 +213,12 @@ interface Expectation {
   key: string | undefined;
   /** Why its stream could not be put on the circuit (then closed), for connectVia's error. */
   failure: Error | undefined;
+  /** The stream tor opened for the socket, once it came to be attached. */
+  stream: Stream | undefined;
+  /** tor's reasons from that stream's first FAILED/CLOSED event, once it came. */
+  ending: StreamEnding | undefined;
+  /** Wakes connectVia waiting for `ending` (see waitForEnding). */
+  wake: (() => void) | undefined;
 }
 
 /**
@@ -603,9 +619,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
         this.fire('streamDetached', st);
         break;
       case 'FAILED':
+        if (this.expectations.size > 0) this.noteEnding(st);
         this.fire('streamFailed', st);
         break;
       case 'CLOSED':
+        if (this.expectations.size > 0) this.noteEnding(st);
         this.fire('streamClosed', st);
         break;
       default:
@@ -861,7 +879,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @throws TorCircuitError when the circuit does not exist, closed, or was not built within
    *   `timeoutMs` or before `signal` aborted (`open` is then never called); and when `open` failed
    *   because the stream could not go on the circuit (it closed, tor refused the ATTACHSTREAM: the
-   *   stream is closed, and the why is the `cause`). Other failures of `open` pass through.
+   *   stream is closed, and the why is the `cause`); and when tor turned the stream down on the
+   *   circuit (`open` failed with tor's SOCKS reply, a TorSocksError, which is the `cause`): the
+   *   message says why, and `reason`/`remoteReason` are the REASON/REMOTE_REASON of the stream's
+   *   FAILED (or CLOSED) event. Other failures of `open` pass through.
    */
   async connectVia<T>(
     circuit: Circuit | string,
@@ -878,7 +899,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
       throw new TorCircuitError(`circuit ${id} does not exist or is closed`, { circuitId: id });
     }
     if (c.status !== 'BUILT') await c.whenBuilt(opts);
-    const expectation: Expectation = { circuit: c, key: undefined, failure: undefined };
+    const expectation: Expectation = { circuit: c, key: undefined, failure: undefined, stream: undefined, ending: undefined, wake: undefined };
     this.expectations.add(expectation);
     try {
       await this.syncLeaveUnattached();
@@ -895,10 +916,17 @@ export class TorState extends EventEmitter<TorStateEvents> {
         this.handoff.pin(key, this);
       });
     } catch (err) {
-      // tor's SOCKS reply only says the stream failed; we know why when the circuit was the cause.
+      // tor's SOCKS reply only says the stream failed (often a bare "general failure"); we know
+      // why when the circuit was the cause, and otherwise tor's STREAM event says it.
+      const refusedByTor = err instanceof TorSocksError && err.reply !== undefined;
+      if (refusedByTor && expectation.failure === undefined) await this.waitForEnding(expectation, opts.signal);
       const why = expectation.failure;
-      if (why === undefined) throw err;
-      throw new TorCircuitError(`the stream could not use circuit ${c.id}: ${why.message}`, { circuitId: c.id }, { cause: why });
+      if (why !== undefined) {
+        throw new TorCircuitError(`the stream could not use circuit ${c.id}: ${why.message}`, { circuitId: c.id }, { cause: why });
+      }
+      const { stream, ending } = expectation;
+      if (stream === undefined || ending === undefined || !(err instanceof TorSocksError)) throw err;
+      throw streamEndedError(c.id, stream.target, ending, err);
     } finally {
       this.expectations.delete(expectation);
       if (expectation.key !== undefined && this.expectedBySource.get(expectation.key) === expectation) {
@@ -906,6 +934,35 @@ export class TorState extends EventEmitter<TorStateEvents> {
         this.handoff.unpin(expectation.key, this);
       }
       this.syncLeaveUnattached().catch((err) => log('resetting __LeaveStreamsUnattached failed: %s', err));
+    }
+  }
+
+  /**
+   * Resolves once tor has said how the expectation's stream ended (see noteEnding), at once when
+   * it has or no stream was seen; else at the first of that event, STREAM_END_WAIT_MS, `signal`
+   * or the state closing. Never rejects.
+   */
+  private waitForEnding(expectation: Expectation, signal: AbortSignal | undefined): Promise<void> {
+    if (expectation.ending !== undefined || expectation.stream === undefined || this.closed || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        expectation.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, STREAM_END_WAIT_MS);
+      signal?.addEventListener('abort', done, { once: true });
+      expectation.wake = done;
+    });
+  }
+
+  /** Keeps tor's reasons when a pinned connection's stream fails or closes (its first such event). */
+  private noteEnding(st: Stream): void {
+    for (const expectation of this.expectations) {
+      if (expectation.stream !== st || expectation.ending !== undefined) continue;
+      expectation.ending = { reason: st.reason, remoteReason: st.remoteReason };
+      expectation.wake?.();
     }
   }
 
@@ -953,7 +1010,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
     try {
       const expected = key === undefined ? undefined : this.expectedBySource.get(key);
       if (expected !== undefined) {
-        const refusal = st.attachAttempts > 0 ? exitRefusal(st) : undefined;
+        expected.stream = st;
+        // Read after a detach: REMOTE_REASON is kept from the DETACHED event.
+        const refusal = st.attachAttempts > 0 ? exitRefusal(st.remoteReason, st.target) : undefined;
         if (expected.circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS || refusal !== undefined) {
           const id = expected.circuit.id;
           expected.failure ??= expected.circuit.closed
@@ -1141,6 +1200,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.closed = true;
     this.attacher = null;
     this.handoff.leave(this);
+    for (const expectation of this.expectations) expectation.wake?.();
     this.expectations.clear();
     this.expectedBySource.clear();
     this.buffer = null;

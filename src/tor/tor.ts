@@ -137,7 +137,9 @@ export class Tor {
    * @param target `host:port`, `[v6]:port`, a `tor:` endpoint string, or `{ host, port }`
    * @throws TorSocksError (codes `TOR_SOCKS_*`) when tor cannot connect
    * @throws TorCircuitError when `circuit` does not exist, closed, was not built in time, or tor
-   *   would not put the stream on it (tor's refusal as the `cause`)
+   *   would not put the stream on it (tor's refusal as the `cause`), or the stream failed on it
+   *   (`reason`/`remoteReason`: tor's REASON/REMOTE_REASON for the stream; the TorSocksError as
+   *   the `cause`)
    * @throws TorInvalidValueError for a `circuit` that is neither a Circuit nor an id, or with an `.onion`
    *   target (tor chooses those circuits)
    * @example const socket = await tor.connect('example.onion:80');

@@ -19,6 +19,7 @@ import { TorState, type Circuit, type Stream, type TorStateEvents, type TorState
 import { Tor } from '../../src/tor/tor.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
 import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
+import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
 const FP = RECORDED_RELAYS as Record<'auth0' | 'auth1' | 'auth2' | 'auth3', string>;
 const ln = (nick: keyof typeof FP) => `$${FP[nick]}~${nick}`;
@@ -951,6 +952,131 @@ describe('state: TorState against a fake control port', () => {
         await h.state.close();
         await h.control.close();
         await h.fake.close();
+      }
+    });
+
+    /** tor's SOCKS reply to a stream it ended: what the SOCKS client makes of reply byte `reply`. */
+    const socksReply = (reply: number) => new TorSocksError('TOR_SOCKS_GENERAL_FAILURE', `SOCKS reply 0x0${reply}`, reply);
+
+    it("names tor's REASON and REMOTE_REASON when tor ends the pinned stream any other way: TorCircuitError, the SOCKS error as cause", async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      // [stream id, the stream's last event after ATTACHSTREAM, tor's SOCKS reply byte, message, reason, remoteReason]
+      const cases: Array<[string, string, number, RegExp, string, string | undefined]> = [
+        ['90', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=CONNECTREFUSED', 5, /the target refused the connection \(REASON=END REMOTE_REASON=CONNECTREFUSED\)/, 'END', 'CONNECTREFUSED'],
+        ['91', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=TIMEOUT', 6, /timed out \(REASON=END REMOTE_REASON=TIMEOUT\)/, 'END', 'TIMEOUT'],
+        ['92', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=MISC', 1, /unspecified failure \(REASON=END REMOTE_REASON=MISC\)/, 'END', 'MISC'],
+        ['93', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=TORPROTOCOL', 1, /protocol violation \(REASON=END REMOTE_REASON=TORPROTOCOL\)/, 'END', 'TORPROTOCOL'],
+        ['94', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=HIBERNATING', 1, /hibernating \(REASON=END REMOTE_REASON=HIBERNATING\)/, 'END', 'HIBERNATING'],
+        ['95', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=RESOURCELIMIT', 1, /out of resources \(REASON=END REMOTE_REASON=RESOURCELIMIT\)/, 'END', 'RESOURCELIMIT'],
+        ['96', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=INTERNAL', 1, /internal error of the relay \(REASON=END REMOTE_REASON=INTERNAL\)/, 'END', 'INTERNAL'],
+        ['97', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=CONNRESET', 1, /reset \(REASON=END REMOTE_REASON=CONNRESET\)/, 'END', 'CONNRESET'],
+        ['98', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=NOTDIRECTORY', 1, /not a directory \(REASON=END REMOTE_REASON=NOTDIRECTORY\)/, 'END', 'NOTDIRECTORY'],
+        ['99', 'FAILED 11 127.0.0.1:80 REASON=DESTROY', 1, /circuit was destroyed \(REASON=DESTROY\)$/, 'DESTROY', undefined],
+        ['100', 'FAILED 11 127.0.0.1:80 REASON=TIMEOUT', 6, /timed out \(REASON=TIMEOUT\)$/, 'TIMEOUT', undefined],
+        ['101', 'CLOSED 11 127.0.0.1:80 REASON=MISC', 1, /unspecified failure \(REASON=MISC\)$/, 'MISC', undefined],
+        ['102', 'FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=NEWREASON', 1, /a reason torcon does not know \(REASON=END REMOTE_REASON=NEWREASON\)/, 'END', 'NEWREASON'],
+      ];
+      for (const [i, [id, ending, reply, message, reason, remoteReason]] of cases.entries()) {
+        // tor sends the event before its SOCKS reply, but on the control connection: either may
+        // come first. Every other case has the event come after the SOCKS client failed.
+        const eventLast = i % 2 === 1;
+        const failure = socksReply(reply);
+        const err = await state
+          .connectVia('11', async (before) => {
+            await opener(fake, id)(before);
+            fake.event(`STREAM ${id} SENTCONNECT 11 127.0.0.1:80`);
+            if (eventLast) setImmediate(() => fake.event(`STREAM ${id} ${ending}`));
+            else {
+              fake.event(`STREAM ${id} ${ending}`);
+              await sync(harness!);
+            }
+            throw failure;
+          })
+          .catch((e: unknown) => e);
+        assert.ok(err instanceof TorCircuitError, `${id}: ${String(err)}`);
+        assert.match(err.message, /^the stream to 127\.0\.0\.1:80 over circuit 11 failed: /, id);
+        assert.match(err.message, message, id);
+        assert.equal(err.circuitId, '11');
+        assert.equal(err.reason, reason, id);
+        assert.equal(err.remoteReason, remoteReason, id);
+        assert.equal(err.cause, failure, id);
+      }
+      // None of them was closed or attached again by the state: tor had ended them.
+      assert.deepEqual(commandsMatching(fake, /^CLOSESTREAM/), []);
+      assert.equal(commandsMatching(fake, /^ATTACHSTREAM/).length, cases.length);
+    });
+
+    it('a pinned stream that FAILED with an exit refusal (not DETACHED first) says so, with the reasons', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      const failure = socksReply(4);
+      const err = await state
+        .connectVia('11', async (before) => {
+          await opener(fake, '103')(before);
+          fake.event('STREAM 103 FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=RESOLVEFAILED');
+          throw failure;
+        })
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof TorCircuitError, String(err));
+      assert.match(err.message, /exit of circuit 11 could not resolve 127\.0\.0\.1 \(REMOTE_REASON=RESOLVEFAILED\)/);
+      assert.deepEqual([err.reason, err.remoteReason, err.cause], ['END', 'RESOLVEFAILED', failure]);
+    });
+
+    it("passes tor's SOCKS error through when no STREAM event says why (bounded wait), and other errors at once", async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      const failure = socksReply(1);
+      const err = await state
+        .connectVia('11', async (before) => {
+          await opener(fake, '104')(before);
+          throw failure;
+        })
+        .catch((e: unknown) => e);
+      assert.equal(err, failure);
+      // The caller's abort or timeout stays what it is, even when tor has said why meanwhile.
+      const aborted = new TorAbortError('connect');
+      const err2 = await state
+        .connectVia('11', async (before) => {
+          await opener(fake, '105')(before);
+          fake.event('STREAM 105 FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=CONNECTREFUSED');
+          await sync(harness!);
+          throw aborted;
+        })
+        .catch((e: unknown) => e);
+      assert.equal(err2, aborted);
+    });
+
+    it("tor.connect(target, { circuit }) through a SOCKS port: a stream tor ends is a TorCircuitError naming tor's reasons", async () => {
+      let socks: FakeSocksServer | undefined;
+      let control: FakeControlServer | undefined;
+      socks = await startFakeSocksServer({
+        answer: async () => {
+          // The stream tor opens for the SOCKS request: its SOURCE_ADDR is the client's end.
+          const port = socks!.connections.at(-1)!.remotePort;
+          control!.event(`STREAM 110 NEW 0 127.0.0.1:80 SOURCE_ADDR=127.0.0.1:${port} PURPOSE=USER CLIENT_PROTOCOL=SOCKS5`);
+          control!.event('STREAM 110 CONTROLLER_WAIT 0 127.0.0.1:80 CLIENT_PROTOCOL=SOCKS5');
+          await control!.waitForCommand(/^ATTACHSTREAM 110 /);
+          control!.event('STREAM 110 SENTCONNECT 11 127.0.0.1:80');
+          control!.event('STREAM 110 FAILED 11 127.0.0.1:80 REASON=END REMOTE_REASON=CONNECTREFUSED');
+          return { reply: 0x05 };
+        },
+      });
+      try {
+        const h = await setup({ info: { 'net/listeners/socks': `"127.0.0.1:${socks.port}"` } });
+        control = h.fake;
+        h.fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+        const tor = new Tor(h.control, { version: '0.4.9.1', controlEndpoint: h.fake.endpoint });
+        const err = await tor.connect('127.0.0.1:80', { circuit: '11' }).catch((e: unknown) => e);
+        const pinning = await tor.getState();
+        await pinning.close();
+        tor.socks.close();
+        assert.ok(err instanceof TorCircuitError, String(err));
+        assert.match(err.message, /stream to 127\.0\.0\.1:80 over circuit 11 failed: the target refused the connection \(REASON=END REMOTE_REASON=CONNECTREFUSED\)/);
+        assert.deepEqual([err.reason, err.remoteReason], ['END', 'CONNECTREFUSED']);
+        assert.ok(err.cause instanceof TorSocksError && err.cause.code === 'TOR_SOCKS_CONNECTION_REFUSED', String(err.cause));
+      } finally {
+        await socks.close();
       }
     });
 
