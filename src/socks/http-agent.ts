@@ -47,6 +47,11 @@ function streamOptions(opts: HttpAgentOptions): TorSocksConnectOptions {
   return out;
 }
 
+/** The stream options with the signal that cancels one opening, if any. */
+function withSignal(stream: TorSocksConnectOptions, signal: AbortSignal | undefined): TorSocksConnectOptions {
+  return signal === undefined ? stream : { ...stream, signal };
+}
+
 /** Where a request goes, from the options Node hands to `createConnection`. */
 function requestTarget(options: http.ClientRequestArgs, defaultPort: number): { host: string; port: number } {
   if (options.socketPath) {
@@ -57,23 +62,98 @@ function requestTarget(options: http.ClientRequestArgs, defaultPort: number): { 
   return { host, port };
 }
 
-/** Hands the socket to Node's callback once tor has connected it (agents create sockets asynchronously). */
-function deliver(opening: () => Promise<net.Socket>, callback: Callback | undefined): undefined {
+/**
+ * What Node's own agent reports for a request destroyed without an error of its own (`destroy()`,
+ * `abort()`) while its socket connects: the same error, so that code written for Node's agents
+ * (retrying on ECONNRESET, say) reads ours alike.
+ */
+function socketHangUp(): Error {
+  return Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+}
+
+/**
+ * Calls `onDestroy` with the error (if any) the first time `request.destroy()` is called (an abort
+ * signal and `abort()` call it too), until the returned function is called. A ClientRequest says
+ * nothing when it is destroyed before it has a socket (its 'error' and 'close' wait for one), so
+ * its `destroy` is wrapped, on this instance only, and put back as it was.
+ */
+function onRequestDestroy(request: http.ClientRequest, onDestroy: (err: Error | undefined) => void): () => void {
+  const hadOwn = Object.hasOwn(request, 'destroy');
+  const destroy = request.destroy;
+  let watching = true;
+  const stop = () => {
+    watching = false;
+    // Someone who wrapped it after us keeps theirs; ours then only passes calls on.
+    if (request.destroy !== wrapped) return;
+    if (hadOwn) request.destroy = destroy;
+    else delete (request as { destroy?: unknown }).destroy;
+  };
+  const wrapped = function (this: http.ClientRequest, err?: Error) {
+    // Node's destroy first: the request is destroyed (and holds its error) before Node hears from us.
+    const result = destroy.call(this, err);
+    if (watching) {
+      stop();
+      onDestroy(err);
+    }
+    return result;
+  };
+  request.destroy = wrapped;
+  return stop;
+}
+
+/**
+ * Hands the socket to Node's callback once tor has connected it (agents create sockets
+ * asynchronously). Given the request the socket is for, it watches it: destroyed meanwhile (by
+ * `req.destroy()`, its `signal` or `abort()`), the opening is cancelled at once, which closes the
+ * connection to tor's SOCKS port so that tor drops the stream, and Node hears at once of the
+ * request's error (or ECONNRESET, see socketHangUp), as from a connecting socket of its own.
+ * The callback is called once; a socket that would come after that is destroyed.
+ */
+function deliver(
+  opening: (signal: AbortSignal | undefined) => Promise<net.Socket>,
+  request: http.ClientRequest | undefined,
+  callback: Callback | undefined,
+): undefined {
   if (!callback) {
     throw new TorInvalidValueError('createConnection callback', 'is required: streams through tor open asynchronously');
   }
+  let answered = false;
+  let stopWatching = (): void => undefined;
+  const answer = (err: Error | null, socket: net.Socket | undefined) => {
+    if (answered) {
+      socket?.destroy();
+      return;
+    }
+    answered = true;
+    stopWatching();
+    callback(err, socket as unknown as Duplex);
+  };
+  let cancel: AbortController | undefined;
+  // A request destroyed before it got here (an aborted signal given to http.get) keeps Node's
+  // handling: its own error is out of our reach, and only a socket lets Node report it.
+  if (request !== undefined && !request.destroyed) {
+    const controller = (cancel = new AbortController());
+    stopWatching = onRequestDestroy(request, (err) => {
+      const why = err ?? socketHangUp();
+      controller.abort(why);
+      answer(why, undefined);
+    });
+  }
   let promise: Promise<net.Socket>;
   try {
-    promise = opening();
+    promise = opening(cancel?.signal);
   } catch (err) {
     promise = Promise.reject(err);
   }
   promise.then(
-    (socket) => callback(null, socket),
-    (err: Error) => callback(err, undefined as unknown as Duplex),
+    (socket) => answer(null, socket),
+    (err: Error) => answer(err, undefined),
   );
   return undefined;
 }
+
+/** Node's Agent method that torAgentClasses hooks into, missing from its type declarations. */
+type AddRequest = (this: http.Agent, request: http.ClientRequest, ...rest: unknown[]) => void;
 
 /** An agent class of this module: built on Node's http.Agent or https.Agent. */
 export type TorAgentClass = new (open: TorStreamOpener, opts?: HttpAgentOptions) => http.Agent;
@@ -88,6 +168,8 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
   if (agentClasses !== undefined) return agentClasses;
   const httpModule = nodeHttp();
   const httpsModule = nodeHttps();
+  const httpAddRequest = (httpModule.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest;
+  const httpsAddRequest = (httpsModule.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest;
 
   /**
    * An `http.Agent` whose every socket is a stream through tor. Works with `http.get`/`http.request`
@@ -98,14 +180,33 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
     /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
     readonly #stream: TorSocksConnectOptions;
 
+    /** The request addRequest is opening a connection for, while it runs. */
+    #request: http.ClientRequest | undefined = undefined;
+
     constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
       super({ ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) });
       this.open = open;
       this.#stream = streamOptions(opts);
     }
 
+    /**
+     * Node's: gives the request a pooled socket, queues it, or has createConnection open one for
+     * it (synchronously, from here). Only then is the connection the request's own: a queued
+     * request's connection is opened later and goes to whichever request waits first.
+     */
+    addRequest(request: http.ClientRequest, ...rest: unknown[]): void {
+      this.#request = request;
+      try {
+        httpAddRequest.call(this, request, ...rest);
+      } finally {
+        this.#request = undefined;
+      }
+    }
+
     override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
-      return deliver(() => this.open(requestTarget(options, 80), this.#stream), callback);
+      const request = this.#request;
+      this.#request = undefined;
+      return deliver((signal) => this.open(requestTarget(options, 80), withSignal(this.#stream, signal)), request, callback);
     }
   }
 
@@ -118,6 +219,9 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
     /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
     readonly #stream: TorSocksConnectOptions;
 
+    /** The request addRequest is opening a connection for, while it runs. */
+    #request: http.ClientRequest | undefined = undefined;
+
     constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
       const tlsOptions = typeof opts.tls === 'object' ? opts.tls : {};
       super({ ...tlsOptions, ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) } as https.AgentOptions);
@@ -125,15 +229,31 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
       this.#stream = streamOptions(opts);
     }
 
+    /** As TorHttpAgent's. */
+    addRequest(request: http.ClientRequest, ...rest: unknown[]): void {
+      this.#request = request;
+      try {
+        httpsAddRequest.call(this, request, ...rest);
+      } finally {
+        this.#request = undefined;
+      }
+    }
+
     override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
-      return deliver(() => {
-        const target = requestTarget(options, 443);
-        // Node merges the agent's TLS options into `options`; the request's own fields (path,
-        // headers...) mean nothing to TLS, and `path` would even mean a unix socket to net.
-        const { path: _path, socketPath: _socketPath, host: _host, hostname: _hostname, port: _port, agent: _agent, ...rest } =
-          options as http.ClientRequestArgs & Record<string, unknown>;
-        return this.open(target, { ...this.#stream, tls: rest as tls.ConnectionOptions });
-      }, callback);
+      const request = this.#request;
+      this.#request = undefined;
+      return deliver(
+        (signal) => {
+          const target = requestTarget(options, 443);
+          // Node merges the agent's TLS options into `options`; the request's own fields (path,
+          // headers...) mean nothing to TLS, and `path` would even mean a unix socket to net.
+          const { path: _path, socketPath: _socketPath, host: _host, hostname: _hostname, port: _port, agent: _agent, ...rest } =
+            options as http.ClientRequestArgs & Record<string, unknown>;
+          return this.open(target, { ...withSignal(this.#stream, signal), tls: rest as tls.ConnectionOptions });
+        },
+        request,
+        callback,
+      );
     }
   }
 

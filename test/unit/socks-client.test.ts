@@ -451,6 +451,104 @@ describe('socks client: connect through a fake SOCKS server', () => {
       );
     });
 
+    it('httpAgent: a request aborted or destroyed while tor opens its stream hangs up on the SOCKS port at once, one error, one callback', async () => {
+      let requestHeld: (() => void) | undefined;
+      // tor holds the SOCKS handshake open: no reply to the CONNECT.
+      const { fake, client } = await setup(() => {
+        requestHeld?.();
+        return { silent: true };
+      });
+      const agent = client.httpAgent({ keepAlive: true });
+      // Counts Node's callbacks: one per connection, never a late second one.
+      const createConnection = agent.createConnection.bind(agent);
+      let callbacks = 0;
+      agent.createConnection = ((options: http.ClientRequestArgs, cb: (err: Error | null, s: unknown) => void) =>
+        createConnection(options, (err: Error | null, s: unknown) => {
+          callbacks++;
+          cb(err, s);
+        })) as typeof agent.createConnection;
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown) => unhandled.push(reason);
+      process.on('unhandledRejection', onUnhandled);
+      const mine = new Error('mine');
+      type Check = (e: Error & { code?: string }) => boolean;
+      const cases: Array<[string, (req: http.ClientRequest, ac: AbortController) => void, Check]> = [
+        ['signal', (_req, ac) => ac.abort(), (e) => e.name === 'AbortError'],
+        // What Node's own agent reports for a request destroyed while its socket connects.
+        ['destroy()', (req) => req.destroy(), (e) => e.code === 'ECONNRESET' && e.message === 'socket hang up'],
+        ['destroy(err)', (req) => req.destroy(mine), (e) => e === mine],
+        ['abort()', (req) => req.abort(), (e) => e.code === 'ECONNRESET'],
+      ];
+      try {
+        for (const [i, [how, stop, expected]] of cases.entries()) {
+          const held = new Promise<void>((resolve) => (requestHeld = resolve));
+          const ac = new AbortController();
+          const req = http.get('http://held.example/', { agent, signal: ac.signal });
+          const errors: Error[] = [];
+          let closes = 0;
+          req.on('error', (e) => errors.push(e));
+          const closed = new Promise<void>((resolve) =>
+            req.on('close', () => {
+              closes++;
+              resolve();
+            }),
+          );
+          await held;
+          const socksConnection = fake.connections.at(-1)!;
+          stop(req, ac);
+          // The client hangs up on tor's SOCKS port (so tor drops the stream), without waiting for tor.
+          await socksConnection.whenClosed;
+          await closed;
+          assert.equal(socksConnection.request?.host, 'held.example', how);
+          assert.equal(errors.length, 1, `${how}: ${errors.join('; ')}`);
+          assert.ok(expected(errors[0]!), `${how}: ${String(errors[0])}`);
+          assert.equal(closes, 1, how);
+          assert.equal(callbacks, i + 1, `${how}: callbacks`);
+        }
+        assert.equal(fake.connections.length, cases.length);
+        // Nothing counted or kept by the agent (Node leaves an empty list under the request's name).
+        assert.equal((agent as http.Agent & { totalSocketCount: number }).totalSocketCount, 0);
+        for (const kept of [agent.sockets, agent.freeSockets, agent.requests]) assert.equal(Object.values(kept).flat().length, 0);
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
+    });
+
+    it('httpAgent with tls: the same for an https request; a request that got its socket keeps its own destroy()', async () => {
+      let hold = false;
+      let requestHeld: (() => void) | undefined;
+      const { fake, client } = await setup(() => {
+        if (!hold) return { forwardTo: secureWebPort };
+        requestHeld?.();
+        return { silent: true };
+      });
+      const agent = client.httpAgent({ tls: { ca: cert.cert } });
+      const served = https.get(`https://${hostname}/ok`, { agent });
+      const body = await new Promise<string>((resolve, reject) => {
+        served.on('response', (res) => {
+          let b = '';
+          res.on('data', (d) => (b += d));
+          res.on('end', () => resolve(b));
+        });
+        served.on('error', reject);
+      });
+      assert.equal(body, 'secure /ok');
+      assert.equal(Object.hasOwn(served, 'destroy'), false, 'the request has its prototype destroy() again');
+      hold = true;
+      const held = new Promise<void>((resolve) => (requestHeld = resolve));
+      const ac = new AbortController();
+      const req = https.get(`https://${hostname}/held`, { agent, signal: ac.signal });
+      const errors: Error[] = [];
+      req.on('error', (e) => errors.push(e));
+      const closed = new Promise<void>((resolve) => req.on('close', () => resolve()));
+      await held;
+      ac.abort();
+      await fake.connections.at(-1)!.whenClosed;
+      await closed;
+      assert.deepEqual(errors.map((e) => e.name), ['AbortError']);
+    });
+
     it('fetch: http through tor, isolate on its own connection with its credentials', async () => {
       const { fake, client } = await setup(() => ({ forwardTo: webPort }));
       const res = await client.fetch('http://fetch.example/a');

@@ -63,6 +63,8 @@ export interface FakeConnection {
   /** The greeting's offered methods. */
   methods?: number[];
   closed: boolean;
+  /** Resolves when the connection closes (either side). */
+  whenClosed: Promise<void>;
 }
 
 export interface FakeSocksServer {
@@ -120,11 +122,14 @@ export function startFakeSocksServer(opts: FakeServerOptions = {}): Promise<Fake
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);
-    const conn: FakeConnection = { remotePort: socket.remotePort, received: Buffer.alloc(0), closed: false };
+    let markClosed = () => undefined as void;
+    const whenClosed = new Promise<void>((resolve) => (markClosed = resolve));
+    const conn: FakeConnection = { remotePort: socket.remotePort, received: Buffer.alloc(0), closed: false, whenClosed };
     connections.push(conn);
     socket.on('close', () => {
       conn.closed = true;
       sockets.delete(socket);
+      markClosed();
     });
     const reader = new Reader(socket, (b) => (conn.received = Buffer.concat([conn.received, b])));
     void handle(socket, conn, reader).catch(() => socket.destroy());
