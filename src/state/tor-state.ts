@@ -114,12 +114,12 @@ function streamEndedError(circuitId: string, target: HostPort, ending: StreamEnd
     refusal !== undefined
       ? `the exit of circuit ${circuitId} ${refusal}`
       : `the stream to ${where} over circuit ${circuitId} failed: ${describeStreamEnd(ending.reason, ending.remoteReason)}`;
-  const fields = {
-    circuitId,
-    ...(ending.reason !== undefined ? { reason: ending.reason } : {}),
-    ...(ending.remoteReason !== undefined ? { remoteReason: ending.remoteReason } : {}),
-  };
-  return new TorCircuitError(message, fields, { cause: socksError });
+  return new TorCircuitError(message, { circuitId, ...streamReasonFields(ending.reason, ending.remoteReason) }, { cause: socksError });
+}
+
+/** A stream's reasons as TorCircuitError fields (those tor gave). */
+function streamReasonFields(reason: string | undefined, remoteReason: string | undefined): { reason?: string; remoteReason?: string } {
+  return { ...(reason !== undefined ? { reason } : {}), ...(remoteReason !== undefined ? { remoteReason } : {}) };
 }
 /** How long an attacher-chosen circuit may take to be built before its stream is closed. */
 const ATTACH_BUILD_TIMEOUT_MS = 60_000;
@@ -1015,11 +1015,13 @@ export class TorState extends EventEmitter<TorStateEvents> {
         const refusal = st.attachAttempts > 0 ? exitRefusal(st.remoteReason, st.target) : undefined;
         if (expected.circuit.closed || st.attachAttempts >= MAX_ATTACH_ATTEMPTS || refusal !== undefined) {
           const id = expected.circuit.id;
+          // The reasons of the stream's last DETACHED event.
+          const fields = { circuitId: id, ...streamReasonFields(st.reason, st.remoteReason) };
           expected.failure ??= expected.circuit.closed
             ? expected.circuit.failure()
             : refusal !== undefined
-              ? new TorCircuitError(`the exit of circuit ${id} ${refusal}`, { circuitId: id })
-              : new TorCircuitError(`tor kept detaching the stream from circuit ${id}`, { circuitId: id });
+              ? new TorCircuitError(`the exit of circuit ${id} ${refusal}`, fields)
+              : new TorCircuitError(`tor kept detaching the stream from circuit ${id}, the last time for ${describeStreamEnd(st.reason, st.remoteReason)}`, fields);
           await this.closeStreamQuietly(st);
         } else {
           await this.attachTo(st, expected.circuit, (why) => (expected.failure = why), true);

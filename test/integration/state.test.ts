@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import sinon from 'sinon';
-import { TorCircuitError, TorControlError } from '../../src/errors.js';
+import { TorCircuitError, TorControlError, TorSocksError } from '../../src/errors.js';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
@@ -191,6 +192,22 @@ describe('state: TorState on the private test network', function () {
     }
     const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
+  });
+
+  it("a pinned stream to a closed port fails at once with tor's reasons, the SOCKS error as cause", async () => {
+    // Without a pin tor retries such a stream on other circuits until the caller gives up; pinned,
+    // the exit answers END MISC on this network (tor detaches the stream twice, then fails it).
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const err = await tor.connect(`127.0.0.1:${port}`, { circuit, timeoutMs: 60_000 }).catch((e: unknown) => e);
+    assert.ok(err instanceof TorCircuitError, String(err));
+    assert.equal(err.circuitId, circuit.id);
+    assert.equal(err.reason, 'END', err.message);
+    assert.equal(typeof err.remoteReason, 'string', err.message);
+    assert.ok(err.message.includes(`(REASON=END REMOTE_REASON=${err.remoteReason})`), err.message);
+    assert.ok(err.cause instanceof TorSocksError, String(err.cause));
   });
 
   it('routes SOCKS streams where the attacher says', async () => {

@@ -1023,6 +1023,31 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual([err.reason, err.remoteReason, err.cause], ['END', 'RESOLVEFAILED', failure]);
     });
 
+    it('gives up on a stream tor keeps detaching from the pinned circuit, naming the last reasons', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
+      const failure = socksReply(1);
+      const err = await state
+        .connectVia('11', async (before) => {
+          const socket = await opener(fake, '106')(before);
+          // What the test network's exits do for a closed port: END MISC, which tor retries.
+          for (let attempt = 2; attempt <= 4; attempt++) {
+            fake.event('STREAM 106 DETACHED 11 127.0.0.1:80 REASON=END REMOTE_REASON=MISC');
+            fake.event('STREAM 106 CONTROLLER_WAIT 11 127.0.0.1:80');
+            if (attempt <= 3) await fake.waitForCommand(/^ATTACHSTREAM 106 /, attempt);
+          }
+          await fake.waitForCommand(/^CLOSESTREAM 106 /);
+          socket.destroy();
+          throw failure;
+        })
+        .catch((e: unknown) => e);
+      assert.ok(err instanceof TorCircuitError, String(err));
+      assert.match(err.message, /tor kept detaching the stream from circuit 11, the last time for an unspecified failure \(REASON=END REMOTE_REASON=MISC\)/);
+      assert.ok(err.cause instanceof TorCircuitError, String(err.cause));
+      assert.deepEqual([err.cause.reason, err.cause.remoteReason], ['END', 'MISC']);
+      assert.equal(commandsMatching(fake, /^ATTACHSTREAM 106 /).length, 3);
+    });
+
     it("passes tor's SOCKS error through when no STREAM event says why (bounded wait), and other errors at once", async () => {
       const { fake, state } = await setup();
       fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
