@@ -25,6 +25,7 @@ const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test/integrat
 const ROOT = path.resolve(here, '../../..');
 const MAIN = path.resolve(here, '../../src/cli/main.js');
 const PLAIN_APP = path.join(ROOT, 'test/fixtures/cli-plain-app.mjs');
+const COUNTER_APP = path.join(ROOT, 'test/fixtures/cli-signal-counter.mjs');
 
 interface Result {
   code: number | null;
@@ -41,8 +42,9 @@ class CliChild {
   private readonly exited: Promise<Result>;
   private readonly waiters = new Set<() => void>();
 
-  constructor(args: string[], env: NodeJS.ProcessEnv, stdin: 'ignore' | 'pipe' = 'ignore') {
-    this.child = spawn(process.execPath, [MAIN, ...args], { env, stdio: [stdin, 'pipe', 'pipe'], cwd: ROOT });
+  /** @param detached - torcon leads a process group of its own, as a shell's job does, which the test can signal as a terminal would */
+  constructor(args: string[], env: NodeJS.ProcessEnv, stdin: 'ignore' | 'pipe' = 'ignore', detached = false) {
+    this.child = spawn(process.execPath, [MAIN, ...args], { env, stdio: [stdin, 'pipe', 'pipe'], cwd: ROOT, detached });
     running.add(this.child);
     this.child.stdout!.on('data', (d: Buffer) => {
       this.stdout += d.toString('utf8');
@@ -146,6 +148,21 @@ function torProcessesWith(needle: string): number[] {
     }
   }
   return pids;
+}
+
+/** A process's group id and its state letter (R, S, T for stopped...), from Linux /proc/PID/stat. */
+function processGroup(pid: number): number {
+  return Number(statFields(pid)[2]);
+}
+
+function processState(pid: number): string {
+  return statFields(pid)[0]!;
+}
+
+/** The fields of /proc/PID/stat after the command name (which may hold spaces): state first. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /** Whether tor still hosts the onion service (GETINFO hs/service/desc/id answers for any connection). */
@@ -468,6 +485,56 @@ describe('torcon CLI against the shared test network (child processes)', functio
       } finally {
         for (const id of added) await tor.removeOnionClientAuth(id).catch(() => undefined);
         await rm(dir, { recursive: true, force: true });
+      }
+    });
+
+    it('run: the app gets one SIGINT or SIGTERM, whether it went to torcon\'s process group (a terminal\'s Ctrl-C) or to torcon alone', async () => {
+      const none = { SIGINT: 0, SIGTERM: 0, SIGHUP: 0, SIGUSR2: 0 };
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+        for (const to of ['group', 'torcon'] as const) {
+          const run = new CliChild(['run', '--port', 'tcp:0', '--', process.execPath, COUNTER_APP], cliEnv(), 'pipe', true);
+          try {
+            await run.waitFor(/^counter: pid \d+$/, 'stdout', 20_000);
+            if (to === 'group') process.kill(-run.child.pid!, sig);
+            else run.child.kill(sig);
+            await run.waitFor(new RegExp(`^counter: ${sig} 1$`), 'stdout', 10_000);
+            // torcon passes signals on in the order it gets them: once the app has the SIGUSR2 sent
+            // to torcon after the first signal, any copy of that signal torcon would send is there.
+            run.child.kill('SIGUSR2');
+            await run.waitFor(/^counter: SIGUSR2 1$/, 'stdout', 10_000);
+            run.child.stdin!.write('report\n');
+            const [, counts] = (await run.waitFor(/^counter: report (.*)$/, 'stdout', 10_000)) as unknown as [string, string];
+            assert.deepEqual(JSON.parse(counts), { ...none, [sig]: 1, SIGUSR2: 1 }, `${sig} to ${to}:\n${run.stdout}`);
+            const r = await run.result();
+            assert.equal(r.code, 0, r.stderr);
+          } finally {
+            await run.stop('SIGKILL', 5_000);
+            run.child.stdin!.end(); // an app that outlived torcon ends with its stdin
+          }
+        }
+      }
+    });
+
+    it('run: the app has a process group of its own; torcon passes on SIGHUP, and Ctrl-Z (SIGTSTP) stops both until SIGCONT', async () => {
+      const run = new CliChild(['run', '--port', 'tcp:0', '--', process.execPath, COUNTER_APP], cliEnv(), 'pipe', true);
+      try {
+        const [, appPid] = (await run.waitFor(/^counter: pid (\d+)$/, 'stdout', 20_000)) as unknown as [string, string];
+        const torconPid = run.child.pid!;
+        assert.equal(processGroup(torconPid), torconPid);
+        assert.equal(processGroup(Number(appPid)), Number(appPid), 'the app leads a group of its own');
+        process.kill(-torconPid, 'SIGHUP'); // as a closing terminal sends it
+        await run.waitFor(/^counter: SIGHUP 1$/, 'stdout', 10_000);
+        process.kill(-torconPid, 'SIGTSTP');
+        assert.equal(await eventually(async () => processState(Number(appPid)) === 'T' && processState(torconPid) === 'T', true), true, 'both stopped');
+        process.kill(-torconPid, 'SIGCONT');
+        assert.equal(await eventually(async () => processState(Number(appPid)) !== 'T' && processState(torconPid) !== 'T', true), true, 'both continued');
+        run.child.stdin!.write('report\n');
+        const [, counts] = (await run.waitFor(/^counter: report (.*)$/, 'stdout', 10_000)) as unknown as [string, string];
+        assert.deepEqual(JSON.parse(counts), { SIGINT: 0, SIGTERM: 0, SIGHUP: 1, SIGUSR2: 0 }, run.stdout);
+        assert.equal((await run.result()).code, 0, run.stderr);
+      } finally {
+        await run.stop('SIGKILL', 5_000);
+        run.child.stdin!.end(); // an app that outlived torcon ends with its stdin
       }
     });
 

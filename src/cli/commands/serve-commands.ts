@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -8,6 +7,7 @@ import type { Command } from 'commander';
 import type { Tor } from '../../tor/tor.js';
 import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
+import { passSignalsOn, signalApp, spawnApp } from '../app-signals.js';
 import { Interrupted, UsageError } from '../errors.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { CLIENT_AUTH_HINT, clientAuthLines } from '../client-auth-lines.js';
@@ -84,8 +84,9 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       '\nThe app gets PORT=<endpoint> and NODE_OPTIONS="--import <torcon>/cli/run-announce.js", which loads\n' +
         'torcon/register (server.listen("onion:80") publishes an onion service) and prints the onion\n' +
         'address on stderr once it is published (with clientAuth=NAME,... each client\'s key too, as the line\n' +
-        'its tor needs in NAME.auth_private). Interrupting torcon run passes the signal on to the app;\n' +
-        'torcon run exits with the app\'s exit code (128+N when signal N ended it).\n' +
+        'its tor needs in NAME.auth_private). The app runs in a session of its own, and torcon run passes\n' +
+        'each signal on to it (Ctrl-C, kill, SIGHUP, SIGQUIT, SIGUSR2, a resize): once, however it came;\n' +
+        'Ctrl-Z stops both. torcon run exits with the app\'s exit code (128+N when signal N ended it).\n' +
         '\nExamples:\n  torcon run --port onion:80 -- node app.js\n  torcon run --port onion:80:privateKeyFile=app.key -- npm start',
     )
     .action(async (command: string[], opts: { port: string }) => {
@@ -100,19 +101,18 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
         ...(password ? { TOR_CONTROL_PASSWORD: password } : {}),
       };
       println(ctx.output.err, `run: ${command.join(' ')}  (PORT=${redactEndpoint(opts.port)}, torcon/register loaded)`);
-      const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env });
-      // Ctrl-C in a terminal reaches the app too (same process group); a signal sent to torcon
-      // alone (kill, a supervisor) is passed on, so that the app stops and its service goes away.
+      const child = spawnApp(command[0]!, command.slice(1), env);
+      // The app is in a session of its own (see app-signals.ts): whether the interrupt came from
+      // the terminal (to torcon's whole group) or to torcon alone, it reaches the app only from here.
       const forward = () => {
         const reason = ctx.signal.reason as unknown;
-        child.kill(reason instanceof Interrupted ? reason.signal : 'SIGTERM');
+        signalApp(child, reason instanceof Interrupted ? reason.signal : 'SIGTERM');
       };
       ctx.signal.addEventListener('abort', forward, { once: true });
+      const stopPassingOn = passSignalsOn(child);
       // A second interrupt makes torcon exit at once: the app (and its onion service) must not
       // outlive it, whatever it does with the signal it was passed.
-      const killOnExit = () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      };
+      const killOnExit = () => signalApp(child, 'SIGKILL');
       process.once('exit', killOnExit);
       const code = await new Promise<number>((resolve, reject) => {
         child.once('error', (err: NodeJS.ErrnoException) =>
@@ -121,6 +121,7 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
         child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1)));
       }).finally(() => {
         ctx.signal.removeEventListener('abort', forward);
+        stopPassingOn();
         process.off('exit', killOnExit);
       });
       process.exitCode = code;
