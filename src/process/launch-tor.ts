@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,6 +11,7 @@ import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
 import { assertCancelOptions, timerDelay } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
+import { makeTempDataDirectory, recordTor, sweepLeftoverDataDirectories } from './temp-data-directory.js';
 
 const log = logger('launch');
 
@@ -18,7 +19,10 @@ const log = logger('launch');
 export interface LaunchTorOptions {
   /** Path of the tor binary. @default found on $PATH, then /usr/bin, /usr/sbin, /usr/local/bin */
   torPath?: string;
-  /** Data directory to use (kept on close). @default a fresh 0700 temp directory, removed on close */
+  /**
+   * Data directory to use (kept on close). @default a fresh 0700 temp directory, removed on close
+   * (and, should this process die first, by a later launch: see temp-data-directory.ts)
+   */
   dataDirectory?: string;
   /** torrc options; arrays give repeated lines. They override torcon's defaults. */
   config?: Record<string, ConfValue | readonly ConfValue[]>;
@@ -165,7 +169,7 @@ async function prepareDataDirectory(
   let made: string | undefined;
   const where = () => given ?? made ?? `a new directory in ${os.tmpdir()}`;
   try {
-    const dataDirectory = given ?? (made = await mkdtemp(path.join(os.tmpdir(), 'torcon-')));
+    const dataDirectory = given ?? (made = await makeTempDataDirectory());
     // A given directory that does not exist yet is made, as tor itself would.
     if (given !== undefined) await mkdir(given, { recursive: true, mode: 0o700 });
     await chmod(dataDirectory, 0o700);
@@ -262,12 +266,19 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     if (ownsDir) await rm(dataDirectory, { recursive: true, force: true }).catch(() => undefined);
   };
 
+  // Temporary DataDirectories of owners that died without removing them, swept while tor starts;
+  // done (it never fails) before this launch settles.
+  const swept = sweepLeftoverDataDirectories();
+
   const abort = new AbortController();
   const onAbort = () => abort.abort(opts.signal!.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => abort.abort(new TorTimeoutError('launching tor', timeoutMs)), timerDelay(timeoutMs));
   try {
     if (opts.signal?.aborted) throw new TorAbortError('launching tor');
+    // So that the sweep of a later launch keeps the directory while this tor runs, whatever
+    // becomes of us.
+    if (ownsDir && child.pid !== undefined) await recordTor(dataDirectory, child.pid);
     const died = exited.then(({ code, signal }) => {
       throw new TorLaunchError(
         `tor exited during startup (${signal ? `signal ${signal}` : `exit code ${code}`})`,
@@ -332,6 +343,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     opts.signal?.removeEventListener('abort', onAbort);
     // Ends what may still run for a lost race (the control-port poll when tor died first).
     if (!abort.signal.aborted) abort.abort(new Error('launch settled'));
+    await swept;
   }
 }
 

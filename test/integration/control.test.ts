@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sinon from 'sinon';
@@ -17,6 +17,8 @@ import {
   TorNotAvailableError,
 } from '../../src/errors.js';
 import { parseBootstrapStatus } from '../../src/process/bootstrap.js';
+import { OWNER_FILE, sweepLeftoverDataDirectories, type OwnerRecord } from '../../src/process/temp-data-directory.js';
+import { identifyProcess, type ProcessIdentity } from '../../src/process/process-identity.js';
 import { isAlive } from '../support/settle.js';
 
 // Every tor in this file runs with DisableNetwork 1: the control port works fully and nothing
@@ -237,7 +239,7 @@ describe('launching and losing tor', function () {
     await tor.close();
   });
 
-  it('a launched tor exits when the process that launched it is SIGKILLed (no chance to clean up)', async () => {
+  it('a launched tor exits when the process that launched it is SIGKILLed (no chance to clean up), and the next launch removes its DataDirectory', async () => {
     const connectTorJs = new URL('../../src/tor/connect-tor.js', import.meta.url).href;
     const script = `
       const { launchTor } = await import(${JSON.stringify(connectTorJs)});
@@ -260,6 +262,13 @@ describe('launching and losing tor', function () {
       assert.equal(isAlive(launched.pid), true);
       child.kill('SIGKILL');
       assert.equal(await waitFor(() => !isAlive(launched!.pid), 20_000), true, 'tor outlived its owner');
+      assert.ok((await stat(launched.dir)).isDirectory(), 'nobody removed it yet');
+      const next = await launchTor({ config: OFFLINE });
+      try {
+        await assert.rejects(stat(launched.dir), { code: 'ENOENT' }, 'the next launch removed the leftover');
+      } finally {
+        await next.close();
+      }
     } finally {
       child.kill('SIGKILL');
       if (launched) {
@@ -267,6 +276,44 @@ describe('launching and losing tor', function () {
         await rm(launched.dir, { recursive: true, force: true });
       }
     }
+  });
+
+  it('a launch removes a temporary DataDirectory whose owner and tor are gone, and keeps one without an owner record', async () => {
+    const exited = spawn(process.execPath, ['-e', '']);
+    await new Promise((resolve) => exited.once('exit', resolve));
+    const gone: ProcessIdentity = { ...(await identifyProcess(process.pid)), pid: exited.pid! };
+    const leftover = await mkdtemp(path.join(os.tmpdir(), 'torcon-'));
+    const unmarked = await mkdtemp(path.join(os.tmpdir(), 'torcon-'));
+    try {
+      for (const dir of [leftover, unmarked]) await writeFile(path.join(dir, 'state'), 'tor was here\n');
+      const record: OwnerRecord = { torcon: 1, owner: gone, tor: gone };
+      await writeFile(path.join(leftover, OWNER_FILE), JSON.stringify(record));
+      const tor = await launchTor({ config: OFFLINE });
+      await tor.close();
+      await assert.rejects(stat(leftover), { code: 'ENOENT' }, 'the leftover is removed');
+      assert.deepEqual(await readdir(unmarked), ['state'], 'a directory without the record is untouched');
+    } finally {
+      await rm(leftover, { recursive: true, force: true });
+      await rm(unmarked, { recursive: true, force: true });
+    }
+  });
+
+  it('the sweep keeps the DataDirectory of a running tor, whatever its owner record says (tor\'s lock)', async () => {
+    const tor = await launchTor({ config: OFFLINE });
+    const dir = (await tor.control.getConf('DataDirectory'))['DataDirectory']![0]!;
+    try {
+      // As if owner and tor were gone: only tor's lock on DataDirectory/lock says otherwise.
+      const exited = spawn(process.execPath, ['-e', '']);
+      await new Promise((resolve) => exited.once('exit', resolve));
+      const gone: ProcessIdentity = { ...(await identifyProcess(process.pid)), pid: exited.pid! };
+      await writeFile(path.join(dir, OWNER_FILE), JSON.stringify({ torcon: 1, owner: gone, tor: gone } satisfies OwnerRecord));
+      assert.deepEqual(await sweepLeftoverDataDirectories(), []);
+      assert.ok((await stat(path.join(dir, 'lock'))).isFile());
+      assert.equal((await tor.control.getInfo('version')).split(' ')[0], tor.version, 'tor still works');
+    } finally {
+      await tor.close();
+    }
+    await assert.rejects(stat(dir), { code: 'ENOENT' }, 'close removes it');
   });
 
   it('fails with the log tail when tor refuses its config', async () => {
