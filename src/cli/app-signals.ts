@@ -74,8 +74,9 @@ export function passSignalsOn(child: ChildProcess): () => void {
   for (const sig of PASSED_ON) handlers.set(sig, () => signalApp(child, sig));
   handlers.set('SIGTSTP', () => {
     signalApp(child, 'SIGSTOP');
-    // Stopped as the kernel would have stopped torcon without a handler: its shell gets the
-    // terminal back. SIGCONT (fg, bg) continues torcon, and the handler below the app.
+    // Stopped as the kernel stops a job without a handler: its shell gets the terminal back.
+    // SIGCONT (fg, bg) continues torcon, and the handler below the app. (Without a job-control
+    // shell the kernel would have ignored this SIGTSTP; a SIGCONT is then needed all the same.)
     process.kill(process.pid, 'SIGSTOP');
   });
   handlers.set('SIGCONT', () => signalApp(child, 'SIGCONT'));
