@@ -253,6 +253,9 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
       resolve({ code: null, signal: null });
     });
   });
+  // So that the sweep of a later launch keeps the directory while this tor runs, whatever becomes
+  // of us. (Never rejects; awaited before the directory is removed and before the launch settles.)
+  const recorded = ownsDir && child.pid !== undefined ? recordTor(dataDirectory, child.pid) : Promise.resolve();
   let control: TorControl | undefined;
 
   const kill = async () => {
@@ -263,7 +266,10 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
       await exited;
       clearTimeout(timer);
     }
-    if (ownsDir) await rm(dataDirectory, { recursive: true, force: true }).catch(() => undefined);
+    if (ownsDir) {
+      await recorded;
+      await rm(dataDirectory, { recursive: true, force: true }).catch(() => undefined);
+    }
   };
 
   // Temporary DataDirectories of owners that died without removing them, swept while tor starts;
@@ -276,9 +282,6 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   const timer = setTimeout(() => abort.abort(new TorTimeoutError('launching tor', timeoutMs)), timerDelay(timeoutMs));
   try {
     if (opts.signal?.aborted) throw new TorAbortError('launching tor');
-    // So that the sweep of a later launch keeps the directory while this tor runs, whatever
-    // becomes of us.
-    if (ownsDir && child.pid !== undefined) await recordTor(dataDirectory, child.pid);
     const died = exited.then(({ code, signal }) => {
       throw new TorLaunchError(
         `tor exited during startup (${signal ? `signal ${signal}` : `exit code ${code}`})`,
@@ -343,7 +346,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     opts.signal?.removeEventListener('abort', onAbort);
     // Ends what may still run for a lost race (the control-port poll when tor died first).
     if (!abort.signal.aborted) abort.abort(new Error('launch settled'));
-    await swept;
+    await Promise.all([swept, recorded]);
   }
 }
 

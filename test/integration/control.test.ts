@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sinon from 'sinon';
@@ -289,7 +289,10 @@ describe('launching and losing tor', function () {
       const record: OwnerRecord = { torcon: 1, owner: gone, tor: gone };
       await writeFile(path.join(leftover, OWNER_FILE), JSON.stringify(record));
       const tor = await launchTor({ config: OFFLINE });
+      const own = (await tor.control.getConf('DataDirectory'))['DataDirectory']![0]!;
+      const written = JSON.parse(await readFile(path.join(own, OWNER_FILE), 'utf8')) as OwnerRecord;
       await tor.close();
+      assert.deepEqual([written.owner.pid, written.tor?.pid], [process.pid, tor.pid], 'its own directory names it and its tor');
       await assert.rejects(stat(leftover), { code: 'ENOENT' }, 'the leftover is removed');
       assert.deepEqual(await readdir(unmarked), ['state'], 'a directory without the record is untouched');
     } finally {
