@@ -183,12 +183,12 @@ describe('state: TorState on the private test network', function () {
       ['nowhere.torcon-test:80', /could not resolve nowhere\.torcon-test \(REMOTE_REASON=RESOLVEFAILED\)/],
       ['[::1]:80', /does not allow \[::1\]:80 by its exit policy \(REMOTE_REASON=EXITPOLICY\)/],
     ] as const) {
-      const started = Date.now();
       const err = await tor.connect(target, { circuit, timeoutMs: 60_000 }).catch((e: unknown) => e);
       assert.ok(err instanceof TorCircuitError, `${target}: ${String(err)}`);
       assert.equal(err.circuitId, circuit.id);
+      // The reason, not a timeout: before, the second try on the same exit waited out tor's stream
+      // timeouts and the call failed with a bare SOCKS error.
       assert.match(err.message, reason);
-      assert.ok(Date.now() - started < 8_000, `${target}: took ${Date.now() - started} ms`);
     }
     const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);

@@ -112,11 +112,10 @@ describe('OnionServiceManager against a scripted control port', () => {
     const creating = manager.create({ ports: [{ virtualPort: 80 }], server, uploadTimeoutMs: 60_000 }).catch((e: unknown) => e);
     await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
     await waitUntil(() => server.listening, 'the local server listens');
-    const started = Date.now();
     control.destroy();
     const err = await creating;
     assert.ok(err instanceof TorControlClosedError, String(err));
-    assert.ok(Date.now() - started < 5_000, 'not after the upload timeout');
+    // (Had it waited for the upload timeout, 60 s, the test's own 10 s limit would fail it.)
     await waitUntil(() => !server.listening, 'the listener torcon opened is closed again');
   });
 

@@ -491,11 +491,10 @@ describe('authentication against a scripted peer', () => {
       [big, /is 1048576 bytes, not 32/],
     ] as const) {
       peer.auto.set('PROTOCOLINFO', protocolInfo('SAFECOOKIE,COOKIE', file));
-      const started = Date.now();
+      // Read blindly, /dev/zero and the FIFO would never end: the connect would time out instead.
       const err = await openTorControl(peer.endpoint, { timeoutMs: 10_000 }).catch((e: unknown) => e);
       assert.ok(err instanceof TorAuthError, `${file}: ${String(err)}`);
       assert.match(err.message, why, file);
-      assert.ok(Date.now() - started < 5_000, `${file}: answered at once`);
     }
   });
 
