@@ -273,9 +273,11 @@ export class ReplyParser {
       slot = { lines: [], pieces: null };
       if (isEvent) this.event = slot;
       else this.reply = slot;
-    } else if (slot.lines[0]!.status !== status) {
+    } else if (isEvent && slot.lines[0]!.status !== status) {
+      // A command's reply may mix statuses (MAPADDRESS, control-spec 3.8: one line per mapping,
+      // `250-` for those made and `512-` for those refused); an event's lines never do.
       throw new TorProtocolError(
-        `status changed from ${slot.lines[0]!.status} to ${status} inside one reply`,
+        `status changed from ${slot.lines[0]!.status} to ${status} inside one event`,
       );
     }
     if (sep === SP) {

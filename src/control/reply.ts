@@ -18,17 +18,21 @@ export interface ReplyLine {
 
 /** One complete reply or asynchronous event. */
 export interface ControlReply {
-  /** Status of the final line (all lines of a well-formed reply share it). */
+  /**
+   * Status of the final line. The lines of a reply share it, except in a MAPADDRESS reply, which
+   * has a line per mapping, each with its own status (control-spec 3.8).
+   */
   status: number;
   lines: ReplyLine[];
 }
 
-/** True for 2xx replies. */
+/** True for 2xx replies: every line 2xx (see `status` for replies that mix them). */
 export function isSuccess(reply: ControlReply): boolean {
-  return reply.status >= 200 && reply.status < 300;
+  return failedLine(reply) === undefined;
 }
 
-/** True for asynchronous events (6xx). */
-export function isEvent(reply: ControlReply): boolean {
-  return reply.status >= 600 && reply.status < 700;
+/** The first line whose status is not 2xx, if any. */
+export function failedLine(reply: ControlReply): ReplyLine | undefined {
+  for (const line of reply.lines) if (line.status < 200 || line.status >= 300) return line;
+  return undefined;
 }

@@ -130,6 +130,31 @@ describe('ReplyParser', () => {
       ],
     },
     {
+      // tor 0.4.9.11's answer to `MAPADDRESS ok.example=1.2.3.4 xxx=@@@`, then to the reverse order
+      // (control-spec 3.8: a MAPADDRESS reply may mix statuses), with its ADDRMAP event between.
+      name: 'replies whose lines mix statuses (MAPADDRESS)',
+      input:
+        "250-ok.example=1.2.3.4\r\n512 syntax error: invalid address '@@@'\r\n650 ADDRMAP ok.example 1.2.3.4 NEVER CACHED=\"YES\"\r\n" +
+        "512-syntax error: invalid address '@@@'\r\n250 127.196.246.254=bogus1.google.com\r\n",
+      replies: [
+        {
+          status: 512,
+          lines: [
+            { status: 250, separator: '-', text: 'ok.example=1.2.3.4' },
+            { status: 512, separator: ' ', text: "syntax error: invalid address '@@@'" },
+          ],
+        },
+        {
+          status: 250,
+          lines: [
+            { status: 512, separator: '-', text: "syntax error: invalid address '@@@'" },
+            { status: 250, separator: ' ', text: '127.196.246.254=bogus1.google.com' },
+          ],
+        },
+      ],
+      events: [{ status: 650, lines: [{ status: 650, separator: ' ', text: 'ADDRMAP ok.example 1.2.3.4 NEVER CACHED="YES"' }] }],
+    },
+    {
       name: 'bare LF line endings',
       input: '250-a=1\n250 OK\n',
       replies: [
@@ -167,7 +192,7 @@ describe('ReplyParser', () => {
     { name: 'a non-numeric status', input: 'abc OK\r\n' },
     { name: 'a status out of range', input: '750 OK\r\n' },
     { name: 'a bad separator', input: '250*OK\r\n' },
-    { name: 'a status change inside one reply', input: '250-a\r\n251 OK\r\n' },
+    { name: 'a status change inside one event', input: '650-a\r\n651 OK\r\n' },
     { name: 'garbage', input: 'HTTP/1.1 200 OK\r\n' },
   ];
   for (const c of bad) {
