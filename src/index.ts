@@ -11,6 +11,7 @@ export type { BootstrapProgress } from './process/bootstrap.js';
 
 export { TorControl, type ConfValue, type CommandOptions } from './control/tor-control.js';
 export type { ControlReply, ReplyLine } from './control/reply.js';
+export type { MapAddressMappings, MappedAddress } from './control/map-address.js';
 export type { ProtocolInfo } from './control/protocol-info.js';
 export type * from './control/events/event-types.js';
 

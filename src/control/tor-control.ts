@@ -14,7 +14,8 @@ import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
 import { ReplyParser, type ReplyParserOptions } from './reply-parser.js';
-import { isSuccess, type ControlReply } from './reply.js';
+import { failedLine, type ControlReply } from './reply.js';
+import { encodeMapAddress, mappedInReply, readMapAddressReply, type MapAddressMappings, type MappedAddress } from './map-address.js';
 import {
   assertDataBlock,
   assertNoLineBreak,
@@ -55,6 +56,8 @@ interface QueuedCommand {
   settled: boolean;
   /** The reply carries secrets (keys) and must not be logged. */
   secretReply: boolean;
+  /** Resolve with the reply even when lines of it are errors (the caller reads them one by one). */
+  anyStatus: boolean;
 }
 
 type Listener = (event: TorEvent) => void;
@@ -77,6 +80,15 @@ export interface TorControlEvents {
    * was given: the typed event, or the text for a raw subscriber.
    */
   listenerError: [error: unknown, event: TorEvent | string];
+  /**
+   * tor answered a MAPADDRESS sent on this connection (by {@link TorControl.mapAddress} or as a raw
+   * command) and made these mappings; a mapping of an address to itself removed its mapping. tor
+   * announces a new mapping with an ADDRMAP event too, but a removal with nothing: this is how the
+   * live state on this connection learns of one. (Raw MAPADDRESS commands are not sent one at a
+   * time as mapAddress calls are: pipelined ones that map and then unmap one address may have the
+   * map's ADDRMAP event arrive after the unmapping's reply, and a state put the mapping back.)
+   */
+  addressMapped: [mappings: readonly MappedAddress[]];
 }
 
 /**
@@ -106,6 +118,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private activeEvents = '';
   private setEventsChain: Promise<void> = Promise.resolve();
   private closedError: TorControlClosedError | null = null;
+  /** mapAddress calls, one at a time (see mapAddress). */
+  private mapAddressChain: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
 
   constructor(socket: Duplex, options: TorControlOptions = {}) {
@@ -172,7 +186,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     return this.send(`+${line}\r\n${body}\r\n.\r\n`, line, opts);
   }
 
-  private send(wire: string, line: string, opts: CommandOptions): Promise<ControlReply> {
+  private send(wire: string, line: string, opts: CommandOptions, anyStatus = false): Promise<ControlReply> {
     const keyword = commandKeyword(line) || '(empty)';
     // Every command goes through here: one check refuses a bad timeout for all of them, before
     // anything is written.
@@ -198,6 +212,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         keyword,
         settled: false,
         secretReply: replyIsSecret(line),
+        anyStatus,
         resolve: (reply) => settle(() => resolve(reply)),
         reject: (err) => settle(() => reject(err)),
       };
@@ -237,10 +252,26 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       log('< %d %s', reply.status, entry.secretReply ? '[redacted]' : redactReplyLine(reply.lines[0]!.text));
     }
     if (this.unrefWhenIdle && this.queueHead >= this.queue.length) this.updateRef();
-    if (isSuccess(reply)) entry.resolve(reply);
+    // Before the caller hears of it: whoever awaits the command finds the live state updated.
+    if (entry.keyword === 'MAPADDRESS') this.announceMapped(reply);
+    const failed = failedLine(reply);
+    if (failed === undefined || entry.anyStatus) entry.resolve(reply);
     else {
       const text = reply.lines.map((l) => l.text).join(' ');
-      entry.reject(new TorControlError(reply.status, text, entry.keyword));
+      entry.reject(new TorControlError(failed.status, text, entry.keyword));
+    }
+  }
+
+  /** Emits `addressMapped` for the mappings a MAPADDRESS reply says were made. Never throws. */
+  private announceMapped(reply: ControlReply): void {
+    if (this.listenerCount('addressMapped') === 0) return;
+    const mapped = mappedInReply(reply);
+    if (mapped.length === 0) return;
+    try {
+      this.emit('addressMapped', mapped);
+    } catch (err) {
+      // A throwing listener must not break the reader (and with it the connection).
+      this.reportListenerError(err, 'MAPADDRESS', reply.lines.map((l) => l.text).join('\n'));
     }
   }
 
@@ -404,6 +435,57 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   async signal(name: string, opts: CommandOptions = {}): Promise<void> {
     assertToken(name, 'signal name');
     await this.command(`SIGNAL ${name}`, opts);
+  }
+
+  /**
+   * `MAPADDRESS`: from now on tor sends connections to each original address to its replacement
+   * instead (control-spec 3.8). Several mappings go in one command. An original address of
+   * `0.0.0.0`, `::0` (sent as `::`, the form tor knows) or `.` asks tor to choose an unused IPv4
+   * address, IPv6 address or hostname: the reply says which. Mapping an address to itself removes
+   * its mapping. Mappings made this way never expire; they last until tor exits.
+   *
+   * tor's answer is applied to every live state (TorState) on this connection before this
+   * resolves, removals included (tor announces those with no event). Calls are sent one at a time,
+   * each after the previous one's reply: tor announces a new mapping (ADDRMAP) only after its reply,
+   * and a state must hear of it before a later call's removal of the same address.
+   *
+   * @param mappings - original address to replacement, as an object or as `[address, newAddress]`
+   *   pairs. Addresses are bare (no spaces, quotes, backslashes, `=`, CR/LF/NUL); a wildcard
+   *   `*.example.com` maps a whole domain. An original address may be given once per call.
+   * @returns the mappings tor made, one per pair in order: `address` is the original one (the one
+   *   tor chose for an automap request)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for bad mappings or options (nothing is sent)
+   * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refused any pair (512 for a malformed
+   *   address, 451 when it has no address left to choose): `status` is the first refusal's, the
+   *   message has tor's words for each. The pairs it did not refuse were made (and the live state
+   *   shows them).
+   * @throws TorProtocolError when the reply does not answer the pairs one by one
+   * @example const [{ address }] = await control.mapAddress([['0.0.0.0', 'example.onion']]); // '127.199.80.246'
+   * @example await control.mapAddress({ 'www.example.com': 'example.onion', 'old.example': 'old.example' });
+   */
+  async mapAddress(mappings: MapAddressMappings, opts: CommandOptions = {}): Promise<MappedAddress[]> {
+    const { line, pairs } = encodeMapAddress(mappings);
+    assertCancelOptions(opts);
+    const started = Date.now();
+    const previous = this.mapAddressChain;
+    const answered = (async () => {
+      await raceCancel(previous, 'MAPADDRESS', opts);
+      const { signal, timeoutMs } = opts;
+      const left = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (Date.now() - started));
+      return this.send(line + '\r\n', line, { ...(signal !== undefined ? { signal } : {}), ...(left !== undefined ? { timeoutMs: left } : {}) }, true);
+    })();
+    this.mapAddressChain = answered.catch(() => undefined);
+    const outcomes = readMapAddressReply(await answered, pairs);
+    const mapped: MappedAddress[] = [];
+    const refusals: Array<{ status: number; text: string }> = [];
+    for (const o of outcomes) {
+      if (o.ok) mapped.push(o.mapped);
+      else refusals.push(o);
+    }
+    if (refusals.length > 0) {
+      throw new TorControlError(refusals[0]!.status, [...new Set(refusals.map((r) => r.text))].join('; '), 'MAPADDRESS');
+    }
+    return mapped;
   }
 
   /** `PROTOCOLINFO 1`: auth methods, cookie file and tor's version. */

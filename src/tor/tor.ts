@@ -2,6 +2,7 @@ import type http from 'node:http';
 import type net from 'node:net';
 import { inspect } from 'node:util';
 import type { TorControl } from '../control/tor-control.js';
+import type { MapAddressMappings, MappedAddress } from '../control/map-address.js';
 import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
 import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptions } from '../onion/onion-service-manager.js';
 import type { LaunchedTor } from '../process/launch-tor.js';
@@ -205,6 +206,17 @@ export class Tor {
   /** Reverse-resolves an IPv4/IPv6 address through tor (SOCKS RESOLVE_PTR); options as for {@link resolve}. */
   resolvePtr(address: string, opts: TorResolveOptions = {}): Promise<string> {
     return this.socks.resolvePtr(address, opts);
+  }
+
+  /**
+   * MAPADDRESS: connections to each original address go to its replacement from now on; an
+   * address mapped to itself loses its mapping; `0.0.0.0`, `::0` or `.` as the original address
+   * lets tor choose one (returned). The live state, if built, shows the result once this resolves.
+   * See {@link TorControl.mapAddress} for the details and errors.
+   * @example const [{ address }] = await tor.mapAddress([['0.0.0.0', 'example.onion']]);
+   */
+  mapAddress(mappings: MapAddressMappings, opts: CancelOptions = {}): Promise<MappedAddress[]> {
+    return this.control.mapAddress(mappings, opts);
   }
 
   /** An http.Agent (and https, by `opts.tls` / URL scheme) whose requests go through tor. */
