@@ -85,6 +85,24 @@ export class AddressMapping {
     );
   }
 
+  /**
+   * The mapping a MAPADDRESS made, as its reply names it: it never expires, and tor keeps it
+   * (its ADDRMAP event, which follows the reply, says `NEVER CACHED="YES"`).
+   *
+   * @param previous - the mapping this one replaces, if any: its strings are reused when equal
+   */
+  static fromMapAddress(address: string, newAddress: string, previous: AddressMapping | undefined): AddressMapping {
+    return new AddressMapping(
+      previous !== undefined ? previous.address : detach(address),
+      ownNewAddress(newAddress, previous),
+      Infinity,
+      undefined,
+      true,
+      undefined,
+      null,
+    );
+  }
+
   /** When the mapping expires; `null` for NEVER. */
   get expires(): Date | null {
     if (this.madeExpires === undefined) this.madeExpires = this.expiresAt === Infinity ? null : new Date(this.expiresAt);

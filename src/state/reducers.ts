@@ -11,6 +11,7 @@
 import type { AddrMapEvent, CircEvent, CircMinorEvent, CircStatus, GuardEvent, StreamEvent, StreamStatus, TorEvent } from '../control/events/event-types.js';
 import { detach, parseRouterRef } from '../control/events/field-parsers.js';
 import { parseAddrMapLine, scanAddrMap } from '../control/events/addrmap-event.js';
+import { addressMapKey, isMapAddressRemoval, type MappedAddress } from '../control/map-address.js';
 import { parseCircuitStatusLine, scanCircHead } from '../control/events/circuit-events.js';
 import { parseStreamStatusLine, scanStreamHead } from '../control/events/stream-events.js';
 import { AddressMapping } from './address-map.js';
@@ -259,6 +260,43 @@ export function applyAddrMapText(s: StateSnapshot, text: string, start: number, 
   if (kept) s.addressMap.set(m.address, m);
   if (replaced !== undefined) replaced.previous = kept ? previous : undefined;
   return m;
+}
+
+/** What {@link applyMappedAddresses} changed. */
+export interface MapAddressChanges {
+  /** Mappings made (announced by ADDRMAP events that follow the reply). */
+  readonly added: AddressMapping[];
+  /** Mappings that left the map: removed by tor, or filed under the other spelling of a wildcard. */
+  readonly removed: AddressMapping[];
+}
+
+/**
+ * Applies what a MAPADDRESS reply says tor did (control-spec 3.8): an address mapped to itself
+ * removes its mapping, which tor announces with no event; any other pair replaces the mapping of
+ * its address with one that never expires. tor files a wildcard mapping (`*.example.com`) under
+ * the domain, as its ADDRMAP events name it, but lists it in `address-mappings/all` with the `*.`:
+ * so the map may hold either spelling of the one entry tor has, and both are replaced.
+ */
+export function applyMappedAddresses(s: StateSnapshot, mapped: readonly MappedAddress[]): MapAddressChanges {
+  const changes: MapAddressChanges = { added: [], removed: [] };
+  const take = (key: string) => {
+    const m = s.addressMap.get(key);
+    if (m === undefined) return;
+    s.addressMap.delete(key);
+    changes.removed.push(m);
+  };
+  for (const { address, newAddress } of mapped) {
+    const key = addressMapKey(address);
+    take('*.' + key);
+    if (isMapAddressRemoval(address, newAddress)) {
+      take(key);
+      continue;
+    }
+    const m = AddressMapping.fromMapAddress(key, addressMapKey(newAddress), s.addressMap.get(key));
+    s.addressMap.set(key, m);
+    changes.added.push(m);
+  }
+  return changes;
 }
 
 /**

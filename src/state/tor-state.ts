@@ -17,6 +17,7 @@ import { assertCancelOptions, raceCancel, throwIfAborted, timerDelay, type Cance
 import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
+import type { MapAddressMappings, MappedAddress } from '../control/map-address.js';
 import { normalizeAddress } from '../util/ip-address.js';
 import { listenerPeers, type SocketPeer } from './client-process.js';
 import { TorGeoIp } from '../geoip/tor-geoip.js';
@@ -27,6 +28,7 @@ import {
   applyCircMinorEvent,
   applyCircText,
   applyGuardEvent,
+  applyMappedAddresses,
   applyRouterStatuses,
   applyStreamText,
   deferRouterStatuses,
@@ -185,6 +187,12 @@ export interface TorStateEvents {
    */
   addrmapAdded: [mapping: AddressMapping];
   addrmapExpired: [mapping: AddressMapping];
+  /**
+   * A mapping left `addressMap` because a MAPADDRESS on this state's control connection removed it
+   * (`mapAddress({ [address]: address })`, or a raw MAPADDRESS command): tor announces no removal,
+   * so the state learns of one from tor's reply. A removal by another controller is not seen.
+   */
+  addrmapRemoved: [mapping: AddressMapping];
   /** A new consensus replaced the routers. */
   consensus: [routers: ReadonlyMap<string, Router>];
   guardsChanged: [guards: readonly Router[]];
@@ -253,7 +261,11 @@ function sourceKey(host: string, port: number): string | undefined {
 export class TorState extends EventEmitter<TorStateEvents> {
   /** The control connection this state follows. */
   readonly control: TorControl;
-  /** Address mappings by address; expired mappings are dropped on read (see `addrmapExpired`). */
+  /**
+   * Address mappings by address; expired mappings are dropped on read (see `addrmapExpired`), and
+   * mappings removed by a MAPADDRESS on this state's control connection when tor answers it (see
+   * `addrmapRemoved`). tor announces no removal: one made by another controller is not seen.
+   */
   readonly addressMap: ReadonlyMap<string, AddressMapping>;
 
   private readonly snap: StateSnapshot;
@@ -263,8 +275,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private expiryTimer: NodeJS.Timeout | undefined = undefined;
   private expiryTimerAt = Infinity;
   private unsubscribers: Array<() => Promise<void>> = [];
-  /** Events that arrive while the initial GETINFO is answered, parsed or as text; null once live. */
-  private buffer: Array<TorEvent | string> | null = null;
+  /**
+   * Events that arrive while the initial GETINFO is answered, parsed or as text, and MAPADDRESS
+   * replies (the mappings made), in the order they came; null once live.
+   */
+  private buffer: Array<TorEvent | string | readonly MappedAddress[]> | null = null;
   /** applyAddrMapText's answer about the mapping it replaced: one object, reused for every event. */
   private readonly replaced: ReplacedMapping = { previous: undefined };
   private closed = false;
@@ -342,6 +357,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private async load(opts: CancelOptions): Promise<void> {
     this.buffer = [];
     this.control.on('close', this.onControlClose);
+    this.control.on('addressMapped', this.onAddressMapped);
     const subscribed = await Promise.allSettled(
       STATE_EVENTS.map((name) => (TEXT_EVENTS.has(name) ? this.control.subscribeRaw(name, this.onText) : this.control.subscribe(name, this.onEvent))),
     );
@@ -372,7 +388,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.buffer = null;
     for (const e of buffered) {
       if (typeof e === 'string') this.dispatchText(e);
-      else this.dispatch(e);
+      else if (Array.isArray(e)) this.applyMapped(e);
+      else this.dispatch(e as TorEvent);
     }
   }
 
@@ -654,6 +671,25 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.fire('addrmapAdded', m);
   }
 
+  /** A MAPADDRESS reply on our connection: see TorControl's `addressMapped`. */
+  private readonly onAddressMapped = (mapped: readonly MappedAddress[]): void => {
+    if (this.buffer !== null) {
+      // Whether tor made these before or after the GETINFO snapshot is not known: applied after
+      // it, in order with the events, as events are.
+      this.buffer.push(mapped);
+      return;
+    }
+    this.applyMapped(mapped);
+  };
+
+  private applyMapped(mapped: readonly MappedAddress[]): void {
+    if (this.closed) return;
+    // Added mappings are announced by the ADDRMAP events that follow the reply (addrmapAdded);
+    // removals only here.
+    const { removed } = applyMappedAddresses(this.snap, mapped);
+    for (const m of removed) this.fire('addrmapRemoved', m);
+  }
+
   private onGuard(e: GuardEvent): void {
     if (applyGuardEvent(this.snap, e)) this.fire('guardsChanged', this.entryGuards);
   }
@@ -819,6 +855,35 @@ export class TorState extends EventEmitter<TorStateEvents> {
     const { ifUnused, ...cancel } = opts;
     if (ifUnused !== undefined && typeof ifUnused !== 'boolean') throw new TorInvalidValueError('ifUnused', 'must be a boolean');
     await this.control.command(`CLOSECIRCUIT ${id}${ifUnused === true ? ' IfUnused' : ''}`, cancel);
+  }
+
+  // ---------------------------------------------------------------- address map
+
+  /**
+   * MAPADDRESS (see {@link TorControl.mapAddress}): maps addresses, or with an address mapped to
+   * itself removes its mapping. `addressMap` shows tor's answer once this resolves: a removed
+   * mapping is gone (with `addrmapRemoved`; tor sends no event for it), a new one is there, and
+   * tor's ADDRMAP event for it (`addrmapAdded`) follows. Changes made by other controllers (other
+   * control connections) reach the state only when tor announces them: their removals never do.
+   *
+   * @returns the mappings tor made, one per pair, in order (for `0.0.0.0`, `::0` or `.`: the
+   *   address tor chose)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for bad mappings (nothing is sent)
+   * @throws TorControlError when tor refused a pair (the others were made, and are in `addressMap`);
+   *   TorControlClosedError once the state is closed
+   * @example
+   * await state.mapAddress({ 'gone.example': '127.0.0.1' });
+   * state.addressMap.get('gone.example')?.newAddress; // '127.0.0.1'
+   * await state.mapAddress({ 'gone.example': 'gone.example' });
+   * state.addressMap.has('gone.example'); // false
+   */
+  mapAddress(mappings: MapAddressMappings, opts: CancelOptions = {}): Promise<MappedAddress[]> {
+    try {
+      this.assertOpen();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.control.mapAddress(mappings, opts);
   }
 
   // ---------------------------------------------------------------- streams
@@ -1200,6 +1265,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private shutDown(err: Error, reported?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    this.control.off('addressMapped', this.onAddressMapped);
     this.attacher = null;
     this.handoff.leave(this);
     for (const expectation of this.expectations) expectation.wake?.();

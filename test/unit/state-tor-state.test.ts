@@ -17,7 +17,7 @@ import {
 } from '../../src/errors.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents, type TorStateOptions } from '../../src/state/tor-state.js';
 import { Tor } from '../../src/tor/tor.js';
-import { FakeControlServer } from '../support/fake-control-server.js';
+import { FakeControlServer, keyValueReply } from '../support/fake-control-server.js';
 import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
@@ -1303,6 +1303,122 @@ describe('state: TorState against a fake control port', () => {
       fake.event(`ADDRMAP soon.example 192.0.2.1 "${iso}" EXPIRES="${iso}" CACHED="YES"`);
       const [m] = await expired;
       assert.equal(m.address, 'soon.example');
+    });
+  });
+
+  describe('address map: MAPADDRESS (tor announces no removal)', () => {
+    /**
+     * Answers MAPADDRESS as tor 0.4.9 does: a line per pair (`@@@` refused with 512), the reply
+     * first, then an ADDRMAP event for each mapping made, and none for a removal.
+     */
+    function answerMapAddressLikeTor(fake: FakeControlServer): void {
+      fake.handle(/^MAPADDRESS /, (line) => {
+        const pairs = line.split(' ').slice(1).map((p) => p.split('=') as [string, string]);
+        const lines = pairs.map(([from, to]) => (to === '@@@' ? `512-syntax error: invalid address '${to}'` : `250-${from}=${to}`));
+        const last = lines.length - 1;
+        lines[last] = lines[last]!.slice(0, 3) + ' ' + lines[last]!.slice(4);
+        const made = pairs.filter(([from, to]) => to !== '@@@' && from.toLowerCase() !== to.toLowerCase());
+        setImmediate(() => {
+          for (const [from, to] of made) fake.event(`ADDRMAP ${from.replace(/^\*\./, '')} ${to.replace(/^\*\./, '')} NEVER CACHED="YES"`);
+        });
+        return lines;
+      });
+    }
+
+    it('drops a mapping removed with a raw MAPADDRESS of the address to itself, reporting addrmapRemoved', async () => {
+      const { fake, state, control } = await setup({ before: answerMapAddressLikeTor });
+      const added = once(state, 'addrmapAdded');
+      await control.command('MAPADDRESS gone.example=127.0.0.1');
+      const [m] = await added;
+      assert.equal(state.addressMap.get('gone.example'), m);
+      const removed: string[] = [];
+      state.on('addrmapRemoved' as never, ((x: { address: string }) => removed.push(x.address)) as never);
+      await control.command('MAPADDRESS gone.example=gone.example');
+      assert.equal(state.addressMap.has('gone.example'), false);
+      assert.deepEqual(removed, ['gone.example']);
+      assert.deepEqual(commandsMatching(fake, /^MAPADDRESS/), ['MAPADDRESS gone.example=127.0.0.1', 'MAPADDRESS gone.example=gone.example']);
+    });
+
+    it("state.mapAddress: the map shows tor's reply when it resolves, without waiting for an event; addrmapAdded follows from tor's ADDRMAP", async () => {
+      const { state } = await setup({ before: answerMapAddressLikeTor });
+      const added = once(state, 'addrmapAdded');
+      assert.deepEqual(await state.mapAddress({ 'gone.example': '127.0.0.1', 'other.example': '127.0.0.2' }), [
+        { address: 'gone.example', newAddress: '127.0.0.1' },
+        { address: 'other.example', newAddress: '127.0.0.2' },
+      ]);
+      const made = state.addressMap.get('gone.example');
+      assert.equal(made?.newAddress, '127.0.0.1');
+      assert.equal(made?.expires, null);
+      assert.equal(made?.cached, true);
+      assert.equal((await added)[0].address, 'gone.example');
+      const removed = once(state, 'addrmapRemoved');
+      await state.mapAddress({ 'gone.example': 'gone.example' });
+      assert.equal(state.addressMap.has('gone.example'), false);
+      assert.equal((await removed)[0].newAddress, '127.0.0.1');
+      assert.equal(state.addressMap.get('other.example')?.newAddress, '127.0.0.2');
+    });
+
+    it('keeps the pairs tor made when it refused another (TorControlError)', async () => {
+      const { state } = await setup({ before: answerMapAddressLikeTor, info: { 'address-mappings/all': 'gone.example 127.0.0.1 NEVER' } });
+      await assert.rejects(
+        state.mapAddress([
+          ['gone.example', 'gone.example'],
+          ['bad.example', '@@@'],
+        ]),
+        (e: unknown) => e instanceof TorControlError && e.status === 512,
+      );
+      assert.equal(state.addressMap.has('gone.example'), false);
+    });
+
+    it('removes a wildcard mapping whichever way the map spells it (address-mappings/all keeps the *., ADDRMAP drops it)', async () => {
+      const { state } = await setup({
+        before: answerMapAddressLikeTor,
+        info: { 'address-mappings/all': '*.w.example *.v.example NEVER\nkept.example 127.0.0.3 NEVER' },
+      });
+      assert.equal(state.addressMap.get('*.w.example')?.newAddress, '*.v.example');
+      await state.mapAddress({ 'w.example': 'w.example' });
+      assert.deepEqual([...state.addressMap.keys()], ['kept.example']);
+      await state.mapAddress({ '*.x.example': '*.y.example' });
+      assert.equal(state.addressMap.get('x.example')?.newAddress, 'y.example', 'as the ADDRMAP event that follows names it');
+      await state.mapAddress({ '*.x.example': '*.x.example' });
+      assert.deepEqual([...state.addressMap.keys()], ['kept.example']);
+    });
+
+    it('follows tor\'s case-sensitive map: a removal spelled differently removes nothing', async () => {
+      const { state } = await setup({ before: answerMapAddressLikeTor, info: { 'address-mappings/all': 'Gone.Example 127.0.0.2 NEVER' } });
+      await state.mapAddress({ 'gone.example': 'gone.example' });
+      assert.equal(state.addressMap.get('Gone.Example')?.newAddress, '127.0.0.2');
+      await state.mapAddress({ 'Gone.Example': 'gone.example' });
+      assert.equal(state.addressMap.has('Gone.Example'), false);
+    });
+
+    it('applies a MAPADDRESS answered while the state is being built, after the snapshot', async () => {
+      // The GETINFO's reply and the removal's come in one read: the removal must not be lost.
+      const fake = await FakeControlServer.start();
+      const info = { ...BASE_INFO, 'address-mappings/all': 'gone.example 127.0.0.1 NEVER' };
+      fake.handle(/^GETINFO ns\/all/, async (_line, conn) => {
+        // Once the MAPADDRESS sent after it has arrived, both replies in one write.
+        await new Promise((resolve) => conn.socket.once('data', resolve));
+        return [...keyValueReply(info), '250 gone.example=gone.example'];
+      });
+      fake.handle(/^MAPADDRESS /, () => []);
+      const { control } = await openTorControl(fake.endpoint);
+      const creating = TorState.create(control);
+      await fake.waitForCommand(/^GETINFO ns\/all/);
+      const removal = control.command('MAPADDRESS gone.example=gone.example');
+      const state = await creating;
+      harness = { fake, control, state };
+      await removal;
+      assert.equal(state.addressMap.has('gone.example'), false);
+    });
+
+    it('refuses bad mappings typed and sends nothing, and nothing once the state is closed', async () => {
+      const { fake, state } = await setup({ before: answerMapAddressLikeTor });
+      await assert.rejects(state.mapAddress({ 'a.example': 'b.example\r\nSIGNAL HALT' }), TorInvalidValueError);
+      await assert.rejects(state.mapAddress({ 'a.example b.example': 'c' }), TorInvalidValueError);
+      await state.close();
+      await assert.rejects(state.mapAddress({ 'a.example': '127.0.0.1' }), TorControlClosedError);
+      assert.deepEqual(commandsMatching(fake, /MAPADDRESS|SIGNAL/), []);
     });
   });
 
