@@ -1,11 +1,13 @@
 /**
  * Which local process opened a stream (Linux only): the stream's SOURCE_ADDR is the client end of
- * its SOCKS (or HTTP CONNECT) connection, so `/proc/net/tcp{,6}` gives the socket's inode for that
- * local address and port, and the process holding a descriptor `socket:[inode]` in `/proc/PID/fd`
- * is the client. The socket must be connected to one of tor's client listeners (SocksPort,
- * HTTPTunnelPort), when they are known: once the client has closed, its port is free for any other
- * socket (a listening server, a connection elsewhere), whose process is not the stream's.
- * Processes of other users cannot be inspected without privileges; they are then not found.
+ * its connection to tor (SOCKS, HTTP CONNECT, TransPort, NATDPort alike: tor takes it from the
+ * accepted socket's peer), so `/proc/net/tcp{,6}` gives the socket's inode for that local address
+ * and port, and the process holding a descriptor `socket:[inode]` in `/proc/PID/fd` is the client.
+ * The socket must be connected to one of tor's client listeners, or for a transparently redirected
+ * stream to the destination it asked for, when they are known: once the client has closed, its port
+ * is free for any other socket (a listening server, a connection elsewhere), whose process is not
+ * the stream's. Processes of other users cannot be inspected without privileges; they are then not
+ * found.
  */
 
 import { readdir, readFile, readlink } from 'node:fs/promises';
@@ -31,8 +33,9 @@ export interface FindClientProcessOptions {
   /** Where procfs is mounted. @default '/proc' */
   procRoot?: string;
   /**
-   * tor's SOCKS and HTTPTunnelPort listeners (see {@link listenerPeers}): only a socket connected to one of them
-   * counts. Without them any socket with that local end does, except a listening one.
+   * The far ends the client's socket may have: tor's client listeners (see {@link listenerPeers}),
+   * and for a transparent stream the destination it asked for. Only a socket connected to one of
+   * them counts. Without them any socket with that local end does, except a listening one.
    */
   peers?: readonly SocketPeer[];
 }
@@ -41,7 +44,7 @@ export interface FindClientProcessOptions {
 const TCP_LISTEN = '0A';
 
 /**
- * tor's listeners from the value of `GETINFO net/listeners/socks` (or `.../httptunnel`: quoted `host:port` items;
+ * tor's listeners from the value of `GETINFO net/listeners/socks` (or `.../httptunnel`, `.../trans`, `.../natd`: quoted `host:port` items;
  * `unix:` ones are skipped), as the far end of a client's socket. A wildcard listener (`0.0.0.0`,
  * `[::]`) is reached at any local address, so only its port is kept.
  * @example listenerPeers('"127.0.0.1:9050" "unix:/run/tor/socks"') // [{ host: '127.0.0.1', port: 9050 }]

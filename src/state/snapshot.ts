@@ -31,8 +31,8 @@ export interface StateOwner {
   closeCircuit(id: string, opts?: CancelOptions & { ifUnused?: boolean }): Promise<void>;
   closeStream(id: string, reason?: number | string, opts?: CancelOptions): Promise<void>;
   /**
-   * tor's SOCKS and HTTP CONNECT listeners, the far end of a client's socket; undefined when tor
-   * does not say.
+   * tor's client listeners (SOCKS, HTTP CONNECT, TransPort, NATDPort), the far end of a client's
+   * socket; undefined when tor does not say.
    */
   clientPeers(): Promise<readonly SocketPeer[] | undefined>;
 }

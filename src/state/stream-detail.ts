@@ -12,6 +12,11 @@ const NO_TARGET: HostPort = Object.freeze({ host: '', port: 0 });
 /** The fields of a Stream that come from its events' text; their meaning is on Stream. */
 export interface StreamDetail {
   target: HostPort;
+  /**
+   * The target of the NEW event: where the client asked to go, which a REMAP does not change. For
+   * a transparent (TransPort) stream, the destination the client's socket is connected to.
+   */
+  requestedTarget: HostPort | undefined;
   reason: string | undefined;
   remoteReason: string | undefined;
   source: string | undefined;
@@ -27,6 +32,7 @@ export interface StreamDetail {
 export function emptyStreamDetail(): StreamDetail {
   return {
     target: NO_TARGET,
+    requestedTarget: undefined,
     reason: undefined,
     remoteReason: undefined,
     source: undefined,
@@ -48,6 +54,7 @@ export function applyStreamDetail(d: StreamDetail, e: StreamEvent): void {
   // event would take the whole event line along. So a stream keeps the target it has while tor
   // repeats it, and otherwise a copy whose host does not share memory with the line.
   if (d.target.port !== e.target.port || d.target.host !== e.target.host) d.target = ownHostPort(e.target);
+  if (e.status === 'NEW' && d.requestedTarget === undefined) d.requestedTarget = d.target;
   if (e.reason !== undefined) d.reason = e.reason;
   if (e.remoteReason !== undefined) d.remoteReason = e.remoteReason;
   if (e.source !== undefined) d.source = e.source;

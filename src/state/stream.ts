@@ -4,7 +4,8 @@ import { parseStreamBody } from '../control/events/stream-events.js';
 import { TorControlClosedError } from '../errors.js';
 import type { CancelOptions } from '../util/abort.js';
 import type { Circuit } from './circuit.js';
-import { findClientProcess, type ClientProcess } from './client-process.js';
+import { findClientProcess, type ClientProcess, type SocketPeer } from './client-process.js';
+import { normalizeAddress } from '../util/ip-address.js';
 import type { StateSnapshot } from './snapshot.js';
 import { applyStreamDetail, emptyStreamDetail, type StreamDetail } from './stream-detail.js';
 import { MAX_UNREAD, STREAM_PREFIX, readUnread } from './unread-texts.js';
@@ -152,10 +153,11 @@ export class Stream {
 
   /**
    * The local process that opened the stream (Linux only: looked up through /proc by the
-   * stream's SOURCE_ADDR, the socket connected to one of tor's SOCKS or HTTPTunnelPort listeners). Undefined when
-   * unknown: no SOURCE_ADDR (tor-internal streams, streams that existed before the state was
-   * built), another user's process, the socket already closed, or not Linux. A found process is
-   * remembered (it may have exited since).
+   * stream's SOURCE_ADDR, the socket connected to one of tor's SOCKS, HTTPTunnelPort, TransPort or
+   * NATDPort listeners, or for a transparently redirected stream to the destination it asked for).
+   * Undefined when unknown: no SOURCE_ADDR (tor-internal streams, streams that existed before the
+   * state was built), another user's process, the socket already closed, or not Linux. A found
+   * process is remembered (it may have exited since).
    */
   clientProcess(): Promise<ClientProcess | undefined> {
     if (this.lookup) return this.lookup;
@@ -163,8 +165,10 @@ export class Stream {
     if (src === undefined || src.port === 0) return Promise.resolve(undefined);
     const procRoot = this.snapshot.procRoot;
     const owner = this.snapshot.owner;
+    const redirectedTo = this.redirectedDestination();
     const attempt = (async () => {
-      const peers = owner === undefined ? undefined : await owner.clientPeers();
+      const listeners = owner === undefined ? undefined : await owner.clientPeers();
+      const peers = listeners === undefined || redirectedTo === undefined ? listeners : [...listeners, redirectedTo];
       return findClientProcess(src.host, src.port, peers === undefined ? { procRoot } : { procRoot, peers });
     })();
     this.lookup = attempt;
@@ -178,6 +182,23 @@ export class Stream {
       },
     );
     return attempt;
+  }
+
+  /**
+   * Where the client's socket of a transparent stream (CLIENT_PROTOCOL `TRANS`, or `NATD`) is
+   * connected: the destination it asked for, which the firewall (iptables REDIRECT, TPROXY, natd)
+   * sent to tor's listener without the client knowing. Its socket is connected to that address,
+   * not to tor's TransPort, so tor's listeners alone would not find it. The NEW event's target
+   * is that destination (tor learns it from SO_ORIGINAL_DST or getsockname, or natd's `[DEST ...]`
+   * line, before it announces the stream); a later REMAP (an automapped address) changes `target`,
+   * not this.
+   */
+  private redirectedDestination(): SocketPeer | undefined {
+    const protocol = this.clientProtocol;
+    if (protocol !== 'TRANS' && protocol !== 'NATD') return undefined;
+    const to = this.detail().requestedTarget;
+    const host = to === undefined ? null : normalizeAddress(to.host);
+    return host === null || to === undefined || to.port === 0 ? undefined : { host, port: to.port };
   }
 
   /**

@@ -1192,23 +1192,26 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   /**
-   * tor's SOCKS and HTTP CONNECT listeners now, for clientProcess (listeners come and go with
-   * SETCONF SocksPort / HTTPTunnelPort). Lookups made at the same time (a monitor asking about every
-   * stream) share one GETINFO of each.
+   * tor's client listeners now (SocksPort, HTTPTunnelPort, TransPort, NATDPort), for clientProcess
+   * (listeners come and go with SETCONF). Lookups made at the same time (a monitor asking about
+   * every stream) share one GETINFO of each.
    */
   private clientPeers(): Promise<readonly SocketPeer[] | undefined> {
     if (this.control.closed) return Promise.resolve(undefined);
     this.clientPeersLookup ??= Promise.all([
       this.control.getInfo('net/listeners/socks'),
       // A stream of an HTTPTunnelPort client (CLIENT_PROTOCOL=HTTPCONNECT) has a local process too,
-      // connected there rather than to a SOCKS port. Asked apart: should this tor not know the key,
-      // the SOCKS listeners still narrow the search (without any, every socket on the port counts).
-      this.control.getInfo('net/listeners/httptunnel').catch((err: unknown) => {
-        log('GETINFO net/listeners/httptunnel: %s', err);
-        return '';
-      }),
+      // connected there rather than to a SOCKS port, and so do TransPort (TRANS) and NATDPort
+      // (NATD) streams: their SOURCE_ADDR is the client's end of its connection to the listener,
+      // as for SOCKS (control-spec 4.1.2: "the address and port that requested the connection";
+      // tor sets it from the accepted socket's peer for every client listener, connection.c).
+      // Asked apart: should this tor not know a key, the SOCKS listeners still narrow the search
+      // (without any, every socket on the port counts).
+      this.optionalListeners('net/listeners/httptunnel'),
+      this.optionalListeners('net/listeners/trans'),
+      this.optionalListeners('net/listeners/natd'),
     ]).then(
-      ([socks, http]) => [...listenerPeers(socks), ...listenerPeers(http)],
+      (values) => values.flatMap((v) => listenerPeers(v)),
       (err: unknown) => {
         log('GETINFO net/listeners/socks: %s', err);
         return undefined;
@@ -1219,6 +1222,14 @@ export class TorState extends EventEmitter<TorStateEvents> {
       if (this.clientPeersLookup === lookup) this.clientPeersLookup = undefined;
     });
     return lookup;
+  }
+
+  /** `GETINFO key` for a listener list, '' (none) when tor refuses it. */
+  private optionalListeners(key: string): Promise<string> {
+    return this.control.getInfo(key).catch((err: unknown) => {
+      log('GETINFO %s: %s', key, err);
+      return '';
+    });
   }
 
   // ---------------------------------------------------------------- geoip

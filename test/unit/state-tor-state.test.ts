@@ -237,6 +237,52 @@ describe('state: TorState against a fake control port', () => {
       }
     });
 
+    it("clientProcess finds TransPort and NATDPort clients: connected to tor's listener, or (redirected) to the destination they asked for", async () => {
+      // One client socket per stream, each held by its own process (pid = 700 + inode % 100):
+      const clients: Array<[local: string, remote: string, inode: number, cmdline: string]> = [
+        ['0100007F:C418', '0100007F:2350', 5150, 'nc 127.0.0.1 9040'], // 127.0.0.1:50200 -> tor's TransPort 127.0.0.1:9040, directly
+        ['0100007F:C419', '0700000A:0050', 5151, 'curl http://10.0.0.7/'], // 127.0.0.1:50201 -> 10.0.0.7:80, which iptables REDIRECTed to the TransPort
+        ['0100007F:C41A', '0100007F:2351', 5152, 'natd-client'], // 127.0.0.1:50202 -> tor's NATDPort 127.0.0.1:9041
+        ['0100007F:C41B', '0800000A:01BB', 5153, 'wget https://10.0.0.8/'], // 127.0.0.1:50203 -> 10.0.0.8:443: not tor's (the stream is a SOCKS one)
+      ];
+      const procRoot = await mkdtemp(path.join(os.tmpdir(), 'torcon-proc-'));
+      try {
+        await mkdir(path.join(procRoot, 'net'));
+        const header = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+        const rows = clients.map(([local, remote, inode]) => `   0: ${local} ${remote} 01 00000000:00000000 00:00000000 00000000  1000        0 ${inode} 1 0 20 4 30 10 -1\n`);
+        await writeFile(path.join(procRoot, 'net', 'tcp'), header + rows.join(''));
+        await writeFile(path.join(procRoot, 'net', 'tcp6'), header);
+        for (const [, , inode, cmdline] of clients) {
+          const pid = String(700 + (inode % 100));
+          await mkdir(path.join(procRoot, pid, 'fd'), { recursive: true });
+          await symlink(`socket:[${inode}]`, path.join(procRoot, pid, 'fd', '5'));
+          await writeFile(path.join(procRoot, pid, 'cmdline'), cmdline.replaceAll(' ', '\x00') + '\x00');
+        }
+        const { fake, state } = await setup({
+          info: { 'net/listeners/socks': '"127.0.0.1:9050"', 'net/listeners/trans': '"127.0.0.1:9040"', 'net/listeners/natd': '"127.0.0.1:9041"' },
+          state: { procRoot },
+        });
+        fake.event('STREAM 60 NEW 0 127.0.0.1:9040 SOURCE_ADDR=127.0.0.1:50200 PURPOSE=USER CLIENT_PROTOCOL=TRANS');
+        fake.event('STREAM 61 NEW 0 10.0.0.7:80 SOURCE_ADDR=127.0.0.1:50201 PURPOSE=USER CLIENT_PROTOCOL=TRANS');
+        // An automapped address: tor remaps the stream to the hostname; the socket still goes to 10.0.0.7:80.
+        fake.event('STREAM 61 REMAP 0 www.example.com:80 SOURCE=CACHE');
+        fake.event('STREAM 62 NEW 0 10.1.2.3:80 SOURCE_ADDR=127.0.0.1:50202 PURPOSE=USER CLIENT_PROTOCOL=NATD');
+        fake.event('STREAM 63 NEW 0 10.0.0.8:443 SOURCE_ADDR=127.0.0.1:50203 PURPOSE=USER CLIENT_PROTOCOL=SOCKS5');
+        await sync(harness!);
+        assert.equal(state.streams.get('61')!.target.host, 'www.example.com');
+        const found = await Promise.all(['60', '61', '62', '63'].map((id) => state.streams.get(id)!.clientProcess()));
+        assert.deepEqual(found, [
+          { pid: 750, command: 'nc 127.0.0.1 9040' },
+          { pid: 751, command: 'curl http://10.0.0.7/' },
+          { pid: 752, command: 'natd-client' },
+          undefined,
+        ]);
+        assert.equal(commandsMatching(fake, /^GETINFO net\/listeners\/(trans|natd)$/).length, 2, 'one GETINFO of each, shared');
+      } finally {
+        await rm(procRoot, { recursive: true, force: true });
+      }
+    });
+
     it('clientProcess still narrows to the SOCKS listeners when tor does not know net/listeners/httptunnel', async () => {
       const procRoot = await mkdtemp(path.join(os.tmpdir(), 'torcon-proc-'));
       try {
