@@ -400,6 +400,106 @@ describe('state: TorState on the private test network', function () {
     }
   });
 
+  it('drops a mapping that a raw MAPADDRESS of the address to itself removed (tor sends no event for it)', async () => {
+    const added = waitFor(state, 'addrmapAdded', (m) => m.address === 'gone.example');
+    await tor.control.command('MAPADDRESS gone.example=127.0.0.1');
+    await added;
+    assert.equal(state.addressMap.get('gone.example')?.newAddress, '127.0.0.1');
+    await tor.control.command('MAPADDRESS gone.example=gone.example');
+    assert.equal(await tor.control.getInfo('address-mappings/control'), '', 'tor removed it');
+    assert.equal(state.addressMap.has('gone.example'), false);
+  });
+
+  it('mapAddress: add, see it, remove, see it gone; tor chooses the address for 0.0.0.0 and ::0', async () => {
+    const added = waitFor(state, 'addrmapAdded', (m) => m.address === 'gone.example');
+    assert.deepEqual(await state.mapAddress({ 'gone.example': '127.0.0.1' }), [{ address: 'gone.example', newAddress: '127.0.0.1' }]);
+    assert.equal(state.addressMap.get('gone.example')?.newAddress, '127.0.0.1', 'there when the call resolves');
+    const [m] = await added;
+    assert.equal(m.expires, null);
+    assert.equal(state.addressMap.get('gone.example'), m);
+    const removed = waitFor(state, 'addrmapRemoved', (x) => x.address === 'gone.example');
+    assert.deepEqual(await tor.mapAddress({ 'gone.example': 'gone.example' }), [{ address: 'gone.example', newAddress: 'gone.example' }]);
+    assert.equal(state.addressMap.has('gone.example'), false, 'gone when the call resolves');
+    assert.equal((await removed)[0], m);
+
+    const [v4, v6] = await tor.mapAddress([
+      ['0.0.0.0', 'auto4.example'],
+      ['::0', 'auto6.example'],
+    ]);
+    try {
+      assert.match(v4!.address, /^\d+\.\d+\.\d+\.\d+$/);
+      assert.match(v6!.address, /^\[[0-9a-f:]+\]$/, 'an IPv6 address tor chose, not the text ::0');
+      assert.equal(state.addressMap.get(v4!.address)?.newAddress, 'auto4.example');
+      assert.equal(state.addressMap.get(v6!.address)?.newAddress, 'auto6.example');
+      const control = await tor.control.getInfo('address-mappings/control');
+      assert.ok(control.includes(`${v4!.address} auto4.example NEVER`), control);
+    } finally {
+      await tor.mapAddress([
+        [v4!.address, v4!.address],
+        [v6!.address, v6!.address],
+      ]);
+    }
+    assert.equal(state.addressMap.has(v4!.address), false);
+    assert.equal(state.addressMap.has(v6!.address), false);
+    assert.equal(await tor.control.getInfo('address-mappings/control'), '');
+
+    // A refused pair: the other one is made, and the connection carries on.
+    await assert.rejects(
+      tor.mapAddress([
+        ['kept.example', '127.0.0.1'],
+        ['bad.example', '@@@'],
+      ]),
+      (e: unknown) => e instanceof TorControlError && e.status === 512,
+    );
+    assert.equal(state.addressMap.get('kept.example')?.newAddress, '127.0.0.1');
+    await tor.mapAddress({ 'kept.example': 'kept.example' });
+    assert.equal(state.addressMap.has('kept.example'), false);
+  });
+
+  it("finds the clients of TransPort and NATDPort streams: their SOURCE_ADDR is the client's end, as for SOCKS", async () => {
+    // TransProxyType TPROXY: tor takes a TransPort connection's destination from getsockname, so a
+    // direct connection works without a firewall rule (netfilter's SO_ORIGINAL_DST has nothing to
+    // say about it: tor closes it). That destination is the TransPort itself, and the NATD client
+    // names a closed port: the attacher closes both streams once their client is looked up.
+    await tor.control.setConf({ TransProxyType: 'tproxy', TransPort: '127.0.0.1:auto', NATDPort: '127.0.0.1:auto' });
+    const seen = new Map<string, { stream: Stream; client: unknown }>();
+    let done: () => void = () => undefined;
+    const bothSeen = new Promise<void>((resolve) => (done = resolve));
+    const sockets: net.Socket[] = [];
+    const localPorts = new Map<string, number>();
+    try {
+      await state.setAttacher(async (stream) => {
+        const protocol = stream.clientProtocol;
+        if (protocol !== 'TRANS' && protocol !== 'NATD') return undefined;
+        seen.set(protocol, { stream, client: await stream.clientProcess() });
+        if (seen.size === 2) done();
+        throw new Error(`closing the ${protocol} stream`);
+      });
+      const port = async (key: string) => Number((await tor.control.getInfo(key)).replaceAll('"', '').split(':')[1]);
+      const open = async (protocol: string, p: number) => {
+        const socket = net.connect(p, '127.0.0.1');
+        sockets.push(socket);
+        await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+        // Kept now: the socket closes (and forgets it) when its stream is closed.
+        localPorts.set(protocol, socket.localPort!);
+        return socket;
+      };
+      await open('TRANS', await port('net/listeners/trans'));
+      const natd = await open('NATD', await port('net/listeners/natd'));
+      natd.write('[DEST 127.0.0.1 9]\n');
+      await bothSeen;
+      for (const protocol of ['TRANS', 'NATD']) {
+        const { stream, client } = seen.get(protocol)!;
+        assert.deepEqual(stream.sourceAddr, { host: '127.0.0.1', port: localPorts.get(protocol) }, protocol);
+        assert.equal((client as { pid: number } | undefined)?.pid, process.pid, protocol);
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await state.setAttacher(null);
+      await tor.control.resetConf(['TransPort', 'NATDPort', 'TransProxyType']);
+    }
+  });
+
   it('places routers with tor\'s GeoIP when none is injected (loopback is nowhere)', async () => {
     const router = state.routers.get(network.relays[0]!.fingerprint)!;
     assert.deepEqual(await router.location(), {});
