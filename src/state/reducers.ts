@@ -266,30 +266,26 @@ export function applyAddrMapText(s: StateSnapshot, text: string, start: number, 
 export interface MapAddressChanges {
   /** Mappings made (announced by ADDRMAP events that follow the reply). */
   readonly added: AddressMapping[];
-  /** Mappings that left the map: removed by tor, or filed under the other spelling of a wildcard. */
+  /** Mappings tor removed. */
   readonly removed: AddressMapping[];
 }
 
 /**
  * Applies what a MAPADDRESS reply says tor did (control-spec 3.8): an address mapped to itself
  * removes its mapping, which tor announces with no event; any other pair replaces the mapping of
- * its address with one that never expires. tor files a wildcard mapping (`*.example.com`) under
- * the domain, as its ADDRMAP events name it, but lists it in `address-mappings/all` with the `*.`:
- * so the map may hold either spelling of the one entry tor has, and both are replaced.
+ * its address with one that never expires. A wildcard mapping (`*.example.com`) is filed under the
+ * domain, as tor files it and its ADDRMAP events name it (the initial load spells it so too).
  */
 export function applyMappedAddresses(s: StateSnapshot, mapped: readonly MappedAddress[]): MapAddressChanges {
   const changes: MapAddressChanges = { added: [], removed: [] };
-  const take = (key: string) => {
-    const m = s.addressMap.get(key);
-    if (m === undefined) return;
-    s.addressMap.delete(key);
-    changes.removed.push(m);
-  };
   for (const { address, newAddress } of mapped) {
     const key = addressMapKey(address);
-    take('*.' + key);
     if (isMapAddressRemoval(address, newAddress)) {
-      take(key);
+      const m = s.addressMap.get(key);
+      if (m !== undefined) {
+        s.addressMap.delete(key);
+        changes.removed.push(m);
+      }
       continue;
     }
     const m = AddressMapping.fromMapAddress(key, addressMapKey(newAddress), s.addressMap.get(key));
@@ -418,10 +414,22 @@ export function loadInitialState(
   }
   eachLine(info['circuit-status'], 'circuit-status', onProblem, (l) => applyCircEvent(s, parseCircuitStatusLine(l)));
   eachLine(info['stream-status'], 'stream-status', onProblem, (l) => applyStreamEvent(s, parseStreamStatusLine(l)));
-  eachLine(info['address-mappings/all'], 'address-mappings/all', onProblem, (l) => applyAddrMapEvent(s, parseAddrMapLine(l)));
+  eachLine(info['address-mappings/all'], 'address-mappings/all', onProblem, (l) => applyAddrMapEvent(s, inEventSpelling(parseAddrMapLine(l))));
   const guards = info['entry-guards'];
   if (guards !== undefined) applyEntryGuardsText(s, guards);
   return s;
+}
+
+/**
+ * An `address-mappings/all` line as tor's ADDRMAP events spell it. tor files a wildcard mapping
+ * (`MAPADDRESS *.w.example=*.x.example`) under the domain and names it so in its events
+ * (`ADDRMAP w.example x.example ...`), but lists it with the `*.`s: the map keys it as the events do,
+ * so that a state built after the mapping holds the same entry as one that saw it made.
+ */
+function inEventSpelling(e: AddrMapEvent): AddrMapEvent {
+  if (!e.address.startsWith('*.')) return e;
+  const newAddress = e.newAddress !== null && e.newAddress.startsWith('*.') ? e.newAddress.slice(2) : e.newAddress;
+  return { ...e, address: e.address.slice(2), newAddress };
 }
 
 function eachLine(

@@ -1416,12 +1416,13 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(state.addressMap.has('gone.example'), false);
     });
 
-    it('removes a wildcard mapping whichever way the map spells it (address-mappings/all keeps the *., ADDRMAP drops it)', async () => {
+    it('files a wildcard mapping under its domain, as ADDRMAP names it, though address-mappings/all keeps the *.s; and removes it', async () => {
       const { state } = await setup({
         before: answerMapAddressLikeTor,
         info: { 'address-mappings/all': '*.w.example *.v.example NEVER\nkept.example 127.0.0.3 NEVER' },
       });
-      assert.equal(state.addressMap.get('*.w.example')?.newAddress, '*.v.example');
+      assert.deepEqual([...state.addressMap.keys()], ['w.example', 'kept.example']);
+      assert.equal(state.addressMap.get('w.example')?.newAddress, 'v.example');
       await state.mapAddress({ 'w.example': 'w.example' });
       assert.deepEqual([...state.addressMap.keys()], ['kept.example']);
       await state.mapAddress({ '*.x.example': '*.y.example' });
