@@ -26,6 +26,8 @@ import {
   quoteValue,
   redactCommand,
   redactReplyLine,
+  scrubSecrets,
+  secretArguments,
   replyIsSecret,
 } from './wire-values.js';
 import { parseProtocolInfo, type ProtocolInfo } from './protocol-info.js';
@@ -58,6 +60,8 @@ interface QueuedCommand {
   secretReply: boolean;
   /** Resolve with the reply even when lines of it are errors (the caller reads them one by one). */
   anyStatus: boolean;
+  /** The command's secret arguments, which tor may quote back in an error reply (see secretArguments). */
+  secrets: readonly string[];
 }
 
 type Listener = (event: TorEvent) => void;
@@ -213,6 +217,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         settled: false,
         secretReply: replyIsSecret(line),
         anyStatus,
+        secrets: secretArguments(line),
         resolve: (reply) => settle(() => resolve(reply)),
         reject: (err) => settle(() => reject(err)),
       };
@@ -249,7 +254,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       this.queueHead = 0;
     }
     if (log.enabled) {
-      log('< %d %s', reply.status, entry.secretReply ? '[redacted]' : redactReplyLine(reply.lines[0]!.text));
+      log(
+        '< %d %s',
+        reply.status,
+        entry.secretReply ? '[redacted]' : redactReplyLine(scrubSecrets(reply.lines[0]!.text, entry.secrets)),
+      );
     }
     if (this.unrefWhenIdle && this.queueHead >= this.queue.length) this.updateRef();
     // Before the caller hears of it: whoever awaits the command finds the live state updated.
@@ -257,7 +266,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     const failed = failedLine(reply);
     if (failed === undefined || entry.anyStatus) entry.resolve(reply);
     else {
-      const text = reply.lines.map((l) => l.text).join(' ');
+      const text = scrubSecrets(reply.lines.map((l) => l.text).join(' '), entry.secrets);
       entry.reject(new TorControlError(failed.status, text, entry.keyword));
     }
   }

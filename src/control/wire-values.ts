@@ -90,6 +90,8 @@ export function commandKeyword(line: string): string {
 
 /** Keywords whose arguments are secrets in every form (passwords, cookies, HMACs). */
 const SECRET_COMMANDS = new Set(['AUTHENTICATE', 'AUTHCHALLENGE']);
+/** Keywords some of whose arguments may be secrets. */
+const COMMANDS_WITH_SECRETS = new Set(['ADD_ONION', 'ONION_CLIENT_AUTH_ADD', 'SETCONF', 'RESETCONF', 'LOADCONF']);
 /** Config options whose values must never be logged. */
 const SECRET_OPTION = /password|secret|key|auth|cookie/i;
 
@@ -118,6 +120,52 @@ export function redactCommand(line: string): string {
     );
   }
   return line;
+}
+
+/**
+ * The secret arguments of a command line: what {@link redactCommand} hides (AUTHENTICATE's
+ * argument, an ADD_ONION key and its ClientAuthV3 keys, the key of ONION_CLIENT_AUTH_ADD, secret
+ * SETCONF values), each as sent and, for a `TYPE:blob` key, its blob alone. tor quotes some of them
+ * back in an error (`553 Invalid private key "<base64>"` for ONION_CLIENT_AUTH_ADD), so that a
+ * reply to such a command is scrubbed of them before it reaches an error message or the log.
+ */
+export function secretArguments(line: string): string[] {
+  const keyword = commandKeyword(line);
+  if (!SECRET_COMMANDS.has(keyword) && !COMMANDS_WITH_SECRETS.has(keyword)) return [];
+  const args = line.slice(keyword.length).trim();
+  const found: string[] = [];
+  const add = (token: string | undefined) => {
+    if (token === undefined || token.length === 0) return;
+    found.push(token);
+    const colon = token.indexOf(':');
+    if (colon > 0 && colon < token.length - 1) found.push(token.slice(colon + 1));
+  };
+  if (SECRET_COMMANDS.has(keyword)) {
+    add(args);
+  } else if (keyword === 'ADD_ONION') {
+    const key = /^(\S+?):(\S+)/.exec(args);
+    if (key && key[1]!.toUpperCase() !== 'NEW') add(key[0]);
+    for (const m of args.matchAll(/ClientAuth(?:V3)?=(\S+)/gi)) add(m[1]);
+  } else if (keyword === 'ONION_CLIENT_AUTH_ADD') {
+    add(args.split(/[ \t]+/)[1]);
+  } else if (keyword === 'SETCONF' || keyword === 'RESETCONF' || keyword === 'LOADCONF') {
+    for (const m of args.matchAll(/(\b[\w]+)=("(?:[^"\\]|\\.)*"|\S+)/g)) {
+      if (!SECRET_OPTION.test(m[1]!)) continue;
+      add(m[2]);
+      if (m[2]!.startsWith('"')) add(m[2]!.slice(1, -1));
+    }
+  }
+  return found;
+}
+
+/** `text` with every occurrence of each of `secrets` replaced by `[redacted]` (longest first). */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  if (secrets.length === 0) return text;
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    out = out.split(secret).join('[redacted]');
+  }
+  return out;
 }
 
 /**

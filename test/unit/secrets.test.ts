@@ -220,17 +220,23 @@ describe('secrets: onion service keys and client authorization', () => {
   const KEY = `ED25519-V3:${blob}`;
   const generatedBlob = Buffer.alloc(64, 0x6b).toString('base64');
   let refuse = false;
+  /** Refuse as tor 0.4.9 does a key it cannot use: quoting the key back in the reply. */
+  let echo = false;
 
   before(async () => {
     fake = await FakeControlServer.start();
     fake.handle(/^ADD_ONION /, (line) => {
+      if (echo) return [`512 Failed to decode key "${line.split(' ')[1]!}"`];
       if (refuse) return ['550 Onion address collision'];
       const generated = line.startsWith('ADD_ONION NEW:') ? [`250-PrivateKey=ED25519-V3:${generatedBlob}`] : [];
       const auth = [...line.matchAll(/ClientAuthV3=(\S+)/g)].map(() => `250-ClientAuthV3=ignored`);
       return [`250-ServiceID=${ONION}`, ...generated, ...auth, '250 OK'];
     });
     fake.handle(/^DEL_ONION /, () => ['250 OK']);
-    fake.handle(/^ONION_CLIENT_AUTH_(ADD|REMOVE) /, () => (refuse ? ['551 Unable to add client authorization'] : ['250 OK']));
+    fake.handle(/^ONION_CLIENT_AUTH_(ADD|REMOVE) /, (line) => {
+      if (echo) return [`553 Invalid private key "${line.split(' ')[2]!.replace(/^x25519:/, '')}"`];
+      return refuse ? ['551 Unable to add client authorization'] : ['250 OK'];
+    });
     fake.handle(/^ONION_CLIENT_AUTH_VIEW/, () => [`250-ONION_CLIENT_AUTH_VIEW`, `250-CLIENT ${ONION} x25519:${Buffer.alloc(32, 0x33).toString('base64')} ClientName=carol`, '250 OK']);
     const { control } = await openTorControl(fake.endpoint);
     tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
@@ -241,6 +247,7 @@ describe('secrets: onion service keys and client authorization', () => {
   });
   afterEach(() => {
     refuse = false;
+    echo = false;
   });
 
   it('a given private key and client-auth keys: absent from the log, the service object and its JSON', async () => {
@@ -276,6 +283,25 @@ describe('secrets: onion service keys and client authorization', () => {
     ]);
     const secrets = { 'private key': blob, 'client key (base32)': client.privateKey, 'client key (base64)': clientB64 };
     assert.ok(fake.commands.some((c) => c.includes(clientB64)), 'the client key was sent (base64, as tor wants it)');
+    for (const err of errors) assertNoSecret(errorRenderings(err), secrets, `the error ${(err as Error).constructor.name}`);
+    assertNoSecret(log, secrets, 'the debug log');
+  });
+
+  it('tor quoting the key back in its refusal (553 Invalid private key "<key>"): neither the error nor the log shows it', async () => {
+    echo = true;
+    const client = generateClientAuthKey('erin');
+    const clientB64 = decodeBase32(client.privateKey).toString('base64');
+    const { result: errors, log } = await withDebugCapture(async () => [
+      await rejection(tor.addOnionClientAuth(ONION, client.privateKey)),
+      await rejection(tor.createOnionService({ ports: [{ virtualPort: 83, target: '127.0.0.1:9' }], privateKey: KEY, awaitUpload: false })),
+    ]);
+    assert.ok(fake.commands.some((c) => c.includes(clientB64)), 'the client key was sent');
+    const [authError, addError] = errors as Error[];
+    assert.equal((authError as { code?: string }).code, 'TOR_CONTROL_ERROR');
+    // What tor said stays readable, the key replaced.
+    assert.match(authError!.message, /553 Invalid private key "\[redacted\]"/);
+    assert.match(addError!.message, /Failed to decode key "\[redacted\]"/);
+    const secrets = { 'private key': blob, 'client key (base32)': client.privateKey, 'client key (base64)': clientB64 };
     for (const err of errors) assertNoSecret(errorRenderings(err), secrets, `the error ${(err as Error).constructor.name}`);
     assertNoSecret(log, secrets, 'the debug log');
   });
