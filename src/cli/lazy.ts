@@ -9,5 +9,4 @@ export const lib = {
   container: () => import('../di/container.js'),
   testnet: () => import('../testnet.js'),
   launch: () => import('../process/launch-tor.js'),
-  sirv: () => import('sirv'),
 };

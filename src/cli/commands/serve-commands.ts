@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -13,6 +13,7 @@ import { checkEndpoint } from '../endpoint-check.js';
 import { CLIENT_AUTH_HINT, clientAuthLines } from '../client-auth-lines.js';
 import { println, Progress } from '../output.js';
 import { lib } from '../lazy.js';
+import { staticFiles } from '../static-files.js';
 import { redactEndpoint } from '../../util/endpoint-grammar.js';
 
 /** Loaded into the app by `run`: torcon/register plus a line saying where the app is reachable. */
@@ -32,19 +33,13 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
         '\nExamples:\n  torcon serve ./public --port onion:80\n  torcon serve ./public --port onion:80:privateKeyFile=./site.key   # same address every time\n  torcon serve ./private --port onion:80:clientAuth=alice,bob      # only alice and bob can reach it\n  torcon serve . --port tcp:8080',
     )
     .action(async (dir: string, opts: { port: string }) => {
-      const root = path.resolve(dir);
-      const info = await stat(root).catch(() => undefined);
+      const info = await stat(dir).catch(() => undefined);
       if (!info?.isDirectory()) throw new UsageError(`not a directory: ${dir}`);
+      // Its real path: what is served must resolve inside it (see static-files.ts).
+      const root = await realpath(dir);
       await checkEndpoint(opts.port, 'server', '--port'); // a typo is a usage error, found before any I/O
-      const [{ default: sirv }, { listen }] = await Promise.all([lib.sirv(), lib.endpoints()]);
-      const files = sirv(root, { dev: false, etag: true, dotfiles: false });
-      const server = http.createServer((req, res) =>
-        files(req, res, () => {
-          res.statusCode = 404;
-          res.setHeader('content-type', 'text/plain');
-          res.end('not found\n');
-        }),
-      );
+      const { listen } = await lib.endpoints();
+      const server = http.createServer(staticFiles(root));
       const tor = await optionalTor(ctx);
       const progress = new Progress(ctx.output, 'serve');
       progress.update(undefined, `starting ${redactEndpoint(opts.port)}…`);
