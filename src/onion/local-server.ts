@@ -83,10 +83,18 @@ export interface ServiceListenOptions extends LocalListenOptions {
 }
 
 /**
+ * Servers torcon made listen, with how many services use each: several services of one server
+ * (`onion:80` and `onion:81`) share its listener, which closes with the last of them, so that
+ * closing one service does not take the others' server away. A server the caller made listen is
+ * not here: it is the caller's to close.
+ */
+const sharedListeners = new WeakMap<net.Server, { users: number }>();
+
+/**
  * The first step of every onion service: makes its local server listen (when one is given and
  * does not yet) and gives each port that names no target the server's.
- * @returns the ports with their targets, and `opened`: whether we made the server listen (then we
- *   also close it)
+ * @returns the ports with their targets, and `opened`: whether the service holds a share of a
+ *   listener torcon opened (then it calls {@link closeListener} once when it ends)
  * @throws as {@link ensureListening}
  */
 export async function listenForService(
@@ -95,18 +103,32 @@ export async function listenForService(
   let localTarget: string | undefined;
   let opened = false;
   if (o.server) {
+    const server = o.server;
     o.onProgress({ phase: 'listening', message: 'starting the local listener', percent: 5 });
-    ({ target: localTarget, opened } = await ensureListening(o.server, o));
+    ({ target: localTarget, opened } = await ensureListening(server, o));
+    const shared = sharedListeners.get(server);
+    if (opened) {
+      sharedListeners.set(server, { users: 1 });
+      // Closed by anyone (the app too): whoever makes it listen again starts afresh.
+      server.once('close', () => sharedListeners.delete(server));
+    } else if (shared !== undefined) {
+      shared.users++;
+      opened = true;
+    }
   }
   // Option validation guarantees a target for every port when there is no server.
   return { ports: o.ports.map((p) => ({ virtualPort: p.virtualPort, target: p.target ?? localTarget! })), opened };
 }
 
 /**
- * Stops `server` accepting connections. Open connections are left to finish (an http.Server also
+ * Stops `server` accepting connections, unless other services still use the listener torcon
+ * opened for them (see `sharedListeners`). Open connections are left to finish (an http.Server also
  * drops its idle keep-alive sockets); we do not wait for them, so close() cannot hang on a client.
  */
 export function closeListener(server: net.Server): void {
+  const shared = sharedListeners.get(server);
+  if (shared !== undefined && --shared.users > 0) return;
+  sharedListeners.delete(server);
   if (!server.listening) return;
   server.close(() => undefined);
   (server as net.Server & { closeIdleConnections?: () => void }).closeIdleConnections?.();

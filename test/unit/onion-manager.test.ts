@@ -182,6 +182,28 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(late.closed, true);
   });
 
+  it('two services of one server torcon made listen: the server keeps listening until the last of them closes', async () => {
+    const first = (await manager.create({ ports: [{ virtualPort: 80 }], server, awaitUpload: false })) as TorOnionService;
+    const second = (await manager.create({ ports: [{ virtualPort: 81 }], server, awaitUpload: false })) as TorOnionService;
+    assert.equal(first.ports[0]!.target, second.ports[0]!.target, 'one listener for both');
+    await first.close();
+    // Give a server 'close' (which would remove the second service with it) the time to come.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(server.listening, true, 'the second service still forwards to the server');
+    assert.equal(second.closed, false);
+    await second.close();
+    assert.equal(server.listening, false, 'closed with the last service, as torcon opened it');
+  });
+
+  it('a server the caller made listen is left listening when its services close', async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const a = await manager.create({ ports: [{ virtualPort: 80 }], server, awaitUpload: false });
+    const b = await manager.create({ ports: [{ virtualPort: 81 }], server, awaitUpload: false });
+    await a.close();
+    await b.close();
+    assert.equal(server.listening, true);
+  });
+
   it('closeAll removes every service but detached ones', async () => {
     const a = await manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], awaitUpload: false });
     await manager.create({ ports: [{ virtualPort: 81, target: '127.0.0.1:1' }], awaitUpload: false, detach: true });
