@@ -345,7 +345,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /** Ends the connection and rejects everything pending, naming each command. */
   private fail(cause?: Error): void {
     if (this.closedError) return;
-    const why = cause ? cause.message : 'connection closed by tor';
+    // After our own close() (QUIT), tor ending the connection is what we asked for.
+    const why = cause ? cause.message : this.closing !== null ? 'closed by the caller (close())' : 'connection closed by tor';
     this.closedError = new TorControlClosedError(`the Tor control connection closed: ${why}`, {
       cause,
     });

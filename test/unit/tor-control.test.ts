@@ -97,6 +97,11 @@ describe('TorControl against a scripted peer', () => {
     const clean = new Promise<Error | undefined>((resolve) => ours.once('close', resolve));
     await ours.close({ timeoutMs: 2000 });
     assert.equal(await clean, undefined);
+    // A command after our close() says who closed it: not tor.
+    const late = await ours.getInfo('version').catch((e: unknown) => e);
+    assert.ok(late instanceof TorControlClosedError);
+    assert.doesNotMatch(late.message, /closed by tor/);
+    assert.match(late.message, /closed by the caller/);
     await peer2.close();
   });
 
