@@ -35,6 +35,8 @@ import { logger } from './util/log.js';
  * `server.address()` is the local address tor forwards to; `server.torconEndpoint` is the endpoint
  * (an `OnionService` for `onion:`) and `server.onionAddress` its `<56 chars>.onion:PORT`; a failure
  * is one `'error'` event with torcon's typed error. `server.close()` also removes the onion service.
+ * A second listen() is an `'error'` (`TOR_ENDPOINT_LISTEN`, "already listening"), as in Node; one
+ * made while the first is still under way comes once that one has settled.
  */
 
 declare module 'node:net' {
@@ -75,6 +77,12 @@ interface Pending {
   readonly closeCallbacks: Array<(err?: Error) => void>;
   /** The `'listening'` and `'error'` listeners torcon's own work added. */
   readonly own: WeakSet<Listener>;
+  /**
+   * Errors of listen() calls made meanwhile (the server already has its endpoint under way), for
+   * the application once the listen settles: emitted now, torcon's own 'error' listener waiting for
+   * the local bind would take one for a failed bind (and leave the server bound with no endpoint).
+   */
+  readonly laterErrors: Error[];
 }
 
 const pending = new WeakMap<net.Server, Pending>();
@@ -123,10 +131,12 @@ export function installListenHook(): void {
       return original.apply(this, args);
     }
     const callback = [...args].reverse().find((a): a is () => void => typeof a === 'function');
-    if (pending.has(this) || this.listening) {
+    const under = pending.get(this);
+    if (under !== undefined || this.listening) {
       // As Node does for a second listen(): the server keeps its one endpoint.
       const err = new EndpointListenError(`listening on ${description}`, Object.assign(new Error('the server is already listening'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
-      process.nextTick(() => this.emit('error', err));
+      if (under !== undefined) under.laterErrors.push(err);
+      else process.nextTick(() => this.emit('error', err));
       return this;
     }
     const ignored = ignoredArguments(args);
@@ -264,13 +274,14 @@ function screenEvents(server: net.Server, own: WeakSet<Listener>): () => void {
 }
 
 function listenOnEndpoint(server: net.Server, description: string, callback: (() => void) | undefined): void {
-  const state: Pending = { closeCallbacks: [], own: new WeakSet() };
+  const state: Pending = { closeCallbacks: [], own: new WeakSet(), laterErrors: [] };
   pending.set(server, state);
   const unscreen = screenEvents(server, state.own);
   /** Ends the pending state; a close() asked for meanwhile is carried out now. */
   const settle = (): boolean => {
     unscreen();
     pending.delete(server);
+    for (const err of state.laterErrors) process.nextTick(() => server.emit('error', err));
     const callbacks = state.closeCallbacks;
     if (callbacks.length === 0) return false;
     if (server.listening) server.close((err) => callbacks.forEach((cb) => cb(err)));

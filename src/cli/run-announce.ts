@@ -47,9 +47,16 @@ if (!proto[WRAPPED]) {
   } as typeof proto.listen;
 }
 
+/**
+ * Endpoints already announced: an app that calls listen() twice gets one endpoint (the second call
+ * is an 'error') but has added two of our 'listening' listeners, and its keys must not be printed twice.
+ */
+const announced = new WeakSet<object>();
+
 function announce(server: net.Server, description: string): void {
   const endpoint = server.torconEndpoint;
-  if (!endpoint) return;
+  if (!endpoint || announced.has(endpoint)) return;
+  announced.add(endpoint);
   const local = server.address();
   const where = local && typeof local === 'object' ? ` (the app listens on ${local.address}:${local.port})` : '';
   say(`${redactEndpoint(description)} is ${urlOf(endpoint.address, server.onionAddress !== undefined)}${where}`);

@@ -324,6 +324,27 @@ describe('torcon/register listen hook', () => {
     server.close();
   });
 
+  it("a second listen while the first one's local bind is under way: the error is the app's, the first listen still comes up", async () => {
+    // As tcp:0 does: the plugin waits for the local bind with listenServer, whose 'error' listener
+    // must not take the second call's error for a failed bind.
+    behaviour = async (server) => {
+      await listenServer(server, { host: '127.0.0.1', port: 0 }, 'listening on 127.0.0.1:0');
+      return { address: 'example:1', close: async () => undefined };
+    };
+    const server = net.createServer();
+    const errors: unknown[] = [];
+    server.on('error', (e) => errors.push(e));
+    const up = new Promise<void>((resolve) => server.listen(`${PREFIX}:1`, resolve));
+    server.listen(`${PREFIX}:2`); // in the same tick, as an app calling listen() twice does
+    await up;
+    await new Promise((r) => setImmediate(r));
+    assert.equal(server.torconEndpoint?.address, 'example:1');
+    assert.equal(server.listening, true);
+    assert.equal(errors.length, 1, 'one error, for the second call');
+    assert.match((errors[0] as Error).message, /already listening/);
+    server.close();
+  });
+
   it('close() right after listen(): no ERR_SERVER_NOT_RUNNING, and the endpoint is closed once it is up', async () => {
     const closed = sinon.spy();
     behaviour = async (server) => {

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `torcon run` with apps that misuse listen(), on a `tcp:` endpoint (the same hook and announcement
+ * as `onion:`, without tor): the app and torcon run as child processes, as a user runs them.
+ */
+
+const here = path.dirname(fileURLToPath(import.meta.url)); // dist/test/unit
+const MAIN = path.resolve(here, '../../src/cli/main.js');
+
+function run(app: string, port = 'tcp:0'): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, 'run', '--port', port, '--', process.execPath, app], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('cli: torcon run with an app that calls listen() twice', function () {
+  this.timeout(20_000);
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-run-unit-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('the first listen comes up, the second is an error, and the address is announced once', async () => {
+    const app = path.join(dir, 'twice.mjs');
+    await writeFile(
+      app,
+      [
+        "import http from 'node:http';",
+        "const server = http.createServer((req, res) => res.end('x'));",
+        "server.on('error', (e) => console.log('error', e.code, e.message));",
+        "server.listen(process.env.PORT, () => { console.log('listening'); setTimeout(() => server.close(), 200); });",
+        'server.listen(process.env.PORT);',
+        // Without its 'listening' the app would never end: a bound server keeps it alive.
+        "setTimeout(() => { console.log('never listened'); process.exit(7); }, 8000).unref();",
+      ].join('\n'),
+    );
+    const r = await run(app);
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    assert.match(r.stdout, /^listening$/m);
+    assert.deepEqual(r.stdout.match(/^error .*$/gm), ['error TOR_ENDPOINT_LISTEN listening on tcp:0 failed: the server is already listening']);
+    assert.equal(r.stderr.match(/^torcon run: tcp:0 is 127\.0\.0\.1:\d+/gm)?.length, 1, r.stderr);
+  });
+});
