@@ -25,6 +25,6 @@ export async function connect(description: string, opts: EndpointCallOptions): P
   const plugin = ctx.registry.get(endpoint.prefix, 'client');
   plugin.validate?.(endpoint, 'client', ctx.registry);
   assertCancelOptions({ signal: opts.signal });
-  throwIfAborted(opts.signal, `connecting to a ${endpoint.prefix}: endpoint`);
+  throwIfAborted(opts.signal, `connecting to the ${endpoint.prefix}: endpoint`);
   return plugin.connect!(endpoint, ctx);
 }

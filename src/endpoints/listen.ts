@@ -36,6 +36,6 @@ export async function listen(
   const plugin = ctx.registry.get(endpoint.prefix, 'server');
   plugin.validate?.(endpoint, 'server', ctx.registry);
   assertCancelOptions({ signal: opts.signal });
-  throwIfAborted(opts.signal, `listening on a ${endpoint.prefix}: endpoint`);
+  throwIfAborted(opts.signal, `listening on the ${endpoint.prefix}: endpoint`);
   return plugin.listen!(server, endpoint, ctx);
 }

@@ -128,6 +128,12 @@ describe('connect/listen dispatch with tor: and onion:', () => {
     sinon.assert.notCalled(tor.connect);
   });
 
+  it('an abort before anything started names the endpoint in plain words ("the onion: endpoint")', async () => {
+    const { tor } = fakeTor();
+    await assert.rejects(connect('tor:example.com:80', { tor, signal: AbortSignal.abort() }), /^TorAbortError: connecting to the tor: endpoint was aborted$/);
+    await assert.rejects(listen(net.createServer(), 'onion:80', { tor, signal: AbortSignal.abort() }), /^TorAbortError: listening on the onion: endpoint was aborted$/);
+  });
+
   it('stops waiting for getTor when aborted', async () => {
     const ac = new AbortController();
     const getTor = (): Promise<TorLike> => new Promise(() => undefined); // never resolves
