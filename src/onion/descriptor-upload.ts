@@ -195,7 +195,7 @@ export class DescriptorUploadWatcher {
     } catch (err) {
       if (err instanceof TorTimeoutError) {
         throw new OnionPublishError(
-          `no descriptor upload of ${serviceId}.onion succeeded within ${Math.round(opts.timeoutMs / 1000)} s (is tor bootstrapped?)`,
+          `no descriptor upload of ${serviceId}.onion succeeded within ${+(opts.timeoutMs / 1000).toFixed(3)} s (is tor bootstrapped?)`,
           { cause: err },
         );
       }
