@@ -1,4 +1,4 @@
-import { chown, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EndpointArgumentError } from '../errors.js';
 import { base32Decode } from './base32.js';
@@ -38,16 +38,33 @@ function publicKeyOf(text: string): string | undefined {
 }
 
 /**
+ * Refuses a directory or client file that group or others may write (POSIX): whoever can add or
+ * change a `NAME.auth` file there can let a client of their own in.
+ */
+async function refuseWritableByOthers(where: string, what: string, fix: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const { mode } = await stat(where);
+  if ((mode & 0o022) !== 0) {
+    throw new EndpointArgumentError(
+      `onion: ${what} ${where} is writable by group or others (mode ${(mode & 0o777).toString(8)}): anyone who can write there can authorize a client of their own; run ${fix} on it`,
+    );
+  }
+}
+
+/**
  * Reads the clients of `dir` and generates keys for the names in `names` that have no file yet
  * (nothing is written: see {@link writeClientAuthFiles}). A missing directory has no clients.
- * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for a directory that cannot be read or a
- *   `NAME.auth` file that is not a client's public key (the file is named, its content never shown)
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for a directory that cannot be read, a
+ *   directory or `NAME.auth` file that group or others may write (POSIX), or a `NAME.auth` file
+ *   that is not a client's public key (the file is named, its content never shown)
  */
 export async function readClientAuthDir(dir: string, names: readonly string[]): Promise<ClientAuthDirClients> {
   let files: string[];
   try {
     files = await readdir(dir);
+    await refuseWritableByOthers(dir, 'clientAuthDir', 'chmod 700');
   } catch (err) {
+    if (err instanceof EndpointArgumentError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new EndpointArgumentError(`onion: cannot read clientAuthDir ${dir}: ${(err as Error).message}`, { cause: err });
     }
@@ -66,6 +83,7 @@ export async function readClientAuthDir(dir: string, names: readonly string[]): 
     } catch (err) {
       throw new EndpointArgumentError(`onion: cannot read ${where}: ${(err as Error).message}`, { cause: err });
     }
+    await refuseWritableByOthers(where, 'client file', 'chmod 600');
     const publicKey = publicKeyOf(text);
     if (publicKey === undefined) {
       throw new EndpointArgumentError(`onion: ${where} is not a client authorization file (one line: descriptor:x25519:<52 base32 characters>)`);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,6 +74,23 @@ describe('clientAuthDir: client authorization kept across restarts', () => {
     // 52 base32 characters that do not make 32 bytes are refused too
     await writeFile(path.join(dir, 'dave.auth'), `descriptor:x25519:${'7'.repeat(52)}\n`);
     await assert.rejects(readClientAuthDir(dir, []), EndpointArgumentError);
+  });
+
+  it('a directory or client file that group or others may write is refused: anyone could let a client of their own in', async () => {
+    const dir = path.join(tmp, 'clients');
+    const first = await readClientAuthDir(dir, ['alice']);
+    await writeClientAuthFiles(dir, first.created);
+    await chmod(dir, 0o777);
+    await assert.rejects(readClientAuthDir(dir, ['alice']), (err: Error) => {
+      assert.ok(err instanceof EndpointArgumentError);
+      assert.match(err.message, /clientAuthDir .*clients is writable by group or others \(mode 777\).*chmod 700/);
+      return true;
+    });
+    await chmod(dir, 0o700);
+    await chmod(path.join(dir, 'alice.auth'), 0o620);
+    await assert.rejects(readClientAuthDir(dir, []), /client file .*alice\.auth is writable by group or others \(mode 620\).*chmod 600/);
+    await chmod(path.join(dir, 'alice.auth'), 0o644); // readable is fine: it holds a public key
+    assert.deepEqual((await readClientAuthDir(dir, [])).clients.map((c) => c.name), ['alice']);
   });
 
   it('never writes over a client file that appeared meanwhile (that client would be locked out)', async () => {
