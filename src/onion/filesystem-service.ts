@@ -175,6 +175,7 @@ async function prepareDirectory(dir: string, torUid: number | undefined): Promis
         `onion: hiddenServiceDir ${dir} has mode ${(st.mode & 0o777).toString(8)}; tor requires 0700 (chmod 700 it)`,
       );
     }
+    await checkServiceEntries(dir);
     return chownTo;
   }
   const parent = path.dirname(dir);
@@ -191,6 +192,38 @@ async function prepareDirectory(dir: string, torUid: number | undefined): Promis
   await chmod(dir, 0o700);
   if (chownTo !== undefined) await chown(dir, chownTo, -1);
   return chownTo;
+}
+
+/** What tor reads and writes in a service directory, and the kind each must be. */
+const SERVICE_ENTRIES: ReadonlyArray<[name: string, kind: 'file' | 'directory']> = [
+  ['hostname', 'file'],
+  ['hs_ed25519_secret_key', 'file'],
+  ['hs_ed25519_public_key', 'file'],
+  ['authorized_clients', 'directory'],
+];
+
+/**
+ * Refuses a directory holding one of tor's entries as the wrong kind (a directory named
+ * `hostname`, a file named `authorized_clients`, a FIFO...): tor 0.4.9 exits on the SETCONF that
+ * loads such a service, taking every other service and circuit of that tor with it. A missing
+ * entry (or a symlink to nothing) is tor's to create.
+ */
+async function checkServiceEntries(dir: string): Promise<void> {
+  for (const [name, kind] of SERVICE_ENTRIES) {
+    const where = path.join(dir, name);
+    let st;
+    try {
+      st = await stat(where);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new EndpointArgumentError(`onion: cannot use hiddenServiceDir ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    if (kind === 'file' ? !st.isFile() : !st.isDirectory()) {
+      throw new EndpointArgumentError(
+        `onion: ${where} in hiddenServiceDir is not a ${kind === 'file' ? 'regular file' : 'directory'}; tor would exit on it (move it away or use another directory)`,
+      );
+    }
+  }
 }
 
 /** tor writes `hostname` while it loads the service; allow it a moment. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -230,6 +230,25 @@ describe('onion services on an offline tor', function () {
       );
       // A SETCONF with such a directory would have made tor exit; it still answers.
       assert.match(await tor.control.getInfo('version'), /^0\.4\./);
+    });
+
+    it("refuses a directory holding one of tor's entries as the wrong kind, which would make tor exit", async () => {
+      const cases: Array<[string, (dir: string) => Promise<unknown>]> = [
+        ['hs_ed25519_secret_key', (dir) => mkdir(path.join(dir, 'hs_ed25519_secret_key'))],
+        ['hostname', (dir) => mkdir(path.join(dir, 'hostname'))],
+        ['authorized_clients', (dir) => writeFile(path.join(dir, 'authorized_clients'), 'not a directory\n')],
+      ];
+      for (const [entry, make] of cases) {
+        const dir = path.join(tmp, `bad-${entry}`);
+        await mkdir(dir, { mode: 0o700 });
+        await make(dir);
+        await assert.rejects(
+          tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], hiddenServiceDir: dir, awaitUpload: false }),
+          (e: unknown) => e instanceof EndpointArgumentError && e.message.includes(path.join(dir, entry)) && /tor would exit/.test(e.message),
+          entry,
+        );
+        assert.match(await tor.control.getInfo('version'), /^0\.4\./, `tor still answers after ${entry}`);
+      }
     });
   });
 
