@@ -1,5 +1,18 @@
-import { OnionPublishError } from '../errors.js';
+import { OnionPublishError, TorAbortError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
+
+/**
+ * An abort while tor is asked one of these questions: the caller aborted the creation of a
+ * service, and hears of that rather than of the GETCONF it did not send itself.
+ */
+async function asking<T>(question: Promise<T>): Promise<T> {
+  try {
+    return await question;
+  } catch (err) {
+    if (err instanceof TorAbortError) throw new TorAbortError('creating an onion service', { cause: err.cause });
+    throw err;
+  }
+}
 
 /**
  * Questions asked of tor before creating a service, so that a doomed request fails at once with a
@@ -11,7 +24,7 @@ import type { TorControl } from '../control/tor-control.js';
  * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor has `DisableNetwork 1`
  */
 export async function refuseDisabledNetwork(control: TorControl, signal: AbortSignal | undefined): Promise<void> {
-  const conf = await control.getConf('DisableNetwork', { signal });
+  const conf = await asking(control.getConf('DisableNetwork', { signal }));
   if (conf['DisableNetwork']?.[0] === '1') {
     throw new OnionPublishError(
       'tor has DisableNetwork 1, so no descriptor can be uploaded; pass awaitUpload: false (endpoint: awaitUpload=false) or enable the network',
@@ -29,7 +42,7 @@ export async function checkAnonymityMode(
   singleHop: boolean,
   signal: AbortSignal | undefined,
 ): Promise<void> {
-  const conf = await control.getConf(['HiddenServiceSingleHopMode', 'HiddenServiceNonAnonymousMode'], { signal });
+  const conf = await asking(control.getConf(['HiddenServiceSingleHopMode', 'HiddenServiceNonAnonymousMode'], { signal }));
   const nonAnonymous =
     conf['HiddenServiceSingleHopMode']?.[0] === '1' && conf['HiddenServiceNonAnonymousMode']?.[0] === '1';
   if (singleHop && !nonAnonymous) {

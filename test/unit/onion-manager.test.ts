@@ -98,6 +98,20 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(server.listening, false);
   });
 
+  it("an abort while tor is asked about its network is the creation's abort, not a GETCONF's", async () => {
+    peer.auto.delete('GETCONF'); // tor is slow to answer
+    const ac = new AbortController();
+    const creating = manager.create({ ports: [{ virtualPort: 80 }], server, signal: ac.signal });
+    await waitUntil(() => peer.received.some((l) => l.startsWith('GETCONF')), 'GETCONF sent');
+    ac.abort();
+    await assert.rejects(creating, (err: Error) => {
+      assert.ok(err instanceof TorAbortError);
+      assert.equal(err.message, 'creating an onion service was aborted');
+      return true;
+    });
+    assert.equal(addLine(), undefined, 'no ADD_ONION');
+  });
+
   it('removes the service when aborted while waiting for the upload', async () => {
     const ac = new AbortController();
     const creating = manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], signal: ac.signal });
