@@ -128,6 +128,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
 
   constructor(socket: Duplex, options: TorControlOptions = {}) {
     super();
+    // Everything that waits on this connection hears of its end through 'close': each onion
+    // service being published, each state, each events() iterator. A dozen services created at
+    // once is no leak, and must not print Node's MaxListenersExceededWarning.
+    this.setMaxListeners(0);
     this.socket = socket;
     this.parser = new ReplyParser(
       {

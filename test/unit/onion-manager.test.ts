@@ -218,6 +218,26 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(server.listening, true);
   });
 
+  it('a dozen services published at once on one connection: no MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      peer.auto.set('ADD_ONION', `250-ServiceID=${ID}\r\n250-PrivateKey=${key}\r\n250 OK\r\n`);
+      const creating = Array.from({ length: 12 }, (_, i) =>
+        manager.create({ ports: [{ virtualPort: 80 + i, target: '127.0.0.1:9' }], uploadTimeoutMs: 60_000 }),
+      );
+      await waitUntil(() => peer.received.filter((l) => l.startsWith('ADD_ONION')).length === 12, 'twelve ADD_ONION sent');
+      await new Promise((r) => setTimeout(r, 20)); // every one now waits for its upload
+      peer.write(hsDesc('UPLOAD', DIR_A, ' ' + 'x'.repeat(43)) + hsDesc('UPLOADED', DIR_A));
+      await Promise.all(creating);
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('closeAll removes every service but detached ones', async () => {
     const a = await manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], awaitUpload: false });
     await manager.create({ ports: [{ virtualPort: 81, target: '127.0.0.1:1' }], awaitUpload: false, detach: true });
