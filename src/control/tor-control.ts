@@ -510,7 +510,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /**
    * Calls `listener` for each `event` tor sends, keeping tor's SETEVENTS set equal to the union of
    * all subscriptions. Resolves once tor has acknowledged; resolves to an unsubscribe function.
+   * A listener subscribed twice is called twice per event, until one of its unsubscribe functions
+   * is called.
    * @throws TorControlError when tor does not know the event (the listener is not kept)
+   * @throws TorControlClosedError when the connection is closed
    * @example const off = await control.subscribe('CIRC', (e) => console.log(e.circuitId, e.status));
    */
   async subscribe<K extends keyof TorEventMap>(
@@ -529,6 +532,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * is the cheap way to count, log or forward events. The text is tor's own: a STREAM event's
    * SOCKS_PASSWORD, say, is in it.
    * @throws TorControlError when tor does not know the event (the listener is not kept)
+   * @throws TorControlClosedError when the connection is closed
    * @example const off = await control.subscribeRaw('BW', (text) => console.log(text));
    */
   async subscribeRaw(event: string, listener: (text: string) => void): Promise<() => Promise<void>> {
@@ -543,6 +547,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     assertToken(event, 'event name');
     if (typeof fn !== 'function') throw new TorInvalidValueError('event listener', 'must be a function');
     const name = event.toUpperCase();
+    if (this.closedError) {
+      // Without tor to ask, an event tor had acknowledged before would look subscribed.
+      throw new TorControlClosedError(`cannot subscribe to ${name}: ${this.closedError.message}`, { cause: this.closedError });
+    }
     let subs = this.subscribers.get(name);
     if (!subs) {
       this.subscribers.set(name, (subs = { typed: new Set(), raw: new Set() }));
@@ -550,11 +558,14 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     }
     // Which kind of listener a set holds is fixed by `kind`; the sets only store them.
     const set = subs[kind] as Set<unknown>;
-    set.add(fn);
+    // One function subscribed twice is two subscriptions, each with its own unsubscribe (as with
+    // EventEmitter): the second goes in as a wrapper, so that ending one leaves the other.
+    const entry: Listener | RawListener = set.has(fn) ? (e: unknown) => (fn as (x: unknown) => unknown)(e) : fn;
+    set.add(entry);
     try {
       await this.syncEvents();
     } catch (err) {
-      set.delete(fn);
+      set.delete(entry);
       this.dropIfUnused(name);
       // Put tor back on the set without the refused name, unless the connection is gone.
       if (!this.closed) await this.syncEvents().catch(() => undefined);
@@ -566,7 +577,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       done = true;
       const current = this.subscribers.get(name);
       if (current) {
-        (current[kind] as Set<unknown>).delete(fn);
+        (current[kind] as Set<unknown>).delete(entry);
         this.dropIfUnused(name);
       }
       // The listener is gone at once, and events tor still sends are dropped, so waiting for tor's
@@ -607,45 +618,56 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   }
 
   /**
-   * Tor's events as an async iterator. Ends when `signal` aborts, when the loop breaks, or when the
-   * connection closes (then the iterator throws TorControlClosedError). Events are buffered between
-   * reads.
+   * Tor's events as an async iterator. Ends when `signal` aborts, when the loop breaks (or
+   * `return()` is called, which also ends any `next()` still waiting), or when the connection
+   * closes (then the iterator throws TorControlClosedError). Events are buffered between reads;
+   * several `next()` calls may wait at once, each gets its own event. A name given twice (in any
+   * case) is subscribed once.
    * @throws TorInvalidValueError (at the call) for no event names or a malformed one, or a `signal`
    *   that is not an AbortSignal
+   * @throws TorControlError (at the first `next()`) when tor does not know an event, and
+   *   TorControlClosedError when the connection is closed
    * @example for await (const e of control.events(['CIRC', 'STREAM'], { signal })) console.log(e.type);
    */
   events(
     names: string | readonly string[],
     opts: { signal?: AbortSignal } = {},
   ): AsyncIterableIterator<TorEvent> {
-    // Checked now: an iterator over no events would wait for ever.
-    const list = [...assertTokenList(names, 'event name')];
+    // Checked now: an iterator over no events would wait for ever. Names are tor's, which ignores
+    // case: `BW` and `bw` are one subscription, not two deliveries of each event.
+    const list = [...new Set(assertTokenList(names, 'event name').map((n) => n.toUpperCase()))];
     if (list.length === 0) throw new TorInvalidValueError('event names', 'none given');
     // Now too: a signal that is no AbortSignal would otherwise fail at the first next(), after
     // subscribing.
     assertCancelOptions({ signal: opts.signal });
     const buffer: TorEvent[] = [];
-    let wake: (() => void) | null = null;
+    // Every next() waiting for an event; each wake-up lets all of them look again.
+    const waiters: Array<() => void> = [];
+    const wakeAll = () => {
+      for (const wake of waiters.splice(0)) wake();
+    };
     let ended = false;
     let failure: Error | null = null;
     const unsubscribers: Array<() => Promise<void>> = [];
     const push = (e: TorEvent) => {
       buffer.push(e);
-      wake?.();
+      wakeAll();
     };
     const onClose = (err?: Error) => {
       failure = new TorControlClosedError('event stream ended: the Tor control connection closed', {
         cause: err,
       });
-      wake?.();
+      wakeAll();
     };
     const onAbort = () => {
       ended = true;
-      wake?.();
+      wakeAll();
     };
     const stop = async () => {
-      if (ended && unsubscribers.length === 0) return;
       ended = true;
+      // After return() the iterator is done, whatever had arrived.
+      buffer.length = 0;
+      wakeAll();
       this.off('close', onClose);
       opts.signal?.removeEventListener('abort', onAbort);
       const offs = unsubscribers.splice(0);
@@ -654,13 +676,23 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     let started: Promise<void> | null = null;
     const start = () =>
       (started ??= (async () => {
+        // Ended before the first next() (return(), an aborted signal): nothing to subscribe.
+        if (ended) return;
         if (opts.signal?.aborted) {
           ended = true;
           return;
         }
         this.on('close', onClose);
         opts.signal?.addEventListener('abort', onAbort, { once: true });
-        for (const n of list) unsubscribers.push(await this.subscribe(n, push));
+        for (const n of list) {
+          const off = await this.subscribe(n, push);
+          // Ended while tor acknowledged: undo it now, stop() has already run.
+          if (ended) {
+            await off().catch(() => undefined);
+            return;
+          }
+          unsubscribers.push(off);
+        }
       })());
     const iterator: AsyncIterableIterator<TorEvent> = {
       [Symbol.asyncIterator]() {
@@ -683,8 +715,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
             await stop();
             throw failure;
           }
-          await new Promise<void>((r) => (wake = r));
-          wake = null;
+          await new Promise<void>((r) => waiters.push(r));
         }
       },
       return: async (): Promise<IteratorResult<TorEvent>> => {

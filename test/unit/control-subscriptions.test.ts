@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { TorControl } from '../../src/control/tor-control.js';
+import { TorControlClosedError } from '../../src/errors.js';
+import type { TorEvent } from '../../src/control/events/event-types.js';
+import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
+import { waitUntil } from '../support/settle.js';
+
+/**
+ * Subscriptions and event iterators used the ways a program does: several readers at once, ended
+ * early, the same listener twice, on a connection that has closed.
+ */
+describe('TorControl subscriptions and event iterators', () => {
+  let peer: ScriptedPeer;
+  let control: TorControl;
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    control = new TorControl(await connectRaw(peer.port));
+  });
+  afterEach(async () => {
+    control.destroy();
+    await peer.close();
+  });
+
+  /**
+   * One command answered after everything sent so far: when it resolves, tor's earlier replies
+   * (a SETEVENTS acknowledgement) have been read, and whoever waited on them has moved on.
+   */
+  async function roundTrip(): Promise<void> {
+    const version = control.getInfo('version');
+    await peer.waitForLines(peer.received.length + 1);
+    peer.write('250-version=1\r\n250 OK\r\n');
+    await version;
+    // And the promise chains those replies started have run to their end.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  it('gives each of several next() calls waiting at once an event of its own', async () => {
+    const iterator = control.events('BW');
+    const first = iterator.next();
+    const second = iterator.next();
+    const third = iterator.next();
+    await peer.waitForLines(1);
+    // All three wait now; the events come together, in one read.
+    await roundTrip();
+    peer.write('650 BW 1 1\r\n650 BW 2 2\r\n650 BW 3 3\r\n');
+    const raws = (await Promise.all([first, second, third])).map((r) => (r.value as TorEvent).raw);
+    assert.deepEqual(raws.sort(), ['BW 1 1', 'BW 2 2', 'BW 3 3']);
+    await iterator.return!();
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'GETINFO version', 'SETEVENTS']);
+  });
+
+  it('return() ends a next() that is waiting, and the iterator stays done', async () => {
+    const iterator = control.events('BW');
+    const waiting = iterator.next();
+    await peer.waitForLines(1);
+    await roundTrip();
+    await iterator.return!();
+    assert.deepEqual(await waiting, { value: undefined, done: true });
+    peer.write('650 BW 1 1\r\n');
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'GETINFO version', 'SETEVENTS']);
+  });
+
+  it('return() before the first next(): done, and nothing is subscribed', async () => {
+    const iterator = control.events(['BW', 'CIRC']);
+    await iterator.return!();
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+    // A command after it: had next() subscribed, its SETEVENTS would come first.
+    await roundTrip();
+    assert.deepEqual(peer.received, ['GETINFO version']);
+  });
+
+  it('return() while tor acknowledges the subscription leaves nothing subscribed', async () => {
+    peer.auto.delete('SETEVENTS');
+    const iterator = control.events(['BW']);
+    const first = iterator.next();
+    await peer.waitForLines(1);
+    const ended = iterator.return!();
+    peer.write('250 OK\r\n');
+    await ended;
+    await peer.waitForLines(2);
+    peer.write('250 OK\r\n');
+    assert.deepEqual(await first, { value: undefined, done: true });
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS']);
+  });
+
+  it('one event name given twice, in any case, is one subscription: each event comes once', async () => {
+    const iterator = control.events(['BW', 'bw', 'Bw']);
+    const first = iterator.next();
+    await peer.waitForLines(1);
+    peer.write('650 BW 1 1\r\n650 BW 2 2\r\n');
+    assert.equal((await first).value!.raw, 'BW 1 1');
+    assert.equal((await iterator.next()).value!.raw, 'BW 2 2');
+    await iterator.return!();
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS']);
+  });
+
+  it('one listener subscribed twice is two subscriptions: ending one leaves the other', async () => {
+    const seen: string[] = [];
+    const listener = (e: TorEvent) => seen.push(e.raw);
+    const off1 = await control.subscribe('BW', listener);
+    const off2 = await control.subscribe('BW', listener);
+    peer.write('650 BW 1 1\r\n');
+    await waitUntil(() => seen.length === 2, 'both deliveries of the first event');
+    await off1();
+    peer.write('650 BW 2 2\r\n');
+    await waitUntil(() => seen.length === 3, 'the second event');
+    await off2();
+    assert.deepEqual(seen, ['BW 1 1', 'BW 1 1', 'BW 2 2']);
+    // tor is asked to stop only when the last one ends.
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS']);
+  });
+
+  it('a raw listener subscribed twice is two subscriptions too', async () => {
+    const seen: string[] = [];
+    const listener = (text: string) => seen.push(text);
+    const off1 = await control.subscribeRaw('BW', listener);
+    await control.subscribeRaw('BW', listener);
+    await off1();
+    peer.write('650 BW 1 1\r\n');
+    await waitUntil(() => seen.length === 1, 'the event');
+    assert.deepEqual(peer.received, ['SETEVENTS BW']);
+  });
+
+  it('subscribe and events() on a closed connection fail with TorControlClosedError, even for an event tor had acknowledged', async () => {
+    await control.subscribe('BW', () => undefined);
+    peer.cut();
+    await waitUntil(() => control.closed, 'the connection to close');
+    await assert.rejects(control.subscribe('BW', () => undefined), TorControlClosedError);
+    await assert.rejects(control.subscribeRaw('BW', () => undefined), TorControlClosedError);
+    await assert.rejects(control.events('BW').next(), TorControlClosedError);
+  });
+});
