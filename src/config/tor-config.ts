@@ -115,7 +115,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   private readonly touched = new Map<string, number>();
   private groupsTouched = 0;
   private unsubscribe: (() => Promise<void>) | undefined;
-  private closed = false;
+  private isClosed = false;
   private defaultsPromise: Promise<ReadonlyMap<string, readonly string[]>> | undefined;
   private readonly onControlClose = () => this.markClosed();
 
@@ -168,12 +168,20 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
       subscribing.then((late) => late().catch(() => undefined)).catch(() => undefined);
       throw err;
     }
-    if (this.closed) {
+    if (this.isClosed) {
       await off().catch(() => undefined);
       this.assertOpen();
     }
     this.unsubscribe = off;
     this.control.on('close', this.onControlClose);
+  }
+
+  /**
+   * True once closed: by `close()`, or by the control connection closing. A closed TorConfig
+   * refuses every call with TorControlClosedError (`tor.getConfig()` then builds a new one).
+   */
+  get closed(): boolean {
+    return this.isClosed;
   }
 
   /** The option's info (canonical name, type), or `undefined` for a name this tor does not know. */
@@ -400,13 +408,13 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
 
   /** Unsubscribes from CONF_CHANGED and drops the cache. Idempotent; the control connection stays open. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.isClosed) return;
     const off = this.markClosed();
     if (off && !this.control.closed) await off().catch(() => undefined);
   }
 
   private markClosed(): (() => Promise<void>) | undefined {
-    this.closed = true;
+    this.isClosed = true;
     this.cache.clear();
     this.control.off('close', this.onControlClose);
     const off = this.unsubscribe;
@@ -415,7 +423,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new TorControlClosedError('this TorConfig is closed');
+    if (this.isClosed) throw new TorControlClosedError('this TorConfig is closed');
   }
 
   private requireOption(name: string): ConfigOptionInfo {
@@ -523,7 +531,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     const settled = await Promise.allSettled(requests);
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
-    if (live && !this.closed) {
+    if (live && !this.isClosed) {
       for (const info of [...plain, ...virtual]) {
         if (this.lastChange(info) <= started) this.cache.set(info.name, out.get(info.name)!);
       }
@@ -532,7 +540,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   }
 
   private onConfChanged(raw: string): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     let lines: ConfLine[];
     try {
       lines = parseConfChangedText(raw);

@@ -51,6 +51,8 @@ export class Tor {
   /** The state being built or built, shared by getState's callers. */
   private stateBuild?: StateBuild;
   private configPromise?: Promise<TorConfig>;
+  /** What configPromise resolved to, once it has: a closed one is not handed out again. */
+  private config?: TorConfig;
   private socksClient?: TorSocksClient;
   private onions?: OnionServiceManager;
   private closing?: Promise<void>;
@@ -119,9 +121,28 @@ export class Tor {
     return build;
   }
 
-  /** The live configuration, built on first use. */
+  /**
+   * The live configuration, built on first use, and again after it was closed (by its `close()`,
+   * or with the control connection: then building a new one fails with TorControlClosedError).
+   */
   getConfig(opts: CancelOptions = {}): Promise<TorConfig> {
-    return (this.configPromise ??= retryable(TorConfig.create(this.control, opts), () => (this.configPromise = undefined)));
+    if (this.config?.closed) {
+      this.config = undefined;
+      this.configPromise = undefined;
+    }
+    if (this.configPromise === undefined) {
+      const building = retryable(TorConfig.create(this.control, opts), () => {
+        if (this.configPromise === building) this.configPromise = undefined;
+      });
+      building.then(
+        (config) => {
+          if (this.configPromise === building) this.config = config;
+        },
+        () => undefined,
+      );
+      this.configPromise = building;
+    }
+    return this.configPromise;
   }
 
   /** The SOCKS side of this tor (ports discovered from tor itself). */
@@ -259,6 +280,7 @@ export class Tor {
       if (build?.settled === false) build.abort.abort(new TorAbortError('building the Tor state'));
       this.stateBuild = undefined;
       this.configPromise = undefined;
+      this.config = undefined;
       this.socksClient?.close();
       // In parallel: each is bounded on its own when tor stops answering, and they do not depend
       // on each other.

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { TorControl } from '../../src/control/tor-control.js';
+import { Tor } from '../../src/tor/tor.js';
+import { TorControlClosedError } from '../../src/errors.js';
+import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
+import { waitUntil } from '../support/settle.js';
+
+const NAMES = '250+config/names=\r\nContactInfo String\r\n.\r\n250 OK\r\n';
+
+/** tor.getConfig() hands out one live TorConfig, and a new one once that one is closed. */
+describe('Tor.getConfig', () => {
+  let peer: ScriptedPeer;
+  let control: TorControl;
+  let tor: Tor;
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    peer.auto.set('GETINFO', NAMES);
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    peer.auto.set('GETCONF', '250 ContactInfo=me\r\n');
+    control = new TorControl(await connectRaw(peer.port));
+    tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: peer.endpoint });
+  });
+  afterEach(async () => {
+    control.destroy();
+    await peer.close();
+  });
+
+  it('shares one TorConfig between callers', async () => {
+    const [a, b] = await Promise.all([tor.getConfig(), tor.getConfig()]);
+    assert.equal(a, b);
+    assert.equal(await tor.getConfig(), a);
+    assert.equal(a.closed, false);
+  });
+
+  it('after the user closed it, builds a new one instead of handing out the closed one', async () => {
+    const first = await tor.getConfig();
+    await first.close();
+    assert.equal(first.closed, true);
+    const second = await tor.getConfig();
+    assert.notEqual(second, first);
+    assert.equal(await second.get('ContactInfo'), 'me');
+  });
+
+  it('after the connection closed: a new build fails with TorControlClosedError, not "this TorConfig is closed"', async () => {
+    const first = await tor.getConfig();
+    peer.cut();
+    await waitUntil(() => first.closed, 'the config to see the connection close');
+    await assert.rejects(tor.getConfig(), (err: unknown) => err instanceof TorControlClosedError && /GETINFO/.test(err.message));
+  });
+});
