@@ -774,7 +774,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
    *
    * @param path - the hops, guard first: Routers, fingerprints (`$`-prefixed or not, LongNames
    *   too) or nicknames of relays in the consensus. Omitted: tor picks the path.
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a hop that names no relay, or a bad purpose
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a hop that names no relay (a nickname
+   *   no relay of the consensus has, a `$FINGERPRINT~nickname` whose relay has another nickname),
+   *   or a bad purpose
    * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when tor refuses
    *   the path or the circuit fails or closes before it is built
    * @throws TorCircuitError also for `timeoutMs` / `signal`, with a TorTimeoutError / TorAbortError
@@ -833,7 +835,19 @@ export class TorState extends EventEmitter<TorStateEvents> {
     }
     if (typeof hop !== 'string') throw new TorInvalidValueError('circuit path', 'hops must be Routers or strings');
     const fp = FINGERPRINT_RE.exec(hop);
-    if (fp) return '$' + fp[1]!.toUpperCase();
+    if (fp) {
+      const fingerprint = fp[1]!.toUpperCase();
+      const nickname = fp[2];
+      if (nickname === undefined) return '$' + fingerprint;
+      // A LongName names one relay by both: as in routerByName (and in tor), the nickname must match.
+      const router = this.snap.routers.get(fingerprint);
+      // A relay this state does not list: tor checks the nickname against its own.
+      if (router === undefined) return `$${fingerprint}~${nickname}`;
+      if (asciiLower(nickname) !== asciiLower(router.nickname)) {
+        throw new TorInvalidValueError('circuit path', `${hop} names relay $${fingerprint}, whose nickname is ${router.nickname}`);
+      }
+      return '$' + fingerprint;
+    }
     if (!NICKNAME_RE.test(hop)) throw new TorInvalidValueError('circuit path', `${JSON.stringify(hop.slice(0, 60))} is neither a fingerprint nor a nickname`);
     const router = this.nicknameIndex().get(asciiLower(hop));
     if (!router) throw new TorInvalidValueError('circuit path', `no relay named "${hop}" in the consensus`);

@@ -530,6 +530,21 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(await c.whenBuilt(), c, 'whenBuilt of a built circuit resolves at once');
     });
 
+    it('refuses a LongName whose nickname is not its relay\'s, as routerByName does, sending nothing; passes one of an unlisted relay on for tor to check', async () => {
+      const { fake, state } = await setup();
+      const wrong = `$${FP.auth0}~auth1`;
+      assert.equal(state.routerByName(wrong), undefined);
+      await assert.rejects(
+        state.buildCircuit([wrong, 'auth1', 'auth2']),
+        (e: unknown) => e instanceof TorInvalidValueError && e.message.includes('whose nickname is auth0'),
+      );
+      assert.deepEqual(commandsMatching(fake, /^EXTENDCIRCUIT/), []);
+      fake.handle(/^EXTENDCIRCUIT/, () => ['552 No such router']);
+      const unlisted = `$${'A'.repeat(40)}~somebody`;
+      await assert.rejects(state.buildCircuit([unlisted, `$${FP.auth1}=AUTH1`]), TorCircuitError);
+      assert.deepEqual(commandsMatching(fake, /^EXTENDCIRCUIT/), [`EXTENDCIRCUIT 0 ${unlisted},$${FP.auth1}`]);
+    });
+
     it('lets tor choose the path when none is given', async () => {
       const { fake, state } = await setup();
       fake.handle(/^EXTENDCIRCUIT/, () => {
