@@ -23,6 +23,11 @@ const INTEGER_TYPES: ReadonlySet<string> = new Set([
   'Int',
 ]);
 
+/** An option type with its article, for messages: `an Integer`, `a LineList`. */
+export function typeWithArticle(type: ConfigOptionType): string {
+  return `${/^[AEIOU]/i.test(type) ? 'an' : 'a'} ${type}`;
+}
+
 /** True for types whose value is several lines (`LineList`, `Dependent`, `Virtual`). */
 export function isLineListType(type: ConfigOptionType | undefined): boolean {
   return type !== undefined && LINE_LIST_TYPES.has(type);
@@ -86,7 +91,7 @@ function scalarText(name: string, type: ConfigOptionType | undefined, v: ConfigS
       if (type !== undefined && INTEGER_TYPES.has(type) && !Number.isSafeInteger(v)) {
         throw new TorInvalidValueError(
           `value of ${name}`,
-          Number.isInteger(v) ? 'is too large to be exact as a number: give a bigint or a string' : `is a ${type}: it takes a whole number`,
+          Number.isInteger(v) ? 'is too large to be exact as a number: give a bigint or a string' : `is ${typeWithArticle(type)}: it takes a whole number`,
         );
       }
       return String(v);
@@ -113,7 +118,7 @@ export function toConfLines(name: string, type: ConfigOptionType | undefined, in
       return [{ key: name, value: items.join(',') }];
     }
     if (!isLineListType(type) && type !== undefined) {
-      throw new TorInvalidValueError(`value of ${name}`, `${name} is a ${type}, it takes one value, not a list`);
+      throw new TorInvalidValueError(`value of ${name}`, `${name} is ${typeWithArticle(type)}, it takes one value, not a list`);
     }
     if (items.length === 0) return [{ key: name, value: null }];
     return items.map((value) => ({ key: name, value }));

@@ -19,7 +19,7 @@ import type {
   ConfigValue,
   HiddenServiceConfig,
 } from './config-types.js';
-import { isCommaListType, isLineListType, toConfLines, toTypedValue } from './config-values.js';
+import { isCommaListType, isLineListType, toConfLines, toTypedValue, typeWithArticle } from './config-values.js';
 import {
   HIDDEN_SERVICE_OPTIONS,
   encodeHiddenServiceGroups,
@@ -270,7 +270,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   async getString(name: string, opts: GetOptions = {}): Promise<string | null> {
     const info = this.requireOption(name);
     if (isLineListType(info.type)) {
-      throw new TorInvalidValueError(`config option ${info.name}`, `is a ${info.type}: use getList()`);
+      throw new TorInvalidValueError(`config option ${info.name}`, `is ${typeWithArticle(info.type)}: use getList()`);
     }
     const raw = await this.getRaw(info.name, opts);
     return raw.length > 0 ? raw[raw.length - 1]! : null;
@@ -284,7 +284,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   async getList(name: string, opts: GetOptions = {}): Promise<string[]> {
     const info = this.requireOption(name);
     if (!isLineListType(info.type) && !isCommaListType(info.type)) {
-      throw new TorInvalidValueError(`config option ${info.name}`, `is a ${info.type}, not a list`);
+      throw new TorInvalidValueError(`config option ${info.name}`, `is ${typeWithArticle(info.type)}, not a list`);
     }
     return (await this.get(info.name, opts)) as string[];
   }

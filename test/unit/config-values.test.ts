@@ -77,6 +77,12 @@ describe('config: values to SETCONF lines', () => {
     assert.deepEqual(toConfLines('Unknown', undefined, 1.5), L('Unknown', '1.5'), 'an option tor does not list: its type is unknown');
     assert.throws(() => toConfLines('NumCPUs', 'Integer', { x: 1 } as never), TorInvalidValueError);
   });
+
+  it('names the option type in its messages with the right article', () => {
+    assert.throws(() => toConfLines('ConnLimit', 'Integer', 1.5), /ConnLimit: is an Integer: it takes a whole number/);
+    assert.throws(() => toConfLines('ConnLimit', 'Integer', [1, 2]), /ConnLimit is an Integer, it takes one value/);
+    assert.throws(() => toConfLines('CircuitStreamTimeout', 'TimeInterval', 0.5), /is a TimeInterval: it takes/);
+  });
 });
 
 describe('config: HiddenService groups', () => {
