@@ -202,7 +202,8 @@ export interface TorStateEvents {
    * A listener threw; the state carried on. `event` names where: `'attacher'` when the attacher
    * threw or rejected (its stream is closed), or its choice could not be used (a circuit the state
    * does not know, a closed one, one tor would not attach the stream to: a TorCircuitError, tor's
-   * refusal as its `cause`; the stream is closed).
+   * refusal as its `cause`; the stream is closed), or it returned something other than a
+   * Circuit, a circuit id string or nothing (a TorCircuitError saying so; the stream is closed).
    */
   listenerError: [error: unknown, event: string];
   /**
@@ -1126,6 +1127,19 @@ export class TorState extends EventEmitter<TorStateEvents> {
       if (chosen === undefined || chosen === null || this.closed) {
         // A state closed while its attacher decided hands the stream back: tor would not retry it.
         await this.attachTo(st, null);
+        return;
+      }
+      if (typeof chosen !== 'string' && !(chosen instanceof Circuit)) {
+        // A number or an object with an id is not a mistake the message below should hide as "a
+        // circuit this state does not know".
+        const kind = typeof chosen;
+        const what =
+          kind === 'number' || kind === 'boolean' || kind === 'bigint' ? `the ${kind} ${String(chosen)}` : kind === 'object' ? 'an object that is not a Circuit' : `a ${kind}`;
+        this.reportListenerError(
+          new TorCircuitError(`the attacher returned ${what} for stream ${st.id}, not a Circuit or a circuit id string: the stream is closed`),
+          'attacher',
+        );
+        await this.closeStreamQuietly(st);
         return;
       }
       const circuit = typeof chosen === 'string' ? this.snap.circuits.get(chosen) : chosen;

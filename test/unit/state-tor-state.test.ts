@@ -853,6 +853,7 @@ describe('state: TorState against a fake control port', () => {
         '92': () => '999',
         '93': () => ({ id: '11' }),
         '94': () => state.circuits.get('11'),
+        '95': () => 11,
       };
       await state.setAttacher((st) => choices[st.id]!() as never);
       for (const id of Object.keys(choices)) {
@@ -860,13 +861,18 @@ describe('state: TorState against a fake control port', () => {
         fake.event(`STREAM ${id} CONTROLLER_WAIT 0 x.example:80`);
         await fake.waitForCommand(new RegExp(`^CLOSESTREAM ${id} 1`));
       }
-      assert.equal(reported.length, 5);
+      assert.equal(reported.length, 6);
       assert.ok(reported.every(([, where]) => where === 'attacher'));
       assert.equal(reported[0]![0], boom);
       assert.equal(reported[1]![0], boom);
-      const [unknown, notACircuit, refused] = reported.slice(2).map(([e]) => e);
+      const [unknown, notACircuit, refused, aNumber] = reported.slice(2).map(([e]) => e);
       assert.ok(unknown instanceof TorCircuitError && /999/.test(unknown.message), String(unknown));
-      assert.ok(notACircuit instanceof TorCircuitError, String(notACircuit));
+      // Circuit 11 exists: the message says what was wrong with the answer, not that no such circuit is known.
+      for (const wrong of [notACircuit, aNumber]) {
+        assert.ok(wrong instanceof TorCircuitError && /not a Circuit or a circuit id string/.test(wrong.message), String(wrong));
+        assert.ok(!/does not know/.test(wrong.message), String(wrong));
+      }
+      assert.match((aNumber as Error).message, /the number 11/);
       assert.ok(refused instanceof TorCircuitError && refused.cause instanceof TorControlError && refused.cause.status === 551, String(refused));
     });
 
