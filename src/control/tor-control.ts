@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import type { Duplex } from 'node:stream';
 import {
   TorAbortError,
@@ -776,6 +777,17 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /** Destroys the connection at once; everything pending rejects with TorControlClosedError. */
   destroy(reason?: Error): void {
     this.fail(reason ?? new TorControlClosedError('closed by the caller'));
+  }
+
+  /**
+   * What console.log shows: open or closed, replies awaited, events subscribed. Not the socket
+   * and parser: their buffers hold the last bytes tor sent, which may be a reply with a secret in
+   * it (an onion service's PrivateKey=).
+   */
+  [inspect.custom](): string {
+    const events = [...this.subscribers.keys()].sort().join(' ');
+    const awaited = this.queue.length - this.queueHead;
+    return `TorControl { ${this.closedError ? 'closed' : 'open'}, ${awaited} awaiting a reply, events: [${events}] }`;
   }
 }
 
