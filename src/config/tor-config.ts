@@ -346,7 +346,10 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   }
 
   /**
-   * SAVECONF: tor writes its configuration to its torrc.
+   * SAVECONF: tor writes its configuration to its torrc, the file `GETINFO config-file` names.
+   * A tor started without a torrc of its own (`-f` missing, `--ignore-missing-torrc`) names its
+   * default path there, such as `/etc/tor/torrc`, and tor then writes that file, renaming what
+   * was there to `torrc.orig.1`. A tor from `launchTor()` writes the torrc torcon wrote for it.
    * @throws TorControlError (`TOR_CONTROL_ERROR`, status 551) when tor cannot write the file
    */
   async save(opts: SaveOptions = {}): Promise<void> {
