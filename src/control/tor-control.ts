@@ -414,8 +414,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
 
   /**
    * `SETCONF` of many options in one command (tor applies them atomically). Array values set a
-   * list option; `null` resets an option to its default. Values are quoted, so any string without
-   * CR/LF/NUL round-trips.
+   * list option; `null` (or `[]`) sends the bare option name, which tor takes as 0 or empty, not
+   * as the default (control-spec 3.1; `resetConf` restores defaults). Values are quoted, so any
+   * string without CR/LF/NUL round-trips.
    * @throws TorInvalidValueError for a bad option name, a value with CR/LF/NUL or a value that is not
    *   a string, finite number or boolean (nothing is sent)
    * @example await control.setConf({ SocksPort: ['9050', '127.0.0.1:9150 IsolateSOCKSAuth'], ContactInfo: 'me' });
