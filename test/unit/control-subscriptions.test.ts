@@ -124,6 +124,15 @@ describe('TorControl subscriptions and event iterators', () => {
     assert.deepEqual(peer.received, ['SETEVENTS BW']);
   });
 
+  it('after our own close(), commands and subscriptions fail saying the caller closed it, not that tor closed the connection', async () => {
+    peer.auto.set('QUIT', '250 closing connection\r\n');
+    await control.close({ timeoutMs: 2000 });
+    const saysOurClose = (err: unknown) =>
+      err instanceof TorControlClosedError && /closed by the caller/.test(err.message) && !/by tor/.test(err.message);
+    await assert.rejects(control.getInfo('version'), saysOurClose);
+    await assert.rejects(control.subscribe('BW', () => undefined), saysOurClose);
+  });
+
   it('subscribe and events() on a closed connection fail with TorControlClosedError, even for an event tor had acknowledged', async () => {
     await control.subscribe('BW', () => undefined);
     peer.cut();
