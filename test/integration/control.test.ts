@@ -120,6 +120,32 @@ describe('control protocol against a real tor (DisableNetwork 1)', function () {
     assert.ok(changes.some((c) => c.includes('ContactInfo=event test')), changes.join('|'));
   });
 
+  it('event iterators as a program uses them: several next() waiting at once, return() ending a waiting one', async () => {
+    const iterator = tor.control.events(['conf_changed', 'CONF_CHANGED']);
+    const waiting = [iterator.next(), iterator.next(), iterator.next()];
+    // Once tor has answered a later command, it has acknowledged the subscription, and all three wait.
+    await tor.control.getInfo('version');
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const n of [1, 2, 3]) await tor.control.setConf({ ContactInfo: `iterator ${n}` });
+    const raws = (await Promise.all(waiting)).map((r) => r.value!.raw);
+    for (const n of [1, 2, 3]) assert.equal(raws.filter((raw) => raw.includes(`ContactInfo=iterator ${n}`)).length, 1, raws.join('|'));
+    const last = iterator.next();
+    await tor.control.getInfo('version');
+    await iterator.return!();
+    assert.deepEqual(await last, { value: undefined, done: true });
+    await tor.control.resetConf(['ContactInfo']);
+  });
+
+  it('after tor.close(): subscribe and a new iterator fail with TorControlClosedError, saying the caller closed it', async () => {
+    const own = await launchTor({ config: OFFLINE });
+    await own.control.subscribe('CONF_CHANGED', () => undefined);
+    await own.close();
+    const closedByUs = (err: unknown) => err instanceof TorControlClosedError && /closed by the caller/.test(err.message);
+    await assert.rejects(own.control.subscribe('CONF_CHANGED', () => undefined), closedByUs);
+    await assert.rejects(own.control.events('CONF_CHANGED').next(), closedByUs);
+    await assert.rejects(own.getConfig(), closedByUs);
+  });
+
   it('reports protocol info', async () => {
     const info = await tor.control.protocolInfo();
     assert.equal(info.protocolInfoVersion, 1);
