@@ -4,6 +4,7 @@
  */
 
 import { TorInvalidValueError } from '../errors.js';
+import { undefinedValue } from '../control/wire-values.js';
 import type { ConfLine, ConfigInput, ConfigOptionType, ConfigScalar, ConfigValue } from './config-types.js';
 
 /** Types whose value is a list of whole lines (one GETCONF/SETCONF line per element). */
@@ -104,11 +105,12 @@ function scalarText(name: string, type: ConfigOptionType | undefined, v: ConfigS
  * The SETCONF lines for one option: an array gives one line per element for line-list types and one
  * comma-joined line for comma-list types; `null` (or an empty array for a line list) gives the bare key.
  * Values are not quoted or checked for CR/LF here: `encodeConfLines` does that for every line.
- * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an array given to a single-valued option, or
- *   a value of an unsupported type
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an array given to a single-valued option,
+ *   `undefined`, or a value of an unsupported type
  */
 export function toConfLines(name: string, type: ConfigOptionType | undefined, input: ConfigInput): ConfLine[] {
-  if (input === null || input === undefined) return [{ key: name, value: null }];
+  if (input === undefined) throw undefinedValue(name);
+  if (input === null) return [{ key: name, value: null }];
   if (Array.isArray(input)) {
     const items = (input as readonly ConfigScalar[]).map((v) => scalarText(name, type, v));
     if (isCommaListType(type)) {

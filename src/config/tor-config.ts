@@ -294,7 +294,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * per element, or comma-joined for CommaList/RouterList); `null` sends the bare key, which tor takes
    * as 0/empty (use `reset` for the default). Every name and value is checked before anything is sent.
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown or virtual option, one given
-   *   twice in different case, a HiddenService group option (use `setHiddenServices`), a list for a single-valued option, a
+   *   twice in different case, a HiddenService group option (use `setHiddenServices`), `undefined` (sent bare it
+   *   would set the option to 0 or empty: give `null` for that), a list for a single-valued option, a
    *   value with CR, LF, NUL or a lone surrogate, or a number a whole-number option would not keep
    *   exactly (a fraction, or beyond 2^53: give a bigint), or a MetricsPortPolicy entry that is not
    *   `accept|reject[6] ADDRESS[/MASK][:PORT]` (tor 0.4.9 exits on a malformed one instead of refusing it)

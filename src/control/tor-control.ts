@@ -26,6 +26,7 @@ import {
   confValueText,
   quoteValue,
   redactCommand,
+  undefinedValue,
   redactReplyLine,
   scrubSecrets,
   secretArguments,
@@ -417,8 +418,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * list option; `null` (or `[]`) sends the bare option name, which tor takes as 0 or empty, not
    * as the default (control-spec 3.1; `resetConf` restores defaults). Values are quoted, so any
    * string without CR/LF/NUL round-trips.
-   * @throws TorInvalidValueError for a bad option name, a value with CR/LF/NUL or a value that is not
-   *   a string, finite number or boolean (nothing is sent)
+   * @throws TorInvalidValueError for a bad option name, a value with CR/LF/NUL, `undefined` (give
+   *   `null` to send an option bare) or a value that is not a string, finite number or boolean
+   *   (nothing is sent)
    * @example await control.setConf({ SocksPort: ['9050', '127.0.0.1:9150 IsolateSOCKSAuth'], ContactInfo: 'me' });
    */
   async setConf(
@@ -848,7 +850,8 @@ export function encodeConfValues(values: Record<string, ConfValue | readonly Con
   for (const [key, raw] of Object.entries(values)) {
     assertToken(key, 'config option name');
     if (key.includes('=')) throw new TorInvalidValueError('config option name', 'contains "="');
-    if (raw === null || raw === undefined) {
+    if (raw === undefined) throw undefinedValue(key);
+    if (raw === null) {
       parts.push(key);
       continue;
     }

@@ -198,3 +198,13 @@ export function confValueText(v: unknown, key: string): string {
   const what = v === null ? 'null' : Array.isArray(v) ? 'a nested list' : typeof v === 'object' ? 'an object' : typeof v;
   throw new TorInvalidValueError(`value of ${key}`, `must be a string, number or boolean, not ${what}`);
 }
+
+/**
+ * The error for a configuration option given as `undefined`: sent bare, it would set the option
+ * to 0 or empty (a bare `ExitPolicy` drops a relay's exit policy), which
+ * `{ ContactInfo: process.env.CONTACT }` with the variable unset never meant. `null` says it on
+ * purpose.
+ */
+export function undefinedValue(name: string): TorInvalidValueError {
+  return new TorInvalidValueError(`value of ${name}`, 'is undefined: leave the option out, or give null to send it bare (0 or empty)');
+}

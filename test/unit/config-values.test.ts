@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { TorInvalidValueError, TorProtocolError } from '../../src/errors.js';
 import { toConfLines, toTypedValue } from '../../src/config/config-values.js';
+import { encodeConfValues } from '../../src/control/tor-control.js';
 import {
   encodeHiddenServiceGroups,
   parseHiddenServiceOptions,
@@ -76,6 +77,19 @@ describe('config: values to SETCONF lines', () => {
     assert.deepEqual(toConfLines('ContactInfo', 'String', 1.5), L('ContactInfo', '1.5'));
     assert.deepEqual(toConfLines('Unknown', undefined, 1.5), L('Unknown', '1.5'), 'an option tor does not list: its type is unknown');
     assert.throws(() => toConfLines('NumCPUs', 'Integer', { x: 1 } as never), TorInvalidValueError);
+  });
+
+  it('refuses undefined, which sent bare would set the option to 0 or empty; null sends it bare on purpose', () => {
+    const missing = process.env['TORCON_SURELY_UNSET_VARIABLE'];
+    for (const encode of [
+      () => toConfLines('ExitPolicy', 'LineList', missing as never),
+      () => encodeConfValues({ ExitPolicy: missing as never }),
+      () => encodeConfValues({ ContactInfo: 'me', ExitPolicy: missing as never }),
+    ]) {
+      assert.throws(encode, (err: unknown) => err instanceof TorInvalidValueError && /ExitPolicy: is undefined/.test(err.message));
+    }
+    assert.deepEqual(toConfLines('ExitPolicy', 'LineList', null), L('ExitPolicy', null));
+    assert.equal(encodeConfValues({ ExitPolicy: null }), 'ExitPolicy');
   });
 
   it('names the option type in its messages with the right article', () => {
