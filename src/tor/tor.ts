@@ -124,14 +124,18 @@ export class Tor {
   /**
    * The live configuration, built on first use, and again after it was closed (by its `close()`,
    * or with the control connection: then building a new one fails with TorControlClosedError).
+   * Callers share one build; each call's `signal` and `timeoutMs` bound only its own wait.
    */
   getConfig(opts: CancelOptions = {}): Promise<TorConfig> {
+    const invalid = invalidCancelOptions(opts);
+    if (invalid) return Promise.reject(invalid);
     if (this.config?.closed) {
       this.config = undefined;
       this.configPromise = undefined;
     }
     if (this.configPromise === undefined) {
-      const building = retryable(TorConfig.create(this.control, opts), () => {
+      // Without the caller's options: another caller may wait for the same build longer.
+      const building = retryable(TorConfig.create(this.control), () => {
         if (this.configPromise === building) this.configPromise = undefined;
       });
       building.then(
@@ -142,7 +146,7 @@ export class Tor {
       );
       this.configPromise = building;
     }
-    return this.configPromise;
+    return raceCancel(this.configPromise, 'reading the Tor configuration', opts);
   }
 
   /** The SOCKS side of this tor (ports discovered from tor itself). */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { TorControl } from '../../src/control/tor-control.js';
 import { Tor } from '../../src/tor/tor.js';
-import { TorControlClosedError } from '../../src/errors.js';
+import { TorAbortError, TorControlClosedError, TorTimeoutError } from '../../src/errors.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { waitUntil } from '../support/settle.js';
 
@@ -31,6 +31,22 @@ describe('Tor.getConfig', () => {
     assert.equal(a, b);
     assert.equal(await tor.getConfig(), a);
     assert.equal(a.closed, false);
+  });
+
+  it("one caller's timeout or abort bounds its own wait, not the other callers' (nor the build)", async () => {
+    peer.auto.delete('GETINFO');
+    const impatient = assert.rejects(tor.getConfig({ timeoutMs: 1 }), TorTimeoutError);
+    const ac = new AbortController();
+    const aborted = assert.rejects(tor.getConfig({ signal: ac.signal }), TorAbortError);
+    const patient = tor.getConfig();
+    await peer.waitForLines(1);
+    await impatient;
+    ac.abort();
+    await aborted;
+    peer.write(NAMES);
+    const config = await patient;
+    assert.equal(await config.get('ContactInfo'), 'me');
+    assert.equal(await tor.getConfig({ timeoutMs: 1000 }), config);
   });
 
   it('after the user closed it, builds a new one instead of handing out the closed one', async () => {
