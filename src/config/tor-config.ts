@@ -390,7 +390,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
 
   /**
    * Tor's default values (`GETINFO config/defaults`), as tor writes them there (e.g. `8 days`,
-   * `100 KB`), by option name; read once.
+   * `100 KB`), by option name; read once. Calls made meanwhile share the read; each call's
+   * `signal` and `timeoutMs` bound only its own wait.
    */
   defaults(opts: CancelOptions = {}): Promise<ReadonlyMap<string, readonly string[]>> {
     try {
@@ -401,13 +402,14 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
       return Promise.reject(err);
     }
     if (!this.defaultsPromise) {
-      const p = this.control.getInfo('config/defaults', opts).then(parseConfigDefaults);
+      // Without this caller's options: a later caller may be willing to wait longer.
+      const p = this.control.getInfo('config/defaults').then(parseConfigDefaults);
       this.defaultsPromise = p;
       p.catch(() => {
         if (this.defaultsPromise === p) this.defaultsPromise = undefined;
       });
     }
-    return this.defaultsPromise;
+    return raceCancel(this.defaultsPromise, 'GETINFO config/defaults', opts);
   }
 
   /** Unsubscribes from CONF_CHANGED and drops the cache. Idempotent; the control connection stays open. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { TorControl } from '../../src/control/tor-control.js';
 import { TorConfig } from '../../src/config/tor-config.js';
-import { TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
+import { TorAbortError, TorControlClosedError, TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
 import type { ConfLine } from '../../src/config/config-types.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 
@@ -213,5 +213,34 @@ describe('config: TorConfig cache (scripted control port)', () => {
     peer.cut();
     await closed;
     await assert.rejects(config.get('Nickname'), (e: unknown) => e instanceof TorControlClosedError);
+  });
+});
+
+describe('config: TorConfig.defaults (scripted control port)', () => {
+  it("one caller's timeout or abort bounds its own wait, not the other callers'", async () => {
+    const peer = await ScriptedPeer.start();
+    peer.auto.set('GETINFO', NAMES);
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const control = new TorControl(await connectRaw(peer.port));
+    try {
+      const config = await TorConfig.create(control);
+      peer.auto.delete('GETINFO');
+      const before = peer.received.length;
+      const impatient = assert.rejects(config.defaults({ timeoutMs: 1 }), TorTimeoutError);
+      const ac = new AbortController();
+      const aborted = assert.rejects(config.defaults({ signal: ac.signal }), TorAbortError);
+      const patient = config.defaults();
+      await peer.waitForLines(before + 1);
+      await impatient;
+      ac.abort();
+      await aborted;
+      peer.write('250+config/defaults=\r\nContactInfo "x y"\r\n.\r\n250 OK\r\n');
+      assert.deepEqual((await patient).get('ContactInfo'), ['x y']);
+      assert.equal(peer.received.filter((l) => l === 'GETINFO config/defaults').length, 1, 'one GETINFO for all');
+      await config.close();
+    } finally {
+      control.destroy();
+      await peer.close();
+    }
   });
 });
