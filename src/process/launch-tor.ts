@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -72,6 +72,8 @@ export async function findTorBinary(torPath?: string): Promise<string> {
   for (const candidate of candidates) {
     try {
       await access(candidate, fsConstants.X_OK);
+      // A directory passes the X_OK check too (it can be searched); spawning it fails with EACCES.
+      if (!(await stat(candidate)).isFile()) continue;
       return candidate;
     } catch {
       /* try the next one */
@@ -79,7 +81,7 @@ export async function findTorBinary(torPath?: string): Promise<string> {
   }
   throw new TorLaunchError(
     torPath
-      ? `tor binary ${torPath} not found or not executable`
+      ? `tor binary ${torPath} not found, not a file or not executable`
       : 'tor binary not found: install it (Debian/Ubuntu: apt-get install tor; macOS: brew install tor) or pass torPath',
   );
 }
@@ -128,6 +130,17 @@ function withOptions(
   }
   return Object.assign(out, over);
 }
+
+/**
+ * Options launchTor sets itself and that a caller's `config` must not replace: tor would follow the
+ * caller's value while torcon reported, swept and removed its own (a `DataDirectory` in `config` had
+ * tor lock and fill that directory while `dataDirectory` named the temporary one).
+ */
+const MANAGED_OPTIONS: ReadonlyArray<readonly [string, string]> = [
+  ['DataDirectory', 'is set by launchTor: use its dataDirectory option'],
+  ['ControlPortWriteToFile', 'is set by launchTor, which reads the control port tor bound from it'],
+  ['__OwningControllerProcess', 'is set by launchTor to this process, so that tor exits with it'],
+];
 
 /** tor's option names: letters, digits and underscores (`__OwningControllerProcess`). */
 const OPTION_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -218,6 +231,9 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   renderTorrc(userConfig);
   if (configValue(userConfig, 'ControlPort') === '0') {
     throw new TorInvalidValueError('ControlPort', 'cannot be 0: torcon talks to the tor it launches through its control port');
+  }
+  for (const [name, why] of MANAGED_OPTIONS) {
+    if (configValue(userConfig, name) !== undefined) throw new TorInvalidValueError(name, why);
   }
   if (configValue(userConfig, 'RunAsDaemon') === '1') {
     // A daemonized tor leaves its parent at once: torcon could neither watch nor stop it.

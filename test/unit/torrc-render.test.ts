@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { TorInvalidValueError } from '../../src/errors.js';
-import { isOfflineOrPrivate, launchTorProcess, renderTorrc } from '../../src/process/launch-tor.js';
+import os from 'node:os';
+import { TorInvalidValueError, TorLaunchError } from '../../src/errors.js';
+import { findTorBinary, isOfflineOrPrivate, launchTorProcess, renderTorrc } from '../../src/process/launch-tor.js';
 
 describe('torrc rendering and the offline check (launch-tor)', () => {
   it('writes one line per value, quoting what needs it', () => {
@@ -34,4 +35,25 @@ describe('torrc rendering and the offline check (launch-tor)', () => {
     const err = await launchTorProcess({ config: { DisableNetwork: 1, disablenetwork: 0 }, torPath: '/nonexistent/tor' }).catch((e: unknown) => e);
     assert.ok(err instanceof TorInvalidValueError, String(err));
   });
+});
+
+describe('launchTor refuses what it cannot honour (launch-tor)', () => {
+  it('refuses DataDirectory, ControlPortWriteToFile and __OwningControllerProcess in config, in any case, before looking for tor', async () => {
+    // tor would follow the caller's DataDirectory while torcon reported, swept and removed its own.
+    const managed: Array<Record<string, string | number>> = [{ DataDirectory: '/tmp/elsewhere' }, { datadirectory: '/tmp/elsewhere' }, { ControlPortWriteToFile: '/tmp/port' }, { __OwningControllerProcess: 1 }];
+    for (const config of managed) {
+      const err = await launchTorProcess({ config: { DisableNetwork: 1, ...config }, torPath: '/nonexistent/tor' }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorInvalidValueError, `${JSON.stringify(config)}: ${String(err)}`);
+      assert.match(err.message, /set by launchTor/);
+    }
+    const err = await launchTorProcess({ config: { DisableNetwork: 1, DataDirectory: '/tmp/elsewhere' }, torPath: '/nonexistent/tor' }).catch((e: unknown) => e);
+    assert.match((err as Error).message, /dataDirectory option/);
+  });
+
+  it('a torPath that is a directory is no tor binary (it passes the executable check)', async () => {
+    const err = await findTorBinary(os.tmpdir()).catch((e: unknown) => e);
+    assert.ok(err instanceof TorLaunchError, String(err));
+    assert.match(err.message, /not a file/);
+  });
+
 });
