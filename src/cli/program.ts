@@ -8,6 +8,8 @@ import { addTestnetCommands } from './commands/testnet-commands.js';
 import { addServeCommands } from './commands/serve-commands.js';
 import { addMonitorCommand } from './commands/monitor-command.js';
 import { addDemoCommand } from './commands/demo-command.js';
+import { UsageError } from './errors.js';
+import { TorError } from '../errors.js';
 
 /** torcon's version, from its package.json (dist/src/cli/ is three levels below it, in the repository and in the package). */
 function packageVersion(): string {
@@ -48,10 +50,11 @@ export function buildProgram(output: Output, signal: AbortSignal): Command {
       outputError: (s, write) => write(s.replace(/^error: /, 'torcon: ')),
     })
     .exitOverride()
-    .hook('preAction', () => {
+    .hook('preAction', async () => {
       if (program.opts<GlobalOptions>().verbose) {
         createDebug.enable(`torcon:*${process.env['DEBUG'] ? ',' + process.env['DEBUG'] : ''}`);
       }
+      await checkControlOption(program.opts<GlobalOptions>().control);
     })
     .addHelpText(
       'after',
@@ -63,4 +66,20 @@ export function buildProgram(output: Output, signal: AbortSignal): Command {
   addMonitorCommand(program, ctx);
   addTestnetCommands(program, ctx);
   return program;
+}
+
+/**
+ * A malformed `--control` is the user's typo, a usage error (exit 2) like a malformed `--port`, found
+ * before anything starts (`torcon run` would otherwise hand it to the app as $TOR_CONTROL).
+ * @throws UsageError carrying torcon's error code (`TOR_ENDPOINT_ARGUMENT`, `TOR_ENDPOINT_SYNTAX`)
+ */
+async function checkControlOption(control: string | undefined): Promise<void> {
+  if (control === undefined) return;
+  const { parseControlEndpoint } = await import('../control/transport.js');
+  try {
+    parseControlEndpoint(control);
+  } catch (err) {
+    if (err instanceof TorError) throw new UsageError(`--control: ${err.code}: ${err.message}`, { cause: err });
+    throw err;
+  }
 }

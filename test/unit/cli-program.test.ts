@@ -134,6 +134,19 @@ describe('cli: program and help', () => {
   });
 });
 
+describe('cli: --control', () => {
+  it('a malformed --control is a usage error (exit 2) with its error code, before any command runs', async () => {
+    for (const [control, code] of [['garbage', 'TOR_ENDPOINT_ARGUMENT'], ['tcp:127.0.0.1', 'TOR_ENDPOINT_ARGUMENT'], ['tcp:127.0.0.1:99999', 'TOR_ENDPOINT_ARGUMENT'], ['tcp:h:1\\', 'TOR_ENDPOINT_SYNTAX']] as const) {
+      for (const command of [['info', 'version'], ['run', '--port', 'onion:80', '--', 'no-such-command-torcon-test']]) {
+        const r = await parse(['--control', control, ...command]);
+        assert.equal(r.code, 2, `${control} ${command[0]}: ${String(r.error)}`);
+        assert.ok(r.error instanceof UsageError, String(r.error));
+        assert.match(r.error.message, new RegExp(`^--control: ${code}: `));
+      }
+    }
+  });
+});
+
 describe('cli: client authorization keys (serve, run)', () => {
   it("one line per client: NAME.auth_private, then that file's content, which the key parser takes whole", () => {
     const serviceId = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid';
