@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { CommanderError, type Command } from 'commander';
@@ -12,7 +14,7 @@ import { checkEndpoint } from '../../src/cli/endpoint-check.js';
 import { clientAuthLines } from '../../src/cli/client-auth-lines.js';
 import { clientAuthPublicKey, generateClientAuthKey, parseClientAuthPrivateKey } from '../../src/onion/client-auth.js';
 import type { CliContext } from '../../src/cli/context.js';
-import { TorControlError, TorSocksError } from '../../src/errors.js';
+import { TorAbortError, TorControlError, TorSocksError } from '../../src/errors.js';
 
 /** The CLI's pure parts, in process: help texts, usage errors, error lines, progress, stdio piping. */
 
@@ -143,6 +145,26 @@ describe('cli: --control', () => {
         assert.ok(r.error instanceof UsageError, String(r.error));
         assert.match(r.error.message, new RegExp(`^--control: ${code}: `));
       }
+    }
+  });
+});
+
+describe('cli: testnet start interrupted', () => {
+  it('exits as interrupted (TOR_ABORTED, so 128+signal) and leaves no directory of its own behind', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'torcon-test-tmpdir-'));
+    const saved = process.env['TMPDIR'];
+    process.env['TMPDIR'] = tmp; // where start makes the network directory, and the daemon's env
+    try {
+      const output = captured();
+      // Interrupted before the daemon reported anything: it is stopped before it starts a node.
+      const program = buildProgram(output, AbortSignal.abort());
+      const error = await program.parseAsync(['testnet', 'start'], { from: 'user' }).then(() => undefined, (e: unknown) => e);
+      assert.ok(error instanceof TorAbortError, String(error));
+      assert.deepEqual(await readdir(tmp), [], 'the network directory made for it is removed');
+    } finally {
+      if (saved === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = saved;
+      await rm(tmp, { recursive: true, force: true });
     }
   });
 });

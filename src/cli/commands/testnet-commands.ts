@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { TorAbortError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
 import { UsageError } from '../errors.js';
@@ -49,6 +50,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
         [MAIN, 'testnet', 'daemon', '--dir', dir, '--relays', String(opts.relays), '--timeout', String(opts.timeout)],
         { detached: true, stdio: ['ignore', 'pipe', 'ignore'], env: process.env },
       );
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
       const progress = new Progress(ctx.output, 'testnet');
       let onAbort = () => {};
       const result = await new Promise<DaemonMessage>((resolve) => {
@@ -80,9 +82,20 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
         else ctx.signal.addEventListener('abort', onAbort, { once: true });
       });
       ctx.signal.removeEventListener('abort', onAbort);
+      if (result.kind === 'failed') {
+        // The daemon stops every node it started; a directory made here, whose name was never
+        // printed, goes once it has (the daemon writes its state there until it exits).
+        if (opts.dir === undefined) {
+          // (before child.unref(): an unref'd child would not keep this process alive to see it exit)
+          await Promise.race([exited, sleep(10_000, undefined, { ref: false })]);
+          await rm(dir, { recursive: true, force: true });
+        }
+        // Interrupted: the exit code says which signal (130 for Ctrl-C), as for every other command.
+        if (ctx.signal.aborted) throw new TorAbortError('starting the test network', { cause: ctx.signal.reason });
+        throw new Error(`test network failed to start: ${result.message}`);
+      }
       child.stdout!.destroy();
       child.unref();
-      if (result.kind === 'failed') throw new Error(`test network failed to start: ${result.message}`);
       if (result.kind !== 'ready') return;
       progress.done(`ready: ${result.relays} relays and a client on 127.0.0.1`);
       println(ctx.output.out, `export TOR_CONTROL=${result.controlEndpoint}`);
