@@ -11,7 +11,7 @@ import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
 import { assertCancelOptions, timerDelay } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
-import { makeTempDataDirectory, recordTor, sweepLeftoverDataDirectories } from './temp-data-directory.js';
+import { isDataDirectoryLocked, makeTempDataDirectory, recordTor, sweepLeftoverDataDirectories } from './temp-data-directory.js';
 
 const log = logger('launch');
 
@@ -185,6 +185,10 @@ async function prepareDataDirectory(
     const dataDirectory = given ?? (made = await makeTempDataDirectory());
     // A given directory that does not exist yet is made, as tor itself would.
     if (given !== undefined) await mkdir(given, { recursive: true, mode: 0o700 });
+    // Before anything in it is rewritten: the torrc and control-port file are that tor's.
+    if (given !== undefined && (await isDataDirectoryLocked(given))) {
+      throw new TorLaunchError(`another tor is running on the data directory ${given} (it holds its lock)`);
+    }
     await chmod(dataDirectory, 0o700);
     const portFile = path.join(dataDirectory, 'control-port');
     await rm(portFile, { force: true });

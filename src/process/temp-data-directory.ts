@@ -106,6 +106,17 @@ export async function sweepLeftoverDataDirectories(parent: string = os.tmpdir())
   return removed;
 }
 
+/**
+ * Whether a process (a tor) holds the lock on `dir/lock` now; false where that cannot be known (no
+ * /proc/locks) or there is no lock file.
+ */
+export async function isDataDirectoryLocked(dir: string): Promise<boolean> {
+  const lock = await lstat(path.join(dir, 'lock'), { bigint: true }).catch(() => undefined);
+  if (lock === undefined) return false;
+  const held = await heldLocks();
+  return held !== undefined && held.has(fileKey(lock.dev, lock.ino));
+}
+
 /** Whether `dir` is one of ours whose owner and tor are gone (see above). */
 async function isLeftover(dir: string, uid: number, locks: () => Promise<Set<string> | undefined>): Promise<boolean> {
   const info = await lstat(dir);
