@@ -1,4 +1,6 @@
+import { Duplex } from 'node:stream';
 import type net from 'node:net';
+import { EndpointConnectError } from '../errors.js';
 import { assertCancelOptions, throwIfAborted } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
@@ -26,5 +28,14 @@ export async function connect(description: string, opts: EndpointCallOptions): P
   plugin.validate?.(endpoint, 'client', ctx.registry);
   assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `connecting to the ${endpoint.prefix}: endpoint`);
-  return plugin.connect!(endpoint, ctx);
+  const socket: unknown = await plugin.connect!(endpoint, ctx);
+  // A third-party plugin may resolve with anything; catch that here, with its name, rather than
+  // leaving the caller to meet "socket.write is not a function" later.
+  if (!(socket instanceof Duplex)) {
+    throw new EndpointConnectError(
+      `the ${endpoint.prefix}: plugin's connect`,
+      new TypeError(`it resolved with ${socket === null ? 'null' : typeof socket}, which is not a socket`),
+    );
+  }
+  return socket as net.Socket;
 }

@@ -27,7 +27,8 @@ export class PluginRegistry {
    * @throws DuplicateEndpointError (code `TOR_ENDPOINT_DUPLICATE`) when the prefix is taken: replacing
    *   a plugin silently (say `tor:`) could redirect traffic around tor.
    * @throws EndpointArgumentError (code `TOR_ENDPOINT_ARGUMENT`) for a prefix that the grammar could
-   *   not express (empty, or holding `:`, `=`, `\` or whitespace).
+   *   not express (empty, or holding `:`, `=`, `\` or whitespace), or a plugin with neither `connect`
+   *   nor `listen`.
    */
   register(plugin: EndpointPlugin): void {
     const prefix = typeof plugin?.prefix === 'string' ? plugin.prefix.toLowerCase() : '';
@@ -37,6 +38,10 @@ export class PluginRegistry {
       );
     }
     if (this.#plugins.has(prefix)) throw new DuplicateEndpointError(prefix);
+    if (typeof plugin.connect !== 'function' && typeof plugin.listen !== 'function') {
+      // Such a plugin would only take the prefix, and errors would call it the other role's.
+      throw new EndpointArgumentError(`endpoint plugin "${prefix}" has neither a connect nor a listen function`);
+    }
     this.#plugins.set(prefix, plugin);
   }
 
