@@ -1,4 +1,4 @@
-import type net from 'node:net';
+import net from 'node:net';
 import { EndpointArgumentError } from '../errors.js';
 import { raceCancel, throwIfAborted } from '../util/abort.js';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
@@ -68,7 +68,14 @@ function checkAuthLength(value: string, name: string, min: number): void {
 
 function parseSocksPort(value: string): number | string {
   if (/^[0-9]+$/.test(value)) return parsePort(value, 'tor: socksPort');
-  if (value.toLowerCase().startsWith('unix:')) return parseUnixPath(value.slice(5), 'tor: socksPort');
+  if (value.toLowerCase().startsWith('unix:')) {
+    const path = parseUnixPath(value.slice(5), 'tor: socksPort');
+    // Caught here, before any I/O: the SOCKS client refuses a relative path too, but only once tor is found.
+    if (!path.startsWith('/')) {
+      throw new EndpointArgumentError(`tor: socksPort: the socket path must be absolute, got ${showValue(path)}`);
+    }
+    return path;
+  }
   throw new EndpointArgumentError(
     `tor: socksPort must be a port number or unix\\:/path (a unix socket), got ${showValue(value)}`,
   );
@@ -94,7 +101,15 @@ export function parseTorClientOptions(endpoint: ParsedEndpoint): TorClientOption
     if (typeof connect.socksPort === 'string') {
       throw new EndpointArgumentError('tor: socksHostname cannot be used with a unix socksPort');
     }
-    connect.socksHostname = parseHost(k.socksHostname, 'tor: socksHostname', { onion: false });
+    const socksHost = parseHost(k.socksHostname, 'tor: socksHostname', { onion: false });
+    // tor's SOCKS port is never looked up in DNS (the SOCKS client refuses a name, but only once
+    // tor is found): say so before any I/O.
+    if (socksHost.toLowerCase() !== 'localhost' && net.isIP(socksHost) === 0) {
+      throw new EndpointArgumentError(
+        `tor: socksHostname must be an IP address or localhost (tor's SOCKS port is never looked up in DNS), got ${showValue(k.socksHostname)}`,
+      );
+    }
+    connect.socksHostname = socksHost;
   }
   if (k.tls !== undefined) connect.tls = parseBoolean(k.tls, 'tor: tls');
   if (k.isolate !== undefined && (k.username !== undefined || k.password !== undefined)) {
