@@ -260,7 +260,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   const onOutput = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line.trim()) continue;
-      tail.push(line.trimEnd());
+      tail.push(printable(line.trimEnd()));
       if (tail.length > DEFAULTS.logTail) tail.shift();
     }
   };
@@ -391,4 +391,13 @@ async function readControlPortFile(file: string, signal: AbortSignal): Promise<s
 function once(fn: () => Promise<void>): () => Promise<void> {
   let p: Promise<void> | undefined;
   return () => (p ??= fn());
+}
+
+/**
+ * A line of the program's output as an error message may show it: control characters (a terminal's
+ * escape sequences, a carriage return that would overwrite the line) become `\xNN`. What torPath
+ * runs need not be tor, and its output ends up in messages that are printed to terminals.
+ */
+function printable(line: string): string {
+  return line.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

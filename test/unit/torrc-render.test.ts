@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { TorInvalidValueError, TorLaunchError } from '../../src/errors.js';
 import { findTorBinary, isOfflineOrPrivate, launchTorProcess, renderTorrc } from '../../src/process/launch-tor.js';
 
@@ -48,6 +50,22 @@ describe('launchTor refuses what it cannot honour (launch-tor)', () => {
     }
     const err = await launchTorProcess({ config: { DisableNetwork: 1, DataDirectory: '/tmp/elsewhere' }, torPath: '/nonexistent/tor' }).catch((e: unknown) => e);
     assert.match((err as Error).message, /dataDirectory option/);
+  });
+
+  it("what a torPath program prints reaches TorLaunchError's message with its control characters escaped", async () => {
+    // Not tor: a script that prints a terminal escape sequence and a carriage return, then exits.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-fake-tor-'));
+    try {
+      const script = path.join(dir, 'tor');
+      await writeFile(script, "#!/bin/sh\nprintf 'bad \\033[2Jclear\\rover\\n'\nexit 3\n", { mode: 0o755 });
+      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: script, timeoutMs: 10_000 }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorLaunchError, String(err));
+      assert.match(err.message, /exit code 3/);
+      assert.ok(err.logLines.includes('bad \\x1b[2Jclear\\x0dover'), JSON.stringify(err.logLines));
+      assert.doesNotMatch(err.message, /[\x1b\r]/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('a torPath that is a directory is no tor binary (it passes the executable check)', async () => {
