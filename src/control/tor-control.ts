@@ -10,7 +10,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { assertCancelOptions, invalidCancelOptions, invalidTimeout, raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, cancelBudget, invalidCancelOptions, invalidTimeout, raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -484,13 +484,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   async mapAddress(mappings: MapAddressMappings, opts: CommandOptions = {}): Promise<MappedAddress[]> {
     const { line, pairs } = encodeMapAddress(mappings);
     assertCancelOptions(opts);
-    const started = Date.now();
+    const remaining = cancelBudget(opts);
     const previous = this.mapAddressChain;
     const answered = (async () => {
       await raceCancel(previous, 'MAPADDRESS', opts);
-      const { signal, timeoutMs } = opts;
-      const left = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (Date.now() - started));
-      return this.send(line + '\r\n', line, { ...(signal !== undefined ? { signal } : {}), ...(left !== undefined ? { timeoutMs: left } : {}) }, true);
+      return this.send(line + '\r\n', line, remaining(), true);
     })();
     this.mapAddressChain = answered.catch(() => undefined);
     const outcomes = readMapAddressReply(await answered, pairs);

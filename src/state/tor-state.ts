@@ -13,7 +13,7 @@ import {
   TorSocksError,
   TorTimeoutError,
 } from '../errors.js';
-import { assertCancelOptions, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, cancelBudget, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
@@ -794,7 +794,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (path !== undefined && !Array.isArray(path)) throw new TorInvalidValueError('circuit path', 'must be an array of relays');
     const hops = path === undefined ? [] : path.map((hop) => this.hopSpec(hop));
     if (path !== undefined && hops.length === 0) throw new TorInvalidValueError('circuit path', 'is empty');
-    const started = Date.now();
+    const remaining = cancelBudget({ signal, timeoutMs });
     let line = 'EXTENDCIRCUIT 0';
     if (hops.length > 0) line += ' ' + hops.join(',');
     if (purpose !== undefined) line += ` purpose=${purpose}`;
@@ -815,9 +815,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
       throw err;
     }
     const circuit = ensureCircuit(this.snap, id, purpose?.toUpperCase());
-    const remaining = timeoutMs === undefined ? undefined : Math.max(0, timeoutMs - (Date.now() - started));
     try {
-      return await circuit.whenBuilt({ signal, ...(remaining !== undefined ? { timeoutMs: remaining } : {}) });
+      return await circuit.whenBuilt(remaining());
     } catch (err) {
       const gaveUp = err instanceof TorCircuitError && (err.cause instanceof TorTimeoutError || err.cause instanceof TorAbortError);
       if (gaveUp && !circuit.closed && !this.closed) {

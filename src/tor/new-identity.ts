@@ -1,6 +1,6 @@
 import type { TorControl } from '../control/tor-control.js';
 import { TorAbortError, TorControlClosedError, TorTimeoutError } from '../errors.js';
-import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { cancelBudget, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 
 const log = logger('tor');
@@ -24,11 +24,7 @@ export const NEWNYM_ANNOUNCE_WAIT_MS = 15_000;
  * @throws TorTimeoutError, TorAbortError as `opts` say; TorControlError/TorControlClosedError from tor
  */
 export async function requestNewIdentity(control: TorControl, opts: CancelOptions = {}): Promise<number> {
-  const deadline = opts.timeoutMs === undefined ? undefined : Date.now() + opts.timeoutMs;
-  const remaining = (): CancelOptions => ({
-    signal: opts.signal,
-    timeoutMs: deadline === undefined ? undefined : Math.max(0, deadline - Date.now()),
-  });
+  const remaining = cancelBudget(opts);
 
   let announce!: () => void;
   const announced = new Promise<void>((resolve) => (announce = resolve));

@@ -12,7 +12,7 @@ import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } f
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
 import { retryable } from '../util/retryable.js';
-import { assertCancelOptions, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, cancelBudget, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { parseTorTarget } from './tor-target.js';
@@ -184,19 +184,14 @@ export class Tor {
       // cannot go over a circuit of ours (the state hands such streams back to tor).
       throw new TorInvalidValueError('circuit', 'a stream to an onion service cannot be sent over a chosen circuit');
     }
-    const { signal, timeoutMs } = merged;
-    const started = Date.now();
-    // The state may have to be built first (the whole consensus read): that is part of the call
-    // and counts against its timeout, or a slow tor would hold the caller past it.
-    const state = await this.getState({ ...(signal !== undefined ? { signal } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    // One budget for the whole call: building the state first (the whole consensus read) and
+    // waiting for the circuit count against it, or a slow tor would hold the caller past it.
+    const remaining = cancelBudget({ signal: merged.signal, timeoutMs: merged.timeoutMs });
+    const state = await this.getState(remaining());
     return state.connectVia(
       circuit,
-      (beforeHandshake) => {
-        // One budget for the whole call: what waiting for the circuit took is not given again.
-        const left = timeoutMs === undefined ? {} : { timeoutMs: Math.max(1, timeoutMs - (Date.now() - started)) };
-        return this.socks.connect(parsed.target, { ...socksOptions, ...left, beforeHandshake });
-      },
-      { ...(signal !== undefined ? { signal } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) },
+      (beforeHandshake) => this.socks.connect(parsed.target, { ...socksOptions, ...remaining(), beforeHandshake }),
+      remaining(),
     );
   }
 

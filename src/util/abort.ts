@@ -101,6 +101,21 @@ export function timerDelay(ms: number): number {
   return ms > 0 ? Math.min(ms, MAX_TIMER_MS) : 0;
 }
 
+/**
+ * One budget for a call made of several steps: returns a function giving the caller's options with
+ * `timeoutMs` reduced by the time spent since `cancelBudget` was called (never below 0), so that
+ * no step is given the whole timeout again.
+ */
+export function cancelBudget(opts: CancelOptions): () => CancelOptions {
+  const { signal, timeoutMs } = opts;
+  // A timeoutMs that is no usable number is passed on as it is, for the step that checks it to refuse.
+  const deadline = typeof timeoutMs === 'number' && timeoutMs >= 0 ? Date.now() + timeoutMs : undefined;
+  return () => ({
+    ...(signal !== undefined ? { signal } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs: deadline === undefined ? timeoutMs : Math.max(0, deadline - Date.now()) } : {}),
+  });
+}
+
 /** Throws `TorAbortError` at once when the signal is already aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw new TorAbortError(what, { cause: signal.reason });

@@ -13,7 +13,7 @@ import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import type { TorState } from '../../src/state/tor-state.js';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
-import { raceCancel } from '../../src/util/abort.js';
+import { cancelBudget, raceCancel } from '../../src/util/abort.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
 import { recordControlWrites } from '../support/control-writes.js';
 import { settleWithin } from '../support/settle.js';
@@ -48,6 +48,21 @@ function assertInvalidTimeout(err: unknown, label: string, field = 'timeoutMs'):
   // A string where a number belongs is not shown: it could be anything.
   assert.ok(!err.message.includes('hunter2'), `${label}: ${err.message}`);
 }
+
+describe('timeouts: cancelBudget, one budget for several steps', () => {
+  it('gives each step what is left of timeoutMs, the same signal, and bad values as they came', async () => {
+    const signal = new AbortController().signal;
+    const remaining = cancelBudget({ signal, timeoutMs: 1_000 });
+    const first = remaining();
+    assert.equal(first.signal, signal);
+    await new Promise((r) => setTimeout(r, 30));
+    const later = remaining().timeoutMs!;
+    assert.ok(later <= first.timeoutMs! - 30 && later >= 0, `${first.timeoutMs} then ${later}`);
+    assert.equal(cancelBudget({ timeoutMs: 0 })().timeoutMs, 0);
+    assert.deepEqual(cancelBudget({})(), {});
+    for (const bad of [-1, Number.NaN, '5' as unknown as number]) assert.ok(Object.is(cancelBudget({ timeoutMs: bad })().timeoutMs, bad));
+  });
+});
 
 describe('timeouts: negative, NaN and non-number values are refused before anything starts', () => {
   describe('raceCancel and cancellable (the shared path of most waits)', () => {
