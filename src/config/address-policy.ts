@@ -15,10 +15,9 @@
  * (test/integration/config.test.ts checks both against a tor).
  */
 
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 
 const ACTION = /^(?:accept|reject)6?$/;
-const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const DECIMAL = /^(?:0|[1-9]\d*)$/;
 
 /** The form every entry must have, for messages. */
@@ -94,7 +93,7 @@ function addressFamily(address: string): 4 | 6 | '*' | 'private' | undefined {
   if (address === '*4') return 4;
   if (address === '*6') return 6;
   if (address === 'private') return 'private';
-  if (IPV4.test(address)) return 4;
+  if (isIPv4(address)) return 4;
   if (address.startsWith('[') && address.endsWith(']')) {
     const inner = address.slice(1, -1);
     // Node's isIPv6 takes a zone (fe80::1%eth0); tor's parser does not.
@@ -106,7 +105,7 @@ function addressFamily(address: string): 4 | 6 | '*' | 'private' | undefined {
 function maskProblem(mask: string, family: 4 | 6): string | undefined {
   const max = family === 4 ? 32 : 128;
   if (DECIMAL.test(mask)) return Number(mask) <= max ? undefined : `has a mask longer than ${max} bits`;
-  if (family === 4 && IPV4.test(mask)) {
+  if (family === 4 && isIPv4(mask)) {
     // A dotted netmask must be contiguous ones, then zeros.
     const bits = mask.split('.').reduce((n, part) => n * 256 + Number(part), 0);
     const inverted = 0xffffffff - bits;
