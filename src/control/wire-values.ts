@@ -96,63 +96,62 @@ const COMMANDS_WITH_SECRETS = new Set(['ADD_ONION', 'ONION_CLIENT_AUTH_ADD', 'SE
 const SECRET_OPTION = /password|secret|key|auth|cookie/i;
 
 /**
+ * Where a command line holds secrets, as [start, end) ranges in order: the arguments of
+ * AUTHENTICATE/AUTHCHALLENGE, an ADD_ONION private key's blob and its ClientAuth(V3) keys, the key
+ * of ONION_CLIENT_AUTH_ADD, secret-looking SETCONF/RESETCONF/LOADCONF values. What
+ * {@link redactCommand} hides and {@link secretArguments} lists, found in one place.
+ */
+function secretSpans(line: string): Array<[start: number, end: number]> {
+  const keyword = commandKeyword(line);
+  if (keyword.length === line.length || !(SECRET_COMMANDS.has(keyword) || COMMANDS_WITH_SECRETS.has(keyword))) return [];
+  const spans: Array<[number, number]> = [];
+  // The value of each match's last group.
+  const spanOfLast = (m: RegExpExecArray | RegExpMatchArray) => {
+    const end = m.index! + m[0].length;
+    spans.push([end - m[m.length - 1]!.length, end]);
+  };
+  if (SECRET_COMMANDS.has(keyword)) {
+    const m = /^\S+\s+(.+)$/s.exec(line);
+    if (m) spanOfLast(m);
+  } else if (keyword === 'ADD_ONION') {
+    const key = /^ADD_ONION\s+(\S+?):(\S+)/i.exec(line);
+    if (key && key[1]!.toUpperCase() !== 'NEW') spanOfLast(key);
+    for (const m of line.matchAll(/ClientAuth(?:V3)?=(\S+)/gi)) spanOfLast(m);
+  } else if (keyword === 'ONION_CLIENT_AUTH_ADD') {
+    const m = /^ONION_CLIENT_AUTH_ADD\s+\S+\s+(\S+)/i.exec(line);
+    if (m) spanOfLast(m);
+  } else {
+    for (const m of line.matchAll(/(\b[\w]+)=("(?:[^"\\]|\\.)*"|\S+)/g)) if (SECRET_OPTION.test(m[1]!)) spanOfLast(m);
+  }
+  return spans;
+}
+
+/**
  * A copy of a command line that is safe to log: arguments of AUTHENTICATE/AUTHCHALLENGE, onion
  * private keys, client-authorization keys and secret-looking SETCONF values are replaced.
  */
 export function redactCommand(line: string): string {
-  const keyword = commandKeyword(line);
-  if (keyword.length === line.length) return line;
-  if (SECRET_COMMANDS.has(keyword)) return `${keyword} [redacted]`;
-  if (keyword === 'ADD_ONION') {
-    return line
-      .replace(/^(ADD_ONION\s+)(\S+?):(\S+)/i, (_m, head: string, type: string, blob: string) =>
-        type.toUpperCase() === 'NEW' ? `${head}${type}:${blob}` : `${head}${type}:[redacted]`,
-      )
-      .replace(/(ClientAuth(?:V3)?=)\S+/gi, '$1[redacted]');
-  }
-  if (keyword === 'ONION_CLIENT_AUTH_ADD') {
-    return line.replace(/^(ONION_CLIENT_AUTH_ADD\s+\S+\s+)\S+/i, '$1[redacted]');
-  }
-  if (keyword === 'SETCONF' || keyword === 'RESETCONF' || keyword === 'LOADCONF') {
-    return line.replace(
-      /(\b[\w]+)=("(?:[^"\\]|\\.)*"|\S+)/g,
-      (m: string, key: string) => (SECRET_OPTION.test(key) ? `${key}=[redacted]` : m),
-    );
-  }
-  return line;
+  let out = line;
+  for (const [start, end] of secretSpans(line).reverse()) out = out.slice(0, start) + '[redacted]' + out.slice(end);
+  return out;
 }
 
 /**
- * The secret arguments of a command line: what {@link redactCommand} hides (AUTHENTICATE's
- * argument, an ADD_ONION key and its ClientAuthV3 keys, the key of ONION_CLIENT_AUTH_ADD, secret
- * SETCONF values), each as sent and, for a `TYPE:blob` key, its blob alone. tor quotes some of them
- * back in an error (`553 Invalid private key "<base64>"` for ONION_CLIENT_AUTH_ADD), so that a
- * reply to such a command is scrubbed of them before it reaches an error message or the log.
+ * The secret arguments of a command line (see {@link secretSpans}), each as sent and also, for a
+ * `TYPE:blob` key its blob alone and for a quoted value its inside: tor quotes some of them back in
+ * an error (`553 Invalid private key "<base64>"` for ONION_CLIENT_AUTH_ADD), so that a reply to
+ * such a command is scrubbed of them before it reaches an error message or the log.
  */
 export function secretArguments(line: string): string[] {
-  const keyword = commandKeyword(line);
-  if (!SECRET_COMMANDS.has(keyword) && !COMMANDS_WITH_SECRETS.has(keyword)) return [];
-  const args = line.slice(keyword.length).trim();
   const found: string[] = [];
-  const add = (token: string | undefined) => {
-    if (token === undefined || token.length === 0) return;
-    found.push(token);
-    const colon = token.indexOf(':');
-    if (colon > 0 && colon < token.length - 1) found.push(token.slice(colon + 1));
-  };
-  if (SECRET_COMMANDS.has(keyword)) {
-    add(args);
-  } else if (keyword === 'ADD_ONION') {
-    const key = /^(\S+?):(\S+)/.exec(args);
-    if (key && key[1]!.toUpperCase() !== 'NEW') add(key[0]);
-    for (const m of args.matchAll(/ClientAuth(?:V3)?=(\S+)/gi)) add(m[1]);
-  } else if (keyword === 'ONION_CLIENT_AUTH_ADD') {
-    add(args.split(/[ \t]+/)[1]);
-  } else if (keyword === 'SETCONF' || keyword === 'RESETCONF' || keyword === 'LOADCONF') {
-    for (const m of args.matchAll(/(\b[\w]+)=("(?:[^"\\]|\\.)*"|\S+)/g)) {
-      if (!SECRET_OPTION.test(m[1]!)) continue;
-      add(m[2]);
-      if (m[2]!.startsWith('"')) add(m[2]!.slice(1, -1));
+  for (const [start, end] of secretSpans(line)) {
+    const token = line.slice(start, end);
+    const quoted = token.length > 2 && token.startsWith('"') && token.endsWith('"');
+    for (const text of quoted ? [token, token.slice(1, -1)] : [token]) {
+      if (text.length === 0) continue;
+      found.push(text);
+      const colon = text.indexOf(':');
+      if (colon > 0 && colon < text.length - 1) found.push(text.slice(colon + 1));
     }
   }
   return found;

@@ -300,7 +300,7 @@ describe('secrets: onion service keys and client authorization', () => {
     assert.equal((authError as { code?: string }).code, 'TOR_CONTROL_ERROR');
     // What tor said stays readable, the key replaced.
     assert.match(authError!.message, /553 Invalid private key "\[redacted\]"/);
-    assert.match(addError!.message, /Failed to decode key "\[redacted\]"/);
+    assert.match(addError!.message, /Failed to decode key "ED25519-V3:\[redacted\]"/, "the key type, which is no secret, stays, as in the log");
     const secrets = { 'private key': blob, 'client key (base32)': client.privateKey, 'client key (base64)': clientB64 };
     for (const err of errors) assertNoSecret(errorRenderings(err), secrets, `the error ${(err as Error).constructor.name}`);
     assertNoSecret(log, secrets, 'the debug log');
