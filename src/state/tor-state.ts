@@ -3,6 +3,7 @@ import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
 import type { GuardEvent, HostPort, TorEvent } from '../control/events/event-types.js';
 import { redactEventText } from '../control/events/redact.js';
+import { isPlainAddrMap } from '../control/events/addrmap-event.js';
 import {
   TorAbortError,
   TorCircuitError,
@@ -127,6 +128,11 @@ function streamReasonFields(reason: string | undefined, remoteReason: string | u
 const ATTACH_BUILD_TIMEOUT_MS = 60_000;
 /** How long close() waits for tor to acknowledge the unsubscribe and the config reset. */
 const CLOSE_TIMEOUT_MS = 5000;
+/**
+ * How many addresses' ADDRMAP texts the state keeps unread before it reads them anyway: this bounds
+ * their memory (some 150 bytes each) for a client that resolves many names and never reads the map.
+ */
+const MAX_UNREAD_ADDRMAPS = 4096;
 const ID_RE = /^[A-Za-z0-9]{1,16}$/;
 const FINGERPRINT_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=]([A-Za-z0-9]{1,19}))?$/;
 const NICKNAME_RE = /^[A-Za-z0-9]{1,19}$/;
@@ -283,6 +289,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private buffer: Array<TorEvent | string | readonly MappedAddress[]> | null = null;
   /** applyAddrMapText's answer about the mapping it replaced: one object, reused for every event. */
   private readonly replaced: ReplacedMapping = { previous: undefined };
+  /** ADDRMAP texts not applied yet: the last one for each address (see keepAddrMapUnread). */
+  private readonly unreadAddrMaps = new Map<string, string>();
   private closed = false;
   private closing: Promise<void> | undefined = undefined;
   private attacher: StreamAttacher | null = null;
@@ -329,7 +337,12 @@ export class TorState extends EventEmitter<TorStateEvents> {
       onUnreadable: (err, event, text) => this.reportUnreadable(err, event, text),
       ...(opts.procRoot !== undefined ? { procRoot: opts.procRoot } : {}),
     });
-    this.addressMap = new AddressMapView(this.snap.addressMap, () => this.pruneAddressMap());
+    this.addressMap = new AddressMapView(this.snap.addressMap, () => {
+      this.readAddrMaps();
+      this.pruneAddressMap();
+    });
+    // Untyped: an EventEmitter event, not one of the state's.
+    (this as EventEmitter).on('newListener', this.onNewListener);
   }
 
   /**
@@ -550,6 +563,55 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private dispatchText(text: string): void {
     if (this.closed) return;
     const c0 = text.charCodeAt(0);
+    if (c0 === 65 /* A */ && this.keepAddrMapUnread(text)) return;
+    this.applyText(text, c0);
+  }
+
+  /**
+   * Keeps an ADDRMAP text unread when nobody listens for address-map events and it is in tor's
+   * usual form (see isPlainAddrMap): only the last one per address, read when the address map is.
+   * A busy client resolves the same names over and over, and most mappings are replaced or expire
+   * without anyone looking. A text in any other form is read at once, after those kept, so that
+   * every mapping is applied in the order tor sent it.
+   *
+   * @returns whether the text was kept (or, a one-off answer tor does not keep, needs nothing)
+   */
+  private keepAddrMapUnread(text: string): boolean {
+    if (this.addrMapWatched() || !isPlainAddrMap(text, 8)) {
+      if (this.unreadAddrMaps.size > 0) this.readAddrMaps();
+      return false;
+    }
+    // A RESOLVE answer tor does not keep leaves the map as it was (see applyAddrMapText).
+    if (text.indexOf(' CACHED="NO"', 8) !== -1) return true;
+    const unread = this.unreadAddrMaps;
+    unread.set(text.slice(8, text.indexOf(' ', 8)), text);
+    if (unread.size > MAX_UNREAD_ADDRMAPS) this.readAddrMaps();
+    return true;
+  }
+
+  /** Applies the ADDRMAP texts kept unread, before anything else reads or changes the address map. */
+  private readAddrMaps(): void {
+    const unread = this.unreadAddrMaps;
+    if (unread.size === 0) return;
+    const texts = [...unread.values()];
+    unread.clear();
+    for (const text of texts) this.applyText(text, 65);
+  }
+
+  /** Whether someone listens for an event an ADDRMAP text may cause: then each is applied as it comes. */
+  private addrMapWatched(): boolean {
+    return this.listenerCount('addrmapAdded') > 0 || this.listenerCount('addrmapExpired') > 0 || this.listenerCount('malformedEvent') > 0;
+  }
+
+  /**
+   * Emitted by EventEmitter before a listener is added: the texts kept unread are applied first,
+   * so that a new address-map listener hears of the mappings tor makes from then on, not before.
+   */
+  private readonly onNewListener = (name: string | symbol): void => {
+    if (name === 'addrmapAdded' || name === 'addrmapExpired' || name === 'malformedEvent') this.readAddrMaps();
+  };
+
+  private applyText(text: string, c0: number): void {
     const name = c0 === 67 /* C */ ? 'CIRC' : c0 === 83 /* S */ ? 'STREAM' : 'ADDRMAP';
     let applied: Circuit | Stream | AddressMapping;
     const replaced = this.replaced;
@@ -685,6 +747,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   private applyMapped(mapped: readonly MappedAddress[]): void {
     if (this.closed) return;
+    this.readAddrMaps();
     // Added mappings are announced by the ADDRMAP events that follow the reply (addrmapAdded);
     // removals only here.
     const { removed } = applyMappedAddresses(this.snap, mapped);

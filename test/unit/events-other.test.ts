@@ -3,7 +3,7 @@ import { TorProtocolError } from '../../src/errors.js';
 import type { ControlReply, ReplyLine } from '../../src/control/reply.js';
 import { parseEvent, parseEventLine } from '../../src/control/events/parse-event.js';
 import fc from 'fast-check';
-import { parseAddrMapLine, scanAddrMapTokens, scanUsualAddrMap, type AddrMapScan } from '../../src/control/events/addrmap-event.js';
+import { isPlainAddrMap, parseAddrMapLine, scanAddrMapTokens, scanUsualAddrMap, type AddrMapScan } from '../../src/control/events/addrmap-event.js';
 import { parseOrConnStatusLine } from '../../src/control/events/bandwidth-events.js';
 import type { TorEvent, TorEventMap, TorEventName } from '../../src/control/events/event-types.js';
 
@@ -135,6 +135,53 @@ describe('events: ADDRMAP', () => {
       { numRuns: 5000, seed: 20261126 },
     );
     assert.ok(read > 300, `the expression read ${read} of the generated texts`);
+  });
+
+  it('isPlainAddrMap: a text it takes reads without a fault, its address is the first word, and CACHED="NO" is seen by a search', () => {
+    const sep = fc.constantFrom(' ', ' ', '  ');
+    const word = fc.constantFrom('example.com', '1.2.3.4', '<error>', '2001:db8::5', 'a"b', 'k=v', 'x\\y', '*.example');
+    const time = fc.constantFrom(
+      '2024-06-01 00:16:00', '2024-06-01T00:16:00', '2024-06-01 00:16:00.5', '2024-12-31 23:59:60', '2024-02-31 00:00:00',
+      '2024-13-01 00:16:00', '2024-06-00 00:16:00', '2024-06-01 24:00:00', '2024-06-01 00:60:00', '2024-06-01 00:16:61',
+      '2024-06-01 00:16:00.', '2024-06-01x00:16:00', '2024-06-01', 'soon',
+    );
+    const expiry = fc.oneof(time.map((t) => `"${t}"`), fc.constantFrom('NEVER', 'NEVERX', ''));
+    const keyword = fc.oneof(
+      time.map((t) => `EXPIRES="${t}"`),
+      fc.constantFrom(
+        'error=yes', 'error="no answer"', 'error="CACHED=x"', 'error=', 'error=""', 'error="a\\"b"', 'error=a"b',
+        'CACHED="YES"', 'CACHED="NO"', 'CACHED="MAYBE"', 'CACHED=NO', 'STREAMID=5', 'STREAMID=', 'FUTURE=1', '"', '\\', '=',
+      ),
+    );
+    const order = ['error=', 'EXPIRES=', 'CACHED=', 'STREAMID='];
+    const rank = (k: string) => (order.findIndex((o) => k.startsWith(o)) + 5) % 5;
+    const keywords = fc.oneof(
+      fc.array(keyword, { maxLength: 4 }).map((ks) => [...ks].sort((a, b) => rank(a) - rank(b))),
+      fc.array(keyword, { maxLength: 4 }),
+    );
+    let plain = 0;
+    let oneOff = 0;
+    fc.assert(
+      fc.property(fc.constantFrom('', ' '), word, word, expiry, keywords, fc.array(sep, { minLength: 6, maxLength: 6 }), fc.boolean(), (lead, from, to, exp, ks, spaces, utc) => {
+        let text = 'ADDRMAP ' + lead + from + spaces[0] + to + spaces[1] + exp;
+        ks.forEach((k, n) => (text += spaces[2 + n]! + k));
+        if (!isPlainAddrMap(text, 8)) return;
+        plain++;
+        const scan = scanUsualAddrMap(text, 8, utc);
+        assert.notEqual(scan, null, text);
+        assert.deepEqual({ ...scan! }, { ...scanAddrMapTokens(text, 8, utc) }, text);
+        assert.equal(scan!.address, text.slice(8, text.indexOf(' ', 8)), text);
+        assert.equal(text.includes(' CACHED="NO"', 8), scan!.cached === false, text);
+        if (scan!.cached === false) oneOff++;
+      }),
+      { numRuns: 8000, seed: 20261126 },
+    );
+    assert.ok(plain > 300 && oneOff > 5, `took ${plain} of the generated texts, ${oneOff} of them CACHED="NO"`);
+    // Each way a time can be unreadable is not plain: read at once, and refused or read another way.
+    for (const bad of ['2024-13-01 00:16:00', '2024-06-01 24:00:00', '2024-06-01 00:16:61', '2024-06-01 00:16:00.']) {
+      assert.equal(isPlainAddrMap(`ADDRMAP a.example 1.2.3.4 "${bad}"`, 8), false, bad);
+      assert.equal(isPlainAddrMap(`ADDRMAP a.example 1.2.3.4 NEVER EXPIRES="${bad}"`, 8), false, bad);
+    }
   });
 
   it('parses GETINFO address-mappings lines, whose expiry is UTC', () => {

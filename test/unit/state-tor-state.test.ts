@@ -1373,6 +1373,76 @@ describe('state: TorState against a fake control port', () => {
     });
   });
 
+  describe('address map: ADDRMAP texts nobody listens for are read when the map is', () => {
+    const NEVER_YES = 'NEVER CACHED="YES"';
+
+    it('shows the last mapping of each address, and leaves a one-off answer (CACHED="NO") out', async () => {
+      const { fake, state } = await setup();
+      fake.event(`ADDRMAP a.example 192.0.2.1 ${NEVER_YES}`);
+      fake.event(`ADDRMAP b.example 192.0.2.2 ${NEVER_YES}`);
+      fake.event(`ADDRMAP a.example 192.0.2.3 ${NEVER_YES}`);
+      fake.event('ADDRMAP b.example 192.0.2.9 "2020-01-01 00:00:00" EXPIRES="2020-01-01 00:00:00" CACHED="NO" STREAMID=3');
+      await sync(harness!);
+      assert.deepEqual(
+        [...state.addressMap.values()].map((m) => `${m.address}=${m.newAddress}`),
+        ['a.example=192.0.2.3', 'b.example=192.0.2.2'],
+      );
+    });
+
+    it('applies the kept texts before a text in another form, so a malformed one leaves the earlier mapping, reported', async () => {
+      const { fake, state } = await setup();
+      fake.event(`ADDRMAP a.example 192.0.2.1 ${NEVER_YES}`);
+      fake.event('ADDRMAP a.example 192.0.2.7 "2030-13-01 00:00:00"');
+      await sync(harness!);
+      const reports: string[] = [];
+      state.on('malformedEvent', (err) => reports.push(err.message));
+      fake.event('ADDRMAP a.example 192.0.2.8 "not a time"');
+      await sync(harness!);
+      assert.equal(state.addressMap.get('a.example')?.newAddress, '192.0.2.1');
+      assert.equal(reports.length, 1, 'the last one, reported as it came (a listener is there)');
+    });
+
+    it('expires kept mappings by the clock when the map is read', async () => {
+      let now = Date.UTC(2030, 0, 1, 12, 0, 0);
+      const { fake, state } = await setup({ state: { clock: () => new Date(now) } });
+      fake.event('ADDRMAP soon.example 192.0.2.1 "2030-01-01 13:01:00" EXPIRES="2030-01-01 12:01:00" CACHED="YES"');
+      await sync(harness!);
+      assert.equal(state.addressMap.get('soon.example')?.expires?.toISOString(), '2030-01-01T12:01:00.000Z');
+      now += 61_000;
+      assert.equal(state.addressMap.has('soon.example'), false);
+    });
+
+    it('a listener added later hears of mappings made from then on, not of those kept unread before', async () => {
+      const { fake, state } = await setup();
+      fake.event(`ADDRMAP before.example 192.0.2.1 ${NEVER_YES}`);
+      await sync(harness!);
+      const heard: string[] = [];
+      state.on('addrmapAdded', (m) => heard.push(m.address));
+      fake.event(`ADDRMAP after.example 192.0.2.2 ${NEVER_YES}`);
+      await sync(harness!);
+      assert.deepEqual(heard, ['after.example']);
+      assert.deepEqual([...state.addressMap.keys()].sort(), ['after.example', 'before.example']);
+    });
+
+    it('a MAPADDRESS removal on this connection comes after the texts kept before its reply', async () => {
+      const { fake, state, control } = await setup();
+      fake.handle(/^MAPADDRESS /, () => ['250 gone.example=gone.example']);
+      fake.event(`ADDRMAP gone.example 127.0.0.1 ${NEVER_YES}`);
+      await control.command('MAPADDRESS gone.example=gone.example');
+      assert.equal(state.addressMap.has('gone.example'), false);
+    });
+
+    it('keeps at most 4096 addresses unread: past that it reads them (their memory stays bounded)', async () => {
+      const { fake, state } = await setup();
+      for (let i = 0; i < 5000; i++) fake.event(`ADDRMAP h${i}.example 192.0.2.1 ${NEVER_YES}`);
+      await sync(harness!);
+      const unread = (state as unknown as { unreadAddrMaps: Map<string, string> }).unreadAddrMaps;
+      assert.ok(unread.size <= 4096, `${unread.size} kept unread`);
+      assert.equal(state.addressMap.size, 5000);
+      assert.equal(unread.size, 0);
+    });
+  });
+
   describe('address map: MAPADDRESS (tor announces no removal)', () => {
     /**
      * Answers MAPADDRESS as tor 0.4.9 does: a line per pair (`@@@` refused with 512), the reply

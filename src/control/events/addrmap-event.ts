@@ -189,6 +189,31 @@ export function scanUsualAddrMap(text: string, pos: number, utcExpiry: boolean):
   return scan;
 }
 
+/** A time {@link parseTorTimeMsRange} reads (its checks, as a pattern): `YYYY-MM-DD HH:MM:SS[.fraction]`, or a `T` between. */
+const TOR_TIME = String.raw`\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[ T](?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?`;
+
+/**
+ * tor's usual ADDRMAP form as {@link USUAL_ADDRMAP} has it, with no space before the address and
+ * every time readable: a text it matches is one {@link scanUsualAddrMap} reads, so reading it
+ * later cannot fail.
+ */
+const PLAIN_ADDRMAP = new RegExp(
+  String.raw`[^ ]+ +[^ ]+ +(?:"${TOR_TIME}"|NEVER)(?: +error=(?:"[^"\\]*"|[^ "\\]*))?(?: +EXPIRES="${TOR_TIME}")?(?: +CACHED="(?:YES|NO)")?(?: +STREAMID=[^ "\\]+)? *$`,
+  'y',
+);
+
+/**
+ * Whether the ADDRMAP body at `text[pos..]` is in tor's usual form and reads without a fault: then
+ * its address is the word at `pos`, and it is a one-off answer tor does not keep exactly when it
+ * holds ` CACHED="NO"` (no quoted value can hold a quote). The live state keeps such texts unread
+ * until someone reads its address map, and reads any other at once, so that a malformed one is
+ * reported, and leaves the map as it was, in its turn.
+ */
+export function isPlainAddrMap(text: string, pos: number): boolean {
+  PLAIN_ADDRMAP.lastIndex = pos;
+  return PLAIN_ADDRMAP.test(text);
+}
+
 /**
  * Parses an ADDRMAP body (after `ADDRMAP `) or an address-mappings line.
  *
