@@ -877,6 +877,12 @@ export class TorState extends EventEmitter<TorStateEvents> {
       }
       throw err;
     }
+    if (this.closed) {
+      // Closed while tor answered: no CIRC event reaches a closed state, so waiting for BUILT would
+      // never end. Nobody will use the circuit tor began; the connection may still be open.
+      if (!this.control.closed) this.control.command(`CLOSECIRCUIT ${id}`).catch((e) => log('closing abandoned circuit %s failed: %s', id, e));
+      throw new TorControlClosedError('the Tor state was closed while tor built the circuit');
+    }
     const circuit = ensureCircuit(this.snap, id, purpose?.toUpperCase());
     try {
       return await circuit.whenBuilt(remaining());

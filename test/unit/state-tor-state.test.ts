@@ -624,6 +624,21 @@ describe('state: TorState against a fake control port', () => {
       await assert.rejects(state.buildCircuit(['auth0'], { timeoutMs: 50 }), gaveUp(undefined, TorTimeoutError));
     });
 
+    it('rejects with TorControlClosedError, and closes the circuit tor began, when the state closes before tor answers EXTENDCIRCUIT', async () => {
+      const { fake, state } = await setup();
+      let answer: (lines: string[]) => void = () => undefined;
+      fake.handle(/^EXTENDCIRCUIT/, () => new Promise<string[]>((resolve) => (answer = resolve)));
+      const building = state.buildCircuit(['auth0', 'auth1', 'auth2']);
+      await fake.waitForCommand(/^EXTENDCIRCUIT/);
+      const closing = state.close();
+      answer(['250 EXTENDED 93']);
+      // Before the fix, nothing settled this: a closed state sees no CIRC event for circuit 93.
+      await assert.rejects(building, TorControlClosedError);
+      assert.equal(await fake.waitForCommand(/^CLOSECIRCUIT 93$/), 'CLOSECIRCUIT 93');
+      await closing;
+      assert.equal(state.circuits.has('93'), false);
+    });
+
     it('refuses bad paths and purposes before sending anything', async () => {
       const { fake, state } = await setup();
       await assert.rejects(state.buildCircuit(['auth0', 'nosuchrelay']), TorInvalidValueError);
