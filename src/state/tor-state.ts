@@ -298,6 +298,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private readonly expectedBySource = new Map<string, Expectation>();
   /** tor's __LeaveStreamsUnattached, and who answers a waiting stream, shared with any other state on this connection. */
   private readonly handoff: StreamHandoff;
+  /** Streams the attacher has not decided about yet: close() hands them back to tor. */
+  private readonly undecided = new Set<Stream>();
   /** We hold a claim on __LeaveStreamsUnattached. */
   private leaveActive = false;
   private leaveChain: Promise<void> = Promise.resolve();
@@ -1001,7 +1003,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * directory streams never wait for a controller; resolves through tor (`tor.resolve`: purpose
    * `DNS_REQUEST`, target port 0) do. A stream pinned with `tor.connect(target, { circuit })` goes
    * where it was pinned, whichever state on the connection pinned it. When the attacher throws or
-   * its choice cannot be used, the stream is closed and `listenerError` says why.
+   * its choice cannot be used, the stream is closed and `listenerError` says why. When the state
+   * closes, the streams the attacher has not answered yet go back to tor (its later answer for them
+   * is ignored): tor would otherwise keep them waiting.
    *
    * @throws TorControlError when tor refuses the configuration change
    * @example
@@ -1183,15 +1187,18 @@ export class TorState extends EventEmitter<TorStateEvents> {
         return;
       }
       let chosen: Circuit | string | undefined | null;
+      this.undecided.add(st);
       try {
         chosen = await attacher(st, this);
       } catch (err) {
+        // close() handed the stream back to tor meanwhile: it is not ours to close any more.
+        if (!this.undecided.delete(st)) return;
         // Its way of refusing the stream; a bug in it looks the same, so it is reported too.
         this.reportListenerError(err, 'attacher');
         await this.closeStreamQuietly(st);
         return;
       }
-      if (st.closed) return;
+      if (!this.undecided.delete(st) || st.closed) return;
       if (chosen === undefined || chosen === null || this.closed) {
         // A state closed while its attacher decided hands the stream back: tor would not retry it.
         await this.attachTo(st, null);
@@ -1352,8 +1359,14 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.closing ??= (async () => {
       this.control.off('close', this.onControlClose);
       this.shutDown(new TorControlClosedError('the Tor state was closed'));
+      // tor leaves a stream waiting for the controller until it is answered, even once
+      // __LeaveStreamsUnattached is back to 0: hand them back now, while the connection is open
+      // (tor.close() closes it next), not whenever an attacher that may never answer returns.
+      const undecided = [...this.undecided].filter((st) => !st.closed);
+      this.undecided.clear();
       // Bounded: a tor that stopped answering must not make close() hang.
       const tidy = (async () => {
+        await Promise.all(undecided.map((st) => this.attachTo(st, null)));
         await this.unsubscribeAll();
         await this.syncLeaveUnattached().catch((err) => log('resetting __LeaveStreamsUnattached failed: %s', err));
       })();

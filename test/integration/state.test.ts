@@ -86,6 +86,28 @@ describe('state: TorState on the private test network', function () {
     }
   });
 
+  it("hands a stream its attacher never answered back to tor when the attacher's state and connection close", async () => {
+    // First in the file: no state on this test's own connection has put __LeaveStreamsUnattached
+    // back lately, so none of them hands waiting streams back on its own (StreamHandoff).
+    const other = await connectTor({ control: network.controlEndpoint });
+    const own = await other.getState();
+    let asked!: () => void;
+    const askedAbout = new Promise<void>((resolve) => (asked = resolve));
+    // Never decides: before the fix, tor kept the stream waiting for an answer nobody would give.
+    await own.setAttacher(() => {
+      asked();
+      return new Promise<never>(() => undefined);
+    });
+    const connecting = tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 30_000 });
+    connecting.catch(() => undefined);
+    await askedAbout;
+    await other.close();
+    const socket = await connecting;
+    assert.equal(await echoOnce(socket, 'handed back'), 'handed back');
+    socket.destroy();
+    assert.deepEqual((await tor.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached'], ['0']);
+  });
+
   it('builds a 3-hop circuit through relays named by nickname', async () => {
     const [a, b, c] = network.relays;
     const builtEvent = waitFor(state, 'circuitBuilt', (x) => x.path.length === 3 && x.path[0]!.fingerprint === a!.fingerprint && x.path[2]!.fingerprint === c!.fingerprint);
