@@ -1359,10 +1359,12 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.closing ??= (async () => {
       this.control.off('close', this.onControlClose);
       this.shutDown(new TorControlClosedError('the Tor state was closed'));
-      // tor leaves a stream waiting for the controller until it is answered, even once
-      // __LeaveStreamsUnattached is back to 0: hand them back now, while the connection is open
-      // (tor.close() closes it next), not whenever an attacher that may never answer returns.
-      const undecided = [...this.undecided].filter((st) => !st.closed);
+      // tor leaves a stream waiting for the controller until it is answered (or it gives up on it,
+      // some two minutes on), even once __LeaveStreamsUnattached is back to 0: hand them back now,
+      // while the connection is open (tor.close() closes it next), not whenever an attacher that
+      // may never answer returns. Only those still waiting: one that another controller attached
+      // meanwhile would be taken off its circuit.
+      const undecided = [...this.undecided].filter((st) => st.status === 'CONTROLLER_WAIT');
       this.undecided.clear();
       // Bounded: a tor that stopped answering must not make close() hang.
       const tidy = (async () => {

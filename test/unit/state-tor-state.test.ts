@@ -906,6 +906,27 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 95 0']);
     });
 
+    it('hands the streams still waiting for an attacher that never answers back to tor when the state closes, and only those', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      const asked: string[] = [];
+      await state.setAttacher((stream) => {
+        asked.push(stream.id);
+        return new Promise<never>(() => undefined);
+      });
+      for (const id of ['96', '97', '98']) {
+        fake.event(`STREAM ${id} NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:${id} PURPOSE=USER`);
+        fake.event(`STREAM ${id} CONTROLLER_WAIT 0 x.example:80`);
+      }
+      // Meanwhile another controller attached 97, and 98's client went away.
+      fake.event('STREAM 97 SENTCONNECT 11 x.example:80');
+      fake.event('STREAM 98 CLOSED 0 x.example:80 REASON=END');
+      await sync(harness!);
+      assert.deepEqual(asked, ['96', '97', '98']);
+      await state.close();
+      assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 96 0']);
+    });
+
     it('resets __LeaveStreamsUnattached when the state closes', async () => {
       const { fake, state } = await setup();
       await state.setAttacher(() => undefined);
