@@ -137,6 +137,24 @@ const ID_RE = /^[A-Za-z0-9]{1,16}$/;
 const FINGERPRINT_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=]([A-Za-z0-9]{1,19}))?$/;
 const NICKNAME_RE = /^[A-Za-z0-9]{1,19}$/;
 
+/**
+ * Refuses a path where a relay follows itself or the hop before it (A,A or A,B,A): relays refuse
+ * to extend to themselves and back to the previous hop, so tor would send EXTENDCIRCUIT on and the
+ * circuit fail midway with a bare DESTROYED. A relay further on (A,B,C,A) is fine.
+ * @param hops - EXTENDCIRCUIT hops (`$FINGERPRINT`, maybe `~nickname`: see hopSpec)
+ */
+function assertNoHopRepeats(hops: readonly string[]): void {
+  const fingerprints = hops.map((hop) => hop.slice(1, 41));
+  for (let i = 1; i < fingerprints.length; i++) {
+    const back = fingerprints[i] === fingerprints[i - 1] ? 1 : i >= 2 && fingerprints[i] === fingerprints[i - 2] ? 2 : 0;
+    if (back === 0) continue;
+    throw new TorInvalidValueError(
+      'circuit path',
+      `hop ${i + 1} is relay $${fingerprints[i]} again, ${back === 1 ? 'right after itself' : 'two hops after itself'}: relays do not extend to themselves or back to the previous hop`,
+    );
+  }
+}
+
 /** Lower case for ASCII letters only (nicknames are ASCII; see routerByName). */
 function asciiLower(text: string): string {
   return text.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
@@ -842,7 +860,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    *   too) or nicknames of relays in the consensus. Omitted: tor picks the path.
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a hop that names no relay (a nickname
    *   no relay of the consensus has, a `$FINGERPRINT~nickname` whose relay has another nickname),
-   *   or a bad purpose
+   *   a relay right after itself or the hop before it (relays refuse those extends), or a bad purpose
    * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when tor refuses
    *   the path or the circuit fails or closes before it is built
    * @throws TorCircuitError also for `timeoutMs` / `signal`, with a TorTimeoutError / TorAbortError
@@ -859,6 +877,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (path !== undefined && !Array.isArray(path)) throw new TorInvalidValueError('circuit path', 'must be an array of relays');
     const hops = path === undefined ? [] : path.map((hop) => this.hopSpec(hop));
     if (path !== undefined && hops.length === 0) throw new TorInvalidValueError('circuit path', 'is empty');
+    assertNoHopRepeats(hops);
     const remaining = cancelBudget({ signal, timeoutMs });
     let line = 'EXTENDCIRCUIT 0';
     if (hops.length > 0) line += ' ' + hops.join(',');

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import sinon from 'sinon';
-import { TorCircuitError, TorControlError, TorSocksError } from '../../src/errors.js';
+import { TorCircuitError, TorControlError, TorInvalidValueError, TorSocksError } from '../../src/errors.js';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
@@ -181,6 +181,16 @@ describe('state: TorState on the private test network', function () {
     } finally {
       squatter.kill('SIGKILL');
     }
+  });
+
+  it('refuses a path where a relay follows itself or the hop before it, which tor would fail midway; builds one where it comes back later', async () => {
+    const [a, b, c] = network.relays.map((r) => r.nickname);
+    for (const path of [[a!, a!], [a!, b!, a!]]) {
+      await assert.rejects(state.buildCircuit(path, { timeoutMs: 60_000 }), TorInvalidValueError, path.join(','));
+    }
+    const loop = await state.buildCircuit([a!, b!, c!, a!], { timeoutMs: 60_000 });
+    assert.deepEqual(loop.path.map((r) => r.nickname), [a, b, c, a]);
+    await state.closeCircuit(loop.id);
   });
 
   it('says why tor would not send a stream over a chosen circuit (a one-hop circuit: tor refuses exits there)', async () => {

@@ -639,6 +639,27 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(state.circuits.has('93'), false);
     });
 
+    it('refuses a path where a relay follows itself or the hop before it, sending nothing; a relay further on is fine', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^EXTENDCIRCUIT/, () => {
+        setImmediate(() => fake.event(`CIRC 94 BUILT ${PATH3},${ln('auth0')}`));
+        return ['250 EXTENDED 94'];
+      });
+      const repeats = [
+        ['auth0', 'auth0'],
+        ['auth0', 'auth1', 'auth0'],
+        ['auth0', 'auth1', 'auth1'],
+        ['auth0', `$${FP.auth1.toLowerCase()}`, ln('auth1')],
+        [state.routerByName('auth2')!, 'auth1', 'AUTH2'],
+      ];
+      for (const path of repeats) {
+        await assert.rejects(state.buildCircuit(path), (e: unknown) => e instanceof TorInvalidValueError && /again/.test(e.message), String(path));
+      }
+      assert.deepEqual(commandsMatching(fake, /^EXTENDCIRCUIT/), []);
+      const c = await state.buildCircuit(['auth0', 'auth1', 'auth2', 'auth0']);
+      assert.equal(c.id, '94');
+    });
+
     it('refuses bad paths and purposes before sending anything', async () => {
       const { fake, state } = await setup();
       await assert.rejects(state.buildCircuit(['auth0', 'nosuchrelay']), TorInvalidValueError);
