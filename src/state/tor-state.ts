@@ -262,6 +262,8 @@ export function assertCircuitArgument(circuit: unknown): asserts circuit is Circ
   if (typeof circuit !== 'string' && !(circuit instanceof Circuit)) {
     throw new TorInvalidValueError('circuit', 'must be a Circuit of the live state or a circuit id');
   }
+  // Not looked up as "no such circuit": it is no circuit id at all, as closeCircuit says too.
+  if (typeof circuit === 'string' && !ID_RE.test(circuit)) throw new TorInvalidValueError('circuit', 'a circuit id is 1-16 letters or digits');
 }
 
 function sourceKey(host: string, port: number): string | undefined {

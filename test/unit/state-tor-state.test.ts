@@ -1272,11 +1272,11 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(commandsMatching(fake, /^SETCONF/), ['SETCONF __LeaveStreamsUnattached="1"', 'SETCONF __LeaveStreamsUnattached="0"']);
     });
 
-    it('refuses a circuit that is neither a Circuit nor an id, typed, before anything is sent', async () => {
+    it('refuses a circuit that is neither a Circuit nor an id (nor a string an id could be), typed, before anything is sent', async () => {
       const { fake, state, control } = await setup();
       const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
       const before = fake.commands.length;
-      for (const bad of [123, {}, null, { id: '11' }]) {
+      for (const bad of [123, {}, null, { id: '11' }, '', 'a b', '11\r\nSIGNAL HALT', '1'.repeat(17)]) {
         await assert.rejects(state.connectVia(bad as never, async () => 1), TorInvalidValueError);
         await assert.rejects(tor.connect('127.0.0.1:80', { circuit: bad as never }), TorInvalidValueError);
       }
