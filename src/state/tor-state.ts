@@ -1056,6 +1056,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    *   circuit (`open` failed with tor's SOCKS reply, a TorSocksError, which is the `cause`): the
    *   message says why, and `reason`/`remoteReason` are the REASON/REMOTE_REASON of the stream's
    *   FAILED (or CLOSED) event. Other failures of `open` pass through.
+   * @throws TorControlClosedError when the state is closed, or closes before `open` is called
    */
   async connectVia<T>(
     circuit: Circuit | string,
@@ -1076,6 +1077,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.expectations.add(expectation);
     try {
       await this.syncLeaveUnattached();
+      // Closed meanwhile: a stream opened now would be pinned to a state that no longer answers it.
+      this.assertOpen();
       return await open(async (socket) => {
         const port = socket.localPort;
         const key = port === undefined || socket.localAddress === undefined ? undefined : sourceKey(socket.localAddress, port);

@@ -999,6 +999,25 @@ describe('state: TorState against a fake control port', () => {
       return socket;
     }
 
+    it('rejects with TorControlClosedError, opening nothing, when the state closes while tor takes __LeaveStreamsUnattached', async () => {
+      const { fake, state } = await setup();
+      let answer: (lines: string[]) => void = () => undefined;
+      fake.handle(/^SETCONF __LeaveStreamsUnattached="1"/, () => new Promise<string[]>((resolve) => (answer = resolve)));
+      let opened = false;
+      const connecting = state.connectVia('11', async () => {
+        opened = true;
+        return 'opened';
+      });
+      await fake.waitForCommand(/^SETCONF __LeaveStreamsUnattached="1"/);
+      const closing = state.close();
+      answer(['250 OK']);
+      // Before the fix `open` ran: its stream was pinned to the closed state, which answers nothing.
+      await assert.rejects(connecting, TorControlClosedError);
+      assert.equal(opened, false);
+      await closing;
+      assert.equal(commandsMatching(fake, /^SETCONF/).at(-1), 'SETCONF __LeaveStreamsUnattached="0"');
+    });
+
     it('attaches the stream whose source is the opened socket to the circuit, and others back to tor', async () => {
       const { fake, state } = await setup();
       fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
