@@ -43,6 +43,7 @@ import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } 
 import { Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
 import { isOnionHostname } from '../onion/service-id.js';
+import { onionRoleRefusal } from './onion-role-circuits.js';
 import { streamHandoff, type StreamHandoff } from './stream-handoff.js';
 import { describeStreamEnd, exitRefusal } from './stream-reasons.js';
 
@@ -1049,7 +1050,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    *
    * @param opts - `signal` / `timeoutMs` bound the wait for a circuit not yet built (`open`'s own
    *   options bound the connection)
-   * @throws TorCircuitError when the circuit does not exist, closed, or was not built within
+   * @throws TorCircuitError when the circuit does not exist, closed, is an onion-service protocol
+   *   circuit (introduction, rendezvous, HSDir: tor would take the stream, and it would go nowhere), or was not built within
    *   `timeoutMs` or before `signal` aborted (`open` is then never called); and when `open` failed
    *   because the stream could not go on the circuit (it closed, tor refused the ATTACHSTREAM: the
    *   stream is closed, and the why is the `cause`); and when tor turned the stream down on the
@@ -1072,6 +1074,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
       const id = typeof circuit === 'string' ? circuit : circuit.id;
       throw new TorCircuitError(`circuit ${id} does not exist or is closed`, { circuitId: id });
     }
+    const onionRole = onionRoleRefusal(c);
+    if (onionRole !== undefined) throw new TorCircuitError(`circuit ${c.id} ${onionRole}`, { circuitId: c.id });
     if (c.status !== 'BUILT') await c.whenBuilt(opts);
     const expectation: Expectation = { circuit: c, key: undefined, failure: undefined, stream: undefined, ending: undefined, wake: undefined };
     this.expectations.add(expectation);
@@ -1249,6 +1253,15 @@ export class TorState extends EventEmitter<TorStateEvents> {
             ? `tor kept detaching stream ${st.id} from circuit ${id}`
             : `the attacher chose circuit ${id} for stream ${st.id}, which ${circuit instanceof Circuit ? 'is closed' : 'this state does not know'}`;
         this.reportListenerError(new TorCircuitError(`${why}: the stream is closed`, { circuitId: id }), 'attacher');
+        await this.closeStreamQuietly(st);
+        return;
+      }
+      const onionRole = onionRoleRefusal(circuit);
+      if (onionRole !== undefined) {
+        this.reportListenerError(
+          new TorCircuitError(`the attacher chose circuit ${circuit.id} for stream ${st.id}, which ${onionRole}: the stream is closed`, { circuitId: circuit.id }),
+          'attacher',
+        );
         await this.closeStreamQuietly(st);
         return;
       }

@@ -162,7 +162,8 @@ export class Tor {
    * Opens a TCP stream through tor. Hostnames are resolved by tor (never locally).
    * @param target `host:port`, `[v6]:port`, a `tor:` endpoint string, or `{ host, port }`
    * @throws TorSocksError (codes `TOR_SOCKS_*`) when tor cannot connect
-   * @throws TorCircuitError when `circuit` does not exist, closed, was not built in time, or tor
+   * @throws TorCircuitError when `circuit` does not exist, closed, is an onion-service protocol
+   *   circuit (purpose `HS_CLIENT_INTRO`, `HS_SERVICE_REND`, ...), was not built in time, or tor
    *   would not put the stream on it (tor's refusal as the `cause`), or the stream failed on it
    *   (`reason`/`remoteReason`: tor's REASON/REMOTE_REASON for the stream; the TorSocksError as
    *   the `cause`)

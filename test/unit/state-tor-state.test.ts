@@ -948,6 +948,35 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 96 0']);
     });
 
+    it('refuses an onion-service protocol circuit (introduction, rendezvous, HSDir) for a stream to an address, at once, attacher or pin', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
+      fake.event(`CIRC 50 BUILT ${PATH3} PURPOSE=HS_SERVICE_INTRO HS_STATE=HSSI_ESTABLISHED`);
+      await sync(harness!);
+      const intro = state.circuits.get('50')!;
+      const reported: unknown[] = [];
+      state.on('listenerError', (err) => void reported.push(err));
+      await state.setAttacher(() => intro);
+      fake.event('STREAM 99 NEW 0 127.0.0.1:80 SOURCE_ADDR=127.0.0.1:99 PURPOSE=USER');
+      fake.event('STREAM 99 CONTROLLER_WAIT 0 127.0.0.1:80');
+      // tor would take the ATTACHSTREAM, and the stream would go nowhere.
+      await fake.waitForCommand(/^CLOSESTREAM 99 /);
+      assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), []);
+      assert.equal(reported.length, 1);
+      const err = reported[0];
+      assert.ok(err instanceof TorCircuitError && err.circuitId === '50' && /HS_SERVICE_INTRO/.test(err.message), String(err));
+      await state.setAttacher(null);
+      let opened = false;
+      const open = async () => {
+        opened = true;
+        return 'opened';
+      };
+      for (const circuit of [intro, '50']) {
+        await assert.rejects(state.connectVia(circuit, open), (e: unknown) => e instanceof TorCircuitError && /HS_SERVICE_INTRO/.test(e.message));
+      }
+      assert.equal(opened, false);
+    });
+
     it('resets __LeaveStreamsUnattached when the state closes', async () => {
       const { fake, state } = await setup();
       await state.setAttacher(() => undefined);
