@@ -79,11 +79,15 @@ interface EventSubscribers {
 export interface TorControlEvents {
   /** The connection closed; `error` says why when it was not a clean `close()`. */
   close: [error?: Error];
-  /** Tor sent a known event we could not parse; it was not given to that event's subscribers. */
+  /**
+   * Tor sent a known event we could not parse; it was not given to that event's subscribers. A
+   * listener of this event that throws (or rejects) is only logged, as for `listenerError`.
+   */
   malformedEvent: [event: GenericEvent];
   /**
    * A subscriber threw; the parser and other subscribers carry on. `event` is what the listener
-   * was given: the typed event, or the text for a raw subscriber.
+   * was given: the typed event, or the text for a raw subscriber. A listener of this event that
+   * throws (or rejects) is only logged (`DEBUG=torcon:control`): the connection stays open.
    */
   listenerError: [error: unknown, event: TorEvent | string];
   /**
@@ -322,7 +326,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private dispatch(name: string, set: Set<Listener>, event: TorEvent): void {
     if (isGenericEvent(event) && event.parseError !== undefined) {
       // A known event we could not parse must not reach listeners typed for its well-formed shape.
-      if (this.listenerCount('malformedEvent') > 0) this.emit('malformedEvent', event);
+      if (this.listenerCount('malformedEvent') > 0) this.report('malformedEvent', event);
       else log('malformed %s event dropped: %s', name, event.parseError);
       return;
     }
@@ -344,8 +348,25 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   }
 
   private reportListenerError(err: unknown, name: string, event: TorEvent | string): void {
-    if (this.listenerCount('listenerError') > 0) this.emit('listenerError', err, event);
+    if (this.listenerCount('listenerError') > 0) this.report('listenerError', err, event);
     else log('subscriber for %s threw: %O', name, err);
+  }
+
+  /**
+   * Emits `malformedEvent` or `listenerError` to each of its listeners in turn. These run inside
+   * the socket's data handler: a listener that threw there would close the connection as if tor
+   * had broken the protocol, and one that rejected would be an unhandled rejection. So a listener
+   * that throws or rejects is logged, and the others still run.
+   */
+  private report<K extends 'malformedEvent' | 'listenerError'>(name: K, ...args: TorControlEvents[K]): void {
+    for (const fn of this.rawListeners(name) as Array<(...a: unknown[]) => unknown>) {
+      try {
+        const result = fn.apply(this, args);
+        if (result !== undefined) onListenerRejection(result, (err) => log('a %s listener rejected: %O', name, err));
+      } catch (err) {
+        log('a %s listener threw: %O', name, err);
+      }
+    }
   }
 
   /** Ends the connection and rejects everything pending, naming each command. */

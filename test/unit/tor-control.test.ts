@@ -287,6 +287,45 @@ describe('TorControl against a scripted peer', () => {
     assert.deepEqual(errors.map((e) => (e as Error).message).sort(), ['raw', 'typed']);
   });
 
+  it('a listenerError or malformedEvent listener that throws or rejects is only logged: the connection stays open, the other listeners run', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const reported: string[] = [];
+    control.on('listenerError', () => {
+      throw new Error('bug in a listenerError listener');
+    });
+    control.on('listenerError', async () => {
+      throw new Error('async bug in a listenerError listener');
+    });
+    control.on('listenerError', (err) => reported.push((err as Error).message));
+    control.on('malformedEvent', () => {
+      throw new Error('bug in a malformedEvent listener');
+    });
+    control.on('malformedEvent', (e) => reported.push(`malformed ${e.raw}`));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown) => unhandled.push(err);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      await control.subscribe('BW', () => {
+        throw new Error('sync');
+      });
+      await control.subscribeRaw('BW', async () => {
+        throw new Error('async');
+      });
+      await control.subscribe('CIRC', () => undefined);
+      peer.write('650 BW 1 2\r\n650 CIRC\r\n');
+      await waitUntil(() => reported.length === 3, 'the three reports');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(reported.sort(), ['async', 'malformed CIRC', 'sync']);
+      assert.deepEqual(unhandled, []);
+      assert.equal(control.closed, false);
+      const v = control.getInfo('version');
+      peer.write('250-version=1\r\n250 OK\r\n');
+      assert.equal(await v, '1');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('keeps a malformed known event from typed subscribers and reports it', async () => {
     peer.auto.set('SETEVENTS', '250 OK\r\n');
     const circuits: unknown[] = [];
