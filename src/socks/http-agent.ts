@@ -108,26 +108,41 @@ function onRequestDestroy(request: http.ClientRequest, onDestroy: (err: Error | 
  * connection to tor's SOCKS port so that tor drops the stream, and Node hears at once of the
  * request's error (or ECONNRESET, see socketHangUp), as from a connecting socket of its own.
  * The callback is called once; a socket that would come after that is destroyed.
+ * @param timeout the request's (or agent's) `timeout` option, which Node sets on the socket it makes
  */
 function deliver(
   opening: (signal: AbortSignal | undefined) => Promise<net.Socket>,
   request: http.ClientRequest | undefined,
   callback: Callback | undefined,
+  timeout: unknown,
 ): undefined {
   if (!callback) {
     throw new TorInvalidValueError('createConnection callback', 'is required: streams through tor open asynchronously');
   }
   let answered = false;
   let stopWatching = (): void => undefined;
+  let timer: NodeJS.Timeout | undefined;
   const answer = (err: Error | null, socket: net.Socket | undefined) => {
     if (answered) {
       socket?.destroy();
       return;
     }
     answered = true;
+    clearTimeout(timer);
     stopWatching();
     callback(err, socket as unknown as Duplex);
   };
+  // Node's own agents make the socket at once and set `timeout` on it before it connects, so a
+  // request hears 'timeout' when connecting takes that long (and may destroy itself). Our socket
+  // only comes once tor has opened the stream, which can take minutes: until then the request
+  // hears it from here, once, as a connecting socket would have told it.
+  if (request !== undefined && !request.destroyed && typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout)) {
+    timer = setTimeout(() => {
+      if (!answered) request.emit('timeout');
+    }, timeout);
+    // Like a socket's idle timer: it keeps nothing alive (the opening itself does).
+    timer.unref();
+  }
   let cancel: AbortController | undefined;
   // A request destroyed before it got here (an aborted signal given to http.get) keeps Node's
   // handling: its own error is out of our reach, and only a socket lets Node report it.
@@ -206,7 +221,7 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
     override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
       const request = this.#request;
       this.#request = undefined;
-      return deliver((signal) => this.open(requestTarget(options, 80), withSignal(this.#stream, signal)), request, callback);
+      return deliver((signal) => this.open(requestTarget(options, 80), withSignal(this.#stream, signal)), request, callback, options.timeout);
     }
   }
 
@@ -253,6 +268,7 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
         },
         request,
         callback,
+        options.timeout,
       );
     }
   }

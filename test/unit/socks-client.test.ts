@@ -515,6 +515,45 @@ describe('socks client: connect through a fake SOCKS server', () => {
       }
     });
 
+    it("httpAgent: a request's timeout option covers the opening of its stream, as it covers connecting with Node's agents: 'timeout', then destroy() hangs up on the SOCKS port", async () => {
+      let requestHeld: (() => void) | undefined;
+      // tor holds the SOCKS handshake open: no reply to the CONNECT.
+      const { fake, client } = await setup(() => {
+        requestHeld?.();
+        return { silent: true };
+      });
+      // connectTimeoutMs only ends a request that never hears 'timeout' (with TOR_TIMEOUT, first).
+      const cases: Array<[string, typeof http | typeof https, http.Agent, http.RequestOptions]> = [
+        ['the request option', http, client.httpAgent({ connectTimeoutMs: 5000 }), { timeout: 50 }],
+        ["the agent's option", http, client.httpAgent({ connectTimeoutMs: 5000, agent: { timeout: 50 } }), {}],
+        ['https', https, client.httpAgent({ connectTimeoutMs: 5000, tls: { ca: cert.cert } }), { timeout: 50 }],
+      ];
+      for (const [how, module, agent, options] of cases) {
+        const held = new Promise<void>((resolve) => (requestHeld = resolve));
+        const heard: string[] = [];
+        const req = module.get({ host: hostname, path: '/held', agent, ...options });
+        req.on('timeout', () => {
+          heard.push('timeout');
+          req.destroy();
+        });
+        req.on('error', (e: Error & { code?: string }) => heard.push(`error ${e.code}`));
+        const closed = new Promise<void>((resolve) => req.on('close', () => resolve()));
+        await held;
+        await closed;
+        await fake.connections.at(-1)!.whenClosed;
+        assert.deepEqual(heard, ['timeout', 'error ECONNRESET'], how);
+      }
+      // Without a timeout, nothing is heard while the stream opens.
+      const held = new Promise<void>((resolve) => (requestHeld = resolve));
+      const heard: string[] = [];
+      const req = http.get({ host: hostname, path: '/held', agent: client.httpAgent({ connectTimeoutMs: 300 }) });
+      req.on('timeout', () => heard.push('timeout'));
+      req.on('error', (e: Error & { code?: string }) => heard.push(`error ${e.code}`));
+      await held;
+      await new Promise<void>((resolve) => req.on('close', () => resolve()));
+      assert.deepEqual(heard, ['error TOR_TIMEOUT']);
+    });
+
     it('httpAgent with tls: the same for an https request; a request that got its socket keeps its own destroy()', async () => {
       let hold = false;
       let requestHeld: (() => void) | undefined;
