@@ -28,6 +28,11 @@ const EXPECTED: Record<string, RegExp[]> = {
   onion: [/^serving on [a-z2-7]{56}\.onion:80$/m, /^200 hello from an onion service$/m],
   fetch: [/^200 reached through a Tor exit$/m, /HTTP\/1\.1 200 OK/],
   events: [/^read \d+ written \d+$/m],
+  config: [
+    /^SocksPort \[ '127\.0\.0\.1:\d+[\w ]*' \] DisableNetwork false$/m,
+    /^changed ContactInfo LongLivedPorts$/m,
+    /^ops@example\.org "#1" \[ '22', '443' \]$/m,
+  ],
 };
 
 describe('README snippets run against the private test network', function () {
