@@ -374,8 +374,9 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * Replaces every `HiddenServiceDir` service with `groups`, in one order-preserving SETCONF (tor
    * replaces all groups whenever any is set). Read with `hiddenServices()`, edit, write back: options
    * torcon does not know survive. An empty list removes them all.
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a malformed group or a value with CR/LF/NUL
-   *   (nothing is sent)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a malformed group, an option that is not
+   *   one of this tor's HiddenServiceDir group options (a global one such as `HiddenServiceStatistics`,
+   *   or a name tor does not know), or a value with CR/LF/NUL (nothing is sent)
    * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses the groups (e.g. a bad port)
    * @example
    * const services = await config.hiddenServices();
@@ -384,7 +385,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    */
   async setHiddenServices(groups: readonly HiddenServiceConfig[], opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
-    const encoded = encodeConfLines(encodeHiddenServiceGroups(groups));
+    const encoded = encodeConfLines(encodeHiddenServiceGroups(groups).map((line) => this.groupLine(line)));
     await this.write(`SETCONF ${encoded}`, [this.requireOption(HIDDEN_SERVICE_OPTIONS)], opts);
   }
 
@@ -443,6 +444,24 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
       );
     }
     return info;
+  }
+
+  /**
+   * A line of a HiddenServiceDir group, its key spelled as tor spells it (so that the group reads
+   * back as written). Only tor's group options go in a group: a global one such as
+   * `HiddenServiceStatistics` would be set for the whole tor, and not read back with the group.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for any other key
+   */
+  private groupLine(line: ConfLine): ConfLine {
+    const info = this.optionInfo(line.key);
+    if (info && isHiddenServiceGroupOption(info)) return info.name === line.key ? line : { key: info.name, value: line.value };
+    const name = /^[\w-]{1,64}$/.test(line.key) ? line.key : 'the option';
+    throw new TorInvalidValueError(
+      'hidden service option name',
+      info
+        ? `${name} is not an option of a HiddenServiceDir group but of the whole tor: set it with set()`
+        : `${name} is not an option of this tor (see GETINFO config/names)`,
+    );
   }
 
   /** Last tick at which `info`'s value may have changed. */

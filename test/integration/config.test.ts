@@ -236,6 +236,28 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
     assert.deepEqual(await config.hiddenServices(), []);
   });
 
+  it("puts only tor's group options in a HiddenServiceDir group, spelled as tor spells them; a global HiddenService option is refused, and stays as it was", async () => {
+    const statistics = await otherConfig.get('HiddenServiceStatistics', { fresh: true });
+    const write = sinon.spy((tor.control as unknown as { socket: { write: () => boolean } }).socket, 'write');
+    const dir = path.join(dataDir, 'hs-global');
+    const refused: Array<[string, string]> = [['HiddenServiceStatistics', '0'], ['HiddenServiceSingleHopMode', '0'], ['HiddenServiceNoSuchOption', '1']];
+    for (const option of refused) {
+      await assert.rejects(
+        config.setHiddenServices([{ dir, ports: ['80'], options: [option] }]),
+        (e: unknown) => e instanceof TorInvalidValueError && e.message.includes(option[0]),
+        option[0],
+      );
+    }
+    assert.equal(write.callCount, 0, 'nothing was sent');
+    write.restore();
+    assert.equal(await otherConfig.get('HiddenServiceStatistics', { fresh: true }), statistics);
+    assert.deepEqual(await otherConfig.hiddenServices({ fresh: true }), []);
+    // A group option in another case is written as tor spells it, so the group reads back as written.
+    await config.setHiddenServices([{ dir, ports: ['80'], options: [['hiddenservicemaxstreams', '4']] }]);
+    assert.deepEqual(await otherConfig.hiddenServices({ fresh: true }), [{ dir, ports: ['80'], options: [['HiddenServiceMaxStreams', '4']] }]);
+    await config.setHiddenServices([]);
+  });
+
   it('refuses HiddenService group options in set(): groups go through setHiddenServices', async () => {
     await assert.rejects(config.set({ HiddenServicePort: '80' }), TorInvalidValueError);
     await assert.rejects(config.set({ SocksPortLines: ['9050'] }), TorInvalidValueError);
