@@ -131,6 +131,13 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /** mapAddress calls, one at a time (see mapAddress). */
   private mapAddressChain: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
+  /** True while an event is being handed to its subscribers. */
+  private dispatching = false;
+  /**
+   * Subscriptions made during the current event's delivery (by one of its listeners, or an
+   * events() iterator started there): as with EventEmitter, they begin with the next event.
+   */
+  private addedMeanwhile: Set<unknown> | null = null;
 
   constructor(socket: Duplex, options: TorControlOptions = {}) {
     super();
@@ -301,8 +308,14 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     const name = space === -1 ? first : first.slice(0, space);
     const subs = this.subscribers.get(name);
     if (subs === undefined) return;
-    if (subs.raw.size > 0) this.callEach(name, subs.raw, eventRaw(raw));
-    if (subs.typed.size > 0) this.dispatch(name, subs.typed, parseEvent(raw));
+    this.dispatching = true;
+    try {
+      if (subs.raw.size > 0) this.callEach(name, subs.raw, eventRaw(raw));
+      if (subs.typed.size > 0) this.dispatch(name, subs.typed, parseEvent(raw));
+    } finally {
+      this.dispatching = false;
+      this.addedMeanwhile = null;
+    }
   }
 
   /** The common case, a one-line `650` event: `text` is what follows `650 `. */
@@ -315,9 +328,15 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       const name = entry[0];
       if (name.length === nameLength && startsAt(text, 0, name)) {
         const subs = entry[1];
-        if (subs.raw.size > 0) this.callEach(name, subs.raw, text);
-        // Parsed only when someone wants it typed, and once for all of them.
-        if (subs.typed.size > 0) this.dispatch(name, subs.typed, parseEventLine(text, name));
+        this.dispatching = true;
+        try {
+          if (subs.raw.size > 0) this.callEach(name, subs.raw, text);
+          // Parsed only when someone wants it typed, and once for all of them.
+          if (subs.typed.size > 0) this.dispatch(name, subs.typed, parseEventLine(text, name));
+        } finally {
+          this.dispatching = false;
+          this.addedMeanwhile = null;
+        }
         return;
       }
     }
@@ -336,6 +355,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /** Calls each listener with `event`; one that throws (or rejects) is reported and the others still run. */
   private callEach<T extends TorEvent | string>(name: string, set: Set<(event: T) => unknown>, event: T): void {
     for (const listener of set) {
+      // A Set's iteration reaches what is added during it: skip what this event's listeners added.
+      if (this.addedMeanwhile !== null && this.addedMeanwhile.has(listener)) continue;
       try {
         const result = listener(event);
         // Most listeners return nothing: no closure is made for them (this runs for every event).
@@ -585,6 +606,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     // EventEmitter): the second goes in as a wrapper, so that ending one leaves the other.
     const entry: Listener | RawListener = set.has(fn) ? (e: unknown) => (fn as (x: unknown) => unknown)(e) : fn;
     set.add(entry);
+    if (this.dispatching) (this.addedMeanwhile ??= new Set()).add(entry);
     try {
       await this.syncEvents();
     } catch (err) {

@@ -326,6 +326,34 @@ describe('TorControl against a scripted peer', () => {
     }
   });
 
+  it('a subscription made while an event is delivered (by its listener, or an events() iterator started there) begins with the next event, as with EventEmitter', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const heard: string[] = [];
+    let iterator: AsyncIterableIterator<{ raw: string }> | undefined;
+    let first: Promise<IteratorResult<{ raw: string }>> | undefined;
+    const inner = (e: { raw: string }) => heard.push(`inner ${e.raw}`);
+    const outer = (e: { raw: string }) => {
+      heard.push(`outer ${e.raw}`);
+      if (iterator) return;
+      // The same listener twice more (two more subscriptions), a raw one, and an iterator.
+      void control.subscribe('BW', inner);
+      void control.subscribe('BW', inner);
+      void control.subscribeRaw('BW', (text) => heard.push(`raw ${text}`));
+      iterator = control.events('BW');
+      first = iterator.next();
+    };
+    await control.subscribe('BW', inner);
+    await control.subscribe('BW', outer);
+    peer.write('650 BW 1 1\r\n650 BW 2 2\r\n');
+    await waitUntil(() => heard.length === 7, 'both events');
+    assert.deepEqual(heard, [
+      'inner BW 1 1', 'outer BW 1 1',
+      'raw BW 2 2', 'inner BW 2 2', 'outer BW 2 2', 'inner BW 2 2', 'inner BW 2 2',
+    ]);
+    assert.equal((await first!).value!.raw, 'BW 2 2');
+    await iterator!.return!();
+  });
+
   it('keeps a malformed known event from typed subscribers and reports it', async () => {
     peer.auto.set('SETEVENTS', '250 OK\r\n');
     const circuits: unknown[] = [];
