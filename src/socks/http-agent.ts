@@ -170,8 +170,35 @@ function deliver(
 /** Node's Agent method that torAgentClasses hooks into, missing from its type declarations. */
 type AddRequest = (this: http.Agent, request: http.ClientRequest, ...rest: unknown[]) => void;
 
+/** An agent of this module: Node's http.Agent or https.Agent, whose kept sockets can be retired. */
+export interface TorAgent extends http.Agent {
+  /**
+   * Closes the sockets kept for reuse (a stream through tor stays on its circuit): free ones at
+   * once, busy ones when their request ends instead of going back to the pool. Later requests
+   * open new streams.
+   */
+  retireSockets(): void;
+}
+
 /** An agent class of this module: built on Node's http.Agent or https.Agent. */
-export type TorAgentClass = new (open: TorStreamOpener, opts?: HttpAgentOptions) => http.Agent;
+export type TorAgentClass = new (open: TorStreamOpener, opts?: HttpAgentOptions) => TorAgent;
+
+/**
+ * Makes `agent` close, rather than reuse, each socket `retired` holds: Node hands a freed socket to
+ * a queued request or to its pool in its own 'free' listener, which skips a socket no longer
+ * writable (and then opens a new one for a queued request), so this one runs first.
+ */
+function closeRetiredOnFree(agent: http.Agent, retired: WeakSet<object>): void {
+  agent.prependListener('free', (socket: Duplex) => {
+    if (retired.has(socket)) socket.destroy();
+  });
+}
+
+/** See TorAgent.retireSockets. */
+function retireSockets(agent: http.Agent, retired: WeakSet<object>): void {
+  for (const list of Object.values(agent.freeSockets)) for (const socket of list ?? []) socket.destroy();
+  for (const list of Object.values(agent.sockets)) for (const socket of list ?? []) retired.add(socket);
+}
 
 let agentClasses: { http: TorAgentClass; https: TorAgentClass } | undefined;
 
@@ -197,11 +224,18 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
 
     /** The request addRequest is opening a connection for, while it runs. */
     #request: http.ClientRequest | undefined = undefined;
+    /** Sockets to close, not reuse, once their request ends (see retireSockets). */
+    readonly #retired = new WeakSet<object>();
 
     constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
       super({ ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) });
       this.open = open;
       this.#stream = streamOptions(opts);
+      closeRetiredOnFree(this, this.#retired);
+    }
+
+    retireSockets(): void {
+      retireSockets(this, this.#retired);
     }
 
     /**
@@ -236,12 +270,19 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
 
     /** The request addRequest is opening a connection for, while it runs. */
     #request: http.ClientRequest | undefined = undefined;
+    /** Sockets to close, not reuse, once their request ends (see retireSockets). */
+    readonly #retired = new WeakSet<object>();
 
     constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
       const tlsOptions = typeof opts.tls === 'object' ? opts.tls : {};
       super({ ...tlsOptions, ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) } as https.AgentOptions);
       this.open = open;
       this.#stream = streamOptions(opts);
+      closeRetiredOnFree(this, this.#retired);
+    }
+
+    retireSockets(): void {
+      retireSockets(this, this.#retired);
     }
 
     /** As TorHttpAgent's. */

@@ -9,7 +9,7 @@ import { assertTimeout, invalidSignal, timerDelay, type CancelOptions } from '..
 import { isOnionHostname } from '../onion/service-id.js';
 import { logger } from '../util/log.js';
 import { cancellable, checkInnerSignal } from './cancellable.js';
-import { torAgentClasses, type HttpAgentOptions } from './http-agent.js';
+import { torAgentClasses, type HttpAgentOptions, type TorAgent } from './http-agent.js';
 import {
   describeSocksAddress,
   FALLBACK_SOCKS_ADDRESSES,
@@ -95,7 +95,7 @@ export class TorSocksClient {
   private readonly handshakeTimeoutMs: number;
   private readonly fallback: readonly SocksAddress[];
   private discovered: Promise<SocksAddress> | undefined;
-  private readonly agents = new Set<http.Agent>();
+  private readonly agents = new Set<TorAgent>();
   /** Keyed by isolation credentials: an ES private field, so util.inspect and JSON never show them. */
   readonly #dispatchers = new Map<string, UndiciAgent>();
   /** The dispatchers of fetches with a signal, each its own, until its request is done. */
@@ -296,6 +296,19 @@ export class TorSocksClient {
           .finally(() => this.#fetchDispatchers.delete(own));
       }
     }
+  }
+
+  /**
+   * Closes the connections kept for reuse by `fetch` and by this client's agents: idle ones at
+   * once, busy ones when their request ends (the request itself goes on). A kept connection is a
+   * stream through tor, and stays on its circuit: after a NEWNYM, requests must open new streams
+   * to get new circuits.
+   */
+  closeKeptConnections(): void {
+    for (const agent of this.agents) agent.retireSockets();
+    // close() lets the requests in flight finish; new requests get new dispatchers.
+    for (const dispatcher of this.#dispatchers.values()) dispatcher.close().catch(() => undefined);
+    this.#dispatchers.clear();
   }
 
   /** Destroys the agents and dispatchers this client created. Later calls fail. */

@@ -261,11 +261,19 @@ export class Tor {
    * SIGNAL NEWNYM: new circuits for streams opened from now on. Resolves once tor has applied it:
    * tor applies at most one NEWNYM every 10 seconds and defers one asked for sooner (while answering
    * OK at once), so this can take up to 10 s. `timeoutMs`/`signal` bound the whole wait.
+   * The keep-alive connections of `fetch` and of `httpAgent()` agents are closed too (idle ones at
+   * once, busy ones when their request ends): each is a stream that stays on its old circuit, and
+   * later requests would have gone out through the old exit.
    * @throws TorTimeoutError, TorAbortError, TorControlError, TorControlClosedError
    */
   async newIdentity(opts: CancelOptions = {}): Promise<void> {
     assertCancelOptions(opts);
-    await requestNewIdentity(this.control, opts);
+    try {
+      await requestNewIdentity(this.control, opts);
+    } finally {
+      // Also when the wait was cut short: tor may have applied it, and closing costs only a reconnect.
+      this.socksClient?.closeKeptConnections();
+    }
   }
 
   /**

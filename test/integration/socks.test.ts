@@ -270,6 +270,29 @@ describe('socks (integration, private test network)', function () {
       }
     });
 
+    it('tor.newIdentity() closes the kept connections of fetch and of agents: requests after it open new streams, which tor puts on new circuits', async () => {
+      // A server of its own, which names the connection each request came on.
+      const site = http.createServer((req, res) => res.end(String(req.socket.remotePort)));
+      site.keepAliveTimeout = 60_000;
+      const port = await listen(site);
+      const agent = tor.httpAgent({ keepAlive: true, isolate: 'newnym-agent' });
+      try {
+        const url = `http://127.0.0.1:${port}/`;
+        const fetchOnce = async () => (await tor.fetch(url, { isolate: 'newnym-fetch' })).text();
+        const getOnce = () =>
+          new Promise<string>((resolve, reject) => {
+            http.get(url, { agent }, (res) => resolve(readBody(res))).on('error', reject);
+          });
+        const before = new Set([await fetchOnce(), await getOnce(), await fetchOnce(), await getOnce()]);
+        await tor.newIdentity();
+        const after = [await fetchOnce(), await getOnce()];
+        assert.deepEqual(after.filter((c) => before.has(c)), [], `connections before: ${[...before].join(' ')}; after: ${after.join(' ')}`);
+      } finally {
+        agent.destroy();
+        await closeServer(site);
+      }
+    });
+
     it('tor.fetch: http to 127.0.0.1 through tor, with and without isolation', async () => {
       const res = await tor.fetch(`http://127.0.0.1:${webPort}/f`);
       assert.equal(res.status, 200);

@@ -624,6 +624,44 @@ describe('socks client: connect through a fake SOCKS server', () => {
       }
     });
 
+    it('closeKeptConnections: the kept connections of fetch and of agents are closed (idle ones at once, a busy one when its request ends); later requests open new streams', async () => {
+      const held: http.ServerResponse[] = [];
+      const site = http.createServer((req, res) => (req.url === '/hold' ? held.push(res) : res.end(req.url)));
+      const sitePort = await listen(site);
+      try {
+        const { fake, client } = await setup(() => ({ forwardTo: sitePort }));
+        const agent = client.httpAgent({ keepAlive: true, agent: { maxSockets: 1 } });
+        const get = (path: string) =>
+          new Promise<string>((resolve, reject) => {
+            http.get(`http://kept.example${path}`, { agent }, (res) => {
+              let body = '';
+              res.setEncoding('utf8');
+              res.on('data', (d) => (body += d));
+              res.on('end', () => resolve(body));
+            }).on('error', reject);
+          });
+        assert.equal(await (await client.fetch('http://kept.example/a')).text(), '/a');
+        assert.equal(await get('/b'), '/b');
+        assert.equal(fake.connections.length, 2);
+        // The agent's one socket is busy with /hold, and /c waits for it.
+        const holding = get('/hold');
+        await waitUntil(() => held.length === 1, 'the held request at the server');
+        const queued = get('/c');
+        client.closeKeptConnections();
+        await fake.connections[0]!.whenClosed; // fetch's idle connection
+        assert.equal(fake.connections[1]!.closed, false, 'a busy connection is left to finish its request');
+        held[0]!.end('held');
+        assert.equal(await holding, 'held');
+        await fake.connections[1]!.whenClosed; // and then closed, not handed to /c
+        assert.equal(await queued, '/c');
+        assert.equal(await (await client.fetch('http://kept.example/d')).text(), '/d');
+        assert.equal(fake.connections.length, 4, 'one new stream for /c, one for /d');
+      } finally {
+        for (const res of held) res.destroy();
+        await closeServer(site);
+      }
+    });
+
     it('close() destroys agents and refuses later calls', async () => {
       const { client } = await setup(() => ({ forwardTo: webPort }));
       const agent = client.httpAgent({ keepAlive: true });
