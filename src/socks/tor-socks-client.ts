@@ -95,7 +95,13 @@ export class TorSocksClient {
   private readonly handshakeTimeoutMs: number;
   private readonly fallback: readonly SocksAddress[];
   private discovered: Promise<SocksAddress> | undefined;
-  private readonly agents = new Set<TorAgent>();
+  /**
+   * The agents made here, held weakly: an agent per request or per user is common, and one nobody
+   * holds any more (no request, no open socket: each of those refers to it) must be collected, not
+   * kept until close().
+   */
+  private readonly agents = new Set<WeakRef<TorAgent>>();
+  private readonly collectedAgents = new FinalizationRegistry<WeakRef<TorAgent>>((ref) => this.agents.delete(ref));
   /** Keyed by isolation credentials: an ES private field, so util.inspect and JSON never show them. */
   readonly #dispatchers = new Map<string, UndiciAgent>();
   /** The dispatchers of fetches with a signal, each its own, until its request is done. */
@@ -217,7 +223,9 @@ export class TorSocksClient {
     const open = (target: { host: string; port: number }, o: TorSocksConnectOptions) => this.connect(target, o);
     const classes = torAgentClasses();
     const agent = opts.tls ? new classes.https(open, opts) : new classes.http(open, opts);
-    this.agents.add(agent);
+    const ref = new WeakRef(agent);
+    this.agents.add(ref);
+    this.collectedAgents.register(agent, ref);
     return agent;
   }
 
@@ -305,7 +313,7 @@ export class TorSocksClient {
    * to get new circuits.
    */
   closeKeptConnections(): void {
-    for (const agent of this.agents) agent.retireSockets();
+    for (const ref of this.agents) ref.deref()?.retireSockets();
     // close() lets the requests in flight finish; new requests get new dispatchers.
     for (const dispatcher of this.#dispatchers.values()) dispatcher.close().catch(() => undefined);
     this.#dispatchers.clear();
@@ -314,7 +322,7 @@ export class TorSocksClient {
   /** Destroys the agents and dispatchers this client created. Later calls fail. */
   close(): void {
     this.closed = true;
-    for (const agent of this.agents) agent.destroy();
+    for (const ref of this.agents) ref.deref()?.destroy();
     this.agents.clear();
     for (const dispatcher of this.#dispatchers.values()) dispatcher.destroy().catch(() => undefined);
     this.#dispatchers.clear();

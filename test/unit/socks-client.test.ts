@@ -113,6 +113,39 @@ describe('socks client: connect through a fake SOCKS server', () => {
     assert.equal(alive, 0, `${alive} of 20 closed sockets still held`);
   });
 
+  it('an agent nobody holds any more is collected, not kept by the client until close(); close() still destroys the kept sockets of one in use', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const web = http.createServer((req, res) => res.end('ok'));
+    const webPort = await listen(web);
+    try {
+      const { client } = await setup(() => ({ forwardTo: webPort }));
+      // One agent per user, as for per-user isolation: used once, then dropped.
+      const refs: Array<WeakRef<http.Agent>> = [];
+      for (let i = 0; i < 20; i++) refs.push(new WeakRef(client.httpAgent({ isolate: `user-${i}` })));
+      // And one still in use, with a keep-alive socket in its pool.
+      const kept = client.httpAgent({ keepAlive: true });
+      await new Promise<void>((resolve, reject) => {
+        http.get('http://kept.example/', { agent: kept }, (res) => {
+          res.resume();
+          res.on('end', () => resolve());
+        }).on('error', reject);
+      });
+      await waitUntil(() => Object.values(kept.freeSockets).flat().length === 1, 'a socket in the pool');
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setImmediate(r));
+        gc();
+      }
+      const alive = refs.filter((r) => r.deref() !== undefined).length;
+      assert.equal(alive, 0, `${alive} of 20 dropped agents still held`);
+      const pooled = Object.values(kept.freeSockets).flat()[0]!;
+      client.close();
+      assert.equal(pooled.destroyed, true);
+    } finally {
+      await closeServer(web);
+    }
+  });
+
   it('IPv4, IPv6 and .onion targets use address types 1, 4 and 3', async () => {
     const { fake, client } = await setup();
     const onion = 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion';
