@@ -31,6 +31,19 @@ function typed<K extends TorEventName>(type: K, text: string): TorEventMap[K] {
   return e;
 }
 
+/**
+ * Up to `max` ADDRMAP keywords: tor writes them in the order error=, EXPIRES=, CACHED=, STREAMID=,
+ * and the lists mostly keep that order, sometimes not.
+ */
+function addrMapKeywords(keyword: fc.Arbitrary<string>, max: number): fc.Arbitrary<string[]> {
+  const order = ['error=', 'EXPIRES=', 'CACHED=', 'STREAMID='];
+  const rank = (k: string) => (order.findIndex((o) => k.startsWith(o)) + 5) % 5;
+  return fc.oneof(
+    fc.array(keyword, { maxLength: max }).map((ks) => [...ks].sort((a, b) => rank(a) - rank(b))),
+    fc.array(keyword, { maxLength: max }),
+  );
+}
+
 describe('events: ADDRMAP', () => {
   it('prefers the UTC EXPIRES keyword and reads CACHED and STREAMID', () => {
     const e = typed(
@@ -114,13 +127,7 @@ describe('events: ADDRMAP', () => {
       'CACHED="YES"', 'CACHED="NO"', 'CACHED="MAYBE"', 'CACHED=YES',
       'STREAMID=5', 'STREAMID=', 'FUTURE=1', '"', '\\', '=',
     );
-    // tor writes its keywords in this order; the generator mostly keeps it, sometimes not.
-    const order = ['error=', 'EXPIRES=', 'CACHED=', 'STREAMID='];
-    const rank = (k: string) => (order.findIndex((o) => k.startsWith(o)) + 5) % 5;
-    const keywords = fc.oneof(
-      fc.array(keyword, { maxLength: 5 }).map((ks) => [...ks].sort((a, b) => rank(a) - rank(b))),
-      fc.array(keyword, { maxLength: 5 }),
-    );
+    const keywords = addrMapKeywords(keyword, 5);
     let read = 0;
     fc.assert(
       fc.property(word, word, expiry, keywords, fc.array(sep, { minLength: 7, maxLength: 7 }), fc.boolean(), (from, to, exp, ks, spaces, utc) => {
@@ -153,12 +160,7 @@ describe('events: ADDRMAP', () => {
         'CACHED="YES"', 'CACHED="NO"', 'CACHED="MAYBE"', 'CACHED=NO', 'STREAMID=5', 'STREAMID=', 'FUTURE=1', '"', '\\', '=',
       ),
     );
-    const order = ['error=', 'EXPIRES=', 'CACHED=', 'STREAMID='];
-    const rank = (k: string) => (order.findIndex((o) => k.startsWith(o)) + 5) % 5;
-    const keywords = fc.oneof(
-      fc.array(keyword, { maxLength: 4 }).map((ks) => [...ks].sort((a, b) => rank(a) - rank(b))),
-      fc.array(keyword, { maxLength: 4 }),
-    );
+    const keywords = addrMapKeywords(keyword, 4);
     let plain = 0;
     let oneOff = 0;
     fc.assert(

@@ -52,6 +52,18 @@ function readSome(socket: net.Socket, n: number): Promise<Buffer> {
 const isSocksError = (code: string, reply?: number) => (e: unknown) =>
   e instanceof TorSocksError && e.code === code && e.reply === reply;
 
+/** GETs `url` with Node's http through `agent` and resolves with the body as text. */
+function getText(url: string, agent: http.Agent): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    http.get(url, { agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
 describe('socks client: connect through a fake SOCKS server', () => {
   let fake: FakeSocksServer | undefined;
   let client: TorSocksClient | undefined;
@@ -443,15 +455,7 @@ describe('socks client: connect through a fake SOCKS server', () => {
     it('httpAgent: http.get through tor, with keep-alive reusing one stream', async () => {
       const { fake, client } = await setup(() => ({ forwardTo: webPort }));
       const agent = client.httpAgent({ keepAlive: true, isolate: 'web' });
-      const get = (path: string) =>
-        new Promise<string>((resolve, reject) => {
-          http.get(`http://site.example${path}`, { agent }, (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (d) => (body += d));
-            res.on('end', () => resolve(body));
-          }).on('error', reject);
-        });
+      const get = (path: string) => getText(`http://site.example${path}`, agent);
       const before = webConnections;
       assert.equal(await get('/one'), 'hello /one via site.example');
       assert.equal(await get('/two'), 'hello /two via site.example');
@@ -664,15 +668,7 @@ describe('socks client: connect through a fake SOCKS server', () => {
       try {
         const { fake, client } = await setup(() => ({ forwardTo: sitePort }));
         const agent = client.httpAgent({ keepAlive: true, agent: { maxSockets: 1 } });
-        const get = (path: string) =>
-          new Promise<string>((resolve, reject) => {
-            http.get(`http://kept.example${path}`, { agent }, (res) => {
-              let body = '';
-              res.setEncoding('utf8');
-              res.on('data', (d) => (body += d));
-              res.on('end', () => resolve(body));
-            }).on('error', reject);
-          });
+        const get = (path: string) => getText(`http://kept.example${path}`, agent);
         assert.equal(await (await client.fetch('http://kept.example/a')).text(), '/a');
         assert.equal(await get('/b'), '/b');
         assert.equal(fake.connections.length, 2);
