@@ -177,6 +177,20 @@ export class TorTimeoutError extends TorError {
   }
 }
 
+/** An events() iterator's reader fell so far behind that its buffer filled: later events were dropped. */
+export class TorEventsOverflowError extends TorError {
+  /** The buffer's size (the iterator's `maxBuffered`). */
+  readonly maxBuffered: number;
+
+  constructor(maxBuffered: number) {
+    super(
+      'TOR_EVENTS_OVERFLOW',
+      `the event iterator stopped: ${maxBuffered} events were waiting unread, and later ones were dropped (read faster, or raise maxBuffered)`,
+    );
+    this.maxBuffered = maxBuffered;
+  }
+}
+
 /** Two endpoint plugins were registered for the same prefix. */
 export class DuplicateEndpointError extends TorError {
   readonly prefix: string;

@@ -6,6 +6,7 @@ import {
   TorControlClosedError,
   TorControlError,
   TorError,
+  TorEventsOverflowError,
   TorInvalidValueError,
   TorProtocolError,
   TorTimeoutError,
@@ -42,6 +43,12 @@ const log = logger('control');
 const SETEVENTS_TIMEOUT_MS = 5_000;
 /** How long an unsubscribe waits for tor's acknowledgement before resolving anyway. */
 const UNSUBSCRIBE_WAIT_MS = 1_000;
+/**
+ * How many events an events() iterator holds for a reader that has not read them, by default: some
+ * 5 MB of parsed events; a busy tor sends thousands a second, and a stalled reader must not take
+ * the process's memory.
+ */
+const DEFAULT_MAX_BUFFERED_EVENTS = 10_000;
 
 /** A value SETCONF accepts; booleans become 1/0. */
 export type ConfValue = string | number | boolean;
@@ -411,7 +418,25 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     this.socket.destroy();
     // No cause and no close() of ours: tor (or whatever ended it, a SIGKILL say) closed the
     // connection, which is not a clean close for whoever listens.
-    this.emit('close', cause ?? (this.closing === null ? this.closedError : undefined));
+    this.emitClose(cause ?? (this.closing === null ? this.closedError : undefined));
+  }
+
+  /**
+   * Emits `close` to every listener, even when one throws: everything waiting on this connection
+   * (close() itself, events() iterators, states, onion services being published) hears of its end
+   * through this event, and EventEmitter would stop at a throwing listener and leave the rest waiting
+   * for ever. The first error is thrown once all have run, as emit would have thrown it.
+   */
+  private emitClose(error: Error | undefined): void {
+    let thrown: { error: unknown } | undefined;
+    for (const fn of this.rawListeners('close') as Array<(error?: Error) => void>) {
+      try {
+        fn.call(this, error);
+      } catch (err) {
+        thrown ??= { error: err };
+      }
+    }
+    if (thrown) throw thrown.error;
   }
 
   /**
@@ -665,18 +690,19 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /**
    * Tor's events as an async iterator. Ends when `signal` aborts, when the loop breaks (or
    * `return()` is called, which also ends any `next()` still waiting), or when the connection
-   * closes (then the iterator throws TorControlClosedError). Events are buffered between reads;
-   * several `next()` calls may wait at once, each gets its own event. A name given twice (in any
-   * case) is subscribed once.
-   * @throws TorInvalidValueError (at the call) for no event names or a malformed one, or a `signal`
-   *   that is not an AbortSignal
+   * closes (then the iterator throws TorControlClosedError). Events are buffered between reads, at
+   * most `maxBuffered` (default 10,000): a reader that falls further behind gets the buffered events,
+   * then TorEventsOverflowError, and the iterator unsubscribes at once. Several `next()` calls may
+   * wait at once, each gets its own event. A name given twice (in any case) is subscribed once.
+   * @throws TorInvalidValueError (at the call) for no event names or a malformed one, a `signal`
+   *   that is not an AbortSignal, or a `maxBuffered` that is not a whole number from 1 (or Infinity)
    * @throws TorControlError (at the first `next()`) when tor does not know an event, and
    *   TorControlClosedError when the connection is closed
    * @example for await (const e of control.events(['CIRC', 'STREAM'], { signal })) console.log(e.type);
    */
   events(
     names: string | readonly string[],
-    opts: { signal?: AbortSignal } = {},
+    opts: { signal?: AbortSignal; maxBuffered?: number } = {},
   ): AsyncIterableIterator<TorEvent> {
     // Checked now: an iterator over no events would wait for ever. Names are tor's, which ignores
     // case: `BW` and `bw` are one subscription, not two deliveries of each event.
@@ -685,6 +711,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     // Now too: a signal that is no AbortSignal would otherwise fail at the first next(), after
     // subscribing.
     assertCancelOptions({ signal: opts.signal });
+    const maxBuffered = opts.maxBuffered ?? DEFAULT_MAX_BUFFERED_EVENTS;
+    if (!(maxBuffered === Infinity || (Number.isSafeInteger(maxBuffered) && maxBuffered >= 1))) {
+      throw new TorInvalidValueError('maxBuffered', 'must be a whole number from 1, or Infinity');
+    }
     const buffer: TorEvent[] = [];
     // Every next() waiting for an event; each wake-up lets all of them look again.
     const waiters: Array<() => void> = [];
@@ -694,12 +724,22 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     let ended = false;
     let failure: Error | null = null;
     const unsubscribers: Array<() => Promise<void>> = [];
+    const unsubscribe = () => {
+      const offs = unsubscribers.splice(0);
+      return Promise.all(offs.map((off) => off().catch(() => undefined)));
+    };
     const push = (e: TorEvent) => {
-      buffer.push(e);
+      if (failure) return;
+      if (buffer.length >= maxBuffered) {
+        // Unbounded, a reader that stalls would take the process's memory; what is buffered is
+        // still read, then the error says that events were dropped from here on.
+        failure = new TorEventsOverflowError(maxBuffered);
+        void unsubscribe();
+      } else buffer.push(e);
       wakeAll();
     };
     const onClose = (err?: Error) => {
-      failure = new TorControlClosedError('event stream ended: the Tor control connection closed', {
+      failure ??= new TorControlClosedError('event stream ended: the Tor control connection closed', {
         cause: err,
       });
       wakeAll();
@@ -715,8 +755,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       wakeAll();
       this.off('close', onClose);
       opts.signal?.removeEventListener('abort', onAbort);
-      const offs = unsubscribers.splice(0);
-      await Promise.all(offs.map((off) => off().catch(() => undefined)));
+      await unsubscribe();
     };
     let started: Promise<void> | null = null;
     const start = () =>

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { TorControl } from '../../src/control/tor-control.js';
-import { TorControlClosedError } from '../../src/errors.js';
+import { TorControlClosedError, TorEventsOverflowError, TorInvalidValueError } from '../../src/errors.js';
 import type { TorEvent } from '../../src/control/events/event-types.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { waitUntil } from '../support/settle.js';
@@ -140,5 +140,54 @@ describe('TorControl subscriptions and event iterators', () => {
     await assert.rejects(control.subscribe('BW', () => undefined), TorControlClosedError);
     await assert.rejects(control.subscribeRaw('BW', () => undefined), TorControlClosedError);
     await assert.rejects(control.events('BW').next(), TorControlClosedError);
+  });
+
+  it('a reader that falls maxBuffered events behind reads those, then TorEventsOverflowError; the iterator unsubscribed at once', async () => {
+    const iterator = control.events('BW', { maxBuffered: 3 });
+    const first = iterator.next();
+    await peer.waitForLines(1);
+    peer.write('650 BW 1 1\r\n');
+    assert.equal((await first).value!.raw, 'BW 1 1');
+    // Four more while nobody reads: three fit, the fourth overflows.
+    peer.write('650 BW 2 2\r\n650 BW 3 3\r\n650 BW 4 4\r\n650 BW 5 5\r\n');
+    await waitUntil(() => peer.received.includes('SETEVENTS'), 'the unsubscribe');
+    const read: string[] = [];
+    for (let i = 0; i < 3; i++) read.push((await iterator.next()).value!.raw);
+    assert.deepEqual(read, ['BW 2 2', 'BW 3 3', 'BW 4 4']);
+    await assert.rejects(iterator.next(), (err) => err instanceof TorEventsOverflowError && err.code === 'TOR_EVENTS_OVERFLOW' && err.maxBuffered === 3);
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS']);
+  });
+
+  it('refuses a maxBuffered that is not a whole number from 1 (Infinity is no bound)', () => {
+    for (const bad of [0, -1, 1.5, NaN, '10' as unknown as number]) {
+      assert.throws(() => control.events('BW', { maxBuffered: bad }), TorInvalidValueError, String(bad));
+    }
+    assert.doesNotThrow(() => control.events('BW', { maxBuffered: Infinity }));
+  });
+
+  it("a 'close' listener that throws does not keep the others from hearing: an iterator ends, close() resolves", async () => {
+    const iterator = control.events('BW');
+    const waiting = iterator.next();
+    await peer.waitForLines(1);
+    await roundTrip();
+    const thrown = new Error('a listener of the application');
+    control.prependListener('close', () => {
+      throw thrown;
+    });
+    // The socket's close handler throws the listener's error (as EventEmitter's emit would) once
+    // every listener has run: it reaches the process as an uncaught exception. Mocha's own
+    // handler is set aside meanwhile, so that it does not count it against this test.
+    const mochas = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    const uncaught = new Promise<unknown>((resolve) => process.once('uncaughtException', resolve));
+    try {
+      const closed = control.close({ timeoutMs: 50 });
+      assert.equal(await uncaught, thrown);
+      await closed;
+      await assert.rejects(waiting, TorControlClosedError);
+    } finally {
+      process.removeAllListeners('uncaughtException');
+      for (const l of mochas) process.on('uncaughtException', l);
+    }
   });
 });
