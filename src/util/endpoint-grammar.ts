@@ -19,14 +19,18 @@ import { EndpointSyntaxError } from '../errors.js';
  * business of each plugin. This module is pure and does no I/O.
  */
 
-/** The result of {@link parseEndpoint}. */
+/**
+ * The result of {@link parseEndpoint}: DESIGN.md's `{ prefix: string; args: string[]; options:
+ * Record<string, string> }`. The array and record are plain and mutable (each parse makes new ones),
+ * so a caller may hand them on to code typed with that shape.
+ */
 export interface ParsedEndpoint {
   /** The endpoint type, lower-cased, e.g. `tcp`, `tor`, `onion`. */
   readonly prefix: string;
   /** Positional arguments after the prefix, in order, unescaped. */
-  readonly args: readonly string[];
+  readonly args: string[];
   /** Keyword arguments (`key=value`), unescaped. Keys keep their case (keywords are camelCase). */
-  readonly options: Readonly<Record<string, string>>;
+  readonly options: Record<string, string>;
 }
 
 /**
