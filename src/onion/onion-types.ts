@@ -98,8 +98,12 @@ export interface OnionService extends ListeningEndpoint {
   readonly hostname: string;
   /** The 56-character service id (the hostname without `.onion`). */
   readonly serviceId: string;
-  /** `ED25519-V3:<base64>` unless tor discarded it (or the key came from `hiddenServiceDir`). */
-  readonly privateKey?: string;
+  /**
+   * `ED25519-V3:<base64>` unless tor discarded it (or the key came from `hiddenServiceDir`).
+   * `| undefined` spelled out: TorOnionService's getter returns it, which consumers compiling with
+   * exactOptionalPropertyTypes reject against a bare optional `string`.
+   */
+  readonly privateKey?: string | undefined;
   /** The authorized clients: those named in `clientAuth`, and those kept in `clientAuthDir`. */
   readonly clientAuth?: OnionClientAuthKey[];
 }
