@@ -497,14 +497,19 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     await this.command(`SETCONF ${encodeConfValues(values)}`, opts);
   }
 
-  /** `RESETCONF`: options back to their defaults (or to given values, like SETCONF). */
+  /**
+   * `RESETCONF`: options back to their defaults (or to given values, like SETCONF). One option name
+   * or several, as for {@link getConf}.
+   * @example await control.resetConf('ContactInfo');
+   */
   async resetConf(
-    keys: readonly string[] | Record<string, ConfValue | readonly ConfValue[] | null>,
+    keys: string | readonly string[] | Record<string, ConfValue | readonly ConfValue[] | null>,
     opts: CommandOptions = {},
   ): Promise<void> {
-    const values = Array.isArray(keys)
-      ? Object.fromEntries((keys as readonly string[]).map((k) => [assertToken(k, 'config option name'), null]))
-      : (keys as Record<string, ConfValue | readonly ConfValue[] | null>);
+    const values =
+      typeof keys === 'string' || Array.isArray(keys)
+        ? Object.fromEntries(assertTokenList(keys as string | readonly string[], 'config option name').map((k) => [k, null]))
+        : (keys as Record<string, ConfValue | readonly ConfValue[] | null>);
     await this.command(`RESETCONF ${encodeConfValues(values)}`, opts);
   }
 

@@ -166,7 +166,6 @@ describe('TorControl against a scripted peer', () => {
       ['null in a list', () => loose.setConf!({ SocksPort: [null] })],
       ['setConf of a string', () => loose.setConf!('ContactInfo')],
       ['setConf of null', () => loose.setConf!(null)],
-      ['resetConf of a string', () => loose.resetConf!('ContactInfo')],
       ['resetConf of null', () => loose.resetConf!(null)],
       ['resetConf of a number in a list', () => loose.resetConf!([5])],
       ['getInfo of a number', () => loose.getInfo!(42)],
@@ -204,6 +203,17 @@ describe('TorControl against a scripted peer', () => {
     );
     peer.write('250 OK\r\n');
     await done;
+  });
+
+  it('resets one option given by name, or several, as getConf takes them', async () => {
+    const one = control.resetConf('ContactInfo');
+    const many = control.resetConf(['ContactInfo', 'Nickname']);
+    await peer.waitForLines(1);
+    assert.equal(peer.received[0], 'RESETCONF ContactInfo', 'the single name was sent first');
+    await peer.waitForLines(2);
+    assert.equal(peer.received[1], 'RESETCONF ContactInfo Nickname');
+    peer.write('250 OK\r\n250 OK\r\n');
+    await Promise.all([one, many]);
   });
 
   it('parses GETCONF values, lists and defaults', async () => {
