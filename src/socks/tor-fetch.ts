@@ -1,4 +1,4 @@
-import { Agent, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { Agent, FormData as UndiciFormData, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { TorAbortError, TorError, TorFetchError, TorInvalidValueError } from '../errors.js';
 import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
 
@@ -109,12 +109,28 @@ export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, 
   }
   const what = describeFetch(url);
   const signal = init.signal ?? undefined;
+  const body = formDataOfUndici(init.body);
   try {
-    const response = await undiciFetch(input, { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1]);
+    const response = await undiciFetch(input, { ...(init as object), ...(body === undefined ? {} : { body }), dispatcher } as Parameters<typeof undiciFetch>[1]);
     return response as unknown as Response;
   } catch (err) {
     throw fetchFailure(err, what, signal);
   }
+}
+
+/**
+ * Node's global FormData as the undici package's own, which its fetch encodes as multipart/form-data;
+ * undefined for any other body. undici recognises only its own class: Node's (a copy of an older
+ * undici, bundled) it would send as the text "[object FormData]".
+ */
+function formDataOfUndici(body: unknown): UndiciFormData | undefined {
+  if (typeof FormData !== 'function' || !(body instanceof FormData) || (body as unknown) instanceof UndiciFormData) return undefined;
+  const copy = new UndiciFormData();
+  for (const [name, value] of body) {
+    if (typeof value === 'string') copy.append(name, value);
+    else copy.append(name, value, value.name);
+  }
+  return copy;
 }
 
 /**

@@ -644,6 +644,33 @@ describe('socks client: connect through a fake SOCKS server', () => {
       assert.deepEqual([fake.connections[0]!.request?.host, fake.connections[0]!.request?.port], [hostname, 443]);
     });
 
+    it("fetch: Node's global FormData is sent as multipart/form-data, fields and files, not as the text [object FormData]", async () => {
+      let seen: { type: string | undefined; body: string } | undefined;
+      const site = http.createServer((req, res) => {
+        let body = '';
+        req.setEncoding('latin1');
+        req.on('data', (d) => (body += d));
+        req.on('end', () => {
+          seen = { type: req.headers['content-type'], body };
+          res.end('got it');
+        });
+      });
+      const sitePort = await listen(site);
+      try {
+        const { client } = await setup(() => ({ forwardTo: sitePort }));
+        const form = new FormData();
+        form.append('name', 'value');
+        form.append('upload', new Blob(['file body']), 'a.txt');
+        const res = await client.fetch('http://form.example/', { method: 'POST', body: form });
+        assert.equal(await res.text(), 'got it');
+        assert.match(seen!.type ?? '', /^multipart\/form-data; boundary=/);
+        assert.match(seen!.body, /name="name"\r\n\r\nvalue\r\n/);
+        assert.match(seen!.body, /name="upload"; filename="a\.txt"[\s\S]*\r\n\r\nfile body\r\n/);
+      } finally {
+        site.close();
+      }
+    });
+
     it('fetch: a SOCKS failure rejects with the TorSocksError, not TypeError', async () => {
       const { client } = await setup(() => ({ reply: 0xf0 }));
       await assert.rejects(client.fetch('http://missing.onion/'), isSocksError('TOR_SOCKS_ONION_NOT_FOUND', 0xf0));
