@@ -334,6 +334,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private documentKey: string | undefined = undefined;
   private nameIndex: Map<string, Router> | undefined = undefined;
   private nameIndexGeneration = -1;
+  /** Lower-cased nicknames that more than one relay of the consensus has (built with nameIndex). */
+  private sharedNicknames: ReadonlySet<string> = new Set();
   private guardRouters: readonly Router[] = [];
   private guardRoutersFor: readonly EntryGuard[] | undefined = undefined;
   private guardRoutersGeneration = -1;
@@ -515,14 +517,18 @@ export class TorState extends EventEmitter<TorStateEvents> {
     return this.nicknameIndex().get(asciiLower(name));
   }
 
+  /** The first relay of the consensus for each nickname, lower-cased (see routerByName). */
   private nicknameIndex(): Map<string, Router> {
     if (this.nameIndex === undefined || this.nameIndexGeneration !== this.snap.routerGeneration) {
       const index = new Map<string, Router>();
+      const shared = new Set<string>();
       for (const r of this.snap.routers.values()) {
         const key = asciiLower(r.nickname);
         if (!index.has(key)) index.set(key, r);
+        else shared.add(key);
       }
       this.nameIndex = index;
+      this.sharedNicknames = shared;
       this.nameIndexGeneration = this.snap.routerGeneration;
     }
     return this.nameIndex;
@@ -862,7 +868,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @param path - the hops, guard first: Routers, fingerprints (`$`-prefixed or not, LongNames
    *   too) or nicknames of relays in the consensus. Omitted: tor picks the path.
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a hop that names no relay (a nickname
-   *   no relay of the consensus has, a `$FINGERPRINT~nickname` whose relay has another nickname),
+   *   no relay of the consensus has, a `$FINGERPRINT~nickname` whose relay has another nickname) or
+   *   several (a nickname relays share),
    *   a relay right after itself or the hop before it (relays refuse those extends), or a bad purpose
    * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when tor refuses
    *   the path or the circuit fails or closes before it is built
@@ -944,6 +951,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (!NICKNAME_RE.test(hop)) throw new TorInvalidValueError('circuit path', `${JSON.stringify(hop.slice(0, 60))} is neither a fingerprint nor a nickname`);
     const router = this.nicknameIndex().get(asciiLower(hop));
     if (!router) throw new TorInvalidValueError('circuit path', `no relay named "${hop}" in the consensus`);
+    // Nicknames are not unique: a path is where the traffic goes, so it is not left to the order of
+    // the consensus which of them that is.
+    if (this.sharedNicknames.has(asciiLower(hop))) {
+      throw new TorInvalidValueError('circuit path', `several relays are named "${hop}" in the consensus: name the one meant by its fingerprint`);
+    }
     return '$' + router.fingerprint;
   }
 

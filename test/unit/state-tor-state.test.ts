@@ -639,6 +639,25 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(state.circuits.has('93'), false);
     });
 
+    it('refuses a nickname that several relays share, sending nothing; their fingerprints, and routerByName, still work', async () => {
+      // A second relay named auth1 (any case): tor's nicknames are not unique.
+      const twin = 'r AUTH1 AAAAAAAAAAAAAAAAAAAAAAAAAAA BBBBBBBBBBBBBBBBBBBBBBBBBBB 2038-01-01 00:00:00 127.0.0.1 9001 0\ns Fast Running Valid\n';
+      const { fake, state } = await setup({ info: { 'ns/all': RECORDED_INFO['ns/all']!.replace(/\n?$/, '\n') + twin } });
+      fake.handle(/^EXTENDCIRCUIT/, () => {
+        setImmediate(() => fake.event(`CIRC 95 BUILT ${PATH3}`));
+        return ['250 EXTENDED 95'];
+      });
+      await assert.rejects(
+        state.buildCircuit(['auth0', 'auth1', 'auth2']),
+        (e: unknown) => e instanceof TorInvalidValueError && /several relays are named "auth1"/.test(e.message),
+      );
+      assert.deepEqual(commandsMatching(fake, /^EXTENDCIRCUIT/), []);
+      assert.equal(state.routerByName('auth1')?.fingerprint, FP.auth1, 'the first in the consensus, as documented');
+      const c = await state.buildCircuit(['auth0', `$${FP.auth1}`, 'auth2']);
+      assert.equal(c.id, '95');
+      assert.equal(commandsMatching(fake, /^EXTENDCIRCUIT/)[0], `EXTENDCIRCUIT 0 $${FP.auth0},$${FP.auth1},$${FP.auth2}`);
+    });
+
     it('refuses a path where a relay follows itself or the hop before it, sending nothing; a relay further on is fine', async () => {
       const { fake, state } = await setup();
       fake.handle(/^EXTENDCIRCUIT/, () => {
