@@ -640,6 +640,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (name === 'addrmapAdded' || name === 'addrmapExpired' || name === 'malformedEvent') this.readAddrMaps();
   };
 
+  /** Applies a CIRC, STREAM or ADDRMAP text (`c0`: its first character) and emits what it changed. */
   private applyText(text: string, c0: number): void {
     const name = c0 === 67 /* C */ ? 'CIRC' : c0 === 83 /* S */ ? 'STREAM' : 'ADDRMAP';
     let applied: Circuit | Stream | AddressMapping;
