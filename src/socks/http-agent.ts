@@ -200,35 +200,33 @@ function retireSockets(agent: http.Agent, retired: WeakSet<object>): void {
   for (const list of Object.values(agent.sockets)) for (const socket of list ?? []) retired.add(socket);
 }
 
-let agentClasses: { http: TorAgentClass; https: TorAgentClass } | undefined;
+/**
+ * How one kind of agent reaches its target: Node's agent class to extend, its constructor options
+ * from ours, and the stream it opens for a request (plain, or TLS over it).
+ */
+interface AgentKind {
+  base: typeof http.Agent;
+  agentOptions(opts: HttpAgentOptions): http.AgentOptions;
+  connect(open: TorStreamOpener, options: http.ClientRequestArgs, stream: TorSocksConnectOptions): Promise<net.Socket>;
+}
 
 /**
- * The agent classes, made at the first call: they extend Node's `http.Agent` and `https.Agent`,
- * and those modules are loaded only then (see util/node-builtins.ts).
+ * An agent class of `kind.base` whose every socket is a stream through tor. Works with
+ * `http.get`/`http.request` and keep-alive pooling; hostnames are resolved by tor, never locally.
  */
-export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass } {
-  if (agentClasses !== undefined) return agentClasses;
-  const httpModule = nodeHttp();
-  const httpsModule = nodeHttps();
-  const httpAddRequest = (httpModule.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest;
-  const httpsAddRequest = (httpsModule.Agent.prototype as unknown as { addRequest: AddRequest }).addRequest;
-
-  /**
-   * An `http.Agent` whose every socket is a stream through tor. Works with `http.get`/`http.request`
-   * and keep-alive pooling; hostnames are resolved by tor, never locally.
-   */
-  class TorHttpAgent extends httpModule.Agent {
+function torAgentClass(kind: AgentKind): TorAgentClass {
+  const baseAddRequest = (kind.base.prototype as unknown as { addRequest: AddRequest }).addRequest;
+  return class TorAgentOfKind extends kind.base implements TorAgent {
     private readonly open: TorStreamOpener;
     /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
     readonly #stream: TorSocksConnectOptions;
-
     /** The request addRequest is opening a connection for, while it runs. */
     #request: http.ClientRequest | undefined = undefined;
     /** Sockets to close, not reuse, once their request ends (see retireSockets). */
     readonly #retired = new WeakSet<object>();
 
     constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
-      super({ ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) });
+      super(kind.agentOptions(opts));
       this.open = open;
       this.#stream = streamOptions(opts);
       closeRetiredOnFree(this, this.#retired);
@@ -246,7 +244,7 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
     addRequest(request: http.ClientRequest, ...rest: unknown[]): void {
       this.#request = request;
       try {
-        httpAddRequest.call(this, request, ...rest);
+        baseAddRequest.call(this, request, ...rest);
       } finally {
         this.#request = undefined;
       }
@@ -255,65 +253,38 @@ export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass }
     override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
       const request = this.#request;
       this.#request = undefined;
-      return deliver((signal) => this.open(requestTarget(options, 80), withSignal(this.#stream, signal)), request, callback, options.timeout);
+      return deliver((signal) => kind.connect(this.open, options, withSignal(this.#stream, signal)), request, callback, options.timeout);
     }
-  }
+  };
+}
 
-  /**
-   * An `https.Agent` whose every socket is TLS over a stream through tor: the TLS handshake is with
-   * the request's host (SNI and certificate check), not with tor.
-   */
-  class TorHttpsAgent extends httpsModule.Agent {
-    private readonly open: TorStreamOpener;
-    /** Holds SOCKS credentials: an ES private field, so util.inspect and JSON never show it. */
-    readonly #stream: TorSocksConnectOptions;
+let agentClasses: { http: TorAgentClass; https: TorAgentClass } | undefined;
 
-    /** The request addRequest is opening a connection for, while it runs. */
-    #request: http.ClientRequest | undefined = undefined;
-    /** Sockets to close, not reuse, once their request ends (see retireSockets). */
-    readonly #retired = new WeakSet<object>();
-
-    constructor(open: TorStreamOpener, opts: HttpAgentOptions = {}) {
-      const tlsOptions = typeof opts.tls === 'object' ? opts.tls : {};
-      super({ ...tlsOptions, ...opts.agent, ...(opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {}) } as https.AgentOptions);
-      this.open = open;
-      this.#stream = streamOptions(opts);
-      closeRetiredOnFree(this, this.#retired);
-    }
-
-    retireSockets(): void {
-      retireSockets(this, this.#retired);
-    }
-
-    /** As TorHttpAgent's. */
-    addRequest(request: http.ClientRequest, ...rest: unknown[]): void {
-      this.#request = request;
-      try {
-        httpsAddRequest.call(this, request, ...rest);
-      } finally {
-        this.#request = undefined;
-      }
-    }
-
-    override createConnection(options: http.ClientRequestArgs, callback?: Callback): Duplex | null | undefined {
-      const request = this.#request;
-      this.#request = undefined;
-      return deliver(
-        (signal) => {
-          const target = requestTarget(options, 443);
-          // Node merges the agent's TLS options into `options`; the request's own fields (path,
-          // headers...) mean nothing to TLS, and `path` would even mean a unix socket to net.
-          const { path: _path, socketPath: _socketPath, host: _host, hostname: _hostname, port: _port, agent: _agent, ...rest } =
-            options as http.ClientRequestArgs & Record<string, unknown>;
-          return this.open(target, { ...withSignal(this.#stream, signal), tls: rest as tls.ConnectionOptions });
-        },
-        request,
-        callback,
-        options.timeout,
-      );
-    }
-  }
-
-  agentClasses = { http: TorHttpAgent, https: TorHttpsAgent };
+/**
+ * The agent classes, made at the first call: they extend Node's `http.Agent` and `https.Agent`,
+ * and those modules are loaded only then (see util/node-builtins.ts).
+ */
+export function torAgentClasses(): { http: TorAgentClass; https: TorAgentClass } {
+  if (agentClasses !== undefined) return agentClasses;
+  const keepAlive = (opts: HttpAgentOptions) => (opts.keepAlive !== undefined ? { keepAlive: opts.keepAlive } : {});
+  agentClasses = {
+    http: torAgentClass({
+      base: nodeHttp().Agent,
+      agentOptions: (opts) => ({ ...opts.agent, ...keepAlive(opts) }),
+      connect: (open, options, stream) => open(requestTarget(options, 80), stream),
+    }),
+    // TLS over the stream: the handshake is with the request's host (SNI and certificate check), not with tor.
+    https: torAgentClass({
+      base: nodeHttps().Agent,
+      agentOptions: (opts) => ({ ...(typeof opts.tls === 'object' ? opts.tls : {}), ...opts.agent, ...keepAlive(opts) }) as https.AgentOptions,
+      connect: (open, options, stream) => {
+        // Node merges the agent's TLS options into `options`; the request's own fields (path,
+        // headers...) mean nothing to TLS, and `path` would even mean a unix socket to net.
+        const { path: _path, socketPath: _socketPath, host: _host, hostname: _hostname, port: _port, agent: _agent, ...rest } =
+          options as http.ClientRequestArgs & Record<string, unknown>;
+        return open(requestTarget(options, 443), { ...stream, tls: rest as tls.ConnectionOptions });
+      },
+    }),
+  };
   return agentClasses;
 }
