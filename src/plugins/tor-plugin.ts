@@ -1,5 +1,6 @@
-import net from 'node:net';
-import { EndpointArgumentError } from '../errors.js';
+import type net from 'node:net';
+import { EndpointArgumentError, TorInvalidValueError } from '../errors.js';
+import { parseSocksHostname, parseSocksPortOption } from '../socks/socks-address.js';
 import { raceCancel, throwIfAborted } from '../util/abort.js';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
@@ -68,17 +69,26 @@ function checkAuthLength(value: string, name: string, min: number): void {
 
 function parseSocksPort(value: string): number | string {
   if (/^[0-9]+$/.test(value)) return parsePort(value, 'tor: socksPort');
-  if (value.toLowerCase().startsWith('unix:')) {
-    const path = parseUnixPath(value.slice(5), 'tor: socksPort');
-    // Caught here, before any I/O: the SOCKS client refuses a relative path too, but only once tor is found.
-    if (!path.startsWith('/')) {
-      throw new EndpointArgumentError(`tor: socksPort: the socket path must be absolute, got ${showValue(path)}`);
-    }
-    return path;
-  }
+  if (value.toLowerCase().startsWith('unix:')) return parseUnixPath(value.slice(5), 'tor: socksPort');
   throw new EndpointArgumentError(
     `tor: socksPort must be a port number or unix\\:/path (a unix socket), got ${showValue(value)}`,
   );
+}
+
+/**
+ * Checks the SOCKS address as the SOCKS client will (a relative socket path, a hostname that is no IP
+ * address: tor's SOCKS port is never looked up in DNS), but now, before any I/O: the client would
+ * only once tor had been found.
+ */
+function checkSocksAddress(socksPort: number | string | undefined, socksHostname: string | undefined, k: Record<string, string | undefined>): void {
+  try {
+    if (socksPort !== undefined) parseSocksPortOption(socksPort, socksHostname);
+    else if (socksHostname !== undefined) parseSocksHostname(socksHostname);
+  } catch (err) {
+    if (!(err instanceof TorInvalidValueError)) throw err;
+    const given = k[err.field];
+    throw new EndpointArgumentError(`tor: ${err.message}${given === undefined ? '' : `, got ${showValue(given)}`}`, { cause: err });
+  }
 }
 
 /**
@@ -101,16 +111,9 @@ export function parseTorClientOptions(endpoint: ParsedEndpoint): TorClientOption
     if (typeof connect.socksPort === 'string') {
       throw new EndpointArgumentError('tor: socksHostname cannot be used with a unix socksPort');
     }
-    const socksHost = parseHost(k.socksHostname, 'tor: socksHostname', { onion: false });
-    // tor's SOCKS port is never looked up in DNS (the SOCKS client refuses a name, but only once
-    // tor is found): say so before any I/O.
-    if (socksHost.toLowerCase() !== 'localhost' && net.isIP(socksHost) === 0) {
-      throw new EndpointArgumentError(
-        `tor: socksHostname must be an IP address or localhost (tor's SOCKS port is never looked up in DNS), got ${showValue(k.socksHostname)}`,
-      );
-    }
-    connect.socksHostname = socksHost;
+    connect.socksHostname = parseHost(k.socksHostname, 'tor: socksHostname', { onion: false });
   }
+  checkSocksAddress(connect.socksPort, connect.socksHostname, k);
   if (k.tls !== undefined) connect.tls = parseBoolean(k.tls, 'tor: tls');
   if (k.isolate !== undefined && (k.username !== undefined || k.password !== undefined)) {
     throw new EndpointArgumentError(

@@ -9,9 +9,9 @@ describe('tor: endpoint SOCKS address checked before any I/O', () => {
   const parse = (d: string) => parseTorClientOptions(parseEndpoint(d));
 
   for (const [description, pattern] of [
-    ['tor:example.com:80:socksPort=9050:socksHostname=example.com', /socksHostname must be an IP address or localhost.*"example\.com"/],
-    ['tor:example.com:80:socksHostname=tor-host', /socksHostname must be an IP address or localhost/],
-    ['tor:example.com:80:socksPort=unix\\:relative/socks', /socket path must be absolute, got "relative\/socks"/],
+    ['tor:example.com:80:socksPort=9050:socksHostname=example.com', /socksHostname: must be an IP address \(tor is never looked up in DNS\), got "example\.com"/],
+    ['tor:example.com:80:socksHostname=tor-host', /socksHostname: must be an IP address/],
+    ['tor:example.com:80:socksPort=unix\\:relative/socks', /socksPort: must be .*an absolute unix socket path.*, got "unix:relative\/socks"/],
   ] as const) {
     it(`refuses ${description}`, () => {
       assert.throws(() => parse(description), (err: unknown) => err instanceof EndpointArgumentError && pattern.test(err.message));
