@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { describeTarget } from '../util/ip-address.js';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
 import type { EndpointContext, EndpointPlugin, EndpointRole, ListeningEndpoint } from './plugin-types.js';
 import {
@@ -92,13 +93,10 @@ export function parseTcpServerOptions(endpoint: ParsedEndpoint): TcpServerOption
   return out;
 }
 
-function hostPort(host: string, port: number): string {
-  return net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
-}
 
 /** Connects as {@link TcpClientOptions} say; used by `tcp:` and as `tls:`'s default transport. */
 export function connectTcp(o: TcpClientOptions, signal?: AbortSignal): Promise<net.Socket> {
-  const what = `tcp connection to ${hostPort(o.host, o.port)}`;
+  const what = `tcp connection to ${describeTarget({ host: o.host, port: o.port })}`;
   return openSocket(
     // Called through the module object so that tests can observe every socket opened.
     () => net.createConnection({ host: o.host, port: o.port, ...(o.bindAddress ? { localAddress: o.bindAddress } : {}) }),
@@ -127,7 +125,7 @@ export const tcpPlugin: EndpointPlugin = {
     await listenServer(
       server,
       { port: o.port, host: o.interface, ...(o.backlog !== undefined ? { backlog: o.backlog } : {}) },
-      `listening on tcp ${hostPort(o.interface, o.port)}`,
+      `listening on tcp ${describeTarget({ host: o.interface, port: o.port })}`,
       ctx.signal,
     );
     return listeningEndpoint(formatServerAddress(server), () => closeServer(server));

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { TorInvalidValueError } from '../errors.js';
+import { describeTarget } from '../util/ip-address.js';
 import { isWildcardAddress, parseListenerAddresses } from '../control/listener-addresses.js';
 
 /** Where tor's SOCKS port is: a TCP address (always an IP: never resolved) or a unix socket. */
@@ -18,8 +19,7 @@ export const FALLBACK_SOCKS_ADDRESSES: readonly SocksAddress[] = Object.freeze([
 
 /** Describes an address for messages: `127.0.0.1:9050`, `[::1]:9050`, `unix:/run/tor/socks`. */
 export function describeSocksAddress(address: SocksAddress): string {
-  if ('path' in address) return `unix:${address.path}`;
-  return net.isIPv6(address.host) ? `[${address.host}]:${address.port}` : `${address.host}:${address.port}`;
+  return 'path' in address ? `unix:${address.path}` : describeTarget(address);
 }
 
 /**

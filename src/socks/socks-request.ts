@@ -71,11 +71,6 @@ export function parseSocksTarget(target: { host: unknown; port: unknown }): Sock
   return { host, port, addressType };
 }
 
-/** Describes a target for messages: `example.com:80`, `[::1]:80`. */
-export function describeTarget(target: { host: string; port: number }): string {
-  return net.isIPv6(target.host) ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
-}
-
 function checkAuthField(value: unknown, field: string, min: number): string {
   if (typeof value !== 'string') throw new TorInvalidValueError(field, 'must be a string');
   const bytes = Buffer.byteLength(value);

@@ -2,7 +2,7 @@ import net from 'node:net';
 import type tls from 'node:tls';
 import { nodeTls } from '../util/node-builtins.js';
 import { socksFailure } from './socks-errors.js';
-import { describeTarget } from './socks-request.js';
+import { describeTarget } from '../util/ip-address.js';
 
 /**
  * Starts TLS on a stream that tor has connected. SNI is the target host unless it is an IP (TLS

@@ -21,7 +21,8 @@ import {
 import { SOCKS_FAILURE_CODES, socksFailure } from './socks-errors.js';
 import { socksConnectHandshake } from './socks-handshake.js';
 import type { TorResolveOptions, TorSocksConnectOptions } from './socks-options.js';
-import { describeTarget, parseSocksHost, parseSocksTarget, socksCredentials, type SocksCredentials } from './socks-request.js';
+import { describeTarget } from '../util/ip-address.js';
+import { parseSocksHost, parseSocksTarget, socksCredentials, type SocksCredentials } from './socks-request.js';
 import { openSocksSocket } from './socks-socket.js';
 import { startTls } from './socks-tls.js';
 import type { createTorDispatcher as CreateTorDispatcher, TorFetchInit } from './tor-fetch.js';

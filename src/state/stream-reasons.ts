@@ -4,6 +4,7 @@
  */
 
 import type { HostPort } from '../control/events/event-types.js';
+import { describeTarget } from '../util/ip-address.js';
 
 /** What each reason means, as a phrase that follows "the stream failed: ". */
 const REASON_PHRASES: Readonly<Record<string, string>> = Object.freeze({
@@ -34,12 +35,12 @@ const REASON_PHRASES: Readonly<Record<string, string>> = Object.freeze({
  * @param remoteReason the stream's REMOTE_REASON (kept from its last DETACHED or FAILED event)
  */
 export function exitRefusal(remoteReason: string | undefined, target: HostPort): string | undefined {
-  const { host, port } = target;
+  const { host } = target;
   switch (remoteReason) {
     case 'RESOLVEFAILED':
       return `could not resolve ${host} (REMOTE_REASON=RESOLVEFAILED)`;
     case 'EXITPOLICY':
-      return `does not allow ${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port} by its exit policy (REMOTE_REASON=EXITPOLICY)`;
+      return `does not allow ${describeTarget(target)} by its exit policy (REMOTE_REASON=EXITPOLICY)`;
     case 'NOROUTE':
       return `has no route to ${host} (REMOTE_REASON=NOROUTE)`;
     default:

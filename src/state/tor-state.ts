@@ -19,7 +19,7 @@ import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
 import type { MapAddressMappings, MappedAddress } from '../control/map-address.js';
-import { normalizeAddress } from '../util/ip-address.js';
+import { describeTarget, normalizeAddress } from '../util/ip-address.js';
 import { listenerPeers, type SocketPeer } from './client-process.js';
 import { TorGeoIp } from '../geoip/tor-geoip.js';
 import type { GeoIpLookup, Location } from './geoip-types.js';
@@ -111,13 +111,11 @@ interface StreamEnding {
 
 /** connectVia's error for a pinned stream that tor ended: why, in words and as tor's reasons. */
 function streamEndedError(circuitId: string, target: HostPort, ending: StreamEnding, socksError: TorSocksError): TorCircuitError {
-  const { host, port } = target;
   const refusal = exitRefusal(ending.remoteReason, target);
-  const where = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${port}`;
   const message =
     refusal !== undefined
       ? `the exit of circuit ${circuitId} ${refusal}`
-      : `the stream to ${where} over circuit ${circuitId} failed: ${describeStreamEnd(ending.reason, ending.remoteReason)}`;
+      : `the stream to ${describeTarget(target)} over circuit ${circuitId} failed: ${describeStreamEnd(ending.reason, ending.remoteReason)}`;
   return new TorCircuitError(message, { circuitId, ...streamReasonFields(ending.reason, ending.remoteReason) }, { cause: socksError });
 }
 

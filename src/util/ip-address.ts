@@ -1,7 +1,14 @@
 /**
  * IP addresses in one comparable text form, for code that matches addresses written in different
- * spellings (tor's listener lists, /proc/net/tcp, GeoIP lookups).
+ * spellings (tor's listener lists, /proc/net/tcp, GeoIP lookups), and `host:port` for messages.
  */
+
+import net from 'node:net';
+
+/** Describes a target for messages: `example.com:80`, `[::1]:80`. */
+export function describeTarget(target: { host: string; port: number }): string {
+  return net.isIPv6(target.host) ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+}
 
 /**
  * A canonical text form for comparing addresses: dotted IPv4 (also for IPv4-mapped IPv6), or the
