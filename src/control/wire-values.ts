@@ -162,7 +162,7 @@ export function scrubSecrets(text: string, secrets: readonly string[]): string {
   if (secrets.length === 0) return text;
   let out = text;
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    out = out.split(secret).join('[redacted]');
+    out = out.replaceAll(secret, '[redacted]');
   }
   return out;
 }

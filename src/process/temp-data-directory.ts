@@ -111,10 +111,14 @@ export async function sweepLeftoverDataDirectories(parent: string = os.tmpdir())
  * /proc/locks) or there is no lock file.
  */
 export async function isDataDirectoryLocked(dir: string): Promise<boolean> {
-  const lock = await lstat(path.join(dir, 'lock'), { bigint: true }).catch(() => undefined);
-  if (lock === undefined) return false;
   const held = await heldLocks();
-  return held !== undefined && held.has(fileKey(lock.dev, lock.ino));
+  return held !== undefined && (await lockIsHeld(dir, held));
+}
+
+/** Whether `dir/lock` exists and is among the `held` locks. */
+async function lockIsHeld(dir: string, held: ReadonlySet<string>): Promise<boolean> {
+  const lock = await lstat(path.join(dir, 'lock'), { bigint: true }).catch(() => undefined);
+  return lock !== undefined && held.has(fileKey(lock.dev, lock.ino));
 }
 
 /** Whether `dir` is one of ours whose owner and tor are gone (see above). */
@@ -125,9 +129,7 @@ async function isLeftover(dir: string, uid: number, locks: () => Promise<Set<str
   if (record?.tor === undefined) return false;
   if ((await isProcessAlive(record.owner)) || (await isProcessAlive(record.tor))) return false;
   const held = await locks();
-  if (held === undefined) return true;
-  const lock = await lstat(path.join(dir, 'lock'), { bigint: true }).catch(() => undefined);
-  return lock === undefined || !held.has(fileKey(lock.dev, lock.ino));
+  return held === undefined || !(await lockIsHeld(dir, held));
 }
 
 /** The owner record of `dir`, when it is a regular file of `uid` holding a valid one. */
