@@ -13,6 +13,7 @@ export { TorControl, type ConfValue, type CommandOptions } from './control/tor-c
 export type { ControlReply, ReplyLine } from './control/reply.js';
 export type { MapAddressMappings, MappedAddress } from './control/map-address.js';
 export type { ProtocolInfo } from './control/protocol-info.js';
+export type { EventIteratorOptions } from './control/event-iterator.js';
 export type * from './control/events/event-types.js';
 
 export {

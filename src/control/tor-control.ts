@@ -6,7 +6,6 @@ import {
   TorControlClosedError,
   TorControlError,
   TorError,
-  TorEventsOverflowError,
   TorInvalidValueError,
   TorProtocolError,
   TorTimeoutError,
@@ -34,6 +33,7 @@ import {
   replyIsSecret,
 } from './wire-values.js';
 import { parseProtocolInfo, type ProtocolInfo } from './protocol-info.js';
+import { eventIterator, type EventIteratorOptions } from './event-iterator.js';
 import { startsAt, unquoteString } from './keyword-args.js';
 import { onListenerRejection } from '../util/listener-result.js';
 
@@ -43,12 +43,6 @@ const log = logger('control');
 const SETEVENTS_TIMEOUT_MS = 5_000;
 /** How long an unsubscribe waits for tor's acknowledgement before resolving anyway. */
 const UNSUBSCRIBE_WAIT_MS = 1_000;
-/**
- * How many events an events() iterator holds for a reader that has not read them, by default: some
- * 5 MB of parsed events; a busy tor sends thousands a second, and a stalled reader must not take
- * the process's memory.
- */
-const DEFAULT_MAX_BUFFERED_EVENTS = 10_000;
 
 /** A value SETCONF accepts; booleans become 1/0. */
 export type ConfValue = string | number | boolean;
@@ -707,112 +701,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    */
   events(
     names: string | readonly string[],
-    opts: { signal?: AbortSignal; maxBuffered?: number } = {},
+    opts: EventIteratorOptions = {},
   ): AsyncIterableIterator<TorEvent> {
-    // Checked now: an iterator over no events would wait for ever. Names are tor's, which ignores
-    // case: `BW` and `bw` are one subscription, not two deliveries of each event.
-    const list = [...new Set(assertTokenList(names, 'event name').map((n) => n.toUpperCase()))];
-    if (list.length === 0) throw new TorInvalidValueError('event names', 'none given');
-    // Now too: a signal that is no AbortSignal would otherwise fail at the first next(), after
-    // subscribing.
-    assertCancelOptions({ signal: opts.signal });
-    const maxBuffered = opts.maxBuffered ?? DEFAULT_MAX_BUFFERED_EVENTS;
-    if (!(maxBuffered === Infinity || (Number.isSafeInteger(maxBuffered) && maxBuffered >= 1))) {
-      throw new TorInvalidValueError('maxBuffered', 'must be a whole number from 1, or Infinity');
-    }
-    const buffer: TorEvent[] = [];
-    // Every next() waiting for an event; each wake-up lets all of them look again.
-    const waiters: Array<() => void> = [];
-    const wakeAll = () => {
-      for (const wake of waiters.splice(0)) wake();
-    };
-    let ended = false;
-    let failure: Error | null = null;
-    const unsubscribers: Array<() => Promise<void>> = [];
-    const unsubscribe = () => {
-      const offs = unsubscribers.splice(0);
-      return Promise.all(offs.map((off) => off().catch(() => undefined)));
-    };
-    const push = (e: TorEvent) => {
-      if (failure) return;
-      if (buffer.length >= maxBuffered) {
-        // Unbounded, a reader that stalls would take the process's memory; what is buffered is
-        // still read, then the error says that events were dropped from here on.
-        failure = new TorEventsOverflowError(maxBuffered);
-        void unsubscribe();
-      } else buffer.push(e);
-      wakeAll();
-    };
-    const onClose = (err?: Error) => {
-      failure ??= new TorControlClosedError('event stream ended: the Tor control connection closed', {
-        cause: err,
-      });
-      wakeAll();
-    };
-    const onAbort = () => {
-      ended = true;
-      wakeAll();
-    };
-    const stop = async () => {
-      ended = true;
-      // After return() the iterator is done, whatever had arrived.
-      buffer.length = 0;
-      wakeAll();
-      this.off('close', onClose);
-      opts.signal?.removeEventListener('abort', onAbort);
-      await unsubscribe();
-    };
-    let started: Promise<void> | null = null;
-    const start = () =>
-      (started ??= (async () => {
-        // Ended before the first next() (return(), an aborted signal): nothing to subscribe.
-        if (ended) return;
-        if (opts.signal?.aborted) {
-          ended = true;
-          return;
-        }
-        this.on('close', onClose);
-        opts.signal?.addEventListener('abort', onAbort, { once: true });
-        for (const n of list) {
-          const off = await this.subscribe(n, push);
-          // Ended while tor acknowledged: undo it now, stop() has already run.
-          if (ended) {
-            await off().catch(() => undefined);
-            return;
-          }
-          unsubscribers.push(off);
-        }
-      })());
-    const iterator: AsyncIterableIterator<TorEvent> = {
-      [Symbol.asyncIterator]() {
-        return iterator;
-      },
-      next: async (): Promise<IteratorResult<TorEvent>> => {
-        try {
-          await start();
-        } catch (err) {
-          await stop();
-          throw err;
-        }
-        for (;;) {
-          if (buffer.length > 0) return { value: buffer.shift()!, done: false };
-          if (ended) {
-            await stop();
-            return { value: undefined, done: true };
-          }
-          if (failure) {
-            await stop();
-            throw failure;
-          }
-          await new Promise<void>((r) => waiters.push(r));
-        }
-      },
-      return: async (): Promise<IteratorResult<TorEvent>> => {
-        await stop();
-        return { value: undefined, done: true };
-      },
-    };
-    return iterator;
+    return eventIterator(this, names, opts);
   }
 
   /**
