@@ -5,6 +5,7 @@ import { assertCancelOptions, throwIfAborted } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
 import { buildContext } from './endpoint-context.js';
+import { pluginFailure } from './plugin-failure.js';
 
 /**
  * Opens a client connection described by an endpoint string.
@@ -17,7 +18,9 @@ import { buildContext } from './endpoint-context.js';
  * @throws EndpointSyntaxError (`TOR_ENDPOINT_SYNTAX`), UnknownEndpointError (`TOR_ENDPOINT_UNKNOWN`),
  *   EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`), TorNotAvailableError (`TOR_NOT_AVAILABLE`),
  *   EndpointConnectError (`TOR_ENDPOINT_CONNECT`), TorSocksError, TorAbortError (`TOR_ABORTED`),
- *   TorTimeoutError (`TOR_TIMEOUT`).
+ *   TorTimeoutError (`TOR_TIMEOUT`). A plugin's error that is not a torcon error is wrapped (it is the
+ *   `cause`): EndpointArgumentError from its `validate`, EndpointConnectError from its `connect`
+ *   (TorAbortError once `signal` aborted).
  * @example
  * const socket = await connect('tor:example.com:80', { tor });
  */
@@ -25,10 +28,19 @@ export async function connect(description: string, opts: EndpointCallOptions): P
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'client');
-  plugin.validate?.(endpoint, 'client', ctx.registry);
+  try {
+    plugin.validate?.(endpoint, 'client', ctx.registry);
+  } catch (err) {
+    throw pluginFailure(err, endpoint.prefix, 'validate');
+  }
   assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `connecting to the ${endpoint.prefix}: endpoint`);
-  const socket: unknown = await plugin.connect!(endpoint, ctx);
+  let socket: unknown;
+  try {
+    socket = await plugin.connect!(endpoint, ctx);
+  } catch (err) {
+    throw pluginFailure(err, endpoint.prefix, 'connect', opts.signal);
+  }
   // A third-party plugin may resolve with anything; catch that here, with its name, rather than
   // leaving the caller to meet "socket.write is not a function" later.
   if (!(socket instanceof Duplex)) {

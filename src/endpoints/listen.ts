@@ -5,6 +5,7 @@ import { parseEndpoint } from '../util/endpoint-grammar.js';
 import type { ListeningEndpoint } from '../util/listening-endpoint.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
 import { buildContext } from './endpoint-context.js';
+import { pluginFailure } from './plugin-failure.js';
 
 /**
  * Makes `server` reachable at the endpoint an endpoint string describes.
@@ -16,7 +17,9 @@ import { buildContext } from './endpoint-context.js';
  * @returns where it listens, and `close()`; for `onion:` an `OnionService`.
  * @throws EndpointSyntaxError (`TOR_ENDPOINT_SYNTAX`), UnknownEndpointError (`TOR_ENDPOINT_UNKNOWN`),
  *   EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`), TorNotAvailableError (`TOR_NOT_AVAILABLE`),
- *   EndpointListenError (`TOR_ENDPOINT_LISTEN`), OnionPublishError, TorAbortError (`TOR_ABORTED`).
+ *   EndpointListenError (`TOR_ENDPOINT_LISTEN`), OnionPublishError, TorAbortError (`TOR_ABORTED`). A
+ *   plugin's error that is not a torcon error is wrapped (it is the `cause`): EndpointArgumentError
+ *   from its `validate`, EndpointListenError from its `listen` (TorAbortError once `signal` aborted).
  * @example
  * const service = await listen(http.createServer(app), 'onion:80', { tor });
  * console.log(service.address); // "<56 chars>.onion:80"
@@ -34,8 +37,16 @@ export async function listen(
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'server');
-  plugin.validate?.(endpoint, 'server', ctx.registry);
+  try {
+    plugin.validate?.(endpoint, 'server', ctx.registry);
+  } catch (err) {
+    throw pluginFailure(err, endpoint.prefix, 'validate');
+  }
   assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `listening on the ${endpoint.prefix}: endpoint`);
-  return plugin.listen!(server, endpoint, ctx);
+  try {
+    return await plugin.listen!(server, endpoint, ctx);
+  } catch (err) {
+    throw pluginFailure(err, endpoint.prefix, 'listen', opts.signal);
+  }
 }
