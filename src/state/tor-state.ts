@@ -338,7 +338,20 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private guardRoutersFor: readonly EntryGuard[] | undefined = undefined;
   private guardRoutersGeneration = -1;
 
-  private constructor(control: TorControl, opts: TorStateOptions) {
+  /** The build started by `start()`, shared by later calls. */
+  private starting: Promise<void> | undefined = undefined;
+
+  /**
+   * A state that follows nothing yet: its maps are empty until `start()` has subscribed to tor's
+   * events and read tor's answer; `TorState.create` (and `tor.getState()`) do both. For wiring
+   * (dependency injection) that constructs first and starts later.
+   * @param control - an authenticated control connection
+   * @param opts - `clock`, `geoip`, `procRoot` (the cancel options belong to `start()`)
+   * @example
+   * const state = new TorState(control);
+   * await state.start({ timeoutMs: 10_000 });
+   */
+  constructor(control: TorControl, opts: TorStateOptions = {}) {
     super();
     this.control = control;
     this.handoff = streamHandoff(control);
@@ -381,14 +394,29 @@ export class TorState extends EventEmitter<TorStateEvents> {
     assertCancelOptions(opts);
     throwIfAborted(opts.signal, 'building the Tor state');
     const state = new TorState(control, opts);
-    try {
-      await raceCancel(state.load(opts), 'building the Tor state', opts);
-    } catch (err) {
-      // Not awaited: tor may be the reason we failed, and the caller should hear of it now.
-      state.close().catch(() => undefined);
-      throw err;
-    }
+    await state.start(opts);
     return state;
+  }
+
+  /**
+   * Makes a state built with `new` live: what `TorState.create` does after constructing it. A
+   * second call shares the first one's build. A state whose build failed is closed.
+   * @throws TorControlError / TorControlClosedError from tor (TorControlClosedError too for a state
+   *   closed before); TorAbortError / TorTimeoutError per `opts`
+   */
+  async start(opts: CancelOptions = {}): Promise<void> {
+    if (this.starting === undefined) {
+      // Checked before the build is shared: a call with bad options must not fail the next one.
+      assertCancelOptions(opts);
+      throwIfAborted(opts.signal, 'building the Tor state');
+      if (this.closed) throw new TorControlClosedError('the Tor state is closed');
+      this.starting = raceCancel(this.load(opts), 'building the Tor state', opts).catch((err: unknown) => {
+        // Not awaited: tor may be the reason we failed, and the caller should hear of it now.
+        this.close().catch(() => undefined);
+        throw err;
+      });
+    }
+    return this.starting;
   }
 
   private async load(opts: CancelOptions): Promise<void> {

@@ -187,6 +187,47 @@ describe('state: TorState against a fake control port', () => {
       }
     });
 
+    it('new TorState() follows nothing until start(), which builds it once however often it is called', async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      const { control } = await openTorControl(fake.endpoint);
+      const state = new TorState(control);
+      try {
+        assert.equal(state.circuits.size, 0);
+        assert.equal(state.routers.size, 0);
+        assert.equal(commandsMatching(fake, /^GETINFO ns\/all/).length, 0);
+        // Bad options fail that call only; the next one builds.
+        await assert.rejects(state.start({ timeoutMs: -1 }), TorInvalidValueError);
+        await Promise.all([state.start(), state.start({ timeoutMs: 10_000 })]);
+        await state.start();
+        assert.equal(commandsMatching(fake, /^GETINFO ns\/all/).length, 1);
+        assert.deepEqual([...state.circuits.keys()], ['11']);
+        assert.equal(state.routers.size, Object.keys(FP).length);
+        fake.event('CIRC 12 LAUNCHED PURPOSE=GENERAL');
+        await sync({ fake, control, state });
+        assert.deepEqual([...state.circuits.keys()], ['11', '12']);
+      } finally {
+        await state.close();
+        control.destroy();
+        await fake.close();
+      }
+    });
+
+    it('start() of a closed state rejects with TorControlClosedError and sends nothing', async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      const { control } = await openTorControl(fake.endpoint);
+      try {
+        const state = new TorState(control);
+        await state.close();
+        await assert.rejects(state.start(), TorControlClosedError);
+        assert.equal(commandsMatching(fake, /^(GETINFO ns|SETEVENTS)/).length, 0);
+      } finally {
+        control.destroy();
+        await fake.close();
+      }
+    });
+
     it('hands out one Stream for a stream tor reports FAILED then CLOSED', async () => {
       const { fake, state } = await setup();
       const failed = once(state, 'streamFailed');
