@@ -8,12 +8,9 @@ import { logger } from '../util/log.js';
 import { assertTarget } from './add-onion-command.js';
 import { readClientAuthDir, writeClientAuthFiles } from './client-auth-dir.js';
 import { DescriptorUploadWatcher } from './descriptor-upload.js';
-import {
-  buildHiddenServiceConf,
-  groupDir,
-  parseHiddenServiceOptions,
-  type HiddenServiceGroup,
-} from './hidden-service-options.js';
+import { encodeConfLines, parseGetConfReply } from '../config/conf-lines.js';
+import { encodeHiddenServiceGroups, parseHiddenServiceOptions } from '../config/hidden-service-groups.js';
+import type { HiddenServiceConfig } from '../config/config-types.js';
 import { closeListener, listenForService } from './local-server.js';
 import type { OnionPortMapping } from './onion-types.js';
 import type { ValidOnionOptions } from './onion-options.js';
@@ -82,12 +79,12 @@ export async function createFilesystemService(
 
     o.onProgress({ phase: 'adding', message: `SETCONF HiddenServiceDir ${dir}`, percent: 20 });
     await lock.run(async () => {
-      const groups = parseHiddenServiceOptions(await control.command('GETCONF HiddenServiceOptions'));
-      if (groups.some((g) => sameDir(groupDir(g), dir))) {
+      const groups = await hiddenServiceGroups(control);
+      if (groups.some((g) => sameDir(g.dir, dir))) {
         throw new OnionPublishError(`tor already has an onion service in ${dir}`);
       }
       try {
-        await control.command(buildHiddenServiceConf([...groups, serviceGroup(dir, ports, o)]));
+        await control.command(setHiddenServicesCommand([...groups, serviceGroup(dir, ports, o)]));
       } catch (err) {
         if (err instanceof TorControlError) {
           throw new OnionPublishError(`tor refused the onion service in ${dir} (${err.message})`, { cause: err });
@@ -126,22 +123,35 @@ export async function createFilesystemService(
  */
 export function removeFilesystemService(control: TorControl, dir: string, lock: ConfigLock): Promise<void> {
   return lock.run(async () => {
-    const groups = parseHiddenServiceOptions(await control.command('GETCONF HiddenServiceOptions'));
-    const rest = groups.filter((g) => !sameDir(groupDir(g), dir));
+    const groups = await hiddenServiceGroups(control);
+    const rest = groups.filter((g) => !sameDir(g.dir, dir));
     if (rest.length === groups.length) return;
-    await control.command(buildHiddenServiceConf(rest));
+    await control.command(setHiddenServicesCommand(rest));
     log('HiddenServiceDir %s removed', dir);
   });
 }
 
-/** Our service's lines, in the order a torrc would list them. */
-function serviceGroup(dir: string, ports: readonly OnionPortMapping[], o: ValidOnionOptions): HiddenServiceGroup {
-  const group: HiddenServiceGroup = [{ key: 'HiddenServiceDir', value: dir }];
-  for (const p of ports) group.push({ key: 'HiddenServicePort', value: `${p.virtualPort} ${p.target}` });
-  if (o.maxStreams !== undefined) group.push({ key: 'HiddenServiceMaxStreams', value: String(o.maxStreams) });
-  if (o.maxStreamsCloseCircuit) group.push({ key: 'HiddenServiceMaxStreamsCloseCircuit', value: '1' });
-  if (o.pow) group.push({ key: 'HiddenServicePoWDefensesEnabled', value: '1' });
-  return group;
+/**
+ * tor's filesystem services as it reports them (`GETCONF HiddenServiceOptions`), every option of
+ * each kept, known to us or not: SETCONF replaces the whole set, so adding or removing one service
+ * re-sends all the others.
+ */
+async function hiddenServiceGroups(control: TorControl): Promise<HiddenServiceConfig[]> {
+  return parseHiddenServiceOptions(parseGetConfReply(await control.command('GETCONF HiddenServiceOptions')));
+}
+
+/** The SETCONF that makes `groups` tor's whole set of filesystem services (none: a bare HiddenServiceDir). */
+function setHiddenServicesCommand(groups: readonly HiddenServiceConfig[]): string {
+  return `SETCONF ${encodeConfLines(encodeHiddenServiceGroups(groups))}`;
+}
+
+/** Our service's group. */
+function serviceGroup(dir: string, ports: readonly OnionPortMapping[], o: ValidOnionOptions): HiddenServiceConfig {
+  const options: Array<[string, string]> = [];
+  if (o.maxStreams !== undefined) options.push(['HiddenServiceMaxStreams', String(o.maxStreams)]);
+  if (o.maxStreamsCloseCircuit) options.push(['HiddenServiceMaxStreamsCloseCircuit', '1']);
+  if (o.pow) options.push(['HiddenServicePoWDefensesEnabled', '1']);
+  return { dir, ports: ports.map((p) => `${p.virtualPort} ${p.target}`), options };
 }
 
 function sameDir(a: string | undefined, b: string): boolean {

@@ -11,7 +11,8 @@ import type { Tor } from '../../src/tor/tor.js';
 import type { TorOnionService } from '../../src/onion/onion-service.js';
 import { isValidServiceId } from '../../src/onion/service-id.js';
 import { generateClientAuthKey } from '../../src/onion/client-auth.js';
-import { groupDir, parseHiddenServiceOptions } from '../../src/onion/hidden-service-options.js';
+import { parseGetConfReply } from '../../src/config/conf-lines.js';
+import { parseHiddenServiceOptions } from '../../src/config/hidden-service-groups.js';
 import { EndpointArgumentError, OnionPublishError, TorControlError } from '../../src/errors.js';
 
 /**
@@ -154,7 +155,7 @@ describe('onion services on an offline tor', function () {
       await tor.control.command(
         `SETCONF HiddenServiceDir="${foreignDir()}" HiddenServicePort="81 127.0.0.1:9" HiddenServiceMaxStreams=3 HiddenServiceDirGroupReadable=1`,
       );
-      const before = parseHiddenServiceOptions(await tor.control.command('GETCONF HiddenServiceOptions'));
+      const before = parseHiddenServiceOptions(parseGetConfReply(await tor.control.command('GETCONF HiddenServiceOptions')));
       const dir = path.join(tmp, 'ours');
       const server = newServer();
       const service = (await tor.createOnionService({
@@ -174,19 +175,24 @@ describe('onion services on an offline tor', function () {
         await readFile(path.join(dir, 'authorized_clients', 'carol.auth'), 'utf8'),
         `descriptor:x25519:${service.clientAuth![0]!.publicKey}\n`,
       );
-      const during = parseHiddenServiceOptions(await tor.control.command('GETCONF HiddenServiceOptions'));
+      const during = parseHiddenServiceOptions(parseGetConfReply(await tor.control.command('GETCONF HiddenServiceOptions')));
       const port = (server.address() as net.AddressInfo).port;
+      assert.deepEqual(before, [
+        { dir: foreignDir(), ports: ['81 127.0.0.1:9'], options: [['HiddenServiceMaxStreams', '3'], ['HiddenServiceDirGroupReadable', '1']] },
+      ]);
       assert.deepEqual(during, [
         ...before,
-        [
-          { key: 'HiddenServiceDir', value: dir },
-          { key: 'HiddenServicePort', value: `80 127.0.0.1:${port}` },
-          { key: 'HiddenServiceMaxStreams', value: '4' },
-          { key: 'HiddenServicePoWDefensesEnabled', value: '1' },
-        ],
+        {
+          dir,
+          ports: [`80 127.0.0.1:${port}`],
+          options: [
+            ['HiddenServiceMaxStreams', '4'],
+            ['HiddenServicePoWDefensesEnabled', '1'],
+          ],
+        },
       ]);
       await service.close();
-      assert.deepEqual(parseHiddenServiceOptions(await tor.control.command('GETCONF HiddenServiceOptions')), before);
+      assert.deepEqual(parseHiddenServiceOptions(parseGetConfReply(await tor.control.command('GETCONF HiddenServiceOptions'))), before);
       assert.equal(server.listening, false);
 
       // The directory keeps the key: the same address comes back.
@@ -205,7 +211,7 @@ describe('onion services on an offline tor', function () {
       const plain = path.join(tmp, 'hs-plain');
       const first = await tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], hiddenServiceDir: accented, awaitUpload: false });
       const second = await tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], hiddenServiceDir: plain, awaitUpload: false });
-      const dirs = async () => parseHiddenServiceOptions(await tor.control.command('GETCONF HiddenServiceOptions')).map((g) => groupDir(g));
+      const dirs = async () => parseHiddenServiceOptions(parseGetConfReply(await tor.control.command('GETCONF HiddenServiceOptions'))).map((g) => g.dir);
       // Adding the second service re-sent the first group: its directory must be unchanged.
       assert.deepEqual(await dirs(), [accented, plain]);
       assert.equal((await readFile(path.join(accented, 'hostname'), 'utf8')).trim(), first.hostname);

@@ -7,6 +7,8 @@ import {
   parseHiddenServiceOptions,
 } from '../../src/config/hidden-service-groups.js';
 import type { ConfLine } from '../../src/config/config-types.js';
+import { encodeConfLines, parseGetConfReply } from '../../src/config/conf-lines.js';
+import type { ControlReply } from '../../src/control/reply.js';
 
 const L = (key: string, ...values: Array<string | null>): ConfLine[] => values.map((value) => ({ key, value }));
 
@@ -156,6 +158,26 @@ describe('config: HiddenService groups', () => {
       { key: 'HiddenServiceFutureOption', value: 'x y' },
     ]);
     assert.deepEqual(parseHiddenServiceOptions(lines), groups);
+  });
+
+  it('reads a GETCONF reply with quoted and non-ASCII directories (each UTF-8 byte in octal) and writes them back unchanged', () => {
+    // tor 0.4.9 answers GETCONF with `HiddenServiceDir="/tmp/hs-\303\251"` for /tmp/hs-é.
+    const reply: ControlReply = {
+      status: 250,
+      lines: ['HiddenServiceDir="/tmp/hs-\\303\\251"', 'HiddenServicePort=80 127.0.0.1:1', 'HiddenServiceDir="/tmp/with \\"quote\\""', 'HiddenServicePoWDefensesEnabled=1'].map(
+        (text, i, all) => ({ status: 250, separator: i === all.length - 1 ? ' ' : '-', text }),
+      ),
+    };
+    const groups = parseHiddenServiceOptions(parseGetConfReply(reply));
+    assert.deepEqual(groups, [
+      { dir: '/tmp/hs-é', ports: ['80 127.0.0.1:1'], options: [] },
+      { dir: '/tmp/with "quote"', ports: [], options: [['HiddenServicePoWDefensesEnabled', '1']] },
+    ]);
+    assert.equal(
+      encodeConfLines(encodeHiddenServiceGroups(groups)),
+      'HiddenServiceDir="/tmp/hs-é" HiddenServicePort="80 127.0.0.1:1" HiddenServiceDir="/tmp/with \\"quote\\"" HiddenServicePoWDefensesEnabled="1"',
+    );
+    assert.throws(() => encodeConfLines(encodeHiddenServiceGroups([{ dir: '/a\r\nSIGNAL HALT', ports: [], options: [] }])), TorInvalidValueError);
   });
 
   it('encodes "no groups" as a bare HiddenServiceDir (tor then removes them all)', () => {

@@ -2,18 +2,12 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { ONION_DEFAULTS, validateOnionOptions } from '../../src/onion/onion-options.js';
-import { buildHiddenServiceConf, groupDir, parseHiddenServiceOptions } from '../../src/onion/hidden-service-options.js';
 import { UploadTracker } from '../../src/onion/descriptor-upload.js';
 import { EndpointArgumentError, TorInvalidValueError } from '../../src/errors.js';
 import type { OnionServiceOptions } from '../../src/onion/onion-types.js';
-import type { ControlReply } from '../../src/control/reply.js';
 
 const ID = 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd';
 const OTHER = 'sp3k262uwy4r2k3ycr5awluarykdpag6a7y33jxop4cs2lu5uz5sseqd';
-
-function reply(...texts: string[]): ControlReply {
-  return { status: 250, lines: texts.map((text, i) => ({ status: 250, separator: i === texts.length - 1 ? ' ' : '-', text })) };
-}
 
 describe('onion service options', () => {
   const server = net.createServer();
@@ -82,58 +76,6 @@ describe('onion service options', () => {
     assert.throws(() => validateOnionOptions({ ...base, privateKey: `ED25519-V3:${blob}` }), (e: unknown) => {
       return e instanceof EndpointArgumentError && !e.message.includes(blob);
     });
-  });
-});
-
-describe('HiddenService* option groups', () => {
-  it('reads GETCONF HiddenServiceOptions into ordered groups, keeping unknown options', () => {
-    const groups = parseHiddenServiceOptions(
-      reply(
-        'HiddenServiceDir=/var/lib/tor/a',
-        'HiddenServicePort=80 127.0.0.1:8080',
-        'HiddenServiceFutureOption=x y',
-        'HiddenServicePort=22',
-        'HiddenServiceDir="/var/lib/tor/with \\"quote\\""',
-        'HiddenServiceVersion=3',
-      ),
-    );
-    assert.deepEqual(groups, [
-      [
-        { key: 'HiddenServiceDir', value: '/var/lib/tor/a' },
-        { key: 'HiddenServicePort', value: '80 127.0.0.1:8080' },
-        { key: 'HiddenServiceFutureOption', value: 'x y' },
-        { key: 'HiddenServicePort', value: '22' },
-      ],
-      [
-        { key: 'HiddenServiceDir', value: '/var/lib/tor/with "quote"' },
-        { key: 'HiddenServiceVersion', value: '3' },
-      ],
-    ]);
-    assert.equal(groupDir(groups[1]!), '/var/lib/tor/with "quote"');
-  });
-
-  it('reads "nothing configured"', () => {
-    assert.deepEqual(parseHiddenServiceOptions(reply('HiddenServiceOptions')), []);
-  });
-
-  it('reads a non-ASCII directory as tor escapes it (each UTF-8 byte in octal), and writes it back unchanged', () => {
-    // tor 0.4.9 answers GETCONF with `HiddenServiceDir="/tmp/hs-\303\251"` for /tmp/hs-é.
-    const groups = parseHiddenServiceOptions(reply('HiddenServiceDir="/tmp/hs-\\303\\251"', 'HiddenServicePort=80 127.0.0.1:1'));
-    assert.equal(groupDir(groups[0]!), '/tmp/hs-é');
-    assert.equal(buildHiddenServiceConf(groups), 'SETCONF HiddenServiceDir="/tmp/hs-é" HiddenServicePort="80 127.0.0.1:1"');
-  });
-
-  it('writes every line back in order, quoted, or RESETCONF when none is left', () => {
-    const groups = parseHiddenServiceOptions(
-      reply('HiddenServiceDir=/a', 'HiddenServicePort=80 127.0.0.1:1', 'HiddenServiceDir=/b', 'HiddenServicePoWDefensesEnabled=1'),
-    );
-    assert.equal(
-      buildHiddenServiceConf(groups),
-      'SETCONF HiddenServiceDir="/a" HiddenServicePort="80 127.0.0.1:1" HiddenServiceDir="/b" HiddenServicePoWDefensesEnabled="1"',
-    );
-    assert.equal(buildHiddenServiceConf([]), 'RESETCONF HiddenServiceOptions');
-    assert.throws(() => buildHiddenServiceConf([[{ key: 'HiddenServiceDir', value: '/a\r\nSIGNAL HALT' }]]), TorInvalidValueError);
-    assert.throws(() => buildHiddenServiceConf([[{ key: 'Bad Key', value: '1' }]]), TorInvalidValueError);
   });
 });
 
