@@ -245,3 +245,13 @@ export class GeoIpDatabaseError extends TorError {
     this.path = path;
   }
 }
+
+/**
+ * tor's network is disabled (`DisableNetwork 1`), so what was asked cannot happen until it is
+ * enabled: `tor.waitForBootstrap()` would otherwise wait forever.
+ */
+export class TorNetworkDisabledError extends TorError {
+  constructor(message = "tor's network is disabled (DisableNetwork 1)", options?: { cause?: unknown }) {
+    super('TOR_NETWORK_DISABLED', message, options);
+  }
+}

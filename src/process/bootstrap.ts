@@ -7,6 +7,10 @@ export interface BootstrapProgress {
   percent: number;
   tag: string;
   summary: string;
+  /** tor's WARNING, when this is a report of a problem at this step (tor keeps trying). */
+  warning?: string;
+  /** tor's REASON for the problem (an ORCONN reason such as `CONNECTREFUSED`, or `NOROUTE`). */
+  reason?: string;
 }
 
 /**
@@ -19,7 +23,10 @@ export function parseBootstrapStatus(text: string): BootstrapProgress | undefine
   const { keywords } = parseKeywordArgs(text.slice(at + 'BOOTSTRAP '.length));
   const percent = Number(keywords['PROGRESS']);
   if (!Number.isFinite(percent)) return undefined;
-  return { percent, tag: keywords['TAG'] ?? '', summary: keywords['SUMMARY'] ?? '' };
+  const progress: BootstrapProgress = { percent, tag: keywords['TAG'] ?? '', summary: keywords['SUMMARY'] ?? '' };
+  if (keywords['WARNING'] !== undefined) progress.warning = keywords['WARNING'];
+  if (keywords['REASON'] !== undefined) progress.reason = keywords['REASON'];
+  return progress;
 }
 
 /**

@@ -17,6 +17,8 @@ import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { parseTorTarget } from './tor-target.js';
 import { requestNewIdentity } from './new-identity.js';
+import { awaitBootstrap, readBootstrapProgress, type WaitForBootstrapOptions } from './bootstrap-wait.js';
+import type { BootstrapProgress } from '../process/bootstrap.js';
 
 /** Options of {@link Tor.connect}. */
 export interface TorStreamOptions extends TorConnectOptions {
@@ -274,6 +276,34 @@ export class Tor {
       // Also when the wait was cut short: tor may have applied it, and closing costs only a reconnect.
       this.socksClient?.closeKeptConnections();
     }
+  }
+
+  /**
+   * Where tor is in its bootstrap (`GETINFO status/bootstrap-phase`): `percent` (100 once it can
+   * carry traffic), tor's `tag` and `summary` of the step, and `warning`/`reason` when the last
+   * thing tor reported there was a problem.
+   * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when tor's answer is no bootstrap status
+   * @example
+   * const { percent, summary } = await tor.bootstrapProgress();
+   */
+  bootstrapProgress(opts: CancelOptions = {}): Promise<BootstrapProgress> {
+    return readBootstrapProgress(this.control, opts);
+  }
+
+  /**
+   * Resolves once tor has bootstrapped (100%), at once when it already has: for a tor that has
+   * just started (a container, a service), or whose network was just enabled. `onProgress` hears
+   * each step and each problem tor reports on the way (tor keeps trying: bound the wait with
+   * `timeoutMs` or `signal`).
+   * @throws TorNetworkDisabledError (`TOR_NETWORK_DISABLED`) when tor's `DisableNetwork` is 1, or
+   *   is set to 1 while waiting: tor would never finish
+   * @throws TorTimeoutError (`TOR_TIMEOUT`) after `timeoutMs`, saying where tor stopped and the last
+   *   problem it reported; TorAbortError (`TOR_ABORTED`); TorControlClosedError (`TOR_CONTROL_CLOSED`)
+   * @example
+   * await tor.waitForBootstrap({ timeoutMs: 120_000, onProgress: (p) => console.log(`${p.percent}% ${p.summary}`) });
+   */
+  waitForBootstrap(opts: WaitForBootstrapOptions = {}): Promise<void> {
+    return awaitBootstrap(this.control, opts);
   }
 
   /**

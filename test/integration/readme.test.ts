@@ -22,6 +22,7 @@ function extractSnippets(markdown: string): Map<string, string> {
 /** What each snippet must print: the README promises these, so the test checks them. */
 const EXPECTED: Record<string, RegExp[]> = {
   'connect-tor': [/^0\.4\.\d+\S* NOTICE BOOTSTRAP PROGRESS=100/m],
+  bootstrap: [/^tor is at 100%: Done$/m, /^100% Done$/m, /^ready for traffic$/m],
   'launch-tor': [/^tor 0\.4\.\d+\S* running as pid \d+$/m],
   state: [/^\d+ routers, \d+ circuits$/m, /^our circuit \d+ \[ '\w+', '\w+', '\w+' \]$/m],
   attacher: [/^stream to 127\.0\.0\.1 goes over circuit \d+$/m, /^200 hello via \w+$/m],
