@@ -47,6 +47,7 @@ export type { OnionService, OnionServiceOptions, OnionClientAuthKey, OnionPortMa
 export { TorOnionService, type OnionServiceEvents } from './onion/onion-service.js';
 export { generateClientAuthKey, type OnionClientAuth } from './onion/client-auth.js';
 export type { OnionClientAuthAddOptions } from './onion/onion-service-manager.js';
+export type { OnionServiceInfo } from './onion/onion-inventory.js';
 export type { TorConnectOptions } from './socks/socks-types.js';
 export type { HttpAgentOptions, TorFetchInit, TorResolveOptions } from './socks/tor-socks-client.js';
 

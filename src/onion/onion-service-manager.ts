@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
 import { TorInvalidValueError } from '../errors.js';
-import type { CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { CLIENT_NAME, parseClientAuthPrivateKey, parseClientAuthView, type OnionClientAuth } from './client-auth.js';
 import { createEphemeralService } from './ephemeral-service.js';
@@ -10,6 +10,7 @@ import type { OnionService, OnionServiceOptions } from './onion-types.js';
 import { validateOnionOptions } from './onion-options.js';
 import type { TorOnionService } from './onion-service.js';
 import { normalizeServiceId } from './service-id.js';
+import { deleteOnionById, listOnionServices, type OnionServiceInfo } from './onion-inventory.js';
 
 export type { OnionClientAuth } from './client-auth.js';
 
@@ -70,6 +71,34 @@ export class OnionServiceManager {
     if (this.control.closed) service.connectionLost(new Error('the Tor control connection closed'));
     if (o.server) closeWithServer(service, o.server);
     return service;
+  }
+
+  /**
+   * The ADD_ONION services tor shows this connection (`GETINFO onions/current`, `onions/detached`):
+   * those created on it, and the detached ones of every connection.
+   */
+  async list(opts: CancelOptions = {}): Promise<OnionServiceInfo[]> {
+    assertCancelOptions(opts);
+    return listOnionServices(this.control, opts);
+  }
+
+  /**
+   * Removes a running service by address. One this manager created is closed through its handle
+   * (which also stops the local listener torcon opened for it); any other goes by DEL_ONION.
+   * @returns true when a service was removed, false when tor has none by that id that this
+   *   connection may remove (unknown, gone, or another connection's service that is not detached)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything but a v3 address (nothing sent)
+   * @throws TorControlError, TorControlClosedError, TorAbortError, TorTimeoutError
+   */
+  async remove(onion: string, opts: CancelOptions = {}): Promise<boolean> {
+    assertCancelOptions(opts);
+    const id = normalizeServiceId(onion);
+    const own = [...this.services].find((s) => s.serviceId === id && !s.closed);
+    if (own) {
+      await raceCancel(own.close(), `removing ${id}.onion`, opts);
+      return true;
+    }
+    return deleteOnionById(this.control, id, opts);
   }
 
   /**

@@ -5,6 +5,7 @@ import type { TorControl } from '../control/tor-control.js';
 import type { MapAddressMappings, MappedAddress } from '../control/map-address.js';
 import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
 import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptions } from '../onion/onion-service-manager.js';
+import type { OnionServiceInfo } from '../onion/onion-inventory.js';
 import type { LaunchedTor } from '../process/launch-tor.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
@@ -216,6 +217,32 @@ export class Tor {
   /** ONION_CLIENT_AUTH_VIEW: the client-auth credentials tor holds. */
   listOnionClientAuth(opts: CancelOptions = {}): Promise<OnionClientAuth[]> {
     return this.onionServices.listClientAuth(opts);
+  }
+
+  /**
+   * The ADD_ONION services tor runs that this connection may see: those created on it (by
+   * `createOnionService`/`listen(server, "onion:...")` on this handle, not detached) and the
+   * detached ones of every connection (`detach: true`), which outlive the process that made them.
+   * `HiddenServiceDir` services are in `(await tor.getConfig()).hiddenServices()` instead.
+   * @example
+   * for (const s of await tor.listOnionServices()) if (s.detached) console.log(s.hostname);
+   */
+  listOnionServices(opts: CancelOptions = {}): Promise<OnionServiceInfo[]> {
+    return this.onionServices.list(opts);
+  }
+
+  /**
+   * Removes an ADD_ONION service by address (`<56 chars>.onion` or the bare id): one of this
+   * handle's, or a detached one, e.g. left by an earlier run of the process. A service this handle
+   * created is closed as by its own `close()`, its local listener included.
+   * @returns true when it was removed; false when tor has no such service that this connection
+   *   may remove (unknown, already gone, or another connection's own)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything but a v3 onion address (nothing sent)
+   * @example
+   * await tor.removeOnionService('pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion');
+   */
+  removeOnionService(onion: string, opts: CancelOptions = {}): Promise<boolean> {
+    return this.onionServices.remove(onion, opts);
   }
 
   /**

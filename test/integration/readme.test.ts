@@ -27,6 +27,7 @@ const EXPECTED: Record<string, RegExp[]> = {
   state: [/^\d+ routers, \d+ circuits$/m, /^our circuit \d+ \[ '\w+', '\w+', '\w+' \]$/m],
   attacher: [/^stream to 127\.0\.0\.1 goes over circuit \d+$/m, /^200 hello via \w+$/m],
   onion: [/^serving on [a-z2-7]{56}\.onion:80$/m, /^200 hello from an onion service$/m],
+  'onion-list': [/^[a-z2-7]{56}\.onion detached=true$/m, /^removed: true$/m],
   fetch: [/^200 reached through a Tor exit$/m, /HTTP\/1\.1 200 OK/],
   events: [/^read \d+ written \d+$/m],
   config: [
