@@ -6,9 +6,8 @@ import 'reflect-metadata';
 
 export { connectTor, launchTor, DEFAULT_CONTROL_ENDPOINTS, type ConnectTorOptions } from './tor/connect-tor.js';
 export { Tor, type TorStreamOptions } from './tor/tor.js';
-export type { WaitForBootstrapOptions } from './tor/bootstrap-wait.js';
 export type { LaunchTorOptions } from './process/launch-tor.js';
-export type { BootstrapProgress } from './process/bootstrap.js';
+export type { BootstrapProgress, WaitForBootstrapOptions } from './process/bootstrap.js';
 
 export { TorControl, type ConfValue, type CommandOptions } from './control/tor-control.js';
 export type { ControlReply, ReplyLine } from './control/reply.js';

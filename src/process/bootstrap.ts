@@ -1,6 +1,16 @@
-import { TorAbortError, TorControlClosedError } from '../errors.js';
+/**
+ * tor's bootstrap: reading its status, and waiting for it to finish, for a tor torcon launched
+ * (launchTor) and for any other (`Tor.waitForBootstrap`): a system tor that has just started (a
+ * container, a service manager) answers on its control port long before it can carry traffic.
+ */
+import { TorControlClosedError, TorInvalidValueError, TorNetworkDisabledError, TorProtocolError, TorTimeoutError } from '../errors.js';
 import { parseKeywordArgs } from '../control/keyword-args.js';
 import type { TorControl } from '../control/tor-control.js';
+import type { ConfChangedEvent, StatusEvent } from '../control/events/event-types.js';
+import { assertCancelOptions, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
+import { logger } from '../util/log.js';
+
+const log = logger('tor');
 
 /** One step of tor's bootstrap, from `STATUS_CLIENT ... BOOTSTRAP` (control-spec 4.1.10). */
 export interface BootstrapProgress {
@@ -29,43 +39,129 @@ export function parseBootstrapStatus(text: string): BootstrapProgress | undefine
   return progress;
 }
 
+/** Options of {@link waitForBootstrap} (`Tor.waitForBootstrap`, and launchTor's wait). */
+export interface WaitForBootstrapOptions extends CancelOptions {
+  /**
+   * Hears each step once (the step tor is at when the wait starts, then each later one), and each
+   * problem tor reports on the way (`warning` set; tor keeps trying). The same callback as
+   * `launchTor({ onProgress })`. A callback that throws is ignored: it does not end the wait.
+   */
+  onProgress?: (progress: BootstrapProgress) => void;
+}
+
 /**
- * Resolves when tor reports 100% bootstrap, reporting each new step to `onProgress`. Subscribes
- * before asking for the current phase, so that no step falls between the two.
- * @throws TorControlClosedError when the connection closes first; TorAbortError on abort
+ * Where tor is in its bootstrap (`GETINFO status/bootstrap-phase`).
+ * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when tor's answer is no bootstrap status
  */
-export async function waitForBootstrap(
-  control: TorControl,
-  opts: { onProgress?: (p: BootstrapProgress) => void; signal?: AbortSignal } = {},
-): Promise<void> {
-  let last = -1;
+export async function readBootstrapProgress(control: TorControl, opts: CancelOptions = {}): Promise<BootstrapProgress> {
+  assertCancelOptions(opts);
+  const text = await control.getInfo('status/bootstrap-phase', opts);
+  const progress = parseBootstrapStatus(text);
+  if (!progress) throw new TorProtocolError('GETINFO status/bootstrap-phase: tor answered no bootstrap status');
+  return progress;
+}
+
+/**
+ * Resolves once tor has bootstrapped (100%); at once when it already has. Subscribes to tor's
+ * STATUS_CLIENT and CONF_CHANGED events before reading where tor is, so that no step falls
+ * between the two; unsubscribes however the wait ends.
+ *
+ * @throws TorNetworkDisabledError (`TOR_NETWORK_DISABLED`) when tor's `DisableNetwork` is 1 (at the
+ *   start, or set while waiting): tor would never finish
+ * @throws TorTimeoutError (`TOR_TIMEOUT`) after `timeoutMs`, its message saying where tor stopped
+ *   and the last problem it reported
+ * @throws TorAbortError (`TOR_ABORTED`) on abort
+ * @throws TorControlClosedError (`TOR_CONTROL_CLOSED`) when the connection closes first
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for bad options (nothing sent)
+ */
+export async function waitForBootstrap(control: TorControl, opts: WaitForBootstrapOptions = {}): Promise<void> {
+  if (opts === null || typeof opts !== 'object') throw new TorInvalidValueError('bootstrap options', 'must be an object');
+  assertCancelOptions(opts);
+  const { onProgress } = opts;
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new TorInvalidValueError('onProgress', 'must be a function');
+  }
+  // Nothing is sent for a wait given up before it starts.
+  throwIfAborted(opts.signal, 'waiting for tor to bootstrap');
+
+  let last: BootstrapProgress | undefined;
+  let over = false;
   let done!: () => void;
   let fail!: (err: Error) => void;
   const finished = new Promise<void>((resolve, reject) => {
-    done = resolve;
-    fail = reject;
+    done = () => {
+      over = true;
+      resolve();
+    };
+    fail = (err) => {
+      over = true;
+      reject(err);
+    };
   });
+  // It may be settled (the connection closing while subscribing) before anything awaits it.
+  finished.catch(() => undefined);
+
   const report = (p: BootstrapProgress | undefined) => {
-    if (!p || p.percent <= last) return;
-    last = p.percent;
+    if (!p || over) return;
+    // A problem report repeats the step it happened at; a plain status older than the last is a
+    // late GETINFO answer, already superseded by an event.
+    const advanced = last === undefined || p.percent > last.percent;
+    if (!advanced && p.warning === undefined) return;
+    if (advanced || p.percent === last?.percent) last = p;
     try {
-      opts.onProgress?.(p);
-    } catch {
-      /* a progress callback must not stop the launch */
+      onProgress?.(p);
+    } catch (err) {
+      log('bootstrap onProgress threw (ignored): %s', (err as Error).message);
     }
     if (p.percent >= 100) done();
   };
-  const onClose = () => fail(new TorControlClosedError('tor closed the control connection during bootstrap'));
-  const onAbort = () => fail(new TorAbortError('waiting for bootstrap', { cause: opts.signal?.reason }));
-  control.once('close', onClose);
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const off = await control.subscribe('STATUS_CLIENT', (e) => report(parseBootstrapStatus(e.raw)));
+  const onStatus = (e: StatusEvent<'STATUS_CLIENT'>) => {
+    if (e.action === 'BOOTSTRAP') report(parseBootstrapStatus(e.raw));
+  };
+  const onConfChanged = (e: ConfChangedEvent) => {
+    for (const c of e.changes) {
+      if (c.key.toLowerCase() === 'disablenetwork' && c.value === '1') fail(networkDisabled('was disabled while waiting'));
+    }
+  };
+  const onClose = () => fail(new TorControlClosedError('the Tor control connection closed before tor bootstrapped'));
+
+  const work = (async () => {
+    const offs: Array<() => Promise<void>> = [];
+    control.once('close', onClose);
+    try {
+      offs.push(await control.subscribe('STATUS_CLIENT', onStatus));
+      if (over) return await finished;
+      offs.push(await control.subscribe('CONF_CHANGED', onConfChanged));
+      if (over) return await finished;
+      report(parseBootstrapStatus(await control.getInfo('status/bootstrap-phase')));
+      if (over) return await finished;
+      const { DisableNetwork: disabled } = await control.getConf(['DisableNetwork']);
+      if (disabled?.[0] === '1') fail(networkDisabled('is disabled'));
+      return await finished;
+    } finally {
+      control.off('close', onClose);
+      await Promise.all(offs.map((off) => off().catch(() => undefined)));
+    }
+  })();
   try {
-    report(parseBootstrapStatus(await control.getInfo('status/bootstrap-phase')));
-    await finished;
-  } finally {
-    control.off('close', onClose);
-    opts.signal?.removeEventListener('abort', onAbort);
-    await off().catch(() => undefined);
+    // Cancelling settles `finished`, so that `work` stops and unsubscribes.
+    await raceCancel(work, 'waiting for tor to bootstrap', { ...opts, onCancel: (err) => fail(err) });
+  } catch (err) {
+    if (err instanceof TorTimeoutError) throw new TorTimeoutError(`waiting for tor to bootstrap (${describe(last)})`, err.timeoutMs);
+    throw err;
   }
+}
+
+function networkDisabled(how: string): TorNetworkDisabledError {
+  return new TorNetworkDisabledError(
+    `tor's network ${how} (DisableNetwork 1): tor does not bootstrap until it is enabled, e.g. with (await tor.getConfig()).set({ DisableNetwork: 0 })`,
+  );
+}
+
+/** Where tor got to, for a timeout's message: `at 45% ("Loading relay descriptors"), last problem: ...`. */
+function describe(p: BootstrapProgress | undefined): string {
+  if (!p) return 'no bootstrap status heard';
+  let text = `at ${p.percent}% (${JSON.stringify(p.summary)})`;
+  if (p.warning !== undefined) text += `, last problem: ${JSON.stringify(p.warning)}${p.reason ? ` (${p.reason})` : ''}`;
+  return text;
 }

@@ -18,8 +18,7 @@ import { TorAbortError, TorInvalidValueError } from '../errors.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { parseTorTarget } from './tor-target.js';
 import { requestNewIdentity } from './new-identity.js';
-import { awaitBootstrap, readBootstrapProgress, type WaitForBootstrapOptions } from './bootstrap-wait.js';
-import type { BootstrapProgress } from '../process/bootstrap.js';
+import { readBootstrapProgress, waitForBootstrap, type BootstrapProgress, type WaitForBootstrapOptions } from '../process/bootstrap.js';
 
 /** Options of {@link Tor.connect}. */
 export interface TorStreamOptions extends TorConnectOptions {
@@ -330,7 +329,7 @@ export class Tor {
    * await tor.waitForBootstrap({ timeoutMs: 120_000, onProgress: (p) => console.log(`${p.percent}% ${p.summary}`) });
    */
   waitForBootstrap(opts: WaitForBootstrapOptions = {}): Promise<void> {
-    return awaitBootstrap(this.control, opts);
+    return waitForBootstrap(this.control, opts);
   }
 
   /**

@@ -3,7 +3,7 @@ import { openTorControl } from '../../src/control/transport.js';
 import type { TorControl } from '../../src/control/tor-control.js';
 import type { BootstrapProgress } from '../../src/process/bootstrap.js';
 import { TorAbortError, TorControlClosedError, TorNetworkDisabledError, TorProtocolError, TorTimeoutError } from '../../src/errors.js';
-import { awaitBootstrap, readBootstrapProgress } from '../../src/tor/bootstrap-wait.js';
+import { readBootstrapProgress, waitForBootstrap } from '../../src/process/bootstrap.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
 
 const AT_0 = 'NOTICE BOOTSTRAP PROGRESS=0 TAG=starting SUMMARY="Starting"';
@@ -73,11 +73,11 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
     });
   });
 
-  describe('awaitBootstrap', () => {
+  describe('waitForBootstrap', () => {
     it('resolves at once for a tor that has bootstrapped, reporting 100%, and unsubscribes', async () => {
       fake.info({ 'status/bootstrap-phase': AT_100 });
       const seen: BootstrapProgress[] = [];
-      await awaitBootstrap(control, { onProgress: (p) => seen.push(p) });
+      await waitForBootstrap(control, { onProgress: (p) => seen.push(p) });
       assert.deepEqual(seen, [{ percent: 100, tag: 'done', summary: 'Done' }]);
       assert.ok(!fake.commands.some((c) => c.startsWith('GETCONF')), 'no need to look at DisableNetwork');
       await unsubscribed(fake);
@@ -87,7 +87,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
       fake.info({ 'status/bootstrap-phase': AT_0 });
       const seen: string[] = [];
       let resolved = false;
-      const wait = awaitBootstrap(control, { onProgress: (p) => seen.push(`${p.percent} ${p.tag}${p.warning ? ` ${p.warning}` : ''}`) }).then(() => {
+      const wait = waitForBootstrap(control, { onProgress: (p) => seen.push(`${p.percent} ${p.tag}${p.warning ? ` ${p.warning}` : ''}`) }).then(() => {
         resolved = true;
       });
       await waitingStarted(fake);
@@ -111,7 +111,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
         return ['250-status/bootstrap-phase=NOTICE BOOTSTRAP PROGRESS=10 TAG=conn_done SUMMARY="Connected to a relay"', '250 OK'];
       });
       const seen: number[] = [];
-      const wait = awaitBootstrap(control, { onProgress: (p) => seen.push(p.percent) });
+      const wait = waitForBootstrap(control, { onProgress: (p) => seen.push(p.percent) });
       await waitingStarted(fake);
       fake.event(step(100, 'done', 'Done'));
       await wait;
@@ -120,7 +120,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
 
     it('keeps waiting when onProgress throws', async () => {
       fake.info({ 'status/bootstrap-phase': AT_0 });
-      const wait = awaitBootstrap(control, {
+      const wait = waitForBootstrap(control, {
         onProgress: () => {
           throw new Error('a broken callback');
         },
@@ -133,7 +133,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
     it('rejects with TOR_NETWORK_DISABLED when DisableNetwork is 1, and unsubscribes', async () => {
       fake.info({ 'status/bootstrap-phase': AT_0 });
       fake.conf.set('DisableNetwork', '1');
-      await assert.rejects(awaitBootstrap(control), (e: unknown) => {
+      await assert.rejects(waitForBootstrap(control), (e: unknown) => {
         assert.ok(e instanceof TorNetworkDisabledError);
         assert.equal(e.code, 'TOR_NETWORK_DISABLED');
         assert.match(e.message, /DisableNetwork 1/);
@@ -144,7 +144,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
 
     it('rejects with TOR_NETWORK_DISABLED when DisableNetwork is set to 1 while it waits', async () => {
       fake.info({ 'status/bootstrap-phase': AT_0 });
-      const wait = awaitBootstrap(control);
+      const wait = waitForBootstrap(control);
       await waitingStarted(fake);
       fake.rawEvent('650-CONF_CHANGED\r\n650-MaxCircuitDirtiness=600\r\n650 OK\r\n');
       await settle();
@@ -155,7 +155,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
 
     it('gives up after timeoutMs saying where tor stopped and its last problem, and unsubscribes', async () => {
       fake.info({ 'status/bootstrap-phase': AT_0 });
-      const wait = awaitBootstrap(control, { timeoutMs: 300 });
+      const wait = waitForBootstrap(control, { timeoutMs: 300 });
       await waitingStarted(fake);
       fake.event(PROBLEM);
       await assert.rejects(wait, (e: unknown) => {
@@ -171,7 +171,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
     it('rejects with TOR_ABORTED on abort, and unsubscribes', async () => {
       fake.info({ 'status/bootstrap-phase': AT_0 });
       const ac = new AbortController();
-      const wait = awaitBootstrap(control, { signal: ac.signal });
+      const wait = waitForBootstrap(control, { signal: ac.signal });
       await waitingStarted(fake);
       ac.abort();
       await assert.rejects(wait, (e: unknown) => e instanceof TorAbortError && e.code === 'TOR_ABORTED');
@@ -179,16 +179,16 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
     });
 
     it('sends nothing for an already aborted signal or bad options', async () => {
-      await assert.rejects(awaitBootstrap(control, { signal: AbortSignal.abort() }), { code: 'TOR_ABORTED' });
-      await assert.rejects(awaitBootstrap(control, { timeoutMs: Number.NaN }), { code: 'TOR_INVALID_VALUE' });
-      await assert.rejects(awaitBootstrap(control, { onProgress: 'log' as never }), { code: 'TOR_INVALID_VALUE' });
-      await assert.rejects(awaitBootstrap(control, null as never), { code: 'TOR_INVALID_VALUE' });
+      await assert.rejects(waitForBootstrap(control, { signal: AbortSignal.abort() }), { code: 'TOR_ABORTED' });
+      await assert.rejects(waitForBootstrap(control, { timeoutMs: Number.NaN }), { code: 'TOR_INVALID_VALUE' });
+      await assert.rejects(waitForBootstrap(control, { onProgress: 'log' as never }), { code: 'TOR_INVALID_VALUE' });
+      await assert.rejects(waitForBootstrap(control, null as never), { code: 'TOR_INVALID_VALUE' });
       assert.deepEqual(fake.commands.filter((c) => !/^(PROTOCOLINFO|AUTHENTICATE)/.test(c)), []);
     });
 
     it('rejects with TOR_CONTROL_CLOSED when the connection closes while it waits', async () => {
       fake.info({ 'status/bootstrap-phase': AT_0 });
-      const wait = awaitBootstrap(control, { timeoutMs: 60_000 });
+      const wait = waitForBootstrap(control, { timeoutMs: 60_000 });
       await waitingStarted(fake);
       for (const c of fake.connections) c.socket.destroy();
       await assert.rejects(wait, (e: unknown) => e instanceof TorControlClosedError);
@@ -196,7 +196,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
 
     it('rejects with TOR_CONTROL_CLOSED on a connection already closed', async () => {
       await control.close();
-      await assert.rejects(awaitBootstrap(control), (e: unknown) => e instanceof TorControlClosedError);
+      await assert.rejects(waitForBootstrap(control), (e: unknown) => e instanceof TorControlClosedError);
     });
   });
 });
