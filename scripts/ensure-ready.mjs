@@ -44,22 +44,35 @@ if (!existsSync(built) || Math.max(...sources.map((d) => newest(path.join(root, 
   }
 }
 
+// tor's GeoIP tables (Debian's tor-geoipdb, which tor only recommends) serve router.location() when
+// no MaxMind database is installed, and the GeoIP tests read them.
+const TOR_GEOIP = '/usr/share/tor/geoip6';
+const root_ = process.getuid?.() === 0;
+const aptInstall = (packages) => {
+  run('apt-get', ['update', '-qq']);
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages]);
+  // Never leave the system service running: its default config joins the public network.
+  spawnSync('service', ['tor', 'stop'], { stdio: 'ignore' });
+};
 if (!has('tor') || !has('tor-gencert')) {
-  const root_ = process.getuid?.() === 0;
   if (root_ && has('apt-get')) {
-    console.log('torcon: tor is not installed; installing the Debian package (apt-get install tor)…');
-    run('apt-get', ['update', '-qq']);
-    run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'tor']);
-    // Never leave the system service running: its default config joins the public network.
-    spawnSync('service', ['tor', 'stop'], { stdio: 'ignore' });
+    console.log('torcon: tor is not installed; installing the Debian packages (apt-get install tor tor-geoipdb)…');
+    aptInstall(['tor', 'tor-geoipdb']);
   } else {
     console.error(
       'torcon: tor is not installed. Install it first:\n' +
-        '  Debian/Ubuntu: sudo apt-get install tor   (then: sudo systemctl disable --now tor)\n' +
+        '  Debian/Ubuntu: sudo apt-get install tor tor-geoipdb   (then: sudo systemctl disable --now tor)\n' +
         '  macOS:         brew install tor\n' +
         'torcon starts its own tor processes; it never needs the system service.',
     );
     process.exit(1);
+  }
+} else if (process.platform === 'linux' && has('apt-get') && !existsSync(TOR_GEOIP)) {
+  if (root_) {
+    console.log("torcon: installing tor's GeoIP tables (apt-get install tor-geoipdb)…");
+    aptInstall(['tor-geoipdb']);
+  } else {
+    console.error("torcon: tor's GeoIP tables are missing (sudo apt-get install tor-geoipdb); the GeoIP tests need them");
   }
 }
 try {
