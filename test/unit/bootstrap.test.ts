@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { openTorControl } from '../../src/control/transport.js';
+import { fakeControlPerTest } from '../support/fake-control-per-test.js';
 import type { TorControl } from '../../src/control/tor-control.js';
 import type { BootstrapProgress } from '../../src/process/bootstrap.js';
 import { TorAbortError, TorControlClosedError, TorNetworkDisabledError, TorProtocolError, TorTimeoutError } from '../../src/errors.js';
@@ -38,15 +38,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
   let fake: FakeControlServer;
   let control: TorControl;
 
-  beforeEach(async () => {
-    fake = await FakeControlServer.start();
-    ({ control } = await openTorControl(fake.endpoint));
-  });
-
-  afterEach(async () => {
-    control.destroy();
-    await fake.close();
-  });
+  fakeControlPerTest((f, c) => ((fake = f), (control = c)));
 
   describe('readBootstrapProgress', () => {
     it('reads a plain step and a problem report, with its warning and reason', async () => {

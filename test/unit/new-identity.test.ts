@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { openTorControl } from '../../src/control/transport.js';
+import { fakeControlPerTest } from '../support/fake-control-per-test.js';
 import type { TorControl } from '../../src/control/tor-control.js';
 import { TorControlClosedError } from '../../src/errors.js';
 import { requestNewIdentity } from '../../src/tor/new-identity.js';
@@ -10,15 +10,7 @@ describe('tor: newIdentity (NEWNYM) against a fake control port', () => {
   let fake: FakeControlServer;
   let control: TorControl;
 
-  beforeEach(async () => {
-    fake = await FakeControlServer.start();
-    ({ control } = await openTorControl(fake.endpoint));
-  });
-
-  afterEach(async () => {
-    control.destroy();
-    await fake.close();
-  });
+  fakeControlPerTest((f, c) => ((fake = f), (control = c)));
 
   it('waits for the announcement of a deferred NEWNYM (another signal does not count), then unsubscribes', async () => {
     fake.handle(/^SIGNAL NEWNYM$/, () => ['250 OK']); // deferred: no announcement yet

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
-import { openTorControl } from '../../src/control/transport.js';
+import { fakeControlPerTest } from '../support/fake-control-per-test.js';
 import type { TorControl } from '../../src/control/tor-control.js';
 import { TorControlError, TorInvalidValueError, TorProtocolError } from '../../src/errors.js';
 import { listOnionServices, parseOnionIdList } from '../../src/onion/onion-inventory.js';
@@ -37,15 +37,10 @@ describe('onion service inventory: listOnionServices and removeOnionService', ()
     let control: TorControl;
     let manager: OnionServiceManager;
 
-    beforeEach(async () => {
-      fake = await FakeControlServer.start();
-      ({ control } = await openTorControl(fake.endpoint));
-      manager = new OnionServiceManager(control);
-    });
-
-    afterEach(async () => {
-      control.destroy();
-      await fake.close();
+    fakeControlPerTest((f, c) => {
+      fake = f;
+      control = c;
+      manager = new OnionServiceManager(c);
     });
 
     const delOnions = () => fake.commands.filter((c) => c.startsWith('DEL_ONION'));
