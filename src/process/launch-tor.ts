@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -30,6 +31,13 @@ export interface LaunchTorOptions {
   password?: string;
   /** Bootstrap progress from STATUS_CLIENT BOOTSTRAP events. */
   onProgress?: (p: BootstrapProgress) => void;
+  /**
+   * Hears each line tor writes (its log: `notice` and up by default; set `config.Log`, e.g.
+   * `'info stdout'`, for more), control characters escaped, from the start until tor stops. A
+   * callback that throws is ignored. tor logs no secrets.
+   * @example launchTor({ onLog: (line) => console.error(`[tor] ${line}`) })
+   */
+  onLog?: (line: string) => void;
   /** Resolve only at 100% bootstrap. @default true, unless `DisableNetwork` is set */
   waitForBootstrap?: boolean;
   /** Give up (and kill tor) after this long. @default 120000 */
@@ -245,6 +253,9 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   }
   // Before looking for the binary: `timeoutMs: -1` would otherwise start tor and kill it at once.
   assertCancelOptions(opts);
+  for (const name of ['onProgress', 'onLog'] as const) {
+    if (opts[name] !== undefined && typeof opts[name] !== 'function') throw new TorInvalidValueError(name, 'must be a function');
+  }
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
   const torPath = await findTorBinary(opts.torPath);
   const ownsDir = opts.dataDirectory === undefined;
@@ -257,15 +268,22 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   const child = spawn(torPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const onOutput = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (!line.trim()) continue;
-      tail.push(printable(line.trimEnd()));
-      if (tail.length > DEFAULTS.logTail) tail.shift();
+  const { onLog } = opts;
+  // Whole lines, however the pipe cuts tor's output into chunks.
+  const onLine = (raw: string) => {
+    if (!raw.trim()) return;
+    const line = printable(raw.trimEnd());
+    tail.push(line);
+    if (tail.length > DEFAULTS.logTail) tail.shift();
+    if (onLog) {
+      try {
+        onLog(line);
+      } catch (err) {
+        log('onLog threw (ignored): %s', err instanceof Error ? err.message : String(err));
+      }
     }
   };
-  child.stdout!.on('data', onOutput);
-  child.stderr!.on('data', onOutput);
+  for (const output of [child.stdout!, child.stderr!]) createInterface({ input: output, crlfDelay: Infinity }).on('line', onLine);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
     child.once('error', (err) => {

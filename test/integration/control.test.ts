@@ -232,6 +232,30 @@ describe('launching and losing tor', function () {
     await assert.rejects(import('node:fs/promises').then((fs) => fs.stat(dir)), /ENOENT/);
   });
 
+  it("hands each of tor's log lines to onLog, whole, until tor stops; a throwing onLog changes nothing", async () => {
+    const lines: string[] = [];
+    const tor = await launchTor({
+      config: OFFLINE,
+      onLog: (line) => {
+        lines.push(line);
+        throw new Error('a careless log sink');
+      },
+    });
+    assert.ok(lines.some((l) => /\[notice\] Opened Control listener/.test(l)), lines.join('\n'));
+    // Every line is one of tor's, whole: a timestamp first, never a piece of a line.
+    for (const l of lines) assert.match(l, /^[A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2}\.\d{3} \[\w+\] /, l);
+    const before = lines.length;
+    // Logged later, while tor runs: a SIGNAL HUP makes tor log that it reloads its torrc.
+    await tor.control.signal('RELOAD');
+    for (let i = 0; i < 50 && !lines.slice(before).some((l) => /Received reload signal|Reloading config/i.test(l)); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.ok(lines.slice(before).some((l) => /Received reload signal|Reloading config/i.test(l)), lines.slice(before).join('\n'));
+    assert.equal((await tor.control.getInfo('version')).split(' ')[0], tor.version, 'tor still works');
+    await tor.close();
+    await assert.rejects(launchTor({ config: OFFLINE, onLog: 'console' as never }), (e: unknown) => e instanceof TorInvalidValueError && /onLog/.test(e.message));
+  });
+
   it('keeps a caller-given DataDirectory', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-keep-'));
     try {
