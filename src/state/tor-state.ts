@@ -265,6 +265,15 @@ export function assertCircuitArgument(circuit: unknown): asserts circuit is Circ
   if (typeof circuit === 'string' && !ID_RE.test(circuit)) throw new TorInvalidValueError('circuit', 'a circuit id is 1-16 letters or digits');
 }
 
+/**
+ * Whether tor refused a command because the stream it names does not exist (any more): `552
+ * Unknown stream "ID"`, as tor words it (control-spec 3.13 gives only the 552, which an unknown
+ * circuit shares).
+ */
+function isUnknownStream(err: TorControlError): boolean {
+  return err.status === 552 && /\b552 Unknown stream\b/.test(err.message);
+}
+
 function sourceKey(host: string, port: number): string | undefined {
   const h = normalizeAddress(host);
   return h === null ? undefined : `${h}:${port}`;
@@ -1064,7 +1073,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * directory streams never wait for a controller; resolves through tor (`tor.resolve`: purpose
    * `DNS_REQUEST`, target port 0) do. A stream pinned with `tor.connect(target, { circuit })` goes
    * where it was pinned, whichever state on the connection pinned it. When the attacher throws or
-   * its choice cannot be used, the stream is closed and `listenerError` says why. When the state
+   * its choice cannot be used, the stream is closed and `listenerError` says why; not when the
+   * stream closed before tor got the answer (its client gave up): that is no error. When the state
    * closes, the streams the attacher has not answered yet go back to tor (its later answer for them
    * is ignored): tor would otherwise keep them waiting.
    *
@@ -1338,6 +1348,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
         // A closed state abandons its circuits' waiters: that case is handled below.
         if (!this.closed) {
           log('circuit %s for stream %s never got built: %s', circuit.id, st.id, err);
+          // The client gave up meanwhile: nothing was lost to the circuit.
+          if (st.closed) return;
           refused?.(err instanceof Error ? err : new TorCircuitError(String(err), { circuitId: circuit.id }));
           await this.closeStreamQuietly(st);
           return;
@@ -1360,6 +1372,12 @@ export class TorState extends EventEmitter<TorStateEvents> {
     } catch (err) {
       if (!(err instanceof TorControlError)) throw err;
       log('ATTACHSTREAM %s %s refused: %s', st.id, circuit.id, err.message);
+      // The stream was gone before tor read the command: its client gave up (or tor did) just as
+      // we answered. tor's CLOSED event comes before or after this reply (it is sent when tor
+      // frees the stream, which may be after it refused a stream it had only marked for close).
+      // Nobody's mistake, and nothing to close: whoever waits on the SOCKS connection has its own
+      // error, from the client or from tor's reasons.
+      if (st.closed || isUnknownStream(err)) return;
       refused?.(err);
       await this.closeStreamQuietly(st);
     }

@@ -107,7 +107,6 @@ describe('state: TorState on the private test network', function () {
     socket.destroy();
     assert.deepEqual((await tor.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached'], ['0']);
   });
-
   it('builds a 3-hop circuit through relays named by nickname', async () => {
     const [a, b, c] = network.relays;
     const builtEvent = waitFor(state, 'circuitBuilt', (x) => x.path.length === 3 && x.path[0]!.fingerprint === a!.fingerprint && x.path[2]!.fingerprint === c!.fingerprint);
@@ -261,6 +260,41 @@ describe('state: TorState on the private test network', function () {
     }
     const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
+  });
+
+  it('reports no attacher error when the stream is gone by the time tor reads the answer; a pinned one fails with its own reasons', async () => {
+    // The stream is closed on the state's own connection just before the answer: tor reads the
+    // CLOSESTREAM first, as it sees a client give up just before ATTACHSTREAM, and answers 552.
+    const reported: unknown[] = [];
+    const onError = (err: unknown) => void reported.push(err);
+    state.on('listenerError', onError);
+    const command = sinon.spy(tor.control, 'command');
+    try {
+      await state.setAttacher((stream) => {
+        state.closeStream(stream.id).catch(() => undefined);
+        return circuit;
+      });
+      const gone = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+      assert.ok(gone instanceof TorSocksError, String(gone));
+      await state.setAttacher(null);
+      const pinning = (stream: Stream) => {
+        if (stream.target.port === echo.port) state.closeStream(stream.id).catch(() => undefined);
+      };
+      state.on('streamNew', pinning);
+      const pinned = await tor.connect(`127.0.0.1:${echo.port}`, { circuit, timeoutMs: 60_000 }).catch((e: unknown) => e);
+      state.off('streamNew', pinning);
+      await tor.control.getInfo('version'); // every reply to the ATTACHSTREAMs above is in
+      const replies = await Promise.allSettled(command.getCalls().filter((c) => String(c.args[0]).startsWith('ATTACHSTREAM')).map((c) => c.returnValue));
+      assert.ok(replies.length >= 2 && replies.every((r) => r.status === 'rejected' && /552 Unknown stream/.test(String(r.reason))), 'tor refused both');
+      // Before the fix: "the attacher's circuit ... could not take stream ...", the 552 as its cause.
+      assert.deepEqual(reported.map(String), []);
+      assert.ok(pinned instanceof TorCircuitError && pinned.cause instanceof TorSocksError, String(pinned));
+      assert.equal(pinned.reason, 'MISC', pinned.message);
+    } finally {
+      command.restore();
+      state.off('listenerError', onError);
+      await state.setAttacher(null);
+    }
   });
 
   it("pins streams to a circuit while another state on the connection has an attacher: each goes where it was pinned", async () => {

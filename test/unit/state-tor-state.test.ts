@@ -1008,6 +1008,70 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 96 0']);
     });
 
+    /** Lets every promise continuation run (an answer the state would act on goes out), then waits for tor's reply to a later command. */
+    async function drain(h: Harness): Promise<void> {
+      await new Promise((resolve) => setImmediate(resolve));
+      await sync(h);
+    }
+
+    /** tor announces streams `ids`, each waiting for a controller. */
+    function waitingStreams(fake: FakeControlServer, ids: readonly string[]): void {
+      for (const id of ids) {
+        fake.event(`STREAM ${id} NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:${id} PURPOSE=USER`);
+        fake.event(`STREAM ${id} CONTROLLER_WAIT 0 x.example:80`);
+      }
+    }
+
+    it('reports nothing when the client gave up on its stream just as the attacher answered (tor answers 552 Unknown stream), whichever of the CLOSED event and the reply comes first', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^CLOSESTREAM/, () => ['250 OK']);
+      // The CLOSED event before the reply (tor closed the stream before it read ATTACHSTREAM) ...
+      fake.handle(/^ATTACHSTREAM 115 /, () => {
+        fake.event('STREAM 115 CLOSED 0 x.example:80 REASON=DONE');
+        return ['552 Unknown stream "115"'];
+      });
+      // ... or after it (tor had only marked the stream for close when it read ATTACHSTREAM).
+      fake.handle(/^ATTACHSTREAM 116 /, () => {
+        setImmediate(() => fake.event('STREAM 116 CLOSED 0 x.example:80 REASON=DONE'));
+        return ['552 Unknown stream "116"'];
+      });
+      const reported: unknown[] = [];
+      state.on('listenerError', (err) => void reported.push(err));
+      const closed = new Set<string>();
+      const bothClosed = new Promise<void>((resolve) => state.on('streamClosed', (st) => void (closed.add(st.id).size === 2 && resolve())));
+      await state.setAttacher(() => state.circuits.get('11'));
+      waitingStreams(fake, ['115', '116']);
+      await bothClosed;
+      await drain(harness!);
+      // Before the fix: "the attacher's circuit 11 could not take stream 115", 552 as its cause.
+      assert.deepEqual(reported.map(String), []);
+      assert.deepEqual(commandsMatching(fake, /^CLOSESTREAM/), [], 'nothing left to close');
+    });
+
+    it("reports an attacher's circuit that fails before it is built, unless the stream's client gave up meanwhile", async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
+      fake.event('CIRC 91 LAUNCHED');
+      fake.event('CIRC 92 LAUNCHED');
+      const reported: unknown[] = [];
+      state.on('listenerError', (err) => void reported.push(err));
+      await state.setAttacher((stream) => (stream.id === '120' ? '91' : '92'));
+      waitingStreams(fake, ['120', '121']);
+      await sync(harness!);
+      // 120 still waits when its circuit fails: the attacher's choice could not be used.
+      fake.event('CIRC 91 FAILED REASON=TIMEOUT');
+      await fake.waitForCommand(/^CLOSESTREAM 120 /);
+      // 121's client left first: nothing was lost to the circuit.
+      fake.event('STREAM 121 CLOSED 0 x.example:80 REASON=DONE');
+      fake.event('CIRC 92 FAILED REASON=TIMEOUT');
+      await drain(harness!);
+      assert.equal(reported.length, 1, reported.map(String).join('; '));
+      const err = reported[0];
+      assert.ok(err instanceof TorCircuitError && err.circuitId === '91' && err.cause instanceof TorCircuitError, String(err));
+      assert.equal(err.cause.reason, 'TIMEOUT');
+      assert.deepEqual(commandsMatching(fake, /^(ATTACHSTREAM|CLOSESTREAM)/), ['CLOSESTREAM 120 1']);
+    });
+
     it('refuses an onion-service protocol circuit (introduction, rendezvous, HSDir) for a stream to an address, at once, attacher or pin', async () => {
       const { fake, state } = await setup();
       fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
@@ -1189,6 +1253,45 @@ describe('state: TorState against a fake control port', () => {
 
     /** tor's SOCKS reply to a stream it ended: what the SOCKS client makes of reply byte `reply`. */
     const socksReply = (reply: number) => new TorSocksError('TOR_SOCKS_GENERAL_FAILURE', `SOCKS reply 0x0${reply}`, reply);
+
+    it("gives the caller its own error when its pinned stream closed just as it was attached (tor answers 552 Unknown stream), not the 552", async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^CLOSESTREAM/, () => ['250 OK']);
+      // The caller's SOCKS client gave up (its timeout) and closed the connection: tor closed the
+      // stream before it read our ATTACHSTREAM.
+      fake.handle(/^ATTACHSTREAM 118 /, () => {
+        fake.event('STREAM 118 CLOSED 0 127.0.0.1:80 REASON=DONE');
+        return ['552 Unknown stream "118"'];
+      });
+      // tor gave up on the stream itself (its SocksTimeout) and told the client so; the CLOSED
+      // event comes after the reply here.
+      fake.handle(/^ATTACHSTREAM 119 /, () => {
+        setImmediate(() => fake.event('STREAM 119 CLOSED 0 127.0.0.1:80 REASON=TIMEOUT'));
+        return ['552 Unknown stream "119"'];
+      });
+      const timeout = new TorTimeoutError('connect to 127.0.0.1:80 through tor', 5000);
+      const first = await state
+        .connectVia('11', async (before) => {
+          (await opener(fake, '118')(before)).destroy();
+          // Its failure reaches connectVia after tor's reply.
+          await sync(harness!);
+          throw timeout;
+        })
+        .catch((e: unknown) => e);
+      // Before the fix: a TorCircuitError "the stream could not use circuit 11", 552 as its cause.
+      assert.equal(first, timeout);
+      const ttl = new TorSocksError('TOR_SOCKS_TTL_EXPIRED', 'TTL expired (SOCKS reply 0x06)', 6);
+      const second = await state
+        .connectVia('11', async (before) => {
+          (await opener(fake, '119')(before)).destroy();
+          throw ttl;
+        })
+        .catch((e: unknown) => e);
+      assert.ok(second instanceof TorCircuitError && second.cause === ttl, String(second));
+      assert.equal(second.reason, 'TIMEOUT', second.message);
+      assert.match(second.message, /timed out \(REASON=TIMEOUT\)$/);
+      assert.deepEqual(commandsMatching(fake, /^CLOSESTREAM/), []);
+    });
 
     it("names tor's REASON and REMOTE_REASON when tor ends the pinned stream any other way: TorCircuitError, the SOCKS error as cause", async () => {
       const { fake, state } = await setup();
