@@ -239,6 +239,12 @@ export interface TorStateEvents {
   malformedEvent: [error: Error, text: string];
 }
 
+/** One asking of the attacher about one stream (see TorState's `undecided`). */
+interface AttachRound {
+  /** The stream was handed on (back to tor, or to the next attacher): this round's answer no longer counts. */
+  handedOn: boolean;
+}
+
 interface Expectation {
   circuit: Circuit;
   /** `host:port` of the SOCKS socket's local end, once known. */
@@ -326,8 +332,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private readonly expectedBySource = new Map<string, Expectation>();
   /** tor's __LeaveStreamsUnattached, and who answers a waiting stream, shared with any other state on this connection. */
   private readonly handoff: StreamHandoff;
-  /** Streams the attacher has not decided about yet: close() hands them back to tor. */
-  private readonly undecided = new Set<Stream>();
+  /**
+   * Streams the attacher has not decided about yet, each with the round of asking it: close() and
+   * setAttacher() hand them on (see takeUndecided), after which the round's answer is ignored.
+   */
+  private readonly undecided = new Map<Stream, AttachRound>();
   /** We hold a claim on __LeaveStreamsUnattached. */
   private leaveActive = false;
   private leaveChain: Promise<void> = Promise.resolve();
@@ -1074,20 +1083,32 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * `DNS_REQUEST`, target port 0) do. A stream pinned with `tor.connect(target, { circuit })` goes
    * where it was pinned, whichever state on the connection pinned it. When the attacher throws or
    * its choice cannot be used, the stream is closed and `listenerError` says why; not when the
-   * stream closed before tor got the answer (its client gave up): that is no error. When the state
-   * closes, the streams the attacher has not answered yet go back to tor (its later answer for them
-   * is ignored): tor would otherwise keep them waiting.
+   * stream closed before tor got the answer (its client gave up): that is no error.
+   *
+   * Streams the attacher has not answered yet (its promise has not settled) follow the attacher in
+   * place: when the state closes or the attacher is cleared (null), they go back to tor at once;
+   * when another attacher replaces it, the new one is asked about them. The old attacher's later
+   * answer for them is ignored. Without this, tor would keep them waiting for an answer nobody
+   * gives (it gives up after two minutes) or take one from an attacher that was set aside. Setting
+   * the same attacher again changes nothing.
    *
    * @throws TorControlError when tor refuses the configuration change
+   * @throws TorControlClosedError for an attacher once the state is closed (null is fine)
    * @example
    * await state.setAttacher((stream) => (stream.target.port === 443 ? myCircuit : undefined));
    */
   async setAttacher(attacher: StreamAttacher | null): Promise<void> {
     if (attacher !== null) this.assertOpen();
     if (attacher !== null && typeof attacher !== 'function') throw new TorInvalidValueError('attacher', 'must be a function or null');
+    const replaced = attacher !== this.attacher;
     this.attacher = attacher;
     this.handoff.setAttaching(this, attacher !== null);
+    const waiting = replaced ? this.takeUndecided() : [];
+    // Handed back (ATTACHSTREAM 0) before the setting goes back to tor's: tor would leave them
+    // waiting either way. Asked again: attachStream reads the attacher now in place.
+    const handedOn = waiting.map((st) => (attacher === null ? this.attachTo(st, null) : this.attachStream(st, undefined)));
     await this.syncLeaveUnattached();
+    if (attacher === null) await Promise.all(handedOn);
   }
 
   /**
@@ -1264,18 +1285,19 @@ export class TorState extends EventEmitter<TorStateEvents> {
         return;
       }
       let chosen: Circuit | string | undefined | null;
-      this.undecided.add(st);
+      const round: AttachRound = { handedOn: false };
+      this.undecided.set(st, round);
       try {
         chosen = await attacher(st, this);
       } catch (err) {
-        // close() handed the stream back to tor meanwhile: it is not ours to close any more.
-        if (!this.undecided.delete(st)) return;
+        // Handed back to tor or to another attacher meanwhile: it is not ours to close any more.
+        if (!this.endRound(st, round)) return;
         // Its way of refusing the stream; a bug in it looks the same, so it is reported too.
         this.reportListenerError(err, 'attacher');
         await this.closeStreamQuietly(st);
         return;
       }
-      if (!this.undecided.delete(st) || st.closed) return;
+      if (!this.endRound(st, round) || st.closed) return;
       if (chosen === undefined || chosen === null || this.closed) {
         // A state closed while its attacher decided hands the stream back: tor would not retry it.
         await this.attachTo(st, null);
@@ -1323,6 +1345,27 @@ export class TorState extends EventEmitter<TorStateEvents> {
     } catch (err) {
       log('attaching stream %s failed: %O', st.id, err);
     }
+  }
+
+  /** Ends `round` of asking about `st`; false when its answer no longer counts (see AttachRound). */
+  private endRound(st: Stream, round: AttachRound): boolean {
+    if (this.undecided.get(st) === round) this.undecided.delete(st);
+    return !round.handedOn;
+  }
+
+  /**
+   * Takes the streams the attacher has not answered from it (its answers for them will be
+   * ignored), and returns those tor still keeps waiting for a controller: one that another
+   * controller attached meanwhile would be taken off its circuit by a new answer.
+   */
+  private takeUndecided(): Stream[] {
+    const waiting: Stream[] = [];
+    for (const [st, round] of this.undecided) {
+      round.handedOn = true;
+      if (st.status === 'CONTROLLER_WAIT') waiting.push(st);
+    }
+    this.undecided.clear();
+    return waiting;
   }
 
   /**
@@ -1458,8 +1501,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
       // while the connection is open (tor.close() closes it next), not whenever an attacher that
       // may never answer returns. Only those still waiting: one that another controller attached
       // meanwhile would be taken off its circuit.
-      const undecided = [...this.undecided].filter((st) => st.status === 'CONTROLLER_WAIT');
-      this.undecided.clear();
+      const undecided = this.takeUndecided();
       // Bounded: a tor that stopped answering must not make close() hang.
       const tidy = (async () => {
         await Promise.all(undecided.map((st) => this.attachTo(st, null)));

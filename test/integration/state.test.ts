@@ -107,6 +107,74 @@ describe('state: TorState on the private test network', function () {
     socket.destroy();
     assert.deepEqual((await tor.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached'], ['0']);
   });
+  it('hands the streams an attacher has not answered back to tor at once when the attacher is cleared', async () => {
+    // Before any state on the test's own connection put __LeaveStreamsUnattached back (see above).
+    const other = await connectTor({ control: network.controlEndpoint });
+    try {
+      const own = await other.getState();
+      let asked!: () => void;
+      const askedAbout = new Promise<void>((resolve) => (asked = resolve));
+      let late!: (c: Circuit) => void;
+      await own.setAttacher(() => {
+        asked();
+        return new Promise<Circuit>((resolve) => (late = resolve));
+      });
+      const connecting = tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 30_000 });
+      connecting.catch(() => undefined);
+      await askedAbout;
+      // Before the fix the stream kept waiting (tor gives up after two minutes): connect timed out.
+      await own.setAttacher(null);
+      const socket = await connecting;
+      assert.equal(await echoOnce(socket, 'handed back'), 'handed back');
+      socket.destroy();
+      // Its answer, now, changes nothing: the stream is tor's.
+      const command = sinon.spy(other.control, 'command');
+      try {
+        late(await own.buildCircuit([network.relays[0]!.nickname, network.relays[1]!.nickname, network.relays[2]!.nickname], { timeoutMs: 60_000 }));
+        await other.control.getInfo('version');
+        assert.deepEqual(command.getCalls().map((c) => String(c.args[0])).filter((c) => c.startsWith('ATTACHSTREAM')), []);
+      } finally {
+        command.restore();
+      }
+      assert.deepEqual((await tor.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached'], ['0']);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('asks the new attacher about the streams the attacher it replaced has not answered', async () => {
+    const other = await connectTor({ control: network.controlEndpoint });
+    try {
+      const own = await other.getState();
+      const [a, b, c] = network.relays;
+      const theirs = await own.buildCircuit([c!.nickname, b!.nickname, a!.nickname], { timeoutMs: 60_000 });
+      let asked!: (id: string) => void;
+      const askedAbout = new Promise<string>((resolve) => (asked = resolve));
+      await own.setAttacher((stream) => {
+        asked(stream.id);
+        return new Promise<never>(() => undefined);
+      });
+      const connecting = tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 30_000 });
+      connecting.catch(() => undefined);
+      const id = await askedAbout;
+      const succeeded = waitFor(own, 'streamSucceeded', (s) => s.id === id);
+      const askedAgain: string[] = [];
+      // Before the fix the new attacher was not asked: the stream waited for the old one.
+      await own.setAttacher((stream) => {
+        askedAgain.push(stream.id);
+        return theirs;
+      });
+      const socket = await connecting;
+      assert.equal(await echoOnce(socket, 'asked again'), 'asked again');
+      socket.destroy();
+      assert.deepEqual(askedAgain, [id]);
+      assert.equal((await succeeded)[0].circuit, theirs);
+      await own.setAttacher(null);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('builds a 3-hop circuit through relays named by nickname', async () => {
     const [a, b, c] = network.relays;
     const builtEvent = waitFor(state, 'circuitBuilt', (x) => x.path.length === 3 && x.path[0]!.fingerprint === a!.fingerprint && x.path[2]!.fingerprint === c!.fingerprint);

@@ -1022,6 +1022,51 @@ describe('state: TorState against a fake control port', () => {
       }
     }
 
+    it('hands the streams its attacher has not answered back to tor at once when the attacher is cleared, and ignores its later answer', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      const decide = new Map<string, (c: Circuit | undefined) => void>();
+      await state.setAttacher((stream) => new Promise<Circuit | undefined>((resolve) => decide.set(stream.id, resolve)));
+      waitingStreams(fake, ['110', '111']);
+      fake.event('STREAM 111 SENTCONNECT 11 x.example:80'); // another controller attached it meanwhile
+      await sync(harness!);
+      assert.deepEqual([...decide.keys()], ['110', '111']);
+      // Before the fix nothing was sent: tor kept stream 110 waiting (for its two minutes), and
+      // with __LeaveStreamsUnattached back to 0 nobody else would answer it.
+      await state.setAttacher(null);
+      assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 110 0']);
+      assert.equal(commandsMatching(fake, /^SETCONF/).at(-1), 'SETCONF __LeaveStreamsUnattached="0"');
+      for (const answer of decide.values()) answer(state.circuits.get('11'));
+      await drain(harness!);
+      assert.deepEqual(commandsMatching(fake, /^(ATTACHSTREAM|CLOSESTREAM)/), ['ATTACHSTREAM 110 0']);
+    });
+
+    it('asks a new attacher about the streams the one it replaced has not answered, and ignores the old answer', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      fake.event(`CIRC 12 BUILT ${PATH3} PURPOSE=GENERAL`);
+      const decideOld = new Map<string, (c: Circuit | undefined) => void>();
+      const old = (stream: Stream) => new Promise<Circuit | undefined>((resolve) => decideOld.set(stream.id, resolve));
+      await state.setAttacher(old);
+      waitingStreams(fake, ['112', '113']);
+      await sync(harness!);
+      // Set again: the same attacher, still deciding; nothing changes for it.
+      await state.setAttacher(old);
+      decideOld.get('112')!(state.circuits.get('12'));
+      await fake.waitForCommand(/^ATTACHSTREAM 112 /);
+      const asked: string[] = [];
+      await state.setAttacher((stream) => {
+        asked.push(stream.id);
+        return state.circuits.get('11');
+      });
+      // Before the fix the new attacher was never asked about 113, and the old one's answer went to tor.
+      assert.deepEqual(asked, ['113']);
+      decideOld.get('113')!(state.circuits.get('12'));
+      await drain(harness!);
+      assert.deepEqual(commandsMatching(fake, /^(ATTACHSTREAM|CLOSESTREAM)/), ['ATTACHSTREAM 112 12', 'ATTACHSTREAM 113 11']);
+      assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '1');
+    });
+
     it('reports nothing when the client gave up on its stream just as the attacher answered (tor answers 552 Unknown stream), whichever of the CLOSED event and the reply comes first', async () => {
       const { fake, state } = await setup();
       fake.handle(/^CLOSESTREAM/, () => ['250 OK']);
