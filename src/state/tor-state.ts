@@ -1245,6 +1245,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (status !== 'CONTROLLER_WAIT') {
       // The stream moved on from any wait we answered: its next CONTROLLER_WAIT is a new one.
       st.attachPending = false;
+      // tor closed it while the attacher decides (its client left, or tor's SocksTimeout, two
+      // minutes, ran out): nothing is left to answer, and an attacher that never settles must not
+      // keep it here for the state's lifetime.
+      if (this.undecided.size > 0 && st.closed) this.undecided.delete(st);
       return;
     }
     if (st.closed || st.attachPending) return;

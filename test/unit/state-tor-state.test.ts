@@ -1067,6 +1067,23 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '1');
     });
 
+    it('forgets a stream tor closed while the attacher decides (tor gives up on a wait after two minutes)', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      let decide!: (c: Circuit | undefined) => void;
+      await state.setAttacher(() => new Promise<Circuit | undefined>((resolve) => (decide = resolve)));
+      waitingStreams(fake, ['114']);
+      // tor's SocksTimeout ran out: it answers the client with TTL expired and closes the stream.
+      fake.event('STREAM 114 CLOSED 0 x.example:80 REASON=TIMEOUT');
+      await sync(harness!);
+      // Before the fix the closed stream stayed in this set for as long as the state lived.
+      const undecided = (state as unknown as { undecided: { size: number } }).undecided;
+      assert.equal(undecided.size, 0);
+      decide(state.circuits.get('11'));
+      await drain(harness!);
+      assert.deepEqual(commandsMatching(fake, /^(ATTACHSTREAM|CLOSESTREAM)/), []);
+    });
+
     it('reports nothing when the client gave up on its stream just as the attacher answered (tor answers 552 Unknown stream), whichever of the CLOSED event and the reply comes first', async () => {
       const { fake, state } = await setup();
       fake.handle(/^CLOSESTREAM/, () => ['250 OK']);
