@@ -358,6 +358,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   /** The build started by `start()`, shared by later calls. */
   private starting: Promise<void> | undefined = undefined;
+  /** start() has subscribed and applied tor's answer: the state sees every stream from now on. */
+  private live = false;
 
   /**
    * A state that follows nothing yet: its maps are empty until `start()` has subscribed to tor's
@@ -418,9 +420,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   /**
    * Makes a state built with `new` live: what `TorState.create` does after constructing it. A
-   * second call shares the first one's build. A state whose build failed is closed.
+   * second call shares the first one's build. A state whose build failed is closed. An attacher
+   * set before start() takes effect at its end (see setAttacher).
    * @throws TorControlError / TorControlClosedError from tor (TorControlClosedError too for a state
-   *   closed before); TorAbortError / TorTimeoutError per `opts`
+   *   closed before; TorControlError too when tor refuses `__LeaveStreamsUnattached` for an attacher
+   *   set before); TorAbortError / TorTimeoutError per `opts`
    */
   async start(opts: CancelOptions = {}): Promise<void> {
     if (this.starting === undefined) {
@@ -473,6 +477,12 @@ export class TorState extends EventEmitter<TorStateEvents> {
       if (typeof e === 'string') this.dispatchText(e);
       else if (Array.isArray(e)) this.applyMapped(e);
       else this.dispatch(e as TorEvent);
+    }
+    this.live = true;
+    // An attacher set before start() takes over now that the state sees the streams.
+    if (this.attacher !== null) {
+      this.handoff.setAttaching(this, true);
+      await this.syncLeaveUnattached();
     }
   }
 
@@ -1092,6 +1102,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * gives (it gives up after two minutes) or take one from an attacher that was set aside. Setting
    * the same attacher again changes nothing.
    *
+   * On a state built with `new` and not started yet, the attacher is only kept: `start()` sets it
+   * to work (tor's setting included) once the state follows tor's streams.
+   *
    * @throws TorControlError when tor refuses the configuration change
    * @throws TorControlClosedError for an attacher once the state is closed (null is fine)
    * @example
@@ -1102,6 +1115,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (attacher !== null && typeof attacher !== 'function') throw new TorInvalidValueError('attacher', 'must be a function or null');
     const replaced = attacher !== this.attacher;
     this.attacher = attacher;
+    // Before start() the state sees no stream: tor would leave each new one waiting for it (and
+    // other states on the connection would leave them to it). start() hands it the streams.
+    if (!this.live) return;
     this.handoff.setAttaching(this, attacher !== null);
     const waiting = replaced ? this.takeUndecided() : [];
     // Handed back (ATTACHSTREAM 0) before the setting goes back to tor's: tor would leave them

@@ -228,6 +228,47 @@ describe('state: TorState against a fake control port', () => {
       }
     });
 
+    it('an attacher set before start() takes over streams once the state is started, not before: until then it follows none', async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      const { control } = await openTorControl(fake.endpoint);
+      const other = await TorState.create(control);
+      const state = new TorState(control);
+      try {
+        const asked: string[] = [];
+        await state.setAttacher((stream) => {
+          asked.push(`early ${stream.id}`);
+          return undefined;
+        });
+        // Before the fix tor was told to leave every new stream unattached for a state that sees
+        // none of them, and the other state, taking it for the attacher, answered none: each
+        // stream waited for tor's two minutes.
+        assert.deepEqual(commandsMatching(fake, /^SETCONF/), []);
+        await other.setAttacher((stream) => {
+          asked.push(`other ${stream.id}`);
+          return undefined;
+        });
+        fake.event('STREAM 130 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:130 PURPOSE=USER');
+        fake.event('STREAM 130 CONTROLLER_WAIT 0 x.example:80');
+        await fake.waitForCommand(/^ATTACHSTREAM 130 /);
+        await other.setAttacher(null);
+        await state.start();
+        assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '1');
+        fake.event('STREAM 131 NEW 0 x.example:80 SOURCE_ADDR=127.0.0.1:131 PURPOSE=USER');
+        fake.event('STREAM 131 CONTROLLER_WAIT 0 x.example:80');
+        await fake.waitForCommand(/^ATTACHSTREAM 131 /);
+        assert.deepEqual(asked, ['other 130', 'early 131']);
+        await state.setAttacher(null);
+        assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '0');
+      } finally {
+        await state.close();
+        await other.close();
+        control.destroy();
+        await fake.close();
+      }
+    });
+
     it('hands out one Stream for a stream tor reports FAILED then CLOSED', async () => {
       const { fake, state } = await setup();
       const failed = once(state, 'streamFailed');
