@@ -1306,6 +1306,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
       }
       let chosen: Circuit | string | undefined | null;
       const round: AttachRound = { handedOn: false };
+      // The stream waits again while the attacher still decides about its last wait (another
+      // controller attached it meanwhile, tor detached it): only this wait is still to answer.
+      const previous = this.undecided.get(st);
+      if (previous !== undefined) previous.handedOn = true;
       this.undecided.set(st, round);
       try {
         chosen = await attacher(st, this);

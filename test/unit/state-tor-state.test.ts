@@ -1125,6 +1125,26 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(commandsMatching(fake, /^(ATTACHSTREAM|CLOSESTREAM)/), []);
     });
 
+    it('answers only the latest wait of a stream that waits again while the attacher still decides about its first one', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^ATTACHSTREAM/, () => ['250 OK']);
+      fake.event(`CIRC 12 BUILT ${PATH3} PURPOSE=GENERAL`);
+      const decide: Array<(c: Circuit | undefined) => void> = [];
+      await state.setAttacher(() => new Promise<Circuit | undefined>((resolve) => decide.push(resolve)));
+      waitingStreams(fake, ['140']);
+      // Another controller attached it, tor detached it, and it waits again.
+      fake.event('STREAM 140 SENTCONNECT 12 x.example:80');
+      fake.event('STREAM 140 DETACHED 12 x.example:80 REASON=TIMEOUT');
+      fake.event('STREAM 140 CONTROLLER_WAIT 0 x.example:80');
+      await sync(harness!);
+      assert.equal(decide.length, 2);
+      decide[0]!(state.circuits.get('12'));
+      decide[1]!(state.circuits.get('11'));
+      await drain(harness!);
+      // Before: the first answer, for a wait that was over, went to tor (and the second was ignored).
+      assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), ['ATTACHSTREAM 140 11']);
+    });
+
     it('reports nothing when the client gave up on its stream just as the attacher answered (tor answers 552 Unknown stream), whichever of the CLOSED event and the reply comes first', async () => {
       const { fake, state } = await setup();
       fake.handle(/^CLOSESTREAM/, () => ['250 OK']);
