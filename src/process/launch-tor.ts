@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { constants as fsConstants } from 'node:fs';
 import { access, chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -283,9 +282,11 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
       }
     }
   };
-  for (const output of [child.stdout!, child.stderr!]) createInterface({ input: output, crlfDelay: Infinity }).on('line', onLine);
+  for (const output of [child.stdout!, child.stderr!]) readLines(output, onLine);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
+    // 'close', not 'exit': it comes once tor's output has been read too, so that its last words
+    // are in the tail a launch error carries.
+    child.once('close', (code, signal) => resolve({ code, signal }));
     child.once('error', (err) => {
       tail.push(`spawn error: ${err.message}`);
       resolve({ code: null, signal: null });
@@ -416,6 +417,26 @@ function once(fn: () => Promise<void>): () => Promise<void> {
  * escape sequences, a carriage return that would overwrite the line) become `\xNN`. What torPath
  * runs need not be tor, and its output ends up in messages that are printed to terminals.
  */
+/**
+ * Calls `onLine` with each line of `stream`, split at LF only (a CR stays in its line, where
+ * `printable` shows it), however the pipe cuts the output into chunks; the last line even without
+ * an LF. (readline would also split at a lone CR.)
+ */
+function readLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  // Decoded as a stream, so that a character cut between two chunks stays whole.
+  stream.setEncoding('utf8');
+  let carry = '';
+  stream.on('data', (text: string) => {
+    const lines = (carry + text).split('\n');
+    carry = lines.pop()!;
+    for (const line of lines) onLine(line);
+  });
+  stream.on('end', () => {
+    if (carry !== '') onLine(carry);
+    carry = '';
+  });
+}
+
 function printable(line: string): string {
   return line.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }

@@ -68,6 +68,24 @@ describe('launchTor refuses what it cannot honour (launch-tor)', () => {
     }
   });
 
+  it('a line tor writes in two pieces is one line, to onLog and in the log tail', async () => {
+    // Not tor: a script whose line reaches the pipe in two writes, a moment apart, then exits.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-fake-tor-'));
+    try {
+      const script = path.join(dir, 'tor');
+      await writeFile(script, "#!/bin/sh\nprintf 'first half'\nsleep 0.2\nprintf ' second half\\nlast words'\nexit 3\n", { mode: 0o755 });
+      const heard: string[] = [];
+      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: script, timeoutMs: 10_000, onLog: (l) => heard.push(l) }).catch(
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof TorLaunchError, String(err));
+      assert.deepEqual(heard, ['first half second half', 'last words']);
+      assert.deepEqual(err.logLines.slice(-2), ['first half second half', 'last words']);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a torPath that is a directory is no tor binary (it passes the executable check)', async () => {
     const err = await findTorBinary(os.tmpdir()).catch((e: unknown) => e);
     assert.ok(err instanceof TorLaunchError, String(err));
