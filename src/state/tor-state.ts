@@ -364,7 +364,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
   /**
    * A state that follows nothing yet: its maps are empty until `start()` has subscribed to tor's
    * events and read tor's answer; `TorState.create` (and `tor.getState()`) do both. For wiring
-   * (dependency injection) that constructs first and starts later.
+   * (dependency injection) that constructs first and starts later. Until then `buildCircuit`,
+   * `connectVia`, `closeCircuit` and `closeStream` wait for a `start()` under way, and without one
+   * are refused (`TOR_INVALID_VALUE`); an attacher set before takes effect at `start()`.
    * @param control - an authenticated control connection
    * @param opts - `clock`, `geoip`, `procRoot` (the cancel options belong to `start()`)
    * @example
@@ -375,7 +377,6 @@ export class TorState extends EventEmitter<TorStateEvents> {
     super();
     this.control = control;
     this.handoff = streamHandoff(control);
-    this.handoff.join(this);
     this.clock = opts.clock ?? (() => new Date());
     this.geoip = opts.geoip;
     const owner: StateOwner = {
@@ -442,6 +443,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
   }
 
   private async load(opts: CancelOptions): Promise<void> {
+    // From now on this state answers its share of the waiting streams (see StreamHandoff); one
+    // never started must not be picked to answer what it cannot see.
+    this.handoff.join(this);
     this.buffer = [];
     this.control.on('close', this.onControlClose);
     this.control.on('addressMapped', this.onAddressMapped);
@@ -935,6 +939,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    */
   async buildCircuit(path?: ReadonlyArray<Router | string>, opts: BuildCircuitOptions = {}): Promise<Circuit> {
     this.assertOpen();
+    if (!this.live) await this.untilStarted();
     const { signal, timeoutMs, purpose } = opts;
     if (purpose !== undefined && purpose !== 'general' && purpose !== 'controller') {
       throw new TorInvalidValueError('circuit purpose', 'must be "general" or "controller"');
@@ -1025,6 +1030,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    */
   async closeCircuit(id: string, opts: CancelOptions & { ifUnused?: boolean } = {}): Promise<void> {
     this.assertOpen();
+    if (!this.live) await this.untilStarted();
     if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('circuit id', 'must be 1-16 letters or digits');
     const { ifUnused, ...cancel } = opts;
     if (ifUnused !== undefined && typeof ifUnused !== 'boolean') throw new TorInvalidValueError('ifUnused', 'must be a boolean');
@@ -1073,6 +1079,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    */
   async closeStream(id: string, reason: number | string = REASON_MISC, opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
+    if (!this.live) await this.untilStarted();
     if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('stream id', 'must be 1-16 letters or digits');
     const code = typeof reason === 'number' ? reason : typeof reason === 'string' ? streamCloseCode(reason) : undefined;
     if (code === undefined || !Number.isInteger(code) || code < 1 || code > 255) {
@@ -1152,6 +1159,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     opts: CancelOptions = {},
   ): Promise<T> {
     this.assertOpen();
+    if (!this.live) await this.untilStarted();
     assertCircuitArgument(circuit);
     // Before anything: with a built circuit the timeout is never used, but a bad one is still refused.
     assertCancelOptions(opts);
@@ -1509,6 +1517,19 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   private assertOpen(): void {
     if (this.closed) throw new TorControlClosedError('the Tor state is closed');
+  }
+
+  /**
+   * For what needs the state to follow tor (circuits built, streams pinned): waits for a start()
+   * under way. A state built with `new` and never started would wait for events it never gets.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when start() was not called
+   */
+  private async untilStarted(): Promise<void> {
+    if (this.starting === undefined) {
+      throw new TorInvalidValueError('Tor state', 'is not started: call start() first (TorState.create and tor.getState() give a started state)');
+    }
+    await this.starting;
+    this.assertOpen();
   }
 
   /**

@@ -213,6 +213,33 @@ describe('state: TorState against a fake control port', () => {
       }
     });
 
+    it('an unstarted state refuses to build or pin (TOR_INVALID_VALUE, nothing sent) and waits for a start() under way', async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      fake.handle(/^EXTENDCIRCUIT 0/, () => ['250 EXTENDED 12']);
+      const { control } = await openTorControl(fake.endpoint);
+      const state = new TorState(control);
+      try {
+        const notStarted = (e: unknown) => e instanceof TorInvalidValueError && /not started: call start\(\) first/.test(e.message);
+        await assert.rejects(state.buildCircuit(), notStarted);
+        await assert.rejects(state.connectVia('11', async () => 'opened'), notStarted);
+        await assert.rejects(state.closeCircuit('11'), notStarted);
+        await assert.rejects(state.closeStream('5'), notStarted);
+        assert.deepEqual(commandsMatching(fake, /^(EXTENDCIRCUIT|CLOSECIRCUIT|CLOSESTREAM|SETCONF)/), []);
+        // Asked while start() runs: it waits for the state to follow tor, then builds.
+        const starting = state.start();
+        const building = state.buildCircuit();
+        await starting;
+        fake.event('CIRC 12 LAUNCHED PURPOSE=GENERAL');
+        fake.event(`CIRC 12 BUILT ${PATH3} PURPOSE=GENERAL`);
+        assert.equal((await building).id, '12');
+      } finally {
+        await state.close();
+        control.destroy();
+        await fake.close();
+      }
+    });
+
     it('start() of a closed state rejects with TorControlClosedError and sends nothing', async () => {
       const fake = await FakeControlServer.start();
       fake.info(BASE_INFO);
