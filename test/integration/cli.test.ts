@@ -319,6 +319,36 @@ describe('torcon CLI against the shared test network (child processes)', functio
       }
     });
 
+    it('bootstrap exits 0 at once for a bootstrapped tor, printing 100%', async () => {
+      const r = await runCli(['bootstrap', '--timeout', '30']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^100% /m);
+      const quiet = await runCli(['bootstrap', '-q']);
+      assert.equal(quiet.code, 0, quiet.stderr);
+      assert.equal(quiet.stdout, '');
+    });
+
+    it('onions lists a detached service and --remove removes it (exit 1 the second time; a bad address exits 2)', async () => {
+      const service = await tor.createOnionService({ ports: [{ virtualPort: 80, target: `127.0.0.1:${webPort}` }], detach: true, awaitUpload: false });
+      try {
+        const listed = await runCli(['onions']);
+        assert.equal(listed.code, 0, listed.stderr);
+        assert.ok(lines(listed.stdout).includes(service.hostname), listed.stdout);
+        const removed = await runCli(['onions', '--remove', service.hostname.toUpperCase()]);
+        assert.equal(removed.code, 0, removed.stderr);
+        assert.equal(removed.stdout, `removed ${service.hostname}\n`);
+        assert.ok(!lines((await runCli(['onions'])).stdout).includes(service.hostname));
+        const again = await runCli(['onions', '--remove', service.hostname]);
+        assert.equal(again.code, 1);
+        assert.match(again.stderr, /no such service/);
+      } finally {
+        await tor.removeOnionService(service.hostname).catch(() => false);
+      }
+      const bad = await runCli(['onions', '--remove', 'not-an-onion']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /is not a v3 onion address/);
+    });
+
     it('resolve answers an IP literal; a name the loopback-only exit cannot resolve exits 1 with the SOCKS error', async () => {
       const ok = await runCli(['resolve', '127.0.0.1']);
       assert.equal(ok.code, 0, ok.stderr);
@@ -593,6 +623,12 @@ describe('torcon --verbose against a password-protected offline tor', function (
 
   after(async () => {
     await tor?.close();
+  });
+
+  it("bootstrap exits 1 at once with TOR_NETWORK_DISABLED for a tor whose network is disabled", async () => {
+    const r = await runCli(['--control', tor.controlEndpoint, '--password', password, 'bootstrap', '--timeout', '30']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^torcon: TOR_NETWORK_DISABLED: /);
   });
 
   it('prints debug lines on stderr and neither the password nor its hash', async () => {

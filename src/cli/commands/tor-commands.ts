@@ -7,8 +7,9 @@ import { checkEndpoint } from '../endpoint-check.js';
 import { pipeStdio } from '../stdio-pipe.js';
 import { lib } from '../lazy.js';
 import { redactEndpoint } from '../../util/endpoint-grammar.js';
+import { normalizeServiceId } from '../../onion/service-id.js';
 
-/** `info`, `events`, `newnym`, `resolve`, `connect`, `fetch`: small commands against a running tor. */
+/** `info`, `events`, `bootstrap`, `newnym`, `resolve`, `onions`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
   program
     .command('info')
@@ -41,6 +42,55 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
           println(ctx.output.out, opts.json ? JSON.stringify(event) : `650 ${event.raw.replace(/\n/g, '\n    ')}`);
           if (opts.count !== undefined && ++seen >= opts.count) break;
         }
+      });
+    });
+
+  program
+    .command('bootstrap')
+    .description('wait until tor has bootstrapped (can carry traffic), printing each step')
+    .option('-t, --timeout <seconds>', 'give up after this long, exit 1 (default: wait as long as it takes)', (v) => nonNegativeNumber(v, '--timeout'))
+    .option('-q, --quiet', 'print nothing but an error')
+    .addHelpText(
+      'after',
+      "\nExits 0 once tor is at 100% (at once if it already is); 1 on the timeout, saying where tor stopped and its last problem, or at once when tor's network is disabled (DisableNetwork 1), which it never finishes with. A check for a tor that has just started.\n\nExamples:\n  torcon bootstrap --timeout 120\n  torcon bootstrap -q -t 300 && node app.js",
+    )
+    .action(async (opts: { timeout?: number; quiet?: boolean }) => {
+      await withTor(ctx, async (tor) => {
+        await tor.waitForBootstrap({
+          signal: ctx.signal,
+          ...(opts.timeout !== undefined && opts.timeout > 0 ? { timeoutMs: opts.timeout * 1000 } : {}),
+          ...(opts.quiet
+            ? {}
+            : {
+                onProgress: (p: { percent: number; summary: string; warning?: string; reason?: string }) =>
+                  println(
+                    ctx.output.out,
+                    `${p.percent}% ${p.summary}${p.warning !== undefined ? ` (problem: ${p.warning}${p.reason ? `, ${p.reason}` : ''}; tor keeps trying)` : ''}`,
+                  ),
+              }),
+        });
+      });
+    });
+
+  program
+    .command('onions')
+    .description('list the onion services tor runs detached (ADD_ONION with detach), or remove one')
+    .option('--remove <address>', 'remove that service (DEL_ONION): exit 1 when tor has no such service', onionAddress)
+    .addHelpText(
+      'after',
+      "\nServices made on a control connection without detach end with it, and tor shows them to that connection only; HiddenServiceDir services are tor's configuration (torcon info config-text).\n\nExamples:\n  torcon onions\n  torcon onions --remove pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion",
+    )
+    .action(async (opts: { remove?: string }) => {
+      await withTor(ctx, async (tor) => {
+        if (opts.remove !== undefined) {
+          if (await tor.removeOnionService(opts.remove, { signal: ctx.signal })) println(ctx.output.out, `removed ${opts.remove}`);
+          else {
+            println(ctx.output.err, `torcon: tor runs no such service that this connection may remove: ${opts.remove}`);
+            process.exitCode = 1;
+          }
+          return;
+        }
+        for (const s of await tor.listOnionServices({ signal: ctx.signal })) println(ctx.output.out, s.hostname);
       });
     });
 
@@ -142,6 +192,15 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         }
       });
     });
+}
+
+/** `<56 chars>.onion` or the bare id, as `<id>.onion`; anything else is a usage error (exit 2). */
+function onionAddress(value: string): string {
+  try {
+    return `${normalizeServiceId(value, '--remove')}.onion`;
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 export function positiveInt(value: string, name: string): number {
