@@ -4,6 +4,7 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type tls from 'node:tls';
 import { TorInvalidValueError } from '../errors.js';
+import type { Circuit } from '../state/circuit.js';
 import { nodeHttp, nodeHttps } from '../util/node-builtins.js';
 import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
 
@@ -15,6 +16,15 @@ export interface HttpAgentOptions {
   username?: string;
   /** SOCKS5 password for isolation. Never logged. */
   password?: string;
+  /**
+   * Send every connection of this agent over this circuit (a Circuit of the live state, or its
+   * id), as `tor.connect(target, { circuit })` does, with the same errors (a request fails with
+   * them): TorCircuitError when the circuit does not exist, closed, serves onion-service protocols,
+   * or its exit refuses the stream; TorInvalidValueError for an `.onion` host. Kept connections
+   * stay on it, and are closed when it closes. Needs a `Tor` handle (`tor.httpAgent`), which owns
+   * the live state. @default tor chooses
+   */
+  circuit?: Circuit | string;
   /** Keep connections open for later requests (`http.Agent`'s `keepAlive`). @default false */
   keepAlive?: boolean;
   /**

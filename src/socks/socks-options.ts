@@ -1,5 +1,6 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
+import type { Circuit } from '../state/circuit.js';
 import type { CancelOptions } from '../util/abort.js';
 import type { TorConnectOptions } from './socks-types.js';
 
@@ -40,4 +41,16 @@ export interface TorResolveOptions extends CancelOptions {
 export type TorStreamOpener = (
   target: { host: string; port: number },
   opts: TorSocksConnectOptions,
+) => Promise<net.Socket>;
+
+/**
+ * Opens a stream through tor over a chosen circuit (what `tor.connect(target, { circuit })` does):
+ * the SOCKS client cannot do that alone, since pinning a stream needs the live state of the tor,
+ * so the `Tor` handle that owns both hands it one. `opts` bound the whole opening (the state's
+ * build, the wait for the circuit, the stream); `beforeHandshake` is the opener's own.
+ */
+export type CircuitStreamOpener = (
+  circuit: Circuit | string,
+  target: { host: string; port: number },
+  opts: Omit<TorSocksConnectOptions, 'beforeHandshake'>,
 ) => Promise<net.Socket>;

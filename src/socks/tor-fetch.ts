@@ -1,11 +1,24 @@
 import { Agent, FormData as UndiciFormData, fetch as undiciFetch, type Dispatcher } from 'undici';
 import { TorAbortError, TorError, TorFetchError, TorInvalidValueError } from '../errors.js';
+import type { Circuit } from '../state/circuit.js';
 import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
 
-/** The `init` of `TorSocksClient.fetch`: WHATWG `RequestInit` plus an isolation token and a timeout. */
+/**
+ * The `init` of `TorSocksClient.fetch`: WHATWG `RequestInit` plus an isolation token, a chosen
+ * circuit and a timeout.
+ */
 export type TorFetchInit = RequestInit & {
   /** Isolation token for this request's connection (requests with different tokens never share a circuit). */
   isolate?: string;
+  /**
+   * Send this request over this circuit (a Circuit of the live state, or its id), redirects
+   * included, as `tor.connect(target, { circuit })` does, with the same errors: TorCircuitError
+   * when the circuit does not exist, closed, serves onion-service protocols, or its exit refuses
+   * the stream; TorInvalidValueError for an `.onion` URL (before any I/O). A kept connection is
+   * reused only by later fetches with the same circuit (and `isolate`), and is closed when the
+   * circuit closes. Needs a `Tor` handle (`tor.fetch`), which owns the live state. @default tor chooses
+   */
+  circuit?: Circuit | string;
   /**
    * Gives up when the response headers have not arrived within this many milliseconds (the
    * stream through tor, the TLS handshake, the request, any redirects: all of it), with

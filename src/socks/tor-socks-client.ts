@@ -7,8 +7,11 @@ import type { TorControl } from '../control/tor-control.js';
 import type { ControlReply } from '../control/reply.js';
 import { assertTimeout, invalidSignal, timerDelay, type CancelOptions } from '../util/abort.js';
 import { isOnionHostname } from '../onion/service-id.js';
+import type { Circuit } from '../state/circuit.js';
+import { assertCircuitArgument } from '../state/tor-state.js';
 import { logger } from '../util/log.js';
 import { cancellable, checkInnerSignal } from './cancellable.js';
+import { circuitIdOf, refuseOnionOverCircuit } from './circuit-pin.js';
 import { torAgentClasses, type HttpAgentOptions, type TorAgent } from './http-agent.js';
 import {
   describeSocksAddress,
@@ -20,7 +23,7 @@ import {
 } from './socks-address.js';
 import { SOCKS_FAILURE_CODES, socksFailure } from './socks-errors.js';
 import { socksConnectHandshake } from './socks-handshake.js';
-import type { TorResolveOptions, TorSocksConnectOptions } from './socks-options.js';
+import type { CircuitStreamOpener, TorResolveOptions, TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
 import { describeTarget } from '../util/ip-address.js';
 import { parseSocksHost, parseSocksTarget, socksCredentials, type SocksCredentials } from './socks-request.js';
 import { openSocksSocket } from './socks-socket.js';
@@ -62,6 +65,12 @@ export interface TorSocksClientOptions {
    * @default [9050, 9150] (a system tor, then Tor Browser)
    */
   fallbackSocksPorts?: readonly (number | string)[];
+  /**
+   * Opens streams over a chosen circuit, for the `circuit` option of `fetch` and `httpAgent`: the
+   * `Tor` handle that owns this client passes its own (it needs the live state). Without it, that
+   * option is refused.
+   */
+  circuitOpener?: CircuitStreamOpener;
 }
 
 /** Defaults of {@link TorSocksClientOptions}. */
@@ -71,7 +80,7 @@ export const SOCKS_CLIENT_DEFAULTS = Object.freeze({
   discoveryTimeoutMs: 30_000,
   /** How long probing a fallback port (9050, 9150) may take. */
   probeTimeoutMs: 3_000,
-  /** fetch dispatchers kept (one per isolation token); the oldest is closed beyond this. */
+  /** fetch dispatchers kept (one per isolation token and circuit); the oldest is closed beyond this. */
   maxDispatchers: 32,
 });
 
@@ -95,6 +104,7 @@ export class TorSocksClient {
   private readonly socksHostname: string | undefined;
   private readonly handshakeTimeoutMs: number;
   private readonly fallback: readonly SocksAddress[];
+  private readonly circuitOpener: CircuitStreamOpener | undefined;
   private discovered: Promise<SocksAddress> | undefined;
   /**
    * The agents made here, held weakly: an agent per request or per user is common, and one nobody
@@ -103,8 +113,13 @@ export class TorSocksClient {
    */
   private readonly agents = new Set<WeakRef<TorAgent>>();
   private readonly collectedAgents = new FinalizationRegistry<WeakRef<TorAgent>>((ref) => this.agents.delete(ref));
-  /** Keyed by isolation credentials: an ES private field, so util.inspect and JSON never show them. */
-  readonly #dispatchers = new Map<string, UndiciAgent>();
+  /** The circuit id of each agent made with `circuit`, for closing its kept sockets when that circuit closes. */
+  private readonly agentCircuits = new WeakMap<TorAgent, string>();
+  /**
+   * Keyed by isolation credentials and circuit, since a kept connection stays on the circuit it
+   * was opened on: an ES private field, so util.inspect and JSON never show the credentials.
+   */
+  readonly #dispatchers = new Map<string, PooledDispatcher>();
   /** The dispatchers of fetches with a signal, each its own, until its request is done. */
   readonly #fetchDispatchers = new Set<UndiciAgent>();
   private closed = false;
@@ -122,6 +137,7 @@ export class TorSocksClient {
     if (opts.socksHostname !== undefined) this.socksHostname = parseSocksHostname(opts.socksHostname);
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? SOCKS_CLIENT_DEFAULTS.handshakeTimeoutMs;
     this.fallback = opts.fallbackSocksPorts ? opts.fallbackSocksPorts.map((p) => parseSocksPortOption(p)) : FALLBACK_SOCKS_ADDRESSES;
+    this.circuitOpener = opts.circuitOpener;
   }
 
   /**
@@ -212,7 +228,10 @@ export class TorSocksClient {
 
   /**
    * An agent for `http.request`/`http.get` (or, with `tls`, `https`) whose every connection goes
-   * through tor. Destroyed by {@link close}.
+   * through tor (with `circuit`, over that circuit: see `HttpAgentOptions.circuit`). Destroyed by
+   * {@link close}.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad option, or a `circuit` on a client
+   *   without a Tor handle's live state
    * @example http.get('http://example.onion/', { agent: socks.httpAgent({ isolate: 'a' }) }, (res) => ...)
    */
   httpAgent(opts: HttpAgentOptions = {}): http.Agent {
@@ -221,36 +240,48 @@ export class TorSocksClient {
     socksCredentials(opts);
     assertTimeout(opts.connectTimeoutMs, 'connectTimeoutMs');
     if (opts.socksPort !== undefined) parseSocksPortOption(opts.socksPort, opts.socksHostname);
-    const open = (target: { host: string; port: number }, o: TorSocksConnectOptions) => this.connect(target, o);
+    if (opts.circuit !== undefined) this.assertCircuitOption(opts.circuit);
+    const open = this.openerFor(opts.circuit);
     const classes = torAgentClasses();
     const agent = opts.tls ? new classes.https(open, opts) : new classes.http(open, opts);
     const ref = new WeakRef(agent);
     this.agents.add(ref);
     this.collectedAgents.register(agent, ref);
+    if (opts.circuit !== undefined) this.agentCircuits.set(agent, circuitIdOf(opts.circuit));
     return agent;
   }
 
   /**
    * WHATWG `fetch` (undici 7) through tor. `init.isolate` puts the request on its own circuit;
-   * `init.timeoutMs` limits the wait for the response headers (the stream through tor, TLS, the
+   * `init.circuit` sends it over a chosen one (see `TorFetchInit.circuit`); `init.timeoutMs` limits the wait for the response headers (the stream through tor, TLS, the
    * request, redirects), not the reading of the body. Every failure of the returned promise is a
    * torcon error (never fetch's bare `TypeError: fetch failed`); errors while reading the body
    * afterwards are fetch's own (see `fetchThrough`).
    * @throws TorSocksError when the stream through tor fails
+   * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`) when the stream cannot go over `init.circuit`
+   *   (as for `tor.connect(target, { circuit })`)
    * @throws TorAbortError (`TOR_ABORTED`) when `init.signal` aborts (its reason is the `cause`)
    * @throws TorTimeoutError (`TOR_TIMEOUT`) when the headers have not arrived within `init.timeoutMs`
    * @throws TorFetchError (`TOR_FETCH_FAILED`) when the request fails otherwise: the connection
    *   closed before a complete response, an answer that is not HTTP, a port fetch refuses (6667,
    *   10080...), too many redirects
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a URL, `isolate`, `timeoutMs`, `signal`
-   *   or request fetch cannot send
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a URL, `isolate`, `circuit`, `timeoutMs`,
+   *   `signal` or request fetch cannot send; for an `.onion` URL with `circuit`
    * @example const res = await socks.fetch('http://example.onion/', { isolate: 'a', timeoutMs: 60_000 });
    */
   async fetch(input: string | URL, init: TorFetchInit = {}): Promise<Response> {
     this.assertOpen();
     // `null` is what some callers pass for "no options"; destructuring it would throw a TypeError.
-    const { isolate, timeoutMs, ...rest } = init ?? {};
+    const { isolate, timeoutMs, circuit, ...rest } = init ?? {};
     if (isolate !== undefined) socksCredentials({ isolate });
+    if (circuit !== undefined) {
+      this.assertCircuitOption(circuit);
+      // Refused before any I/O, as tor.connect refuses it. A URL that does not parse is left to
+      // fetchThrough, which says what is wrong with it; a redirect to an onion service is refused
+      // by the opener.
+      const host = urlHostname(input);
+      if (host !== undefined) refuseOnionOverCircuit(host);
+    }
     assertTimeout(timeoutMs);
     // RequestInit allows `signal: null`; anything else must be an AbortSignal of this realm, the
     // only kind undici follows (it would refuse the request later, after a dispatcher was made).
@@ -280,12 +311,10 @@ export class TorSocksClient {
     // connects honour that signal (so an abort hangs up the SOCKS connection at once). It is
     // closed gracefully once the response is handed over, which lets the body finish streaming;
     // until then close() must find it, or a request in flight would outlive its client.
-    const own = signal
-      ? createTorDispatcher((target, o) => this.connect(target, o), { ...(isolate === undefined ? {} : { isolate }), signal })
-      : undefined;
+    const own = signal ? createTorDispatcher(this.openerFor(circuit), { ...(isolate === undefined ? {} : { isolate }), signal }) : undefined;
     if (own) this.#fetchDispatchers.add(own);
     try {
-      return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, isolate), input, signal ? { ...rest, signal } : rest);
+      return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, isolate, circuit), input, signal ? { ...rest, signal } : rest);
     } catch (err) {
       // The deadline passed (and the caller had not aborted first): whatever undici made of the
       // abort, or of the connect it cut short, the caller asked for a timeout and gets one.
@@ -312,12 +341,20 @@ export class TorSocksClient {
    * once, busy ones when their request ends (the request itself goes on). A kept connection is a
    * stream through tor, and stays on its circuit: after a NEWNYM, requests must open new streams
    * to get new circuits.
+   * @param circuitId only those of `fetch` calls and agents given this circuit (it closed: each of
+   *   its connections is about to end, and a request must not be sent on one meanwhile)
    */
-  closeKeptConnections(): void {
-    for (const ref of this.agents) ref.deref()?.retireSockets();
-    // close() lets the requests in flight finish; new requests get new dispatchers.
-    for (const dispatcher of this.#dispatchers.values()) dispatcher.close().catch(() => undefined);
-    this.#dispatchers.clear();
+  closeKeptConnections(circuitId?: string): void {
+    for (const ref of this.agents) {
+      const agent = ref.deref();
+      if (agent !== undefined && (circuitId === undefined || this.agentCircuits.get(agent) === circuitId)) agent.retireSockets();
+    }
+    for (const [key, pooled] of this.#dispatchers) {
+      if (circuitId !== undefined && pooled.circuitId !== circuitId) continue;
+      // close() lets the requests in flight finish; new requests get new dispatchers.
+      pooled.dispatcher.close().catch(() => undefined);
+      this.#dispatchers.delete(key);
+    }
   }
 
   /** Destroys the agents and dispatchers this client created. Later calls fail. */
@@ -325,7 +362,7 @@ export class TorSocksClient {
     this.closed = true;
     for (const ref of this.agents) ref.deref()?.destroy();
     this.agents.clear();
-    for (const dispatcher of this.#dispatchers.values()) dispatcher.destroy().catch(() => undefined);
+    for (const { dispatcher } of this.#dispatchers.values()) dispatcher.destroy().catch(() => undefined);
     this.#dispatchers.clear();
     for (const dispatcher of this.#fetchDispatchers) dispatcher.destroy().catch(() => undefined);
     this.#fetchDispatchers.clear();
@@ -335,25 +372,47 @@ export class TorSocksClient {
     if (this.closed) throw socksFailure('closed', 'this SOCKS client is closed (its Tor handle was closed)');
   }
 
-  private dispatcherFor(create: typeof CreateTorDispatcher, isolate: string | undefined): UndiciAgent {
-    const key = isolate === undefined ? '' : `i:${isolate}`;
-    let dispatcher = this.#dispatchers.get(key);
-    if (dispatcher) {
+  /** Checks a `circuit` option: a Circuit or an id, on a client that can pin streams. */
+  private assertCircuitOption(circuit: unknown): asserts circuit is Circuit | string {
+    assertCircuitArgument(circuit);
+    if (this.circuitOpener === undefined) {
+      throw new TorInvalidValueError('circuit', "needs the live state of a Tor handle: use tor.fetch() or tor.httpAgent()");
+    }
+  }
+
+  /** How the streams of a fetch or agent are opened: over `circuit` when given (checked before), else as tor chooses. */
+  private openerFor(circuit: Circuit | string | undefined): TorStreamOpener {
+    const viaCircuit = this.circuitOpener;
+    if (circuit === undefined || viaCircuit === undefined) return (target, o) => this.connect(target, o);
+    return (target, o) => {
+      this.assertOpen();
+      return viaCircuit(circuit, target, o);
+    };
+  }
+
+  /**
+   * The shared dispatcher of fetches with this isolation token and circuit. Each pool is one key's
+   * alone: a kept connection stays on the circuit it was opened on, so a request must never get one
+   * opened for another token, another circuit, or none.
+   */
+  private dispatcherFor(create: typeof CreateTorDispatcher, isolate: string | undefined, circuit: Circuit | string | undefined): UndiciAgent {
+    const circuitId = circuit === undefined ? undefined : circuitIdOf(circuit);
+    // JSON: no token can be made to look like another key.
+    const key = JSON.stringify([isolate ?? null, circuitId ?? null]);
+    const found = this.#dispatchers.get(key);
+    if (found) {
       // Most recently used last, so that the oldest is the one closed when there are too many.
       this.#dispatchers.delete(key);
-      this.#dispatchers.set(key, dispatcher);
-      return dispatcher;
+      this.#dispatchers.set(key, found);
+      return found.dispatcher;
     }
-    dispatcher = create(
-      (target, o) => this.connect(target, o),
-      isolate === undefined ? {} : { isolate },
-    );
-    this.#dispatchers.set(key, dispatcher);
+    const dispatcher = create(this.openerFor(circuit), isolate === undefined ? {} : { isolate });
+    this.#dispatchers.set(key, { dispatcher, circuitId });
     if (this.#dispatchers.size > SOCKS_CLIENT_DEFAULTS.maxDispatchers) {
-      const [oldestKey, oldest] = this.#dispatchers.entries().next().value as [string, UndiciAgent];
+      const [oldestKey, oldest] = this.#dispatchers.entries().next().value as [string, PooledDispatcher];
       this.#dispatchers.delete(oldestKey);
       // close() lets requests in flight finish.
-      oldest.close().catch(() => undefined);
+      oldest.dispatcher.close().catch(() => undefined);
     }
     return dispatcher;
   }
@@ -492,6 +551,21 @@ export class TorSocksClient {
       'unreachable',
       `cannot find tor's SOCKS port (${why}) and nothing accepts connections on ${this.fallback.map(describeSocksAddress).join(' or ') || '(no fallback ports)'}; pass socksPort`,
     );
+  }
+}
+
+/** A shared fetch dispatcher, and the circuit its connections are pinned to, if any. */
+interface PooledDispatcher {
+  dispatcher: UndiciAgent;
+  circuitId: string | undefined;
+}
+
+/** The host of a fetch's URL, or undefined when it is no URL (fetchThrough then says so). */
+function urlHostname(input: unknown): string | undefined {
+  try {
+    return input instanceof URL ? input.hostname : typeof input === 'string' ? new URL(input).hostname : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -9,13 +9,14 @@ import type { OnionServiceInfo } from '../onion/onion-inventory.js';
 import type { LaunchedTor } from '../process/launch-tor.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
+import type { TorSocksConnectOptions } from '../socks/socks-options.js';
+import { refuseOnionOverCircuit } from '../socks/circuit-pin.js';
 import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
 import { retryable } from '../util/retryable.js';
 import { assertCancelOptions, cancelBudget, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
-import { TorAbortError, TorInvalidValueError } from '../errors.js';
-import { isOnionHostname } from '../onion/service-id.js';
+import { TorAbortError } from '../errors.js';
 import { parseTorTarget } from './tor-target.js';
 import { requestNewIdentity } from './new-identity.js';
 import { readBootstrapProgress, waitForBootstrap, type BootstrapProgress, type WaitForBootstrapOptions } from '../process/bootstrap.js';
@@ -58,6 +59,8 @@ export class Tor {
   private socksClient?: TorSocksClient;
   private onions?: OnionServiceManager;
   private closing?: Promise<void>;
+  /** The states whose closing circuits retire the kept connections pinned to them (see connectOverCircuit). */
+  private readonly watchedStates = new WeakSet<TorState>();
 
   constructor(control: TorControl, init: TorInit) {
     this.control = control;
@@ -151,9 +154,14 @@ export class Tor {
     return raceCancel(this.configPromise, 'reading the Tor configuration', opts);
   }
 
-  /** The SOCKS side of this tor (ports discovered from tor itself). */
+  /**
+   * The SOCKS side of this tor (ports discovered from tor itself). Its `fetch` and `httpAgent` pin
+   * streams to a chosen circuit through this handle, which owns the live state.
+   */
   get socks(): TorSocksClient {
-    return (this.socksClient ??= new TorSocksClient(this.control));
+    return (this.socksClient ??= new TorSocksClient(this.control, {
+      circuitOpener: (circuit, target, opts) => this.connectOverCircuit(circuit, target, opts),
+    }));
   }
 
   private get onionServices(): OnionServiceManager {
@@ -180,22 +188,40 @@ export class Tor {
     assertCancelOptions(merged);
     const { circuit, ...socksOptions } = merged;
     if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
+    return this.connectOverCircuit(circuit, parsed.target, socksOptions);
+  }
+
+  /**
+   * A stream to `target` over `circuit` (the live state pins it): `connect` with `circuit`, and
+   * every stream of `fetch`/`httpAgent` with `circuit`. `opts.signal`/`opts.timeoutMs` bound the
+   * whole of it. Errors: see {@link connect}.
+   */
+  private async connectOverCircuit(
+    circuit: unknown,
+    target: { host: string; port: number },
+    opts: Omit<TorSocksConnectOptions, 'beforeHandshake'>,
+  ): Promise<net.Socket> {
     // Checked before getState(), which may build a whole state first.
     assertCircuitArgument(circuit);
-    if (isOnionHostname(parsed.target.host)) {
-      // tor reaches onion services over rendezvous circuits it builds itself: a stream to one
-      // cannot go over a circuit of ours (the state hands such streams back to tor).
-      throw new TorInvalidValueError('circuit', 'a stream to an onion service cannot be sent over a chosen circuit');
-    }
+    refuseOnionOverCircuit(target.host);
     // One budget for the whole call: building the state first (the whole consensus read) and
     // waiting for the circuit count against it, or a slow tor would hold the caller past it.
-    const remaining = cancelBudget({ signal: merged.signal, timeoutMs: merged.timeoutMs });
+    const remaining = cancelBudget({ signal: opts.signal, timeoutMs: opts.timeoutMs });
     const state = await this.getState(remaining());
-    return state.connectVia(
-      circuit,
-      (beforeHandshake) => this.socks.connect(parsed.target, { ...socksOptions, ...remaining(), beforeHandshake }),
-      remaining(),
-    );
+    this.retireKeptConnectionsOnClose(state);
+    return state.connectVia(circuit, (beforeHandshake) => this.socks.connect(target, { ...opts, ...remaining(), beforeHandshake }), remaining());
+  }
+
+  /**
+   * Once per state: when a circuit closes, the kept connections of fetch and agents pinned to it
+   * are closed. tor ends their streams too, but its word may come after the state's event, and a
+   * request sent meanwhile on such a connection would fail as a connection cut short instead of
+   * opening a new stream, which is refused with the TorCircuitError the caller expects.
+   */
+  private retireKeptConnectionsOnClose(state: TorState): void {
+    if (this.watchedStates.has(state)) return;
+    this.watchedStates.add(state);
+    state.on('circuitClosed', (c) => this.socksClient?.closeKeptConnections(c.id));
   }
 
   /** Creates an onion service (ADD_ONION, or HiddenServiceDir with `hiddenServiceDir`). */
@@ -268,17 +294,24 @@ export class Tor {
     return this.control.mapAddress(mappings, opts);
   }
 
-  /** An http.Agent (and https, by `opts.tls` / URL scheme) whose requests go through tor. */
+  /**
+   * An http.Agent (https with `opts.tls`) whose requests go through tor; with `opts.circuit`, every
+   * connection over that circuit (errors as for {@link connect} with `circuit`, on the request).
+   * @example
+   * const agent = tor.httpAgent({ circuit, keepAlive: true });
+   * http.get('http://example.com/', { agent }, (res) => res.pipe(process.stdout));
+   */
   httpAgent(opts: HttpAgentOptions = {}): http.Agent {
     return this.socks.httpAgent(opts);
   }
 
   /**
    * WHATWG fetch through tor (an undici dispatcher over our SOCKS connection). `init` is fetch's,
-   * plus `isolate` (a circuit of its own) and `timeoutMs` (limits the wait for the response
-   * headers: `TorTimeoutError`, code `TOR_TIMEOUT`; the body is read without a limit). Rejects only
-   * with torcon errors: TorSocksError, TorAbortError, TorTimeoutError, TorFetchError,
-   * TorInvalidValueError (see `TorSocksClient.fetch`).
+   * plus `isolate` (a circuit of its own), `circuit` (a chosen circuit, as for {@link connect}) and
+   * `timeoutMs` (limits the wait for the response headers: `TorTimeoutError`, code `TOR_TIMEOUT`;
+   * the body is read without a limit). Rejects only with torcon errors: TorSocksError,
+   * TorCircuitError, TorAbortError, TorTimeoutError, TorFetchError, TorInvalidValueError (see
+   * `TorSocksClient.fetch`).
    * @example const res = await tor.fetch('http://example.onion/', { timeoutMs: 60_000 });
    */
   fetch(input: string | URL, init?: TorFetchInit): Promise<Response> {
