@@ -26,6 +26,7 @@ const EXPECTED: Record<string, RegExp[]> = {
   'launch-tor': [/^tor 0\.4\.\d+\S* running as pid \d+$/m],
   state: [/^\d+ routers, \d+ circuits$/m, /^our circuit \d+ \[ '\w+', '\w+', '\w+' \]$/m],
   attacher: [/^stream to 127\.0\.0\.1 goes over circuit \d+$/m, /^200 hello via \w+$/m],
+  'fetch-circuit': [/^200 hello over circuit (\d+)\nstreams attached to \[ '\1', '\1' \]$/m],
   onion: [/^serving on [a-z2-7]{56}\.onion:80$/m, /^200 hello from an onion service$/m],
   'onion-list': [/^[a-z2-7]{56}\.onion detached=true$/m, /^removed: true$/m],
   fetch: [/^200 reached through a Tor exit$/m, /HTTP\/1\.1 200 OK/],
