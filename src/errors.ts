@@ -255,3 +255,32 @@ export class TorNetworkDisabledError extends TorError {
     super('TOR_NETWORK_DISABLED', message, options);
   }
 }
+
+/** One directory's answer to an onion-service descriptor fetch that found nothing. */
+export interface OnionDescriptorAttempt {
+  /**
+   * The HSDir asked: 40 hex digits, upper case; `UNKNOWN` when tor asked none (then `reason` is
+   * `QUERY_NO_HSDIR`).
+   */
+  readonly hsDir: string;
+  /** tor's REASON (control-spec 4.1.25): `NOT_FOUND`, `QUERY_REJECTED`, `BAD_DESC`, `UNEXPECTED`, ... */
+  readonly reason: string;
+}
+
+/**
+ * No descriptor of an onion service could be fetched: every HSDir tor asked answered without one
+ * (the service is not published, or not for the current time period), or tor had no HSDir left to
+ * ask. `attempts` lists each directory asked with tor's reason.
+ */
+export class TorOnionDescriptorNotFoundError extends TorError {
+  /** The service id (56 characters, lower case, without `.onion`). */
+  readonly serviceId: string;
+  /** Each HSDir asked, with the reason it gave. */
+  readonly attempts: readonly OnionDescriptorAttempt[];
+
+  constructor(serviceId: string, attempts: readonly OnionDescriptorAttempt[], message: string, options?: { cause?: unknown }) {
+    super('TOR_ONION_NOT_FOUND', message, options);
+    this.serviceId = serviceId;
+    this.attempts = attempts;
+  }
+}

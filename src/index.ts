@@ -47,6 +47,7 @@ export { TorOnionService, type OnionServiceEvents } from './onion/onion-service.
 export { generateClientAuthKey, type OnionClientAuth } from './onion/client-auth.js';
 export type { OnionClientAuthAddOptions } from './onion/onion-service-manager.js';
 export type { OnionServiceInfo } from './onion/onion-inventory.js';
+export type { FetchOnionDescriptorOptions, OnionDescriptor } from './onion/descriptor-fetch.js';
 export type { TorConnectOptions } from './socks/socks-types.js';
 export type { HttpAgentOptions, TorFetchInit, TorResolveOptions } from './socks/tor-socks-client.js';
 

@@ -6,6 +6,7 @@ import type { MapAddressMappings, MappedAddress } from '../control/map-address.j
 import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
 import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptions } from '../onion/onion-service-manager.js';
 import type { OnionServiceInfo } from '../onion/onion-inventory.js';
+import { fetchOnionDescriptor, type FetchOnionDescriptorOptions, type OnionDescriptor } from '../onion/descriptor-fetch.js';
 import type { LaunchedTor } from '../process/launch-tor.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
@@ -268,6 +269,25 @@ export class Tor {
    */
   removeOnionService(onion: string, opts: CancelOptions = {}): Promise<boolean> {
     return this.onionServices.remove(onion, opts);
+  }
+
+  /**
+   * Fetches a v3 onion service's descriptor from the HSDirs (HSFETCH), without connecting to the
+   * service: the way to check that it is published, and to read its descriptor (`descriptor`, the
+   * raw text; `version`, `lifetimeMinutes`, `revisionCounter` from its plain-text outer layer;
+   * `hsDir`, the fingerprint of the directory that answered). `servers` asks those HSDirs
+   * (fingerprints) instead of one tor picks. Default timeout: 120 s. Fetches of the same service on
+   * one handle run one after the other (tor's events do not say which fetch they answer).
+   * @throws TorOnionDescriptorNotFoundError (`TOR_ONION_NOT_FOUND`) when every HSDir asked had no
+   *   descriptor (`attempts`: each HSDir with tor's REASON, e.g. `NOT_FOUND`), or tor asked none
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything but a v3 address or a
+   *   `servers` entry that is no fingerprint (nothing sent); TorControlError (e.g. 552 for an
+   *   unknown server), TorTimeoutError, TorAbortError, TorControlClosedError
+   * @example
+   * const { hsDir, revisionCounter } = await tor.fetchOnionDescriptor('pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion');
+   */
+  fetchOnionDescriptor(onion: string, opts: FetchOnionDescriptorOptions = {}): Promise<OnionDescriptor> {
+    return fetchOnionDescriptor(this.control, onion, opts);
   }
 
   /**
