@@ -1,7 +1,7 @@
-import { TorControlClosedError, TorInvalidValueError, TorOnionDescriptorNotFoundError, type OnionDescriptorAttempt } from '../errors.js';
+import { TorControlClosedError, TorControlError, TorInvalidValueError, TorOnionDescriptorNotFoundError, type OnionDescriptorAttempt } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { HsDescContentEvent, HsDescEvent } from '../control/events/event-types.js';
-import { assertCancelOptions, cancelBudget, raceCancel, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, cancelBudget, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 import { normalizeServiceId } from './service-id.js';
 
 /**
@@ -234,7 +234,9 @@ async function takeTurn(control: TorControl, serviceId: string, opts: CancelOpti
  *
  * @param onion - `<56 chars>.onion` or the bare id, any case
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything but a v3 address, a `servers`
- *   entry that is no fingerprint, or bad `timeoutMs`/`signal` (nothing sent)
+ *   entry that is no fingerprint, or bad `timeoutMs`/`signal` (nothing sent); and for an address
+ *   whose checksum is right but whose key is no ed25519 point, which only tor checks (its 513
+ *   reply as `cause`)
  * @throws TorOnionDescriptorNotFoundError (`TOR_ONION_NOT_FOUND`) when every HSDir asked answered
  *   without a descriptor (`attempts`: each HSDir and its REASON), or tor asked none
  * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses HSFETCH (e.g. 552 for a server it
@@ -250,6 +252,7 @@ export async function fetchOnionDescriptor(
   assertCancelOptions(opts);
   const servers = normalizeServers(opts.servers);
   const what = `fetching the descriptor of ${serviceId}.onion`;
+  throwIfAborted(opts.signal, what);
   const remaining = cancelBudget({
     ...(opts.signal ? { signal: opts.signal } : {}),
     timeoutMs: opts.timeoutMs ?? DEFAULT_DESCRIPTOR_FETCH_TIMEOUT_MS,
@@ -283,7 +286,13 @@ export async function fetchOnionDescriptor(
     control.once('close', onClose);
     if (control.closed) onClose();
     const watched = (async (): Promise<FetchOutcome> => {
-      await control.command(['HSFETCH', serviceId, ...servers.map((s) => `SERVER=${s}`)].join(' '), remaining());
+      await control.command(['HSFETCH', serviceId, ...servers.map((s) => `SERVER=${s}`)].join(' '), remaining()).catch((err: unknown) => {
+        // The id passed its checksum, but tor also checks that its key is an ed25519 point.
+        if (err instanceof TorControlError && err.status === 513) {
+          throw new TorInvalidValueError('onion address', 'tor refused it as no valid v3 address (its key is no ed25519 public key)', { cause: err });
+        }
+        throw err;
+      });
       while (!stopped && tracker.outcome.state === 'waiting') {
         if (!tracker.idle) {
           await new Promise<void>((resolve) => (wake = resolve));

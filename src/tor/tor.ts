@@ -281,7 +281,8 @@ export class Tor {
    * @throws TorOnionDescriptorNotFoundError (`TOR_ONION_NOT_FOUND`) when every HSDir asked had no
    *   descriptor (`attempts`: each HSDir with tor's REASON, e.g. `NOT_FOUND`), or tor asked none
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything but a v3 address or a
-   *   `servers` entry that is no fingerprint (nothing sent); TorControlError (e.g. 552 for an
+   *   `servers` entry that is no fingerprint (nothing sent), or whose key tor finds is no ed25519
+   *   point (tor's 513 as `cause`); TorControlError (e.g. 552 for an
    *   unknown server), TorTimeoutError, TorAbortError, TorControlClosedError
    * @example
    * const { hsDir, revisionCounter } = await tor.fetchOnionDescriptor('pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion');
