@@ -25,12 +25,18 @@ export interface FetchOnionDescriptorOptions extends CancelOptions {
 export interface OnionDescriptor {
   /** The service id (56 characters, lower case, without `.onion`). */
   serviceId: string;
-  /** The HSDir that answered: 40 hex digits, upper case. */
-  hsDir: string;
+  /**
+   * Where it came from: an HSDir, or tor's client cache when tor would ask no HSDir (it asks each
+   * responsible one about a service at most once per requery period, successful fetches included)
+   * and holds a descriptor it fetched before, still within its lifetime.
+   */
+  source: 'hsdir' | 'cache';
+  /** The HSDir that answered: 40 hex digits, upper case; undefined from the cache. */
+  hsDir: string | undefined;
   /** That HSDir's nickname, when tor gave one. */
   hsDirNickname?: string | undefined;
-  /** The descriptor id tor gave (v3: the service's blinded key for the time period, base64). */
-  descriptorId: string;
+  /** The descriptor id tor gave (v3: the service's blinded key for the time period, base64); undefined from the cache. */
+  descriptorId: string | undefined;
   /** The descriptor as the HSDir served it (rend-spec-v3 2.4), line ends `\n`. */
   descriptor: string;
   /** `hs-descriptor` (3 for v3), when present and a number. */
@@ -146,6 +152,7 @@ export class FetchTracker {
         state: 'found',
         descriptor: {
           serviceId: this.serviceId,
+          source: 'hsdir',
           hsDir: e.hsDirRouter.fingerprint,
           hsDirNickname: e.hsDirRouter.nickname,
           descriptorId: e.descriptorId,
@@ -174,15 +181,13 @@ export class FetchTracker {
   }
 
   /**
-   * Ends a fetch that is {@link idle} and for which tor will ask no other directory: not found,
-   * with the answers heard, or (none heard) tor's own reason for asking nobody, `QUERY_NO_HSDIR`.
+   * What a fetch that is {@link idle}, and for which tor will ask no other directory, has found:
+   * nothing, with the answers heard, or (none heard) tor's own reason for asking nobody,
+   * `QUERY_NO_HSDIR`. The tracker itself keeps waiting: the caller may still look elsewhere (tor's
+   * cache), and a descriptor that comes meanwhile is still an answer.
    */
-  giveUp(): FetchOutcome {
-    if (this.idle) {
-      const attempts = this.attempts.length > 0 ? [...this.attempts] : [{ hsDir: 'UNKNOWN', reason: 'QUERY_NO_HSDIR' }];
-      this.result = { state: 'not-found', attempts };
-    }
-    return this.result;
+  giveUp(): OnionDescriptorAttempt[] {
+    return this.attempts.length > 0 ? [...this.attempts] : [{ hsDir: 'UNKNOWN', reason: 'QUERY_NO_HSDIR' }];
   }
 }
 
@@ -229,8 +234,9 @@ async function takeTurn(control: TorControl, serviceId: string, opts: CancelOpti
  * a round trip of two commands (`GETINFO version`) tells whether tor asked another: tor writes out
  * the events of what it did before it reads the next command, and the second command covers a
  * retry tor starts only as the failed connection closes. With none, the fetch ends with
- * TorOnionDescriptorNotFoundError; when tor asked no directory at all, its attempts are one
- * `{ hsDir: 'UNKNOWN', reason: 'QUERY_NO_HSDIR' }`.
+ * TorOnionDescriptorNotFoundError. tor also remembers successful fetches: when it asked no directory
+ * at all, the descriptor in its client cache is the answer (`source: 'cache'`), and without one the
+ * error's attempts are one `{ hsDir: 'UNKNOWN', reason: 'QUERY_NO_HSDIR' }`.
  *
  * @param onion - `<56 chars>.onion` or the bare id, any case
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything but a v3 address, a `servers`
@@ -301,7 +307,12 @@ export async function fetchOnionDescriptor(
         const asked = tracker.requests;
         await control.getInfo('version', remaining());
         await control.getInfo('version', remaining());
-        if (tracker.idle && tracker.requests === asked) settle?.(tracker.giveUp());
+        if (tracker.idle && tracker.requests === asked) {
+          const attempts = tracker.giveUp();
+          const cached = askedNone(attempts) ? await readCached(control, serviceId, remaining()) : undefined;
+          settle?.(cached ? { state: 'found', descriptor: cached } : { state: 'not-found', attempts });
+          break;
+        }
       }
       return outcome;
     })();
@@ -319,6 +330,27 @@ export async function fetchOnionDescriptor(
     // Unsubscribing never throws (see TorControl.subscribe), and must not hold the caller long.
     await Promise.all(offs.map((off) => off()));
   }
+}
+
+/** Whether tor asked no HSDir at all. */
+function askedNone(attempts: readonly OnionDescriptorAttempt[]): boolean {
+  return attempts.every((a) => a.hsDir === 'UNKNOWN');
+}
+
+/**
+ * The descriptor in tor's client cache (`GETINFO hs/client/desc/id/ID`), or undefined when tor has
+ * none (551) or cannot say (an older tor's 552): then the fetch's own "not found" is the better answer.
+ */
+async function readCached(control: TorControl, serviceId: string, opts: CancelOptions): Promise<OnionDescriptor | undefined> {
+  let text: string;
+  try {
+    text = await control.getInfo(`hs/client/desc/id/${serviceId}`, opts);
+  } catch (err) {
+    if (err instanceof TorControlError) return undefined;
+    throw err;
+  }
+  if (text.length === 0) return undefined;
+  return { serviceId, source: 'cache', hsDir: undefined, descriptorId: undefined, descriptor: text, ...parseDescriptorHeader(text) };
 }
 
 function notFound(serviceId: string, attempts: OnionDescriptorAttempt[]): TorOnionDescriptorNotFoundError {

@@ -43,6 +43,7 @@ describe('fetching onion service descriptors on the private test network', funct
   let tor: Tor;
   let service: OnionService;
   let relays: Set<string>;
+  let first: OnionDescriptor | undefined;
 
   before(async function () {
     this.timeout(240_000);
@@ -58,21 +59,34 @@ describe('fetching onion service descriptors on the private test network', funct
 
   it("fetches a published service's descriptor from one of the network's HSDirs", async () => {
     const d = await fetchPublished(tor, service.hostname);
+    first = d;
+    assert.equal(d.source, 'hsdir');
     assert.equal(d.serviceId, service.hostname.slice(0, -'.onion'.length));
-    assert.ok(relays.has(d.hsDir), `${d.hsDir} is none of ${[...relays].join(', ')}`);
+    assert.ok(relays.has(d.hsDir!), `${d.hsDir} is none of ${[...relays].join(', ')}`);
     assert.match(d.descriptor, /^hs-descriptor 3\ndescriptor-lifetime \d+\n/);
     assert.match(d.descriptor, /\nsuperencrypted\n-----BEGIN MESSAGE-----\n/);
     assert.equal(d.version, 3);
     assert.ok(d.lifetimeMinutes !== undefined && d.lifetimeMinutes >= 30 && d.lifetimeMinutes <= 720, String(d.lifetimeMinutes));
     assert.equal(typeof d.revisionCounter, 'bigint');
-    assert.match(d.descriptorId, /^[A-Za-z0-9+/]{43}$/);
+    assert.match(d.descriptorId!, /^[A-Za-z0-9+/]{43}$/);
   });
 
   it('asks the HSDirs given in servers, and no other', async () => {
-    const first = await fetchPublished(tor, service.hostname);
+    assert.ok(first?.hsDir, 'the first test fetched a descriptor');
     const again = await tor.fetchOnionDescriptor(service.hostname, { servers: [`$${first.hsDir.toLowerCase()}`], timeoutMs: 60_000 });
+    assert.equal(again.source, 'hsdir');
     assert.equal(again.hsDir, first.hsDir);
     assert.match(again.descriptor, /^hs-descriptor 3\n/);
+  });
+
+  it("answers from tor's client cache once tor asks no HSDir (each was asked within the requery period)", async () => {
+    // Each fetch asks an HSDir not asked about this service lately; the network has a handful.
+    let d: OnionDescriptor | undefined;
+    for (let i = 0; i <= relays.size && d?.source !== 'cache'; i++) d = await fetchPublished(tor, service.hostname);
+    assert.equal(d?.source, 'cache');
+    assert.equal(d.hsDir, undefined);
+    assert.match(d.descriptor, /^hs-descriptor 3\n/);
+    assert.equal(d.version, 3);
   });
 
   it('rejects an address nobody published with TOR_ONION_NOT_FOUND, naming the HSDirs asked', async () => {

@@ -137,6 +137,7 @@ describe('fetching onion service descriptors (HSFETCH)', () => {
       const d = await fetchOnionDescriptor(control, `${id.toUpperCase()}.onion`);
       assert.deepEqual(d, {
         serviceId: id,
+        source: 'hsdir',
         hsDir: DIR_A,
         hsDirNickname: 'relayA',
         descriptorId: BLINDED,
@@ -201,6 +202,7 @@ describe('fetching onion service descriptors (HSFETCH)', () => {
       ]);
       assert.match(err.message, new RegExp(`${id}\\.onion.*\\$${DIR_A} answered NOT_FOUND.*\\$${DIR_C} answered QUERY_REJECTED`));
       assert.equal(hsfetches().length, 1);
+      assert.ok(!fake.commands.some((c) => c.includes('hs/client/desc')), 'tor asked HSDirs: its cache is not the answer');
       assert.deepEqual(subscribedNow(), []);
     });
 
@@ -225,9 +227,44 @@ describe('fetching onion service descriptors (HSFETCH)', () => {
       assert.equal((await fetchOnionDescriptor(control, id)).hsDir, DIR_B);
     });
 
-    it('rejects with QUERY_NO_HSDIR when tor asks no HSDir at all', async () => {
+    it("answers from tor's client cache when tor asks no HSDir at all", async () => {
       const id = newId();
       fake.handle(/^HSFETCH /, () => ['250 OK']);
+      fake.info({ [`hs/client/desc/id/${id}`]: DESCRIPTOR });
+      assert.deepEqual(await fetchOnionDescriptor(control, id), {
+        serviceId: id,
+        source: 'cache',
+        hsDir: undefined,
+        descriptorId: undefined,
+        descriptor: DESCRIPTOR,
+        version: 3,
+        lifetimeMinutes: 180,
+        revisionCounter: 18446744073709551615n,
+      });
+    });
+
+    it("answers from the cache when events of other services come while it reads tor's cache", async () => {
+      const [id, other] = [newId(), newId()];
+      fake.handle(/^HSFETCH /, () => ['250 OK']);
+      fake.handle(/^GETINFO hs\/client\/desc\/id\//, () => {
+        // Another fetch's events, before the cache's answer.
+        requested(other, DIR_B);
+        failed(other, DIR_B);
+        return undefined;
+      });
+      fake.info({ [`hs/client/desc/id/${id}`]: DESCRIPTOR });
+      const d = await fetchOnionDescriptor(control, id);
+      assert.equal(d.source, 'cache');
+      // Done once answered: no further round trips (any would reach the fake before this one).
+      await control.getInfo('version');
+      assert.equal(fake.commands.filter((c) => c.startsWith('GETINFO hs/client/desc/id/')).length, 1);
+      assert.equal(fake.commands.filter((c) => c === 'GETINFO version').length, 3);
+    });
+
+    it('rejects with QUERY_NO_HSDIR when tor asks no HSDir at all and has no descriptor cached', async () => {
+      const id = newId();
+      fake.handle(/^HSFETCH /, () => ['250 OK']);
+      fake.handle(/^GETINFO hs\/client\/desc\/id\//, () => ['551 Couldn\'t find a descriptor']);
       await assert.rejects(fetchOnionDescriptor(control, id), (e: unknown) => {
         assert.ok(e instanceof TorOnionDescriptorNotFoundError);
         assert.deepEqual(e.attempts, [{ hsDir: 'UNKNOWN', reason: 'QUERY_NO_HSDIR' }]);
