@@ -275,7 +275,9 @@ export class Tor {
    * Fetches a v3 onion service's descriptor from the HSDirs (HSFETCH), without connecting to the
    * service: the way to check that it is published, and to read its descriptor (`descriptor`, the
    * raw text; `version`, `lifetimeMinutes`, `revisionCounter` from its plain-text outer layer;
-   * `hsDir`, the fingerprint of the directory that answered). `servers` asks those HSDirs
+   * `hsDir`, the fingerprint of the directory that answered). tor asks each HSDir about a service
+   * at most once per requery period (15 minutes): when it asks none, the answer is the descriptor in
+   * tor's client cache (`source: 'cache'`, no `hsDir`), if it has one. `servers` asks those HSDirs
    * (fingerprints) instead of one tor picks. Default timeout: 120 s. Fetches of the same service on
    * one handle run one after the other (tor's events do not say which fetch they answer).
    * @throws TorOnionDescriptorNotFoundError (`TOR_ONION_NOT_FOUND`) when every HSDir asked had no
