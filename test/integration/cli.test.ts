@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
-import { retryOnionLookup } from '../support/retry.js';
+import { ONION_RETRY_PAUSE_MS, retryOnionLookup } from '../support/retry.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import { isAlive } from '../support/settle.js';
 
@@ -359,6 +359,43 @@ describe('torcon CLI against the shared test network (child processes)', functio
       assert.equal(bad.stdout, '');
       assert.equal(lines(bad.stderr).length, 1, bad.stderr);
       assert.match(bad.stderr, /^torcon: TOR_SOCKS_[A-Z_]+: RESOLVE cli-test\.invalid through tor failed/);
+    });
+  });
+
+  describe('onion-descriptor', () => {
+    it("prints a published service's descriptor, --json its fields; an unpublished address exits 1 with TOR_ONION_NOT_FOUND", async () => {
+      const service = await tor.createOnionService({ ports: [{ virtualPort: 80, target: `127.0.0.1:${webPort}` }], uploadTimeoutMs: 60_000 });
+      try {
+        // As for a first connection, a fetch right at a time-period rotation may find nothing: retry then.
+        let r = await runCli(['onion-descriptor', service.hostname]);
+        for (let i = 0; i < 4 && r.code === 1 && r.stderr.includes('TOR_ONION_NOT_FOUND'); i++) {
+          await new Promise((res) => setTimeout(res, ONION_RETRY_PAUSE_MS));
+          r = await runCli(['onion-descriptor', service.hostname]);
+        }
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^hs-descriptor 3\ndescriptor-lifetime \d+\n/);
+        assert.match(r.stderr, new RegExp(`^descriptor of ${service.hostname.replace('.', '\\.')} from (HSDir \\$[0-9A-F]{40}~\\w+|tor's cache .*): revision \\d+, lifetime \\d+ min\n$`));
+        const json = await runCli(['onion-descriptor', '--json', service.hostname.toUpperCase()]);
+        assert.equal(json.code, 0, json.stderr);
+        const d = JSON.parse(json.stdout) as { serviceId: string; version: number; revisionCounter: string; descriptor: string };
+        assert.equal(`${d.serviceId}.onion`, service.hostname);
+        assert.equal(d.version, 3);
+        assert.match(d.revisionCounter, /^\d+$/);
+        assert.match(d.descriptor, /^hs-descriptor 3\n/);
+      } finally {
+        await service.close();
+      }
+      const nobody = await runCli(['onion-descriptor', 'pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion']);
+      assert.equal(nobody.code, 1);
+      assert.equal(nobody.stdout, '');
+      assert.equal(lines(nobody.stderr).length, 1, nobody.stderr);
+      assert.match(nobody.stderr, /^torcon: TOR_ONION_NOT_FOUND: no descriptor of pg6mm\w+\.onion was found/);
+      // A malformed address or fingerprint is a usage error, found before connecting.
+      for (const args of [['not-an-onion'], ['--server', 'not-hex', service.hostname]]) {
+        const bad = await runCli(['onion-descriptor', ...args]);
+        assert.equal(bad.code, 2, bad.stderr);
+        assert.match(bad.stderr, /invalid (<address>|servers\[0\])/);
+      }
     });
   });
 

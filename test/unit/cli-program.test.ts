@@ -56,7 +56,7 @@ describe('cli: program and help', () => {
 
   it('has the commands the README lists', () => {
     const names = all.map((p) => p.join(' '));
-    for (const name of ['demo', 'serve', 'run', 'monitor', 'connect', 'fetch', 'resolve', 'events', 'info', 'newnym', 'testnet start', 'testnet status', 'testnet stop']) {
+    for (const name of ['demo', 'serve', 'run', 'monitor', 'connect', 'fetch', 'resolve', 'onion-descriptor', 'events', 'info', 'newnym', 'testnet start', 'testnet status', 'testnet stop']) {
       assert.ok(names.includes(name), `missing command ${name}; have ${names.join(', ')}`);
     }
   });

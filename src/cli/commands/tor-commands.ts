@@ -8,8 +8,9 @@ import { pipeStdio } from '../stdio-pipe.js';
 import { lib } from '../lazy.js';
 import { redactEndpoint } from '../../util/endpoint-grammar.js';
 import { normalizeServiceId } from '../../onion/service-id.js';
+import { normalizeServers } from '../../onion/descriptor-fetch.js';
 
-/** `info`, `events`, `bootstrap`, `newnym`, `resolve`, `onions`, `connect`, `fetch`: small commands against a running tor. */
+/** `info`, `events`, `bootstrap`, `newnym`, `onion-descriptor`, `resolve`, `onions`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
   program
     .command('info')
@@ -110,6 +111,33 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     });
 
   program
+    .command('onion-descriptor')
+    .description("fetch an onion service's descriptor from the directories (HSFETCH), without connecting to it: is it published?")
+    .argument('<address>', 'v3 onion address, with or without .onion')
+    .option('--server <fingerprint>', 'ask this HSDir (a relay fingerprint) instead of one tor picks; may be repeated', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--json', 'one JSON object: source, hsDir, version, lifetimeMinutes, revisionCounter (a string), descriptor')
+    .addHelpText(
+      'after',
+      '\nPrints the descriptor on stdout and where it came from on stderr; exits 1 with TOR_ONION_NOT_FOUND when no HSDir has it.\n\nExamples:\n  torcon onion-descriptor pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion\n  torcon onion-descriptor --json pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd\n  torcon onion-descriptor --server 9695DFC35FFEB861329B9F1AB04C46397020CE31 pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion',
+    )
+    .action(async (address: string, opts: { server?: string[]; json?: boolean }) => {
+      // A malformed address or fingerprint is a usage error (exit 2), found before connecting.
+      const onion = usage(() => normalizeServiceId(address, '<address>'));
+      const servers = usage(() => normalizeServers(opts.server ?? []));
+      await withTor(ctx, async (tor) => {
+        const d = await tor.fetchOnionDescriptor(onion, { servers, signal: ctx.signal });
+        if (opts.json) {
+          // JSON has no bigint: the 64-bit counter goes as a decimal string.
+          println(ctx.output.out, JSON.stringify({ ...d, revisionCounter: d.revisionCounter?.toString() }));
+          return;
+        }
+        const from = d.source === 'cache' ? "tor's cache (no HSDir left to ask within the requery period)" : `HSDir $${d.hsDir}${d.hsDirNickname ? `~${d.hsDirNickname}` : ''}`;
+        println(ctx.output.err, `descriptor of ${d.serviceId}.onion from ${from}: revision ${d.revisionCounter ?? '?'}, lifetime ${d.lifetimeMinutes ?? '?'} min`);
+        println(ctx.output.out, d.descriptor.replace(/\n$/, ''));
+      });
+    });
+
+  program
     .command('resolve')
     .description('resolve a hostname (or, with --ptr, an address) through tor: no local DNS')
     .argument('<name>', 'hostname or IP address')
@@ -192,6 +220,15 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         }
       });
     });
+}
+
+/** What `check` returns; what it throws, as a usage error (exit 2). */
+function usage<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 /** `<56 chars>.onion` or the bare id, as `<id>.onion`; anything else is a usage error (exit 2). */
