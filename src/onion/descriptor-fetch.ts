@@ -252,8 +252,10 @@ async function takeTurn(control: TorControl, serviceId: string, opts: CancelOpti
 export async function fetchOnionDescriptor(
   control: TorControl,
   onion: string,
-  opts: FetchOnionDescriptorOptions = {},
+  options: FetchOnionDescriptorOptions = {},
 ): Promise<OnionDescriptor> {
+  // A JavaScript caller's null means no options, as undefined does.
+  const opts = options ?? {};
   const serviceId = normalizeServiceId(onion);
   assertCancelOptions(opts);
   const servers = normalizeServers(opts.servers);

@@ -459,7 +459,7 @@ describe('fetching onion service descriptors (HSFETCH)', () => {
         return ['250 OK'];
       });
       const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
-      assert.equal((await tor.fetchOnionDescriptor(`${id}.onion`)).hsDir, DIR_A);
+      assert.equal((await tor.fetchOnionDescriptor(`${id}.onion`, null as never)).hsDir, DIR_A);
       await assert.rejects(tor.fetchOnionDescriptor('nope'), { code: 'TOR_INVALID_VALUE' });
     });
   });
