@@ -421,16 +421,17 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   /**
    * Makes a state built with `new` live: what `TorState.create` does after constructing it. A
-   * second call shares the first one's build. A state whose build failed is closed. An attacher
-   * set before start() takes effect at its end (see setAttacher).
+   * second call shares the first one's build: its own `signal` and `timeoutMs` bound only its own
+   * wait (as for `tor.getState()`), while the first call's bound the build. A state whose build
+   * failed is closed. An attacher set before start() takes effect at its end (see setAttacher).
    * @throws TorControlError / TorControlClosedError from tor (TorControlClosedError too for a state
    *   closed before; TorControlError too when tor refuses `__LeaveStreamsUnattached` for an attacher
-   *   set before); TorAbortError / TorTimeoutError per `opts`
+   *   set before); TorAbortError / TorTimeoutError per `opts`; TorInvalidValueError for bad `opts`
    */
   async start(opts: CancelOptions = {}): Promise<void> {
+    // Checked on every call, before the build is shared: a call with bad options fails alone.
+    assertCancelOptions(opts);
     if (this.starting === undefined) {
-      // Checked before the build is shared: a call with bad options must not fail the next one.
-      assertCancelOptions(opts);
       throwIfAborted(opts.signal, 'building the Tor state');
       if (this.closed) throw new TorControlClosedError('the Tor state is closed');
       this.starting = raceCancel(this.load(opts), 'building the Tor state', opts).catch((err: unknown) => {
@@ -438,8 +439,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
         this.close().catch(() => undefined);
         throw err;
       });
+      return this.starting;
     }
-    return this.starting;
+    // A caller that joins gives up its own wait only: the build goes on for the one who started it.
+    return raceCancel(this.starting, 'building the Tor state', opts);
   }
 
   private async load(opts: CancelOptions): Promise<void> {

@@ -213,6 +213,39 @@ describe('state: TorState against a fake control port', () => {
       }
     });
 
+    it("a start() that joins a build under way is bounded by its own timeoutMs and signal, and the build goes on for the first", async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      // tor holds the initial GETINFO until released: the build is under way meanwhile.
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      fake.handle(/^GETINFO ns\/all/, async () => {
+        await held;
+        return undefined;
+      });
+      const { control } = await openTorControl(fake.endpoint);
+      const state = new TorState(control);
+      try {
+        const first = state.start();
+        await assert.rejects(state.start({ timeoutMs: 20 }), TorTimeoutError);
+        const ac = new AbortController();
+        const aborted = state.start({ signal: ac.signal });
+        ac.abort();
+        await assert.rejects(aborted, TorAbortError);
+        // A bad option is refused on every call, not only the first.
+        await assert.rejects(state.start({ timeoutMs: -1 }), TorInvalidValueError);
+        release();
+        await first;
+        assert.deepEqual([...state.circuits.keys()], ['11']);
+        assert.equal(commandsMatching(fake, /^GETINFO ns\/all/).length, 1);
+      } finally {
+        release();
+        await state.close();
+        control.destroy();
+        await fake.close();
+      }
+    });
+
     it('an unstarted state refuses to build or pin (TOR_INVALID_VALUE, nothing sent) and waits for a start() under way', async () => {
       const fake = await FakeControlServer.start();
       fake.info(BASE_INFO);
