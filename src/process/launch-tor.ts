@@ -413,11 +413,6 @@ function once(fn: () => Promise<void>): () => Promise<void> {
 }
 
 /**
- * A line of the program's output as an error message may show it: control characters (a terminal's
- * escape sequences, a carriage return that would overwrite the line) become `\xNN`. What torPath
- * runs need not be tor, and its output ends up in messages that are printed to terminals.
- */
-/**
  * Calls `onLine` with each line of `stream`, split at LF only (a CR stays in its line, where
  * `printable` shows it), however the pipe cuts the output into chunks; the last line even without
  * an LF. (readline would also split at a lone CR.)
@@ -437,6 +432,11 @@ function readLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void
   });
 }
 
+/**
+ * A line of the program's output as an error message may show it: control characters (a terminal's
+ * escape sequences, a carriage return that would overwrite the line) become `\xNN`. What torPath
+ * runs need not be tor, and its output ends up in messages that are printed to terminals.
+ */
 function printable(line: string): string {
   return line.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
