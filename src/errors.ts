@@ -1,3 +1,5 @@
+import { describeThrown } from './util/describe-thrown.js';
+
 /**
  * One error hierarchy for all of torcon. Every error has a stable `code` string that callers can
  * switch on (messages may be reworded; codes never change), data fields where they help, and `cause`
@@ -218,7 +220,7 @@ export class EndpointConnectError extends TorError {
 
   constructor(what: string, cause: unknown) {
     const systemCode = (cause as { code?: unknown } | undefined)?.code;
-    const detail = cause instanceof Error ? cause.message : String(cause);
+    const detail = describeThrown(cause);
     super('TOR_ENDPOINT_CONNECT', `${what} failed: ${detail}`, { cause });
     if (typeof systemCode === 'string') this.systemCode = systemCode;
   }
@@ -230,7 +232,7 @@ export class EndpointListenError extends TorError {
 
   constructor(what: string, cause: unknown) {
     const systemCode = (cause as { code?: unknown } | undefined)?.code;
-    const detail = cause instanceof Error ? cause.message : String(cause);
+    const detail = describeThrown(cause);
     super('TOR_ENDPOINT_LISTEN', `${what} failed: ${detail}`, { cause });
     if (typeof systemCode === 'string') this.systemCode = systemCode;
   }

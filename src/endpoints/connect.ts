@@ -5,7 +5,7 @@ import { assertCancelOptions, throwIfAborted } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
 import { buildContext } from './endpoint-context.js';
-import { pluginFailure } from './plugin-failure.js';
+import { pluginFailure, validateEndpoint } from './plugin-failure.js';
 
 /**
  * Opens a client connection described by an endpoint string.
@@ -28,11 +28,7 @@ export async function connect(description: string, opts: EndpointCallOptions): P
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'client');
-  try {
-    plugin.validate?.(endpoint, 'client', ctx.registry);
-  } catch (err) {
-    throw pluginFailure(err, endpoint.prefix, 'validate');
-  }
+  await validateEndpoint(plugin, endpoint, 'client', ctx.registry);
   assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `connecting to the ${endpoint.prefix}: endpoint`);
   let socket: unknown;

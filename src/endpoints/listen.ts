@@ -5,7 +5,7 @@ import { parseEndpoint } from '../util/endpoint-grammar.js';
 import type { ListeningEndpoint } from '../util/listening-endpoint.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
 import { buildContext } from './endpoint-context.js';
-import { pluginFailure } from './plugin-failure.js';
+import { pluginFailure, validateEndpoint } from './plugin-failure.js';
 
 /**
  * Makes `server` reachable at the endpoint an endpoint string describes.
@@ -37,11 +37,7 @@ export async function listen(
   const endpoint = parseEndpoint(description);
   const ctx = buildContext(opts);
   const plugin = ctx.registry.get(endpoint.prefix, 'server');
-  try {
-    plugin.validate?.(endpoint, 'server', ctx.registry);
-  } catch (err) {
-    throw pluginFailure(err, endpoint.prefix, 'validate');
-  }
+  await validateEndpoint(plugin, endpoint, 'server', ctx.registry);
   assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `listening on the ${endpoint.prefix}: endpoint`);
   try {

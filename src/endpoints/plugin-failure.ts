@@ -1,4 +1,8 @@
 import { EndpointArgumentError, EndpointConnectError, EndpointListenError, TorAbortError, TorError } from '../errors.js';
+import { describeThrown } from '../util/describe-thrown.js';
+import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
+import type { EndpointPlugin, EndpointRole } from '../plugins/plugin-types.js';
+import type { PluginRegistry } from '../plugins/registry.js';
 
 /** Which step of an endpoint a plugin failed in. */
 export type PluginStep = 'validate' | 'connect' | 'listen';
@@ -19,9 +23,26 @@ export function pluginFailure(err: unknown, prefix: string, step: PluginStep, si
   if (err instanceof TorError) return err;
   const what = `the ${prefix}: plugin's ${step}`;
   if (step === 'validate') {
-    const detail = err instanceof Error ? err.message : String(err);
-    return new EndpointArgumentError(`${what} refused the endpoint: ${detail}`, { cause: err });
+    return new EndpointArgumentError(`${what} refused the endpoint: ${describeThrown(err)}`, { cause: err });
   }
   if (signal?.aborted) return new TorAbortError(`${step === 'connect' ? 'connecting to' : 'listening on'} the ${prefix}: endpoint`, { cause: err });
   return step === 'connect' ? new EndpointConnectError(what, err) : new EndpointListenError(what, err);
+}
+
+/**
+ * Runs a plugin's `validate`, its failure made a torcon error by {@link pluginFailure}. What it
+ * returns is awaited: TypeScript lets an `async validate()` implement `validate(): void`, and its
+ * rejection would otherwise go unhandled while the endpoint was used unchecked.
+ */
+export async function validateEndpoint(
+  plugin: EndpointPlugin,
+  endpoint: ParsedEndpoint,
+  role: EndpointRole,
+  registry: PluginRegistry,
+): Promise<void> {
+  try {
+    await plugin.validate?.(endpoint, role, registry);
+  } catch (err) {
+    throw pluginFailure(err, endpoint.prefix, 'validate');
+  }
 }

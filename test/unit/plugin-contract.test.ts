@@ -111,6 +111,56 @@ describe("endpoint plugins' own errors", () => {
     }
   });
 
+  it("an async validate's rejection is EndpointArgumentError, before any connect or listen (not an unhandled rejection)", async () => {
+    // TypeScript lets `async validate()` implement the interface's `validate(): void`.
+    let opened = 0;
+    const asyncRegistry = new PluginRegistry([
+      {
+        prefix: 'lazy',
+        validate: (async () => {
+          throw new RangeError('port out of range');
+        }) as unknown as EndpointPlugin['validate'],
+        connect: async () => {
+          opened++;
+          return new net.Socket();
+        },
+        listen: async () => {
+          opened++;
+          return { address: 'x', close: async () => {} };
+        },
+      },
+    ]);
+    for (const call of [() => connect('lazy:x', { registry: asyncRegistry }), () => listen(net.createServer(), 'lazy:x', { registry: asyncRegistry })]) {
+      await assert.rejects(call(), (err: unknown) => {
+        assert.ok(err instanceof EndpointArgumentError, String(err));
+        assert.match(err.message, /lazy: plugin's validate refused the endpoint: port out of range/);
+        return true;
+      });
+    }
+    assert.equal(opened, 0);
+  });
+
+  it('a plugin that throws something String() cannot convert still gives a torcon error', async () => {
+    const odd = Object.create(null) as object;
+    const oddRegistry = new PluginRegistry([
+      {
+        prefix: 'odd',
+        validate(endpoint) {
+          if (endpoint.args[0] === 'bad') throw odd;
+        },
+        connect: async () => {
+          throw odd;
+        },
+        listen: async () => {
+          throw odd;
+        },
+      },
+    ]);
+    await assert.rejects(connect('odd:bad', { registry: oddRegistry }), (err: unknown) => err instanceof EndpointArgumentError && err.cause === odd);
+    await assert.rejects(connect('odd:x', { registry: oddRegistry }), (err: unknown) => err instanceof EndpointConnectError && err.cause === odd);
+    await assert.rejects(listen(net.createServer(), 'odd:x', { registry: oddRegistry }), (err: unknown) => err instanceof EndpointListenError && err.cause === odd);
+  });
+
   it("a torcon error from a plugin passes through as it is", async () => {
     await assert.rejects(connect('torish:x', { registry }), (err: unknown) => err instanceof TorTimeoutError && err.code === 'TOR_TIMEOUT');
   });
