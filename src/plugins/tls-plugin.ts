@@ -20,6 +20,7 @@ import {
   type ArgSpec,
 } from './arg-validation.js';
 import { DEFAULT_TCP_INTERFACE } from './tcp-plugin.js';
+import { validateEndpoint } from '../endpoints/plugin-failure.js';
 import { closeServer, formatServerAddress, listenServer, listeningEndpoint, openSocket } from './socket-io.js';
 
 /**
@@ -166,7 +167,7 @@ export const tlsPlugin: EndpointPlugin = {
     const o = parseTlsClientOptions(endpoint);
     const inner = parseEndpoint(o.endpoint);
     const plugin = ctx.registry.get(inner.prefix, 'client');
-    plugin.validate?.(inner, 'client');
+    await validateEndpoint(plugin, inner, 'client', ctx.registry);
     const ca = o.caFile !== undefined ? await readPem(o.caFile, 'caFile') : undefined;
     const what = `tls connection to ${net.isIPv6(o.host) ? `[${o.host}]` : o.host}:${o.port}`;
     throwIfAborted(ctx.signal, what);

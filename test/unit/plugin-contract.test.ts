@@ -4,6 +4,7 @@ import { EndpointArgumentError, EndpointConnectError, EndpointListenError, TorAb
 import { connect } from '../../src/endpoints/connect.js';
 import { listen } from '../../src/endpoints/listen.js';
 import { PluginRegistry } from '../../src/plugins/registry.js';
+import { tlsPlugin } from '../../src/plugins/tls-plugin.js';
 import type { EndpointPlugin } from '../../src/plugins/plugin-types.js';
 
 // What a third-party plugin gets wrong must fail where it happens, as a torcon error, not later in
@@ -115,6 +116,7 @@ describe("endpoint plugins' own errors", () => {
     // TypeScript lets `async validate()` implement the interface's `validate(): void`.
     let opened = 0;
     const asyncRegistry = new PluginRegistry([
+      tlsPlugin,
       {
         prefix: 'lazy',
         validate: (async () => {
@@ -130,7 +132,13 @@ describe("endpoint plugins' own errors", () => {
         },
       },
     ]);
-    for (const call of [() => connect('lazy:x', { registry: asyncRegistry }), () => listen(net.createServer(), 'lazy:x', { registry: asyncRegistry })]) {
+    const calls = [
+      () => connect('lazy:x', { registry: asyncRegistry }),
+      () => listen(net.createServer(), 'lazy:x', { registry: asyncRegistry }),
+      // Wrapped by tls:, which checks the endpoint it wraps before connecting it.
+      () => connect('tls:example.com:443:endpoint=lazy\\:x', { registry: asyncRegistry }),
+    ];
+    for (const call of calls) {
       await assert.rejects(call(), (err: unknown) => {
         assert.ok(err instanceof EndpointArgumentError, String(err));
         assert.match(err.message, /lazy: plugin's validate refused the endpoint: port out of range/);
