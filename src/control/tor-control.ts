@@ -221,7 +221,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         }),
       );
     }
-    const { signal, timeoutMs } = opts;
+    // A JavaScript caller's null is no options, as invalidCancelOptions takes it.
+    const { signal, timeoutMs } = opts ?? {};
     if (signal?.aborted) return Promise.reject(new TorAbortError(keyword, { cause: signal.reason }));
     return new Promise<ControlReply>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;

@@ -59,6 +59,11 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
       await assert.rejects(readBootstrapProgress(control), (e: unknown) => e instanceof TorProtocolError && e.code === 'TOR_PROTOCOL_ERROR');
     });
 
+    it("takes a JavaScript caller's null options as none", async () => {
+      fake.info({ 'status/bootstrap-phase': AT_100 });
+      assert.equal((await readBootstrapProgress(control, null as never)).percent, 100);
+    });
+
     it('refuses a bad timeoutMs before sending anything', async () => {
       await assert.rejects(readBootstrapProgress(control, { timeoutMs: -1 }), { code: 'TOR_INVALID_VALUE' });
       assert.deepEqual(fake.commands.filter((c) => c.startsWith('GETINFO')), []);

@@ -70,6 +70,13 @@ describe('onion service inventory: listOnionServices and removeOnionService', ()
       await assert.rejects(manager.list(), (e: unknown) => e instanceof TorControlError && e.status === 552);
     });
 
+    it("takes a JavaScript caller's null options as none", async () => {
+      fake.info({ 'onions/current': '', 'onions/detached': A });
+      fake.handle(new RegExp(`^DEL_ONION ${A}$`), () => ['250 OK']);
+      assert.deepEqual(await manager.list(null as never), [{ serviceId: A, hostname: `${A}.onion`, detached: true }]);
+      assert.equal(await manager.remove(A, null as never), true);
+    });
+
     it('refuses bad options before sending anything', async () => {
       await assert.rejects(manager.list({ timeoutMs: -5 }), { code: 'TOR_INVALID_VALUE' });
       await assert.rejects(manager.remove(A, { signal: 'stop' as never }), { code: 'TOR_INVALID_VALUE' });
