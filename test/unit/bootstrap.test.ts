@@ -66,6 +66,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
 
     it('refuses a bad timeoutMs before sending anything', async () => {
       await assert.rejects(readBootstrapProgress(control, { timeoutMs: -1 }), { code: 'TOR_INVALID_VALUE' });
+      await assert.rejects(readBootstrapProgress(control, 5000 as never), { code: 'TOR_INVALID_VALUE' });
       assert.deepEqual(fake.commands.filter((c) => c.startsWith('GETINFO')), []);
     });
   });

@@ -441,6 +441,9 @@ describe('fetching onion service descriptors (HSFETCH)', () => {
         [id, { servers: DIR_A }],
         [id, { timeoutMs: -1 }],
         [id, { signal: 'stop' }],
+        // A timeout given where the options go (`fetchOnionDescriptor(addr, 30_000)`) is no options object.
+        [id, 30_000 as unknown as object],
+        [id, 'fast' as unknown as object],
       ];
       const before = fake.commands.length;
       for (const [onion, opts] of cases) {

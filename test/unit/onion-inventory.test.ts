@@ -80,6 +80,8 @@ describe('onion service inventory: listOnionServices and removeOnionService', ()
     it('refuses bad options before sending anything', async () => {
       await assert.rejects(manager.list({ timeoutMs: -5 }), { code: 'TOR_INVALID_VALUE' });
       await assert.rejects(manager.remove(A, { signal: 'stop' as never }), { code: 'TOR_INVALID_VALUE' });
+      await assert.rejects(manager.list(5000 as never), { code: 'TOR_INVALID_VALUE' });
+      await assert.rejects(manager.remove(A, 5000 as never), { code: 'TOR_INVALID_VALUE' });
       assert.deepEqual(fake.commands.filter((c) => /^(GETINFO|DEL_ONION)/.test(c)), []);
     });
 
