@@ -62,12 +62,13 @@ export async function readBootstrapProgress(control: TorControl, opts: CancelOpt
 }
 
 /**
- * Resolves once tor has bootstrapped (100%); at once when it already has. Subscribes to tor's
- * STATUS_CLIENT and CONF_CHANGED events before reading where tor is, so that no step falls
- * between the two; unsubscribes however the wait ends.
+ * Resolves once tor has bootstrapped (100%) and its network is enabled; at once when it already
+ * is. Subscribes to tor's STATUS_CLIENT and CONF_CHANGED events before reading where tor is, so
+ * that no step falls between the two; unsubscribes however the wait ends.
  *
  * @throws TorNetworkDisabledError (`TOR_NETWORK_DISABLED`) when tor's `DisableNetwork` is 1 (at the
- *   start, or set while waiting): tor would never finish
+ *   start, even at 100% since the network was disabled after, or set while waiting): tor would
+ *   never finish, or carries no traffic
  * @throws TorTimeoutError (`TOR_TIMEOUT`) after `timeoutMs`, its message saying where tor stopped
  *   and the last problem it reported
  * @throws TorAbortError (`TOR_ABORTED`) on abort
@@ -133,10 +134,13 @@ export async function waitForBootstrap(control: TorControl, opts: WaitForBootstr
       if (over) return await finished;
       offs.push(await control.subscribe('CONF_CHANGED', onConfChanged));
       if (over) return await finished;
-      report(parseBootstrapStatus(await control.getInfo('status/bootstrap-phase')));
+      const status = await control.getInfo('status/bootstrap-phase');
       if (over) return await finished;
+      // Asked even at 100%: a tor whose network was disabled after it bootstrapped still says
+      // 100%, and carries no traffic.
       const { DisableNetwork: disabled } = await control.getConf(['DisableNetwork']);
       if (disabled?.[0] === '1') fail(networkDisabled('is disabled'));
+      else report(parseBootstrapStatus(status));
       return await finished;
     } finally {
       control.off('close', onClose);

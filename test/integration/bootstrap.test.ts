@@ -63,6 +63,11 @@ describe('tor.bootstrapProgress() and tor.waitForBootstrap() against real tor', 
       assert.equal((await joining.bootstrapProgress()).percent, 100);
       // The control connection carries on: the wait's subscriptions are gone, nothing else changed.
       assert.equal(await joining.control.getInfo('status/circuit-established'), '1');
+
+      // Disabled again, tor still says 100% but carries no traffic: the wait is refused, not resolved.
+      await (await joining.getConfig()).set({ DisableNetwork: 1 });
+      assert.equal((await joining.bootstrapProgress()).percent, 100);
+      await assert.rejects(joining.waitForBootstrap({ timeoutMs: 30_000 }), (e: unknown) => e instanceof TorNetworkDisabledError);
     });
   });
 

@@ -77,7 +77,13 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
       const seen: BootstrapProgress[] = [];
       await waitForBootstrap(control, { onProgress: (p) => seen.push(p) });
       assert.deepEqual(seen, [{ percent: 100, tag: 'done', summary: 'Done' }]);
-      assert.ok(!fake.commands.some((c) => c.startsWith('GETCONF')), 'no need to look at DisableNetwork');
+      await unsubscribed(fake);
+    });
+
+    it('rejects with TOR_NETWORK_DISABLED for a tor at 100% whose network was disabled since: it carries no traffic', async () => {
+      fake.info({ 'status/bootstrap-phase': AT_100 });
+      fake.conf.set('DisableNetwork', '1');
+      await assert.rejects(waitForBootstrap(control), (e: unknown) => e instanceof TorNetworkDisabledError && e.code === 'TOR_NETWORK_DISABLED');
       await unsubscribed(fake);
     });
 
