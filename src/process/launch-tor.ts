@@ -255,6 +255,10 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   for (const name of ['onProgress', 'onLog'] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') throw new TorInvalidValueError(name, 'must be a function');
   }
+  // Only a real boolean: `'false'` (say, from an environment variable) is truthy, and would wait.
+  if (opts.waitForBootstrap !== undefined && typeof opts.waitForBootstrap !== 'boolean') {
+    throw new TorInvalidValueError('waitForBootstrap', 'must be true or false');
+  }
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
   const torPath = await findTorBinary(opts.torPath);
   const ownsDir = opts.dataDirectory === undefined;

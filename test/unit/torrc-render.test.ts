@@ -52,6 +52,14 @@ describe('launchTor refuses what it cannot honour (launch-tor)', () => {
     assert.match((err as Error).message, /dataDirectory option/);
   });
 
+  it('refuses a waitForBootstrap that is no boolean (a "false" from an environment variable would wait), before looking for tor', async () => {
+    for (const waitForBootstrap of ['false', 0, null]) {
+      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: '/nonexistent/tor', waitForBootstrap: waitForBootstrap as never }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorInvalidValueError, `${JSON.stringify(waitForBootstrap)}: ${String(err)}`);
+      assert.match(err.message, /waitForBootstrap/);
+    }
+  });
+
   it("what a torPath program prints reaches TorLaunchError's message with its control characters escaped", async () => {
     // Not tor: a script that prints a terminal escape sequence and a carriage return, then exits.
     const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-fake-tor-'));
