@@ -441,6 +441,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
       });
       return this.starting;
     }
+    // Built already: nothing to wait for (as tor.getState() hands out a built state).
+    if (this.live) return this.starting;
     // A caller that joins gives up its own wait only: the build goes on for the one who started it.
     return raceCancel(this.starting, 'building the Tor state', opts);
   }
