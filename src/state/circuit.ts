@@ -38,7 +38,12 @@ export function isClosedStatus(status: string): boolean {
 export class Circuit {
   /** tor's circuit id. */
   declare readonly id: string;
-  /** `LAUNCHED`, `EXTENDED`, `GUARD_WAIT`, `BUILT`, `FAILED`, `CLOSED` (or a newer status). */
+  /**
+   * `LAUNCHED`, `EXTENDED`, `BUILT`, `FAILED`, `CLOSED` (or a newer status). `GUARD_WAIT` only for a
+   * circuit read from `circuit-status` when the state was built: tor (0.4.9) announces no event when
+   * a built circuit waits for a better guard, so a circuit the state saw launched stays `EXTENDED`
+   * until tor announces it `BUILT`.
+   */
   declare status: CircStatus;
   private declare readonly snapshot: StateSnapshot;
   /** The fields the events' text gives, as of the last text read in; made on the first read. */

@@ -236,9 +236,12 @@ describe('state: TorState on the private test network', function () {
     await state.closeStream(stream.id, 'DONE');
     await Promise.all([closed, ended]);
     // Another process takes the port: a server listening there, not connected to tor at all.
-    const squatter = spawn(process.execPath, ['-e', `require('net').createServer().listen(${port}, '127.0.0.1', () => console.log('up'))`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    // Our end of the stream may still be in LAST_ACK for a moment after 'close' (tor's last ACK not
+    // in yet), where even SO_REUSEADDR cannot bind the port: the squatter tries again for 2 s.
+    const squat = `const s = require('net').createServer(); let n = 0;
+      s.on('error', (e) => { if (e.code === 'EADDRINUSE' && ++n < 40) setTimeout(() => s.listen(${port}, '127.0.0.1'), 50); else { console.error(e.message); process.exit(1); } });
+      s.listen(${port}, '127.0.0.1', () => console.log('up'));`;
+    const squatter = spawn(process.execPath, ['-e', squat], { stdio: ['ignore', 'pipe', 'inherit'] });
     try {
       await new Promise<void>((resolve, reject) => {
         squatter.stdout!.once('data', () => resolve());
@@ -461,7 +464,11 @@ describe('state: TorState on the private test network', function () {
     // here, the state has seen them all.
     const info = await tor.control.getInfo(['circuit-status', 'stream-status']);
     const lines = (text: string | undefined) => (text ?? '').split('\n').filter((l) => l.trim() !== '');
-    const circuits = lines(info['circuit-status']).map(parseCircuitStatusLine);
+    // GUARD_WAIT is a status tor shows only here: it announces no CIRC event for it (a circuit
+    // built while a better guard may still become usable), so the state still has its EXTENDED.
+    const circuits = lines(info['circuit-status'])
+      .map(parseCircuitStatusLine)
+      .map((c) => (c.status === 'GUARD_WAIT' ? { ...c, status: 'EXTENDED' } : c));
     const streams = lines(info['stream-status']).map(parseStreamStatusLine);
     assert.ok(circuits.length > 0);
     assert.deepEqual(
