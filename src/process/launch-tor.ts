@@ -45,6 +45,8 @@ export interface LaunchTorOptions {
 }
 
 const DEFAULTS = { timeoutMs: 120_000, logTail: 30, stopGraceMs: 2_000 } as const;
+/** Longest piece of tor's output kept waiting for its line end (tor's own lines are far shorter). */
+const MAX_LOG_LINE = 64 * 1024;
 
 /** A tor process started and owned by us, with its authenticated control connection. */
 export interface LaunchedTor {
@@ -429,6 +431,12 @@ function readLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void
     const lines = (carry + text).split('\n');
     carry = lines.pop()!;
     for (const line of lines) onLine(line);
+    // A program that never ends its line (a torPath that is not tor) must not grow this without
+    // bound: what it wrote so far goes out as a line.
+    if (carry.length > MAX_LOG_LINE) {
+      onLine(carry);
+      carry = '';
+    }
   });
   stream.on('end', () => {
     if (carry !== '') onLine(carry);

@@ -272,6 +272,8 @@ export class TorSocksClient {
   async fetch(input: string | URL, init: TorFetchInit = {}): Promise<Response> {
     this.assertOpen();
     // `null` is what some callers pass for "no options"; destructuring it would throw a TypeError.
+    // A number where the options go (a timeout, say) would otherwise be ignored without a word.
+    if (init !== undefined && init !== null && typeof init !== 'object') throw new TorInvalidValueError('fetch init', 'must be an object (RequestInit and isolate, circuit, timeoutMs)');
     const { isolate, timeoutMs, circuit, ...rest } = init ?? {};
     if (isolate !== undefined) socksCredentials({ isolate });
     if (circuit !== undefined) {
@@ -418,6 +420,8 @@ export class TorSocksClient {
   }
 
   private async lookup(command: ResolveCommand, value: string, opts: TorResolveOptions): Promise<string> {
+    // A JavaScript caller's null means no options, as undefined does.
+    opts ??= {};
     this.assertOpen();
     const target = parseSocksHost(value, command === SOCKS_CMD_RESOLVE ? 'name' : 'address');
     if (command === SOCKS_CMD_RESOLVE_PTR && target.addressType === 3) {

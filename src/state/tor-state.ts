@@ -375,6 +375,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    */
   constructor(control: TorControl, opts: TorStateOptions = {}) {
     super();
+    // A JavaScript caller's null means no options, as undefined does.
+    opts ??= {};
     this.control = control;
     this.handoff = streamHandoff(control);
     this.clock = opts.clock ?? (() => new Date());

@@ -84,6 +84,8 @@ export class Tor {
    * is judged by (for tests; default: the system clock).
    */
   getState(opts: CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'> = {}): Promise<TorState> {
+    // A JavaScript caller's null means no options, as undefined does (so for the methods below).
+    opts ??= {};
     // Before a build starts (or a built state is handed out): a bad timeout is refused every time.
     const invalid = invalidCancelOptions(opts);
     if (invalid) return Promise.reject(invalid);
@@ -133,6 +135,7 @@ export class Tor {
    * Callers share one build; each call's `signal` and `timeoutMs` bound only its own wait.
    */
   getConfig(opts: CancelOptions = {}): Promise<TorConfig> {
+    opts ??= {};
     const invalid = invalidCancelOptions(opts);
     if (invalid) return Promise.reject(invalid);
     if (this.config?.closed) {
@@ -351,6 +354,7 @@ export class Tor {
    * @throws TorTimeoutError, TorAbortError, TorControlError, TorControlClosedError
    */
   async newIdentity(opts: CancelOptions = {}): Promise<void> {
+    opts ??= {};
     assertCancelOptions(opts);
     try {
       await requestNewIdentity(this.control, opts);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { TorControl } from '../../src/control/tor-control.js';
 import { Tor } from '../../src/tor/tor.js';
-import { TorAbortError, TorControlClosedError, TorTimeoutError } from '../../src/errors.js';
+import { TorAbortError, TorControlClosedError, TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
+import { TorState } from '../../src/state/tor-state.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { waitUntil } from '../support/settle.js';
 
@@ -63,5 +64,35 @@ describe('Tor.getConfig', () => {
     peer.cut();
     await waitUntil(() => first.closed, 'the config to see the connection close');
     await assert.rejects(tor.getConfig(), (err: unknown) => err instanceof TorControlClosedError && /GETINFO/.test(err.message));
+  });
+});
+
+/** What a JavaScript caller may pass where the options go. */
+describe('Tor: options given as null or as a number', () => {
+  let peer: ScriptedPeer;
+  let control: TorControl;
+  let tor: Tor;
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    peer.auto.set('GETINFO', NAMES);
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    control = new TorControl(await connectRaw(peer.port));
+    tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: peer.endpoint });
+  });
+  afterEach(async () => {
+    control.destroy();
+    await peer.close();
+  });
+
+  it('null options are none (getConfig, new TorState), as undefined is', async () => {
+    assert.equal((await tor.getConfig(null as never)).closed, false);
+    const state = new TorState(control, null as never);
+    assert.equal(state.circuits.size, 0);
+    await state.close();
+  });
+
+  it('a number where fetch takes its init is TOR_INVALID_VALUE, not ignored', async () => {
+    await assert.rejects(tor.fetch('http://127.0.0.1:1/', 5000 as never), (e: unknown) => e instanceof TorInvalidValueError && /fetch init/.test(e.message));
   });
 });

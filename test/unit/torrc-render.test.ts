@@ -94,6 +94,25 @@ describe('launchTor refuses what it cannot honour (launch-tor)', () => {
     }
   });
 
+  it('output that never ends its line is passed on in bounded pieces, not held whole', async () => {
+    // Not tor: 200,000 characters without a line end, then exit.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-fake-tor-'));
+    try {
+      const script = path.join(dir, 'tor');
+      await writeFile(script, "#!/bin/sh\nhead -c 200000 /dev/zero | tr '\\0' x\nexit 3\n", { mode: 0o755 });
+      const heard: string[] = [];
+      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: script, timeoutMs: 10_000, onLog: (l) => heard.push(l) }).catch(
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof TorLaunchError, String(err));
+      assert.ok(heard.length > 1, `${heard.length} pieces`);
+      assert.equal(heard.join('').length, 200_000);
+      for (const piece of heard) assert.ok(piece.length <= 2 * 64 * 1024, `a piece of ${piece.length}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a torPath that is a directory is no tor binary (it passes the executable check)', async () => {
     const err = await findTorBinary(os.tmpdir()).catch((e: unknown) => e);
     assert.ok(err instanceof TorLaunchError, String(err));

@@ -49,7 +49,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
   program
     .command('bootstrap')
     .description('wait until tor has bootstrapped (can carry traffic), printing each step')
-    .option('-t, --timeout <seconds>', 'give up after this long, exit 1 (default: wait as long as it takes)', (v) => nonNegativeNumber(v, '--timeout'))
+    .option('-t, --timeout <seconds>', 'give up after this long, exit 1 (0, or none given: wait as long as it takes)', (v) => nonNegativeNumber(v, '--timeout'))
     .option('-q, --quiet', 'print nothing but an error')
     .addHelpText(
       'after',
@@ -123,7 +123,8 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     .action(async (address: string, opts: { server?: string[]; json?: boolean }) => {
       // A malformed address or fingerprint is a usage error (exit 2), found before connecting.
       const onion = usage(() => normalizeServiceId(address, '<address>'));
-      const servers = usage(() => normalizeServers(opts.server ?? []));
+      // Named as the user wrote it: the library's message names its own field (servers[0]).
+      const servers = usage(() => normalizeServers(opts.server ?? []), '--server');
       await withTor(ctx, async (tor) => {
         const d = await tor.fetchOnionDescriptor(onion, { servers, signal: ctx.signal });
         if (opts.json) {
@@ -223,11 +224,12 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
 }
 
 /** What `check` returns; what it throws, as a usage error (exit 2). */
-function usage<T>(check: () => T): T {
+function usage<T>(check: () => T, option?: string): T {
   try {
     return check();
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    const message = err instanceof Error ? err.message : String(err);
+    throw new UsageError(option === undefined ? message : message.replace(/^invalid servers\[\d+\]/, `invalid ${option}`));
   }
 }
 
