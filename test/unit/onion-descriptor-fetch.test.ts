@@ -122,18 +122,21 @@ describe('fetching onion service descriptors (HSFETCH)', () => {
     };
     /** Runs `then` after the reply to the command being answered has been written, as tor does. */
     const afterReply = (then: () => void) => setImmediate(then);
+    /** tor's answer to every HSFETCH: one HSDir asked, and it has the descriptor. */
+    const answerFound = (id: string, dir: string) =>
+      fake.handle(/^HSFETCH /, () => {
+        afterReply(() => {
+          requested(id, dir);
+          received(id, dir);
+        });
+        return ['250 OK'];
+      });
     const hsfetches = () => fake.commands.filter((c) => c.startsWith('HSFETCH'));
     const subscribedNow = () => [...[...fake.connections][0]!.events];
 
     it('subscribes to HS_DESC and HS_DESC_CONTENT before HSFETCH, resolves with the descriptor, and unsubscribes', async () => {
       const id = newId();
-      fake.handle(/^HSFETCH /, () => {
-        afterReply(() => {
-          requested(id, DIR_A);
-          received(id, DIR_A);
-        });
-        return ['250 OK'];
-      });
+      answerFound(id, DIR_A);
       const d = await fetchOnionDescriptor(control, `${id.toUpperCase()}.onion`);
       assert.deepEqual(d, {
         serviceId: id,
@@ -454,13 +457,7 @@ describe('fetching onion service descriptors (HSFETCH)', () => {
 
     it('is tor.fetchOnionDescriptor on a Tor handle', async () => {
       const id = newId();
-      fake.handle(/^HSFETCH /, () => {
-        afterReply(() => {
-          requested(id, DIR_A);
-          received(id, DIR_A);
-        });
-        return ['250 OK'];
-      });
+      answerFound(id, DIR_A);
       const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
       assert.equal((await tor.fetchOnionDescriptor(`${id}.onion`, null as never)).hsDir, DIR_A);
       await assert.rejects(tor.fetchOnionDescriptor('nope'), { code: 'TOR_INVALID_VALUE' });

@@ -65,26 +65,8 @@ describe('Tor.getConfig', () => {
     await waitUntil(() => first.closed, 'the config to see the connection close');
     await assert.rejects(tor.getConfig(), (err: unknown) => err instanceof TorControlClosedError && /GETINFO/.test(err.message));
   });
-});
 
-/** What a JavaScript caller may pass where the options go. */
-describe('Tor: options given as null or as a number', () => {
-  let peer: ScriptedPeer;
-  let control: TorControl;
-  let tor: Tor;
-
-  beforeEach(async () => {
-    peer = await ScriptedPeer.start();
-    peer.auto.set('GETINFO', NAMES);
-    peer.auto.set('SETEVENTS', '250 OK\r\n');
-    control = new TorControl(await connectRaw(peer.port));
-    tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: peer.endpoint });
-  });
-  afterEach(async () => {
-    control.destroy();
-    await peer.close();
-  });
-
+  // What a JavaScript caller may pass where the options go.
   it('null options are none (getConfig, new TorState), as undefined is', async () => {
     assert.equal((await tor.getConfig(null as never)).closed, false);
     const state = new TorState(control, null as never);

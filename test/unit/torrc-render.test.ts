@@ -60,57 +60,50 @@ describe('launchTor refuses what it cannot honour (launch-tor)', () => {
     }
   });
 
-  it("what a torPath program prints reaches TorLaunchError's message with its control characters escaped", async () => {
-    // Not tor: a script that prints a terminal escape sequence and a carriage return, then exits.
+  /**
+   * Launches a shell script as if it were tor (it is not: it prints `body`'s output and exits 3),
+   * and gives what the launch rejected with and each line `onLog` heard.
+   */
+  async function launchFakeTor(body: string): Promise<{ err: unknown; heard: string[] }> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-fake-tor-'));
     try {
       const script = path.join(dir, 'tor');
-      await writeFile(script, "#!/bin/sh\nprintf 'bad \\033[2Jclear\\rover\\n'\nexit 3\n", { mode: 0o755 });
-      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: script, timeoutMs: 10_000 }).catch((e: unknown) => e);
-      assert.ok(err instanceof TorLaunchError, String(err));
-      assert.match(err.message, /exit code 3/);
-      assert.ok(err.logLines.includes('bad \\x1b[2Jclear\\x0dover'), JSON.stringify(err.logLines));
-      assert.doesNotMatch(err.message, /[\x1b\r]/);
+      await writeFile(script, `#!/bin/sh\n${body}\nexit 3\n`, { mode: 0o755 });
+      const heard: string[] = [];
+      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: script, timeoutMs: 10_000, onLog: (l) => heard.push(l) }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      return { err, heard };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  it("what a torPath program prints reaches TorLaunchError's message with its control characters escaped", async () => {
+    // A terminal escape sequence and a carriage return.
+    const { err } = await launchFakeTor("printf 'bad \\033[2Jclear\\rover\\n'");
+    assert.ok(err instanceof TorLaunchError, String(err));
+    assert.match(err.message, /exit code 3/);
+    assert.ok(err.logLines.includes('bad \\x1b[2Jclear\\x0dover'), JSON.stringify(err.logLines));
+    assert.doesNotMatch(err.message, /[\x1b\r]/);
   });
 
   it('a line tor writes in two pieces is one line, to onLog and in the log tail', async () => {
-    // Not tor: a script whose line reaches the pipe in two writes, a moment apart, then exits.
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-fake-tor-'));
-    try {
-      const script = path.join(dir, 'tor');
-      await writeFile(script, "#!/bin/sh\nprintf 'first half'\nsleep 0.2\nprintf ' second half\\nlast words'\nexit 3\n", { mode: 0o755 });
-      const heard: string[] = [];
-      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: script, timeoutMs: 10_000, onLog: (l) => heard.push(l) }).catch(
-        (e: unknown) => e,
-      );
-      assert.ok(err instanceof TorLaunchError, String(err));
-      assert.deepEqual(heard, ['first half second half', 'last words']);
-      assert.deepEqual(err.logLines.slice(-2), ['first half second half', 'last words']);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    // The line reaches the pipe in two writes, a moment apart.
+    const { err, heard } = await launchFakeTor("printf 'first half'\nsleep 0.2\nprintf ' second half\\nlast words'");
+    assert.ok(err instanceof TorLaunchError, String(err));
+    assert.deepEqual(heard, ['first half second half', 'last words']);
+    assert.deepEqual(err.logLines.slice(-2), ['first half second half', 'last words']);
   });
 
   it('output that never ends its line is passed on in bounded pieces, not held whole', async () => {
-    // Not tor: 200,000 characters without a line end, then exit.
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-fake-tor-'));
-    try {
-      const script = path.join(dir, 'tor');
-      await writeFile(script, "#!/bin/sh\nhead -c 200000 /dev/zero | tr '\\0' x\nexit 3\n", { mode: 0o755 });
-      const heard: string[] = [];
-      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: script, timeoutMs: 10_000, onLog: (l) => heard.push(l) }).catch(
-        (e: unknown) => e,
-      );
-      assert.ok(err instanceof TorLaunchError, String(err));
-      assert.ok(heard.length > 1, `${heard.length} pieces`);
-      assert.equal(heard.join('').length, 200_000);
-      for (const piece of heard) assert.ok(piece.length <= 2 * 64 * 1024, `a piece of ${piece.length}`);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    // 200,000 characters without a line end.
+    const { err, heard } = await launchFakeTor("head -c 200000 /dev/zero | tr '\\0' x");
+    assert.ok(err instanceof TorLaunchError, String(err));
+    assert.ok(heard.length > 1, `${heard.length} pieces`);
+    assert.equal(heard.join('').length, 200_000);
+    for (const piece of heard) assert.ok(piece.length <= 2 * 64 * 1024, `a piece of ${piece.length}`);
   });
 
   it('a torPath that is a directory is no tor binary (it passes the executable check)', async () => {
