@@ -17,7 +17,7 @@ import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
 import { retryable } from '../util/retryable.js';
 import { assertCancelOptions, cancelBudget, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
-import { TorAbortError } from '../errors.js';
+import { TorAbortError, TorControlClosedError } from '../errors.js';
 import { parseTorTarget } from './tor-target.js';
 import { requestNewIdentity } from './new-identity.js';
 import { readBootstrapProgress, waitForBootstrap, type BootstrapProgress, type WaitForBootstrapOptions } from '../process/bootstrap.js';
@@ -109,7 +109,13 @@ export class Tor {
   private startStateBuild(opts: Pick<TorStateOptions, 'geoip' | 'clock'>): StateBuild {
     const geoip = opts.geoip ?? lazyGeoIp(() => createGeoIp(this.control));
     const abort = new AbortController();
-    const create = TorState.create(this.control, { geoip, ...(opts.clock ? { clock: opts.clock } : {}), signal: abort.signal });
+    const create = TorState.create(this.control, { geoip, ...(opts.clock ? { clock: opts.clock } : {}), signal: abort.signal }).catch(
+      (err: unknown) => {
+        // Stopped by tor.close(): whoever waits hears that the handle closed, not of an abort of theirs.
+        if (abort.signal.reason instanceof TorControlClosedError) throw abort.signal.reason;
+        throw err;
+      },
+    );
     const build: StateBuild = { promise: create, abort, waiting: 0, settled: false };
     const forget = () => {
       if (this.stateBuild === build) this.stateBuild = undefined;
@@ -401,7 +407,7 @@ export class Tor {
       const build = this.stateBuild;
       const state = build?.promise;
       const config = this.configPromise;
-      if (build?.settled === false) build.abort.abort(new TorAbortError('building the Tor state'));
+      if (build?.settled === false) build.abort.abort(new TorControlClosedError('the Tor handle was closed (close()) while its state was being built'));
       this.stateBuild = undefined;
       this.configPromise = undefined;
       this.config = undefined;

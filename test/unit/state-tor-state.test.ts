@@ -454,6 +454,25 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(subscriptions(control), {});
     });
 
+    it('tor.close() during a state build: its callers get TorControlClosedError (the handle closed), not an abort of theirs', async () => {
+      const fake = await FakeControlServer.start();
+      fake.info(BASE_INFO);
+      fake.handle(/^GETINFO ns\/all/, () => new Promise<undefined>(() => undefined));
+      const { control } = await openTorControl(fake.endpoint);
+      const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      try {
+        const waiting = [tor.getState(), tor.getState({ timeoutMs: 60_000 })];
+        await fake.waitForCommand(/^GETINFO ns\/all/, 1);
+        await tor.close();
+        for (const w of waiting) {
+          await assert.rejects(w, (e: unknown) => e instanceof TorControlClosedError && /closed \(close\(\)\) while its state was being built/.test(e.message));
+        }
+      } finally {
+        await tor.close();
+        await fake.close();
+      }
+    });
+
     it("tor.getState: one caller's abort or timeout ends only its own wait; the build stops when every caller gave up", async () => {
       const fake = await FakeControlServer.start();
       fake.info(BASE_INFO);
