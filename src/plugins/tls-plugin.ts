@@ -236,6 +236,16 @@ export const tlsPlugin: EndpointPlugin = {
       `listening on tls ${where}`,
       ctx.signal,
     );
-    return listeningEndpoint(formatServerAddress(inner), () => closeServer(inner));
+    // `server` itself never listens (the TLS server beside it does), but closing it is how an
+    // application stops serving: its close() still emits 'close', which must end the TLS listener,
+    // or it would keep accepting for a closed server and keep the process alive.
+    const onServerClose = (): void => {
+      closeServer(inner).catch(() => undefined);
+    };
+    server.once('close', onServerClose);
+    return listeningEndpoint(formatServerAddress(inner), () => {
+      server.off('close', onServerClose);
+      return closeServer(inner);
+    });
   },
 };

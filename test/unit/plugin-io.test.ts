@@ -293,6 +293,30 @@ describe('tls: endpoints', () => {
     }
   });
 
+  it("stops the TLS listener when the application closes its server (server.close())", async () => {
+    const server = echoServer();
+    const ep = await listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    const port = Number(ep.address.split(':')[1]);
+    try {
+      // The server itself never listened, so Node's close() reports ERR_SERVER_NOT_RUNNING, but
+      // it still emits 'close', and nothing may accept connections for it afterwards.
+      server.close(() => undefined);
+      await once(server, 'close');
+      await assert.rejects(
+        new Promise<void>((resolve, reject) => {
+          const s = net.connect(port, '127.0.0.1', () => {
+            s.destroy();
+            resolve();
+          });
+          s.on('error', reject);
+        }),
+        (err: unknown) => (err as NodeJS.ErrnoException).code === 'ECONNREFUSED',
+      );
+    } finally {
+      await ep.close();
+    }
+  });
+
   it('checks the certificate against servername', async () => {
     const key = await fs.readFile(keyFile);
     const cert = await fs.readFile(certFile);
