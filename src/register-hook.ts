@@ -83,6 +83,12 @@ interface Pending {
    * the local bind would take one for a failed bind (and leave the server bound with no endpoint).
    */
   readonly laterErrors: Error[];
+  /**
+   * The application closed the server (listening locally) while the endpoint was still coming up.
+   * Not read from `server.listening`: a plugin may serve without making the server itself listen
+   * (`tls:` listens with a TLS server beside it), and its endpoint must not be taken for closed.
+   */
+  closedByApp: boolean;
 }
 
 const pending = new WeakMap<net.Server, Pending>();
@@ -150,7 +156,10 @@ export function installListenHook(): void {
     const held = pending.get(this);
     // Only a close Node would refuse (not listening yet) waits; torcon's own closes, which come
     // while the server listens, go through at once.
-    if (held === undefined || this.listening) return originalClose.call(this, callback);
+    if (held === undefined || this.listening) {
+      if (held !== undefined && torconWork.getStore() !== this) held.closedByApp = true;
+      return originalClose.call(this, callback);
+    }
     held.closeCallbacks.push(callback ?? (() => undefined));
     return this;
   } as typeof proto.close;
@@ -274,7 +283,7 @@ function screenEvents(server: net.Server, own: WeakSet<Listener>): () => void {
 }
 
 function listenOnEndpoint(server: net.Server, description: string, callback: (() => void) | undefined): void {
-  const state: Pending = { closeCallbacks: [], own: new WeakSet(), laterErrors: [] };
+  const state: Pending = { closeCallbacks: [], own: new WeakSet(), laterErrors: [], closedByApp: false };
   pending.set(server, state);
   const unscreen = screenEvents(server, state.own);
   /** Ends the pending state; a close() asked for meanwhile is carried out now. */
@@ -300,7 +309,7 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
       // A close() the application asked for before the server listened: settle() closes the
       // server now, and its 'close' (above) closes the endpoint.
       if (settle()) return;
-      if (!server.listening) {
+      if (state.closedByApp) {
         // The application closed the server while the service was being published.
         endpoint.close().catch(() => undefined);
         return;

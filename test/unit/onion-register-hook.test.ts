@@ -366,4 +366,52 @@ describe('torcon/register listen hook', () => {
     assert.equal(closed.callCount, 1, 'the endpoint is closed');
     assert.equal(listening.callCount, 0, "no 'listening' for a server the app closed");
   });
+
+  it("an endpoint that serves without making the server itself listen (tls:) comes up: 'listening' and the callback, not closed at once", async () => {
+    const closed = sinon.spy();
+    const beside = net.createServer();
+    behaviour = async () => {
+      // As the tls: plugin does: a server beside the application's listens; the app's does not.
+      await new Promise<void>((resolve) => beside.listen(0, '127.0.0.1', resolve));
+      return { address: 'example:1', close: async () => closed() };
+    };
+    const server = net.createServer();
+    const listening = sinon.spy();
+    server.on('listening', listening);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(`${PREFIX}:1`, resolve);
+    });
+    assert.equal(listening.callCount, 1);
+    assert.equal(server.torconEndpoint?.address, 'example:1');
+    assert.equal(closed.callCount, 0, 'the endpoint stays up');
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(closed.callCount, 1, "the app's close() closes the endpoint");
+    beside.close();
+  });
+
+  it('close() while the endpoint is being published, after the local bind: the endpoint is closed once up, no listening', async () => {
+    const closed = sinon.spy();
+    let bound!: () => void;
+    const boundLocally = new Promise<void>((r) => (bound = r));
+    let publish!: () => void;
+    const published = new Promise<void>((r) => (publish = r));
+    behaviour = async (server) => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      bound();
+      await published;
+      return { address: 'example:1', close: async () => closed() };
+    };
+    const server = net.createServer();
+    const listening = sinon.spy();
+    server.on('listening', listening);
+    server.listen(`${PREFIX}:1`);
+    await boundLocally;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    publish();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(closed.callCount, 1, 'the endpoint is closed');
+    assert.equal(listening.callCount, 0, "no 'listening' for a server the app closed");
+  });
 });
