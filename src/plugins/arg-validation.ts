@@ -84,9 +84,14 @@ export function collectArgs(endpoint: ParsedEndpoint, spec: ArgSpec): EndpointAr
   const args = spec.bracketedHost ? joinBracketedHost(endpoint.args) : [...endpoint.args];
   args.forEach((arg, i) => rejectControlChars(arg, `${spec.what} argument ${i + 1}`));
   if (args.length > spec.positional.length) {
+    const hints: string[] = [];
+    if (spec.bracketedHost) hints.push('write an IPv6 host as [::1] or escape its colons: \\:\\:1');
+    // With keywords present, the extra arguments are most often the rest of a keyword value cut
+    // at an unescaped ":" (control=tcp:127.0.0.1:9051, interface=::1, privateKey=ED25519-V3:...).
+    if (Object.keys(endpoint.options).length > 0) hints.push('a ":" inside a keyword value must be written "\\:"');
     throw new EndpointArgumentError(
       `${spec.what} endpoints take at most ${spec.positional.length} positional argument(s), got ${args.length}` +
-        (spec.bracketedHost ? ' (write an IPv6 host as [::1] or escape its colons: \\:\\:1)' : '') +
+        (hints.length > 0 ? ` (${hints.join('; ')})` : '') +
         `; usage: ${spec.usage}`,
     );
   }

@@ -133,6 +133,8 @@ describe('tcp: client options', () => {
     ['tcp:example.com:80:Timeout=1', /did you mean "timeout"/],
     ['tcp:::1:80', /at most 2 positional argument\(s\), got 4.*\[::1\]/],
     ['tcp:[::1:80', /at most 2 positional/],
+    // An unescaped ":" in a keyword value: the message says so (the extra arguments are its rest).
+    ['tcp:example.com:80:bindAddress=::1', /at most 2 positional argument\(s\), got 4 \(.*a ":" inside a keyword value must be written "\\:"\)/],
     ['tcp:example.com:80:timeout=0', /timeout must be a number of seconds/],
     ['tcp:example.com:80:timeout=-1', /timeout/],
     ['tcp:example.com:80:bindAddress=example.com', /bindAddress must be an IPv4 or IPv6 address/],
@@ -161,6 +163,7 @@ describe('tcp: server options', () => {
     ['tcp:65536', /from 0 to 65535/],
     ['tcp:example.com:8080', /at most 1 positional/],
     ['tcp:8080:interface=localhost', /interface must be an IPv4 or IPv6 address/],
+    ['tcp:8080:interface=::1', /at most 1 positional argument\(s\), got 3 \(a ":" inside a keyword value must be written "\\:"\)/],
     ['tcp:8080:backlog=0', /backlog must be an integer from 1/],
     ['tcp:8080:bindAddress=1.2.3.4', /unknown keyword "bindAddress" for tcp: server endpoints; known: port, interface, backlog/],
   ]);
