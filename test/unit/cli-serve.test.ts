@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -164,5 +166,56 @@ describe('cli: torcon serve keeps to its directory and keeps serving', function 
     assert.match(head.headers, /^content-type: text\/html; charset=utf-8$/m);
     const post = await request(port, '/index.html', { 'Content-Length': '0' }, 'POST');
     assert.equal(post.status, 405);
+  });
+});
+
+describe('cli: torcon serve on a tls: endpoint', function () {
+  this.timeout(20_000);
+  let base: string;
+  let child: ChildProcess | undefined;
+
+  before(async () => {
+    base = await mkdtemp(path.join(os.tmpdir(), 'torcon-serve-tls-'));
+  });
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+    }
+    await rm(base, { recursive: true, force: true });
+  });
+
+  it('prints an https:// URL, which answers over TLS', async () => {
+    const dir = path.join(base, 'site');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'index.html'), '<p>tls</p>\n');
+    const key = path.join(base, 'key.pem');
+    const cert = path.join(base, 'cert.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    child = spawn(process.execPath, [MAIN, 'serve', dir, '--port', `tls:0:privateKey=${key}:certKey=${cert}`], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child!.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /^(\S+:\/\/\S+)$/m.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child!.once('exit', (code) => reject(new Error(`serve exited (${code}) before printing its URL: ${stderr}`)));
+    });
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
+    const body = await new Promise<string>((resolve, reject) => {
+      https.get(url, { ca: readFileSync(cert), servername: 'localhost', checkServerIdentity: () => undefined }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve(text));
+      }).on('error', reject);
+    });
+    assert.equal(body, '<p>tls</p>\n');
   });
 });

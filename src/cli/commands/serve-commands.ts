@@ -14,7 +14,7 @@ import { CLIENT_AUTH_HINT, clientAuthLines } from '../client-auth-lines.js';
 import { println, Progress } from '../output.js';
 import { lib } from '../lazy.js';
 import { staticFiles } from '../static-files.js';
-import { redactEndpoint } from '../../util/endpoint-grammar.js';
+import { parseEndpoint, redactEndpoint } from '../../util/endpoint-grammar.js';
 
 /** Loaded into the app by `run`: torcon/register plus a line saying where the app is reachable. */
 const ANNOUNCE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'run-announce.js');
@@ -45,12 +45,13 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       progress.update(undefined, `starting ${redactEndpoint(opts.port)}…`);
       try {
         const endpoint = await listen(server, opts.port, { signal: ctx.signal, ...(tor ? { tor } : {}) });
-        // A unix socket has no http:// URL: its path is printed as the unix: endpoint it is.
+        // A unix socket has no http:// URL: its path is printed as the unix: endpoint it is. A
+        // tls: endpoint serves HTTPS, whose URL leaves out 443 (and keeps 80).
+        const https = parseEndpoint(opts.port).prefix === 'tls';
+        const defaultPort = https ? ':443' : ':80';
         const url = endpoint.address.startsWith('/')
           ? `unix:${endpoint.address}`
-          : endpoint.address.endsWith(':80')
-            ? `http://${endpoint.address.slice(0, -3)}/`
-            : `http://${endpoint.address}/`;
+          : `${https ? 'https' : 'http'}://${endpoint.address.endsWith(defaultPort) ? endpoint.address.slice(0, -defaultPort.length) : endpoint.address}/`;
         progress.done(`serving ${root} on ${redactEndpoint(opts.port)} until Ctrl-C`);
         println(ctx.output.out, url);
         // clientAuth=: each client's key, with the URL (the result), the one time it is known.
