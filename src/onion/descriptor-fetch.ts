@@ -285,11 +285,12 @@ export async function fetchOnionDescriptor(
     else offs.push(off);
   };
   try {
-    const subscribed = (async () => {
-      keep(await control.subscribe('HS_DESC', onEvent));
-      if (stopped) return;
-      keep(await control.subscribe('HS_DESC_CONTENT', onEvent));
-    })();
+    // Asked together: TorControl sends one SETEVENTS for both.
+    const subscribed = Promise.allSettled([control.subscribe('HS_DESC', onEvent), control.subscribe('HS_DESC_CONTENT', onEvent)]).then((results) => {
+      for (const r of results) if (r.status === 'fulfilled') keep(r.value);
+      const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (refused) throw refused.reason;
+    });
     await raceCancel(subscribed, what, remaining());
     control.once('close', onClose);
     if (control.closed) onClose();

@@ -76,7 +76,8 @@ export async function readBootstrapProgress(control: TorControl, opts: CancelOpt
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for bad options (nothing sent)
  */
 export async function waitForBootstrap(control: TorControl, opts: WaitForBootstrapOptions = {}): Promise<void> {
-  if (opts === null || typeof opts !== 'object') throw new TorInvalidValueError('bootstrap options', 'must be an object');
+  // A JavaScript caller's null means no options, as elsewhere; a value that is no object is refused here.
+  opts ??= {};
   assertCancelOptions(opts);
   const { onProgress } = opts;
   if (onProgress !== undefined && typeof onProgress !== 'function') {
@@ -130,9 +131,11 @@ export async function waitForBootstrap(control: TorControl, opts: WaitForBootstr
     const offs: Array<() => Promise<void>> = [];
     control.once('close', onClose);
     try {
-      offs.push(await control.subscribe('STATUS_CLIENT', onStatus));
-      if (over) return await finished;
-      offs.push(await control.subscribe('CONF_CHANGED', onConfChanged));
+      // Asked together: TorControl sends one SETEVENTS for both.
+      const subscribed = await Promise.allSettled([control.subscribe('STATUS_CLIENT', onStatus), control.subscribe('CONF_CHANGED', onConfChanged)]);
+      for (const r of subscribed) if (r.status === 'fulfilled') offs.push(r.value);
+      const refused = subscribed.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (refused) throw refused.reason;
       if (over) return await finished;
       const status = await control.getInfo('status/bootstrap-phase');
       if (over) return await finished;

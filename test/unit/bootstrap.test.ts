@@ -78,6 +78,11 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
       await waitForBootstrap(control, { onProgress: (p) => seen.push(p) });
       assert.deepEqual(seen, [{ percent: 100, tag: 'done', summary: 'Done' }]);
       await unsubscribed(fake);
+      // STATUS_CLIENT and CONF_CHANGED were asked for in one SETEVENTS.
+      assert.ok(fake.commands.includes('SETEVENTS CONF_CHANGED STATUS_CLIENT'), fake.commands.join(' | '));
+      assert.equal(fake.commands.filter((c) => /^SETEVENTS ./.test(c)).length, 1, fake.commands.join(' | '));
+      // A JavaScript caller's null options are none, as undefined.
+      await waitForBootstrap(control, null as never);
     });
 
     it('rejects with TOR_NETWORK_DISABLED for a tor at 100% whose network was disabled since: it carries no traffic', async () => {
@@ -186,7 +191,7 @@ describe('tor: bootstrapProgress and waitForBootstrap against a fake control por
       await assert.rejects(waitForBootstrap(control, { signal: AbortSignal.abort() }), { code: 'TOR_ABORTED' });
       await assert.rejects(waitForBootstrap(control, { timeoutMs: Number.NaN }), { code: 'TOR_INVALID_VALUE' });
       await assert.rejects(waitForBootstrap(control, { onProgress: 'log' as never }), { code: 'TOR_INVALID_VALUE' });
-      await assert.rejects(waitForBootstrap(control, null as never), { code: 'TOR_INVALID_VALUE' });
+      await assert.rejects(waitForBootstrap(control, 5000 as never), { code: 'TOR_INVALID_VALUE' });
       assert.deepEqual(fake.commands.filter((c) => !/^(PROTOCOLINFO|AUTHENTICATE)/.test(c)), []);
     });
 

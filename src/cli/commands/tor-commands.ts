@@ -8,6 +8,7 @@ import { pipeStdio } from '../stdio-pipe.js';
 import { lib } from '../lazy.js';
 import { redactEndpoint } from '../../util/endpoint-grammar.js';
 import { normalizeServiceId } from '../../onion/service-id.js';
+import type { BootstrapProgress } from '../../process/bootstrap.js';
 import { normalizeServers } from '../../onion/descriptor-fetch.js';
 
 /** `info`, `events`, `bootstrap`, `newnym`, `onion-descriptor`, `resolve`, `onions`, `connect`, `fetch`: small commands against a running tor. */
@@ -63,7 +64,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
           ...(opts.quiet
             ? {}
             : {
-                onProgress: (p: { percent: number; summary: string; warning?: string; reason?: string }) =>
+                onProgress: (p: BootstrapProgress) =>
                   println(
                     ctx.output.out,
                     `${p.percent}% ${p.summary}${p.warning !== undefined ? ` (problem: ${p.warning}${p.reason ? `, ${p.reason}` : ''}; tor keeps trying)` : ''}`,
@@ -235,11 +236,7 @@ function usage<T>(check: () => T, option?: string): T {
 
 /** `<56 chars>.onion` or the bare id, as `<id>.onion`; anything else is a usage error (exit 2). */
 function onionAddress(value: string): string {
-  try {
-    return `${normalizeServiceId(value, '--remove')}.onion`;
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  return `${usage(() => normalizeServiceId(value, '--remove'))}.onion`;
 }
 
 export function positiveInt(value: string, name: string): number {
