@@ -9,6 +9,7 @@ import type { TestNetwork } from '../../src/testnet.js';
 import type { Circuit, Stream, TorState } from '../../src/state/tor-state.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import { makeTestCertificate } from '../unit/socks-fake-server.js';
+import { httpGetText } from '../support/http-get-text.js';
 
 /**
  * tor.fetch and tor.httpAgent with `circuit`, against real tor on the private test network: which
@@ -24,19 +25,6 @@ async function closeServer(server: http.Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
-function get(url: string, agent: http.Agent): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    (url.startsWith('https:') ? https : http)
-      .get(url, { agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (body += d));
-        res.on('end', () => resolve(body));
-        res.on('error', reject);
-      })
-      .on('error', reject);
-  });
-}
 
 /** A web server on 127.0.0.1 whose answers name the connection (the exit's port) they came on. */
 async function webServer(): Promise<{ server: http.Server; port: number; url: string }> {
@@ -141,14 +129,14 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
     const kept = tor.httpAgent({ circuit: second.id, keepAlive: true, connectTimeoutMs: 60_000 });
     const tlsAgent = tor.httpAgent({ circuit: first, tls: { ca: cert.cert }, connectTimeoutMs: 60_000 });
     try {
-      await get(`${web.url}/x`, fresh);
-      await get(`${web.url}/y`, fresh);
-      const k1 = await get(`${web.url}/k1`, kept);
-      const k2 = await get(`${web.url}/k2`, kept);
+      await httpGetText(`${web.url}/x`, fresh);
+      await httpGetText(`${web.url}/y`, fresh);
+      const k1 = await httpGetText(`${web.url}/k1`, kept);
+      const k2 = await httpGetText(`${web.url}/k2`, kept);
       assert.equal(connectionOf(k2), connectionOf(k1));
       const streams = await streamsTo(web.port, 3);
       assert.deepEqual(streams.map((s) => s.circuit), [second, second, second]);
-      assert.equal(await get(`https://127.0.0.1:${securePort}/s`, tlsAgent), 'secure /s');
+      assert.equal(await httpGetText(`https://127.0.0.1:${securePort}/s`, tlsAgent), 'secure /s');
       const [tlsStream] = await streamsTo(securePort, 1);
       assert.equal(tlsStream!.circuit, first);
     } finally {
@@ -183,7 +171,7 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
     assert.ok(refused instanceof TorCircuitError, String(refused));
     assert.equal(refused.circuitId, first.id);
     assert.equal(refused.reason, 'END', refused.message);
-    const agentErr = await get(`http://127.0.0.1:${port}/`, tor.httpAgent({ circuit: first, connectTimeoutMs: 60_000 })).catch((e: unknown) => e);
+    const agentErr = await httpGetText(`http://127.0.0.1:${port}/`, tor.httpAgent({ circuit: first, connectTimeoutMs: 60_000 })).catch((e: unknown) => e);
     assert.ok(agentErr instanceof TorCircuitError && agentErr.circuitId === first.id, String(agentErr));
     // A server that never answers: the caller's signal ends the wait.
     const web = await webServer();
@@ -206,10 +194,10 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
     const agent = tor.httpAgent({ circuit: second, keepAlive: true, connectTimeoutMs: 60_000 });
     try {
       const fetchOnce = async () => (await tor.fetch(`${web.url}/f`, { circuit: second })).text();
-      const before = [await fetchOnce(), await get(`${web.url}/g`, agent), await get(`${web.url}/g`, agent)].map(connectionOf);
+      const before = [await fetchOnce(), await httpGetText(`${web.url}/g`, agent), await httpGetText(`${web.url}/g`, agent)].map(connectionOf);
       assert.equal(before[2], before[1], 'the agent keeps its connection');
       await tor.newIdentity({ timeoutMs: 30_000 });
-      const after = [await fetchOnce(), await get(`${web.url}/g`, agent)].map(connectionOf);
+      const after = [await fetchOnce(), await httpGetText(`${web.url}/g`, agent)].map(connectionOf);
       assert.deepEqual(after.filter((c) => before.includes(c)), [], `before: ${before.join(' ')}; after: ${after.join(' ')}`);
       const streams = await streamsTo(web.port, 4);
       assert.deepEqual(streams.map((s) => s.circuit), [second, second, second, second]);
@@ -227,7 +215,7 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
       // A kept connection of each on the circuit, before it closes (a fetch without timeoutMs or
       // signal: those get a dispatcher of their own, which keeps nothing).
       await (await tor.fetch(`${web.url}/before`, { circuit: doomed })).text();
-      await get(`${web.url}/before`, agent);
+      await httpGetText(`${web.url}/before`, agent);
       const streams = await streamsTo(web.port, 2);
       assert.deepEqual(streams.map((s) => s.circuit), [doomed, doomed]);
       // Requests made the moment the state hears of the close, when tor may not have closed the
@@ -237,7 +225,7 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
           if (c !== doomed) return;
           state.off('circuitClosed', onClosed);
           const settle = (p: Promise<unknown>) => p.then(() => 'no error', (e: unknown) => e);
-          resolve(Promise.all([settle(tor.fetch(`${web.url}/at-close`, { circuit: doomed })), settle(get(`${web.url}/at-close`, agent))]));
+          resolve(Promise.all([settle(tor.fetch(`${web.url}/at-close`, { circuit: doomed })), settle(httpGetText(`${web.url}/at-close`, agent))]));
         };
         state.on('circuitClosed', onClosed);
       });
@@ -250,7 +238,7 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
         const err = await tor.fetch(`${web.url}/after`, { circuit }).catch((e: unknown) => e);
         assert.ok(err instanceof TorCircuitError && err.circuitId === doomed.id, String(err));
       }
-      const agentErr = await get(`${web.url}/after`, agent).catch((e: unknown) => e);
+      const agentErr = await httpGetText(`${web.url}/after`, agent).catch((e: unknown) => e);
       assert.ok(agentErr instanceof TorCircuitError && agentErr.circuitId === doomed.id, String(agentErr));
       // Nothing reached the server after the close, and no stream was opened for it.
       assert.equal(succeeded.filter((s) => s.target.port === web.port).length, 2);

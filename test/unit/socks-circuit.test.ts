@@ -7,6 +7,7 @@ import type { CircuitStreamOpener } from '../../src/socks/socks-options.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import { waitUntil } from '../support/settle.js';
 import { makeTestCertificate, startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
+import { httpGetText } from '../support/http-get-text.js';
 
 /**
  * The `circuit` option of fetch and httpAgent at the SOCKS client: which streams go to the
@@ -24,18 +25,6 @@ function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-function getText(url: string, agent: http.Agent): Promise<string> {
-  return new Promise<string>((resolve, reject) => {
-    (url.startsWith('https:') ? https : http)
-      .get(url, { agent }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve(body));
-      })
-      .on('error', reject);
-  });
-}
 
 describe('socks client: fetch and httpAgent with a circuit', () => {
   let fake: FakeSocksServer;
@@ -156,11 +145,11 @@ describe('socks client: fetch and httpAgent with a circuit', () => {
   it('httpAgent: every connection of an agent with a circuit goes to the opener with it, http and https', async () => {
     const c = makeClient();
     const agent = c.httpAgent({ circuit: '55', keepAlive: true });
-    const one = await getText('http://site.example/a', agent);
-    const two = await getText('http://site.example/b', agent);
+    const one = await httpGetText('http://site.example/a', agent);
+    const two = await httpGetText('http://site.example/b', agent);
     assert.equal(one.split(' on ')[1], two.split(' on ')[1], 'keep-alive reuses the stream');
     const secure = c.httpAgent({ circuit: '66', tls: { ca: cert.cert } });
-    assert.equal(await getText(`https://secure.example:${secureWebPort}/s`, secure), 'secure /s');
+    assert.equal(await httpGetText(`https://secure.example:${secureWebPort}/s`, secure), 'secure /s');
     assert.deepEqual(opened.map((o) => [o.circuit, o.host]), [['55', 'site.example'], ['66', 'secure.example']]);
     assert.equal((opened[1]!.tls as { ca?: string }).ca, cert.cert);
     agent.destroy();
@@ -170,7 +159,7 @@ describe('socks client: fetch and httpAgent with a circuit', () => {
   it("httpAgent: the opener's error fails the request", async () => {
     const c = makeClient();
     refuse = new TorCircuitError('circuit 77 closed', { circuitId: '77' });
-    await assert.rejects(getText('http://site.example/', c.httpAgent({ circuit: '77' })), (e: unknown) => e === refuse);
+    await assert.rejects(httpGetText('http://site.example/', c.httpAgent({ circuit: '77' })), (e: unknown) => e === refuse);
   });
 
   it('closeKeptConnections(circuitId) closes the kept connections of that circuit only, of fetch and of agents', async () => {
@@ -179,7 +168,7 @@ describe('socks client: fetch and httpAgent with a circuit', () => {
     const conn = async (init: { circuit?: string }) => (await text(await c.fetch(url, init))).split(' on ')[1];
     const agent8 = c.httpAgent({ circuit: '8', keepAlive: true });
     const agent9 = c.httpAgent({ circuit: '9', keepAlive: true });
-    const viaAgent = async (agent: http.Agent) => (await getText(url, agent)).split(' on ')[1];
+    const viaAgent = async (agent: http.Agent) => (await httpGetText(url, agent)).split(' on ')[1];
     const before = { f8: await conn({ circuit: '8' }), f9: await conn({ circuit: '9' }), none: await conn({}), a8: await viaAgent(agent8), a9: await viaAgent(agent9) };
     await waitUntil(() => Object.values(agent8.freeSockets).flat().length === 1, 'the agent keeps its socket');
     c.closeKeptConnections('8');
