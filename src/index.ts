@@ -41,6 +41,7 @@ export { connect, listen, registerPlugin, type EndpointOptions } from './di/endp
 export { createTorContainer, torconContainer } from './di/container.js';
 export { TOKENS } from './di/tokens.js';
 export { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from './util/endpoint-grammar.js';
+export { parseTorVersion, compareTorVersions, type TorVersion } from './util/tor-version.js';
 export type { EndpointPlugin, EndpointContext, ListeningEndpoint, TorLike } from './plugins/plugin-types.js';
 export type { OnionService, OnionServiceOptions, OnionClientAuthKey, OnionPortMapping, OnionProgress } from './onion/onion-types.js';
 export { TorOnionService, type OnionServiceEvents } from './onion/onion-service.js';

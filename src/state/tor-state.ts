@@ -611,7 +611,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    *   no consensus yet); TorAbortError / TorTimeoutError for `signal` / `timeoutMs`
    * @example
    * await state.loadRouterVersions();
-   * const old = [...state.routers.values()].filter((r) => r.version?.startsWith('0.4.8'));
+   * const old = [...state.routers.values()].filter((r) => r.version !== undefined && compareTorVersions(r.version, '0.4.8') < 0);
    */
   async loadRouterVersions(opts: CancelOptions = {}): Promise<number> {
     this.assertOpen();

@@ -19,6 +19,7 @@ import { retryable } from '../util/retryable.js';
 import { assertCancelOptions, cancelBudget, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { TorAbortError, TorControlClosedError } from '../errors.js';
 import { parseTorTarget } from './tor-target.js';
+import { compareTorVersions } from '../util/tor-version.js';
 import { requestNewIdentity } from './new-identity.js';
 import { readBootstrapProgress, waitForBootstrap, type BootstrapProgress, type WaitForBootstrapOptions } from '../process/bootstrap.js';
 
@@ -71,6 +72,18 @@ export class Tor {
       this.launched = init.launched;
       this.pid = init.launched.pid;
     }
+  }
+
+  /**
+   * Whether this tor is `minimum` or newer, in tor's own order (see `compareTorVersions`): for a
+   * feature that only newer tors have, asked before relying on it. No I/O: the version was read
+   * when the handle connected.
+   * @param minimum - a version such as `0.4.8` or `0.4.8.12`; a missing fourth number is 0
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `minimum` is no tor version
+   * @example if (!tor.versionAtLeast('0.4.8.1')) throw new Error('proof-of-work defences need tor 0.4.8.1 or later');
+   */
+  versionAtLeast(minimum: string): boolean {
+    return compareTorVersions(this.version, minimum) >= 0;
   }
 
   /**

@@ -17,6 +17,7 @@ import {
   TorNotAvailableError,
 } from '../../src/errors.js';
 import { parseBootstrapStatus } from '../../src/process/bootstrap.js';
+import { compareTorVersions } from '../../src/util/tor-version.js';
 import { OWNER_FILE, sweepLeftoverDataDirectories, type OwnerRecord } from '../../src/process/temp-data-directory.js';
 import { identifyProcess, type ProcessIdentity } from '../../src/process/process-identity.js';
 import { isAlive } from '../support/settle.js';
@@ -59,6 +60,9 @@ describe('control protocol against a real tor (DisableNetwork 1)', function () {
       const got = await tor.control.getInfo(['version', 'config-file', 'net/listeners/control', 'status/bootstrap-phase']);
       assert.equal(write.callCount, 1);
       assert.equal(got['version']!.split(' ')[0], tor.version);
+      // tor's full version text (with its git revision) reads as the same version as the handle's
+      assert.equal(compareTorVersions(got['version']!, tor.version), 0);
+      assert.ok(tor.versionAtLeast('0.4.8') && !tor.versionAtLeast('99.0.0'));
       assert.match(got['net/listeners/control']!, /127\.0\.0\.1:\d+/);
       assert.ok(parseBootstrapStatus(got['status/bootstrap-phase']!));
     } finally {
