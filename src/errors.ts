@@ -169,8 +169,12 @@ export class TorAbortError extends TorError {
   }
 }
 
-/** An operation did not finish within its `timeoutMs`. */
+/**
+ * An operation did not finish within its `timeoutMs`. The message names the step that was under
+ * way (`GETINFO`, `connecting to host:port through tor`...) and the caller's timeout.
+ */
 export class TorTimeoutError extends TorError {
+  /** The caller's `timeoutMs`, also when the call had several steps and the last one ran out. */
   readonly timeoutMs: number;
 
   constructor(what: string, timeoutMs: number) {

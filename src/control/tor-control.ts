@@ -10,7 +10,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { assertCancelOptions, cancelBudget, invalidCancelOptions, invalidTimeout, raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, cancelBudget, invalidCancelOptions, invalidTimeout, raceCancel, timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -249,7 +249,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       if (signal) signal.addEventListener('abort', onAbort, { once: true });
       if (timeoutMs !== undefined) {
         timer = setTimeout(
-          () => settle(() => reject(new TorTimeoutError(keyword, timeoutMs))),
+          () => settle(() => reject(timeoutError(keyword, opts, timeoutMs))),
           timerDelay(timeoutMs),
         );
       }

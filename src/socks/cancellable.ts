@@ -1,4 +1,4 @@
-import { assertCancelOptions, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, budgetMark, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 
 /**
  * Runs a multi-step network operation under the caller's signal and timeout. The steps receive an
@@ -23,6 +23,7 @@ export async function cancellable<T>(
     return await raceCancel(running, what, {
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      ...budgetMark(opts),
       onCancel: (err) => inner.abort(err),
     });
   } catch (err) {

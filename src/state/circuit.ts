@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { parseCircBody } from '../control/events/circuit-events.js';
 import type { CircEvent, CircStatus, RouterRef } from '../control/events/event-types.js';
 import { TorAbortError, TorCircuitError, TorControlClosedError, TorTimeoutError } from '../errors.js';
-import { invalidCancelOptions, timerDelay, type CancelOptions } from '../util/abort.js';
+import { invalidCancelOptions, timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
 import { applyCircDetail, emptyCircuitDetail, type CircuitDetail } from './circuit-detail.js';
 import { Router } from './router.js';
 import type { StateSnapshot } from './snapshot.js';
@@ -315,7 +315,7 @@ export class Circuit {
         timer = setTimeout(() => {
           remove();
           waiter.cleanup();
-          reject(givenUp(new TorTimeoutError(what, timeoutMs)));
+          reject(givenUp(timeoutError(what, opts, timeoutMs)));
         }, timerDelay(timeoutMs));
       }
       list.push(waiter);

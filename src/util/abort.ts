@@ -104,17 +104,44 @@ export function timerDelay(ms: number): number {
 }
 
 /**
+ * Set by {@link cancelBudget} on the options it hands to each step: the caller's whole timeout. A
+ * step that runs out reports that one (in its message and `timeoutMs`), which is what the caller
+ * set, rather than the few milliseconds that were left for it. A symbol, so that it travels with
+ * the options wherever they are spread and never reaches tor or a user's object by name.
+ */
+const TIMEOUT_BUDGET: unique symbol = Symbol('torcon.timeoutBudget');
+
+type Budgeted = { [TIMEOUT_BUDGET]?: number };
+
+/**
+ * The `TorTimeoutError` for a step that ran out of `stepMs`: it names the caller's whole timeout
+ * when `opts` came from a {@link cancelBudget}, else `stepMs`.
+ */
+export function timeoutError(what: string, opts: CancelOptions | undefined, stepMs: number): TorTimeoutError {
+  return new TorTimeoutError(what, (opts as Budgeted | undefined)?.[TIMEOUT_BUDGET] ?? stepMs);
+}
+
+/** The budget mark of `opts` (see {@link cancelBudget}), to spread into options built anew from them. */
+export function budgetMark(opts: CancelOptions | undefined): Budgeted {
+  const whole = (opts as Budgeted | undefined)?.[TIMEOUT_BUDGET];
+  return whole === undefined ? {} : { [TIMEOUT_BUDGET]: whole };
+}
+
+/**
  * One budget for a call made of several steps: returns a function giving the caller's options with
  * `timeoutMs` reduced by the time spent since `cancelBudget` was called (never below 0), so that
- * no step is given the whole timeout again.
+ * no step is given the whole timeout again. A step that runs out reports the whole timeout (see
+ * {@link timeoutError}); budgets within budgets report the outermost.
  */
 export function cancelBudget(opts: CancelOptions): () => CancelOptions {
   const { signal, timeoutMs } = opts;
   // A timeoutMs that is no usable number is passed on as it is, for the step that checks it to refuse.
   const deadline = typeof timeoutMs === 'number' && timeoutMs >= 0 ? Date.now() + timeoutMs : undefined;
+  const mark = deadline === undefined ? {} : { [TIMEOUT_BUDGET]: (opts as Budgeted)[TIMEOUT_BUDGET] ?? timeoutMs! };
   return () => ({
     ...(signal !== undefined ? { signal } : {}),
     ...(timeoutMs !== undefined ? { timeoutMs: deadline === undefined ? timeoutMs : Math.max(0, deadline - Date.now()) } : {}),
+    ...mark,
   });
 }
 
@@ -165,7 +192,7 @@ export async function raceCancel<T>(
       signal.addEventListener('abort', onAbort, { once: true });
     }
     if (timeoutMs !== undefined) {
-      timer = setTimeout(() => lose(new TorTimeoutError(what, timeoutMs)), timerDelay(timeoutMs));
+      timer = setTimeout(() => lose(timeoutError(what, opts, timeoutMs)), timerDelay(timeoutMs));
     }
   });
   try {

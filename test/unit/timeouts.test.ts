@@ -64,6 +64,57 @@ describe('timeouts: cancelBudget, one budget for several steps', () => {
   });
 });
 
+describe('timeouts: a step that runs out of a budget reports the caller\'s whole timeout', () => {
+  const never = () => new Promise<never>(() => undefined);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  /** Rejects with what `run` rejects with, after the first step of a 150 ms budget took 60 ms. */
+  async function lastStepError(run: (opts: ReturnType<ReturnType<typeof cancelBudget>>) => Promise<unknown>): Promise<unknown> {
+    const remaining = cancelBudget({ timeoutMs: 150 });
+    await sleep(60);
+    return run(remaining()).then(
+      () => assert.fail('the step did not time out'),
+      (err: unknown) => err,
+    );
+  }
+
+  function assertWhole(err: unknown, what: RegExp): void {
+    assert.ok(err instanceof TorTimeoutError, String(err));
+    assert.equal(err.timeoutMs, 150, err.message);
+    assert.match(err.message, what);
+    assert.match(err.message, /timed out after 150 ms$/);
+  }
+
+  it('raceCancel and cancellable (SOCKS connections, resolving)', async () => {
+    assertWhole(await lastStepError((o) => raceCancel(never(), 'the last step', o)), /^the last step/);
+    assertWhole(await lastStepError((o) => cancellable('connecting to x:80 through tor', o, never, () => undefined)), /^connecting to x:80/);
+  });
+
+  it('a control command (the last step of buildCircuit, mapAddress, fetchOnionDescriptor...)', async () => {
+    const silent = await FakeControlServer.start();
+    silent.handle(/^GETINFO slow/, never);
+    const { control } = await openTorControl(silent.endpoint);
+    try {
+      assertWhole(await lastStepError((o) => control.getInfo('slow', o)), /^GETINFO/);
+    } finally {
+      control.destroy(new Error('test over'));
+      await silent.close();
+    }
+  });
+
+  it('a budget within a budget reports the outermost; a plain timeoutMs reports itself', async () => {
+    assertWhole(await lastStepError((o) => raceCancel(never(), 'inner', cancelBudget(o)())), /^inner/);
+    const err = await raceCancel(never(), 'alone', { timeoutMs: 20 }).catch((e: unknown) => e);
+    assert.ok(err instanceof TorTimeoutError && err.timeoutMs === 20, String(err));
+  });
+
+  it('the mark travels as a symbol: no key of its own in JSON or Object.keys', () => {
+    const opts = cancelBudget({ timeoutMs: 500 })();
+    assert.deepEqual(Object.keys(opts), ['timeoutMs']);
+    assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(opts))), ['timeoutMs']);
+  });
+});
+
 describe('timeouts: negative, NaN and non-number values are refused before anything starts', () => {
   describe('raceCancel and cancellable (the shared path of most waits)', () => {
     it('refuse a bad timeoutMs with TorInvalidValueError, undo the work, and leave no unhandled rejection', async () => {
