@@ -6,6 +6,7 @@ import 'reflect-metadata';
 
 export { connectTor, launchTor, DEFAULT_CONTROL_ENDPOINTS, type ConnectTorOptions } from './tor/connect-tor.js';
 export { Tor, type TorStreamOptions } from './tor/tor.js';
+export type { TorStatus } from './tor/tor-status.js';
 export type { LaunchTorOptions } from './process/launch-tor.js';
 export type { BootstrapProgress, WaitForBootstrapOptions } from './process/bootstrap.js';
 

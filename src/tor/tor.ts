@@ -20,6 +20,7 @@ import { assertCancelOptions, cancelBudget, invalidCancelOptions, raceCancel, ty
 import { TorAbortError, TorControlClosedError } from '../errors.js';
 import { parseTorTarget } from './tor-target.js';
 import { compareTorVersions } from '../util/tor-version.js';
+import { readTorStatus, type TorStatus } from './tor-status.js';
 import { requestNewIdentity } from './new-identity.js';
 import { readBootstrapProgress, waitForBootstrap, type BootstrapProgress, type WaitForBootstrapOptions } from '../process/bootstrap.js';
 
@@ -393,6 +394,21 @@ export class Tor {
    */
   bootstrapProgress(opts: CancelOptions = {}): Promise<BootstrapProgress> {
     return readBootstrapProgress(this.control, opts);
+  }
+
+  /**
+   * What tor says of itself now, typed, in one round trip: version, pid, user, uptime, bytes read
+   * and written, bootstrap progress, whether it has a circuit and enough directory information,
+   * whether it believes the network is up, whether it is dormant or hibernating. For health checks
+   * and dashboards (`torcon status` prints it).
+   * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when an answer is not in the spec's form;
+   *   TorTimeoutError, TorAbortError for `opts`; TorControlClosedError
+   * @example
+   * const s = await tor.getStatus();
+   * if (!s.circuitEstablished) console.warn(`tor has no circuit yet (${s.bootstrap.percent}%: ${s.bootstrap.summary})`);
+   */
+  getStatus(opts: CancelOptions = {}): Promise<TorStatus> {
+    return readTorStatus(this.control, opts);
   }
 
   /**

@@ -239,6 +239,21 @@ describe('torcon CLI against the shared test network (child processes)', functio
       assert.equal(r.stderr, '');
     });
 
+    it('status prints what the test network client says of itself, and --json its TorStatus', async () => {
+      const r = await runCli(['status']);
+      assert.equal(r.code, 0, r.stderr);
+      const labels = lines(r.stdout).map((l) => l.split(/ +/)[0]);
+      assert.deepEqual(labels, ['version', 'process', 'uptime', 'traffic', 'bootstrap', 'circuit', 'dir', 'network', 'dormant', 'hibernating']);
+      assert.match(r.stdout, /^bootstrap +100% Done$/m);
+      assert.match(r.stdout, /^circuit +yes$/m);
+      const j = await runCli(['status', '--json']);
+      assert.equal(j.code, 0, j.stderr);
+      const s = JSON.parse(j.stdout) as { version: string; pid: number; circuitEstablished: boolean; networkLive: boolean; bootstrap: { percent: number } };
+      assert.equal(s.version.split(' ')[0], tor.version);
+      assert.equal(String(s.pid), await tor.control.getInfo('process/pid'));
+      assert.deepEqual([s.circuitEstablished, s.networkLive, s.bootstrap.percent], [true, true, 100]);
+    });
+
     it('info with several keys prints key=value lines', async () => {
       const r = await runCli(['info', 'version', 'net/listeners/socks']);
       assert.equal(r.code, 0, r.stderr);

@@ -54,6 +54,21 @@ describe('control protocol against a real tor (DisableNetwork 1)', function () {
     assert.equal(await tor.control.getInfo('network-liveness'), 'down');
   });
 
+  it("reads tor's status: this process's tor, offline, not bootstrapped", async () => {
+    const s = await tor.getStatus();
+    assert.equal(s.pid, tor.pid);
+    assert.equal(s.version.split(' ')[0], tor.version);
+    assert.equal(s.user, os.userInfo().username);
+    assert.equal(s.uid, os.userInfo().uid);
+    assert.ok(s.descriptorLimit !== undefined && s.descriptorLimit > 0, String(s.descriptorLimit));
+    assert.ok(s.uptimeSeconds !== undefined && s.uptimeSeconds >= 0 && s.uptimeSeconds < 600, String(s.uptimeSeconds));
+    // DisableNetwork 1: no circuit, no network, and bootstrapping stopped before its end.
+    assert.deepEqual([s.circuitEstablished, s.networkLive], [false, false]);
+    assert.ok(s.bootstrap.percent < 100, JSON.stringify(s.bootstrap));
+    assert.equal(s.hibernating, 'awake');
+    assert.ok(Number.isSafeInteger(s.bytesRead) && Number.isSafeInteger(s.bytesWritten));
+  });
+
   it('gets several GETINFO keys in one round trip', async () => {
     const write = sinon.spy((tor.control as unknown as { socket: { write: () => boolean } }).socket, 'write');
     try {

@@ -23,6 +23,7 @@ function extractSnippets(markdown: string): Map<string, string> {
 const EXPECTED: Record<string, RegExp[]> = {
   'connect-tor': [/^0\.4\.\d+\S* NOTICE BOOTSTRAP PROGRESS=100/m],
   bootstrap: [/^tor is at 100%: Done$/m, /^100% Done$/m, /^ready for traffic$/m],
+  status: [/^tor 0\.4\.\d+\S*( \(.*\))? \(pid \d+\), up \d+ s, \d+ bytes read$/m, /^can carry traffic$/m],
   'launch-tor': [/^tor 0\.4\.\d+\S* running as pid \d+$/m],
   state: [/^\d+ routers, \d+ circuits$/m, /^our circuit \d+ \[ '\w+', '\w+', '\w+' \]$/m],
   attacher: [/^stream to 127\.0\.0\.1 goes over circuit \d+$/m, /^200 hello via \w+$/m],

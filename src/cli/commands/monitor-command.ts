@@ -4,6 +4,7 @@ import type { CliContext } from '../context.js';
 import { untilAborted, withTor } from '../context.js';
 import { println } from '../output.js';
 import { shortLocation } from './circuit-format.js';
+import { formatAge } from './format-units.js';
 import { positiveInt } from './tor-commands.js';
 
 /** State events `monitor --json` reports, one JSON line each. */
@@ -130,11 +131,4 @@ function circuitJson(c: Circuit) {
 
 function streamJson(s: Stream) {
   return { id: s.id, status: s.status, target: s.target, circuit: s.circuit?.id };
-}
-
-function formatAge(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${s % 60}s`;
-  return `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }

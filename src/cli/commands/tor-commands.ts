@@ -10,6 +10,8 @@ import { redactEndpoint } from '../../util/endpoint-grammar.js';
 import { normalizeServiceId } from '../../onion/service-id.js';
 import type { BootstrapProgress } from '../../process/bootstrap.js';
 import { normalizeServers } from '../../onion/descriptor-fetch.js';
+import type { TorStatus } from '../../tor/tor-status.js';
+import { formatAge, formatBytes } from './format-units.js';
 
 /** `info`, `events`, `bootstrap`, `newnym`, `onion-descriptor`, `resolve`, `onions`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
@@ -27,6 +29,22 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
           else if (value.includes('\n')) println(ctx.output.out, `${key}=\n${value}`);
           else println(ctx.output.out, `${key}=${value}`);
         }
+      });
+    });
+
+  program
+    .command('status')
+    .description("what tor says of itself: version, pid, uptime, traffic, bootstrap, circuits, network, dormant")
+    .option('--json', 'one JSON object (the TorStatus of tor.getStatus())')
+    .addHelpText('after', '\nExamples:\n  torcon status\n  torcon status --json')
+    .action(async (opts: { json?: boolean }) => {
+      await withTor(ctx, async (tor) => {
+        const s = await tor.getStatus({ signal: ctx.signal });
+        if (opts.json) {
+          println(ctx.output.out, JSON.stringify(s));
+          return;
+        }
+        for (const [label, value] of statusLines(s)) println(ctx.output.out, `${label.padEnd(13)} ${value}`);
       });
     });
 
@@ -257,3 +275,22 @@ export function nonNegativeNumber(value: string, name: string): number {
   if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(n)) throw new UsageError(`${name} must be a number of seconds (0 or more)`);
   return n;
 }
+
+/** `torcon status` as label and value lines. */
+function statusLines(s: TorStatus): Array<[string, string]> {
+  const b = s.bootstrap;
+  const yesNo = (v: boolean) => (v ? 'yes' : 'no');
+  return [
+    ['version', s.version],
+    ['process', `pid ${s.pid}${s.user !== undefined ? `, user ${s.user}` : ''}${s.descriptorLimit !== undefined ? `, up to ${s.descriptorLimit} descriptors` : ''}`],
+    ['uptime', s.uptimeSeconds !== undefined ? formatAge(s.uptimeSeconds * 1000) : 'unknown (tor older than 0.3.5)'],
+    ['traffic', `${formatBytes(s.bytesRead)} read, ${formatBytes(s.bytesWritten)} written`],
+    ['bootstrap', `${b.percent}% ${b.summary}${b.warning !== undefined ? ` (problem: ${b.warning}${b.reason !== undefined ? `, ${b.reason}` : ''})` : ''}`],
+    ['circuit', yesNo(s.circuitEstablished)],
+    ['dir info', s.enoughDirInfo ? 'enough' : 'not enough'],
+    ['network', s.networkLive ? 'up' : 'down'],
+    ['dormant', yesNo(s.dormant)],
+    ['hibernating', s.hibernating === 'awake' ? 'no' : s.hibernating],
+  ];
+}
+
