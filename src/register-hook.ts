@@ -86,7 +86,7 @@ interface Pending {
   /**
    * The application closed the server (listening locally) while the endpoint was still coming up.
    * Not read from `server.listening`: a plugin may serve without making the server itself listen
-   * (`tls:` listens with a TLS server beside it), and its endpoint must not be taken for closed.
+   * (with a server of its own beside it), and its endpoint must not be taken for closed.
    */
   closedByApp: boolean;
 }

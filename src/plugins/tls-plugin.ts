@@ -1,6 +1,7 @@
 import net from 'node:net';
 import { promises as fs } from 'node:fs';
-import { EndpointArgumentError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
+import type tls from 'node:tls';
+import { EndpointArgumentError, EndpointListenError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
 import { throwIfAborted, timerDelay } from '../util/abort.js';
 import { nodeTls } from '../util/node-builtins.js';
 import type { PluginRegistry } from './registry.js';
@@ -32,10 +33,10 @@ import { closeServer, formatServerAddress, listenServer, listeningEndpoint, open
  * TLS through tor. The certificate is checked against HOST (or `servername`).
  *
  * Server: `tls:PORT:privateKey=F[:certKey=F][:interface=A][:backlog=N]`, keys as PEM files (as
- * Twisted's `ssl:`, `certKey` defaults to `privateKey`, a file holding both). An internal TLS
- * server listens; each connection is handed, decrypted, to the caller's `server` through its
- * `'connection'` event, so a plain `net.Server` or an `http.Server` works unchanged. The caller's
- * server itself does not listen (its `address()` stays null).
+ * Twisted's `ssl:`, `certKey` defaults to `privateKey`, a file holding both). The caller's `server`
+ * listens, as with `tcp:` (`address()`, `listening`, `'listening'`, `close(cb)`, a second listen
+ * refused), and its `'connection'` listeners get each connection once its TLS handshake has
+ * succeeded, decrypted, so a plain `net.Server` or an `http.Server` works unchanged (see `serveTls`).
  */
 
 /** Options of a `tls:` client. */
@@ -150,6 +151,40 @@ async function readPem(path: string, name: string): Promise<Buffer> {
   }
 }
 
+/**
+ * Makes `server` speak TLS on the connections it accepts itself: each raw connection goes to
+ * `tlsServer` (a `tls.Server` that never listens, only holds the key and does Node's server-side
+ * handshake, with its timeout), and only a connection whose handshake succeeded reaches `server`'s
+ * `'connection'` listeners (an `http.Server`'s among them), decrypted, as `https.Server` hands its
+ * own. The raw connection still belongs to `server`: `close()` waits for it, `getConnections()`
+ * and `maxConnections` count it. A failed handshake concerns that client only: it is dropped.
+ *
+ * The connections are taken in `server`'s own `emit`: listeners the application adds at any time,
+ * before or after, see only TLS sockets. Returns what undoes it; `listen` calls that on a failed
+ * listen and on the server's `'close'` (when `close(cb)` and the endpoint's `close()` finish), so
+ * that a later listen on `tcp:` is plain again.
+ */
+function serveTls(server: net.Server, tlsServer: tls.Server): () => void {
+  const TLSSocket = nodeTls().TLSSocket;
+  tlsServer.on('tlsClientError', () => undefined);
+  tlsServer.on('secureConnection', (socket: tls.TLSSocket) => server.emit('connection', socket));
+  const hadOwnEmit = Object.prototype.hasOwnProperty.call(server, 'emit');
+  const inherited = server.emit;
+  let active = true;
+  const emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (active && event === 'connection' && !(args[0] instanceof TLSSocket)) return tlsServer.emit('connection', args[0]);
+    return Reflect.apply(inherited, this, [event, ...args]) as boolean;
+  };
+  server.emit = emit as typeof server.emit;
+  return () => {
+    active = false;
+    // Put back only when nobody wrapped emit since; otherwise ours stays, passing everything on.
+    if (server.emit !== (emit as typeof server.emit)) return;
+    if (hadOwnEmit) server.emit = inherited;
+    else delete (server as { emit?: unknown }).emit;
+  };
+}
+
 /** The built-in `tls:` plugin. */
 export const tlsPlugin: EndpointPlugin = {
   prefix: 'tls',
@@ -214,6 +249,9 @@ export const tlsPlugin: EndpointPlugin = {
 
   async listen(server: net.Server, endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<ListeningEndpoint> {
     const o = parseTlsServerOptions(endpoint);
+    const what = `listening on tls ${net.isIPv6(o.interface) ? `[${o.interface}]:${o.port}` : `${o.interface}:${o.port}`}`;
+    // Refused before anything is wrapped: a server that listens already keeps what it has.
+    if (server.listening) throw new EndpointListenError(what, new Error('the server is already listening'));
     const key = await readPem(o.privateKey, 'privateKey');
     const cert = o.certKey === o.privateKey ? key : await readPem(o.certKey, 'certKey');
     try {
@@ -224,28 +262,20 @@ export const tlsPlugin: EndpointPlugin = {
       const reason = err instanceof Error ? err.message : String(err);
       throw new EndpointArgumentError(`tls: privateKey/certKey are not a usable PEM key and certificate: ${reason}`);
     }
-    const inner = nodeTls().createServer({ key, cert }, (socket) => {
-      server.emit('connection', socket);
-    });
-    // A client failing its handshake concerns that client only.
-    inner.on('tlsClientError', () => undefined);
-    const where = net.isIPv6(o.interface) ? `[${o.interface}]:${o.port}` : `${o.interface}:${o.port}`;
-    await listenServer(
-      inner,
-      { port: o.port, host: o.interface, ...(o.backlog !== undefined ? { backlog: o.backlog } : {}) },
-      `listening on tls ${where}`,
-      ctx.signal,
-    );
-    // `server` itself never listens (the TLS server beside it does), but closing it is how an
-    // application stops serving: its close() still emits 'close', which must end the TLS listener,
-    // or it would keep accepting for a closed server and keep the process alive.
-    const onServerClose = (): void => {
-      closeServer(inner).catch(() => undefined);
-    };
-    server.once('close', onServerClose);
-    return listeningEndpoint(formatServerAddress(inner), () => {
-      server.off('close', onServerClose);
-      return closeServer(inner);
-    });
+    const unwrap = serveTls(server, nodeTls().createServer({ key, cert }));
+    try {
+      await listenServer(
+        server,
+        { port: o.port, host: o.interface, ...(o.backlog !== undefined ? { backlog: o.backlog } : {}) },
+        what,
+        ctx.signal,
+      );
+    } catch (err) {
+      unwrap();
+      throw err;
+    }
+    // However it is closed (here or by the application), the server is an ordinary one again.
+    server.once('close', unwrap);
+    return listeningEndpoint(formatServerAddress(server), () => closeServer(server));
   },
 };

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import tls from 'node:tls';
 import os from 'node:os';
 import path from 'node:path';
 import sinon from 'sinon';
@@ -367,11 +370,11 @@ describe('torcon/register listen hook', () => {
     assert.equal(listening.callCount, 0, "no 'listening' for a server the app closed");
   });
 
-  it("an endpoint that serves without making the server itself listen (tls:) comes up: 'listening' and the callback, not closed at once", async () => {
+  it("an endpoint that serves without making the server itself listen comes up: 'listening' and the callback, not closed at once", async () => {
     const closed = sinon.spy();
     const beside = net.createServer();
     behaviour = async () => {
-      // As the tls: plugin does: a server beside the application's listens; the app's does not.
+      // As a plugin may do (tls: did): a server beside the application's listens; the app's does not.
       await new Promise<void>((resolve) => beside.listen(0, '127.0.0.1', resolve));
       return { address: 'example:1', close: async () => closed() };
     };
@@ -389,6 +392,44 @@ describe('torcon/register listen hook', () => {
     await new Promise((r) => setImmediate(r));
     assert.equal(closed.callCount, 1, "the app's close() closes the endpoint");
     beside.close();
+  });
+
+  it("a tls: server: one 'listening', address(), TLS on its own port, close(cb) without an error, a second listen an 'error'", async function () {
+    this.timeout(20_000);
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-hook-tls-'));
+    try {
+      const key = path.join(dir, 'key.pem');
+      const cert = path.join(dir, 'cert.pem');
+      const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+        '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1'], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const server = net.createServer((s) => s.end('over tls'));
+      const listening = sinon.spy();
+      server.on('listening', listening);
+      const errors: Error[] = [];
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(`tls:0:privateKey=${key}:certKey=${cert}`, resolve);
+      });
+      server.on('error', (err) => errors.push(err));
+      assert.equal(listening.callCount, 1);
+      const { port } = server.address() as net.AddressInfo;
+      assert.equal(server.torconEndpoint?.address, `127.0.0.1:${port}`);
+      const got = await new Promise<string>((resolve, reject) => {
+        const c = tls.connect({ host: '127.0.0.1', port, ca: readFileSync(cert) }, () => c.once('data', (d: Buffer) => resolve(d.toString())));
+        c.on('error', reject);
+      });
+      assert.equal(got, 'over tls');
+      server.listen(`tls:0:privateKey=${key}:certKey=${cert}`);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]!.message, /already listening/);
+      const closeError = await new Promise<Error | undefined>((resolve) => server.close(resolve));
+      assert.equal(closeError, undefined);
+      assert.equal(listening.callCount, 1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('close() while the endpoint is being published, after the local bind: the endpoint is closed once up, no listening', async () => {

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
@@ -298,8 +300,7 @@ describe('tls: endpoints', () => {
     const ep = await listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
     const port = Number(ep.address.split(':')[1]);
     try {
-      // The server itself never listened, so Node's close() reports ERR_SERVER_NOT_RUNNING, but
-      // it still emits 'close', and nothing may accept connections for it afterwards.
+      // Nothing may accept connections for it afterwards.
       server.close(() => undefined);
       await once(server, 'close');
       await assert.rejects(
@@ -314,6 +315,138 @@ describe('tls: endpoints', () => {
       );
     } finally {
       await ep.close();
+    }
+  });
+
+  it("makes the application's server itself listen: address(), listening, one 'listening' event", async () => {
+    const server = echoServer();
+    let listeningEvents = 0;
+    server.on('listening', () => listeningEvents++);
+    const ep = await listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    try {
+      assert.equal(server.listening, true);
+      assert.deepEqual(server.address(), { address: '127.0.0.1', family: 'IPv4', port: Number(ep.address.split(':')[1]) });
+      assert.equal(listeningEvents, 1);
+      // What listens is what speaks TLS: the application's own server.
+      const socket = await connect(`tls:${ep.address}:caFile=${q(certFile)}`);
+      assert.equal(await roundTrip(socket, 'own port'), 'own port');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+    assert.equal(server.listening, false);
+  });
+
+  it('server.close(cb) calls cb without an error, and stops accepting', async () => {
+    const server = echoServer();
+    const ep = await listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    const port = Number(ep.address.split(':')[1]);
+    const closeError = await new Promise<Error | undefined>((resolve) => server.close(resolve));
+    assert.equal(closeError, undefined);
+    await assert.rejects(
+      new Promise<void>((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.destroy();
+          resolve();
+        });
+        s.on('error', reject);
+      }),
+      (err: unknown) => (err as NodeJS.ErrnoException).code === 'ECONNREFUSED',
+    );
+    await ep.close(); // after the application's close: nothing left to do, no error
+  });
+
+  it('refuses a second listen on a server it serves, and keeps serving', async () => {
+    const server = echoServer();
+    const ep = await listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    try {
+      for (const again of [`tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`, 'tcp:0']) {
+        await assert.rejects(listen(server, again), (err: unknown) => {
+          assert.ok(err instanceof EndpointListenError, String(err));
+          assert.match(err.message, /already listening/);
+          return true;
+        });
+      }
+      // Still one TLS layer: a second wrapping would have garbled the bytes.
+      const socket = await connect(`tls:${ep.address}:caFile=${q(certFile)}`);
+      assert.equal(await roundTrip(socket, 'still served'), 'still served');
+      socket.destroy();
+    } finally {
+      await ep.close();
+    }
+  });
+
+  it('serves HTTPS to an http.Server (keep-alive), keeps failed handshakes from the app, and a later tcp: listen is plain', async () => {
+    const seen: string[] = [];
+    const server = http.createServer((req, res) => res.end(`hello ${req.url}`));
+    server.on('connection', (s: net.Socket) => seen.push(s instanceof tls.TLSSocket ? 'tls' : 'raw'));
+    server.on('clientError', () => seen.push('clientError'));
+    const ep = await listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    const port = Number(ep.address.split(':')[1]);
+    const ca = await fs.readFile(certFile);
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ca });
+    const get = (p: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        https
+          .get({ host: '127.0.0.1', port, path: p, agent }, (res) => {
+            let body = '';
+            res.on('data', (d: Buffer) => (body += d.toString()));
+            res.on('end', () => resolve(body));
+          })
+          .on('error', reject);
+      });
+    try {
+      assert.equal(await get('/a'), 'hello /a');
+      assert.equal(await get('/b'), 'hello /b');
+      // A client that speaks plain HTTP to the TLS port: its handshake fails; nothing reaches the app.
+      const plain = net.connect(port, '127.0.0.1');
+      plain.on('error', () => undefined);
+      plain.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      await once(plain, 'close');
+      assert.deepEqual(seen, ['tls']); // one connection, kept alive for both requests
+    } finally {
+      agent.destroy();
+      await ep.close();
+    }
+    // Closed, the server is an ordinary one again.
+    const plainEp = await listen(server, 'tcp:0');
+    try {
+      const body = await new Promise<string>((resolve, reject) => {
+        http
+          .get(`http://${plainEp.address}/c`, (res) => {
+            let b = '';
+            res.on('data', (d: Buffer) => (b += d.toString()));
+            res.on('end', () => resolve(b));
+          })
+          .on('error', reject);
+      });
+      assert.equal(body, 'hello /c');
+    } finally {
+      await plainEp.close();
+    }
+  });
+
+  it('a tls: listen that fails (port taken) leaves the server an ordinary one', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const { port } = taken.address() as net.AddressInfo;
+    const server = echoServer();
+    try {
+      await assert.rejects(listen(server, `tls:${port}:privateKey=${q(keyFile)}:certKey=${q(certFile)}`), (err: unknown) => {
+        assert.ok(err instanceof EndpointListenError);
+        assert.equal(err.systemCode, 'EADDRINUSE');
+        return true;
+      });
+      const ep = await listen(server, 'tcp:0');
+      try {
+        const socket = await connect(`tcp:${ep.address}`);
+        assert.equal(await roundTrip(socket, 'plain again'), 'plain again');
+        socket.destroy();
+      } finally {
+        await ep.close();
+      }
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
     }
   });
 
