@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type tls from 'node:tls';
 import { EndpointArgumentError, EndpointListenError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
@@ -47,7 +48,7 @@ export interface TlsClientOptions {
   servername?: string;
   /** @default true */
   rejectUnauthorized: boolean;
-  /** PEM file of trusted CA certificates, instead of Node's built-in list. */
+  /** PEM file of trusted CA certificates, instead of Node's built-in list (one at least: a file without any is refused). */
   caFile?: string;
   /** Connect + handshake timeout in milliseconds (`timeout=` is in seconds). */
   timeoutMs?: number;
@@ -152,6 +153,27 @@ async function readPem(path: string, name: string): Promise<Buffer> {
 }
 
 /**
+ * Reads a `caFile`, which must hold at least one PEM certificate: Node takes a file without any as
+ * an empty list of trusted CAs, and the connection would then fail as "self-signed certificate" or
+ * "unable to get local issuer certificate", far from the mistake. Only Node's PEM forms count (a DER
+ * file is no PEM), and the contents never appear in a message.
+ * @throws EndpointArgumentError (code `TOR_ENDPOINT_ARGUMENT`)
+ */
+async function readCaFile(path: string): Promise<Buffer> {
+  const pem = await readPem(path, 'caFile');
+  let usable = /-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----/.test(pem.toString('latin1'));
+  if (usable) {
+    try {
+      new X509Certificate(pem);
+    } catch {
+      usable = false;
+    }
+  }
+  if (!usable) throw new EndpointArgumentError(`tls: caFile ${showValue(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----) to trust`);
+  return pem;
+}
+
+/**
  * Makes `server` speak TLS on the connections it accepts itself: each raw connection goes to
  * `tlsServer` (a `tls.Server` that never listens, only holds the key and does Node's server-side
  * handshake, with its timeout), and only a connection whose handshake succeeded reaches `server`'s
@@ -203,7 +225,7 @@ export const tlsPlugin: EndpointPlugin = {
     const inner = parseEndpoint(o.endpoint);
     const plugin = ctx.registry.get(inner.prefix, 'client');
     await validateEndpoint(plugin, inner, 'client', ctx.registry);
-    const ca = o.caFile !== undefined ? await readPem(o.caFile, 'caFile') : undefined;
+    const ca = o.caFile !== undefined ? await readCaFile(o.caFile) : undefined;
     const what = `tls connection to ${net.isIPv6(o.host) ? `[${o.host}]` : o.host}:${o.port}`;
     throwIfAborted(ctx.signal, what);
 

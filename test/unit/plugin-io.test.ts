@@ -528,6 +528,29 @@ describe('tls: endpoints', () => {
     }
   });
 
+  it('refuses a caFile that holds no certificate, naming the file, before connecting', async () => {
+    const ep = await listen(echoServer(), `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    const noCert = path.join(tmp, 'no-cert.pem');
+    await fs.writeFile(noCert, 'SECRET-NOT-A-CERTIFICATE\n');
+    const dials = sinon.spy(net, 'createConnection');
+    try {
+      // Neither text nor a PEM private key (the wrong file of a pair) is a CA certificate.
+      for (const file of [noCert, keyFile]) {
+        await assert.rejects(connect(`tls:${ep.address}:caFile=${q(file)}`), (err: unknown) => {
+          assert.ok(err instanceof EndpointArgumentError, String(err));
+          assert.ok(err.message.includes(JSON.stringify(file)), err.message);
+          assert.match(err.message, /caFile .* holds no PEM certificate/);
+          assert.ok(!err.message.includes('SECRET') && !err.message.includes('PRIVATE KEY'), err.message);
+          return true;
+        });
+      }
+      assert.equal(dials.callCount, 0, 'refused before connecting');
+    } finally {
+      dials.restore();
+      await ep.close();
+    }
+  });
+
   it('reports unreadable or unusable key files as EndpointArgumentError without their contents', async () => {
     await assert.rejects(
       listen(echoServer(), `tls:0:privateKey=${q(path.join(tmp, 'nope.pem'))}`),
