@@ -15,6 +15,9 @@ import { CLIENT_AUTH_HINT, clientAuthLines } from './client-auth-lines.js';
  *     torcon run: publishing onion:80 for pid 1234…
  *     torcon run: onion:80 is http://<56 chars>.onion/ (the app listens on 127.0.0.1:PORT)
  *
+ * (for other endpoints, which are not published: `listening on tcp:8080 for pid 1234…`, then
+ * `tcp:8080 is 127.0.0.1:8080`),
+ *
  * and, for `clientAuth=alice`, the client's key (see client-auth-lines.ts), a secret for the
  * operator, printed only here:
  *
@@ -37,7 +40,8 @@ if (!proto[WRAPPED]) {
   proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
     const description = endpointListenDescription(this, args);
     if (description !== undefined) {
-      say(`publishing ${redactEndpoint(description)} for pid ${process.pid}…`);
+      // Only an onion service is published (its descriptor uploaded); tcp:, unix:, tls: just listen.
+      say(`${isOnion(description) ? 'publishing' : 'listening on'} ${redactEndpoint(description)} for pid ${process.pid}…`);
       // Added before the hook's listen, from outside torcon's own work: it hears the one
       // 'listening' the hook emits once the endpoint is up, before the listen callback the hook
       // adds then, so the address is printed before the app's own "listening" message.
@@ -57,8 +61,9 @@ function announce(server: net.Server, description: string): void {
   const endpoint = server.torconEndpoint;
   if (!endpoint || announced.has(endpoint)) return;
   announced.add(endpoint);
+  // Where the app listens is news only when the address is elsewhere (an onion service's).
   const local = server.address();
-  const where = local && typeof local === 'object' ? ` (the app listens on ${local.address}:${local.port})` : '';
+  const where = isOnion(description) && local && typeof local === 'object' ? ` (the app listens on ${local.address}:${local.port})` : '';
   say(`${redactEndpoint(description)} is ${urlOf(endpoint.address, server.onionAddress !== undefined)}${where}`);
   // clientAuth=: the app cannot pass the keys on, and they are generated anew for this service,
   // so they come here, beside the address, the one time they are known.
@@ -67,6 +72,14 @@ function announce(server: net.Server, description: string): void {
     say(CLIENT_AUTH_HINT);
     for (const line of keys) say(line);
   }
+}
+
+/**
+ * Whether an endpoint string the hook took is an `onion:` one. Read from the prefix alone, which
+ * the hook has checked: the rest may not parse, and that is the app's 'error', not a throw here.
+ */
+function isOnion(description: string): boolean {
+  return description.slice(0, description.indexOf(':')).toLowerCase() === 'onion';
 }
 
 /** `x.onion:80` → `http://x.onion/`; other ports keep theirs; non-onion endpoints print as they are. */

@@ -53,3 +53,35 @@ describe('cli: torcon run with an app that calls listen() twice', function () {
     assert.equal(r.stderr.match(/^torcon run: tcp:0 is 127\.0\.0\.1:\d+/gm)?.length, 1, r.stderr);
   });
 });
+
+describe('cli: torcon run announces what each endpoint kind does', function () {
+  this.timeout(20_000);
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-run-unit-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('tcp: and unix: listen, they are not published: "listening on", and the address once', async () => {
+    const app = path.join(dir, 'once.mjs');
+    await writeFile(
+      app,
+      [
+        "import net from 'node:net';",
+        'const server = net.createServer((s) => s.end());',
+        "server.listen(process.env.PORT, () => { console.log('listening'); server.close(); });",
+      ].join('\n'),
+    );
+    const tcp = await run(app);
+    assert.equal(tcp.code, 0, `${tcp.stdout}\n${tcp.stderr}`);
+    assert.match(tcp.stderr, /^torcon run: listening on tcp:0 for pid \d+…$/m);
+    assert.match(tcp.stderr, /^torcon run: tcp:0 is 127\.0\.0\.1:\d+$/m);
+    assert.doesNotMatch(tcp.stderr, /publish/);
+
+    const socket = path.join(dir, 'app.sock');
+    const unix = await run(app, `unix:${socket}`);
+    assert.equal(unix.code, 0, `${unix.stdout}\n${unix.stderr}`);
+    assert.ok(unix.stderr.includes(`torcon run: listening on unix:${socket} for pid `), unix.stderr);
+    assert.doesNotMatch(unix.stderr, /publish/);
+  });
+});
