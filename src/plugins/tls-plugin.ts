@@ -31,13 +31,15 @@ import { closeServer, formatServerAddress, listenServer, listeningEndpoint, open
  * Client, as Twisted's `tls:`: `tls:HOST:PORT[:servername=S][:rejectUnauthorized=false][:caFile=F]
  * [:timeout=SECONDS][:endpoint=ENDPOINT]`. TLS runs over the inner `endpoint` (any client endpoint,
  * escaped), by default `tcp:HOST:PORT`; so `tls:example.com:443:endpoint=tor\:example.com\:443` is
- * TLS through tor. The certificate is checked against HOST (or `servername`).
+ * TLS through tor. The certificate is checked against HOST (or `servername`). An inner endpoint that
+ * does TLS itself (`tls:`, `tor:` with `tls=true`) is refused: TLS inside TLS is never what was meant.
  *
  * Server: `tls:PORT:privateKey=F[:certKey=F][:interface=A][:backlog=N]`, keys as PEM files (as
  * Twisted's `ssl:`, `certKey` defaults to `privateKey`, a file holding both). The caller's `server`
  * listens, as with `tcp:` (`address()`, `listening`, `'listening'`, `close(cb)`, a second listen
  * refused), and its `'connection'` listeners get each connection once its TLS handshake has
  * succeeded, decrypted, so a plain `net.Server` or an `http.Server` works unchanged (see `serveTls`).
+ * A server that does TLS itself (`https.Server`, `tls.Server`) is refused.
  */
 
 /** Options of a `tls:` client. */
@@ -120,9 +122,28 @@ export function parseTlsClientOptions(endpoint: ParsedEndpoint): TlsClientOption
     if (inner.prefix === 'tls') {
       throw new EndpointArgumentError(`tls: endpoint may not itself be a tls: endpoint, got ${showValue(k.endpoint)}`);
     }
+    if (inner.prefix === 'tor' && innerTorTls(inner)) {
+      throw new EndpointArgumentError(
+        `tls: endpoint is a tor: stream with its own tls=true: that would be TLS inside TLS; leave tls=true out of the inner endpoint, got ${showValue(k.endpoint)}`,
+      );
+    }
     out.endpoint = k.endpoint;
   }
   return out;
+}
+
+/**
+ * Whether a wrapped `tor:` endpoint asks for TLS itself (`tls=true`). A value that is no boolean
+ * is left for `tor:`'s own validation to name.
+ */
+function innerTorTls(inner: ParsedEndpoint): boolean {
+  const value = Object.prototype.hasOwnProperty.call(inner.options, 'tls') ? inner.options.tls : undefined;
+  if (value === undefined) return false;
+  try {
+    return parseBoolean(value, 'tor: tls');
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -271,6 +292,12 @@ export const tlsPlugin: EndpointPlugin = {
 
   async listen(server: net.Server, endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<ListeningEndpoint> {
     const o = parseTlsServerOptions(endpoint);
+    // An https.Server (or tls.Server) wraps what it is handed in TLS again: TLS inside TLS.
+    if (server instanceof nodeTls().Server) {
+      throw new EndpointArgumentError(
+        'tls: the server does TLS itself (an https.Server or tls.Server): a tls: endpoint would make that TLS inside TLS; listen on tcp: with it, or give tls: an http.Server or net.Server',
+      );
+    }
     const what = `listening on tls ${net.isIPv6(o.interface) ? `[${o.interface}]:${o.port}` : `${o.interface}:${o.port}`}`;
     // Refused before anything is wrapped: a server that listens already keeps what it has.
     if (server.listening) throw new EndpointListenError(what, new Error('the server is already listening'));

@@ -551,6 +551,19 @@ describe('tls: endpoints', () => {
     }
   });
 
+  it('refuses a server that does TLS itself (https.Server, tls.Server): TLS inside TLS', async () => {
+    const key = await fs.readFile(keyFile);
+    const cert = await fs.readFile(certFile);
+    for (const server of [https.createServer({ key, cert }), tls.createServer({ key, cert })]) {
+      await assert.rejects(listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`), (err: unknown) => {
+        assert.ok(err instanceof EndpointArgumentError, String(err));
+        assert.match(err.message, /TLS inside TLS/);
+        return true;
+      });
+      assert.equal(server.listening, false);
+    }
+  });
+
   it('reports unreadable or unusable key files as EndpointArgumentError without their contents', async () => {
     await assert.rejects(
       listen(echoServer(), `tls:0:privateKey=${q(path.join(tmp, 'nope.pem'))}`),

@@ -414,6 +414,10 @@ describe('tls: options', () => {
       { host: ONION, port: 443, servername: ONION, rejectUnauthorized: true, endpoint: `tor:${ONION}:443` },
     ],
     [
+      'tls:example.com:443:endpoint=tor\\:example.com\\:443\\:tls=false',
+      { host: 'example.com', port: 443, servername: 'example.com', rejectUnauthorized: true, endpoint: 'tor:example.com:443:tls=false' },
+    ],
+    [
       'tls:127.0.0.1:8443:servername=localhost:rejectUnauthorized=false:caFile=/ca.pem:timeout=5',
       {
         host: '127.0.0.1',
@@ -430,6 +434,9 @@ describe('tls: options', () => {
     [`tls:${ONION}:443`, /onion address, which only tor can reach/],
     ['tls:example.com:443:servername=1.2.3.4', /servername must be a host name, not an IP address/],
     ['tls:example.com:443:endpoint=tls\\:example.com\\:443', /may not itself be a tls: endpoint/],
+    // tor:'s own TLS under this one: TLS inside TLS, never what was meant.
+    ['tls:example.com:443:endpoint=tor\\:example.com\\:443\\:tls=true', /TLS inside TLS.*tls=true/],
+    ['tls:example.com:443:endpoint=tor\\:example.com\\:443\\:tls=Yes', /TLS inside TLS/],
     ['tls:example.com:443:endpoint=', /endpoint is not a valid endpoint string/],
     ['tls:example.com:443:rejectUnauthorized=nah', /rejectUnauthorized must be true\/false/],
     ['tls:example.com:443:trustRoots=/etc/ssl', /unknown keyword "trustRoots" for tls: client endpoints/],
