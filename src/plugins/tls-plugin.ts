@@ -204,8 +204,9 @@ async function readCaFile(path: string): Promise<Buffer> {
  *
  * The connections are taken in `server`'s own `emit`: listeners the application adds at any time,
  * before or after, see only TLS sockets. Returns what undoes it; `listen` calls that on a failed
- * listen and on the server's `'close'` (when `close(cb)` and the endpoint's `close()` finish), so
- * that a later listen on `tcp:` is plain again.
+ * listen and on the server's `'close'` (when `close(cb)` and the endpoint's `close()` finish), and
+ * it undoes itself at a later listen that comes first, so that a later listen on `tcp:` is plain
+ * again.
  */
 function serveTls(server: net.Server, tlsServer: tls.Server): () => void {
   const TLSSocket = nodeTls().TLSSocket;
@@ -214,18 +215,27 @@ function serveTls(server: net.Server, tlsServer: tls.Server): () => void {
   const hadOwnEmit = Object.prototype.hasOwnProperty.call(server, 'emit');
   const inherited = server.emit;
   let active = true;
-  const emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
-    if (active && event === 'connection' && !(args[0] instanceof TLSSocket)) return tlsServer.emit('connection', args[0]);
-    return Reflect.apply(inherited, this, [event, ...args]) as boolean;
-  };
-  server.emit = emit as typeof server.emit;
-  return () => {
+  let listened = false;
+  const undo = (): void => {
     active = false;
     // Put back only when nobody wrapped emit since; otherwise ours stays, passing everything on.
     if (server.emit !== (emit as typeof server.emit)) return;
     if (hadOwnEmit) server.emit = inherited;
     else delete (server as { emit?: unknown }).emit;
   };
+  const emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
+    if (active && event === 'connection' && !(args[0] instanceof TLSSocket)) return tlsServer.emit('connection', args[0]);
+    // The first 'listening' is the tls: listen's own. Another means the application closed the
+    // server and listened again (on tcp:, say) before 'close': its connections arrived still open
+    // then. That listen is not ours, and must not get TLS.
+    if (event === 'listening') {
+      if (listened) undo();
+      listened = true;
+    }
+    return Reflect.apply(inherited, this, [event, ...args]) as boolean;
+  };
+  server.emit = emit as typeof server.emit;
+  return undo;
 }
 
 /** The built-in `tls:` plugin. */

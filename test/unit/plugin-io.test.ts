@@ -426,6 +426,29 @@ describe('tls: endpoints', () => {
     }
   });
 
+  it('a server closed while a TLS client is still connected, and listened again on tcp: at once, is plain there', async () => {
+    const server = echoServer();
+    const ep = await listen(server, `tls:0:interface=127.0.0.1:privateKey=${q(keyFile)}:certKey=${q(certFile)}`);
+    const { port } = server.address() as net.AddressInfo;
+    const kept = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    await once(kept, 'secureConnect');
+    // Not roundTrip: leaving its loop would end the client, and the test needs it open.
+    kept.write('still tls');
+    assert.equal(String((await once(kept, 'data'))[0]), 'still tls');
+    // 'close' waits for the kept client; the application does not.
+    server.close();
+    const plainEp = await listen(server, 'tcp:0');
+    try {
+      const socket = await connect(`tcp:${plainEp.address}`);
+      assert.equal(await roundTrip(socket, 'plain now'), 'plain now');
+      socket.destroy();
+    } finally {
+      kept.destroy();
+      await plainEp.close();
+      await ep.close().catch(() => undefined);
+    }
+  });
+
   it('a tls: listen that fails (port taken) leaves the server an ordinary one', async () => {
     const taken = net.createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
