@@ -205,8 +205,8 @@ async function readCaFile(path: string): Promise<Buffer> {
  * The connections are taken in `server`'s own `emit`: listeners the application adds at any time,
  * before or after, see only TLS sockets. Returns what undoes it; `listen` calls that on a failed
  * listen and on the server's `'close'` (when `close(cb)` and the endpoint's `close()` finish), and
- * it undoes itself at a later listen that comes first, so that a later listen on `tcp:` is plain
- * again.
+ * it undoes itself at a later listen elsewhere that comes first, so that a later listen on `tcp:`
+ * is plain again.
  */
 function serveTls(server: net.Server, tlsServer: tls.Server): () => void {
   const TLSSocket = nodeTls().TLSSocket;
@@ -215,7 +215,8 @@ function serveTls(server: net.Server, tlsServer: tls.Server): () => void {
   const hadOwnEmit = Object.prototype.hasOwnProperty.call(server, 'emit');
   const inherited = server.emit;
   let active = true;
-  let listened = false;
+  /** Where the tls: listen is, once it is: `address()` as JSON. */
+  let ours: string | undefined;
   const undo = (): void => {
     active = false;
     // Put back only when nobody wrapped emit since; otherwise ours stays, passing everything on.
@@ -225,12 +226,15 @@ function serveTls(server: net.Server, tlsServer: tls.Server): () => void {
   };
   const emit = function (this: net.Server, event: string | symbol, ...args: unknown[]): boolean {
     if (active && event === 'connection' && !(args[0] instanceof TLSSocket)) return tlsServer.emit('connection', args[0]);
-    // The first 'listening' is the tls: listen's own. Another means the application closed the
-    // server and listened again (on tcp:, say) before 'close': its connections arrived still open
-    // then. That listen is not ours, and must not get TLS.
+    // The first 'listening' is the tls: listen's own. One at another address means the
+    // application closed the server and listened again (on tcp:, say) before 'close', while
+    // clients of the tls: listen were still connected: that listen is not ours and must not get
+    // TLS. (The register hook emits 'listening' again at the same address; a new listen on the
+    // very same port before 'close' stays TLS.)
     if (event === 'listening') {
-      if (listened) undo();
-      listened = true;
+      const here = JSON.stringify(this.address());
+      if (ours === undefined) ours = here;
+      else if (here !== ours) undo();
     }
     return Reflect.apply(inherited, this, [event, ...args]) as boolean;
   };
