@@ -59,7 +59,8 @@ export type ConfigInput = ConfigScalar | readonly ConfigScalar[] | null;
  * - `Integer`, `SignedInteger`, `Port`, `TimeInterval` (seconds), `TimeMsecInterval` (ms),
  *   `DataSize` (bytes): a `number` when it is a safe integer, else a `bigint` (exact either way);
  * - `Float`: a `number`;
- * - `LineList`, `Dependent`, `Virtual`: `string[]`, one element per line;
+ * - `LineList`, `Dependent`: `string[]`, one element per line (`Virtual` options are not read this
+ *   way: tor gives their lines under other options' keys);
  * - `CommaList`, `RouterList`: `string[]`, one element per comma-separated item;
  * - everything else: a `string`;
  * - `null` when tor reports the option bare (unset, no value), for the scalar types.

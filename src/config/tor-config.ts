@@ -196,26 +196,28 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
 
   /**
    * One option's typed value (see `ConfigValue`).
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name this tor does not know
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name this tor does not know, or a
+   *   virtual option (`SocksPortLines`: read `SocksPort` and `__SocksPort`; `HiddenServiceOptions`:
+   *   use `hiddenServices()`), whose lines tor gives under other options' keys
    * @throws TorControlError / TorControlClosedError from the control connection
    * @example const contact = await config.get('ContactInfo'); // string | null
    */
   async get(name: string, opts: GetOptions = {}): Promise<ConfigValue> {
-    const info = this.requireOption(name);
+    const info = this.requireReadable(name);
     const lines = await this.fetchLines([info], opts);
     return toTypedValue(info.type, lines.get(info.name)!);
   }
 
   /**
-   * Several options' typed values, keyed as asked. Ordinary options missing from the cache are read
-   * with one GETCONF; virtual ones (e.g. `SocksPortLines`), and a group option whose name extends
-   * another one asked (`HiddenServiceDirGroupReadable` beside `HiddenServiceDir`), each need their
-   * own, sent at the same time.
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name this tor does not know (nothing is sent)
+   * Several options' typed values, keyed as asked. Options missing from the cache are read with one
+   * GETCONF; a group option whose name extends another one asked (`HiddenServiceDirGroupReadable`
+   * beside `HiddenServiceDir`) needs its own, sent at the same time.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a name this tor does not know or a virtual
+   *   option, as `get` (nothing is sent)
    * @example const { SocksPort, DisableNetwork } = await config.getMany(['SocksPort', 'DisableNetwork']);
    */
   async getMany(names: readonly string[], opts: GetOptions = {}): Promise<Record<string, ConfigValue>> {
-    const infos = optionNames(names).map((n) => this.requireOption(n));
+    const infos = optionNames(names).map((n) => this.requireReadable(n));
     const lines = await this.fetchLines(infos, opts);
     const out: Record<string, ConfigValue> = {};
     names.forEach((asked, i) => {
@@ -228,10 +230,10 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   /**
    * One option's values exactly as tor reports them (unquoted), one per line; `[]` when tor reports
    * the option bare (unset).
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a virtual option, as `get`
    */
   async getRaw(name: string, opts: GetOptions = {}): Promise<string[]> {
-    const info = this.requireOption(name);
+    const info = this.requireReadable(name);
     const lines = await this.fetchLines([info], opts);
     return lines
       .get(info.name)!
@@ -268,7 +270,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a line-list option
    */
   async getString(name: string, opts: GetOptions = {}): Promise<string | null> {
-    const info = this.requireOption(name);
+    const info = this.requireReadable(name);
     if (isLineListType(info.type)) {
       throw new TorInvalidValueError(`config option ${info.name}`, `is ${typeWithArticle(info.type)}: use getList()`);
     }
@@ -277,12 +279,13 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   }
 
   /**
-   * A list option: one element per line (`LineList`, `Dependent`, `Virtual`, e.g. `SocksPort`,
-   * `ExitPolicy`) or per comma-separated item (`CommaList`, `RouterList`, e.g. `ExitNodes`).
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a single-valued option
+   * A list option: one element per line (`LineList`, `Dependent`, e.g. `SocksPort`, `ExitPolicy`)
+   * or per comma-separated item (`CommaList`, `RouterList`, e.g. `ExitNodes`).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name, a single-valued option or
+   *   a virtual one, as `get`
    */
   async getList(name: string, opts: GetOptions = {}): Promise<string[]> {
-    const info = this.requireOption(name);
+    const info = this.requireReadable(name);
     if (!isLineListType(info.type) && !isCommaListType(info.type)) {
       throw new TorInvalidValueError(`config option ${info.name}`, `is ${typeWithArticle(info.type)}, not a list`);
     }
@@ -444,6 +447,26 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
       );
     }
     return info;
+  }
+
+  /**
+   * An option the reading methods can give a value for. A virtual option is refused: tor answers
+   * it with the lines of the options it stands for, each under its own key (`GETCONF SocksPortLines`
+   * gives `SocksPort=` and `__SocksPort=` lines, `GETCONF HiddenServiceOptions` every line of every
+   * group), so its values without their keys would mix options up.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown or virtual option
+   */
+  private requireReadable(name: string): ConfigOptionInfo {
+    const info = this.requireOption(name);
+    if (info.type !== 'Virtual') return info;
+    let instead = 'read the options it stands for';
+    if (info.name === HIDDEN_SERVICE_OPTIONS) instead = 'read the HiddenServiceDir groups with hiddenServices()';
+    else if (info.name.endsWith('Lines')) {
+      // SocksPortLines stands for SocksPort and __SocksPort (the ports a controller opened that SAVECONF leaves out).
+      const parts = [info.name.slice(0, -'Lines'.length), `__${info.name.slice(0, -'Lines'.length)}`].filter((n) => this.options.has(n));
+      if (parts.length > 0) instead = `the lines of ${parts.join(' and ')} under their own keys: read ${parts.join(' and ')}`;
+    }
+    throw new TorInvalidValueError(`config option ${info.name}`, `is virtual, ${instead}`);
   }
 
   /**

@@ -165,15 +165,54 @@ describe('config: TorConfig cache (scripted control port)', () => {
     }
   });
 
-  it('forgets a virtual option when one of its parts changes', async () => {
-    peer.auto.set('GETCONF', '250-SocksPort=9050\r\n250 SocksPort=9150\r\n');
-    assert.deepEqual(await config.get('SocksPortLines'), ['9050', '9150']);
-    assert.equal(peer.received.at(-1), 'GETCONF SocksPortLines');
+  it('refuses to read a virtual option (its lines carry other keys), naming what to read instead; sends nothing', async () => {
+    // tor answers GETCONF SocksPortLines with SocksPort= and __SocksPort= lines, and GETCONF
+    // HiddenServiceOptions with every line of every group: values without their keys mean nothing.
+    await config.close();
+    peer.auto.set('GETINFO', GROUP_NAMES.replace('ContactInfo String', 'ContactInfo String\r\nSocksPort Dependent\r\n__SocksPort Dependent\r\nSocksPortLines Virtual'));
+    config = await TorConfig.create(control);
+    peer.auto.set('GETCONF', '250-SocksPort=9050\r\n250 __SocksPort=9150\r\n');
+    const before = peer.received.length;
+    const reads: Array<[string, (name: string) => Promise<unknown>]> = [
+      ['get', (n) => config.get(n)],
+      ['getMany', (n) => config.getMany(['ContactInfo', n])],
+      ['getRaw', (n) => config.getRaw(n)],
+      ['getList', (n) => config.getList(n)],
+      ['getString', (n) => config.getString(n)],
+      ['getNumber', (n) => config.getNumber(n)],
+      ['getBoolean', (n) => config.getBoolean(n)],
+    ];
+    for (const [method, read] of reads) {
+      await assert.rejects(read('socksportlines'), (err: unknown) => {
+        assert.ok(err instanceof TorInvalidValueError, `${method}: ${String(err)}`);
+        assert.match(err.message, /SocksPortLines: is virtual/);
+        assert.match(err.message, /read SocksPort and __SocksPort/);
+        return true;
+      });
+      await assert.rejects(read('HiddenServiceOptions'), (err: unknown) => {
+        assert.ok(err instanceof TorInvalidValueError, `${method}: ${String(err)}`);
+        assert.match(err.message, /HiddenServiceOptions: is virtual/);
+        assert.match(err.message, /hiddenServices\(\)/);
+        return true;
+      });
+    }
+    assert.equal(peer.received.length, before, 'nothing was sent');
+  });
+
+  it('hiddenServices() forgets its groups when one of their options changes', async () => {
+    await config.close();
+    peer.auto.set('GETINFO', GROUP_NAMES);
+    config = await TorConfig.create(control);
+    peer.auto.set('GETCONF', '250-HiddenServiceDir=/a\r\n250 HiddenServiceMaxStreams=5\r\n');
+    assert.deepEqual(await config.hiddenServices(), [{ dir: '/a', ports: [], options: [['HiddenServiceMaxStreams', '5']] }]);
+    assert.equal(peer.received.at(-1), 'GETCONF HiddenServiceOptions');
+    assert.equal((await config.hiddenServices()).length, 1);
+    assert.equal(getconfCount(), 1, 'cached');
     const changed = new Promise((resolve) => config.once('changed', resolve));
-    peer.write('650-CONF_CHANGED\r\n650-SocksPort=auto\r\n650 OK\r\n');
+    peer.write('650-CONF_CHANGED\r\n650-HiddenServiceMaxStreams=7\r\n650 OK\r\n');
     await changed;
-    peer.auto.set('GETCONF', '250 SocksPort=auto\r\n');
-    assert.deepEqual(await config.get('SocksPortLines'), ['auto']);
+    peer.auto.set('GETCONF', '250-HiddenServiceDir=/a\r\n250 HiddenServiceMaxStreams=7\r\n');
+    assert.deepEqual(await config.hiddenServices(), [{ dir: '/a', ports: [], options: [['HiddenServiceMaxStreams', '7']] }]);
     assert.equal(getconfCount(), 2);
   });
 
