@@ -58,7 +58,8 @@ export type ConfigInput = ConfigScalar | readonly ConfigScalar[] | null;
  * - `Boolean`: `true`/`false`; `Boolean+Auto`: also `'auto'`;
  * - `Integer`, `SignedInteger`, `Port`, `TimeInterval` (seconds), `TimeMsecInterval` (ms),
  *   `DataSize` (bytes): a `number` when it is a safe integer, else a `bigint` (exact either way);
- * - `Float`: a `number`;
+ * - `Float`: a `number`, as tor writes it, with six decimals (`set` refuses a number six decimals do
+ *   not hold; `inf`, which tor takes, comes back as that string);
  * - `LineList`, `Dependent`: `string[]`, one element per line (`Virtual` options are not read this
  *   way: tor gives their lines under other options' keys);
  * - `CommaList`, `RouterList`: `string[]`, one element per comma-separated item;

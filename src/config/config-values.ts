@@ -95,6 +95,15 @@ function scalarText(name: string, type: ConfigOptionType | undefined, v: ConfigS
           Number.isInteger(v) ? 'is too large to be exact as a number: give a bigint or a string' : `is ${typeWithArticle(type)}: it takes a whole number`,
         );
       }
+      // tor keeps a Float as given but writes it with six decimals (printf %f) in GETCONF replies
+      // and in the file SAVECONF writes: 0.1234567 would read back, and come back after a restart,
+      // as 0.123457 (1e-7 as 0). Refuse what six decimals do not hold, as for whole numbers above.
+      if (type === 'Float' && Number(v.toFixed(6)) !== v) {
+        throw new TorInvalidValueError(
+          `value of ${name}`,
+          'is a Float, which tor reads back and saves with six decimals: give a number six decimals hold exactly (or a string, sent as it is)',
+        );
+      }
       return String(v);
     default:
       throw new TorInvalidValueError(`value of ${name}`, `has unsupported type ${typeof v}`);

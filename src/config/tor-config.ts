@@ -300,7 +300,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    *   twice in different case, a HiddenService group option (use `setHiddenServices`), `undefined` (sent bare it
    *   would set the option to 0 or empty: give `null` for that), a list for a single-valued option, a
    *   value with CR, LF, NUL or a lone surrogate, or a number a whole-number option would not keep
-   *   exactly (a fraction, or beyond 2^53: give a bigint), or a MetricsPortPolicy entry that is not
+   *   exactly (a fraction, or beyond 2^53: give a bigint), a number a Float option would not read back
+   *   and save exactly (tor writes Floats with six decimals), or a MetricsPortPolicy entry that is not
    *   `accept|reject[6] ADDRESS[/MASK][:PORT]` (tor 0.4.9 exits on a malformed one instead of refusing it)
    * @throws TorControlError (`TOR_CONTROL_ERROR`) when tor refuses the values (e.g. 513, 553)
    * @example await config.set({ ContactInfo: 'me <me@example.org>', SocksPort: ['auto', '127.0.0.1:auto IsolateDestAddr'] });

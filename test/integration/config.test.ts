@@ -294,6 +294,25 @@ describe('TorConfig against a real tor (DisableNetwork 1)', function () {
     assert.deepEqual(defaults.get('KeepalivePeriod'), ['5 minutes']);
   });
 
+  it('a Float round-trips through set, get, save and the saved file; one six decimals cannot hold is refused, changing nothing', async () => {
+    // tor writes a Float with %f in GETCONF replies and in the file SAVECONF writes.
+    await config.set({ CircuitPriorityHalflife: 0.123457 });
+    assert.equal(await otherConfig.get('CircuitPriorityHalflife', { fresh: true }), 0.123457);
+    assert.deepEqual(await otherConfig.getRaw('CircuitPriorityHalflife', { fresh: true }), ['0.123457']);
+    await assert.rejects(
+      config.set({ CircuitPriorityHalflife: 0.1234567 }),
+      (e: unknown) => e instanceof TorInvalidValueError && /six decimals/.test(e.message),
+    );
+    assert.equal(await otherConfig.get('CircuitPriorityHalflife', { fresh: true }), 0.123457);
+    // A value read is written back as it was.
+    await config.set({ CircuitPriorityHalflife: (await config.getNumber('CircuitPriorityHalflife'))! });
+    await config.save();
+    const text = await readFile(await tor.control.getInfo('config-file'), 'utf8');
+    assert.match(text, /^CircuitPriorityHalflife 0\.123457$/m);
+    await config.reset(['CircuitPriorityHalflife']);
+    await config.save();
+  });
+
   it('saves to the torrc tor was started with (SAVECONF)', async () => {
     const torrc = await tor.control.getInfo('config-file');
     assert.equal(path.dirname(torrc), dataDir);

@@ -81,6 +81,24 @@ describe('config: values to SETCONF lines', () => {
     assert.throws(() => toConfLines('NumCPUs', 'Integer', { x: 1 } as never), TorInvalidValueError);
   });
 
+  it('refuses a number a Float option would not read back or save exactly: tor writes Floats with six decimals (%f)', () => {
+    // tor keeps 0.1234567, but GETCONF and SAVECONF give 0.123457, and 1e-7 as 0.000000.
+    for (const v of [0.1234567, 1e-7, -2.0000001, 1 / 3, 123456789.1234567]) {
+      assert.throws(
+        () => toConfLines('CircuitPriorityHalflife', 'Float', v),
+        (err: unknown) => err instanceof TorInvalidValueError && /six decimals/.test(err.message),
+        String(v),
+      );
+    }
+    // What six decimals hold goes through, each as a text tor reads back to the same number.
+    for (const v of [0, -1, 2.5, 0.123457, -0.000001, 30, 1e21, 123456789.123456]) {
+      const [line] = toConfLines('CircuitPriorityHalflife', 'Float', v);
+      assert.equal(Number(line!.value), v, String(v));
+    }
+    // A string is tor's syntax, sent as it is.
+    assert.deepEqual(toConfLines('CircuitPriorityHalflife', 'Float', '0.1234567'), L('CircuitPriorityHalflife', '0.1234567'));
+  });
+
   it('refuses undefined, which sent bare would set the option to 0 or empty; null sends it bare on purpose', () => {
     const missing = process.env['TORCON_SURELY_UNSET_VARIABLE'];
     for (const encode of [
