@@ -144,6 +144,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @example const config = await TorConfig.create(control, { timeoutMs: 10_000 });
    */
   static async create(control: TorControl, opts: CancelOptions = {}): Promise<TorConfig> {
+    // A JavaScript caller's null means no options, as undefined does (so in every method below).
+    opts ??= {};
     assertCancelOptions(opts);
     const names = await control.getInfo('config/names', opts);
     const config = new TorConfig(control, parseConfigNames(names));
@@ -157,6 +159,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    */
   async start(opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
+    opts ??= {};
     assertCancelOptions(opts);
     if (this.unsubscribe) return;
     const subscribing = this.control.subscribe('CONF_CHANGED', (e) => this.onConfChanged(e.raw));
@@ -356,9 +359,15 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * default path there, such as `/etc/tor/torrc`, and tor then writes that file, renaming what
    * was there to `torrc.orig.1`. A tor from `launchTor()` writes the torrc torcon wrote for it.
    * @throws TorControlError (`TOR_CONTROL_ERROR`, status 551) when tor cannot write the file
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `force` that is not a boolean (nothing is sent)
    */
   async save(opts: SaveOptions = {}): Promise<void> {
     this.assertOpen();
+    opts ??= {};
+    // `force: 'no'` would be truthy: a SAVECONF FORCE nobody meant.
+    if (typeof opts === 'object' && opts.force !== undefined && typeof opts.force !== 'boolean') {
+      throw new TorInvalidValueError('force', 'must be a boolean');
+    }
     await this.control.command(opts.force ? 'SAVECONF FORCE' : 'SAVECONF', opts);
   }
 
@@ -399,6 +408,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * `signal` and `timeoutMs` bound only its own wait.
    */
   defaults(opts: CancelOptions = {}): Promise<ReadonlyMap<string, readonly string[]>> {
+    opts ??= {};
     try {
       this.assertOpen();
       assertCancelOptions(opts);
@@ -533,6 +543,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     opts: GetOptions,
   ): Promise<Map<string, ConfLine[]>> {
     this.assertOpen();
+    opts ??= {};
     // Also when every value comes from the cache: a bad timeout is refused the same every time.
     assertCancelOptions(opts);
     const out = new Map<string, ConfLine[]>();

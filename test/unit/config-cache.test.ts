@@ -231,6 +231,35 @@ describe('config: TorConfig cache (scripted control port)', () => {
     assert.equal(await config.get('Nickname'), 'B');
   });
 
+  // What a JavaScript caller may pass where the options go: null is none, as undefined is.
+  it('null options are none for every method (they threw a bare TypeError); a force that is no boolean is TOR_INVALID_VALUE', async () => {
+    peer.auto.set('GETCONF', '250 ContactInfo=me\r\n');
+    peer.auto.set('SAVECONF', '250 OK\r\n');
+    const none = null as never;
+    assert.equal(await config.get('ContactInfo', none), 'me');
+    assert.deepEqual(await config.getMany(['ContactInfo'], none), { ContactInfo: 'me' });
+    assert.deepEqual(await config.getRaw('ContactInfo', none), ['me']);
+    assert.equal(await config.getString('ContactInfo', none), 'me');
+    await config.save(none);
+    assert.equal(peer.received.at(-1), 'SAVECONF');
+    const before = peer.received.length;
+    await assert.rejects(config.save({ force: 'yes' as never }), (e: unknown) => e instanceof TorInvalidValueError && /force/.test(e.message));
+    assert.equal(peer.received.length, before, 'nothing was sent');
+    const bare = new TorConfig(control, [{ name: 'ContactInfo', type: 'String' }]);
+    await bare.start(none);
+    await bare.close();
+    peer.auto.set('GETINFO', GROUP_NAMES);
+    const other = await TorConfig.create(control, none);
+    try {
+      peer.auto.set('GETCONF', '250 HiddenServiceOptions\r\n');
+      assert.deepEqual(await other.hiddenServices(none), []);
+      peer.auto.set('GETINFO', '250+config/defaults=\r\nContactInfo ""\r\n.\r\n250 OK\r\n');
+      assert.deepEqual([...(await other.defaults(none)).keys()], ['ContactInfo']);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('refuses unknown option names before sending anything', async () => {
     const before = peer.received.length;
     await assert.rejects(config.get('NoSuchOption'), TorInvalidValueError);
