@@ -279,8 +279,9 @@ export class Circuit {
     for (const list of lists) if (list) for (const w of list) w.reject(err);
   }
 
-  private wait(list: Waiter[], until: 'built' | 'closed', opts: CancelOptions): Promise<Circuit> {
-    const { signal, timeoutMs } = opts;
+  private wait(list: Waiter[], until: 'built' | 'closed', opts: CancelOptions | null): Promise<Circuit> {
+    // A JavaScript caller's null means no options, as undefined does.
+    const { signal, timeoutMs } = opts ?? {};
     const what = `waiting for circuit ${this.id} to be ${until}`;
     // A wait given up is still about this circuit: TorCircuitError, with the why as its cause.
     const givenUp = (cause: TorAbortError | TorTimeoutError) => new TorCircuitError(cause.message, { circuitId: this.id }, { cause });

@@ -936,7 +936,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a hop that names no relay (a nickname
    *   no relay of the consensus has, a `$FINGERPRINT~nickname` whose relay has another nickname) or
    *   several (a nickname relays share),
-   *   a relay right after itself or the hop before it (relays refuse those extends), or a bad purpose
+   *   a relay right after itself or the hop before it (relays refuse those extends), a bad purpose,
+   *   or options that are no object (a timeout given in their place; null is none)
    * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when tor refuses
    *   the path or the circuit fails or closes before it is built
    * @throws TorCircuitError also for `timeoutMs` / `signal`, with a TorTimeoutError / TorAbortError
@@ -946,6 +947,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
    */
   async buildCircuit(path?: ReadonlyArray<Router | string>, opts: BuildCircuitOptions = {}): Promise<Circuit> {
     this.assertOpen();
+    // A JavaScript caller's null means no options; a timeout put where they go would be no limit.
+    opts ??= {};
+    assertCancelOptions(opts);
     if (!this.live) await this.untilStarted();
     const { signal, timeoutMs, purpose } = opts;
     if (purpose !== undefined && purpose !== 'general' && purpose !== 'controller') {
@@ -1031,7 +1035,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    *
    * @param opts.ifUnused - only if no stream uses it. tor answers OK either way, so this resolves
    *   either way too: only a circuit tor did close gets `circuitClosed` (see `circuit.closed`).
-   * @throws TorInvalidValueError for a malformed id or a non-boolean `ifUnused`; TorControlError (552)
+   * @throws TorInvalidValueError for a malformed id, a non-boolean `ifUnused` or options that are no
+   *   object (null is none); TorControlError (552)
    *   for an unknown circuit; TorAbortError / TorTimeoutError for `signal` / `timeoutMs`;
    *   TorControlClosedError once the state is closed
    */
@@ -1039,6 +1044,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.assertOpen();
     if (!this.live) await this.untilStarted();
     if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('circuit id', 'must be 1-16 letters or digits');
+    opts ??= {};
+    assertCancelOptions(opts);
     const { ifUnused, ...cancel } = opts;
     if (ifUnused !== undefined && typeof ifUnused !== 'boolean') throw new TorInvalidValueError('ifUnused', 'must be a boolean');
     await this.control.command(`CLOSECIRCUIT ${id}${ifUnused === true ? ' IfUnused' : ''}`, cancel);

@@ -855,6 +855,40 @@ describe('state: TorState against a fake control port', () => {
     });
   });
 
+  // What a JavaScript caller may pass where the options go: null is none, as undefined is; a
+  // number (a timeout in the wrong place) is refused, not ignored.
+  describe('options of buildCircuit, closeCircuit, Circuit.close, whenBuilt, whenClosed', () => {
+    it('null options are none (they threw a bare TypeError)', async () => {
+      const { fake, state } = await setup();
+      const none = null as never;
+      fake.handle(/^CLOSECIRCUIT/, () => ['250 OK']);
+      fake.handle(/^EXTENDCIRCUIT/, () => ['250 EXTENDED 79']);
+      const building = state.buildCircuit(['auth0', 'auth1'], none);
+      await sync(harness!);
+      const c = state.circuits.get('79')!;
+      const built = c.whenBuilt(none);
+      const closed = c.whenClosed(none);
+      fake.event(`CIRC 79 BUILT ${PATH3}`);
+      assert.equal(await building, c);
+      assert.equal(await built, c);
+      await state.closeCircuit('79', none);
+      await c.close(none);
+      assert.deepEqual(commandsMatching(fake, /^CLOSECIRCUIT/), ['CLOSECIRCUIT 79', 'CLOSECIRCUIT 79']);
+      fake.event(`CIRC 79 CLOSED ${PATH3} REASON=REQUESTED`);
+      assert.equal(await closed, c);
+    });
+
+    it('a number where the options go is TOR_INVALID_VALUE, nothing sent (it was ignored: no timeout at all)', async () => {
+      const { fake, state } = await setup();
+      const isOptionsError = (e: unknown) => e instanceof TorInvalidValueError && /options: must be an object/.test(e.message);
+      await assert.rejects(state.buildCircuit(['auth0', 'auth1'], 30_000 as never), isOptionsError);
+      await assert.rejects(state.buildCircuit(undefined, 30_000 as never), isOptionsError);
+      await assert.rejects(state.closeCircuit('11', 30_000 as never), isOptionsError);
+      await assert.rejects(state.circuits.get('11')!.close(30_000 as never), isOptionsError);
+      assert.deepEqual(commandsMatching(fake, /^(EXTEND|CLOSE)CIRCUIT/), []);
+    });
+  });
+
   describe('routerByName', () => {
     it("takes tor's forms of a relay name: nickname, fingerprint, $fingerprint~nickname", async () => {
       const { state } = await setup();
