@@ -188,6 +188,25 @@ export interface BuildCircuitOptions extends CancelOptions {
   purpose?: 'general' | 'controller';
 }
 
+/**
+ * What is wrong with the `clock`, `geoip` or `procRoot` of {@link TorStateOptions}, if anything:
+ * checked when they are given, since they are used only later (an expiry, a `location()`, a
+ * `clientProcess()`), where a wrong kind would fail with a bare TypeError or not at all.
+ */
+export function invalidStateOptions(opts: Pick<TorStateOptions, 'clock' | 'geoip' | 'procRoot'>): TorInvalidValueError | undefined {
+  const { clock, geoip, procRoot } = opts;
+  if (clock !== undefined && typeof clock !== 'function') {
+    return new TorInvalidValueError('clock', 'must be a function returning the current Date');
+  }
+  if (geoip !== undefined && (geoip === null || typeof geoip !== 'object' || typeof geoip.lookup !== 'function')) {
+    return new TorInvalidValueError('geoip', 'must be an object with a lookup(ip) method (a GeoIpLookup)');
+  }
+  if (procRoot !== undefined && (typeof procRoot !== 'string' || procRoot === '')) {
+    return new TorInvalidValueError('procRoot', 'must be the path of a procfs, e.g. /proc');
+  }
+  return undefined;
+}
+
 /** The events of {@link TorState}, with their arguments. */
 export interface TorStateEvents {
   circuitLaunched: [circuit: Circuit];
@@ -369,6 +388,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * are refused (`TOR_INVALID_VALUE`); an attacher set before takes effect at `start()`.
    * @param control - an authenticated control connection
    * @param opts - `clock`, `geoip`, `procRoot` (the cancel options belong to `start()`)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `clock` that is no function, a `geoip`
+   *   without a `lookup` method, or a `procRoot` that is no non-empty string
    * @example
    * const state = new TorState(control);
    * await state.start({ timeoutMs: 10_000 });
@@ -377,6 +398,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
     super();
     // A JavaScript caller's null means no options, as undefined does.
     opts ??= {};
+    const invalid = invalidStateOptions(opts);
+    if (invalid) throw invalid;
     this.control = control;
     this.handoff = streamHandoff(control);
     this.clock = opts.clock ?? (() => new Date());

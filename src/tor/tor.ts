@@ -12,7 +12,7 @@ import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
 import type { TorSocksConnectOptions } from '../socks/socks-options.js';
 import { refuseOnionOverCircuit } from '../socks/circuit-pin.js';
-import { TorState, assertCircuitArgument, type Circuit, type TorStateOptions } from '../state/tor-state.js';
+import { TorState, assertCircuitArgument, invalidStateOptions, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
 import { retryable } from '../util/retryable.js';
@@ -96,12 +96,15 @@ export class Tor {
    * `opts.geoip`, else a MaxMind database when one is installed, else tor's own GeoIP table
    * (looked up lazily, on the first location asked for). `opts.clock` is what address-map expiry
    * is judged by (for tests; default: the system clock).
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for bad cancel options, a `clock` that is no
+   *   function or a `geoip` without a `lookup` method, on every call (also once the state is built)
    */
   getState(opts: CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'> = {}): Promise<TorState> {
     // A JavaScript caller's null means no options, as undefined does (so for the methods below).
     opts ??= {};
-    // Before a build starts (or a built state is handed out): a bad timeout is refused every time.
-    const invalid = invalidCancelOptions(opts);
+    // Before a build starts (or a built state is handed out): a bad timeout, clock or geoip is
+    // refused every time.
+    const invalid = invalidCancelOptions(opts) ?? invalidStateOptions(opts);
     if (invalid) return Promise.reject(invalid);
     let build = this.stateBuild;
     if (build === undefined) build = this.startStateBuild(opts);

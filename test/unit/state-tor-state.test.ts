@@ -1854,6 +1854,35 @@ describe('state: TorState against a fake control port', () => {
       assert.deepEqual(expired, []);
     });
 
+    it('refuses a clock, geoip or procRoot of the wrong kind, typed, on every call (they failed later with a bare TypeError, or not at all)', async () => {
+      const { fake, control, state } = await setup();
+      const bad: TorStateOptions[] = [
+        { clock: 'now' as never },
+        { clock: new Date() as never },
+        { geoip: 5 as never },
+        { geoip: {} as never },
+        { geoip: { lookup: 'x' } as never },
+        { procRoot: 5 as never },
+        { procRoot: '' },
+      ];
+      const isBad = (e: unknown) => e instanceof TorInvalidValueError && /clock|geoip|procRoot/.test(e.message);
+      const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+      for (const opts of bad) {
+        assert.throws(() => new TorState(control, opts), isBad, JSON.stringify(opts));
+        await assert.rejects(TorState.create(control, opts), isBad, JSON.stringify(opts));
+        if (!('procRoot' in opts)) await assert.rejects(tor.getState(opts), isBad, JSON.stringify(opts));
+      }
+      // Also once tor.getState() has a built state to hand out.
+      const built = await tor.getState({ geoip: { lookup: async () => ({}) }, clock: () => new Date() });
+      try {
+        await assert.rejects(tor.getState({ geoip: 5 as never }), isBad);
+        assert.equal(await tor.getState(), built);
+      } finally {
+        await built.close();
+      }
+      assert.ok(state.routers.size > 0);
+    });
+
     it('tor.getState passes the clock through', async () => {
       const { fake, control } = await setup({ info: { 'address-mappings/all': 'old.example 192.0.2.9 "2030-01-01 11:00:00"' } });
       const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
