@@ -5,7 +5,7 @@ import { TorInvalidValueError } from '../errors.js';
 import { retryable } from '../util/retryable.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
-import { MaxMindGeoIp } from './maxmind-geoip.js';
+import { MaxMindGeoIp, assertDatabasePaths } from './maxmind-geoip.js';
 import { TorGeoIp } from './tor-geoip.js';
 
 /** Where GeoIP packages and `geoipupdate` put their databases on common systems. */
@@ -51,9 +51,12 @@ export interface FoundGeoIpDatabases {
 /**
  * Looks for .mmdb files: explicit paths are returned as given (checked when opened), the others are
  * searched by name (best name first) in `directories`.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a path that is no string or `directories`
+ *   that are no array of strings (null options are none)
  * @example await findGeoIpDatabases() // { cityDatabase: '/usr/share/GeoIP/GeoLite2-City.mmdb' } on Debian with geoipupdate
  */
 export async function findGeoIpDatabases(opts: GeoIpOptions = {}): Promise<FoundGeoIpDatabases> {
+  opts = checkedOptions(opts);
   const dirs = opts.directories ?? DEFAULT_GEOIP_DIRECTORIES;
   const cityDatabase = opts.cityDatabase ?? (await firstReadable(dirs, CITY_DATABASE_NAMES));
   const asnDatabase = opts.asnDatabase ?? (await firstReadable(dirs, ASN_DATABASE_NAMES));
@@ -66,13 +69,15 @@ export async function findGeoIpDatabases(opts: GeoIpOptions = {}): Promise<Found
  * tor's own table (country only).
  * @param control the control connection for tor's table; omit it to require a .mmdb database
  * @throws GeoIpDatabaseError (`TOR_GEOIP_DATABASE`) when a given or found database cannot be opened
- * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when no database is found and no `control` is given
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when no database is found and no `control` is given,
+ *   or for options of the wrong kind, as {@link findGeoIpDatabases}
  * @example const geoip = await createGeoIp(tor.control); await geoip.lookup('8.8.8.8');
  */
 export async function createGeoIp(
   control: Pick<TorControl, 'getInfo'> | undefined,
   opts: GeoIpOptions = {},
 ): Promise<GeoIpLookup> {
+  opts = checkedOptions(opts);
   const found = await findGeoIpDatabases(opts);
   const tor = control ? new TorGeoIp(control) : undefined;
   if (found.cityDatabase || found.asnDatabase) {
@@ -83,6 +88,21 @@ export async function createGeoIp(
     'GeoIP source',
     `no .mmdb database found (looked in ${(opts.directories ?? DEFAULT_GEOIP_DIRECTORIES).join(', ')}) and no tor to ask`,
   );
+}
+
+/**
+ * `opts` checked: null is none (as undefined is); anything else of the wrong kind is refused.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+function checkedOptions(opts: GeoIpOptions | null): GeoIpOptions {
+  if (opts === null || opts === undefined) return {};
+  if (typeof opts !== 'object') throw new TorInvalidValueError('GeoIP options', `must be an object, got a ${typeof opts}`);
+  assertDatabasePaths(opts);
+  const dirs: unknown = opts.directories;
+  if (dirs !== undefined && (!Array.isArray(dirs) || dirs.some((d) => typeof d !== 'string'))) {
+    throw new TorInvalidValueError('GeoIP directories', 'must be an array of directory paths');
+  }
+  return opts;
 }
 
 /**

@@ -68,12 +68,19 @@ export class MaxMindGeoIp implements GeoIpLookup {
 
   /**
    * Opens the given databases (each read once into memory).
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when no database path is given
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when no database path is given, a path is no
+   *   string, or `fallback` has no `lookup` method
    * @throws GeoIpDatabaseError (`TOR_GEOIP_DATABASE`) when a file cannot be read or is not a .mmdb
    */
   static async open(opts: MaxMindGeoIpOptions): Promise<MaxMindGeoIp> {
-    if (!opts.cityDatabase && !opts.asnDatabase) {
+    if (opts === null || typeof opts !== 'object' || (!opts.cityDatabase && !opts.asnDatabase)) {
       throw new TorInvalidValueError('GeoIP databases', 'give cityDatabase, asnDatabase or both');
+    }
+    assertDatabasePaths(opts);
+    const { fallback } = opts;
+    // Checked now: a fallback of the wrong kind would only fail at a lookup, with a bare TypeError.
+    if (fallback !== undefined && (fallback === null || typeof fallback !== 'object' || typeof fallback.lookup !== 'function')) {
+      throw new TorInvalidValueError('GeoIP fallback', 'must be an object with a lookup(ip) method (a GeoIpLookup)');
     }
     const [city, asn] = await Promise.all([
       opts.cityDatabase ? openDatabase(opts.cityDatabase) : undefined,
@@ -112,6 +119,18 @@ function find(reader: Reader<Response>, path: string, address: string, family: 4
     // A file cut short or overwritten after its metadata only shows when a lookup walks into the
     // broken part: the reader then throws whatever its buffer access gives (a RangeError...).
     throw new GeoIpDatabaseError(path, 'is damaged (a lookup could not read it)', { cause: err });
+  }
+}
+
+/**
+ * Checks the database paths of the options of `MaxMindGeoIp.open` and `createGeoIp`: each given
+ * one must be a string (a number or an array would reach the file system as a bare TypeError).
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function assertDatabasePaths(opts: { cityDatabase?: unknown; asnDatabase?: unknown }): void {
+  for (const key of ['cityDatabase', 'asnDatabase'] as const) {
+    const value = opts[key];
+    if (value !== undefined && typeof value !== 'string') throw new TorInvalidValueError(key, 'must be the path of a .mmdb file');
   }
 }
 

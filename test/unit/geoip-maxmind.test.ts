@@ -216,6 +216,15 @@ describe('geoip: MaxMindGeoIp', () => {
 
   it('refuses to open with no database at all', async () => {
     await assert.rejects(MaxMindGeoIp.open({}), TorInvalidValueError);
+    await assert.rejects(MaxMindGeoIp.open(null as never), TorInvalidValueError);
+  });
+
+  it('refuses options of the wrong kind with TOR_INVALID_VALUE before reading anything (a bare TypeError, or a lookup failing later)', async () => {
+    const db = path.join(dir, 'city-for-options.mmdb');
+    await writeFile(db, CITY_DB);
+    for (const opts of [5, 'x.mmdb', { cityDatabase: 5 }, { asnDatabase: {} }, { cityDatabase: db, fallback: 5 }, { cityDatabase: db, fallback: {} }]) {
+      await assert.rejects(MaxMindGeoIp.open(opts as never), TorInvalidValueError, JSON.stringify(opts));
+    }
   });
 });
 
@@ -271,6 +280,16 @@ describe('geoip: finding databases and choosing a source', () => {
       createGeoIp(control, { cityDatabase: path.join(empty, 'missing.mmdb'), directories: [empty] }),
       GeoIpDatabaseError,
     );
+  });
+
+  it('null options are none; options of the wrong kind are TOR_INVALID_VALUE (they threw a bare TypeError)', async () => {
+    const control = { getInfo: async () => 'us' } as unknown as Parameters<typeof createGeoIp>[0];
+    assert.equal(typeof (await findGeoIpDatabases(null as never)), 'object');
+    assert.ok((await createGeoIp(control, null as never)) !== undefined);
+    for (const opts of [5, { directories: 5 }, { directories: '/usr/share/GeoIP' }, { directories: [5] }, { cityDatabase: 5 }, { asnDatabase: ['a'] }]) {
+      await assert.rejects(findGeoIpDatabases(opts as never), TorInvalidValueError, JSON.stringify(opts));
+      await assert.rejects(createGeoIp(control, opts as never), TorInvalidValueError, JSON.stringify(opts));
+    }
   });
 
   it('createGeoIp without a database and without tor says what it looked for', async () => {
