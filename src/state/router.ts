@@ -34,6 +34,9 @@ const NO_FLAGS: ReadonlySet<string> = Object.freeze(new Set<string>());
 /** Marks a lazily parsed field that has not been parsed yet (distinct from "parsed: absent"). */
 const UNPARSED = Symbol('unparsed');
 
+/** The time a microdesc-flavor consensus puts on every `r` line (dir-spec 3.8.1): no real time. */
+const MICRODESC_PUBLISHED_PLACEHOLDER = '2038-01-01 00:00:00';
+
 /**
  * A relay as the current consensus describes it (one router status entry, dir-spec 3.4.1).
  * Immutable: a new consensus or an NS update replaces the object rather than changing it, so a
@@ -204,11 +207,16 @@ export class Router {
     return summary !== undefined && summaryAcceptsPort(summary, port);
   }
 
-  /** The publication time on the `r` line (UTC); undefined when it is missing or malformed. */
+  /**
+   * The publication time of the relay's descriptor, from the `r` line (UTC); undefined when it is
+   * missing or malformed, and for a microdesc-flavor consensus, whose `r` lines all carry the
+   * placeholder `2038-01-01 00:00:00` instead (consensus method 33 and later, dir-spec 3.8.1):
+   * that is what tor's client reads, so `ns/all` gives no publication times.
+   */
   get published(): Date | undefined {
     if (this.publishedDate === UNPARSED) {
       const text = this.details.publishedText;
-      const t = text === '' ? NaN : Date.parse(text.replace(' ', 'T') + 'Z');
+      const t = text === '' || text === MICRODESC_PUBLISHED_PLACEHOLDER ? NaN : Date.parse(text.replace(' ', 'T') + 'Z');
       this.publishedDate = Number.isNaN(t) ? undefined : new Date(t);
     }
     return this.publishedDate;

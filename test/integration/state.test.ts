@@ -67,7 +67,8 @@ describe('state: TorState on the private test network', function () {
       assert.equal(router.orPort, relay.orPort);
       assert.equal(router.dirPort, relay.dirPort);
       for (const flag of ['Running', 'Valid', 'Exit', 'Guard']) assert.ok(router.flags.has(flag), `${relay.nickname} ${flag}`);
-      assert.ok(router.published instanceof Date);
+      // tor's client reads the microdesc consensus, whose r lines carry a placeholder time (2038).
+      assert.equal(router.published, undefined);
       assert.equal(state.routerByName(relay.nickname), router);
     }
     assert.ok(state.entryGuards.length > 0);
