@@ -550,6 +550,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    */
   async mapAddress(mappings: MapAddressMappings, opts: CommandOptions = {}): Promise<MappedAddress[]> {
     const { line, pairs } = encodeMapAddress(mappings);
+    // A JavaScript caller's null means no options, as for command().
+    opts ??= {};
     assertCancelOptions(opts);
     const remaining = cancelBudget(opts);
     const previous = this.mapAddressChain;

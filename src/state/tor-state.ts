@@ -194,6 +194,7 @@ export interface BuildCircuitOptions extends CancelOptions {
  * `clientProcess()`), where a wrong kind would fail with a bare TypeError or not at all.
  */
 export function invalidStateOptions(opts: Pick<TorStateOptions, 'clock' | 'geoip' | 'procRoot'>): TorInvalidValueError | undefined {
+  if (typeof opts !== 'object') return new TorInvalidValueError('options', `must be an object (e.g. { clock }), got a ${typeof opts}`);
   const { clock, geoip, procRoot } = opts;
   if (clock !== undefined && typeof clock !== 'function') {
     return new TorInvalidValueError('clock', 'must be a function returning the current Date');

@@ -205,10 +205,12 @@ export class Tor {
    *   (`reason`/`remoteReason`: tor's REASON/REMOTE_REASON for the stream; the TorSocksError as
    *   the `cause`)
    * @throws TorInvalidValueError for a `circuit` that is neither a Circuit nor an id, or with an `.onion`
-   *   target (tor chooses those circuits)
+   *   target (tor chooses those circuits), or for options that are no object (a timeout in their place)
    * @example const socket = await tor.connect('example.onion:80');
    */
   async connect(target: string | { host: string; port: number }, opts: TorStreamOptions = {}): Promise<net.Socket> {
+    // Before the merge, which would take a number (a timeout where the options go) for no options.
+    assertCancelOptions(opts);
     const parsed = typeof target === 'string' ? parseTorTarget(target) : { target, options: {} };
     const merged: TorStreamOptions = { ...parsed.options, ...opts };
     // Checked here too, not only by the SOCKS client: with `circuit`, the state may be built first.

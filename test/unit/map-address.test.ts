@@ -195,6 +195,10 @@ describe('control: MAPADDRESS', () => {
       );
     });
 
+    it('null options are none, as for every other command (they threw a bare TypeError)', async () => {
+      assert.deepEqual(await control.mapAddress({ 'n.example': '127.0.0.1' }, null as never), [{ address: 'n.example', newAddress: '127.0.0.1' }]);
+    });
+
     it('rejects with TorControlError when tor refused a pair, announces the pairs made, and the connection carries on', async () => {
       const announced: Array<readonly MappedAddress[]> = [];
       control.on('addressMapped', (m) => announced.push(m));

@@ -74,6 +74,13 @@ describe('Tor.getConfig', () => {
     await state.close();
   });
 
+  it('a number where connect takes its options is TOR_INVALID_VALUE, not ignored (it meant no timeout at all); so for new TorState', async () => {
+    const sent = peer.received.length;
+    await assert.rejects(tor.connect('127.0.0.1:1', 30_000 as never), (e: unknown) => e instanceof TorInvalidValueError && /options: must be an object/.test(e.message));
+    assert.throws(() => new TorState(control, 5 as never), (e: unknown) => e instanceof TorInvalidValueError && /options: must be an object/.test(e.message));
+    assert.equal(peer.received.length, sent, 'nothing was sent');
+  });
+
   it('a number where fetch takes its init is TOR_INVALID_VALUE, not ignored', async () => {
     await assert.rejects(tor.fetch('http://127.0.0.1:1/', 5000 as never), (e: unknown) => e instanceof TorInvalidValueError && /fetch init/.test(e.message));
   });
