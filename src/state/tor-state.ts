@@ -965,7 +965,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @throws TorCircuitError (`TOR_CIRCUIT_FAILED`, with `reason`/`remoteReason`) when tor refuses
    *   the path or the circuit fails or closes before it is built
    * @throws TorCircuitError also for `timeoutMs` / `signal`, with a TorTimeoutError / TorAbortError
-   *   as its `cause`; a circuit tor had begun is then closed
+   *   as its `cause`; a circuit tor had begun is then closed, also one tor names only in an
+   *   EXTENDCIRCUIT reply that comes after the caller gave up
    * @throws TorControlClosedError when the state closes first
    * @example const c = await state.buildCircuit(['guard1', 'middle1', 'exit1'], { timeoutMs: 30_000 });
    */
@@ -989,7 +990,26 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (purpose !== undefined) line += ` purpose=${purpose}`;
     let id: string;
     try {
-      const reply = await this.control.command(line, { signal, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+      // Sent without the cancel options, raced against them instead: tor begins the circuit once
+      // it has the command, so a reply that comes after the caller gave up still names a circuit,
+      // which nobody will use and which is closed then.
+      throwIfAborted(signal, 'EXTENDCIRCUIT');
+      const extending = this.control.command(line);
+      const reply = await raceCancel(extending, 'EXTENDCIRCUIT', {
+        signal,
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        onCancel: () => {
+          extending.then(
+            (late) => {
+              const lateId = /^EXTENDED\s+([A-Za-z0-9]+)/.exec(late.lines[0]!.text)?.[1];
+              if (lateId !== undefined && !this.control.closed) {
+                this.control.command(`CLOSECIRCUIT ${lateId}`).catch((e) => log('closing abandoned circuit %s failed: %s', lateId, e));
+              }
+            },
+            () => undefined,
+          );
+        },
+      });
       const m = /^EXTENDED\s+([A-Za-z0-9]+)/.exec(reply.lines[0]!.text);
       if (!m) throw new TorCircuitError(`tor's EXTENDCIRCUIT reply names no circuit: ${reply.lines[0]!.text}`);
       id = m[1]!;

@@ -785,6 +785,23 @@ describe('state: TorState against a fake control port', () => {
       await assert.rejects(state.buildCircuit(['auth0'], { timeoutMs: 50 }), gaveUp(undefined, TorTimeoutError));
     });
 
+    it('closes the circuit tor began when the timeout or abort came before its EXTENDCIRCUIT reply (it was left open)', async () => {
+      const { fake, state } = await setup();
+      fake.handle(/^CLOSECIRCUIT/, () => ['250 OK']);
+      for (const [id, cause] of [['96', TorTimeoutError], ['97', TorAbortError]] as const) {
+        let answer: (lines: string[]) => void = () => undefined;
+        fake.handle(/^EXTENDCIRCUIT/, () => new Promise<string[]>((resolve) => (answer = resolve)));
+        const ac = new AbortController();
+        const building = state.buildCircuit(['auth0', 'auth1'], cause === TorTimeoutError ? { timeoutMs: 20 } : { signal: ac.signal });
+        await fake.waitForCommand(/^EXTENDCIRCUIT/);
+        ac.abort();
+        await assert.rejects(building, (e: unknown) => e instanceof TorCircuitError && e.cause instanceof cause);
+        answer([`250 EXTENDED ${id}`]);
+        assert.equal(await fake.waitForCommand(new RegExp(`^CLOSECIRCUIT ${id}$`)), `CLOSECIRCUIT ${id}`);
+        fake.commands.length = 0;
+      }
+    });
+
     it('rejects with TorControlClosedError, and closes the circuit tor began, when the state closes before tor answers EXTENDCIRCUIT', async () => {
       const { fake, state } = await setup();
       let answer: (lines: string[]) => void = () => undefined;
