@@ -1568,7 +1568,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
     // Without a source of its own, tor's table, through the same class tor.getState() falls back
     // to: one answer for one question (a tor without GeoIP data is a GeoIpDatabaseError both ways).
     this.geoip ??= new TorGeoIp(this.control);
-    return this.geoip.lookup(ip);
+    const geoip = this.geoip;
+    // An injected lookup may answer at once, or throw: either way the caller gets a promise.
+    return new Promise<Location>((resolve) => resolve(geoip.lookup(ip)));
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -17,6 +17,7 @@ import {
 } from '../../src/errors.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents, type TorStateOptions } from '../../src/state/tor-state.js';
 import { Tor } from '../../src/tor/tor.js';
+import type { Location } from '../../src/state/geoip-types.js';
 import { FakeControlServer, keyValueReply } from '../support/fake-control-server.js';
 import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
@@ -2155,6 +2156,20 @@ describe('state: TorState against a fake control port', () => {
       });
       assert.deepEqual(await state.routers.get(FP.auth0)!.location(), { countryCode: 'NL', asn: 64496 });
       assert.deepEqual(asked, ['127.0.0.1']);
+    });
+
+    it('takes a lookup that answers at once or throws as one that resolves or rejects (location() threw a bare TypeError)', async () => {
+      let answer: () => Location = () => ({ countryCode: 'NL' });
+      const { state } = await setup({ state: { geoip: { lookup: (() => answer()) as never } } });
+      assert.deepEqual(await state.routers.get(FP.auth0)!.location(), { countryCode: 'NL' });
+      answer = () => {
+        throw new Error('database gone');
+      };
+      const failing = state.routers.get(FP.auth1)!.location();
+      await assert.rejects(failing, /database gone/);
+      // Not remembered: the next call asks again.
+      answer = () => ({ countryCode: 'SE' });
+      assert.deepEqual(await state.routers.get(FP.auth1)!.location(), { countryCode: 'SE' });
     });
 
     it('falls back to tor\'s table through TorGeoIp, as tor.getState() does: a loopback relay has no country, tor is not asked', async () => {
