@@ -171,8 +171,11 @@ export type StreamAttacher = (
 
 /** Options of {@link TorState.create}. */
 export interface TorStateOptions extends CancelOptions {
-  /** What "now" is for address-map expiry. @default () => new Date() */
-  clock?: () => Date;
+  /**
+   * What "now" is for address-map expiry: a Date, or epoch milliseconds (`Date.now` will do). A
+   * time that is neither (an invalid Date) is replaced by the system clock's. @default () => new Date()
+   */
+  clock?: () => Date | number;
   /** Where `Router.location()` looks addresses up. @default tor's own table, `GETINFO ip-to-country/*` (a {@link TorGeoIp}) */
   geoip?: GeoIpLookup;
   /** Where `Stream.clientProcess()` reads procfs. @default '/proc' */
@@ -330,7 +333,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   readonly addressMap: ReadonlyMap<string, AddressMapping>;
 
   private readonly snap: StateSnapshot;
-  private readonly clock: () => Date;
+  private readonly clock: () => Date | number;
   private geoip: GeoIpLookup | undefined;
   private readonly expiry = new ExpiryHeap();
   private expiryTimer: NodeJS.Timeout | undefined = undefined;
@@ -892,7 +895,17 @@ export class TorState extends EventEmitter<TorStateEvents> {
 
   private pruneAddressMap(): void {
     if (this.expiry.peekTime() === Infinity) return;
-    pruneExpired(this.snap.addressMap, this.expiry, this.clock().getTime(), (m) => this.fire('addrmapExpired', m));
+    pruneExpired(this.snap.addressMap, this.expiry, this.now(), (m) => this.fire('addrmapExpired', m));
+  }
+
+  /** The clock's time in epoch ms: a Date or a number taken alike, else the system clock's. */
+  private now(): number {
+    const t: unknown = this.clock();
+    const ms = t instanceof Date ? t.getTime() : typeof t === 'number' ? t : NaN;
+    // Never NaN: it would expire nothing, and arm the expiry timer at 0 ms again and again.
+    if (Number.isFinite(ms)) return ms;
+    log('the clock gave no time (%s): the system clock is used', typeof t);
+    return Date.now();
   }
 
   private rebuildExpiryHeap(): void {
@@ -907,7 +920,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.expiryTimerAt = Infinity;
     const at = this.expiry.peekTime();
     if (at === Infinity || this.closed) return;
-    const delay = timerDelay(at - this.clock().getTime());
+    const delay = timerDelay(at - this.now());
     this.expiryTimerAt = at;
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = undefined;

@@ -1901,6 +1901,17 @@ describe('state: TorState against a fake control port', () => {
       assert.ok(state.routers.size > 0);
     });
 
+    it('takes a clock that gives epoch milliseconds (Date.now) as one that gives a Date; one that gives no time, as the system clock (the build failed with a bare TypeError)', async () => {
+      const info = { 'address-mappings/all': 'old.example 192.0.2.9 "2030-01-01 11:00:00"' };
+      const first = await setup({ info, state: { clock: () => Date.UTC(2030, 0, 1, 12, 0, 0) } });
+      assert.equal(first.state.addressMap.get('old.example'), undefined, 'expired by the number the clock gave');
+      await first.state.close();
+      await first.control.close();
+      await first.fake.close();
+      const second = await setup({ info, state: { clock: () => new Date(Number.NaN) } });
+      assert.equal(second.state.addressMap.get('old.example')?.newAddress, '192.0.2.9', 'by the system clock, 2030 is years away');
+    });
+
     it('tor.getState passes the clock through', async () => {
       const { fake, control } = await setup({ info: { 'address-mappings/all': 'old.example 192.0.2.9 "2030-01-01 11:00:00"' } });
       const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
