@@ -299,6 +299,9 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * Sets options with one SETCONF (tor applies all or none). An array sets a list option (one line
    * per element, or comma-joined for CommaList/RouterList); `null` sends the bare key, which tor takes
    * as 0/empty (use `reset` for the default). Every name and value is checked before anything is sent.
+   * tor keeps a port option and its `__` twin (`SocksPort` and `__SocksPort`, the ports a controller
+   * opened that SAVECONF leaves out) in one list, and setting either replaces both: set them in one
+   * call to keep both.
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown or virtual option, one given
    *   twice in different case, a HiddenService group option (use `setHiddenServices`), `undefined` (sent bare it
    *   would set the option to 0 or empty: give `null` for that), a list for a single-valued option, a
