@@ -117,8 +117,8 @@ type Budgeted = { [TIMEOUT_BUDGET]?: number };
  * The `TorTimeoutError` for a step that ran out of `stepMs`: it names the caller's whole timeout
  * when `opts` came from a {@link cancelBudget}, else `stepMs`.
  */
-export function timeoutError(what: string, opts: CancelOptions | undefined, stepMs: number): TorTimeoutError {
-  return new TorTimeoutError(what, (opts as Budgeted | undefined)?.[TIMEOUT_BUDGET] ?? stepMs);
+export function timeoutError(what: string, opts: CancelOptions | null | undefined, stepMs: number): TorTimeoutError {
+  return new TorTimeoutError(what, (opts as Budgeted | null | undefined)?.[TIMEOUT_BUDGET] ?? stepMs);
 }
 
 /** The budget mark of `opts` (see {@link cancelBudget}), to spread into options built anew from them. */
