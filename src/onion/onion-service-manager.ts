@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
-import { TorInvalidValueError } from '../errors.js';
+import { TorControlClosedError, TorError, TorInvalidValueError } from '../errors.js';
 import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { CLIENT_NAME, parseClientAuthPrivateKey, parseClientAuthView, type OnionClientAuth } from './client-auth.js';
@@ -37,7 +37,7 @@ export class OnionServiceManager {
   constructor(control: TorControl) {
     this.control = control;
     control.on('close', (error?: Error) => {
-      const why = error ?? new Error('the Tor control connection closed');
+      const why = lostError(error);
       for (const service of [...this.services]) service.connectionLost(why);
     });
   }
@@ -68,7 +68,7 @@ export class OnionServiceManager {
     }
     this.services.add(service);
     service.once('close', () => this.services.delete(service));
-    if (this.control.closed) service.connectionLost(new Error('the Tor control connection closed'));
+    if (this.control.closed) service.connectionLost(lostError(undefined));
     if (o.server) closeWithServer(service, o.server);
     return service;
   }
@@ -155,6 +155,16 @@ export class OnionServiceManager {
     const open = [...this.services].filter((s) => !s.detached);
     await Promise.allSettled(open.map((s) => s.close()));
   }
+}
+
+/**
+ * What `lost` reports: torcon's typed error, also when the connection ended with a bare Node error
+ * (ECONNRESET when tor dies with input unread) or with none (our own close()); that one is the cause.
+ */
+function lostError(error: Error | undefined): TorError {
+  if (error instanceof TorError) return error;
+  const why = error?.message ? `: ${error.message}` : '';
+  return new TorControlClosedError(`the Tor control connection closed${why}`, error ? { cause: error } : undefined);
 }
 
 /**

@@ -7,7 +7,9 @@ export interface OnionServiceEvents {
   /**
    * The control connection that owned this ephemeral service closed, so tor removed the service
    * (not emitted for `detach` or `hiddenServiceDir` services, which outlive the connection). A local
-   * listener torcon opened stays open: call `close()` to release it.
+   * listener torcon opened stays open: call `close()` to release it. `error` is typed: a
+   * TorControlClosedError (the socket's own error, such as ECONNRESET, as its `cause`), or the
+   * TorError that ended the connection.
    */
   lost: [error: Error];
   /** The service was closed by `close()` (after `lost` too, once `close()` is called). */

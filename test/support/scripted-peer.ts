@@ -75,6 +75,11 @@ export class ScriptedPeer {
     this.socket?.destroy();
   }
 
+  /** Resets the connection (TCP RST): the client sees ECONNRESET, as when tor dies with unread input. */
+  reset(): void {
+    this.socket?.resetAndDestroy();
+  }
+
   async close(): Promise<void> {
     this.socket?.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -177,6 +177,34 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(server.listening, false);
   });
 
+  it("the 'lost' error is a TorControlClosedError however the connection ended (a reset, our own close), the cause kept", async () => {
+    // A reset surfaces as Node's bare ECONNRESET and our own close() as no error at all: 'lost'
+    // must still carry torcon's typed error, as every other report of a closed connection does.
+    const service = (await manager.create({ ports: [{ virtualPort: 80 }], server, awaitUpload: false })) as TorOnionService;
+    const lost = new Promise<Error>((resolve) => service.once('lost', resolve));
+    peer.reset();
+    const err = await lost;
+    assert.ok(err instanceof TorControlClosedError, `got ${String(err)}`);
+    assert.equal((err.cause as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET');
+    await service.close();
+
+    const peer2 = await ScriptedPeer.start();
+    peer2.auto.set('SETEVENTS', '250 OK\r\n');
+    peer2.auto.set('ADD_ONION', `250-ServiceID=${ID}\r\n250 OK\r\n`);
+    peer2.auto.set('QUIT', '250 closing connection\r\n');
+    const control2 = new TorControl(await connectRaw(peer2.port));
+    try {
+      const manager2 = new OnionServiceManager(control2);
+      const service2 = await manager2.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], awaitUpload: false, detach: false });
+      const lost2 = new Promise<Error>((resolve) => (service2 as TorOnionService).once('lost', resolve));
+      await control2.close();
+      assert.ok((await lost2) instanceof TorControlClosedError);
+    } finally {
+      control2.destroy();
+      await peer2.close();
+    }
+  });
+
   it('removes the service when its server closes, and when the server closed while it was being published', async () => {
     peer.auto.set('ADD_ONION', `250-ServiceID=${ID}\r\n250-PrivateKey=${key}\r\n250 OK\r\n` + hsDesc('UPLOAD', DIR_A, ' ' + 'x'.repeat(43)) + hsDesc('UPLOADED', DIR_A));
     const service = (await manager.create({ ports: [{ virtualPort: 80 }], server })) as TorOnionService;
