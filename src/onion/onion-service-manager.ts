@@ -93,7 +93,11 @@ export class OnionServiceManager {
   async remove(onion: string, opts: CancelOptions = {}): Promise<boolean> {
     assertCancelOptions(opts);
     const id = normalizeServiceId(onion);
-    const own = [...this.services].find((s) => s.serviceId === id && !s.closed);
+    // While the connection is open, every service still held is running or closing (a closed one
+    // has left the set): one whose close() is under way is awaited, not sent a second DEL_ONION,
+    // which tor would answer 552 (gone) and this call with false. Once the connection is closed,
+    // an ephemeral service is lost and only the others can still be removed.
+    const own = [...this.services].find((s) => s.serviceId === id && (!s.closed || !this.control.closed));
     if (own) {
       await raceCancel(own.close(), `removing ${id}.onion`, opts);
       return true;

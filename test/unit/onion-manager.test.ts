@@ -275,6 +275,25 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal((a as TorOnionService).closed, true);
   });
 
+  it('remove() of a service whose close() is under way waits for that close: one DEL_ONION, and true', async () => {
+    const service = await manager.create({ ports: [{ virtualPort: 80 }], server, awaitUpload: false });
+    peer.auto.delete('DEL_ONION'); // tor has not answered yet when remove() is called
+    const closing = service.close();
+    await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
+    const removing = manager.remove(service.hostname);
+    await new Promise((resolve) => setImmediate(resolve));
+    // A command sent after remove(): once it arrives, whatever remove() sent has arrived too.
+    const marker = control.command('GETINFO version');
+    await waitUntil(() => peer.received.includes('GETINFO version'), 'the marker command arrived');
+    const dels = peer.received.filter((l) => l.startsWith('DEL_ONION')).length;
+    // tor's answers, in order: the first DEL_ONION removes the service, a second one finds it gone.
+    peer.write('250 OK\r\n' + (dels > 1 ? '552 Unknown Onion Service id\r\n' : '') + '250-version=0.4.9.1\r\n250 OK\r\n');
+    await marker;
+    assert.equal(await removing, true);
+    await closing;
+    assert.deepEqual(peer.received.filter((l) => l.startsWith('DEL_ONION')), [`DEL_ONION ${ID}`]);
+  });
+
   it('sends client auth commands with base64 keys and validates before sending', async () => {
     peer.auto.set('ONION_CLIENT_AUTH_ADD', '250 OK\r\n');
     peer.auto.set('ONION_CLIENT_AUTH_REMOVE', '251 No credentials\r\n');
