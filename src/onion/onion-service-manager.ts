@@ -16,6 +16,9 @@ export type { OnionClientAuth } from './client-auth.js';
 
 const log = logger('onion');
 
+/** How long {@link OnionServiceManager.closeAll} waits for tor to remove the services. */
+const CLOSE_ALL_TIMEOUT_MS = 5000;
+
 /** Options of {@link OnionServiceManager.addClientAuth}. */
 export interface OnionClientAuthAddOptions extends CancelOptions {
   /** A nickname for the credential (1-16 of `A-Za-z0-9+-_`). */
@@ -153,11 +156,18 @@ export class OnionServiceManager {
 
   /**
    * Closes every service this manager created except detached ones: DEL_ONION (or the
-   * HiddenServiceDir group removed) and the local listeners torcon opened. Never rejects.
+   * HiddenServiceDir group removed) and the local listeners torcon opened. Never rejects; gives
+   * up waiting after 5 s when tor does not answer.
    */
   async closeAll(): Promise<void> {
     const open = [...this.services].filter((s) => !s.detached);
-    await Promise.allSettled(open.map((s) => s.close()));
+    const closing = Promise.allSettled(open.map((s) => s.close()));
+    // Bounded, as every part of Tor.close() is: a tor that stops answering (stopped, wedged) must
+    // not hold the caller for ever. Closing the connection next fails what is still pending; tor
+    // drops the ephemeral services with it, and each listener torcon opened then closes.
+    await raceCancel(closing, 'removing the onion services', { timeoutMs: CLOSE_ALL_TIMEOUT_MS }).catch((err: Error) =>
+      log('%s', err.message),
+    );
   }
 }
 

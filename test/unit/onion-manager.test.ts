@@ -23,6 +23,12 @@ const DIR_A = '$' + 'A'.repeat(40) + '~relayA';
 const DIR_B = '$' + 'B'.repeat(40) + '~relayB';
 const hsDesc = (action: string, dir: string, extra = '') => `650 HS_DESC ${action} ${ID} NO_AUTH ${dir}${extra}\r\n`;
 
+/** Polls `done` on real I/O turns (setImmediate is not faked), for use while timers are faked. */
+async function waitUntilFaked(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 10_000 && !done(); i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(done(), 'condition not reached');
+}
+
 describe('OnionServiceManager against a scripted control port', () => {
   let peer: ScriptedPeer;
   let control: TorControl;
@@ -292,6 +298,29 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(await removing, true);
     await closing;
     assert.deepEqual(peer.received.filter((l) => l.startsWith('DEL_ONION')), [`DEL_ONION ${ID}`]);
+  });
+
+  it('closeAll() (so Tor.close()) gives up on a tor that never answers DEL_ONION; the listener closes with the connection', async () => {
+    const service = await manager.create({ ports: [{ virtualPort: 80 }], server, awaitUpload: false });
+    peer.auto.delete('DEL_ONION'); // a hung tor (SIGSTOP, a wedged event loop): no answer, ever
+    const clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let done = false;
+    let closing: Promise<void>;
+    try {
+      closing = manager.closeAll().then(() => {
+        done = true;
+      });
+      await waitUntilFaked(() => peer.received.includes(`DEL_ONION ${ID}`));
+      await clock.tickAsync(60_000);
+    } finally {
+      clock.restore();
+    }
+    assert.equal(done, true, 'closeAll() still waits for tor');
+    await closing;
+    // Tor.close() then closes the connection: the pending DEL_ONION fails, the service is gone with it.
+    control.destroy();
+    await service.close();
+    assert.equal(server.listening, false, 'the listener torcon opened is closed');
   });
 
   it('sends client auth commands with base64 keys and validates before sending', async () => {
