@@ -1,4 +1,4 @@
-import { chown, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EndpointArgumentError } from '../errors.js';
 import { base32Decode } from './base32.js';
@@ -127,5 +127,19 @@ export async function writeClientAuthFiles(dir: string, created: readonly OnionC
     }
   } catch (err) {
     throw new EndpointArgumentError(`onion: cannot write client authorization files in ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Undoes {@link writeClientAuthFiles} for a service that was not created: each private key in
+ * `created` went nowhere, and a file left behind would make the next start take that client as
+ * kept, with no private key to hand out (locked out for good). A file that holds another key now
+ * is someone else's and stays. Never throws: it runs on the way out of an error.
+ */
+export async function removeClientAuthFiles(dir: string, created: readonly OnionClientAuthKey[]): Promise<void> {
+  for (const c of created) {
+    const file = path.join(dir, `${c.name}.auth`);
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === fileText(c.publicKey)) await unlink(file).catch(() => undefined);
   }
 }

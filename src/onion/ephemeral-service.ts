@@ -4,7 +4,7 @@ import { raceCancel, throwIfAborted } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { buildAddOnionCommand, parseAddOnionReply } from './add-onion-command.js';
 import { generateClientAuthKey } from './client-auth.js';
-import { readClientAuthDir, writeClientAuthFiles } from './client-auth-dir.js';
+import { readClientAuthDir, removeClientAuthFiles, writeClientAuthFiles } from './client-auth-dir.js';
 import { DescriptorUploadWatcher } from './descriptor-upload.js';
 import { createKeyFile, readKeyFile } from './key-file.js';
 import { closeListener, listenForService } from './local-server.js';
@@ -50,6 +50,7 @@ export async function createEphemeralService(control: TorControl, o: ValidOnionO
   let opened = false;
   let watcher: DescriptorUploadWatcher | undefined;
   let serviceId: string | undefined;
+  let wroteClients = false;
   try {
     const local = await listenForService(o);
     opened = local.opened;
@@ -99,7 +100,10 @@ export async function createEphemeralService(control: TorControl, o: ValidOnionO
         );
       }
     }
-    if (o.clientAuthDir !== undefined) await writeClientAuthFiles(o.clientAuthDir, created);
+    if (o.clientAuthDir !== undefined) {
+      wroteClients = true;
+      await writeClientAuthFiles(o.clientAuthDir, created);
+    }
     throwIfAborted(signal, 'creating an onion service');
     if (watcher) await watcher.wait(serviceId, { timeoutMs: o.uploadTimeoutMs, signal, onProgress: o.onProgress });
 
@@ -123,6 +127,7 @@ export async function createEphemeralService(control: TorControl, o: ValidOnionO
     );
   } catch (err) {
     if (serviceId !== undefined) await delOnion(control, serviceId, o.detach).catch(() => undefined);
+    if (wroteClients) await removeClientAuthFiles(o.clientAuthDir!, created);
     if (opened && o.server) closeListener(o.server);
     throw err;
   } finally {

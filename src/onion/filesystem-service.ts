@@ -6,7 +6,7 @@ import type { TorControl } from '../control/tor-control.js';
 import { throwIfAborted } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { assertTarget } from './add-onion-command.js';
-import { readClientAuthDir, writeClientAuthFiles } from './client-auth-dir.js';
+import { readClientAuthDir, removeClientAuthFiles, writeClientAuthFiles } from './client-auth-dir.js';
 import { DescriptorUploadWatcher } from './descriptor-upload.js';
 import { encodeConfLines, parseGetConfReply } from '../config/conf-lines.js';
 import { encodeHiddenServiceGroups, parseHiddenServiceOptions } from '../config/hidden-service-groups.js';
@@ -64,12 +64,12 @@ export async function createFilesystemService(
   // Without clientAuth names the directory is tor's business alone, as before: not read at all.
   const authDir = path.join(dir, 'authorized_clients');
   const { clients, created } = o.clientAuth.length > 0 ? await readClientAuthDir(authDir, o.clientAuth) : { clients: [], created: [] };
-  await writeClientAuthFiles(authDir, created, owner);
 
   let opened = false;
   let configured = false;
   let watcher: DescriptorUploadWatcher | undefined;
   try {
+    await writeClientAuthFiles(authDir, created, owner);
     const local = await listenForService(o);
     opened = local.opened;
     const ports = local.ports;
@@ -110,6 +110,8 @@ export async function createFilesystemService(
     );
   } catch (err) {
     if (configured) await removeFilesystemService(control, dir, lock).catch(() => undefined);
+    // Once tor no longer has the service: the new clients' keys went to no one.
+    await removeClientAuthFiles(authDir, created);
     if (opened && o.server) closeListener(o.server);
     throw err;
   } finally {

@@ -58,7 +58,8 @@ export interface OnionServiceOptions {
    * A directory that keeps the clients' public keys across restarts, in the form of tor's
    * `authorized_clients` (`NAME.auth`: `descriptor:x25519:<base32 public key>`): every client with
    * a file there is authorized, with its key from before; a name in `clientAuth` without one gets
-   * a new key, whose file is written (0600; the directory 0700) once tor has the service. Not with
+   * a new key, whose file is written (0600; the directory 0700) once tor has the service, and
+   * removed again when the creation fails (that key reached no one). Not with
    * `hiddenServiceDir` (that keeps its clients in its own `authorized_clients`).
    */
   clientAuthDir?: string;

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import net from 'node:net';
 import { inspect } from 'node:util';
 import createDebug from 'debug';
@@ -8,7 +12,8 @@ import { TorControl } from '../../src/control/tor-control.js';
 import { OnionServiceManager } from '../../src/onion/onion-service-manager.js';
 import type { TorOnionService } from '../../src/onion/onion-service.js';
 import type { OnionProgress } from '../../src/onion/onion-types.js';
-import { OnionPublishError, TorAbortError, TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
+import { EndpointListenError, OnionPublishError, TorAbortError, TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
+import { readClientAuthDir, writeClientAuthFiles } from '../../src/onion/client-auth-dir.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { waitUntil } from '../support/settle.js';
 
@@ -92,6 +97,55 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.match(err.message, /every descriptor upload .* failed \(2x UPLOAD_REJECTED\)/);
     await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
     assert.equal(server.listening, false);
+  });
+
+  describe('a failed creation keeps no client file whose private key nobody received', () => {
+    // Such a file would make the next start take that client as kept, with no private key to hand
+    // out: the client could never connect, and nothing would say so.
+    let tmp: string;
+    beforeEach(async () => {
+      tmp = await mkdtemp(path.join(os.tmpdir(), 'torcon-onion-clients-'));
+    });
+    afterEach(async () => {
+      await rm(tmp, { recursive: true, force: true });
+    });
+
+    it('clientAuthDir: every upload failed after tor had the service; a client already there keeps its file', async () => {
+      const dir = path.join(tmp, 'clients');
+      const kept = await readClientAuthDir(dir, ['alice']);
+      await writeClientAuthFiles(dir, kept.created);
+      const creating = manager.create({ ports: [{ virtualPort: 80 }], server, clientAuthDir: dir, clientAuth: ['alice', 'bob'] });
+      await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
+      await waitUntil(() => existsSync(path.join(dir, 'bob.auth')), "bob's file written once tor has the service");
+      peer.write(hsDesc('UPLOAD', DIR_A) + hsDesc('FAILED', DIR_A, ' REASON=UPLOAD_REJECTED'));
+      assert.ok((await creating.catch((e: unknown) => e)) instanceof OnionPublishError);
+      assert.deepEqual(await readdir(dir), ['alice.auth']);
+      assert.equal((await readClientAuthDir(dir, ['alice'])).clients[0]!.publicKey, kept.clients[0]!.publicKey);
+    });
+
+    it('hiddenServiceDir: the local listen failed after authorized_clients was written', async () => {
+      peer.auto.set('GETINFO', `250-process/uid=${process.getuid!()}\r\n250 OK\r\n`);
+      const busy = net.createServer();
+      await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+      try {
+        const dir = path.join(tmp, 'hs');
+        const err = await manager
+          .create({
+            ports: [{ virtualPort: 80 }],
+            server,
+            localPort: (busy.address() as net.AddressInfo).port,
+            hiddenServiceDir: dir,
+            clientAuth: ['carol'],
+            awaitUpload: false,
+          })
+          .catch((e: unknown) => e);
+        assert.ok(err instanceof EndpointListenError, String(err));
+        assert.deepEqual(await readdir(path.join(dir, 'authorized_clients')).catch(() => []), []);
+        assert.ok(!peer.received.some((l) => l.startsWith('SETCONF')), 'tor was never given the service');
+      } finally {
+        busy.close();
+      }
+    });
   });
 
   it('turns an upload timeout into OnionPublishError and removes the service', async () => {
