@@ -187,10 +187,35 @@ function lostError(error: Error | undefined): TorError {
  * unchanged app. Otherwise tor would keep publishing an address whose connections fail.
  */
 function closeWithServer(service: TorOnionService, server: net.Server): void {
-  const onServerClose = () => {
-    service.close().catch((err: Error) => log('removing %s after its server closed failed: %s', service.hostname, err.message));
-  };
-  server.once('close', onServerClose);
-  service.once('close', () => server.off('close', onServerClose));
-  if (!server.listening) onServerClose();
+  const remove = (s: TorOnionService) =>
+    s.close().catch((err: Error) => log('removing %s after its server closed failed: %s', s.hostname, err.message));
+  let entry = servicesOfServer.get(server);
+  if (entry === undefined) {
+    const services = new Set<TorOnionService>();
+    const onServerClose = () => {
+      servicesOfServer.delete(server);
+      for (const s of [...services]) void remove(s);
+    };
+    entry = { services, onServerClose };
+    servicesOfServer.set(server, entry);
+    server.once('close', onServerClose);
+  }
+  const mine = entry;
+  mine.services.add(service);
+  service.once('close', () => {
+    mine.services.delete(service);
+    // The last service gone: nothing of ours stays on a server that lives on.
+    if (mine.services.size === 0 && servicesOfServer.get(server) === mine) {
+      servicesOfServer.delete(server);
+      server.off('close', mine.onServerClose);
+    }
+  });
+  if (!server.listening) void remove(service);
 }
+
+/**
+ * The services of each server and the one `close` listener that ends them: one per server however
+ * many services it has, so that a dozen of them (`onion:80`, `onion:81`...) do not set off
+ * MaxListenersExceededWarning on the application's server.
+ */
+const servicesOfServer = new WeakMap<net.Server, { services: Set<TorOnionService>; onServerClose: () => void }>();

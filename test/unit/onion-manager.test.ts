@@ -326,6 +326,30 @@ describe('OnionServiceManager against a scripted control port', () => {
     }
   });
 
+  it('a dozen services of one server: no MaxListenersExceededWarning on it; its close removes them all, and none is left listening', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const before = server.listenerCount('close');
+      const services: TorOnionService[] = [];
+      for (let i = 0; i < 12; i++) {
+        services.push((await manager.create({ ports: [{ virtualPort: 80 + i }], server, awaitUpload: false })) as TorOnionService);
+      }
+      await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+      await services[0]!.close();
+      server.close();
+      await waitUntil(() => services.every((s) => s.closed), 'every service closed with the server');
+      assert.equal(peer.received.filter((l) => l.startsWith('DEL_ONION')).length, 12);
+      await new Promise((r) => setImmediate(r));
+      assert.equal(server.listenerCount('close'), before, 'no listener of ours is left on the server');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('closeAll removes every service but detached ones', async () => {
     const a = await manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], awaitUpload: false });
     await manager.create({ ports: [{ virtualPort: 81, target: '127.0.0.1:1' }], awaitUpload: false, detach: true });
