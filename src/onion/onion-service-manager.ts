@@ -1,13 +1,13 @@
 import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
-import { TorControlClosedError, TorError, TorInvalidValueError } from '../errors.js';
+import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError } from '../errors.js';
 import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { CLIENT_NAME, parseClientAuthPrivateKey, parseClientAuthView, type OnionClientAuth } from './client-auth.js';
 import { createEphemeralService } from './ephemeral-service.js';
 import { ConfigLock, createFilesystemService } from './filesystem-service.js';
 import type { OnionService, OnionServiceOptions } from './onion-types.js';
-import { validateOnionOptions } from './onion-options.js';
+import { validateOnionOptions, type ValidOnionOptions } from './onion-options.js';
 import type { TorOnionService } from './onion-service.js';
 import { normalizeServiceId } from './service-id.js';
 import { deleteOnionById, listOnionServices, type OnionServiceInfo } from './onion-inventory.js';
@@ -36,6 +36,12 @@ export class OnionServiceManager {
   private readonly control: TorControl;
   private readonly services = new Set<TorOnionService>();
   private readonly configLock = new ConfigLock();
+  /** Set by closeAll(): creations under way stop and undo what they did, later ones fail at once. */
+  private closedBy: TorControlClosedError | undefined;
+  /** The abort controllers of the creations under way. */
+  private readonly stoppers = new Set<AbortController>();
+  /** Creations under way, for closeAll() to wait for. */
+  private readonly creating = new Set<Promise<OnionService>>();
 
   constructor(control: TorControl) {
     this.control = control;
@@ -58,6 +64,29 @@ export class OnionServiceManager {
    */
   async create(opts: OnionServiceOptions): Promise<OnionService> {
     const o = validateOnionOptions(opts);
+    const creation = this.createValid(o);
+    this.creating.add(creation);
+    creation.then(
+      () => this.creating.delete(creation),
+      () => this.creating.delete(creation),
+    );
+    return creation;
+  }
+
+  private async createValid(o: ValidOnionOptions): Promise<OnionService> {
+    // The creation stops on the caller's signal, and on closeAll() (Tor.close()): then it undoes
+    // what it did while the connection is still open. Were it left to fail once the connection is
+    // gone, a hiddenServiceDir or detached service would stay in tor with no handle to remove it.
+    const callerSignal = o.signal;
+    const stop = new AbortController();
+    const forward = () => stop.abort(callerSignal?.reason);
+    if (callerSignal?.aborted) forward();
+    else callerSignal?.addEventListener('abort', forward, { once: true });
+    // One controller per creation in a set, not a listener each on one signal: a dozen creations
+    // at once must not set off MaxListenersExceededWarning.
+    if (this.closedBy !== undefined) stop.abort(this.closedBy);
+    this.stoppers.add(stop);
+    o.signal = stop.signal;
     // Shared Tor handles unref their control socket so that idle scripts can exit; a creation in
     // progress (waiting for tor's replies or the descriptor upload) must still keep the process up.
     const keepAlive = setInterval(() => undefined, 60_000);
@@ -66,8 +95,18 @@ export class OnionServiceManager {
       service = o.hiddenServiceDir
         ? await createFilesystemService(this.control, o, this.configLock)
         : await createEphemeralService(this.control, o);
+    } catch (err) {
+      if (err instanceof TorAbortError && this.closedBy !== undefined && !callerSignal?.aborted) throw closedWhileCreating(err);
+      throw err;
     } finally {
       clearInterval(keepAlive);
+      callerSignal?.removeEventListener('abort', forward);
+      this.stoppers.delete(stop);
+    }
+    if (this.closedBy !== undefined) {
+      // Done after its last abort point: closeAll() did not see it, so it goes the same way here.
+      await service.close().catch(() => undefined);
+      throw closedWhileCreating(undefined);
     }
     this.services.add(service);
     service.once('close', () => this.services.delete(service));
@@ -156,12 +195,16 @@ export class OnionServiceManager {
 
   /**
    * Closes every service this manager created except detached ones: DEL_ONION (or the
-   * HiddenServiceDir group removed) and the local listeners torcon opened. Never rejects; gives
-   * up waiting after 5 s when tor does not answer.
+   * HiddenServiceDir group removed) and the local listeners torcon opened. Creations under way,
+   * detached ones included, are stopped and undone (they reject with TorControlClosedError), and
+   * so are later ones: this is the end of the manager. Never rejects; gives up waiting after 5 s
+   * when tor does not answer.
    */
   async closeAll(): Promise<void> {
+    this.closedBy ??= new TorControlClosedError('the Tor handle was closed (close())');
+    for (const stop of this.stoppers) stop.abort(this.closedBy);
     const open = [...this.services].filter((s) => !s.detached);
-    const closing = Promise.allSettled(open.map((s) => s.close()));
+    const closing = Promise.allSettled([...open.map((s) => s.close()), ...this.creating]);
     // Bounded, as every part of Tor.close() is: a tor that stops answering (stopped, wedged) must
     // not hold the caller for ever. Closing the connection next fails what is still pending; tor
     // drops the ephemeral services with it, and each listener torcon opened then closes.
@@ -169,6 +212,14 @@ export class OnionServiceManager {
       log('%s', err.message),
     );
   }
+}
+
+/** The error of a creation that closeAll() stopped. */
+function closedWhileCreating(cause: unknown): TorControlClosedError {
+  return new TorControlClosedError(
+    'the Tor handle was closed (close()) while the onion service was being created',
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /**

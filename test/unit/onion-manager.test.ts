@@ -15,7 +15,7 @@ import type { OnionProgress } from '../../src/onion/onion-types.js';
 import { EndpointListenError, OnionPublishError, TorAbortError, TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
 import { readClientAuthDir, writeClientAuthFiles } from '../../src/onion/client-auth-dir.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
-import { waitUntil } from '../support/settle.js';
+import { outcome, waitUntil } from '../support/settle.js';
 
 /**
  * The fault paths of onion service creation that a real tor does not produce on demand (every
@@ -348,6 +348,20 @@ describe('OnionServiceManager against a scripted control port', () => {
     } finally {
       process.off('warning', onWarning);
     }
+  });
+
+  it('closeAll() (Tor.close()) stops a detached service being published and removes it while the connection is open', async () => {
+    // A detached (or hiddenServiceDir) service outlives the connection: were the creation left to
+    // fail once the connection is gone, it would stay in tor, with no handle for anyone to remove it.
+    const phases: string[] = [];
+    const creating = outcome(
+      manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], detach: true, onProgress: (p) => phases.push(p.phase) }),
+    );
+    await waitUntil(() => phases.includes('added'), 'tor created the service');
+    await manager.closeAll();
+    assert.ok(peer.received.includes(`DEL_ONION ${ID}`), 'removed before closeAll() resolved');
+    const result = await creating;
+    assert.ok(!result.ok && result.error instanceof TorControlClosedError, String(!result.ok && result.error));
   });
 
   it('closeAll removes every service but detached ones', async () => {
