@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import path from 'node:path';
 import { TorInvalidValueError } from '../errors.js';
 import { listenServer } from '../util/listen-server.js';
 import type { OnionPortMapping, OnionProgress } from './onion-types.js';
@@ -26,10 +27,12 @@ export function serverTarget(server: net.Server): string {
   const addr = server.address();
   if (addr === null) throw new TorInvalidValueError('onion server', 'is not listening');
   if (typeof addr === 'string') {
-    if (!/^[^\s",\\]+$/.test(addr)) {
+    // tor would resolve a relative path against its own working directory: the socket is in ours.
+    const socketPath = path.isAbsolute(addr) || addr.startsWith('\0') ? addr : path.resolve(addr);
+    if (!/^[^\s",\\]+$/.test(socketPath)) {
       throw new TorInvalidValueError('onion server socket path', 'contains whitespace, a quote, a backslash or a comma');
     }
-    return `unix:${addr}`;
+    return `unix:${socketPath}`;
   }
   if (addr.family === 'IPv6' || addr.address.includes(':')) {
     const host = addr.address === '::' ? '::1' : addr.address;

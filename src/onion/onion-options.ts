@@ -122,7 +122,8 @@ export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptio
     fail('localPort must be an integer 0..65535 (0: any free port)');
   }
   if (opts.localSocket !== undefined) {
-    out.localSocket = checkPath(opts.localSocket, 'localSocket');
+    // Absolute, as tor must be given it: tor resolves a relative path against its own working directory.
+    out.localSocket = path.resolve(checkPath(opts.localSocket, 'localSocket'));
     checkTarget(`unix:${out.localSocket}`, 'localSocket');
   }
   if (opts.privateKey !== undefined) out.privateKey = parseOnionPrivateKey(opts.privateKey);

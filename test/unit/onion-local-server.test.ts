@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { closeListener, ensureListening, serverTarget } from '../../src/onion/local-server.js';
+import { validateOnionOptions } from '../../src/onion/onion-options.js';
 
 describe('onion services: the local server (local-server)', () => {
   const where = { localAddress: '127.0.0.1', localPort: 0 };
@@ -26,6 +30,23 @@ describe('onion services: the local server (local-server)', () => {
       assert.equal(got.target, `127.0.0.1:${(server.address() as net.AddressInfo).port}`);
     } finally {
       closeListener(server);
+    }
+  });
+
+  it("a unix socket given by a relative path reaches tor as an absolute one: tor would look in its own working directory", async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'torcon-rel-sock-'));
+    const server = net.createServer();
+    try {
+      const absolute = path.join(tmp, 'app.sock');
+      const relative = path.relative(process.cwd(), absolute);
+      assert.ok(!path.isAbsolute(relative));
+      await new Promise<void>((resolve) => server.listen(relative, resolve));
+      assert.equal(serverTarget(server), `unix:${absolute}`);
+      const o = validateOnionOptions({ ports: [{ virtualPort: 80 }], server: net.createServer(), localSocket: relative });
+      assert.equal(o.localSocket, absolute);
+    } finally {
+      server.close();
+      await rm(tmp, { recursive: true, force: true });
     }
   });
 
