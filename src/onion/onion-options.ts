@@ -61,6 +61,15 @@ function checkTarget(value: unknown, what: string): string {
 }
 
 /**
+ * `unix:PATH` with PATH made absolute against our working directory: tor would resolve a relative
+ * one against its own, and every connection to the service would fail.
+ */
+function absoluteUnixTarget(target: string, what: string): string {
+  if (!target.startsWith('unix:') || path.isAbsolute(target.slice(5))) return target;
+  return checkTarget(`unix:${path.resolve(target.slice(5))}`, what);
+}
+
+/**
  * Checks every option before any I/O and applies {@link ONION_DEFAULTS}.
  * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) naming the bad option; a private key never
  *   appears in the message
@@ -81,7 +90,7 @@ export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptio
       fail(`ports[${i}].virtualPort must be an integer 1..65535`);
     }
     if (p.target === undefined) return { virtualPort };
-    return { virtualPort, target: checkTarget(p.target, `ports[${i}].target`) };
+    return { virtualPort, target: absoluteUnixTarget(checkTarget(p.target, `ports[${i}].target`), `ports[${i}].target`) };
   });
   const seen = new Set<number>();
   for (const { virtualPort } of ports) {

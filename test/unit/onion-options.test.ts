@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ONION_DEFAULTS, validateOnionOptions } from '../../src/onion/onion-options.js';
 import { UploadTracker } from '../../src/onion/descriptor-upload.js';
@@ -69,6 +70,20 @@ describe('onion service options', () => {
   it('needs a target for every port when no server is given', () => {
     assert.throws(() => validateOnionOptions({ ports: [{ virtualPort: 80 }] }), /every port needs a target/);
     assert.equal(validateOnionOptions({ ports: [{ virtualPort: 80, target: '127.0.0.1:8080' }] }).ports[0]!.target, '127.0.0.1:8080');
+  });
+
+  it('a unix: target given by a relative path becomes absolute: tor would look in its own working directory', () => {
+    const o = validateOnionOptions({
+      ports: [
+        { virtualPort: 80, target: 'unix:app.sock' },
+        { virtualPort: 81, target: 'unix:/run/app.sock' },
+        { virtualPort: 82, target: '127.0.0.1:8080' },
+      ],
+    });
+    assert.deepEqual(
+      o.ports.map((p) => p.target),
+      [`unix:${path.resolve('app.sock')}`, 'unix:/run/app.sock', '127.0.0.1:8080'],
+    );
   });
 
   it('never puts the private key into a message', () => {
