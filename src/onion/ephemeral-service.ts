@@ -23,10 +23,16 @@ const log = logger('onion');
 
 /**
  * Creates an ADD_ONION service from validated options.
+ * @param background - given the removal that follows an abort while tor has not answered
+ *   ADD_ONION yet, for whoever must wait for it before closing the connection (Tor.close())
  * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the service or no upload
  *   succeeds; EndpointListenError, EndpointArgumentError (key file), TorAbortError, TorControlClosedError
  */
-export async function createEphemeralService(control: TorControl, o: ValidOnionOptions): Promise<TorOnionService> {
+export async function createEphemeralService(
+  control: TorControl,
+  o: ValidOnionOptions,
+  background: (work: Promise<unknown>) => void = () => undefined,
+): Promise<TorOnionService> {
   const { signal } = o;
   throwIfAborted(signal, 'creating an onion service');
   if (o.awaitUpload) await refuseDisabledNetwork(control, signal);
@@ -77,9 +83,11 @@ export async function createEphemeralService(control: TorControl, o: ValidOnionO
       reply = await raceCancel(adding, 'creating an onion service', { signal });
     } catch (err) {
       if (err instanceof TorAbortError) {
-        adding
-          .then((late) => control.command(`DEL_ONION ${parseAddOnionReply(late).serviceId}`))
-          .catch(() => undefined);
+        background(
+          adding
+            .then((late) => control.command(`DEL_ONION ${parseAddOnionReply(late).serviceId}`))
+            .catch(() => undefined),
+        );
         throw err;
       }
       throw explainAddOnionError(err, o);

@@ -40,8 +40,8 @@ export class OnionServiceManager {
   private closedBy: TorControlClosedError | undefined;
   /** The abort controllers of the creations under way. */
   private readonly stoppers = new Set<AbortController>();
-  /** Creations under way, for closeAll() to wait for. */
-  private readonly creating = new Set<Promise<OnionService>>();
+  /** Creations under way, and removals they left to finish, for closeAll() to wait for. */
+  private readonly creating = new Set<Promise<unknown>>();
 
   constructor(control: TorControl) {
     this.control = control;
@@ -64,13 +64,15 @@ export class OnionServiceManager {
    */
   async create(opts: OnionServiceOptions): Promise<OnionService> {
     const o = validateOnionOptions(opts);
-    const creation = this.createValid(o);
-    this.creating.add(creation);
-    creation.then(
-      () => this.creating.delete(creation),
-      () => this.creating.delete(creation),
-    );
-    return creation;
+    return this.track(this.createValid(o));
+  }
+
+  /** Holds `work` in {@link creating} until it settles. */
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.creating.add(work);
+    const done = () => this.creating.delete(work);
+    work.then(done, done);
+    return work;
   }
 
   private async createValid(o: ValidOnionOptions): Promise<OnionService> {
@@ -94,7 +96,7 @@ export class OnionServiceManager {
     try {
       service = o.hiddenServiceDir
         ? await createFilesystemService(this.control, o, this.configLock)
-        : await createEphemeralService(this.control, o);
+        : await createEphemeralService(this.control, o, (work) => this.track(work));
     } catch (err) {
       if (err instanceof TorAbortError && this.closedBy !== undefined && !callerSignal?.aborted) throw closedWhileCreating(err);
       throw err;
@@ -204,7 +206,12 @@ export class OnionServiceManager {
     this.closedBy ??= new TorControlClosedError('the Tor handle was closed (close())');
     for (const stop of this.stoppers) stop.abort(this.closedBy);
     const open = [...this.services].filter((s) => !s.detached);
-    const closing = Promise.allSettled([...open.map((s) => s.close()), ...this.creating]);
+    const closing = (async () => {
+      await Promise.allSettled(open.map((s) => s.close()));
+      // A stopped creation may leave a removal to finish (tor had not answered ADD_ONION yet):
+      // it joins the set meanwhile, so the set is waited on until it is empty.
+      while (this.creating.size > 0) await Promise.allSettled([...this.creating]);
+    })();
     // Bounded, as every part of Tor.close() is: a tor that stops answering (stopped, wedged) must
     // not hold the caller for ever. Closing the connection next fails what is still pending; tor
     // drops the ephemeral services with it, and each listener torcon opened then closes.

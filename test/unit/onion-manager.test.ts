@@ -364,6 +364,20 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.ok(!result.ok && result.error instanceof TorControlClosedError, String(!result.ok && result.error));
   });
 
+  it('closeAll() while tor has not yet answered ADD_ONION of a detached service: removes it once tor answers, before it resolves', async () => {
+    // Tor.close() sends QUIT once closeAll() resolves: a DEL_ONION sent after that never reaches
+    // tor, and the detached service would outlive everything.
+    peer.auto.delete('ADD_ONION');
+    const creating = outcome(manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], detach: true, awaitUpload: false }));
+    await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
+    const closing = manager.closeAll();
+    peer.write(`250-ServiceID=${ID}\r\n250 OK\r\n`);
+    await closing;
+    assert.ok(peer.received.includes(`DEL_ONION ${ID}`), 'removed before closeAll() resolved');
+    const result = await creating;
+    assert.ok(!result.ok && result.error instanceof TorControlClosedError, String(!result.ok && result.error));
+  });
+
   it('closeAll removes every service but detached ones', async () => {
     const a = await manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], awaitUpload: false });
     await manager.create({ ports: [{ virtualPort: 81, target: '127.0.0.1:1' }], awaitUpload: false, detach: true });
