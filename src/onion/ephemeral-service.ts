@@ -35,13 +35,14 @@ export async function createEphemeralService(
 ): Promise<TorOnionService> {
   const { signal } = o;
   throwIfAborted(signal, 'creating an onion service');
-  if (o.awaitUpload) await refuseDisabledNetwork(control, signal);
+  // The key file first: one that holds no key fails before anything is sent to tor.
   let privateKey = o.privateKey;
   let writeKeyFile = false;
   if (o.privateKeyFile !== undefined) {
     privateKey = await readKeyFile(o.privateKeyFile);
     writeKeyFile = privateKey === undefined;
   }
+  if (o.awaitUpload) await refuseDisabledNetwork(control, signal);
   // With clientAuthDir the clients already there keep their keys; the new ones' files are written
   // once tor has the service, so that a refused service leaves no key nobody received.
   const { clients, created } =

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -12,7 +12,7 @@ import { TorControl } from '../../src/control/tor-control.js';
 import { OnionServiceManager } from '../../src/onion/onion-service-manager.js';
 import type { TorOnionService } from '../../src/onion/onion-service.js';
 import type { OnionProgress } from '../../src/onion/onion-types.js';
-import { EndpointListenError, OnionPublishError, TorAbortError, TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
+import { EndpointArgumentError, EndpointListenError, OnionPublishError, TorAbortError, TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
 import { readClientAuthDir, writeClientAuthFiles } from '../../src/onion/client-auth-dir.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { outcome, waitUntil } from '../support/settle.js';
@@ -97,6 +97,21 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.match(err.message, /every descriptor upload .* failed \(2x UPLOAD_REJECTED\)/);
     await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
     assert.equal(server.listening, false);
+  });
+
+  it('a privateKeyFile that holds no key fails before anything is sent to tor, and its content is not in the message', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'torcon-onion-key-'));
+    try {
+      const file = path.join(tmp, 'key');
+      await writeFile(file, 'ED25519-V3:not-a-key-SECRET\n', { mode: 0o600 });
+      const err = await manager.create({ ports: [{ virtualPort: 80 }], server, privateKeyFile: file }).catch((e: unknown) => e);
+      assert.ok(err instanceof EndpointArgumentError, String(err));
+      assert.ok(!err.message.includes('SECRET'));
+      assert.deepEqual(peer.received, []);
+      assert.equal(server.listening, false);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 
   describe('a failed creation keeps no client file whose private key nobody received', () => {
