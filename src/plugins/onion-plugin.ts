@@ -135,7 +135,8 @@ export function parseOnionServerOptions(endpoint: ParsedEndpoint): OnionServerOp
   exclusive('onion:', k, 'localSocket', 'localAddress');
   exclusive('onion:', k, 'clientAuthDir', 'hiddenServiceDir', 'a hiddenServiceDir keeps its clients in its own authorized_clients');
 
-  if (k.localPort !== undefined) service.localPort = parsePort(k.localPort, 'onion: localPort');
+  // 0 is any free port, as for createOnionService (and as when it is left out).
+  if (k.localPort !== undefined) service.localPort = parsePort(k.localPort, 'onion: localPort', true);
   if (k.localAddress !== undefined) service.localAddress = parseIpAddress(k.localAddress, 'onion: localAddress');
   if (k.localSocket !== undefined) service.localSocket = parseUnixPath(k.localSocket, 'onion: localSocket');
   if (k.privateKey !== undefined) service.privateKey = parsePrivateKey(k.privateKey);

@@ -322,6 +322,8 @@ describe('onion: options', () => {
     ['onion:80:privateKeyFile=/var/k', { service: { ports: [{ virtualPort: 80 }], privateKeyFile: '/var/k' } }],
     ['onion:80:hiddenServiceDir=/var/lib/tor/hs', { service: { ports: [{ virtualPort: 80 }], hiddenServiceDir: '/var/lib/tor/hs' } }],
     ['onion:80:localSocket=/run/app.sock', { service: { ports: [{ virtualPort: 80 }], localSocket: '/run/app.sock' } }],
+    // 0: any free port, as createOnionService's localPort takes it (and as leaving it out does).
+    ['onion:80:localPort=0', { service: { ports: [{ virtualPort: 80 }], localPort: 0 } }],
     ['onion:80:localAddress=[\\:\\:1]', { service: { ports: [{ virtualPort: 80 }], localAddress: '::1' } }],
     ['onion:80:controlPort=/run/tor/control', { service: { ports: [{ virtualPort: 80 }] }, control: 'unix:/run/tor/control' }],
     ['onion:80:maxStreams=0', { service: { ports: [{ virtualPort: 80 }], maxStreams: 0 } }],
@@ -344,7 +346,7 @@ describe('onion: options', () => {
     ['onion:80:localSocket=/s:localPort=1', /"localSocket" and "localPort" cannot be used together/],
     ['onion:80:localSocket=/s:localAddress=127.0.0.1', /"localSocket" and "localAddress"/],
     ['onion:80:localAddress=localhost', /localAddress must be an IPv4 or IPv6 address/],
-    ['onion:80:localPort=0', /localPort must be an integer from 1/],
+    ['onion:80:localPort=65536', /localPort must be an integer from 0 to 65535/],
     ['onion:80:clientAuth=a,a', /clientAuth names "a" twice/],
     ['onion:80:clientAuth=', /clientAuth must be a comma-separated list/],
     ['onion:80:clientAuth=bad name', /clientAuth must be a comma-separated list/],
