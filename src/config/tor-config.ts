@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
-import type { TorControl } from '../control/tor-control.js';
+import { assertTorControl, type TorControl } from '../control/tor-control.js';
 import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { addressPolicyProblem } from './address-policy.js';
@@ -144,6 +144,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
    * @example const config = await TorConfig.create(control, { timeoutMs: 10_000 });
    */
   static async create(control: TorControl, opts: CancelOptions = {}): Promise<TorConfig> {
+    assertTorControl(control, 'TorConfig control');
     // A JavaScript caller's null means no options, as undefined does (so in every method below).
     opts ??= {};
     assertCancelOptions(opts);

@@ -842,3 +842,15 @@ export function encodeConfValues(values: Record<string, ConfValue | readonly Con
   return parts.join(' ');
 }
 
+/**
+ * Throws unless `value` is a TorControl (or has its shape: a test double, another copy of torcon):
+ * what `new TorState`, `TorState.create` and `TorConfig.create` take first. A JavaScript caller's
+ * `null` or a `Tor` handle put there would otherwise fail later with a bare TypeError.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function assertTorControl(value: unknown, what: string): asserts value is TorControl {
+  const v = value as { command?: unknown; subscribeRaw?: unknown; getInfo?: unknown } | null | undefined;
+  if (typeof v === 'object' && v !== null && typeof v.command === 'function' && typeof v.subscribeRaw === 'function' && typeof v.getInfo === 'function') return;
+  const hint = typeof v === 'object' && v !== null && 'control' in v ? ' (a Tor handle? pass tor.control)' : '';
+  throw new TorInvalidValueError(what, `must be a TorControl (tor.control, or openTorControl()'s control)${hint}`);
+}

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import type { TorControl } from '../control/tor-control.js';
+import { assertTorControl, type TorControl } from '../control/tor-control.js';
 import type { GuardEvent, HostPort, TorEvent } from '../control/events/event-types.js';
 import { redactEventText } from '../control/events/redact.js';
 import { isPlainAddrMap } from '../control/events/addrmap-event.js';
@@ -400,6 +400,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
    */
   constructor(control: TorControl, opts: TorStateOptions = {}) {
     super();
+    assertTorControl(control, 'TorState control');
     // A JavaScript caller's null means no options, as undefined does.
     opts ??= {};
     const invalid = invalidStateOptions(opts);

@@ -17,6 +17,7 @@ import {
 } from '../../src/errors.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents, type TorStateOptions } from '../../src/state/tor-state.js';
 import { Tor } from '../../src/tor/tor.js';
+import { TorConfig } from '../../src/config/tor-config.js';
 import type { Location } from '../../src/state/geoip-types.js';
 import { FakeControlServer, keyValueReply } from '../support/fake-control-server.js';
 import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
@@ -68,6 +69,24 @@ function once<K extends keyof TorStateEvents>(state: TorState, name: K): Promise
 function commandsMatching(fake: FakeControlServer, re: RegExp): string[] {
   return fake.commands.filter((c) => re.test(c));
 }
+
+describe('state and config: what is no TorControl is refused', () => {
+  const notControls: unknown[] = [null, undefined, 9051, 'tcp:127.0.0.1:9051', {}, { control: {} }];
+
+  it('new TorState, TorState.create and TorConfig.create give TOR_INVALID_VALUE, not a bare TypeError', async () => {
+    for (const bad of notControls) {
+      const label = JSON.stringify(bad) ?? String(bad);
+      assert.throws(() => new TorState(bad as TorControl), (err: unknown) => err instanceof TorInvalidValueError && /TorState control/.test(err.message), label);
+      await assert.rejects(TorState.create(bad as TorControl), TorInvalidValueError, label);
+      await assert.rejects(TorConfig.create(bad as TorControl), (err: unknown) => err instanceof TorInvalidValueError && /TorConfig control/.test(err.message), label);
+    }
+  });
+
+  it('says to pass tor.control when given a Tor handle', () => {
+    const handle = new Tor({} as TorControl, { version: '0.4.9.1', controlEndpoint: 'tcp:127.0.0.1:9051' });
+    assert.throws(() => new TorState(handle as unknown as TorControl), /a Tor handle\? pass tor\.control/);
+  });
+});
 
 describe('state: TorState against a fake control port', () => {
   afterEach(async () => {
