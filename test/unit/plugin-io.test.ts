@@ -40,6 +40,20 @@ async function roundTrip(socket: net.Socket, text: string): Promise<string> {
   return got;
 }
 
+/** Rejects unless a connection to 127.0.0.1:`port` is refused (nothing listens there). */
+async function assertRefused(port: number): Promise<void> {
+  await assert.rejects(
+    new Promise<void>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve();
+      });
+      s.on('error', reject);
+    }),
+    (err: unknown) => (err as NodeJS.ErrnoException).code === 'ECONNREFUSED',
+  );
+}
+
 async function closedPort(): Promise<number> {
   const s = net.createServer();
   await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
@@ -303,16 +317,7 @@ describe('tls: endpoints', () => {
       // Nothing may accept connections for it afterwards.
       server.close(() => undefined);
       await once(server, 'close');
-      await assert.rejects(
-        new Promise<void>((resolve, reject) => {
-          const s = net.connect(port, '127.0.0.1', () => {
-            s.destroy();
-            resolve();
-          });
-          s.on('error', reject);
-        }),
-        (err: unknown) => (err as NodeJS.ErrnoException).code === 'ECONNREFUSED',
-      );
+      await assertRefused(port);
     } finally {
       await ep.close();
     }
@@ -343,16 +348,7 @@ describe('tls: endpoints', () => {
     const port = Number(ep.address.split(':')[1]);
     const closeError = await new Promise<Error | undefined>((resolve) => server.close(resolve));
     assert.equal(closeError, undefined);
-    await assert.rejects(
-      new Promise<void>((resolve, reject) => {
-        const s = net.connect(port, '127.0.0.1', () => {
-          s.destroy();
-          resolve();
-        });
-        s.on('error', reject);
-      }),
-      (err: unknown) => (err as NodeJS.ErrnoException).code === 'ECONNREFUSED',
-    );
+    await assertRefused(port);
     await ep.close(); // after the application's close: nothing left to do, no error
   });
 
