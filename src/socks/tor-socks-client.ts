@@ -150,6 +150,8 @@ export class TorSocksClient {
    * @throws TorAbortError, TorTimeoutError
    */
   async socksAddress(opts: CancelOptions = {}): Promise<{ host: string; port: number } | { path: string }> {
+    // A JavaScript caller's null means no options, as undefined does (as for resolve and fetch).
+    opts ??= {};
     const address = await cancellable("finding tor's SOCKS port", opts, (signal) => this.resolveAddress({}, signal), () => undefined);
     return { ...address };
   }
@@ -168,6 +170,8 @@ export class TorSocksClient {
    * @example const s = await socks.connect({ host: '127.0.0.1', port: 7 }, { timeoutMs: 30_000 });
    */
   async connect(target: { host: string; port: number }, opts: TorSocksConnectOptions = {}): Promise<net.Socket> {
+    // A JavaScript caller's null means no options, as undefined does.
+    opts ??= {};
     this.assertOpen();
     const parsed = parseSocksTarget(target);
     const credentials = socksCredentials(opts);
@@ -235,6 +239,8 @@ export class TorSocksClient {
    * @example http.get('http://example.onion/', { agent: socks.httpAgent({ isolate: 'a' }) }, (res) => ...)
    */
   httpAgent(opts: HttpAgentOptions = {}): http.Agent {
+    // A JavaScript caller's null means no options, as undefined does.
+    opts ??= {};
     this.assertOpen();
     // Checked now so that a bad option fails here, not at the first request.
     socksCredentials(opts);

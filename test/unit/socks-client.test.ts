@@ -104,6 +104,16 @@ describe('socks client: connect through a fake SOCKS server', () => {
     assert.deepEqual([...fake.connections[0]!.received], [5, 1, 0, 5, 1, 0, 3, 12, ...Buffer.from('echo.example'), 0, 7]);
   });
 
+  it('null options mean no options for connect, httpAgent and socksAddress, as they do for resolve and fetch', async () => {
+    const { fake, client } = await setup();
+    // A JavaScript caller's null reached a destructuring and failed with a bare TypeError.
+    const socket = await client.connect({ host: 'echo.example', port: 7 }, null as never);
+    sockets.push(socket);
+    assert.equal(fake.connections[0]!.request?.host, 'echo.example');
+    assert.ok(client.httpAgent(null as never) instanceof http.Agent);
+    assert.deepEqual(await client.socksAddress(null as never), { host: '127.0.0.1', port: fake.port });
+  });
+
   it('a closed connection is not kept alive by the socks package\'s handshake timer (130 s)', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
