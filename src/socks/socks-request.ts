@@ -35,7 +35,8 @@ const MAX_AUTH_BYTES = 255;
  * which is a pure computation.
  * @param field what the value is, for the error message
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an empty host, whitespace or control
- *   characters, or a name longer than 255 bytes
+ *   characters, a URL's or host:port's delimiters (`: / @ [ ] ? # \`) in a name that is no IP
+ *   literal, or a name longer than 255 bytes
  */
 export function parseSocksHost(host: unknown, field = 'host'): { host: string; addressType: 1 | 3 | 4 } {
   if (typeof host !== 'string' || host.length === 0) throw new TorInvalidValueError(field, 'must be a non-empty string');
@@ -51,6 +52,14 @@ export function parseSocksHost(host: unknown, field = 'host'): { host: string; a
   }
   if (/[^\x21-\x7e]/.test(name)) {
     throw new TorInvalidValueError(field, 'contains whitespace or control characters');
+  }
+  // The delimiters of a URL and of host:port are never part of a hostname: such a "host" is a
+  // caller's mistake (a URL, host:port, user:password@host), which tor refuses as a malformed
+  // hostname with a general-failure reply that reads as a broken circuit. Only the character is
+  // named: the value may hold credentials.
+  const delimiter = /[:/@[\]?#\\]/.exec(name);
+  if (delimiter) {
+    throw new TorInvalidValueError(field, `is not a hostname: it contains "${delimiter[0]}" (give the bare host name; the port goes in its own field)`);
   }
   if (name.length > 255) throw new TorInvalidValueError(field, `is ${name.length} bytes long; SOCKS5 allows 255`);
   return { host: name, addressType: 3 };

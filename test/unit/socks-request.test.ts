@@ -33,12 +33,29 @@ describe('socks request validation', () => {
       ['h', 65536, /1-65535/],
       ['h', 1.5, /1-65535/],
       ['h', '80a', /1-65535/],
+      // A URL or host:port where the host goes: tor refuses such a name as malformed and answers
+      // a general failure, which read as a broken circuit.
+      ['example.com:80', 80, /not a hostname: it contains ":"/],
+      ['[example.com]', 80, /not a hostname: it contains "\["/],
+      ['http://example.com', 80, /not a hostname: it contains ":"/],
+      ['example.com/path', 80, /not a hostname: it contains "\/"/],
+      ['user:secret@example.com', 80, /not a hostname: it contains ":"/],
+      ['a@b', 80, /not a hostname: it contains "@"/],
+      ['a?b', 80, /not a hostname/],
+      ['a#b', 80, /not a hostname/],
+      ['a\\b', 80, /not a hostname/],
     ];
     for (const [host, port, re] of bad) {
       it(`refuses ${JSON.stringify(host)?.slice(0, 20)}:${String(port)}`, () => {
         assert.throws(() => parseSocksTarget({ host, port }), (e: unknown) => e instanceof TorInvalidValueError && re.test(e.message));
       });
     }
+    it('a refused name is not shown in the message (it may hold credentials)', () => {
+      assert.throws(() => parseSocksHost('user:secret@example.com'), (e: unknown) => e instanceof TorInvalidValueError && !e.message.includes('secret'));
+    });
+    it('resolve refuses such a name too', () => {
+      assert.throws(() => parseSocksHost('example.com:80', 'name'), (e: unknown) => e instanceof TorInvalidValueError && /invalid name: is not a hostname/.test(e.message));
+    });
     it('a 255-byte name is the longest accepted', () => {
       assert.equal(parseSocksHost('a'.repeat(255)).host.length, 255);
     });
