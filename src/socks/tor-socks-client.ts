@@ -161,7 +161,7 @@ export class TorSocksClient {
    * with `tls`, once the TLS handshake with the target is done).
    * @param target `{ host, port }`: an IPv4/IPv6 literal (brackets allowed), a hostname or a
    *   `.onion` address
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad target, port or credentials (no I/O done)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad target, port, credentials or `tls` (no I/O done)
    * @throws TorSocksError: tor's reply as a code with `reply` (`TOR_SOCKS_CONNECTION_REFUSED`,
    *   `TOR_SOCKS_HOST_UNREACHABLE`, `TOR_SOCKS_TTL_EXPIRED`, `TOR_SOCKS_ONION_NOT_FOUND`, ...),
    *   or `TOR_SOCKS_UNREACHABLE`, `TOR_SOCKS_NO_LISTENER`, `TOR_SOCKS_TIMEOUT`,
@@ -175,8 +175,7 @@ export class TorSocksClient {
     this.assertOpen();
     const parsed = parseSocksTarget(target);
     const credentials = socksCredentials(opts);
-    const tlsOptions: tls.ConnectionOptions | undefined =
-      opts.tls === true ? {} : opts.tls && typeof opts.tls === 'object' ? opts.tls : undefined;
+    const tlsOptions = tlsOption(opts.tls);
     const what = `connect to ${describeTarget(parsed)} through tor`;
     return cancellable(
       what,
@@ -245,11 +244,12 @@ export class TorSocksClient {
     // Checked now so that a bad option fails here, not at the first request.
     socksCredentials(opts);
     assertTimeout(opts.connectTimeoutMs, 'connectTimeoutMs');
+    const useTls = tlsOption(opts.tls) !== undefined;
     if (opts.socksPort !== undefined) parseSocksPortOption(opts.socksPort, opts.socksHostname);
     if (opts.circuit !== undefined) this.assertCircuitOption(opts.circuit);
     const open = this.openerFor(opts.circuit);
     const classes = torAgentClasses();
-    const agent = opts.tls ? new classes.https(open, opts) : new classes.http(open, opts);
+    const agent = useTls ? new classes.https(open, opts) : new classes.http(open, opts);
     const ref = new WeakRef(agent);
     this.agents.add(ref);
     this.collectedAgents.register(agent, ref);
@@ -568,6 +568,19 @@ export class TorSocksClient {
 interface PooledDispatcher {
   dispatcher: UndiciAgent;
   circuitId: string | undefined;
+}
+
+/**
+ * The TLS options of a `tls` option: `true` is TLS with the defaults, an object is TLS with those
+ * options, `false`, `null` or `undefined` is none. Anything else is refused rather than read as
+ * truthy or falsy: `tls: 'true'` (a value from a config file, say) used to give a plaintext stream.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`, field `tls`)
+ */
+function tlsOption(value: unknown): tls.ConnectionOptions | undefined {
+  if (value === undefined || value === null || value === false) return undefined;
+  if (value === true) return {};
+  if (typeof value === 'object' && !Array.isArray(value)) return value as tls.ConnectionOptions;
+  throw new TorInvalidValueError('tls', `must be true, false or TLS options (an object), got ${Array.isArray(value) ? 'an array' : `a ${typeof value}`}`);
 }
 
 /** The host of a fetch's URL, or undefined when it is no URL (fetchThrough then says so). */

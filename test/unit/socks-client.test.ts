@@ -114,6 +114,20 @@ describe('socks client: connect through a fake SOCKS server', () => {
     assert.deepEqual(await client.socksAddress(null as never), { host: '127.0.0.1', port: fake.port });
   });
 
+  it('tls must be a boolean or TLS options: connect took "true" for no TLS (a plaintext stream), httpAgent took "false" for https', async () => {
+    const { fake, client } = await setup();
+    for (const tls of ['true', 'false', 1, 0, ['x']]) {
+      await assert.rejects(client.connect({ host: 'echo.example', port: 443 }, { tls: tls as never }), (e: unknown) => e instanceof TorInvalidValueError && e.field === 'tls', JSON.stringify(tls));
+      assert.throws(() => client.httpAgent({ tls: tls as never }), (e: unknown) => e instanceof TorInvalidValueError && e.field === 'tls', JSON.stringify(tls));
+    }
+    assert.equal(fake.connections.length, 0, 'nothing was sent');
+    // null is no TLS, as undefined and false are.
+    const plain = await client.connect({ host: 'echo.example', port: 7 }, { tls: null as never });
+    sockets.push(plain);
+    assert.ok(!(plain instanceof tls.TLSSocket));
+    assert.equal((client.httpAgent({ tls: null as never }) as http.Agent & { defaultPort: number }).defaultPort, 80);
+  });
+
   it('a closed connection is not kept alive by the socks package\'s handshake timer (130 s)', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
