@@ -238,8 +238,10 @@ export class TorSocksClient {
    * @example http.get('http://example.onion/', { agent: socks.httpAgent({ isolate: 'a' }) }, (res) => ...)
    */
   httpAgent(opts: HttpAgentOptions = {}): http.Agent {
-    // A JavaScript caller's null means no options, as undefined does.
+    // A JavaScript caller's null means no options, as undefined does. A number where the options
+    // go (a timeout, say) would otherwise be ignored without a word.
     opts ??= {};
+    if (typeof opts !== 'object') throw new TorInvalidValueError('httpAgent options', `must be an object (isolate, keepAlive, tls...), got a ${typeof opts}`);
     this.assertOpen();
     // Checked now so that a bad option fails here, not at the first request.
     socksCredentials(opts);

@@ -128,6 +128,13 @@ describe('socks client: connect through a fake SOCKS server', () => {
     assert.equal((client.httpAgent({ tls: null as never }) as http.Agent & { defaultPort: number }).defaultPort, 80);
   });
 
+  it('httpAgent refuses options that are no object (a timeout in their place was ignored without a word), as fetch does', async () => {
+    const { client } = await setup();
+    for (const opts of [30_000, 'x', true]) {
+      assert.throws(() => client.httpAgent(opts as never), (e: unknown) => e instanceof TorInvalidValueError && e.field === 'httpAgent options', JSON.stringify(opts));
+    }
+  });
+
   it('a closed connection is not kept alive by the socks package\'s handshake timer (130 s)', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
