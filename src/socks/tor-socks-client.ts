@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Agent as UndiciAgent } from 'undici';
-import { TorError, TorInvalidValueError, TorProtocolError, TorTimeoutError } from '../errors.js';
+import { TorControlClosedError, TorError, TorInvalidValueError, TorProtocolError, TorTimeoutError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { ControlReply } from '../control/reply.js';
 import { assertTimeout, invalidSignal, timerDelay, type CancelOptions } from '../util/abort.js';
@@ -545,6 +545,13 @@ export class TorSocksClient {
         // tor answered but without listeners: that is the answer, not a reason to guess.
         if (err instanceof TorError && err.code === SOCKS_FAILURE_CODES.noListener) throw err;
         if (!(err instanceof TorError)) throw err;
+        // This client's tor is gone (its control connection closed): whatever listens on 9050
+        // or 9150 is another tor, maybe one on another network (a system tor beside a test
+        // network), which the caller never chose. The usual ports are for a tor that cannot say
+        // where it listens, not for one that is no longer there.
+        if (err instanceof TorControlClosedError) {
+          throw socksFailure('unreachable', `cannot find tor's SOCKS port: the control connection to tor is closed (${err.message}); reconnect, or pass socksPort`, err);
+        }
         why = `GETINFO net/listeners/socks failed: ${err.message}`;
         log('%s; trying the usual SOCKS ports', why);
       }

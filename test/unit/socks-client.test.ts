@@ -10,6 +10,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import {
   TorAbortError,
+  TorControlClosedError,
   TorControlError,
   TorInvalidValueError,
   TorSocksError,
@@ -402,6 +403,15 @@ describe('socks client: connect through a fake SOCKS server', () => {
       sockets.push(await client.connect({ host: 'h', port: 1 }));
       // the probe connection and the real one
       assert.equal(fake.connections.length, 2);
+    });
+
+    it("a closed control connection -> TOR_SOCKS_UNREACHABLE, not another tor on the fallback ports", async () => {
+      fake = await startFakeSocksServer({ answer: () => ({ forwardTo: echoPort }) });
+      const control = fakeControl(new TorControlClosedError('the connection to tor closed'));
+      client = new TorSocksClient(control, { fallbackSocksPorts: [fake.port] });
+      await assert.rejects(client.connect({ host: 'h', port: 1 }), (e: unknown) =>
+        isSocksError('TOR_SOCKS_UNREACHABLE')(e) && /control connection to tor is closed/.test((e as Error).message) && (e as Error).cause instanceof TorControlClosedError);
+      assert.equal(fake.connections.length, 0, 'the tor on the fallback port was used');
     });
 
     it('nothing anywhere -> TOR_SOCKS_UNREACHABLE saying what was tried', async () => {
