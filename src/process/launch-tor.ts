@@ -44,7 +44,7 @@ export interface LaunchTorOptions {
   signal?: AbortSignal;
 }
 
-const DEFAULTS = { timeoutMs: 120_000, logTail: 30, stopGraceMs: 2_000 } as const;
+const DEFAULTS = { timeoutMs: 120_000, logTail: 30, stopGraceMs: 2_000, outputGraceMs: 1_000 } as const;
 /** Longest piece of tor's output kept waiting for its line end (tor's own lines are far shorter). */
 const MAX_LOG_LINE = 64 * 1024;
 
@@ -290,9 +290,21 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   };
   for (const output of [child.stdout!, child.stderr!]) readLines(output, onLine);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    // 'close', not 'exit': it comes once tor's output has been read too, so that its last words
-    // are in the tail a launch error carries.
-    child.once('close', (code, signal) => resolve({ code, signal }));
+    // 'close' after 'exit': it comes once tor's output has been read too, so that its last words
+    // are in the tail a launch error carries. But a torPath that is a wrapper script may leave a
+    // process of its own behind that holds the pipes open: then 'close' would never come, and
+    // the launch (and its kill) would wait for ever. So 'close' is waited for a moment only.
+    child.once('exit', (code, signal) => {
+      const timer = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        resolve({ code, signal });
+      }, DEFAULTS.outputGraceMs);
+      child.once('close', () => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
+    });
     child.once('error', (err) => {
       tail.push(`spawn error: ${err.message}`);
       resolve({ code: null, signal: null });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { TorInvalidValueError, TorLaunchError } from '../../src/errors.js';
@@ -104,6 +104,21 @@ describe('launchTor refuses what it cannot honour (launch-tor)', () => {
     assert.ok(heard.length > 1, `${heard.length} pieces`);
     assert.equal(heard.join('').length, 200_000);
     for (const piece of heard) assert.ok(piece.length <= 2 * 64 * 1024, `a piece of ${piece.length}`);
+  });
+
+  it('a torPath script that exits but leaves a process of its own holding its output open fails the launch, not hangs it', async () => {
+    // A wrapper script without `exec`: the shell exits, its background child keeps the pipes.
+    const pidFile = path.join(os.tmpdir(), `torcon-fake-tor-bg-${process.pid}`);
+    try {
+      const { err } = await launchFakeTor(`echo started\nsleep 600 &\necho $! > ${pidFile}`);
+      assert.ok(err instanceof TorLaunchError, String(err));
+      assert.match(err.message, /exit code 3/);
+      assert.ok(err.logLines.includes('started'), JSON.stringify(err.logLines));
+    } finally {
+      const pid = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+      if (pid > 0) process.kill(pid, 'SIGKILL');
+      await rm(pidFile, { force: true });
+    }
   });
 
   it('a torPath that is a directory is no tor binary (it passes the executable check)', async () => {
