@@ -403,6 +403,35 @@ describe('testnet helpers without tor', () => {
     }
   });
 
+  it('readTestNetworkState refuses a network.json lacking what `testnet status` prints, or with escape sequences in it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-unit-state-'));
+    try {
+      const node = { nickname: 'auth0', role: 'authority', torrcPath: '/nonexistent/torrc', dataDir: dir, controlPort: 1, orPort: 2, dirPort: 3 };
+      const good = { version: 1, status: 'ready', ownerPid: process.pid, baseDir: dir, keep: false, startedAt: '', controlEndpoint: 'tcp:127.0.0.1:4', socksPort: 5, nodes: [node] };
+      await writeFile(path.join(dir, 'network.json'), JSON.stringify(good));
+      assert.equal((await readTestNetworkState(dir)).nodes.length, 1, 'the good one reads');
+      const { role: _role, ...noRole } = node;
+      const { controlPort: _port, ...noControlPort } = node;
+      const { baseDir: _dir, ...noBaseDir } = good;
+      const bad: Array<[string, unknown]> = [
+        ['a node without role', { ...good, nodes: [noRole] }],
+        ['a node with another role', { ...good, nodes: [{ ...node, role: 'exit' }] }],
+        ['a node without controlPort', { ...good, nodes: [noControlPort] }],
+        ['a port that is no port', { ...good, nodes: [{ ...node, orPort: '9001' }] }],
+        ['an escape sequence in a nickname', { ...good, nodes: [{ ...node, nickname: '\x1b[2Jauth0' }] }],
+        ['no baseDir', noBaseDir],
+        ['an escape sequence in controlEndpoint', { ...good, controlEndpoint: 'tcp:127.0.0.1:4\x1b[2J' }],
+        ['an unknown status', { ...good, status: 'weird' }],
+      ];
+      for (const [what, state] of bad) {
+        await writeFile(path.join(dir, 'network.json'), JSON.stringify(state));
+        await assert.rejects(readTestNetworkState(dir), TorInvalidValueError, what);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   describe('LiteControl against a scripted peer', () => {
     let server: net.Server;
     let port: number;

@@ -75,12 +75,36 @@ function validate(dir: string, value: unknown): TestNetworkState {
   const s = value as Partial<TestNetworkState>;
   if (s.version !== 1) bad('unknown version');
   if (!Number.isInteger(s.ownerPid)) bad('no ownerPid');
+  // What `testnet status` prints, so that a damaged or hand-edited file is refused here, typed,
+  // rather than crashing the printing or writing escape sequences to the terminal.
+  if (!STATUSES.includes(s.status as string)) bad('no valid status');
+  // (Any string: the directory is the user's, named as they chose.)
+  if (typeof s.baseDir !== 'string') bad('no baseDir');
+  if (s.controlEndpoint !== undefined && !isPrintable(s.controlEndpoint)) bad('an invalid controlEndpoint');
+  if (!isPortOrAbsent(s.socksPort)) bad('an invalid socksPort');
   if (!Array.isArray(s.nodes)) bad('no nodes');
   for (const n of s.nodes!) {
     if (typeof n !== 'object' || n === null || typeof n.nickname !== 'string' || typeof n.torrcPath !== 'string') bad('a node lacks nickname or torrcPath');
+    if (!NICKNAME.test(n.nickname)) bad('a node has an invalid nickname');
+    if (!ROLES.includes(n.role)) bad(`node ${n.nickname} has no valid role`);
     if (n.pid !== undefined && (!Number.isInteger(n.pid) || n.pid < 2)) bad(`node ${n.nickname} has an invalid pid`);
+    if (n.controlPort === undefined || ![n.controlPort, n.orPort, n.dirPort, n.socksPort].every(isPortOrAbsent)) bad(`node ${n.nickname} has an invalid port`);
   }
   return s as TestNetworkState;
+}
+
+const STATUSES: readonly string[] = ['starting', 'ready', 'stopped'] satisfies TestNetworkState['status'][];
+const ROLES: readonly string[] = ['authority', 'relay', 'client'] satisfies TestNodeRole[];
+/** tor's relay nicknames: 1 to 19 letters and digits. */
+const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
+
+function isPortOrAbsent(v: unknown): boolean {
+  return v === undefined || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535);
+}
+
+/** A non-empty string without control characters. */
+function isPrintable(v: unknown): v is string {
+  return typeof v === 'string' && v !== '' && !/[\x00-\x1f\x7f-\x9f]/.test(v);
 }
 
 /**
