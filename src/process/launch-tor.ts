@@ -47,6 +47,8 @@ export interface LaunchTorOptions {
 const DEFAULTS = { timeoutMs: 120_000, logTail: 30, stopGraceMs: 2_000, outputGraceMs: 1_000 } as const;
 /** Longest piece of tor's output kept waiting for its line end (tor's own lines are far shorter). */
 const MAX_LOG_LINE = 64 * 1024;
+/** Longest line kept in the log tail (tor's own lines are far shorter). */
+const MAX_TAIL_LINE = 1000;
 
 /** A tor process started and owned by us, with its authenticated control connection. */
 export interface LaunchedTor {
@@ -278,7 +280,9 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   const onLine = (raw: string) => {
     if (!raw.trim()) return;
     const line = printable(raw.trimEnd());
-    tail.push(line);
+    // Cut in the tail only (onLog hears it whole): the tail goes into TorLaunchError's message,
+    // which a program that is no tor could otherwise fill with megabytes.
+    tail.push(line.length > MAX_TAIL_LINE ? `${line.slice(0, MAX_TAIL_LINE)}... (${line.length - MAX_TAIL_LINE} more characters)` : line);
     if (tail.length > DEFAULTS.logTail) tail.shift();
     if (onLog) {
       try {

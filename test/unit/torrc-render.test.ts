@@ -106,6 +106,16 @@ describe('launchTor refuses what it cannot honour (launch-tor)', () => {
     for (const piece of heard) assert.ok(piece.length <= 2 * 64 * 1024, `a piece of ${piece.length}`);
   });
 
+  it("a torPath program's flood of output leaves TorLaunchError's message short; onLog hears it all", async () => {
+    // 3,000,000 characters without a line end.
+    const { err, heard } = await launchFakeTor("head -c 3000000 /dev/zero | tr '\\0' x");
+    assert.ok(err instanceof TorLaunchError, String(err));
+    assert.equal(heard.join('').length, 3_000_000);
+    assert.ok(err.message.length <= 64 * 1024, `a message of ${err.message.length} characters`);
+    assert.match(err.message, /exit code 3/);
+    assert.match(err.logLines.at(-1)!, /^x+\.\.\. \(\d+ more characters\)$/);
+  });
+
   it('a torPath script that exits but leaves a process of its own holding its output open fails the launch, not hangs it', async () => {
     // A wrapper script without `exec`: the shell exits, its background child keeps the pipes.
     const pidFile = path.join(os.tmpdir(), `torcon-fake-tor-bg-${process.pid}`);
