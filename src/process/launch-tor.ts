@@ -271,7 +271,9 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   const tail: string[] = [];
   // The owner goes on the command line, not in the torrc: SAVECONF rewrites the torrc without `__`
   // options, and a RELOAD of that file would forget it; tor re-applies its command line each reload.
-  const args = ['-f', torrc, '--defaults-torrc', defaults, '--ignore-missing-torrc', '__OwningControllerProcess', String(process.pid)];
+  // No --ignore-missing-torrc: a torrc gone before tor reads it (a tmp cleaner) must stop tor, not
+  // leave it on its built-in defaults, network on.
+  const args = ['-f', torrc, '--defaults-torrc', defaults, '__OwningControllerProcess', String(process.pid)];
   const child = spawn(torPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

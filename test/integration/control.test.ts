@@ -17,6 +17,7 @@ import {
   TorNotAvailableError,
 } from '../../src/errors.js';
 import { parseBootstrapStatus } from '../../src/process/bootstrap.js';
+import { findTorBinary } from '../../src/process/launch-tor.js';
 import { compareTorVersions } from '../../src/util/tor-version.js';
 import { OWNER_FILE, sweepLeftoverDataDirectories, type OwnerRecord } from '../../src/process/temp-data-directory.js';
 import { identifyProcess, type ProcessIdentity } from '../../src/process/process-identity.js';
@@ -391,6 +392,22 @@ describe('launching and losing tor', function () {
     assert.ok(err instanceof TorLaunchError);
     assert.equal(err.code, 'TOR_LAUNCH_FAILED');
     assert.ok(err.logLines.some((l) => /NoSuchOption/.test(l)), err.logLines.join('\n'));
+  });
+
+  it('a torrc that is gone before tor reads it fails the launch: tor never runs on its built-in defaults (network on)', async () => {
+    // A wrapper removes the torrc launchTor wrote (as a tmp cleaner or a sweep might) and has tor
+    // only check the config it would run with: --verify-config starts nothing.
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-vanish-'));
+    try {
+      const wrapper = path.join(dir, 'tor');
+      await writeFile(wrapper, `#!/bin/sh\nrm -f "$2"\nexec ${await findTorBinary()} --verify-config "$@"\n`, { mode: 0o755 });
+      const err = await launchTor({ config: OFFLINE, torPath: wrapper }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorLaunchError, String(err));
+      assert.doesNotMatch(err.message, /exit code 0/, 'tor found the config valid without the torrc');
+      assert.ok(err.logLines.some((l) => /torrc/.test(l)), err.logLines.join('\n'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('kills tor and rejects with TorAbortError when aborted', async () => {
