@@ -20,10 +20,11 @@ const log = logger('launch');
  * - named as ours (`torcon-` and mkdtemp's six characters) and a real directory (never a symlink,
  *   never followed), owned by our user;
  * - holding an owner record that is a regular file of ours, and valid;
- * - left by an owner that is gone, with a tor that is gone: a directory whose tor was never
- *   recorded (its owner died between making it and starting tor) is kept, as tor may be starting;
+ * - left by an owner that is gone, with a tor that is gone (or none recorded: the owner died
+ *   while launching it);
  * - not locked by a tor: tor holds a lock on `lock` in its DataDirectory while it runs, which
- *   Linux lists in /proc/locks (elsewhere the recorded tor's pid is all there is).
+ *   Linux lists in /proc/locks (elsewhere the recorded tor's pid is all there is, and a directory
+ *   without one is kept).
  * A directory without the record (made by an older torcon, or by anyone else) is never touched;
  * where a process cannot be recognised for sure (no /proc), a pid that is alive keeps the
  * directory, whoever has it now. The sweep never fails a launch: what goes wrong is logged
@@ -126,10 +127,14 @@ async function isLeftover(dir: string, uid: number, locks: () => Promise<Set<str
   const info = await lstat(dir);
   if (!info.isDirectory() || info.uid !== uid) return false;
   const record = await readOwnerRecord(dir, uid);
-  if (record?.tor === undefined) return false;
-  if ((await isProcessAlive(record.owner)) || (await isProcessAlive(record.tor))) return false;
+  if (record === undefined) return false;
+  if ((await isProcessAlive(record.owner)) || (record.tor !== undefined && (await isProcessAlive(record.tor)))) return false;
   const held = await locks();
-  return held === undefined || !(await lockIsHeld(dir, held));
+  // No tor recorded: the owner died while launching (a Ctrl-C), before or just after it started
+  // tor. Only the lock can show a tor running there then; where it cannot be read, keep it. (A tor
+  // of a dead owner exits by itself, and one that finds its torrc gone does not start.)
+  if (held === undefined) return record.tor !== undefined;
+  return !(await lockIsHeld(dir, held));
 }
 
 /** The owner record of `dir`, when it is a regular file of `uid` holding a valid one. */

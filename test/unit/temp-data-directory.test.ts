@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { identifyProcess, isProcessAlive, type ProcessIdentity } from '../../src/process/process-identity.js';
 import {
+  isDataDirectoryLocked,
   makeTempDataDirectory,
   OWNER_FILE,
   recordTor,
@@ -83,13 +84,33 @@ describe('temporary DataDirectories: owner record and the sweep of leftovers', (
   it('keeps a directory while its owner lives, or its tor does', async () => {
     await plant('torcon-Owner1', record(me, gone));
     await plant('torcon-TorUp2', record(gone, me));
+    await plant('torcon-NoTor3', record(me)); // launching: tor not recorded yet
     assert.deepEqual(await sweepLeftoverDataDirectories(parent), []);
-    assert.deepEqual((await readdir(parent)).sort(), ['torcon-Owner1', 'torcon-TorUp2']);
+    assert.deepEqual((await readdir(parent)).sort(), ['torcon-NoTor3', 'torcon-Owner1', 'torcon-TorUp2']);
   });
 
-  it('keeps what it cannot prove is a leftover of ours: no record, no tor in it, a bad record, a name not ours', async () => {
+  it('removes a directory whose owner died while launching, before its tor was recorded (no tor holds its lock)', async () => {
+    const dir = await plant('torcon-NoTor2', record(gone));
+    assert.deepEqual(await sweepLeftoverDataDirectories(parent), [dir]);
+    assert.deepEqual(await readdir(parent), []);
+  });
+
+  it('keeps such a directory while a process holds its lock (the tor its owner started before dying)', async () => {
+    const dir = await plant('torcon-Locked', record(gone));
+    // flock(1) stands in for tor, which locks `lock` the same way while it runs.
+    // Its own process group, so that the sleep that inherits the lock dies with it.
+    const holder = spawn('flock', [path.join(dir, 'lock'), 'sleep', '600'], { stdio: 'ignore', detached: true });
+    try {
+      while (!(await isDataDirectoryLocked(dir))) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(await sweepLeftoverDataDirectories(parent), []);
+      assert.ok((await stat(path.join(dir, 'keys'))).isDirectory());
+    } finally {
+      process.kill(-holder.pid!, 'SIGKILL');
+    }
+  });
+
+  it('keeps what it cannot prove is a leftover of ours: no record, a bad record, a name not ours', async () => {
     await plant('torcon-NoRec1');
-    await plant('torcon-NoTor2', record(gone)); // the owner died before tor started: tor may be starting
     await plant('torcon-BadJs3', '{"torcon":1,"owner":');
     await plant('torcon-Shape4', { torcon: 1, owner: { pid: 'x' }, tor: gone });
     await plant('torcon-Versn5', { torcon: 2, owner: gone, tor: gone });
