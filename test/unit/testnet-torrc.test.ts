@@ -13,7 +13,9 @@ import {
   TorLaunchError,
   TorProtocolError,
 } from '../../src/errors.js';
+import { identifyProcess } from '../../src/process/process-identity.js';
 import { LiteControl } from '../../src/process/testnet/control-lite.js';
+import { startLoopbackNetwork } from '../../src/process/testnet/test-network.js';
 import { allocatePorts } from '../../src/process/testnet/ports.js';
 import { readTestNetworkState, stopTestNetworkByDir } from '../../src/process/testnet/state-file.js';
 import { parseCertificateFingerprint, parseListFingerprint } from '../../src/process/testnet/keys.js';
@@ -427,6 +429,28 @@ describe('testnet helpers without tor', () => {
         await writeFile(path.join(dir, 'network.json'), JSON.stringify(state));
         await assert.rejects(readTestNetworkState(dir), TorInvalidValueError, what);
       }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('startLoopbackNetwork refuses a directory whose network is still starting (its owner lives, no node runs yet), and leaves it alone', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-unit-state-'));
+    try {
+      const starting = {
+        version: 1,
+        status: 'starting',
+        ownerPid: process.pid,
+        owner: await identifyProcess(process.pid),
+        baseDir: dir,
+        keep: true,
+        startedAt: '',
+        nodes: [{ nickname: 'auth0', role: 'authority', torrcPath: path.join(dir, 'auth0', 'torrc'), dataDir: path.join(dir, 'auth0'), controlPort: 1 }],
+      };
+      await writeFile(path.join(dir, 'network.json'), JSON.stringify(starting));
+      const err = await startLoopbackNetwork({ baseDir: dir, torPath: '/nonexistent/tor', gencertPath: '/nonexistent/tor-gencert' }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorLaunchError && /already starting/.test(err.message), String(err));
+      assert.equal((await readTestNetworkState(dir)).status, 'starting', 'its network.json is untouched');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -2,6 +2,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TorInvalidValueError } from '../../errors.js';
 import { logger } from '../../util/log.js';
+import { isProcessIdentity, type ProcessIdentity } from '../process-identity.js';
 import type { TestNodeRole } from './torrc-builder.js';
 
 /**
@@ -35,6 +36,11 @@ export interface TestNetworkState {
   status: 'starting' | 'ready' | 'stopped';
   /** The process that started (and owns) the network. */
   ownerPid: number;
+  /**
+   * That process as it can be recognised later, once its pid may be another's (absent in files
+   * of older torcon): a start on the same directory refuses while it lives.
+   */
+  owner?: ProcessIdentity;
   /** The network's directory (where network.json lives). */
   baseDir: string;
   /** When false, stopping removes `baseDir`. */
@@ -75,6 +81,7 @@ function validate(dir: string, value: unknown): TestNetworkState {
   const s = value as Partial<TestNetworkState>;
   if (s.version !== 1) bad('unknown version');
   if (!Number.isInteger(s.ownerPid)) bad('no ownerPid');
+  if (s.owner !== undefined && !isProcessIdentity(s.owner)) bad('an invalid owner');
   // What `testnet status` prints, so that a damaged or hand-edited file is refused here, typed,
   // rather than crashing the printing or writing escape sequences to the terminal.
   if (!STATUSES.includes(s.status as string)) bad('no valid status');

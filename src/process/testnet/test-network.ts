@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TorAbortError, TorError, TorInvalidValueError, TorLaunchError, TorTimeoutError } from '../../errors.js';
 import { logger } from '../../util/log.js';
+import { identifyProcess, isProcessAlive } from '../process-identity.js';
 import { LiteControl } from './control-lite.js';
 import { checkExitStream, startEchoServer, type EchoServer } from './exit-check.js';
 import { generateNodeKeys, loadCachedKeys, saveCachedKeys, type NodeKeys } from './keys.js';
@@ -203,6 +204,11 @@ async function prepareBaseDir(baseDir: string | undefined): Promise<string> {
       throw new TorInvalidValueError('baseDir', `${dir} is not empty and holds no torcon test network; refusing to overwrite it`);
     }
     if (previous.running) throw new TorLaunchError(`a test network is already running in ${dir} (owner pid ${previous.ownerPid})`);
+    // One still starting has no node running yet (its keys come first): its owner tells. Removing
+    // the directory under it would fail that start, and its cleanup then hit this network.
+    if (previous.status !== 'stopped' && previous.owner !== undefined && (await isProcessAlive(previous.owner))) {
+      throw new TorLaunchError(`a test network is already starting in ${dir} (owner pid ${previous.ownerPid})`);
+    }
     await rm(dir, { recursive: true, force: true });
   }
   await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -313,6 +319,7 @@ export async function startLoopbackNetwork(opts: StartTestNetworkOptions = {}): 
       version: 1,
       status: 'starting',
       ownerPid: process.pid,
+      owner: await identifyProcess(process.pid),
       baseDir: dir,
       keep: v.keep,
       startedAt: new Date().toISOString(),
