@@ -39,7 +39,7 @@ export interface LaunchTorOptions {
   onLog?: (line: string) => void;
   /** Resolve only at 100% bootstrap. @default true, unless `DisableNetwork` is set */
   waitForBootstrap?: boolean;
-  /** Give up (and kill tor) after this long. @default 120000 */
+  /** Give up (and kill tor) after this long: a TorLaunchError whose `cause` is a TorTimeoutError. @default 120000 */
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -231,8 +231,9 @@ async function prepareDataDirectory(
  * bootstrapped to 100%.
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a config renderTorrc refuses, or a
  *   `timeoutMs` that is not a number from 0 to Infinity, before anything starts
- * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) with tor's last log lines when tor exits or fails
- * @throws TorTimeoutError (`TOR_TIMEOUT`), TorAbortError (`TOR_ABORTED`): tor is killed first
+ * @throws TorLaunchError (`TOR_LAUNCH_FAILED`) with tor's last log lines when tor exits or fails,
+ *   or is not ready within `timeoutMs` (then `cause` is the TorTimeoutError): tor is killed first
+ * @throws TorAbortError (`TOR_ABORTED`) when `signal` aborts: tor is killed first
  */
 export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<LaunchedTor> {
   const userConfig = opts.config ?? {};
