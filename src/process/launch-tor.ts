@@ -296,7 +296,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     }
   };
   for (const output of [child.stdout!, child.stderr!]) readLines(output, onLine);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: NodeJS.ErrnoException }>((resolve) => {
     // 'close' after 'exit': it comes once tor's output has been read too, so that its last words
     // are in the tail a launch error carries. But a torPath that is a wrapper script may leave a
     // process of its own behind that holds the pipes open: then 'close' would never come, and
@@ -314,7 +314,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     });
     child.once('error', (err) => {
       tail.push(`spawn error: ${err.message}`);
-      resolve({ code: null, signal: null });
+      resolve({ code: null, signal: null, spawnError: err });
     });
   });
   // So that the sweep of a later launch keeps the directory while this tor runs, whatever becomes
@@ -346,7 +346,9 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   const timer = setTimeout(() => abort.abort(new TorTimeoutError('launching tor', timeoutMs)), timerDelay(timeoutMs));
   try {
     if (opts.signal?.aborted) throw new TorAbortError('launching tor');
-    const died = exited.then(({ code, signal }) => {
+    const died = exited.then(({ code, signal, spawnError }) => {
+      // It never ran (a script whose #! interpreter is missing gives ENOENT): no exit code to tell.
+      if (spawnError) throw new TorLaunchError(`cannot run ${torPath} (${spawnError.code ?? spawnError.message})`, [...tail], { cause: spawnError });
       throw new TorLaunchError(
         `tor exited during startup (${signal ? `signal ${signal}` : `exit code ${code}`})`,
         [...tail],

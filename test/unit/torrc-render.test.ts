@@ -131,6 +131,20 @@ describe('launchTor refuses what it cannot honour (launch-tor)', () => {
     }
   });
 
+  it('a torPath that cannot be run (its #! interpreter is missing) says so, not that tor exited with code null', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-fake-tor-'));
+    try {
+      const script = path.join(dir, 'tor');
+      await writeFile(script, '#!/nonexistent/interpreter\n', { mode: 0o755 });
+      const err = await launchTorProcess({ config: { DisableNetwork: 1 }, torPath: script }).catch((e: unknown) => e);
+      assert.ok(err instanceof TorLaunchError, String(err));
+      assert.match(err.message, /^cannot run .*\/tor \(ENOENT\)/);
+      assert.doesNotMatch(err.message, /exit code null/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a torPath that is a directory is no tor binary (it passes the executable check)', async () => {
     const err = await findTorBinary(os.tmpdir()).catch((e: unknown) => e);
     assert.ok(err instanceof TorLaunchError, String(err));
