@@ -355,14 +355,17 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
       );
     });
     died.catch(() => undefined);
+    // Where the launch got to, for a timeout's message: tor that runs but has not bootstrapped is
+    // another story (a network problem, the progress says which) than one that never came up.
+    let bootstrap: BootstrapProgress | 'waiting' | undefined;
     const cancelled = new Promise<never>((_, reject) => {
       abort.signal.addEventListener('abort', () => {
         const reason = abort.signal.reason;
-        reject(
-          reason instanceof TorTimeoutError
-            ? new TorLaunchError(`tor did not start within ${timeoutMs} ms`, [...tail], { cause: reason })
-            : new TorAbortError('launching tor', { cause: reason }),
-        );
+        const what =
+          bootstrap === undefined
+            ? `tor did not start within ${timeoutMs} ms`
+            : `tor started but did not bootstrap within ${timeoutMs} ms (${bootstrap === 'waiting' ? 'no progress reported' : `at ${bootstrap.percent}%: ${bootstrap.summary}${bootstrap.warning !== undefined ? `; last problem: ${bootstrap.warning}` : ''}`})`;
+        reject(reason instanceof TorTimeoutError ? new TorLaunchError(what, [...tail], { cause: reason }) : new TorAbortError('launching tor', { cause: reason }));
       });
     });
     cancelled.catch(() => undefined);
@@ -377,7 +380,13 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     await race(control.command('TAKEOWNERSHIP'));
     const disabled = configValue(config, 'DisableNetwork') === '1';
     if (opts.waitForBootstrap ?? !disabled) {
-      await race(waitForBootstrap(control, { onProgress: opts.onProgress, signal: abort.signal }));
+      bootstrap = 'waiting';
+      const onProgress = opts.onProgress;
+      const progress = (p: BootstrapProgress): void => {
+        bootstrap = p;
+        onProgress?.(p);
+      };
+      await race(waitForBootstrap(control, { onProgress: progress, signal: abort.signal }));
     }
     const launched: LaunchedTor = {
       control,

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { BootstrapProgress } from '../../src/process/bootstrap.js';
-import { TorNetworkDisabledError, TorTimeoutError } from '../../src/errors.js';
+import { TorLaunchError, TorNetworkDisabledError, TorTimeoutError } from '../../src/errors.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 
 describe('tor.bootstrapProgress() and tor.waitForBootstrap() against real tor', function () {
@@ -69,6 +69,27 @@ describe('tor.bootstrapProgress() and tor.waitForBootstrap() against real tor', 
       assert.equal((await joining.bootstrapProgress()).percent, 100);
       await assert.rejects(joining.waitForBootstrap({ timeoutMs: 30_000 }), (e: unknown) => e instanceof TorNetworkDisabledError);
     });
+  });
+
+  it("launchTor's timeout while tor bootstraps says so, with tor's progress, not that tor did not start", async () => {
+    const closed = await closedPort();
+    await assert.rejects(
+      launchTor({
+        config: {
+          TestingTorNetwork: 1,
+          UseDefaultFallbackDirs: 0,
+          DirAuthority: `nowhere orport=${closed} no-v2 v3ident=${'A'.repeat(40)} 127.0.0.1:${closed} ${'B'.repeat(40)}`,
+        },
+        waitForBootstrap: true,
+        timeoutMs: 4_000,
+      }),
+      (e: unknown) => {
+        assert.ok(e instanceof TorLaunchError, String(e));
+        assert.match(e.message, /^tor started but did not bootstrap within 4000 ms \((at \d+%: .*|no progress reported)\)/);
+        assert.ok(e.cause instanceof TorTimeoutError);
+        return true;
+      },
+    );
   });
 
   describe('a tor whose only directory authority (on 127.0.0.1) is not there', () => {
