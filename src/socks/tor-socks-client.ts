@@ -246,6 +246,8 @@ export class TorSocksClient {
     // Checked now so that a bad option fails here, not at the first request.
     socksCredentials(opts);
     assertTimeout(opts.connectTimeoutMs, 'connectTimeoutMs');
+    // Node reads it as truthy: 'false' (from a config file, say) would keep connections open.
+    if (opts.keepAlive !== undefined && typeof opts.keepAlive !== 'boolean') throw new TorInvalidValueError('keepAlive', `must be a boolean, got a ${typeof opts.keepAlive}`);
     const useTls = tlsOption(opts.tls) !== undefined;
     if (opts.socksPort !== undefined) parseSocksPortOption(opts.socksPort, opts.socksHostname);
     if (opts.circuit !== undefined) this.assertCircuitOption(opts.circuit);

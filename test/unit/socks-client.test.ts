@@ -136,6 +136,14 @@ describe('socks client: connect through a fake SOCKS server', () => {
     }
   });
 
+  it('httpAgent: keepAlive must be a boolean ("false" would keep connections open)', async () => {
+    const { client } = await setup();
+    for (const keepAlive of ['false', 'true', 0, 1]) {
+      assert.throws(() => client.httpAgent({ keepAlive: keepAlive as never }), (e: unknown) => e instanceof TorInvalidValueError && e.field === 'keepAlive', JSON.stringify(keepAlive));
+    }
+    assert.equal((client.httpAgent({ keepAlive: false }) as http.Agent & { keepAlive: boolean }).keepAlive, false);
+  });
+
   it('a closed connection is not kept alive by the socks package\'s handshake timer (130 s)', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;
