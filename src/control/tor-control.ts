@@ -614,6 +614,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     event: string,
     kind: K,
     fn: Listener | RawListener,
+    retried = false,
   ): Promise<() => Promise<void>> {
     assertToken(event, 'event name');
     if (typeof fn !== 'function') throw new TorInvalidValueError('event listener', 'must be a function');
@@ -641,6 +642,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       this.dropIfUnused(name);
       // Put tor back on the set without the refused name, unless the connection is gone.
       if (!this.closed) await this.syncEvents().catch(() => undefined);
+      // tor refuses a whole SETEVENTS for one name it does not know. When that name is another
+      // subscription's, made at the same time, ours was fine: that one has removed itself by now,
+      // so ours is made again (once: a tor that keeps naming someone else gets the error).
+      if (!retried && !this.closed && refusedOtherEvent(err, name)) return this.addSubscriber(event, kind, fn, true);
       throw err;
     }
     let done = false;
@@ -771,6 +776,16 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     const awaited = this.queue.length - this.queueHead;
     return `TorControl { ${this.closedError ? 'closed' : 'open'}, ${awaited} awaiting a reply, events: [${events}] }`;
   }
+}
+
+/**
+ * Whether `err` is tor refusing a SETEVENTS for an event other than `name` (`552 Unrecognized
+ * event "NAME"`).
+ */
+function refusedOtherEvent(err: unknown, name: string): boolean {
+  if (!(err instanceof TorControlError) || err.status !== 552 || err.command !== 'SETEVENTS') return false;
+  const refused = /Unrecognized event "([^"]*)"/.exec(err.message)?.[1];
+  return refused !== undefined && refused.toUpperCase() !== name;
 }
 
 /**

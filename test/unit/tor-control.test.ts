@@ -263,6 +263,22 @@ describe('TorControl against a scripted peer', () => {
     assert.deepEqual(peer.received, ['SETEVENTS CIRC', 'SETEVENTS BOGUS CIRC', 'SETEVENTS CIRC STREAM']);
   });
 
+  it('keeps a subscription made at the same time as one tor refuses', async () => {
+    peer.auto.set('SETEVENTS', (line) => (line.includes('BOGUS') ? '552 Unrecognized event "BOGUS"\r\n' : '250 OK\r\n'));
+    // Both names go in one SETEVENTS, which tor refuses whole for the name it does not know.
+    const [circ, bogus] = await Promise.allSettled([
+      control.subscribe('CIRC', () => undefined),
+      control.subscribe('BOGUS', () => undefined),
+    ]);
+    assert.equal(circ.status, 'fulfilled');
+    assert.ok(bogus.status === 'rejected' && bogus.reason instanceof TorControlError);
+    assert.equal(peer.received.at(-1), 'SETEVENTS CIRC');
+    const seen: string[] = [];
+    await control.subscribeRaw('CIRC', (text) => seen.push(text));
+    peer.write('650 CIRC 1 LAUNCHED\r\n');
+    await waitUntil(() => seen.length === 1, 'the CIRC event');
+  });
+
   it('delivers events to every subscriber even when one throws', async () => {
     peer.auto.set('SETEVENTS', '250 OK\r\n');
     const seen: string[] = [];
