@@ -132,6 +132,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   /** mapAddress calls, one at a time (see mapAddress). */
   private mapAddressChain: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
+  /**
+   * Set once close() has sent QUIT and ended our side: a later write would fail the socket
+   * ("write after end") and reject the commands close() is draining.
+   */
+  private ended = false;
   /** True while an event is being handed to its subscribers. */
   private dispatching = false;
   /**
@@ -220,6 +225,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
           cause: this.closedError,
         }),
       );
+    }
+    if (this.ended) {
+      return Promise.reject(new TorControlClosedError(`${keyword} not sent: the connection is closing (close() was called)`));
     }
     // A JavaScript caller's null is no options, as invalidCancelOptions takes it.
     const { signal, timeoutMs } = opts ?? {};
@@ -716,7 +724,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
 
   /**
    * Closes the connection: sends QUIT and waits for tor to close (at most `timeoutMs`), then
-   * destroys the socket. Pending commands reject with TorControlClosedError.
+   * destroys the socket. Commands sent before get tor's replies if they come first; those still
+   * pending then, and any made after close(), reject with TorControlClosedError.
    * @throws TorInvalidValueError for a `timeoutMs` that is not a number from 0 to Infinity (the
    *   connection is then left as it was)
    */
@@ -732,6 +741,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         resolve();
       });
       this.command('QUIT').catch(() => undefined);
+      this.ended = true;
       this.socket.end();
     });
     return this.closing;

@@ -105,6 +105,24 @@ describe('TorControl against a scripted peer', () => {
     await peer2.close();
   });
 
+  it('close() still drains when a command is made after it: that one is refused unsent, the earlier one gets its reply', async () => {
+    const closeEvent = new Promise<Error | undefined>((resolve) => control.once('close', resolve));
+    const before = control.getInfo('version');
+    const closing = control.close({ timeoutMs: 5000 });
+    const after = control.getInfo('address').catch((e: unknown) => e);
+    await peer.waitForLines(2);
+    // Answered as tor does: the earlier command, QUIT, then the end of the connection.
+    peer.write('250-version=1\r\n250 OK\r\n250 closing connection\r\n');
+    peer.cut();
+    assert.equal(await before, '1');
+    const late = await after;
+    assert.ok(late instanceof TorControlClosedError, String(late));
+    assert.match((late as Error).message, /close\(\)/);
+    await closing;
+    assert.equal(await closeEvent, undefined);
+    assert.deepEqual(peer.received, ['GETINFO version', 'QUIT']);
+  });
+
   it('closes with a protocol error on garbage, rejecting what is pending', async () => {
     const pending = control.getInfo('version');
     await peer.waitForLines(1);
