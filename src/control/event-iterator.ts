@@ -64,7 +64,8 @@ export function eventIterator(
     return Promise.all(offs.map((off) => off().catch(() => undefined)));
   };
   const push = (e: TorEvent) => {
-    if (failure) return;
+    // Ended (aborted) and not yet unsubscribed: what comes now is not for the reader.
+    if (failure || ended) return;
     if (buffer.length >= maxBuffered) {
       // Unbounded, a reader that stalls would take the process's memory; what is buffered is
       // still read, then the error says that events were dropped from here on.
@@ -81,6 +82,11 @@ export function eventIterator(
   };
   const onAbort = () => {
     ended = true;
+    // Unsubscribed now, not at the next next(): a reader busy when the signal aborts may call it
+    // late or never, and the subscription would live on (and, with a next() for each new event,
+    // the loop never end).
+    source.off('close', onClose);
+    void unsubscribe();
     wakeAll();
   };
   const stop = async () => {

@@ -703,7 +703,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   }
 
   /**
-   * Tor's events as an async iterator. Ends when `signal` aborts, when the loop breaks (or
+   * Tor's events as an async iterator. Ends when `signal` aborts (unsubscribing at once; events
+   * buffered before the abort are still read), when the loop breaks (or
    * `return()` is called, which also ends any `next()` still waiting), or when the connection
    * closes (then the iterator throws TorControlClosedError). Events are buffered between reads, at
    * most `maxBuffered` (default 10,000): a reader that falls further behind gets the buffered events,

@@ -158,6 +158,22 @@ describe('TorControl subscriptions and event iterators', () => {
     assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS']);
   });
 
+  it('an abort while the reader is busy unsubscribes at once: events that come later are not read, the next next() is done', async () => {
+    const ac = new AbortController();
+    const iterator = control.events('BW', { signal: ac.signal });
+    const first = iterator.next();
+    await peer.waitForLines(1);
+    peer.write('650 BW 1 1\r\n');
+    assert.equal((await first).value!.raw, 'BW 1 1');
+    // The reader is busy with that event (no next() waiting) when the signal aborts.
+    ac.abort();
+    await waitUntil(() => peer.received.includes('SETEVENTS'), 'the unsubscribe');
+    peer.write('650 BW 2 2\r\n');
+    await roundTrip();
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS', 'GETINFO version']);
+  });
+
   it('refuses a maxBuffered that is not a whole number from 1 (Infinity is no bound)', () => {
     for (const bad of [0, -1, 1.5, NaN, '10' as unknown as number]) {
       assert.throws(() => control.events('BW', { maxBuffered: bad }), TorInvalidValueError, String(bad));
