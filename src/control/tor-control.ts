@@ -567,7 +567,9 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       await raceCancel(previous, 'MAPADDRESS', opts);
       return this.send(line + '\r\n', line, remaining(), true);
     })();
-    this.mapAddressChain = answered.catch(() => undefined);
+    // The next call waits for this one and for the one before: should this one give up (timeout,
+    // abort) while waiting its turn, the one before may still be awaiting its reply.
+    this.mapAddressChain = Promise.allSettled([previous, answered]).then(() => undefined);
     const outcomes = readMapAddressReply(await answered, pairs);
     const mapped: MappedAddress[] = [];
     const refusals: Array<{ status: number; text: string }> = [];

@@ -10,7 +10,7 @@ import {
 import type { ControlReply, ReplyLine } from '../../src/control/reply.js';
 import { openTorControl } from '../../src/control/transport.js';
 import { TorControl } from '../../src/control/tor-control.js';
-import { TorControlError, TorInvalidValueError, TorProtocolError } from '../../src/errors.js';
+import { TorControlError, TorInvalidValueError, TorProtocolError, TorTimeoutError } from '../../src/errors.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 
@@ -252,6 +252,34 @@ describe('control: MAPADDRESS', () => {
       assert.equal(peer.received[2], 'MAPADDRESS a.example=a.example');
       peer.write('250 a.example=a.example\r\n');
       assert.deepEqual(await Promise.all([first, second, info]), [
+        [{ address: 'a.example', newAddress: '1.1.1.1' }],
+        [{ address: 'a.example', newAddress: 'a.example' }],
+        '0.4.9.11',
+      ]);
+    } finally {
+      control.destroy();
+      await peer.close();
+    }
+  });
+
+  it('TorControl.mapAddress: a call that timed out waiting for its turn does not let the next one go before the call still awaiting its reply', async () => {
+    const peer = await ScriptedPeer.start();
+    const control = new TorControl(await connectRaw(peer.port));
+    try {
+      const first = control.mapAddress({ 'a.example': '1.1.1.1' });
+      await peer.waitForLines(1);
+      await assert.rejects(control.mapAddress({ 'b.example': '2.2.2.2' }, { timeoutMs: 1 }), TorTimeoutError);
+      const third = control.mapAddress({ 'a.example': 'a.example' });
+      // Once everything already runnable has run: the third call, had it not waited, is written.
+      await new Promise((resolve) => setImmediate(resolve));
+      const info = control.getInfo('version');
+      await peer.waitForLines(2);
+      assert.deepEqual(peer.received, ['MAPADDRESS a.example=1.1.1.1', 'GETINFO version']);
+      peer.write('250 a.example=1.1.1.1\r\n250-version=0.4.9.11\r\n250 OK\r\n');
+      await peer.waitForLines(3);
+      assert.equal(peer.received[2], 'MAPADDRESS a.example=a.example');
+      peer.write('250 a.example=a.example\r\n');
+      assert.deepEqual(await Promise.all([first, third, info]), [
         [{ address: 'a.example', newAddress: '1.1.1.1' }],
         [{ address: 'a.example', newAddress: 'a.example' }],
         '0.4.9.11',
