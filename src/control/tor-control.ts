@@ -313,6 +313,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
 
   /** An event of several lines or with a data block (or a status other than 650). */
   private onEvent(raw: ControlReply): void {
+    // Closed by a listener of an earlier event in the same read: nothing more is delivered.
+    if (this.closedError !== null) return;
     const first = raw.lines[0]!.text;
     const space = first.indexOf(' ');
     const name = space === -1 ? first : first.slice(0, space);
@@ -330,6 +332,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
 
   /** The common case, a one-line `650` event: `text` is what follows `650 `. */
   private onEventLine(text: string): void {
+    if (this.closedError !== null) return;
     const sp = text.indexOf(' ');
     const nameLength = sp === -1 ? text.length : sp;
     const index = (this.subscriberIndex ??= [...this.subscribers]);

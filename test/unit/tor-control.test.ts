@@ -297,6 +297,23 @@ describe('TorControl against a scripted peer', () => {
     await waitUntil(() => seen.length === 1, 'the CIRC event');
   });
 
+  it('delivers no event after a listener destroyed the connection, not even the rest of the same read', async () => {
+    peer.auto.set('SETEVENTS', '250 OK\r\n');
+    const seen: string[] = [];
+    await control.subscribeRaw('BW', (text) => {
+      seen.push(text);
+      if (seen.length === 1) control.destroy();
+    });
+    await control.subscribeRaw('NS', (text) => seen.push(text));
+    const closed = new Promise((resolve) => control.once('close', resolve));
+    // One write: the events after the first arrive in the read that destroy() interrupts.
+    peer.write('650 BW 1 1\r\n650 BW 2 2\r\n650+NS\r\nr x\r\n.\r\n650 OK\r\n');
+    await closed;
+    // Everything of that read has been parsed (or dropped) by now: it came in one chunk.
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(seen, ['BW 1 1']);
+  });
+
   it('delivers events to every subscriber even when one throws', async () => {
     peer.auto.set('SETEVENTS', '250 OK\r\n');
     const seen: string[] = [];
