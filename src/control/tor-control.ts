@@ -480,7 +480,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * reports without a value maps to `[]`. Keys are as tor spells them (`socksport` → `SocksPort`).
    */
   async getConf(keys: string | readonly string[], opts: CommandOptions = {}): Promise<Record<string, string[]>> {
-    const list = assertTokenList(keys, 'GETCONF key');
+    // tor answers an option once per time it is named (option names ignore case), and the lines
+    // of a list option named twice would read as twice its values: each is asked for once.
+    const byName = new Map(assertTokenList(keys, 'GETCONF key').map((k) => [k.toLowerCase(), k]));
+    const list = [...byName.values()];
     if (list.length === 0) return {};
     const reply = await this.command(`GETCONF ${list.join(' ')}`, opts);
     return Object.fromEntries(parseKeyValueReply(reply, true));

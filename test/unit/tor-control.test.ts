@@ -314,6 +314,17 @@ describe('TorControl against a scripted peer', () => {
     assert.deepEqual(seen, ['BW 1 1']);
   });
 
+  it('getConf of one option named twice (in any case) lists its values once', async () => {
+    // As tor does: the option's lines once per time it is named.
+    peer.auto.set('GETCONF', (line) => {
+      const keys = line.split(' ').slice(1);
+      const lines = keys.flatMap(() => ['SocksPort=9050', 'SocksPort=9150']);
+      return lines.map((l, i) => `250${i === lines.length - 1 ? ' ' : '-'}${l}\r\n`).join('');
+    });
+    assert.deepEqual(await control.getConf(['SocksPort', 'socksport', 'SocksPort']), { SocksPort: ['9050', '9150'] });
+    assert.deepEqual(peer.received, ['GETCONF SocksPort']);
+  });
+
   it('delivers events to every subscriber even when one throws', async () => {
     peer.auto.set('SETEVENTS', '250 OK\r\n');
     const seen: string[] = [];
