@@ -739,6 +739,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    *   connection is then left as it was)
    */
   close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    // A JavaScript caller's null is no options, as for command().
+    opts ??= {};
     const invalid = invalidTimeout(opts.timeoutMs);
     if (invalid) return Promise.reject(invalid);
     if (this.closing) return this.closing;

@@ -123,6 +123,14 @@ describe('TorControl against a scripted peer', () => {
     assert.deepEqual(peer.received, ['GETINFO version', 'QUIT']);
   });
 
+  it('close(null) from JavaScript is close() with no options, as null options are for commands', async () => {
+    peer.auto.set('QUIT', '250 closing connection\r\n');
+    const closed = new Promise<Error | undefined>((resolve) => control.once('close', resolve));
+    await control.close(null as never);
+    assert.equal(await closed, undefined);
+    assert.deepEqual(peer.received, ['QUIT']);
+  });
+
   it('closes with a protocol error on garbage, rejecting what is pending', async () => {
     const pending = control.getInfo('version');
     await peer.waitForLines(1);
