@@ -60,3 +60,13 @@ export class Progress {
     println(this.output.err, `${this.label}: ${message}`);
   }
 }
+
+/**
+ * `text` made safe for a terminal: control characters (C0 but line feed and tab, DEL, C1) become
+ * `\xHH`. Tor passes on text from others unescaped (a SOCKS client's hostname is a STREAM target,
+ * in events and GETINFO stream-status), and an escape sequence in it would recolour the terminal,
+ * retitle its window or rewrite what is on screen.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Circuit, Stream, TorState } from '../../state/tor-state.js';
 import type { CliContext } from '../context.js';
 import { untilAborted, withTor } from '../context.js';
-import { println } from '../output.js';
+import { printable, println } from '../output.js';
 import { shortLocation } from './circuit-format.js';
 import { formatAge } from './format-units.js';
 import { positiveInt } from './tor-commands.js';
@@ -99,7 +99,7 @@ async function renderScreen(state: TorState, processes: Map<string, string>): Pr
   for (const c of circuits) {
     const age = c.timeCreated ? formatAge(now - c.timeCreated.getTime()) : '-';
     const hops = await Promise.all(
-      (c.path ?? []).map(async (h) => `${h.nickname ?? h.fingerprint.slice(0, 8)}[${await shortLocation(h as never)}]`),
+      (c.path ?? []).map(async (h) => `${printable(h.nickname ?? h.fingerprint.slice(0, 8))}[${await shortLocation(h as never)}]`),
     );
     lines.push(`${c.id.padEnd(8)} ${String(c.status).padEnd(10)} ${String(c.purpose ?? '-').padEnd(16)} ${age.padEnd(7)} ${hops.join(' → ')}`);
   }
@@ -109,10 +109,10 @@ async function renderScreen(state: TorState, processes: Map<string, string>): Pr
     let proc = processes.get(s.id);
     if (proc === undefined) {
       const found = await s.clientProcess().catch(() => undefined);
-      proc = found ? `${found.pid} ${found.command}`.slice(0, 40) : '-';
+      proc = found ? printable(`${found.pid} ${found.command}`).slice(0, 40) : '-';
       processes.set(s.id, proc);
     }
-    const target = `${s.target.host}:${s.target.port}`;
+    const target = printable(`${s.target.host}:${s.target.port}`);
     lines.push(`${s.id.padEnd(8)} ${String(s.status).padEnd(12)} ${(s.circuit?.id ?? '-').padEnd(8)} ${target.slice(0, 37).padEnd(37)} ${proc}`);
   }
   for (const id of processes.keys()) if (!state.streams.has(id)) processes.delete(id);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { withTor } from '../context.js';
 import { UsageError } from '../errors.js';
-import { println } from '../output.js';
+import { printable, println } from '../output.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { pipeStdio } from '../stdio-pipe.js';
 import { lib } from '../lazy.js';
@@ -24,7 +24,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       await withTor(ctx, async (tor) => {
         const values = await tor.control.getInfo(keys);
         for (const key of keys) {
-          const value = values[key]!;
+          const value = printable(values[key]!);
           if (keys.length === 1) println(ctx.output.out, value);
           else if (value.includes('\n')) println(ctx.output.out, `${key}=\n${value}`);
           else println(ctx.output.out, `${key}=${value}`);
@@ -59,7 +59,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       await withTor(ctx, async (tor) => {
         let seen = 0;
         for await (const event of tor.control.events(names.map((n) => n.toUpperCase()), { signal: ctx.signal })) {
-          println(ctx.output.out, opts.json ? JSON.stringify(event) : `650 ${event.raw.replace(/\n/g, '\n    ')}`);
+          println(ctx.output.out, opts.json ? JSON.stringify(event) : `650 ${printable(event.raw).replace(/\n/g, '\n    ')}`);
           if (opts.count !== undefined && ++seen >= opts.count) break;
         }
       });
@@ -85,7 +85,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
                 onProgress: (p: BootstrapProgress) =>
                   println(
                     ctx.output.out,
-                    `${p.percent}% ${p.summary}${p.warning !== undefined ? ` (problem: ${p.warning}${p.reason ? `, ${p.reason}` : ''}; tor keeps trying)` : ''}`,
+                    printable(`${p.percent}% ${p.summary}${p.warning !== undefined ? ` (problem: ${p.warning}${p.reason ? `, ${p.reason}` : ''}; tor keeps trying)` : ''}`),
                   ),
               }),
         });
@@ -166,7 +166,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     .action(async (name: string, opts: { ptr?: boolean }) => {
       await withTor(ctx, async (tor) => {
         const answer = opts.ptr ? await tor.resolvePtr(name, { signal: ctx.signal }) : await tor.resolve(name, { signal: ctx.signal });
-        println(ctx.output.out, answer);
+        println(ctx.output.out, printable(answer));
       });
     });
 
