@@ -110,6 +110,16 @@ describe('cli: program and help', () => {
     }
   });
 
+  it('resolve --ptr with something that is not an IP address is a usage error, found before connecting', async () => {
+    for (const name of ['example.com', 'notanip', '1.2.3']) {
+      // a control port nothing listens on: reaching for tor would be exit 1 (TOR_NOT_AVAILABLE)
+      const r = await parse(['--control', 'tcp:127.0.0.1:1', 'resolve', '--ptr', name]);
+      assert.equal(r.code, 2, `${name}: ${String(r.error)}`);
+      assert.ok(r.error instanceof UsageError, name);
+      assert.match((r.error as Error).message, /IPv4 or IPv6 address/);
+    }
+  });
+
   it('endpoint strings are checked before any I/O; a bad one is a usage error with torcon\'s code', async () => {
     assert.equal((await checkEndpoint('onion:80:privateKeyFile=/tmp/k', 'server', '--port')).prefix, 'onion');
     await assert.rejects(checkEndpoint('onion:80:nokey=1', 'server', '--port'), (e: Error) => e instanceof UsageError && /^--port: TOR_ENDPOINT_ARGUMENT: .*nokey/.test(e.message));

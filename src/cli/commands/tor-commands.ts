@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { withTor } from '../context.js';
@@ -164,6 +165,8 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     .option('--ptr', 'reverse lookup (RESOLVE_PTR)')
     .addHelpText('after', '\nExamples:\n  torcon resolve example.com\n  torcon resolve --ptr 93.184.216.34')
     .action(async (name: string, opts: { ptr?: boolean }) => {
+      // The user's typo (exit 2), said before connecting, not tor's TOR_INVALID_VALUE (exit 1).
+      if (opts.ptr && isIP(name.replace(/^\[(.*)\]$/, '$1')) === 0) throw new UsageError(`--ptr: ${name} is not an IPv4 or IPv6 address`);
       await withTor(ctx, async (tor) => {
         const answer = opts.ptr ? await tor.resolvePtr(name, { signal: ctx.signal }) : await tor.resolve(name, { signal: ctx.signal });
         println(ctx.output.out, printable(answer));
