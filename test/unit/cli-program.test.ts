@@ -350,6 +350,20 @@ describe('cli: connect piping (no half-close)', () => {
     assert.equal(closed, true);
   });
 
+  it('a --quit-after longer than a timer can hold (over 24.8 days) still waits, not closes at once', async () => {
+    const ctx = context();
+    const stdin = new PassThrough();
+    const socket = await open();
+    let closed = false;
+    const done = pipeStdio(ctx, socket, 3_000_000, stdin).then(() => (closed = true));
+    stdin.end('long wait\n');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(closed, false, 'still open after stdin ended');
+    assert.equal(ctx.output.out.text, 'long wait\n');
+    for (const s of sockets) s.end(); // the server closes
+    await done;
+  });
+
   it('an abort (Ctrl-C) closes the stream', async () => {
     const abort = new AbortController();
     const ctx = context(abort);
