@@ -110,6 +110,15 @@ describe('cli: program and help', () => {
     }
   });
 
+  it('monitor --interval longer than a timer can hold (2^31-1 ms) is a usage error, not a redraw every millisecond', async () => {
+    // a control port nothing listens on: going on to connect would be exit 1 (TOR_NOT_AVAILABLE)
+    const r = await parse(['--control', 'tcp:127.0.0.1:1', 'monitor', '--interval', '3000000000']);
+    assert.equal(r.code, 2, String(r.error));
+    assert.ok(r.error instanceof UsageError);
+    assert.match((r.error as Error).message, /--interval/);
+    assert.equal((await parse(['monitor', '--interval', String(2 ** 31 - 1), '--help'])).code, 0, 'the longest a timer holds is fine');
+  });
+
   it('resolve --ptr with something that is not an IP address is a usage error, found before connecting', async () => {
     for (const name of ['example.com', 'notanip', '1.2.3']) {
       // a control port nothing listens on: reaching for tor would be exit 1 (TOR_NOT_AVAILABLE)

@@ -6,6 +6,8 @@ import { printable, println } from '../output.js';
 import { shortLocation } from './circuit-format.js';
 import { formatAge } from './format-units.js';
 import { positiveInt } from './tor-commands.js';
+import { UsageError } from '../errors.js';
+import { MAX_TIMER_MS } from '../../util/abort.js';
 
 /** State events `monitor --json` reports, one JSON line each. */
 const STATE_EVENTS = [
@@ -31,7 +33,7 @@ export function addMonitorCommand(program: Command, ctx: CliContext): void {
     .command('monitor')
     .description('live view of circuits (path, purpose, age, location) and streams (target, circuit, process)')
     .option('--json', 'a JSON line for the current state, then one per change')
-    .option('--interval <ms>', 'redraw interval', (v) => positiveInt(v, '--interval'), 1000)
+    .option('--interval <ms>', 'redraw interval', redrawInterval, 1000)
     .addHelpText('after', '\nExamples:\n  torcon monitor\n  torcon monitor --json | jq .')
     .action(async (opts: { json?: boolean; interval: number }) => {
       await withTor(ctx, async (tor) => {
@@ -131,4 +133,11 @@ function circuitJson(c: Circuit) {
 
 function streamJson(s: Stream) {
   return { id: s.id, status: s.status, target: s.target, circuit: s.circuit?.id };
+}
+
+/** `--interval`: a timer's delay, so at most 2^31-1 ms (Node runs a longer one every millisecond). */
+function redrawInterval(value: string): number {
+  const ms = positiveInt(value, '--interval');
+  if (ms > MAX_TIMER_MS) throw new UsageError(`--interval must be at most ${MAX_TIMER_MS} (milliseconds)`);
+  return ms;
 }
