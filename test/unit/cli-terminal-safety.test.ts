@@ -45,6 +45,20 @@ describe('cli: control characters from tor never reach the terminal raw', () => 
     assert.equal(out, '650 STREAM 24 CLOSED 0 a\\x1b[31mX\\x1b]0;pwn\\x07b\\x9b2Jc\\x0dd.example:80 REASON=SOCKS_PROTOCOL\n');
   });
 
+  it('status (text): tor\'s bootstrap summary and user name are printed escaped', async () => {
+    fake.info({
+      'process/pid': '1', 'process/uid': '0', 'process/user': `r\x1b[2Jx`, 'process/descriptor-limit': '-1', uptime: '5',
+      'traffic/read': '0', 'traffic/written': '0',
+      'status/bootstrap-phase': `NOTICE BOOTSTRAP PROGRESS=5 TAG=conn SUMMARY="Conn\x1b]0;pwn\x07ecting"`,
+      'status/circuit-established': '0', 'status/enough-dir-info': '0', 'network-liveness': 'down', dormant: '0',
+      'accounting/hibernating': 'awake',
+    });
+    const { out } = await runAgainst(fake, ['status']);
+    assert.doesNotMatch(out, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, JSON.stringify(out));
+    assert.match(out, /^process +pid 1, user r\\x1b\[2Jx$/m);
+    assert.match(out, /^bootstrap +5% Conn\\x1b\]0;pwn\\x07ecting$/m);
+  });
+
   it('info: a value with escape sequences is printed escaped, its line breaks kept', async () => {
     fake.info({ 'stream-status': `1 SUCCEEDED 3 ${HOSTILE}:80\n2 NEW 0 plain.example:443` });
     const { out } = await runAgainst(fake, ['info', 'stream-status']);

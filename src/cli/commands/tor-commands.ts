@@ -45,7 +45,8 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
           println(ctx.output.out, JSON.stringify(s));
           return;
         }
-        for (const [label, value] of statusLines(s)) println(ctx.output.out, `${label.padEnd(13)} ${value}`);
+        // tor's words (its version text, bootstrap summary, user name) go to the terminal escaped.
+        for (const [label, value] of statusLines(s)) println(ctx.output.out, `${label.padEnd(13)} ${printable(value)}`);
       });
     });
 
