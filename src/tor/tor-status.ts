@@ -60,8 +60,8 @@ export const TOR_STATUS_KEYS = [
 const OPTIONAL_KEYS: ReadonlySet<string> = new Set(['uptime']);
 
 /**
- * Reads {@link TorStatus} from tor: one round trip, or one per key when tor refuses one of them
- * (an older tor without `uptime`).
+ * Reads {@link TorStatus} from tor: one round trip, or two when tor refuses a key (an older tor
+ * without `uptime`: then the others are asked again without it).
  * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when tor's answer to a key is not what the spec says
  * @throws TorControlError when tor refuses a key every tor since 0.3.5 knows; TorTimeoutError,
  *   TorAbortError for `opts`; TorControlClosedError
@@ -74,14 +74,12 @@ export async function readTorStatus(control: TorControl, opts: CancelOptions = {
     info = await control.getInfo([...TOR_STATUS_KEYS], remaining());
   } catch (err) {
     if (!(err instanceof TorControlError)) throw err;
-    info = {};
-    for (const key of TOR_STATUS_KEYS) {
-      try {
-        info[key] = await control.getInfo(key, remaining());
-      } catch (e) {
-        if (!(e instanceof TorControlError) || !OPTIONAL_KEYS.has(key)) throw e;
-      }
-    }
+    // tor refuses the whole GETINFO for one key it does not know. Without the optional ones it
+    // answers, or refuses a key every supported tor has, and that refusal is the caller's error.
+    info = await control.getInfo(
+      TOR_STATUS_KEYS.filter((k) => !OPTIONAL_KEYS.has(k)),
+      remaining(),
+    );
   }
   return parseTorStatus(info);
 }
