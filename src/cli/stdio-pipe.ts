@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { CliContext } from './context.js';
-import { MAX_TIMER_MS } from '../util/abort.js';
+import { timerDelay } from '../util/abort.js';
 
 /**
  * Joins stdin and stdout to a stream through tor, netcat style, and resolves once the stream has
@@ -27,7 +27,7 @@ export function pipeStdio(
       if (!stdinEnded || quitAfterSeconds === undefined) return;
       clearTimeout(quietTimer);
       // Node fires a delay beyond 2^31-1 ms (24.8 days) after 1 ms: a longer wait is that long.
-      quietTimer = setTimeout(() => socket.end(), Math.min(quitAfterSeconds * 1000, MAX_TIMER_MS));
+      quietTimer = setTimeout(() => socket.end(), timerDelay(quitAfterSeconds * 1000));
     };
     const onStdinEnd = () => {
       stdinEnded = true;
