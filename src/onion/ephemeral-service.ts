@@ -57,7 +57,6 @@ export async function createEphemeralService(
   let opened = false;
   let watcher: DescriptorUploadWatcher | undefined;
   let serviceId: string | undefined;
-  let wroteClients = false;
   try {
     const local = await listenForService(o);
     opened = local.opened;
@@ -109,10 +108,7 @@ export async function createEphemeralService(
         );
       }
     }
-    if (o.clientAuthDir !== undefined) {
-      wroteClients = true;
-      await writeClientAuthFiles(o.clientAuthDir, created);
-    }
+    if (o.clientAuthDir !== undefined) await writeClientAuthFiles(o.clientAuthDir, created);
     throwIfAborted(signal, 'creating an onion service');
     if (watcher) await watcher.wait(serviceId, { timeoutMs: o.uploadTimeoutMs, signal, onProgress: o.onProgress });
 
@@ -136,7 +132,8 @@ export async function createEphemeralService(
     );
   } catch (err) {
     if (serviceId !== undefined) await delOnion(control, serviceId, o.detach).catch(() => undefined);
-    if (wroteClients) await removeClientAuthFiles(o.clientAuthDir!, created);
+    // A no-op for files not written yet: only a file holding a new client's key is removed.
+    if (o.clientAuthDir !== undefined) await removeClientAuthFiles(o.clientAuthDir, created);
     if (opened && o.server) closeListener(o.server);
     throw err;
   } finally {
