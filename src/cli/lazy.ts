@@ -5,6 +5,9 @@
  */
 export const lib = {
   connectTor: () => import('../tor/connect-tor.js'),
+  socksOnly: () => import('../tor/socks-only-tor.js'),
+  socksClient: () => import('../socks/tor-socks-client.js'),
+  errors: () => import('../errors.js'),
   endpoints: () => import('../di/endpoint-api.js'),
   container: () => import('../di/container.js'),
   testnet: () => import('../testnet.js'),

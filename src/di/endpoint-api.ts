@@ -12,15 +12,19 @@ export type EndpointOptions = Partial<EndpointCallOptions>;
  * Opens a client connection from an endpoint string, e.g. `tor:example.com:443:tls=true`.
  *
  * Without `opts.tor`, `tor:` endpoints use the tor at their `control=` endpoint, else
- * `$TOR_CONTROL`, else a running local tor; never a direct connection.
+ * `$TOR_CONTROL`, else a running local tor found by its control port, else (when neither
+ * `control=` nor `$TOR_CONTROL` named one) tor's SOCKS port alone: the endpoint's `socksPort`, else
+ * 127.0.0.1:9050, then 9150, as a tor without a control port (the usual system tor) offers. Never
+ * a direct connection.
  * @throws EndpointSyntaxError, UnknownEndpointError, EndpointArgumentError (before any I/O),
- *   TorNotAvailableError, TorSocksError, TorAbortError, TorTimeoutError
+ *   TorNotAvailableError (no tor found, by control port nor SOCKS port), TorSocksError,
+ *   TorAbortError, TorTimeoutError
  * @example const socket = await connect('tor:example.com:80');
  */
 export function connect(description: string, opts: EndpointOptions = {}): Promise<net.Socket> {
   return connectWith(description, {
     registry: pluginRegistry(),
-    getTor: (control) => torProvider().get(control !== undefined ? { control } : {}),
+    getTor: (control) => torProvider().forStreams(control),
     ...opts,
   });
 }

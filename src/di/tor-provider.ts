@@ -1,6 +1,10 @@
 import { TorNotAvailableError } from '../errors.js';
-import { connectTor, launchTor } from '../tor/connect-tor.js';
+import { connectTor, launchTor, type ConnectTorOptions } from '../tor/connect-tor.js';
+import { SocksOnlyTor } from '../tor/socks-only-tor.js';
 import type { Tor } from '../tor/tor.js';
+import { logger } from '../util/log.js';
+
+const log = logger('provider');
 
 /** How long a shared handle may take to connect and authenticate. */
 const CONNECT_TIMEOUT_MS = 30_000;
@@ -17,6 +21,16 @@ export interface GetTorOptions {
   launchIfMissing?: boolean;
 }
 
+/** Options of {@link TorProvider}: what it reads from its surroundings, replaceable in tests. */
+export interface TorProviderOptions {
+  /** Connects to a running tor. @default connectTor */
+  connect?: (opts: ConnectTorOptions) => Promise<Tor>;
+  /** The environment `$TOR_CONTROL` is read from. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /** The SOCKS ports {@link TorProvider.forStreams} tries when no control port is found. @default [9050, 9150] */
+  fallbackSocksPorts?: readonly (number | string)[];
+}
+
 /**
  * The Tor handles that endpoint strings use when the caller passes none: one per control endpoint,
  * shared, connected lazily. Their control sockets are unref'd, so a script that used
@@ -24,13 +38,23 @@ export interface GetTorOptions {
  */
 export class TorProvider {
   private readonly handles = new Map<string, Promise<Tor>>();
+  private readonly connect: (opts: ConnectTorOptions) => Promise<Tor>;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly fallbackSocksPorts: readonly (number | string)[] | undefined;
+  private socksOnly: SocksOnlyTor | undefined;
+
+  constructor(opts: TorProviderOptions = {}) {
+    this.connect = opts.connect ?? connectTor;
+    this.env = opts.env ?? process.env;
+    this.fallbackSocksPorts = opts.fallbackSocksPorts;
+  }
 
   /**
    * The shared handle for a control endpoint.
    * @throws TorNotAvailableError (`TOR_NOT_AVAILABLE`) when no tor can be reached (and none may be launched)
    */
   get(opts: GetTorOptions = {}): Promise<Tor> {
-    const control = opts.control ?? process.env['TOR_CONTROL'] ?? '';
+    const control = opts.control ?? this.env['TOR_CONTROL'] ?? '';
     const key = control || '(default)';
     let handle = this.handles.get(key);
     if (!handle) {
@@ -51,7 +75,7 @@ export class TorProvider {
   private async open(control: string, launchIfMissing: boolean): Promise<Tor> {
     try {
       // Bounded: a shared attempt that never ends would hang every later endpoint on this tor.
-      const tor = await connectTor({ ...(control ? { control } : {}), timeoutMs: CONNECT_TIMEOUT_MS });
+      const tor = await this.connect({ ...(control ? { control } : {}), timeoutMs: CONNECT_TIMEOUT_MS });
       tor.control.unref();
       return tor;
     } catch (err) {
@@ -62,10 +86,34 @@ export class TorProvider {
     }
   }
 
+  /**
+   * What a client stream (`tor:`) goes through: the shared handle of {@link get}, or, when the
+   * caller named no tor (no `control`, no `$TOR_CONTROL`) and none of the usual control ports
+   * answers, tor's SOCKS port alone ({@link SocksOnlyTor}: the endpoint's `socksPort`, else 9050,
+   * then 9150). A stream needs no control port, and most installed tors have none. A tor that was
+   * named is never replaced by another: `$TOR_CONTROL` pointing at a test network that is down must
+   * not send streams to a system tor on the public network.
+   * @throws TorNotAvailableError (`TOR_NOT_AVAILABLE`) when a named tor cannot be reached
+   * @throws whatever {@link get} throws besides (authentication refused, a timeout)
+   */
+  async forStreams(control?: string): Promise<Pick<Tor, 'connect' | 'createOnionService'> | SocksOnlyTor> {
+    try {
+      return await this.get(control !== undefined ? { control } : {});
+    } catch (err) {
+      if (control !== undefined || this.env['TOR_CONTROL'] || !(err instanceof TorNotAvailableError)) throw err;
+      log('%s: streams go to tor\'s SOCKS port directly', err.message);
+      // One for the process, as the handles are shared (it holds no connection of its own); the
+      // places searched are the same every time, so the first search's report stands for all.
+      return (this.socksOnly ??= new SocksOnlyTor(err, this.fallbackSocksPorts));
+    }
+  }
+
   /** Closes every handle this provider opened (and stops tors it launched). */
   async closeAll(): Promise<void> {
     const all = [...this.handles.values()];
     this.handles.clear();
+    this.socksOnly?.close();
+    this.socksOnly = undefined;
     await Promise.all(all.map((h) => h.then((tor) => tor.close()).catch(() => undefined)));
   }
 }

@@ -448,6 +448,24 @@ describe('torcon CLI against the shared test network (child processes)', functio
       assert.equal(r.stderr, `torcon: HTTP 404 Not Found from http://127.0.0.1:${webPort}/missing\n`);
     });
 
+    it('fetch --socks-port goes straight to tor\'s SOCKS port: no control port needed', async () => {
+      // $TOR_CONTROL names a port where nothing listens: the fetch must not need it.
+      const nothing = net.createServer();
+      await new Promise<void>((resolve) => nothing.listen(0, '127.0.0.1', () => resolve()));
+      const closed = (nothing.address() as net.AddressInfo).port;
+      await new Promise<void>((resolve) => nothing.close(() => resolve()));
+      const env = cliEnv({ TOR_CONTROL: `tcp:127.0.0.1:${closed}` });
+      const r = await runCli(['fetch', '--socks-port', String(network.socksPort), `http://127.0.0.1:${webPort}/socks-only`], { env });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'web says hello to /socks-only\n');
+      const without = await runCli(['fetch', `http://127.0.0.1:${webPort}/socks-only`], { env });
+      assert.equal(without.code, 1);
+      assert.match(without.stderr, new RegExp(`^torcon: TOR_NOT_AVAILABLE: cannot reach tor's control port at tcp:127\\.0\\.0\\.1:${closed}`), 'a tor named by $TOR_CONTROL is not swapped for a SOCKS port');
+      const bad = await runCli(['fetch', '--socks-port', '70000', `http://127.0.0.1:${webPort}/`], { env });
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /^torcon: --socks-port must be a port number/);
+    });
+
     it('fetch of something that is not a URL exits 2', async () => {
       const r = await runCli(['fetch', 'not a url']);
       assert.equal(r.code, 2);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
+import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -18,6 +19,9 @@ import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import { makeTestCertificate } from '../unit/socks-fake-server.js';
+import { TorProvider } from '../../src/di/tor-provider.js';
+import { pluginRegistry } from '../../src/di/container.js';
+import { connect as connectEndpoint } from '../../src/endpoints/connect.js';
 
 /**
  * The SOCKS layer against real tor: the client node of the private test network (its SocksPort
@@ -115,6 +119,37 @@ describe('socks (integration, private test network)', function () {
       assert.equal(createHash('sha256').update(back).digest('hex'), createHash('sha256').update(payload).digest('hex'));
     } finally {
       socket.destroy();
+    }
+  });
+
+  it('connect("tor:...") with no tor named and no control port found streams through tor\'s SOCKS port alone', async () => {
+    // What a system tor without a control port offers. The provider is pointed at a control port
+    // where nothing listens and at the test network's SOCKS port as "the usual" one, with no
+    // $TOR_CONTROL: the public defaults (9050) are never tried from a test.
+    const nothing = net.createServer();
+    const closed = await listen(nothing);
+    await closeServer(nothing);
+    const provider = new TorProvider({
+      connect: (opts) => connectTor({ ...opts, control: `tcp:127.0.0.1:${closed}` }),
+      env: {},
+      fallbackSocksPorts: [network.socksPort],
+    });
+    try {
+      const socket = await connectEndpoint(`tor:127.0.0.1:${echoPort}:isolate=socks-only`, {
+        registry: pluginRegistry(),
+        getTor: (control) => provider.forStreams(control),
+      });
+      try {
+        socket.write('through tor without its control port');
+        const [echoed] = (await once(socket, 'data')) as [Buffer];
+        assert.equal(echoed.toString(), 'through tor without its control port');
+        const { username } = await circuitOf(socket.localPort!);
+        assert.equal(username, 'torcon-isolate', 'the stream went through the test network\'s tor, isolated');
+      } finally {
+        socket.destroy();
+      }
+    } finally {
+      await provider.closeAll();
     }
   });
 

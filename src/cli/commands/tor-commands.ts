@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
-import { withTor } from '../context.js';
+import { withSocksPort, withStreamsThroughTor, withTor, type StreamsThroughTor } from '../context.js';
 import { UsageError } from '../errors.js';
 import { printable, println } from '../output.js';
 import { checkEndpoint } from '../endpoint-check.js';
@@ -13,6 +13,7 @@ import type { BootstrapProgress } from '../../process/bootstrap.js';
 import { normalizeServers } from '../../onion/descriptor-fetch.js';
 import type { TorStatus } from '../../tor/tor-status.js';
 import { formatAge, formatBytes } from './format-units.js';
+import { parseSocksPortOption } from '../../socks/socks-address.js';
 
 /** `info`, `events`, `bootstrap`, `newnym`, `onion-descriptor`, `resolve`, `onions`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
@@ -164,11 +165,12 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     .description('resolve a hostname (or, with --ptr, an address) through tor: no local DNS')
     .argument('<name>', 'hostname or IP address')
     .option('--ptr', 'reverse lookup (RESOLVE_PTR)')
-    .addHelpText('after', '\nExamples:\n  torcon resolve example.com\n  torcon resolve --ptr 93.184.216.34')
-    .action(async (name: string, opts: { ptr?: boolean }) => {
+    .option(SOCKS_PORT_FLAGS, SOCKS_PORT_HELP, socksPortArgument)
+    .addHelpText('after', '\nExamples:\n  torcon resolve example.com\n  torcon resolve --ptr 93.184.216.34\n  torcon resolve --socks-port 9050 example.com')
+    .action(async (name: string, opts: { ptr?: boolean; socksPort?: number | string }) => {
       // The user's typo (exit 2), said before connecting, not tor's TOR_INVALID_VALUE (exit 1).
       if (opts.ptr && isIP(name.replace(/^\[(.*)\]$/, '$1')) === 0) throw new UsageError(`--ptr: ${name} is not an IPv4 or IPv6 address`);
-      await withTor(ctx, async (tor) => {
+      await throughTor(ctx, opts.socksPort, async (tor) => {
         const answer = opts.ptr ? await tor.resolvePtr(name, { signal: ctx.signal }) : await tor.resolve(name, { signal: ctx.signal });
         println(ctx.output.out, printable(answer));
       });
@@ -207,7 +209,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       const description = isEndpointString ? endpoint : `tor:${endpoint}`;
       const parsed = await checkEndpoint(description, 'client', '<endpoint>');
       if (parsed.prefix.toLowerCase() !== 'tor') throw new UsageError(`torcon connect takes a tor: endpoint, not ${parsed.prefix}:`);
-      await withTor(ctx, async (tor) => {
+      await withStreamsThroughTor(ctx, async (tor) => {
         const { connect } = await lib.endpoints();
         const socket = await connect(description, { tor, signal: ctx.signal });
         await pipeStdio(ctx, socket, opts.quitAfter);
@@ -220,8 +222,9 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     .argument('<url>', 'http:// or https:// URL (onion addresses welcome)')
     .option('-i, --include', 'print status line and headers first')
     .option('--isolate <token>', 'stream isolation token')
-    .addHelpText('after', '\nExamples:\n  torcon fetch http://<56 chars>.onion/\n  torcon fetch -i https://example.com/')
-    .action(async (url: string, opts: { include?: boolean; isolate?: string }) => {
+    .option(SOCKS_PORT_FLAGS, SOCKS_PORT_HELP, socksPortArgument)
+    .addHelpText('after', '\nExamples:\n  torcon fetch http://<56 chars>.onion/\n  torcon fetch -i https://example.com/\n  torcon fetch --socks-port 9050 https://example.com/')
+    .action(async (url: string, opts: { include?: boolean; isolate?: string; socksPort?: number | string }) => {
       let parsed: URL;
       try {
         parsed = new URL(url);
@@ -229,7 +232,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         throw new UsageError(`not a URL: ${url}`);
       }
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError('only http: and https: URLs');
-      await withTor(ctx, async (tor) => {
+      await throughTor(ctx, opts.socksPort, async (tor) => {
         const response = await tor.fetch(parsed, { signal: ctx.signal, ...(opts.isolate ? { isolate: opts.isolate } : {}) });
         if (opts.include) {
           println(ctx.output.out, `HTTP ${response.status} ${response.statusText}`);
@@ -244,6 +247,25 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         }
       });
     });
+}
+
+const SOCKS_PORT_FLAGS = '--socks-port <port|unix:/path>';
+const SOCKS_PORT_HELP = "tor's SOCKS port: go straight to it, without tor's control port (default: asked from tor, or 9050, then 9150 when no control port answers)";
+
+/** `--socks-port`: a port number or a unix socket path; anything else is a usage error (exit 2). */
+function socksPortArgument(value: string): number | string {
+  let address;
+  try {
+    address = parseSocksPortOption(value);
+  } catch {
+    throw new UsageError(`--socks-port must be a port number (1-65535), an absolute unix socket path or unix:/path, got ${printable(JSON.stringify(value))}`);
+  }
+  return 'path' in address ? address.path : address.port;
+}
+
+/** `fetch` and `resolve`: straight to `--socks-port` when given, else as withStreamsThroughTor finds tor. */
+function throughTor<T>(ctx: CliContext, socksPort: number | string | undefined, fn: (tor: Pick<StreamsThroughTor, 'fetch' | 'resolve' | 'resolvePtr'>) => Promise<T>): Promise<T> {
+  return socksPort === undefined ? withStreamsThroughTor(ctx, fn) : withSocksPort(socksPort, fn);
 }
 
 /** What `check` returns; what it throws, as a usage error (exit 2). */

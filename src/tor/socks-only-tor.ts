@@ -1,0 +1,92 @@
+import type net from 'node:net';
+import { TorError, TorNotAvailableError } from '../errors.js';
+import { describeSocksAddress, FALLBACK_SOCKS_ADDRESSES, parseSocksPortOption } from '../socks/socks-address.js';
+import { SOCKS_FAILURE_CODES } from '../socks/socks-errors.js';
+import type { TorConnectOptions } from '../socks/socks-types.js';
+import { TorSocksClient, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
+import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
+
+/**
+ * The way through tor that `connect("tor:...")` takes when no control port can be found: tor's
+ * SOCKS port alone. The tor most systems run (Debian's and Fedora's packages, a Homebrew tor)
+ * listens for SOCKS on 127.0.0.1:9050 and has no control port; a stream needs nothing else, so
+ * such a tor must not be a dead end. Streams go to the endpoint's `socksPort`, else the first of the
+ * usual ports that accepts a connection (9050: a system tor, 9150: Tor Browser). It never connects
+ * anywhere but a SOCKS port on this machine, and it is used only when the caller named no tor at all
+ * (see TorProvider.forStreams).
+ *
+ * What needs the control port (onion services) is refused with the search that found none.
+ */
+export class SocksOnlyTor {
+  private readonly socks: TorSocksClient;
+  /** The usual SOCKS ports, as messages name them. */
+  private readonly socksPlaces: readonly string[];
+
+  /**
+   * @param noControl - the error of the search for a control port: kept for the messages
+   * @param fallbackSocksPorts - the usual SOCKS ports to try, in order (numbers on 127.0.0.1,
+   *   strings unix socket paths) @default [9050, 9150]
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a bad port
+   */
+  constructor(
+    private readonly noControl: TorNotAvailableError,
+    fallbackSocksPorts?: readonly (number | string)[],
+  ) {
+    this.socks = new TorSocksClient(null, fallbackSocksPorts ? { fallbackSocksPorts } : {});
+    const places = fallbackSocksPorts ? fallbackSocksPorts.map((p) => parseSocksPortOption(p)) : FALLBACK_SOCKS_ADDRESSES;
+    this.socksPlaces = places.map(describeSocksAddress);
+  }
+
+  /**
+   * A stream through tor's SOCKS port (see TorSocksClient.connect for the options and errors).
+   * @throws TorNotAvailableError (`TOR_NOT_AVAILABLE`) when no `socksPort` was given and no usual
+   *   SOCKS port accepts a connection either: the message names every place tried
+   */
+  connect(target: { host: string; port: number }, opts: TorConnectOptions = {}): Promise<net.Socket> {
+    return this.through(opts?.socksPort, () => this.socks.connect(target, opts ?? {}));
+  }
+
+  /** `fetch` through tor's SOCKS port (see TorSocksClient.fetch); errors as for {@link connect}. */
+  fetch(input: string | URL, init: TorFetchInit = {}): Promise<Response> {
+    return this.through(undefined, () => this.socks.fetch(input, init));
+  }
+
+  /** A name resolved by tor (SOCKS RESOLVE; see TorSocksClient.resolve); errors as for {@link connect}. */
+  resolve(name: string, opts: TorResolveOptions = {}): Promise<string> {
+    return this.through(undefined, () => this.socks.resolve(name, opts));
+  }
+
+  /** An address reverse-resolved by tor (see TorSocksClient.resolvePtr); errors as for {@link connect}. */
+  resolvePtr(address: string, opts: TorResolveOptions = {}): Promise<string> {
+    return this.through(undefined, () => this.socks.resolvePtr(address, opts));
+  }
+
+  /**
+   * Runs one SOCKS call. When the usual ports were tried and none answered, the error says so
+   * together with the search for a control port: both are where a tor could have been. A
+   * `socksPort` the caller named keeps the SOCKS client's own error, which names that port.
+   */
+  private async through<T>(socksPort: unknown, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      if (socksPort !== undefined || !(err instanceof TorError) || err.code !== SOCKS_FAILURE_CODES.unreachable) throw err;
+      const socksTried = this.socksPlaces.map((a) => `SOCKS ${a} (nothing accepts connections)`);
+      // No cause: the list says all the SOCKS client's error would, and a CLI prints causes too.
+      throw new TorNotAvailableError('no running tor found: no control port, and no SOCKS port', [...this.noControl.tried, ...socksTried]);
+    }
+  }
+
+  /**
+   * @throws TorNotAvailableError (`TOR_NOT_AVAILABLE`): an onion service is made through tor's
+   *   control port, and none was found
+   */
+  async createOnionService(_opts?: OnionServiceOptions): Promise<OnionService> {
+    throw new TorNotAvailableError('an onion service needs tor\'s control port, and none was found', this.noControl.tried, { cause: this.noControl });
+  }
+
+  /** Closes the SOCKS client (its kept connections; streams already handed out stay open). */
+  close(): void {
+    this.socks.close();
+  }
+}
