@@ -51,6 +51,6 @@ export type { OnionClientAuthAddOptions } from './onion/onion-service-manager.js
 export type { OnionServiceInfo } from './onion/onion-inventory.js';
 export type { FetchOnionDescriptorOptions, OnionDescriptor } from './onion/descriptor-fetch.js';
 export type { TorConnectOptions } from './socks/socks-types.js';
-export type { HttpAgentOptions, TorFetchInit, TorResolveOptions } from './socks/tor-socks-client.js';
+export { TorSocksClient, type TorSocksClientOptions, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions } from './socks/tor-socks-client.js';
 
 export * from './errors.js';

@@ -32,6 +32,7 @@ const EXPECTED: Record<string, RegExp[]> = {
   'onion-list': [/^[a-z2-7]{56}\.onion detached=true$/m, /^removed: true$/m],
   'onion-descriptor': [/^hs-descriptor 3, lifetime \d+ min, from HSDir [0-9A-F]{40}$/m, /^TOR_ONION_NOT_FOUND( [A-Z_]+)+$/m],
   fetch: [/^200 reached through a Tor exit$/m, /HTTP\/1\.1 200 OK/],
+  'socks-only': [/^200 no control port needed$/m, /^agent 200$/m],
   events: [/^read \d+ written \d+$/m],
   config: [
     /^SocksPort \[ '127\.0\.0\.1:\d+[\w ]*' \] DisableNetwork false$/m,
