@@ -131,8 +131,19 @@ export class TorSocksClient {
    *   `handshakeTimeoutMs` that is not a number from 0 to Infinity
    */
   constructor(control: SocksControl | null, opts: TorSocksClientOptions = {}) {
+    // A JavaScript caller's null means no options; anything else of the wrong kind would fail
+    // later, at the first connection, as a bare TypeError.
+    opts ??= {};
+    if (typeof opts !== 'object') throw new TorInvalidValueError('TorSocksClient options', `must be an object (socksPort, socksHostname...), got a ${typeof opts}`);
+    if (control !== null && control !== undefined && typeof (control as { command?: unknown }).command !== 'function') {
+      throw new TorInvalidValueError('TorSocksClient control', 'must be a TorControl (tor.control), or null to use socksPort or the usual ports only');
+    }
+    if (opts.fallbackSocksPorts !== undefined && !Array.isArray(opts.fallbackSocksPorts)) {
+      throw new TorInvalidValueError('fallbackSocksPorts', 'must be an array of port numbers and unix socket paths');
+    }
+    if (opts.circuitOpener !== undefined && typeof opts.circuitOpener !== 'function') throw new TorInvalidValueError('circuitOpener', 'must be a function');
     assertTimeout(opts.handshakeTimeoutMs, 'handshakeTimeoutMs');
-    this.control = control;
+    this.control = control ?? null;
     if (opts.socksPort !== undefined) this.fixedAddress = parseSocksPortOption(opts.socksPort, opts.socksHostname);
     if (opts.socksHostname !== undefined) this.socksHostname = parseSocksHostname(opts.socksHostname);
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? SOCKS_CLIENT_DEFAULTS.handshakeTimeoutMs;

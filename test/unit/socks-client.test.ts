@@ -780,3 +780,30 @@ describe('socks client: connect through a fake SOCKS server', () => {
     });
   });
 });
+
+describe('TorSocksClient, public: its constructor refuses what would fail later as a bare TypeError', () => {
+  const refused: Array<[string, () => unknown, RegExp]> = [
+    ['a control that is no TorControl (a Tor handle)', () => new TorSocksClient({} as never), /TorSocksClient control: must be a TorControl \(tor\.control\), or null/],
+    ['options that are a number', () => new TorSocksClient(null, 5 as never), /TorSocksClient options: must be an object/],
+    ['fallbackSocksPorts that is no array', () => new TorSocksClient(null, { fallbackSocksPorts: '9050' as never }), /fallbackSocksPorts: must be an array/],
+    ['a circuitOpener that is no function', () => new TorSocksClient(null, { circuitOpener: 5 as never }), /circuitOpener: must be a function/],
+  ];
+  for (const [what, make, message] of refused) {
+    it(`refuses ${what} with TOR_INVALID_VALUE`, () => {
+      assert.throws(make, (err: unknown) => err instanceof TorInvalidValueError && err.code === 'TOR_INVALID_VALUE' && message.test(err.message));
+    });
+  }
+
+  it('takes null options and an undefined control as none', async () => {
+    const client = new TorSocksClient(null, null as never);
+    const fixed = new TorSocksClient(undefined as never, { socksPort: 1234 });
+    try {
+      // No I/O in either: an agent is made lazily, a given socksPort is not probed.
+      assert.equal(typeof client.httpAgent().createConnection, 'function');
+      assert.deepEqual(await fixed.socksAddress(), { host: '127.0.0.1', port: 1234 });
+    } finally {
+      client.close();
+      fixed.close();
+    }
+  });
+});
