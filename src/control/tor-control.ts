@@ -197,7 +197,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
 
   /**
    * Sends a command followed by a data block (`+KEYWORD`, control-spec 2.2 / e.g. `+LOADCONF`).
-   * Lines of `data` are dot-stuffed; CR and NUL are refused.
+   * Lines of `data` are dot-stuffed; a final newline ends the last line (as in a file), so
+   * `'a\n'` and `'a'` send the same block; CR and NUL are refused.
    */
   commandWithData(line: string, data: string, opts: CommandOptions = {}): Promise<ControlReply> {
     try {
@@ -206,11 +207,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     } catch (err) {
       return Promise.reject(err);
     }
-    const body = data
-      .split('\n')
-      .map((l) => (l.startsWith('.') ? '.' + l : l))
-      .join('\r\n');
-    return this.send(`+${line}\r\n${body}\r\n.\r\n`, line, opts);
+    // Lines as a text file holds them: a final newline ends the last line rather than starting an
+    // empty one (a torrc read from disk would otherwise gain a blank line), and '' has no lines.
+    const lines = data === '' ? [] : (data.endsWith('\n') ? data.slice(0, -1) : data).split('\n');
+    const body = lines.map((l) => (l.startsWith('.') ? '.' + l : l) + '\r\n').join('');
+    return this.send(`+${line}\r\n${body}.\r\n`, line, opts);
   }
 
   private send(wire: string, line: string, opts: CommandOptions, anyStatus = false): Promise<ControlReply> {

@@ -46,6 +46,24 @@ describe('TorControl against a scripted peer', () => {
     assert.deepEqual(await b, { a: '1', b: 'line 1\n.line 2' });
   });
 
+  it('sends a data block line by line, dot-stuffed, a final newline ending the last line, not adding an empty one', async () => {
+    const replies = [
+      control.commandWithData('LOADCONF', 'SocksPort 0\n.hidden\nLog notice stdout\n'),
+      control.commandWithData('LOADCONF', 'SocksPort 0\nLog notice stdout'),
+      control.commandWithData('LOADCONF', 'a\n\n'),
+      control.commandWithData('LOADCONF', ''),
+    ];
+    await peer.waitForLines(15);
+    assert.deepEqual(peer.received, [
+      '+LOADCONF', 'SocksPort 0', '..hidden', 'Log notice stdout', '.',
+      '+LOADCONF', 'SocksPort 0', 'Log notice stdout', '.',
+      '+LOADCONF', 'a', '', '.',
+      '+LOADCONF', '.',
+    ]);
+    peer.write('250 OK\r\n'.repeat(4));
+    for (const r of replies) assert.equal((await r).status, 250);
+  });
+
   it('rejects 5xx replies with TorControlError naming the command, and carries on', async () => {
     const bad = control.getInfo('nope');
     const good = control.getInfo('version');
