@@ -99,6 +99,7 @@ export function eventIterator(
     await unsubscribe();
   };
   let started: Promise<void> | null = null;
+  let startFailureReported = false;
   const start = () =>
     (started ??= (async () => {
       // Ended before the first next() (return(), an aborted signal): nothing to subscribe.
@@ -127,8 +128,13 @@ export function eventIterator(
       try {
         await start();
       } catch (err) {
+        // As with any other failure, the iterator is done once it has reported it: a reader that
+        // calls next() again gets done, not the same error again (started keeps the rejection).
+        const first = !startFailureReported;
+        startFailureReported = true;
         await stop();
-        throw err;
+        if (first) throw err;
+        return { value: undefined, done: true };
       }
       for (;;) {
         if (buffer.length > 0) return { value: buffer.shift()!, done: false };

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { TorControl } from '../../src/control/tor-control.js';
-import { TorControlClosedError, TorEventsOverflowError, TorInvalidValueError } from '../../src/errors.js';
+import { TorControlClosedError, TorControlError, TorEventsOverflowError, TorInvalidValueError } from '../../src/errors.js';
 import type { TorEvent } from '../../src/control/events/event-types.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { waitUntil } from '../support/settle.js';
@@ -140,6 +140,17 @@ describe('TorControl subscriptions and event iterators', () => {
     await assert.rejects(control.subscribe('BW', () => undefined), TorControlClosedError);
     await assert.rejects(control.subscribeRaw('BW', () => undefined), TorControlClosedError);
     await assert.rejects(control.events('BW').next(), TorControlClosedError);
+  });
+
+  it('an events() iterator whose subscription tor refused reports it once, then is done, as after any other failure', async () => {
+    peer.auto.set('SETEVENTS', '552 Unrecognized event "BW"\r\n');
+    const iterator = control.events('BW');
+    await assert.rejects(iterator.next(), (err) => err instanceof TorControlError && err.status === 552);
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+    const read: unknown[] = [];
+    for await (const e of iterator) read.push(e);
+    assert.deepEqual(read, []);
   });
 
   it('a reader that falls maxBuffered events behind reads those, then TorEventsOverflowError; the iterator unsubscribed at once', async () => {
