@@ -414,7 +414,7 @@ export function loadInitialState(
   }
   eachLine(info['circuit-status'], 'circuit-status', onProblem, (l) => applyCircEvent(s, parseCircuitStatusLine(l)));
   eachLine(info['stream-status'], 'stream-status', onProblem, (l) => applyStreamEvent(s, parseStreamStatusLine(l)));
-  eachLine(info['address-mappings/all'], 'address-mappings/all', onProblem, (l) => applyAddrMapEvent(s, inEventSpelling(parseAddrMapLine(l))));
+  eachLine(info['address-mappings/all'], 'address-mappings/all', onProblem, (l) => applyAddrMapEvent(s, keptByTor(inEventSpelling(parseAddrMapLine(l)))));
   const guards = info['entry-guards'];
   if (guards !== undefined) applyEntryGuardsText(s, guards);
   return s;
@@ -430,6 +430,15 @@ function inEventSpelling(e: AddrMapEvent): AddrMapEvent {
   if (!e.address.startsWith('*.')) return e;
   const newAddress = e.newAddress !== null && e.newAddress.startsWith('*.') ? e.newAddress.slice(2) : e.newAddress;
   return { ...e, address: e.address.slice(2), newAddress };
+}
+
+/**
+ * An `address-mappings/all` line says nothing of CACHED: everything it lists is in tor's map, kept
+ * until it expires, which is what an ADDRMAP event says with `CACHED="YES"`. So a mapping reads the
+ * same whether the state saw it made or found it at the start.
+ */
+function keptByTor(e: AddrMapEvent): AddrMapEvent {
+  return e.cached === undefined ? { ...e, cached: true } : e;
 }
 
 function eachLine(

@@ -363,6 +363,15 @@ describe('state: reducers', () => {
     );
   });
 
+  it('marks mappings listed at the start as kept by tor (cached: true), as their ADDRMAP events say', () => {
+    const listed = createSnapshot();
+    loadInitialState(listed, { ...EMPTY_INFO, 'address-mappings/all': 'a.example 192.0.2.1 "2026-11-25 16:00:00"\nb.example c.example NEVER' });
+    assert.deepEqual([...listed.addressMap.values()].map((m) => [m.address, m.cached]), [['a.example', true], ['b.example', true]]);
+    const seen = createSnapshot();
+    reduce(seen, ev('ADDRMAP a.example 192.0.2.1 "2026-11-25 16:00:00" EXPIRES="2026-11-25 16:00:00" CACHED="YES"'));
+    assert.equal(seen.addressMap.get('a.example')!.cached, listed.addressMap.get('a.example')!.cached);
+  });
+
   it('reuses the path array while neither the path nor the routers change', () => {
     const s = createSnapshot();
     loadInitialState(s, EMPTY_INFO);
