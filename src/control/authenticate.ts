@@ -1,8 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { TorAuthError, TorControlError } from '../errors.js';
 import { logger } from '../util/log.js';
+import { NotASmallFileError, readSmallFile } from '../util/small-file.js';
 import { parseKeywordArgs } from './keyword-args.js';
 import type { ProtocolInfo } from './protocol-info.js';
 import type { CommandOptions, TorControl } from './tor-control.js';
@@ -97,24 +96,14 @@ export async function authenticate(
  * /dev/zero, a FIFO that never ends, or a huge file).
  */
 async function readCookie(path: string): Promise<Buffer | string> {
-  let handle;
   try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer.
-    handle = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const { bytes } = await readSmallFile(path, 32);
+    return bytes.length === 32 ? bytes : `cookie file ${path} is ${bytes.length} bytes, not 32`;
   } catch (err) {
+    if (err instanceof NotASmallFileError) {
+      return err.size === undefined ? `cookie file ${path} ${err.message}` : `cookie file ${path} is ${err.size} bytes, not 32`;
+    }
     return `cannot read the cookie file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
-  }
-  try {
-    const st = await handle.stat();
-    if (!st.isFile()) return `cookie file ${path} is not a regular file`;
-    if (st.size !== 32) return `cookie file ${path} is ${st.size} bytes, not 32`;
-    const cookie = Buffer.alloc(32);
-    const { bytesRead } = await handle.read(cookie, 0, 32, 0);
-    return bytesRead === 32 ? cookie : `cookie file ${path} holds ${bytesRead} bytes, not 32`;
-  } catch (err) {
-    return `cannot read the cookie file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
-  } finally {
-    await handle.close().catch(() => undefined);
   }
 }
 

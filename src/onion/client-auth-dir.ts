@@ -1,9 +1,13 @@
 import { chown, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EndpointArgumentError } from '../errors.js';
+import { NotASmallFileError, readSmallFile } from '../util/small-file.js';
 import { base32Decode } from './base32.js';
 import { CLIENT_NAME, generateClientAuthKey } from './client-auth.js';
 import type { OnionClientAuthKey } from './onion-types.js';
+
+/** Far more than a client authorization file holds (one line of about 70 bytes). */
+const MAX_CLIENT_FILE_BYTES = 64 * 1024;
 
 /**
  * Client authorization that lasts across restarts: a directory in the form of tor's own
@@ -79,8 +83,10 @@ export async function readClientAuthDir(dir: string, names: readonly string[]): 
     const where = path.join(dir, file);
     let text: string;
     try {
-      text = await readFile(where, 'utf8');
+      // A FIFO named like a client file would hold the service's creation for ever.
+      text = (await readSmallFile(where, MAX_CLIENT_FILE_BYTES)).bytes.toString('utf8');
     } catch (err) {
+      if (err instanceof NotASmallFileError) throw new EndpointArgumentError(`onion: ${where} ${err.message}`);
       throw new EndpointArgumentError(`onion: cannot read ${where}: ${(err as Error).message}`, { cause: err });
     }
     await refuseWritableByOthers(where, 'client file', 'chmod 600');

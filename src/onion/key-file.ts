@@ -1,5 +1,6 @@
-import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { EndpointArgumentError } from '../errors.js';
+import { NotASmallFileError, readSmallFile } from '../util/small-file.js';
 
 /**
  * Onion service private keys as ADD_ONION takes and returns them, `ED25519-V3:<base64>` where the
@@ -36,31 +37,33 @@ export function parseOnionPrivateKey(value: string, field = 'privateKey'): strin
   return `ED25519-V3:${blob}`;
 }
 
+/** Far more than a key file holds (one line of about 100 bytes). */
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
 /**
- * Reads the key kept in `path`, or `undefined` when the file does not exist.
- * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when the file is not a key, or (on POSIX)
- *   when group or others may read it: a leaked key lets anyone impersonate the service
- *   when group or others may read it: a leaked key lets anyone impersonate the service; and when
- *   it cannot be read (EACCES, EISDIR...: Node's error is the `cause`)
+ * Reads the key kept in `path`, or `undefined` when the file does not exist. A FIFO, a device or a
+ * huge file is refused without reading it (see readSmallFile).
+ * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when the file is not a key, not a regular
+ *   file (a directory, a FIFO, a device), larger than a key file can be, or (on POSIX) readable by
+ *   group or others: a leaked key lets anyone impersonate the service; and when it cannot be read
+ *   (EACCES...: Node's error is the `cause`)
  */
 export async function readKeyFile(path: string): Promise<string | undefined> {
-  let text: string;
+  let file: { bytes: Buffer; mode: number };
   try {
-    text = await readFile(path, 'utf8');
+    file = await readSmallFile(path, MAX_KEY_FILE_BYTES);
   } catch (err) {
+    if (err instanceof NotASmallFileError) throw new EndpointArgumentError(`onion: key file ${path} ${err.message}`);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return undefined;
     throw new EndpointArgumentError(`onion: cannot read key file ${path} (${code ?? String(err)})`, { cause: err });
   }
-  if (process.platform !== 'win32') {
-    const { mode } = await stat(path);
-    if ((mode & 0o077) !== 0) {
-      throw new EndpointArgumentError(
-        `onion: key file ${path} is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`,
-      );
-    }
+  if (process.platform !== 'win32' && (file.mode & 0o077) !== 0) {
+    throw new EndpointArgumentError(
+      `onion: key file ${path} is readable by group or others (mode ${(file.mode & 0o777).toString(8)}); run chmod 600 on it`,
+    );
   }
-  return parseOnionPrivateKey(text, `key file ${path}`);
+  return parseOnionPrivateKey(file.bytes.toString('utf8'), `key file ${path}`);
 }
 
 /**

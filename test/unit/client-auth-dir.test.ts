@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -74,6 +75,16 @@ describe('clientAuthDir: client authorization kept across restarts', () => {
     // 52 base32 characters that do not make 32 bytes are refused too
     await writeFile(path.join(dir, 'dave.auth'), `descriptor:x25519:${'7'.repeat(52)}\n`);
     await assert.rejects(readClientAuthDir(dir, []), EndpointArgumentError);
+  });
+
+  it('a NAME.auth that is a FIFO or a directory is refused, not waited on', async () => {
+    const dir = path.join(tmp, 'clients');
+    await mkdir(dir, { mode: 0o700 });
+    execFileSync('mkfifo', ['-m', '600', path.join(dir, 'erin.auth')]);
+    await assert.rejects(readClientAuthDir(dir, []), (err: unknown) => err instanceof EndpointArgumentError && /erin\.auth is not a regular file/.test(err.message));
+    await rm(path.join(dir, 'erin.auth'));
+    await mkdir(path.join(dir, 'frank.auth'));
+    await assert.rejects(readClientAuthDir(dir, []), (err: unknown) => err instanceof EndpointArgumentError && /frank\.auth is not a regular file/.test(err.message));
   });
 
   it('a directory or client file that group or others may write is refused: anyone could let a client of their own in', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -81,13 +82,23 @@ describe('onion private keys and key files', () => {
       await assert.rejects(readKeyFile(file), EndpointArgumentError);
     });
 
-    it('a path it cannot read (a directory) is an EndpointArgumentError with the I/O error as cause', async () => {
-      await assert.rejects(readKeyFile(dir), (e: unknown) => {
-        assert.ok(e instanceof EndpointArgumentError, String(e));
-        assert.match(e.message, /cannot read key file .*EISDIR/);
-        assert.equal((e.cause as NodeJS.ErrnoException).code, 'EISDIR');
-        return true;
-      });
+    it('a directory, a FIFO or a device is refused as no regular file, without blocking on the FIFO', async () => {
+      const fifo = path.join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      await chmod(fifo, 0o600);
+      for (const p of [dir, fifo, '/dev/zero']) {
+        await assert.rejects(readKeyFile(p), (e: unknown) => {
+          assert.ok(e instanceof EndpointArgumentError, String(e));
+          assert.match(e.message, /is not a regular file/);
+          return true;
+        });
+      }
+    });
+
+    it('a file larger than a key file can be is refused unread', async () => {
+      const big = path.join(dir, 'big');
+      await writeFile(big, 'x'.repeat(100_000), { mode: 0o600 });
+      await assert.rejects(readKeyFile(big), (e: unknown) => e instanceof EndpointArgumentError && /100000 bytes, more than such a file holds/.test(e.message));
     });
   });
 });
