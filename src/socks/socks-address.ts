@@ -28,6 +28,8 @@ export function describeSocksAddress(address: SocksAddress): string {
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything else
  */
 export function parseSocksHostname(hostname: string): string {
+  // A JavaScript caller's number or object would otherwise fail as a bare TypeError.
+  if (typeof hostname !== 'string') throw new TorInvalidValueError('socksHostname', 'must be an IP address (a string)');
   const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
   if (bare.toLowerCase() === 'localhost') return DEFAULT_SOCKS_HOST;
   if (net.isIP(bare) === 0) {
@@ -41,10 +43,14 @@ export function parseSocksHostname(hostname: string): string {
  * (`/path`), or `unix:/path`.
  * @param hostname host of a TCP port @default 127.0.0.1
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a port outside 1-65535, a relative path,
- *   a NUL byte, or a hostname that is not an IP
+ *   a NUL byte, a value that is no number or string, or a hostname that is not an IP
  * @example parseSocksPortOption('unix:/run/tor/socks') // { path: '/run/tor/socks' }
  */
 export function parseSocksPortOption(socksPort: number | string, hostname?: string): SocksAddress {
+  // Number() would read `true` as port 1 and `[9050]` as 9050: only numbers and strings are ports.
+  if (typeof socksPort !== 'number' && typeof socksPort !== 'string') {
+    throw new TorInvalidValueError('socksPort', 'must be a port number, an absolute unix socket path or unix:/path');
+  }
   if (typeof socksPort === 'string' && !/^\d+$/.test(socksPort)) {
     const path = socksPort.toLowerCase().startsWith('unix:') ? socksPort.slice(5) : socksPort;
     if (!path.startsWith('/')) {

@@ -186,6 +186,7 @@ export class TorSocksClient {
     this.assertOpen();
     const parsed = parseSocksTarget(target);
     const credentials = socksCredentials(opts);
+    checkSocksAddressOptions(opts);
     const tlsOptions = tlsOption(opts.tls);
     const what = `connect to ${describeTarget(parsed)} through tor`;
     return cancellable(
@@ -260,7 +261,7 @@ export class TorSocksClient {
     // Node reads it as truthy: 'false' (from a config file, say) would keep connections open.
     if (opts.keepAlive !== undefined && typeof opts.keepAlive !== 'boolean') throw new TorInvalidValueError('keepAlive', `must be a boolean, got a ${typeof opts.keepAlive}`);
     const useTls = tlsOption(opts.tls) !== undefined;
-    if (opts.socksPort !== undefined) parseSocksPortOption(opts.socksPort, opts.socksHostname);
+    checkSocksAddressOptions(opts);
     if (opts.circuit !== undefined) this.assertCircuitOption(opts.circuit);
     const open = this.openerFor(opts.circuit);
     const classes = torAgentClasses();
@@ -454,6 +455,7 @@ export class TorSocksClient {
       throw new TorInvalidValueError('name', 'is an onion address, which has no IP address to resolve: connect to it instead');
     }
     const credentials: SocksCredentials | undefined = socksCredentials(opts);
+    checkSocksAddressOptions(opts);
     const what = `${command === SOCKS_CMD_RESOLVE ? 'RESOLVE' : 'RESOLVE_PTR'} ${target.host} through tor`;
     return cancellable(
       what,
@@ -584,6 +586,16 @@ export class TorSocksClient {
       `cannot find tor's SOCKS port (${why}) and nothing accepts connections on ${this.fallback.map(describeSocksAddress).join(' or ') || '(no fallback ports)'}; pass socksPort`,
     );
   }
+}
+
+/**
+ * Checks a call's own `socksPort`/`socksHostname` before any I/O: a `socksHostname` alone is
+ * otherwise read only once the SOCKS port was found (it replaces that port's host).
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+function checkSocksAddressOptions(opts: { socksPort?: unknown; socksHostname?: unknown }): void {
+  if (opts.socksPort !== undefined) parseSocksPortOption(opts.socksPort as number | string, opts.socksHostname as string | undefined);
+  else if (opts.socksHostname !== undefined) parseSocksHostname(opts.socksHostname as string);
 }
 
 /** A shared fetch dispatcher, and the circuit its connections are pinned to, if any. */

@@ -807,3 +807,36 @@ describe('TorSocksClient, public: its constructor refuses what would fail later 
     }
   });
 });
+
+describe('TorSocksClient, public: a socksPort or socksHostname of the wrong type is TOR_INVALID_VALUE', () => {
+  let fake: FakeSocksServer;
+  before(async () => {
+    fake = await startFakeSocksServer();
+  });
+  after(() => fake.close());
+
+  const invalid = (field: string) => (err: unknown) => err instanceof TorInvalidValueError && err.code === 'TOR_INVALID_VALUE' && err.field === field;
+
+  it('refuses them in the constructor, never as a bare TypeError nor read as a port (true would be port 1)', () => {
+    assert.throws(() => new TorSocksClient(null, { socksHostname: 5 as never }), invalid('socksHostname'));
+    assert.throws(() => new TorSocksClient(null, { socksPort: 9050, socksHostname: 5 as never }), invalid('socksHostname'));
+    assert.throws(() => new TorSocksClient(null, { socksPort: true as never }), invalid('socksPort'));
+    assert.throws(() => new TorSocksClient(null, { socksPort: [9050] as never }), invalid('socksPort'));
+    assert.throws(() => new TorSocksClient(null, { fallbackSocksPorts: [true as never] }), invalid('socksPort'));
+  });
+
+  it('refuses them per call and in httpAgent, before any connection to a SOCKS port', async () => {
+    const client = new TorSocksClient(null, { fallbackSocksPorts: [fake.port] });
+    try {
+      const target = { host: 'example.com', port: 80 };
+      await assert.rejects(client.connect(target, { socksHostname: 5 as never }), invalid('socksHostname'));
+      await assert.rejects(client.connect(target, { socksPort: true as never }), invalid('socksPort'));
+      await assert.rejects(client.resolve('example.com', { socksHostname: 5 as never }), invalid('socksHostname'));
+      assert.throws(() => client.httpAgent({ socksHostname: 5 as never }), invalid('socksHostname'));
+      assert.throws(() => client.httpAgent({ socksPort: true as never }), invalid('socksPort'));
+      assert.equal(fake.connections.length, 0);
+    } finally {
+      client.close();
+    }
+  });
+});
