@@ -157,12 +157,15 @@ export class TorSocksClient {
    * that accepts a connection. The discovery is cached (and forgotten when it fails or the port
    * stops answering).
    * @throws TorSocksError `TOR_SOCKS_NO_LISTENER` when tor has `SocksPort 0`;
-   *   `TOR_SOCKS_UNREACHABLE` when tor cannot be asked and no usual port answers
+   *   `TOR_SOCKS_UNREACHABLE` when tor cannot be asked and no usual port answers; `TOR_SOCKS_CLOSED`
+   *   after {@link close}
    * @throws TorAbortError, TorTimeoutError
    */
   async socksAddress(opts: CancelOptions = {}): Promise<{ host: string; port: number } | { path: string }> {
     // A JavaScript caller's null means no options, as undefined does (as for resolve and fetch).
     opts ??= {};
+    // "Later calls fail" (close): a closed client must not go probing 9050 and 9150 either.
+    this.assertOpen();
     const address = await cancellable("finding tor's SOCKS port", opts, (signal) => this.resolveAddress({}, signal), () => undefined);
     return { ...address };
   }

@@ -840,3 +840,18 @@ describe('TorSocksClient, public: a socksPort or socksHostname of the wrong type
     }
   });
 });
+
+describe('TorSocksClient, public: after close()', () => {
+  it('socksAddress fails with TOR_SOCKS_CLOSED, as every other call does, and probes nothing', async () => {
+    const fake = await startFakeSocksServer();
+    const client = new TorSocksClient(null, { fallbackSocksPorts: [fake.port] });
+    client.close();
+    try {
+      await assert.rejects(client.socksAddress(), isSocksError('TOR_SOCKS_CLOSED'));
+      await assert.rejects(client.connect({ host: 'example.com', port: 80 }), isSocksError('TOR_SOCKS_CLOSED'));
+      assert.equal(fake.connections.length, 0);
+    } finally {
+      await fake.close();
+    }
+  });
+});
