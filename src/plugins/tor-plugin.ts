@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { EndpointArgumentError, TorInvalidValueError } from '../errors.js';
 import { parseSocksHostname, parseSocksPortOption } from '../socks/socks-address.js';
-import { raceCancel, throwIfAborted } from '../util/abort.js';
+import { cancelBudget, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import type { EndpointContext, EndpointPlugin, TorLike } from './plugin-types.js';
@@ -147,11 +147,12 @@ export function parseTorClientOptions(endpoint: ParsedEndpoint): TorClientOption
  * Picks the tor an endpoint uses: the one its `control=` names, else the caller's, else the default.
  * An explicit `control=` wins over a passed Tor handle, because the string is the more specific
  * request and silently using another tor would surprise.
+ * @param cancel - a `timeoutMs` for finding tor (a `getTor` call), besides `ctx.signal`
  */
-export async function resolveTor(ctx: EndpointContext, control: string | undefined): Promise<TorLike> {
+export async function resolveTor(ctx: EndpointContext, control: string | undefined, cancel: CancelOptions = {}): Promise<TorLike> {
   throwIfAborted(ctx.signal, 'finding tor');
   if (control === undefined && ctx.tor) return ctx.tor;
-  return raceCancel(ctx.getTor(control), 'finding tor', { signal: ctx.signal });
+  return raceCancel(ctx.getTor(control), 'finding tor', { ...cancel, signal: ctx.signal });
 }
 
 /** The built-in `tor:` plugin (client only). */
@@ -165,7 +166,12 @@ export const torPlugin: EndpointPlugin = {
 
   async connect(endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<net.Socket> {
     const o = parseTorClientOptions(endpoint);
-    const tor = await resolveTor(ctx, o.control);
-    return tor.connect({ host: o.host, port: o.port }, { ...o.connect, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    // timeout= is the whole connect: finding tor may take long too (a control port that accepts and
+    // then says nothing holds the search for 30 s), and the stream gets what the search left.
+    const timeout = o.connect.timeoutMs;
+    const remaining = cancelBudget(timeout === undefined ? {} : { timeoutMs: timeout });
+    const tor = await resolveTor(ctx, o.control, remaining());
+    const left = timeout === undefined || tor === ctx.tor ? {} : remaining();
+    return tor.connect({ host: o.host, port: o.port }, { ...o.connect, ...left, ...(ctx.signal ? { signal: ctx.signal } : {}) });
   },
 };

@@ -7,6 +7,7 @@ import {
   TorAbortError,
   TorNotAvailableError,
   TorSocksError,
+  TorTimeoutError,
   UnknownEndpointError,
 } from '../../src/errors.js';
 import { connect as connectWith } from '../../src/endpoints/connect.js';
@@ -140,6 +141,24 @@ describe('connect/listen dispatch with tor: and onion:', () => {
     const pending = connect('tor:example.com:80', { getTor, signal: ac.signal });
     ac.abort();
     await assert.rejects(pending, TorAbortError);
+  });
+
+  it('timeout= bounds the search for tor too (a control port that accepts and then says nothing)', async () => {
+    const getTor = (): Promise<TorLike> => new Promise(() => undefined); // never resolves
+    await assert.rejects(connect('tor:example.com:80:timeout=0.05', { getTor }), (err: unknown) => {
+      assert.ok(err instanceof TorTimeoutError);
+      assert.equal(err.code, 'TOR_TIMEOUT');
+      assert.match(err.message, /^finding tor timed out after 50 ms/);
+      return true;
+    });
+  });
+
+  it('timeout= is one budget: the stream gets what the search for tor left of it', async () => {
+    const { tor } = fakeTor();
+    const getTor = sinon.stub().resolves(tor);
+    await connect('tor:example.com:80:timeout=5', { getTor });
+    const { timeoutMs } = tor.connect.firstCall.args[1] as { timeoutMs: number };
+    assert.ok(timeoutMs >= 0 && timeoutMs <= 5000, `timeoutMs ${timeoutMs}`);
   });
 
   it('passes the tor handle errors through unchanged', async () => {
