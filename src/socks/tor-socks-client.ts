@@ -349,7 +349,7 @@ export class TorSocksClient {
       // close() destroyed the dispatcher under the request: say that, as every call after close()
       // does, rather than undici's "the client is destroyed". An abort by the caller stays an abort.
       if (this.closed && !(err instanceof TorError && (err.code === 'TOR_ABORTED' || err.code === 'TOR_INVALID_VALUE'))) {
-        throw socksFailure('closed', 'fetch failed: this SOCKS client was closed (its Tor handle was closed) before the response arrived', err);
+        throw socksFailure('closed', 'fetch failed: this SOCKS client was closed (by its close(), or by closing the Tor handle that owns it) before the response arrived', err);
       }
       throw err;
     } finally {
@@ -396,7 +396,7 @@ export class TorSocksClient {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw socksFailure('closed', 'this SOCKS client is closed (its Tor handle was closed)');
+    if (this.closed) throw socksFailure('closed', 'this SOCKS client is closed (by its close(), or by closing the Tor handle that owns it)');
   }
 
   /** Checks a `circuit` option: a Circuit or an id, on a client that can pin streams. */

@@ -854,4 +854,13 @@ describe('TorSocksClient, public: after close()', () => {
       await fake.close();
     }
   });
+
+  it('says close() closed it: a client made with new TorSocksClient(null) has no Tor handle to blame', async () => {
+    const client = new TorSocksClient(null, { socksPort: 1234 });
+    client.close();
+    const saysClose = (err: unknown) => isSocksError('TOR_SOCKS_CLOSED')(err) && /close\(\)/.test((err as Error).message);
+    await assert.rejects(client.connect({ host: 'example.com', port: 80 }), saysClose);
+    await assert.rejects(client.fetch('http://example.com/'), saysClose);
+    assert.throws(() => client.httpAgent(), saysClose);
+  });
 });
