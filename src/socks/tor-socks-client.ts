@@ -505,12 +505,13 @@ export class TorSocksClient {
   /** The address for one call: per-call option, constructor option, else discovery. */
   private resolveAddress(opts: { socksPort?: number | string; socksHostname?: string }, signal: AbortSignal): Promise<SocksAddress> {
     if (opts.socksPort !== undefined) return Promise.resolve(parseSocksPortOption(opts.socksPort, opts.socksHostname));
-    if (this.fixedAddress !== undefined) return Promise.resolve(this.fixedAddress);
-    const discovered = (this.discovered ??= this.discover());
     const withHost = (a: SocksAddress): SocksAddress => {
       const host = opts.socksHostname !== undefined ? parseSocksHostname(opts.socksHostname) : this.socksHostname;
       return host !== undefined && 'host' in a ? { host, port: a.port } : a;
     };
+    // The call's socksHostname is the host of the client's port as it is of a discovered one.
+    if (this.fixedAddress !== undefined) return Promise.resolve(withHost(this.fixedAddress));
+    const discovered = (this.discovered ??= this.discover());
     // The shared discovery runs without this caller's signal: one caller's abort must not fail the
     // others. This caller stops waiting when its own signal fires.
     return new Promise<SocksAddress>((resolve, reject) => {

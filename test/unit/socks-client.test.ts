@@ -864,3 +864,22 @@ describe('TorSocksClient, public: after close()', () => {
     assert.throws(() => client.httpAgent(), saysClose);
   });
 });
+
+describe('TorSocksClient, public: a call\'s socksHostname', () => {
+  it('replaces the host of the client\'s own socksPort too, as it does a discovered port\'s (it was ignored)', async () => {
+    const fake = await startFakeSocksServer(); // on 127.0.0.1 only: 127.0.0.2 finds nothing there
+    const client = new TorSocksClient(null, { socksPort: fake.port });
+    try {
+      await assert.rejects(client.connect({ host: 'example.com', port: 80 }, { socksHostname: '127.0.0.2' }), (err: unknown) => {
+        assert.ok(isSocksError('TOR_SOCKS_UNREACHABLE')(err));
+        assert.match((err as Error).message, new RegExp(`127\\.0\\.0\\.2:${fake.port}`));
+        return true;
+      });
+      await assert.rejects(client.resolve('example.com', { socksHostname: '127.0.0.2' }), isSocksError('TOR_SOCKS_UNREACHABLE'));
+      assert.equal(fake.connections.length, 0);
+    } finally {
+      client.close();
+      await fake.close();
+    }
+  });
+});
