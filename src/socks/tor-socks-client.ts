@@ -369,9 +369,15 @@ export class TorSocksClient {
    * stream through tor, and stays on its circuit: after a NEWNYM, requests must open new streams
    * to get new circuits.
    * @param circuitId only those of `fetch` calls and agents given this circuit (it closed: each of
-   *   its connections is about to end, and a request must not be sent on one meanwhile)
+   *   its connections is about to end, and a request must not be sent on one meanwhile); `null` is none
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a circuitId that is no string
    */
-  closeKeptConnections(circuitId?: string): void {
+  closeKeptConnections(circuitId?: string | null): void {
+    // A JavaScript caller's Circuit (not its id) or number would match nothing and close nothing, without a word.
+    if (circuitId !== undefined && circuitId !== null && typeof circuitId !== 'string') {
+      throw new TorInvalidValueError('circuitId', `must be a circuit id (a string such as circuit.id), got ${Array.isArray(circuitId) ? 'an array' : `a ${typeof circuitId}`}`);
+    }
+    circuitId ??= undefined;
     for (const ref of this.agents) {
       const agent = ref.deref();
       if (agent !== undefined && (circuitId === undefined || this.agentCircuits.get(agent) === circuitId)) agent.retireSockets();

@@ -883,3 +883,19 @@ describe('TorSocksClient, public: a call\'s socksHostname', () => {
     }
   });
 });
+
+describe('TorSocksClient, public: closeKeptConnections', () => {
+  it('refuses a circuit id that is no string (a Circuit, a number), which matched nothing and closed nothing; null is none', () => {
+    const client = new TorSocksClient(null, { socksPort: 1234 });
+    try {
+      const invalid = (err: unknown) => err instanceof TorInvalidValueError && err.field === 'circuitId';
+      assert.throws(() => client.closeKeptConnections({ id: '5' } as never), invalid);
+      assert.throws(() => client.closeKeptConnections(5 as never), invalid);
+      client.closeKeptConnections(null as never);
+      client.closeKeptConnections('5');
+      client.closeKeptConnections();
+    } finally {
+      client.close();
+    }
+  });
+});
