@@ -110,6 +110,20 @@ describe('cli: program and help', () => {
     }
   });
 
+  it('fetch --isolate with an empty or over-long token is a usage error, not a fetch without isolation', async () => {
+    // --socks-port at a port where nothing listens: the old code went on to fetch there, no default place is tried.
+    const nothing = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => nothing.once('listening', resolve));
+    const closed = (nothing.address() as net.AddressInfo).port;
+    await new Promise((resolve) => nothing.close(resolve));
+    for (const token of ['', 'x'.repeat(256)]) {
+      const r = await parse(['fetch', '--socks-port', String(closed), '--isolate', token, 'http://127.0.0.1:1/']);
+      assert.equal(r.code, 2, String(r.error));
+      assert.ok(r.error instanceof UsageError);
+      assert.match((r.error as Error).message, /^--isolate must be 1 to 255 bytes long, got (0|256)$/);
+    }
+  });
+
   it('monitor --interval longer than a timer can hold (2^31-1 ms) is a usage error, not a redraw every millisecond', async () => {
     // a control port nothing listens on: going on to connect would be exit 1 (TOR_NOT_AVAILABLE)
     const r = await parse(['--control', 'tcp:127.0.0.1:1', 'monitor', '--interval', '3000000000']);

@@ -232,8 +232,12 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         throw new UsageError(`not a URL: ${url}`);
       }
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError('only http: and https: URLs');
+      // An empty token used to be dropped: the fetch then went without the isolation asked for.
+      // SOCKS credentials are 1 to 255 bytes (RFC 1929); the token itself is never shown.
+      const isolateBytes = opts.isolate === undefined ? undefined : Buffer.byteLength(opts.isolate);
+      if (isolateBytes !== undefined && (isolateBytes < 1 || isolateBytes > 255)) throw new UsageError(`--isolate must be 1 to 255 bytes long, got ${isolateBytes}`);
       await throughTor(ctx, opts.socksPort, async (tor) => {
-        const response = await tor.fetch(parsed, { signal: ctx.signal, ...(opts.isolate ? { isolate: opts.isolate } : {}) });
+        const response = await tor.fetch(parsed, { signal: ctx.signal, ...(opts.isolate !== undefined ? { isolate: opts.isolate } : {}) });
         if (opts.include) {
           println(ctx.output.out, `HTTP ${response.status} ${response.statusText}`);
           response.headers.forEach((value, key) => println(ctx.output.out, `${key}: ${value}`));
