@@ -9,6 +9,7 @@ export const lib = {
   socksClient: () => import('../socks/tor-socks-client.js'),
   errors: () => import('../errors.js'),
   endpoints: () => import('../di/endpoint-api.js'),
+  torPlugin: () => import('../plugins/tor-plugin.js'),
   container: () => import('../di/container.js'),
   testnet: () => import('../testnet.js'),
   launch: () => import('../process/launch-tor.js'),

@@ -169,6 +169,19 @@ describe('cli: program and help', () => {
   });
 });
 
+describe('cli: connect with control= in its endpoint', () => {
+  it('uses the tor control= names and looks for no other first (--control\'s, $TOR_CONTROL\'s), as connect() does', async () => {
+    const nothing = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((resolve) => nothing.once('listening', resolve));
+    const closed = (nothing.address() as net.AddressInfo).port;
+    await new Promise((resolve) => nothing.close(resolve));
+    // Nothing listens at either: the error says which tor the command tried.
+    const r = await parse(['--control', 'tcp:127.0.0.1:1', 'connect', `tor:127.0.0.1:7:control=${closed}`]);
+    assert.equal(r.code, 1, String(r.error));
+    assert.match(String((r.error as Error).message), new RegExp(`^cannot reach tor's control port at tcp:127\\.0\\.0\\.1:${closed};`));
+  });
+});
+
 describe('cli: --control', () => {
   it('a malformed --control is a usage error (exit 2) with its error code, before any command runs', async () => {
     for (const [control, code] of [['garbage', 'TOR_ENDPOINT_ARGUMENT'], ['tcp:127.0.0.1', 'TOR_ENDPOINT_ARGUMENT'], ['tcp:127.0.0.1:99999', 'TOR_ENDPOINT_ARGUMENT'], ['tcp:h:1\\', 'TOR_ENDPOINT_SYNTAX']] as const) {

@@ -209,11 +209,21 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       const description = isEndpointString ? endpoint : `tor:${endpoint}`;
       const parsed = await checkEndpoint(description, 'client', '<endpoint>');
       if (parsed.prefix.toLowerCase() !== 'tor') throw new UsageError(`torcon connect takes a tor: endpoint, not ${parsed.prefix}:`);
-      await withStreamsThroughTor(ctx, async (tor) => {
+      const run = async (tor?: StreamsThroughTor) => {
         const { connect } = await lib.endpoints();
-        const socket = await connect(description, { tor, signal: ctx.signal });
+        const socket = await connect(description, { ...(tor ? { tor } : {}), signal: ctx.signal });
         await pipeStdio(ctx, socket, opts.quitAfter);
-      });
+      };
+      // An endpoint that names its tor (control=) uses that one, as connect() does: no other tor is
+      // looked for first (--control's, $TOR_CONTROL's), whose absence failed the command.
+      const { parseTorClientOptions } = await lib.torPlugin();
+      if (parseTorClientOptions(parsed).control === undefined) return withStreamsThroughTor(ctx, run);
+      const { torProvider } = await lib.container();
+      try {
+        await run();
+      } finally {
+        await torProvider().closeAll();
+      }
     });
 
   program
