@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Agent as UndiciAgent } from 'undici';
-import { TorControlClosedError, TorError, TorInvalidValueError, TorProtocolError, TorTimeoutError } from '../errors.js';
+import { TorControlClosedError, TorControlError, TorError, TorInvalidValueError, TorProtocolError, TorTimeoutError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { ControlReply } from '../control/reply.js';
 import { assertTimeout, invalidSignal, timerDelay, type CancelOptions } from '../util/abort.js';
@@ -576,6 +576,12 @@ export class TorSocksClient {
         // where it listens, not for one that is no longer there.
         if (err instanceof TorControlClosedError) {
           throw socksFailure('unreachable', `cannot find tor's SOCKS port: the control connection to tor is closed (${err.message}); reconnect, or pass socksPort`, err);
+        }
+        // Only a refusal (tor answered with an error status: a control-port filter, say) means tor
+        // cannot say; a tor that did not answer in time, or answered something else, is still this
+        // client's tor, and the usual ports may be another one's, as above.
+        if (!(err instanceof TorControlError)) {
+          throw socksFailure('unreachable', `cannot find tor's SOCKS port: GETINFO net/listeners/socks failed (${err.message}); try again, or pass socksPort`, err);
         }
         why = `GETINFO net/listeners/socks failed: ${err.message}`;
         log('%s; trying the usual SOCKS ports', why);

@@ -13,6 +13,7 @@ import {
   TorControlClosedError,
   TorControlError,
   TorInvalidValueError,
+  TorProtocolError,
   TorSocksError,
   TorTimeoutError,
 } from '../../src/errors.js';
@@ -419,6 +420,17 @@ describe('socks client: connect through a fake SOCKS server', () => {
       client = new TorSocksClient(control, { fallbackSocksPorts: [fake.port] });
       await assert.rejects(client.connect({ host: 'h', port: 1 }), (e: unknown) =>
         isSocksError('TOR_SOCKS_UNREACHABLE')(e) && /control connection to tor is closed/.test((e as Error).message) && (e as Error).cause instanceof TorControlClosedError);
+      assert.equal(fake.connections.length, 0, 'the tor on the fallback port was used');
+    });
+
+    it('tor not answering GETINFO in time, or answering without the key -> TOR_SOCKS_UNREACHABLE, not another tor on the fallback ports', async () => {
+      fake = await startFakeSocksServer({ answer: () => ({ forwardTo: echoPort }) });
+      for (const failure of [new TorTimeoutError('GETINFO net/listeners/socks', 30_000), new TorProtocolError('GETINFO net/listeners/socks: the reply has no value for the key')]) {
+        client?.close();
+        client = new TorSocksClient(fakeControl(failure), { fallbackSocksPorts: [fake.port] });
+        await assert.rejects(client.connect({ host: 'h', port: 1 }), (e: unknown) =>
+          isSocksError('TOR_SOCKS_UNREACHABLE')(e) && /GETINFO net\/listeners\/socks failed/.test((e as Error).message) && (e as Error).cause === failure);
+      }
       assert.equal(fake.connections.length, 0, 'the tor on the fallback port was used');
     });
 
