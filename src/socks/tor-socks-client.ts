@@ -587,7 +587,11 @@ export class TorSocksClient {
         log('%s; trying the usual SOCKS ports', why);
       }
     }
-    for (const candidate of this.fallback) {
+    // Probed where the streams will go: the client's socksHostname replaces 127.0.0.1 (it used to
+    // apply only after a probe of 127.0.0.1, which checked one address and used another).
+    const host = this.socksHostname;
+    const candidates = this.fallback.map((a) => (host !== undefined && 'host' in a ? { host, port: a.port } : a));
+    for (const candidate of candidates) {
       const probe = AbortSignal.timeout(SOCKS_CLIENT_DEFAULTS.probeTimeoutMs);
       try {
         const socket = await openSocksSocket(candidate, probe);
@@ -599,7 +603,7 @@ export class TorSocksClient {
     }
     throw socksFailure(
       'unreachable',
-      `cannot find tor's SOCKS port (${why}) and nothing accepts connections on ${this.fallback.map(describeSocksAddress).join(' or ') || '(no fallback ports)'}; pass socksPort`,
+      `cannot find tor's SOCKS port (${why}) and nothing accepts connections on ${candidates.map(describeSocksAddress).join(' or ') || '(no fallback ports)'}; pass socksPort`,
     );
   }
 }

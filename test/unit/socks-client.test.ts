@@ -443,6 +443,24 @@ describe('socks client: connect through a fake SOCKS server', () => {
         isSocksError('TOR_SOCKS_UNREACHABLE')(e) && (e as Error).message.includes(`127.0.0.1:${deadPort}`));
     });
 
+    it('socksHostname is where the usual ports are probed, as it is where the streams go', async () => {
+      // Something on 127.0.0.2 only: a probe of 127.0.0.1 finds nothing at that port.
+      const there = net.createServer((s) => s.destroy());
+      const port = await new Promise<number>((resolve) => there.listen(0, '127.0.0.2', () => resolve((there.address() as net.AddressInfo).port)));
+      try {
+        client = new TorSocksClient(null, { socksHostname: '127.0.0.2', fallbackSocksPorts: [port] });
+        assert.deepEqual(await client.socksAddress(), { host: '127.0.0.2', port });
+        client.close();
+        const gone = net.createServer();
+        const closed = await new Promise<number>((resolve) => gone.listen(0, '127.0.0.2', () => resolve((gone.address() as net.AddressInfo).port)));
+        await closeServer(gone);
+        client = new TorSocksClient(null, { socksHostname: '127.0.0.2', fallbackSocksPorts: [closed] });
+        await assert.rejects(client.socksAddress(), (e: unknown) => isSocksError('TOR_SOCKS_UNREACHABLE')(e) && /nothing accepts connections on 127\.0\.0\.2:/.test((e as Error).message));
+      } finally {
+        await closeServer(there);
+      }
+    });
+
     it('socksHostname replaces the host of a discovered TCP listener', async () => {
       client = new TorSocksClient(fakeControl('"0.0.0.0:9999"'), { socksHostname: '127.0.0.2' });
       assert.deepEqual(await client.socksAddress(), { host: '127.0.0.2', port: 9999 });
