@@ -723,8 +723,13 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    *   that is not an AbortSignal, or a `maxBuffered` that is not a whole number from 1 (or Infinity)
    * @throws TorControlError (at the first `next()`) when tor does not know an event, and
    *   TorControlClosedError when the connection is closed
+   * Typed by the names given as tor writes them (`'BW'` yields BwEvent, `['CIRC', 'STREAM']`
+   * CircEvent | StreamEvent, as `subscribe` types its listener); other strings yield TorEvent.
    * @example for await (const e of control.events(['CIRC', 'STREAM'], { signal })) console.log(e.type);
+   * @example for await (const bw of control.events('BW', { signal })) console.log(bw.read, bw.written);
    */
+  events<K extends keyof TorEventMap>(names: K | readonly K[], opts?: EventIteratorOptions): AsyncIterableIterator<TorEventMap[K]>;
+  events(names: string | readonly string[], opts?: EventIteratorOptions): AsyncIterableIterator<TorEvent>;
   events(
     names: string | readonly string[],
     opts: EventIteratorOptions = {},
