@@ -162,7 +162,16 @@ function asciiLower(text: string): string {
 /**
  * Chooses a circuit for a new stream while an attacher is set: return a Circuit (or its id) to
  * attach the stream there (tor waits until it is BUILT), `undefined`/`null` to let tor choose, or
- * throw/reject to close the stream (REASON_MISC).
+ * throw/reject to close the stream (REASON_MISC; reported as `listenerError`, since a bug in the
+ * attacher looks the same). To refuse a stream on purpose, with the reason its client is told,
+ * close it and return nothing: `await stream.close('EXITPOLICY')` reaches a SOCKS client as
+ * "not allowed by ruleset" (torcon's `TOR_SOCKS_NOT_ALLOWED`), and nothing is reported.
+ *
+ * @example
+ * await state.setAttacher(async (stream) => {
+ *   if (stream.target.port === 25) await stream.close('EXITPOLICY'); // refused: no SMTP
+ *   return undefined; // tor chooses (a closed stream is left alone)
+ * });
  */
 export type StreamAttacher = (
   stream: Stream,

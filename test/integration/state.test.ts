@@ -334,6 +334,31 @@ describe('state: TorState on the private test network', function () {
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0']);
   });
 
+  it('refuses a stream with the reason the attacher chose when it closes the stream and returns nothing (no listenerError)', async () => {
+    // The documented way to refuse on purpose: throwing is for mistakes (MISC, and reported).
+    const reported: unknown[] = [];
+    const onError = (err: unknown) => void reported.push(err);
+    state.on('listenerError', onError);
+    try {
+      await state.setAttacher(async (stream) => {
+        if (stream.target.port !== echo.port) return undefined;
+        await stream.close('EXITPOLICY');
+        return undefined;
+      });
+      const closed = waitFor(state, 'streamClosed', (s) => s.target.port === echo.port);
+      const refused = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+      assert.ok(refused instanceof TorSocksError, String(refused));
+      assert.equal(refused.code, 'TOR_SOCKS_NOT_ALLOWED');
+      const [stream] = await closed;
+      assert.equal(stream.reason, 'EXITPOLICY');
+      await tor.control.getInfo('version'); // the state has handled every reply to its commands
+      assert.deepEqual(reported.map(String), []);
+    } finally {
+      state.off('listenerError', onError);
+      await state.setAttacher(null);
+    }
+  });
+
   it('reports no attacher error when the stream is gone by the time tor reads the answer; a pinned one fails with its own reasons', async () => {
     // The stream is closed on the state's own connection just before the answer: tor reads the
     // CLOSESTREAM first, as it sees a client give up just before ATTACHSTREAM, and answers 552.
