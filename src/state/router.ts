@@ -229,7 +229,10 @@ export class Router {
 
   /**
    * Where the relay is (country, and with a MaxMind city/ASN database also city, coordinates, AS).
-   * Looked up once and remembered. Gives `{}` for a placeholder or when nothing is known.
+   * Looked up once and remembered. Gives `{}` for a placeholder, when nothing is known, and for
+   * loopback, private and other non-global addresses, which no database places (torcon's own
+   * GeoIP lookups answer those without asking): so every relay of a test network on 127.0.0.1 gives
+   * `{}`. To place such addresses, give `tor.getState({ geoip })` a GeoIpLookup of your own.
    *
    * @throws whatever the GeoIP lookup throws (e.g. TorControlClosedError for tor's fallback)
    */
