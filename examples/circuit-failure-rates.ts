@@ -8,7 +8,7 @@
  *
  * Run: TOR_CONTROL=... node dist/examples/circuit-failure-rates.js [SECONDS]
  */
-import { connectTor, type Circuit } from '../src/index.js';
+import { connectTor, type Circuit, type Router } from '../src/index.js';
 
 const seconds = Number(process.argv[2] ?? 60);
 const tor = await connectTor();
@@ -44,12 +44,22 @@ function report(): void {
   }
 }
 
+// Three different relays at random, an Exit last. (Without a path tor picks one itself, but only
+// from exits whose policy summary accepts some port: the test network's exits, which reach only
+// 127.0.0.0/8, accept none, and tor answers "551 Couldn't start circuit".)
+function randomPath(): Router[] {
+  const relays = [...state.routers.values()].sort(() => Math.random() - 0.5);
+  const exit = relays.find((r) => r.hasFlag('Exit'))!;
+  return [...relays.filter((r) => r !== exit).slice(0, 2), exit];
+}
+
 // Build circuits along the way; buildCircuit rejects with a TorCircuitError when one fails or
 // is given up, which is expected here: the events above do the counting.
 let n = 0;
 const builder = setInterval(() => {
-  const giveUp = ++n % 3 === 0;
-  state.buildCircuit(undefined, { timeoutMs: giveUp ? 1 : 30_000 }).catch((err) => console.log(`build ${n}: ${err.code}`));
+  const build = ++n;
+  const giveUp = build % 3 === 0;
+  state.buildCircuit(randomPath(), { timeoutMs: giveUp ? 1 : 30_000 }).catch((err) => console.log(`build ${build}: ${err.message}`));
 }, 2000);
 const reporter = setInterval(report, 10_000);
 

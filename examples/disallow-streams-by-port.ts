@@ -13,8 +13,6 @@ const refused = new Set(portArgs.length > 0 ? portArgs.map(Number) : [25, 80]);
 
 const tor = await connectTor();
 const state = await tor.getState();
-console.log(`refusing streams to ports ${[...refused].join(', ')}`);
-
 await state.setAttacher(async (stream) => {
   if (!refused.has(stream.target.port)) return undefined; // tor chooses the circuit
   console.log(`refusing stream ${stream.id} to ${stream.target.host}:${stream.target.port}`);
@@ -23,6 +21,7 @@ await state.setAttacher(async (stream) => {
   await stream.close('EXITPOLICY');
   return undefined;
 });
+console.log(`refusing streams to ports ${[...refused].join(', ')}`);
 state.on('listenerError', (err, where) => console.error(`${where}: ${String(err)}`));
 state.on('streamClosed', (s) => console.log(`stream ${s.id} to port ${s.target.port} closed (${s.reason})`));
 
