@@ -24,6 +24,23 @@ const INTEGER_TYPES: ReadonlySet<string> = new Set([
   'Int',
 ]);
 
+/** Types whose values are text: never a number or a boolean. */
+const TEXT_TYPES: ReadonlySet<string> = new Set(['String', 'Filename', 'Time']);
+
+/**
+ * Whether an option of `type` can hold a number: false for the types known to hold something else
+ * (booleans, text, lists), so that getNumber refuses them by type rather than only once one is set.
+ * A type this tor has and torcon does not know may.
+ */
+export function mayHoldNumber(type: ConfigOptionType): boolean {
+  return !(type === 'Boolean' || type === 'Boolean+Auto' || TEXT_TYPES.has(type) || isLineListType(type) || isCommaListType(type));
+}
+
+/** Whether an option of `type` can hold a boolean: as {@link mayHoldNumber}, for getBoolean. */
+export function mayHoldBoolean(type: ConfigOptionType): boolean {
+  return !(INTEGER_TYPES.has(type) || type === 'Float' || TEXT_TYPES.has(type) || isLineListType(type) || isCommaListType(type));
+}
+
 /** An option type with its article, for messages: `an Integer`, `a LineList`. */
 export function typeWithArticle(type: ConfigOptionType): string {
   return `${/^[AEIOU]/i.test(type) ? 'an' : 'a'} ${type}`;

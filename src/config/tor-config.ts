@@ -19,7 +19,7 @@ import type {
   ConfigValue,
   HiddenServiceConfig,
 } from './config-types.js';
-import { isCommaListType, isLineListType, toConfLines, toTypedValue, typeWithArticle } from './config-values.js';
+import { isCommaListType, isLineListType, mayHoldBoolean, mayHoldNumber, toConfLines, toTypedValue, typeWithArticle } from './config-values.js';
 import {
   HIDDEN_SERVICE_OPTIONS,
   encodeHiddenServiceGroups,
@@ -247,22 +247,28 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
 
   /**
    * A Boolean (or Boolean+Auto) option; `null` when unset.
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name or a value that is not a
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name, an option of another
+   *   type (a number, text or a list, set or not: nothing is sent), or a value that is not a
    *   boolean (e.g. `auto`)
    */
   async getBoolean(name: string, opts: GetOptions = {}): Promise<boolean | null> {
-    const v = await this.get(name, opts);
+    const info = this.requireReadable(name);
+    if (!mayHoldBoolean(info.type)) throw new TorInvalidValueError(`config option ${info.name}`, `is ${typeWithArticle(info.type)}, not a boolean`);
+    const v = await this.get(info.name, opts);
     if (v === null || typeof v === 'boolean') return v;
     throw new TorInvalidValueError(`config option ${this.requireOption(name).name}`, 'does not hold a boolean');
   }
 
   /**
    * A numeric option (integers, intervals in their unit, sizes in bytes, floats); `null` when unset.
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name, a value that is not a
-   *   number, or an integer too large to be exact as a number (use `get` for a bigint)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an unknown name, an option of another
+   *   type (a boolean, text or a list, set or not: nothing is sent), a value that is not a number,
+   *   or an integer too large to be exact as a number (use `get` for a bigint)
    */
   async getNumber(name: string, opts: GetOptions = {}): Promise<number | null> {
-    const v = await this.get(name, opts);
+    const info = this.requireReadable(name);
+    if (!mayHoldNumber(info.type)) throw new TorInvalidValueError(`config option ${info.name}`, `is ${typeWithArticle(info.type)}, not a number`);
+    const v = await this.get(info.name, opts);
     if (v === null || typeof v === 'number') return v;
     const field = `config option ${this.requireOption(name).name}`;
     if (typeof v === 'bigint') throw new TorInvalidValueError(field, 'is too large to be exact as a number');

@@ -199,6 +199,37 @@ describe('config: TorConfig cache (scripted control port)', () => {
     assert.equal(peer.received.length, before, 'nothing was sent');
   });
 
+  it('getNumber and getBoolean refuse an option of another type before reading it, set or unset (an unset one gave null)', async () => {
+    await config.close();
+    peer.auto.set('GETINFO', NAMES.replace('ContactInfo String', 'ContactInfo String\r\nBandwidthRate DataSize\r\nDisableNetwork Boolean\r\nCookieAuthFile Filename'));
+    config = await TorConfig.create(control);
+    // Answered as unset, should one be asked (as before the fix): then it resolved with null.
+    peer.auto.set('GETCONF', (line) => `250 ${line.split(' ')[1]}\r\n`);
+    const before = peer.received.length;
+    const wrong: Array<[string, (name: string) => Promise<unknown>, string]> = [
+      ['getNumber', (n) => config.getNumber(n), 'ContactInfo'],
+      ['getNumber', (n) => config.getNumber(n), 'CookieAuthFile'],
+      ['getNumber', (n) => config.getNumber(n), 'DisableNetwork'],
+      ['getNumber', (n) => config.getNumber(n), 'SocksPort'],
+      ['getBoolean', (n) => config.getBoolean(n), 'ContactInfo'],
+      ['getBoolean', (n) => config.getBoolean(n), 'BandwidthRate'],
+      ['getBoolean', (n) => config.getBoolean(n), 'SocksPort'],
+    ];
+    for (const [method, read, name] of wrong) {
+      await assert.rejects(read(name), (err: unknown) => {
+        assert.ok(err instanceof TorInvalidValueError, `${method}(${name}): ${String(err)}`);
+        assert.match(err.message, new RegExp(`config option ${name}: is an? [\\w+]+, not a (number|boolean)`));
+        return true;
+      }, `${method}(${name})`);
+    }
+    assert.equal(peer.received.length, before, 'nothing was sent');
+    // Their own types still read, null when unset.
+    peer.auto.set('GETCONF', '250 BandwidthRate\r\n');
+    assert.equal(await config.getNumber('BandwidthRate'), null);
+    peer.auto.set('GETCONF', '250 DisableNetwork=1\r\n');
+    assert.equal(await config.getBoolean('DisableNetwork'), true);
+  });
+
   it('hiddenServices() forgets its groups when one of their options changes', async () => {
     await config.close();
     peer.auto.set('GETINFO', GROUP_NAMES);
