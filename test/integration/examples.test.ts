@@ -128,6 +128,14 @@ describe('examples/ on the private test network', function () {
     if (refused instanceof net.Socket) refused.destroy();
     assert.ok(refused instanceof TorSocksError && refused.code === 'TOR_SOCKS_NOT_ALLOWED', String(refused));
     await run.line(new RegExp(`stream \\d+ to port ${port} closed \\(EXITPOLICY\\)`));
+    const other = http.createServer((req, res) => res.end('other\n'));
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    try {
+      const res = await tor.fetch(`http://127.0.0.1:${(other.address() as AddressInfo).port}/`, { timeoutMs: 60_000 });
+      assert.equal(await res.text(), 'other\n');
+    } finally {
+      other.close();
+    }
     run.child.kill('SIGINT');
     const { code, stderr } = await run.done;
     assert.equal(code, 0);
