@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { launchTor } from '../src/index.js';
 
-const tor = await launchTor({ config: { DisableNetwork: 1, SocksPort: ['auto', 'unix:/tmp/torcon-example-socks IsolateDestAddr'] } });
+const tor = await launchTor({ config: { DisableNetwork: 1, SocksPort: ['auto', 'auto IsolateDestAddr'] } });
 const serviceDir = await mkdtemp(path.join(tmpdir(), 'torcon-example-hs-')); // 0700, as tor wants
 try {
   // getConfig() learns each option's type from tor: values come back as numbers, booleans,
