@@ -19,6 +19,7 @@ const state = await tor.getState();
 // to, and a target on a relay's own address, as all of the test network's are, gets that relay
 // as its exit, which tor writes as `ADDRESS.FINGERPRINT.exit`.)
 async function report(stream: Stream): Promise<void> {
+  if (stream.purpose?.startsWith('DIR_')) return; // tor's own directory requests, not a user's
   const exit = stream.circuit?.path.at(-1);
   if (exit === undefined) return; // not on a circuit the state knows (tor-internal, onion streams)
   const where = await exit.location(); // {} for private addresses: see relay-locations.ts
