@@ -35,7 +35,8 @@ try {
   console.log(`built circuit ${circuit.id}: ${circuit.path.map((r) => r.nickname).join(' -> ')}`);
 
   // While an attacher is set, tor leaves every new stream for it to place: return a circuit, or
-  // undefined to let tor choose. Streams to .onion addresses are always left to tor.
+  // undefined to let tor choose. Streams to .onion addresses are always left to tor. (To send only
+  // your own requests over a circuit, no attacher is needed: `tor.fetch(url, { circuit })`.)
   await state.setAttacher((stream) => {
     console.log(`attaching stream ${stream.id} to ${stream.target.host}:${stream.target.port} to circuit ${circuit.id}`);
     return circuit;
