@@ -26,7 +26,12 @@ state.on('circuitBuilt', (c) => log(`circuit ${c.id} built [${path(c)}] ${c.purp
 state.on('circuitFailed', (c) => log(`circuit ${c.id} FAILED [${path(c)}]${why(c)}`));
 state.on('circuitClosed', (c) => log(`circuit ${c.id} closed${why(c)}`));
 
-state.on('streamNew', (s) => log(`stream ${s.id} new to ${target(s)} (${s.purpose ?? 'purpose unknown'})`));
+state.on('streamNew', async (s) => {
+  log(`stream ${s.id} new to ${target(s)} (${s.purpose ?? 'purpose unknown'})`);
+  // The local program that opened it (Linux, through /proc); found a moment later.
+  const client = await s.clientProcess();
+  if (client) log(`stream ${s.id} is from process ${client.pid}: ${client.command}`);
+});
 state.on('streamAttached', (s, c) => log(`stream ${s.id} to ${target(s)} attached to circuit ${c?.id ?? s.circuitId}${c ? ` [${path(c)}]` : ''}`));
 state.on('streamSucceeded', (s) => log(`stream ${s.id} to ${target(s)} succeeded`));
 state.on('streamDetached', (s) => log(`stream ${s.id} detached${why(s)}`));
