@@ -580,7 +580,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
     return this.snap.guards;
   }
 
-  /** tor's entry guards as Routers (placeholders for guards the consensus does not list). */
+  /**
+   * tor's entry guards as Routers (placeholders for guards the consensus does not list), in the
+   * order of {@link guards}: `entryGuards[i]` is the relay of `guards[i]`, whose status that has.
+   */
   get entryGuards(): readonly Router[] {
     const guards = this.snap.guards;
     if (this.guardRoutersFor !== guards || this.guardRoutersGeneration !== this.snap.routerGeneration) {
