@@ -20,9 +20,9 @@ const labelLoopback: GeoIpLookup = {
 const tor = await connectTor();
 try {
   const state = await tor.getState(process.argv.includes('--label-loopback') ? { geoip: labelLoopback } : {});
-  // Any built general-purpose circuit will do; build one if there is none.
+  // Any built circuit of three hops or more will do; build one if there is none.
   const circuit =
-    [...state.circuits.values()].find((c) => c.status === 'BUILT' && c.purpose === 'GENERAL' && c.path.length >= 3) ??
+    [...state.circuits.values()].find((c) => c.status === 'BUILT' && c.path.length >= 3) ??
     (await state.buildCircuit(undefined, { timeoutMs: 30_000 }));
   console.log(`circuit ${circuit.id}:`);
   for (const relay of circuit.path) {
