@@ -165,7 +165,8 @@ function asciiLower(text: string): string {
  * throw/reject to close the stream (REASON_MISC; reported as `listenerError`, since a bug in the
  * attacher looks the same). To refuse a stream on purpose, with the reason its client is told,
  * close it and return nothing: `await stream.close('EXITPOLICY')` reaches a SOCKS client as
- * "not allowed by ruleset" (torcon's `TOR_SOCKS_NOT_ALLOWED`), and nothing is reported.
+ * "not allowed by ruleset" (torcon's `TOR_SOCKS_NOT_ALLOWED`), and nothing is reported (nor when
+ * the client gave up first, so that tor answers the close with 552 Unknown stream and it rejects).
  *
  * @example
  * await state.setAttacher(async (stream) => {
@@ -1408,6 +1409,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
       } catch (err) {
         // Handed back to tor or to another attacher meanwhile: it is not ours to close any more.
         if (!this.endRound(st, round)) return;
+        // It closed the stream to refuse it, but the client had given up first: tor no longer knew
+        // the stream (its CLOSED event comes before the 552, or soon after while tor frees it).
+        // Nobody's mistake, as in attachTo.
+        if (err instanceof TorControlError && isUnknownStream(err) && (st.closed || err.message.includes(`Unknown stream "${st.id}"`))) return;
         // Its way of refusing the stream; a bug in it looks the same, so it is reported too.
         this.reportListenerError(err, 'attacher');
         await this.closeStreamQuietly(st);

@@ -359,6 +359,43 @@ describe('state: TorState on the private test network', function () {
     }
   });
 
+  it('reports no attacher error when the attacher refuses a stream whose client already gave up (tor: 552 Unknown stream)', async () => {
+    const reported: unknown[] = [];
+    const onError = (err: unknown) => void reported.push(err);
+    state.on('listenerError', onError);
+    const ac = new AbortController();
+    let closeFailed: unknown;
+    try {
+      const refusedLate = new Promise<void>((resolve) => {
+        void state.setAttacher(async (stream) => {
+          if (stream.target.port !== echo.port) return undefined;
+          // The client hangs up while the attacher decides: tor frees the stream.
+          const gone = waitFor(state, 'streamClosed', (s) => s === stream);
+          ac.abort();
+          await gone;
+          try {
+            await stream.close('EXITPOLICY');
+          } catch (err) {
+            closeFailed = err;
+            throw err;
+          } finally {
+            setImmediate(resolve);
+          }
+          return undefined;
+        });
+      });
+      await tor.connect(`127.0.0.1:${echo.port}`, { signal: ac.signal }).catch(() => undefined);
+      await refusedLate;
+      await tor.control.getInfo('version'); // every reply to the state's commands is in
+      assert.ok(closeFailed instanceof TorControlError && closeFailed.status === 552, String(closeFailed));
+      // Before the fix: the 552 of the attacher's own CLOSESTREAM, reported as an attacher error.
+      assert.deepEqual(reported.map(String), []);
+    } finally {
+      state.off('listenerError', onError);
+      await state.setAttacher(null);
+    }
+  });
+
   it('reports no attacher error when the stream is gone by the time tor reads the answer; a pinned one fails with its own reasons', async () => {
     // The stream is closed on the state's own connection just before the answer: tor reads the
     // CLOSESTREAM first, as it sees a client give up just before ATTACHSTREAM, and answers 552.
