@@ -6,6 +6,9 @@ import { logger } from '../util/log.js';
 
 const log = logger('provider');
 
+/** The key of the handle used when no control endpoint is named. */
+const DEFAULT_KEY = '(default)';
+
 /** How long a shared handle may take to connect and authenticate. */
 const CONNECT_TIMEOUT_MS = 30_000;
 
@@ -25,6 +28,8 @@ export interface GetTorOptions {
 export interface TorProviderOptions {
   /** Connects to a running tor. @default connectTor */
   connect?: (opts: ConnectTorOptions) => Promise<Tor>;
+  /** Launches a tor for the process when none is found and the caller may launch one. @default launchTor */
+  launch?: () => Promise<Tor>;
   /** The environment `$TOR_CONTROL` is read from. @default process.env */
   env?: NodeJS.ProcessEnv;
   /** The SOCKS ports {@link TorProvider.forStreams} tries when no control port is found. @default [9050, 9150] */
@@ -42,9 +47,13 @@ export class TorProvider {
   private readonly env: NodeJS.ProcessEnv;
   private readonly fallbackSocksPorts: readonly (number | string)[] | undefined;
   private socksOnly: SocksOnlyTor | undefined;
+  private readonly launch: () => Promise<Tor>;
+  /** The tor launched for the process, while it is the default handle. */
+  private launched: Promise<Tor> | undefined;
 
   constructor(opts: TorProviderOptions = {}) {
     this.connect = opts.connect ?? connectTor;
+    this.launch = opts.launch ?? (() => launchTor());
     this.env = opts.env ?? process.env;
     this.fallbackSocksPorts = opts.fallbackSocksPorts;
   }
@@ -55,16 +64,24 @@ export class TorProvider {
    */
   get(opts: GetTorOptions = {}): Promise<Tor> {
     const control = opts.control ?? this.env['TOR_CONTROL'] ?? '';
-    const key = control || '(default)';
-    let handle = this.handles.get(key);
-    if (!handle) {
-      handle = this.open(control, opts.launchIfMissing ?? false);
-      this.handles.set(key, handle);
-      handle.then(
-        (tor) => tor.control.once('close', () => this.forget(key, handle!)),
-        () => this.forget(key, handle!),
-      );
-    }
+    const key = control || DEFAULT_KEY;
+    const handle = this.handles.get(key) ?? this.share(key, this.open(control));
+    if (control || !(opts.launchIfMissing ?? false)) return handle;
+    // The search may have been started by a caller that may not launch (connect("tor:...")): its
+    // "no tor" must not fail this one, which may (listen("onion:...")).
+    return handle.catch((err: unknown) => {
+      if (!(err instanceof TorNotAvailableError)) throw err;
+      return this.launchShared();
+    });
+  }
+
+  /** Keeps `handle` as the shared one for `key` until it fails or its connection closes. */
+  private share(key: string, handle: Promise<Tor>): Promise<Tor> {
+    this.handles.set(key, handle);
+    handle.then(
+      (tor) => tor.control.once('close', () => this.forget(key, handle)),
+      () => this.forget(key, handle),
+    );
     return handle;
   }
 
@@ -72,18 +89,26 @@ export class TorProvider {
     if (this.handles.get(key) === handle) this.handles.delete(key);
   }
 
-  private async open(control: string, launchIfMissing: boolean): Promise<Tor> {
-    try {
-      // Bounded: a shared attempt that never ends would hang every later endpoint on this tor.
-      const tor = await this.connect({ ...(control ? { control } : {}), timeoutMs: CONNECT_TIMEOUT_MS });
+  private async open(control: string): Promise<Tor> {
+    // Bounded: a shared attempt that never ends would hang every later endpoint on this tor.
+    const tor = await this.connect({ ...(control ? { control } : {}), timeoutMs: CONNECT_TIMEOUT_MS });
+    tor.control.unref();
+    return tor;
+  }
+
+  /**
+   * One tor launched for the process, however many callers found none at once; it is the default
+   * handle from then on (later endpoints share it), until its connection closes.
+   */
+  private launchShared(): Promise<Tor> {
+    const current = this.handles.get(DEFAULT_KEY);
+    if (current !== undefined && current === this.launched) return current;
+    const launched = this.launch().then((tor) => {
       tor.control.unref();
       return tor;
-    } catch (err) {
-      if (!(err instanceof TorNotAvailableError) || control || !launchIfMissing) throw err;
-      const tor = await launchTor();
-      tor.control.unref();
-      return tor;
-    }
+    });
+    this.launched = launched;
+    return this.share(DEFAULT_KEY, launched);
   }
 
   /**

@@ -181,3 +181,58 @@ describe('TorProvider.forStreams: tor\'s SOCKS port when no control port is foun
     assert.equal(a, b);
   });
 });
+
+describe('TorProvider.get: launching a tor when none is found', () => {
+  function fakeTor(name: string): Tor {
+    return { name, control: { unref: () => undefined, once: () => undefined }, close: async () => undefined } as unknown as Tor;
+  }
+
+  it('a caller that may launch is not failed by a search a caller that may not started (connect and listen at once)', async () => {
+    let searches = 0;
+    let launches = 0;
+    const launched = fakeTor('launched');
+    const p = new TorProvider({
+      connect: async () => {
+        searches++;
+        await new Promise((r) => setTimeout(r, 20));
+        throw new TorNotAvailableError('no running tor found', NOTHING_AT_CONTROL);
+      },
+      launch: async () => {
+        launches++;
+        return launched;
+      },
+      env: {},
+      fallbackSocksPorts: [await closedPort()],
+    });
+    try {
+      const [forStream, forServer, forServer2] = await Promise.all([p.forStreams(), p.get({ launchIfMissing: true }), p.get({ launchIfMissing: true })]);
+      assert.ok(forStream instanceof SocksOnlyTor, 'the stream caller found no tor when it looked');
+      assert.equal(forServer, launched);
+      assert.equal(forServer2, launched);
+      assert.equal(searches, 1, 'one search shared by all three');
+      assert.equal(launches, 1, 'one launch shared by both servers');
+      assert.equal(await p.get(), launched, 'later callers share the launched tor');
+      assert.equal(await p.forStreams(), launched);
+    } finally {
+      await p.closeAll();
+    }
+  });
+
+  it('a failed launch fails its callers and is tried again by the next one', async () => {
+    let launches = 0;
+    const p = new TorProvider({
+      connect: async () => {
+        throw new TorNotAvailableError('no running tor found', NOTHING_AT_CONTROL);
+      },
+      launch: async () => {
+        if (++launches === 1) throw new Error('tor binary not found');
+        return fakeTor('second');
+      },
+      env: {},
+    });
+    await assert.rejects(p.get({ launchIfMissing: true }), /tor binary not found/);
+    assert.equal(((await p.get({ launchIfMissing: true })) as unknown as { name: string }).name, 'second');
+    assert.equal(launches, 2);
+    await p.closeAll();
+  });
+});
