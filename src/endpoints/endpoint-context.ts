@@ -1,4 +1,4 @@
-import { TorNotAvailableError } from '../errors.js';
+import { TorInvalidValueError, TorNotAvailableError } from '../errors.js';
 import type { EndpointContext } from '../plugins/plugin-types.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
 
@@ -8,8 +8,18 @@ import type { EndpointCallOptions } from './endpoint-options.js';
  * @param opts - the options of a `connect`/`listen` call.
  * @returns a context whose `getTor` rejects with `TorNotAvailableError` (code `TOR_NOT_AVAILABLE`)
  *   unless `opts.getTor` is given.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `tor` that is no Tor handle
  */
 export function buildContext(opts: EndpointCallOptions): EndpointContext {
+  // A JavaScript caller's number or string where the handle goes would fail inside the plugin as a
+  // TypeError wrapped in a connect error; null and undefined mean no handle, as for the other options.
+  const tor: unknown = opts.tor;
+  if (tor !== undefined && tor !== null) {
+    const handle = tor as { connect?: unknown; createOnionService?: unknown };
+    if ((typeof tor !== 'object' && typeof tor !== 'function') || (typeof handle.connect !== 'function' && typeof handle.createOnionService !== 'function')) {
+      throw new TorInvalidValueError('tor', 'must be a Tor handle (from connectTor or launchTor)');
+    }
+  }
   const ctx: EndpointContext = {
     registry: opts.registry,
     getTor:

@@ -5,6 +5,7 @@ import {
   EndpointArgumentError,
   EndpointSyntaxError,
   TorAbortError,
+  TorInvalidValueError,
   TorNotAvailableError,
   TorSocksError,
   TorTimeoutError,
@@ -95,6 +96,16 @@ describe('connect/listen dispatch with tor: and onion:', () => {
     sinon.assert.calledOnce(getTor);
     assert.equal(getTor.firstCall.args[0], undefined);
     sinon.assert.calledOnce(tor.connect);
+  });
+
+  it('refuses a tor option that is no Tor handle with TOR_INVALID_VALUE, before any I/O; null is none', async () => {
+    for (const bad of [5, 'tcp:127.0.0.1:9051', {}, { connect: 'x' }]) {
+      await assert.rejects(connect('tor:example.com:80', { tor: bad as never }), (err: unknown) => err instanceof TorInvalidValueError && err.field === 'tor', String(bad));
+      await assert.rejects(listen(new net.Server(), 'onion:80', { tor: bad as never }), (err: unknown) => err instanceof TorInvalidValueError && err.field === 'tor', String(bad));
+    }
+    await assert.rejects(connect('tor:example.com:80', { tor: null as never }), TorNotAvailableError);
+    sinon.assert.notCalled(socketConnect);
+    sinon.assert.notCalled(serverListen);
   });
 
   it('fails with TorNotAvailableError, never a plain connection, when there is no tor', async () => {
