@@ -3,7 +3,7 @@ import type { Circuit, Stream, TorState } from '../../state/tor-state.js';
 import type { CliContext } from '../context.js';
 import { untilAborted, withTor } from '../context.js';
 import { printable, println } from '../output.js';
-import { shortLocation } from './circuit-format.js';
+import { formatHop, shortLocation } from './circuit-format.js';
 import { formatAge } from './format-units.js';
 import { positiveInt } from './tor-commands.js';
 import { UsageError } from '../errors.js';
@@ -97,11 +97,11 @@ async function renderScreen(state: TorState, processes: Map<string, string>): Pr
   const streams = [...state.streams.values()];
   lines.push(`torcon monitor   ${new Date().toISOString()}   routers ${state.routers.size}   circuits ${circuits.length}   streams ${streams.length}`);
   lines.push('');
-  lines.push('CIRCUIT  STATUS     PURPOSE          AGE     PATH');
+  lines.push('CIRCUIT  STATUS     PURPOSE          AGE     PATH (relay [country])');
   for (const c of circuits) {
     const age = c.timeCreated ? formatAge(now - c.timeCreated.getTime()) : '-';
     const hops = await Promise.all(
-      (c.path ?? []).map(async (h) => `${printable(h.nickname ?? h.fingerprint.slice(0, 8))}[${await shortLocation(h as never)}]`),
+      (c.path ?? []).map(async (h) => formatHop(printable(h.nickname ?? h.fingerprint.slice(0, 8)), await shortLocation(h as never))),
     );
     lines.push(`${c.id.padEnd(8)} ${String(c.status).padEnd(10)} ${String(c.purpose ?? '-').padEnd(16)} ${age.padEnd(7)} ${hops.join(' → ')}`);
   }

@@ -190,6 +190,9 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       '\nTor cannot half-close a stream: a client that ends its side ends the whole stream, and replies\n' +
         'still on their way are lost. So the end of stdin does not close the stream; torcon waits for the\n' +
         'other side to close it (an HTTP/1.0 server does), for --quit-after seconds of quiet, or Ctrl-C.\n' +
+        '\nNo control port is needed: with no --control, $TOR_CONTROL or control= in the endpoint, and no\n' +
+        "control port at the usual places, the stream goes to tor's SOCKS port (socksPort= in the endpoint,\n" +
+        'else 127.0.0.1:9050, then 9150).\n' +
         '\nExamples:\n  printf "GET / HTTP/1.0\\r\\n\\r\\n" | torcon connect tor:2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion:80\n  echo hello | torcon connect tor:127.0.0.1:7:isolate=a --quit-after 2',
     )
     .action(async (endpoint: string, opts: { quitAfter?: number }) => {
