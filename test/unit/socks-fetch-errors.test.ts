@@ -283,8 +283,11 @@ describe('socks client: fetch failures are torcon errors, not TypeError', () => 
     assert.ok(!both.ok && both.error instanceof TorTimeoutError, String(!both.ok && both.error));
     // A caller's abort before the deadline stays an abort.
     const ac = new AbortController();
+    // Counted from now: on a loaded machine the 50 ms fetch above may give up before its request
+    // reached the server, so the total is no guide.
+    const reached = hanging.length;
     const aborting = client.fetch('http://web.example/hang', { timeoutMs: 5_000, signal: ac.signal });
-    await waitUntil(() => hanging.length >= 3, 'the third request at the server');
+    await waitUntil(() => hanging.length > reached, 'this request at the server');
     ac.abort();
     assert.ok((await rejection(aborting)) instanceof TorAbortError);
 
