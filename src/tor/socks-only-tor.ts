@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { TorError, TorNotAvailableError } from '../errors.js';
-import { describeSocksAddress, FALLBACK_SOCKS_ADDRESSES, parseSocksPortOption } from '../socks/socks-address.js';
+import { describeSocksAddress, FALLBACK_SOCKS_ADDRESSES, parseSocksHostname, parseSocksPortOption, type SocksAddress } from '../socks/socks-address.js';
 import { SOCKS_FAILURE_CODES } from '../socks/socks-errors.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
@@ -18,9 +18,10 @@ import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js'
  * What needs the control port (onion services) is refused with the search that found none.
  */
 export class SocksOnlyTor {
-  private readonly socks: TorSocksClient;
-  /** The usual SOCKS ports, as messages name them. */
-  private readonly socksPlaces: readonly string[];
+  /** The client for the usual ports on 127.0.0.1, and one per other `socksHostname` asked for. */
+  private readonly clients = new Map<string, TorSocksClient>();
+  private readonly fallback: readonly SocksAddress[];
+  private closed = false;
 
   /**
    * @param noControl - the error of the search for a control port: kept for the messages
@@ -30,35 +31,55 @@ export class SocksOnlyTor {
    */
   constructor(
     private readonly noControl: TorNotAvailableError,
-    fallbackSocksPorts?: readonly (number | string)[],
+    private readonly fallbackSocksPorts?: readonly (number | string)[],
   ) {
-    this.socks = new TorSocksClient(null, fallbackSocksPorts ? { fallbackSocksPorts } : {});
-    const places = fallbackSocksPorts ? fallbackSocksPorts.map((p) => parseSocksPortOption(p)) : FALLBACK_SOCKS_ADDRESSES;
-    this.socksPlaces = places.map(describeSocksAddress);
+    this.fallback = fallbackSocksPorts ? fallbackSocksPorts.map((p) => parseSocksPortOption(p)) : FALLBACK_SOCKS_ADDRESSES;
+    this.clientAt(undefined);
   }
 
   /**
-   * A stream through tor's SOCKS port (see TorSocksClient.connect for the options and errors).
+   * A stream through tor's SOCKS port (see TorSocksClient.connect for the options and errors). A
+   * `socksHostname` without `socksPort` is where the usual ports are looked for (tor in another
+   * container, say), as it is where the stream then goes.
    * @throws TorNotAvailableError (`TOR_NOT_AVAILABLE`) when no `socksPort` was given and no usual
    *   SOCKS port accepts a connection either: the message names every place tried
    */
   connect(target: { host: string; port: number }, opts: TorConnectOptions = {}): Promise<net.Socket> {
-    return this.through(opts?.socksPort, () => this.socks.connect(target, opts ?? {}));
+    opts ??= {};
+    // Checked before a client is made for it: a bad host is the caller's TOR_INVALID_VALUE.
+    const host = opts.socksPort === undefined && opts.socksHostname !== undefined ? parseSocksHostname(opts.socksHostname) : undefined;
+    return this.through(opts.socksPort, host, () => this.clientAt(host).connect(target, opts));
   }
 
   /** `fetch` through tor's SOCKS port (see TorSocksClient.fetch); errors as for {@link connect}. */
   fetch(input: string | URL, init: TorFetchInit = {}): Promise<Response> {
-    return this.through(undefined, () => this.socks.fetch(input, init));
+    return this.through(undefined, undefined, () => this.clientAt(undefined).fetch(input, init));
   }
 
   /** A name resolved by tor (SOCKS RESOLVE; see TorSocksClient.resolve); errors as for {@link connect}. */
   resolve(name: string, opts: TorResolveOptions = {}): Promise<string> {
-    return this.through(undefined, () => this.socks.resolve(name, opts));
+    return this.through(undefined, undefined, () => this.clientAt(undefined).resolve(name, opts));
   }
 
   /** An address reverse-resolved by tor (see TorSocksClient.resolvePtr); errors as for {@link connect}. */
   resolvePtr(address: string, opts: TorResolveOptions = {}): Promise<string> {
-    return this.through(undefined, () => this.socks.resolvePtr(address, opts));
+    return this.through(undefined, undefined, () => this.clientAt(undefined).resolvePtr(address, opts));
+  }
+
+  /** The client that looks for the usual ports at `host` (undefined: 127.0.0.1), made once. */
+  private clientAt(host: string | undefined): TorSocksClient {
+    const key = host ?? '';
+    let client = this.clients.get(key);
+    // After close(), every call meets a closed client (TOR_SOCKS_CLOSED), whatever its host.
+    if (client === undefined && this.closed) return this.clients.get('')!;
+    if (client === undefined) {
+      client = new TorSocksClient(null, {
+        ...(this.fallbackSocksPorts ? { fallbackSocksPorts: this.fallbackSocksPorts } : {}),
+        ...(host !== undefined ? { socksHostname: host } : {}),
+      });
+      this.clients.set(key, client);
+    }
+    return client;
   }
 
   /**
@@ -66,12 +87,13 @@ export class SocksOnlyTor {
    * together with the search for a control port: both are where a tor could have been. A
    * `socksPort` the caller named keeps the SOCKS client's own error, which names that port.
    */
-  private async through<T>(socksPort: unknown, call: () => Promise<T>): Promise<T> {
+  private async through<T>(socksPort: unknown, host: string | undefined, call: () => Promise<T>): Promise<T> {
     try {
       return await call();
     } catch (err) {
       if (socksPort !== undefined || !(err instanceof TorError) || err.code !== SOCKS_FAILURE_CODES.unreachable) throw err;
-      const socksTried = this.socksPlaces.map((a) => `SOCKS ${a} (nothing accepts connections)`);
+      const places = this.fallback.map((a) => describeSocksAddress(host !== undefined && 'host' in a ? { host, port: a.port } : a));
+      const socksTried = places.map((a) => `SOCKS ${a} (nothing accepts connections)`);
       // No cause: the list says all the SOCKS client's error would, and a CLI prints causes too.
       throw new TorNotAvailableError('no running tor found: no control port, and no SOCKS port', [...this.noControl.tried, ...socksTried]);
     }
@@ -85,8 +107,9 @@ export class SocksOnlyTor {
     throw new TorNotAvailableError('an onion service needs tor\'s control port, and none was found', this.noControl.tried, { cause: this.noControl });
   }
 
-  /** Closes the SOCKS client (its kept connections; streams already handed out stay open). */
+  /** Closes the SOCKS clients (their kept connections; streams already handed out stay open). */
   close(): void {
-    this.socks.close();
+    this.closed = true;
+    for (const client of this.clients.values()) client.close();
   }
 }

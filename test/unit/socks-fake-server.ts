@@ -44,6 +44,8 @@ export interface FakeAnswer {
 export interface FakeServerOptions {
   /** Listen on this unix socket path instead of 127.0.0.1:0. */
   path?: string;
+  /** Listen on this loopback address instead of 127.0.0.1. */
+  host?: string;
   /** Greeting reply: which method to choose. `auto` picks user/pass when offered. @default 'auto' */
   method?: 'auto' | 'noauth' | 'none' | number;
   /** Whether user/pass authentication succeeds. @default true */
@@ -220,7 +222,7 @@ export function startFakeSocksServer(opts: FakeServerOptions = {}): Promise<Fake
       });
     };
     if (opts.path) server.listen(opts.path, onListening);
-    else server.listen(0, '127.0.0.1', onListening);
+    else server.listen(0, opts.host ?? '127.0.0.1', onListening);
   });
 }
 

@@ -160,6 +160,37 @@ describe('TorProvider.forStreams: tor\'s SOCKS port when no control port is foun
     assert.equal(fake.connections.length, 0);
   });
 
+  it('looks for the usual ports at the endpoint\'s socksHostname (tor in another container, say)', async () => {
+    const elsewhere = await startFakeSocksServer({ host: '127.0.0.2', answer: () => ({ forwardTo: echoPort }) });
+    try {
+      const p = provider({ connect: noControlPort([]), env: {}, fallbackSocksPorts: [elsewhere.port] });
+      const socket = await connectThrough(p, 'tor:example.com:80:socksHostname=127.0.0.2');
+      try {
+        assert.equal(await roundTrip(socket, 'there'), 'there');
+      } finally {
+        socket.destroy();
+      }
+      assert.equal(elsewhere.connections.at(-1)!.request!.host, 'example.com');
+      // Not at 127.0.0.1, where nothing listens on that port: the error names where it looked.
+      await assert.rejects(connectThrough(p, 'tor:example.com:80'), (err: unknown) =>
+        err instanceof TorNotAvailableError && err.tried.includes(`SOCKS 127.0.0.1:${elsewhere.port} (nothing accepts connections)`));
+      await elsewhere.close();
+      await assert.rejects(connectThrough(p, 'tor:example.com:80:socksHostname=127.0.0.2'), (err: unknown) =>
+        err instanceof TorNotAvailableError && err.tried.includes(`SOCKS 127.0.0.2:${elsewhere.port} (nothing accepts connections)`));
+    } finally {
+      await elsewhere.close().catch(() => undefined);
+    }
+  });
+
+  it('after close(), every call is TOR_SOCKS_CLOSED, whatever its socksHostname', async () => {
+    const only = new SocksOnlyTor(new TorNotAvailableError('no running tor found', NOTHING_AT_CONTROL), [fake.port]);
+    only.close();
+    for (const opts of [{}, { socksHostname: '127.0.0.3' }]) {
+      await assert.rejects(only.connect({ host: 'example.com', port: 80 }, opts), (err: unknown) => err instanceof TorError && err.code === 'TOR_SOCKS_CLOSED');
+    }
+    assert.equal(fake.connections.length, 0);
+  });
+
   it('refuses an onion service, which needs the control port', async () => {
     const only = new SocksOnlyTor(new TorNotAvailableError('no running tor found', NOTHING_AT_CONTROL), [fake.port]);
     try {
