@@ -719,12 +719,12 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * most `maxBuffered` (default 10,000): a reader that falls further behind gets the buffered events,
    * then TorEventsOverflowError, and the iterator unsubscribes at once. Several `next()` calls may
    * wait at once, each gets its own event. A name given twice (in any case) is subscribed once.
+   * Typed by the names given as tor writes them (`'BW'` yields BwEvent, `['CIRC', 'STREAM']`
+   * CircEvent | StreamEvent, as `subscribe` types its listener); other strings yield TorEvent.
    * @throws TorInvalidValueError (at the call) for no event names or a malformed one, a `signal`
    *   that is not an AbortSignal, or a `maxBuffered` that is not a whole number from 1 (or Infinity)
    * @throws TorControlError (at the first `next()`) when tor does not know an event, and
-   *   TorControlClosedError when the connection is closed
-   * Typed by the names given as tor writes them (`'BW'` yields BwEvent, `['CIRC', 'STREAM']`
-   * CircEvent | StreamEvent, as `subscribe` types its listener); other strings yield TorEvent.
+   *   TorControlClosedError when the connection is closed; after either, `next()` gives done
    * @example for await (const e of control.events(['CIRC', 'STREAM'], { signal })) console.log(e.type);
    * @example for await (const bw of control.events('BW', { signal })) console.log(bw.read, bw.written);
    */
