@@ -238,6 +238,13 @@ describe('cli: client authorization keys (serve, run)', () => {
     const lines = clientAuthLines({ address: `${serviceId}.onion:80`, serviceId, clientAuth: [kept], close: async () => undefined } as never);
     assert.deepEqual(lines, ['carol: authorized with the key it was given before']);
   });
+
+  it('serve --help does not promise new client keys every time: clientAuthDir= keeps them across starts', async () => {
+    const r = await parse(['serve', '--help']);
+    assert.equal(r.code, 0, String(r.error));
+    assert.doesNotMatch(r.out, /new keys every time/);
+    assert.match(r.out, /clientAuthDir=/);
+  });
 });
 
 describe('cli: error lines and exit codes', () => {
