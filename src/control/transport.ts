@@ -35,6 +35,11 @@ export function parseControlEndpoint(endpoint: string): ControlAddress {
     if (!host || host.length === 0) throw badControl(endpoint, 'tcp: needs HOST:PORT');
     return { kind: 'tcp', host: host.replace(/^\[(.*)\]$/, '$1'), port: toPort(port, endpoint) };
   }
+  // `tcp\:127.0.0.1\:9051` copied from inside an endpoint string's control= option: the escaped
+  // colons made all of it the prefix.
+  if (prefix.includes(':')) {
+    throw badControl(endpoint, 'its colons are escaped (\\:): write tcp:HOST:PORT as it is; escape them only inside another endpoint string (control=tcp\\:HOST\\:PORT)');
+  }
   throw badControl(endpoint, `control endpoints are tcp: or unix:, not ${prefix}:`);
 }
 

@@ -558,6 +558,11 @@ describe('opening a control connection', () => {
     for (const bad of ['tcp:127.0.0.1:9051:bogus=1', 'unix:/x:Timeout=5', 'tcp:[::1]', 'tcp:127.0.0.1']) {
       assert.throws(() => parseControlEndpoint(bad), EndpointArgumentError, bad);
     }
+    // Copied from inside a control= option: the message says what is wrong, not "not tcp:127.0.0.1:9051:".
+    assert.throws(
+      () => parseControlEndpoint('tcp\\:127.0.0.1\\:9051'),
+      (e: unknown) => e instanceof EndpointArgumentError && /its colons are escaped/.test(e.message) && !/not tcp:127/.test(e.message),
+    );
   });
 
   it('something that answers but is no tor: TorNotAvailableError saying so, with the protocol error in its causes', async () => {
