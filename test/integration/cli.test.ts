@@ -731,6 +731,32 @@ describe('torcon --verbose against a password-protected offline tor', function (
   });
 });
 
+describe('torcon monitor and events when their tor dies (offline tors)', function () {
+  this.timeout(60_000);
+
+  // Each case its own tor, killed as a crash (SIGKILL) would end it while the command runs.
+  for (const args of [['monitor'], ['monitor', '--json'], ['events', 'CIRC']]) {
+    it(`${args.join(' ')} exits 1 with TOR_CONTROL_CLOSED, not 0, when tor dies under it`, async () => {
+      const tor = await launchTor({ config: { DisableNetwork: 1 } });
+      try {
+        // Running: monitor has printed its first screen (or snapshot line); events has sent its
+        // SETEVENTS (--verbose logs it; whether tor's answer came first or not, the stream ends).
+        const verbose = args[0] === 'events' ? ['--verbose'] : [];
+        const child = new CliChild([...verbose, '--control', tor.controlEndpoint, ...args], cliEnv());
+        if (args[0] === 'monitor') await child.waitFor(/./, 'stdout', 30_000);
+        else await child.waitFor(/> SETEVENTS CIRC/, 'stderr', 30_000);
+        process.kill(tor.pid!, 'SIGKILL');
+        const r = await child.result();
+        assert.equal(r.signal, null, `killed, not exited: ${r.stderr}`);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /^torcon: TOR_CONTROL_CLOSED: .*the Tor control connection closed/m);
+      } finally {
+        await tor.close();
+      }
+    });
+  }
+});
+
 describe('torcon testnet start/status/stop (a second network)', function () {
   this.timeout(240_000);
   let dir: string;

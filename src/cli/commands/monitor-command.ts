@@ -66,7 +66,7 @@ async function monitorJson(ctx: CliContext, state: TorState): Promise<void> {
     return () => (state as unknown as NodeJS.EventEmitter).off(name, handler);
   });
   try {
-    await Promise.race([untilAborted(ctx.signal), new Promise((resolve) => state.once('close', resolve))]);
+    await Promise.race([untilAborted(ctx.signal), untilStateCloses(state)]);
   } finally {
     for (const off of handlers) off();
   }
@@ -84,7 +84,7 @@ async function monitorScreen(ctx: CliContext, state: TorState, interval: number)
   await draw();
   const timer = setInterval(() => void draw().catch(() => undefined), interval);
   try {
-    await Promise.race([untilAborted(ctx.signal), new Promise((resolve) => state.once('close', resolve))]);
+    await Promise.race([untilAborted(ctx.signal), untilStateCloses(state)]);
   } finally {
     clearInterval(timer);
   }
@@ -119,6 +119,15 @@ async function renderScreen(state: TorState, processes: Map<string, string>): Pr
   }
   for (const id of processes.keys()) if (!state.streams.has(id)) processes.delete(id);
   return lines.join('\n') + '\n';
+}
+
+/**
+ * Settles when the state closes: resolves when it was closed on purpose, rejects with the reason
+ * when its control connection ended (tor stopped or crashed), so that monitor exits 1 saying so
+ * instead of 0 as if the user had stopped it.
+ */
+function untilStateCloses(state: TorState): Promise<void> {
+  return new Promise((resolve, reject) => state.once('close', (err?: Error) => (err ? reject(err) : resolve())));
 }
 
 function circuitJson(c: Circuit) {
