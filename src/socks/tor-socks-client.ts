@@ -495,16 +495,27 @@ export class TorSocksClient {
     );
   }
 
-  /** Opens the socket to tor's SOCKS port; forgets a discovered address that stopped answering. */
-  private async openTo(address: SocksAddress, opts: { socksPort?: unknown }, signal: AbortSignal): Promise<net.Socket> {
+  /**
+   * Opens the socket to tor's SOCKS port. A discovered address that stopped answering is
+   * forgotten and tor asked again: when it names another port, this call tries that one.
+   */
+  private async openTo(address: SocksAddress, opts: { socksPort?: number | string; socksHostname?: string }, signal: AbortSignal): Promise<net.Socket> {
     try {
       return await openSocksSocket(address, signal);
     } catch (err) {
-      if (opts.socksPort === undefined && this.fixedAddress === undefined && err instanceof TorError && err.code === SOCKS_FAILURE_CODES.unreachable) {
-        // tor may have moved its SocksPort (SETCONF): ask again next time.
-        this.discovered = undefined;
-      }
-      throw err;
+      const discovered = opts.socksPort === undefined && this.fixedAddress === undefined;
+      if (!discovered || !(err instanceof TorError) || err.code !== SOCKS_FAILURE_CODES.unreachable) throw err;
+      // tor may have moved its SocksPort (SETCONF, or a restart with SocksPort auto): the call
+      // that meets the move would otherwise fail although tor says where it is now.
+      this.discovered = undefined;
+      const now = await this.resolveAddress(opts, signal).catch(() => undefined);
+      // Not asked (the connection is closed), or the same place: the refusal is the answer.
+      if (now === undefined || describeSocksAddress(now) === describeSocksAddress(address)) throw err;
+      log('SOCKS port moved from %s to %s', describeSocksAddress(address), describeSocksAddress(now));
+      return await openSocksSocket(now, signal).catch((again: unknown) => {
+        if (again instanceof TorError && again.code === SOCKS_FAILURE_CODES.unreachable) this.discovered = undefined;
+        throw again;
+      });
     }
   }
 

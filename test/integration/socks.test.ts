@@ -407,6 +407,35 @@ describe('socks (integration, private test network)', function () {
     assert.deepEqual(await tor.socks.socksAddress(), { host: '127.0.0.1', port: network.socksPort });
   });
 
+  it('a SOCKS port that moved (SETCONF SocksPort, as after a restart with SocksPort auto) is found again by the first call after the move', async () => {
+    const before = await tor.control.getConf('SocksPort');
+    const client = new TorSocksClient(tor.control);
+    const echoOnce = async (text: string) => {
+      const socket = await client.connect({ host: '127.0.0.1', port: echoPort }, { timeoutMs: 60_000 });
+      const back = new Promise<string>((resolve) => socket.once('data', (d: Buffer) => resolve(d.toString())));
+      socket.write(text);
+      try {
+        return await back;
+      } finally {
+        socket.destroy();
+      }
+    };
+    try {
+      assert.equal(await echoOnce('before the move'), 'before the move');
+      const spare = net.createServer();
+      const newPort = await listen(spare);
+      await closeServer(spare);
+      await tor.control.setConf({ SocksPort: `127.0.0.1:${newPort} ExtendedErrors IsolateSOCKSAuth` });
+      // The client still has the old port: nothing listens there now.
+      assert.equal(await echoOnce('after the move'), 'after the move');
+      assert.deepEqual(await client.socksAddress(), { host: '127.0.0.1', port: newPort });
+    } finally {
+      client.close();
+      await tor.control.setConf({ SocksPort: before['SocksPort']! });
+    }
+    assert.deepEqual(await tor.socks.socksAddress(), { host: '127.0.0.1', port: network.socksPort });
+  });
+
   it('a tor with SocksPort 0 -> TOR_SOCKS_NO_LISTENER', async () => {
     const offline = await launchTor({ config: { DisableNetwork: 1, SocksPort: 0 }, timeoutMs: 60_000 });
     try {
