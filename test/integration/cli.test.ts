@@ -731,7 +731,7 @@ describe('torcon --verbose against a password-protected offline tor', function (
   });
 });
 
-describe('torcon monitor and events when their tor dies (offline tors)', function () {
+describe('torcon monitor, events and serve when their tor dies (offline tors)', function () {
   this.timeout(60_000);
 
   // Each case its own tor, killed as a crash (SIGKILL) would end it while the command runs.
@@ -755,6 +755,23 @@ describe('torcon monitor and events when their tor dies (offline tors)', functio
       }
     });
   }
+
+  it('serve --port onion:80 exits 1, saying its onion service is gone, when tor dies under it (it kept running)', async () => {
+    const tor = await launchTor({ config: { DisableNetwork: 1 } });
+    try {
+      // awaitUpload=false: an offline tor uploads no descriptor; the service exists in tor all the same.
+      const child = new CliChild(['--control', tor.controlEndpoint, 'serve', ROOT, '--port', 'onion:80:awaitUpload=false'], cliEnv());
+      await child.waitFor(/^http:\/\/[a-z2-7]{56}\.onion\/$/, 'stdout', 30_000);
+      process.kill(tor.pid!, 'SIGKILL');
+      const r = await child.result();
+      assert.equal(r.signal, null, `killed, not exited: ${r.stderr}`);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^serve: onion:80:awaitUpload=false is gone /m);
+      assert.match(r.stderr, /^torcon: TOR_CONTROL_CLOSED: the Tor control connection closed/m);
+    } finally {
+      await tor.close();
+    }
+  });
 });
 
 describe('torcon testnet start/status/stop (a second network)', function () {

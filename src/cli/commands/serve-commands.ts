@@ -1,4 +1,5 @@
 import { realpath, stat } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -61,7 +62,10 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
           println(ctx.output.err, `serve: ${CLIENT_AUTH_HINT}`);
           for (const line of keys) println(ctx.output.out, line);
         }
-        await untilAborted(ctx.signal);
+        await Promise.race([untilAborted(ctx.signal), untilLost(endpoint)]).catch((err: unknown) => {
+          println(ctx.output.err, `serve: ${redactEndpoint(opts.port)} is gone (tor dropped the onion service with its control connection)`);
+          throw err;
+        });
         await endpoint.close();
         println(ctx.output.err, `serve: stopped; ${redactEndpoint(opts.port)} closed`);
       } finally {
@@ -123,6 +127,17 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       });
       process.exitCode = code;
     });
+}
+
+/**
+ * Rejects when an onion service is lost (`lost`: its tor died or its control connection closed),
+ * so that serve exits 1 saying so instead of serving an address nobody can reach any more. Other
+ * endpoints have no such event: for them it never settles.
+ */
+function untilLost(endpoint: object): Promise<never> {
+  return new Promise((_, reject) => {
+    if (endpoint instanceof EventEmitter) endpoint.once('lost', reject);
+  });
 }
 
 /**
