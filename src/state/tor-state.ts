@@ -894,14 +894,17 @@ export class TorState extends EventEmitter<TorStateEvents> {
     if (applyGuardEvent(this.snap, e)) this.fire('guardsChanged', this.entryGuards);
   }
 
-  private readonly onControlClose = (): void => {
+  private readonly onControlClose = (error?: Error): void => {
     if (this.closed) return;
     this.closing ??= Promise.resolve();
     // Nothing is sent on a closed connection: this only lets go of our listeners (and so of the
     // snapshot they hold), for whoever keeps the dead TorControl.
     this.control.off('close', this.onControlClose);
     void this.unsubscribeAll();
-    const err = new TorControlClosedError('the Tor control connection closed');
+    // Why it closed (tor ended it, a reset), as the connection says: 'close' listeners and
+    // whoever waits on a circuit (monitor, a service's health check) can tell a crash from a close().
+    const why = error instanceof TorControlClosedError ? error.message : `the Tor control connection closed${error ? `: ${error.message}` : ''}`;
+    const err = new TorControlClosedError(why, error ? { cause: error } : undefined);
     this.shutDown(err, err);
   };
 

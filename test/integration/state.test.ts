@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import sinon from 'sinon';
-import { TorCircuitError, TorControlError, TorInvalidValueError, TorSocksError } from '../../src/errors.js';
-import { connectTor } from '../../src/tor/connect-tor.js';
+import { TorCircuitError, TorControlClosedError, TorControlError, TorInvalidValueError, TorSocksError } from '../../src/errors.js';
+import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents } from '../../src/state/tor-state.js';
@@ -707,5 +707,28 @@ describe('state: TorState on the private test network', function () {
   it('places routers with tor\'s GeoIP when none is injected (loopback is nowhere)', async () => {
     const router = state.routers.get(network.relays[0]!.fingerprint)!;
     assert.deepEqual(await router.location(), {});
+  });
+});
+
+describe('TorState when its tor dies (an offline tor, killed)', function () {
+  this.timeout(60_000);
+
+  it("'close' says why the connection closed (tor ended it), with the connection's error as the cause", async () => {
+    const tor = await launchTor({ config: { DisableNetwork: 1 } });
+    try {
+      const state = await tor.getState();
+      const controlClosed = new Promise<Error | undefined>((resolve) => tor.control.once('close', resolve));
+      const stateClosed = new Promise<Error | undefined>((resolve) => state.once('close', resolve));
+      process.kill(tor.pid!, 'SIGKILL');
+      const why = await controlClosed;
+      const err = await stateClosed;
+      assert.ok(why instanceof TorControlClosedError, String(why));
+      assert.ok(err instanceof TorControlClosedError, String(err));
+      assert.equal(err.message, why.message);
+      assert.match(err.message, /^the Tor control connection closed: /);
+      assert.equal(err.cause, why);
+    } finally {
+      await tor.close();
+    }
   });
 });
