@@ -37,7 +37,9 @@ export function describeError(err: unknown): string {
   let current: unknown = err;
   for (let depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
     const text = describeOne(current);
-    if (!parts.some((p) => p.includes(text))) parts.push(text);
+    // A cause whose message an outer one already quotes (the same code, or a Node error) adds nothing.
+    const said = current instanceof TorError ? firstLine(current.message) : text;
+    if (!parts.some((p) => p.includes(said))) parts.push(text);
     current = current instanceof Error ? current.cause : undefined;
   }
   return parts.join(': ');

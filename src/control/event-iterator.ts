@@ -75,9 +75,9 @@ export function eventIterator(
     wakeAll();
   };
   const onClose = (err?: Error) => {
-    failure ??= new TorControlClosedError('event stream ended: the Tor control connection closed', {
-      cause: err,
-    });
+    // Why, in the message itself (tor ended it, a reset), as the connection's own error says it.
+    const why = err instanceof TorControlClosedError ? err.message : `the Tor control connection closed${err ? `: ${err.message}` : ''}`;
+    failure ??= new TorControlClosedError(`event stream ended: ${why}`, { cause: err });
     wakeAll();
   };
   const onAbort = () => {

@@ -14,7 +14,7 @@ import { checkEndpoint } from '../../src/cli/endpoint-check.js';
 import { clientAuthLines } from '../../src/cli/client-auth-lines.js';
 import { clientAuthPublicKey, generateClientAuthKey, parseClientAuthPrivateKey } from '../../src/onion/client-auth.js';
 import type { CliContext } from '../../src/cli/context.js';
-import { TorAbortError, TorControlError, TorSocksError } from '../../src/errors.js';
+import { TorAbortError, TorControlClosedError, TorControlError, TorSocksError } from '../../src/errors.js';
 
 /** The CLI's pure parts, in process: help texts, usage errors, error lines, progress, stdio piping. */
 
@@ -266,6 +266,12 @@ describe('cli: error lines and exit codes', () => {
     const reset = Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
     assert.equal(describeError(new TypeError('fetch failed', { cause: reset })), 'fetch failed: ECONNRESET: socket hang up');
     assert.equal(describeError(new Error('first\nsecond')), 'first');
+    // An outer error that quotes its cause's message says it once (torcon events when tor dies).
+    const closed = new TorControlClosedError('the Tor control connection closed: connection closed by tor');
+    assert.equal(
+      describeError(new TorControlClosedError(`event stream ended: ${closed.message}`, { cause: closed })),
+      'TOR_CONTROL_CLOSED: event stream ended: the Tor control connection closed: connection closed by tor',
+    );
     assert.equal(describeError('plain string'), 'plain string');
     const wrapped = new UsageError('--port: TOR_ENDPOINT_ARGUMENT: bad', { cause: Object.assign(new Error('bad'), { code: 'TOR_ENDPOINT_ARGUMENT' }) });
     assert.equal(describeError(wrapped), '--port: TOR_ENDPOINT_ARGUMENT: bad', 'a cause already in the message is not repeated');
