@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
 import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError } from '../errors.js';
+import { controlCloseReason } from '../control/close-reason.js';
 import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { CLIENT_NAME, parseClientAuthPrivateKey, parseClientAuthView, type OnionClientAuth } from './client-auth.js';
@@ -235,8 +236,7 @@ function closedWhileCreating(cause: unknown): TorControlClosedError {
  */
 function lostError(error: Error | undefined): TorError {
   if (error instanceof TorError) return error;
-  const why = error?.message ? `: ${error.message}` : '';
-  return new TorControlClosedError(`the Tor control connection closed${why}`, error ? { cause: error } : undefined);
+  return new TorControlClosedError(controlCloseReason(error), error ? { cause: error } : undefined);
 }
 
 /**

@@ -14,6 +14,7 @@ import {
   TorSocksError,
   TorTimeoutError,
 } from '../errors.js';
+import { controlCloseReason } from '../control/close-reason.js';
 import { assertCancelOptions, cancelBudget, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
@@ -903,8 +904,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     void this.unsubscribeAll();
     // Why it closed (tor ended it, a reset), as the connection says: 'close' listeners and
     // whoever waits on a circuit (monitor, a service's health check) can tell a crash from a close().
-    const why = error instanceof TorControlClosedError ? error.message : `the Tor control connection closed${error ? `: ${error.message}` : ''}`;
-    const err = new TorControlClosedError(why, error ? { cause: error } : undefined);
+    const err = new TorControlClosedError(controlCloseReason(error), error ? { cause: error } : undefined);
     this.shutDown(err, err);
   };
 
