@@ -1,4 +1,5 @@
 import { TorControlClosedError, TorEventsOverflowError, TorInvalidValueError } from '../errors.js';
+import { controlCloseReason } from './close-reason.js';
 import { assertCancelOptions } from '../util/abort.js';
 import type { TorEvent } from './events/event-types.js';
 import { assertTokenList } from './wire-values.js';
@@ -76,8 +77,7 @@ export function eventIterator(
   };
   const onClose = (err?: Error) => {
     // Why, in the message itself (tor ended it, a reset), as the connection's own error says it.
-    const why = err instanceof TorControlClosedError ? err.message : `the Tor control connection closed${err ? `: ${err.message}` : ''}`;
-    failure ??= new TorControlClosedError(`event stream ended: ${why}`, { cause: err });
+    failure ??= new TorControlClosedError(`event stream ended: ${controlCloseReason(err)}`, { cause: err });
     wakeAll();
   };
   const onAbort = () => {
@@ -99,7 +99,6 @@ export function eventIterator(
     await unsubscribe();
   };
   let started: Promise<void> | null = null;
-  let startFailureReported = false;
   const start = () =>
     (started ??= (async () => {
       // Ended before the first next() (return(), an aborted signal): nothing to subscribe.
@@ -128,13 +127,12 @@ export function eventIterator(
       try {
         await start();
       } catch (err) {
-        // As with any other failure, the iterator is done once it has reported it: a reader that
-        // calls next() again gets done, not the same error again (started keeps the rejection).
-        const first = !startFailureReported;
-        startFailureReported = true;
+        // As with any other failure, the iterator is done once it has reported it: stop() ends it,
+        // so a reader that calls next() again gets done, not the same error again (started keeps
+        // the rejection). One ended meanwhile (return(), an abort) ends without it too.
+        if (ended) return { value: undefined, done: true };
         await stop();
-        if (first) throw err;
-        return { value: undefined, done: true };
+        throw err;
       }
       for (;;) {
         if (buffer.length > 0) return { value: buffer.shift()!, done: false };
