@@ -17,6 +17,11 @@ export const FALLBACK_SOCKS_ADDRESSES: readonly SocksAddress[] = Object.freeze([
   { host: DEFAULT_SOCKS_HOST, port: 9150 },
 ]);
 
+/** `address` on `host` when both are given and it is a TCP address; a unix socket has no host. */
+export function atHost(address: SocksAddress, host: string | undefined): SocksAddress {
+  return host !== undefined && 'host' in address ? { host, port: address.port } : address;
+}
+
 /** Describes an address for messages: `127.0.0.1:9050`, `[::1]:9050`, `unix:/run/tor/socks`. */
 export function describeSocksAddress(address: SocksAddress): string {
   return 'path' in address ? `unix:${address.path}` : describeTarget(address);

@@ -14,6 +14,7 @@ import { cancellable, checkInnerSignal } from './cancellable.js';
 import { circuitIdOf, refuseOnionOverCircuit } from './circuit-pin.js';
 import { torAgentClasses, type HttpAgentOptions, type TorAgent } from './http-agent.js';
 import {
+  atHost,
   describeSocksAddress,
   FALLBACK_SOCKS_ADDRESSES,
   parseSocksHostname,
@@ -522,10 +523,8 @@ export class TorSocksClient {
   /** The address for one call: per-call option, constructor option, else discovery. */
   private resolveAddress(opts: { socksPort?: number | string; socksHostname?: string }, signal: AbortSignal): Promise<SocksAddress> {
     if (opts.socksPort !== undefined) return Promise.resolve(parseSocksPortOption(opts.socksPort, opts.socksHostname));
-    const withHost = (a: SocksAddress): SocksAddress => {
-      const host = opts.socksHostname !== undefined ? parseSocksHostname(opts.socksHostname) : this.socksHostname;
-      return host !== undefined && 'host' in a ? { host, port: a.port } : a;
-    };
+    const withHost = (a: SocksAddress): SocksAddress =>
+      atHost(a, opts.socksHostname !== undefined ? parseSocksHostname(opts.socksHostname) : this.socksHostname);
     // The call's socksHostname is the host of the client's port as it is of a discovered one.
     if (this.fixedAddress !== undefined) return Promise.resolve(withHost(this.fixedAddress));
     const discovered = (this.discovered ??= this.discover());
@@ -600,8 +599,7 @@ export class TorSocksClient {
     }
     // Probed where the streams will go: the client's socksHostname replaces 127.0.0.1 (it used to
     // apply only after a probe of 127.0.0.1, which checked one address and used another).
-    const host = this.socksHostname;
-    const candidates = this.fallback.map((a) => (host !== undefined && 'host' in a ? { host, port: a.port } : a));
+    const candidates = this.fallback.map((a) => atHost(a, this.socksHostname));
     for (const candidate of candidates) {
       const probe = AbortSignal.timeout(SOCKS_CLIENT_DEFAULTS.probeTimeoutMs);
       try {

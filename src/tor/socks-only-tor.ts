@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { TorError, TorNotAvailableError } from '../errors.js';
-import { describeSocksAddress, FALLBACK_SOCKS_ADDRESSES, parseSocksHostname, parseSocksPortOption, type SocksAddress } from '../socks/socks-address.js';
+import { atHost, describeSocksAddress, FALLBACK_SOCKS_ADDRESSES, parseSocksHostname, parseSocksPortOption, type SocksAddress } from '../socks/socks-address.js';
 import { SOCKS_FAILURE_CODES } from '../socks/socks-errors.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
@@ -92,7 +92,7 @@ export class SocksOnlyTor {
       return await call();
     } catch (err) {
       if (socksPort !== undefined || !(err instanceof TorError) || err.code !== SOCKS_FAILURE_CODES.unreachable) throw err;
-      const places = this.fallback.map((a) => describeSocksAddress(host !== undefined && 'host' in a ? { host, port: a.port } : a));
+      const places = this.fallback.map((a) => describeSocksAddress(atHost(a, host)));
       const socksTried = places.map((a) => `SOCKS ${a} (nothing accepts connections)`);
       // No cause: the list says all the SOCKS client's error would, and a CLI prints causes too.
       throw new TorNotAvailableError('no running tor found: no control port, and no SOCKS port', [...this.noControl.tried, ...socksTried]);
