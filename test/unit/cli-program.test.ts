@@ -120,7 +120,7 @@ describe('cli: program and help', () => {
       const r = await parse(['fetch', '--socks-port', String(closed), '--isolate', token, 'http://127.0.0.1:1/']);
       assert.equal(r.code, 2, String(r.error));
       assert.ok(r.error instanceof UsageError);
-      assert.match((r.error as Error).message, /^--isolate must be 1 to 255 bytes long, got (0|256)$/);
+      assert.match((r.error as Error).message, /^invalid --isolate: must be 1 to 255 bytes long \(got (0|256)\)$/);
     }
   });
 

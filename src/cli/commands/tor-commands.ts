@@ -14,6 +14,7 @@ import { normalizeServers } from '../../onion/descriptor-fetch.js';
 import type { TorStatus } from '../../tor/tor-status.js';
 import { formatAge, formatBytes } from './format-units.js';
 import { parseSocksPortOption } from '../../socks/socks-address.js';
+import { socksCredentials } from '../../socks/socks-request.js';
 
 /** `info`, `events`, `bootstrap`, `newnym`, `onion-descriptor`, `resolve`, `onions`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
@@ -246,9 +247,8 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       }
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError('only http: and https: URLs');
       // An empty token used to be dropped: the fetch then went without the isolation asked for.
-      // SOCKS credentials are 1 to 255 bytes (RFC 1929); the token itself is never shown.
-      const isolateBytes = opts.isolate === undefined ? undefined : Buffer.byteLength(opts.isolate);
-      if (isolateBytes !== undefined && (isolateBytes < 1 || isolateBytes > 255)) throw new UsageError(`--isolate must be 1 to 255 bytes long, got ${isolateBytes}`);
+      // Checked as the SOCKS client checks it (1 to 255 bytes), but as the user's typo (exit 2).
+      if (opts.isolate !== undefined) usage(() => socksCredentials({ isolate: opts.isolate }), '--isolate');
       await throughTor(ctx, opts.socksPort, async (tor) => {
         const response = await tor.fetch(parsed, { signal: ctx.signal, ...(opts.isolate !== undefined ? { isolate: opts.isolate } : {}) });
         if (opts.include) {
@@ -291,7 +291,7 @@ function usage<T>(check: () => T, option?: string): T {
     return check();
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    throw new UsageError(option === undefined ? message : message.replace(/^invalid servers\[\d+\]/, `invalid ${option}`));
+    throw new UsageError(option === undefined ? message : message.replace(/^invalid (servers\[\d+\]|isolate)/, `invalid ${option}`));
   }
 }
 
