@@ -54,9 +54,8 @@ export async function withStreamsThroughTor<T>(ctx: CliContext, fn: (tor: Stream
   try {
     through = await openTor(ctx);
   } catch (err) {
-    const { TorNotAvailableError } = await lib.errors();
-    if (ctx.globals().control || process.env['TOR_CONTROL'] || !(err instanceof TorNotAvailableError)) throw err;
-    const { SocksOnlyTor } = await lib.socksOnly();
+    const { mayUseSocksOnly, SocksOnlyTor } = await lib.socksOnly();
+    if (!mayUseSocksOnly(err, ctx.globals().control || process.env['TOR_CONTROL'])) throw err;
     through = new SocksOnlyTor(err);
   }
   try {

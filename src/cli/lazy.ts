@@ -7,7 +7,6 @@ export const lib = {
   connectTor: () => import('../tor/connect-tor.js'),
   socksOnly: () => import('../tor/socks-only-tor.js'),
   socksClient: () => import('../socks/tor-socks-client.js'),
-  errors: () => import('../errors.js'),
   endpoints: () => import('../di/endpoint-api.js'),
   torPlugin: () => import('../plugins/tor-plugin.js'),
   container: () => import('../di/container.js'),

@@ -1,6 +1,6 @@
 import { TorNotAvailableError } from '../errors.js';
 import { connectTor, launchTor, type ConnectTorOptions } from '../tor/connect-tor.js';
-import { SocksOnlyTor } from '../tor/socks-only-tor.js';
+import { mayUseSocksOnly, SocksOnlyTor } from '../tor/socks-only-tor.js';
 import type { Tor } from '../tor/tor.js';
 import { logger } from '../util/log.js';
 
@@ -125,7 +125,7 @@ export class TorProvider {
     try {
       return await this.get(control !== undefined ? { control } : {});
     } catch (err) {
-      if (control !== undefined || this.env['TOR_CONTROL'] || !(err instanceof TorNotAvailableError)) throw err;
+      if (!mayUseSocksOnly(err, control ?? this.env['TOR_CONTROL'])) throw err;
       log('%s: streams go to tor\'s SOCKS port directly', err.message);
       // One for the process, as the handles are shared (it holds no connection of its own); the
       // places searched are the same every time, so the first search's report stands for all.

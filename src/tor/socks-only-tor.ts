@@ -7,6 +7,18 @@ import { TorSocksClient, type TorFetchInit, type TorResolveOptions } from '../so
 import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
 
 /**
+ * Whether a failed search for tor may be answered with tor's SOCKS port alone: only when it found
+ * no control port at all (TOR_NOT_AVAILABLE, not a refusal or a timeout) and nothing named the tor
+ * (`control`, `$TOR_CONTROL`, a `--control`). A named tor is never swapped for whatever listens on
+ * 9050: a `$TOR_CONTROL` pointing at a test network that is down must not send its streams to a
+ * system tor on the public network.
+ * @param namedControl - the control endpoint the caller named, if any (empty counts as none)
+ */
+export function mayUseSocksOnly(err: unknown, namedControl: string | undefined): err is TorNotAvailableError {
+  return !namedControl && err instanceof TorNotAvailableError;
+}
+
+/**
  * The way through tor that `connect("tor:...")` takes when no control port can be found: tor's
  * SOCKS port alone. The tor most systems run (Debian's and Fedora's packages, a Homebrew tor)
  * listens for SOCKS on 127.0.0.1:9050 and has no control port; a stream needs nothing else, so
