@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import type { HostPort, StreamEvent, StreamStatus } from '../control/events/event-types.js';
 import { parseStreamBody } from '../control/events/stream-events.js';
-import { TorControlClosedError } from '../errors.js';
+import { TorControlClosedError, TorControlError } from '../errors.js';
 import type { CancelOptions } from '../util/abort.js';
 import type { Circuit } from './circuit.js';
 import { findClientProcess, type ClientProcess, type SocketPeer } from './client-process.js';
@@ -202,18 +202,29 @@ export class Stream {
   }
 
   /**
-   * Asks tor to close the stream (CLOSESTREAM).
+   * Asks tor to close the stream (CLOSESTREAM). A stream that ended before tor read the command
+   * (its client gave up, tor did) is closed, which is what was asked: that resolves too.
    *
    * @param reason - a RELAY_END reason number or name (`MISC`, `DONE`, ...). @default 'MISC'
    */
-  close(reason?: number | string, opts: CancelOptions = {}): Promise<void> {
+  async close(reason?: number | string, opts: CancelOptions = {}): Promise<void> {
     const owner = this.snapshot.owner;
-    if (owner === undefined) return Promise.reject(new TorControlClosedError(`stream ${this.id} has no live state`));
-    return owner.closeStream(this.id, reason, opts);
+    if (owner === undefined) throw new TorControlClosedError(`stream ${this.id} has no live state`);
+    try {
+      await owner.closeStream(this.id, reason, opts);
+    } catch (err) {
+      if (err instanceof TorControlError && isUnknownStream(err)) return;
+      throw err;
+    }
   }
 
   /** A short description for console.log. */
   [inspect.custom](): string {
     return `Stream { ${this.id} ${this.status} ${this.target.host}:${this.target.port} circuit ${this.circuitId} }`;
   }
+}
+
+/** tor's answer to a command about a stream it no longer knows (control-spec: 552 Unknown stream). */
+export function isUnknownStream(err: TorControlError): boolean {
+  return err.status === 552 && /\b552 Unknown stream\b/.test(err.message);
 }

@@ -41,7 +41,7 @@ import {
 import { Router, type DocumentLines, type RouterContext } from './router.js';
 import { readDocumentLines } from './consensus-parser.js';
 import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } from './snapshot.js';
-import { Stream } from './stream.js';
+import { isUnknownStream, Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import { onionRoleRefusal } from './onion-role-circuits.js';
@@ -166,8 +166,8 @@ function asciiLower(text: string): string {
  * throw/reject to close the stream (REASON_MISC; reported as `listenerError`, since a bug in the
  * attacher looks the same). To refuse a stream on purpose, with the reason its client is told,
  * close it and return nothing: `await stream.close('EXITPOLICY')` reaches a SOCKS client as
- * "not allowed by ruleset" (torcon's `TOR_SOCKS_NOT_ALLOWED`), and nothing is reported (nor when
- * the client gave up first, so that tor answers the close with 552 Unknown stream and it rejects).
+ * "not allowed by ruleset" (torcon's `TOR_SOCKS_NOT_ALLOWED`), and nothing is reported (when the
+ * client gave up first, `close()` resolves all the same: the stream is closed either way).
  *
  * @example
  * await state.setAttacher(async (stream) => {
@@ -310,10 +310,6 @@ export function assertCircuitArgument(circuit: unknown): asserts circuit is Circ
  * Unknown stream "ID"`, as tor words it (control-spec 3.13 gives only the 552, which an unknown
  * circuit shares).
  */
-function isUnknownStream(err: TorControlError): boolean {
-  return err.status === 552 && /\b552 Unknown stream\b/.test(err.message);
-}
-
 function sourceKey(host: string, port: number): string | undefined {
   const h = normalizeAddress(host);
   return h === null ? undefined : `${h}:${port}`;
@@ -1412,10 +1408,6 @@ export class TorState extends EventEmitter<TorStateEvents> {
       } catch (err) {
         // Handed back to tor or to another attacher meanwhile: it is not ours to close any more.
         if (!this.endRound(st, round)) return;
-        // It closed the stream to refuse it, but the client had given up first: tor no longer knew
-        // the stream (its CLOSED event comes before the 552, or soon after while tor frees it).
-        // Nobody's mistake, as in attachTo.
-        if (err instanceof TorControlError && isUnknownStream(err) && (st.closed || err.message.includes(`Unknown stream "${st.id}"`))) return;
         // Its way of refusing the stream; a bug in it looks the same, so it is reported too.
         this.reportListenerError(err, 'attacher');
         await this.closeStreamQuietly(st);
