@@ -20,6 +20,30 @@ function reply(...wire: string[]): ControlReply {
   return { status: lines[lines.length - 1]!.status, lines };
 }
 
+
+/**
+ * The MAPADDRESS calls of the sequence tests answered as tor would: the first call and the GETINFO
+ * sent meanwhile go out, the later MAPADDRESS only once the first is answered; each resolves.
+ */
+async function expectInTurn(
+  peer: ScriptedPeer,
+  first: Promise<unknown>,
+  later: Promise<unknown>,
+  info: Promise<unknown>,
+): Promise<void> {
+  await peer.waitForLines(2);
+  assert.deepEqual(peer.received, ['MAPADDRESS a.example=1.1.1.1', 'GETINFO version']);
+  peer.write('250 a.example=1.1.1.1\r\n250-version=0.4.9.11\r\n250 OK\r\n');
+  await peer.waitForLines(3);
+  assert.equal(peer.received[2], 'MAPADDRESS a.example=a.example');
+  peer.write('250 a.example=a.example\r\n');
+  assert.deepEqual(await Promise.all([first, later, info]), [
+    [{ address: 'a.example', newAddress: '1.1.1.1' }],
+    [{ address: 'a.example', newAddress: 'a.example' }],
+    '0.4.9.11',
+  ]);
+}
+
 describe('control: MAPADDRESS', () => {
   describe('building the command', () => {
     it('sends each pair as Old=New, from an object or from pairs', () => {
@@ -245,17 +269,7 @@ describe('control: MAPADDRESS', () => {
       const second = control.mapAddress({ 'a.example': 'a.example' });
       await peer.waitForLines(1);
       const info = control.getInfo('version'); // not held back: only MAPADDRESS calls wait
-      await peer.waitForLines(2);
-      assert.deepEqual(peer.received, ['MAPADDRESS a.example=1.1.1.1', 'GETINFO version']);
-      peer.write('250 a.example=1.1.1.1\r\n250-version=0.4.9.11\r\n250 OK\r\n');
-      await peer.waitForLines(3);
-      assert.equal(peer.received[2], 'MAPADDRESS a.example=a.example');
-      peer.write('250 a.example=a.example\r\n');
-      assert.deepEqual(await Promise.all([first, second, info]), [
-        [{ address: 'a.example', newAddress: '1.1.1.1' }],
-        [{ address: 'a.example', newAddress: 'a.example' }],
-        '0.4.9.11',
-      ]);
+      await expectInTurn(peer, first, second, info);
     } finally {
       control.destroy();
       await peer.close();
@@ -273,17 +287,7 @@ describe('control: MAPADDRESS', () => {
       // Once everything already runnable has run: the third call, had it not waited, is written.
       await new Promise((resolve) => setImmediate(resolve));
       const info = control.getInfo('version');
-      await peer.waitForLines(2);
-      assert.deepEqual(peer.received, ['MAPADDRESS a.example=1.1.1.1', 'GETINFO version']);
-      peer.write('250 a.example=1.1.1.1\r\n250-version=0.4.9.11\r\n250 OK\r\n');
-      await peer.waitForLines(3);
-      assert.equal(peer.received[2], 'MAPADDRESS a.example=a.example');
-      peer.write('250 a.example=a.example\r\n');
-      assert.deepEqual(await Promise.all([first, third, info]), [
-        [{ address: 'a.example', newAddress: '1.1.1.1' }],
-        [{ address: 'a.example', newAddress: 'a.example' }],
-        '0.4.9.11',
-      ]);
+      await expectInTurn(peer, first, third, info);
     } finally {
       control.destroy();
       await peer.close();
