@@ -8,6 +8,8 @@ export interface GlobalOptions {
   control?: string;
   password?: string;
   verbose?: boolean;
+  /** `--reply-timeout`: see ConnectTorOptions.replyTimeoutMs. */
+  replyTimeout?: number;
 }
 
 /** What a command runs with: where to print, the global options, and how to get a tor. */
@@ -20,11 +22,12 @@ export interface CliContext {
 
 /** Connects to the tor the user pointed at (`--control`, else `$TOR_CONTROL`, else the usual local control ports). */
 async function openTor(ctx: CliContext): Promise<Tor> {
-  const { control, password } = ctx.globals();
+  const { control, password, replyTimeout } = ctx.globals();
   const { connectTor } = await lib.connectTor();
   return connectTor({
     ...(control ? { control } : {}),
     ...(password ? { password } : {}),
+    ...(replyTimeout !== undefined ? { replyTimeoutMs: replyTimeout } : {}),
     signal: ctx.signal,
     timeoutMs: 15_000,
   });

@@ -25,6 +25,12 @@ function packageVersion(): string {
  * Builds the `torcon` command tree. Kept apart from main.ts (which owns the process) so that tests
  * can run commands with captured output.
  */
+/** `--reply-timeout`: milliseconds, 0 for never (a timer's limit does not apply: it is checked in steps). */
+function replyTimeout(value: string): number {
+  if (!/^\d+$/.test(value)) throw new UsageError('--reply-timeout must be a number of milliseconds (0: never)');
+  return Number(value);
+}
+
 export function buildProgram(output: Output, signal: AbortSignal): Command {
   const program = new Command('torcon');
   const ctx: CliContext = {
@@ -39,6 +45,7 @@ export function buildProgram(output: Output, signal: AbortSignal): Command {
       new Option('--password <password>', 'control port password (HASHEDPASSWORD auth); set it in the environment to keep it out of ps')
         .env('TOR_CONTROL_PASSWORD'),
     )
+    .option('--reply-timeout <ms>', 'give tor up as stopped or hung when it sends nothing for this long while a command waits (0: never; default 60000)', replyTimeout)
     .option('-v, --verbose', 'debug logs on stderr (secrets redacted)')
     // -v is --verbose, so the version is -V (as in many CLIs that have both)
     .version(packageVersion(), '-V, --version', "print torcon's version")

@@ -10,7 +10,7 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { assertCancelOptions, cancelBudget, invalidCancelOptions, invalidTimeout, raceCancel, timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, assertTimeout, cancelBudget, invalidCancelOptions, invalidTimeout, raceCancel, timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -51,7 +51,21 @@ export type ConfValue = string | number | boolean;
 export interface CommandOptions extends CancelOptions {}
 
 /** Options of {@link TorControl}. */
-export interface TorControlOptions extends ReplyParserOptions {}
+export interface TorControlOptions extends ReplyParserOptions {
+  /**
+   * How long tor may send nothing at all while a command waits for its reply. A stopped
+   * (SIGSTOP) or wedged tor keeps its socket open, so nothing else would ever tell: past this, the
+   * connection is closed as hung, and every command waiting fails with TorControlClosedError whose
+   * `cause` is a TorTimeoutError (and states, iterators and onion services hear `close` as when tor
+   * dies). Any byte from tor (a reply, a piece of a long data block, an event) counts as life, so
+   * a big answer that is still coming is never cut. 0 or Infinity: never.
+   * @default 60000
+   */
+  replyTimeoutMs?: number;
+}
+
+/** How long tor may stay silent while a reply is awaited, unless told (see replyTimeoutMs). */
+export const REPLY_TIMEOUT_MS = 60_000;
 
 interface QueuedCommand {
   keyword: string;
@@ -144,9 +158,22 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * events() iterator started there): as with EventEmitter, they begin with the next event.
    */
   private addedMeanwhile: Set<unknown> | null = null;
+  /** See TorControlOptions.replyTimeoutMs; 0 when off. */
+  private readonly replyTimeoutMs: number;
+  /** When tor last sent anything, or when the current wait for a reply began if later (performance.now()). */
+  private heardAt = 0;
+  /** Runs while a reply is awaited, to notice a tor that went silent (see checkSilence). */
+  private silenceTimer: NodeJS.Timeout | null = null;
 
+  /**
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `replyTimeoutMs` that is not a number
+   *   from 0 to Infinity
+   */
   constructor(socket: Duplex, options: TorControlOptions = {}) {
     super();
+    assertTimeout(options.replyTimeoutMs, 'replyTimeoutMs');
+    const replyTimeoutMs = options.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
+    this.replyTimeoutMs = Number.isFinite(replyTimeoutMs) ? replyTimeoutMs : 0;
     // Everything that waits on this connection hears of its end through 'close': each onion
     // service being published, each state, each events() iterator. A dozen services created at
     // once is no leak, and must not print Node's MaxListenersExceededWarning.
@@ -161,6 +188,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       options,
     );
     socket.on('data', (chunk: Buffer) => {
+      // Once per read (not per line): cheap enough for the busiest event stream.
+      this.heardAt = performance.now();
       try {
         this.parser.push(chunk);
       } catch (err) {
@@ -262,7 +291,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
           timerDelay(timeoutMs),
         );
       }
+      // A wait for tor begins now: silence before it (an idle connection) is no sign of a hang.
+      if (this.queueHead >= this.queue.length) this.heardAt = performance.now();
       this.queue.push(entry);
+      this.watchSilence();
       if (this.unrefWhenIdle && this.queue.length - this.queueHead === 1) this.updateRef();
       if (log.enabled) log('> %s', redactCommand(line));
       this.socket.write(wire);
@@ -404,9 +436,38 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     }
   }
 
+  /** Makes sure a timer will look at tor's silence when replyTimeoutMs could have run out. */
+  private watchSilence(): void {
+    if (this.silenceTimer !== null || this.replyTimeoutMs === 0) return;
+    const left = this.heardAt + this.replyTimeoutMs - performance.now();
+    this.silenceTimer = setTimeout(() => this.checkSilence(), timerDelay(Math.max(1, Math.ceil(left))));
+    // Never what keeps a process alive: a command waiting does that through the socket.
+    this.silenceTimer.unref();
+  }
+
+  /**
+   * One timer per connection rather than one per command: while replies are awaited, it closes the
+   * connection once tor has been silent for replyTimeoutMs, and otherwise looks again when that
+   * could next be true. With nothing awaited it stops (the next command starts it).
+   */
+  private checkSilence(): void {
+    this.silenceTimer = null;
+    if (this.closedError !== null || this.queueHead >= this.queue.length) return;
+    if (performance.now() - this.heardAt >= this.replyTimeoutMs) {
+      const keyword = this.queue[this.queueHead]!.keyword;
+      this.fail(new TorTimeoutError(`waiting for tor's reply to ${keyword}, with nothing at all coming from tor (stopped or hung?),`, this.replyTimeoutMs));
+      return;
+    }
+    this.watchSilence();
+  }
+
   /** Ends the connection and rejects everything pending, naming each command. */
   private fail(cause?: Error): void {
     if (this.closedError) return;
+    if (this.silenceTimer !== null) {
+      clearTimeout(this.silenceTimer);
+      this.silenceTimer = null;
+    }
     // After our own close() (QUIT), tor ending the connection is what we asked for.
     const why = cause ? cause.message : this.closing !== null ? 'closed by the caller (close())' : 'connection closed by tor';
     this.closedError = new TorControlClosedError(`the Tor control connection closed: ${why}`, {

@@ -1,6 +1,6 @@
 import net from 'node:net';
 import { EndpointArgumentError, TorAbortError, TorControlClosedError } from '../errors.js';
-import { invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
+import { assertTimeout, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import { authenticate, type AuthOptions } from './authenticate.js';
 import { TorControl, type TorControlOptions } from './tor-control.js';
@@ -115,6 +115,8 @@ export async function openTorControl(
   opts: OpenControlOptions = {},
 ): Promise<{ control: TorControl; method: string; torVersion: string }> {
   const address = typeof endpoint === 'string' ? parseControlEndpoint(endpoint) : endpoint;
+  // Before connecting: TorControl would refuse it only once a socket is open.
+  assertTimeout(opts.replyTimeoutMs, 'replyTimeoutMs');
   const socket = await openControlSocket(address, opts);
   const control = new TorControl(socket, opts);
   try {

@@ -8,7 +8,7 @@ import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError, T
 import type { ConfValue, TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
 import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
-import { assertCancelOptions, timerDelay } from '../util/abort.js';
+import { assertCancelOptions, assertTimeout, timerDelay } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
 import { isDataDirectoryLocked, makeTempDataDirectory, recordTor, sweepLeftoverDataDirectories } from './temp-data-directory.js';
@@ -42,6 +42,12 @@ export interface LaunchTorOptions {
   /** Give up (and kill tor) after this long: a TorLaunchError whose `cause` is a TorTimeoutError. @default 120000 */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * How long tor may send nothing at all while a command waits for its reply, before the control
+   * connection is closed as hung (see `TorControlOptions.replyTimeoutMs`); 0 or Infinity: never.
+   * @default 60000
+   */
+  replyTimeoutMs?: number;
 }
 
 const DEFAULTS = { timeoutMs: 120_000, logTail: 30, stopGraceMs: 2_000, outputGraceMs: 1_000 } as const;
@@ -257,6 +263,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   }
   // Before looking for the binary: `timeoutMs: -1` would otherwise start tor and kill it at once.
   assertCancelOptions(opts);
+  assertTimeout(opts.replyTimeoutMs, 'replyTimeoutMs');
   for (const name of ['onProgress', 'onLog'] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') throw new TorInvalidValueError(name, 'must be a function');
   }
@@ -374,7 +381,11 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
     const endpoint = await race(readControlPortFile(portFile, abort.signal));
     log('tor pid %d control %s', child.pid, endpoint);
     const opened = await race(
-      openTorControl(endpoint, { signal: abort.signal, ...(opts.password !== undefined ? { password: opts.password } : {}) }),
+      openTorControl(endpoint, {
+        signal: abort.signal,
+        ...(opts.password !== undefined ? { password: opts.password } : {}),
+        ...(opts.replyTimeoutMs !== undefined ? { replyTimeoutMs: opts.replyTimeoutMs } : {}),
+      }),
     );
     control = opened.control;
     await race(control.command('TAKEOWNERSHIP'));

@@ -1,6 +1,6 @@
 import { TorAuthError, TorError, TorNotAvailableError } from '../errors.js';
 import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
-import { assertCancelOptions, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, assertTimeout, type CancelOptions } from '../util/abort.js';
 import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
 import { Tor } from './tor.js';
 
@@ -25,6 +25,13 @@ export interface ConnectTorOptions extends CancelOptions {
    * @default 30000
    */
   timeoutMs?: number;
+  /**
+   * How long tor may send nothing at all while a command waits for its reply, before the
+   * connection is closed as hung (a stopped tor keeps its socket open). See
+   * `TorControlOptions.replyTimeoutMs`; 0 or Infinity: never.
+   * @default 60000
+   */
+  replyTimeoutMs?: number;
 }
 
 /** How long connectTor waits for the connection, and then for authentication, unless told. */
@@ -46,6 +53,7 @@ export const CONNECT_TIMEOUT_MS = 30_000;
  */
 export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
   assertCancelOptions(opts);
+  assertTimeout(opts.replyTimeoutMs, 'replyTimeoutMs');
   const explicit = opts.control ?? process.env['TOR_CONTROL'] ?? undefined;
   // Beside $TOR_CONTROL, so that an app started by `torcon run --password` (or any unchanged app
   // using torcon/register) can authenticate without the password in its code or command line.

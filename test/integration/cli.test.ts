@@ -756,6 +756,36 @@ describe('torcon monitor, events and serve when their tor dies (offline tors)', 
     });
   }
 
+  // A stopped tor (SIGSTOP) keeps the connection open and says nothing: monitor asks it something
+  // now and then, so that --reply-timeout sees the silence.
+  for (const args of [['monitor'], ['monitor', '--json']]) {
+    it(`${args.join(' ')} exits 1 saying tor is stopped or hung when tor stops answering (SIGSTOP), with --reply-timeout`, async () => {
+      const tor = await launchTor({ config: { DisableNetwork: 1 } });
+      let stopped = false;
+      try {
+        const child = new CliChild(['--control', tor.controlEndpoint, '--reply-timeout', '1000', ...args], cliEnv());
+        await child.waitFor(/./, 'stdout', 30_000);
+        process.kill(tor.pid!, 'SIGSTOP');
+        stopped = true;
+        const r = await child.result();
+        assert.equal(r.signal, null, `killed, not exited: ${r.stderr}`);
+        assert.equal(r.code, 1, r.stderr);
+        assert.match(r.stderr, /^torcon: TOR_CONTROL_CLOSED: .*nothing at all coming from tor \(stopped or hung\?\), timed out after 1000 ms/m);
+      } finally {
+        if (stopped) process.kill(tor.pid!, 'SIGCONT');
+        await tor.close();
+      }
+    });
+  }
+
+  it('--reply-timeout takes milliseconds or 0, and refuses anything else as a usage error', async () => {
+    for (const bad of ['-1', '1.5', 'soon', '']) {
+      const r = await runCli(['--reply-timeout', bad, 'info', 'version']);
+      assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
+      assert.match(r.stderr, /--reply-timeout must be a number of milliseconds/, bad);
+    }
+  });
+
   it('serve --port onion:80 exits 1, saying its onion service is gone, when tor dies under it (it kept running)', async () => {
     const tor = await launchTor({ config: { DisableNetwork: 1 } });
     try {

@@ -487,3 +487,56 @@ describe('faults: a tor that goes silent in the middle of a session', function (
     }
   });
 });
+
+describe('faults: a real tor stopped (SIGSTOP) while a command waits (DisableNetwork 1)', function () {
+  this.timeout(60_000);
+
+  it('the connection is closed as hung after replyTimeoutMs of silence: the command, the state and an onion service hear why; tor works again once resumed', async () => {
+    const unhandled = trackUnhandled();
+    const LIMIT = 1_500;
+    // The owner keeps the default limit (60 s): stopping tor for a few seconds closes nothing of its.
+    const tor = await launchTor({ config: OFFLINE });
+    const pid = tor.pid!;
+    let stopped = false;
+    const second = await connectTor({ control: tor.controlEndpoint, replyTimeoutMs: LIMIT });
+    try {
+      const state = await second.getState();
+      const service = (await second.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], awaitUpload: false })) as TorOnionService;
+      const stateClosed = new Promise<Error | undefined>((resolve) => state.once('close', resolve));
+      const lost = new Promise<Error>((resolve) => service.once('lost', resolve));
+
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      // No timeoutMs: before replyTimeoutMs, this waited for ever on a stopped tor.
+      const r = await within(outcome(second.control.getInfo('version')), LIMIT + SETTLE_MS * 5, 'GETINFO to a stopped tor');
+      assert.ok(!r.ok);
+      assert.ok(r.error instanceof TorControlClosedError, String(r.error));
+      assert.ok(r.error.cause instanceof TorTimeoutError, String(r.error.cause));
+      assert.equal(r.error.cause.timeoutMs, LIMIT);
+      assert.match(r.error.message, /GETINFO failed: .*nothing at all coming from tor \(stopped or hung\?\)/);
+      const why = await within(outcome(stateClosed), SETTLE_MS, "the state's close");
+      assert.ok(why.ok && why.value instanceof TorControlClosedError, String(why.ok ? why.value : why.error));
+      assert.match(why.value.message, /stopped or hung\?/);
+      const loss = await within(outcome(lost), SETTLE_MS, "the onion service's 'lost'");
+      assert.ok(loss.ok && loss.value instanceof TorTimeoutError, String(loss.ok ? loss.value : loss.error));
+      assert.equal(second.control.closed, true);
+
+      process.kill(pid, 'SIGCONT');
+      stopped = false;
+      // The owner's connection was only slow: tor answers it, and a new connection, again.
+      assert.equal(tor.control.closed, false);
+      assert.equal(await tor.control.getInfo('version'), tor.version);
+      const third = await connectTor({ control: tor.controlEndpoint });
+      try {
+        assert.equal(await third.control.getInfo('version'), tor.version);
+      } finally {
+        await third.close();
+      }
+    } finally {
+      if (stopped) process.kill(pid, 'SIGCONT');
+      await second.close();
+      await tor.close();
+    }
+    await unhandled.check();
+  });
+});

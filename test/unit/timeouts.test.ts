@@ -296,6 +296,10 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
       await refused('connectTor', (v) => connectTor({ control: fake.endpoint, timeoutMs: v }));
       // A tor path that does not exist: had the value been accepted, this would fail differently.
       await refused('launchTor', (v) => launchTor({ torPath: '/nonexistent/tor', config: { DisableNetwork: 1 }, timeoutMs: v }));
+      // The silence allowed while a reply is awaited: refused the same way, before connecting.
+      await refused('connectTor replyTimeoutMs', (v) => connectTor({ control: fake.endpoint, replyTimeoutMs: v }), 'replyTimeoutMs');
+      await refused('openTorControl replyTimeoutMs', (v) => openTorControl(fake.endpoint, { replyTimeoutMs: v }), 'replyTimeoutMs');
+      await refused('launchTor replyTimeoutMs', (v) => launchTor({ torPath: '/nonexistent/tor', config: { DisableNetwork: 1 }, replyTimeoutMs: v }), 'replyTimeoutMs');
     });
 
     it('sync APIs throw at once: TorSocksClient handshakeTimeoutMs, httpAgent connectTimeoutMs', () => {

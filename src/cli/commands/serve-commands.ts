@@ -145,8 +145,13 @@ function untilLost(endpoint: object): Promise<never> {
  * `control=`, $TOR_CONTROL, a local tor).
  */
 async function optionalTor(ctx: CliContext): Promise<Tor | undefined> {
-  const { control, password } = ctx.globals();
+  const { control, password, replyTimeout } = ctx.globals();
   if (!control && !password) return undefined;
   const { connectTor } = await lib.connectTor();
-  return connectTor({ ...(control ? { control } : {}), ...(password ? { password } : {}), signal: ctx.signal });
+  return connectTor({
+    ...(control ? { control } : {}),
+    ...(password ? { password } : {}),
+    ...(replyTimeout !== undefined ? { replyTimeoutMs: replyTimeout } : {}),
+    signal: ctx.signal,
+  });
 }

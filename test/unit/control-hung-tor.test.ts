@@ -1,0 +1,169 @@
+import assert from 'node:assert/strict';
+import type net from 'node:net';
+import sinon from 'sinon';
+import { TorControl, REPLY_TIMEOUT_MS } from '../../src/control/tor-control.js';
+import { TorControlClosedError, TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
+import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
+
+/**
+ * A tor that stops answering (SIGSTOP, a wedged process) keeps its socket open, so no error ever
+ * comes: TorControl notices that nothing at all has come from tor for `replyTimeoutMs` while a
+ * reply is awaited, and closes the connection as hung. The clock is sinon's (setTimeout and
+ * performance.now together); the bytes go over a real socket to a scripted peer.
+ */
+describe('TorControl: a tor that goes silent while a reply is awaited', () => {
+  const LIMIT = 1_000;
+  let peer: ScriptedPeer;
+  let socket: net.Socket;
+  let control: TorControl | undefined;
+  let clock: sinon.SinonFakeTimers;
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    socket = await connectRaw(peer.port);
+    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+  });
+  afterEach(async () => {
+    clock.restore();
+    control?.destroy();
+    control = undefined;
+    socket.destroy();
+    await peer.close();
+  });
+
+  /**
+   * Writes `wire` from the peer and resolves once `control` has read it (its data listener was
+   * added before this one). Not through a subscription: that would be a command awaiting a reply.
+   */
+  async function heard(wire: string): Promise<void> {
+    const got = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    peer.write(wire);
+    await got;
+  }
+
+  /** How `p` stands once pending callbacks have run: 'pending', or what it settled with. */
+  async function peek<T>(p: Promise<T>): Promise<{ state: 'pending' } | { state: 'resolved'; value: T } | { state: 'rejected'; error: unknown }> {
+    let outcome: { state: 'pending' } | { state: 'resolved'; value: T } | { state: 'rejected'; error: unknown } = { state: 'pending' };
+    p.then(
+      (value) => (outcome = { state: 'resolved', value }),
+      (error: unknown) => (outcome = { state: 'rejected', error }),
+    );
+    // setImmediate is not faked: one turn of the real event loop lets every callback run.
+    await new Promise((resolve) => setImmediate(resolve));
+    return outcome;
+  }
+
+  it('closes the connection as hung: the command fails TOR_CONTROL_CLOSED, caused by a TorTimeoutError naming it', async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT });
+    const closed = new Promise<Error | undefined>((resolve) => control!.once('close', resolve));
+    const reply = control.command('GETINFO version');
+    reply.catch(() => undefined);
+    await peer.waitForLines(1);
+    clock.tick(LIMIT - 1);
+    assert.equal((await peek(reply)).state, 'pending', 'gave up before the limit');
+    clock.tick(1);
+    const outcome = await peek(reply);
+    assert.equal(outcome.state, 'rejected');
+    const err = (outcome as { error: unknown }).error;
+    assert.ok(err instanceof TorControlClosedError, String(err));
+    assert.equal(err.code, 'TOR_CONTROL_CLOSED');
+    assert.match(err.message, /^GETINFO failed: the Tor control connection closed \(waiting for tor's reply to GETINFO, with nothing at all coming from tor \(stopped or hung\?\), timed out after 1000 ms\)$/);
+    assert.ok(err.cause instanceof TorTimeoutError);
+    assert.equal(err.cause.timeoutMs, LIMIT);
+    assert.equal(control.closed, true);
+    // Whoever waits on the connection (a TorState, an onion service) hears why.
+    const why = await closed;
+    assert.ok(why instanceof TorTimeoutError, String(why));
+    await assert.rejects(control.command('GETINFO version'), { code: 'TOR_CONTROL_CLOSED' });
+    // The socket is gone: a tor that wakes up later finds the connection closed.
+    assert.equal(socket.destroyed, true);
+  });
+
+  it('every command waiting fails, each named; the default limit is 60 s', async () => {
+    assert.equal(REPLY_TIMEOUT_MS, 60_000);
+    control = new TorControl(socket);
+    const a = control.command('GETINFO version');
+    const b = control.command('SIGNAL NEWNYM');
+    for (const p of [a, b]) p.catch(() => undefined);
+    await peer.waitForLines(2);
+    clock.tick(REPLY_TIMEOUT_MS - 1);
+    assert.equal((await peek(a)).state, 'pending');
+    clock.tick(1);
+    await assert.rejects(a, (err: Error) => err instanceof TorControlClosedError && err.message.startsWith('GETINFO failed') && err.message.includes('after 60000 ms'));
+    await assert.rejects(b, (err: Error) => err instanceof TorControlClosedError && err.message.startsWith('SIGNAL failed'));
+  });
+
+  it('anything from tor counts as life: events, and a long data block coming in pieces', async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT });
+    const reply = control.command('GETINFO ns/all');
+    await peer.waitForLines(1);
+    // Ten limits' worth of time, tor sending something every 0.6 of one.
+    for (let i = 0; i < 10; i++) {
+      clock.tick(LIMIT * 0.6);
+      await heard(`650 BW ${i} ${i}\r\n`);
+    }
+    peer.write('250+ns/all=\r\nr one\r\n');
+    clock.tick(LIMIT * 0.6);
+    await heard('r mid\r\n');
+    clock.tick(LIMIT * 0.6);
+    peer.write('r two\r\n.\r\n250 OK\r\n');
+    const answered = await reply;
+    assert.equal(answered.lines[0]!.data, 'r one\nr mid\nr two');
+    assert.equal(control.closed, false);
+  });
+
+  it('silence while nothing is awaited is no hang: an idle connection, then a command answered in time', async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT });
+    await heard('650 BW 0 0\r\n');
+    clock.tick(LIMIT * 10);
+    assert.equal(control.closed, false);
+    const reply = control.command('GETINFO version');
+    await peer.waitForLines(1);
+    clock.tick(LIMIT - 1);
+    peer.write('250-version=0.4.9.1\r\n250 OK\r\n');
+    assert.equal((await reply).lines[0]!.text, 'version=0.4.9.1');
+    // Nothing awaited again: silence from here on is fine too.
+    clock.tick(LIMIT * 10);
+    assert.equal(control.closed, false);
+  });
+
+  it('a command abandoned by its own timeoutMs still awaits tor\'s reply, so a tor that never sends it is hung', async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT });
+    const closed = new Promise<Error | undefined>((resolve) => control!.once('close', resolve));
+    const reply = control.command('GETINFO version', { timeoutMs: 100 });
+    reply.catch(() => undefined);
+    await peer.waitForLines(1);
+    clock.tick(100);
+    await assert.rejects(reply, TorTimeoutError);
+    assert.equal(control.closed, false, 'the abandoned command alone closed nothing');
+    clock.tick(LIMIT - 100);
+    assert.ok((await closed) instanceof TorTimeoutError);
+  });
+
+  it('0 and Infinity turn it off', async () => {
+    for (const off of [0, Infinity]) {
+      const c = new TorControl(await connectRaw(peer.port), { replyTimeoutMs: off });
+      try {
+        const reply = c.command('GETINFO version');
+        await peer.waitForLines(1);
+        clock.tick(REPLY_TIMEOUT_MS * 100);
+        assert.equal(c.closed, false, `replyTimeoutMs ${off}`);
+        peer.write('250-version=0.4.9.1\r\n250 OK\r\n');
+        await reply;
+        peer.reset();
+      } finally {
+        c.destroy();
+      }
+    }
+  });
+
+  it('a replyTimeoutMs that is no number of milliseconds is refused (nothing shown of a string)', () => {
+    for (const bad of [-1, Number.NaN, 'hunter2', null, true] as unknown[]) {
+      assert.throws(
+        () => new TorControl(socket, { replyTimeoutMs: bad as number }),
+        (err: Error) => err instanceof TorInvalidValueError && err.field === 'replyTimeoutMs' && !err.message.includes('hunter2'),
+        String(bad),
+      );
+    }
+  });
+});
