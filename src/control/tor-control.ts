@@ -54,8 +54,8 @@ export interface CommandOptions extends CancelOptions {}
 export interface TorControlOptions extends ReplyParserOptions {
   /**
    * How long tor may send nothing at all while a command waits for its reply. A stopped
-   * (SIGSTOP) or wedged tor keeps its socket open, so nothing else would ever tell: past this, the
-   * connection is closed as hung, and every command waiting fails with TorControlClosedError whose
+   * (SIGSTOP) or wedged tor keeps its socket open, so nothing else would ever tell: past this (it
+   * is noticed within twice this after tor's last byte), the connection is closed as hung, and every command waiting fails with TorControlClosedError whose
    * `cause` is a TorTimeoutError (and states, iterators and onion services hear `close` as when tor
    * dies). Any byte from tor (a reply, a piece of a long data block, an event) counts as life, so
    * a big answer that is still coming is never cut. 0 or Infinity: never.
@@ -160,8 +160,13 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private addedMeanwhile: Set<unknown> | null = null;
   /** See TorControlOptions.replyTimeoutMs; 0 when off. */
   private readonly replyTimeoutMs: number;
-  /** When tor last sent anything, or when the current wait for a reply began if later (performance.now()). */
-  private heardAt = 0;
+  /**
+   * Counts the reads from tor: what the silence timer compares (a count, not a clock, so that the
+   * busiest event stream pays one increment per read).
+   */
+  private heard = 0;
+  /** `heard` when the silence timer was armed. */
+  private heardWhenArmed = 0;
   /** Runs while a reply is awaited, to notice a tor that went silent (see checkSilence). */
   private silenceTimer: NodeJS.Timeout | null = null;
 
@@ -188,8 +193,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       options,
     );
     socket.on('data', (chunk: Buffer) => {
-      // Once per read (not per line): cheap enough for the busiest event stream.
-      this.heardAt = performance.now();
+      this.heard++;
       try {
         this.parser.push(chunk);
       } catch (err) {
@@ -291,8 +295,6 @@ export class TorControl extends EventEmitter<TorControlEvents> {
           timerDelay(timeoutMs),
         );
       }
-      // A wait for tor begins now: silence before it (an idle connection) is no sign of a hang.
-      if (this.queueHead >= this.queue.length) this.heardAt = performance.now();
       this.queue.push(entry);
       this.watchSilence();
       if (this.unrefWhenIdle && this.queue.length - this.queueHead === 1) this.updateRef();
@@ -436,24 +438,26 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     }
   }
 
-  /** Makes sure a timer will look at tor's silence when replyTimeoutMs could have run out. */
+  /** Arms the silence timer unless it runs (or replyTimeoutMs is off). */
   private watchSilence(): void {
     if (this.silenceTimer !== null || this.replyTimeoutMs === 0) return;
-    const left = this.heardAt + this.replyTimeoutMs - performance.now();
-    this.silenceTimer = setTimeout(() => this.checkSilence(), timerDelay(Math.max(1, Math.ceil(left))));
+    this.heardWhenArmed = this.heard;
+    this.silenceTimer = setTimeout(() => this.checkSilence(), timerDelay(this.replyTimeoutMs));
     // Never what keeps a process alive: a command waiting does that through the socket.
     this.silenceTimer.unref();
   }
 
   /**
-   * One timer per connection rather than one per command: while replies are awaited, it closes the
-   * connection once tor has been silent for replyTimeoutMs, and otherwise looks again when that
-   * could next be true. With nothing awaited it stops (the next command starts it).
+   * One timer per connection, not one per command. Each time it runs while replies are awaited,
+   * it closes the connection if nothing came from tor since it was armed, replyTimeoutMs ago, and
+   * otherwise arms itself again: a hang is noticed between one and two replyTimeoutMs after tor's
+   * last byte. With nothing awaited it stops, and the next command arms it afresh: the silence of
+   * an idle connection is no hang. (A window in which the queue emptied saw a read: the reply.)
    */
   private checkSilence(): void {
     this.silenceTimer = null;
     if (this.closedError !== null || this.queueHead >= this.queue.length) return;
-    if (performance.now() - this.heardAt >= this.replyTimeoutMs) {
+    if (this.heard === this.heardWhenArmed) {
       const keyword = this.queue[this.queueHead]!.keyword;
       this.fail(new TorTimeoutError(`waiting for tor's reply to ${keyword}, with nothing at all coming from tor (stopped or hung?),`, this.replyTimeoutMs));
       return;

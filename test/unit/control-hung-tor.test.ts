@@ -127,6 +127,25 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
     assert.equal(control.closed, false);
   });
 
+  it('a command sent while the check armed for an earlier one runs still gets at least the whole limit', async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT });
+    const first = control.command('GETINFO version');
+    await peer.waitForLines(1);
+    clock.tick(LIMIT * 0.5);
+    peer.write('250-version=0.4.9.1\r\n250 OK\r\n');
+    await first;
+    clock.tick(LIMIT * 0.4);
+    const second = control.command('GETINFO version');
+    await peer.waitForLines(2);
+    // The check armed for the first command runs now, 0.1 limit into the second one's wait.
+    clock.tick(LIMIT * 0.1);
+    clock.tick(LIMIT * 0.9);
+    assert.equal((await peek(second)).state, 'pending');
+    assert.equal(control.closed, false);
+    peer.write('250-version=0.4.9.1\r\n250 OK\r\n');
+    assert.equal((await second).lines[0]!.text, 'version=0.4.9.1');
+  });
+
   it('a command abandoned by its own timeoutMs still awaits tor\'s reply, so a tor that never sends it is hung', async () => {
     control = new TorControl(socket, { replyTimeoutMs: LIMIT });
     const closed = new Promise<Error | undefined>((resolve) => control!.once('close', resolve));
