@@ -38,7 +38,7 @@ export { TorGeoIp } from './geoip/tor-geoip.js';
 export { createGeoIp, findGeoIpDatabases, type GeoIpOptions } from './geoip/create-geoip.js';
 export type { GeoIpLookup, Location } from './state/geoip-types.js';
 
-export { connect, listen, registerPlugin, type EndpointOptions } from './di/endpoint-api.js';
+export { connect, listen, registerPlugin, type EndpointOptions, type OnionListenOptions } from './di/endpoint-api.js';
 export { createTorContainer, torconContainer } from './di/container.js';
 export { TOKENS } from './di/tokens.js';
 export { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from './util/endpoint-grammar.js';

@@ -3,10 +3,15 @@ import { connect as connectWith } from '../endpoints/connect.js';
 import { listen as listenWith } from '../endpoints/listen.js';
 import type { EndpointCallOptions } from '../endpoints/endpoint-options.js';
 import type { EndpointPlugin, ListeningEndpoint } from '../plugins/plugin-types.js';
+import type { TorOnionService } from '../onion/onion-service.js';
+import type { Tor } from '../tor/tor.js';
 import { pluginRegistry, torProvider } from './container.js';
 
 /** Options of the public {@link connect} and {@link listen}. */
 export type EndpointOptions = Partial<EndpointCallOptions>;
+
+/** {@link listen}'s options for an `onion:` string: a Tor handle, if any, is torcon's own. */
+export type OnionListenOptions = Omit<EndpointOptions, 'tor'> & { tor?: Tor };
 
 /**
  * Opens a client connection from an endpoint string, e.g. `tor:example.com:443:tls=true`.
@@ -34,8 +39,13 @@ export function connect(description: string, opts: EndpointOptions = {}): Promis
  *
  * Without `opts.tor`, `onion:` endpoints use the tor at their `control=` endpoint, else
  * `$TOR_CONTROL`, else a running local tor, else a tor launched for this process.
+ *
+ * For an `onion:` string (and a Tor handle, if any, from connectTor/launchTor) the result is typed
+ * as the TorOnionService it is, with its `hostname`, keys and `'lost'` event.
  * @example const service = await listen(http.createServer(handler), 'onion:80');
  */
+export function listen(server: net.Server, description: `onion:${string}`, opts?: OnionListenOptions): Promise<TorOnionService>;
+export function listen(server: net.Server, description: string, opts?: EndpointOptions): Promise<ListeningEndpoint>;
 export function listen(server: net.Server, description: string, opts: EndpointOptions = {}): Promise<ListeningEndpoint> {
   return listenWith(server, description, {
     registry: pluginRegistry(),

@@ -7,7 +7,7 @@ import { logger } from '../util/log.js';
 import { CLIENT_NAME, parseClientAuthPrivateKey, parseClientAuthView, type OnionClientAuth } from './client-auth.js';
 import { createEphemeralService } from './ephemeral-service.js';
 import { ConfigLock, createFilesystemService } from './filesystem-service.js';
-import type { OnionService, OnionServiceOptions } from './onion-types.js';
+import type { OnionServiceOptions } from './onion-types.js';
 import { validateOnionOptions, type ValidOnionOptions } from './onion-options.js';
 import type { TorOnionService } from './onion-service.js';
 import { normalizeServiceId } from './service-id.js';
@@ -63,7 +63,7 @@ export class OnionServiceManager {
    * @example
    * const service = await manager.create({ ports: [{ virtualPort: 80 }], server: http.createServer(app) });
    */
-  async create(opts: OnionServiceOptions): Promise<OnionService> {
+  async create(opts: OnionServiceOptions): Promise<TorOnionService> {
     const o = validateOnionOptions(opts);
     return this.track(this.createValid(o));
   }
@@ -76,7 +76,7 @@ export class OnionServiceManager {
     return work;
   }
 
-  private async createValid(o: ValidOnionOptions): Promise<OnionService> {
+  private async createValid(o: ValidOnionOptions): Promise<TorOnionService> {
     // The creation stops on the caller's signal, and on closeAll() (Tor.close()): then it undoes
     // what it did while the connection is still open. Were it left to fail once the connection is
     // gone, a hiddenServiceDir or detached service would stay in tor with no handle to remove it.

@@ -4,7 +4,8 @@ import { atHost, describeSocksAddress, FALLBACK_SOCKS_ADDRESSES, parseSocksHostn
 import { SOCKS_FAILURE_CODES } from '../socks/socks-errors.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
-import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
+import type { OnionServiceOptions } from '../onion/onion-types.js';
+import type { TorOnionService } from '../onion/onion-service.js';
 
 /**
  * Whether a failed search for tor may be answered with tor's SOCKS port alone: only when it found
@@ -115,7 +116,7 @@ export class SocksOnlyTor {
    * @throws TorNotAvailableError (`TOR_NOT_AVAILABLE`): an onion service is made through tor's
    *   control port, and none was found
    */
-  async createOnionService(_opts?: OnionServiceOptions): Promise<OnionService> {
+  async createOnionService(_opts?: OnionServiceOptions): Promise<TorOnionService> {
     throw new TorNotAvailableError('an onion service needs tor\'s control port, and none was found', this.noControl.tried, { cause: this.noControl });
   }
 

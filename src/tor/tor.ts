@@ -3,7 +3,8 @@ import type net from 'node:net';
 import { inspect } from 'node:util';
 import type { TorControl } from '../control/tor-control.js';
 import type { MapAddressMappings, MappedAddress } from '../control/map-address.js';
-import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
+import type { OnionServiceOptions } from '../onion/onion-types.js';
+import type { TorOnionService } from '../onion/onion-service.js';
 import { OnionServiceManager, type OnionClientAuth, type OnionClientAuthAddOptions } from '../onion/onion-service-manager.js';
 import type { OnionServiceInfo } from '../onion/onion-inventory.js';
 import { fetchOnionDescriptor, type FetchOnionDescriptorOptions, type OnionDescriptor } from '../onion/descriptor-fetch.js';
@@ -253,8 +254,11 @@ export class Tor {
     state.on('circuitClosed', (c) => this.socksClient?.closeKeptConnections(c.id));
   }
 
-  /** Creates an onion service (ADD_ONION, or HiddenServiceDir with `hiddenServiceDir`). */
-  createOnionService(opts: OnionServiceOptions): Promise<OnionService> {
+  /**
+   * Creates an onion service (ADD_ONION, or HiddenServiceDir with `hiddenServiceDir`). The
+   * service's `'lost'` event says when tor removed an ephemeral one because this connection ended.
+   */
+  createOnionService(opts: OnionServiceOptions): Promise<TorOnionService> {
     return this.onionServices.create(opts);
   }
 
