@@ -167,6 +167,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private heard = 0;
   /** `heard` when the silence timer was armed. */
   private heardWhenArmed = 0;
+  /** When the silence timer was armed (Date.now(): see checkSilence). */
+  private armedAt = 0;
   /** Runs while a reply is awaited, to notice a tor that went silent (see checkSilence). */
   private silenceTimer: NodeJS.Timeout | null = null;
 
@@ -442,6 +444,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private watchSilence(): void {
     if (this.silenceTimer !== null || this.replyTimeoutMs === 0) return;
     this.heardWhenArmed = this.heard;
+    this.armedAt = Date.now();
     this.silenceTimer = setTimeout(() => this.checkSilence(), timerDelay(this.replyTimeoutMs));
     // Never what keeps a process alive: a command waiting does that through the socket.
     this.silenceTimer.unref();
@@ -457,7 +460,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private checkSilence(): void {
     this.silenceTimer = null;
     if (this.closedError !== null || this.queueHead >= this.queue.length) return;
-    if (this.heard === this.heardWhenArmed) {
+    // A timer this late means that this process (or the machine: a laptop's sleep, which the wall
+    // clock counts and a monotonic one would not) was not running: tor's answer may be waiting to
+    // be read, so that silence is no evidence. Judge the next window instead.
+    const late = Date.now() - this.armedAt > 2 * this.replyTimeoutMs;
+    if (this.heard === this.heardWhenArmed && !late) {
       const keyword = this.queue[this.queueHead]!.keyword;
       this.fail(new TorTimeoutError(`waiting for tor's reply to ${keyword}, with nothing at all coming from tor (stopped or hung?),`, this.replyTimeoutMs));
       return;
