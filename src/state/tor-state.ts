@@ -380,8 +380,11 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private documentKey: string | undefined = undefined;
   private nameIndex: Map<string, Router> | undefined = undefined;
   private nameIndexGeneration = -1;
-  /** Lower-cased nicknames that more than one relay of the consensus has (built with nameIndex). */
-  private sharedNicknames: ReadonlySet<string> = new Set();
+  /**
+   * Every relay of each lower-cased nickname that more than one relay of the consensus has, in
+   * consensus order (built with nameIndex; nicknames of one relay are nameIndex alone).
+   */
+  private sharedNicknames: ReadonlyMap<string, readonly Router[]> = new Map();
   private guardRouters: readonly Router[] = [];
   private guardRoutersFor: readonly EntryGuard[] | undefined = undefined;
   private guardRoutersGeneration = -1;
@@ -603,7 +606,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * A relay by name, in the forms tor takes: a nickname (ASCII letters and digits, any case, as tor
    * compares them), a fingerprint (`$` optional, any case), or `$FINGERPRINT~nickname` /
    * `$FINGERPRINT=nickname` (the nickname must then match). Nicknames are not unique: when several
-   * relays share one, the first in the consensus is returned; a fingerprint is exact.
+   * relays share one, the first in the consensus is returned (see {@link routersByName} for all of
+   * them); a fingerprint is exact.
    * @returns undefined for a name no relay of the consensus has, or that is no relay name at all
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `name` is not a string
    */
@@ -620,15 +624,38 @@ export class TorState extends EventEmitter<TorStateEvents> {
     return this.nicknameIndex().get(asciiLower(name));
   }
 
+  /**
+   * Every relay of the consensus with this nickname (ASCII letters in any case, as tor compares
+   * them), in consensus order: nicknames are not unique, and a relay is one of them by its
+   * fingerprint only.
+   * @returns [] for a nickname no relay has, or a string that is no nickname (a fingerprint: see
+   *   routerByName)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `nickname` is not a string
+   * @example const all = state.routersByName('Unnamed'); // may be several
+   */
+  routersByName(nickname: string): Router[] {
+    if (typeof nickname !== 'string') throw new TorInvalidValueError('relay name', 'must be a string');
+    if (!NICKNAME_RE.test(nickname)) return [];
+    const key = asciiLower(nickname);
+    const one = this.nicknameIndex().get(key);
+    if (one === undefined) return [];
+    return [...(this.sharedNicknames.get(key) ?? [one])];
+  }
+
   /** The first relay of the consensus for each nickname, lower-cased (see routerByName). */
   private nicknameIndex(): Map<string, Router> {
     if (this.nameIndex === undefined || this.nameIndexGeneration !== this.snap.routerGeneration) {
       const index = new Map<string, Router>();
-      const shared = new Set<string>();
+      const shared = new Map<string, Router[]>();
       for (const r of this.snap.routers.values()) {
         const key = asciiLower(r.nickname);
-        if (!index.has(key)) index.set(key, r);
-        else shared.add(key);
+        const first = index.get(key);
+        if (first === undefined) index.set(key, r);
+        else {
+          const all = shared.get(key);
+          if (all === undefined) shared.set(key, [first, r]);
+          else all.push(r);
+        }
       }
       this.nameIndex = index;
       this.sharedNicknames = shared;

@@ -941,6 +941,28 @@ describe('state: TorState against a fake control port', () => {
         assert.throws(() => state.routerByName(bad as never), TorInvalidValueError);
       }
     });
+
+    it('routersByName gives every relay of a shared nickname, in consensus order; one for a unique name, none for others', async () => {
+      // A second relay named auth1 (another case): tor's nicknames are not unique.
+      const twin = 'r AUTH1 AAAAAAAAAAAAAAAAAAAAAAAAAAA BBBBBBBBBBBBBBBBBBBBBBBBBBB 2038-01-01 00:00:00 127.0.0.1 9001 0\ns Fast Running Valid\n';
+      const { state } = await setup({ info: { 'ns/all': RECORDED_INFO['ns/all']!.replace(/\n?$/, '\n') + twin } });
+      const ZERO = '0'.repeat(40);
+      for (const name of ['auth1', 'Auth1', 'AUTH1']) {
+        assert.deepEqual(state.routersByName(name).map((r) => r.fingerprint), [FP.auth1, ZERO], name);
+      }
+      assert.equal(state.routerByName('auth1')?.fingerprint, FP.auth1, 'routerByName: the first of them');
+      assert.deepEqual(state.routersByName('auth2'), [state.routers.get(FP.auth2)]);
+      // Not a nickname (a fingerprint is routerByName's), or no relay's.
+      for (const name of ['nobody', '', FP.auth2, `$${FP.auth2}~auth2`, '\u212Auth1', 'x'.repeat(100_000)]) {
+        assert.deepEqual(state.routersByName(name), [], JSON.stringify(name.slice(0, 50)));
+      }
+      // A copy each time: changing it changes nothing in the state.
+      state.routersByName('auth1').pop();
+      assert.equal(state.routersByName('auth1').length, 2);
+      for (const bad of [undefined, null, 42, {}]) {
+        assert.throws(() => state.routersByName(bad as never), TorInvalidValueError);
+      }
+    });
   });
 
   describe('closing circuits and streams', () => {
