@@ -21,16 +21,16 @@ function packageVersion(): string {
   }
 }
 
-/**
- * Builds the `torcon` command tree. Kept apart from main.ts (which owns the process) so that tests
- * can run commands with captured output.
- */
-/** `--reply-timeout`: milliseconds, 0 for never (a timer's limit does not apply: it is checked in steps). */
+/** `--reply-timeout`: whole milliseconds, 0 for never. */
 function replyTimeout(value: string): number {
   if (!/^\d+$/.test(value)) throw new UsageError('--reply-timeout must be a number of milliseconds (0: never)');
   return Number(value);
 }
 
+/**
+ * Builds the `torcon` command tree. Kept apart from main.ts (which owns the process) so that tests
+ * can run commands with captured output.
+ */
 export function buildProgram(output: Output, signal: AbortSignal): Command {
   const program = new Command('torcon');
   const ctx: CliContext = {

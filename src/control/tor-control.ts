@@ -53,12 +53,13 @@ export interface CommandOptions extends CancelOptions {}
 /** Options of {@link TorControl}. */
 export interface TorControlOptions extends ReplyParserOptions {
   /**
-   * How long tor may send nothing at all while a command waits for its reply. A stopped
-   * (SIGSTOP) or wedged tor keeps its socket open, so nothing else would ever tell: past this (it
-   * is noticed within twice this after tor's last byte), the connection is closed as hung, and every command waiting fails with TorControlClosedError whose
-   * `cause` is a TorTimeoutError (and states, iterators and onion services hear `close` as when tor
-   * dies). Any byte from tor (a reply, a piece of a long data block, an event) counts as life, so
-   * a big answer that is still coming is never cut. 0 or Infinity: never.
+   * How long tor may send nothing at all while a command waits for its reply. A stopped (SIGSTOP)
+   * or wedged tor keeps its socket open, so nothing else would ever tell: past this (noticed within
+   * twice this after tor's last byte), the connection is closed as hung, and every command waiting
+   * fails with TorControlClosedError whose `cause` is a TorTimeoutError (states, iterators and
+   * onion services hear `close` as when tor dies). Any byte from tor (a reply, a piece of a long
+   * data block, an event) counts as life, so a big answer still coming is never cut; an idle
+   * connection is never closed. 0 or Infinity: never.
    * @default 60000
    */
   replyTimeoutMs?: number;
