@@ -5,6 +5,7 @@ import net from 'node:net';
 import { pluginRegistry } from './di/container.js';
 import { listen } from './di/endpoint-api.js';
 import { EndpointListenError } from './errors.js';
+import { TorOnionService } from './onion/onion-service.js';
 import type { ListeningEndpoint } from './util/listening-endpoint.js';
 import { logger } from './util/log.js';
 
@@ -314,6 +315,7 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
         endpoint.close().catch(() => undefined);
         return;
       }
+      if (endpoint instanceof TorOnionService) warnWhenLost(endpoint, server);
       log('listening on %s', endpoint.address);
       if (callback) server.once('listening', callback);
       server.emit('listening');
@@ -324,4 +326,21 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
       process.nextTick(() => server.emit('error', err));
     },
   );
+}
+
+/**
+ * An unchanged application has no 'lost' listener of its own: when its tor dies or restarts, the
+ * service is gone while the server goes on listening locally, and nothing would tell anyone. A
+ * process warning (on stderr, once) says so; it is no 'error' on the server, which would end an
+ * application that has no 'error' listener over something it cannot mend.
+ */
+function warnWhenLost(service: TorOnionService, server: net.Server): void {
+  service.once('lost', (err: Error) => {
+    if (!server.listening) return;
+    process.emitWarning(
+      `torcon: the onion service ${service.address} is gone (${err.message}); the server still listens ` +
+        'locally: restart the application to publish it again',
+      { code: 'TORCON_ONION_LOST' },
+    );
+  });
 }

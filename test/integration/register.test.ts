@@ -4,7 +4,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connectTor } from '../../src/tor/connect-tor.js';
+import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import { isValidServiceId } from '../../src/onion/service-id.js';
 import { retryOnionLookup } from '../support/retry.js';
@@ -29,8 +29,8 @@ interface AppLine {
   message?: string;
 }
 
-/** Starts the app with the hook; resolves with its first stdout line (JSON). */
-function startApp(env: Record<string, string>, timeoutMs: number): { child: ChildProcess; line: Promise<AppLine> } {
+/** Starts the app with the hook; resolves with its first stdout line (JSON). `stderr()` is what it wrote there so far. */
+function startApp(env: Record<string, string>, timeoutMs: number): { child: ChildProcess; line: Promise<AppLine>; stderr: () => string } {
   const child = spawn(process.execPath, ['--import', REGISTER, APP], {
     env: { ...process.env, DEBUG: '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -57,7 +57,7 @@ function startApp(env: Record<string, string>, timeoutMs: number): { child: Chil
       if (!out.includes('\n')) reject(new Error(`app exited (${code}) without output; stderr: ${stderr}`));
     });
   });
-  return { child, line };
+  return { child, line, stderr: () => stderr };
 }
 
 function stopApp(child: ChildProcess): Promise<number | null> {
@@ -107,6 +107,29 @@ describe('torcon/register (node --import)', function () {
     const out = await line;
     assert.equal(out.error, 'TOR_ENDPOINT_ARGUMENT');
     assert.match(out.message!, /version 2/);
+  });
+
+  it('warns on stderr (TORCON_ONION_LOST) when tor dies under the service, and the app goes on serving locally', async () => {
+    // A tor of this test's own (DisableNetwork 1: the service exists in tor, nothing is uploaded).
+    const own = await launchTor({ config: { DisableNetwork: 1 } });
+    try {
+      const { child, line, stderr } = startApp({ PORT: 'onion:80:awaitUpload=false', TOR_CONTROL: own.controlEndpoint }, 30_000);
+      children.push(child);
+      const out = await line;
+      assert.ok(out.onion, `no onion address: ${JSON.stringify(out)}; stderr: ${stderr()}`);
+      assert.doesNotMatch(stderr(), /TORCON_ONION_LOST/);
+      process.kill(own.pid!, 'SIGKILL');
+      for (let i = 0; i < 100 && !/TORCON_ONION_LOST/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 100));
+      const warning = stderr();
+      assert.match(warning, /\(node:\d+\) \[TORCON_ONION_LOST\] Warning: torcon: the onion service [a-z2-7]{56}\.onion:80 is gone \(.*the Tor control connection closed.*\); the server still listens locally/);
+      assert.equal(warning.split('TORCON_ONION_LOST').length, 2, 'warned once');
+      assert.equal(child.exitCode, null, 'the app is still running');
+      const local = out.address as net.AddressInfo;
+      assert.match(await get(`http://127.0.0.1:${local.port}/after`), /at \/after/);
+      assert.equal(await stopApp(child), 0);
+    } finally {
+      await own.close();
+    }
   });
 
   describe('on the private test network', () => {
