@@ -7,6 +7,8 @@ import { inspect } from 'node:util';
 import createDebug from 'debug';
 import sinon from 'sinon';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
+import { listen } from '../../src/di/endpoint-api.js';
+import { quoteEndpointArgument } from '../../src/util/endpoint-grammar.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TorOnionService } from '../../src/onion/onion-service.js';
 import { isValidServiceId } from '../../src/onion/service-id.js';
@@ -143,6 +145,31 @@ describe('onion services on an offline tor', function () {
       await service.close();
     } finally {
       await other.close();
+    }
+  });
+
+  it("listen() again with a lost service's key, on the tor that came after, gives the same address through the same server (the README's recipe)", async () => {
+    const first = await launchTor({ config: { DisableNetwork: 1 } });
+    let second: Tor | undefined;
+    const server = newServer();
+    try {
+      const service = await listen(server, 'onion:80:awaitUpload=false', { tor: first });
+      const port = (server.address() as net.AddressInfo).port;
+      const lost = new Promise<Error>((resolve) => service.once('lost', resolve));
+      process.kill(first.pid!, 'SIGKILL');
+      await lost;
+      // torcon made the server listen for the service; the loss leaves that listener as it was.
+      assert.ok(server.listening);
+      second = await launchTor({ config: { DisableNetwork: 1 } });
+      const again = await listen(server, `onion:80:awaitUpload=false:privateKey=${quoteEndpointArgument(service.privateKey!)}`, { tor: second });
+      assert.equal(again.hostname, service.hostname);
+      assert.equal((server.address() as net.AddressInfo).port, port, 'the same local listener');
+      assert.ok((await second.control.getInfo('onions/current')).split('\n').includes(again.serviceId));
+      await again.close();
+      assert.ok(!(await second.control.getInfo('onions/current')).split('\n').includes(again.serviceId));
+    } finally {
+      await second?.close();
+      await first.close();
     }
   });
 

@@ -29,6 +29,7 @@ const EXPECTED: Record<string, RegExp[]> = {
   attacher: [/^stream to 127\.0\.0\.1 goes over circuit \d+$/m, /^200 hello via \w+$/m],
   'fetch-circuit': [/^200 hello over circuit (\d+)\nstreams attached to \[ '\1', '\1' \]$/m],
   onion: [/^serving on [a-z2-7]{56}\.onion:80$/m, /^200 hello from an onion service$/m],
+  'onion-keep': [/^published [a-z2-7]{56}\.onion:80$/m],
   'onion-list': [/^[a-z2-7]{56}\.onion detached=true$/m, /^removed: true$/m],
   'onion-descriptor': [/^hs-descriptor 3, lifetime \d+ min, from HSDir [0-9A-F]{40}$/m, /^TOR_ONION_NOT_FOUND( [A-Z_]+)+$/m],
   fetch: [/^200 reached through a Tor exit$/m, /HTTP\/1\.1 200 OK/],
