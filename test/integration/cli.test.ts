@@ -756,15 +756,17 @@ describe('torcon monitor, events and serve when their tor dies (offline tors)', 
     });
   }
 
-  // A stopped tor (SIGSTOP) keeps the connection open and says nothing: monitor asks it something
-  // now and then, so that --reply-timeout sees the silence.
-  for (const args of [['monitor'], ['monitor', '--json']]) {
+  // A stopped tor (SIGSTOP) keeps the connection open and says nothing: the commands that only watch
+  // ask it something now and then, so that --reply-timeout sees the silence.
+  for (const args of [['monitor'], ['monitor', '--json'], ['events', 'CIRC']]) {
     it(`${args.join(' ')} exits 1 saying tor is stopped or hung when tor stops answering (SIGSTOP), with --reply-timeout`, async () => {
       const tor = await launchTor({ config: { DisableNetwork: 1 } });
       let stopped = false;
       try {
-        const child = new CliChild(['--control', tor.controlEndpoint, '--reply-timeout', '1000', ...args], cliEnv());
-        await child.waitFor(/./, 'stdout', 30_000);
+        const verbose = args[0] === 'events' ? ['--verbose'] : [];
+        const child = new CliChild([...verbose, '--control', tor.controlEndpoint, '--reply-timeout', '1000', ...args], cliEnv());
+        if (args[0] === 'monitor') await child.waitFor(/./, 'stdout', 30_000);
+        else await child.waitFor(/> SETEVENTS CIRC/, 'stderr', 30_000);
         process.kill(tor.pid!, 'SIGSTOP');
         stopped = true;
         const r = await child.result();

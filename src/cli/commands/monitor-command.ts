@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import type { Circuit, Stream, TorState } from '../../state/tor-state.js';
 import type { CliContext } from '../context.js';
-import type { Tor } from '../../tor/tor.js';
+import { whileAsking } from '../keep-asking.js';
 import { untilAborted, withTor } from '../context.js';
 import { printable, println } from '../output.js';
 import { formatHop, shortLocation } from './circuit-format.js';
@@ -39,39 +39,11 @@ export function addMonitorCommand(program: Command, ctx: CliContext): void {
     .action(async (opts: { json?: boolean; interval: number }) => {
       await withTor(ctx, async (tor) => {
         const state = await tor.getState({ signal: ctx.signal });
-        const stopAsking = keepAsking(tor, ctx.globals().replyTimeout);
-        try {
-          if (opts.json) await monitorJson(ctx, state);
-          else await monitorScreen(ctx, state, opts.interval);
-        } finally {
-          stopAsking();
-        }
+        await whileAsking(tor, ctx.globals().replyTimeout, () =>
+          opts.json ? monitorJson(ctx, state) : monitorScreen(ctx, state, opts.interval),
+        );
       });
     });
-}
-
-/**
- * Asks tor something small now and then. A monitor sends no commands of its own, and a stopped
- * (SIGSTOP) or wedged tor keeps the connection open: with no question pending, the connection's
- * reply timeout would never see the silence, and the screen would go stale without a word. With
- * one, the connection closes as hung and monitor exits 1 saying so, as when tor dies.
- * @returns a function that stops asking
- */
-function keepAsking(tor: Tor, replyTimeoutMs: number | undefined): () => void {
-  if (replyTimeoutMs === 0) return () => undefined;
-  // Every 5 s (the default limit is 60 s), more often for a shorter --reply-timeout.
-  const every = replyTimeoutMs === undefined ? 5_000 : Math.min(5_000, Math.max(100, Math.floor(replyTimeoutMs / 2)));
-  let asking = false;
-  const timer = setInterval(() => {
-    if (asking) return;
-    asking = true;
-    // A failure ends the connection, which the state reports (see untilStateCloses).
-    tor.control
-      .getInfo('version')
-      .catch(() => undefined)
-      .finally(() => (asking = false));
-  }, every);
-  return () => clearInterval(timer);
 }
 
 async function monitorJson(ctx: CliContext, state: TorState): Promise<void> {

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { withSocksPort, withStreamsThroughTor, withTor, type StreamsThroughTor } from '../context.js';
+import { whileAsking } from '../keep-asking.js';
 import { UsageError } from '../errors.js';
 import { printable, println } from '../output.js';
 import { checkEndpoint } from '../endpoint-check.js';
@@ -60,13 +61,15 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     .option('-n, --count <n>', 'stop after N events', (v) => positiveInt(v, '--count'))
     .addHelpText('after', '\nExamples:\n  torcon events CIRC STREAM\n  torcon events BW --json --count 5')
     .action(async (names: string[], opts: { json?: boolean; count?: number }) => {
-      await withTor(ctx, async (tor) => {
-        let seen = 0;
-        for await (const event of tor.control.events(names.map((n) => n.toUpperCase()), { signal: ctx.signal })) {
-          println(ctx.output.out, opts.json ? JSON.stringify(event) : `650 ${printable(event.raw).replace(/\n/g, '\n    ')}`);
-          if (opts.count !== undefined && ++seen >= opts.count) break;
-        }
-      });
+      await withTor(ctx, (tor) =>
+        whileAsking(tor, ctx.globals().replyTimeout, async () => {
+          let seen = 0;
+          for await (const event of tor.control.events(names.map((n) => n.toUpperCase()), { signal: ctx.signal })) {
+            println(ctx.output.out, opts.json ? JSON.stringify(event) : `650 ${printable(event.raw).replace(/\n/g, '\n    ')}`);
+            if (opts.count !== undefined && ++seen >= opts.count) break;
+          }
+        }),
+      );
     });
 
   program
@@ -79,21 +82,24 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       "\nExits 0 once tor is at 100% (at once if it already is); 1 on the timeout, saying where tor stopped and its last problem, or at once when tor's network is disabled (DisableNetwork 1), which it never finishes with. A check for a tor that has just started.\n\nExamples:\n  torcon bootstrap --timeout 120\n  torcon bootstrap -q -t 300 && node app.js",
     )
     .action(async (opts: { timeout?: number; quiet?: boolean }) => {
-      await withTor(ctx, async (tor) => {
-        await tor.waitForBootstrap({
-          signal: ctx.signal,
-          ...(opts.timeout !== undefined && opts.timeout > 0 ? { timeoutMs: opts.timeout * 1000 } : {}),
-          ...(opts.quiet
-            ? {}
-            : {
-                onProgress: (p: BootstrapProgress) =>
-                  println(
-                    ctx.output.out,
-                    printable(`${p.percent}% ${p.summary}${p.warning !== undefined ? ` (problem: ${p.warning}${p.reason ? `, ${p.reason}` : ''}; tor keeps trying)` : ''}`),
-                  ),
-              }),
-        });
-      });
+      const progress = opts.quiet
+        ? {}
+        : {
+            onProgress: (p: BootstrapProgress) =>
+              println(
+                ctx.output.out,
+                printable(`${p.percent}% ${p.summary}${p.warning !== undefined ? ` (problem: ${p.warning}${p.reason ? `, ${p.reason}` : ''}; tor keeps trying)` : ''}`),
+              ),
+          };
+      await withTor(ctx, (tor) =>
+        whileAsking(tor, ctx.globals().replyTimeout, () =>
+          tor.waitForBootstrap({
+            signal: ctx.signal,
+            ...(opts.timeout !== undefined && opts.timeout > 0 ? { timeoutMs: opts.timeout * 1000 } : {}),
+            ...progress,
+          }),
+        ),
+      );
     });
 
   program
