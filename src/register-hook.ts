@@ -6,6 +6,7 @@ import { pluginRegistry } from './di/container.js';
 import { listen } from './di/endpoint-api.js';
 import { EndpointListenError } from './errors.js';
 import { TorOnionService } from './onion/onion-service.js';
+import { isRepublished } from './plugins/republish.js';
 import type { ListeningEndpoint } from './util/listening-endpoint.js';
 import { logger } from './util/log.js';
 
@@ -331,16 +332,20 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
 /**
  * An unchanged application has no 'lost' listener of its own: when its tor dies or restarts, the
  * service is gone while the server goes on listening locally, and nothing would tell anyone. A
- * process warning (on stderr, once) says so; it is no 'error' on the server, which would end an
- * application that has no 'error' listener over something it cannot mend.
+ * process warning (on stderr, each time) says so; it is no 'error' on the server, which would end
+ * an application that has no 'error' listener over something it cannot mend. With
+ * `republish=true` torcon publishes the service again itself, and the warning says that.
  */
 function warnWhenLost(service: TorOnionService, server: net.Server): void {
-  service.once('lost', (err: Error) => {
+  service.on('lost', (err: Error) => {
     if (!server.listening) return;
+    const next = isRepublished(service)
+      ? 'torcon publishes it again once a tor is back (republish=true)'
+      : 'restart the application, or add republish=true to the endpoint, to publish it again';
     process.emitWarning(
-      `torcon: the onion service ${service.address} is gone (${err.message}); the server still listens ` +
-        'locally: restart the application to publish it again',
+      `torcon: the onion service ${service.address} is gone (${err.message}); the server still listens locally: ${next}`,
       { code: 'TORCON_ONION_LOST' },
     );
   });
+  service.on('republished', () => log('%s published again', service.address));
 }

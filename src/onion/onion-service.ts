@@ -12,6 +12,11 @@ export interface OnionServiceEvents {
    * TorError that ended the connection.
    */
   lost: [error: Error];
+  /**
+   * Published again, under the same address, after `lost` (an `onion:` endpoint with
+   * `republish=true`, once a tor was back). `closed` is false again; `lost` may follow again.
+   */
+  republished: [];
   /** The service was closed by `close()` (after `lost` too, once `close()` is called). */
   close: [];
 }
@@ -63,7 +68,7 @@ export class TorOnionService extends EventEmitter<OnionServiceEvents> implements
   readonly hiddenServiceDir?: string;
   readonly clientAuth?: OnionClientAuthKey[];
   readonly #privateKey: string | undefined;
-  readonly #teardown: OnionServiceTeardown;
+  #teardown: OnionServiceTeardown;
   #closing: Promise<void> | undefined;
   #lost = false;
 
@@ -86,7 +91,7 @@ export class TorOnionService extends EventEmitter<OnionServiceEvents> implements
     return this.#privateKey;
   }
 
-  /** True after `close()` or after the service was lost with its control connection. */
+  /** True after `close()` or after the service was lost with its control connection (until `republished`). */
   get closed(): boolean {
     return this.#closing !== undefined || this.#lost;
   }
@@ -116,6 +121,24 @@ export class TorOnionService extends EventEmitter<OnionServiceEvents> implements
     if (this.#closing || this.#lost || this.detached || this.kind === 'filesystem') return;
     this.#lost = true;
     this.emit('lost', error);
+  }
+
+  /**
+   * After `lost`: the same service (same key, ports and server) published again as `again`, on the
+   * tor that came back (see republish.ts). From now on `close()` removes `again` (and still stops
+   * the local listener if torcon started it for this one), and `again` losing its connection is
+   * this one's `lost`.
+   * @internal
+   */
+  republishedAs(again: TorOnionService): void {
+    if (!this.#lost || this.#closing !== undefined || again.serviceId !== this.serviceId) {
+      throw new Error('republishedAs: only a lost, unclosed service, as the same address');
+    }
+    const { closeListener } = this.#teardown;
+    this.#teardown = { remove: () => again.close(), closeListener };
+    this.#lost = false;
+    again.once('lost', (error) => this.connectionLost(error));
+    this.emit('republished');
   }
 
   /** Safe to log: no keys. */

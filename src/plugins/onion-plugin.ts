@@ -19,6 +19,8 @@ import {
 } from './arg-validation.js';
 import { parseControlOption } from './control-option.js';
 import { resolveTor } from './tor-plugin.js';
+import { republishWhenLost } from './republish.js';
+import { TorOnionService } from '../onion/onion-service.js';
 
 /**
  * `onion:` server endpoints: make a `net.Server` reachable as a v3 onion service.
@@ -26,7 +28,7 @@ import { resolveTor } from './tor-plugin.js';
  *   onion:PORT[:localPort=N][:localAddress=A][:localSocket=/path][:control=ENDPOINT|controlPort=N|/path]
  *         [:privateKey=K|privateKeyFile=F][:hiddenServiceDir=D][:version=3][:singleHop=true]
  *         [:clientAuth=NAME,...][:clientAuthDir=D][:maxStreams=N][:maxStreamsCloseCircuit=true][:detach=true][:pow=true]
- *         [:awaitUpload=true][:uploadTimeout=SECONDS]
+ *         [:awaitUpload=true][:uploadTimeout=SECONDS][:republish=true]
  */
 
 /** The parsed form of an `onion:` endpoint. */
@@ -35,6 +37,8 @@ export interface OnionServerOptions {
   service: Omit<OnionServiceOptions, 'server' | 'signal' | 'onProgress'>;
   /** Control endpoint of the tor to use (from `control=`/`controlPort=`). */
   control?: string;
+  /** Publish the service again, under the same address, whenever tor drops it (see republish.ts). */
+  republish?: boolean;
 }
 
 const SPEC: ArgSpec = {
@@ -59,6 +63,7 @@ const SPEC: ArgSpec = {
     'pow',
     'awaitUpload',
     'uploadTimeout',
+    'republish',
   ],
   usage: 'onion:PORT[:localPort=N][:privateKeyFile=F][:keyword=value...]',
 };
@@ -159,6 +164,19 @@ export function parseOnionServerOptions(endpoint: ParsedEndpoint): OnionServerOp
   const out: OnionServerOptions = { service };
   const control = parseControlOption('onion:', k.control, k.controlPort);
   if (control !== undefined) out.control = control;
+  if (k.republish !== undefined && parseBoolean(k.republish, 'onion: republish')) {
+    // Only an ephemeral service is dropped with its connection; the others outlive it in tor.
+    if (service.detach === true) {
+      throw new EndpointArgumentError('onion: "republish" and "detach" cannot be used together: a detached service outlives the control connection, so there is nothing to publish again');
+    }
+    exclusive('onion:', k, 'republish', 'hiddenServiceDir', 'a hiddenServiceDir service is not dropped with the control connection');
+    if (service.clientAuth !== undefined && service.clientAuthDir === undefined) {
+      throw new EndpointArgumentError(
+        'onion: republish=true with clientAuth needs clientAuthDir=, which keeps the clients\' keys for the next publication (without it they would get new keys, and lose access)',
+      );
+    }
+    out.republish = true;
+  }
   return out;
 }
 
@@ -173,7 +191,19 @@ export const onionPlugin: EndpointPlugin = {
 
   async listen(server: net.Server, endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<ListeningEndpoint> {
     const o = parseOnionServerOptions(endpoint);
+    // A Tor handle dies with the connection the service is lost with: the tor that comes back is
+    // found where that handle was connected (a Tor's controlEndpoint), or at control=.
+    const handleEndpoint = (ctx.tor as { controlEndpoint?: unknown } | undefined)?.controlEndpoint;
+    const findAgainAt = o.control ?? (ctx.tor === undefined ? undefined : typeof handleEndpoint === 'string' ? handleEndpoint : null);
+    if (o.republish && findAgainAt === null) {
+      throw new EndpointArgumentError('onion: republish=true needs a tor torcon can find again: name it with control= (this Tor handle has no control endpoint)');
+    }
     const tor = await resolveTor(ctx, o.control);
-    return tor.createOnionService({ ...o.service, server, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    const service = await tor.createOnionService({ ...o.service, server, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    if (o.republish && service instanceof TorOnionService) {
+      const again: EndpointContext = { getTor: ctx.getTor, registry: ctx.registry };
+      republishWhenLost(service, server, { ...o.service, server }, () => resolveTor(again, findAgainAt ?? undefined));
+    }
+    return service;
   },
 };

@@ -788,6 +788,33 @@ describe('torcon monitor, events and serve when their tor dies (offline tors)', 
     }
   });
 
+  it('serve --port onion:80:republish=true says the service is gone when tor dies, publishes it again on the tor that comes back, and goes on', async () => {
+    // A fixed control port, so that the tor started after the kill is where the first one was.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const config = { DisableNetwork: 1, ControlPort: `127.0.0.1:${port}` };
+    const first = await launchTor({ config });
+    let second: Tor | undefined;
+    try {
+      const child = new CliChild(['--control', first.controlEndpoint, 'serve', ROOT, '--port', 'onion:80:awaitUpload=false:republish=true'], cliEnv());
+      const [url] = (await child.waitFor(/^http:\/\/[a-z2-7]{56}\.onion\/$/, 'stdout', 30_000)) as unknown as [string];
+      process.kill(first.pid!, 'SIGKILL');
+      await child.waitFor(/^serve: onion:80:awaitUpload=false:republish=true is gone \(.*\); publishing it again once a tor is back \(republish=true\)$/, 'stderr', 30_000);
+      second = await launchTor({ config });
+      await child.waitFor(/^serve: onion:80:awaitUpload=false:republish=true published again$/, 'stderr', 30_000);
+      assert.equal(child.child.exitCode, null, 'still serving');
+      const r = await child.stop('SIGINT');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.split('\n').filter((l) => l.startsWith('http://')).length, 1, 'one URL: the address did not change');
+      assert.ok(url);
+    } finally {
+      await second?.close();
+      await first.close();
+    }
+  });
+
   it('serve --port onion:80 exits 1, saying its onion service is gone, when tor dies under it (it kept running)', async () => {
     const tor = await launchTor({ config: { DisableNetwork: 1 } });
     try {

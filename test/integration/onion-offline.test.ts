@@ -148,7 +148,7 @@ describe('onion services on an offline tor', function () {
     }
   });
 
-  it("listen() again with a lost service's key, on the tor that came after, gives the same address through the same server (the README's recipe)", async () => {
+  it("listen() again with a lost service's key, on the tor that came after, gives the same address through the same server (by hand, what republish=true does)", async () => {
     const first = await launchTor({ config: { DisableNetwork: 1 } });
     let second: Tor | undefined;
     const server = newServer();
@@ -171,6 +171,47 @@ describe('onion services on an offline tor', function () {
       await second?.close();
       await first.close();
     }
+  });
+
+  it('republish=true: when its tor is killed and another starts on the same control port, the service is published again under the same address', async () => {
+    const port = await freeLoopbackPort();
+    const config = { DisableNetwork: 1, ControlPort: `127.0.0.1:${port}` };
+    const first = await launchTor({ config });
+    let second: Tor | undefined;
+    const server = newServer();
+    try {
+      // A Tor handle, as `torcon --control ... serve` passes: after the restart, torcon finds the
+      // tor that came back where that handle was connected.
+      const service = await listen(server, 'onion:80:awaitUpload=false:republish=true', { tor: first });
+      const lost = new Promise<Error>((resolve) => service.once('lost', resolve));
+      const republished = new Promise<void>((resolve) => service.once('republished', resolve));
+      process.kill(first.pid!, 'SIGKILL');
+      await lost;
+      assert.equal(service.closed, true);
+      // (The dead handle is closed only at the end: closing a Tor handle closes the services made
+      // through it, this one too, wherever it is published by then.)
+      second = await launchTor({ config });
+      await republished;
+      assert.equal(service.closed, false);
+      assert.equal(service.address.split(':')[0], service.hostname);
+      // The new tor has it: the same key again is an address collision there.
+      const addAgain = `ADD_ONION ${service.privateKey!} Port=80,127.0.0.1:9`;
+      await assert.rejects(second.control.command(addAgain), (e: unknown) => e instanceof TorControlError && /collision/i.test(e.message));
+      // close() removes the new publication and the local listener torcon opened the first time.
+      await service.close();
+      assert.equal(server.listening, false);
+      const reply = await second.control.command(addAgain);
+      assert.match(reply.lines[0]!.text, new RegExp(`^ServiceID=${service.serviceId}$`));
+      await second.control.command(`DEL_ONION ${service.serviceId}`);
+    } finally {
+      await second?.close();
+      await first.close();
+    }
+  });
+
+  it('republish=true is refused with a Tor-like handle that says not where it is connected', async () => {
+    const handle = { connect: tor.connect.bind(tor), createOnionService: tor.createOnionService.bind(tor) };
+    await assert.rejects(listen(newServer(), 'onion:80:awaitUpload=false:republish=true', { tor: handle as unknown as Tor }), (e: unknown) => e instanceof EndpointArgumentError && /republish=true needs a tor torcon can find again/.test(e.message));
   });
 
   describe('hiddenServiceDir', () => {
@@ -368,4 +409,13 @@ function base32ToBytes(text: string): Uint8Array {
     }
   }
   return Uint8Array.from(out);
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+async function freeLoopbackPort(): Promise<number> {
+  const probe = net.createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
 }

@@ -121,7 +121,7 @@ describe('torcon/register (node --import)', function () {
       process.kill(own.pid!, 'SIGKILL');
       for (let i = 0; i < 100 && !/TORCON_ONION_LOST/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 100));
       const warning = stderr();
-      assert.match(warning, /\(node:\d+\) \[TORCON_ONION_LOST\] Warning: torcon: the onion service [a-z2-7]{56}\.onion:80 is gone \(.*the Tor control connection closed.*\); the server still listens locally/);
+      assert.match(warning, /\(node:\d+\) \[TORCON_ONION_LOST\] Warning: torcon: the onion service [a-z2-7]{56}\.onion:80 is gone \(.*the Tor control connection closed.*\); the server still listens locally: restart the application, or add republish=true to the endpoint, to publish it again$/m);
       assert.equal(warning.split('TORCON_ONION_LOST').length, 2, 'warned once');
       assert.equal(child.exitCode, null, 'the app is still running');
       const local = out.address as net.AddressInfo;
@@ -129,6 +129,52 @@ describe('torcon/register (node --import)', function () {
       assert.equal(await stopApp(child), 0);
     } finally {
       await own.close();
+    }
+  });
+
+  it('with republish=true in PORT, publishes the service again on the tor that comes back, saying so in the warning', async () => {
+    const probe = await launchTor({ config: { DisableNetwork: 1 } });
+    // A key of our own, so that the test can see the service in the next tor (an address collision).
+    const made = await probe.control.command('ADD_ONION NEW:ED25519-V3 Port=80,127.0.0.1:9');
+    const key = /^PrivateKey=(\S+)$/m.exec(made.lines.map((l) => l.text).join('\n'))![1]!;
+    const serviceId = /^ServiceID=(\S+)$/m.exec(made.lines.map((l) => l.text).join('\n'))![1]!;
+    const port = (await probe.control.getInfo('net/listeners/control')).match(/:(\d+)"?$/)![1]!;
+    await probe.close();
+    const config = { DisableNetwork: 1, ControlPort: `127.0.0.1:${port}` };
+    let own: Tor | undefined = await launchTor({ config });
+    let next: Tor | undefined;
+    try {
+      const endpoint = `onion:80:awaitUpload=false:republish=true:privateKey=${key.replace(/:/g, '\\:')}:control=tcp\\:127.0.0.1\\:${port}`;
+      const { child, line, stderr } = startApp({ PORT: endpoint }, 30_000);
+      children.push(child);
+      const out = await line;
+      assert.equal(out.onion, `${serviceId}.onion:80`, `stderr: ${stderr()}`);
+      process.kill(own.pid!, 'SIGKILL');
+      for (let i = 0; i < 100 && !/TORCON_ONION_LOST/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(stderr(), /is gone \(.*\); the server still listens locally: torcon publishes it again once a tor is back \(republish=true\)$/m);
+      assert.ok(!stderr().includes(key.slice(11, 40)), 'the key is in no message');
+      await own.close();
+      own = undefined;
+      next = await launchTor({ config });
+      // The app's torcon publishes it again within its backoff (1, 2, 4 s...): then the key is taken.
+      let collided = false;
+      for (let i = 0; i < 100 && !collided; i++) {
+        try {
+          await next.control.command(`ADD_ONION ${key} Port=80,127.0.0.1:9`);
+          await next.control.command(`DEL_ONION ${serviceId}`);
+          await new Promise((r) => setTimeout(r, 200));
+        } catch (err) {
+          collided = /collision/i.test((err as Error).message);
+          if (!collided) throw err;
+        }
+      }
+      assert.ok(collided, `not published again; stderr: ${stderr()}`);
+      const local = out.address as net.AddressInfo;
+      assert.match(await get(`http://127.0.0.1:${local.port}/still`), /at \/still/);
+      assert.equal(await stopApp(child), 0);
+    } finally {
+      await next?.close();
+      await own?.close();
     }
   });
 

@@ -331,6 +331,13 @@ describe('onion: options', () => {
       'onion:80:privateKeyFile=/k:clientAuth=alice:clientAuthDir=/var/lib/app/clients',
       { service: { ports: [{ virtualPort: 80 }], privateKeyFile: '/k', clientAuth: ['alice'], clientAuthDir: '/var/lib/app/clients' } },
     ],
+    ['onion:80:republish=true', { service: { ports: [{ virtualPort: 80 }] }, republish: true }],
+    ['onion:80:republish=false:detach=true', { service: { ports: [{ virtualPort: 80 }], detach: true } }],
+    ['onion:80:republish=yes:detach=false', { service: { ports: [{ virtualPort: 80 }], detach: false }, republish: true }],
+    [
+      'onion:80:republish=1:clientAuth=alice:clientAuthDir=/c',
+      { service: { ports: [{ virtualPort: 80 }], clientAuth: ['alice'], clientAuthDir: '/c' }, republish: true },
+    ],
   ]);
   rejects(parseOnionServerOptions, [
     ['onion:80:version=2', /version 2 onion services were removed from tor/],
@@ -360,6 +367,10 @@ describe('onion: options', () => {
     ['onion:80:hiddenServiceDir=', /hiddenServiceDir: the path is empty/],
     ['onion:80:privatekey=x', /unknown keyword "privatekey".*did you mean "privateKey"/],
     ['onion:80:control=tor\\:x\\:1', /control must be a tcp: or unix: endpoint/],
+    ['onion:80:republish=true:detach=true', /"republish" and "detach" cannot be used together: a detached service outlives/],
+    ['onion:80:republish=true:hiddenServiceDir=/d', /"republish" and "hiddenServiceDir" cannot be used together/],
+    ['onion:80:republish=true:clientAuth=alice', /republish=true with clientAuth needs clientAuthDir=/],
+    ['onion:80:republish=maybe', /republish must be true\/false/],
   ]);
 
   it('never puts the private key in a message', () => {

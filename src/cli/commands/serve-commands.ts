@@ -15,6 +15,8 @@ import { CLIENT_AUTH_HINT, clientAuthLines } from '../client-auth-lines.js';
 import { println, Progress } from '../output.js';
 import { lib } from '../lazy.js';
 import { staticFiles } from '../static-files.js';
+import { TorOnionService } from '../../onion/onion-service.js';
+import { isRepublished } from '../../plugins/republish.js';
 import { parseEndpoint, redactEndpoint } from '../../util/endpoint-grammar.js';
 
 /** Loaded into the app by `run`: torcon/register plus a line saying where the app is reachable. */
@@ -62,7 +64,7 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
           println(ctx.output.err, `serve: ${CLIENT_AUTH_HINT}`);
           for (const line of keys) println(ctx.output.out, line);
         }
-        await Promise.race([untilAborted(ctx.signal), untilLost(endpoint)]).catch((err: unknown) => {
+        await Promise.race([untilAborted(ctx.signal), untilLost(endpoint, ctx, opts.port)]).catch((err: unknown) => {
           println(ctx.output.err, `serve: ${redactEndpoint(opts.port)} is gone (tor dropped the onion service with its control connection)`);
           throw err;
         });
@@ -132,11 +134,20 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
 /**
  * Rejects when an onion service is lost (`lost`: its tor died or its control connection closed),
  * so that serve exits 1 saying so instead of serving an address nobody can reach any more. Other
- * endpoints have no such event: for them it never settles.
+ * endpoints have no such event: for them it never settles. A service with `republish=true` is
+ * published again by torcon: serve says so each time, and goes on.
  */
-function untilLost(endpoint: object): Promise<never> {
+function untilLost(endpoint: object, ctx: CliContext, port: string): Promise<never> {
   return new Promise((_, reject) => {
-    if (endpoint instanceof EventEmitter) endpoint.once('lost', reject);
+    if (!(endpoint instanceof EventEmitter)) return;
+    if (!(endpoint instanceof TorOnionService) || !isRepublished(endpoint)) {
+      endpoint.once('lost', reject);
+      return;
+    }
+    endpoint.on('lost', (err: Error) =>
+      println(ctx.output.err, `serve: ${redactEndpoint(port)} is gone (${err.message}); publishing it again once a tor is back (republish=true)`),
+    );
+    endpoint.on('republished', () => println(ctx.output.err, `serve: ${redactEndpoint(port)} published again`));
   });
 }
 
