@@ -10,6 +10,14 @@ const log = logger('onion');
 const FIRST_RETRY_MS = 1_000;
 const MAX_RETRY_MS = 30_000;
 
+/** The services that {@link republishWhenLost} looks after. */
+const republishing = new WeakSet<TorOnionService>();
+
+/** Whether torcon publishes `service` again when it is lost (an `onion:` endpoint with `republish=true`). */
+export function isRepublished(service: TorOnionService): boolean {
+  return republishing.has(service);
+}
+
 /**
  * What an `onion:` endpoint with `republish=true` does after its service is lost (tor died or
  * restarted, or the control connection closed): publish the same service again (its key, ports,
@@ -20,14 +28,6 @@ const MAX_RETRY_MS = 30_000;
  * @param options - what created the service, as given; its key source and local listener
  *   options are replaced: the key is the service's own, and the server already listens.
  */
-/** The services that {@link republishWhenLost} looks after. */
-const republishing = new WeakSet<TorOnionService>();
-
-/** Whether torcon publishes `service` again when it is lost (an `onion:` endpoint with `republish=true`). */
-export function isRepublished(service: TorOnionService): boolean {
-  return republishing.has(service);
-}
-
 export function republishWhenLost(
   service: TorOnionService,
   server: net.Server,
