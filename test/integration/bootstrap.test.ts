@@ -6,6 +6,7 @@ import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { BootstrapProgress } from '../../src/process/bootstrap.js';
 import { TorLaunchError, TorNetworkDisabledError, TorTimeoutError } from '../../src/errors.js';
+import { closedPort } from '../support/closed-port.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 
 describe('tor.bootstrapProgress() and tor.waitForBootstrap() against real tor', function () {
@@ -130,12 +131,3 @@ describe('tor.bootstrapProgress() and tor.waitForBootstrap() against real tor', 
     });
   });
 });
-
-/** A loopback port nothing listens on (just closed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
+import { closedPort } from '../support/closed-port.js';
 import { ONION_RETRY_PAUSE_MS, retryOnionLookup } from '../support/retry.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import { isAlive } from '../support/settle.js';
@@ -790,10 +791,7 @@ describe('torcon monitor, events and serve when their tor dies (offline tors)', 
 
   it('serve --port onion:80:republish=true says the service is gone when tor dies, publishes it again on the tor that comes back, and goes on', async () => {
     // A fixed control port, so that the tor started after the kill is where the first one was.
-    const probe = net.createServer();
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-    const port = (probe.address() as net.AddressInfo).port;
-    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const port = await closedPort();
     const config = { DisableNetwork: 1, ControlPort: `127.0.0.1:${port}` };
     const first = await launchTor({ config });
     let second: Tor | undefined;

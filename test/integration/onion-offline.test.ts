@@ -16,6 +16,7 @@ import { generateClientAuthKey } from '../../src/onion/client-auth.js';
 import { parseGetConfReply } from '../../src/config/conf-lines.js';
 import { parseHiddenServiceOptions } from '../../src/config/hidden-service-groups.js';
 import { EndpointArgumentError, OnionPublishError, TorControlError } from '../../src/errors.js';
+import { closedPort } from '../support/closed-port.js';
 
 /**
  * Onion services on a real tor with DisableNetwork 1: everything that needs no descriptor upload.
@@ -174,7 +175,7 @@ describe('onion services on an offline tor', function () {
   });
 
   it('republish=true: when its tor is killed and another starts on the same control port, the service is published again under the same address', async () => {
-    const port = await freeLoopbackPort();
+    const port = await closedPort();
     const config = { DisableNetwork: 1, ControlPort: `127.0.0.1:${port}` };
     const first = await launchTor({ config });
     let second: Tor | undefined;
@@ -409,13 +410,4 @@ function base32ToBytes(text: string): Uint8Array {
     }
   }
   return Uint8Array.from(out);
-}
-
-/** A TCP port on 127.0.0.1 that nothing listens on right now. */
-async function freeLoopbackPort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
 }

@@ -48,6 +48,18 @@ function fakeTor(make: () => TorOnionService): TorLike & { asked: OnionServiceOp
   };
 }
 
+/** A findTor for which no tor is ever back; `calls()` counts the tries. */
+function noTorYet(): { find: () => Promise<TorLike>; calls: () => number } {
+  let calls = 0;
+  return {
+    find: async () => {
+      calls++;
+      throw new TorNotAvailableError('no tor yet', []);
+    },
+    calls: () => calls,
+  };
+}
+
 describe('onion: republish=true, the loop', () => {
   let clock: sinon.SinonFakeTimers;
   let server: net.Server;
@@ -107,46 +119,37 @@ describe('onion: republish=true, the loop', () => {
 
   it('backs off to at most 30 s between tries', async () => {
     const first = service();
-    let calls = 0;
-    republishWhenLost(first, server, OPTIONS, async () => {
-      calls++;
-      throw new TorNotAvailableError('no tor yet', []);
-    });
+    const finder = noTorYet();
+    republishWhenLost(first, server, OPTIONS, finder.find);
     first.connectionLost(new Error('tor died'));
     // 0, 1, 3, 7, 15, 31, 61 (30 s after 31), 91 s.
     await clock.tickAsync(91_000);
-    assert.equal(calls, 8);
+    assert.equal(finder.calls(), 8);
     await clock.tickAsync(29_999);
-    assert.equal(calls, 8);
+    assert.equal(finder.calls(), 8);
     await clock.tickAsync(1);
-    assert.equal(calls, 9);
+    assert.equal(finder.calls(), 9);
     await first.close();
   });
 
   it('stops when the service is closed while it waits, and when its server no longer listens', async () => {
     const first = service();
-    let calls = 0;
-    republishWhenLost(first, server, OPTIONS, async () => {
-      calls++;
-      throw new TorNotAvailableError('no tor yet', []);
-    });
+    const finder = noTorYet();
+    republishWhenLost(first, server, OPTIONS, finder.find);
     first.connectionLost(new Error('tor died'));
     await clock.tickAsync(0);
     await first.close();
     await clock.tickAsync(120_000);
-    assert.equal(calls, 1);
+    assert.equal(finder.calls(), 1);
 
     const second = service();
-    let secondCalls = 0;
-    republishWhenLost(second, server, OPTIONS, async () => {
-      secondCalls++;
-      throw new TorNotAvailableError('no tor yet', []);
-    });
+    const secondFinder = noTorYet();
+    republishWhenLost(second, server, OPTIONS, secondFinder.find);
     second.connectionLost(new Error('tor died'));
     await clock.tickAsync(0);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await clock.tickAsync(120_000);
-    assert.equal(secondCalls, 1);
+    assert.equal(secondFinder.calls(), 1);
     await second.close();
   });
 

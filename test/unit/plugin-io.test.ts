@@ -20,6 +20,7 @@ import {
 import { connect, listen } from '../../src/di/endpoint-api.js';
 import { quoteEndpointArgument as q } from '../../src/util/endpoint-grammar.js';
 import type { TorLike } from '../../src/plugins/plugin-types.js';
+import { closedPort } from '../support/closed-port.js';
 
 /** A server that echoes every byte back. */
 function echoServer(): net.Server {
@@ -54,13 +55,6 @@ async function assertRefused(port: number): Promise<void> {
   );
 }
 
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 let tmp: string;
 before(async () => {

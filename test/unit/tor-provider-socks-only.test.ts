@@ -9,6 +9,7 @@ import { SocksOnlyTor } from '../../src/tor/socks-only-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { ConnectTorOptions } from '../../src/tor/connect-tor.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
+import { closedPort } from '../support/closed-port.js';
 
 /**
  * `connect("tor:...")` with no tor named and no control port found goes to tor's SOCKS port alone
@@ -24,14 +25,6 @@ function noControlPort(seen: ConnectTorOptions[]): (opts: ConnectTorOptions) => 
   };
 }
 
-/** A port on 127.0.0.1 where nothing listens (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 async function roundTrip(socket: net.Socket, text: string): Promise<string> {
   socket.write(text);
