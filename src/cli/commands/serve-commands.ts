@@ -34,7 +34,7 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       '\nWith clientAuth=NAME,... each client\'s key is printed on stdout after the URL, as the line its tor\n' +
         'needs in NAME.auth_private, and shown only then: new keys at every start, unless clientAuthDir=DIR\n' +
         'keeps the clients (a client kept from before gets a line saying so, and keeps its key).\n' +
-        '\nExamples:\n  torcon serve ./public --port onion:80\n  torcon serve ./public --port onion:80:privateKeyFile=./site.key   # same address every time\n  torcon serve ./private --port onion:80:clientAuth=alice,bob      # only alice and bob can reach it\n  torcon serve . --port tcp:8080',
+        '\nExamples:\n  torcon serve ./public --port onion:80\n  torcon serve ./public --port onion:80:privateKeyFile=./site.key   # same address every time\n  torcon serve ./public --port onion:80:republish=true             # published again after tor restarts\n  torcon serve ./private --port onion:80:clientAuth=alice,bob      # only alice and bob can reach it\n  torcon serve . --port tcp:8080',
     )
     .action(async (dir: string, opts: { port: string }) => {
       const info = await stat(dir).catch(() => undefined);
