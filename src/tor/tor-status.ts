@@ -36,6 +36,12 @@ export interface TorStatus {
   dormant: boolean;
   /** `accounting/hibernating`: `awake`, or `soft`/`hard` when AccountingMax has it stop accepting. */
   hibernating: 'awake' | 'soft' | 'hard';
+  /**
+   * `__LeaveStreamsUnattached` (GETCONF): tor attaches no stream itself, a controller must, or the
+   * stream goes nowhere. A stream attacher sets it (`state.setAttacher`); tor keeps it after that
+   * controller's connection ends, so a process that died with an attacher leaves it set.
+   */
+  streamsLeftUnattached: boolean;
 }
 
 /** The keys {@link readTorStatus} asks for, in one GETINFO. */
@@ -59,9 +65,13 @@ export const TOR_STATUS_KEYS = [
 /** Keys an older tor may not know: asked for alone, and left out of the status when refused. */
 const OPTIONAL_KEYS: ReadonlySet<string> = new Set(['uptime']);
 
+/** The option behind {@link TorStatus.streamsLeftUnattached}, asked with GETCONF beside the GETINFO. */
+const LEAVE_UNATTACHED = '__LeaveStreamsUnattached';
+
 /**
- * Reads {@link TorStatus} from tor: one round trip, or two when tor refuses a key (an older tor
- * without `uptime`: then the others are asked again without it).
+ * Reads {@link TorStatus} from tor: one GETINFO and one GETCONF, sent together (one round trip's
+ * wait), and a second GETINFO when tor refuses a key (an older tor without `uptime`: then the
+ * others are asked again without it).
  * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when tor's answer to a key is not what the spec says
  * @throws TorControlError when tor refuses a key every tor since 0.3.5 knows; TorTimeoutError,
  *   TorAbortError for `opts`; TorControlClosedError
@@ -70,8 +80,12 @@ export async function readTorStatus(control: TorControl, opts: CancelOptions = {
   assertCancelOptions(opts);
   const remaining = cancelBudget(opts ?? {});
   let info: Record<string, string | undefined>;
+  const first = control.getInfo([...TOR_STATUS_KEYS], remaining());
+  const conf = control.getConf(LEAVE_UNATTACHED, remaining());
+  // Settled below in any case; until then a rejection must not count as unhandled.
+  conf.catch(() => undefined);
   try {
-    info = await control.getInfo([...TOR_STATUS_KEYS], remaining());
+    info = await first;
   } catch (err) {
     if (!(err instanceof TorControlError)) throw err;
     // tor refuses the whole GETINFO for one key it does not know. Without the optional ones it
@@ -81,14 +95,15 @@ export async function readTorStatus(control: TorControl, opts: CancelOptions = {
       remaining(),
     );
   }
-  return parseTorStatus(info);
+  return parseTorStatus(info, (await conf)[LEAVE_UNATTACHED]?.[0]);
 }
 
 /**
- * Types the answers to {@link TOR_STATUS_KEYS} (a missing `uptime` is left out).
+ * Types the answers to {@link TOR_STATUS_KEYS} (a missing `uptime` is left out) and tor's
+ * `__LeaveStreamsUnattached`.
  * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) for a missing or malformed answer, naming the key
  */
-export function parseTorStatus(info: Readonly<Record<string, string | undefined>>): TorStatus {
+export function parseTorStatus(info: Readonly<Record<string, string | undefined>>, leaveStreamsUnattached: string | undefined): TorStatus {
   const text = (key: string): string => {
     const v = info[key];
     if (v === undefined) throw new TorProtocolError(`GETINFO ${key}: tor gave no answer`);
@@ -106,6 +121,7 @@ export function parseTorStatus(info: Readonly<Record<string, string | undefined>
     // "A nonnegative integer: zero if Tor is currently active"
     dormant: count('dormant', text('dormant')) !== 0,
     hibernating: oneOf('accounting/hibernating', text('accounting/hibernating'), ['awake', 'soft', 'hard']),
+    streamsLeftUnattached: confFlag(LEAVE_UNATTACHED, leaveStreamsUnattached),
   };
   const uid = signedOrUnknown('process/uid', text('process/uid'));
   if (uid !== undefined) status.uid = uid;
@@ -133,6 +149,15 @@ function count(key: string, value: string): number {
 function signedOrUnknown(key: string, value: string): number | undefined {
   if (value === '-1') return undefined;
   return count(key, value);
+}
+
+/** A Boolean option as GETCONF gives it: 1 or 0. */
+function confFlag(key: string, value: string | undefined): boolean {
+  if (value === '1') return true;
+  if (value === '0') return false;
+  // Status values are never secret; a long one is cut.
+  const shown = value === undefined ? 'no answer' : JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  throw new TorProtocolError(`GETCONF ${key}: expected 0 or 1, got ${shown}`);
 }
 
 function flag(key: string, value: string): boolean {

@@ -244,9 +244,10 @@ describe('torcon CLI against the shared test network (child processes)', functio
       const r = await runCli(['status']);
       assert.equal(r.code, 0, r.stderr);
       const labels = lines(r.stdout).map((l) => l.split(/ +/)[0]);
-      assert.deepEqual(labels, ['version', 'process', 'uptime', 'traffic', 'bootstrap', 'circuit', 'dir', 'network', 'dormant', 'hibernating']);
+      assert.deepEqual(labels, ['version', 'process', 'uptime', 'traffic', 'bootstrap', 'circuit', 'dir', 'network', 'dormant', 'hibernating', 'streams']);
       assert.match(r.stdout, /^bootstrap +100% Done$/m);
       assert.match(r.stdout, /^circuit +yes$/m);
+      assert.match(r.stdout, /^streams +attached by tor$/m);
       const j = await runCli(['status', '--json']);
       assert.equal(j.code, 0, j.stderr);
       const s = JSON.parse(j.stdout) as { version: string; pid: number; circuitEstablished: boolean; networkLive: boolean; bootstrap: { percent: number } };
@@ -786,6 +787,23 @@ describe('torcon monitor, events and serve when their tor dies (offline tors)', 
       const r = await runCli(['--reply-timeout', bad, 'info', 'version']);
       assert.equal(r.code, 2, `${bad}: ${r.stderr}`);
       assert.match(r.stderr, /--reply-timeout must be a number of milliseconds/, bad);
+    }
+  });
+
+  it('status says when tor leaves streams unattached, as a process that died with a stream attacher leaves it', async () => {
+    const tor = await launchTor({ config: { DisableNetwork: 1 } });
+    try {
+      // Another controller sets it and dies: tor keeps the setting.
+      const other = await connectTor({ control: tor.controlEndpoint });
+      await other.control.setConf({ __LeaveStreamsUnattached: 1 });
+      other.control.destroy();
+      const r = await runCli(['--control', tor.controlEndpoint, 'status']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^streams +left unattached \(__LeaveStreamsUnattached 1\): a controller must attach each one, or it goes nowhere$/m);
+      const j = await runCli(['--control', tor.controlEndpoint, 'status', '--json']);
+      assert.equal((JSON.parse(j.stdout) as { streamsLeftUnattached: boolean }).streamsLeftUnattached, true);
+    } finally {
+      await tor.close();
     }
   });
 

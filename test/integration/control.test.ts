@@ -67,6 +67,7 @@ describe('control protocol against a real tor (DisableNetwork 1)', function () {
     assert.deepEqual([s.circuitEstablished, s.networkLive], [false, false]);
     assert.ok(s.bootstrap.percent < 100, JSON.stringify(s.bootstrap));
     assert.equal(s.hibernating, 'awake');
+    assert.equal(s.streamsLeftUnattached, false);
     assert.ok(Number.isSafeInteger(s.bytesRead) && Number.isSafeInteger(s.bytesWritten));
   });
 

@@ -26,7 +26,7 @@ const ANSWERS: Record<string, string> = {
 
 describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...)', () => {
   it('types every answer', () => {
-    assert.deepEqual(parseTorStatus(ANSWERS), {
+    assert.deepEqual(parseTorStatus(ANSWERS, '0'), {
       version: '0.4.9.11',
       pid: 4242,
       uid: 0,
@@ -41,11 +41,12 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
       networkLive: true,
       dormant: false,
       hibernating: 'awake',
+      streamsLeftUnattached: false,
     });
   });
 
   it("leaves out what tor cannot say: uid and descriptor limit -1, an empty user (Windows), no uptime (before 0.3.5)", () => {
-    const s = parseTorStatus({ ...ANSWERS, 'process/uid': '-1', 'process/user': '', 'process/descriptor-limit': '-1', uptime: undefined });
+    const s = parseTorStatus({ ...ANSWERS, 'process/uid': '-1', 'process/user': '', 'process/descriptor-limit': '-1', uptime: undefined }, '0');
     for (const key of ['uid', 'user', 'descriptorLimit', 'uptimeSeconds']) assert.ok(!(key in s), key);
     assert.equal(s.pid, 4242);
   });
@@ -59,7 +60,8 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
       'network-liveness': 'down',
       dormant: '1',
       'accounting/hibernating': 'soft',
-    });
+    }, '1');
+    assert.equal(s.streamsLeftUnattached, true);
     assert.deepEqual(s.bootstrap, { percent: 5, tag: 'conn', summary: 'Connecting to a relay', warning: 'Connection refused', reason: 'CONNECTREFUSED' });
     assert.equal(s.circuitEstablished, false);
     assert.equal(s.enoughDirInfo, false);
@@ -85,14 +87,24 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
   for (const [key, value] of malformed) {
     it(`refuses ${key}=${JSON.stringify(value)} with TOR_PROTOCOL_ERROR naming the key`, () => {
       assert.throws(
-        () => parseTorStatus({ ...ANSWERS, [key]: value }),
+        () => parseTorStatus({ ...ANSWERS, [key]: value }, '0'),
         (err: unknown) => err instanceof TorProtocolError && err.code === 'TOR_PROTOCOL_ERROR' && err.message.includes(`GETINFO ${key}`),
       );
     });
   }
 
   it('refuses a missing answer with TOR_PROTOCOL_ERROR', () => {
-    assert.throws(() => parseTorStatus({ ...ANSWERS, 'process/pid': undefined }), /GETINFO process\/pid: tor gave no answer/);
+    assert.throws(() => parseTorStatus({ ...ANSWERS, 'process/pid': undefined }, '0'), /GETINFO process\/pid: tor gave no answer/);
+  });
+
+  it('refuses a __LeaveStreamsUnattached that is neither 0 nor 1, or missing, with TOR_PROTOCOL_ERROR', () => {
+    for (const value of ['', 'yes', '2', undefined]) {
+      assert.throws(
+        () => parseTorStatus(ANSWERS, value),
+        (err: unknown) => err instanceof TorProtocolError && err.message.startsWith('GETCONF __LeaveStreamsUnattached: expected 0 or 1'),
+        String(value),
+      );
+    }
   });
 
   describe('tor.getStatus() against a fake control port', () => {
@@ -108,12 +120,16 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
       await fake.close();
     });
 
-    it('asks every key in one GETINFO', async () => {
+    it('asks every key in one GETINFO, and __LeaveStreamsUnattached in one GETCONF sent with it', async () => {
       fake.info(ANSWERS);
       const { written } = recordControlWrites(tor.control);
       const s = await tor.getStatus();
       assert.equal(s.pid, 4242);
-      assert.deepEqual(written, [`GETINFO ${TOR_STATUS_KEYS.join(' ')}\r\n`]);
+      assert.equal(s.streamsLeftUnattached, false);
+      assert.deepEqual(written, [`GETINFO ${TOR_STATUS_KEYS.join(' ')}\r\n`, 'GETCONF __LeaveStreamsUnattached\r\n']);
+      // As a process that died with a stream attacher leaves it.
+      await tor.control.setConf({ __LeaveStreamsUnattached: 1 });
+      assert.equal((await tor.getStatus()).streamsLeftUnattached, true);
     });
 
     it('asks again without uptime when tor refuses a key, and goes without it on a tor that lacks it', async () => {
@@ -125,6 +141,7 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
       assert.equal(s.bytesRead, 123456);
       assert.deepEqual(written, [
         `GETINFO ${TOR_STATUS_KEYS.join(' ')}\r\n`,
+        'GETCONF __LeaveStreamsUnattached\r\n',
         `GETINFO ${TOR_STATUS_KEYS.filter((k) => k !== 'uptime').join(' ')}\r\n`,
       ]);
     });

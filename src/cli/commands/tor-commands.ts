@@ -340,6 +340,7 @@ function statusLines(s: TorStatus): Array<[string, string]> {
     ['network', s.networkLive ? 'up' : 'down'],
     ['dormant', yesNo(s.dormant)],
     ['hibernating', s.hibernating === 'awake' ? 'no' : s.hibernating],
+    ['streams', s.streamsLeftUnattached ? 'left unattached (__LeaveStreamsUnattached 1): a controller must attach each one, or it goes nowhere' : 'attached by tor'],
   ];
 }
 
