@@ -224,7 +224,11 @@ export class Stream {
   }
 }
 
-/** tor's answer to a command about a stream it no longer knows (control-spec: 552 Unknown stream). */
+/**
+ * Whether tor refused a command because the stream it names does not exist (any more): `552
+ * Unknown stream "ID"`, as tor words it (control-spec 3.13 gives only the 552, which an unknown
+ * circuit shares).
+ */
 export function isUnknownStream(err: TorControlError): boolean {
   return err.status === 552 && /\b552 Unknown stream\b/.test(err.message);
 }

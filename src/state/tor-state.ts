@@ -305,11 +305,6 @@ export function assertCircuitArgument(circuit: unknown): asserts circuit is Circ
   if (typeof circuit === 'string' && !ID_RE.test(circuit)) throw new TorInvalidValueError('circuit', 'a circuit id is 1-16 letters or digits');
 }
 
-/**
- * Whether tor refused a command because the stream it names does not exist (any more): `552
- * Unknown stream "ID"`, as tor words it (control-spec 3.13 gives only the 552, which an unknown
- * circuit shares).
- */
 function sourceKey(host: string, port: number): string | undefined {
   const h = normalizeAddress(host);
   return h === null ? undefined : `${h}:${port}`;
