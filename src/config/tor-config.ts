@@ -256,7 +256,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     if (!mayHoldBoolean(info.type)) throw new TorInvalidValueError(`config option ${info.name}`, `is ${typeWithArticle(info.type)}, not a boolean`);
     const v = await this.get(info.name, opts);
     if (v === null || typeof v === 'boolean') return v;
-    throw new TorInvalidValueError(`config option ${this.requireOption(name).name}`, 'does not hold a boolean');
+    throw new TorInvalidValueError(`config option ${info.name}`, 'does not hold a boolean');
   }
 
   /**
@@ -270,7 +270,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     if (!mayHoldNumber(info.type)) throw new TorInvalidValueError(`config option ${info.name}`, `is ${typeWithArticle(info.type)}, not a number`);
     const v = await this.get(info.name, opts);
     if (v === null || typeof v === 'number') return v;
-    const field = `config option ${this.requireOption(name).name}`;
+    const field = `config option ${info.name}`;
     if (typeof v === 'bigint') throw new TorInvalidValueError(field, 'is too large to be exact as a number');
     throw new TorInvalidValueError(field, 'does not hold a number');
   }

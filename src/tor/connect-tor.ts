@@ -1,6 +1,6 @@
 import { TorAuthError, TorError, TorNotAvailableError } from '../errors.js';
 import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
-import { assertCancelOptions, assertTimeout, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, type CancelOptions } from '../util/abort.js';
 import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
 import { Tor } from './tor.js';
 
@@ -53,7 +53,6 @@ export const CONNECT_TIMEOUT_MS = 30_000;
  */
 export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
   assertCancelOptions(opts);
-  assertTimeout(opts.replyTimeoutMs, 'replyTimeoutMs');
   const explicit = opts.control ?? process.env['TOR_CONTROL'] ?? undefined;
   // Beside $TOR_CONTROL, so that an app started by `torcon run --password` (or any unchanged app
   // using torcon/register) can authenticate without the password in its code or command line.
