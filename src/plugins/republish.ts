@@ -13,9 +13,9 @@ const MAX_RETRY_MS = 30_000;
 /** The services that {@link republishWhenLost} looks after. */
 const republishing = new WeakSet<TorOnionService>();
 
-/** Whether torcon publishes `service` again when it is lost (an `onion:` endpoint with `republish=true`). */
-export function isRepublished(service: TorOnionService): boolean {
-  return republishing.has(service);
+/** Whether torcon publishes `endpoint` again when it is lost (an `onion:` endpoint with `republish=true`). */
+export function isRepublished(endpoint: object): boolean {
+  return republishing.has(endpoint as TorOnionService);
 }
 
 /**

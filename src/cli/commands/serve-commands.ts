@@ -15,7 +15,6 @@ import { CLIENT_AUTH_HINT, clientAuthLines } from '../client-auth-lines.js';
 import { println, Progress } from '../output.js';
 import { lib } from '../lazy.js';
 import { staticFiles } from '../static-files.js';
-import { TorOnionService } from '../../onion/onion-service.js';
 import { isRepublished } from '../../plugins/republish.js';
 import { parseEndpoint, redactEndpoint } from '../../util/endpoint-grammar.js';
 
@@ -140,7 +139,7 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
 function untilLost(endpoint: object, ctx: CliContext, port: string): Promise<never> {
   return new Promise((_, reject) => {
     if (!(endpoint instanceof EventEmitter)) return;
-    if (!(endpoint instanceof TorOnionService) || !isRepublished(endpoint)) {
+    if (!isRepublished(endpoint)) {
       endpoint.once('lost', reject);
       return;
     }
