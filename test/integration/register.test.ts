@@ -8,6 +8,7 @@ import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import { isValidServiceId } from '../../src/onion/service-id.js';
 import { retryOnionLookup } from '../support/retry.js';
+import { waitUntil } from '../support/settle.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import type { TestNetwork } from '../../src/testnet.js';
 
@@ -119,7 +120,7 @@ describe('torcon/register (node --import)', function () {
       assert.ok(out.onion, `no onion address: ${JSON.stringify(out)}; stderr: ${stderr()}`);
       assert.doesNotMatch(stderr(), /TORCON_ONION_LOST/);
       process.kill(own.pid!, 'SIGKILL');
-      for (let i = 0; i < 100 && !/TORCON_ONION_LOST/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 100));
+      await waitUntil(() => /TORCON_ONION_LOST/.test(stderr()), 'the TORCON_ONION_LOST warning', 10_000);
       const warning = stderr();
       assert.match(warning, /\(node:\d+\) \[TORCON_ONION_LOST\] Warning: torcon: the onion service [a-z2-7]{56}\.onion:80 is gone \(.*the Tor control connection closed.*\); the server still listens locally: restart the application, or add republish=true to the endpoint, to publish it again$/m);
       assert.equal(warning.split('TORCON_ONION_LOST').length, 2, 'warned once');
@@ -150,7 +151,7 @@ describe('torcon/register (node --import)', function () {
       const out = await line;
       assert.equal(out.onion, `${serviceId}.onion:80`, `stderr: ${stderr()}`);
       process.kill(own.pid!, 'SIGKILL');
-      for (let i = 0; i < 100 && !/TORCON_ONION_LOST/.test(stderr()); i++) await new Promise((r) => setTimeout(r, 100));
+      await waitUntil(() => /TORCON_ONION_LOST/.test(stderr()), 'the TORCON_ONION_LOST warning', 10_000);
       assert.match(stderr(), /is gone \(.*\); the server still listens locally: torcon publishes it again once a tor is back \(republish=true\)$/m);
       assert.ok(!stderr().includes(key.slice(11, 40)), 'the key is in no message');
       await own.close();
