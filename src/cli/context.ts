@@ -20,22 +20,40 @@ export interface CliContext {
   signal: AbortSignal;
 }
 
+/** How {@link withTor} connects. */
+export interface WithTorOptions {
+  /**
+   * For the commands that only watch (monitor, events, bootstrap): they send no commands of their
+   * own, so the connection asks tor something every few seconds (ConnectTorOptions.keepAliveMs),
+   * and a stopped or wedged tor, which keeps the connection open, is noticed by the reply timeout:
+   * the command exits 1 saying so, as when tor dies. (Not for `serve`: closing its connection would
+   * end the onion service that a tor only paused would have kept.)
+   */
+  watching?: boolean;
+}
+
 /** Connects to the tor the user pointed at (`--control`, else `$TOR_CONTROL`, else the usual local control ports). */
-async function openTor(ctx: CliContext): Promise<Tor> {
+async function openTor(ctx: CliContext, opts: WithTorOptions = {}): Promise<Tor> {
   const { control, password, replyTimeout } = ctx.globals();
   const { connectTor } = await lib.connectTor();
   return connectTor({
     ...(control ? { control } : {}),
     ...(password ? { password } : {}),
     ...(replyTimeout !== undefined ? { replyTimeoutMs: replyTimeout } : {}),
+    ...(opts.watching && replyTimeout !== 0 ? { keepAliveMs: keepAliveFor(replyTimeout) } : {}),
     signal: ctx.signal,
     timeoutMs: 15_000,
   });
 }
 
+/** Every 5 s (the default reply timeout is 60 s), more often for a shorter --reply-timeout. */
+function keepAliveFor(replyTimeout: number | undefined): number {
+  return replyTimeout === undefined ? 5_000 : Math.min(5_000, Math.max(100, Math.floor(replyTimeout / 2)));
+}
+
 /** Connects to the tor the user pointed at (see openTor), runs `fn`, and always closes the connection. */
-export async function withTor<T>(ctx: CliContext, fn: (tor: Tor) => Promise<T>): Promise<T> {
-  const tor = await openTor(ctx);
+export async function withTor<T>(ctx: CliContext, fn: (tor: Tor) => Promise<T>, opts: WithTorOptions = {}): Promise<T> {
+  const tor = await openTor(ctx, opts);
   try {
     return await fn(tor);
   } finally {

@@ -63,6 +63,16 @@ export interface TorControlOptions extends ReplyParserOptions {
    * @default 60000
    */
   replyTimeoutMs?: number;
+  /**
+   * Asks tor something small (`GETINFO version`) whenever tor has sent nothing for this long and no
+   * command is waiting, so that `replyTimeoutMs` also notices a stopped or hung tor on a connection
+   * that only listens: a live state, an `events()` iterator, an onion service's owner. A busy
+   * connection (events coming) sends nothing. Off by default: closing the connection of a tor that
+   * is only paused ends the onion services it owns, which that tor would have kept, and that
+   * choice is the application's. Needs `replyTimeoutMs`. 0 or Infinity: off.
+   * @default 0
+   */
+  keepAliveMs?: number;
 }
 
 /** How long tor may stay silent while a reply is awaited, unless told (see replyTimeoutMs). */
@@ -172,14 +182,18 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private armedAt = 0;
   /** Runs while a reply is awaited, to notice a tor that went silent (see checkSilence). */
   private silenceTimer: NodeJS.Timeout | null = null;
+  /** Runs when keepAliveMs is on (see keepAlive). */
+  private keepAliveTimer: NodeJS.Timeout | null = null;
+  /** `heard` at the keep-alive timer's last run. */
+  private heardAtKeepAlive = 0;
 
   /**
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `replyTimeoutMs` that is not a number
-   *   from 0 to Infinity
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `replyTimeoutMs` or `keepAliveMs`
+   *   that is not a number from 0 to Infinity, or a `keepAliveMs` without a `replyTimeoutMs`
    */
   constructor(socket: Duplex, options: TorControlOptions = {}) {
     super();
-    assertTimeout(options.replyTimeoutMs, 'replyTimeoutMs');
+    const keepAliveMs = checkKeepAlive(options);
     const replyTimeoutMs = options.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
     this.replyTimeoutMs = Number.isFinite(replyTimeoutMs) ? replyTimeoutMs : 0;
     // Everything that waits on this connection hears of its end through 'close': each onion
@@ -206,6 +220,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail());
     socket.on('end', () => this.fail());
+    if (keepAliveMs > 0) {
+      this.keepAliveTimer = setInterval(() => this.keepAlive(), timerDelay(keepAliveMs));
+      // Never what keeps a process alive: the socket does that, as long as the application wants.
+      this.keepAliveTimer.unref();
+    }
   }
 
   /** True once the connection has closed (for any reason). */
@@ -473,12 +492,30 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     this.watchSilence();
   }
 
+  /**
+   * The keep-alive timer's run: tor heard from since the last run, or a command waiting (which
+   * the silence timer watches), needs nothing; otherwise one small question, whose missing reply
+   * the silence timer will notice. Its failure is the connection's, which everything on it hears.
+   */
+  private keepAlive(): void {
+    const heard = this.heard;
+    if (heard !== this.heardAtKeepAlive || this.queueHead < this.queue.length || this.closing !== null) {
+      this.heardAtKeepAlive = heard;
+      return;
+    }
+    this.command('GETINFO version').catch((err: unknown) => log('keep-alive question failed: %s', err));
+  }
+
   /** Ends the connection and rejects everything pending, naming each command. */
   private fail(cause?: Error): void {
     if (this.closedError) return;
     if (this.silenceTimer !== null) {
       clearTimeout(this.silenceTimer);
       this.silenceTimer = null;
+    }
+    if (this.keepAliveTimer !== null) {
+      clearInterval(this.keepAliveTimer);
+      this.keepAliveTimer = null;
     }
     // After our own close() (QUIT), tor ending the connection is what we asked for.
     const why = cause ? cause.message : this.closing !== null ? 'closed by the caller (close())' : 'connection closed by tor';
@@ -968,4 +1005,21 @@ export function assertTorControl(value: unknown, what: string): asserts value is
   if (typeof v === 'object' && v !== null && typeof v.command === 'function' && typeof v.subscribeRaw === 'function' && typeof v.getInfo === 'function') return;
   const hint = typeof v === 'object' && v !== null && 'control' in v ? ' (a Tor handle? pass tor.control)' : '';
   throw new TorInvalidValueError(what, `must be a TorControl (tor.control, or openTorControl()'s control)${hint}`);
+}
+
+/**
+ * Checks `replyTimeoutMs` and `keepAliveMs` (see TorControlOptions) and returns the keep-alive
+ * interval, 0 when off. Keep-alive questions without a reply timeout would notice nothing.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function checkKeepAlive(options: Pick<TorControlOptions, 'replyTimeoutMs' | 'keepAliveMs'>): number {
+  assertTimeout(options.replyTimeoutMs, 'replyTimeoutMs');
+  assertTimeout(options.keepAliveMs, 'keepAliveMs');
+  const keepAliveMs = options.keepAliveMs ?? 0;
+  if (!Number.isFinite(keepAliveMs) || keepAliveMs === 0) return 0;
+  const replyTimeoutMs = options.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
+  if (replyTimeoutMs === 0 || !Number.isFinite(replyTimeoutMs)) {
+    throw new TorInvalidValueError('keepAliveMs', 'needs a replyTimeoutMs (it is what notices that the question got no answer), not 0 or Infinity');
+  }
+  return keepAliveMs;
 }

@@ -1,9 +1,9 @@
 import net from 'node:net';
 import { EndpointArgumentError, TorAbortError, TorControlClosedError } from '../errors.js';
-import { assertTimeout, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
+import { invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
 import { authenticate, type AuthOptions } from './authenticate.js';
-import { TorControl, type TorControlOptions } from './tor-control.js';
+import { checkKeepAlive, TorControl, type TorControlOptions } from './tor-control.js';
 
 /** Where a control port is: `tcp:HOST:PORT` or `unix:PATH` (a bare port number means 127.0.0.1). */
 export type ControlAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -105,8 +105,8 @@ export async function openTorControl(
   opts: OpenControlOptions = {},
 ): Promise<{ control: TorControl; method: string; torVersion: string }> {
   const address = typeof endpoint === 'string' ? parseControlEndpoint(endpoint) : endpoint;
-  // Before connecting: TorControl would refuse it only once a socket is open.
-  assertTimeout(opts.replyTimeoutMs, 'replyTimeoutMs');
+  // Before connecting: TorControl would refuse them only once a socket is open.
+  checkKeepAlive(opts);
   const socket = await openControlSocket(address, opts);
   const control = new TorControl(socket, opts);
   try {

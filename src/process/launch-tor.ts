@@ -5,10 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError, TorLaunchError, TorTimeoutError } from '../errors.js';
-import type { ConfValue, TorControl } from '../control/tor-control.js';
+import { checkKeepAlive, type ConfValue, type TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
 import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
-import { assertCancelOptions, assertTimeout, timerDelay } from '../util/abort.js';
+import { assertCancelOptions, timerDelay } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
 import { isDataDirectoryLocked, makeTempDataDirectory, recordTor, sweepLeftoverDataDirectories } from './temp-data-directory.js';
@@ -48,6 +48,12 @@ export interface LaunchTorOptions {
    * @default 60000
    */
   replyTimeoutMs?: number;
+  /**
+   * Ask tor something small whenever it has been silent this long with no command waiting (see
+   * `TorControlOptions.keepAliveMs`); 0 or Infinity: off.
+   * @default 0
+   */
+  keepAliveMs?: number;
 }
 
 const DEFAULTS = { timeoutMs: 120_000, logTail: 30, stopGraceMs: 2_000, outputGraceMs: 1_000 } as const;
@@ -263,7 +269,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   }
   // Before looking for the binary: `timeoutMs: -1` would otherwise start tor and kill it at once.
   assertCancelOptions(opts);
-  assertTimeout(opts.replyTimeoutMs, 'replyTimeoutMs');
+  checkKeepAlive(opts);
   for (const name of ['onProgress', 'onLog'] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') throw new TorInvalidValueError(name, 'must be a function');
   }
@@ -385,6 +391,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
         signal: abort.signal,
         ...(opts.password !== undefined ? { password: opts.password } : {}),
         ...(opts.replyTimeoutMs !== undefined ? { replyTimeoutMs: opts.replyTimeoutMs } : {}),
+        ...(opts.keepAliveMs !== undefined ? { keepAliveMs: opts.keepAliveMs } : {}),
       }),
     );
     control = opened.control;

@@ -32,6 +32,13 @@ export interface ConnectTorOptions extends CancelOptions {
    * @default 60000
    */
   replyTimeoutMs?: number;
+  /**
+   * Ask tor something small whenever it has been silent this long with no command waiting, so
+   * that a stopped or hung tor is noticed by a connection that only listens (a live state, an
+   * events() iterator). See `TorControlOptions.keepAliveMs`; 0 or Infinity: off.
+   * @default 0
+   */
+  keepAliveMs?: number;
 }
 
 /** How long connectTor waits for the connection, and then for authentication, unless told. */

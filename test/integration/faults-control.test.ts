@@ -539,4 +539,43 @@ describe('faults: a real tor stopped (SIGSTOP) while a command waits (DisableNet
     }
     await unhandled.check();
   });
+
+  it('with keepAliveMs, a state that only listens (no command of its own) hears of the stop too; without, it does not', async () => {
+    const unhandled = trackUnhandled();
+    const LIMIT = 1_000;
+    const EVERY = 300;
+    const tor = await launchTor({ config: OFFLINE });
+    const pid = tor.pid!;
+    let stopped = false;
+    const watching = await connectTor({ control: tor.controlEndpoint, replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+    const plain = await connectTor({ control: tor.controlEndpoint, replyTimeoutMs: LIMIT });
+    try {
+      const state = await watching.getState();
+      const plainState = await plain.getState();
+      const closed = new Promise<Error | undefined>((resolve) => state.once('close', resolve));
+      let plainClosed = false;
+      plainState.once('close', () => (plainClosed = true));
+
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      // Asked within two intervals of silence, closed one to two limits after that.
+      const why = await within(outcome(closed), 2 * EVERY + 2 * LIMIT + SETTLE_MS * 5, "the listening state's close");
+      assert.ok(why.ok && why.value instanceof TorControlClosedError, String(why.ok ? why.value : why.error));
+      assert.match(why.value.message, /reply to GETINFO, with nothing at all coming from tor \(stopped or hung\?\)/);
+      assert.equal(watching.control.closed, true);
+      // The same wait with no question asked: nothing told the other connection.
+      assert.equal(plainClosed, false);
+      assert.equal(plain.control.closed, false);
+
+      process.kill(pid, 'SIGCONT');
+      stopped = false;
+      assert.equal(await plain.control.getInfo('version'), tor.version);
+    } finally {
+      if (stopped) process.kill(pid, 'SIGCONT');
+      await watching.close();
+      await plain.close();
+      await tor.close();
+    }
+    await unhandled.check();
+  });
 });

@@ -199,3 +199,121 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
     }
   });
 });
+
+/**
+ * keepAliveMs: a connection that only listens has no reply awaited, so a stopped tor would go
+ * unnoticed; with it, an idle connection asks tor something small, and the reply timeout does the
+ * rest. Same scripted peer and sinon clock as above.
+ */
+describe('TorControl: keepAliveMs asks a silent tor something, so that a connection that only listens notices a hang', () => {
+  const LIMIT = 1_000;
+  const EVERY = 300;
+  let peer: ScriptedPeer;
+  let socket: net.Socket;
+  let control: TorControl | undefined;
+  let clock: sinon.SinonFakeTimers;
+
+  beforeEach(async () => {
+    peer = await ScriptedPeer.start();
+    socket = await connectRaw(peer.port);
+    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+  });
+  afterEach(async () => {
+    clock.restore();
+    control?.destroy();
+    control = undefined;
+    socket.destroy();
+    await peer.close();
+  });
+
+  /** Lets the socket's writes and reads happen (setImmediate is not faked): a few loop turns, for a loopback round trip. */
+  async function turn(): Promise<void> {
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  async function heard(wire: string): Promise<void> {
+    const got = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    peer.write(wire);
+    await got;
+  }
+
+  it('an idle connection asks GETINFO version; a tor that never answers is closed as hung, and listeners hear why', async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+    const closed = new Promise<Error | undefined>((resolve) => control!.once('close', resolve));
+    clock.tick(EVERY - 1);
+    await turn();
+    assert.deepEqual(peer.received, [], 'asked before keepAliveMs');
+    clock.tick(1);
+    await peer.waitForLines(1);
+    assert.deepEqual(peer.received, ['GETINFO version']);
+    // No answer: one to two limits later the connection is closed as hung.
+    clock.tick(2 * LIMIT);
+    const why = await closed;
+    assert.ok(why instanceof TorTimeoutError, String(why));
+    assert.match(why.message, /waiting for tor's reply to GETINFO, with nothing at all coming from tor/);
+    assert.equal(control.closed, true);
+    assert.equal(clock.countTimers(), 0, 'a timer outlived the connection');
+  });
+
+  it('a tor that answers is left open, and asked again only after keepAliveMs of silence', async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+    peer.auto.set('GETINFO', '250-version=0.4.9.1\r\n250 OK\r\n');
+    let answers = 0;
+    socket.on('data', () => answers++);
+    for (let i = 0; i < 10; i++) {
+      clock.tick(EVERY);
+      await turn();
+    }
+    assert.equal(control.closed, false);
+    // Ten intervals: a question every other one, since each answer is tor heard from.
+    assert.deepEqual(peer.received, Array(5).fill('GETINFO version'));
+    assert.equal(answers, 5);
+  });
+
+  it('asks nothing while tor is heard from (events), or while a command of the application waits', async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+    for (let i = 0; i < 10; i++) {
+      clock.tick(EVERY * 0.9);
+      await heard(`650 BW ${i} ${i}\r\n`);
+    }
+    await turn();
+    assert.deepEqual(peer.received, [], 'asked while events were coming');
+    const reply = control.command('SIGNAL NEWNYM');
+    await peer.waitForLines(1);
+    clock.tick(EVERY * 3);
+    await turn();
+    assert.deepEqual(peer.received, ['SIGNAL NEWNYM'], 'asked beside a command already waiting');
+    peer.write('250 OK\r\n');
+    await reply;
+  });
+
+  it('0 and Infinity leave it off (the default): no question, however long the silence', async () => {
+    for (const off of [0, Infinity, undefined]) {
+      const c = new TorControl(await connectRaw(peer.port), { replyTimeoutMs: LIMIT, ...(off !== undefined ? { keepAliveMs: off } : {}) });
+      try {
+        clock.tick(LIMIT * 100);
+        await turn();
+        assert.deepEqual(peer.received, [], `keepAliveMs ${off}`);
+        assert.equal(c.closed, false);
+      } finally {
+        c.destroy();
+      }
+    }
+  });
+
+  it('a keepAliveMs that is no number of milliseconds, or one without a reply timeout, is refused', () => {
+    for (const bad of [-1, Number.NaN, 'hunter2', null] as unknown[]) {
+      assert.throws(
+        () => new TorControl(socket, { keepAliveMs: bad as number }),
+        (err: Error) => err instanceof TorInvalidValueError && err.field === 'keepAliveMs' && !err.message.includes('hunter2'),
+        String(bad),
+      );
+    }
+    for (const replyTimeoutMs of [0, Infinity]) {
+      assert.throws(
+        () => new TorControl(socket, { replyTimeoutMs, keepAliveMs: EVERY }),
+        (err: Error) => err instanceof TorInvalidValueError && err.field === 'keepAliveMs' && /needs a replyTimeoutMs/.test(err.message),
+      );
+    }
+  });
+});

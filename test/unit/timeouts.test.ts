@@ -300,6 +300,19 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
       await refused('connectTor replyTimeoutMs', (v) => connectTor({ control: fake.endpoint, replyTimeoutMs: v }), 'replyTimeoutMs');
       await refused('openTorControl replyTimeoutMs', (v) => openTorControl(fake.endpoint, { replyTimeoutMs: v }), 'replyTimeoutMs');
       await refused('launchTor replyTimeoutMs', (v) => launchTor({ torPath: '/nonexistent/tor', config: { DisableNetwork: 1 }, replyTimeoutMs: v }), 'replyTimeoutMs');
+      // keepAliveMs likewise, and a keep-alive without a reply timeout (which would notice nothing).
+      await refused('connectTor keepAliveMs', (v) => connectTor({ control: fake.endpoint, keepAliveMs: v }), 'keepAliveMs');
+      await refused('openTorControl keepAliveMs', (v) => openTorControl(fake.endpoint, { keepAliveMs: v }), 'keepAliveMs');
+      await refused('launchTor keepAliveMs', (v) => launchTor({ torPath: '/nonexistent/tor', config: { DisableNetwork: 1 }, keepAliveMs: v }), 'keepAliveMs');
+      for (const [name, run] of [
+        ['connectTor', () => connectTor({ control: fake.endpoint, replyTimeoutMs: 0, keepAliveMs: 1000 })],
+        ['openTorControl', () => openTorControl(fake.endpoint, { replyTimeoutMs: Infinity, keepAliveMs: 1000 })],
+        ['launchTor', () => launchTor({ torPath: '/nonexistent/tor', config: { DisableNetwork: 1 }, replyTimeoutMs: 0, keepAliveMs: 1000 })],
+      ] as const) {
+        const before = opened.map((sp) => sp.callCount);
+        await assert.rejects(run(), (err: Error) => err instanceof TorInvalidValueError && err.field === 'keepAliveMs' && /needs a replyTimeoutMs/.test(err.message), name);
+        assert.deepEqual(opened.map((sp) => sp.callCount), before, `${name}: a socket was opened`);
+      }
     });
 
     it('sync APIs throw at once: TorSocksClient handshakeTimeoutMs, httpAgent connectTimeoutMs', () => {

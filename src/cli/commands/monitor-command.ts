@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { Circuit, Stream, TorState } from '../../state/tor-state.js';
 import type { CliContext } from '../context.js';
-import { whileAsking } from '../keep-asking.js';
 import { untilAborted, withTor } from '../context.js';
 import { printable, println } from '../output.js';
 import { formatHop, shortLocation } from './circuit-format.js';
@@ -37,12 +36,14 @@ export function addMonitorCommand(program: Command, ctx: CliContext): void {
     .option('--interval <ms>', 'redraw interval', redrawInterval, 1000)
     .addHelpText('after', '\nExamples:\n  torcon monitor\n  torcon monitor --json | jq .')
     .action(async (opts: { json?: boolean; interval: number }) => {
-      await withTor(ctx, async (tor) => {
-        const state = await tor.getState({ signal: ctx.signal });
-        await whileAsking(tor, ctx.globals().replyTimeout, () =>
-          opts.json ? monitorJson(ctx, state) : monitorScreen(ctx, state, opts.interval),
-        );
-      });
+      await withTor(
+        ctx,
+        async (tor) => {
+          const state = await tor.getState({ signal: ctx.signal });
+          await (opts.json ? monitorJson(ctx, state) : monitorScreen(ctx, state, opts.interval));
+        },
+        { watching: true },
+      );
     });
 }
 

@@ -2,7 +2,6 @@ import { isIP } from 'node:net';
 import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { withSocksPort, withStreamsThroughTor, withTor, type StreamsThroughTor } from '../context.js';
-import { whileAsking } from '../keep-asking.js';
 import { UsageError } from '../errors.js';
 import { printable, println } from '../output.js';
 import { checkEndpoint } from '../endpoint-check.js';
@@ -61,14 +60,16 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     .option('-n, --count <n>', 'stop after N events', (v) => positiveInt(v, '--count'))
     .addHelpText('after', '\nExamples:\n  torcon events CIRC STREAM\n  torcon events BW --json --count 5')
     .action(async (names: string[], opts: { json?: boolean; count?: number }) => {
-      await withTor(ctx, (tor) =>
-        whileAsking(tor, ctx.globals().replyTimeout, async () => {
+      await withTor(
+        ctx,
+        async (tor) => {
           let seen = 0;
           for await (const event of tor.control.events(names.map((n) => n.toUpperCase()), { signal: ctx.signal })) {
             println(ctx.output.out, opts.json ? JSON.stringify(event) : `650 ${printable(event.raw).replace(/\n/g, '\n    ')}`);
             if (opts.count !== undefined && ++seen >= opts.count) break;
           }
-        }),
+        },
+        { watching: true },
       );
     });
 
@@ -91,14 +92,15 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
                 printable(`${p.percent}% ${p.summary}${p.warning !== undefined ? ` (problem: ${p.warning}${p.reason ? `, ${p.reason}` : ''}; tor keeps trying)` : ''}`),
               ),
           };
-      await withTor(ctx, (tor) =>
-        whileAsking(tor, ctx.globals().replyTimeout, () =>
+      await withTor(
+        ctx,
+        (tor) =>
           tor.waitForBootstrap({
             signal: ctx.signal,
             ...(opts.timeout !== undefined && opts.timeout > 0 ? { timeoutMs: opts.timeout * 1000 } : {}),
             ...progress,
           }),
-        ),
+        { watching: true },
       );
     });
 
