@@ -18,10 +18,12 @@ export function parseControlEndpoint(endpoint: string): ControlAddress {
   // An absolute path is a unix socket, as in the endpoints' control= option.
   if (endpoint.startsWith('/') && !/[\r\n\0]/.test(endpoint)) return { kind: 'unix', path: endpoint };
   const parsed = parseEndpoint(endpoint);
-  const { prefix, args, options } = parsed;
+  const { prefix, options } = parsed;
   const known = prefix === 'unix' ? ['path'] : ['host', 'port'];
   const unknown = Object.keys(options).filter((k) => !known.includes(k));
   if (unknown.length > 0) throw badControl(endpoint, `unknown keyword ${JSON.stringify(unknown[0])} (known: ${known.join(', ')})`);
+  // `tcp:[::1]:9051`: the grammar splits at the colons inside the brackets; put them back.
+  const args = prefix === 'tcp' ? joinBrackets(parsed.args) : parsed.args;
   if (prefix === 'unix') {
     const path = args[0] ?? options['path'];
     if (!path || args.length > 1) throw badControl(endpoint, 'unix: needs exactly one path');
@@ -39,6 +41,14 @@ export function parseControlEndpoint(endpoint: string): ControlAddress {
     throw badControl(endpoint, 'its colons are escaped (\\:): write tcp:HOST:PORT as it is; escape them only inside another endpoint string (control=tcp\\:HOST\\:PORT)');
   }
   throw badControl(endpoint, `control endpoints are tcp: or unix:, not ${prefix}:`);
+}
+
+/** `['[', '', '1]', '9051']` → `['[::1]', '9051']`; anything else unchanged. */
+function joinBrackets(args: readonly string[]): string[] {
+  if (!args[0]?.startsWith('[')) return [...args];
+  const close = args.findIndex((a) => a.endsWith(']'));
+  if (close === -1) return [...args];
+  return [args.slice(0, close + 1).join(':'), ...args.slice(close + 1)];
 }
 
 function toPort(value: string | undefined, endpoint: string): number {

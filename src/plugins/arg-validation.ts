@@ -81,14 +81,14 @@ export function collectArgs(endpoint: ParsedEndpoint, spec: ArgSpec): EndpointAr
     }
     rejectControlChars(value, `${spec.what} keyword "${key}"`);
   }
-  const args = [...endpoint.args];
+  const args = spec.bracketedHost ? joinBracketedHost(endpoint.args) : [...endpoint.args];
   args.forEach((arg, i) => rejectControlChars(arg, `${spec.what} argument ${i + 1}`));
   if (args.length > spec.positional.length) {
     const hints: string[] = [];
     if (spec.bracketedHost) hints.push('write an IPv6 host as [::1] or escape its colons: \\:\\:1');
     // With keywords present, the extra arguments are most often the rest of a keyword value cut
     // at an unescaped ":" (control=tcp:127.0.0.1:9051, interface=::1, privateKey=ED25519-V3:...).
-    if (Object.keys(endpoint.options).length > 0) hints.push('a ":" inside a keyword value must be written "\\:", or an address in brackets: [::1]');
+    if (Object.keys(endpoint.options).length > 0) hints.push('a ":" inside a keyword value must be written "\\:"');
     throw new EndpointArgumentError(
       `${spec.what} endpoints take at most ${spec.positional.length} positional argument(s), got ${args.length}` +
         (hints.length > 0 ? ` (${hints.join('; ')})` : '') +
@@ -126,6 +126,18 @@ export function rejectControlChars(value: string, where: string): void {
   if (/[\r\n\0]/.test(value)) {
     throw new EndpointArgumentError(`${where} contains a CR, LF or NUL character`);
   }
+}
+
+/**
+ * Undoes the grammar's split of a bracketed IPv6 host: `tcp:[::1]:80` parses as
+ * `['[', '', '1]', '80']`; the colons the grammar consumed are put back.
+ */
+export function joinBracketedHost(args: readonly string[]): string[] {
+  const first = args[0];
+  if (first === undefined || !first.startsWith('[') || first.includes(']')) return [...args];
+  const close = args.findIndex((a, i) => i > 0 && a.includes(']'));
+  if (close < 0) return [...args];
+  return [args.slice(0, close + 1).join(':'), ...args.slice(close + 1)];
 }
 
 /**

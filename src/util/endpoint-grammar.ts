@@ -8,10 +8,6 @@ import { EndpointSyntaxError } from '../errors.js';
  * - a later segment holding an unescaped `=` is `key=value`, split at that first `=`; inside the
  *   value only `:` separates, so a value may hold further `=` characters;
  * - `\` takes the next character literally (in the prefix, keys, values and positional arguments);
- * - an argument, keyword or keyword value that starts with `[` runs to the next unescaped `]`, its
- *   `:` and `=` included, so that an IPv6 address is written as everywhere else: `tcp:[::1]:80`,
- *   `tcp:80:interface=[::1]`, `socksHostname=[::1]` (Twisted has no brackets: there, and here too,
- *   `\:\:1` works). A `[` that nothing closes is an error rather than a guess;
  * - the prefix is compared case-insensitively, so it is returned lower-cased.
  *
  * Where Twisted is lenient we are strict, because a silently ignored mistake in an endpoint string
@@ -49,7 +45,6 @@ export interface ParsedEndpoint {
  * parseEndpoint('onion:80:privateKeyFile=/k:clientAuth=a,b')
  * // { prefix: 'onion', args: ['80'], options: { privateKeyFile: '/k', clientAuth: 'a,b' } }
  * parseEndpoint('tor:\\:\\:1:80') // { prefix: 'tor', args: ['::1', '80'], options: {} }
- * parseEndpoint('tcp:80:interface=[::1]') // { prefix: 'tcp', args: ['80'], options: { interface: '[::1]' } }
  */
 export function parseEndpoint(description: string): ParsedEndpoint {
   if (typeof description !== 'string') {
@@ -70,8 +65,6 @@ export function parseEndpoint(description: string): ParsedEndpoint {
   // Start of the run of plain characters not yet copied into `current` (copying slices is much
   // faster than appending one character at a time).
   let runStart = 0;
-  // Where the `[` of a bracketed argument or value is, while its `]` has not come; -1 otherwise.
-  let bracketAt = -1;
 
   const endSegment = (end: number): void => {
     current += description.slice(runStart, end);
@@ -111,10 +104,6 @@ export function parseEndpoint(description: string): ParsedEndpoint {
       current += description.slice(i + 1, i + 1 + width);
       i += width;
       runStart = i + 1;
-    } else if (bracketAt !== -1) {
-      if (c === 0x5d /* ] */) bracketAt = -1;
-    } else if (c === 0x5b /* [ */ && prefix !== undefined && (i === segmentStart || (key !== undefined && i === eqIndex + 1))) {
-      bracketAt = i;
     } else if (c === 0x3a /* : */) {
       endSegment(i);
       segmentStart = i + 1;
@@ -127,9 +116,6 @@ export function parseEndpoint(description: string): ParsedEndpoint {
       runStart = i + 1;
     }
   }
-  if (bracketAt !== -1) {
-    throw new EndpointSyntaxError('"[" is never closed by "]" (escape it as \\[ for a plain "[")', bracketAt);
-  }
   endSegment(n);
 
   return { prefix: prefix!, args, options };
@@ -137,7 +123,7 @@ export function parseEndpoint(description: string): ParsedEndpoint {
 
 /**
  * Escapes a value so that it can be embedded as one positional argument, keyword or keyword value
- * of an endpoint string: `\`, `:`, `=` and `[` get a backslash. The inverse of {@link parseEndpoint}:
+ * of an endpoint string: `\`, `:` and `=` get a backslash. The inverse of {@link parseEndpoint}:
  * `parseEndpoint('x:' + quoteEndpointArgument(v)).args[0] === v` for every string `v`.
  *
  * @param value - any string, e.g. a unix socket path or an inner endpoint description.
@@ -147,13 +133,11 @@ export function parseEndpoint(description: string): ParsedEndpoint {
  * // 'tls:example.com:443:endpoint=tor\\:example.com\\:443'
  */
 export function quoteEndpointArgument(value: string): string {
-  return value.replace(/[\\:=[]/g, '\\$&');
+  return value.replace(/[\\:=]/g, '\\$&');
 }
 
 /** Keywords whose values are secrets: onion `privateKey`, and the tor: endpoint's SOCKS credentials and isolation token. */
-// A value runs to the next unescaped colon, or, when it starts with "[", first to its "]" (or, never
-// closed, to the end), as parseEndpoint reads it.
-const SECRET_KEYWORDS = /(^|:)(privateKey|password|username|isolate)=((?:\[(?:\\.|[^\]\\])*\]?)?(?:\\.|[^:\\])*)/g;
+const SECRET_KEYWORDS = /(^|:)(privateKey|password|username|isolate)=((?:\\.|[^:\\])*)/g;
 
 /**
  * A copy of an endpoint string that is safe to print or log: the values of `privateKey`,

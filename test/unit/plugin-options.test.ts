@@ -9,7 +9,7 @@ import { parseTorClientOptions } from '../../src/plugins/tor-plugin.js';
 import { parseOnionServerOptions } from '../../src/plugins/onion-plugin.js';
 import { parseTlsClientOptions, parseTlsServerOptions } from '../../src/plugins/tls-plugin.js';
 import { isValidServiceId } from '../../src/onion/service-id.js';
-import { parseBoolean, parseSeconds } from '../../src/plugins/arg-validation.js';
+import { joinBracketedHost, parseBoolean, parseSeconds } from '../../src/plugins/arg-validation.js';
 
 // torproject.org's v3 onion address (a real, checksummed address used here only as a string).
 const ONION = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion';
@@ -60,6 +60,13 @@ describe('argument helpers', () => {
     }
   });
 
+  it('rejoins a bracketed IPv6 host that unescaped colons split', () => {
+    assert.deepEqual(joinBracketedHost(['[', '', '1]', '80']), ['[::1]', '80']);
+    assert.deepEqual(joinBracketedHost(['[2001', 'db8', '', '1]', '443']), ['[2001:db8::1]', '443']);
+    assert.deepEqual(joinBracketedHost(['[::1]', '80']), ['[::1]', '80']);
+    assert.deepEqual(joinBracketedHost(['[', '', '1', '80']), ['[', '', '1', '80'], 'unclosed: unchanged');
+    assert.deepEqual(joinBracketedHost(['example.com', '80']), ['example.com', '80']);
+  });
 
   it('never echoes what looks like a key: a privateKey whose ":" was not escaped, a key given to another option', () => {
     const blob = Buffer.alloc(64, 0xab).toString('base64'); // "q6ur...": letters and digits, as a keyword would be
@@ -109,8 +116,6 @@ describe('tcp: client options', () => {
     ['tcp:[::1]:80', { host: '::1', port: 80 }],
     ['tcp:\\:\\:1:80', { host: '::1', port: 80 }],
     ['tcp:[2001:db8::1]:8080', { host: '2001:db8::1', port: 8080 }],
-    ['tcp:host=[::1]:port=80', { host: '::1', port: 80 }],
-    ['tcp:example.com:80:bindAddress=[::1]', { host: 'example.com', port: 80, bindAddress: '::1' }],
     ['tcp:localhost:65535', { host: 'localhost', port: 65535 }],
     ['tcp:bücher.de:80', { host: 'xn--bcher-kva.de', port: 80 }],
     ['tcp:example.com.:80', { host: 'example.com.', port: 80 }],
@@ -127,8 +132,9 @@ describe('tcp: client options', () => {
     ['tcp:example.com:80:foo=1', /unknown keyword "foo" for tcp: client endpoints; known: host, port, timeout, bindAddress/],
     ['tcp:example.com:80:Timeout=1', /did you mean "timeout"/],
     ['tcp:::1:80', /at most 2 positional argument\(s\), got 4.*\[::1\]/],
+    ['tcp:[::1:80', /at most 2 positional/],
     // An unescaped ":" in a keyword value: the message says so (the extra arguments are its rest).
-    ['tcp:example.com:80:bindAddress=::1', /at most 2 positional argument\(s\), got 4 \(.*a ":" inside a keyword value must be written "\\:", or an address in brackets: \[::1\]\)/],
+    ['tcp:example.com:80:bindAddress=::1', /at most 2 positional argument\(s\), got 4 \(.*a ":" inside a keyword value must be written "\\:"\)/],
     ['tcp:example.com:80:timeout=0', /timeout must be a number of seconds/],
     ['tcp:example.com:80:timeout=-1', /timeout/],
     ['tcp:example.com:80:bindAddress=example.com', /bindAddress must be an IPv4 or IPv6 address/],
@@ -152,13 +158,12 @@ describe('tcp: server options', () => {
     ['tcp:8080:interface=0.0.0.0:backlog=10', { port: 8080, interface: '0.0.0.0', backlog: 10 }],
     ['tcp:8080:interface=\\:\\:', { port: 8080, interface: '::' }],
     ['tcp:8080:interface=[\\:\\:1]', { port: 8080, interface: '::1' }],
-    ['tcp:8080:interface=[::1]:backlog=10', { port: 8080, interface: '::1', backlog: 10 }],
   ]);
   rejects(parseTcpServerOptions, [
     ['tcp:65536', /from 0 to 65535/],
     ['tcp:example.com:8080', /at most 1 positional/],
     ['tcp:8080:interface=localhost', /interface must be an IPv4 or IPv6 address/],
-    ['tcp:8080:interface=::1', /at most 1 positional argument\(s\), got 3 \(a ":" inside a keyword value must be written "\\:", or an address in brackets: \[::1\]\)/],
+    ['tcp:8080:interface=::1', /at most 1 positional argument\(s\), got 3 \(a ":" inside a keyword value must be written "\\:"\)/],
     ['tcp:8080:backlog=0', /backlog must be an integer from 1/],
     ['tcp:8080:bindAddress=1.2.3.4', /unknown keyword "bindAddress" for tcp: server endpoints; known: port, interface, backlog/],
   ]);
@@ -203,7 +208,6 @@ describe('tor: options', () => {
     [`tor:www.${ONION.toUpperCase()}:80`, { host: `www.${ONION.toUpperCase()}`, port: 80, connect: {} }],
     ['tor:[::1]:80', { host: '::1', port: 80, connect: {} }],
     ['tor:\\:\\:1:80', { host: '::1', port: 80, connect: {} }],
-    ['tor:example.com:80:socksHostname=[::1]', { host: 'example.com', port: 80, connect: { socksHostname: '::1' } }],
     ['tor:192.0.2.1:80', { host: '192.0.2.1', port: 80, connect: {} }],
     [
       'tor:example.com:443:socksPort=9050:socksHostname=127.0.0.1:tls=true:isolate=abc:timeout=30:control=9051',
