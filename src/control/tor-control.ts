@@ -718,6 +718,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     event: K,
     listener: (e: TorEventMap[K]) => void,
   ): Promise<() => Promise<void>>;
+  /**
+   * {@link TorControl.subscribe} for a name known only at run time, or one newer than torcon: the
+   * listener gets a TorEvent, generic when torcon has no parser for it (`raw` holds tor's text).
+   * @example const off = await control.subscribe(name, (e) => console.log(e.type));
+   */
   async subscribe(event: string, listener: (e: TorEvent) => void): Promise<() => Promise<void>>;
   async subscribe(event: string, listener: (e: never) => void): Promise<() => Promise<void>> {
     return this.addSubscriber(event, 'typed', listener as Listener);
@@ -839,6 +844,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    * @example for await (const bw of control.events('BW', { signal })) console.log(bw.read, bw.written);
    */
   events<K extends keyof TorEventMap>(names: K | readonly K[], opts?: EventIteratorOptions): AsyncIterableIterator<TorEventMap[K]>;
+  /**
+   * {@link TorControl.events} for names known only at run time, or newer than torcon: yields
+   * TorEvent, generic when torcon has no parser for it (`raw` holds tor's text).
+   * @example for await (const e of control.events(process.argv.slice(2), { signal })) console.log(e.type);
+   */
   events(names: string | readonly string[], opts?: EventIteratorOptions): AsyncIterableIterator<TorEvent>;
   events(
     names: string | readonly string[],

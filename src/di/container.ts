@@ -15,7 +15,10 @@ import { TorProvider } from './tor-provider.js';
  */
 let root: DependencyContainer | undefined;
 
-/** The torcon root container, built on first use with the built-in plugins. */
+/**
+ * The torcon root container, built on first use with the built-in plugins.
+ * @example torconContainer().resolveAll<EndpointPlugin>(TOKENS.EndpointPlugin).map((p) => p.prefix) // ['tcp', 'unix', 'tls', 'tor', 'onion']
+ */
 export function torconContainer(): DependencyContainer {
   if (root) return root;
   const c = tsyringeRoot.createChildContainer();
@@ -30,6 +33,9 @@ export function torconContainer(): DependencyContainer {
 /**
  * A child container for one Tor handle: `TOKENS.Tor` and `TOKENS.TorControl` resolve to it, and
  * everything else falls through to the torcon root (plugins, registry, clock).
+ * @example
+ * const scope = createTorContainer(tor);
+ * scope.resolve<TorControl>(TOKENS.TorControl) === tor.control // true
  */
 export function createTorContainer(tor: Tor, parent: DependencyContainer = torconContainer()): DependencyContainer {
   const child = parent.createChildContainer();

@@ -45,6 +45,14 @@ export function connect(description: string, opts: EndpointOptions = {}): Promis
  * @example const service = await listen(http.createServer(handler), 'onion:80');
  */
 export function listen(server: net.Server, description: `onion:${string}`, opts?: OnionListenOptions): Promise<TorOnionService>;
+/**
+ * Makes an existing server listen on an endpoint string: `tcp:8080`, `unix:/run/app.sock`, `tls:...`,
+ * a registered plugin's prefix, or an `onion:` string not known when compiling (then typed as the
+ * plain ListeningEndpoint; an `onion:` one is still a TorOnionService at run time).
+ * @throws EndpointSyntaxError, UnknownEndpointError, EndpointArgumentError before any I/O;
+ *   EndpointListenError (`TOR_ENDPOINT_LISTEN`, e.g. EADDRINUSE as `cause`), TorAbortError
+ * @example const endpoint = await listen(server, process.env.PORT ?? 'tcp:8080'); console.log(endpoint.address);
+ */
 export function listen(server: net.Server, description: string, opts?: EndpointOptions): Promise<ListeningEndpoint>;
 export function listen(server: net.Server, description: string, opts: EndpointOptions = {}): Promise<ListeningEndpoint> {
   return listenWith(server, description, {
@@ -57,7 +65,16 @@ export function listen(server: net.Server, description: string, opts: EndpointOp
 
 /**
  * Adds an endpoint plugin for `connect`/`listen` (e.g. an `i2p:` prefix).
- * @throws DuplicateEndpointError (`TOR_ENDPOINT_DUPLICATE`) when its prefix is taken
+ * @throws DuplicateEndpointError (`TOR_ENDPOINT_DUPLICATE`) when its prefix is taken;
+ *   EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for a prefix the grammar cannot express, or a
+ *   plugin with neither `connect` nor `listen`
+ * @example
+ * registerPlugin({
+ *   prefix: 'local',
+ *   // local:PORT, a connection to 127.0.0.1:PORT
+ *   connect: ({ args }) => connect(`tcp:127.0.0.1:${args[0]}`),
+ * });
+ * const socket = await connect('local:8080');
  */
 export function registerPlugin(plugin: EndpointPlugin): void {
   pluginRegistry().register(plugin);
