@@ -69,7 +69,8 @@ export interface TorControlOptions extends ReplyParserOptions {
    * that only listens: a live state, an `events()` iterator, an onion service's owner. A busy
    * connection (events coming) sends nothing. Off by default: closing the connection of a tor that
    * is only paused ends the onion services it owns, which that tor would have kept, and that
-   * choice is the application's. Needs `replyTimeoutMs`. 0 or Infinity: off.
+   * choice is the application's. The question never holds the process on a connection that lets
+   * it exit (`unref()`). Needs `replyTimeoutMs`. 0 or Infinity: off.
    * @default 0
    */
   keepAliveMs?: number;
@@ -90,6 +91,8 @@ interface QueuedCommand {
   anyStatus: boolean;
   /** The command's secret arguments, which tor may quote back in an error reply (see secretArguments). */
   secrets: readonly string[];
+  /** The keep-alive question: it alone never holds the process (see updateRef). */
+  background: boolean;
 }
 
 type Listener = (event: TorEvent) => void;
@@ -186,6 +189,10 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private keepAliveTimer: NodeJS.Timeout | null = null;
   /** `heard` at the keep-alive timer's last run. */
   private heardAtKeepAlive = 0;
+  /** Set while the keep-alive question is sent, so that its queue entry is marked background. */
+  private askingInBackground = false;
+  /** The keep-alive question waits for its reply. */
+  private backgroundWaiting = false;
 
   /**
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `replyTimeoutMs` or `keepAliveMs`
@@ -301,6 +308,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         secretReply: replyIsSecret(line),
         anyStatus,
         secrets: secretArguments(line),
+        background: this.askingInBackground,
         resolve: (reply) => settle(() => resolve(reply)),
         reject: (err) => settle(() => reject(err)),
       };
@@ -319,7 +327,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       }
       this.queue.push(entry);
       this.watchSilence();
-      if (this.unrefWhenIdle && this.queue.length - this.queueHead === 1) this.updateRef();
+      if (entry.background) this.backgroundWaiting = true;
+      if (this.unrefWhenIdle) this.updateRef();
       if (log.enabled) log('> %s', redactCommand(line));
       this.socket.write(wire);
     });
@@ -344,7 +353,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         entry.secretReply ? '[redacted]' : redactReplyLine(scrubSecrets(reply.lines[0]!.text, entry.secrets)),
       );
     }
-    if (this.unrefWhenIdle && this.queueHead >= this.queue.length) this.updateRef();
+    if (entry.background) this.backgroundWaiting = false;
+    if (this.unrefWhenIdle) this.updateRef();
     // Before the caller hears of it: whoever awaits the command finds the live state updated.
     if (entry.keyword === 'MAPADDRESS') this.announceMapped(reply);
     const failed = failedLine(reply);
@@ -503,7 +513,12 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       this.heardAtKeepAlive = heard;
       return;
     }
-    this.command('GETINFO version').catch((err: unknown) => log('keep-alive question failed: %s', err));
+    this.askingInBackground = true;
+    try {
+      this.command('GETINFO version').catch((err: unknown) => log('keep-alive question failed: %s', err));
+    } finally {
+      this.askingInBackground = false;
+    }
   }
 
   /** Ends the connection and rejects everything pending, naming each command. */
@@ -901,10 +916,15 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     return this;
   }
 
-  /** An unref'd connection still holds the process while a command waits for its reply. */
+  /**
+   * An unref'd connection still holds the process while a command waits for its reply, but not
+   * for the keep-alive question alone: asked of a hung tor, it would hold an exiting process until
+   * the reply timeout.
+   */
   private updateRef(): void {
     const socket = this.socket as Duplex & { ref?: () => void; unref?: () => void };
-    if (!this.unrefWhenIdle || this.queueHead < this.queue.length) socket.ref?.();
+    const waiting = this.queue.length - this.queueHead - (this.backgroundWaiting ? 1 : 0);
+    if (!this.unrefWhenIdle || waiting > 0) socket.ref?.();
     else socket.unref?.();
   }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import type net from 'node:net';
 import sinon from 'sinon';
 import { TorControl, REPLY_TIMEOUT_MS } from '../../src/control/tor-control.js';
@@ -285,6 +286,51 @@ describe('TorControl: keepAliveMs asks a silent tor something, so that a connect
     assert.deepEqual(peer.received, ['SIGNAL NEWNYM'], 'asked beside a command already waiting');
     peer.write('250 OK\r\n');
     await reply;
+  });
+
+  it("on an unref'd connection the question alone does not hold the process; a command of the application still does", async () => {
+    control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY }).unref();
+    // Node's own handle knows whether it holds the event loop (what process exit depends on).
+    const holds = (): boolean => (socket as unknown as { _handle: { hasRef(): boolean } })._handle.hasRef();
+    assert.equal(holds(), false);
+    clock.tick(EVERY);
+    await peer.waitForLines(1);
+    assert.equal(holds(), false, 'the keep-alive question holds the process');
+    const reply = control.command('SIGNAL NEWNYM');
+    assert.equal(holds(), true, "the application's command does not");
+    await heard('250-version=0.4.9.1\r\n250 OK\r\n');
+    assert.equal(holds(), true, 'released when the question was answered, the command still waiting');
+    peer.write('250 OK\r\n');
+    await reply;
+    assert.equal(holds(), false);
+    control.ref();
+    assert.equal(holds(), true);
+  });
+
+  it("a process whose work is done exits while the question waits, on an unref'd connection (a child process, real clock)", async () => {
+    clock.restore();
+    const script = [
+      "import net from 'node:net';",
+      `import { TorControl } from ${JSON.stringify(new URL('../../src/control/tor-control.js', import.meta.url).href)};`,
+      `const socket = net.connect(${peer.port}, '127.0.0.1');`,
+      "await new Promise((resolve) => socket.once('connect', resolve));",
+      'new TorControl(socket, { replyTimeoutMs: 60000, keepAliveMs: 50 }).unref();',
+      // The work: 400 ms, in which the question is asked and never answered.
+      "setTimeout(() => console.log('done'), 400);",
+    ].join('\n');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    try {
+      const code = await exited;
+      assert.equal(code, 0, 'held by the question until killed');
+      assert.equal(out.trim(), 'done');
+      assert.ok(peer.received.includes('GETINFO version'), `asked nothing: ${JSON.stringify(peer.received)}`);
+    } finally {
+      clearTimeout(timer);
+    }
   });
 
   it('0 and Infinity leave it off (the default): no question, however long the silence', async () => {
