@@ -24,7 +24,7 @@ export interface CliContext {
 export interface WithTorOptions {
   /**
    * For the commands that only watch (monitor, events, bootstrap): they send no commands of their
-   * own, so the connection asks tor something every few seconds (ConnectTorOptions.keepAliveMs),
+   * own, so the connection asks tor something after a few seconds of silence (keepAliveMs),
    * and a stopped or wedged tor, which keeps the connection open, is noticed by the reply timeout:
    * the command exits 1 saying so, as when tor dies. (Not for `serve`: closing its connection would
    * end the onion service that a tor only paused would have kept.)
