@@ -10,8 +10,8 @@ import { outcome, type Settled } from '../support/settle.js';
 /**
  * A tor that stops answering (SIGSTOP, a wedged process) keeps its socket open, so no error ever
  * comes: TorControl notices that nothing at all has come from tor for `replyTimeoutMs` while a
- * reply is awaited, and closes the connection as hung. The clock is sinon's (setTimeout and
- * Date together); the bytes go over a real socket to a scripted peer.
+ * reply is awaited, and closes the connection as hung. The clock is sinon's (timers and Date
+ * together); the bytes go over a real socket to a scripted peer.
  */
 describe('TorControl: a tor that goes silent while a reply is awaited', () => {
   const LIMIT = 1_000;
@@ -23,7 +23,7 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
   beforeEach(async () => {
     peer = await ScriptedPeer.start();
     socket = await connectRaw(peer.port);
-    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
   });
   afterEach(async () => {
     clock.restore();
@@ -199,167 +199,143 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
       );
     }
   });
-});
 
-/**
- * keepAliveMs: a connection that only listens has no reply awaited, so a stopped tor would go
- * unnoticed; with it, an idle connection asks tor something small, and the reply timeout does the
- * rest. Same scripted peer and sinon clock as above.
- */
-describe('TorControl: keepAliveMs asks a silent tor something, so that a connection that only listens notices a hang', () => {
-  const LIMIT = 1_000;
-  const EVERY = 300;
-  let peer: ScriptedPeer;
-  let socket: net.Socket;
-  let control: TorControl | undefined;
-  let clock: sinon.SinonFakeTimers;
+  /**
+   * keepAliveMs: a connection that only listens has no reply awaited, so a stopped tor would go
+   * unnoticed; with it, an idle connection asks tor something small, and the reply timeout does
+   * the rest.
+   */
+  describe('keepAliveMs asks a silent tor something, so that a connection that only listens notices a hang', () => {
+    const EVERY = 300;
 
-  beforeEach(async () => {
-    peer = await ScriptedPeer.start();
-    socket = await connectRaw(peer.port);
-    clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-  });
-  afterEach(async () => {
-    clock.restore();
-    control?.destroy();
-    control = undefined;
-    socket.destroy();
-    await peer.close();
-  });
+    /** Lets the socket's writes and reads happen (setImmediate is not faked): a few loop turns, for a loopback round trip. */
+    async function turn(): Promise<void> {
+      for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    }
 
-  /** Lets the socket's writes and reads happen (setImmediate is not faked): a few loop turns, for a loopback round trip. */
-  async function turn(): Promise<void> {
-    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
-  }
-
-  async function heard(wire: string): Promise<void> {
-    const got = new Promise<void>((resolve) => socket.once('data', () => resolve()));
-    peer.write(wire);
-    await got;
-  }
-
-  it('an idle connection asks GETINFO version; a tor that never answers is closed as hung, and listeners hear why', async () => {
-    control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
-    const closed = new Promise<Error | undefined>((resolve) => control!.once('close', resolve));
-    clock.tick(EVERY - 1);
-    await turn();
-    assert.deepEqual(peer.received, [], 'asked before keepAliveMs');
-    clock.tick(1);
-    await peer.waitForLines(1);
-    assert.deepEqual(peer.received, ['GETINFO version']);
-    // No answer: one to two limits later the connection is closed as hung.
-    clock.tick(2 * LIMIT);
-    const why = await closed;
-    assert.ok(why instanceof TorTimeoutError, String(why));
-    assert.match(why.message, /waiting for tor's reply to GETINFO, with nothing at all coming from tor/);
-    assert.equal(control.closed, true);
-    assert.equal(clock.countTimers(), 0, 'a timer outlived the connection');
-  });
-
-  it('a tor that answers is left open, and asked again only after keepAliveMs of silence', async () => {
-    control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
-    peer.auto.set('GETINFO', '250-version=0.4.9.1\r\n250 OK\r\n');
-    let answers = 0;
-    socket.on('data', () => answers++);
-    for (let i = 0; i < 10; i++) {
-      clock.tick(EVERY);
+    it('an idle connection asks GETINFO version; a tor that never answers is closed as hung, and listeners hear why', async () => {
+      control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+      const closed = new Promise<Error | undefined>((resolve) => control!.once('close', resolve));
+      clock.tick(EVERY - 1);
       await turn();
-    }
-    assert.equal(control.closed, false);
-    // Ten intervals: a question every other one, since each answer is tor heard from.
-    assert.deepEqual(peer.received, Array(5).fill('GETINFO version'));
-    assert.equal(answers, 5);
-  });
+      assert.deepEqual(peer.received, [], 'asked before keepAliveMs');
+      clock.tick(1);
+      await peer.waitForLines(1);
+      assert.deepEqual(peer.received, ['GETINFO version']);
+      // No answer: one to two limits later the connection is closed as hung.
+      clock.tick(2 * LIMIT);
+      const why = await closed;
+      assert.ok(why instanceof TorTimeoutError, String(why));
+      assert.match(why.message, /waiting for tor's reply to GETINFO, with nothing at all coming from tor/);
+      assert.equal(control.closed, true);
+      assert.equal(clock.countTimers(), 0, 'a timer outlived the connection');
+    });
 
-  it('asks nothing while tor is heard from (events), or while a command of the application waits', async () => {
-    control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
-    for (let i = 0; i < 10; i++) {
-      clock.tick(EVERY * 0.9);
-      await heard(`650 BW ${i} ${i}\r\n`);
-    }
-    await turn();
-    assert.deepEqual(peer.received, [], 'asked while events were coming');
-    const reply = control.command('SIGNAL NEWNYM');
-    await peer.waitForLines(1);
-    clock.tick(EVERY * 3);
-    await turn();
-    assert.deepEqual(peer.received, ['SIGNAL NEWNYM'], 'asked beside a command already waiting');
-    peer.write('250 OK\r\n');
-    await reply;
-  });
-
-  it("on an unref'd connection the question alone does not hold the process; a command of the application still does", async () => {
-    control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY }).unref();
-    // Node's own handle knows whether it holds the event loop (what process exit depends on).
-    const holds = (): boolean => (socket as unknown as { _handle: { hasRef(): boolean } })._handle.hasRef();
-    assert.equal(holds(), false);
-    clock.tick(EVERY);
-    await peer.waitForLines(1);
-    assert.equal(holds(), false, 'the keep-alive question holds the process');
-    const reply = control.command('SIGNAL NEWNYM');
-    assert.equal(holds(), true, "the application's command does not");
-    await heard('250-version=0.4.9.1\r\n250 OK\r\n');
-    assert.equal(holds(), true, 'released when the question was answered, the command still waiting');
-    peer.write('250 OK\r\n');
-    await reply;
-    assert.equal(holds(), false);
-    control.ref();
-    assert.equal(holds(), true);
-  });
-
-  it("a process whose work is done exits while the question waits, on an unref'd connection (a child process, real clock)", async () => {
-    clock.restore();
-    const script = [
-      "import net from 'node:net';",
-      `import { TorControl } from ${JSON.stringify(new URL('../../src/control/tor-control.js', import.meta.url).href)};`,
-      `const socket = net.connect(${peer.port}, '127.0.0.1');`,
-      "await new Promise((resolve) => socket.once('connect', resolve));",
-      'new TorControl(socket, { replyTimeoutMs: 60000, keepAliveMs: 50 }).unref();',
-      // The work: 400 ms, in which the question is asked and never answered.
-      "setTimeout(() => console.log('done'), 400);",
-    ].join('\n');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    try {
-      const code = await exited;
-      assert.equal(code, 0, 'held by the question until killed');
-      assert.equal(out.trim(), 'done');
-      assert.ok(peer.received.includes('GETINFO version'), `asked nothing: ${JSON.stringify(peer.received)}`);
-    } finally {
-      clearTimeout(timer);
-    }
-  });
-
-  it('0 and Infinity leave it off (the default): no question, however long the silence', async () => {
-    for (const off of [0, Infinity, undefined]) {
-      const c = new TorControl(await connectRaw(peer.port), { replyTimeoutMs: LIMIT, ...(off !== undefined ? { keepAliveMs: off } : {}) });
-      try {
-        clock.tick(LIMIT * 100);
+    it('a tor that answers is left open, and asked again only after keepAliveMs of silence', async () => {
+      control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+      peer.auto.set('GETINFO', '250-version=0.4.9.1\r\n250 OK\r\n');
+      let answers = 0;
+      socket.on('data', () => answers++);
+      for (let i = 0; i < 10; i++) {
+        clock.tick(EVERY);
         await turn();
-        assert.deepEqual(peer.received, [], `keepAliveMs ${off}`);
-        assert.equal(c.closed, false);
-      } finally {
-        c.destroy();
       }
-    }
-  });
+      assert.equal(control.closed, false);
+      // Ten intervals: a question every other one, since each answer is tor heard from.
+      assert.deepEqual(peer.received, Array(5).fill('GETINFO version'));
+      assert.equal(answers, 5);
+    });
 
-  it('a keepAliveMs that is no number of milliseconds, or one without a reply timeout, is refused', () => {
-    for (const bad of [-1, Number.NaN, 'hunter2', null] as unknown[]) {
-      assert.throws(
-        () => new TorControl(socket, { keepAliveMs: bad as number }),
-        (err: Error) => err instanceof TorInvalidValueError && err.field === 'keepAliveMs' && !err.message.includes('hunter2'),
-        String(bad),
-      );
-    }
-    for (const replyTimeoutMs of [0, Infinity]) {
-      assert.throws(
-        () => new TorControl(socket, { replyTimeoutMs, keepAliveMs: EVERY }),
-        (err: Error) => err instanceof TorInvalidValueError && err.field === 'keepAliveMs' && /needs a replyTimeoutMs/.test(err.message),
-      );
-    }
+    it('asks nothing while tor is heard from (events), or while a command of the application waits', async () => {
+      control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+      for (let i = 0; i < 10; i++) {
+        clock.tick(EVERY * 0.9);
+        await heard(`650 BW ${i} ${i}\r\n`);
+      }
+      await turn();
+      assert.deepEqual(peer.received, [], 'asked while events were coming');
+      const reply = control.command('SIGNAL NEWNYM');
+      await peer.waitForLines(1);
+      clock.tick(EVERY * 3);
+      await turn();
+      assert.deepEqual(peer.received, ['SIGNAL NEWNYM'], 'asked beside a command already waiting');
+      peer.write('250 OK\r\n');
+      await reply;
+    });
+
+    it("on an unref'd connection the question alone does not hold the process; a command of the application still does", async () => {
+      control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY }).unref();
+      // Node's own handle knows whether it holds the event loop (what process exit depends on).
+      const holds = (): boolean => (socket as unknown as { _handle: { hasRef(): boolean } })._handle.hasRef();
+      assert.equal(holds(), false);
+      clock.tick(EVERY);
+      await peer.waitForLines(1);
+      assert.equal(holds(), false, 'the keep-alive question holds the process');
+      const reply = control.command('SIGNAL NEWNYM');
+      assert.equal(holds(), true, "the application's command does not");
+      await heard('250-version=0.4.9.1\r\n250 OK\r\n');
+      assert.equal(holds(), true, 'released when the question was answered, the command still waiting');
+      peer.write('250 OK\r\n');
+      await reply;
+      assert.equal(holds(), false);
+      control.ref();
+      assert.equal(holds(), true);
+    });
+
+    it("a process whose work is done exits while the question waits, on an unref'd connection (a child process, real clock)", async () => {
+      clock.restore();
+      const script = [
+        "import net from 'node:net';",
+        `import { TorControl } from ${JSON.stringify(new URL('../../src/control/tor-control.js', import.meta.url).href)};`,
+        `const socket = net.connect(${peer.port}, '127.0.0.1');`,
+        "await new Promise((resolve) => socket.once('connect', resolve));",
+        'new TorControl(socket, { replyTimeoutMs: 60000, keepAliveMs: 50 }).unref();',
+        // The work: 400 ms, in which the question is asked and never answered.
+        "setTimeout(() => console.log('done'), 400);",
+      ].join('\n');
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      try {
+        const code = await exited;
+        assert.equal(code, 0, 'held by the question until killed');
+        assert.equal(out.trim(), 'done');
+        assert.ok(peer.received.includes('GETINFO version'), `asked nothing: ${JSON.stringify(peer.received)}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    });
+
+    it('0 and Infinity leave it off (the default): no question, however long the silence', async () => {
+      for (const off of [0, Infinity, undefined]) {
+        const c = new TorControl(await connectRaw(peer.port), { replyTimeoutMs: LIMIT, ...(off !== undefined ? { keepAliveMs: off } : {}) });
+        try {
+          clock.tick(LIMIT * 100);
+          await turn();
+          assert.deepEqual(peer.received, [], `keepAliveMs ${off}`);
+          assert.equal(c.closed, false);
+        } finally {
+          c.destroy();
+        }
+      }
+    });
+
+    it('a keepAliveMs that is no number of milliseconds, or one without a reply timeout, is refused', () => {
+      for (const bad of [-1, Number.NaN, 'hunter2', null] as unknown[]) {
+        assert.throws(
+          () => new TorControl(socket, { keepAliveMs: bad as number }),
+          (err: Error) => err instanceof TorInvalidValueError && err.field === 'keepAliveMs' && !err.message.includes('hunter2'),
+          String(bad),
+        );
+      }
+      for (const replyTimeoutMs of [0, Infinity]) {
+        assert.throws(
+          () => new TorControl(socket, { replyTimeoutMs, keepAliveMs: EVERY }),
+          (err: Error) => err instanceof TorInvalidValueError && err.field === 'keepAliveMs' && /needs a replyTimeoutMs/.test(err.message),
+        );
+      }
+    });
   });
 });
