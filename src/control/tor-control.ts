@@ -69,8 +69,9 @@ export interface TorControlOptions extends ReplyParserOptions {
    * that only listens: a live state, an `events()` iterator, an onion service's owner. A busy
    * connection (events coming) sends nothing. Off by default: closing the connection of a tor that
    * is only paused ends the onion services it owns, which that tor would have kept, and that
-   * choice is the application's. The question never holds the process on a connection that lets
-   * it exit (`unref()`). Needs `replyTimeoutMs`. 0 or Infinity: off.
+   * choice is the application's. Nothing is asked before the connection has authenticated (tor
+   * would close it), and the question never holds the process on a connection that lets it exit
+   * (`unref()`). Needs `replyTimeoutMs`. 0 or Infinity: off.
    * @default 0
    */
   keepAliveMs?: number;
@@ -193,6 +194,11 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private askingInBackground = false;
   /** The keep-alive question waits for its reply. */
   private backgroundWaiting = false;
+  /**
+   * An AUTHENTICATE on this connection succeeded. Before that the keep-alive asks nothing: tor
+   * answers any other question from an unauthenticated controller by closing the connection.
+   */
+  private authenticated = false;
 
   /**
    * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a `replyTimeoutMs` or `keepAliveMs`
@@ -358,6 +364,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     // Before the caller hears of it: whoever awaits the command finds the live state updated.
     if (entry.keyword === 'MAPADDRESS') this.announceMapped(reply);
     const failed = failedLine(reply);
+    if (failed === undefined && entry.keyword === 'AUTHENTICATE') this.authenticated = true;
     if (failed === undefined || entry.anyStatus) entry.resolve(reply);
     else {
       const text = scrubSecrets(reply.lines.map((l) => l.text).join(' '), entry.secrets);
@@ -509,7 +516,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
    */
   private keepAlive(): void {
     const heard = this.heard;
-    if (heard !== this.heardAtKeepAlive || this.queueHead < this.queue.length || this.closing !== null) {
+    if (heard !== this.heardAtKeepAlive || this.queueHead < this.queue.length || this.closing !== null || !this.authenticated) {
       this.heardAtKeepAlive = heard;
       return;
     }

@@ -213,8 +213,43 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
       for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
     }
 
-    it('an idle connection asks GETINFO version; a tor that never answers is closed as hung, and listeners hear why', async () => {
+    /**
+     * A keep-alive connection, authenticated (nothing is asked before), and one interval on, in
+     * which tor's answer to AUTHENTICATE counts as life: from here, a question comes after the
+     * next whole interval of silence. The peer's record starts afresh.
+     */
+    async function authenticatedControl(): Promise<TorControl> {
+      const c = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+      peer.auto.set('AUTHENTICATE', '250 OK\r\n');
+      await c.command('AUTHENTICATE');
+      clock.tick(EVERY);
+      await turn();
+      assert.deepEqual(peer.received, ['AUTHENTICATE']);
+      peer.received.length = 0;
+      return c;
+    }
+
+    it('asks nothing before the connection has authenticated (tor would close it), nor after a refused AUTHENTICATE', async () => {
       control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+      clock.tick(EVERY * 10);
+      await turn();
+      assert.deepEqual(peer.received, []);
+      const refused = control.command('AUTHENTICATE');
+      await peer.waitForLines(1);
+      peer.write('515 Authentication failed: Password did not match HashedControlPassword value from configuration\r\n');
+      await assert.rejects(refused, { code: 'TOR_CONTROL_ERROR' });
+      clock.tick(EVERY * 10);
+      await turn();
+      assert.deepEqual(peer.received, ['AUTHENTICATE']);
+      peer.auto.set('AUTHENTICATE', '250 OK\r\n');
+      await control.command('AUTHENTICATE');
+      clock.tick(EVERY * 2);
+      await peer.waitForLines(3);
+      assert.deepEqual(peer.received, ['AUTHENTICATE', 'AUTHENTICATE', 'GETINFO version']);
+    });
+
+    it('an idle connection asks GETINFO version; a tor that never answers is closed as hung, and listeners hear why', async () => {
+      control = await authenticatedControl();
       const closed = new Promise<Error | undefined>((resolve) => control!.once('close', resolve));
       clock.tick(EVERY - 1);
       await turn();
@@ -232,7 +267,7 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
     });
 
     it('a tor that answers is left open, and asked again only after keepAliveMs of silence', async () => {
-      control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+      control = await authenticatedControl();
       peer.auto.set('GETINFO', '250-version=0.4.9.1\r\n250 OK\r\n');
       let answers = 0;
       socket.on('data', () => answers++);
@@ -247,7 +282,7 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
     });
 
     it('asks nothing while tor is heard from (events), or while a command of the application waits', async () => {
-      control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+      control = await authenticatedControl();
       for (let i = 0; i < 10; i++) {
         clock.tick(EVERY * 0.9);
         await heard(`650 BW ${i} ${i}\r\n`);
@@ -264,7 +299,7 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
     });
 
     it("on an unref'd connection the question alone does not hold the process; a command of the application still does", async () => {
-      control = new TorControl(socket, { replyTimeoutMs: LIMIT, keepAliveMs: EVERY }).unref();
+      control = (await authenticatedControl()).unref();
       // Node's own handle knows whether it holds the event loop (what process exit depends on).
       const holds = (): boolean => (socket as unknown as { _handle: { hasRef(): boolean } })._handle.hasRef();
       assert.equal(holds(), false);
@@ -284,12 +319,15 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
 
     it("a process whose work is done exits while the question waits, on an unref'd connection (a child process, real clock)", async () => {
       clock.restore();
+      peer.auto.set('AUTHENTICATE', '250 OK\r\n');
       const script = [
         "import net from 'node:net';",
         `import { TorControl } from ${JSON.stringify(new URL('../../src/control/tor-control.js', import.meta.url).href)};`,
         `const socket = net.connect(${peer.port}, '127.0.0.1');`,
         "await new Promise((resolve) => socket.once('connect', resolve));",
-        'new TorControl(socket, { replyTimeoutMs: 60000, keepAliveMs: 50 }).unref();',
+        'const control = new TorControl(socket, { replyTimeoutMs: 60000, keepAliveMs: 50 });',
+        "await control.command('AUTHENTICATE');",
+        'control.unref();',
         // The work: 400 ms, in which the question is asked and never answered.
         "setTimeout(() => console.log('done'), 400);",
       ].join('\n');
@@ -309,9 +347,12 @@ describe('TorControl: a tor that goes silent while a reply is awaited', () => {
     });
 
     it('0 and Infinity leave it off (the default): no question, however long the silence', async () => {
+      peer.auto.set('AUTHENTICATE', '250 OK\r\n');
       for (const off of [0, Infinity, undefined]) {
         const c = new TorControl(await connectRaw(peer.port), { replyTimeoutMs: LIMIT, ...(off !== undefined ? { keepAliveMs: off } : {}) });
         try {
+          await c.command('AUTHENTICATE');
+          peer.received.length = 0;
           clock.tick(LIMIT * 100);
           await turn();
           assert.deepEqual(peer.received, [], `keepAliveMs ${off}`);
