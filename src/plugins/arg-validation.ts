@@ -88,7 +88,11 @@ export function collectArgs(endpoint: ParsedEndpoint, spec: ArgSpec): EndpointAr
     if (spec.bracketedHost) hints.push('write an IPv6 host as [::1] or escape its colons: \\:\\:1');
     // With keywords present, the extra arguments are most often the rest of a keyword value cut
     // at an unescaped ":" (control=tcp:127.0.0.1:9051, interface=::1, privateKey=ED25519-V3:...).
-    if (Object.keys(endpoint.options).length > 0) hints.push('a ":" inside a keyword value must be written "\\:"');
+    // `interface=[::1]`: the grammar (Twisted's) has no brackets, so the colons cut the value at "[".
+    const bracketed = Object.keys(endpoint.options).find((k) => /^\[[^\]]*$/.test(endpoint.options[k]!));
+    if (bracketed !== undefined) {
+      hints.push(`an IPv6 address in a keyword value needs its colons escaped, as in ${bracketed}=\\:\\:1; brackets do not keep them together`);
+    } else if (Object.keys(endpoint.options).length > 0) hints.push('a ":" inside a keyword value must be written "\\:"');
     throw new EndpointArgumentError(
       `${spec.what} endpoints take at most ${spec.positional.length} positional argument(s), got ${args.length}` +
         (hints.length > 0 ? ` (${hints.join('; ')})` : '') +

@@ -135,6 +135,7 @@ describe('tcp: client options', () => {
     ['tcp:[::1:80', /at most 2 positional/],
     // An unescaped ":" in a keyword value: the message says so (the extra arguments are its rest).
     ['tcp:example.com:80:bindAddress=::1', /at most 2 positional argument\(s\), got 4 \(.*a ":" inside a keyword value must be written "\\:"\)/],
+    ['tcp:example.com:80:bindAddress=[2001:db8::1]', /as in bindAddress=\\:\\:1; brackets do not keep them together/],
     ['tcp:example.com:80:timeout=0', /timeout must be a number of seconds/],
     ['tcp:example.com:80:timeout=-1', /timeout/],
     ['tcp:example.com:80:bindAddress=example.com', /bindAddress must be an IPv4 or IPv6 address/],
@@ -164,6 +165,8 @@ describe('tcp: server options', () => {
     ['tcp:example.com:8080', /at most 1 positional/],
     ['tcp:8080:interface=localhost', /interface must be an IPv4 or IPv6 address/],
     ['tcp:8080:interface=::1', /at most 1 positional argument\(s\), got 3 \(a ":" inside a keyword value must be written "\\:"\)/],
+    // Brackets, as in a URL: the grammar (Twisted's) splits at their colons; the message says how instead.
+    ['tcp:8080:interface=[::1]', /got 3 \(an IPv6 address in a keyword value needs its colons escaped, as in interface=\\:\\:1; brackets do not keep them together\)/],
     ['tcp:8080:backlog=0', /backlog must be an integer from 1/],
     ['tcp:8080:bindAddress=1.2.3.4', /unknown keyword "bindAddress" for tcp: server endpoints; known: port, interface, backlog/],
   ]);
@@ -256,6 +259,7 @@ describe('tor: options', () => {
     ['tor:example.com:80:socksPort=unix\\:', /socket path is empty/],
     ['tor:example.com:80:socksPort=unix\\:/s:socksHostname=127.0.0.1', /socksHostname cannot be used with a unix socksPort/],
     [`tor:example.com:80:socksHostname=${ONION}`, /onion address/],
+    ['tor:example.com:80:socksHostname=[::1]', /as in socksHostname=\\:\\:1; brackets do not keep them together/],
     ['tor:example.com:80:tls=maybe', /tls must be true\/false/],
     ['tor:expyuzz4wqqyqhjn.onion:80', /version 2 onion address; tor no longer supports them/],
     [`tor:${ONION_BAD_SUM}:80`, /not a valid v3 onion address/],
