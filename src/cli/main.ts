@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import 'reflect-metadata';
 import os from 'node:os';
 import { CommanderError } from 'commander';
 import { describeError, exitCodeFor, Interrupted } from './errors.js';
