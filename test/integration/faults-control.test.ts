@@ -578,4 +578,30 @@ describe('faults: a real tor stopped (SIGSTOP) while a command waits (DisableNet
     }
     await unhandled.check();
   });
+
+  it('launchTor passes keepAliveMs to its own connection: its state hears of the stop, and close() still stops tor', async () => {
+    const unhandled = trackUnhandled();
+    const LIMIT = 1_000;
+    const EVERY = 300;
+    const tor = await launchTor({ config: OFFLINE, replyTimeoutMs: LIMIT, keepAliveMs: EVERY });
+    const pid = tor.pid!;
+    let stopped = false;
+    try {
+      const state = await tor.getState();
+      const closed = new Promise<Error | undefined>((resolve) => state.once('close', resolve));
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      const why = await within(outcome(closed), 2 * EVERY + 2 * LIMIT + SETTLE_MS * 5, "the launched tor's state's close");
+      assert.ok(why.ok && why.value instanceof TorControlClosedError, String(why.ok ? why.value : why.error));
+      assert.match(why.value.message, /reply to GETINFO, with nothing at all coming from tor/);
+      process.kill(pid, 'SIGCONT');
+      stopped = false;
+    } finally {
+      if (stopped) process.kill(pid, 'SIGCONT');
+      // The owning connection is gone (tor exits once it sees that); close() stops what is left.
+      await within(outcome(tor.close()), 15_000, 'tor.close() after the hang');
+    }
+    assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, 'the launched tor still runs');
+    await unhandled.check();
+  });
 });
