@@ -8,7 +8,9 @@
 import { connectTor, type Circuit, type Stream } from '../src/index.js';
 
 const seconds = Number(process.argv[2] ?? Infinity);
-const tor = await connectTor();
+// It only listens: keepAliveMs asks tor something after 5 s of silence, so that a tor that stopped
+// answering (SIGSTOP, wedged) is given up within about 20 s, as one that died is at once.
+const tor = await connectTor({ keepAliveMs: 5_000, replyTimeoutMs: 10_000 });
 const state = await tor.getState();
 
 const path = (c: Circuit) => c.path.map((r) => r.nickname || r.fingerprint.slice(0, 8)).join(',');
@@ -38,9 +40,17 @@ state.on('streamDetached', (s) => log(`stream ${s.id} detached${why(s)}`));
 state.on('streamFailed', (s) => log(`stream ${s.id} to ${target(s)} FAILED${why(s)}`));
 state.on('streamClosed', (s) => log(`stream ${s.id} closed${why(s)}`));
 
-// A stop on Ctrl-C or after SECONDS; tor.close() unsubscribes and ends the connection.
+// A stop on Ctrl-C, after SECONDS, or when tor is gone; tor.close() unsubscribes and ends the connection.
+let stopping = false;
 await new Promise<void>((resolve) => {
   process.once('SIGINT', resolve);
   if (Number.isFinite(seconds)) setTimeout(resolve, seconds * 1000);
+  state.once('close', (err) => {
+    if (stopping) return;
+    log(`tor is gone: ${err?.message ?? 'the connection closed'}`);
+    process.exitCode = 1;
+    resolve();
+  });
 });
+stopping = true;
 await tor.close();

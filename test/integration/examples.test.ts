@@ -5,7 +5,7 @@ import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TorSocksError } from '../../src/errors.js';
-import { connectTor } from '../../src/tor/connect-tor.js';
+import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { TestNetwork } from '../../src/testnet.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
@@ -103,6 +103,21 @@ describe('examples/ on the private test network', function () {
     assert.match(stdout, new RegExp(`stream \\d+ new to 127\\.0\\.0\\.1:${port} \\(USER\\)`));
     assert.match(stdout, new RegExp(`stream \\d+ to \\S+:${port} attached to circuit \\d+ \\[\\w+(,\\w+)*\\]`));
     assert.match(stdout, new RegExp(`stream \\d+ to \\S+:${port} succeeded`));
+  });
+
+  it('stream-circuit-logger exits 1 saying tor is gone when its tor dies (a DisableNetwork 1 tor, killed)', async () => {
+    const doomed = await launchTor({ config: { DisableNetwork: 1 } });
+    try {
+      const run = start('stream-circuit-logger', [], { ...env, TOR_CONTROL: doomed.controlEndpoint });
+      running.push(run);
+      await run.line(/circuits and \d+ streams open now/);
+      process.kill(doomed.pid!, 'SIGKILL');
+      const { code, stdout } = await run.done;
+      assert.equal(code, 1);
+      assert.match(stdout, /tor is gone: .*closed/);
+    } finally {
+      await doomed.close();
+    }
   });
 
   it('circuit-failure-rates counts the circuits it builds', async () => {
