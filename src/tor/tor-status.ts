@@ -104,11 +104,7 @@ export async function readTorStatus(control: TorControl, opts: CancelOptions = {
  * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) for a missing or malformed answer, naming the key
  */
 export function parseTorStatus(info: Readonly<Record<string, string | undefined>>, leaveStreamsUnattached: string | undefined): TorStatus {
-  const text = (key: string): string => {
-    const v = info[key];
-    if (v === undefined) throw new TorProtocolError(`GETINFO ${key}: tor gave no answer`);
-    return v;
-  };
+  const text = (key: string): string => required('GETINFO', key, info[key]);
   const status: TorStatus = {
     version: text('version'),
     pid: count('process/pid', text('process/pid')),
@@ -121,7 +117,7 @@ export function parseTorStatus(info: Readonly<Record<string, string | undefined>
     // "A nonnegative integer: zero if Tor is currently active"
     dormant: count('dormant', text('dormant')) !== 0,
     hibernating: oneOf('accounting/hibernating', text('accounting/hibernating'), ['awake', 'soft', 'hard']),
-    streamsLeftUnattached: confFlag(LEAVE_UNATTACHED, leaveStreamsUnattached),
+    streamsLeftUnattached: flag(LEAVE_UNATTACHED, required('GETCONF', LEAVE_UNATTACHED, leaveStreamsUnattached), 'GETCONF'),
   };
   const uid = signedOrUnknown('process/uid', text('process/uid'));
   if (uid !== undefined) status.uid = uid;
@@ -133,10 +129,16 @@ export function parseTorStatus(info: Readonly<Record<string, string | undefined>
   return status;
 }
 
-function bad(key: string, value: string, want: string): TorProtocolError {
+/** An answer tor must have given. */
+function required(command: string, key: string, value: string | undefined): string {
+  if (value === undefined) throw new TorProtocolError(`${command} ${key}: tor gave no answer`);
+  return value;
+}
+
+function bad(key: string, value: string, want: string, command = 'GETINFO'): TorProtocolError {
   // Status values are never secret; a long one is cut for the message.
   const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
-  return new TorProtocolError(`GETINFO ${key}: expected ${want}, got ${JSON.stringify(shown)}`);
+  return new TorProtocolError(`${command} ${key}: expected ${want}, got ${JSON.stringify(shown)}`);
 }
 
 /** A non-negative integer within JavaScript's exact range. */
@@ -151,19 +153,11 @@ function signedOrUnknown(key: string, value: string): number | undefined {
   return count(key, value);
 }
 
-/** A Boolean option as GETCONF gives it: 1 or 0. */
-function confFlag(key: string, value: string | undefined): boolean {
+/** 1 or 0, as tor writes a flag (a GETINFO answer, or a Boolean option's GETCONF value). */
+function flag(key: string, value: string, command = 'GETINFO'): boolean {
   if (value === '1') return true;
   if (value === '0') return false;
-  // Status values are never secret; a long one is cut.
-  const shown = value === undefined ? 'no answer' : JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
-  throw new TorProtocolError(`GETCONF ${key}: expected 0 or 1, got ${shown}`);
-}
-
-function flag(key: string, value: string): boolean {
-  if (value === '1') return true;
-  if (value === '0') return false;
-  throw bad(key, value, '0 or 1');
+  throw bad(key, value, '0 or 1', command);
 }
 
 function oneOf<T extends string>(key: string, value: string, allowed: readonly T[]): T {
