@@ -347,5 +347,4 @@ function warnWhenLost(service: TorOnionService, server: net.Server): void {
       { code: 'TORCON_ONION_LOST' },
     );
   });
-  service.on('republished', () => log('%s published again', service.address));
 }
