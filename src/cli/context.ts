@@ -1,5 +1,6 @@
 import { lib } from './lazy.js';
 import type { Tor } from '../tor/tor.js';
+import type { ConnectTorOptions } from '../tor/connect-tor.js';
 import type { SocksOnlyTor } from '../tor/socks-only-tor.js';
 import type { Output } from './output.js';
 
@@ -32,16 +33,24 @@ export interface WithTorOptions {
   watching?: boolean;
 }
 
-/** Connects to the tor the user pointed at (`--control`, else `$TOR_CONTROL`, else the usual local control ports). */
-async function openTor(ctx: CliContext, opts: WithTorOptions = {}): Promise<Tor> {
+/** What the global options (`--control`, `--password`, `--reply-timeout`) and Ctrl-C say of connecting to tor. */
+export function connectOptions(ctx: CliContext): ConnectTorOptions {
   const { control, password, replyTimeout } = ctx.globals();
-  const { connectTor } = await lib.connectTor();
-  return connectTor({
+  return {
     ...(control ? { control } : {}),
     ...(password ? { password } : {}),
     ...(replyTimeout !== undefined ? { replyTimeoutMs: replyTimeout } : {}),
-    ...(opts.watching && replyTimeout !== 0 ? { keepAliveMs: keepAliveFor(replyTimeout) } : {}),
     signal: ctx.signal,
+  };
+}
+
+/** Connects to the tor the user pointed at (`--control`, else `$TOR_CONTROL`, else the usual local control ports). */
+async function openTor(ctx: CliContext, opts: WithTorOptions = {}): Promise<Tor> {
+  const { replyTimeout } = ctx.globals();
+  const { connectTor } = await lib.connectTor();
+  return connectTor({
+    ...connectOptions(ctx),
+    ...(opts.watching && replyTimeout !== 0 ? { keepAliveMs: keepAliveFor(replyTimeout) } : {}),
     timeoutMs: 15_000,
   });
 }

@@ -7,7 +7,7 @@ import os from 'node:os';
 import type { Command } from 'commander';
 import type { Tor } from '../../tor/tor.js';
 import type { CliContext } from '../context.js';
-import { untilAborted } from '../context.js';
+import { connectOptions, untilAborted } from '../context.js';
 import { passSignalsOn, signalApp, spawnApp } from '../app-signals.js';
 import { Interrupted, UsageError } from '../errors.js';
 import { checkEndpoint } from '../endpoint-check.js';
@@ -155,13 +155,8 @@ function untilLost(endpoint: object, ctx: CliContext, port: string): Promise<nev
  * `control=`, $TOR_CONTROL, a local tor).
  */
 async function optionalTor(ctx: CliContext): Promise<Tor | undefined> {
-  const { control, password, replyTimeout } = ctx.globals();
+  const { control, password } = ctx.globals();
   if (!control && !password) return undefined;
   const { connectTor } = await lib.connectTor();
-  return connectTor({
-    ...(control ? { control } : {}),
-    ...(password ? { password } : {}),
-    ...(replyTimeout !== undefined ? { replyTimeoutMs: replyTimeout } : {}),
-    signal: ctx.signal,
-  });
+  return connectTor(connectOptions(ctx));
 }
