@@ -190,8 +190,6 @@ export class TorControl extends EventEmitter<TorControlEvents> {
   private keepAliveTimer: NodeJS.Timeout | null = null;
   /** `heard` at the keep-alive timer's last run. */
   private heardAtKeepAlive = 0;
-  /** Set while the keep-alive question is sent, so that its queue entry is marked background. */
-  private askingInBackground = false;
   /** The keep-alive question waits for its reply. */
   private backgroundWaiting = false;
   /**
@@ -282,7 +280,8 @@ export class TorControl extends EventEmitter<TorControlEvents> {
     return this.send(`+${line}\r\n${body}.\r\n`, line, opts);
   }
 
-  private send(wire: string, line: string, opts: CommandOptions, anyStatus = false): Promise<ControlReply> {
+  /** @param background - the keep-alive question (see QueuedCommand.background) */
+  private send(wire: string, line: string, opts: CommandOptions, anyStatus = false, background = false): Promise<ControlReply> {
     const keyword = commandKeyword(line) || '(empty)';
     // Every command goes through here: one check refuses a bad timeout for all of them, before
     // anything is written.
@@ -314,7 +313,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
         secretReply: replyIsSecret(line),
         anyStatus,
         secrets: secretArguments(line),
-        background: this.askingInBackground,
+        background,
         resolve: (reply) => settle(() => resolve(reply)),
         reject: (err) => settle(() => reject(err)),
       };
@@ -520,12 +519,7 @@ export class TorControl extends EventEmitter<TorControlEvents> {
       this.heardAtKeepAlive = heard;
       return;
     }
-    this.askingInBackground = true;
-    try {
-      this.command('GETINFO version').catch((err: unknown) => log('keep-alive question failed: %s', err));
-    } finally {
-      this.askingInBackground = false;
-    }
+    this.send('GETINFO version\r\n', 'GETINFO version', {}, false, true).catch((err: unknown) => log('keep-alive question failed: %s', err));
   }
 
   /** Ends the connection and rejects everything pending, naming each command. */
