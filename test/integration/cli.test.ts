@@ -759,7 +759,7 @@ describe('torcon monitor, events and serve when their tor dies (offline tors)', 
   }
 
   // A stopped tor (SIGSTOP) keeps the connection open and says nothing: the commands that only watch
-  // ask it something now and then, so that --reply-timeout sees the silence.
+  // ask it something after a few seconds of silence (keepAliveMs), so that --reply-timeout sees it.
   for (const args of [['monitor'], ['monitor', '--json'], ['events', 'CIRC']]) {
     it(`${args.join(' ')} exits 1 saying tor is stopped or hung when tor stops answering (SIGSTOP), with --reply-timeout`, async () => {
       const tor = await launchTor({ config: { DisableNetwork: 1 } });

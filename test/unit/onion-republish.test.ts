@@ -85,7 +85,8 @@ describe('onion: republish=true, the loop', () => {
   };
 
   it('after lost, tries at once, then after 1, 2, 4 s...; publishes with the service\'s own key and the listening server; then republished', async () => {
-    const first = service();
+    const td = teardown();
+    const first = service(ID, td);
     let inner: TorOnionService | undefined;
     const tor = fakeTor(() => (inner = service(ID)));
     let calls = 0;
@@ -115,6 +116,7 @@ describe('onion: republish=true, the loop', () => {
     const innerClosed = new Promise<void>((resolve) => inner!.once('close', resolve));
     await first.close();
     await innerClosed;
+    assert.deepEqual([td.removed, td.listenerClosed], [0, 1], 'the lost publication removed again, or the listener left open');
   });
 
   it('backs off to at most 30 s between tries', async () => {
