@@ -23,7 +23,8 @@ try {
   let path: Array<Router | string> = process.argv.slice(2);
   if (path.length === 0) {
     const routers = [...state.routers.values()];
-    // On the public network add `&& r.acceptsPort(80)`. The test network's exits reach only
+    // On the public network add `&& r.acceptsPort(80)` (on a tor that uses microdescriptors, as
+    // most do, after `await state.loadExitPolicies()`). The test network's exits reach only
     // 127.0.0.0/8, so their policy summaries (which describe most addresses) reject every port.
     const exit = routers.find((r) => r.hasFlag('Exit'));
     if (exit === undefined) throw new Error('no exit relay in the consensus');

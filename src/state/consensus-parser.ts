@@ -100,8 +100,8 @@ export function parseRouterStatuses(text: string, opts: ParseRouterStatusOptions
 }
 
 /**
- * The `v` and `pr` lines of each entry of a consensus document (either flavor), by the entry's
- * base64 identity. tor's `ns/all` leaves these lines out; its cached consensus document
+ * The `v`, `pr` and `m` lines of each entry of a consensus document (either flavor; `m` only in
+ * the microdesc one), by the entry's base64 identity. tor's `ns/all` leaves these lines out; its cached consensus document
  * (`GETINFO dir/status-vote/current/consensus[-microdesc]`) has them.
  */
 export function readDocumentLines(text: string): Map<string, DocumentLines> {
@@ -109,7 +109,7 @@ export function readDocumentLines(text: string): Map<string, DocumentLines> {
   const copy = (v: string | undefined) => (v === undefined ? undefined : detach(v));
   forEachRouterStatus(text, (r) => {
     // Copies: a slice of the document would keep all of it alive.
-    lines.set(detach(r.identity), { version: copy(r.version), protocols: copy(r.protocols) });
+    lines.set(detach(r.identity), { version: copy(r.version), protocols: copy(r.protocols), microdescDigest: copy(r.microdescDigest) });
   });
   return lines;
 }

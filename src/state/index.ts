@@ -44,5 +44,6 @@ export {
   type ParseRouterStatusOptions,
 } from './consensus-parser.js';
 export { parseExitPolicySummary, summaryAcceptsPort, type ExitPolicySummary, type PortRange } from './exit-policy.js';
+export { readMicrodescriptorPolicies, type MicrodescriptorPolicies } from './microdescriptors.js';
 export { findClientProcess, listenerPeers, type ClientProcess, type FindClientProcessOptions, type SocketPeer } from './client-process.js';
 export type { GeoIpLookup, Location } from './geoip-types.js';

@@ -118,6 +118,8 @@ export interface RouterDetails {
   protocols: string | undefined;
   /** The `p` line after `p `. */
   policyText: string | undefined;
+  /** The `m` line's digest: a microdesc-flavor consensus document's (sha256, base64, unpadded). */
+  microdescDigest: string | undefined;
 }
 
 const NO_ADDRESSES: readonly string[] = Object.freeze([]);
@@ -216,7 +218,7 @@ function readWLine(text: string, start: number, end: number, out: RouterDetails)
 
 /**
  * Reads a whole entry `text[start, end)` (its `r` line first) for the fields not read eagerly.
- * Unknown items (`m`, `id`, future ones) are ignored, as dir-spec asks.
+ * Unknown items (`id`, future ones) are ignored, as dir-spec asks.
  */
 export function parseRouterDetails(text: string, start: number, end: number): RouterDetails {
   const out: RouterDetails = {
@@ -230,6 +232,7 @@ export function parseRouterDetails(text: string, start: number, end: number): Ro
     versionLine: undefined,
     protocols: undefined,
     policyText: undefined,
+    microdescDigest: undefined,
   };
   let addresses: string[] | undefined;
   let pos = start;
@@ -267,8 +270,12 @@ export function parseRouterDetails(text: string, start: number, end: number): Ro
         case 112 /* p */:
           out.policyText = text.slice(body, lineEnd);
           break;
+        case 109 /* m */:
+          // A microdesc-flavor consensus names one digest; votes list methods first (not read here).
+          out.microdescDigest = text.slice(body, nextSpace(text, body, lineEnd));
+          break;
         default:
-        // `m` (microdescriptor digest) and unknown one-letter items: tolerated, ignored.
+        // Unknown one-letter items: tolerated, ignored.
       }
     } else if (c0 === 112 /* p */ && c1 === 114 /* r */ && text.charCodeAt(pos + 2) === 32) {
       out.protocols = text.slice(pos + 3, lineEnd);

@@ -1,6 +1,7 @@
 import { inspect } from 'node:util';
 import { TorInvalidValueError } from '../errors.js';
 import { parseExitPolicySummary, summaryAcceptsPort, type ExitPolicySummary } from './exit-policy.js';
+import type { MicrodescriptorPolicies } from './microdescriptors.js';
 import type { Location } from './geoip-types.js';
 import {
   fingerprintToIdentity,
@@ -21,6 +22,11 @@ export interface RouterContext {
    * once TorState.loadRouterVersions has read them: `ns/all` and NEWCONSENSUS leave them out.
    */
   documentLines?(identity: string): DocumentLines | undefined;
+  /**
+   * The exit-policy summaries of a relay's microdescriptor, by base64 identity, once
+   * TorState.loadExitPolicies has read them: a microdesc-flavor `ns/all` has no `p` lines.
+   */
+  microdescriptorPolicies?(identity: string): MicrodescriptorPolicies | undefined;
 }
 
 /** What a relay's `v` and `pr` lines say, as the consensus document gives them. */
@@ -28,6 +34,8 @@ export interface DocumentLines {
   /** As {@link Router.version} gives it: `0.4.9.1` for `v Tor 0.4.9.1`. */
   version: string | undefined;
   protocols: string | undefined;
+  /** The `m` line of a microdesc-flavor document: the digest of the relay's microdescriptor. */
+  microdescDigest: string | undefined;
 }
 
 const NO_FLAGS: ReadonlySet<string> = Object.freeze(new Set<string>());
@@ -122,6 +130,14 @@ export class Router {
     return this.details.descriptorDigest;
   }
 
+  /**
+   * The digest of the relay's microdescriptor (sha256, base64), from the `m` line of a
+   * microdesc-flavor consensus document; undefined for a Router read from `ns/all`, which has none.
+   */
+  get microdescDigest(): string | undefined {
+    return this.details.microdescDigest;
+  }
+
   /** Further OR addresses from `a` lines (IPv6 in practice), e.g. `[2001:db8::1]:9001`. */
   get ipv6(): readonly string[] {
     return this.details.orAddresses;
@@ -183,13 +199,30 @@ export class Router {
     return this.flags.has(flag);
   }
 
-  /** The `p` line: which ports the relay exits to; undefined when tor gave no summary. */
+  /**
+   * Which ports the relay exits to (IPv4): the `p` line of its `ns/all` entry, or, where that has
+   * none (a client using microdescriptors, tor's default), its microdescriptor's once
+   * TorState.loadExitPolicies has read them; undefined when neither says (or tor's line is malformed).
+   */
   get exitPolicy(): ExitPolicySummary | undefined {
     if (this.policy === UNPARSED) {
       const text = this.details.policyText;
       this.policy = text === undefined ? null : parseExitPolicySummary(text);
     }
-    return this.policy ?? undefined;
+    if (this.policy !== null) return this.policy;
+    return this.details.policyText === undefined ? (this.microdescriptorPolicies()?.ipv4 ?? undefined) : undefined;
+  }
+
+  /**
+   * Which ports the relay exits to over IPv6: its microdescriptor's `p6` line (`reject 1-65535`
+   * when it has none), once TorState.loadExitPolicies has read them; `ns/all` has no such line.
+   */
+  get exitPolicyV6(): ExitPolicySummary | undefined {
+    return this.microdescriptorPolicies()?.ipv6 ?? undefined;
+  }
+
+  private microdescriptorPolicies(): MicrodescriptorPolicies | undefined {
+    return this.context?.microdescriptorPolicies?.(this.identity);
   }
 
   /**

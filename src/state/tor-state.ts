@@ -40,6 +40,7 @@ import {
 } from './reducers.js';
 import { Router, type DocumentLines, type RouterContext } from './router.js';
 import { readDocumentLines } from './consensus-parser.js';
+import { readMicrodescriptorPolicies, type MicrodescriptorPolicies } from './microdescriptors.js';
 import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } from './snapshot.js';
 import { isUnknownStream, Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
@@ -68,6 +69,7 @@ const TEXT_EVENTS: ReadonlySet<string> = new Set(['CIRC', 'STREAM', 'ADDRMAP']);
 
 /** tor's cached consensus documents, microdescriptor flavor first (what clients fetch by default). */
 const DOCUMENT_KEYS = ['dir/status-vote/current/consensus-microdesc', 'dir/status-vote/current/consensus'] as const;
+const MICRODESC_DOCUMENT_KEY = DOCUMENT_KEYS[0];
 
 /** RELAY_END reasons (tor-spec 6.3) for CLOSESTREAM, by the names tor uses in STREAM events. */
 export const STREAM_CLOSE_REASONS: Readonly<Record<string, number>> = Object.freeze({
@@ -369,6 +371,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private documentLines: Map<string, DocumentLines> | undefined = undefined;
   /** loadRouterVersions was called: read the document again after each new consensus. */
   private versionsWanted = false;
+  /** Microdescriptors' exit-policy summaries by base64 identity, once loadExitPolicies read them. */
+  private microdescPolicies: Map<string, MicrodescriptorPolicies> | undefined = undefined;
+  /** loadExitPolicies was called: read them again after each new consensus. */
+  private policiesWanted = false;
   /** The GETINFOs of tor's client listeners in flight, shared by concurrent clientPeers() calls. */
   private clientPeersLookup: Promise<readonly SocketPeer[] | undefined> | undefined = undefined;
   /** Which of DOCUMENT_KEYS tor answered last. */
@@ -422,6 +428,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     const routerContext: RouterContext = {
       locate: (ip) => this.locate(ip),
       documentLines: (identity) => this.documentLines?.get(identity),
+      microdescriptorPolicies: (identity) => this.microdescPolicies?.get(identity),
     };
     this.snap = createSnapshot({
       owner,
@@ -695,6 +702,56 @@ export class TorState extends EventEmitter<TorStateEvents> {
     return n;
   }
 
+  /**
+   * Reads the relays' exit-policy summaries from their microdescriptors, for `Router.exitPolicy`,
+   * `Router.acceptsPort()` and `Router.exitPolicyV6`. A client that uses microdescriptors (tor's
+   * default, `UseMicrodescriptors auto`) reads a consensus without `p` lines, so `ns/all` gives no
+   * relay a summary and `acceptsPort()` is false for all of them until this is called. One GETINFO
+   * of tor's microdesc-flavor consensus document (whose `m` lines name each relay's
+   * microdescriptor) and of all its microdescriptors (`md/all`), so it is not done unless asked;
+   * once asked, the state reads them again after each new consensus (a relay whose new
+   * microdescriptor tor has not fetched yet keeps the summary it had). A relay whose `ns/all`
+   * entry has a `p` line keeps that one.
+   *
+   * @returns how many of the state's routers have an exit-policy summary now
+   * @throws TorControlError when tor has no microdesc-flavor consensus and `ns/all` gave no relay a
+   *   summary either (a tor with no consensus yet; a client with `UseMicrodescriptors 0` has no
+   *   such document, but its `ns/all` has the summaries, and the call just counts them);
+   *   TorAbortError / TorTimeoutError for `signal` / `timeoutMs`
+   * @example
+   * await state.loadExitPolicies();
+   * const https = [...state.routers.values()].filter((r) => r.flags.has('Exit') && r.acceptsPort(443));
+   */
+  async loadExitPolicies(opts: CancelOptions = {}): Promise<number> {
+    this.assertOpen();
+    assertCancelOptions(opts);
+    this.policiesWanted = true;
+    let info: Record<string, string>;
+    try {
+      info = await this.control.getInfo([MICRODESC_DOCUMENT_KEY, 'md/all'], opts);
+    } catch (err) {
+      // A client with UseMicrodescriptors 0 has no such document, and its ns/all has the summaries.
+      if (err instanceof TorControlError && this.countExitPolicies() > 0) return this.countExitPolicies();
+      throw err;
+    }
+    const byDigest = readMicrodescriptorPolicies(info['md/all']!);
+    const previous = this.microdescPolicies;
+    const byIdentity = new Map<string, MicrodescriptorPolicies>();
+    for (const [identity, lines] of readDocumentLines(info[MICRODESC_DOCUMENT_KEY]!)) {
+      const found = lines.microdescDigest === undefined ? undefined : byDigest.get(lines.microdescDigest);
+      const policies = found ?? previous?.get(identity);
+      if (policies !== undefined) byIdentity.set(identity, policies);
+    }
+    this.microdescPolicies = byIdentity;
+    return this.countExitPolicies();
+  }
+
+  private countExitPolicies(): number {
+    let n = 0;
+    for (const r of this.snap.routers.values()) if (r.exitPolicy !== undefined) n++;
+    return n;
+  }
+
   // ---------------------------------------------------------------- events in
 
   private readonly onEvent = (e: TorEvent): void => {
@@ -796,6 +853,9 @@ export class TorState extends EventEmitter<TorStateEvents> {
           deferRouterStatuses(this.snap, e.body, (p) => log('NEWCONSENSUS: skipped entry at line %d: %s', p.line, p.reason));
           if (this.versionsWanted) {
             this.loadRouterVersions().catch((err) => log('reading the new consensus document failed: %s', err));
+          }
+          if (this.policiesWanted) {
+            this.loadExitPolicies().catch((err) => log('reading the new microdescriptors failed: %s', err));
           }
           this.fire('consensus', this.snap.routers);
           break;

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import sinon from 'sinon';
 import { TorCircuitError, TorControlClosedError, TorControlError, TorInvalidValueError, TorSocksError } from '../../src/errors.js';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
@@ -748,5 +750,61 @@ describe('TorState when its tor dies (an offline tor, killed)', function () {
     } finally {
       await tor.close();
     }
+  });
+});
+
+describe("state: exit policies of a client that uses microdescriptors (tor's default)", function () {
+  this.timeout(180_000);
+  let network: TestNetwork;
+  let joining: Tor | undefined;
+  let shared: Tor | undefined;
+
+  before(async () => {
+    network = await sharedTestNetwork();
+    // The network's client reads full descriptors (UseMicrodescriptors 0); a client that joins it
+    // with tor's defaults reads the microdesc-flavor consensus, as most clients do.
+    const torrc = await readFile(path.join(network.clientNode.dataDir, 'torrc'), 'utf8');
+    const dirAuthorities = torrc.split('\n').filter((l) => l.startsWith('DirAuthority ')).map((l) => l.slice('DirAuthority '.length));
+    assert.ok(dirAuthorities.length >= 1);
+    joining = await launchTor({
+      config: { TestingTorNetwork: 1, UseDefaultFallbackDirs: 0, DirAuthority: dirAuthorities, PathsNeededToBuildCircuits: 0.67 },
+      timeoutMs: 120_000,
+    });
+    shared = await connectTor({ control: network.controlEndpoint });
+  });
+
+  after(async () => {
+    await joining?.close();
+    await shared?.close();
+  });
+
+  it("has no summary from ns/all; loadExitPolicies reads each relay's microdescriptor, and says what the full-descriptor client's ns/all says", async () => {
+    const state = await joining!.getState();
+    assert.match(await joining!.control.getInfo('dir/status-vote/current/consensus-microdesc'), /^network-status-version 3 microdesc$/m);
+    for (const router of state.routers.values()) assert.equal(router.exitPolicy, undefined, `${router.nickname}: ns/all has no p line`);
+    // tor fetches the microdescriptors it lacks soon after bootstrapping (it needs only 67% to start).
+    let count = await state.loadExitPolicies();
+    for (let i = 0; i < 30 && count < network.relays.length; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      count = await state.loadExitPolicies();
+    }
+    assert.equal(state.routers.size, network.relays.length);
+    assert.equal(count, network.relays.length);
+    const fullState = await shared!.getState();
+    for (const relay of network.relays) {
+      const router = state.routers.get(relay.fingerprint)!;
+      const full = fullState.routers.get(relay.fingerprint)!;
+      assert.notEqual(full.exitPolicy, undefined, `${relay.nickname}: the full-descriptor client has a p line`);
+      // The exits accept only 127.0.0.0/8, which a summary (about most addresses) does not count.
+      assert.deepEqual(router.exitPolicy, full.exitPolicy, relay.nickname);
+      assert.deepEqual(router.exitPolicyV6, { policy: 'reject', ranges: [[1, 65535]] }, relay.nickname);
+      assert.equal(router.acceptsPort(80), false);
+    }
+  });
+
+  it('the full-descriptor client (UseMicrodescriptors 0) has no microdesc consensus: its summaries are counted, not refused', async () => {
+    const state = await shared!.getState();
+    await assert.rejects(shared!.control.getInfo('dir/status-vote/current/consensus-microdesc'), TorControlError);
+    assert.equal(await state.loadExitPolicies(), network.relays.length);
   });
 });

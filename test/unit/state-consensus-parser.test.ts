@@ -211,19 +211,21 @@ describe('state: consensus parser', () => {
     assert.deepEqual(routers[0]!.ipv6, ['[2001:db8::1]:443']);
     assert.equal(routers[0]!.published?.toISOString(), '2024-05-05T23:59:59.000Z');
     assert.equal(routers[1]!.unmeasured, true);
-    // No p line in microdesc consensuses: no summary, so no port is known to be accepted.
+    // No p line in microdesc consensuses: no summary (until TorState.loadExitPolicies reads the
+    // microdescriptors), so no port is known to be accepted.
     assert.equal(routers[1]!.exitPolicy, undefined);
     assert.equal(routers[1]!.acceptsPort(80), false);
     // The signature's "r" line is after the footer: not an entry, and not even looked at.
     assert.deepEqual(problems, []);
-    // What TorState.loadRouterVersions takes from such a document.
+    // What TorState.loadRouterVersions and loadExitPolicies take from such a document.
     assert.deepEqual(
       [...readDocumentLines(doc)],
       [
-        [a.base64, { version: '0.4.9.1', protocols: 'Cons=1-2' }],
-        [b.base64, { version: undefined, protocols: undefined }],
+        [a.base64, { version: '0.4.9.1', protocols: 'Cons=1-2', microdescDigest: 'Mtbp1zRfR1ZHr4PYSqr8yhAqZ4YBbC5ykwlVgC1E1Kc' }],
+        [b.base64, { version: undefined, protocols: undefined, microdescDigest: 'Qd6d0cZ8Yq6J3sZ6m4dVQ0f5F9zH2Y5lN6JtV9R1v2A' }],
       ],
     );
+    assert.equal(routers[1]!.microdescDigest, 'Qd6d0cZ8Yq6J3sZ6m4dVQ0f5F9zH2Y5lN6JtV9R1v2A');
   });
 
   it('skips malformed r lines (and the items after them) and reports each', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -2197,6 +2198,89 @@ describe('state: TorState against a fake control port', () => {
       fake.handle(/^GETINFO dir\/status-vote\/current\/consensus/, () => ['551 Could not open cached consensus.']);
       await assert.rejects(state.loadRouterVersions(), TorControlError);
       assert.equal(state.routers.get(FP.auth0)!.version, undefined);
+    });
+  });
+
+  describe('exit policies from microdescriptors', () => {
+    // What a client that uses microdescriptors (tor's default) gets: ns/all without p lines, a
+    // microdesc-flavor document whose m lines name each relay's microdescriptor, and md/all.
+    const NS_WITHOUT_P = RECORDED_INFO['ns/all']!.replace(/^p .*\n?/gm, '');
+    const NICKS = ['auth0', 'auth1', 'auth2', 'auth3'];
+
+    function microdesc(nick: string, ...lines: string[]): string {
+      return ['onion-key', `ntor-onion-key ${nick}key`, ...lines, `id ed25519 ${nick}id`].join('\n') + '\n';
+    }
+    const digestOf = (text: string) => createHash('sha256').update(text).digest('base64').replace(/=+$/, '');
+
+    /** The document (r lines without the descriptor digest, as the microdesc flavor writes them) naming `mds`. */
+    function microdescDocument(mds: Record<string, string>): string {
+      const entries = NS_WITHOUT_P.replace(/^r (\S+) (\S+) \S+ (.*)\n(s .*)$/gm, (_m, nick: string, id: string, rest: string, s: string) =>
+        `r ${nick} ${id} ${rest}\n${s}\nm ${digestOf(mds[nick]!)}`,
+      );
+      return `network-status-version 3 microdesc\nvote-status consensus\n${entries}\ndirectory-footer\n`;
+    }
+
+    it('a microdesc-flavor ns/all gives no summary; loadExitPolicies reads md/all by the m digests, in one GETINFO, and again after a new consensus', async () => {
+      const { fake, state } = await setup({ info: { 'ns/all': NS_WITHOUT_P } });
+      const auth0 = state.routers.get(FP.auth0)!;
+      assert.equal(auth0.exitPolicy, undefined);
+      assert.equal(auth0.acceptsPort(443), false, 'no summary: no port');
+      const mds: Record<string, string> = {
+        auth0: microdesc('auth0', 'p accept 80,443', 'p6 accept 443'),
+        auth1: microdesc('auth1'),
+        auth2: microdesc('auth2', 'p reject 25'),
+        auth3: microdesc('auth3', 'p accept 1-65535'),
+      };
+      fake.info({ 'dir/status-vote/current/consensus-microdesc': microdescDocument(mds), 'md/all': NICKS.map((n) => mds[n]).join('').slice(0, -1) });
+      assert.equal(await state.loadExitPolicies(), 4);
+      assert.deepEqual(commandsMatching(fake, /md\/all/), ['GETINFO dir/status-vote/current/consensus-microdesc md/all']);
+      assert.equal(auth0.acceptsPort(443), true);
+      assert.equal(auth0.acceptsPort(22), false);
+      assert.deepEqual(auth0.exitPolicyV6, { policy: 'accept', ranges: [[443, 443]] });
+      const auth1 = state.routers.get(FP.auth1)!;
+      assert.deepEqual(auth1.exitPolicy, { policy: 'reject', ranges: [[1, 65535]] }, 'no p line: reject 1-65535');
+      assert.equal(state.routers.get(FP.auth2)!.acceptsPort(25), false);
+      assert.equal(state.routers.get(FP.auth2)!.acceptsPort(80), true);
+
+      // The next consensus: auth0's microdescriptor changed, auth2's new one tor has not fetched yet.
+      const next: Record<string, string> = { ...mds, auth0: microdesc('auth0', 'p accept 22'), auth2: microdesc('auth2', 'p accept 9999') };
+      fake.info({
+        'dir/status-vote/current/consensus-microdesc': microdescDocument(next),
+        'md/all': [next['auth0'], next['auth1'], next['auth3']].join(''),
+      });
+      const asked = commandsMatching(fake, /md\/all/).length;
+      fake.rawEvent(`650+NEWCONSENSUS\r\n${NS_WITHOUT_P.replace(/\n/g, '\r\n')}\r\n.\r\n650 OK\r\n`);
+      await fake.waitForCommand(/md\/all/, asked + 1);
+      await sync(harness!);
+      const fresh = state.routers.get(FP.auth0)!;
+      assert.notEqual(fresh, auth0, 'a new consensus makes new Router objects');
+      assert.equal(fresh.acceptsPort(22), true);
+      assert.equal(fresh.acceptsPort(443), false);
+      assert.deepEqual(state.routers.get(FP.auth2)!.exitPolicy, { policy: 'reject', ranges: [[25, 25]] }, 'kept until tor has the new one');
+    });
+
+    it("keeps the p lines of an ns/all that has them; a tor without the microdesc document (UseMicrodescriptors 0) has them counted, not refused", async () => {
+      const { fake, state } = await setup();
+      const before = state.routers.get(FP.auth0)!.exitPolicy;
+      assert.notEqual(before, undefined, 'the recorded ns/all has p lines');
+      fake.handle(/^GETINFO dir\/status-vote\/current\/consensus-microdesc md\/all$/, () => ['551 Could not open cached consensus. Make sure FetchUselessDescriptors is set to 1.']);
+      assert.equal(await state.loadExitPolicies(), 4);
+      assert.equal(state.routers.get(FP.auth0)!.exitPolicy, before);
+    });
+
+    it('rejects with TorControlError when tor has no microdesc document and ns/all gave no summary', async () => {
+      const { fake, state } = await setup({ info: { 'ns/all': NS_WITHOUT_P } });
+      fake.handle(/^GETINFO dir\/status-vote\/current\/consensus-microdesc md\/all$/, () => ['551 Could not open cached consensus.']);
+      await assert.rejects(state.loadExitPolicies(), TorControlError);
+      assert.equal(state.routers.get(FP.auth0)!.exitPolicy, undefined);
+    });
+
+    it('refuses bad cancel options before asking tor, and a closed state', async () => {
+      const { fake, state } = await setup({ info: { 'ns/all': NS_WITHOUT_P } });
+      await assert.rejects(state.loadExitPolicies({ timeoutMs: -1 }), (e: unknown) => (e as { code?: string }).code === 'TOR_INVALID_VALUE');
+      assert.deepEqual(commandsMatching(fake, /md\/all/), []);
+      await state.close();
+      await assert.rejects(state.loadExitPolicies(), TorControlClosedError);
     });
   });
 

@@ -270,7 +270,7 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
       // `fresh` is not closed: it shares `control` with `tor`.
     });
 
-    it('TorState: buildCircuit, whenBuilt/whenClosed (even when already known), connectVia, closeCircuit, loadRouterVersions', async () => {
+    it('TorState: buildCircuit, whenBuilt/whenClosed (even when already known), connectVia, closeCircuit, loadRouterVersions, loadExitPolicies', async () => {
       const circuit = state.circuits.get('7');
       assert.ok(circuit && circuit.status === 'BUILT');
       await refused('state.buildCircuit', (v) => state.buildCircuit(undefined, { timeoutMs: v }));
@@ -281,6 +281,7 @@ describe('timeouts: negative, NaN and non-number values are refused before anyth
       assert.equal(open.callCount, 0, 'connectVia called open()');
       await refused('state.closeCircuit', (v) => state.closeCircuit('7', { timeoutMs: v }));
       await refused('state.loadRouterVersions', (v) => state.loadRouterVersions({ timeoutMs: v }));
+      await refused('state.loadExitPolicies', (v) => state.loadExitPolicies({ timeoutMs: v }));
     });
 
     it('TorConfig: get (even from the cache), set, defaults; TorGeoIp.lookup (even from the cache)', async () => {
