@@ -125,7 +125,13 @@ export class Router {
     return (this.parsed ??= parseRouterDetails(this.source, this.entryStart, this.entryEnd));
   }
 
-  /** Base64 digest of the relay's descriptor; undefined in microdescriptor consensuses. */
+  /**
+   * The base64 digest in the entry's `r` line: the relay's server descriptor's (SHA-1) when tor
+   * reads full descriptors; undefined in a microdesc-flavor consensus document. Beware: the
+   * `ns/all` of a client that uses microdescriptors (tor's default) has a digest there too, but it
+   * is the first 20 bytes of the microdescriptor's sha256 digest (tor 0.4.9), not a descriptor's,
+   * and nothing in `ns/all` tells the two apart.
+   */
   get descriptorDigest(): string | undefined {
     return this.details.descriptorDigest;
   }

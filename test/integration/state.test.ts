@@ -14,6 +14,7 @@ import { echoOnce, listenEchoServer } from '../support/echo-load.js';
 import { retryOnionLookup } from '../support/retry.js';
 import { parseCircuitStatusLine } from '../../src/control/events/circuit-events.js';
 import { parseStreamStatusLine } from '../../src/control/events/stream-events.js';
+import { parseRouterStatuses } from '../../src/state/consensus-parser.js';
 
 /** Resolves with the first emission of `name` whose arguments pass `test`; rejects after `timeoutMs`. */
 function waitFor<K extends keyof TorStateEvents>(
@@ -791,6 +792,8 @@ describe("state: exit policies of a client that uses microdescriptors (tor's def
     assert.equal(state.routers.size, network.relays.length);
     assert.equal(count, network.relays.length);
     const fullState = await shared!.getState();
+    const document = await joining!.control.getInfo('dir/status-vote/current/consensus-microdesc');
+    const microdescDigests = new Map(parseRouterStatuses(document).map((r) => [r.fingerprint, r.microdescDigest]));
     for (const relay of network.relays) {
       const router = state.routers.get(relay.fingerprint)!;
       const full = fullState.routers.get(relay.fingerprint)!;
@@ -799,6 +802,10 @@ describe("state: exit policies of a client that uses microdescriptors (tor's def
       assert.deepEqual(router.exitPolicy, full.exitPolicy, relay.nickname);
       assert.deepEqual(router.exitPolicyV6, { policy: 'reject', ranges: [[1, 65535]] }, relay.nickname);
       assert.equal(router.acceptsPort(80), false);
+      // Its ns/all r lines carry the start of the microdescriptor's digest where a descriptor's would be.
+      const mdDigest = Buffer.from(microdescDigests.get(relay.fingerprint)!, 'base64');
+      assert.equal(router.descriptorDigest, mdDigest.subarray(0, 20).toString('base64').replace(/=+$/, ''), relay.nickname);
+      assert.notEqual(full.descriptorDigest, router.descriptorDigest, relay.nickname);
     }
   });
 
