@@ -249,8 +249,9 @@ export class Router {
   /**
    * The publication time of the relay's descriptor, from the `r` line (UTC); undefined when it is
    * missing or malformed, and for a microdesc-flavor consensus, whose `r` lines all carry the
-   * placeholder `2038-01-01 00:00:00` instead (consensus method 33 and later, dir-spec 3.8.1):
-   * that is what tor's client reads, so `ns/all` gives no publication times.
+   * placeholder `2038-01-01 00:00:00` instead (consensus method 33 and later, dir-spec 3.8.1).
+   * tor 0.4.9's `ns/all` carries the placeholder even on a client that reads full descriptors
+   * (seen on the test network), so it gives no publication times.
    */
   get published(): Date | undefined {
     if (this.publishedDate === UNPARSED) {
