@@ -215,8 +215,10 @@ async function prepareDataDirectory(
     await chmod(dataDirectory, 0o700);
     const portFile = path.join(dataDirectory, 'control-port');
     await rm(portFile, { force: true });
+    // ExtendedErrors: tor then says why an onion service could not be reached (SOCKS replies
+    // 0xF0-0xF7, which torcon turns into TOR_SOCKS_ONION_* errors) instead of a bare "host unreachable".
     const config = withOptions(
-      withOptions({ DataDirectory: dataDirectory, ControlPort: 'auto', SocksPort: 'auto', CookieAuthentication: 1, Log: 'notice stdout' }, userConfig),
+      withOptions({ DataDirectory: dataDirectory, ControlPort: 'auto', SocksPort: 'auto ExtendedErrors', CookieAuthentication: 1, Log: 'notice stdout' }, userConfig),
       { ControlPortWriteToFile: portFile },
     );
     const torrc = path.join(dataDirectory, 'torrc');

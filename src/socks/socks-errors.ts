@@ -127,15 +127,32 @@ export const SOCKS_FAILURE_CODES = Object.freeze({
  * @param reply the REP byte
  * @param what what was asked, for the message, e.g. `connect to example.com:80 through tor`
  *   (never credentials)
+ * @param opts.onion the target is a `.onion` address: tor's generic replies then say so, not blame an exit
  * @example socksReplyError(0x05, 'connect to 127.0.0.1:1 through tor').code // 'TOR_SOCKS_CONNECTION_REFUSED'
  */
-export function socksReplyError(reply: number, what: string): TorSocksError {
+export function socksReplyError(reply: number, what: string, opts: { onion?: boolean } = {}): TorSocksError {
   const info = SOCKS_REPLY_ERRORS[reply];
   const hex = `0x${reply.toString(16).padStart(2, '0').toUpperCase()}`;
   if (!info) {
     return new TorSocksError(UNKNOWN_REPLY_CODE, `${what} failed: tor sent SOCKS reply ${hex}, which no spec defines`, reply);
   }
-  return new TorSocksError(info.code, `${what} failed: ${info.name} (SOCKS reply ${hex}): ${info.meaning}`, reply);
+  const meaning = (opts.onion === true ? ONION_MEANINGS[reply] : undefined) ?? info.meaning;
+  return new TorSocksError(info.code, `${what} failed: ${info.name} (SOCKS reply ${hex}): ${meaning}`, reply);
+}
+
+/**
+ * What tor's generic replies mean for a `.onion` target: no exit is involved, and tor sends these
+ * for a service it could not reach when the SocksPort lacks the ExtendedErrors flag (seen with tor
+ * 0.4.9: 0x04 for an address with no descriptor), where with the flag it says why.
+ */
+const ONION_MEANINGS: Readonly<Record<number, string>> = Object.freeze({
+  0x01: onionGeneric('tor could not complete the stream to the onion service'),
+  0x04: onionGeneric('tor could not reach the onion service'),
+  0x06: onionGeneric('the stream to the onion service timed out inside tor (retrying may work)'),
+});
+
+function onionGeneric(what: string): string {
+  return `${what}; a SocksPort with the ExtendedErrors flag says why (no descriptor found, introduction or rendezvous failed, client authorization needed, ...)`;
 }
 
 /** A failure of the SOCKS exchange that is not a reply byte (see {@link SOCKS_FAILURE_CODES}). */

@@ -1,6 +1,7 @@
 import type net from 'node:net';
 import type { SocksClient as SocksClientClass } from 'socks';
 import type { TorSocksError } from '../errors.js';
+import { isOnionHostname } from '../onion/service-id.js';
 import { socksFailure, socksReplyError } from './socks-errors.js';
 import type { SocksCredentials, SocksTarget } from './socks-request.js';
 
@@ -58,8 +59,9 @@ const AUTH_FAILED = 'Socks5 Authentication failed';
  * @param bytes everything tor sent on the socket during the handshake
  * @param what what was asked, e.g. `connect to example.com:80 through tor`
  * @param handshakeTimeoutMs the limit that applied, for the timeout message
+ * @param onion the target is a `.onion` address (see socksReplyError)
  */
-export function translateSocksFailure(message: string, bytes: Buffer, what: string, handshakeTimeoutMs: number): TorSocksError {
+export function translateSocksFailure(message: string, bytes: Buffer, what: string, handshakeTimeoutMs: number, onion = false): TorSocksError {
   const seen = decodeHandshakeBytes(bytes);
   const cause = new Error(message);
   if (seen.greetingVersion !== undefined && seen.greetingVersion !== 0x05) {
@@ -70,8 +72,7 @@ export function translateSocksFailure(message: string, bytes: Buffer, what: stri
     if (seen.reply.version !== 0x05) {
       return socksFailure('protocol', `${what} failed: tor's reply has SOCKS version 0x${seen.reply.version.toString(16)} instead of 5`, cause);
     }
-    const err = socksReplyError(seen.reply.reply, what);
-    return err;
+    return socksReplyError(seen.reply.reply, what, { onion });
   }
   if (message === TIMED_OUT) {
     return socksFailure('timeout', `${what} failed: tor did not complete the SOCKS handshake within ${handshakeTimeoutMs} ms`, cause);
@@ -171,7 +172,8 @@ export async function socksConnectHandshake(
       });
     } catch (err) {
       if (opts.signal.aborted) throw opts.signal.reason;
-      throw translateSocksFailure(String((err as Error)?.message ?? err), Buffer.concat(chunks), opts.what, opts.handshakeTimeoutMs);
+      const onion = isOnionHostname(target.host);
+      throw translateSocksFailure(String((err as Error)?.message ?? err), Buffer.concat(chunks), opts.what, opts.handshakeTimeoutMs, onion);
     } finally {
       if (client !== undefined) {
         const made = client;

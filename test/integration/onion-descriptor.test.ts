@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { connectTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
 import type { OnionService } from '../../src/onion/onion-types.js';
@@ -9,6 +8,7 @@ import { TorControlError, TorInvalidValueError, TorOnionDescriptorNotFoundError 
 import { ONION_RETRY_PAUSE_MS } from '../support/retry.js';
 import { sharedTestNetwork } from '../support/testnet-fixture.js';
 import type { TestNetwork } from '../../src/testnet.js';
+import { unpublishedServiceId as unpublishedId } from '../support/unpublished-onion.js';
 
 /**
  * tor.fetchOnionDescriptor against the private test network: the descriptor of a service published
@@ -16,11 +16,6 @@ import type { TestNetwork } from '../../src/testnet.js';
  */
 
 /** A v3 address nobody published: tor refuses one whose key is no ed25519 point, so a real key's. */
-function unpublishedId(): string {
-  const { x } = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' });
-  return serviceIdFromPublicKey(Buffer.from(x!, 'base64url'));
-}
-
 /**
  * The first fetch of a freshly published service. As for a first connection (see retryOnionLookup),
  * a fetch right at a time-period rotation of the test network can find no descriptor for a few

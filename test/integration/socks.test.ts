@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import dns from 'node:dns';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +12,6 @@ import tls from 'node:tls';
 import sinon from 'sinon';
 import type { StreamEvent } from '../../src/control/events/event-types.js';
 import { TorAbortError, TorFetchError, TorInvalidValueError, TorSocksError, TorTimeoutError } from '../../src/errors.js';
-import { serviceIdFromPublicKey } from '../../src/onion/service-id.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import type { Tor } from '../../src/tor/tor.js';
@@ -22,6 +21,7 @@ import { makeTestCertificate } from '../unit/socks-fake-server.js';
 import { TorProvider } from '../../src/di/tor-provider.js';
 import { pluginRegistry } from '../../src/di/container.js';
 import { connect as connectEndpoint } from '../../src/endpoints/connect.js';
+import { unpublishedOnion } from '../support/unpublished-onion.js';
 
 /**
  * The SOCKS layer against real tor: the client node of the private test network (its SocksPort
@@ -56,12 +56,6 @@ function readBody(res: http.IncomingMessage): Promise<string> {
 }
 
 /** A v3 onion address with a valid checksum for a fresh key: no service has it. */
-function unpublishedOnion(): string {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
-  return `${serviceIdFromPublicKey(raw)}.onion`;
-}
-
 describe('socks (integration, private test network)', function () {
   this.timeout(120_000);
   let network: TestNetwork;

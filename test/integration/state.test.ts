@@ -15,6 +15,7 @@ import { retryOnionLookup } from '../support/retry.js';
 import { parseCircuitStatusLine } from '../../src/control/events/circuit-events.js';
 import { parseStreamStatusLine } from '../../src/control/events/stream-events.js';
 import { parseRouterStatuses } from '../../src/state/consensus-parser.js';
+import { unpublishedOnion } from '../support/unpublished-onion.js';
 
 /** Resolves with the first emission of `name` whose arguments pass `test`; rejects after `timeoutMs`. */
 function waitFor<K extends keyof TorStateEvents>(
@@ -755,7 +756,7 @@ describe('TorState when its tor dies (an offline tor, killed)', function () {
   });
 });
 
-describe("state: exit policies of a client that uses microdescriptors (tor's default)", function () {
+describe("a client launched by torcon with tor's defaults, joining the network: microdescriptors, ExtendedErrors", function () {
   this.timeout(180_000);
   let network: TestNetwork;
   let joining: Tor | undefined;
@@ -808,6 +809,14 @@ describe("state: exit policies of a client that uses microdescriptors (tor's def
       assert.equal(router.descriptorDigest, mdDigest.subarray(0, 20).toString('base64').replace(/=+$/, ''), relay.nickname);
       assert.notEqual(full.descriptorDigest, router.descriptorDigest, relay.nickname);
     }
+  });
+
+  it('says why an onion service cannot be reached: launchTor gives its SocksPort ExtendedErrors (no descriptor -> TOR_SOCKS_ONION_NOT_FOUND)', async () => {
+    const { SocksPort: ports } = await joining!.control.getConf(['SocksPort']);
+    assert.deepEqual(ports, ['auto ExtendedErrors']);
+    // Without the flag tor 0.4.9 answers 0x04, host unreachable, for the same address.
+    await assert.rejects(joining!.connect({ host: unpublishedOnion(), port: 80 }, { timeoutMs: 90_000 }), (e: unknown) =>
+      e instanceof TorSocksError && e.code === 'TOR_SOCKS_ONION_NOT_FOUND' && e.reply === 0xf0);
   });
 
   it('the full-descriptor client (UseMicrodescriptors 0) has no microdesc consensus: its summaries are counted, not refused', async () => {

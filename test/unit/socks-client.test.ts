@@ -273,6 +273,16 @@ describe('socks client: connect through a fake SOCKS server', () => {
     await waitUntil(() => fake.connections.every((c) => c.closed), 'every SOCKS connection closed');
   });
 
+  it("a generic reply for a .onion target says the onion service could not be reached (what tor sends without ExtendedErrors), one for a host blames the exit", async () => {
+    const { client } = await setup(() => ({ reply: 0x04 }));
+    await assert.rejects(client.connect({ host: 'x.onion', port: 80 }), (e: unknown) => {
+      assert.ok(isSocksError('TOR_SOCKS_HOST_UNREACHABLE', 0x04)(e));
+      assert.match((e as Error).message, /^connect to x\.onion:80 through tor failed: host unreachable \(SOCKS reply 0x04\): tor could not reach the onion service; a SocksPort with the ExtendedErrors flag says why/);
+      return true;
+    });
+    await assert.rejects(client.connect({ host: 'example.com', port: 80 }), /the exit could not resolve or reach the host/);
+  });
+
   it('beforeHandshake gets the socket (localPort = the port tor sees) before any SOCKS byte, and is awaited', async () => {
     const { fake, client } = await setup();
     let seen: { localPort?: number; bytesAtCall?: number } = {};

@@ -43,6 +43,21 @@ describe('socks errors: SOCKS5 reply byte -> TorSocksError', () => {
     assert.equal(codes.size, 16);
   });
 
+  it("tor's generic replies for a .onion target speak of the onion service, not of an exit, and point at ExtendedErrors", () => {
+    for (const [reply, said] of [[0x01, /could not complete the stream to the onion service/], [0x04, /could not reach the onion service/], [0x06, /onion service timed out/]] as const) {
+      const err = socksReplyError(reply, 'connect to example.onion:80 through tor', { onion: true });
+      assert.equal(err.code, SOCKS_REPLY_ERRORS[reply]!.code, 'the code stays the reply byte\'s');
+      assert.equal(err.reply, reply);
+      assert.match(err.message, said);
+      assert.match(err.message, /ExtendedErrors flag says why/);
+      assert.doesNotMatch(err.message, /exit/);
+    }
+    // Other replies (an onion service's tor refusing the port, say) read the same for both.
+    assert.equal(socksReplyError(0x05, 'x', { onion: true }).message, socksReplyError(0x05, 'x').message);
+    assert.equal(socksReplyError(0xf0, 'x', { onion: true }).message, socksReplyError(0xf0, 'x').message);
+    assert.match(socksReplyError(0x04, 'x').message, /the exit could not resolve or reach the host/);
+  });
+
   for (const reply of [0x09, 0x7f, 0xef, 0xf8, 0xff]) {
     it(`an undefined reply 0x${reply.toString(16)} keeps its byte under ${UNKNOWN_REPLY_CODE}`, () => {
       const err = socksReplyError(reply, 'x');
