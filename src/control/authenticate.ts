@@ -103,7 +103,12 @@ async function readCookie(path: string): Promise<Buffer | string> {
     if (err instanceof NotASmallFileError) {
       return err.size === undefined ? `cookie file ${path} ${err.message}` : `cookie file ${path} is ${err.size} bytes, not 32`;
     }
-    return `cannot read the cookie file ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    const hint =
+      code === 'EACCES' || code === 'EPERM'
+        ? ": it is for tor's user and group only (on Debian and Ubuntu, add your user to the debian-tor group with `sudo adduser $USER debian-tor` and log in again)"
+        : '';
+    return `cannot read the cookie file ${path} (${code})${hint}`;
   }
 }
 

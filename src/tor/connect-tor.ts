@@ -67,6 +67,9 @@ export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
   const endpoints = explicit ? [explicit] : [...DEFAULT_CONTROL_ENDPOINTS];
   const tried: string[] = [];
   let last: unknown;
+  // A tor that runs but whose control socket this user may not open (Debian's, for a user outside
+  // its group): "no running tor" would send the user looking for the wrong thing.
+  let denied: string | undefined;
   for (const endpoint of endpoints) {
     const address = parseControlEndpoint(endpoint);
     try {
@@ -88,12 +91,19 @@ export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
           ? `TOR_PROTOCOL_ERROR: not a tor control port? ${inner.message}`
           : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
       tried.push(`${endpoint} (${code})`);
+      if (code === 'EACCES' || code === 'EPERM') denied ??= endpoint;
     }
   }
-  throw new TorNotAvailableError(
-    explicit ? `cannot reach tor's control port at ${explicit}` : 'no running tor found',
-    tried,
-    { cause: last },
+  const what = explicit ? `cannot reach tor's control port at ${explicit}` : 'no running tor found';
+  throw new TorNotAvailableError(denied === undefined ? what : `${what}: ${deniedHint(denied)}`, tried, { cause: last });
+}
+
+/** What to do about a control socket that refused this user (EACCES). */
+function deniedHint(endpoint: string): string {
+  return (
+    `${endpoint} exists but is not open to this user, so a tor probably runs there: its control socket ` +
+    'is for tor\'s user and group only (on Debian and Ubuntu, add your user to the debian-tor group with ' +
+    '`sudo adduser $USER debian-tor` and log in again)'
   );
 }
 
