@@ -94,7 +94,7 @@ export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
       if (code === 'EACCES' || code === 'EPERM') denied ??= endpoint;
     }
   }
-  const what = explicit ? `cannot reach tor's control port at ${explicit}` : 'no running tor found';
+  const what = explicit ? `cannot reach tor's control port at ${explicit}` : denied ? 'found no tor this user may control' : 'no running tor found';
   throw new TorNotAvailableError(denied === undefined ? what : `${what}: ${deniedHint(denied)}`, tried, { cause: last });
 }
 
