@@ -68,7 +68,7 @@ export async function authenticate(
         await safeCookie(control, cookie, opts);
       } else if (method === 'HASHEDPASSWORD') {
         if (opts.password === undefined) {
-          failures.push('HASHEDPASSWORD: no password given');
+          failures.push('HASHEDPASSWORD: no password given (the `password` option; connectTor and the CLI also read $TOR_CONTROL_PASSWORD)');
           continue;
         }
         await control.command(`AUTHENTICATE ${quoteValue(opts.password, 'password')}`, opts);

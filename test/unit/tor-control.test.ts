@@ -678,7 +678,7 @@ describe('authentication against a scripted peer', () => {
     const err = await openTorControl(peer.endpoint).catch((e: unknown) => e);
     assert.ok(err instanceof TorAuthError);
     assert.match(err.message, /SAFECOOKIE: cannot read the cookie file/);
-    assert.match(err.message, /HASHEDPASSWORD: no password given/);
+    assert.match(err.message, /HASHEDPASSWORD: no password given \(the `password` option; connectTor and the CLI also read \$TOR_CONTROL_PASSWORD\)/);
   });
 
   it('uses NULL when that is all tor offers', async () => {
