@@ -7,6 +7,7 @@ import { addTorCommands } from './commands/tor-commands.js';
 import { addTestnetCommands } from './commands/testnet-commands.js';
 import { addServeCommands } from './commands/serve-commands.js';
 import { addMonitorCommand } from './commands/monitor-command.js';
+import { addRelaysCommand } from './commands/relays-command.js';
 import { addDemoCommand } from './commands/demo-command.js';
 import { UsageError } from './errors.js';
 import { TorError } from '../errors.js';
@@ -71,6 +72,7 @@ export function buildProgram(output: Output, signal: AbortSignal): Command {
   addTorCommands(program, ctx);
   addServeCommands(program, ctx);
   addMonitorCommand(program, ctx);
+  addRelaysCommand(program, ctx);
   addTestnetCommands(program, ctx);
   return program;
 }

@@ -262,6 +262,32 @@ describe('torcon CLI against the shared test network (child processes)', functio
       assert.deepEqual(lines(r.stdout), [`version=${tor.version}`, `net/listeners/socks="127.0.0.1:${network.socksPort}"`]);
     });
 
+    it('relays lists the consensus (fingerprint, address, flags, exit summary); --flag, --exit-port and --json filter and format', async () => {
+      const r = await runCli(['relays']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(lines(r.stdout).length, network.relays.length);
+      for (const relay of network.relays) {
+        // The test network's exits reach only 127.0.0.0/8: their summaries (about most addresses) reject all.
+        const line = new RegExp(`^${relay.nickname}  \\$${relay.fingerprint}  127\\.0\\.0\\.1:${relay.orPort}  \\d+ kB/s  \\S*\\bExit\\b\\S*  reject 1-65535$`, 'm');
+        assert.match(r.stdout, line);
+      }
+      const j = await runCli(['relays', '--flag', 'Exit', 'Guard', '--json']);
+      assert.equal(j.code, 0, j.stderr);
+      const listed = lines(j.stdout).map((l) => JSON.parse(l) as { fingerprint: string; orPort: number; flags: string[]; exitPolicy: unknown });
+      assert.deepEqual(listed.map((x) => x.fingerprint).sort(), network.relays.map((x) => x.fingerprint).sort());
+      for (const x of listed) {
+        assert.ok(x.flags.includes('Exit') && x.flags.includes('Guard'), x.fingerprint);
+        assert.deepEqual(x.exitPolicy, { policy: 'reject', ranges: [[1, 65535]] });
+      }
+      for (const args of [['--exit-port', '80'], ['--flag', 'NoSuchFlag']]) {
+        const none = await runCli(['relays', ...args]);
+        assert.deepEqual([none.code, none.stdout, none.stderr], [0, '', ''], args.join(' '));
+      }
+      const bad = await runCli(['relays', '--exit-port', '70000']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /--exit-port must be a port number 1-65535/);
+    });
+
     it('info with an unknown key exits 1 with one line naming the cause', async () => {
       const r = await runCli(['info', 'no/such/key']);
       assert.equal(r.code, 1);
