@@ -17,6 +17,13 @@ export interface OnionServiceEvents {
    * `republish=true`, once a tor was back). `closed` is false again; `lost` may follow again.
    */
   republished: [];
+  /**
+   * After `lost`, with `republish=true`: an attempt to publish the service again failed (`error`:
+   * typically TorNotAvailableError while no tor answers). `nextTryMs` is how long until the next
+   * attempt, or undefined when torcon gave up (the tor that came back gave the service another
+   * address: an OnionPublishError). Nothing else reports these, so listen to log or alert.
+   */
+  republishFailed: [error: Error, nextTryMs: number | undefined];
   /** The service was closed by `close()` (after `lost` too, once `close()` is called). */
   close: [];
 }

@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import { OnionPublishError } from '../errors.js';
 import { TorOnionService } from '../onion/onion-service.js';
 import type { OnionServiceOptions } from '../onion/onion-types.js';
 import { logger } from '../util/log.js';
@@ -23,7 +24,8 @@ export function isRepublished(endpoint: object): boolean {
  * restarted, or the control connection closed): publish the same service again (its key, ports,
  * clients and server) on whatever tor `findTor` gives now, retrying with backoff until that works
  * or the service or its server is closed, then hand it to `service.republishedAs` (which emits
- * `republished`). Each later loss starts it again.
+ * `republished`). Each failed try emits `republishFailed` (the error, the wait before the next try;
+ * undefined when it gives up). Each later loss starts it again.
  *
  * @param options - what created the service, as given; its key source and local listener
  *   options are replaced: the key is the service's own, and the server already listens.
@@ -45,6 +47,14 @@ export function republishWhenLost(
     wake?.();
   });
   const stillWanted = () => !closed && server.listening;
+  // The application's only word of a failed attempt; a listener that throws must not end the loop.
+  const reportFailure = (error: Error, nextTryMs: number | undefined) => {
+    try {
+      service.emit('republishFailed', error, nextTryMs);
+    } catch (err) {
+      log('a republishFailed listener of %s threw: %O', service.address, err);
+    }
+  };
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
       wake = resolve;
@@ -62,7 +72,10 @@ export function republishWhenLost(
         if (!stillWanted() || !(created instanceof TorOnionService) || created.serviceId !== service.serviceId) {
           const other = stillWanted();
           await created.close();
-          if (other) log('publishing %s again gave another address: given up', service.address);
+          if (other) {
+            log('publishing %s again gave another address: given up', service.address);
+            reportFailure(new OnionPublishError(`publishing ${service.address} again gave another address (was its key file replaced?): torcon gave up`), undefined);
+          }
           return;
         }
         service.republishedAs(created);
@@ -70,6 +83,7 @@ export function republishWhenLost(
         return;
       } catch (err) {
         log('publishing %s again failed (next try in %d ms): %s', service.address, delay, (err as Error).message);
+        if (stillWanted()) reportFailure(err instanceof Error ? err : new Error(String(err)), delay);
         await pause(delay);
         delay = Math.min(delay * 2, MAX_RETRY_MS);
       }

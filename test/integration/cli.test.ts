@@ -844,6 +844,8 @@ describe('torcon monitor, events and serve when their tor dies (offline tors)', 
       await child.waitFor(/^http:\/\/[a-z2-7]{56}\.onion\/$/, 'stdout', 30_000);
       process.kill(first.pid!, 'SIGKILL');
       await child.waitFor(/^serve: onion:80:awaitUpload=false:republish=true is gone \(.*\); publishing it again once a tor is back \(republish=true\)$/, 'stderr', 30_000);
+      // The first try comes at once, and finds no tor yet.
+      await child.waitFor(/^serve: onion:80:awaitUpload=false:republish=true not published yet \(TOR_NOT_AVAILABLE: .*\); next try in 1 s$/, 'stderr', 30_000);
       second = await launchTor({ config });
       await child.waitFor(/^serve: onion:80:awaitUpload=false:republish=true published again$/, 'stderr', 30_000);
       assert.equal(child.child.exitCode, null, 'still serving');

@@ -15,6 +15,7 @@ import { listen, connectTor, type ListeningEndpoint, type TorOnionService } from
 export async function onion(): Promise<string> {
   const service = await listen(http.createServer(), 'onion:80');
   service.on('lost', (err: Error) => console.error(err.message));
+  service.on('republishFailed', (err, nextTryMs) => console.error(err.message, nextTryMs === undefined ? 'given up' : nextTryMs.toFixed(0)));
   const typed: TorOnionService = service;
   return typed.hostname + (service.privateKey ?? '');
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import sinon from 'sinon';
-import { TorNotAvailableError } from '../../src/errors.js';
+import { OnionPublishError, TorNotAvailableError } from '../../src/errors.js';
 import { TorOnionService, type OnionServiceTeardown } from '../../src/onion/onion-service.js';
 import type { OnionServiceOptions } from '../../src/onion/onion-types.js';
 import type { TorLike } from '../../src/plugins/plugin-types.js';
@@ -134,6 +134,29 @@ describe('onion: republish=true, the loop', () => {
     await first.close();
   });
 
+  it("reports each failed try with republishFailed (the error, the wait before the next), and a listener that throws does not stop it", async () => {
+    const first = service();
+    const finder = noTorYet();
+    republishWhenLost(first, server, OPTIONS, finder.find);
+    const heard: Array<[string, number | undefined]> = [];
+    first.on('republishFailed', (err, nextTryMs) => {
+      heard.push([(err as { code?: string }).code ?? err.message, nextTryMs]);
+      throw new Error('a listener that throws');
+    });
+    first.connectionLost(new Error('tor died'));
+    await clock.tickAsync(7_000);
+    assert.deepEqual(heard, [
+      ['TOR_NOT_AVAILABLE', 1_000],
+      ['TOR_NOT_AVAILABLE', 2_000],
+      ['TOR_NOT_AVAILABLE', 4_000],
+      ['TOR_NOT_AVAILABLE', 8_000],
+    ]);
+    assert.equal(finder.calls(), 4, 'the loop went on after each throwing listener');
+    await first.close();
+    await clock.tickAsync(60_000);
+    assert.equal(heard.length, 4, 'nothing after close()');
+  });
+
   it('stops when the service is closed while it waits, and when its server no longer listens', async () => {
     const first = service();
     const finder = noTorYet();
@@ -166,11 +189,17 @@ describe('onion: republish=true, the loop', () => {
     });
     let republished = false;
     first.on('republished', () => (republished = true));
+    const failures: Array<[Error, number | undefined]> = [];
+    first.on('republishFailed', (err, nextTryMs) => failures.push([err, nextTryMs]));
     first.connectionLost(new Error('tor died'));
     await clock.tickAsync(60_000);
     assert.equal(calls, 1);
     assert.equal(td.removed, 1, 'the other address was removed again');
     assert.equal(republished, false);
+    assert.equal(failures.length, 1);
+    assert.ok(failures[0]![0] instanceof OnionPublishError, String(failures[0]![0]));
+    assert.match(failures[0]![0].message, /gave another address .*torcon gave up/);
+    assert.equal(failures[0]![1], undefined, 'no next try');
     assert.equal(first.closed, true);
     await first.close();
   });

@@ -9,7 +9,7 @@ import type { Tor } from '../../tor/tor.js';
 import type { CliContext } from '../context.js';
 import { connectOptions, untilAborted } from '../context.js';
 import { passSignalsOn, signalApp, spawnApp } from '../app-signals.js';
-import { Interrupted, UsageError } from '../errors.js';
+import { describeError, Interrupted, UsageError } from '../errors.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { CLIENT_AUTH_HINT, clientAuthLines } from '../client-auth-lines.js';
 import { println, Progress } from '../output.js';
@@ -134,8 +134,14 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
  * Rejects when an onion service is lost (`lost`: its tor died or its control connection closed),
  * so that serve exits 1 saying so instead of serving an address nobody can reach any more. Other
  * endpoints have no such event: for them it never settles. A service with `republish=true` is
- * published again by torcon: serve says so each time, and goes on.
+ * published again by torcon: serve says so each time (and each failed try), and goes on, unless
+ * torcon gives up (the tor that came back gave another address): then it exits 1 as well.
  */
+/** `1 s`, `30 s`: the republish loop's waits are whole seconds. */
+function formatSeconds(ms: number): string {
+  return `${Math.round(ms / 1000)} s`;
+}
+
 function untilLost(endpoint: object, ctx: CliContext, port: string): Promise<never> {
   return new Promise((_, reject) => {
     if (!(endpoint instanceof EventEmitter)) return;
@@ -147,6 +153,11 @@ function untilLost(endpoint: object, ctx: CliContext, port: string): Promise<nev
       println(ctx.output.err, `serve: ${redactEndpoint(port)} is gone (${err.message}); publishing it again once a tor is back (republish=true)`),
     );
     endpoint.on('republished', () => println(ctx.output.err, `serve: ${redactEndpoint(port)} published again`));
+    endpoint.on('republishFailed', (err: Error, nextTryMs: number | undefined) => {
+      // Given up: the address is gone for good, as for a service without republish=true.
+      if (nextTryMs === undefined) reject(err);
+      else println(ctx.output.err, `serve: ${redactEndpoint(port)} not published yet (${describeError(err)}); next try in ${formatSeconds(nextTryMs)}`);
+    });
   });
 }
 
