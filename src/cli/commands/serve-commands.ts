@@ -142,7 +142,7 @@ function formatSeconds(ms: number): string {
   return `${Math.round(ms / 1000)} s`;
 }
 
-function untilLost(endpoint: object, ctx: CliContext, port: string): Promise<never> {
+export function untilLost(endpoint: object, ctx: CliContext, port: string): Promise<never> {
   return new Promise((_, reject) => {
     if (!(endpoint instanceof EventEmitter)) return;
     if (!isRepublished(endpoint)) {
