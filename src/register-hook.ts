@@ -334,9 +334,19 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
  * service is gone while the server goes on listening locally, and nothing would tell anyone. A
  * process warning (on stderr, each time) says so; it is no 'error' on the server, which would end
  * an application that has no 'error' listener over something it cannot mend. With
- * `republish=true` torcon publishes the service again itself, and the warning says that.
+ * `republish=true` torcon publishes the service again itself, and the warning says that; should
+ * torcon give up (the tor that came back gave another address), a second warning says so.
  */
-function warnWhenLost(service: TorOnionService, server: net.Server): void {
+export function warnWhenLost(service: TorOnionService, server: net.Server): void {
+  // With republish=true, a try that fails is retried (and the application may listen for each);
+  // only torcon giving up leaves the address gone for good, as a lost service without it.
+  service.on('republishFailed', (err: Error, nextTryMs: number | undefined) => {
+    if (nextTryMs !== undefined || !server.listening) return;
+    process.emitWarning(
+      `torcon: gave up publishing the onion service ${service.address} again (${err.message}); the server still listens locally: restart the application to publish it again`,
+      { code: 'TORCON_ONION_LOST' },
+    );
+  });
   service.on('lost', (err: Error) => {
     if (!server.listening) return;
     const next = isRepublished(service)
