@@ -130,6 +130,11 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
     });
 }
 
+/** `1 s`, `30 s`: the republish loop's waits are whole seconds. */
+function formatSeconds(ms: number): string {
+  return `${Math.round(ms / 1000)} s`;
+}
+
 /**
  * Rejects when an onion service is lost (`lost`: its tor died or its control connection closed),
  * so that serve exits 1 saying so instead of serving an address nobody can reach any more. Other
@@ -137,11 +142,6 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
  * published again by torcon: serve says so each time (and each failed try), and goes on, unless
  * torcon gives up (the tor that came back gave another address): then it exits 1 as well.
  */
-/** `1 s`, `30 s`: the republish loop's waits are whole seconds. */
-function formatSeconds(ms: number): string {
-  return `${Math.round(ms / 1000)} s`;
-}
-
 export function untilLost(endpoint: object, ctx: CliContext, port: string): Promise<never> {
   return new Promise((_, reject) => {
     if (!(endpoint instanceof EventEmitter)) return;
