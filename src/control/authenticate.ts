@@ -91,6 +91,13 @@ export async function authenticate(
 }
 
 /**
+ * Why a system tor's control socket or cookie file refuses a user (EACCES), and what to do: the
+ * end of a sentence about it, for the cookie file here and the control socket in connectTor.
+ */
+export const FOR_TOR_GROUP_ONLY =
+  "for tor's user and group only (on Debian and Ubuntu, add your user to the debian-tor group with `sudo adduser $USER debian-tor` and log in again)";
+
+/**
  * The 32 bytes of a cookie file, or why it cannot be one. The path comes from the server, so it is
  * checked before anything is read: a regular file of exactly 32 bytes (the server could name
  * /dev/zero, a FIFO that never ends, or a huge file).
@@ -104,10 +111,7 @@ async function readCookie(path: string): Promise<Buffer | string> {
       return err.size === undefined ? `cookie file ${path} ${err.message}` : `cookie file ${path} is ${err.size} bytes, not 32`;
     }
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    const hint =
-      code === 'EACCES' || code === 'EPERM'
-        ? ": it is for tor's user and group only (on Debian and Ubuntu, add your user to the debian-tor group with `sudo adduser $USER debian-tor` and log in again)"
-        : '';
+    const hint = code === 'EACCES' || code === 'EPERM' ? `: it is ${FOR_TOR_GROUP_ONLY}` : '';
     return `cannot read the cookie file ${path} (${code})${hint}`;
   }
 }

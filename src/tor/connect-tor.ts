@@ -1,4 +1,5 @@
 import { TorAuthError, TorError, TorNotAvailableError } from '../errors.js';
+import { FOR_TOR_GROUP_ONLY } from '../control/authenticate.js';
 import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
 import { assertCancelOptions, type CancelOptions } from '../util/abort.js';
 import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
@@ -100,11 +101,7 @@ export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
 
 /** What to do about a control socket that refused this user (EACCES). */
 function deniedHint(endpoint: string): string {
-  return (
-    `${endpoint} exists but is not open to this user, so a tor probably runs there: its control socket ` +
-    'is for tor\'s user and group only (on Debian and Ubuntu, add your user to the debian-tor group with ' +
-    '`sudo adduser $USER debian-tor` and log in again)'
-  );
+  return `${endpoint} exists but is not open to this user, so a tor probably runs there: its control socket is ${FOR_TOR_GROUP_ONLY}`;
 }
 
 /**
