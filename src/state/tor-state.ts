@@ -371,6 +371,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
   private documentLines: Map<string, DocumentLines> | undefined = undefined;
   /** loadRouterVersions was called: read the document again after each new consensus. */
   private versionsWanted = false;
+  /** The routers' generation (snapshot.routerGeneration) that documentLines were read for. */
+  private documentGeneration = -1;
   /** Microdescriptors' exit-policy summaries by base64 identity, once loadExitPolicies read them. */
   private microdescPolicies: Map<string, MicrodescriptorPolicies> | undefined = undefined;
   /** loadExitPolicies was called: read them again after each new consensus. */
@@ -687,6 +689,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
     // Clients fetch the microdescriptor flavor; those with UseMicrodescriptors 0 the full one.
     // The one that answered last time is asked first.
     const [first, second] = this.documentKey === DOCUMENT_KEYS[1] ? [DOCUMENT_KEYS[1], DOCUMENT_KEYS[0]] : DOCUMENT_KEYS;
+    const generation = this.snap.routerGeneration;
     let text: string;
     try {
       text = await this.control.getInfo(first, opts);
@@ -697,6 +700,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
       this.documentKey = second;
     }
     this.documentLines = readDocumentLines(text);
+    this.documentGeneration = generation;
     let n = 0;
     for (const r of this.snap.routers.values()) if (r.version !== undefined) n++;
     return n;
@@ -711,7 +715,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * microdescriptor) and of all its microdescriptors (`md/all`), so it is not done unless asked;
    * once asked, the state reads them again after each new consensus (a relay whose new
    * microdescriptor tor has not fetched yet keeps the summary it had). A relay whose `ns/all`
-   * entry has a `p` line keeps that one.
+   * entry has a `p` line keeps that one. The document's `v`/`pr` lines are kept as
+   * loadRouterVersions keeps them (`Router.version` and `protocols` come with it).
    *
    * @returns how many of the state's routers have an exit-policy summary now
    * @throws TorControlError when tor has no microdesc-flavor consensus and `ns/all` gave no relay a
@@ -726,24 +731,42 @@ export class TorState extends EventEmitter<TorStateEvents> {
     this.assertOpen();
     assertCancelOptions(opts);
     this.policiesWanted = true;
+    const generation = this.snap.routerGeneration;
     let info: Record<string, string>;
     try {
       info = await this.control.getInfo([MICRODESC_DOCUMENT_KEY, 'md/all'], opts);
     } catch (err) {
       // A client with UseMicrodescriptors 0 has no such document, and its ns/all has the summaries.
-      if (err instanceof TorControlError && this.countExitPolicies() > 0) return this.countExitPolicies();
+      const counted = err instanceof TorControlError ? this.countExitPolicies() : 0;
+      if (counted > 0) return counted;
       throw err;
     }
     const byDigest = readMicrodescriptorPolicies(info['md/all']!);
+    const document = readDocumentLines(info[MICRODESC_DOCUMENT_KEY]!);
+    // The same document gives the versions (loadRouterVersions' lines): kept, so that it is not
+    // read twice after each new consensus when both are wanted.
+    this.documentLines = document;
+    this.documentKey = MICRODESC_DOCUMENT_KEY;
+    this.documentGeneration = generation;
     const previous = this.microdescPolicies;
     const byIdentity = new Map<string, MicrodescriptorPolicies>();
-    for (const [identity, lines] of readDocumentLines(info[MICRODESC_DOCUMENT_KEY]!)) {
+    for (const [identity, lines] of document) {
       const found = lines.microdescDigest === undefined ? undefined : byDigest.get(lines.microdescDigest);
       const policies = found ?? previous?.get(identity);
       if (policies !== undefined) byIdentity.set(identity, policies);
     }
     this.microdescPolicies = byIdentity;
     return this.countExitPolicies();
+  }
+
+  /**
+   * After a new consensus, what loadExitPolicies and loadRouterVersions read, as asked: one read
+   * of the microdesc document serves both; the versions are read on their own only when that did
+   * not happen (a tor with the full flavor only, or policies not wanted).
+   */
+  private async readDocumentsAgain(): Promise<void> {
+    if (this.policiesWanted) await this.loadExitPolicies().catch((err) => log('reading the new microdescriptors failed: %s', err));
+    if (this.versionsWanted && this.documentGeneration !== this.snap.routerGeneration) await this.loadRouterVersions();
   }
 
   private countExitPolicies(): number {
@@ -851,11 +874,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
       switch (e.type) {
         case 'NEWCONSENSUS':
           deferRouterStatuses(this.snap, e.body, (p) => log('NEWCONSENSUS: skipped entry at line %d: %s', p.line, p.reason));
-          if (this.versionsWanted) {
-            this.loadRouterVersions().catch((err) => log('reading the new consensus document failed: %s', err));
-          }
-          if (this.policiesWanted) {
-            this.loadExitPolicies().catch((err) => log('reading the new microdescriptors failed: %s', err));
+          if (this.versionsWanted || this.policiesWanted) {
+            this.readDocumentsAgain().catch((err) => log('reading the new consensus document failed: %s', err));
           }
           this.fire('consensus', this.snap.routers);
           break;

@@ -769,6 +769,8 @@ describe("a client launched by torcon with tor's defaults, joining the network: 
     const torrc = await readFile(path.join(network.clientNode.dataDir, 'torrc'), 'utf8');
     const dirAuthorities = torrc.split('\n').filter((l) => l.startsWith('DirAuthority ')).map((l) => l.slice('DirAuthority '.length));
     assert.ok(dirAuthorities.length >= 1);
+    // Never a tor that could reach the public network: every authority it may ask is on loopback.
+    for (const line of dirAuthorities) assert.match(line, / 127\.0\.0\.1:\d+ [0-9A-F]{40}$/, line);
     joining = await launchTor({
       config: { TestingTorNetwork: 1, UseDefaultFallbackDirs: 0, DirAuthority: dirAuthorities, PathsNeededToBuildCircuits: 0.67 },
       timeoutMs: 120_000,

@@ -2212,10 +2212,13 @@ describe('state: TorState against a fake control port', () => {
     }
     const digestOf = (text: string) => createHash('sha256').update(text).digest('base64').replace(/=+$/, '');
 
-    /** The document (r lines without the descriptor digest, as the microdesc flavor writes them) naming `mds`. */
-    function microdescDocument(mds: Record<string, string>): string {
+    /**
+     * The document (r lines without the descriptor digest, as the microdesc flavor writes them)
+     * naming `mds`, with `v` lines when `version` is given.
+     */
+    function microdescDocument(mds: Record<string, string>, version?: string): string {
       const entries = NS_WITHOUT_P.replace(/^r (\S+) (\S+) \S+ (.*)\n(s .*)$/gm, (_m, nick: string, id: string, rest: string, s: string) =>
-        `r ${nick} ${id} ${rest}\n${s}\nm ${digestOf(mds[nick]!)}`,
+        `r ${nick} ${id} ${rest}\n${s}${version === undefined ? '' : `\nv Tor ${version}`}\nm ${digestOf(mds[nick]!)}`,
       );
       return `network-status-version 3 microdesc\nvote-status consensus\n${entries}\ndirectory-footer\n`;
     }
@@ -2257,6 +2260,27 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(fresh.acceptsPort(22), true);
       assert.equal(fresh.acceptsPort(443), false);
       assert.deepEqual(state.routers.get(FP.auth2)!.exitPolicy, { policy: 'reject', ranges: [[25, 25]] }, 'kept until tor has the new one');
+    });
+
+    it('with versions wanted too, reads the microdesc document once per new consensus, for both', async () => {
+      const { fake, state } = await setup({ info: { 'ns/all': NS_WITHOUT_P } });
+      const mds = Object.fromEntries(NICKS.map((n) => [n, microdesc(n, 'p accept 443')]));
+      const all = NICKS.map((n) => mds[n]).join('');
+      fake.info({ 'dir/status-vote/current/consensus-microdesc': microdescDocument(mds, '0.4.9.1'), 'md/all': all });
+      assert.equal(await state.loadRouterVersions(), 4);
+      assert.equal(await state.loadExitPolicies(), 4);
+      const documentReads = () => commandsMatching(fake, /^GETINFO dir\/status-vote\/current\/consensus-microdesc/).length;
+      const before = documentReads();
+
+      fake.info({ 'dir/status-vote/current/consensus-microdesc': microdescDocument(mds, '0.4.9.2'), 'md/all': all });
+      fake.rawEvent(`650+NEWCONSENSUS\r\n${NS_WITHOUT_P.replace(/\n/g, '\r\n')}\r\n.\r\n650 OK\r\n`);
+      await fake.waitForCommand(/md\/all/, 2);
+      await sync(harness!);
+      await sync(harness!);
+      const fresh = state.routers.get(FP.auth0)!;
+      assert.equal(fresh.version, '0.4.9.2', 'the versions came with the microdescriptors');
+      assert.equal(fresh.acceptsPort(443), true);
+      assert.equal(documentReads(), before + 1, 'one read of the document, not one for each');
     });
 
     it("keeps the p lines of an ns/all that has them; a tor without the microdesc document (UseMicrodescriptors 0) has them counted, not refused", async () => {
