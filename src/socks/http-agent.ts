@@ -19,8 +19,8 @@ export interface HttpAgentOptions {
   /**
    * Send every connection of this agent over this circuit (a Circuit of the live state, or its
    * id), as `tor.connect(target, { circuit })` does, with the same errors (a request fails with
-   * them): TorCircuitError when the circuit does not exist, closed, serves onion-service protocols,
-   * or its exit refuses the stream; TorInvalidValueError for an `.onion` host. Kept connections
+   * them): TorCircuitError when the circuit does not exist, closed, serves onion-service protocols
+   * or tor's own ends, or its exit refuses the stream; TorInvalidValueError for an `.onion` host. Kept connections
    * stay on it, and are closed when it closes. Needs a `Tor` handle (`tor.httpAgent`), which owns
    * the live state. @default tor chooses
    */

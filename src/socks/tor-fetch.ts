@@ -13,7 +13,7 @@ export type TorFetchInit = RequestInit & {
   /**
    * Send this request over this circuit (a Circuit of the live state, or its id), redirects
    * included, as `tor.connect(target, { circuit })` does, with the same errors: TorCircuitError
-   * when the circuit does not exist, closed, serves onion-service protocols, or its exit refuses
+   * when the circuit does not exist, closed, serves onion-service protocols or tor's own ends, or its exit refuses
    * the stream; TorInvalidValueError for an `.onion` URL (before any I/O). A kept connection is
    * reused only by later fetches with the same circuit (and `isolate`), and is closed when the
    * circuit closes. Needs a `Tor` handle (`tor.fetch`), which owns the live state. @default tor chooses

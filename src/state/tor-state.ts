@@ -45,7 +45,7 @@ import { createSnapshot, type EntryGuard, type StateOwner, type StateSnapshot } 
 import { isUnknownStream, Stream } from './stream.js';
 import { onListenerRejection } from '../util/listener-result.js';
 import { isOnionHostname } from '../onion/service-id.js';
-import { onionRoleRefusal } from './onion-role-circuits.js';
+import { streamlessCircuitRefusal } from './streamless-circuits.js';
 import { streamHandoff, type StreamHandoff } from './stream-handoff.js';
 import { describeStreamEnd, exitRefusal } from './stream-reasons.js';
 
@@ -1330,7 +1330,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
    * @param opts - `signal` / `timeoutMs` bound the wait for a circuit not yet built (`open`'s own
    *   options bound the connection)
    * @throws TorCircuitError when the circuit does not exist, closed, is an onion-service protocol
-   *   circuit (introduction, rendezvous, HSDir: tor would take the stream, and it would go nowhere), or was not built within
+   *   circuit (introduction, rendezvous, HSDir) or one tor keeps for itself (HS_VANGUARDS,
+   *   CONFLUX_UNLINKED, CIRCUIT_PADDING, ...: tor would take the stream, and it would go nowhere), or was not built within
    *   `timeoutMs` or before `signal` aborted (`open` is then never called); and when `open` failed
    *   because the stream could not go on the circuit (it closed, tor refused the ATTACHSTREAM: the
    *   stream is closed, and the why is the `cause`); and when tor turned the stream down on the
@@ -1354,8 +1355,8 @@ export class TorState extends EventEmitter<TorStateEvents> {
       const id = typeof circuit === 'string' ? circuit : circuit.id;
       throw new TorCircuitError(`circuit ${id} does not exist or is closed`, { circuitId: id });
     }
-    const onionRole = onionRoleRefusal(c);
-    if (onionRole !== undefined) throw new TorCircuitError(`circuit ${c.id} ${onionRole}`, { circuitId: c.id });
+    const streamless = streamlessCircuitRefusal(c);
+    if (streamless !== undefined) throw new TorCircuitError(`circuit ${c.id} ${streamless}`, { circuitId: c.id });
     if (c.status !== 'BUILT') await c.whenBuilt(opts);
     const expectation: Expectation = { circuit: c, key: undefined, failure: undefined, stream: undefined, ending: undefined, wake: undefined };
     this.expectations.add(expectation);
@@ -1545,10 +1546,10 @@ export class TorState extends EventEmitter<TorStateEvents> {
         await this.closeStreamQuietly(st);
         return;
       }
-      const onionRole = onionRoleRefusal(circuit);
-      if (onionRole !== undefined) {
+      const streamless = streamlessCircuitRefusal(circuit);
+      if (streamless !== undefined) {
         this.reportListenerError(
-          new TorCircuitError(`the attacher chose circuit ${circuit.id} for stream ${st.id}, which ${onionRole}: the stream is closed`, { circuitId: circuit.id }),
+          new TorCircuitError(`the attacher chose circuit ${circuit.id} for stream ${st.id}, which ${streamless}: the stream is closed`, { circuitId: circuit.id }),
           'attacher',
         );
         await this.closeStreamQuietly(st);

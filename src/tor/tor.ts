@@ -201,7 +201,8 @@ export class Tor {
    * @param target `host:port`, `[v6]:port`, a `tor:` endpoint string, or `{ host, port }`
    * @throws TorSocksError (codes `TOR_SOCKS_*`) when tor cannot connect
    * @throws TorCircuitError when `circuit` does not exist, closed, is an onion-service protocol
-   *   circuit (purpose `HS_CLIENT_INTRO`, `HS_SERVICE_REND`, ...), was not built in time, or tor
+   *   circuit (purpose `HS_CLIENT_INTRO`, `HS_SERVICE_REND`, ...) or one tor keeps for itself
+   *   (`HS_VANGUARDS`, `CONFLUX_UNLINKED`, `CIRCUIT_PADDING`, ...), was not built in time, or tor
    *   would not put the stream on it (tor's refusal as the `cause`), or the stream failed on it
    *   (`reason`/`remoteReason`: tor's REASON/REMOTE_REASON for the stream; the TorSocksError as
    *   the `cause`)

@@ -17,6 +17,7 @@ import {
   TorTimeoutError,
 } from '../../src/errors.js';
 import { TorState, type Circuit, type Stream, type TorStateEvents, type TorStateOptions } from '../../src/state/tor-state.js';
+import { streamlessCircuitRefusal } from '../../src/state/streamless-circuits.js';
 import { Tor } from '../../src/tor/tor.js';
 import { TorConfig } from '../../src/config/tor-config.js';
 import type { Location } from '../../src/state/geoip-types.js';
@@ -1395,6 +1396,44 @@ describe('state: TorState against a fake control port', () => {
         await assert.rejects(state.connectVia(circuit, open), (e: unknown) => e instanceof TorCircuitError && /HS_SERVICE_INTRO/.test(e.message));
       }
       assert.equal(opened, false);
+    });
+
+    it('refuses a circuit tor keeps for itself (HS_VANGUARDS, CONFLUX_UNLINKED, ...) at once, and takes GENERAL, CONTROLLER and CONFLUX_LINKED ones', async () => {
+      const { fake, state } = await setup();
+      const internal = ['HS_VANGUARDS', 'CONFLUX_UNLINKED', 'CIRCUIT_PADDING', 'MEASURE_TIMEOUT', 'PATH_BIAS_TESTING', 'TESTING'];
+      internal.forEach((purpose, i) => fake.event(`CIRC ${60 + i} BUILT ${PATH3} BUILD_FLAGS=IS_INTERNAL PURPOSE=${purpose}`));
+      await sync(harness!);
+      let opened = 0;
+      const open = async () => {
+        opened++;
+        return 'opened';
+      };
+      for (let i = 0; i < internal.length; i++) {
+        const purpose = internal[i]!;
+        await assert.rejects(
+          state.connectVia(String(60 + i), open),
+          (e: unknown) => e instanceof TorCircuitError && e.circuitId === String(60 + i) && e.message.includes(`is a ${purpose} circuit (`) && /not one for streams to addresses/.test(e.message),
+        );
+      }
+      assert.equal(opened, 0);
+      // The attacher's choice of one is refused the same way: the stream is closed, nothing attached.
+      fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
+      const reported: unknown[] = [];
+      state.on('listenerError', (err) => void reported.push(err));
+      await state.setAttacher(() => state.circuits.get('60'));
+      fake.event('STREAM 98 NEW 0 127.0.0.1:80 SOURCE_ADDR=127.0.0.1:98 PURPOSE=USER');
+      fake.event('STREAM 98 CONTROLLER_WAIT 0 127.0.0.1:80');
+      await fake.waitForCommand(/^CLOSESTREAM 98 /);
+      assert.deepEqual(commandsMatching(fake, /^ATTACHSTREAM/), []);
+      assert.ok(reported.length === 1 && reported[0] instanceof TorCircuitError && /HS_VANGUARDS/.test(reported[0].message), String(reported[0]));
+      // Purposes that carry streams, and one tor may add later, are not judged here.
+      for (const purpose of ['GENERAL', 'CONTROLLER', 'CONFLUX_LINKED', 'SOMETHING_NEW']) {
+        fake.event(`CIRC 70 BUILT ${PATH3} PURPOSE=${purpose}`);
+        await sync(harness!);
+        const c = state.circuits.get('70')!;
+        assert.equal(c.purpose, purpose);
+        assert.equal(streamlessCircuitRefusal(c), undefined, purpose);
+      }
     });
 
     it('resets __LeaveStreamsUnattached when the state closes', async () => {
