@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import path from 'node:path';
 import { TorInvalidValueError } from '../errors.js';
-import { listenServer } from '../util/listen-server.js';
+import { listenInProgress, listenServer } from '../util/listen-server.js';
 import type { OnionPortMapping, OnionProgress } from './onion-types.js';
 
 /**
@@ -51,32 +51,24 @@ export async function ensureListening(
   server: net.Server,
   opts: LocalListenOptions,
 ): Promise<{ target: string; opened: boolean }> {
-  // Two services created at once for one server: the second waits for the first one's listen and
-  // then finds the server listening, so that only the first owns (and later closes) it.
-  for (let pending = starting.get(server); pending !== undefined; pending = starting.get(server)) {
+  // Two services created at once for one server (or a tcp: endpoint making it listen meanwhile):
+  // the second waits for the first one's listen and then finds the server listening, so that only
+  // the first owns (and later closes) it.
+  for (let pending = listenInProgress(server); pending !== undefined; pending = listenInProgress(server)) {
     await pending.catch(() => undefined);
   }
   if (server.listening) return { target: serverTarget(server), opened: false };
   const what = opts.localSocket
     ? `listening on unix socket ${opts.localSocket}`
     : `listening on ${opts.localAddress.includes(':') ? `[${opts.localAddress}]` : opts.localAddress}:${opts.localPort}`;
-  const listening = listenServer(
+  await listenServer(
     server,
     opts.localSocket ? { path: opts.localSocket } : { host: opts.localAddress, port: opts.localPort },
     what,
     opts.signal,
   );
-  starting.set(server, listening);
-  try {
-    await listening;
-  } finally {
-    starting.delete(server);
-  }
   return { target: serverTarget(server), opened: true };
 }
-
-/** Servers torcon is making listen right now, and the promise of that listen. */
-const starting = new WeakMap<net.Server, Promise<void>>();
 
 /** What {@link listenForService} needs of an onion service's options. */
 export interface ServiceListenOptions extends LocalListenOptions {

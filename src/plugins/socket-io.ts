@@ -81,7 +81,7 @@ export async function waitSocket<S extends net.Socket>(
   }
 }
 
-export { listenServer } from '../util/listen-server.js';
+export { assertNotListening, listenServer } from '../util/listen-server.js';
 
 /** Closes `server`; resolves (does not reject) when it was not running. */
 export function closeServer(server: net.Server): Promise<void> {

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { X509Certificate } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import type tls from 'node:tls';
-import { EndpointArgumentError, EndpointListenError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
+import { EndpointArgumentError, EndpointSyntaxError, TorTimeoutError } from '../errors.js';
 import { throwIfAborted, timerDelay } from '../util/abort.js';
 import { nodeTls } from '../util/node-builtins.js';
 import type { PluginRegistry } from './registry.js';
@@ -23,7 +23,7 @@ import {
 } from './arg-validation.js';
 import { DEFAULT_TCP_INTERFACE } from './tcp-plugin.js';
 import { validateEndpoint } from '../endpoints/plugin-failure.js';
-import { closeServer, formatServerAddress, listenServer, listeningEndpoint, openSocket } from './socket-io.js';
+import { assertNotListening, closeServer, formatServerAddress, listenServer, listeningEndpoint, openSocket } from './socket-io.js';
 
 /**
  * `tls:` endpoints.
@@ -314,7 +314,7 @@ export const tlsPlugin: EndpointPlugin = {
     }
     const what = `listening on tls ${net.isIPv6(o.interface) ? `[${o.interface}]:${o.port}` : `${o.interface}:${o.port}`}`;
     // Refused before anything is wrapped: a server that listens already keeps what it has.
-    if (server.listening) throw new EndpointListenError(what, new Error('the server is already listening'));
+    assertNotListening(server, what);
     const key = await readPem(o.privateKey, 'privateKey');
     const cert = o.certKey === o.privateKey ? key : await readPem(o.certKey, 'certKey');
     try {

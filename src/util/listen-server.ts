@@ -3,9 +3,31 @@ import { EndpointListenError } from '../errors.js';
 import { raceCancel, throwIfAborted } from './abort.js';
 
 /**
+ * Servers torcon is making listen right now, and the promise of that listen: `server.listening`
+ * stays false until the bind is done, so two endpoints listening on one server at once would both
+ * pass that check, and the second bind would silently replace the first.
+ */
+const starting = new WeakMap<net.Server, Promise<void>>();
+
+/** The listen torcon has under way on `server`, if any (it settles when the bind is done or failed). */
+export function listenInProgress(server: net.Server): Promise<void> | undefined {
+  return starting.get(server);
+}
+
+/**
+ * Refuses a server that listens already, or that torcon is making listen for another endpoint.
+ * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`)
+ */
+export function assertNotListening(server: net.Server, what: string): void {
+  if (server.listening) throw new EndpointListenError(what, new Error('the server is already listening'));
+  if (starting.has(server)) throw new EndpointListenError(what, new Error('the server is already being made to listen by another endpoint'));
+}
+
+/**
  * Makes `server` listen with Node's `options` and resolves once it does.
  * @param what - description for messages, e.g. `listening on tcp 127.0.0.1:8080`.
- * @throws EndpointListenError (code `TOR_ENDPOINT_LISTEN`) when the server already listens or Node
+ * @throws EndpointListenError (code `TOR_ENDPOINT_LISTEN`) when the server already listens (or is
+ *   being made to listen by another endpoint) or Node
  *   fails (EADDRINUSE, EACCES...); TorAbortError (`TOR_ABORTED`) when aborted (the server is closed).
  */
 export async function listenServer(
@@ -15,7 +37,7 @@ export async function listenServer(
   signal?: AbortSignal,
 ): Promise<void> {
   throwIfAborted(signal, what);
-  if (server.listening) throw new EndpointListenError(what, new Error('the server is already listening'));
+  assertNotListening(server, what);
   let cleanup = (): void => undefined;
   const done = new Promise<void>((resolve, reject) => {
     const onListening = (): void => {
@@ -41,9 +63,12 @@ export async function listenServer(
     cleanup();
     throw new EndpointListenError(what, err);
   }
+  const listening = raceCancel(done, what, { signal, onCancel: () => server.close() });
+  starting.set(server, listening);
   try {
-    await raceCancel(done, what, { signal, onCancel: () => server.close() });
+    await listening;
   } finally {
+    starting.delete(server);
     cleanup();
   }
 }

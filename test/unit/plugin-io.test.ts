@@ -19,7 +19,7 @@ import {
 } from '../../src/errors.js';
 import { connect, listen } from '../../src/di/endpoint-api.js';
 import { quoteEndpointArgument as q } from '../../src/util/endpoint-grammar.js';
-import type { TorLike } from '../../src/plugins/plugin-types.js';
+import type { ListeningEndpoint, TorLike } from '../../src/plugins/plugin-types.js';
 import { closedPort } from '../support/closed-port.js';
 
 /** A server that echoes every byte back. */
@@ -129,6 +129,30 @@ describe('tcp: endpoints on 127.0.0.1', () => {
       await assert.rejects(listen(server, 'tcp:0'), /already listening/);
     } finally {
       await ep.close();
+    }
+  });
+
+  it('two endpoints listening on one server at once: the first binds, the second is refused (not a silent second bind)', async () => {
+    for (const [first, second] of [
+      ['tcp:0', 'tcp:0:interface=127.0.0.3'],
+      ['tcp:0:interface=127.0.0.3', 'tcp:0'],
+    ] as const) {
+      const server = echoServer();
+      const [a, b] = await Promise.allSettled([listen(server, first), listen(server, second)]);
+      try {
+        assert.equal(a.status, 'fulfilled');
+        assert.equal(b.status, 'rejected');
+        const err = (b as PromiseRejectedResult).reason;
+        assert.ok(err instanceof EndpointListenError, String(err));
+        assert.match(err.message, /already being made to listen by another endpoint/);
+        // The server listens where the first endpoint said, and that endpoint reports it.
+        const ep = (a as PromiseFulfilledResult<ListeningEndpoint>).value;
+        const host = first.includes('127.0.0.3') ? '127.0.0.3' : '127.0.0.1';
+        assert.equal(ep.address, `${host}:${(server.address() as net.AddressInfo).port}`);
+        assert.equal((server.address() as net.AddressInfo).address, host);
+      } finally {
+        server.close();
+      }
     }
   });
 
@@ -344,6 +368,23 @@ describe('tls: endpoints', () => {
     assert.equal(closeError, undefined);
     await assertRefused(port);
     await ep.close(); // after the application's close: nothing left to do, no error
+  });
+
+  it('a tcp: listen started meanwhile on the server makes tls: refuse it, unwrapped', async () => {
+    const server = echoServer();
+    const [tlsListen, tcpListen] = await Promise.allSettled([listen(server, `tls:0:privateKey=${q(keyFile)}:certKey=${q(certFile)}`), listen(server, 'tcp:0')]);
+    try {
+      // tls: reads its key files first; tcp: binds meanwhile, and tls: must not wrap that listener.
+      assert.equal(tcpListen.status, 'fulfilled');
+      assert.equal(tlsListen.status, 'rejected');
+      assert.ok((tlsListen as PromiseRejectedResult).reason instanceof EndpointListenError);
+      const ep = (tcpListen as PromiseFulfilledResult<ListeningEndpoint>).value;
+      const socket = await connect(`tcp:${ep.address}`);
+      assert.equal(await roundTrip(socket, 'plain, not TLS'), 'plain, not TLS');
+      socket.destroy();
+    } finally {
+      server.close();
+    }
   });
 
   it('refuses a second listen on a server it serves, and keeps serving', async () => {
