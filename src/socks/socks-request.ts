@@ -87,6 +87,10 @@ function checkAuthField(value: unknown, field: string, min: number): string {
   if (bytes < min || bytes > MAX_AUTH_BYTES) {
     throw new TorInvalidValueError(field, `must be ${min} to ${MAX_AUTH_BYTES} bytes long (got ${bytes})`);
   }
+  // SOCKS itself carries any bytes, but tor shows credentials in its CIRC and STREAM events, where
+  // a NUL cuts them short (two tokens would read the same there); and an endpoint string refuses
+  // all three, so the same token works the same way written either way.
+  if (/[\r\n\0]/.test(value)) throw new TorInvalidValueError(field, 'contains CR, LF or NUL');
   return value;
 }
 
@@ -97,7 +101,7 @@ function checkAuthField(value: unknown, field: string, min: number): string {
  * to pick the same word as a username. `username`/`password` are passed through unchanged.
  * @returns undefined when no credentials are asked for (the greeting then offers "no auth" only)
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `isolate` is combined with
- *   `username`/`password`, or a value is not a string of the allowed length. Messages never
+ *   `username`/`password`, or a value is not a string of the allowed length or holds CR, LF or NUL. Messages never
  *   contain the values.
  * @example socksCredentials({ isolate: 'alice' }) // { username: 'torcon-isolate', password: 'alice' }
  */

@@ -66,9 +66,10 @@ describe('socks request validation', () => {
       assert.deepEqual(socksCredentials({ isolate: 'alice' }), { username: ISOLATE_USERNAME, password: 'alice' });
       assert.equal(ISOLATE_USERNAME, 'torcon-isolate');
     });
+    const token = fc.string({ minLength: 1, maxLength: 60 }).filter((t) => !/[\r\n\0]/.test(t));
     it('different tokens give different credentials, equal tokens equal ones', () => {
       fc.assert(
-        fc.property(fc.string({ minLength: 1, maxLength: 60 }), fc.string({ minLength: 1, maxLength: 60 }), (a, b) => {
+        fc.property(token, token, (a, b) => {
           const ca = socksCredentials({ isolate: a });
           const cb = socksCredentials({ isolate: b });
           assert.equal(JSON.stringify(ca) === JSON.stringify(cb), a === b);
@@ -96,6 +97,20 @@ describe('socks request validation', () => {
         );
       }
       assert.throws(() => socksCredentials({ password: 'é'.repeat(128) }), /255 bytes/);
+    });
+    it('refuses CR, LF and NUL in every credential (as endpoint strings do), naming the field, not the value', () => {
+      for (const bad of ['tok\r\nSECRET', 'tok\nSECRET', 'tok\0SECRET', '\0']) {
+        for (const [opts, field] of [
+          [{ isolate: bad }, 'isolate'],
+          [{ username: bad, password: 'p' }, 'username'],
+          [{ username: 'u', password: bad }, 'password'],
+        ] as const) {
+          assert.throws(
+            () => socksCredentials(opts),
+            (e: unknown) => e instanceof TorInvalidValueError && e.message.includes(field) && /CR, LF or NUL/.test(e.message) && !e.message.includes('SECRET'),
+          );
+        }
+      }
     });
   });
 
