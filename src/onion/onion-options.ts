@@ -1,6 +1,6 @@
 import net from 'node:net';
 import path from 'node:path';
-import { EndpointArgumentError } from '../errors.js';
+import { EndpointArgumentError, TorInvalidValueError, type TorError } from '../errors.js';
 import { assertCancelOptions } from '../util/abort.js';
 import type { OnionPortMapping, OnionProgress, OnionServiceOptions } from './onion-types.js';
 import { CLIENT_NAME } from './client-auth.js';
@@ -42,9 +42,20 @@ export interface ValidOnionOptions {
   signal?: AbortSignal | undefined;
 }
 
-function fail(message: string): never {
-  throw new EndpointArgumentError(`onion: ${message}`);
+/** A bad option, found while validating; {@link validateOnionOptions} turns it into the caller's error type. */
+class OptionProblem {
+  constructor(readonly message: string) {}
 }
+
+function fail(message: string): never {
+  throw new OptionProblem(message);
+}
+
+/** The error for a bad option given in code (`tor.createOnionService`): `TOR_INVALID_VALUE`, as every other call's. */
+export const programmaticOptionError = (message: string): TorError => new TorInvalidValueError('onion service options', message);
+
+/** The error for a bad option that came from an `onion:` endpoint string: `TOR_ENDPOINT_ARGUMENT`, as the grammar's. */
+export const endpointOptionError = (message: string): TorError => new EndpointArgumentError(`onion: ${message}`);
 
 function checkPath(value: unknown, what: string): string {
   if (typeof value !== 'string' || value.length === 0) fail(`${what} must be a non-empty string`);
@@ -71,10 +82,21 @@ function absoluteUnixTarget(target: string, what: string): string {
 
 /**
  * Checks every option before any I/O and applies {@link ONION_DEFAULTS}.
- * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) naming the bad option; a private key never
- *   appears in the message
+ * @param invalid - makes the error for a bad option: {@link programmaticOptionError} (the default)
+ *   or {@link endpointOptionError}
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`), or what `invalid` makes, naming the bad
+ *   option; a private key never appears in the message
  */
-export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptions {
+export function validateOnionOptions(opts: OnionServiceOptions, invalid: (message: string) => TorError = programmaticOptionError): ValidOnionOptions {
+  try {
+    return validate(opts);
+  } catch (err) {
+    if (err instanceof OptionProblem) throw invalid(err.message);
+    throw err;
+  }
+}
+
+function validate(opts: OnionServiceOptions): ValidOnionOptions {
   if (opts === null || typeof opts !== 'object') fail('options must be an object');
   const version = opts.version as unknown;
   if (version !== undefined && version !== 3) {
@@ -135,7 +157,7 @@ export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptio
     out.localSocket = path.resolve(checkPath(opts.localSocket, 'localSocket'));
     checkTarget(`unix:${out.localSocket}`, 'localSocket');
   }
-  if (opts.privateKey !== undefined) out.privateKey = parseOnionPrivateKey(opts.privateKey);
+  if (opts.privateKey !== undefined) out.privateKey = keyOption(opts.privateKey);
   if (opts.privateKeyFile !== undefined) out.privateKeyFile = checkPath(opts.privateKeyFile, 'privateKeyFile');
   if (opts.hiddenServiceDir !== undefined) {
     const dir = checkPath(opts.hiddenServiceDir, 'hiddenServiceDir');
@@ -174,6 +196,16 @@ export function validateOnionOptions(opts: OnionServiceOptions): ValidOnionOptio
   // As for every async call: before the first command is sent (ADD_ONION would otherwise go out).
   assertCancelOptions({ signal: opts.signal });
   return out;
+}
+
+/** `privateKey` normalized; parseOnionPrivateKey's refusal (worded for both callers) as a bad option. */
+function keyOption(value: string): string {
+  try {
+    return parseOnionPrivateKey(value);
+  } catch (err) {
+    if (err instanceof EndpointArgumentError) fail(err.message.replace(/^onion: /, ''));
+    throw err;
+  }
 }
 
 function bool(value: unknown, name: string, fallback: boolean): boolean {

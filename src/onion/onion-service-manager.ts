@@ -56,7 +56,8 @@ export class OnionServiceManager {
    * Creates a v3 onion service: ephemeral (ADD_ONION) by default, filesystem with `hiddenServiceDir`.
    * Unless `awaitUpload: false`, resolves once a descriptor reached at least one HSDir. A service
    * with a `server` is removed again when that server closes.
-   * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) for invalid options (before any I/O)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for invalid options (before any I/O)
+   * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when a named file or directory is not what it must be
    * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the service, every upload
    *   fails, or `uploadTimeoutMs` passes; the service is removed again
    * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`), TorAbortError (`TOR_ABORTED`), TorControlClosedError

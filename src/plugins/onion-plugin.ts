@@ -1,4 +1,5 @@
 import type net from 'node:net';
+import path from 'node:path';
 import { EndpointArgumentError } from '../errors.js';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
 import type { OnionServiceOptions } from '../onion/onion-types.js';
@@ -21,6 +22,7 @@ import { parseControlOption } from './control-option.js';
 import { resolveTor } from './tor-plugin.js';
 import { republishWhenLost } from './republish.js';
 import { TorOnionService } from '../onion/onion-service.js';
+import { endpointOptionError, validateOnionOptions } from '../onion/onion-options.js';
 
 /**
  * `onion:` server endpoints: make a `net.Server` reachable as a v3 onion service.
@@ -148,6 +150,8 @@ export function parseOnionServerOptions(endpoint: ParsedEndpoint): OnionServerOp
   if (k.privateKeyFile !== undefined) service.privateKeyFile = parseFilePath(k.privateKeyFile, 'onion: privateKeyFile');
   if (k.hiddenServiceDir !== undefined) {
     service.hiddenServiceDir = parseFilePath(k.hiddenServiceDir, 'onion: hiddenServiceDir');
+    // tor resolves a relative one against its own working directory, not ours.
+    if (!path.isAbsolute(service.hiddenServiceDir)) throw new EndpointArgumentError('onion: hiddenServiceDir must be an absolute path');
   }
   if (k.singleHop !== undefined) service.singleHop = parseBoolean(k.singleHop, 'onion: singleHop');
   if (k.clientAuth !== undefined) service.clientAuth = parseClientAuth(k.clientAuth);
@@ -198,8 +202,11 @@ export const onionPlugin: EndpointPlugin = {
     if (o.republish && findAgainAt === null) {
       throw new EndpointArgumentError('onion: republish=true needs a tor torcon can find again: name it with control= (this Tor handle has no control endpoint)');
     }
+    const serviceOptions = { ...o.service, server, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+    // Checked here too, before any tor is looked for: a bad value from the string is the string's error.
+    validateOnionOptions(serviceOptions, endpointOptionError);
     const tor = await resolveTor(ctx, o.control);
-    const service = await tor.createOnionService({ ...o.service, server, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    const service = await tor.createOnionService(serviceOptions);
     if (o.republish && service instanceof TorOnionService) {
       const again: EndpointContext = { getTor: ctx.getTor, registry: ctx.registry };
       republishWhenLost(service, server, { ...o.service, server }, () => resolveTor(again, findAgainAt ?? undefined));

@@ -258,6 +258,12 @@ export class Tor {
   /**
    * Creates an onion service (ADD_ONION, or HiddenServiceDir with `hiddenServiceDir`). The
    * service's `'lost'` event says when tor removed an ephemeral one because this connection ended.
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for an invalid option, before any I/O (the
+   *   same values in an `onion:` endpoint string are `TOR_ENDPOINT_ARGUMENT`, as the grammar's errors)
+   * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when a named file or directory is not
+   *   what it must be (a key file holding no key, a hiddenServiceDir tor would refuse, a client-auth file)
+   * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the service or no upload succeeds in time
+   * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`), TorAbortError (`TOR_ABORTED`), TorControlClosedError
    */
   createOnionService(opts: OnionServiceOptions): Promise<TorOnionService> {
     return this.onionServices.create(opts);

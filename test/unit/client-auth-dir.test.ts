@@ -7,7 +7,7 @@ import path from 'node:path';
 import { readClientAuthDir, writeClientAuthFiles } from '../../src/onion/client-auth-dir.js';
 import { clientAuthPublicKey, parseClientAuthPrivateKey } from '../../src/onion/client-auth.js';
 import { validateOnionOptions } from '../../src/onion/onion-options.js';
-import { EndpointArgumentError } from '../../src/errors.js';
+import { EndpointArgumentError, TorInvalidValueError } from '../../src/errors.js';
 
 describe('clientAuthDir: client authorization kept across restarts', () => {
   let tmp: string;
@@ -119,8 +119,8 @@ describe('clientAuthDir: client authorization kept across restarts', () => {
     assert.equal(o.clientAuthDir, path.resolve('rel/clients'));
     assert.throws(
       () => validateOnionOptions({ ports: [{ virtualPort: 80 }], server, clientAuthDir: '/c', hiddenServiceDir: '/d' }),
-      (err: unknown) => err instanceof EndpointArgumentError && /clientAuthDir and hiddenServiceDir cannot be used together/.test(err.message),
+      (err: unknown) => err instanceof TorInvalidValueError && /clientAuthDir and hiddenServiceDir cannot be used together/.test(err.message),
     );
-    assert.throws(() => validateOnionOptions({ ports: [{ virtualPort: 80 }], server, clientAuthDir: 'a\nb' }), EndpointArgumentError);
+    assert.throws(() => validateOnionOptions({ ports: [{ virtualPort: 80 }], server, clientAuthDir: 'a\nb' }), TorInvalidValueError);
   });
 });

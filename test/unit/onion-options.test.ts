@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ONION_DEFAULTS, validateOnionOptions } from '../../src/onion/onion-options.js';
+import { endpointOptionError, ONION_DEFAULTS, validateOnionOptions } from '../../src/onion/onion-options.js';
 import { UploadTracker } from '../../src/onion/descriptor-upload.js';
 import { EndpointArgumentError, TorInvalidValueError } from '../../src/errors.js';
 import type { OnionServiceOptions } from '../../src/onion/onion-types.js';
@@ -60,9 +60,12 @@ describe('onion service options', () => {
     ['an RSA key', { privateKey: `RSA1024:${randomBytes(64).toString('base64')}` }, /version 2/],
   ];
   for (const [name, patch, pattern] of bad) {
-    it(`refuses ${name} with EndpointArgumentError`, () => {
+    it(`refuses ${name} with TorInvalidValueError, or EndpointArgumentError for an endpoint string's options`, () => {
       assert.throws(() => validateOnionOptions({ ...base, ...patch } as OnionServiceOptions), (e: unknown) => {
-        return e instanceof EndpointArgumentError && e.code === 'TOR_ENDPOINT_ARGUMENT' && pattern.test(e.message);
+        return e instanceof TorInvalidValueError && e.code === 'TOR_INVALID_VALUE' && e.field === 'onion service options' && pattern.test(e.message) && !/onion:/.test(e.message);
+      });
+      assert.throws(() => validateOnionOptions({ ...base, ...patch } as OnionServiceOptions, endpointOptionError), (e: unknown) => {
+        return e instanceof EndpointArgumentError && e.code === 'TOR_ENDPOINT_ARGUMENT' && e.message.startsWith('onion: ') && pattern.test(e.message);
       });
     });
   }
@@ -89,7 +92,7 @@ describe('onion service options', () => {
   it('never puts the private key into a message', () => {
     const blob = randomBytes(63).toString('base64');
     assert.throws(() => validateOnionOptions({ ...base, privateKey: `ED25519-V3:${blob}` }), (e: unknown) => {
-      return e instanceof EndpointArgumentError && !e.message.includes(blob);
+      return e instanceof TorInvalidValueError && /privateKey/.test(e.message) && !e.message.includes(blob);
     });
   });
 });
