@@ -3,6 +3,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { TorInvalidValueError } from '../errors.js';
 import { retryable } from '../util/retryable.js';
+import { kindOf } from '../util/abort.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
 import { MaxMindGeoIp, assertDatabasePaths } from './maxmind-geoip.js';
@@ -96,7 +97,7 @@ export async function createGeoIp(
  */
 function checkedOptions(opts: GeoIpOptions | null): GeoIpOptions {
   if (opts === null || opts === undefined) return {};
-  if (typeof opts !== 'object') throw new TorInvalidValueError('GeoIP options', `must be an object, got a ${typeof opts}`);
+  if (typeof opts !== 'object') throw new TorInvalidValueError('GeoIP options', `must be an object, got ${kindOf(opts)}`);
   assertDatabasePaths(opts);
   const dirs: unknown = opts.directories;
   if (dirs !== undefined && (!Array.isArray(dirs) || dirs.some((d) => typeof d !== 'string'))) {

@@ -5,7 +5,7 @@ import type { Agent as UndiciAgent } from 'undici';
 import { TorControlClosedError, TorControlError, TorError, TorInvalidValueError, TorProtocolError, TorTimeoutError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { ControlReply } from '../control/reply.js';
-import { assertTimeout, invalidSignal, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertTimeout, invalidSignal, kindOf, timerDelay, type CancelOptions } from '../util/abort.js';
 import { isOnionHostname } from '../onion/service-id.js';
 import type { Circuit } from '../state/circuit.js';
 import { assertCircuitArgument } from '../state/tor-state.js';
@@ -135,7 +135,7 @@ export class TorSocksClient {
     // A JavaScript caller's null means no options; anything else of the wrong kind would fail
     // later, at the first connection, as a bare TypeError.
     opts ??= {};
-    if (typeof opts !== 'object') throw new TorInvalidValueError('TorSocksClient options', `must be an object (socksPort, socksHostname...), got a ${typeof opts}`);
+    if (typeof opts !== 'object') throw new TorInvalidValueError('TorSocksClient options', `must be an object (socksPort, socksHostname...), got ${kindOf(opts)}`);
     if (control !== null && control !== undefined && typeof (control as { command?: unknown }).command !== 'function') {
       throw new TorInvalidValueError('TorSocksClient control', 'must be a TorControl (tor.control), or null to use socksPort or the usual ports only');
     }
@@ -257,13 +257,13 @@ export class TorSocksClient {
     // A JavaScript caller's null means no options, as undefined does. A number where the options
     // go (a timeout, say) would otherwise be ignored without a word.
     opts ??= {};
-    if (typeof opts !== 'object') throw new TorInvalidValueError('httpAgent options', `must be an object (isolate, keepAlive, tls...), got a ${typeof opts}`);
+    if (typeof opts !== 'object') throw new TorInvalidValueError('httpAgent options', `must be an object (isolate, keepAlive, tls...), got ${kindOf(opts)}`);
     this.assertOpen();
     // Checked now so that a bad option fails here, not at the first request.
     socksCredentials(opts);
     assertTimeout(opts.connectTimeoutMs, 'connectTimeoutMs');
     // Node reads it as truthy: 'false' (from a config file, say) would keep connections open.
-    if (opts.keepAlive !== undefined && typeof opts.keepAlive !== 'boolean') throw new TorInvalidValueError('keepAlive', `must be a boolean, got a ${typeof opts.keepAlive}`);
+    if (opts.keepAlive !== undefined && typeof opts.keepAlive !== 'boolean') throw new TorInvalidValueError('keepAlive', `must be a boolean, got ${kindOf(opts.keepAlive)}`);
     const useTls = tlsOption(opts.tls) !== undefined;
     checkSocksAddressOptions(opts);
     if (opts.circuit !== undefined) this.assertCircuitOption(opts.circuit);

@@ -15,7 +15,7 @@ import {
   TorTimeoutError,
 } from '../errors.js';
 import { controlCloseReason } from '../control/close-reason.js';
-import { assertCancelOptions, cancelBudget, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, cancelBudget, kindOf, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
@@ -210,7 +210,7 @@ export interface BuildCircuitOptions extends CancelOptions {
  * `clientProcess()`), where a wrong kind would fail with a bare TypeError or not at all.
  */
 export function invalidStateOptions(opts: Pick<TorStateOptions, 'clock' | 'geoip' | 'procRoot'>): TorInvalidValueError | undefined {
-  if (typeof opts !== 'object') return new TorInvalidValueError('options', `must be an object (e.g. { clock }), got a ${typeof opts}`);
+  if (typeof opts !== 'object') return new TorInvalidValueError('options', `must be an object (e.g. { clock }), got ${kindOf(opts)}`);
   const { clock, geoip, procRoot } = opts;
   if (clock !== undefined && typeof clock !== 'function') {
     return new TorInvalidValueError('clock', 'must be a function returning the current Date');

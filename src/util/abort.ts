@@ -31,7 +31,7 @@ export function invalidTimeout(value: unknown, field = 'timeoutMs'): TorInvalidV
   // NaN fails `>= 0` too; Infinity passes, and timerDelay caps it.
   if (typeof value === 'number' && value >= 0) return undefined;
   // Only numbers are shown: a string put where a number belongs could be anything.
-  const got = typeof value === 'number' ? String(value) : value === null ? 'null' : `a ${typeof value}`;
+  const got = typeof value === 'number' ? String(value) : kindOf(value);
   return new TorInvalidValueError(field, `must be a number of milliseconds from 0 to Infinity, got ${got}`);
 }
 
@@ -68,7 +68,7 @@ export function invalidSignal(value: unknown, field = 'signal'): TorInvalidValue
     return undefined;
   }
   // The value itself is not shown: like a misplaced string, it could be anything.
-  const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+  const got = kindOf(value);
   return new TorInvalidValueError(field, `must be an AbortSignal (e.g. new AbortController().signal or AbortSignal.timeout(ms)), got ${got}`);
 }
 
@@ -79,7 +79,7 @@ export function invalidSignal(value: unknown, field = 'signal'): TorInvalidValue
 export function invalidCancelOptions(opts: { signal?: unknown; timeoutMs?: unknown } | null | undefined): TorInvalidValueError | undefined {
   if (opts === undefined || opts === null) return undefined;
   // A timeout put where the options go (`call(x, 30_000)`) would otherwise be no limit at all.
-  if (typeof opts !== 'object') return new TorInvalidValueError('options', `must be an object (e.g. { timeoutMs: 30_000 }), got a ${typeof opts}`);
+  if (typeof opts !== 'object') return new TorInvalidValueError('options', `must be an object (e.g. { timeoutMs: 30_000 }), got ${kindOf(opts)}`);
   return invalidTimeout(opts.timeoutMs) ?? invalidSignal(opts.signal);
 }
 
@@ -203,4 +203,15 @@ export async function raceCancel<T>(
     // The losing side may still reject later; it has been handled by the race.
     work.catch(() => undefined);
   }
+}
+
+/**
+ * What kind of value `value` is, for a message ("a string", "an object", "an array", "null"),
+ * never the value itself: a misplaced value could be anything, a secret among others.
+ */
+export function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  const type = typeof value;
+  return type === 'undefined' ? 'undefined' : `${/^[aeiou]/.test(type) ? 'an' : 'a'} ${type}`;
 }

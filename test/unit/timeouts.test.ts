@@ -13,7 +13,7 @@ import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import type { TorState } from '../../src/state/tor-state.js';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
-import { cancelBudget, raceCancel } from '../../src/util/abort.js';
+import { cancelBudget, kindOf, raceCancel } from '../../src/util/abort.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
 import { recordControlWrites } from '../support/control-writes.js';
 import { settleWithin } from '../support/settle.js';
@@ -112,6 +112,26 @@ describe('timeouts: a step that runs out of a budget reports the caller\'s whole
     const opts = cancelBudget({ timeoutMs: 500 })();
     assert.deepEqual(Object.keys(opts), ['timeoutMs']);
     assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(opts))), ['timeoutMs']);
+  });
+});
+
+describe('timeouts: what a refused value was is said in words, never shown', () => {
+  it('kindOf names the kind with its article ("an object", "a string"), null, undefined, arrays', async () => {
+    const kinds: Array<[unknown, string]> = [
+      [{}, 'an object'],
+      ['SECRET', 'a string'],
+      [5, 'a number'],
+      [() => 1, 'a function'],
+      [true, 'a boolean'],
+      [1n, 'a bigint'],
+      [Symbol('s'), 'a symbol'],
+      [[1], 'an array'],
+      [null, 'null'],
+      [undefined, 'undefined'],
+    ];
+    for (const [value, kind] of kinds) assert.equal(kindOf(value), kind);
+    await assert.rejects(raceCancel(new Promise(() => undefined), 'waiting', { signal: {} as AbortSignal }), /must be an AbortSignal .*got an object$/);
+    await assert.rejects(raceCancel(new Promise(() => undefined), 'waiting', { timeoutMs: 'SECRET' as unknown as number }), (e: unknown) => e instanceof TorInvalidValueError && /got a string$/.test(e.message) && !e.message.includes('SECRET'));
   });
 });
 
