@@ -6,12 +6,70 @@ import { describeThrown } from './util/describe-thrown.js';
  * when it wraps another error. Messages never contain secrets: callers pass redacted values only.
  */
 
+/**
+ * The code of every `TorSocksError`: tor's SOCKS reply (`TOR_SOCKS_CONNECTION_REFUSED`, tor's onion
+ * replies `TOR_SOCKS_ONION_*`), or what went wrong around it (`TOR_SOCKS_UNREACHABLE`: no SOCKS port
+ * answered; `TOR_SOCKS_TLS_FAILED`, `TOR_SOCKS_TIMEOUT`...). The README's error table says what each means.
+ */
+export type TorSocksErrorCode =
+  | 'TOR_SOCKS_ADDRESS_NOT_SUPPORTED'
+  | 'TOR_SOCKS_AUTH_FAILED'
+  | 'TOR_SOCKS_CLOSED'
+  | 'TOR_SOCKS_COMMAND_NOT_SUPPORTED'
+  | 'TOR_SOCKS_CONNECTION_REFUSED'
+  | 'TOR_SOCKS_FAILED'
+  | 'TOR_SOCKS_GENERAL_FAILURE'
+  | 'TOR_SOCKS_HOST_UNREACHABLE'
+  | 'TOR_SOCKS_NETWORK_UNREACHABLE'
+  | 'TOR_SOCKS_NOT_ALLOWED'
+  | 'TOR_SOCKS_NO_LISTENER'
+  | 'TOR_SOCKS_ONION_BAD_ADDRESS'
+  | 'TOR_SOCKS_ONION_CLIENT_AUTH_MISSING'
+  | 'TOR_SOCKS_ONION_CLIENT_AUTH_WRONG'
+  | 'TOR_SOCKS_ONION_DESCRIPTOR_INVALID'
+  | 'TOR_SOCKS_ONION_INTRO_FAILED'
+  | 'TOR_SOCKS_ONION_INTRO_TIMEOUT'
+  | 'TOR_SOCKS_ONION_NOT_FOUND'
+  | 'TOR_SOCKS_ONION_REND_FAILED'
+  | 'TOR_SOCKS_PROTOCOL'
+  | 'TOR_SOCKS_TIMEOUT'
+  | 'TOR_SOCKS_TLS_FAILED'
+  | 'TOR_SOCKS_TTL_EXPIRED'
+  | 'TOR_SOCKS_UNKNOWN_REPLY'
+  | 'TOR_SOCKS_UNREACHABLE';
+
+/** Every `code` a torcon error carries: a `switch (err.code)` that TypeScript checks. */
+export type TorErrorCode =
+  | 'TOR_ABORTED'
+  | 'TOR_AUTH_FAILED'
+  | 'TOR_CIRCUIT_FAILED'
+  | 'TOR_CONTROL_CLOSED'
+  | 'TOR_CONTROL_ERROR'
+  | 'TOR_ENDPOINT_ARGUMENT'
+  | 'TOR_ENDPOINT_CONNECT'
+  | 'TOR_ENDPOINT_DUPLICATE'
+  | 'TOR_ENDPOINT_LISTEN'
+  | 'TOR_ENDPOINT_SYNTAX'
+  | 'TOR_ENDPOINT_UNKNOWN'
+  | 'TOR_EVENTS_OVERFLOW'
+  | 'TOR_FETCH_FAILED'
+  | 'TOR_GEOIP_DATABASE'
+  | 'TOR_INVALID_VALUE'
+  | 'TOR_LAUNCH_FAILED'
+  | 'TOR_NETWORK_DISABLED'
+  | 'TOR_NOT_AVAILABLE'
+  | 'TOR_ONION_NOT_FOUND'
+  | 'TOR_ONION_PUBLISH'
+  | 'TOR_PROTOCOL_ERROR'
+  | 'TOR_TIMEOUT'
+  | TorSocksErrorCode;
+
 /** Base class of every error torcon throws. */
 export class TorError extends Error {
-  /** Stable machine-readable code, e.g. `TOR_CONTROL_CLOSED`. */
-  readonly code: string;
+  /** Stable machine-readable code, e.g. `TOR_CONTROL_CLOSED` (each subclass narrows it to its own). */
+  readonly code: TorErrorCode;
 
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: TorErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
@@ -20,6 +78,7 @@ export class TorError extends Error {
 
 /** Tor answered a command with a 4xx/5xx status. */
 export class TorControlError extends TorError {
+  declare readonly code: 'TOR_CONTROL_ERROR';
   /** Tor's three-digit status, e.g. 552. */
   readonly status: number;
   /** The command keyword that failed (never its arguments: they may hold secrets). */
@@ -34,6 +93,7 @@ export class TorControlError extends TorError {
 
 /** The control connection is closed (tor died, the socket dropped, or close() was called). */
 export class TorControlClosedError extends TorError {
+  declare readonly code: 'TOR_CONTROL_CLOSED';
   constructor(message = 'the Tor control connection is closed', options?: { cause?: unknown }) {
     super('TOR_CONTROL_CLOSED', message, options);
   }
@@ -41,6 +101,7 @@ export class TorControlClosedError extends TorError {
 
 /** Tor (or something pretending to be tor) sent bytes that break the control protocol. */
 export class TorProtocolError extends TorError {
+  declare readonly code: 'TOR_PROTOCOL_ERROR';
   constructor(message: string, options?: { cause?: unknown }) {
     super('TOR_PROTOCOL_ERROR', message, options);
   }
@@ -48,6 +109,7 @@ export class TorProtocolError extends TorError {
 
 /** A caller's value cannot be sent safely (CR, LF or NUL, or an otherwise invalid token). */
 export class TorInvalidValueError extends TorError {
+  declare readonly code: 'TOR_INVALID_VALUE';
   /** What the value was for, e.g. `GETINFO key` (never the value itself: it may be a secret). */
   readonly field: string;
 
@@ -60,6 +122,7 @@ export class TorInvalidValueError extends TorError {
 
 /** Authentication with tor's control port failed or was refused. */
 export class TorAuthError extends TorError {
+  declare readonly code: 'TOR_AUTH_FAILED';
   constructor(message: string, options?: { cause?: unknown }) {
     super('TOR_AUTH_FAILED', message, options);
   }
@@ -67,9 +130,10 @@ export class TorAuthError extends TorError {
 
 /** A SOCKS request through tor failed. `reply` is the SOCKS5 reply byte when tor sent one. */
 export class TorSocksError extends TorError {
+  declare readonly code: TorSocksErrorCode;
   readonly reply?: number;
 
-  constructor(code: string, message: string, reply?: number, options?: { cause?: unknown }) {
+  constructor(code: TorSocksErrorCode, message: string, reply?: number, options?: { cause?: unknown }) {
     super(code, message, options);
     if (reply !== undefined) this.reply = reply;
   }
@@ -81,6 +145,7 @@ export class TorSocksError extends TorError {
  * too many redirects... `cause` is the error of fetch (undici) itself.
  */
 export class TorFetchError extends TorError {
+  declare readonly code: 'TOR_FETCH_FAILED';
   constructor(message: string, options?: { cause?: unknown }) {
     super('TOR_FETCH_FAILED', message, options);
   }
@@ -88,6 +153,7 @@ export class TorFetchError extends TorError {
 
 /** An endpoint string does not follow the grammar. `index` is the offending character position. */
 export class EndpointSyntaxError extends TorError {
+  declare readonly code: 'TOR_ENDPOINT_SYNTAX';
   readonly index: number;
 
   constructor(message: string, index: number) {
@@ -98,6 +164,7 @@ export class EndpointSyntaxError extends TorError {
 
 /** No plugin is registered for an endpoint string's prefix. */
 export class UnknownEndpointError extends TorError {
+  declare readonly code: 'TOR_ENDPOINT_UNKNOWN';
   readonly prefix: string;
   readonly known: readonly string[];
 
@@ -117,6 +184,7 @@ export class UnknownEndpointError extends TorError {
 
 /** An endpoint's positional or keyword arguments are invalid (unknown keyword, bad port...). */
 export class EndpointArgumentError extends TorError {
+  declare readonly code: 'TOR_ENDPOINT_ARGUMENT';
   constructor(message: string, options?: { cause?: unknown }) {
     super('TOR_ENDPOINT_ARGUMENT', message, options);
   }
@@ -124,6 +192,7 @@ export class EndpointArgumentError extends TorError {
 
 /** An onion service could not be published (every descriptor upload failed, or it timed out). */
 export class OnionPublishError extends TorError {
+  declare readonly code: 'TOR_ONION_PUBLISH';
   constructor(message: string, options?: { cause?: unknown }) {
     super('TOR_ONION_PUBLISH', message, options);
   }
@@ -131,6 +200,7 @@ export class OnionPublishError extends TorError {
 
 /** tor could not be started. `logLines` holds tor's last log lines (never secrets: tor logs none). */
 export class TorLaunchError extends TorError {
+  declare readonly code: 'TOR_LAUNCH_FAILED';
   readonly logLines: readonly string[];
 
   constructor(message: string, logLines: readonly string[] = [], options?: { cause?: unknown }) {
@@ -146,6 +216,7 @@ export class TorLaunchError extends TorError {
  * that tor ended, the stream's.
  */
 export class TorCircuitError extends TorError {
+  declare readonly code: 'TOR_CIRCUIT_FAILED';
   readonly circuitId?: string;
   readonly reason?: string;
   readonly remoteReason?: string;
@@ -164,6 +235,7 @@ export class TorCircuitError extends TorError {
 
 /** An operation was aborted through its AbortSignal. */
 export class TorAbortError extends TorError {
+  declare readonly code: 'TOR_ABORTED';
   constructor(what = 'operation', options?: { cause?: unknown }) {
     super('TOR_ABORTED', `${what} was aborted`, options);
   }
@@ -174,6 +246,7 @@ export class TorAbortError extends TorError {
  * way (`GETINFO`, `connecting to host:port through tor`...) and the caller's timeout.
  */
 export class TorTimeoutError extends TorError {
+  declare readonly code: 'TOR_TIMEOUT';
   /** The caller's `timeoutMs`, also when the call had several steps and the last one ran out. */
   readonly timeoutMs: number;
 
@@ -185,6 +258,7 @@ export class TorTimeoutError extends TorError {
 
 /** An events() iterator's reader fell so far behind that its buffer filled: later events were dropped. */
 export class TorEventsOverflowError extends TorError {
+  declare readonly code: 'TOR_EVENTS_OVERFLOW';
   /** The buffer's size (the iterator's `maxBuffered`). */
   readonly maxBuffered: number;
 
@@ -199,6 +273,7 @@ export class TorEventsOverflowError extends TorError {
 
 /** Two endpoint plugins were registered for the same prefix. */
 export class DuplicateEndpointError extends TorError {
+  declare readonly code: 'TOR_ENDPOINT_DUPLICATE';
   readonly prefix: string;
 
   constructor(prefix: string) {
@@ -209,6 +284,7 @@ export class DuplicateEndpointError extends TorError {
 
 /** No tor could be reached (and none may be launched for this operation). */
 export class TorNotAvailableError extends TorError {
+  declare readonly code: 'TOR_NOT_AVAILABLE';
   /** The control endpoints that were tried, with why each failed. */
   readonly tried: readonly string[];
 
@@ -220,6 +296,7 @@ export class TorNotAvailableError extends TorError {
 
 /** A plain (tcp:, unix:, tls:) endpoint could not connect. `systemCode` is Node's, e.g. `ECONNREFUSED`. */
 export class EndpointConnectError extends TorError {
+  declare readonly code: 'TOR_ENDPOINT_CONNECT';
   readonly systemCode?: string;
 
   constructor(what: string, cause: unknown) {
@@ -232,6 +309,7 @@ export class EndpointConnectError extends TorError {
 
 /** A server endpoint could not listen. `systemCode` is Node's, e.g. `EADDRINUSE`. */
 export class EndpointListenError extends TorError {
+  declare readonly code: 'TOR_ENDPOINT_LISTEN';
   readonly systemCode?: string;
 
   constructor(what: string, cause: unknown) {
@@ -244,6 +322,7 @@ export class EndpointListenError extends TorError {
 
 /** A GeoIP database could not be opened or read. `path` is the file that failed. */
 export class GeoIpDatabaseError extends TorError {
+  declare readonly code: 'TOR_GEOIP_DATABASE';
   readonly path: string;
 
   constructor(path: string, reason: string, options?: { cause?: unknown }) {
@@ -257,6 +336,7 @@ export class GeoIpDatabaseError extends TorError {
  * enabled: `tor.waitForBootstrap()` would otherwise wait forever.
  */
 export class TorNetworkDisabledError extends TorError {
+  declare readonly code: 'TOR_NETWORK_DISABLED';
   constructor(message = "tor's network is disabled (DisableNetwork 1)", options?: { cause?: unknown }) {
     super('TOR_NETWORK_DISABLED', message, options);
   }
@@ -279,6 +359,7 @@ export interface OnionDescriptorAttempt {
  * ask. `attempts` lists each directory asked with tor's reason.
  */
 export class TorOnionDescriptorNotFoundError extends TorError {
+  declare readonly code: 'TOR_ONION_NOT_FOUND';
   /** The service id (56 characters, lower case, without `.onion`). */
   readonly serviceId: string;
   /** Each HSDir asked, with the reason it gave. */

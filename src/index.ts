@@ -32,7 +32,7 @@ export {
   type ClientProcess,
 } from './state/index.js';
 export { TorConfig, type TorConfigEvents, type GetOptions as ConfigGetOptions, type SaveOptions as ConfigSaveOptions } from './config/tor-config.js';
-export type { ConfigOptionType, ConfigOptionInfo, ConfLine, ConfigInput, ConfigValue, HiddenServiceConfig } from './config/config-types.js';
+export type { ConfigOptionType, ConfigOptionInfo, ConfLine, ConfigInput, ConfigScalar, ConfigValue, HiddenServiceConfig } from './config/config-types.js';
 export { MaxMindGeoIp, type MaxMindGeoIpOptions } from './geoip/maxmind-geoip.js';
 export { TorGeoIp } from './geoip/tor-geoip.js';
 export { createGeoIp, findGeoIpDatabases, type GeoIpOptions } from './geoip/create-geoip.js';
@@ -43,7 +43,9 @@ export { createTorContainer, torconContainer } from './di/container.js';
 export { TOKENS } from './di/tokens.js';
 export { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from './util/endpoint-grammar.js';
 export { parseTorVersion, compareTorVersions, type TorVersion } from './util/tor-version.js';
-export type { EndpointPlugin, EndpointContext, ListeningEndpoint, TorLike } from './plugins/plugin-types.js';
+export type { EndpointPlugin, EndpointContext, EndpointRole, ListeningEndpoint, TorLike } from './plugins/plugin-types.js';
+export type { PluginRegistry } from './plugins/registry.js';
+export type { CancelOptions } from './util/abort.js';
 export type { OnionService, OnionServiceOptions, OnionClientAuthKey, OnionPortMapping, OnionProgress } from './onion/onion-types.js';
 export { TorOnionService, type OnionServiceEvents } from './onion/onion-service.js';
 export { generateClientAuthKey, type OnionClientAuth } from './onion/client-auth.js';

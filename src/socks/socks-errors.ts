@@ -1,4 +1,4 @@
-import { TorSocksError } from '../errors.js';
+import { TorSocksError, type TorSocksErrorCode } from '../errors.js';
 
 /**
  * SOCKS5 reply bytes (RFC 1928 6, plus tor's `ExtendedErrors` 0xF0-0xF7 from tor.1) mapped to
@@ -10,7 +10,7 @@ import { TorSocksError } from '../errors.js';
 /** One row of {@link SOCKS_REPLY_ERRORS}. */
 export interface SocksReplyInfo {
   /** Stable code of the `TorSocksError`, e.g. `TOR_SOCKS_CONNECTION_REFUSED`. */
-  readonly code: string;
+  readonly code: TorSocksErrorCode;
   /** Short name of the reply as the specs call it. */
   readonly name: string;
   /** What it means for the user. */
