@@ -48,7 +48,7 @@ export function startTls(
       cleanup();
       secure.destroy();
       socket.destroy();
-      reject(socksFailure('tls', `${what} failed during TLS with ${describeTarget(target)}: ${err.message}`, err));
+      reject(socksFailure('tls', `${what} failed during TLS with ${describeTarget(target)}: ${tlsReason(err)}`, err));
     };
     const onAbort = () => {
       cleanup();
@@ -60,4 +60,16 @@ export function startTls(
     secure.once('error', onError);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * What went wrong in a TLS handshake, in one line: OpenSSL's reason and Node's code (`wrong version
+ * number (ERR_SSL_WRONG_VERSION_NUMBER)`) rather than OpenSSL's raw line, which carries its source
+ * file and a line break; certificate errors (`self-signed certificate`) are already one clean line.
+ * The whole error stays the `cause`.
+ */
+export function tlsReason(err: Error): string {
+  const { reason, code } = err as Error & { reason?: unknown; code?: unknown };
+  if (typeof reason === 'string' && reason !== '') return typeof code === 'string' ? `${reason} (${code})` : reason;
+  return err.message.trim().replace(/\s*\n\s*/g, ' ');
 }

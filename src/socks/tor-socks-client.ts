@@ -643,7 +643,7 @@ function tlsOption(value: unknown): tls.ConnectionOptions | undefined {
   if (value === undefined || value === null || value === false) return undefined;
   if (value === true) return {};
   if (typeof value === 'object' && !Array.isArray(value)) return value as tls.ConnectionOptions;
-  throw new TorInvalidValueError('tls', `must be true, false or TLS options (an object), got ${Array.isArray(value) ? 'an array' : `a ${typeof value}`}`);
+  throw new TorInvalidValueError('tls', `must be true, false or TLS options (an object), got ${kindOf(value)}`);
 }
 
 /** The host of a fetch's URL, or undefined when it is no URL (fetchThrough then says so). */

@@ -295,6 +295,11 @@ interface Expectation {
   wake: (() => void) | undefined;
 }
 
+/** Why `id` is no circuit or stream id: a string of the wrong form, or (said in words) another kind of value. */
+function idProblem(id: unknown): string {
+  return typeof id === 'string' ? 'must be 1-16 letters or digits' : `must be a string of 1-16 letters or digits (tor's ids are strings, e.g. '5'), got ${kindOf(id)}`;
+}
+
 /**
  * Checks a `circuit` argument (connectVia, `tor.connect(target, { circuit })`): a Circuit or an id.
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for anything else
@@ -1215,7 +1220,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   async closeCircuit(id: string, opts: CancelOptions & { ifUnused?: boolean } = {}): Promise<void> {
     this.assertOpen();
     if (!this.live) await this.untilStarted();
-    if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('circuit id', 'must be 1-16 letters or digits');
+    if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('circuit id', idProblem(id));
     opts ??= {};
     assertCancelOptions(opts);
     const { ifUnused, ...cancel } = opts;
@@ -1266,7 +1271,7 @@ export class TorState extends EventEmitter<TorStateEvents> {
   async closeStream(id: string, reason: number | string = REASON_MISC, opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
     if (!this.live) await this.untilStarted();
-    if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('stream id', 'must be 1-16 letters or digits');
+    if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('stream id', idProblem(id));
     const code = typeof reason === 'number' ? reason : typeof reason === 'string' ? streamCloseCode(reason) : undefined;
     if (code === undefined || !Number.isInteger(code) || code < 1 || code > 255) {
       throw new TorInvalidValueError('stream close reason', `must be 1-255 or one of ${Object.keys(STREAM_CLOSE_REASONS).join(', ')}`);

@@ -1002,8 +1002,10 @@ describe('state: TorState against a fake control port', () => {
       for (const reason of [null, {}, '0', '256', '1.5', '__proto__', 'constructor', 'toString']) {
         await assert.rejects(state.closeStream('5', reason as never), TorInvalidValueError, String(reason));
       }
-      await assert.rejects(state.closeStream(5 as never), TorInvalidValueError);
-      await assert.rejects(state.closeCircuit(11 as never), TorInvalidValueError);
+      // A number is said to be one (tor's ids are strings), not only "letters or digits".
+      await assert.rejects(state.closeStream(5 as never), (e: unknown) => e instanceof TorInvalidValueError && /invalid stream id: must be a string .*got a number$/.test(e.message));
+      await assert.rejects(state.closeCircuit(11 as never), (e: unknown) => e instanceof TorInvalidValueError && /invalid circuit id: must be a string .*got a number$/.test(e.message));
+      await assert.rejects(state.closeCircuit('1 1'), (e: unknown) => e instanceof TorInvalidValueError && /invalid circuit id: must be 1-16 letters or digits$/.test(e.message));
       // A JavaScript caller's "false" is no boolean: refused rather than taken as true.
       await assert.rejects(state.closeCircuit('11', { ifUnused: 'false' as never }), TorInvalidValueError);
       await state.close();
