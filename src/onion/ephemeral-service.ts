@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { EndpointArgumentError, OnionPublishError, TorAbortError, TorControlClosedError, TorControlError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import { raceCancel, throwIfAborted } from '../util/abort.js';
@@ -51,7 +52,8 @@ export async function createEphemeralService(
       : { clients: o.clientAuth.map((name) => generateClientAuthKey(name)), created: [] };
   if (o.clientAuthDir !== undefined && clients.length === 0) {
     // No names and an empty directory: the service would quietly be open to everyone.
-    throw new EndpointArgumentError(`onion: clientAuthDir ${o.clientAuthDir} holds no client and clientAuth names none: the service would be open to everyone`);
+    const where = existsSync(o.clientAuthDir) ? 'holds no client' : 'does not exist';
+    throw new EndpointArgumentError(`onion: clientAuthDir ${o.clientAuthDir} ${where} and clientAuth names none: the service would be open to everyone (name the clients with clientAuth, and they get keys and files there)`);
   }
 
   let opened = false;

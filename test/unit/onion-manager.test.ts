@@ -99,6 +99,24 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(server.listening, false);
   });
 
+  it('a clientAuthDir with no client and no clientAuth names is refused before anything is sent (the service would be open to everyone), saying whether it exists', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'torcon-onion-clients-'));
+    try {
+      for (const [dir, where] of [
+        [tmp, 'holds no client'],
+        [path.join(tmp, 'missing'), 'does not exist'],
+      ] as const) {
+        const err = await manager.create({ ports: [{ virtualPort: 80 }], server, clientAuthDir: dir, awaitUpload: false }).catch((e: unknown) => e);
+        assert.ok(err instanceof EndpointArgumentError, String(err));
+        assert.ok(err.message.includes(`clientAuthDir ${dir} ${where} and clientAuth names none`), err.message);
+        assert.match(err.message, /open to everyone/);
+      }
+      assert.deepEqual(peer.received, []);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('a privateKeyFile that holds no key fails before anything is sent to tor, and its content is not in the message', async () => {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'torcon-onion-key-'));
     try {
