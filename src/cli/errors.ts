@@ -1,5 +1,6 @@
 import { CommanderError } from 'commander';
-import { TorError } from '../errors.js';
+import { TorError, TorInvalidValueError } from '../errors.js';
+import { printable } from './output.js';
 
 /** A usage error found by a command itself (exit code 2, like commander's own). */
 export class UsageError extends Error {
@@ -23,6 +24,9 @@ export class Interrupted extends Error {
  */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return 2;
+  // A value torcon refused before sending anything: on the command line, always one the user typed
+  // (an empty key for info, a CR in an event name, a password in a fetch URL).
+  if (err instanceof TorInvalidValueError) return 2;
   if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
   return 1;
 }
@@ -30,7 +34,8 @@ export function exitCodeFor(err: unknown): number {
 /**
  * One line naming the cause: `CODE: message`, followed by the causes that add something
  * (`fetch failed: ECONNRESET: socket hang up`): a wrapper like undici's `TypeError: fetch failed`
- * says nothing on its own.
+ * says nothing on its own. Control characters are escaped (see printable): messages quote tor's
+ * words, servers' words and the user's own input, any of which may hold terminal escapes.
  */
 export function describeError(err: unknown): string {
   const parts: string[] = [];
@@ -42,7 +47,7 @@ export function describeError(err: unknown): string {
     if (!parts.some((p) => p.includes(said))) parts.push(text);
     current = current instanceof Error ? current.cause : undefined;
   }
-  return parts.join(': ');
+  return printable(parts.join(': '));
 }
 
 function describeOne(err: unknown): string {

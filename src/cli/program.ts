@@ -74,7 +74,32 @@ export function buildProgram(output: Output, signal: AbortSignal): Command {
   addMonitorCommand(program, ctx);
   addRelaysCommand(program, ctx);
   addTestnetCommands(program, ctx);
+  addHelpCommand(program);
   return program;
+}
+
+/**
+ * `torcon help [command...]`, in place of commander's own, which shows the top-level help for a
+ * command it does not know (and exits 2 without saying why): ours says the command is unknown.
+ * `torcon help testnet start` walks down to a subcommand.
+ */
+function addHelpCommand(program: Command): void {
+  program.helpCommand(false);
+  program
+    .command('help')
+    .description('display help for a command')
+    .argument('[command...]', 'the command (and subcommand)')
+    .action((names: string[]) => {
+      let cmd = program;
+      for (const name of names) {
+        const sub = cmd.commands.find((c) => c.name() === name || c.aliases().includes(name));
+        if (sub === undefined || sub.name() === 'help') {
+          throw new UsageError(`unknown command '${[...names.slice(0, names.indexOf(name)), name].join(' ')}' (torcon --help lists them)`);
+        }
+        cmd = sub;
+      }
+      cmd.help();
+    });
 }
 
 /**

@@ -14,7 +14,7 @@ import { checkEndpoint } from '../../src/cli/endpoint-check.js';
 import { clientAuthLines } from '../../src/cli/client-auth-lines.js';
 import { clientAuthPublicKey, generateClientAuthKey, parseClientAuthPrivateKey } from '../../src/onion/client-auth.js';
 import type { CliContext } from '../../src/cli/context.js';
-import { TorAbortError, TorControlClosedError, TorControlError, TorSocksError } from '../../src/errors.js';
+import { TorAbortError, TorControlClosedError, TorControlError, TorInvalidValueError, TorSocksError } from '../../src/errors.js';
 
 /** The CLI's pure parts, in process: help texts, usage errors, error lines, progress, stdio piping. */
 
@@ -247,6 +247,27 @@ describe('cli: client authorization keys (serve, run)', () => {
   });
 });
 
+describe('cli: help', () => {
+  it('help COMMAND shows that command\'s help (subcommands too); an unknown one is a usage error saying so', async () => {
+    const top = await parse(['help']);
+    assert.equal(top.code, 0);
+    assert.match(top.out, /^Usage: torcon \[options\] \[command\]/);
+    const info = await parse(['help', 'info']);
+    assert.equal(info.code, 0);
+    assert.match(info.out, /^Usage: torcon info /);
+    const start = await parse(['help', 'testnet', 'start']);
+    assert.equal(start.code, 0);
+    assert.match(start.out, /^Usage: torcon testnet start /);
+    for (const [argv, named] of [[['help', 'nosuch'], 'nosuch'], [['help', 'testnet', 'nosuch'], 'testnet nosuch']] as const) {
+      const r = await parse([...argv]);
+      assert.equal(r.code, 2);
+      assert.ok(r.error instanceof UsageError, String(r.error));
+      assert.equal(r.error.message, `unknown command '${named}' (torcon --help lists them)`);
+      assert.equal(r.out, '', 'no top-level help printed for an unknown command');
+    }
+  });
+});
+
 describe('cli: error lines and exit codes', () => {
   it('exit codes: usage 2, commander help 0, anything else 1', () => {
     assert.equal(exitCodeFor(new UsageError('x')), 2);
@@ -254,6 +275,8 @@ describe('cli: error lines and exit codes', () => {
     assert.equal(exitCodeFor(new CommanderError(1, 'commander.unknownOption', 'x')), 2);
     assert.equal(exitCodeFor(new TorControlError(552, 'Unrecognized key "x"', 'GETINFO')), 1);
     assert.equal(exitCodeFor(new Error('boom')), 1);
+    // A value refused before anything was sent is, on the command line, one the user typed.
+    assert.equal(exitCodeFor(new TorInvalidValueError('GETINFO key', 'must not be empty')), 2);
   });
 
   it('one line: torcon code first, then the causes that add something', () => {

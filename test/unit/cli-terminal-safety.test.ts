@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { buildProgram } from '../../src/cli/program.js';
 import type { Output } from '../../src/cli/output.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
+import { describeError } from '../../src/cli/errors.js';
+import { TorControlError } from '../../src/errors.js';
+import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
 /**
  * Text tor passes on from others (a SOCKS client's hostname in STREAM events, a GETINFO value) can
@@ -63,5 +67,58 @@ describe('cli: control characters from tor never reach the terminal raw', () => 
     fake.info({ 'stream-status': `1 SUCCEEDED 3 ${HOSTILE}:80\n2 NEW 0 plain.example:443` });
     const { out } = await runAgainst(fake, ['info', 'stream-status']);
     assert.equal(out, '1 SUCCEEDED 3 a\\x1b[31mX\\x1b]0;pwn\\x07b\\x9b2Jc\\x0dd.example:80\n2 NEW 0 plain.example:443\n');
+  });
+});
+
+describe('cli: fetch prints a server\'s status line and headers escaped (any exit or onion site could send escapes)', () => {
+  let evil: net.Server;
+  let evilPort: number;
+  let socks: FakeSocksServer;
+  beforeEach(async () => {
+    // A raw HTTP server: Node's own would refuse to send these bytes.
+    evil = net.createServer((s) => {
+      s.once('data', (request) => {
+        const notFound = request.toString('latin1').startsWith('GET /missing');
+        const status = notFound ? '404 Nope\x1b[31mRED' : '200 OK\x1b]0;pwned\x07\x1b[31mRED';
+        s.end(`HTTP/1.1 ${status}\r\nX-Evil: a\u009b31mred\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbody`, 'latin1');
+      });
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    evilPort = (evil.address() as net.AddressInfo).port;
+    socks = await startFakeSocksServer({ answer: () => ({ forwardTo: evilPort }) });
+  });
+  afterEach(async () => {
+    await socks.close();
+    await new Promise<void>((r) => evil.close(() => r()));
+  });
+
+  it('-i: the status line and header values with escape sequences are printed escaped; the body as it came', async () => {
+    const output: Output & { out: Capture; err: Capture } = { out: new Capture(), err: new Capture(), interactive: false };
+    const program = buildProgram(output, new AbortController().signal);
+    await program.parseAsync(['fetch', '-i', '--socks-port', String(socks.port), `http://127.0.0.1:${evilPort}/`], { from: 'user' });
+    const out = output.out.text;
+    assert.doesNotMatch(out, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, JSON.stringify(out));
+    assert.match(out, /^HTTP 200 OK\\x1b\]0;pwned\\x07\\x1b\[31mRED$/m);
+    assert.match(out, /^x-evil: a\\x9b31mred$/m);
+    assert.ok(out.endsWith('\nbody'), JSON.stringify(out));
+  });
+
+  it('an HTTP error: the stderr line names the status escaped, and the exit code is 1', async () => {
+    const output: Output & { out: Capture; err: Capture } = { out: new Capture(), err: new Capture(), interactive: false };
+    const program = buildProgram(output, new AbortController().signal);
+    const exitCode = process.exitCode;
+    try {
+      await program.parseAsync(['fetch', '--socks-port', String(socks.port), `http://127.0.0.1:${evilPort}/missing`], { from: 'user' });
+      assert.equal(process.exitCode, 1);
+    } finally {
+      process.exitCode = exitCode;
+    }
+    assert.doesNotMatch(output.err.text, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, JSON.stringify(output.err.text));
+    assert.match(output.err.text, /^torcon: HTTP 404 Nope\\x1b\[31mRED from http:\/\/127\.0\.0\.1:\d+\/missing$/m);
+  });
+
+  it('error lines escape what they quote (tor\'s words and the user\'s own input alike)', () => {
+    const err = new TorControlError(552, 'Unrecognized key "version\x1b]0;pwned\x07"', 'GETINFO');
+    assert.equal(describeError(err), 'TOR_CONTROL_ERROR: GETINFO: tor replied 552 Unrecognized key "version\\x1b]0;pwned\\x07"');
   });
 });

@@ -260,14 +260,15 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       await throughTor(ctx, opts.socksPort, async (tor) => {
         const response = await tor.fetch(parsed, { signal: ctx.signal, ...(opts.isolate !== undefined ? { isolate: opts.isolate } : {}) });
         if (opts.include) {
-          println(ctx.output.out, `HTTP ${response.status} ${response.statusText}`);
-          response.headers.forEach((value, key) => println(ctx.output.out, `${key}: ${value}`));
+          // The server's words (any exit, any onion site): escaped like every other text from others.
+          println(ctx.output.out, printable(`HTTP ${response.status} ${response.statusText}`));
+          response.headers.forEach((value, key) => println(ctx.output.out, printable(`${key}: ${value}`)));
           println(ctx.output.out);
         }
         ctx.output.out.write(Buffer.from(await response.arrayBuffer()));
         if (!response.ok) {
           // The body is printed (it often says why); the status line names the failure.
-          println(ctx.output.err, `torcon: HTTP ${response.status} ${response.statusText} from ${parsed.href}`);
+          println(ctx.output.err, printable(`torcon: HTTP ${response.status} ${response.statusText} from ${parsed.href}`));
           process.exitCode = 1;
         }
       });
