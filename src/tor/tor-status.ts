@@ -42,6 +42,11 @@ export interface TorStatus {
    * controller's connection ends, so a process that died with an attacher leaves it set.
    */
   streamsLeftUnattached: boolean;
+  /**
+   * `DisableNetwork` (GETCONF): tor makes no connection at all. tor's own `network-liveness` may
+   * still say `up` then (it judges by what it last saw), and its bootstrap phase stays where it was.
+   */
+  networkDisabled: boolean;
 }
 
 /** The keys {@link readTorStatus} asks for, in one GETINFO. */
@@ -67,6 +72,11 @@ const OPTIONAL_KEYS: ReadonlySet<string> = new Set(['uptime']);
 
 /** The option behind {@link TorStatus.streamsLeftUnattached}, asked with GETCONF beside the GETINFO. */
 const LEAVE_UNATTACHED = '__LeaveStreamsUnattached';
+/** The option behind {@link TorStatus.networkDisabled}, in the same GETCONF. */
+const DISABLE_NETWORK = 'DisableNetwork';
+
+/** What {@link parseTorStatus} reads of tor's GETCONF answer: one value per option. */
+export type TorStatusConf = Readonly<Record<typeof LEAVE_UNATTACHED | typeof DISABLE_NETWORK, string | undefined>>;
 
 /**
  * Reads {@link TorStatus} from tor: one GETINFO and one GETCONF, sent together (one round trip's
@@ -81,7 +91,7 @@ export async function readTorStatus(control: TorControl, opts: CancelOptions = {
   const remaining = cancelBudget(opts ?? {});
   let info: Record<string, string | undefined>;
   const first = control.getInfo([...TOR_STATUS_KEYS], remaining());
-  const conf = control.getConf(LEAVE_UNATTACHED, remaining());
+  const conf = control.getConf([LEAVE_UNATTACHED, DISABLE_NETWORK], remaining());
   // Settled below in any case; until then a rejection must not count as unhandled.
   conf.catch(() => undefined);
   try {
@@ -95,15 +105,16 @@ export async function readTorStatus(control: TorControl, opts: CancelOptions = {
       remaining(),
     );
   }
-  return parseTorStatus(info, (await conf)[LEAVE_UNATTACHED]?.[0]);
+  const values = await conf;
+  return parseTorStatus(info, { [LEAVE_UNATTACHED]: values[LEAVE_UNATTACHED]?.[0], [DISABLE_NETWORK]: values[DISABLE_NETWORK]?.[0] });
 }
 
 /**
  * Types the answers to {@link TOR_STATUS_KEYS} (a missing `uptime` is left out) and tor's
- * `__LeaveStreamsUnattached`.
+ * `__LeaveStreamsUnattached` and `DisableNetwork`.
  * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) for a missing or malformed answer, naming the key
  */
-export function parseTorStatus(info: Readonly<Record<string, string | undefined>>, leaveStreamsUnattached: string | undefined): TorStatus {
+export function parseTorStatus(info: Readonly<Record<string, string | undefined>>, conf: TorStatusConf): TorStatus {
   const text = (key: string): string => required('GETINFO', key, info[key]);
   const status: TorStatus = {
     version: text('version'),
@@ -117,7 +128,8 @@ export function parseTorStatus(info: Readonly<Record<string, string | undefined>
     // "A nonnegative integer: zero if Tor is currently active"
     dormant: count('dormant', text('dormant')) !== 0,
     hibernating: oneOf('accounting/hibernating', text('accounting/hibernating'), ['awake', 'soft', 'hard']),
-    streamsLeftUnattached: flag(LEAVE_UNATTACHED, required('GETCONF', LEAVE_UNATTACHED, leaveStreamsUnattached), 'GETCONF'),
+    streamsLeftUnattached: flag(LEAVE_UNATTACHED, required('GETCONF', LEAVE_UNATTACHED, conf[LEAVE_UNATTACHED]), 'GETCONF'),
+    networkDisabled: flag(DISABLE_NETWORK, required('GETCONF', DISABLE_NETWORK, conf[DISABLE_NETWORK]), 'GETCONF'),
   };
   const uid = signedOrUnknown('process/uid', text('process/uid'));
   if (uid !== undefined) status.uid = uid;

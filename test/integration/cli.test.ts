@@ -248,12 +248,13 @@ describe('torcon CLI against the shared test network (child processes)', functio
       assert.match(r.stdout, /^bootstrap +100% Done$/m);
       assert.match(r.stdout, /^circuit +yes$/m);
       assert.match(r.stdout, /^streams +attached by tor$/m);
+      assert.match(r.stdout, /^network +up$/m);
       const j = await runCli(['status', '--json']);
       assert.equal(j.code, 0, j.stderr);
-      const s = JSON.parse(j.stdout) as { version: string; pid: number; circuitEstablished: boolean; networkLive: boolean; bootstrap: { percent: number } };
+      const s = JSON.parse(j.stdout) as { version: string; pid: number; circuitEstablished: boolean; networkLive: boolean; networkDisabled: boolean; bootstrap: { percent: number } };
       assert.equal(s.version.split(' ')[0], tor.version);
       assert.equal(String(s.pid), await tor.control.getInfo('process/pid'));
-      assert.deepEqual([s.circuitEstablished, s.networkLive, s.bootstrap.percent], [true, true, 100]);
+      assert.deepEqual([s.circuitEstablished, s.networkLive, s.networkDisabled, s.bootstrap.percent], [true, true, false, 100]);
     });
 
     it('info with several keys prints key=value lines', async () => {
@@ -279,6 +280,9 @@ describe('torcon CLI against the shared test network (child processes)', functio
         assert.ok(x.flags.includes('Exit') && x.flags.includes('Guard'), x.fingerprint);
         assert.deepEqual(x.exitPolicy, { policy: 'reject', ranges: [[1, 65535]] });
       }
+      // Flags in any case.
+      const lower = await runCli(['relays', '--flag', 'exit', 'GUARD', '--json']);
+      assert.equal(lower.stdout, j.stdout);
       for (const args of [['--exit-port', '80'], ['--flag', 'NoSuchFlag']]) {
         const none = await runCli(['relays', ...args]);
         assert.deepEqual([none.code, none.stdout, none.stderr], [0, '', ''], args.join(' '));

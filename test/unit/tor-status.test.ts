@@ -24,9 +24,12 @@ const ANSWERS: Record<string, string> = {
   'accounting/hibernating': 'awake',
 };
 
+/** tor's GETCONF answers for the status: neither option set. */
+const CONF = { __LeaveStreamsUnattached: '0', DisableNetwork: '0' } as const;
+
 describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...)', () => {
   it('types every answer', () => {
-    assert.deepEqual(parseTorStatus(ANSWERS, '0'), {
+    assert.deepEqual(parseTorStatus(ANSWERS, CONF), {
       version: '0.4.9.11',
       pid: 4242,
       uid: 0,
@@ -42,11 +45,12 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
       dormant: false,
       hibernating: 'awake',
       streamsLeftUnattached: false,
+      networkDisabled: false,
     });
   });
 
   it("leaves out what tor cannot say: uid and descriptor limit -1, an empty user (Windows), no uptime (before 0.3.5)", () => {
-    const s = parseTorStatus({ ...ANSWERS, 'process/uid': '-1', 'process/user': '', 'process/descriptor-limit': '-1', uptime: undefined }, '0');
+    const s = parseTorStatus({ ...ANSWERS, 'process/uid': '-1', 'process/user': '', 'process/descriptor-limit': '-1', uptime: undefined }, CONF);
     for (const key of ['uid', 'user', 'descriptorLimit', 'uptimeSeconds']) assert.ok(!(key in s), key);
     assert.equal(s.pid, 4242);
   });
@@ -60,8 +64,9 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
       'network-liveness': 'down',
       dormant: '1',
       'accounting/hibernating': 'soft',
-    }, '1');
+    }, { __LeaveStreamsUnattached: '1', DisableNetwork: '1' });
     assert.equal(s.streamsLeftUnattached, true);
+    assert.equal(s.networkDisabled, true);
     assert.deepEqual(s.bootstrap, { percent: 5, tag: 'conn', summary: 'Connecting to a relay', warning: 'Connection refused', reason: 'CONNECTREFUSED' });
     assert.equal(s.circuitEstablished, false);
     assert.equal(s.enoughDirInfo, false);
@@ -87,27 +92,31 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
   for (const [key, value] of malformed) {
     it(`refuses ${key}=${JSON.stringify(value)} with TOR_PROTOCOL_ERROR naming the key`, () => {
       assert.throws(
-        () => parseTorStatus({ ...ANSWERS, [key]: value }, '0'),
+        () => parseTorStatus({ ...ANSWERS, [key]: value }, CONF),
         (err: unknown) => err instanceof TorProtocolError && err.code === 'TOR_PROTOCOL_ERROR' && err.message.includes(`GETINFO ${key}`),
       );
     });
   }
 
   it('refuses a missing answer with TOR_PROTOCOL_ERROR', () => {
-    assert.throws(() => parseTorStatus({ ...ANSWERS, 'process/pid': undefined }, '0'), /GETINFO process\/pid: tor gave no answer/);
+    assert.throws(() => parseTorStatus({ ...ANSWERS, 'process/pid': undefined }, CONF), /GETINFO process\/pid: tor gave no answer/);
   });
 
   it('refuses a __LeaveStreamsUnattached that is neither 0 nor 1, or missing, with TOR_PROTOCOL_ERROR', () => {
     for (const value of ['', 'yes', '2']) {
       assert.throws(
-        () => parseTorStatus(ANSWERS, value),
+        () => parseTorStatus(ANSWERS, { ...CONF, __LeaveStreamsUnattached: value }),
         (err: unknown) => err instanceof TorProtocolError && err.message.startsWith('GETCONF __LeaveStreamsUnattached: expected 0 or 1, got '),
         value,
       );
     }
     assert.throws(
-      () => parseTorStatus(ANSWERS, undefined),
+      () => parseTorStatus(ANSWERS, { ...CONF, __LeaveStreamsUnattached: undefined }),
       (err: unknown) => err instanceof TorProtocolError && err.message === 'GETCONF __LeaveStreamsUnattached: tor gave no answer',
+    );
+    assert.throws(
+      () => parseTorStatus(ANSWERS, { ...CONF, DisableNetwork: 'auto' }),
+      (err: unknown) => err instanceof TorProtocolError && err.message.startsWith('GETCONF DisableNetwork: expected 0 or 1, got '),
     );
   });
 
@@ -124,16 +133,21 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
       await fake.close();
     });
 
-    it('asks every key in one GETINFO, and __LeaveStreamsUnattached in one GETCONF sent with it', async () => {
+    it('asks every key in one GETINFO, and __LeaveStreamsUnattached and DisableNetwork in one GETCONF sent with it', async () => {
       fake.info(ANSWERS);
       const { written } = recordControlWrites(tor.control);
       const s = await tor.getStatus();
       assert.equal(s.pid, 4242);
       assert.equal(s.streamsLeftUnattached, false);
-      assert.deepEqual(written, [`GETINFO ${TOR_STATUS_KEYS.join(' ')}\r\n`, 'GETCONF __LeaveStreamsUnattached\r\n']);
+      assert.deepEqual(written, [`GETINFO ${TOR_STATUS_KEYS.join(' ')}\r\n`, 'GETCONF __LeaveStreamsUnattached DisableNetwork\r\n']);
       // As a process that died with a stream attacher leaves it.
       await tor.control.setConf({ __LeaveStreamsUnattached: 1 });
       assert.equal((await tor.getStatus()).streamsLeftUnattached, true);
+      // tor's network-liveness may still say up: what torcon status shows beside it.
+      await tor.control.setConf({ DisableNetwork: 1 });
+      const disabled = await tor.getStatus();
+      assert.equal(disabled.networkDisabled, true);
+      assert.equal(disabled.networkLive, true);
     });
 
     it('asks again without uptime when tor refuses a key, and goes without it on a tor that lacks it', async () => {
@@ -145,7 +159,7 @@ describe('tor status (GETINFO process/*, uptime, traffic/*, status/*, dormant...
       assert.equal(s.bytesRead, 123456);
       assert.deepEqual(written, [
         `GETINFO ${TOR_STATUS_KEYS.join(' ')}\r\n`,
-        'GETCONF __LeaveStreamsUnattached\r\n',
+        'GETCONF __LeaveStreamsUnattached DisableNetwork\r\n',
         `GETINFO ${TOR_STATUS_KEYS.filter((k) => k !== 'uptime').join(' ')}\r\n`,
       ]);
     });

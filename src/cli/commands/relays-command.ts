@@ -12,13 +12,14 @@ export function addRelaysCommand(program: Command, ctx: CliContext): void {
   program
     .command('relays')
     .description("list the relays of tor's consensus: flags, address, bandwidth, exit-policy summary")
-    .option('--flag <flags...>', 'only relays with every one of these flags (as tor writes them: Exit, Guard, Stable...)', flagList)
+    .option('--flag <flags...>', 'only relays with every one of these flags (Exit, Guard, Stable...; any case)', flagList)
     .option('--exit-port <port>', 'only relays whose exit-policy summary allows this port', exitPort)
     .option('--json', 'one JSON object per relay')
     .addHelpText(
       'after',
       '\nExit-policy summaries come from ns/all or, on a tor that uses microdescriptors (the default),\n' +
-        'from its microdescriptors (state.loadExitPolicies()).\n\nExamples:\n  torcon relays --flag Exit Stable --exit-port 443\n  torcon relays --json | jq .nickname',
+        'from its microdescriptors (state.loadExitPolicies()). A summary leaves out private addresses:\n' +
+        'on a loopback test network every exit\'s is "reject 1-65535", so --exit-port finds none there.\n\nExamples:\n  torcon relays --flag Exit Stable --exit-port 443\n  torcon relays --json | jq .nickname',
     )
     .action(async (opts: { flag?: string[]; exitPort?: number; json?: boolean }) => {
       await withTor(ctx, async (tor) => {
@@ -29,8 +30,10 @@ export function addRelaysCommand(program: Command, ctx: CliContext): void {
           // A tor with no consensus yet lists no relays either; anything else is an error.
           if (!(err instanceof TorControlError) || opts.exitPort !== undefined) throw err;
         }
+        // Flags matched in any case: "--flag exit" is no typo worth an empty answer.
+        const wanted = opts.flag?.map((f) => f.toLowerCase());
         for (const router of state.routers.values()) {
-          if (opts.flag !== undefined && !opts.flag.every((f) => router.flags.has(f))) continue;
+          if (wanted !== undefined && !wanted.every((f) => [...router.flags].some((has) => has.toLowerCase() === f))) continue;
           if (opts.exitPort !== undefined && !router.acceptsPort(opts.exitPort)) continue;
           println(ctx.output.out, opts.json ? JSON.stringify(relayJson(router)) : relayLine(router));
         }

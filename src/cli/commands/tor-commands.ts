@@ -340,7 +340,8 @@ function statusLines(s: TorStatus): Array<[string, string]> {
     ['bootstrap', `${b.percent}% ${b.summary}${b.warning !== undefined ? ` (problem: ${b.warning}${b.reason !== undefined ? `, ${b.reason}` : ''})` : ''}`],
     ['circuit', yesNo(s.circuitEstablished)],
     ['dir info', s.enoughDirInfo ? 'enough' : 'not enough'],
-    ['network', s.networkLive ? 'up' : 'down'],
+    // tor's network-liveness can still say "up" with the network disabled: what it last saw.
+    ['network', s.networkDisabled ? 'disabled (DisableNetwork 1): tor makes no connection' : s.networkLive ? 'up' : 'down'],
     ['dormant', yesNo(s.dormant)],
     ['hibernating', s.hibernating === 'awake' ? 'no' : s.hibernating],
     ['streams', s.streamsLeftUnattached ? 'left unattached (__LeaveStreamsUnattached 1): a controller must attach each one, or it goes nowhere' : 'attached by tor'],
