@@ -63,6 +63,17 @@ function checkPath(value: unknown, what: string): string {
   return value;
 }
 
+/**
+ * Why tor could not be given `socketPath` (absolute) as a service's target, or undefined: it goes
+ * into `Port=` / `HiddenServicePort` as one word, so no spaces, quotes, backslashes or commas.
+ */
+export function socketPathProblem(socketPath: string): string | undefined {
+  const bad = /[\s"\\,]/.exec(socketPath);
+  if (bad === null) return undefined;
+  const what = /\s/.test(bad[0]) ? 'a space' : bad[0] === '"' ? 'a quote' : bad[0] === ',' ? 'a comma' : 'a backslash';
+  return `must be a path without spaces, quotes, backslashes or commas (tor takes it as one word), and ${socketPath} has ${what}`;
+}
+
 /** A target tor can take in `Port=` and `HiddenServicePort`: a token without commas. */
 function checkTarget(value: unknown, what: string): string {
   if (typeof value !== 'string' || !/^[^\s",\\]+$/.test(value)) {
@@ -155,7 +166,8 @@ function validate(opts: OnionServiceOptions): ValidOnionOptions {
   if (opts.localSocket !== undefined) {
     // Absolute, as tor must be given it: tor resolves a relative path against its own working directory.
     out.localSocket = path.resolve(checkPath(opts.localSocket, 'localSocket'));
-    checkTarget(`unix:${out.localSocket}`, 'localSocket');
+    const problem = socketPathProblem(out.localSocket);
+    if (problem !== undefined) fail(`localSocket ${problem}`);
   }
   if (opts.privateKey !== undefined) out.privateKey = keyOption(opts.privateKey);
   if (opts.privateKeyFile !== undefined) out.privateKeyFile = checkPath(opts.privateKeyFile, 'privateKeyFile');

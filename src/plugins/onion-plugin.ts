@@ -22,7 +22,7 @@ import { parseControlOption } from './control-option.js';
 import { resolveTor } from './tor-plugin.js';
 import { republishWhenLost } from './republish.js';
 import { TorOnionService } from '../onion/onion-service.js';
-import { endpointOptionError, validateOnionOptions } from '../onion/onion-options.js';
+import { endpointOptionError, socketPathProblem, validateOnionOptions } from '../onion/onion-options.js';
 
 /**
  * `onion:` server endpoints: make a `net.Server` reachable as a v3 onion service.
@@ -145,7 +145,11 @@ export function parseOnionServerOptions(endpoint: ParsedEndpoint): OnionServerOp
   // 0 is any free port, as for createOnionService (and as when it is left out).
   if (k.localPort !== undefined) service.localPort = parsePort(k.localPort, 'onion: localPort', true);
   if (k.localAddress !== undefined) service.localAddress = parseIpAddress(k.localAddress, 'onion: localAddress');
-  if (k.localSocket !== undefined) service.localSocket = parseUnixPath(k.localSocket, 'onion: localSocket');
+  if (k.localSocket !== undefined) {
+    service.localSocket = parseUnixPath(k.localSocket, 'onion: localSocket');
+    const problem = socketPathProblem(path.resolve(service.localSocket));
+    if (problem !== undefined) throw new EndpointArgumentError(`onion: localSocket ${problem}`);
+  }
   if (k.privateKey !== undefined) service.privateKey = parsePrivateKey(k.privateKey);
   if (k.privateKeyFile !== undefined) service.privateKeyFile = parseFilePath(k.privateKeyFile, 'onion: privateKeyFile');
   if (k.hiddenServiceDir !== undefined) {
