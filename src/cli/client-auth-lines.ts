@@ -15,7 +15,7 @@ import type { ListeningEndpoint } from '../util/listening-endpoint.js';
 
 /** Said once before the key lines. */
 export const CLIENT_AUTH_HINT =
-  'client authorization: each client needs its line below, a secret: what follows "NAME.auth_private: " goes into that file in its tor\'s ClientOnionAuthDir';
+  'client authorization: each client needs its NAME.auth_private line, a secret: what follows "NAME.auth_private: " goes into that file in its tor\'s ClientOnionAuthDir';
 
 /**
  * The key lines of an endpoint, none unless it is an onion service with client authorization. A
@@ -28,6 +28,6 @@ export function clientAuthLines(endpoint: ListeningEndpoint): string[] {
   return clientAuth.map((c) =>
     c.privateKey !== undefined
       ? `${c.name}.auth_private: ${serviceId}:descriptor:x25519:${c.privateKey}`
-      : `${c.name}: authorized with the key it was given before`,
+      : `${c.name}: authorized with the key it was given before (its NAME.auth_private line must name ${serviceId}: a service without privateKeyFile= has a new address at each start)`,
   );
 }

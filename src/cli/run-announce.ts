@@ -21,7 +21,7 @@ import { CLIENT_AUTH_HINT, clientAuthLines } from './client-auth-lines.js';
  * and, for `clientAuth=alice`, the client's key (see client-auth-lines.ts), a secret for the
  * operator, printed only here:
  *
- *     torcon run: client authorization: each client needs its line below, ...
+ *     torcon run: client authorization: each client needs its NAME.auth_private line, ...
  *     torcon run: alice.auth_private: <56 chars>:descriptor:x25519:<52 chars>
  *
  * The mechanism rests on what the register hook documents: a server listening on an endpoint

@@ -585,14 +585,14 @@ describe('torcon CLI against the shared test network (child processes)', functio
         await serve.waitFor(/^bob\.auth_private: /, 'stdout', 5_000);
         const serveKeys = lines(serve.stdout).slice(1).map((l) => keyLine.exec(l)!);
         assert.deepEqual(serveKeys.map((m) => m[1]), ['alice', 'bob'], serve.stdout);
-        await serve.waitFor(/^serve: client authorization: each client needs its line below/, 'stderr', 5_000); // another pipe: may come later
+        await serve.waitFor(/^serve: client authorization: each client needs its NAME.auth_private line/, 'stderr', 5_000); // another pipe: may come later
 
         const run = new CliChild(['run', '--port', 'onion:80:clientAuth=carol', '--', process.execPath, PLAIN_APP], cliEnv());
         const [, runUrl] = (await run.waitFor(/^torcon run: onion:80:clientAuth=carol is (http:\/\/[a-z2-7]{56}\.onion\/) /, 'stderr', 90_000)) as unknown as [string, string];
         const runKey = await run.waitFor(keyLine, 'stderr', 5_000);
         assert.equal(runKey[1], 'carol');
         assert.equal(runKey[3], new URL(runUrl).hostname.slice(0, 56));
-        assert.match(run.stderr, /^torcon run: client authorization: each client needs its line below/m);
+        assert.match(run.stderr, /^torcon run: client authorization: each client needs its NAME.auth_private line/m);
         await run.waitFor(/^plain app: listening$/, 'stdout', 10_000);
 
         for (const [m, url, body] of [

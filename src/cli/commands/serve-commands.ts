@@ -32,7 +32,9 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       'after',
       '\nWith clientAuth=NAME,... each client\'s key is printed on stdout after the URL, as the line its tor\n' +
         'needs in NAME.auth_private, and shown only then: new keys at every start, unless clientAuthDir=DIR\n' +
-        'keeps the clients (a client kept from before gets a line saying so, and keeps its key).\n' +
+        'keeps the clients (a client kept from before gets a line saying so, and keeps its key). Every\n' +
+        'NAME.auth file in DIR is let in, as in tor\'s own authorized_clients: clientAuth= adds clients, it\n' +
+        'does not limit them; delete a client\'s file to revoke it.\n' +
         '\nExamples:\n  torcon serve ./public --port onion:80\n  torcon serve ./public --port onion:80:privateKeyFile=./site.key   # same address every time\n  torcon serve ./public --port onion:80:republish=true             # published again after tor restarts\n  torcon serve ./private --port onion:80:clientAuth=alice,bob      # only alice and bob can reach it\n  torcon serve . --port tcp:8080',
     )
     .action(async (dir: string, opts: { port: string }) => {
