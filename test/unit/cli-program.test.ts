@@ -7,6 +7,7 @@ import { PassThrough, Writable } from 'node:stream';
 import { CommanderError, type Command } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
 import { describeError, exitCodeFor, UsageError } from '../../src/cli/errors.js';
+import { networkVerdict } from '../../src/cli/commands/testnet-commands.js';
 import { Progress, type Output } from '../../src/cli/output.js';
 import { overallPercent } from '../../src/cli/network-progress.js';
 import { pipeStdio } from '../../src/cli/stdio-pipe.js';
@@ -247,6 +248,25 @@ describe('cli: client authorization keys (serve, run)', () => {
     assert.match(r.out, /clientAuthDir=/);
     // Every client with a file in DIR is let in: dropping a name from clientAuth= revokes nobody.
     assert.match(r.out.replace(/\s+/g, ' '), /Every NAME\.auth file in DIR is let in, .* clientAuth= adds clients, it does not limit them; delete a client's file to revoke it/);
+  });
+});
+
+describe('cli: testnet status and start', () => {
+  const node = (role: 'authority' | 'client', alive: boolean) => ({ nickname: role === 'client' ? 'client' : 'auth0', role, alive, dataDir: '/d', torrcPath: '/t', controlPort: 1 });
+  it('status: running, stopped, or degraded (exit 1) when the client TOR_CONTROL points at is down', () => {
+    const base = { baseDir: '/tmp/tn', status: 'ready' as const };
+    assert.deepEqual(networkVerdict({ ...base, running: true, nodes: [node('authority', true), node('client', true)] }), { line: 'network /tmp/tn: running (ready)', exitCode: 0 });
+    assert.deepEqual(networkVerdict({ ...base, running: true, nodes: [node('authority', true), node('client', false)] }), {
+      line: 'network /tmp/tn: degraded (ready): its client is down, so TOR_CONTROL does not answer',
+      exitCode: 1,
+    });
+    assert.deepEqual(networkVerdict({ ...base, running: false, nodes: [node('authority', false), node('client', false)] }), { line: 'network /tmp/tn: stopped (ready)', exitCode: 1 });
+  });
+
+  it('start refuses a --dir tor could not take before starting anything (exit 2)', async () => {
+    const r = await parse(['testnet', 'start', '--dir', '/tmp/torcon no such dir']);
+    assert.equal(r.code, 2);
+    assert.ok(r.error instanceof TorInvalidValueError && /invalid --dir: must be an absolute path/.test(r.error.message), String(r.error));
   });
 });
 

@@ -13,6 +13,8 @@ import { println, Progress } from '../output.js';
 import { reportNetworkProgress } from '../network-progress.js';
 import { lib } from '../lazy.js';
 import { positiveInt, relayCount } from './tor-commands.js';
+import { checkTorrcPath } from '../../process/testnet/torrc-builder.js';
+import type { TestNetworkStatus } from '../../process/testnet/state-file.js';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'main.js');
 
@@ -44,6 +46,8 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
         '\nExamples:\n  torcon testnet start --dir /tmp/tn\n  eval "$(torcon testnet start --dir /tmp/tn)"   # sets TOR_CONTROL in this shell',
     )
     .action(async (opts: { dir?: string; relays: number; timeout: number }) => {
+      // Checked here, before the network process is spawned (it would refuse it only once started).
+      if (opts.dir !== undefined) checkTorrcPath('--dir', path.resolve(opts.dir));
       const dir = path.resolve(opts.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'torcon-testnet-'))));
       const child = spawn(
         process.execPath,
@@ -144,7 +148,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
     .description("show a network's nodes and whether they run")
     .requiredOption('--dir <dir>', 'network directory')
     .option('--json', 'machine-readable')
-    .addHelpText('after', '\nExit code 0 when the network runs, 1 when none of its nodes does.\n\nExamples:\n  torcon testnet status --dir /tmp/tn\n  torcon testnet status --dir /tmp/tn --json | jq .nodes')
+    .addHelpText('after', '\nExit code 0 when the network runs, 1 when none of its nodes does or its client (where TOR_CONTROL\npoints) is down.\n\nExamples:\n  torcon testnet status --dir /tmp/tn\n  torcon testnet status --dir /tmp/tn --json | jq .nodes')
     .action(async (opts: { dir: string; json?: boolean }) => {
       const { readTestNetworkState } = await lib.testnet();
       const state = await readTestNetworkState(path.resolve(opts.dir)).catch((err: Error) => {
@@ -153,14 +157,14 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
       if (opts.json) {
         println(ctx.output.out, JSON.stringify(state));
       } else {
-        println(ctx.output.out, `network ${state.baseDir}: ${state.running ? 'running' : 'stopped'} (${state.status})`);
+        println(ctx.output.out, networkVerdict(state).line);
         if (state.controlEndpoint) println(ctx.output.out, `TOR_CONTROL=${state.controlEndpoint}  SOCKS 127.0.0.1:${state.socksPort ?? '-'}`);
         for (const n of state.nodes) {
           const ports = [n.orPort && `or ${n.orPort}`, n.dirPort && `dir ${n.dirPort}`, `control ${n.controlPort}`, n.socksPort && `socks ${n.socksPort}`].filter(Boolean).join(', ');
           println(ctx.output.out, `  ${n.alive ? 'up  ' : 'down'} ${n.nickname.padEnd(10)} ${n.role.padEnd(9)} pid ${n.pid ?? '-'}  ${ports}`);
         }
       }
-      if (!state.running) process.exitCode = 1;
+      process.exitCode = networkVerdict(state).exitCode;
     });
 
   testnet
@@ -205,4 +209,18 @@ async function isDaemonFor(pid: number, dir: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * `testnet status`'s first line and exit code. A network whose client is down is no usable network,
+ * however many of its relays still run: TOR_CONTROL points at that client.
+ */
+export function networkVerdict(state: Pick<TestNetworkStatus, 'baseDir' | 'status' | 'running' | 'nodes'>): { line: string; exitCode: 0 | 1 } {
+  const head = `network ${state.baseDir}:`;
+  if (!state.running) return { line: `${head} stopped (${state.status})`, exitCode: 1 };
+  const client = state.nodes.find((n) => n.role === 'client');
+  if (client !== undefined && !client.alive) {
+    return { line: `${head} degraded (${state.status}): its client is down, so TOR_CONTROL does not answer`, exitCode: 1 };
+  }
+  return { line: `${head} running (${state.status})`, exitCode: 0 };
 }
