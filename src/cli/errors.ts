@@ -41,13 +41,24 @@ export function describeError(err: unknown): string {
   const parts: string[] = [];
   let current: unknown = err;
   for (let depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
-    const text = describeOne(current);
+    const code = codeOf(current);
+    // A code an outer message already names ("tried: tcp:127.0.0.1:1 (ECONNREFUSED)") is not said again:
+    // a Node error under it adds nothing more; a torcon error adds its message alone.
+    const named = code !== undefined && parts.some((p) => p.includes(code));
+    const text = named ? firstLine((current as Error).message) : describeOne(current);
     // A cause whose message an outer one already quotes (the same code, or a Node error) adds nothing.
     const said = current instanceof TorError ? firstLine(current.message) : text;
-    if (!parts.some((p) => p.includes(said))) parts.push(text);
+    if (!(named && !(current instanceof TorError)) && !parts.some((p) => p.includes(said))) parts.push(text);
     current = current instanceof Error ? current.cause : undefined;
   }
   return printable(parts.join(': '));
+}
+
+/** A torcon error's code, or a Node error's (`ECONNREFUSED`); undefined for anything else. */
+function codeOf(err: unknown): string | undefined {
+  if (err instanceof TorError) return err.code;
+  const code = err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' && code !== '' ? code : undefined;
 }
 
 function describeOne(err: unknown): string {

@@ -15,7 +15,7 @@ import { checkEndpoint } from '../../src/cli/endpoint-check.js';
 import { clientAuthLines } from '../../src/cli/client-auth-lines.js';
 import { clientAuthPublicKey, generateClientAuthKey, parseClientAuthPrivateKey } from '../../src/onion/client-auth.js';
 import type { CliContext } from '../../src/cli/context.js';
-import { TorAbortError, TorControlClosedError, TorControlError, TorInvalidValueError, TorSocksError } from '../../src/errors.js';
+import { TorAbortError, TorControlClosedError, TorControlError, TorInvalidValueError, TorNotAvailableError, TorSocksError } from '../../src/errors.js';
 
 /** The CLI's pure parts, in process: help texts, usage errors, error lines, progress, stdio piping. */
 
@@ -319,6 +319,17 @@ describe('cli: error lines and exit codes', () => {
       'TOR_CONTROL_CLOSED: event stream ended: the Tor control connection closed: connection closed by tor',
     );
     assert.equal(describeError('plain string'), 'plain string');
+    // A code the outer message already names is not said again (CLI QA saw both twice).
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    assert.equal(
+      describeError(new TorNotAvailableError("cannot reach tor's control port at tcp:127.0.0.1:1", ['tcp:127.0.0.1:1 (ECONNREFUSED)'], { cause: refused })),
+      "TOR_NOT_AVAILABLE: cannot reach tor's control port at tcp:127.0.0.1:1; tried: tcp:127.0.0.1:1 (ECONNREFUSED)",
+    );
+    const hung = new TorControlClosedError('PROTOCOLINFO failed: tor sent nothing for 1 ms');
+    assert.equal(
+      describeError(new TorNotAvailableError("cannot reach tor's control port at tcp:127.0.0.1:9051", ['tcp:127.0.0.1:9051 (TOR_CONTROL_CLOSED)'], { cause: hung })),
+      "TOR_NOT_AVAILABLE: cannot reach tor's control port at tcp:127.0.0.1:9051; tried: tcp:127.0.0.1:9051 (TOR_CONTROL_CLOSED): PROTOCOLINFO failed: tor sent nothing for 1 ms",
+    );
     const wrapped = new UsageError('--port: TOR_ENDPOINT_ARGUMENT: bad', { cause: Object.assign(new Error('bad'), { code: 'TOR_ENDPOINT_ARGUMENT' }) });
     assert.equal(describeError(wrapped), '--port: TOR_ENDPOINT_ARGUMENT: bad', 'a cause already in the message is not repeated');
   });
