@@ -10,6 +10,21 @@ export class UsageError extends Error {
   }
 }
 
+/**
+ * `torcon run` could not start the app: exit 127 when there is no such command, 126 when it is not
+ * one that can run (a directory, no execute permission), as a shell would.
+ */
+export class CommandNotRunError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: 126 | 127,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'CommandNotRunError';
+  }
+}
+
 /** The abort reason main.ts gives the command's signal: which signal stopped us. */
 export class Interrupted extends Error {
   constructor(readonly signal: NodeJS.Signals) {
@@ -24,6 +39,7 @@ export class Interrupted extends Error {
  */
 export function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return 2;
+  if (err instanceof CommandNotRunError) return err.exitCode;
   // A value torcon refused before sending anything: on the command line, always one the user typed
   // (an empty key for info, a CR in an event name, a password in a fetch URL).
   if (err instanceof TorInvalidValueError) return 2;

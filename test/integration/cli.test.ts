@@ -670,12 +670,15 @@ describe('torcon CLI against the shared test network (child processes)', functio
       }
     });
 
-    it('run exits with the app\'s own exit code, and 2 for a command that does not exist', async () => {
+    it('run exits with the app\'s own exit code; as a shell does, 127 for a command that does not exist and 126 for one that cannot run', async () => {
       const r = await runCli(['run', '--port', 'onion:80', '--', process.execPath, '-e', 'process.exit(7)']);
       assert.equal(r.code, 7, r.stderr);
       const missing = await runCli(['run', '--port', 'onion:80', '--', 'no-such-command-for-torcon']);
-      assert.equal(missing.code, 2);
+      assert.equal(missing.code, 127);
       assert.match(missing.stderr, /torcon: cannot run no-such-command-for-torcon: command not found/);
+      const directory = await runCli(['run', '--port', 'onion:80', '--', os.tmpdir()]);
+      assert.equal(directory.code, 126, directory.stderr);
+      assert.match(directory.stderr, /torcon: cannot run .*: permission denied/);
     });
   });
 

@@ -9,7 +9,7 @@ import type { Tor } from '../../tor/tor.js';
 import type { CliContext } from '../context.js';
 import { connectOptions, untilAborted } from '../context.js';
 import { passSignalsOn, signalApp, spawnApp } from '../app-signals.js';
-import { describeError, Interrupted, UsageError } from '../errors.js';
+import { CommandNotRunError, describeError, Interrupted, UsageError } from '../errors.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { CLIENT_AUTH_HINT, clientAuthLines } from '../client-auth-lines.js';
 import { println, Progress } from '../output.js';
@@ -90,7 +90,8 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
         'address on stderr once it is published (with clientAuth=NAME,... each client\'s key too, as the line\n' +
         'its tor needs in NAME.auth_private). The app runs in a session of its own, and torcon run passes\n' +
         'each signal on to it (Ctrl-C, kill, SIGHUP, SIGQUIT, SIGUSR2, a resize): once, however it came;\n' +
-        'Ctrl-Z stops both. torcon run exits with the app\'s exit code (128+N when signal N ended it).\n' +
+        'Ctrl-Z stops both. torcon run exits with the app\'s exit code (128+N when signal N ended it; 127\n' +
+        'when there is no such command, 126 when it cannot be run, as a shell does).\n' +
         '\nExamples:\n  torcon run --port onion:80 -- node app.js\n  torcon run --port onion:80:privateKeyFile=app.key -- npm start',
     )
     .action(async (command: string[], opts: { port: string }) => {
@@ -120,7 +121,13 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
       process.once('exit', killOnExit);
       const code = await new Promise<number>((resolve, reject) => {
         child.once('error', (err: NodeJS.ErrnoException) =>
-          reject(err.code === 'ENOENT' ? new UsageError(`cannot run ${command[0]}: command not found`) : err),
+          reject(
+            err.code === 'ENOENT'
+              ? new CommandNotRunError(`cannot run ${command[0]}: command not found`, 127)
+              : err.code === 'EACCES'
+                ? new CommandNotRunError(`cannot run ${command[0]}: permission denied (a directory, or a file without execute permission)`, 126)
+                : err,
+          ),
         );
         child.once('exit', (c, sig) => resolve(c ?? (sig ? 128 + (os.constants.signals[sig] ?? 0) : 1)));
       }).finally(() => {
