@@ -79,10 +79,13 @@ async function monitorScreen(ctx: CliContext, state: TorState, interval: number)
   const processes = new Map<string, string>();
   let last = '';
   const draw = async () => {
-    const text = await renderScreen(state, processes);
-    if (ctx.output.interactive) ctx.output.out.write(`\x1b[H\x1b[2J${text}`);
-    else if (text !== last) println(ctx.output.out, text);
-    last = text;
+    // On a terminal, one screenful (a busy tor has thousands of circuits); elsewhere every line,
+    // printed again only when something other than the clock and the ages changed.
+    const rows = ctx.output.interactive ? (ctx.output.out as { rows?: unknown }).rows : undefined;
+    const screen = await renderScreen(state, processes, Date.now(), typeof rows === 'number' && rows > 0 ? rows : undefined);
+    if (ctx.output.interactive) ctx.output.out.write(`\x1b[H\x1b[2J${screen.text}`);
+    else if (screen.key !== last) println(ctx.output.out, screen.text);
+    last = screen.key;
   };
   await draw();
   const timer = setInterval(() => void draw().catch(() => undefined), interval);
@@ -93,12 +96,25 @@ async function monitorScreen(ctx: CliContext, state: TorState, interval: number)
   }
 }
 
-async function renderScreen(state: TorState, processes: Map<string, string>): Promise<string> {
-  const now = Date.now();
+/**
+ * The monitor's screen as text, and its `key`: the same without the clock and the circuits' ages,
+ * which change every second (off a terminal the screen is printed again only when the key changes).
+ * With `maxRows`, the text is cut to that many lines, the last saying how many more there are.
+ * @internal exported for tests
+ */
+export async function renderScreen(
+  state: Pick<TorState, 'circuits' | 'streams' | 'routers'>,
+  processes: Map<string, string>,
+  now: number,
+  maxRows?: number,
+): Promise<{ text: string; key: string }> {
   const lines: string[] = [];
+  const keyLines: string[] = [];
   const circuits = [...state.circuits.values()];
   const streams = [...state.streams.values()];
-  lines.push(`torcon monitor   ${new Date().toISOString()}   routers ${state.routers.size}   circuits ${circuits.length}   streams ${streams.length}`);
+  const counts = `routers ${state.routers.size}   circuits ${circuits.length}   streams ${streams.length}`;
+  lines.push(`torcon monitor   ${new Date(now).toISOString()}   ${counts}`);
+  keyLines.push(counts);
   lines.push('');
   lines.push('CIRCUIT  STATUS     PURPOSE          AGE     PATH (relay [country])');
   for (const c of circuits) {
@@ -106,7 +122,9 @@ async function renderScreen(state: TorState, processes: Map<string, string>): Pr
     const hops = await Promise.all(
       (c.path ?? []).map(async (h) => formatHop(printable(h.nickname ?? h.fingerprint.slice(0, 8)), await shortLocation(h as never))),
     );
-    lines.push(`${c.id.padEnd(8)} ${String(c.status).padEnd(10)} ${String(c.purpose ?? '-').padEnd(16)} ${age.padEnd(7)} ${hops.join(' → ')}`);
+    const head = `${c.id.padEnd(8)} ${String(c.status).padEnd(10)} ${String(c.purpose ?? '-').padEnd(16)}`;
+    lines.push(`${head} ${age.padEnd(7)} ${hops.join(' → ')}`);
+    keyLines.push(`${head} ${hops.join(' → ')}`);
   }
   lines.push('');
   lines.push('STREAM   STATUS       CIRCUIT  TARGET                                PROCESS');
@@ -118,10 +136,19 @@ async function renderScreen(state: TorState, processes: Map<string, string>): Pr
       processes.set(s.id, proc);
     }
     const target = printable(`${s.target.host}:${s.target.port}`);
-    lines.push(`${s.id.padEnd(8)} ${String(s.status).padEnd(12)} ${(s.circuit?.id ?? '-').padEnd(8)} ${target.slice(0, 37).padEnd(37)} ${proc}`);
+    const line = `${s.id.padEnd(8)} ${String(s.status).padEnd(12)} ${(s.circuit?.id ?? '-').padEnd(8)} ${target.slice(0, 37).padEnd(37)} ${proc}`;
+    lines.push(line);
+    keyLines.push(line);
   }
   for (const id of processes.keys()) if (!state.streams.has(id)) processes.delete(id);
-  return lines.join('\n') + '\n';
+  const key = keyLines.join('\n');
+  if (maxRows !== undefined && lines.length > maxRows) {
+    // The cursor stays on the line after the last: one row is kept for it.
+    const kept = Math.max(1, maxRows - 2);
+    const more = lines.length - kept;
+    return { text: `${lines.slice(0, kept).join('\n')}\n… ${more} more lines (a taller terminal, or torcon monitor --json, shows them)\n`, key };
+  }
+  return { text: lines.join('\n') + '\n', key };
 }
 
 /**
