@@ -146,7 +146,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
     .description("fetch an onion service's descriptor from the directories (HSFETCH), without connecting to it: is it published?")
     .argument('<address>', 'v3 onion address, with or without .onion')
     .option('--server <fingerprint>', 'ask this HSDir (a relay fingerprint) instead of one tor picks; may be repeated', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--json', 'one JSON object: source, hsDir, version, lifetimeMinutes, revisionCounter (a string), descriptor')
+    .option('--json', 'one JSON object: serviceId, source, hsDir, hsDirNickname, descriptorId, version, lifetimeMinutes, revisionCounter (a string), descriptor')
     .addHelpText(
       'after',
       '\nPrints the descriptor on stdout and where it came from on stderr; exits 1 with TOR_ONION_NOT_FOUND when no HSDir has it.\n\nExamples:\n  torcon onion-descriptor pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion\n  torcon onion-descriptor --json pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd\n  torcon onion-descriptor --server 9695DFC35FFEB861329B9F1AB04C46397020CE31 pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion',
