@@ -70,3 +70,12 @@ export class Progress {
 export function printable(text: string): string {
   return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
+
+/**
+ * `value` as one line of JSON for the terminal: JSON.stringify escapes C0 controls but leaves DEL
+ * and the C1 controls (U+0080-U+009F, CSI among them) as they are, which a terminal may act on;
+ * they are written as \u escapes here, so the line parses to the same value.
+ */
+export function jsonLine(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}

@@ -49,6 +49,17 @@ describe('cli: control characters from tor never reach the terminal raw', () => 
     assert.equal(out, '650 STREAM 24 CLOSED 0 a\\x1b[31mX\\x1b]0;pwn\\x07b\\x9b2Jc\\x0dd.example:80 REASON=SOCKS_PROTOCOL\n');
   });
 
+  it('events --json: JSON escapes C0 itself; DEL and C1 (CSI U+009B) are written as \\u escapes too, the line parsing to the same value', async () => {
+    const run = runAgainst(fake, ['events', 'STREAM', '-n', '1', '--json']);
+    await fake.waitForCommand(/^SETEVENTS .*STREAM/);
+    fake.event(`STREAM 24 CLOSED 0 ${HOSTILE}:80 REASON=SOCKS_PROTOCOL`);
+    const { out } = await run;
+    assert.doesNotMatch(out, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, JSON.stringify(out));
+    assert.match(out, /\\u009b2J/);
+    const event = JSON.parse(out) as { target: { host: string } };
+    assert.equal(event.target.host, HOSTILE);
+  });
+
   it('status (text): tor\'s bootstrap summary and user name are printed escaped', async () => {
     fake.info({
       'process/pid': '1', 'process/uid': '0', 'process/user': `r\x1b[2Jx`, 'process/descriptor-limit': '-1', uptime: '5',

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Circuit, Stream, TorState } from '../../state/tor-state.js';
 import type { CliContext } from '../context.js';
 import { untilAborted, withTor } from '../context.js';
-import { printable, println } from '../output.js';
+import { jsonLine, printable, println } from '../output.js';
 import { formatHop, shortLocation } from './circuit-format.js';
 import { formatAge } from './format-units.js';
 import { positiveInt } from './tor-commands.js';
@@ -48,7 +48,7 @@ export function addMonitorCommand(program: Command, ctx: CliContext): void {
 }
 
 async function monitorJson(ctx: CliContext, state: TorState): Promise<void> {
-  const write = (obj: unknown) => println(ctx.output.out, JSON.stringify(obj));
+  const write = (obj: unknown) => println(ctx.output.out, jsonLine(obj));
   write({
     event: 'snapshot',
     time: new Date().toISOString(),

@@ -5,7 +5,7 @@ import type { Router } from '../../state/router.js';
 import type { CliContext } from '../context.js';
 import { withTor } from '../context.js';
 import { UsageError } from '../errors.js';
-import { printable, println } from '../output.js';
+import { jsonLine, printable, println } from '../output.js';
 
 /** `torcon relays`: the relays of tor's consensus, with their flags and exit ports; filters for both. */
 export function addRelaysCommand(program: Command, ctx: CliContext): void {
@@ -35,7 +35,7 @@ export function addRelaysCommand(program: Command, ctx: CliContext): void {
         for (const router of state.routers.values()) {
           if (wanted !== undefined && !wanted.every((f) => [...router.flags].some((has) => has.toLowerCase() === f))) continue;
           if (opts.exitPort !== undefined && !router.acceptsPort(opts.exitPort)) continue;
-          println(ctx.output.out, opts.json ? JSON.stringify(relayJson(router)) : relayLine(router));
+          println(ctx.output.out, opts.json ? jsonLine(relayJson(router)) : relayLine(router));
         }
       });
     });

@@ -9,7 +9,7 @@ import { TorAbortError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { untilAborted } from '../context.js';
 import { UsageError } from '../errors.js';
-import { println, Progress } from '../output.js';
+import { jsonLine, println, Progress } from '../output.js';
 import { reportNetworkProgress } from '../network-progress.js';
 import { lib } from '../lazy.js';
 import { positiveInt, relayCount } from './tor-commands.js';
@@ -155,7 +155,7 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
         throw new UsageError(err.message);
       });
       if (opts.json) {
-        println(ctx.output.out, JSON.stringify(state));
+        println(ctx.output.out, jsonLine(state));
       } else {
         println(ctx.output.out, networkVerdict(state).line);
         if (state.controlEndpoint) println(ctx.output.out, `TOR_CONTROL=${state.controlEndpoint}  SOCKS 127.0.0.1:${state.socksPort ?? '-'}`);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import type { CliContext } from '../context.js';
 import { withSocksPort, withStreamsThroughTor, withTor, type StreamsThroughTor } from '../context.js';
 import { UsageError } from '../errors.js';
-import { printable, println } from '../output.js';
+import { jsonLine, printable, println } from '../output.js';
 import { checkEndpoint } from '../endpoint-check.js';
 import { pipeStdio } from '../stdio-pipe.js';
 import { lib } from '../lazy.js';
@@ -44,7 +44,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       await withTor(ctx, async (tor) => {
         const s = await tor.getStatus({ signal: ctx.signal });
         if (opts.json) {
-          println(ctx.output.out, JSON.stringify(s));
+          println(ctx.output.out, jsonLine(s));
           return;
         }
         // tor's words (its version text, bootstrap summary, user name) go to the terminal escaped.
@@ -65,7 +65,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         async (tor) => {
           let seen = 0;
           for await (const event of tor.control.events(names.map((n) => n.toUpperCase()), { signal: ctx.signal })) {
-            println(ctx.output.out, opts.json ? JSON.stringify(event) : `650 ${printable(event.raw).replace(/\n/g, '\n    ')}`);
+            println(ctx.output.out, opts.json ? jsonLine(event) : `650 ${printable(event.raw).replace(/\n/g, '\n    ')}`);
             if (opts.count !== undefined && ++seen >= opts.count) break;
           }
         },
@@ -160,7 +160,7 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         const d = await tor.fetchOnionDescriptor(onion, { servers, signal: ctx.signal });
         if (opts.json) {
           // JSON has no bigint: the 64-bit counter goes as a decimal string.
-          println(ctx.output.out, JSON.stringify({ ...d, revisionCounter: d.revisionCounter?.toString() }));
+          println(ctx.output.out, jsonLine({ ...d, revisionCounter: d.revisionCounter?.toString() }));
           return;
         }
         const from = d.source === 'cache' ? "tor's cache (no HSDir left to ask within the requery period)" : `HSDir $${d.hsDir}${d.hsDirNickname ? `~${d.hsDirNickname}` : ''}`;
