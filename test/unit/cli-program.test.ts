@@ -270,6 +270,14 @@ describe('cli: testnet status and start', () => {
   });
 });
 
+describe('cli: run', () => {
+  it("an option of the app given before -- is a usage error that says where the app's options go", async () => {
+    const r = await parse(['run', '--port', 'onion:80', 'node', '-e', '1']);
+    assert.equal(r.code, 2);
+    assert.match(r.err, /^torcon: unknown option '-e'\ntorcon: the app's own options go after --, as in: torcon run --port onion:80 -- node app\.js\n/);
+  });
+});
+
 describe('cli: help', () => {
   it('help COMMAND shows that command\'s help (subcommands too); an unknown one is a usage error saying so', async () => {
     const top = await parse(['help']);

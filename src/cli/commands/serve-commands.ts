@@ -83,6 +83,15 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
     .description('run an unchanged Node app whose listen(process.env.PORT) lands on an endpoint (via torcon/register)')
     .requiredOption('-p, --port <endpoint>', 'server endpoint string given to the app as PORT, e.g. onion:80')
     .argument('<command...>', 'the app to run, after --')
+    .configureOutput({
+      ...program.configureOutput(),
+      // `torcon run --port onion:80 node -e ...`: the app's options were taken for torcon's.
+      outputError: (text, write) =>
+        write(
+          text.replace(/^error: /, 'torcon: ') +
+            (/unknown option/.test(text) ? "torcon: the app's own options go after --, as in: torcon run --port onion:80 -- node app.js\n" : ''),
+        ),
+    })
     .addHelpText(
       'after',
       '\nThe app gets PORT=<endpoint> and NODE_OPTIONS="--import <torcon>/cli/run-announce.js", which loads\n' +
