@@ -128,15 +128,20 @@ export const SOCKS_FAILURE_CODES = Object.freeze({
  * @param what what was asked, for the message, e.g. `connect to example.com:80 through tor`
  *   (never credentials)
  * @param opts.onion the target is a `.onion` address: tor's generic replies then say so, not blame an exit
+ * @param opts.reverse the request was a RESOLVE_PTR (an address to a name): "host unreachable" then
+ *   means the exit found no name for the address, not a hostname to check
  * @example socksReplyError(0x05, 'connect to 127.0.0.1:1 through tor').code // 'TOR_SOCKS_CONNECTION_REFUSED'
  */
-export function socksReplyError(reply: number, what: string, opts: { onion?: boolean } = {}): TorSocksError {
+export function socksReplyError(reply: number, what: string, opts: { onion?: boolean; reverse?: boolean } = {}): TorSocksError {
   const info = SOCKS_REPLY_ERRORS[reply];
   const hex = `0x${reply.toString(16).padStart(2, '0').toUpperCase()}`;
   if (!info) {
     return new TorSocksError(UNKNOWN_REPLY_CODE, `${what} failed: tor sent SOCKS reply ${hex}, which no spec defines`, reply);
   }
-  const meaning = (opts.onion === true ? ONION_MEANINGS[reply] : undefined) ?? info.meaning;
+  const meaning =
+    (opts.onion === true ? ONION_MEANINGS[reply] : undefined) ??
+    (opts.reverse === true && reply === 0x04 ? 'the exit found no name for the address (it may have no PTR record), or could not ask' : undefined) ??
+    info.meaning;
   return new TorSocksError(info.code, `${what} failed: ${info.name} (SOCKS reply ${hex}): ${meaning}`, reply);
 }
 

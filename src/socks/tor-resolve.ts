@@ -167,7 +167,7 @@ export async function socksResolveExchange(
     socket.write(encodeResolveRequest(command, target.host, target.addressType));
     const header = await read(4);
     if (header[0] !== 0x05) throw socksFailure('protocol', `${what} failed: tor's reply has SOCKS version 0x${header[0]!.toString(16)} instead of 5`);
-    if (header[1] !== 0x00) throw socksReplyError(header[1]!, what);
+    if (header[1] !== 0x00) throw socksReplyError(header[1]!, what, { reverse: command === SOCKS_CMD_RESOLVE_PTR });
     const addressType = header[3]!;
     let answer: string;
     if (addressType === 0x01 || addressType === 0x04) {

@@ -58,6 +58,14 @@ describe('socks errors: SOCKS5 reply byte -> TorSocksError', () => {
     assert.match(socksReplyError(0x04, 'x').message, /the exit could not resolve or reach the host/);
   });
 
+  it('a RESOLVE_PTR that tor answers "host unreachable" says the address has no name, not "check the hostname"', () => {
+    const err = socksReplyError(0x04, 'RESOLVE_PTR 127.0.0.1 through tor', { reverse: true });
+    assert.equal(err.code, 'TOR_SOCKS_HOST_UNREACHABLE');
+    assert.match(err.message, /the exit found no name for the address \(it may have no PTR record\)/);
+    assert.doesNotMatch(err.message, /hostname/);
+    assert.equal(socksReplyError(0x05, 'x', { reverse: true }).message, socksReplyError(0x05, 'x').message);
+  });
+
   for (const reply of [0x09, 0x7f, 0xef, 0xf8, 0xff]) {
     it(`an undefined reply 0x${reply.toString(16)} keeps its byte under ${UNKNOWN_REPLY_CODE}`, () => {
       const err = socksReplyError(reply, 'x');

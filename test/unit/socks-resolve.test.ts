@@ -96,6 +96,14 @@ describe('socks RESOLVE / RESOLVE_PTR (tor SOCKS5 extensions) against a fake SOC
     ]);
   });
 
+  it('a RESOLVE_PTR answered "host unreachable" says the address has no name; a RESOLVE says check the hostname', async () => {
+    const { client } = await withServer(() => ({ reply: 0x04 }));
+    const ptr = await client.resolvePtr('127.0.0.1').catch((e: unknown) => e);
+    assert.ok(ptr instanceof TorSocksError && ptr.code === 'TOR_SOCKS_HOST_UNREACHABLE' && /found no name for the address/.test(ptr.message), String(ptr));
+    const forward = await client.resolve('no-such-name.example').catch((e: unknown) => e);
+    assert.ok(forward instanceof TorSocksError && /check the hostname/.test(forward.message), String(forward));
+  });
+
   it('RESOLVE refuses an onion address before any I/O (tor would answer "host unreachable")', async () => {
     const { server, client } = await withServer(() => ({ reply: 0x04 }));
     const onion = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion';
