@@ -37,8 +37,9 @@ import { logger } from './util/log.js';
  * `server.address()` is the local address tor forwards to; `server.torconEndpoint` is the endpoint
  * (an `OnionService` for `onion:`) and `server.onionAddress` its `<56 chars>.onion:PORT`; a failure
  * is one `'error'` event with torcon's typed error. `server.close()` also removes the onion service.
- * A second listen() is an `'error'` (`TOR_ENDPOINT_LISTEN`, "already listening"), as in Node; one
- * made while the first is still under way comes once that one has settled.
+ * A second listen() on a listening server throws (`TOR_ENDPOINT_LISTEN`, "already listening", its
+ * `systemCode` Node's `ERR_SERVER_ALREADY_LISTEN`), as Node's throws; one made while the first is
+ * still under way is an `'error'` once that one has settled.
  */
 
 declare module 'node:net' {
@@ -141,10 +142,12 @@ export function installListenHook(): void {
     const callback = [...args].reverse().find((a): a is () => void => typeof a === 'function');
     const under = pending.get(this);
     if (under !== undefined || this.listening) {
-      // As Node does for a second listen(): the server keeps its one endpoint.
+      // The server keeps its one endpoint. On a listening server Node throws at once
+      // (ERR_SERVER_ALREADY_LISTEN), and so does this; while the first listen is under way Node
+      // throws nothing, and the error comes as an 'error' once that one has settled.
       const err = new EndpointListenError(`listening on ${description}`, Object.assign(new Error('the server is already listening'), { code: 'ERR_SERVER_ALREADY_LISTEN' }));
-      if (under !== undefined) under.laterErrors.push(err);
-      else process.nextTick(() => this.emit('error', err));
+      if (under === undefined) throw err;
+      under.laterErrors.push(err);
       return this;
     }
     const ignored = ignoredArguments(args);
@@ -306,6 +309,12 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
       server.torconEndpoint = endpoint;
       if ('hostname' in endpoint) server.onionAddress = endpoint.address;
       server.once('close', () => {
+        // A closed server has no endpoint, as its address() is null: an app that shows
+        // server.onionAddress must not show a service that is gone.
+        if (server.torconEndpoint === endpoint) {
+          delete server.torconEndpoint;
+          delete server.onionAddress;
+        }
         endpoint.close().catch((err: unknown) => log('closing %s failed: %O', endpoint.address, err));
       });
       // A close() the application asked for before the server listened: settle() closes the
