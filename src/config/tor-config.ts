@@ -106,7 +106,8 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
   readonly options: ReadonlyMap<string, ConfigOptionInfo>;
   private readonly control: TorControl;
   private readonly byLowerName = new Map<string, ConfigOptionInfo>();
-  private readonly cache = new Map<string, ConfLine[]>();
+  // A #private field: util.inspect (console.dir with depth) shows TypeScript-private fields, and cached values may be secrets (Socks5ProxyPassword...).
+  readonly #cache = new Map<string, ConfLine[]>();
   /**
    * Change clock: every event or write that may change an option ticks it and records the tick for
    * the option, so that a GETCONF reply overtaken by a change is not cached over newer data.
@@ -446,7 +447,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
 
   private markClosed(): (() => Promise<void>) | undefined {
     this.isClosed = true;
-    this.cache.clear();
+    this.#cache.clear();
     this.control.off('close', this.onControlClose);
     const off = this.unsubscribe;
     this.unsubscribe = undefined;
@@ -516,19 +517,19 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
 
   private touch(name: string): void {
     this.touched.set(name, ++this.epoch);
-    this.cache.delete(name);
+    this.#cache.delete(name);
   }
 
   /** Forgets every Dependent/Virtual option: they share lines, so a change to one may change others. */
   private touchGroups(): void {
     this.groupsTouched = ++this.epoch;
-    for (const name of [...this.cache.keys()]) {
-      if (isGrouped(this.options.get(name)?.type)) this.cache.delete(name);
+    for (const name of [...this.#cache.keys()]) {
+      if (isGrouped(this.options.get(name)?.type)) this.#cache.delete(name);
     }
   }
 
   private touchAll(): void {
-    for (const name of [...this.cache.keys()]) this.touch(name);
+    for (const name of [...this.#cache.keys()]) this.touch(name);
     this.touchGroups();
   }
 
@@ -563,7 +564,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     const virtual: ConfigOptionInfo[] = [];
     for (const info of infos) {
       if (out.has(info.name)) continue;
-      const cached = useCache ? this.cache.get(info.name) : undefined;
+      const cached = useCache ? this.#cache.get(info.name) : undefined;
       if (cached) {
         out.set(info.name, cached);
         continue;
@@ -603,7 +604,7 @@ export class TorConfig extends EventEmitter<TorConfigEvents> {
     if (failed) throw failed.reason;
     if (live && !this.isClosed) {
       for (const info of [...plain, ...virtual]) {
-        if (this.lastChange(info) <= started) this.cache.set(info.name, out.get(info.name)!);
+        if (this.lastChange(info) <= started) this.#cache.set(info.name, out.get(info.name)!);
       }
     }
     return out;

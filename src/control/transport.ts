@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { EndpointArgumentError, TorAbortError, TorControlClosedError } from '../errors.js';
 import { invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
-import { parseEndpoint } from '../util/endpoint-grammar.js';
+import { parseEndpoint, redactEndpoint } from '../util/endpoint-grammar.js';
 import { authenticate, type AuthOptions } from './authenticate.js';
 import { checkKeepAlive, TorControl, type TorControlOptions } from './tor-control.js';
 
@@ -58,7 +58,8 @@ function toPort(value: string | undefined, endpoint: string): number {
 }
 
 function badControl(endpoint: string, why: string): EndpointArgumentError {
-  return new EndpointArgumentError(`bad control endpoint ${JSON.stringify(endpoint)}: ${why}`);
+  // Redacted: a user may well write password= into it, as other endpoints take one.
+  return new EndpointArgumentError(`bad control endpoint ${JSON.stringify(redactEndpoint(endpoint))}: ${why}`);
 }
 
 /** Size of the one buffer a control socket reads into. */

@@ -1,5 +1,5 @@
 import { EndpointArgumentError, EndpointSyntaxError } from '../errors.js';
-import { parseEndpoint, quoteEndpointArgument } from '../util/endpoint-grammar.js';
+import { parseEndpoint, quoteEndpointArgument, redactEndpoint } from '../util/endpoint-grammar.js';
 import { parsePort, prefixed, showValue } from './arg-validation.js';
 import { parseTcpClientOptions } from './tcp-plugin.js';
 import { parseUnixClientOptions } from './unix-plugin.js';
@@ -39,7 +39,7 @@ export function parseControlOption(
     return endpoint;
   }
   if (controlPort !== undefined) {
-    throw new EndpointArgumentError(`${name} must be a port number or an absolute socket path, got ${showValue(value)}`);
+    throw new EndpointArgumentError(`${name} must be a port number or an absolute socket path, got ${showValue(redactEndpoint(value))}`);
   }
   let parsed;
   try {
@@ -52,7 +52,7 @@ export function parseControlOption(
   else if (parsed.prefix === 'unix') parseUnixClientOptions(parsed);
   else {
     throw new EndpointArgumentError(
-      `${name} must be a tcp: or unix: endpoint (escape its colons: tcp\\:127.0.0.1\\:9051), a port or a path, got ${showValue(value)}`,
+      `${name} must be a tcp: or unix: endpoint (escape its colons: tcp\\:127.0.0.1\\:9051), a port or a path, got ${showValue(redactEndpoint(value))}`,
     );
   }
   return value;

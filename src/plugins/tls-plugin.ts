@@ -6,7 +6,7 @@ import { EndpointArgumentError, EndpointSyntaxError, TorTimeoutError } from '../
 import { throwIfAborted, timerDelay } from '../util/abort.js';
 import { nodeTls } from '../util/node-builtins.js';
 import type { PluginRegistry } from './registry.js';
-import { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from '../util/endpoint-grammar.js';
+import { parseEndpoint, quoteEndpointArgument, redactEndpoint, type ParsedEndpoint } from '../util/endpoint-grammar.js';
 import type { EndpointContext, EndpointPlugin, EndpointRole, ListeningEndpoint } from './plugin-types.js';
 import {
   collectArgs,
@@ -120,11 +120,11 @@ export function parseTlsClientOptions(endpoint: ParsedEndpoint): TlsClientOption
       throw new EndpointArgumentError(`tls: endpoint is not a valid endpoint string: ${err.message}`);
     }
     if (inner.prefix === 'tls') {
-      throw new EndpointArgumentError(`tls: endpoint may not itself be a tls: endpoint, got ${showValue(k.endpoint)}`);
+      throw new EndpointArgumentError(`tls: endpoint may not itself be a tls: endpoint, got ${showValue(redactEndpoint(k.endpoint))}`);
     }
     if (inner.prefix === 'tor' && innerTorTls(inner)) {
       throw new EndpointArgumentError(
-        `tls: endpoint is a tor: stream with its own tls=true: that would be TLS inside TLS; leave tls=true out of the inner endpoint, got ${showValue(k.endpoint)}`,
+        `tls: endpoint is a tor: stream with its own tls=true: that would be TLS inside TLS; leave tls=true out of the inner endpoint, got ${showValue(redactEndpoint(k.endpoint))}`,
       );
     }
     out.endpoint = k.endpoint;

@@ -136,14 +136,51 @@ export function quoteEndpointArgument(value: string): string {
   return value.replace(/[\\:=]/g, '\\$&');
 }
 
-/** Keywords whose values are secrets: onion `privateKey`, and the tor: endpoint's SOCKS credentials and isolation token. */
-const SECRET_KEYWORDS = /(^|:)(privateKey|password|username|isolate)=((?:\\.|[^:\\])*)/g;
+/** Keywords whose values are secrets (compared in lower case): onion `privateKey`, and the tor: endpoint's SOCKS credentials and isolation token. */
+const SECRET_KEYWORDS: ReadonlySet<string> = new Set(['privatekey', 'password', 'username', 'isolate']);
 
 /**
  * A copy of an endpoint string that is safe to print or log: the values of `privateKey`,
- * `password`, `username` and `isolate` are replaced (`onion:80:privateKey=[redacted]`).
+ * `password`, `username` and `isolate` are replaced (`onion:80:privateKey=[redacted]`), however
+ * the keyword is escaped (`priv\ateKey=` is `privateKey=` to the parser) or cased, and inside an
+ * endpoint given as a value (`tls:...:endpoint=tor\:...\:isolate\=T`). A string the grammar
+ * refuses is redacted the same way, segment by segment.
  * @example redactEndpoint('onion:80:privateKey=ED25519-V3\\:abc') // 'onion:80:privateKey=[redacted]'
  */
 export function redactEndpoint(description: string): string {
-  return description.replace(SECRET_KEYWORDS, (_m, lead: string, key: string) => `${lead}${key}=[redacted]`);
+  return splitUnescaped(description, ':').map(redactSegment).join(':');
+}
+
+/** One `:`-separated segment of an endpoint string, its value redacted if its keyword is a secret's. */
+function redactSegment(segment: string): string {
+  const eq = splitUnescaped(segment, '=')[0]!.length;
+  if (eq === segment.length) return segment;
+  const rawKey = segment.slice(0, eq);
+  if (SECRET_KEYWORDS.has(unescapeEndpointText(rawKey).toLowerCase())) return `${rawKey}=[redacted]`;
+  // A value that is itself an endpoint (endpoint=, control=) is redacted inside.
+  const value = unescapeEndpointText(segment.slice(eq + 1));
+  if (!value.includes(':')) return segment;
+  const inner = redactEndpoint(value);
+  return inner === value ? segment : `${rawKey}=${quoteEndpointArgument(inner)}`;
+}
+
+/** `text` split at each `sep` that no backslash escapes (the escapes are kept in the pieces). */
+function splitUnescaped(text: string, sep: ':' | '='): string[] {
+  const pieces: string[] = [];
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\\') i++;
+    else if (c === sep) {
+      pieces.push(text.slice(from, i));
+      from = i + 1;
+    }
+  }
+  pieces.push(text.slice(from));
+  return pieces;
+}
+
+/** `text` with its backslash escapes resolved, as the parser reads it. */
+function unescapeEndpointText(text: string): string {
+  return text.replace(/\\(.?)/gs, '$1');
 }

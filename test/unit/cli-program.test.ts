@@ -270,6 +270,15 @@ describe('cli: testnet status and start', () => {
   });
 });
 
+describe('cli: fetch', () => {
+  it('a URL it cannot read is a usage error that does not repeat it (it may hold user:password@)', async () => {
+    const r = await parse(['fetch', 'http://u:PLANTEDPW@[zz/']);
+    assert.equal(r.code, 2);
+    assert.ok(r.error instanceof UsageError);
+    assert.equal(r.error.message, '<url> is not a URL (an absolute http:// or https:// URL)');
+  });
+});
+
 describe('cli: run', () => {
   it("an option of the app given before -- is a usage error that says where the app's options go", async () => {
     const r = await parse(['run', '--port', 'onion:80', 'node', '-e', '1']);

@@ -60,6 +60,24 @@ describe('cli: control characters from tor never reach the terminal raw', () => 
     assert.equal(event.target.host, HOSTILE);
   });
 
+  it('events (text and --json) never show a SOCKS password: for torcon\'s streams it is the isolation token', async () => {
+    for (const json of [false, true]) {
+      // A fake of its own each time: the first run's SETEVENTS must not stand for the second's.
+      const own = await FakeControlServer.start();
+      try {
+        const run = runAgainst(own, ['events', 'STREAM', '-n', '1', ...(json ? ['--json'] : [])]);
+        await own.waitForCommand(/^SETEVENTS .*STREAM/);
+        own.event('STREAM 25 NEW 0 127.0.0.1:80 SOURCE_ADDR=127.0.0.1:5000 PURPOSE=USER SOCKS_USERNAME="torcon-isolate" SOCKS_PASSWORD="PLANTEDTOKEN"');
+        const { out } = await run;
+        assert.doesNotMatch(out, /PLANTEDTOKEN/, out);
+        assert.match(out, /SOCKS_PASSWORD=\[redacted\]/);
+        if (json) assert.equal((JSON.parse(out) as { socksPassword?: string }).socksPassword, '[redacted]');
+      } finally {
+        await own.close();
+      }
+    }
+  });
+
   it('status (text): tor\'s bootstrap summary and user name are printed escaped', async () => {
     fake.info({
       'process/pid': '1', 'process/uid': '0', 'process/user': `r\x1b[2Jx`, 'process/descriptor-limit': '-1', uptime: '5',
@@ -125,7 +143,8 @@ describe('cli: fetch prints a server\'s status line and headers escaped (any exi
       process.exitCode = exitCode;
     }
     assert.doesNotMatch(output.err.text, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, JSON.stringify(output.err.text));
-    assert.match(output.err.text, /^torcon: HTTP 404 Nope\\x1b\[31mRED from http:\/\/127\.0\.0\.1:\d+\/missing$/m);
+    // Scheme, host and port: a path or query may carry a token.
+    assert.match(output.err.text, /^torcon: HTTP 404 Nope\\x1b\[31mRED fetching http:\/\/127\.0\.0\.1:\d+$/m);
   });
 
   it('error lines escape what they quote (tor\'s words and the user\'s own input alike)', () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import { TorControl } from '../../src/control/tor-control.js';
 import { TorConfig } from '../../src/config/tor-config.js';
 import { TorAbortError, TorControlClosedError, TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
@@ -65,6 +66,15 @@ describe('config: TorConfig cache (scripted control port)', () => {
     } finally {
       await cfg.close();
     }
+  });
+
+  it('util.inspect at any depth does not show the cached values (they may be secrets: Socks5ProxyPassword...)', async () => {
+    peer.auto.set('GETCONF', '250 ContactInfo=PLANTEDSECRET\r\n');
+    assert.equal(await config.get('ContactInfo'), 'PLANTEDSECRET');
+    assert.equal(getconfCount(), 1);
+    assert.equal(await config.get('ContactInfo'), 'PLANTEDSECRET', 'from the cache');
+    assert.equal(getconfCount(), 1);
+    assert.doesNotMatch(inspect(config, { depth: null, showHidden: true }), /PLANTEDSECRET/);
   });
 
   it('does not cache a GETCONF reply that a CONF_CHANGED in the same read has overtaken', async () => {

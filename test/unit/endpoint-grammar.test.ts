@@ -228,6 +228,32 @@ describe('endpoint grammar: redactEndpoint (what the CLI prints)', () => {
     assert.equal(redactEndpoint('onion:80:localPort=8080'), 'onion:80:localPort=8080');
   });
 
+  it('hides them however the keyword is escaped or cased, and inside an endpoint given as a value (security review)', () => {
+    // The parser reads priv\ateKey as privateKey: the redaction must too.
+    assert.equal(parseEndpoint('onion:80:priv\\ateKey=K').options['privateKey'], 'K');
+    assert.equal(redactEndpoint('onion:8080:priv\\ateKey=ED25519-V3\\:PLANTED:awaitUpload=false'), 'onion:8080:priv\\ateKey=[redacted]:awaitUpload=false');
+    assert.equal(redactEndpoint('tor:h:1:PASSWORD=PLANTED'), 'tor:h:1:PASSWORD=[redacted]');
+    const nested = 'tls:127.0.0.1:443:endpoint=tor\\:127.0.0.1\\:443\\:isolate\\=PLANTED';
+    const shown = redactEndpoint(nested);
+    assert.ok(!shown.includes('PLANTED'), shown);
+    assert.equal(parseEndpoint(parseEndpoint(shown).options['endpoint']!).options['isolate'], '[redacted]');
+    // A control endpoint with a password= (which it does not take) is refused without showing it.
+    assert.equal(redactEndpoint('tcp:127.0.0.1:9:password=PLANTED'), 'tcp:127.0.0.1:9:password=[redacted]');
+    // What the grammar refuses is redacted segment by segment all the same.
+    assert.equal(redactEndpoint('tor:h:1:isolate=PLANTED:tls=true\\'), 'tor:h:1:isolate=[redacted]:tls=true\\');
+  });
+
+  it('property: a secret keyword, escaped anywhere, never lets its value through', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('privateKey', 'password', 'username', 'isolate'), fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }), fc.string({ minLength: 1 }), (key, escapes, secret) => {
+        const escapedKey = [...key].map((c, i) => (escapes[i] ? `\\${c}` : c)).join('');
+        const description = `tor:example.com:80:${escapedKey}=${quoteEndpointArgument(secret)}`;
+        assert.equal(parseEndpoint(description).options[key], secret);
+        assert.equal(parseEndpoint(redactEndpoint(description)).options[key], '[redacted]');
+      }),
+    );
+  });
+
   it('property: no secret value survives, and the rest parses the same', () => {
     fc.assert(
       fc.property(fc.string({ minLength: 1 }), (secret) => {

@@ -15,6 +15,8 @@ import type { TorStatus } from '../../tor/tor-status.js';
 import { formatAge, formatBytes } from './format-units.js';
 import { parseSocksPortOption } from '../../socks/socks-address.js';
 import { socksCredentials } from '../../socks/socks-request.js';
+import { redactEventText } from '../../control/events/redact.js';
+import { describeFetch } from '../../socks/tor-fetch.js';
 
 /** `info`, `events`, `bootstrap`, `newnym`, `onion-descriptor`, `resolve`, `onions`, `connect`, `fetch`: small commands against a running tor. */
 export function addTorCommands(program: Command, ctx: CliContext): void {
@@ -65,7 +67,8 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         async (tor) => {
           let seen = 0;
           for await (const event of tor.control.events(names.map((n) => n.toUpperCase()), { signal: ctx.signal })) {
-            println(ctx.output.out, opts.json ? jsonLine(event) : `650 ${printable(event.raw).replace(/\n/g, '\n    ')}`);
+            const shown = withoutSocksPassword(event);
+            println(ctx.output.out, opts.json ? jsonLine(shown) : `650 ${printable(shown.raw).replace(/\n/g, '\n    ')}`);
             if (opts.count !== undefined && ++seen >= opts.count) break;
           }
         },
@@ -251,7 +254,8 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
       try {
         parsed = new URL(url);
       } catch {
-        throw new UsageError(`not a URL: ${url}`);
+        // Not shown: what the user typed may hold credentials (user:password@) or a token.
+        throw new UsageError('<url> is not a URL (an absolute http:// or https:// URL)');
       }
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UsageError('only http: and https: URLs');
       // An empty token used to be dropped: the fetch then went without the isolation asked for.
@@ -268,7 +272,8 @@ export function addTorCommands(program: Command, ctx: CliContext): void {
         ctx.output.out.write(Buffer.from(await response.arrayBuffer()));
         if (!response.ok) {
           // The body is printed (it often says why); the status line names the failure.
-          println(ctx.output.err, printable(`torcon: HTTP ${response.status} ${response.statusText} from ${parsed.href}`));
+          // Scheme, host and port only, as the library's messages: a path or query may carry a token.
+          println(ctx.output.err, printable(`torcon: HTTP ${response.status} ${response.statusText} ${describeFetch(parsed)}`));
           process.exitCode = 1;
         }
       });
@@ -348,3 +353,14 @@ function statusLines(s: TorStatus): Array<[string, string]> {
   ];
 }
 
+/**
+ * An event as the CLI shows it: tor echoes each stream's SOCKS password in CIRC and STREAM events,
+ * and for torcon's streams that is the isolation token, which a terminal or a log must not get.
+ */
+function withoutSocksPassword<E extends { raw: string }>(event: E): E {
+  const raw = redactEventText(event.raw);
+  if (raw === event.raw && (event as { socksPassword?: unknown }).socksPassword === undefined) return event;
+  const shown = { ...event, raw };
+  if ((event as { socksPassword?: unknown }).socksPassword !== undefined) (shown as { socksPassword?: string }).socksPassword = '[redacted]';
+  return shown;
+}
