@@ -92,8 +92,11 @@ export function commandKeyword(line: string): string {
 const SECRET_COMMANDS = new Set(['AUTHENTICATE', 'AUTHCHALLENGE']);
 /** Keywords some of whose arguments may be secrets. */
 const COMMANDS_WITH_SECRETS = new Set(['ADD_ONION', 'ONION_CLIENT_AUTH_ADD', 'SETCONF', 'RESETCONF', 'LOADCONF']);
-/** Config options whose values must never be logged. */
-const SECRET_OPTION = /password|secret|key|auth|cookie/i;
+/**
+ * Config options whose values must never be logged: passwords, keys, authenticators, cookies,
+ * proxy user names, and bridge lines (a bridge's address and `cert=` are what keeps it unblocked).
+ */
+const SECRET_OPTION = /password|secret|key|auth|cookie|username|bridge/i;
 
 /**
  * Where a command line holds secrets, as [start, end) ranges in order: the arguments of

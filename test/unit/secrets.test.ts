@@ -160,6 +160,27 @@ describe('secrets: control-port authentication', () => {
     }
   });
 
+  it('SETCONF of a proxy user name or a bridge line, and their GETCONF answers, are not in the debug log', async () => {
+    const control = new TorControl(await connectRaw(peer.port));
+    try {
+      const bridge = 'obfs4 127.0.0.2:443 0123456789ABCDEF0123456789ABCDEF01234567 cert=PLANTEDCERT iat-mode=0';
+      const { log } = await withDebugCapture(async () => {
+        const set = control.setConf({ Socks5ProxyUsername: 'PLANTEDUSER', Bridge: bridge });
+        await peer.waitForLines(1);
+        peer.write('250 OK\r\n');
+        await set;
+        const read = control.getConf(['Bridge']);
+        await peer.waitForLines(2);
+        peer.write(`250 Bridge=${bridge}\r\n`);
+        assert.deepEqual(await read, { Bridge: [bridge] });
+      });
+      assert.match(peer.received[0]!, /PLANTEDUSER/, 'sent to tor as given');
+      for (const planted of ['PLANTEDUSER', 'PLANTEDCERT', '127.0.0.2']) assert.ok(!log.includes(planted), `${planted} in the debug log:\n${log}`);
+    } finally {
+      control.destroy();
+    }
+  });
+
   it('a tab after AUTHENTICATE (tor takes it as a space): the password is in neither the log nor the error', async () => {
     const control = new TorControl(await connectRaw(peer.port));
     try {
