@@ -69,7 +69,9 @@ export function encodeHiddenServiceGroups(groups: readonly HiddenServiceConfig[]
     const where = `hidden service #${i + 1}`;
     if (g === null || typeof g !== 'object') throw new TorInvalidValueError(where, 'must be an object { dir, ports, options }');
     if (!Array.isArray(g.ports)) throw new TorInvalidValueError(`${where} ports`, 'must be an array (of HiddenServicePort values)');
-    if (!Array.isArray(g.options)) throw new TorInvalidValueError(`${where} options`, 'must be an array of [key, value] (empty for none)');
+    // Left out (JavaScript), none: what a group read back without options has.
+    const options: unknown = g.options ?? [];
+    if (!Array.isArray(options)) throw new TorInvalidValueError(`${where} options`, 'must be an array of [key, value] (empty for none)');
     if (typeof g.dir !== 'string' || g.dir.length === 0) {
       throw new TorInvalidValueError(`${where} dir`, 'is empty');
     }
@@ -84,7 +86,7 @@ export function encodeHiddenServiceGroups(groups: readonly HiddenServiceConfig[]
       if (typeof port !== 'string') throw new TorInvalidValueError(`${where} port`, 'is not a string');
       out.push({ key: 'HiddenServicePort', value: port });
     }
-    for (const entry of g.options) {
+    for (const entry of options as unknown[]) {
       if (!Array.isArray(entry) || entry.length !== 2) throw new TorInvalidValueError(`${where} option`, 'must be a [key, value] pair');
       const [key, value] = entry;
       const lower = typeof key === 'string' ? key.toLowerCase() : '';

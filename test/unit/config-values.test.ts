@@ -198,6 +198,14 @@ describe('config: HiddenService groups', () => {
     assert.throws(() => encodeConfLines(encodeHiddenServiceGroups([{ dir: '/a\r\nSIGNAL HALT', ports: [], options: [] }])), TorInvalidValueError);
   });
 
+  it('a group given without options (JavaScript) has none, as one read back without them', () => {
+    assert.deepEqual(encodeHiddenServiceGroups([{ dir: '/x', ports: ['80 127.0.0.1:8080'] } as never]), [
+      { key: 'HiddenServiceDir', value: '/x' },
+      { key: 'HiddenServicePort', value: '80 127.0.0.1:8080' },
+    ]);
+    assert.throws(() => encodeHiddenServiceGroups([{ dir: '/x', ports: [], options: 'none' } as never]), TorInvalidValueError);
+  });
+
   it('encodes "no groups" as a bare HiddenServiceDir (tor then removes them all)', () => {
     assert.deepEqual(encodeHiddenServiceGroups([]), [{ key: 'HiddenServiceDir', value: null }]);
   });
