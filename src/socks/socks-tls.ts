@@ -3,6 +3,7 @@ import type tls from 'node:tls';
 import { nodeTls } from '../util/node-builtins.js';
 import { socksFailure } from './socks-errors.js';
 import { describeTarget } from '../util/ip-address.js';
+import { describeThrown } from '../util/describe-thrown.js';
 
 /**
  * Starts TLS on a stream that tor has connected. SNI is the target host unless it is an IP (TLS
@@ -48,7 +49,7 @@ export function startTls(
       cleanup();
       secure.destroy();
       socket.destroy();
-      reject(socksFailure('tls', `${what} failed during TLS with ${describeTarget(target)}: ${tlsReason(err)}`, err));
+      reject(socksFailure('tls', `${what} failed during TLS with ${describeTarget(target)}: ${describeThrown(err)}`, err));
     };
     const onAbort = () => {
       cleanup();
@@ -62,14 +63,3 @@ export function startTls(
   });
 }
 
-/**
- * What went wrong in a TLS handshake, in one line: OpenSSL's reason and Node's code (`wrong version
- * number (ERR_SSL_WRONG_VERSION_NUMBER)`) rather than OpenSSL's raw line, which carries its source
- * file and a line break; certificate errors (`self-signed certificate`) are already one clean line.
- * The whole error stays the `cause`.
- */
-export function tlsReason(err: Error): string {
-  const { reason, code } = err as Error & { reason?: unknown; code?: unknown };
-  if (typeof reason === 'string' && reason !== '') return typeof code === 'string' ? `${reason} (${code})` : reason;
-  return err.message.trim().replace(/\s*\n\s*/g, ' ');
-}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import tls from 'node:tls';
-import { tlsReason } from '../../src/socks/socks-tls.js';
+import { describeThrown } from '../../src/util/describe-thrown.js';
 
 /** The error Node's TLS client gives when the server answers with something that is not TLS. */
 async function handshakeWithPlainServer(): Promise<Error> {
@@ -19,10 +19,10 @@ async function handshakeWithPlainServer(): Promise<Error> {
   }
 }
 
-describe('socks: TLS failures in one line (tlsReason)', () => {
+describe('describeThrown: what was thrown, in one line (TLS failures through tor and tls: endpoints)', () => {
   it("gives OpenSSL's reason and Node's code, not OpenSSL's raw line with its file and line break", async () => {
     const err = await handshakeWithPlainServer();
-    const reason = tlsReason(err);
+    const reason = describeThrown(err);
     assert.doesNotMatch(reason, /\n/);
     assert.doesNotMatch(reason, /\.c:\d+/);
     const { code } = err as Error & { code?: string };
@@ -30,12 +30,19 @@ describe('socks: TLS failures in one line (tlsReason)', () => {
   });
 
   it('keeps a one-line message as it is, and folds line breaks of any other', () => {
-    assert.equal(tlsReason(new Error('self-signed certificate')), 'self-signed certificate');
-    assert.equal(tlsReason(new Error('first\nsecond\n')), 'first second');
+    assert.equal(describeThrown(new Error('self-signed certificate')), 'self-signed certificate');
+    assert.equal(describeThrown(new Error('first\nsecond\n')), 'first second');
     const withReason = Object.assign(new Error('C0:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:ssl3_record.c:354:\n'), {
       reason: 'wrong version number',
       code: 'ERR_SSL_WRONG_VERSION_NUMBER',
     });
-    assert.equal(tlsReason(withReason), 'wrong version number (ERR_SSL_WRONG_VERSION_NUMBER)');
+    assert.equal(describeThrown(withReason), 'wrong version number (ERR_SSL_WRONG_VERSION_NUMBER)');
+  });
+});
+
+describe('describeThrown: values that are not Errors', () => {
+  it('strings as they are, and an object that cannot be shown as text says so instead of throwing', () => {
+    assert.equal(describeThrown('plain'), 'plain');
+    assert.equal(describeThrown(Object.create(null)), 'a value that cannot be shown as text');
   });
 });
