@@ -104,6 +104,8 @@ export class StreamHandoff {
       if (this.original !== '1' && !this.owned) {
         await this.control.setConf({ __LeaveStreamsUnattached: 1 });
         this.owned = true;
+        ownedAtExit.add(this);
+        watchExit();
       }
     });
   }
@@ -119,6 +121,7 @@ export class StreamHandoff {
       }
       // Marked first: if the reset fails (connection gone) there is nothing left to undo.
       this.owned = false;
+      ownedAtExit.delete(this);
       const original = this.original ?? '0';
       // Read again at the next claim: someone else may change it meanwhile.
       this.original = undefined;
@@ -129,6 +132,18 @@ export class StreamHandoff {
     });
   }
 
+  /**
+   * @internal The process is exiting with the setting still ours: put tor's value back now. tor
+   * keeps it after our connection ends, and a tor left with it leaves every stream of every
+   * program unattached. Sent as the last thing the process does: the command is written at once
+   * (to a socket with nothing queued, Node writes synchronously), and its reply is not awaited.
+   */
+  resetAtExit(): void {
+    if (!this.owned || this.control.closed) return;
+    this.owned = false;
+    this.control.setConf({ __LeaveStreamsUnattached: this.original ?? '0' }).catch(() => undefined);
+  }
+
   private serial(run: () => Promise<void>): Promise<void> {
     const next = this.chain.then(run, run);
     this.chain = next.catch(() => undefined);
@@ -137,6 +152,25 @@ export class StreamHandoff {
 }
 
 const byControl = new WeakMap<TorControl, StreamHandoff>();
+
+/** Connections whose __LeaveStreamsUnattached we set and have not put back. */
+const ownedAtExit = new Set<StreamHandoff>();
+let exitWatched = false;
+
+/**
+ * One 'exit' listener for all connections (not one each, which would trip Node's listener limit):
+ * a process that ends by `process.exit()`, an uncaught exception or an empty event loop with an
+ * attacher still set puts tor's setting back. A process killed by a signal's default action ends
+ * without 'exit', and the setting stays (`torcon status` shows it).
+ */
+function watchExit(): void {
+  if (exitWatched) return;
+  exitWatched = true;
+  process.once('exit', () => {
+    for (const handoff of ownedAtExit) handoff.resetAtExit();
+    ownedAtExit.clear();
+  });
+}
 
 /** The sharing of `control`'s streams (one object per connection). */
 export function streamHandoff(control: TorControl): StreamHandoff {
