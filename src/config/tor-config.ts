@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../util/typed-emitter.js';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import { assertTorControl, type TorControl } from '../control/tor-control.js';
 import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
@@ -101,7 +102,7 @@ function isHiddenServiceGroupOption(info: ConfigOptionInfo): boolean {
  * const socks = await config.getList('SocksPort');
  * config.on('changed', (changes) => console.log(changes.map((c) => c.key)));
  */
-export class TorConfig extends EventEmitter<TorConfigEvents> {
+export class TorConfig extends TypedEmitter<TorConfigEvents> {
   /** Every option this tor knows, by its canonical name. */
   readonly options: ReadonlyMap<string, ConfigOptionInfo>;
   private readonly control: TorControl;

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../util/typed-emitter.js';
 import { inspect } from 'node:util';
 import type { Duplex } from 'node:stream';
 import {
@@ -142,7 +143,7 @@ export interface TorControlEvents {
  * timeout or abort keeps its place in the queue so that its reply, when it comes, is not mistaken
  * for the next command's.
  */
-export class TorControl extends EventEmitter<TorControlEvents> {
+export class TorControl extends TypedEmitter<TorControlEvents> {
   private readonly socket: Duplex;
   private readonly parser: ReplyParser;
   private readonly queue: QueuedCommand[] = [];

@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../util/typed-emitter.js';
+import type { TorError } from '../errors.js';
 import { inspect } from 'node:util';
 import type { OnionClientAuthKey, OnionPortMapping, OnionService } from './onion-types.js';
 
@@ -11,7 +13,7 @@ export interface OnionServiceEvents {
    * TorControlClosedError (the socket's own error, such as ECONNRESET, as its `cause`), or the
    * TorError that ended the connection.
    */
-  lost: [error: Error];
+  lost: [error: TorError];
   /**
    * Published again, under the same address, after `lost` (an `onion:` endpoint with
    * `republish=true`, once a tor was back). `closed` is false again; `lost` may follow again.
@@ -61,7 +63,7 @@ export interface OnionServiceInit {
  * service.on('lost', (err) => console.error('onion service gone:', err.message));
  * console.log(service.address); // xxxx.onion:80
  */
-export class TorOnionService extends EventEmitter<OnionServiceEvents> implements OnionService {
+export class TorOnionService extends TypedEmitter<OnionServiceEvents> implements OnionService {
   readonly hostname: string;
   readonly serviceId: string;
   readonly address: string;
@@ -123,7 +125,7 @@ export class TorOnionService extends EventEmitter<OnionServiceEvents> implements
   }
 
   /** Called by the manager when the control connection closes. */
-  connectionLost(error: Error): void {
+  connectionLost(error: TorError): void {
     // A detached or filesystem service keeps running in tor: nothing was lost but our handle on it.
     if (this.#closing || this.#lost || this.detached || this.kind === 'filesystem') return;
     this.#lost = true;

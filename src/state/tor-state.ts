@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { TypedEmitter } from '../util/typed-emitter.js';
 import type net from 'node:net';
 import { assertTorControl, type TorControl } from '../control/tor-control.js';
 import type { GuardEvent, HostPort, TorEvent } from '../control/events/event-types.js';
@@ -331,7 +332,7 @@ function sourceKey(host: string, port: number): string | undefined {
  * state.on('circuitBuilt', (c) => console.log('built', c.id, c.path.map((r) => r.nickname)));
  * const circuit = await state.buildCircuit(['relay1', 'relay2', 'relay3']);
  */
-export class TorState extends EventEmitter<TorStateEvents> {
+export class TorState extends TypedEmitter<TorStateEvents> {
   /** The control connection this state follows. */
   readonly control: TorControl;
   /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { PassThrough } from 'node:stream';
 import sinon from 'sinon';
-import { OnionPublishError, TorNotAvailableError } from '../../src/errors.js';
+import { OnionPublishError, TorControlClosedError, TorNotAvailableError } from '../../src/errors.js';
 import { TorOnionService } from '../../src/onion/onion-service.js';
 import type { OnionServiceOptions } from '../../src/onion/onion-types.js';
 import type { TorLike } from '../../src/plugins/plugin-types.js';
@@ -58,7 +58,7 @@ describe('cli: serve with republish=true, after its tor is gone', () => {
       return other;
     });
     const ended = untilLost(first, ctx, PORT).catch((e: unknown) => e);
-    first.connectionLost(new Error('tor died'));
+    first.connectionLost(new TorControlClosedError('tor died'));
     await clock.tickAsync(3_000);
     const err = await ended;
     assert.ok(err instanceof OnionPublishError, String(err));

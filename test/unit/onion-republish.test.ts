@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import sinon from 'sinon';
-import { OnionPublishError, TorNotAvailableError } from '../../src/errors.js';
+import { OnionPublishError, TorControlClosedError, TorNotAvailableError } from '../../src/errors.js';
 import { TorOnionService, type OnionServiceTeardown } from '../../src/onion/onion-service.js';
 import type { OnionServiceOptions } from '../../src/onion/onion-types.js';
 import type { TorLike } from '../../src/plugins/plugin-types.js';
@@ -98,7 +98,7 @@ describe('onion: republish=true, the loop', () => {
     republishWhenLost(first, server, OPTIONS, findTor);
     assert.equal(isRepublished(first), true);
     const republished = new Promise<void>((resolve) => first.once('republished', resolve));
-    first.connectionLost(new Error('tor died'));
+    first.connectionLost(new TorControlClosedError('tor died'));
     await clock.tickAsync(0);
     assert.equal(calls, 1);
     await clock.tickAsync(999);
@@ -123,7 +123,7 @@ describe('onion: republish=true, the loop', () => {
     const first = service();
     const finder = noTorYet();
     republishWhenLost(first, server, OPTIONS, finder.find);
-    first.connectionLost(new Error('tor died'));
+    first.connectionLost(new TorControlClosedError('tor died'));
     // 0, 1, 3, 7, 15, 31, 61 (30 s after 31), 91 s.
     await clock.tickAsync(91_000);
     assert.equal(finder.calls(), 8);
@@ -143,7 +143,7 @@ describe('onion: republish=true, the loop', () => {
       heard.push([(err as { code?: string }).code ?? err.message, nextTryMs]);
       throw new Error('a listener that throws');
     });
-    first.connectionLost(new Error('tor died'));
+    first.connectionLost(new TorControlClosedError('tor died'));
     await clock.tickAsync(7_000);
     assert.deepEqual(heard, [
       ['TOR_NOT_AVAILABLE', 1_000],
@@ -161,7 +161,7 @@ describe('onion: republish=true, the loop', () => {
     const first = service();
     const finder = noTorYet();
     republishWhenLost(first, server, OPTIONS, finder.find);
-    first.connectionLost(new Error('tor died'));
+    first.connectionLost(new TorControlClosedError('tor died'));
     await clock.tickAsync(0);
     await first.close();
     await clock.tickAsync(120_000);
@@ -170,7 +170,7 @@ describe('onion: republish=true, the loop', () => {
     const second = service();
     const secondFinder = noTorYet();
     republishWhenLost(second, server, OPTIONS, secondFinder.find);
-    second.connectionLost(new Error('tor died'));
+    second.connectionLost(new TorControlClosedError('tor died'));
     await clock.tickAsync(0);
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await clock.tickAsync(120_000);
@@ -191,7 +191,7 @@ describe('onion: republish=true, the loop', () => {
     first.on('republished', () => (republished = true));
     const failures: Array<[Error, number | undefined]> = [];
     first.on('republishFailed', (err, nextTryMs) => failures.push([err, nextTryMs]));
-    first.connectionLost(new Error('tor died'));
+    first.connectionLost(new TorControlClosedError('tor died'));
     await clock.tickAsync(60_000);
     assert.equal(calls, 1);
     assert.equal(td.removed, 1, 'the other address was removed again');
@@ -211,7 +211,7 @@ describe('onion: republish=true, the loop', () => {
     for (let i = 0; i < 3; i++) {
       const republished = new Promise<void>((resolve) => first.once('republished', resolve));
       // The first loss is the first publication's; later ones are the republished one's.
-      first.connectionLost(new Error(`loss ${i}`));
+      first.connectionLost(new TorControlClosedError(`loss ${i}`));
       await clock.tickAsync(0);
       await republished;
       assert.equal(first.closed, false);
