@@ -10,7 +10,7 @@ export type { TorStatus } from './tor/tor-status.js';
 export type { LaunchTorOptions } from './process/launch-tor.js';
 export type { BootstrapProgress, WaitForBootstrapOptions } from './process/bootstrap.js';
 
-export { TorControl, type ConfValue, type CommandOptions } from './control/tor-control.js';
+export { TorControl, type ConfValue, type CommandOptions, type TorControlEvents, type TorControlOptions } from './control/tor-control.js';
 export type { ControlReply, ReplyLine } from './control/reply.js';
 export type { MapAddressMappings, MappedAddress } from './control/map-address.js';
 export type { ProtocolInfo } from './control/protocol-info.js';
@@ -34,8 +34,8 @@ export {
 export { TorConfig, type TorConfigEvents, type GetOptions as ConfigGetOptions, type SaveOptions as ConfigSaveOptions } from './config/tor-config.js';
 export type { ConfigOptionType, ConfigOptionInfo, ConfLine, ConfigInput, ConfigScalar, ConfigValue, HiddenServiceConfig } from './config/config-types.js';
 export { MaxMindGeoIp, type MaxMindGeoIpOptions } from './geoip/maxmind-geoip.js';
-export { TorGeoIp } from './geoip/tor-geoip.js';
-export { createGeoIp, findGeoIpDatabases, type GeoIpOptions } from './geoip/create-geoip.js';
+export { TorGeoIp, type TorGeoIpOptions } from './geoip/tor-geoip.js';
+export { createGeoIp, findGeoIpDatabases, type GeoIpOptions, type FoundGeoIpDatabases } from './geoip/create-geoip.js';
 export type { GeoIpLookup, Location } from './state/geoip-types.js';
 
 export { connect, listen, registerPlugin, type EndpointOptions, type OnionListenOptions } from './di/endpoint-api.js';
@@ -53,6 +53,10 @@ export type { OnionClientAuthAddOptions } from './onion/onion-service-manager.js
 export type { OnionServiceInfo } from './onion/onion-inventory.js';
 export type { FetchOnionDescriptorOptions, OnionDescriptor } from './onion/descriptor-fetch.js';
 export type { TorConnectOptions } from './socks/socks-types.js';
-export { TorSocksClient, type TorSocksClientOptions, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions } from './socks/tor-socks-client.js';
+export type { TorSocksConnectOptions, CircuitStreamOpener } from './socks/socks-options.js';
+export type { PortRange } from './state/exit-policy.js';
+export type { SocketPeer } from './state/client-process.js';
+export type { EndpointCallOptions } from './endpoints/endpoint-options.js';
+export { TorSocksClient, type TorSocksClientOptions, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions, type SocksControl } from './socks/tor-socks-client.js';
 
 export * from './errors.js';
