@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { editDistance } from './util/known-options.js';
 import type { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
@@ -213,21 +214,6 @@ function warnOfLikelyTypo(args: readonly unknown[]): void {
       `(known: ${known.join(', ')}).${guess} Write ./${path} to mean the socket path without this warning.`,
     { type: 'TorconWarning', code: TYPO_WARNING },
   );
-}
-
-/** Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`: onoin → onion is 1. */
-function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = best;
-    }
-  }
-  return d[a.length]![b.length]!;
 }
 
 /** What of a hooked listen call has no effect, for the debug log. */

@@ -2,6 +2,7 @@ import { TorAuthError, TorError, TorNotAvailableError } from '../errors.js';
 import { FOR_TOR_GROUP_ONLY } from '../control/authenticate.js';
 import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
 import { assertCancelOptions, type CancelOptions } from '../util/abort.js';
+import { assertKnownOptions } from '../util/known-options.js';
 import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
 import { Tor } from './tor.js';
 
@@ -11,6 +12,9 @@ export const DEFAULT_CONTROL_ENDPOINTS = [
   'tcp:127.0.0.1:9051',
   'tcp:127.0.0.1:9151', // Tor Browser
 ] as const;
+
+/** The keys of {@link ConnectTorOptions}: any other is a misspelt one (see assertKnownOptions). */
+const CONNECT_TOR_OPTIONS = ['control', 'password', 'cookieFile', 'timeoutMs', 'replyTimeoutMs', 'keepAliveMs', 'signal'] as const satisfies readonly (keyof ConnectTorOptions)[];
 
 /** Options of {@link connectTor}. */
 export interface ConnectTorOptions extends CancelOptions {
@@ -61,6 +65,7 @@ export const CONNECT_TIMEOUT_MS = 30_000;
  */
 export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
   assertCancelOptions(opts);
+  if (opts !== null && typeof opts === 'object') assertKnownOptions(opts, CONNECT_TOR_OPTIONS, 'connectTor');
   const explicit = opts.control ?? process.env['TOR_CONTROL'] ?? undefined;
   // Beside $TOR_CONTROL, so that an app started by `torcon run --password` (or any unchanged app
   // using torcon/register) can authenticate without the password in its code or command line.
@@ -104,6 +109,16 @@ function deniedHint(endpoint: string): string {
   return `${endpoint} exists but is not open to this user, so a tor probably runs there: its control socket is ${FOR_TOR_GROUP_ONLY}`;
 }
 
+/** The keys of `LaunchTorOptions`: any other is a misspelt one (see assertKnownOptions). */
+const LAUNCH_TOR_OPTIONS = [
+  'torPath', 'dataDirectory', 'config', 'password', 'onProgress', 'onLog', 'waitForBootstrap', 'timeoutMs', 'signal', 'replyTimeoutMs', 'keepAliveMs',
+] as const satisfies readonly (keyof LaunchTorOptions)[];
+
+// Both lists name every option: one added to an interface and not here would be refused.
+type Unlisted = Exclude<keyof ConnectTorOptions, (typeof CONNECT_TOR_OPTIONS)[number]> | Exclude<keyof LaunchTorOptions, (typeof LAUNCH_TOR_OPTIONS)[number]>;
+const EVERY_OPTION_LISTED: [Unlisted] extends [never] ? true : Unlisted = true;
+void EVERY_OPTION_LISTED;
+
 /**
  * Starts a tor of our own and connects to it; `close()` stops it. See `LaunchTorOptions`.
  * Everything about the process (race-free control port, ownership, temp DataDirectory, bootstrap
@@ -112,6 +127,7 @@ function deniedHint(endpoint: string): string {
  * @example const tor = await launchTor({ config: { DisableNetwork: 1 } });
  */
 export async function launchTor(opts: LaunchTorOptions = {}): Promise<Tor> {
+  if (opts !== null && typeof opts === 'object') assertKnownOptions(opts, LAUNCH_TOR_OPTIONS, 'launchTor');
   const launched = await launchTorProcess(opts);
   return new Tor(launched.control, {
     version: launched.torVersion,
