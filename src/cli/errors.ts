@@ -58,13 +58,14 @@ export function describeError(err: unknown): string {
   let current: unknown = err;
   for (let depth = 0; current !== undefined && current !== null && depth < 4; depth++) {
     const code = codeOf(current);
-    // A code an outer message already names ("tried: tcp:127.0.0.1:1 (ECONNREFUSED)") is not said again:
-    // a Node error under it adds nothing more; a torcon error adds its message alone.
+    // A code an outer message already names ("tried: tcp:127.0.0.1:1 (ECONNREFUSED)") is not said
+    // again: a torcon error under it adds its message alone, a Node error nothing.
     const named = code !== undefined && parts.some((p) => p.includes(code));
+    const isTorError = current instanceof TorError;
     const text = named ? firstLine((current as Error).message) : describeOne(current);
-    // A cause whose message an outer one already quotes (the same code, or a Node error) adds nothing.
-    const said = current instanceof TorError ? firstLine(current.message) : text;
-    if (!(named && !(current instanceof TorError)) && !parts.some((p) => p.includes(said))) parts.push(text);
+    // A cause whose message an outer one already quotes adds nothing either.
+    const said = isTorError ? firstLine((current as Error).message) : text;
+    if ((isTorError || !named) && !parts.some((p) => p.includes(said))) parts.push(text);
     current = current instanceof Error ? current.cause : undefined;
   }
   return printable(parts.join(': '));

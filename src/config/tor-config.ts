@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import { assertTorControl, type TorControl } from '../control/tor-control.js';

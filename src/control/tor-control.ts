@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { inspect } from 'node:util';
 import type { Duplex } from 'node:stream';

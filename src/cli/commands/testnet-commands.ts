@@ -154,17 +154,18 @@ export function addTestnetCommands(program: Command, ctx: CliContext): void {
       const state = await readTestNetworkState(path.resolve(opts.dir)).catch((err: Error) => {
         throw new UsageError(err.message);
       });
+      const verdict = networkVerdict(state);
       if (opts.json) {
         println(ctx.output.out, jsonLine(state));
       } else {
-        println(ctx.output.out, networkVerdict(state).line);
+        println(ctx.output.out, verdict.line);
         if (state.controlEndpoint) println(ctx.output.out, `TOR_CONTROL=${state.controlEndpoint}  SOCKS 127.0.0.1:${state.socksPort ?? '-'}`);
         for (const n of state.nodes) {
           const ports = [n.orPort && `or ${n.orPort}`, n.dirPort && `dir ${n.dirPort}`, `control ${n.controlPort}`, n.socksPort && `socks ${n.socksPort}`].filter(Boolean).join(', ');
           println(ctx.output.out, `  ${n.alive ? 'up  ' : 'down'} ${n.nickname.padEnd(10)} ${n.role.padEnd(9)} pid ${n.pid ?? '-'}  ${ports}`);
         }
       }
-      process.exitCode = networkVerdict(state).exitCode;
+      process.exitCode = verdict.exitCode;
     });
 
   testnet
