@@ -1,7 +1,8 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import { assertTorControl, type TorControl } from '../control/tor-control.js';
-import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
+import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { CANCEL_OPTION_KEYS, assertCallOptions, optionKeys } from '../util/known-options.js';
 import { logger } from '../util/log.js';
 import { addressPolicyProblem } from './address-policy.js';
 import {
@@ -64,6 +65,13 @@ export interface SaveOptions extends CancelOptions {
   /** `SAVECONF FORCE`: write the torrc even when it uses `%include`. @default false */
   force?: boolean;
 }
+
+/**
+ * The keys of the reading methods' and of save's options (see optionKeys): in JavaScript a
+ * misspelt one (`Fresh`, `timeout`) would otherwise be ignored without a word.
+ */
+const GET_OPTION_KEYS = optionKeys<GetOptions>({ signal: true, timeoutMs: true, fresh: true });
+const SAVE_OPTION_KEYS = optionKeys<SaveOptions>({ signal: true, timeoutMs: true, force: true });
 
 /** Options whose values form groups that one SETCONF replaces together (see `hiddenServices`). */
 function isGrouped(type: ConfigOptionType | undefined): boolean {
@@ -148,7 +156,7 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
     assertTorControl(control, 'TorConfig control');
     // A JavaScript caller's null means no options, as undefined does (so in every method below).
     opts ??= {};
-    assertCancelOptions(opts);
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'TorConfig.create');
     const names = await control.getInfo('config/names', opts);
     const config = new TorConfig(control, parseConfigNames(names));
     await config.start(opts);
@@ -162,7 +170,7 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
   async start(opts: CancelOptions = {}): Promise<void> {
     this.assertOpen();
     opts ??= {};
-    assertCancelOptions(opts);
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'config.start');
     if (this.unsubscribe) return;
     const subscribing = this.control.subscribe('CONF_CHANGED', (e) => this.onConfChanged(e.raw));
     let off: () => Promise<void>;
@@ -376,7 +384,8 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
     this.assertOpen();
     opts ??= {};
     // `force: 'no'` would be truthy: a SAVECONF FORCE nobody meant.
-    if (typeof opts === 'object' && opts.force !== undefined && typeof opts.force !== 'boolean') {
+    assertCallOptions(opts, SAVE_OPTION_KEYS, 'config.save');
+    if (opts.force !== undefined && typeof opts.force !== 'boolean') {
       throw new TorInvalidValueError('force', 'must be a boolean');
     }
     await this.control.command(opts.force ? 'SAVECONF FORCE' : 'SAVECONF', opts);
@@ -422,7 +431,7 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
     opts ??= {};
     try {
       this.assertOpen();
-      assertCancelOptions(opts);
+      assertCallOptions(opts, CANCEL_OPTION_KEYS, 'config.defaults');
     } catch (err) {
       // Not an async function: a refusal must still arrive as a rejection.
       return Promise.reject(err);
@@ -535,6 +544,7 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
 
   /** Sends a SETCONF/RESETCONF and forgets what it may have changed, whatever the outcome. */
   private async write(line: string, infos: readonly ConfigOptionInfo[], opts: CancelOptions): Promise<void> {
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'config write');
     try {
       await this.control.command(line, opts);
     } finally {
@@ -556,7 +566,7 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
     this.assertOpen();
     opts ??= {};
     // Also when every value comes from the cache: a bad timeout is refused the same every time.
-    assertCancelOptions(opts);
+    assertCallOptions(opts, GET_OPTION_KEYS, 'config read');
     const out = new Map<string, ConfLine[]>();
     const live = this.unsubscribe !== undefined;
     const useCache = live && !opts.fresh;

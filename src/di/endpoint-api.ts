@@ -6,12 +6,19 @@ import type { EndpointPlugin, ListeningEndpoint } from '../plugins/plugin-types.
 import type { TorOnionService } from '../onion/onion-service.js';
 import type { Tor } from '../tor/tor.js';
 import { pluginRegistry, torProvider } from './container.js';
+import { invalidCallOptions, optionKeys } from '../util/known-options.js';
 
 /** Options of the public {@link connect} and {@link listen}. */
 export type EndpointOptions = Partial<EndpointCallOptions>;
 
 /** {@link listen}'s options for an `onion:` string: a Tor handle, if any, is torcon's own. */
 export type OnionListenOptions = Omit<EndpointOptions, 'tor'> & { tor?: Tor };
+
+/**
+ * The keys {@link connect} and {@link listen} take (see optionKeys): in JavaScript a misspelt one
+ * (`Tor`) or one they do not have (`timeoutMs`: bound the call with `signal`) would be ignored.
+ */
+const ENDPOINT_OPTION_KEYS = optionKeys<EndpointOptions>({ tor: true, getTor: true, registry: true, signal: true });
 
 /**
  * Opens a client connection from an endpoint string, e.g. `tor:example.com:443:tls=true`.
@@ -27,6 +34,8 @@ export type OnionListenOptions = Omit<EndpointOptions, 'tor'> & { tor?: Tor };
  * @example const socket = await connect('tor:example.com:80');
  */
 export function connect(description: string, opts: EndpointOptions = {}): Promise<net.Socket> {
+  const invalid = invalidCallOptions(opts, ENDPOINT_OPTION_KEYS, 'connect');
+  if (invalid) return Promise.reject(invalid);
   return connectWith(description, {
     registry: pluginRegistry(),
     getTor: (control) => torProvider().forStreams(control),
@@ -55,6 +64,8 @@ export function listen(server: net.Server, description: `onion:${string}`, opts?
  */
 export function listen(server: net.Server, description: string, opts?: EndpointOptions): Promise<ListeningEndpoint>;
 export function listen(server: net.Server, description: string, opts: EndpointOptions = {}): Promise<ListeningEndpoint> {
+  const invalid = invalidCallOptions(opts, ENDPOINT_OPTION_KEYS, 'listen');
+  if (invalid) return Promise.reject(invalid);
   return listenWith(server, description, {
     registry: pluginRegistry(),
     getTor: (control) =>

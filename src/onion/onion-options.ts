@@ -2,6 +2,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { EndpointArgumentError, TorInvalidValueError, type TorError } from '../errors.js';
 import { assertCancelOptions } from '../util/abort.js';
+import { findUnknownOption, optionKeys, unknownOptionProblem } from '../util/known-options.js';
 import type { OnionPortMapping, OnionProgress, OnionServiceOptions } from './onion-types.js';
 import { CLIENT_NAME } from './client-auth.js';
 import { parseOnionPrivateKey } from './key-file.js';
@@ -41,6 +42,18 @@ export interface ValidOnionOptions {
   onProgress: (p: OnionProgress) => void;
   signal?: AbortSignal | undefined;
 }
+
+/**
+ * The keys of {@link OnionServiceOptions} and of a port mapping (see optionKeys): in JavaScript a
+ * misspelt one (`privatekey`, `targt`) would be ignored, and the service would get a new key or
+ * forward to another port than meant.
+ */
+const ONION_OPTION_KEYS = optionKeys<OnionServiceOptions>({
+  ports: true, server: true, localPort: true, localAddress: true, localSocket: true, privateKey: true, privateKeyFile: true,
+  hiddenServiceDir: true, version: true, singleHop: true, clientAuth: true, clientAuthDir: true, maxStreams: true,
+  maxStreamsCloseCircuit: true, detach: true, pow: true, awaitUpload: true, uploadTimeoutMs: true, onProgress: true, signal: true,
+});
+const PORT_MAPPING_KEYS = optionKeys<OnionPortMapping>({ virtualPort: true, target: true });
 
 /** A bad option, found while validating; {@link validateOnionOptions} turns it into the caller's error type. */
 class OptionProblem {
@@ -109,6 +122,8 @@ export function validateOnionOptions(opts: OnionServiceOptions, invalid: (messag
 
 function validate(opts: OnionServiceOptions): ValidOnionOptions {
   if (opts === null || typeof opts !== 'object') fail('options must be an object');
+  const unknown = findUnknownOption(opts, ONION_OPTION_KEYS);
+  if (unknown) fail(`option ${JSON.stringify(unknown.key)} ${unknownOptionProblem(unknown)}`);
   const version = opts.version as unknown;
   if (version !== undefined && version !== 3) {
     if (version === 2 || version === '2') {
@@ -118,6 +133,8 @@ function validate(opts: OnionServiceOptions): ValidOnionOptions {
   }
   if (!Array.isArray(opts.ports) || opts.ports.length === 0) fail('at least one port is needed');
   const ports: OnionPortMapping[] = opts.ports.map((p, i) => {
+    const unknownKey = p !== null && typeof p === 'object' ? findUnknownOption(p, PORT_MAPPING_KEYS) : undefined;
+    if (unknownKey) fail(`ports[${i}] option ${JSON.stringify(unknownKey.key)} ${unknownOptionProblem(unknownKey)}`);
     const virtualPort = p?.virtualPort;
     if (!Number.isInteger(virtualPort) || virtualPort < 1 || virtualPort > 65535) {
       fail(`ports[${i}].virtualPort must be an integer 1..65535`);

@@ -10,6 +10,7 @@ import { isOnionHostname } from '../onion/service-id.js';
 import type { Circuit } from '../state/circuit.js';
 import { assertCircuitArgument } from '../state/tor-state.js';
 import { logger } from '../util/log.js';
+import { CANCEL_OPTION_KEYS, assertCallOptions, assertKnownOptions, assertNoNearMiss, optionKeys } from '../util/known-options.js';
 import { cancellable, checkInnerSignal } from './cancellable.js';
 import { circuitIdOf, refuseOnionOverCircuit } from './circuit-pin.js';
 import { torAgentClasses, type HttpAgentOptions, type TorAgent } from './http-agent.js';
@@ -37,6 +38,23 @@ export type { TorFetchInit } from './tor-fetch.js';
 export type { TorResolveOptions, TorSocksConnectOptions } from './socks-options.js';
 
 const log = logger('socks');
+
+/**
+ * The keys each call takes (see optionKeys): in JavaScript a misspelt one (`isolaton`, `timeout`)
+ * would otherwise be ignored, and the stream would go out without the isolation or limit asked for.
+ */
+const CLIENT_OPTION_KEYS = optionKeys<TorSocksClientOptions>({
+  socksPort: true, socksHostname: true, handshakeTimeoutMs: true, fallbackSocksPorts: true, circuitOpener: true,
+});
+const CONNECT_OPTION_KEYS = optionKeys<TorSocksConnectOptions>({
+  socksPort: true, socksHostname: true, tls: true, isolate: true, username: true, password: true, signal: true, timeoutMs: true, beforeHandshake: true,
+});
+const RESOLVE_OPTION_KEYS = optionKeys<TorResolveOptions>({ isolate: true, username: true, password: true, socksPort: true, socksHostname: true, signal: true, timeoutMs: true });
+const AGENT_OPTION_KEYS = optionKeys<HttpAgentOptions>({
+  isolate: true, username: true, password: true, circuit: true, keepAlive: true, tls: true, socksPort: true, socksHostname: true, connectTimeoutMs: true, agent: true,
+});
+/** torcon's own keys in fetch's init; the others are fetch's (RequestInit), whichever the platform has. */
+const FETCH_OWN_KEYS = ['isolate', 'circuit', 'timeoutMs'] as const satisfies readonly Exclude<keyof TorFetchInit, keyof RequestInit>[];
 
 /** The part of the control connection the SOCKS client needs. */
 export type SocksControl = Pick<TorControl, 'command'>;
@@ -136,6 +154,7 @@ export class TorSocksClient {
     // later, at the first connection, as a bare TypeError.
     opts ??= {};
     if (typeof opts !== 'object') throw new TorInvalidValueError('TorSocksClient options', `must be an object (socksPort, socksHostname...), got ${kindOf(opts)}`);
+    assertKnownOptions(opts, CLIENT_OPTION_KEYS, 'TorSocksClient');
     if (control !== null && control !== undefined && typeof (control as { command?: unknown }).command !== 'function') {
       throw new TorInvalidValueError('TorSocksClient control', 'must be a TorControl (tor.control), or null to use socksPort or the usual ports only');
     }
@@ -165,6 +184,7 @@ export class TorSocksClient {
   async socksAddress(opts: CancelOptions = {}): Promise<{ host: string; port: number } | { path: string }> {
     // A JavaScript caller's null means no options, as undefined does (as for resolve and fetch).
     opts ??= {};
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'socksAddress');
     // "Later calls fail" (close): a closed client must not go probing 9050 and 9150 either.
     this.assertOpen();
     const address = await cancellable("finding tor's SOCKS port", opts, (signal) => this.resolveAddress({}, signal), () => undefined);
@@ -187,6 +207,7 @@ export class TorSocksClient {
   async connect(target: { host: string; port: number }, opts: TorSocksConnectOptions = {}): Promise<net.Socket> {
     // A JavaScript caller's null means no options, as undefined does.
     opts ??= {};
+    assertCallOptions(opts, CONNECT_OPTION_KEYS, 'connect');
     this.assertOpen();
     const parsed = parseSocksTarget(target);
     const credentials = socksCredentials(opts);
@@ -258,6 +279,7 @@ export class TorSocksClient {
     // go (a timeout, say) would otherwise be ignored without a word.
     opts ??= {};
     if (typeof opts !== 'object') throw new TorInvalidValueError('httpAgent options', `must be an object (isolate, keepAlive, tls...), got ${kindOf(opts)}`);
+    assertKnownOptions(opts, AGENT_OPTION_KEYS, 'httpAgent');
     this.assertOpen();
     // Checked now so that a bad option fails here, not at the first request.
     socksCredentials(opts);
@@ -300,6 +322,7 @@ export class TorSocksClient {
     // `null` is what some callers pass for "no options"; destructuring it would throw a TypeError.
     // A number where the options go (a timeout, say) would otherwise be ignored without a word.
     if (init !== undefined && init !== null && typeof init !== 'object') throw new TorInvalidValueError('fetch init', 'must be an object (RequestInit and isolate, circuit, timeoutMs)');
+    if (init) assertNoNearMiss(init, [...FETCH_OWN_KEYS, 'signal'], 'fetch');
     const { isolate, timeoutMs, circuit, ...rest } = init ?? {};
     if (isolate !== undefined) socksCredentials({ isolate });
     if (circuit !== undefined) {
@@ -454,6 +477,7 @@ export class TorSocksClient {
   private async lookup(command: ResolveCommand, value: string, opts: TorResolveOptions): Promise<string> {
     // A JavaScript caller's null means no options, as undefined does.
     opts ??= {};
+    assertCallOptions(opts, RESOLVE_OPTION_KEYS, command === SOCKS_CMD_RESOLVE ? 'resolve' : 'resolvePtr');
     this.assertOpen();
     const target = parseSocksHost(value, command === SOCKS_CMD_RESOLVE ? 'name' : 'address');
     if (command === SOCKS_CMD_RESOLVE_PTR && target.addressType === 3) {

@@ -2,7 +2,8 @@ import { inspect } from 'node:util';
 import { parseCircBody } from '../control/events/circuit-events.js';
 import type { CircEvent, CircStatus, RouterRef } from '../control/events/event-types.js';
 import { TorAbortError, TorCircuitError, TorControlClosedError, TorTimeoutError } from '../errors.js';
-import { invalidCancelOptions, timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
+import { timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
+import { CANCEL_OPTION_KEYS, invalidCallOptions } from '../util/known-options.js';
 import { applyCircDetail, emptyCircuitDetail, type CircuitDetail } from './circuit-detail.js';
 import { Router } from './router.js';
 import type { StateSnapshot } from './snapshot.js';
@@ -206,7 +207,7 @@ export class Circuit {
    */
   whenBuilt(opts: CancelOptions = {}): Promise<Circuit> {
     // Checked even when the answer is known already: a bad value is refused the same every time.
-    const invalid = invalidCancelOptions(opts);
+    const invalid = invalidCallOptions(opts, CANCEL_OPTION_KEYS, 'circuit.whenBuilt');
     if (invalid) return Promise.reject(invalid);
     if (this.status === 'BUILT') return Promise.resolve(this);
     if (this.closed) return Promise.reject(this.failure());
@@ -222,7 +223,7 @@ export class Circuit {
    *   for a `timeoutMs` that is not a number from 0 to Infinity
    */
   whenClosed(opts: CancelOptions = {}): Promise<Circuit> {
-    const invalid = invalidCancelOptions(opts);
+    const invalid = invalidCallOptions(opts, CANCEL_OPTION_KEYS, 'circuit.whenClosed');
     if (invalid) return Promise.reject(invalid);
     if (this.closed) return Promise.resolve(this);
     if (this.abandoned) return Promise.reject(this.abandoned);

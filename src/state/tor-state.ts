@@ -16,8 +16,9 @@ import {
   TorTimeoutError,
 } from '../errors.js';
 import { controlCloseReason } from '../control/close-reason.js';
-import { assertCancelOptions, cancelBudget, kindOf, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
+import { cancelBudget, kindOf, raceCancel, throwIfAborted, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
+import { CANCEL_OPTION_KEYS, assertCallOptions, assertKnownOptions, optionKeys } from '../util/known-options.js';
 import { AddressMapView, ExpiryHeap, needsExpiryEntry, pruneExpired, type AddressMapping } from './address-map.js';
 import { Circuit } from './circuit.js';
 import type { MapAddressMappings, MappedAddress } from '../control/map-address.js';
@@ -204,6 +205,14 @@ export interface BuildCircuitOptions extends CancelOptions {
    */
   purpose?: 'general' | 'controller';
 }
+
+/**
+ * The keys of the state's calls (see optionKeys): in JavaScript a misspelt one (`timeout`) would
+ * otherwise be ignored, and the call would run without the limit it was given.
+ */
+const STATE_OPTION_KEYS = optionKeys<TorStateOptions>({ signal: true, timeoutMs: true, clock: true, geoip: true, procRoot: true });
+const BUILD_OPTION_KEYS = optionKeys<BuildCircuitOptions>({ signal: true, timeoutMs: true, purpose: true });
+const CLOSE_CIRCUIT_OPTION_KEYS = optionKeys<CancelOptions & { ifUnused?: boolean }>({ signal: true, timeoutMs: true, ifUnused: true });
 
 /**
  * What is wrong with the `clock`, `geoip` or `procRoot` of {@link TorStateOptions}, if anything:
@@ -424,6 +433,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     opts ??= {};
     const invalid = invalidStateOptions(opts);
     if (invalid) throw invalid;
+    assertKnownOptions(opts, STATE_OPTION_KEYS, 'TorState');
     this.control = control;
     this.handoff = streamHandoff(control);
     this.clock = opts.clock ?? (() => new Date());
@@ -462,7 +472,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    * @example const state = await TorState.create(control, { timeoutMs: 10_000 });
    */
   static async create(control: TorControl, opts: TorStateOptions = {}): Promise<TorState> {
-    assertCancelOptions(opts);
+    assertCallOptions(opts, STATE_OPTION_KEYS, 'TorState.create');
     throwIfAborted(opts.signal, 'building the Tor state');
     const state = new TorState(control, opts);
     await state.start(opts);
@@ -479,8 +489,9 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    *   set before); TorAbortError / TorTimeoutError per `opts`; TorInvalidValueError for bad `opts`
    */
   async start(opts: CancelOptions = {}): Promise<void> {
-    // Checked on every call, before the build is shared: a call with bad options fails alone.
-    assertCancelOptions(opts);
+    // Checked on every call, before the build is shared: a call with bad options fails alone. The
+    // state's own options are let through: create() hands them all on.
+    assertCallOptions(opts, STATE_OPTION_KEYS, 'state.start');
     if (this.starting === undefined) {
       throwIfAborted(opts.signal, 'building the Tor state');
       if (this.closed) throw new TorControlClosedError('the Tor state is closed');
@@ -690,7 +701,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    */
   async loadRouterVersions(opts: CancelOptions = {}): Promise<number> {
     this.assertOpen();
-    assertCancelOptions(opts);
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.loadRouterVersions');
     this.versionsWanted = true;
     // Clients fetch the microdescriptor flavor; those with UseMicrodescriptors 0 the full one.
     // The one that answered last time is asked first.
@@ -735,7 +746,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    */
   async loadExitPolicies(opts: CancelOptions = {}): Promise<number> {
     this.assertOpen();
-    assertCancelOptions(opts);
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.loadExitPolicies');
     this.policiesWanted = true;
     const generation = this.snap.routerGeneration;
     let info: Record<string, string>;
@@ -1108,7 +1119,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     this.assertOpen();
     // A JavaScript caller's null means no options; a timeout put where they go would be no limit.
     opts ??= {};
-    assertCancelOptions(opts);
+    assertCallOptions(opts, BUILD_OPTION_KEYS, 'state.buildCircuit');
     if (!this.live) await this.untilStarted();
     const { signal, timeoutMs, purpose } = opts;
     if (purpose !== undefined && purpose !== 'general' && purpose !== 'controller') {
@@ -1223,7 +1234,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     if (!this.live) await this.untilStarted();
     if (typeof id !== 'string' || !ID_RE.test(id)) throw new TorInvalidValueError('circuit id', idProblem(id));
     opts ??= {};
-    assertCancelOptions(opts);
+    assertCallOptions(opts, CLOSE_CIRCUIT_OPTION_KEYS, 'state.closeCircuit');
     const { ifUnused, ...cancel } = opts;
     if (ifUnused !== undefined && typeof ifUnused !== 'boolean') throw new TorInvalidValueError('ifUnused', 'must be a boolean');
     await this.control.command(`CLOSECIRCUIT ${id}${ifUnused === true ? ' IfUnused' : ''}`, cancel);
@@ -1252,6 +1263,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
   mapAddress(mappings: MapAddressMappings, opts: CancelOptions = {}): Promise<MappedAddress[]> {
     try {
       this.assertOpen();
+      assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.mapAddress');
     } catch (err) {
       return Promise.reject(err);
     }
@@ -1277,6 +1289,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     if (code === undefined || !Number.isInteger(code) || code < 1 || code > 255) {
       throw new TorInvalidValueError('stream close reason', `must be 1-255 or one of ${Object.keys(STREAM_CLOSE_REASONS).join(', ')}`);
     }
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.closeStream');
     await this.control.command(`CLOSESTREAM ${id} ${code}`, opts);
   }
 
@@ -1355,7 +1368,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     if (!this.live) await this.untilStarted();
     assertCircuitArgument(circuit);
     // Before anything: with a built circuit the timeout is never used, but a bad one is still refused.
-    assertCancelOptions(opts);
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.connectVia');
     const c = typeof circuit === 'string' ? this.snap.circuits.get(circuit) : circuit;
     if (c === undefined || c.closed) {
       const id = typeof circuit === 'string' ? circuit : circuit.id;

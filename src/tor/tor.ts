@@ -17,7 +17,8 @@ import { TorState, assertCircuitArgument, invalidStateOptions, type Circuit, typ
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
 import { retryable } from '../util/retryable.js';
-import { assertCancelOptions, cancelBudget, invalidCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
+import { cancelBudget, raceCancel, type CancelOptions } from '../util/abort.js';
+import { CANCEL_OPTION_KEYS, assertCallOptions, invalidCallOptions, optionKeys } from '../util/known-options.js';
 import { TorAbortError, TorControlClosedError } from '../errors.js';
 import { parseTorTarget } from './tor-target.js';
 import { compareTorVersions } from '../util/tor-version.js';
@@ -29,6 +30,24 @@ import { readBootstrapProgress, waitForBootstrap, type BootstrapProgress, type W
 export interface TorStreamOptions extends TorConnectOptions {
   /** Send the stream over this circuit (needs the live state; see `TorState.setAttacher`). */
   circuit?: Circuit | string;
+}
+
+/**
+ * The keys each call takes (see optionKeys): in JavaScript a misspelt one (`isolaton`, `timeout`)
+ * would otherwise be ignored, and the call would run without the isolation or limit it was given.
+ */
+const STREAM_OPTION_KEYS = optionKeys<TorStreamOptions>({
+  socksPort: true, socksHostname: true, tls: true, isolate: true, username: true, password: true, signal: true, timeoutMs: true, circuit: true,
+});
+const STATE_OPTION_KEYS = optionKeys<CancelOptions & Pick<TorStateOptions, 'geoip' | 'clock'>>({ signal: true, timeoutMs: true, geoip: true, clock: true });
+const CLIENT_AUTH_OPTION_KEYS = optionKeys<OnionClientAuthAddOptions>({ signal: true, timeoutMs: true, clientName: true, permanent: true });
+const DESCRIPTOR_OPTION_KEYS = optionKeys<FetchOnionDescriptorOptions>({ signal: true, timeoutMs: true, servers: true });
+const BOOTSTRAP_OPTION_KEYS = optionKeys<WaitForBootstrapOptions>({ signal: true, timeoutMs: true, onProgress: true });
+
+/** A rejection for options a call refuses (see invalidCallOptions), or undefined. */
+function refusedOptions(opts: unknown, keys: readonly string[], what: string): Promise<never> | undefined {
+  const invalid = invalidCallOptions(opts, keys, what);
+  return invalid === undefined ? undefined : Promise.reject(invalid);
 }
 
 /** How a `Tor` was obtained; set by `connectTor`/`launchTor`. */
@@ -105,7 +124,7 @@ export class Tor {
     opts ??= {};
     // Before a build starts (or a built state is handed out): a bad timeout, clock or geoip is
     // refused every time.
-    const invalid = invalidCancelOptions(opts) ?? invalidStateOptions(opts);
+    const invalid = invalidCallOptions(opts, STATE_OPTION_KEYS, 'tor.getState') ?? invalidStateOptions(opts);
     if (invalid) return Promise.reject(invalid);
     let build = this.stateBuild;
     if (build === undefined) build = this.startStateBuild(opts);
@@ -160,7 +179,7 @@ export class Tor {
    */
   getConfig(opts: CancelOptions = {}): Promise<TorConfig> {
     opts ??= {};
-    const invalid = invalidCancelOptions(opts);
+    const invalid = invalidCallOptions(opts, CANCEL_OPTION_KEYS, 'tor.getConfig');
     if (invalid) return Promise.reject(invalid);
     if (this.config?.closed) {
       this.config = undefined;
@@ -212,11 +231,11 @@ export class Tor {
    */
   async connect(target: string | { host: string; port: number }, opts: TorStreamOptions = {}): Promise<net.Socket> {
     // Before the merge, which would take a number (a timeout where the options go) for no options.
-    assertCancelOptions(opts);
+    assertCallOptions(opts, STREAM_OPTION_KEYS, 'tor.connect');
     const parsed = typeof target === 'string' ? parseTorTarget(target) : { target, options: {} };
     const merged: TorStreamOptions = { ...parsed.options, ...opts };
     // Checked here too, not only by the SOCKS client: with `circuit`, the state may be built first.
-    assertCancelOptions(merged);
+    assertCallOptions(merged, STREAM_OPTION_KEYS, 'tor.connect');
     const { circuit, ...socksOptions } = merged;
     if (circuit === undefined) return this.socks.connect(parsed.target, socksOptions);
     return this.connectOverCircuit(circuit, parsed.target, socksOptions);
@@ -271,17 +290,17 @@ export class Tor {
 
   /** Lets this tor reach a v3 service that requires client authorization (ONION_CLIENT_AUTH_ADD). */
   addOnionClientAuth(onion: string, privateKey: string, opts: OnionClientAuthAddOptions = {}): Promise<void> {
-    return this.onionServices.addClientAuth(onion, privateKey, opts);
+    return refusedOptions(opts, CLIENT_AUTH_OPTION_KEYS, 'tor.addOnionClientAuth') ?? this.onionServices.addClientAuth(onion, privateKey, opts);
   }
 
   /** ONION_CLIENT_AUTH_REMOVE. */
   removeOnionClientAuth(onion: string, opts: CancelOptions = {}): Promise<void> {
-    return this.onionServices.removeClientAuth(onion, opts);
+    return refusedOptions(opts, CANCEL_OPTION_KEYS, 'tor.removeOnionClientAuth') ?? this.onionServices.removeClientAuth(onion, opts);
   }
 
   /** ONION_CLIENT_AUTH_VIEW: the client-auth credentials tor holds. */
   listOnionClientAuth(opts: CancelOptions = {}): Promise<OnionClientAuth[]> {
-    return this.onionServices.listClientAuth(opts);
+    return refusedOptions(opts, CANCEL_OPTION_KEYS, 'tor.listOnionClientAuth') ?? this.onionServices.listClientAuth(opts);
   }
 
   /**
@@ -293,7 +312,7 @@ export class Tor {
    * for (const s of await tor.listOnionServices()) if (s.detached) console.log(s.hostname);
    */
   listOnionServices(opts: CancelOptions = {}): Promise<OnionServiceInfo[]> {
-    return this.onionServices.list(opts);
+    return refusedOptions(opts, CANCEL_OPTION_KEYS, 'tor.listOnionServices') ?? this.onionServices.list(opts);
   }
 
   /**
@@ -307,7 +326,7 @@ export class Tor {
    * await tor.removeOnionService('pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion');
    */
   removeOnionService(onion: string, opts: CancelOptions = {}): Promise<boolean> {
-    return this.onionServices.remove(onion, opts);
+    return refusedOptions(opts, CANCEL_OPTION_KEYS, 'tor.removeOnionService') ?? this.onionServices.remove(onion, opts);
   }
 
   /**
@@ -329,7 +348,7 @@ export class Tor {
    * const { hsDir, revisionCounter } = await tor.fetchOnionDescriptor('pg6mmjiyjmcrsslvykfwnntlaru7p5svn6y2ymmju6nubxndf4pscryd.onion');
    */
   fetchOnionDescriptor(onion: string, opts: FetchOnionDescriptorOptions = {}): Promise<OnionDescriptor> {
-    return fetchOnionDescriptor(this.control, onion, opts);
+    return refusedOptions(opts, DESCRIPTOR_OPTION_KEYS, 'tor.fetchOnionDescriptor') ?? fetchOnionDescriptor(this.control, onion, opts);
   }
 
   /**
@@ -353,7 +372,7 @@ export class Tor {
    * @example const [{ address }] = await tor.mapAddress([['0.0.0.0', 'example.onion']]);
    */
   mapAddress(mappings: MapAddressMappings, opts: CancelOptions = {}): Promise<MappedAddress[]> {
-    return this.control.mapAddress(mappings, opts);
+    return refusedOptions(opts, CANCEL_OPTION_KEYS, 'tor.mapAddress') ?? this.control.mapAddress(mappings, opts);
   }
 
   /**
@@ -391,7 +410,7 @@ export class Tor {
    */
   async newIdentity(opts: CancelOptions = {}): Promise<void> {
     opts ??= {};
-    assertCancelOptions(opts);
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'tor.newIdentity');
     try {
       await requestNewIdentity(this.control, opts);
     } finally {
@@ -409,7 +428,7 @@ export class Tor {
    * const { percent, summary } = await tor.bootstrapProgress();
    */
   bootstrapProgress(opts: CancelOptions = {}): Promise<BootstrapProgress> {
-    return readBootstrapProgress(this.control, opts);
+    return refusedOptions(opts, CANCEL_OPTION_KEYS, 'tor.bootstrapProgress') ?? readBootstrapProgress(this.control, opts);
   }
 
   /**
@@ -424,7 +443,7 @@ export class Tor {
    * if (!s.circuitEstablished) console.warn(`tor has no circuit yet (${s.bootstrap.percent}%: ${s.bootstrap.summary})`);
    */
   getStatus(opts: CancelOptions = {}): Promise<TorStatus> {
-    return readTorStatus(this.control, opts);
+    return refusedOptions(opts, CANCEL_OPTION_KEYS, 'tor.getStatus') ?? readTorStatus(this.control, opts);
   }
 
   /**
@@ -440,7 +459,7 @@ export class Tor {
    * await tor.waitForBootstrap({ timeoutMs: 120_000, onProgress: (p) => console.log(`${p.percent}% ${p.summary}`) });
    */
   waitForBootstrap(opts: WaitForBootstrapOptions = {}): Promise<void> {
-    return waitForBootstrap(this.control, opts);
+    return refusedOptions(opts, BOOTSTRAP_OPTION_KEYS, 'tor.waitForBootstrap') ?? waitForBootstrap(this.control, opts);
   }
 
   /**

@@ -1,4 +1,17 @@
 import { TorInvalidValueError } from '../errors.js';
+import { invalidCancelOptions, type CancelOptions } from './abort.js';
+
+/**
+ * The keys of an options type, from a record of every one of them: the compiler refuses a record
+ * that misses a key of `T` or has one `T` lacks, so the list cannot drift from the interface.
+ * @example const KEYS = optionKeys<CancelOptions>({ signal: true, timeoutMs: true });
+ */
+export function optionKeys<T extends object>(every: Record<keyof T, true>): readonly string[] {
+  return Object.freeze(Object.keys(every));
+}
+
+/** The keys of {@link CancelOptions}: all that most calls take. */
+export const CANCEL_OPTION_KEYS = optionKeys<CancelOptions>({ signal: true, timeoutMs: true });
 
 /** Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`: onoin → onion is 1. */
 export function editDistance(a: string, b: string): number {
@@ -24,12 +37,80 @@ export function editDistance(a: string, b: string): number {
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) naming the key and the nearest known one
  */
 export function assertKnownOptions(opts: object, known: readonly string[], what: string): void {
+  const err = unknownOption(opts, known, what);
+  if (err) throw err;
+}
+
+/** What {@link assertKnownOptions} throws, or undefined when every key is known. */
+export function unknownOption(opts: object, known: readonly string[], what: string): TorInvalidValueError | undefined {
+  const found = findUnknownOption(opts, known);
+  if (found === undefined) return undefined;
+  return new TorInvalidValueError(`${what} option ${JSON.stringify(found.key)}`, `${unknownOptionProblem(found)}; known: ${known.join(', ')}`);
+}
+
+/** The first key of `opts` (with a value) that `known` does not list, and the known one it nearly is. */
+export function findUnknownOption(opts: object, known: readonly string[]): { key: string; near: string | undefined } | undefined {
   for (const key of Object.keys(opts)) {
     if (known.includes(key) || (opts as Record<string, unknown>)[key] === undefined) continue;
-    const near = known.find((k) => k.toLowerCase() === key.toLowerCase()) ?? known.find((k) => editDistance(key, k) <= 2);
-    throw new TorInvalidValueError(
-      `${what} option ${JSON.stringify(key)}`,
-      `is none of its options${near !== undefined ? ` (did you mean ${near}?)` : ''}; known: ${known.join(', ')}`,
-    );
+    return { key, near: nearest(key, known) };
+  }
+  return undefined;
+}
+
+/** "is none of its options (did you mean timeoutMs?)" */
+export function unknownOptionProblem(found: { near: string | undefined }): string {
+  return `is none of its options${found.near !== undefined ? ` (did you mean ${found.near}?)` : ''}`;
+}
+
+/**
+ * The known key `key` is most likely a misspelling of: the same but for case, else the closest
+ * within two edits, or a third of the longer name (`isolation` for isolate, `timout` for timeoutMs).
+ */
+function nearest(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const sameButCase = known.find((k) => k.toLowerCase() === lower);
+  if (sameButCase !== undefined) return sameButCase;
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(lower, k.toLowerCase());
+    if (d <= Math.max(2, Math.floor(Math.max(key.length, k.length) / 3)) && d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/**
+ * The options of a public call checked before it does anything: an object (or nothing), a valid
+ * `timeoutMs` and `signal`, and no key the call does not take.
+ * @param what - the call, for the message (`tor.connect`)
+ * @returns the TorInvalidValueError (`TOR_INVALID_VALUE`) to reject with, or undefined
+ */
+export function invalidCallOptions(opts: unknown, known: readonly string[], what: string): TorInvalidValueError | undefined {
+  if (opts === undefined || opts === null) return undefined;
+  return invalidCancelOptions(opts as CancelOptions) ?? unknownOption(opts as object, known, what);
+}
+
+/**
+ * Throws what {@link invalidCallOptions} finds.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`)
+ */
+export function assertCallOptions(opts: unknown, known: readonly string[], what: string): void {
+  const err = invalidCallOptions(opts, known, what);
+  if (err) throw err;
+}
+
+/**
+ * For an open options bag (fetch's RequestInit, whose keys are the platform's): refuses only a key
+ * that is not one of `own` but nearly is (`isolaton`, `timeout`), since any other may be fetch's.
+ * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) naming the key and the one it nearly is
+ */
+export function assertNoNearMiss(opts: object, own: readonly string[], what: string): void {
+  for (const key of Object.keys(opts)) {
+    if (own.includes(key) || (opts as Record<string, unknown>)[key] === undefined) continue;
+    const near = nearest(key, own);
+    if (near !== undefined) throw new TorInvalidValueError(`${what} option ${JSON.stringify(key)}`, `is none of its options (did you mean ${near}?)`);
   }
 }

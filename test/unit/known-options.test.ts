@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { TorInvalidValueError } from '../../src/errors.js';
 import { connectTor, launchTor } from '../../src/tor/connect-tor.js';
-import { assertKnownOptions, editDistance } from '../../src/util/known-options.js';
+import { assertKnownOptions, assertNoNearMiss, editDistance } from '../../src/util/known-options.js';
 
 // A misspelt option in JavaScript (TypeScript refuses it already) was ignored without a word: the
 // call then did what the caller meant to turn off (waited for a bootstrap, had no timeout).
@@ -18,6 +18,22 @@ describe('options: a misspelt one is refused, naming the nearest', () => {
     assert.throws(() => assertKnownOptions({ bogus: 1 }, ['waitForBootstrap'], 'launchTor'), (e: unknown) => e instanceof TorInvalidValueError && !/did you mean/.test(e.message));
     assert.equal(editDistance('onoin', 'onion'), 1);
     assert.equal(editDistance('tiemoutMs', 'timeoutMs'), 1);
+  });
+
+  it('the nearest is the closest within two edits or a third of the name; a far key gets no guess', () => {
+    const known = ['isolate', 'circuit', 'timeoutMs', 'signal'];
+    for (const [key, near] of [['isolation', 'isolate'], ['timout', 'timeoutMs'], ['timeout', 'timeoutMs'], ['TIMEOUTMS', 'timeoutMs'], ['circut', 'circuit']]) {
+      assert.throws(() => assertKnownOptions({ [key!]: 1 }, known, 'f'), new RegExp(`did you mean ${near}\\?`), key);
+    }
+    assert.throws(() => assertKnownOptions({ hostname: 1 }, known, 'f'), (e: unknown) => e instanceof TorInvalidValueError && !/did you mean/.test(e.message));
+  });
+
+  it("assertNoNearMiss lets every key of fetch's RequestInit through beside torcon's own", () => {
+    // The WHATWG RequestInit members and undici's additions: none may read as a misspelling of ours.
+    const requestInit = ['method', 'headers', 'body', 'referrer', 'referrerPolicy', 'mode', 'credentials', 'cache', 'redirect', 'integrity', 'keepalive', 'signal', 'priority', 'window', 'duplex', 'dispatcher'];
+    const own = ['isolate', 'circuit', 'timeoutMs', 'signal'];
+    assert.doesNotThrow(() => assertNoNearMiss(Object.fromEntries(requestInit.map((k) => [k, 1])), own, 'fetch'));
+    assert.throws(() => assertNoNearMiss({ method: 'GET', isolaton: 'a' }, own, 'fetch'), /invalid fetch option "isolaton": is none of its options \(did you mean isolate\?\)/);
   });
 
   it('connectTor refuses one before connecting anywhere', async () => {
