@@ -1,6 +1,7 @@
 import { TorControlClosedError, TorEventsOverflowError, TorInvalidValueError } from '../errors.js';
 import { controlCloseReason } from './close-reason.js';
-import { assertCancelOptions } from '../util/abort.js';
+import { assertCancelOptions, kindOf } from '../util/abort.js';
+import { assertKnownOptions, optionKeys } from '../util/known-options.js';
 import type { TorEvent } from './events/event-types.js';
 import { assertTokenList } from './wire-values.js';
 
@@ -21,6 +22,9 @@ export interface EventIteratorOptions {
    */
   maxBuffered?: number;
 }
+
+/** The keys of {@link EventIteratorOptions}: a misspelt one (`maxbuffered`) would be ignored. */
+const EVENT_ITERATOR_OPTION_KEYS = optionKeys<EventIteratorOptions>({ signal: true, maxBuffered: true });
 
 /** What an event iterator needs of its control connection. */
 export interface EventSource {
@@ -46,7 +50,12 @@ export function eventIterator(
   if (list.length === 0) throw new TorInvalidValueError('event names', 'none given');
   // Now too: a signal that is no AbortSignal would otherwise fail at the first next(), after
   // subscribing.
+  // A JavaScript caller's null means no options; a number (a buffer size where the options go)
+  // would otherwise be ignored.
+  opts ??= {};
+  if (typeof opts !== 'object') throw new TorInvalidValueError('events options', `must be an object (signal, maxBuffered), got ${kindOf(opts)}`);
   assertCancelOptions({ signal: opts.signal });
+  assertKnownOptions(opts, EVENT_ITERATOR_OPTION_KEYS, 'events');
   const maxBuffered = opts.maxBuffered ?? DEFAULT_MAX_BUFFERED_EVENTS;
   if (!(maxBuffered === Infinity || (Number.isSafeInteger(maxBuffered) && maxBuffered >= 1))) {
     throw new TorInvalidValueError('maxBuffered', 'must be a whole number from 1, or Infinity');

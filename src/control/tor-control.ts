@@ -11,6 +11,7 @@ import {
   TorTimeoutError,
 } from '../errors.js';
 import { assertCancelOptions, assertTimeout, cancelBudget, invalidCancelOptions, invalidTimeout, raceCancel, timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
+import { CANCEL_OPTION_KEYS, nearMiss } from '../util/known-options.js';
 import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -285,7 +286,9 @@ export class TorControl extends TypedEmitter<TorControlEvents> {
     const keyword = commandKeyword(line) || '(empty)';
     // Every command goes through here: one check refuses a bad timeout for all of them, before
     // anything is written.
-    const invalid = invalidCancelOptions(opts);
+    // A misspelt limit (`timeout`) would be no limit; other keys are let through, since torcon's
+    // own calls hand on their whole options.
+    const invalid = invalidCancelOptions(opts) ?? (opts ? nearMiss(opts, CANCEL_OPTION_KEYS, keyword) : undefined);
     if (invalid) return Promise.reject(invalid);
     if (this.closedError) {
       return Promise.reject(

@@ -108,9 +108,16 @@ export function assertCallOptions(opts: unknown, known: readonly string[], what:
  * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) naming the key and the one it nearly is
  */
 export function assertNoNearMiss(opts: object, own: readonly string[], what: string): void {
+  const err = nearMiss(opts, own, what);
+  if (err) throw err;
+}
+
+/** What {@link assertNoNearMiss} throws, or undefined. */
+export function nearMiss(opts: object, own: readonly string[], what: string): TorInvalidValueError | undefined {
   for (const key of Object.keys(opts)) {
     if (own.includes(key) || (opts as Record<string, unknown>)[key] === undefined) continue;
     const near = nearest(key, own);
-    if (near !== undefined) throw new TorInvalidValueError(`${what} option ${JSON.stringify(key)}`, `is none of its options (did you mean ${near}?)`);
+    if (near !== undefined) return new TorInvalidValueError(`${what} option ${JSON.stringify(key)}`, `is none of its options (did you mean ${near}?)`);
   }
+  return undefined;
 }

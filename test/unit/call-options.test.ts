@@ -137,6 +137,24 @@ describe('call options: a key a call does not take is refused before any I/O', (
     });
   }
 
+  it('control commands refuse a misspelt limit, and let other keys through (torcon hands on whole options)', async () => {
+    await assert.rejects(control.getInfo('version', { timeout: 5000 } as never), (e: unknown) => {
+      assert.ok(e instanceof TorInvalidValueError);
+      assert.equal(e.message, 'invalid GETINFO option "timeout": is none of its options (did you mean timeoutMs?)');
+      return true;
+    });
+    await assert.rejects(control.command('SIGNAL NEWNYM', { signl: AbortSignal.timeout(1000) } as never), refusesKey('signl', 'signal'));
+    nothingDone();
+    fake.info({ version: '0.4.9.1' });
+    assert.equal(await control.getInfo('version', { fresh: true, timeoutMs: 5000 } as never), '0.4.9.1');
+  });
+
+  it('control.events refuses an option it does not take, and options of the wrong kind', () => {
+    assert.throws(() => control.events('BW', { maxbuffered: 10 } as never), refusesKey('maxbuffered', 'maxBuffered'));
+    assert.throws(() => control.events('BW', 10 as never), (e: unknown) => e instanceof TorInvalidValueError && /must be an object/.test(e.message));
+    nothingDone();
+  });
+
   it('the synchronous ones throw: tor.httpAgent, new TorSocksClient, new TorState', () => {
     assert.throws(() => tor.httpAgent({ keepalive: true } as never), refusesKey('keepalive', 'keepAlive'));
     assert.throws(() => new TorSocksClient(null, { socksport: 9050 } as never), refusesKey('socksport', 'socksPort'));
