@@ -4,6 +4,7 @@ import path from 'node:path';
 import { TorInvalidValueError } from '../errors.js';
 import { retryable } from '../util/retryable.js';
 import { kindOf } from '../util/abort.js';
+import { assertKnownOptions, optionKeys } from '../util/known-options.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { GeoIpLookup } from '../state/geoip-types.js';
 import { MaxMindGeoIp, assertDatabasePaths } from './maxmind-geoip.js';
@@ -42,6 +43,8 @@ export interface GeoIpOptions {
   /** Directories searched for databases not given explicitly. @default DEFAULT_GEOIP_DIRECTORIES */
   directories?: readonly string[];
 }
+
+const GEOIP_OPTION_KEYS = optionKeys<GeoIpOptions>({ cityDatabase: true, asnDatabase: true, directories: true });
 
 /** The databases found: explicit paths as given, others from the first directory that has one. */
 export interface FoundGeoIpDatabases {
@@ -98,6 +101,8 @@ export async function createGeoIp(
 function checkedOptions(opts: GeoIpOptions | null): GeoIpOptions {
   if (opts === null || opts === undefined) return {};
   if (typeof opts !== 'object') throw new TorInvalidValueError('GeoIP options', `must be an object, got ${kindOf(opts)}`);
+  // A misspelt `cityDatabse` would be ignored, and another database (or none) used.
+  assertKnownOptions(opts, GEOIP_OPTION_KEYS, 'GeoIP');
   assertDatabasePaths(opts);
   const dirs: unknown = opts.directories;
   if (dirs !== undefined && (!Array.isArray(dirs) || dirs.some((d) => typeof d !== 'string'))) {

@@ -2,6 +2,7 @@ import type { Reader, Response } from 'maxmind';
 import { GeoIpDatabaseError, TorInvalidValueError } from '../errors.js';
 import type { GeoIpLookup, Location } from '../state/geoip-types.js';
 import { logger } from '../util/log.js';
+import { assertKnownOptions, optionKeys } from '../util/known-options.js';
 import { isGlobalIp, parseIp } from './ip-ranges.js';
 import { locationFromRecord, mergeLocations } from './mmdb-record.js';
 
@@ -22,6 +23,8 @@ export interface MaxMindGeoIpOptions {
    */
   fallback?: GeoIpLookup;
 }
+
+const MAXMIND_OPTION_KEYS = optionKeys<MaxMindGeoIpOptions>({ cityDatabase: true, asnDatabase: true, fallback: true });
 
 /** One opened database. */
 interface OpenedDatabase {
@@ -76,6 +79,8 @@ export class MaxMindGeoIp implements GeoIpLookup {
     if (opts === null || typeof opts !== 'object' || (!opts.cityDatabase && !opts.asnDatabase)) {
       throw new TorInvalidValueError('GeoIP databases', 'give cityDatabase, asnDatabase or both');
     }
+    // A misspelt `asnDatabse` would be ignored: the AS fields would be missing without a word.
+    assertKnownOptions(opts, MAXMIND_OPTION_KEYS, 'MaxMindGeoIp');
     assertDatabasePaths(opts);
     const { fallback } = opts;
     // Checked now: a fallback of the wrong kind would only fail at a lookup, with a bare TypeError.

@@ -1,7 +1,8 @@
-import { GeoIpDatabaseError, TorControlError } from '../errors.js';
+import { GeoIpDatabaseError, TorControlError, TorInvalidValueError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { GeoIpLookup, Location } from '../state/geoip-types.js';
-import { assertCancelOptions, type CancelOptions } from '../util/abort.js';
+import { kindOf, type CancelOptions } from '../util/abort.js';
+import { CANCEL_OPTION_KEYS, assertCallOptions, assertKnownOptions, optionKeys } from '../util/known-options.js';
 import { isGlobalIp, parseIp } from './ip-ranges.js';
 
 /** Options of {@link TorGeoIp}. */
@@ -11,6 +12,7 @@ export interface TorGeoIpOptions {
 }
 
 const DEFAULTS = { cacheSize: 10_000 } as const;
+const TOR_GEOIP_OPTION_KEYS = optionKeys<TorGeoIpOptions>({ cacheSize: true });
 
 /**
  * Country lookups through tor's own GeoIP table (`GETINFO ip-to-country/<ip>`, control-spec 3.9):
@@ -32,8 +34,16 @@ export class TorGeoIp implements GeoIpLookup {
    * @param opts cache size
    */
   constructor(control: Pick<TorControl, 'getInfo'>, opts: TorGeoIpOptions = {}) {
+    // A JavaScript caller's null means no options.
+    opts ??= {};
+    if (typeof opts !== 'object') throw new TorInvalidValueError('TorGeoIp options', `must be an object ({ cacheSize }), got ${kindOf(opts)}`);
+    assertKnownOptions(opts, TOR_GEOIP_OPTION_KEYS, 'TorGeoIp');
+    const { cacheSize } = opts;
+    if (cacheSize !== undefined && !(Number.isSafeInteger(cacheSize) && cacheSize >= 0)) {
+      throw new TorInvalidValueError('cacheSize', 'must be a whole number from 0');
+    }
     this.control = control;
-    this.cacheSize = opts.cacheSize ?? DEFAULTS.cacheSize;
+    this.cacheSize = cacheSize ?? DEFAULTS.cacheSize;
   }
 
   /**
@@ -47,7 +57,7 @@ export class TorGeoIp implements GeoIpLookup {
     let parsed;
     try {
       // Also for an answer from the cache: a bad timeout is refused the same every time.
-      assertCancelOptions(opts);
+      assertCallOptions(opts, CANCEL_OPTION_KEYS, 'TorGeoIp.lookup');
       parsed = parseIp(ip);
     } catch (err) {
       return Promise.reject(err);

@@ -7,6 +7,9 @@ import { openTorControl } from '../../src/control/transport.js';
 import type { TorConfig } from '../../src/config/tor-config.js';
 import { connect, listen } from '../../src/di/endpoint-api.js';
 import { TorError, TorInvalidValueError } from '../../src/errors.js';
+import { createGeoIp, findGeoIpDatabases } from '../../src/geoip/create-geoip.js';
+import { MaxMindGeoIp } from '../../src/geoip/maxmind-geoip.js';
+import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import type { Circuit } from '../../src/state/circuit.js';
 import { TorState } from '../../src/state/tor-state.js';
@@ -190,5 +193,22 @@ describe('call options: a key a call does not take is refused before any I/O', (
     } finally {
       socks.close();
     }
+  });
+});
+
+describe('GeoIP options: a misspelt one is refused, not a database silently missed', () => {
+  it('createGeoIp, findGeoIpDatabases and MaxMindGeoIp.open refuse before opening any file', async () => {
+    await assert.rejects(createGeoIp(undefined, { cityDatabse: '/nonexistent/city.mmdb' } as never), refusesKey('cityDatabse', 'cityDatabase'));
+    await assert.rejects(findGeoIpDatabases({ directory: ['/nonexistent'] } as never), refusesKey('directory', 'directories'));
+    // Had the options been taken, opening /nonexistent would have failed with TOR_GEOIP_DATABASE instead.
+    await assert.rejects(MaxMindGeoIp.open({ cityDatabase: '/nonexistent/city.mmdb', asnDatabse: '/nonexistent/asn.mmdb' } as never), refusesKey('asnDatabse', 'asnDatabase'));
+  });
+
+  it('TorGeoIp refuses a misspelt option, a cache size that is no whole number, and a misspelt lookup limit', async () => {
+    const control = { getInfo: () => Promise.reject(new Error('not asked')) } as never;
+    assert.throws(() => new TorGeoIp(control, { cachesize: 5 } as never), refusesKey('cachesize', 'cacheSize'));
+    assert.throws(() => new TorGeoIp(control, { cacheSize: -1 }), (e: unknown) => e instanceof TorInvalidValueError && /cacheSize.*whole number/.test(e.message));
+    assert.throws(() => new TorGeoIp(control, 5 as never), (e: unknown) => e instanceof TorInvalidValueError && /must be an object/.test(e.message));
+    await assert.rejects(new TorGeoIp(control).lookup('1.1.1.1', { timeout: 5 } as never), refusesKey('timeout', 'timeoutMs'));
   });
 });
