@@ -111,6 +111,20 @@ describe('the packed package, installed in an application', function () {
     assert.ok(out.port > 0);
   });
 
+  it('declares nothing marked @internal: what the state keeps for itself is not in its types', async () => {
+    const installed = path.join(app, 'node_modules', 'torcon');
+    const declarations = files.filter((f) => f.endsWith('.d.ts'));
+    assert.ok(declarations.length > 50, `only ${declarations.length} declaration files`);
+    for (const f of declarations) assert.ok(!(await readFile(path.join(installed, f), 'utf8')).includes('@internal'), `${f} still declares an @internal member`);
+    const circuit = await readFile(path.join(installed, 'dist/src/state/circuit.d.ts'), 'utf8');
+    const stream = await readFile(path.join(installed, 'dist/src/state/stream.d.ts'), 'utf8');
+    for (const member of ['deferText', 'detail()', 'attachStream', 'abandon(']) assert.ok(!circuit.includes(member), `Circuit declares ${member}`);
+    for (const member of ['deferText', 'attachedTo', 'attachAttempts', 'justAttached']) assert.ok(!stream.includes(member), `Stream declares ${member}`);
+    // The public members are still there.
+    assert.match(circuit, /whenBuilt\(opts\?: CancelOptions\): Promise<Circuit>;/);
+    assert.match(stream, /get circuit\(\): Circuit \| undefined;/);
+  });
+
   it('type-checks by name in an ES module and in a CommonJS TypeScript file (strict, without skipLibCheck)', async () => {
     await writeFile(
       path.join(app, 'esm.mts'),
