@@ -9,7 +9,7 @@ import { TorProvider } from './tor-provider.js';
 /**
  * All dependency wiring of torcon lives here. The torcon root container (a child of tsyringe's
  * global one, so that we never pollute an application's own registrations) holds the endpoint
- * plugins, the registry built from them with `injectAll`, the shared Tor provider and the clock.
+ * plugins, the registry built from them with `injectAll` and the shared Tor provider.
  * Each Tor handle gets its own child container (`createTorContainer`), so that several tors coexist
  * and per-tor services never leak between them.
  */
@@ -25,14 +25,13 @@ export function torconContainer(): DependencyContainer {
   for (const plugin of builtinPlugins()) c.register(TOKENS.EndpointPlugin, { useValue: plugin });
   c.register(TOKENS.PluginRegistry, { useFactory: instanceCachingFactory((r) => r.resolve(PluginRegistry)) });
   c.register(TOKENS.TorProvider, { useFactory: instanceCachingFactory(() => new TorProvider()) });
-  c.register(TOKENS.Clock, { useValue: () => new Date() });
   root = c;
   return c;
 }
 
 /**
  * A child container for one Tor handle: `TOKENS.Tor` and `TOKENS.TorControl` resolve to it, and
- * everything else falls through to the torcon root (plugins, registry, clock).
+ * everything else falls through to the torcon root (plugins, registry, the Tor provider).
  * @example
  * const scope = createTorContainer(tor);
  * scope.resolve<TorControl>(TOKENS.TorControl) === tor.control // true

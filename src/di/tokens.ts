@@ -14,8 +14,4 @@ export const TOKENS = {
   TorControl: Symbol.for('torcon.TorControl'),
   /** The `Tor` handle of a child container. */
   Tor: Symbol.for('torcon.Tor'),
-  /** A `() => Date` clock, so that expiry logic can be tested. */
-  Clock: Symbol.for('torcon.Clock'),
-  /** GeoIP lookup used by `Router.location()`. */
-  GeoIp: Symbol.for('torcon.GeoIp'),
 } as const;

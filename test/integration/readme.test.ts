@@ -34,6 +34,8 @@ const EXPECTED: Record<string, RegExp[]> = {
   'onion-descriptor': [/^hs-descriptor 3, lifetime \d+ min, from HSDir [0-9A-F]{40}$/m, /^TOR_ONION_NOT_FOUND( [A-Z_]+)+$/m],
   fetch: [/^200 reached through a Tor exit$/m, /HTTP\/1\.1 200 OK/],
   'socks-only': [/^200 no control port needed$/m, /^agent 200$/m],
+  di: [/^same control: true$/m, /^plugins: (?=.*\btcp\b)(?=.*\bunix\b)(?=.*\btls\b)(?=.*\btor\b)(?=.*\bonion\b).*$/m],
+  geoip: [/^databases found: \{.*\}$/m, /^1\.1\.1\.1 \{.*"countryCode":"[A-Z]{2}".*\}$/m, /^127\.0\.0\.1 \{\}$/m],
   events: [/^read \d+ written \d+$/m],
   config: [
     /^SocksPort \[ '127\.0\.0\.1:\d+[\w ]*' \] DisableNetwork false$/m,
