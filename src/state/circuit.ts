@@ -45,7 +45,7 @@ export class Circuit {
    * a built circuit waits for a better guard, so a circuit the state saw launched stays `EXTENDED`
    * until tor announces it `BUILT`.
    */
-  declare status: CircStatus;
+  declare readonly status: CircStatus;
   private declare readonly snapshot: StateSnapshot;
   /** The fields the events' text gives, as of the last text read in; made on the first read. */
   private declare readDetail: CircuitDetail | undefined;

@@ -31,9 +31,9 @@ export class Stream {
   /** tor's stream id. */
   declare readonly id: string;
   /** `NEW`, `NEWRESOLVE`, `SENTCONNECT`, `SUCCEEDED`, `DETACHED`, `CLOSED`, ... */
-  declare status: StreamStatus;
+  declare readonly status: StreamStatus;
   /** The id of the circuit tor last attached the stream to; `'0'` when unattached. */
-  declare circuitId: string;
+  declare readonly circuitId: string;
   /** @internal The circuit whose stream set holds this stream (kept by the reducers). */
   declare attachedTo: Circuit | undefined;
   /** @internal TorState's attach bookkeeping: how often it has attached this stream. */
