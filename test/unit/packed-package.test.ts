@@ -134,6 +134,17 @@ describe('the packed package, installed in an application', function () {
         'const open: (opts?: { control?: string }) => Promise<Tor> = connectTor;',
         'export const hostname = (s: OnionService): string => s.hostname;',
         'export { open, listen, startTestNetwork, TorError };',
+        // What the state keeps for itself does not compile in a user's code (an expect-error
+        // directive with no error under it is an error itself).
+        "import type { Circuit, Stream } from 'torcon';",
+        'export function meddle(c: Circuit, s: Stream): void {',
+        '  // @ts-expect-error readonly: only the reducers change it',
+        "  c.status = 'BUILT';",
+        '  // @ts-expect-error readonly: only the reducers change it',
+        "  s.circuitId = '1';",
+        '  // @ts-expect-error @internal: not declared',
+        "  c.deferText('CIRC 1 BUILT');",
+        '}',
       ].join('\n'),
     );
     await writeFile(
