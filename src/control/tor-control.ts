@@ -10,8 +10,8 @@ import {
   TorProtocolError,
   TorTimeoutError,
 } from '../errors.js';
-import { assertCancelOptions, assertTimeout, cancelBudget, invalidCancelOptions, invalidTimeout, raceCancel, timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
-import { CANCEL_OPTION_KEYS, nearMiss } from '../util/known-options.js';
+import { assertCancelOptions, assertTimeout, cancelBudget, invalidCancelOptions, invalidTimeout, kindOf, raceCancel, timeoutError, timerDelay, type CancelOptions } from '../util/abort.js';
+import { CANCEL_OPTION_KEYS, nearMiss, optionKeys } from '../util/known-options.js';
 import { logger } from '../util/log.js';
 import { eventRaw, parseEvent, parseEventLine } from './events/parse-event.js';
 import { isGenericEvent, type GenericEvent, type TorEvent, type TorEventMap } from './events/event-types.js';
@@ -47,6 +47,9 @@ const UNSUBSCRIBE_WAIT_MS = 1_000;
 
 /** A value SETCONF accepts; booleans become 1/0. */
 export type ConfValue = string | number | boolean;
+
+/** The keys of {@link TorControlOptions} (see optionKeys). */
+const TOR_CONTROL_OPTION_KEYS = optionKeys<TorControlOptions>({ maxLineLength: true, replyTimeoutMs: true, keepAliveMs: true });
 
 /** Options of one command. */
 export interface CommandOptions extends CancelOptions {}
@@ -205,6 +208,12 @@ export class TorControl extends TypedEmitter<TorControlEvents> {
    */
   constructor(socket: Duplex, options: TorControlOptions = {}) {
     super();
+    // A JavaScript caller's null means no options. A misspelt limit (`replyTimeout`) would be the
+    // default; other keys are let through, since openTorControl hands on its whole options.
+    options ??= {};
+    if (typeof options !== 'object') throw new TorInvalidValueError('TorControl options', `must be an object (replyTimeoutMs, keepAliveMs...), got ${kindOf(options)}`);
+    const misspelt = nearMiss(options, TOR_CONTROL_OPTION_KEYS, 'TorControl');
+    if (misspelt) throw misspelt;
     const keepAliveMs = checkKeepAlive(options);
     const replyTimeoutMs = options.replyTimeoutMs ?? REPLY_TIMEOUT_MS;
     this.replyTimeoutMs = Number.isFinite(replyTimeoutMs) ? replyTimeoutMs : 0;

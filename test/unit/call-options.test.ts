@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import sinon from 'sinon';
-import type { TorControl } from '../../src/control/tor-control.js';
+import { PassThrough } from 'node:stream';
+import { TorControl } from '../../src/control/tor-control.js';
 import { openTorControl } from '../../src/control/transport.js';
 import type { TorConfig } from '../../src/config/tor-config.js';
 import { connect, listen } from '../../src/di/endpoint-api.js';
@@ -150,6 +151,17 @@ describe('call options: a key a call does not take is refused before any I/O', (
     nothingDone();
     fake.info({ version: '0.4.9.1' });
     assert.equal(await control.getInfo('version', { fresh: true, timeoutMs: 5000 } as never), '0.4.9.1');
+  });
+
+  it('new TorControl refuses a misspelt option and options of the wrong kind, and takes null as none', () => {
+    const socket = new PassThrough();
+    try {
+      assert.throws(() => new TorControl(socket, { replyTimeout: 1000 } as never), refusesKey('replyTimeout', 'replyTimeoutMs'));
+      assert.throws(() => new TorControl(socket, 1000 as never), (e: unknown) => e instanceof TorInvalidValueError && /must be an object/.test(e.message));
+      new TorControl(socket, null as never).destroy();
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('control.events refuses an option it does not take, and options of the wrong kind', () => {
