@@ -142,6 +142,8 @@ export class TorSocksClient {
   /** The dispatchers of fetches with a signal, each its own, until its request is done. */
   readonly #fetchDispatchers = new Set<UndiciAgent>();
   private closed = false;
+  /** Aborted by close(): what is still connecting or resolving ends at once, with TOR_SOCKS_CLOSED. */
+  readonly #stop = new AbortController();
 
   /**
    * @param control the control connection of the tor whose SOCKS port to use (asked for its
@@ -187,7 +189,7 @@ export class TorSocksClient {
     assertCallOptions(opts, CANCEL_OPTION_KEYS, 'socksAddress');
     // "Later calls fail" (close): a closed client must not go probing 9050 and 9150 either.
     this.assertOpen();
-    const address = await cancellable("finding tor's SOCKS port", opts, (signal) => this.resolveAddress({}, signal), () => undefined);
+    const address = await cancellable("finding tor's SOCKS port", opts, (signal) => this.resolveAddress({}, signal), () => undefined, this.#stop.signal);
     return { ...address };
   }
 
@@ -240,6 +242,7 @@ export class TorSocksClient {
         }
       },
       (socket) => socket.destroy(),
+      this.#stop.signal,
     );
   }
 
@@ -417,6 +420,7 @@ export class TorSocksClient {
   /** Destroys the agents and dispatchers this client created. Later calls fail. */
   close(): void {
     this.closed = true;
+    this.#stop.abort(socksFailure('closed', 'this SOCKS client was closed (by its close(), or by closing the Tor handle that owns it) before the stream was ready'));
     for (const ref of this.agents) ref.deref()?.destroy();
     this.agents.clear();
     for (const { dispatcher } of this.#dispatchers.values()) dispatcher.destroy().catch(() => undefined);
@@ -517,6 +521,7 @@ export class TorSocksClient {
         }
       },
       () => undefined,
+      this.#stop.signal,
     );
   }
 

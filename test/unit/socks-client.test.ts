@@ -939,3 +939,41 @@ describe('TorSocksClient, public: closeKeptConnections', () => {
     }
   });
 });
+
+describe('TorSocksClient.close() while a stream or lookup is still being made', () => {
+  // A tor that takes the SOCKS request and has not answered yet: without this, the connect went on
+  // after close() and resolved with a live socket nobody would close (it kept the process alive).
+  let server: net.Server;
+  let port: number;
+  const accepted: net.Socket[] = [];
+  before(async () => {
+    server = net.createServer((s) => {
+      accepted.push(s);
+      s.on('error', () => undefined);
+      s.resume(); // reads the greeting and the request, never answers
+    });
+    port = await listen(server);
+  });
+  after(async () => {
+    for (const s of accepted) s.destroy();
+    await closeServer(server);
+  });
+
+  for (const [name, call] of [
+    ['connect', (c: TorSocksClient) => c.connect({ host: '127.0.0.1', port: 80 })],
+    ['resolve', (c: TorSocksClient) => c.resolve('example.com')],
+  ] as const) {
+    it(`${name} rejects with TOR_SOCKS_CLOSED at once and its socket to tor is closed`, async () => {
+      const client = new TorSocksClient(null, { socksPort: port });
+      const before = accepted.length;
+      const pending = call(client);
+      await waitUntil(() => accepted.length > before, 'the SOCKS connection');
+      const conn = accepted.at(-1)!;
+      const started = Date.now();
+      client.close();
+      await assert.rejects(pending, isSocksError('TOR_SOCKS_CLOSED'));
+      assert.ok(Date.now() - started < 2000, 'rejected without waiting for tor');
+      await waitUntil(() => conn.readableEnded || conn.destroyed, 'the socket to tor closed');
+    });
+  }
+});
