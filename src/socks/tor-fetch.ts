@@ -4,12 +4,20 @@ import type { Circuit } from '../state/circuit.js';
 import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
 
 /**
- * The `init` of `TorSocksClient.fetch`: WHATWG `RequestInit` plus an isolation token, a chosen
- * circuit and a timeout.
+ * The `init` of `TorSocksClient.fetch`: WHATWG `RequestInit` plus isolation (a token, or SOCKS
+ * credentials), the SOCKS port, a chosen circuit and a timeout.
  */
 export type TorFetchInit = RequestInit & {
-  /** Isolation token for this request's connection (requests with different tokens never share a circuit). */
+  /** Isolation token for this request's connection (requests with different tokens never share a circuit). Exclusive with `username`/`password`. */
   isolate?: string;
+  /** SOCKS5 username for isolation, as for `tor.connect`. */
+  username?: string;
+  /** SOCKS5 password for isolation, as for `tor.connect`. Never logged. */
+  password?: string;
+  /** tor's SOCKS port for this request. @default the client's */
+  socksPort?: number | string;
+  /** Host of a TCP SOCKS port. @default the client's */
+  socksHostname?: string;
   /**
    * Send this request over this circuit (a Circuit of the live state, or its id), redirects
    * included, as `tor.connect(target, { circuit })` does, with the same errors: TorCircuitError

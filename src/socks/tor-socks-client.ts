@@ -54,7 +54,9 @@ const AGENT_OPTION_KEYS = optionKeys<HttpAgentOptions>({
   isolate: true, username: true, password: true, circuit: true, keepAlive: true, tls: true, socksPort: true, socksHostname: true, connectTimeoutMs: true, agent: true,
 });
 /** torcon's own keys in fetch's init; the others are fetch's (RequestInit), whichever the platform has. */
-const FETCH_OWN_KEYS = ['isolate', 'circuit', 'timeoutMs'] as const satisfies readonly Exclude<keyof TorFetchInit, keyof RequestInit>[];
+const FETCH_OWN_KEYS = optionKeys<Omit<TorFetchInit, keyof RequestInit>>({
+  isolate: true, username: true, password: true, socksPort: true, socksHostname: true, circuit: true, timeoutMs: true,
+});
 
 /** The part of the control connection the SOCKS client needs. */
 export type SocksControl = Pick<TorControl, 'command'>;
@@ -303,7 +305,8 @@ export class TorSocksClient {
   }
 
   /**
-   * WHATWG `fetch` (undici 7) through tor. `init.isolate` puts the request on its own circuit;
+   * WHATWG `fetch` (undici 7) through tor. `init.isolate` (or `username`/`password`, as for
+   * connect) puts the request on its own circuit; `socksPort`/`socksHostname` pick the SOCKS port;
    * `init.circuit` sends it over a chosen one (see `TorFetchInit.circuit`); `init.timeoutMs` limits the wait for the response headers (the stream through tor, TLS, the
    * request, redirects), not the reading of the body. Every failure of the returned promise is a
    * torcon error (never fetch's bare `TypeError: fetch failed`); errors while reading the body
@@ -316,7 +319,7 @@ export class TorSocksClient {
    * @throws TorFetchError (`TOR_FETCH_FAILED`) when the request fails otherwise: the connection
    *   closed before a complete response, an answer that is not HTTP, a port fetch refuses (6667,
    *   10080...), too many redirects
-   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a URL, `isolate`, `circuit`, `timeoutMs`,
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) for a URL, credentials, SOCKS port, `circuit`, `timeoutMs`,
    *   `signal` or request fetch cannot send; for an `.onion` URL with `circuit`
    * @example const res = await socks.fetch('http://example.onion/', { isolate: 'a', timeoutMs: 60_000 });
    */
@@ -324,10 +327,18 @@ export class TorSocksClient {
     this.assertOpen();
     // `null` is what some callers pass for "no options"; destructuring it would throw a TypeError.
     // A number where the options go (a timeout, say) would otherwise be ignored without a word.
-    if (init !== undefined && init !== null && typeof init !== 'object') throw new TorInvalidValueError('fetch init', 'must be an object (RequestInit and isolate, circuit, timeoutMs)');
+    if (init !== undefined && init !== null && typeof init !== 'object') throw new TorInvalidValueError('fetch init', 'must be an object (RequestInit and isolate, username, password, socksPort, socksHostname, circuit, timeoutMs)');
     if (init) assertNoNearMiss(init, [...FETCH_OWN_KEYS, 'signal'], 'fetch');
-    const { isolate, timeoutMs, circuit, ...rest } = init ?? {};
-    if (isolate !== undefined) socksCredentials({ isolate });
+    const { isolate, username, password, socksPort, socksHostname, timeoutMs, circuit, ...rest } = init ?? {};
+    // The stream options every connection of this fetch is opened with (only those given).
+    const stream: TorSocksConnectOptions = {};
+    if (isolate !== undefined) stream.isolate = isolate;
+    if (username !== undefined) stream.username = username;
+    if (password !== undefined) stream.password = password;
+    if (socksPort !== undefined) stream.socksPort = socksPort;
+    if (socksHostname !== undefined) stream.socksHostname = socksHostname;
+    socksCredentials(stream);
+    checkSocksAddressOptions(stream);
     if (circuit !== undefined) {
       this.assertCircuitOption(circuit);
       // Refused before any I/O, as tor.connect refuses it. A URL that does not parse is left to
@@ -365,10 +376,10 @@ export class TorSocksClient {
     // connects honour that signal (so an abort hangs up the SOCKS connection at once). It is
     // closed gracefully once the response is handed over, which lets the body finish streaming;
     // until then close() must find it, or a request in flight would outlive its client.
-    const own = signal ? createTorDispatcher(this.openerFor(circuit), { ...(isolate === undefined ? {} : { isolate }), signal }) : undefined;
+    const own = signal ? createTorDispatcher(this.openerFor(circuit), { ...stream, signal }) : undefined;
     if (own) this.#fetchDispatchers.add(own);
     try {
-      return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, isolate, circuit), input, signal ? { ...rest, signal } : rest);
+      return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, stream, circuit), input, signal ? { ...rest, signal } : rest);
     } catch (err) {
       // The deadline passed (and the caller had not aborted first): whatever undici made of the
       // abort, or of the connect it cut short, the caller asked for a timeout and gets one.
@@ -452,14 +463,15 @@ export class TorSocksClient {
   }
 
   /**
-   * The shared dispatcher of fetches with this isolation token and circuit. Each pool is one key's
-   * alone: a kept connection stays on the circuit it was opened on, so a request must never get one
-   * opened for another token, another circuit, or none.
+   * The shared dispatcher of fetches with these stream options (isolation, SOCKS port) and circuit.
+   * Each pool is one key's alone: a kept connection stays on the circuit it was opened on, so a
+   * request must never get one opened for another token, other credentials, another circuit, or none.
    */
-  private dispatcherFor(create: typeof CreateTorDispatcher, isolate: string | undefined, circuit: Circuit | string | undefined): UndiciAgent {
+  private dispatcherFor(create: typeof CreateTorDispatcher, stream: TorSocksConnectOptions, circuit: Circuit | string | undefined): UndiciAgent {
     const circuitId = circuit === undefined ? undefined : circuitIdOf(circuit);
     // JSON: no token can be made to look like another key.
-    const key = JSON.stringify([isolate ?? null, circuitId ?? null]);
+    const { isolate, username, password, socksPort, socksHostname } = stream;
+    const key = JSON.stringify([isolate ?? null, username ?? null, password ?? null, socksPort ?? null, socksHostname ?? null, circuitId ?? null]);
     const found = this.#dispatchers.get(key);
     if (found) {
       // Most recently used last, so that the oldest is the one closed when there are too many.
@@ -467,7 +479,7 @@ export class TorSocksClient {
       this.#dispatchers.set(key, found);
       return found.dispatcher;
     }
-    const dispatcher = create(this.openerFor(circuit), isolate === undefined ? {} : { isolate });
+    const dispatcher = create(this.openerFor(circuit), stream);
     this.#dispatchers.set(key, { dispatcher, circuitId });
     if (this.#dispatchers.size > SOCKS_CLIENT_DEFAULTS.maxDispatchers) {
       const [oldestKey, oldest] = this.#dispatchers.entries().next().value as [string, PooledDispatcher];

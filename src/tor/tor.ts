@@ -388,7 +388,8 @@ export class Tor {
 
   /**
    * WHATWG fetch through tor (an undici dispatcher over our SOCKS connection). `init` is fetch's,
-   * plus `isolate` (a circuit of its own), `circuit` (a chosen circuit, as for {@link connect}) and
+   * plus `isolate` (a circuit of its own; or `username`/`password`), `socksPort`/`socksHostname`,
+   * `circuit` (a chosen circuit, as for {@link connect}) and
    * `timeoutMs` (limits the wait for the response headers: `TorTimeoutError`, code `TOR_TIMEOUT`;
    * the body is read without a limit). Rejects only with torcon errors: TorSocksError,
    * TorCircuitError, TorAbortError, TorTimeoutError, TorFetchError, TorInvalidValueError (see

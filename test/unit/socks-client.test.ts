@@ -18,6 +18,7 @@ import {
   TorTimeoutError,
 } from '../../src/errors.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
+import { closedPort } from '../support/closed-port.js';
 import { waitUntil } from '../support/settle.js';
 import {
   fakeControl,
@@ -725,6 +726,28 @@ describe('socks client: connect through a fake SOCKS server', () => {
       assert.equal(fake.connections[0]!.request?.username, undefined);
       assert.equal(fake.connections[1]!.request?.password, 'other');
       assert.equal(fake.connections[0]!.request?.host, 'fetch.example');
+    });
+
+    it('fetch: username/password isolate as they do for connect, each on connections of its own; socksPort picks the port', async () => {
+      // They were passed on to fetch, which ignored them: a request meant to be isolated was not.
+      const { fake, client } = await setup(() => ({ forwardTo: webPort }));
+      assert.equal(await (await client.fetch('http://fetch.example/a', { username: 'alice', password: 'pw1' })).text(), 'hello /a via fetch.example');
+      assert.equal(await (await client.fetch('http://fetch.example/b', { username: 'alice', password: 'pw2' })).text(), 'hello /b via fetch.example');
+      assert.equal(await (await client.fetch('http://fetch.example/c', { username: 'alice', password: 'pw1' })).text(), 'hello /c via fetch.example');
+      assert.deepEqual(
+        fake.connections.map((c) => [c.request?.username, c.request?.password]),
+        [['alice', 'pw1'], ['alice', 'pw2']],
+        'one connection per set of credentials, the third request on the first',
+      );
+      await assert.rejects(client.fetch('http://fetch.example/', { isolate: 'x', username: 'u' }), (e: unknown) => (e as { code?: string }).code === 'TOR_INVALID_VALUE');
+      // A SOCKS port of the request's own: nothing listens there, so the request fails there.
+      const other = new TorSocksClient(null, { socksPort: fake.port });
+      try {
+        await assert.rejects(other.fetch('http://fetch.example/', { socksPort: await closedPort() }), isSocksError('TOR_SOCKS_UNREACHABLE'));
+        assert.equal(fake.connections.length, 2, 'the client\'s own port was not used');
+      } finally {
+        other.close();
+      }
     });
 
     it('fetch: https does TLS with the URL host (untrusted certificate -> TOR_SOCKS_TLS_FAILED)', async () => {
