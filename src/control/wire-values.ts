@@ -160,12 +160,29 @@ export function secretArguments(line: string): string[] {
   return found;
 }
 
-/** `text` with every occurrence of each of `secrets` replaced by `[redacted]` (longest first). */
+/** A letter or digit: a secret found next to one is part of a longer word, not the value itself. */
+const SECRET_CHAR = /[A-Za-z0-9]/;
+
+/**
+ * `text` with each of `secrets` (longest first) replaced by `[redacted]` wherever it stands as a
+ * value of its own: not inside a longer word. Replacing every substring made a short secret (`e`)
+ * cut tor's message to pieces, and where the marks fell told what the secret was.
+ */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {
   if (secrets.length === 0) return text;
   let out = text;
   for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
-    out = out.replaceAll(secret, '[redacted]');
+    let at = out.indexOf(secret);
+    while (at !== -1) {
+      const end = at + secret.length;
+      const alone = (at === 0 || !SECRET_CHAR.test(out[at - 1]!)) && (end === out.length || !SECRET_CHAR.test(out[end]!));
+      if (alone) {
+        out = out.slice(0, at) + '[redacted]' + out.slice(end);
+        at = out.indexOf(secret, at + '[redacted]'.length);
+      } else {
+        at = out.indexOf(secret, at + 1);
+      }
+    }
   }
   return out;
 }
