@@ -567,6 +567,8 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
     opts ??= {};
     // Also when every value comes from the cache: a bad timeout is refused the same every time.
     assertCallOptions(opts, GET_OPTION_KEYS, 'config read');
+    // `fresh: 'false'` would be truthy: tor asked when the cache was meant.
+    if (opts.fresh !== undefined && typeof opts.fresh !== 'boolean') throw new TorInvalidValueError('fresh', 'must be a boolean');
     const out = new Map<string, ConfLine[]>();
     const live = this.unsubscribe !== undefined;
     const useCache = live && !opts.fresh;

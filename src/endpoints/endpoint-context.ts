@@ -20,6 +20,13 @@ export function buildContext(opts: EndpointCallOptions): EndpointContext {
       throw new TorInvalidValueError('tor', 'must be a Tor handle (from connectTor or launchTor)');
     }
   }
+  // The same for the DI layer's two: a registry without get(), a getTor that is no function.
+  if (typeof (opts.registry as { get?: unknown } | null | undefined)?.get !== 'function') {
+    throw new TorInvalidValueError('registry', 'must be a PluginRegistry (pluginRegistry() gives torcon\'s own)');
+  }
+  if (opts.getTor !== undefined && opts.getTor !== null && typeof opts.getTor !== 'function') {
+    throw new TorInvalidValueError('getTor', 'must be a function returning a Tor handle');
+  }
   const ctx: EndpointContext = {
     registry: opts.registry,
     getTor:

@@ -82,8 +82,8 @@ export async function createGeoIp(
   opts: GeoIpOptions = {},
 ): Promise<GeoIpLookup> {
   opts = checkedOptions(opts);
+  const tor = control !== undefined && control !== null ? new TorGeoIp(control) : undefined;
   const found = await findGeoIpDatabases(opts);
-  const tor = control ? new TorGeoIp(control) : undefined;
   if (found.cityDatabase || found.asnDatabase) {
     return MaxMindGeoIp.open({ ...found, ...(!found.cityDatabase && tor && { fallback: tor }) });
   }

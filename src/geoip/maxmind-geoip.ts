@@ -76,11 +76,11 @@ export class MaxMindGeoIp implements GeoIpLookup {
    * @throws GeoIpDatabaseError (`TOR_GEOIP_DATABASE`) when a file cannot be read or is not a .mmdb
    */
   static async open(opts: MaxMindGeoIpOptions): Promise<MaxMindGeoIp> {
+    // A misspelt `asnDatabse` would be ignored: the AS fields would be missing without a word.
+    if (opts !== null && typeof opts === 'object') assertKnownOptions(opts, MAXMIND_OPTION_KEYS, 'MaxMindGeoIp');
     if (opts === null || typeof opts !== 'object' || (!opts.cityDatabase && !opts.asnDatabase)) {
       throw new TorInvalidValueError('GeoIP databases', 'give cityDatabase, asnDatabase or both');
     }
-    // A misspelt `asnDatabse` would be ignored: the AS fields would be missing without a word.
-    assertKnownOptions(opts, MAXMIND_OPTION_KEYS, 'MaxMindGeoIp');
     assertDatabasePaths(opts);
     const { fallback } = opts;
     // Checked now: a fallback of the wrong kind would only fail at a lookup, with a bare TypeError.

@@ -42,6 +42,10 @@ export class TorGeoIp implements GeoIpLookup {
     if (cacheSize !== undefined && !(Number.isSafeInteger(cacheSize) && cacheSize >= 0)) {
       throw new TorInvalidValueError('cacheSize', 'must be a whole number from 0');
     }
+    // Checked now: a Tor handle given for its control (a common slip) would fail at the first lookup.
+    if (typeof (control as { getInfo?: unknown } | null | undefined)?.getInfo !== 'function') {
+      throw new TorInvalidValueError('TorGeoIp control', 'must be a TorControl (tor.control), not a Tor handle');
+    }
     this.control = control;
     this.cacheSize = cacheSize ?? DEFAULTS.cacheSize;
   }

@@ -131,6 +131,7 @@ function validate(opts: OnionServiceOptions): ValidOnionOptions {
     }
     fail(`version must be the number 3, got ${typeof version === 'string' ? `the string ${JSON.stringify(version)}` : JSON.stringify(version)}`);
   }
+  if (opts.ports !== undefined && !Array.isArray(opts.ports)) fail('ports must be an array of { virtualPort, target? }, e.g. [{ virtualPort: 80 }]');
   if (!Array.isArray(opts.ports) || opts.ports.length === 0) fail('at least one port is needed');
   const ports: OnionPortMapping[] = opts.ports.map((p, i) => {
     const unknownKey = p !== null && typeof p === 'object' ? findUnknownOption(p, PORT_MAPPING_KEYS) : undefined;

@@ -212,6 +212,7 @@ export class TorSocksClient {
     // A JavaScript caller's null means no options, as undefined does.
     opts ??= {};
     assertCallOptions(opts, CONNECT_OPTION_KEYS, 'connect');
+    if (opts.beforeHandshake !== undefined && typeof opts.beforeHandshake !== 'function') throw new TorInvalidValueError('beforeHandshake', `must be a function, got ${kindOf(opts.beforeHandshake)}`);
     this.assertOpen();
     const parsed = parseSocksTarget(target);
     const credentials = socksCredentials(opts);
@@ -285,6 +286,10 @@ export class TorSocksClient {
     opts ??= {};
     if (typeof opts !== 'object') throw new TorInvalidValueError('httpAgent options', `must be an object (isolate, keepAlive, tls...), got ${kindOf(opts)}`);
     assertKnownOptions(opts, AGENT_OPTION_KEYS, 'httpAgent');
+    const nodeOptions: unknown = opts.agent;
+    if (nodeOptions !== undefined && (nodeOptions === null || typeof nodeOptions !== 'object' || Array.isArray(nodeOptions))) {
+      throw new TorInvalidValueError('httpAgent agent', `must be an object of http.Agent options (maxSockets, timeout...), got ${kindOf(nodeOptions)}`);
+    }
     this.assertOpen();
     // Checked now so that a bad option fails here, not at the first request.
     socksCredentials(opts);

@@ -1,7 +1,7 @@
-import { TorAuthError, TorError, TorNotAvailableError } from '../errors.js';
+import { TorAuthError, TorError, TorInvalidValueError, TorNotAvailableError } from '../errors.js';
 import { FOR_TOR_GROUP_ONLY } from '../control/authenticate.js';
 import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
-import { assertCancelOptions, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, kindOf, type CancelOptions } from '../util/abort.js';
 import { assertKnownOptions } from '../util/known-options.js';
 import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
 import { Tor } from './tor.js';
@@ -69,8 +69,18 @@ export const CONNECT_TIMEOUT_MS = 30_000;
  * @example const tor = await connectTor({ control: 'tcp:127.0.0.1:9051' });
  */
 export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
+  // A JavaScript caller's null means no options (it threw a TypeError).
+  opts ??= {};
   assertCancelOptions(opts);
-  if (opts !== null && typeof opts === 'object') assertKnownOptions(opts, CONNECT_TOR_OPTIONS, 'connectTor');
+  assertKnownOptions(opts, CONNECT_TOR_OPTIONS, 'connectTor');
+  // Checked now: an endpoint object or a numeric password failed later as a bare TypeError, or
+  // as an authentication failure naming the file `5`.
+  for (const key of ['control', 'password', 'cookieFile'] as const) {
+    const value: unknown = opts[key];
+    if (value !== undefined && typeof value !== 'string') {
+      throw new TorInvalidValueError(`connectTor ${key}`, `must be a string${key === 'control' ? ' (an endpoint such as tcp:127.0.0.1:9051 or unix:/run/tor/control)' : ''}, got ${kindOf(value)}`);
+    }
+  }
   const explicit = opts.control ?? process.env['TOR_CONTROL'] ?? undefined;
   // Beside $TOR_CONTROL, so that an app started by `torcon run --password` (or any unchanged app
   // using torcon/register) can authenticate without the password in its code or command line.

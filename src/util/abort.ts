@@ -79,7 +79,8 @@ export function invalidSignal(value: unknown, field = 'signal'): TorInvalidValue
 export function invalidCancelOptions(opts: { signal?: unknown; timeoutMs?: unknown } | null | undefined): TorInvalidValueError | undefined {
   if (opts === undefined || opts === null) return undefined;
   // A timeout put where the options go (`call(x, 30_000)`) would otherwise be no limit at all.
-  if (typeof opts !== 'object') return new TorInvalidValueError('options', `must be an object (e.g. { timeoutMs: 30_000 }), got ${kindOf(opts)}`);
+  // An array too: its keys would be read as options' and none of them would ever be one.
+  if (typeof opts !== 'object' || Array.isArray(opts)) return new TorInvalidValueError('options', `must be an object (e.g. { timeoutMs: 30_000 }), got ${kindOf(opts)}`);
   return invalidTimeout(opts.timeoutMs) ?? invalidSignal(opts.signal);
 }
 

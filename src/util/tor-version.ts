@@ -55,8 +55,8 @@ export function parseTorVersion(text: string): TorVersion {
  * @example [...versions].sort(compareTorVersions)
  */
 export function compareTorVersions(a: string | TorVersion, b: string | TorVersion): number {
-  const x = typeof a === 'string' ? parseTorVersion(a) : a;
-  const y = typeof b === 'string' ? parseTorVersion(b) : b;
+  const x = asTorVersion(a);
+  const y = asTorVersion(b);
   return (
     x.major - y.major ||
     x.minor - y.minor ||
@@ -64,4 +64,16 @@ export function compareTorVersions(a: string | TorVersion, b: string | TorVersio
     x.patch - y.patch ||
     (x.status === y.status ? 0 : x.status < y.status ? -1 : 1)
   );
+}
+
+/**
+ * A parsed version as it is, anything else through {@link parseTorVersion}, which refuses what is
+ * no version text: a number (`4`) compared as if it were newer than every tor.
+ */
+function asTorVersion(v: string | TorVersion): TorVersion {
+  if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    const { major, minor, micro, patch, status } = v as Partial<TorVersion>;
+    if ([major, minor, micro, patch].every((n) => Number.isSafeInteger(n) && n! >= 0) && typeof status === 'string') return v;
+  }
+  return parseTorVersion(v as string);
 }

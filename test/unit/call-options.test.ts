@@ -14,6 +14,7 @@ import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import type { Circuit } from '../../src/state/circuit.js';
 import { TorState } from '../../src/state/tor-state.js';
+import { connectTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
 import { closedPort } from '../support/closed-port.js';
 import { recordControlWrites } from '../support/control-writes.js';
@@ -170,6 +171,22 @@ describe('call options: a key a call does not take is refused before any I/O', (
     nothingDone();
   });
 
+  it('values of the wrong kind are TOR_INVALID_VALUE, not a TypeError later (found by QA)', async () => {
+    const invalid = (pattern: RegExp) => (e: unknown) => e instanceof TorInvalidValueError && pattern.test(e.message);
+    await assert.rejects(tor.connect('127.0.0.1:80', [] as never), invalid(/options: must be an object.*an array/));
+    await assert.rejects(tor.getState([] as never), invalid(/must be an object/));
+    await assert.rejects(config.get('ContactInfo', { fresh: 'true' } as never), invalid(/fresh: must be a boolean/));
+    assert.throws(() => tor.httpAgent({ agent: 'x' } as never), invalid(/httpAgent agent: must be an object/));
+    await assert.rejects(tor.socks.connect({ host: '127.0.0.1', port: 80 }, { beforeHandshake: 1 } as never), invalid(/beforeHandshake: must be a function/));
+    await assert.rejects(connect('tcp:127.0.0.1:1', { registry: {} } as never), invalid(/registry: must be a PluginRegistry/));
+    await assert.rejects(connect('tcp:127.0.0.1:1', { getTor: 'x' } as never), invalid(/getTor: must be a function/));
+    await assert.rejects(tor.createOnionService({ ports: 80 } as never), invalid(/ports must be an array/));
+    await assert.rejects(createGeoIp(tor as never), invalid(/TorGeoIp control: must be a TorControl/));
+    assert.throws(() => new TorGeoIp(null as never), invalid(/must be a TorControl/));
+    await assert.rejects(MaxMindGeoIp.open({ citydatabase: '/nonexistent' } as never), refusesKey('citydatabase', 'cityDatabase'));
+    nothingDone();
+  });
+
   it('the synchronous ones throw: tor.httpAgent, new TorSocksClient, new TorState', () => {
     assert.throws(() => tor.httpAgent({ keepalive: true } as never), refusesKey('keepalive', 'keepAlive'));
     assert.throws(() => new TorSocksClient(null, { socksport: 9050 } as never), refusesKey('socksport', 'socksPort'));
@@ -222,5 +239,26 @@ describe('GeoIP options: a misspelt one is refused, not a database silently miss
     assert.throws(() => new TorGeoIp(control, { cacheSize: -1 }), (e: unknown) => e instanceof TorInvalidValueError && /cacheSize.*whole number/.test(e.message));
     assert.throws(() => new TorGeoIp(control, 5 as never), (e: unknown) => e instanceof TorInvalidValueError && /must be an object/.test(e.message));
     await assert.rejects(new TorGeoIp(control).lookup('1.1.1.1', { timeout: 5 } as never), refusesKey('timeout', 'timeoutMs'));
+  });
+});
+
+describe('connectTor: options of the wrong kind (found by QA)', () => {
+  it('refuses a control, password or cookieFile that is no string, and an array of options, before connecting', async () => {
+    const invalid = (pattern: RegExp) => (e: unknown) => e instanceof TorInvalidValueError && pattern.test(e.message);
+    await assert.rejects(connectTor({ control: { host: '127.0.0.1', port: 9051 } } as never), invalid(/connectTor control: must be a string \(an endpoint/));
+    await assert.rejects(connectTor({ control: 'tcp:127.0.0.1:1', password: 1234 } as never), invalid(/connectTor password: must be a string, got a number/));
+    await assert.rejects(connectTor({ control: 'tcp:127.0.0.1:1', cookieFile: 5 } as never), invalid(/connectTor cookieFile: must be a string/));
+    await assert.rejects(connectTor([] as never), invalid(/must be an object/));
+  });
+
+  it('takes null as no options (it threw a TypeError)', async () => {
+    const before = process.env['TOR_CONTROL'];
+    process.env['TOR_CONTROL'] = `tcp:127.0.0.1:${await closedPort()}`;
+    try {
+      await assert.rejects(connectTor(null as never), (e: unknown) => e instanceof TorError && e.code === 'TOR_NOT_AVAILABLE');
+    } finally {
+      if (before === undefined) delete process.env['TOR_CONTROL'];
+      else process.env['TOR_CONTROL'] = before;
+    }
   });
 });

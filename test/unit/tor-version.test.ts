@@ -82,5 +82,13 @@ describe('tor versions', () => {
     it('refuses a minimum that is no version with TOR_INVALID_VALUE', () => {
       assert.throws(() => tor('0.4.9.11').versionAtLeast('0.4'), TorInvalidValueError);
     });
+
+    it('refuses a minimum that is no text with TOR_INVALID_VALUE (4 was "at least", null a TypeError)', () => {
+      for (const bad of [4, 1000, 0.5, {}, ['0.4.8.1'], null, undefined, { major: 0, minor: 4 }]) {
+        assert.throws(() => tor('0.4.9.11').versionAtLeast(bad as never), TorInvalidValueError, String(bad));
+        assert.throws(() => compareTorVersions(bad as never, '0.4.8.1'), TorInvalidValueError, String(bad));
+      }
+      assert.equal(compareTorVersions(parseTorVersion('0.4.9.1'), '0.4.9.1'), 0, 'a parsed version is taken as it is');
+    });
   });
 });
