@@ -1,8 +1,9 @@
 import type net from 'node:net';
 import path from 'node:path';
-import { TorInvalidValueError } from '../errors.js';
+import { EndpointListenError, TorInvalidValueError } from '../errors.js';
 import { listenInProgress, listenServer } from '../util/listen-server.js';
 import type { OnionPortMapping, OnionProgress } from './onion-types.js';
+import type { LocalOption } from './onion-options.js';
 
 /**
  * The local side of an onion service: the `net.Server` tor forwards connections to. Tor needs a
@@ -14,6 +15,8 @@ export interface LocalListenOptions {
   localAddress: string;
   localPort: number;
   localSocket?: string | undefined;
+  /** Which of these the caller named: a server already listening elsewhere is then refused. */
+  localGiven?: readonly LocalOption[];
   signal?: AbortSignal | undefined;
 }
 
@@ -57,7 +60,15 @@ export async function ensureListening(
   for (let pending = listenInProgress(server); pending !== undefined; pending = listenInProgress(server)) {
     await pending.catch(() => undefined);
   }
-  if (server.listening) return { target: serverTarget(server), opened: false };
+  if (server.listening) {
+    const target = serverTarget(server);
+    // The caller asked for a place to listen and the server is elsewhere: publishing what it listens
+    // on would answer another question than the one asked.
+    if (opts.localGiven !== undefined && opts.localGiven.length > 0 && !listensWhereAsked(server, opts, opts.localGiven)) {
+      throw new EndpointListenError(`the onion service's local listener`, new Error(`the server already listens on ${target}, not where localPort, localAddress or localSocket say`));
+    }
+    return { target, opened: false };
+  }
   const what = opts.localSocket
     ? `listening on unix socket ${opts.localSocket}`
     : `listening on ${opts.localAddress.includes(':') ? `[${opts.localAddress}]` : opts.localAddress}:${opts.localPort}`;
@@ -68,6 +79,20 @@ export async function ensureListening(
     opts.signal,
   );
   return { target: serverTarget(server), opened: true };
+}
+
+/**
+ * Whether a listening server is where `opts` asked for: the same socket path, or the same port
+ * (unless 0, any) on the same address (unless the server listens on every address).
+ */
+function listensWhereAsked(server: net.Server, opts: LocalListenOptions, given: readonly LocalOption[]): boolean {
+  const addr = server.address();
+  if (given.includes('localSocket')) return typeof addr === 'string' && path.resolve(addr) === opts.localSocket;
+  if (addr === null || typeof addr === 'string') return false;
+  if (given.includes('localPort') && opts.localPort !== 0 && addr.port !== opts.localPort) return false;
+  if (!given.includes('localAddress')) return true;
+  const wildcard = addr.address === '0.0.0.0' || addr.address === '::';
+  return wildcard || addr.address === opts.localAddress || addr.address === `::ffff:${opts.localAddress}`;
 }
 
 /** What {@link listenForService} needs of an onion service's options. */

@@ -20,6 +20,10 @@ export const ONION_DEFAULTS = {
   uploadTimeoutMs: 120_000,
 } as const;
 
+/** The options that say where torcon makes a service's server listen. */
+export type LocalOption = 'localPort' | 'localAddress' | 'localSocket';
+const LOCAL_OPTIONS: readonly LocalOption[] = ['localPort', 'localAddress', 'localSocket'];
+
 /** {@link OnionServiceOptions} checked, with defaults applied. */
 export interface ValidOnionOptions {
   ports: OnionPortMapping[];
@@ -27,6 +31,8 @@ export interface ValidOnionOptions {
   localAddress: string;
   localPort: number;
   localSocket?: string | undefined;
+  /** Which of localPort, localAddress and localSocket the caller gave (not defaults). */
+  localGiven: readonly LocalOption[];
   privateKey?: string | undefined;
   privateKeyFile?: string | undefined;
   hiddenServiceDir?: string | undefined;
@@ -152,6 +158,9 @@ function validate(opts: OnionServiceOptions): ValidOnionOptions {
     fail('without a server, every port needs a target ("host:port" or "unix:/path")');
   }
   if (opts.server !== undefined && !(opts.server instanceof net.Server)) fail('server must be a net.Server');
+  const localGiven = LOCAL_OPTIONS.filter((name) => opts[name] !== undefined);
+  // They would do nothing: each port forwards to its own target.
+  if (opts.server === undefined && localGiven.length > 0) fail('localPort, localAddress and localSocket say where torcon makes `server` listen: without a server there is none (each port names its target)');
 
   const exclusive = (a: keyof OnionServiceOptions, b: keyof OnionServiceOptions, why = '') => {
     if (opts[a] !== undefined && opts[b] !== undefined) fail(`${a} and ${b} cannot be used together${why}`);
@@ -167,6 +176,7 @@ function validate(opts: OnionServiceOptions): ValidOnionOptions {
     server: opts.server,
     localAddress: opts.localAddress ?? ONION_DEFAULTS.localAddress,
     localPort: opts.localPort ?? ONION_DEFAULTS.localPort,
+    localGiven,
     singleHop: bool(opts.singleHop, 'singleHop', ONION_DEFAULTS.singleHop),
     clientAuth: [],
     maxStreamsCloseCircuit: bool(opts.maxStreamsCloseCircuit, 'maxStreamsCloseCircuit', ONION_DEFAULTS.maxStreamsCloseCircuit),

@@ -33,6 +33,36 @@ describe('onion services: the local server (local-server)', () => {
     }
   });
 
+  it('a server already listening elsewhere than localPort/localAddress/localSocket say is refused; where they say, or unnamed, it is used (found by QA)', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const elsewhere = port === 65535 ? 65534 : port + 1;
+      await assert.rejects(
+        ensureListening(server, { ...where, localPort: elsewhere, localGiven: ['localPort'] }),
+        (e: unknown) => (e as { code?: string }).code === 'TOR_ENDPOINT_LISTEN' && new RegExp(`already listens on 127\\.0\\.0\\.1:${port}, not where localPort`).test((e as Error).message),
+      );
+      await assert.rejects(ensureListening(server, { localAddress: '::1', localPort: 0, localGiven: ['localAddress'] }), /not where localPort, localAddress or localSocket say/);
+      await assert.rejects(ensureListening(server, { ...where, localSocket: '/tmp/x.sock', localGiven: ['localSocket'] }), /not where/);
+      assert.equal((await ensureListening(server, { ...where, localPort: port, localGiven: ['localPort'] })).opened, false);
+      assert.equal((await ensureListening(server, { ...where, localGiven: ['localAddress'] })).opened, false);
+      assert.equal((await ensureListening(server, { ...where, localPort: 0, localGiven: ['localPort'] })).opened, false, 'port 0 is any');
+    } finally {
+      closeListener(server);
+      server.close();
+    }
+  });
+
+  it('localPort, localAddress or localSocket without a server are refused: there is nothing to listen (found by QA)', () => {
+    for (const local of [{ localPort: 8080 }, { localAddress: '127.0.0.1' }, { localSocket: '/tmp/x.sock' }]) {
+      assert.throws(
+        () => validateOnionOptions({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], ...local }),
+        (e: unknown) => (e as { code?: string }).code === 'TOR_INVALID_VALUE' && /without a server there is none/.test((e as Error).message),
+      );
+    }
+  });
+
   it("a unix socket given by a relative path reaches tor as an absolute one: tor would look in its own working directory", async () => {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'torcon-rel-sock-'));
     const server = net.createServer();
