@@ -128,7 +128,8 @@ export class Tor {
     if (invalid) return Promise.reject(invalid);
     let build = this.stateBuild;
     if (build === undefined) build = this.startStateBuild(opts);
-    if (build.settled) return build.promise;
+    // A signal already aborted is refused even when the answer is ready, as every call refuses it.
+    if (build.settled) return opts.signal?.aborted ? Promise.reject(new TorAbortError('building the Tor state', { cause: opts.signal.reason })) : build.promise;
     const shared = build;
     shared.waiting++;
     const mine = raceCancel(shared.promise, 'building the Tor state', opts);

@@ -202,6 +202,13 @@ describe('call options: a key a call does not take is refused before any I/O', (
     });
   });
 
+  it('getState and getConfig refuse a signal already aborted even when the answer is ready (found by QA)', async () => {
+    const aborted = (e: unknown) => e instanceof TorError && e.code === 'TOR_ABORTED';
+    await assert.rejects(tor.getState({ signal: AbortSignal.abort() }), aborted);
+    await assert.rejects(tor.getConfig({ signal: AbortSignal.abort() }), aborted);
+    assert.equal(await tor.getState(), state);
+  });
+
   it('a key whose value is undefined is let through (spread optional values leave them)', async () => {
     // A built circuit: whenBuilt answers at once, with nothing sent.
     assert.equal(await circuit.whenBuilt({ timeout: undefined } as never), circuit);
