@@ -61,6 +61,9 @@ export function parseSocksHost(host: unknown, field = 'host'): { host: string; a
   if (delimiter) {
     throw new TorInvalidValueError(field, `is not a hostname: it contains "${delimiter[0]}" (give the bare host name; the port goes in its own field)`);
   }
+  // A fully qualified name's final dot (`example.com.`) names the same host; tor does not take
+  // `<id>.onion.` for an onion address and fails the stream with a general failure.
+  if (name.length > 1 && name.endsWith('.') && !name.endsWith('..')) name = name.slice(0, -1);
   if (name.length > 255) throw new TorInvalidValueError(field, `is ${name.length} bytes long; SOCKS5 allows 255`);
   return { host: name, addressType: 3 };
 }

@@ -59,6 +59,13 @@ describe('socks request validation', () => {
     it('a 255-byte name is the longest accepted', () => {
       assert.equal(parseSocksHost('a'.repeat(255)).host.length, 255);
     });
+    it("a fully qualified name's final dot is dropped: tor fails '<id>.onion.' with a general failure (found by QA)", () => {
+      const onion = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion';
+      assert.equal(parseSocksHost(`${onion}.`).host, onion);
+      assert.equal(parseSocksHost('example.com.').host, 'example.com');
+      assert.equal(parseSocksHost('.').host, '.', 'a lone dot is left to tor');
+      assert.equal(parseSocksHost('a..').host, 'a..', 'an empty label is left to tor');
+    });
   });
 
   describe('isolation credentials', () => {
