@@ -265,7 +265,7 @@ export class TorEventsOverflowError extends TorError {
   constructor(maxBuffered: number) {
     super(
       'TOR_EVENTS_OVERFLOW',
-      `the event iterator stopped: ${maxBuffered} events were waiting unread, and later ones were dropped (read faster, or raise maxBuffered)`,
+      `the event iterator stopped: ${maxBuffered === 1 ? '1 event was' : `${maxBuffered} events were`} waiting unread, and later ones were dropped (read faster, or raise maxBuffered)`,
     );
     this.maxBuffered = maxBuffered;
   }

@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { domainToASCII } from 'node:url';
+import { findUnknownOption } from '../util/known-options.js';
 import { TorInvalidValueError } from '../errors.js';
 
 /**
@@ -75,6 +76,9 @@ export function parseSocksHost(host: unknown, field = 'host'): { host: string; a
  */
 export function parseSocksTarget(target: { host: unknown; port: unknown }): SocksTarget {
   if (target === null || typeof target !== 'object') throw new TorInvalidValueError('target', 'must be { host, port }');
+  // `{ host, port, tls: true }` would otherwise connect without TLS, and say nothing.
+  const extra = findUnknownOption(target, ['host', 'port']);
+  if (extra) throw new TorInvalidValueError('target', `is { host, port }; ${JSON.stringify(extra.key)} is no part of it (options such as tls or isolate go in the options)`);
   const { host, addressType } = parseSocksHost(target.host);
   const port = typeof target.port === 'string' && /^\d+$/.test(target.port) ? Number(target.port) : target.port;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {

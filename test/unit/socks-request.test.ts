@@ -59,6 +59,10 @@ describe('socks request validation', () => {
     it('a 255-byte name is the longest accepted', () => {
       assert.equal(parseSocksHost('a'.repeat(255)).host.length, 255);
     });
+    it('a target object with a key of the options refuses it (tls: true would have connected without TLS; found by QA)', () => {
+      assert.throws(() => parseSocksTarget({ host: '127.0.0.1', port: 80, tls: true } as never), (e: unknown) => e instanceof TorInvalidValueError && /target: is \{ host, port \}; "tls" is no part of it/.test(e.message));
+      assert.deepEqual(parseSocksTarget({ host: '127.0.0.1', port: 80, tls: undefined } as never), { host: '127.0.0.1', port: 80, addressType: 1 });
+    });
     it("a fully qualified name's final dot is dropped: tor fails '<id>.onion.' with a general failure (found by QA)", () => {
       const onion = '2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid.onion';
       assert.equal(parseSocksHost(`${onion}.`).host, onion);
