@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type http from 'node:http';
 import type net from 'node:net';
 import type tls from 'node:tls';
@@ -168,6 +169,9 @@ export class TorSocksClient {
     if (opts.circuitOpener !== undefined && typeof opts.circuitOpener !== 'function') throw new TorInvalidValueError('circuitOpener', 'must be a function');
     assertTimeout(opts.handshakeTimeoutMs, 'handshakeTimeoutMs');
     this.control = control ?? null;
+    // One listener per connect or lookup in flight: a hundred at once is no leak, and must not
+    // print Node's MaxListenersExceededWarning.
+    setMaxListeners(0, this.#stop.signal);
     if (opts.socksPort !== undefined) this.fixedAddress = parseSocksPortOption(opts.socksPort, opts.socksHostname);
     if (opts.socksHostname !== undefined) this.socksHostname = parseSocksHostname(opts.socksHostname);
     this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? SOCKS_CLIENT_DEFAULTS.handshakeTimeoutMs;

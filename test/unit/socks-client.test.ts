@@ -982,6 +982,26 @@ describe('TorSocksClient.close() while a stream or lookup is still being made', 
     await closeServer(server);
   });
 
+  it('many at once: no MaxListenersExceededWarning (each listens for the close until it is done)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const client = new TorSocksClient(null, { socksPort: port });
+    try {
+      const before = accepted.length;
+      const pending = Array.from({ length: 20 }, () => client.connect({ host: '127.0.0.1', port: 80 }));
+      await waitUntil(() => accepted.length >= before + 20, 'the SOCKS connections');
+      client.close();
+      const results = await Promise.allSettled(pending);
+      assert.ok(results.every((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'TOR_SOCKS_CLOSED'));
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+    } finally {
+      process.off('warning', onWarning);
+      client.close();
+    }
+  });
+
   for (const [name, call] of [
     ['connect', (c: TorSocksClient) => c.connect({ host: '127.0.0.1', port: 80 })],
     ['resolve', (c: TorSocksClient) => c.resolve('example.com')],
