@@ -19,6 +19,10 @@
  */
 
 import type { TorControl } from '../control/tor-control.js';
+import type { TorEvent } from '../control/events/event-types.js';
+import { logger } from '../util/log.js';
+
+const log = logger('state');
 
 /** After __LeaveStreamsUnattached is put back, streams that still wait are handed back this long. */
 export const RESCUE_WINDOW_MS = 5000;
@@ -41,6 +45,8 @@ export class StreamHandoff {
   private owned = false;
   /** Claims and releases run one at a time, in order. */
   private chain: Promise<void> = Promise.resolve();
+  /** Since the first claim: the CONF_CHANGED subscription that notices the setting turned off. */
+  private confWatch: Promise<() => Promise<void>> | undefined = undefined;
 
   constructor(private readonly control: TorControl) {}
 
@@ -107,8 +113,49 @@ export class StreamHandoff {
         ownedAtExit.add(this);
         watchExit();
       }
+      // Not awaited: the claim resolves as soon as the setting is in place (a stream may already
+      // be waiting for the attacher it is for). Kept once made (CONF_CHANGED is rare), so that no
+      // later claim or release waits behind a SETEVENTS of its own.
+      void this.watchSetting();
     });
   }
+
+  /**
+   * Another controller (or another connection's state, releasing the value it had set) may put
+   * the setting back to 0 while states here still need it: tor would then never hand them a stream
+   * again, and nothing would say so. Set it again, and take the value found as tor's own, to be
+   * put back after the last release.
+   */
+  private async watchSetting(): Promise<void> {
+    if (this.confWatch !== undefined) return;
+    const watch = this.control.subscribe('CONF_CHANGED', (e: TorEvent) => {
+      if (e.generic || e.type !== 'CONF_CHANGED') return;
+      const change = e.changes.findLast((c) => c.key.toLowerCase() === '__leavestreamsunattached');
+      if (change === undefined || change.value === '1') return;
+      this.serial(async () => {
+        if (this.holders.size === 0 || this.control.closed) return;
+        // Asked again: the event may be older than a value set since (ours, or another's).
+        const now = (await this.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached']?.[0] ?? '0';
+        if (now === '1') return;
+        log('__LeaveStreamsUnattached was set to %s while streams here wait for a controller: set again', now);
+        await this.control.setConf({ __LeaveStreamsUnattached: 1 });
+        this.original = now;
+        this.owned = true;
+        ownedAtExit.add(this);
+        watchExit();
+      }).catch((err: unknown) => log('could not set __LeaveStreamsUnattached again: %s', err));
+    });
+    this.confWatch = watch;
+    try {
+      await watch;
+    } catch (err) {
+      // The connection closing: nothing to undo; the next claim tries again.
+      if (this.confWatch === watch) this.confWatch = undefined;
+      log('could not watch __LeaveStreamsUnattached: %s', err);
+    }
+  }
+
+
 
   /** `holder` no longer needs it; the last release puts back tor's own value. */
   release(holder: object): Promise<void> {

@@ -21,6 +21,7 @@ import { streamlessCircuitRefusal } from '../../src/state/streamless-circuits.js
 import { Tor } from '../../src/tor/tor.js';
 import { TorConfig } from '../../src/config/tor-config.js';
 import type { Location } from '../../src/state/geoip-types.js';
+import { waitUntil } from '../support/settle.js';
 import { FakeControlServer, keyValueReply } from '../support/fake-control-server.js';
 import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
@@ -1149,6 +1150,37 @@ describe('state: TorState against a fake control port', () => {
       } finally {
         await other.close();
       }
+    });
+
+    it('sets __LeaveStreamsUnattached again when another controller puts it back while an attacher is set, and restores what it found (found by QA)', async () => {
+      // Another connection's state that had set it releases it (or any controller turns it off):
+      // tor then never handed this state a stream again, and nothing said so.
+      const { fake, state, control } = await setup({ before: (f) => f.conf.set('__LeaveStreamsUnattached', '1') });
+      await state.setAttacher(() => undefined);
+      assert.deepEqual(commandsMatching(fake, /^SETCONF/), [], 'it was 1 already: not ours to set');
+      await waitUntil(() => commandsMatching(fake, /^SETEVENTS .*CONF_CHANGED/).length > 0, 'CONF_CHANGED watched');
+      await sync({ fake, control, state });
+      fake.conf.set('__LeaveStreamsUnattached', '0');
+      fake.rawEvent('650-CONF_CHANGED\r\n650-__LeaveStreamsUnattached=0\r\n650 OK\r\n');
+      await waitUntil(() => fake.conf.get('__LeaveStreamsUnattached') === '1', 'the setting made 1 again');
+      await state.setAttacher(null);
+      assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '0', 'the value found when it was turned off is put back');
+      // Without an attacher, a change is no business of this state's.
+      fake.rawEvent('650-CONF_CHANGED\r\n650-__LeaveStreamsUnattached\r\n650 OK\r\n');
+      await sync({ fake, control, state });
+      assert.deepEqual(commandsMatching(fake, /^SETCONF/), ['SETCONF __LeaveStreamsUnattached="1"', 'SETCONF __LeaveStreamsUnattached="0"']);
+    });
+
+    it('an event older than a value set since changes nothing: the setting is asked again first', async () => {
+      const { fake, state, control } = await setup();
+      await state.setAttacher(() => undefined);
+      assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '1');
+      await waitUntil(() => commandsMatching(fake, /^SETEVENTS .*CONF_CHANGED/).length > 0, 'CONF_CHANGED watched');
+      await sync({ fake, control, state });
+      fake.rawEvent('650-CONF_CHANGED\r\n650-__LeaveStreamsUnattached=0\r\n650 OK\r\n');
+      await waitUntil(() => commandsMatching(fake, /^GETCONF __LeaveStreamsUnattached/).length === 2, 'the setting asked again');
+      await state.setAttacher(null);
+      assert.deepEqual(commandsMatching(fake, /^SETCONF/), ['SETCONF __LeaveStreamsUnattached="1"', 'SETCONF __LeaveStreamsUnattached="0"']);
     });
 
     it('reports an attacher that throws or rejects, or picks a circuit that cannot be used, through listenerError', async () => {
