@@ -6,7 +6,7 @@ import type tls from 'node:tls';
 import { TorInvalidValueError } from '../errors.js';
 import type { Circuit } from '../state/circuit.js';
 import { nodeHttp, nodeHttps } from '../util/node-builtins.js';
-import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
+import { socksStreamOptions, type TorSocksConnectOptions, type TorStreamOpener } from './socks-options.js';
 
 /** Options of `TorSocksClient.httpAgent`. */
 export interface HttpAgentOptions {
@@ -47,12 +47,7 @@ type Callback = (err: Error | null, stream: Duplex) => void;
 
 /** The stream options an agent uses for each of its connections. */
 function streamOptions(opts: HttpAgentOptions): TorSocksConnectOptions {
-  const out: TorSocksConnectOptions = {};
-  if (opts.isolate !== undefined) out.isolate = opts.isolate;
-  if (opts.username !== undefined) out.username = opts.username;
-  if (opts.password !== undefined) out.password = opts.password;
-  if (opts.socksPort !== undefined) out.socksPort = opts.socksPort;
-  if (opts.socksHostname !== undefined) out.socksHostname = opts.socksHostname;
+  const out = socksStreamOptions(opts);
   if (opts.connectTimeoutMs !== undefined) out.timeoutMs = opts.connectTimeoutMs;
   return out;
 }

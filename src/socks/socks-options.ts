@@ -37,6 +37,20 @@ export interface TorResolveOptions extends CancelOptions {
   socksHostname?: string;
 }
 
+/**
+ * The isolation and SOCKS port options of `from`, those given only: what every stream of a fetch
+ * or of an http agent is opened with.
+ */
+export function socksStreamOptions(from: Pick<TorSocksConnectOptions, 'isolate' | 'username' | 'password' | 'socksPort' | 'socksHostname'>): TorSocksConnectOptions {
+  const out: TorSocksConnectOptions = {};
+  if (from.isolate !== undefined) out.isolate = from.isolate;
+  if (from.username !== undefined) out.username = from.username;
+  if (from.password !== undefined) out.password = from.password;
+  if (from.socksPort !== undefined) out.socksPort = from.socksPort;
+  if (from.socksHostname !== undefined) out.socksHostname = from.socksHostname;
+  return out;
+}
+
 /** Opens a stream through tor (what `TorSocksClient.connect` does); used by the agents. */
 export type TorStreamOpener = (
   target: { host: string; port: number },

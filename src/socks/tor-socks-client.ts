@@ -26,7 +26,7 @@ import {
 } from './socks-address.js';
 import { SOCKS_FAILURE_CODES, socksFailure } from './socks-errors.js';
 import { socksConnectHandshake } from './socks-handshake.js';
-import type { CircuitStreamOpener, TorResolveOptions, TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
+import { socksStreamOptions, type CircuitStreamOpener, type TorResolveOptions, type TorSocksConnectOptions, type TorStreamOpener } from './socks-options.js';
 import { describeTarget } from '../util/ip-address.js';
 import { parseSocksHost, parseSocksTarget, socksCredentials, type SocksCredentials } from './socks-request.js';
 import { openSocksSocket } from './socks-socket.js';
@@ -54,10 +54,16 @@ const RESOLVE_OPTION_KEYS = optionKeys<TorResolveOptions>({ isolate: true, usern
 const AGENT_OPTION_KEYS = optionKeys<HttpAgentOptions>({
   isolate: true, username: true, password: true, circuit: true, keepAlive: true, tls: true, socksPort: true, socksHostname: true, connectTimeoutMs: true, agent: true,
 });
-/** torcon's own keys in fetch's init; the others are fetch's (RequestInit), whichever the platform has. */
-const FETCH_OWN_KEYS = optionKeys<Omit<TorFetchInit, keyof RequestInit>>({
-  isolate: true, username: true, password: true, socksPort: true, socksHostname: true, circuit: true, timeoutMs: true,
-});
+/**
+ * torcon's own keys in fetch's init, and `signal`: a key nearly one of these is a misspelling; any
+ * other may be fetch's (RequestInit), whichever the platform has.
+ */
+const FETCH_NEAR_MISS_KEYS = [
+  ...optionKeys<Omit<TorFetchInit, keyof RequestInit>>({
+    isolate: true, username: true, password: true, socksPort: true, socksHostname: true, circuit: true, timeoutMs: true,
+  }),
+  'signal',
+];
 
 /** The part of the control connection the SOCKS client needs. */
 export type SocksControl = Pick<TorControl, 'command'>;
@@ -144,7 +150,6 @@ export class TorSocksClient {
   readonly #dispatchers = new Map<string, PooledDispatcher>();
   /** The dispatchers of fetches with a signal, each its own, until its request is done. */
   readonly #fetchDispatchers = new Set<UndiciAgent>();
-  private closed = false;
   /** Aborted by close(): what is still connecting or resolving ends at once, with TOR_SOCKS_CLOSED. */
   readonly #stop = new AbortController();
 
@@ -337,15 +342,10 @@ export class TorSocksClient {
     // `null` is what some callers pass for "no options"; destructuring it would throw a TypeError.
     // A number where the options go (a timeout, say) would otherwise be ignored without a word.
     if (init !== undefined && init !== null && typeof init !== 'object') throw new TorInvalidValueError('fetch init', 'must be an object (RequestInit and isolate, username, password, socksPort, socksHostname, circuit, timeoutMs)');
-    if (init) assertNoNearMiss(init, [...FETCH_OWN_KEYS, 'signal'], 'fetch');
+    if (init) assertNoNearMiss(init, FETCH_NEAR_MISS_KEYS, 'fetch');
     const { isolate, username, password, socksPort, socksHostname, timeoutMs, circuit, ...rest } = init ?? {};
-    // The stream options every connection of this fetch is opened with (only those given).
-    const stream: TorSocksConnectOptions = {};
-    if (isolate !== undefined) stream.isolate = isolate;
-    if (username !== undefined) stream.username = username;
-    if (password !== undefined) stream.password = password;
-    if (socksPort !== undefined) stream.socksPort = socksPort;
-    if (socksHostname !== undefined) stream.socksHostname = socksHostname;
+    // What every connection of this fetch is opened with; `rest` is fetch's own init.
+    const stream = socksStreamOptions({ isolate, username, password, socksPort, socksHostname });
     socksCredentials(stream);
     checkSocksAddressOptions(stream);
     if (circuit !== undefined) {
@@ -439,7 +439,6 @@ export class TorSocksClient {
 
   /** Destroys the agents and dispatchers this client created. Later calls fail. */
   close(): void {
-    this.closed = true;
     this.#stop.abort(socksFailure('closed', 'this SOCKS client was closed (by its close(), or by closing the Tor handle that owns it) before the stream was ready'));
     for (const ref of this.agents) ref.deref()?.destroy();
     this.agents.clear();
@@ -447,6 +446,11 @@ export class TorSocksClient {
     this.#dispatchers.clear();
     for (const dispatcher of this.#fetchDispatchers) dispatcher.destroy().catch(() => undefined);
     this.#fetchDispatchers.clear();
+  }
+
+  /** Once close() was called. */
+  private get closed(): boolean {
+    return this.#stop.signal.aborted;
   }
 
   private assertOpen(): void {

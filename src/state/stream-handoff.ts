@@ -107,12 +107,7 @@ export class StreamHandoff {
         const conf = await this.control.getConf(['__LeaveStreamsUnattached']);
         this.original = conf['__LeaveStreamsUnattached']?.[0] ?? '0';
       }
-      if (this.original !== '1' && !this.owned) {
-        await this.control.setConf({ __LeaveStreamsUnattached: 1 });
-        this.owned = true;
-        ownedAtExit.add(this);
-        watchExit();
-      }
+      if (this.original !== '1' && !this.owned) await this.takeSetting();
       // Not awaited: the claim resolves as soon as the setting is in place (a stream may already
       // be waiting for the attacher it is for). Kept once made (CONF_CHANGED is rare), so that no
       // later claim or release waits behind a SETEVENTS of its own.
@@ -138,11 +133,8 @@ export class StreamHandoff {
         const now = (await this.control.getConf(['__LeaveStreamsUnattached']))['__LeaveStreamsUnattached']?.[0] ?? '0';
         if (now === '1') return;
         log('__LeaveStreamsUnattached was set to %s while streams here wait for a controller: set again', now);
-        await this.control.setConf({ __LeaveStreamsUnattached: 1 });
         this.original = now;
-        this.owned = true;
-        ownedAtExit.add(this);
-        watchExit();
+        await this.takeSetting();
       }).catch((err: unknown) => log('could not set __LeaveStreamsUnattached again: %s', err));
     });
     this.confWatch = watch;
@@ -155,7 +147,13 @@ export class StreamHandoff {
     }
   }
 
-
+  /** Sets tor's setting to 1 as ours: put back (to `original`) by the last release, or at exit. */
+  private async takeSetting(): Promise<void> {
+    await this.control.setConf({ __LeaveStreamsUnattached: 1 });
+    this.owned = true;
+    ownedAtExit.add(this);
+    watchExit();
+  }
 
   /** `holder` no longer needs it; the last release puts back tor's own value. */
   release(holder: object): Promise<void> {

@@ -2,7 +2,7 @@ import { TorAuthError, TorError, TorInvalidValueError, TorNotAvailableError } fr
 import { FOR_TOR_GROUP_ONLY } from '../control/authenticate.js';
 import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
 import { assertCancelOptions, kindOf, type CancelOptions } from '../util/abort.js';
-import { assertKnownOptions } from '../util/known-options.js';
+import { assertKnownOptions, optionKeys } from '../util/known-options.js';
 import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
 import { Tor } from './tor.js';
 
@@ -17,9 +17,9 @@ export const DEFAULT_CONTROL_ENDPOINTS = [
  * The keys of {@link ConnectTorOptions}: any other is a misspelt one (see assertKnownOptions). A
  * record of every key, so that the compiler refuses one missing here or one the options lack.
  */
-const CONNECT_TOR_OPTIONS = Object.keys({
+const CONNECT_TOR_OPTIONS = optionKeys<ConnectTorOptions>({
   control: true, password: true, cookieFile: true, timeoutMs: true, replyTimeoutMs: true, keepAliveMs: true, signal: true,
-} satisfies Record<keyof ConnectTorOptions, true>);
+});
 
 /** Options of {@link connectTor}. */
 export interface ConnectTorOptions extends CancelOptions {
@@ -125,10 +125,10 @@ function deniedHint(endpoint: string): string {
 }
 
 /** The keys of `LaunchTorOptions`, the same way as {@link CONNECT_TOR_OPTIONS}. */
-const LAUNCH_TOR_OPTIONS = Object.keys({
+const LAUNCH_TOR_OPTIONS = optionKeys<LaunchTorOptions>({
   torPath: true, dataDirectory: true, config: true, password: true, onProgress: true, onLog: true,
   waitForBootstrap: true, timeoutMs: true, signal: true, replyTimeoutMs: true, keepAliveMs: true,
-} satisfies Record<keyof LaunchTorOptions, true>);
+});
 
 /**
  * Starts a tor of our own and connects to it; `close()` stops it. See `LaunchTorOptions`.

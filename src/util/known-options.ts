@@ -117,7 +117,7 @@ export function nearMiss(opts: object, own: readonly string[], what: string): To
   for (const key of Object.keys(opts)) {
     if (own.includes(key) || (opts as Record<string, unknown>)[key] === undefined) continue;
     const near = nearest(key, own);
-    if (near !== undefined) return new TorInvalidValueError(`${what} option ${JSON.stringify(key)}`, `is none of its options (did you mean ${near}?)`);
+    if (near !== undefined) return new TorInvalidValueError(`${what} option ${JSON.stringify(key)}`, unknownOptionProblem({ near }));
   }
   return undefined;
 }
