@@ -50,6 +50,8 @@ export {
 export interface TestNetwork extends LoopbackNetwork {
   /** Connected to {@link LoopbackNetwork.controlEndpoint} (cookie auth); closed by `stop()`. */
   readonly client: Tor;
+  /** `stop()`, for `await using network = await startTestNetwork()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -83,15 +85,10 @@ export async function startTestNetwork(opts: StartTestNetworkOptions = {}): Prom
     throw err;
   }
   let stopping: Promise<void> | undefined;
-  return {
-    ...network,
-    client,
-    stop() {
-      stopping ??= (async () => {
-        await client.close().catch(() => undefined);
-        await network.stop();
-      })();
-      return stopping;
-    },
-  };
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      await client.close().catch(() => undefined);
+      await network.stop();
+    })());
+  return { ...network, client, stop, [Symbol.asyncDispose]: stop };
 }

@@ -454,6 +454,11 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
     if (off && !this.control.closed) await off().catch(() => undefined);
   }
 
+  /** `close()`, for `await using config = await TorConfig.create(tor.control)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   private markClosed(): (() => Promise<void>) | undefined {
     this.isClosed = true;
     this.#cache.clear();

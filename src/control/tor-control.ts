@@ -912,6 +912,11 @@ export class TorControl extends TypedEmitter<TorControlEvents> {
     return this.closing;
   }
 
+  /** `close()` with its default wait, for `await using control = new TorControl(socket)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /**
    * Lets the process exit while this connection is open (like `socket.unref()`). Shared handles
    * made for endpoint strings use it so that a script that ran `connect("tor:...")` ends normally.

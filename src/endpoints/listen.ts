@@ -1,8 +1,8 @@
 import type net from 'node:net';
-import { TorInvalidValueError } from '../errors.js';
+import { EndpointListenError, TorInvalidValueError } from '../errors.js';
 import { assertCancelOptions, throwIfAborted } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
-import type { ListeningEndpoint } from '../util/listening-endpoint.js';
+import type { ListeningEndpoint, PluginListeningEndpoint } from '../util/listening-endpoint.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
 import { buildContext } from './endpoint-context.js';
 import { pluginFailure, validateEndpoint } from './plugin-failure.js';
@@ -40,9 +40,36 @@ export async function listen(
   await validateEndpoint(plugin, endpoint, 'server', ctx.registry);
   assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `listening on the ${endpoint.prefix}: endpoint`);
+  let listening: PluginListeningEndpoint;
   try {
-    return await plugin.listen!(server, endpoint, ctx);
+    listening = await plugin.listen!(server, endpoint, ctx);
   } catch (err) {
     throw pluginFailure(err, endpoint.prefix, 'listen', opts.signal);
   }
+  // A third-party plugin may resolve with anything; say so here, with its name, rather than leave
+  // the caller to meet "close is not a function" when it stops.
+  const l = listening as Partial<PluginListeningEndpoint> | null | undefined;
+  if (typeof l !== 'object' || l === null || typeof l.close !== 'function') {
+    throw new EndpointListenError(
+      `the ${endpoint.prefix}: plugin's listen`,
+      new TypeError(`it resolved with ${l === null ? 'null' : typeof l === 'object' ? 'an object without close()' : typeof l}, which is no listening endpoint`),
+    );
+  }
+  return disposable(listening);
+}
+
+/**
+ * The endpoint a plugin listened on, with `[Symbol.asyncDispose]` (its `close()`) when the plugin
+ * left it out. A frozen one is not changed but wrapped: an object of its own with the same address
+ * and close.
+ */
+function disposable(listening: PluginListeningEndpoint): ListeningEndpoint {
+  if (typeof listening[Symbol.asyncDispose] === 'function') return listening as ListeningEndpoint;
+  const dispose = (): Promise<void> => listening.close();
+  if (Object.isExtensible(listening)) {
+    // Not enumerable: spreading or logging the endpoint shows what the plugin made.
+    Object.defineProperty(listening, Symbol.asyncDispose, { value: dispose, configurable: true, writable: true });
+    return listening as ListeningEndpoint;
+  }
+  return { address: listening.address, close: dispose, [Symbol.asyncDispose]: dispose };
 }

@@ -123,6 +123,11 @@ export class TorOnionService extends TypedEmitter<OnionServiceEvents> implements
     return this.#closing;
   }
 
+  /** `close()`, for `await using service = await tor.createOnionService(...)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Called by the manager when the control connection closes. */
   connectionLost(error: TorError): void {
     // A detached or filesystem service keeps running in tor: nothing was lost but our handle on it.

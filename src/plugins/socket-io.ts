@@ -108,8 +108,6 @@ export function formatServerAddress(server: net.Server): string {
 /** A `ListeningEndpoint` whose `close` runs `stop` once; later calls share the first result. */
 export function listeningEndpoint(address: string, stop: () => Promise<void>): ListeningEndpoint {
   let closing: Promise<void> | undefined;
-  return {
-    address,
-    close: () => (closing ??= stop()),
-  };
+  const close = (): Promise<void> => (closing ??= stop());
+  return { address, close, [Symbol.asyncDispose]: close };
 }

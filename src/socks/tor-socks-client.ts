@@ -448,6 +448,11 @@ export class TorSocksClient {
     this.#fetchDispatchers.clear();
   }
 
+  /** `close()`, for `using socks = new TorSocksClient(...)`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
   /** Once close() was called. */
   private get closed(): boolean {
     return this.#stop.signal.aborted;

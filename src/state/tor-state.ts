@@ -1766,6 +1766,11 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     return this.closing;
   }
 
+  /** `close()`, for `await using state = await TorState.create(tor.control)`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Undoes the subscriptions made so far (each tells tor only when nobody else wants the event). */
   private async unsubscribeAll(): Promise<void> {
     const offs = this.unsubscribers.splice(0);

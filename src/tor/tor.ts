@@ -491,6 +491,11 @@ export class Tor {
     return this.closing;
   }
 
+  /** `close()`, for `await using tor = await connectTor()`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   /** Short description without internals or secrets. */
   [inspect.custom](): string {
     return `Tor { version: '${this.version}', control: '${this.controlEndpoint}'${this.pid ? `, pid: ${this.pid}` : ''} }`;

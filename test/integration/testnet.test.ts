@@ -257,9 +257,13 @@ describe('torcon/testnet (real tor)', function () {
     assert.ok(st.nodes.every((n) => n.alive));
   });
 
-  it('stop() ends every tor of the network and removes its directory; a second stop() is a no-op', async () => {
+  it('stop() (here: leaving an `await using` block) ends every tor of the network and removes its directory; a second stop() is a no-op', async () => {
     const network = a!;
-    await network.stop();
+    {
+      await using inBlock = network;
+      assert.equal(inBlock.client.control.closed, false);
+    }
+    assert.equal(network.client.control.closed, true);
     for (const pid of network.pids) assert.ok(!runsTorOf(pid, network.dataDir), `pid ${pid} still runs`);
     assert.ok(!existsSync(network.dataDir));
     await network.stop();

@@ -85,6 +85,18 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(server.listening, false, 'the listener torcon opened is closed');
   });
 
+  it('leaving an `await using` block removes the service from tor and closes the listener torcon opened', async () => {
+    peer.auto.set('ADD_ONION', hsDesc('UPLOAD', DIR_A) + hsDesc('UPLOADED', DIR_A) + `250-ServiceID=${ID}\r\n250-PrivateKey=${key}\r\n250 OK\r\n`);
+    {
+      await using service = (await manager.create({ ports: [{ virtualPort: 80 }], server })) as TorOnionService;
+      assert.equal(service.hostname, `${ID}.onion`);
+      assert.ok(server.listening);
+      assert.ok(!peer.received.includes(`DEL_ONION ${ID}`));
+    }
+    assert.ok(peer.received.includes(`DEL_ONION ${ID}`));
+    assert.equal(server.listening, false);
+  });
+
   it('fails with OnionPublishError when every upload failed, then removes the service and its listener', async () => {
     const creating = manager.create({ ports: [{ virtualPort: 80 }], server });
     await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');

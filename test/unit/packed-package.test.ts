@@ -145,6 +145,18 @@ describe('the packed package, installed in an application', function () {
         '  // @ts-expect-error @internal: not declared',
         "  c.deferText('CIRC 1 BUILT');",
         '}',
+        // Handles are disposable: `await using` (and `using` for the SOCKS client) type-checks.
+        "import { TorSocksClient } from 'torcon';",
+        "import type { Server } from 'node:net';",
+        'export async function scoped(server: Server): Promise<string> {',
+        "  await using tor = await connectTor({ control: 'tcp:127.0.0.1:9051' });",
+        '  await using state = await tor.getState();',
+        '  await using config = await tor.getConfig();',
+        "  await using service = await listen(server, 'onion:80', { tor });",
+        "  await using network = await startTestNetwork();",
+        '  using socks = new TorSocksClient(null);',
+        "  return `${state.routers.size} ${await config.get('SocksPort')} ${service.hostname} ${network.socksPort} ${typeof socks.connect}`;",
+        '}',
       ].join('\n'),
     );
     await writeFile(
