@@ -243,6 +243,20 @@ export class Circuit {
     return owner.closeCircuit(this.id, opts);
   }
 
+  /**
+   * Closes the circuit unless it is closed already, for `await using circuit = await
+   * state.buildCircuit()`: a circuit that failed or that tor closed meanwhile is no error here
+   * (tor sends a circuit's CLOSED event before its 552 reply to the CLOSECIRCUIT that came too late).
+   */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.close();
+    } catch (err) {
+      if (!this.closed) throw err;
+    }
+  }
+
   /** The error that `whenBuilt` rejects with once the circuit failed or closed. */
   failure(): TorCircuitError {
     const why = this.reason ? `: ${this.reason}${this.remoteReason ? ` (remote: ${this.remoteReason})` : ''}` : '';

@@ -259,14 +259,20 @@ describe('state: TorState on the private test network', function () {
     }
   });
 
-  it('refuses a path where a relay follows itself or the hop before it, which tor would fail midway; builds one where it comes back later', async () => {
+  it('refuses a path where a relay follows itself or the hop before it, which tor would fail midway; builds one where it comes back later (closed when its `await using` block ends)', async () => {
     const [a, b, c] = network.relays.map((r) => r.nickname);
     for (const path of [[a!, a!], [a!, b!, a!]]) {
       await assert.rejects(state.buildCircuit(path, { timeoutMs: 60_000 }), TorInvalidValueError, path.join(','));
     }
-    const loop = await state.buildCircuit([a!, b!, c!, a!], { timeoutMs: 60_000 });
-    assert.deepEqual(loop.path.map((r) => r.nickname), [a, b, c, a]);
-    await state.closeCircuit(loop.id);
+    let built: Circuit;
+    {
+      await using loop = await state.buildCircuit([a!, b!, c!, a!], { timeoutMs: 60_000 });
+      built = loop;
+      assert.deepEqual(loop.path.map((r) => r.nickname), [a, b, c, a]);
+    }
+    assert.equal(await built.whenClosed({ timeoutMs: 30_000 }), built);
+    assert.equal(built.status, 'CLOSED');
+    assert.equal(state.circuits.has(built.id), false);
   });
 
   it('says why tor would not send a stream over a chosen circuit (a one-hop circuit: tor refuses exits there)', async () => {

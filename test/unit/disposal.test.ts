@@ -29,7 +29,7 @@ describe('await using: handles close when their block is left', () => {
     fake = await FakeControlServer.start();
     fake.info({
       'ns/all': NS_ALL,
-      'circuit-status': '',
+      'circuit-status': [7, 8, 9].map((id) => `${id} BUILT $${FP}~auth0 PURPOSE=GENERAL`).join('\n'),
       'stream-status': '',
       'address-mappings/all': '',
       'entry-guards': '',
@@ -93,6 +93,51 @@ describe('await using: handles close when their block is left', () => {
         assert.equal(own.closed, false);
       }
       assert.equal(control.closed, true);
+    } finally {
+      await tor.close();
+    }
+  });
+
+  it('a circuit closes (CLOSECIRCUIT) unless it is closed already; tor closing it meanwhile is no error', async () => {
+    const { tor } = await openTor();
+    try {
+      const state = await tor.getState();
+      const closes: string[] = [];
+      fake.handle(/^CLOSECIRCUIT /, (line) => {
+        closes.push(line);
+        const id = line.split(' ')[1]!;
+        if (id === '7') {
+          fake.event('CIRC 7 CLOSED REASON=REQUESTED');
+          return ['250 OK'];
+        }
+        // 8: tor had closed it and said so before the command reached it. 9: tor does not know it
+        // and the state was never told: an error worth seeing.
+        if (id === '8') fake.event('CIRC 8 CLOSED REASON=FINISHED');
+        return [`552 Unknown circuit "${id}"`];
+      });
+      const [c7, c8, c9] = ['7', '8', '9'].map((id) => state.circuits.get(id)!);
+      {
+        await using circuit = c7!;
+        assert.equal(circuit.status, 'BUILT');
+      }
+      assert.deepEqual(closes, ['CLOSECIRCUIT 7']);
+      await c7!.whenClosed({ timeoutMs: 2000 });
+      {
+        await using again = c7!; // closed already: nothing is sent
+        assert.equal(again.closed, true);
+      }
+      assert.deepEqual(closes, ['CLOSECIRCUIT 7']);
+      {
+        await using meanwhile = c8!;
+        assert.equal(meanwhile.closed, false);
+      }
+      assert.equal(c8!.closed, true);
+      const err = await (async () => {
+        await using unknown = c9!;
+        assert.equal(unknown.closed, false);
+      })().catch((e: unknown) => e);
+      assert.ok(err instanceof TorError && err.code === 'TOR_CONTROL_ERROR', String(err));
+      assert.deepEqual(closes, ['CLOSECIRCUIT 7', 'CLOSECIRCUIT 8', 'CLOSECIRCUIT 9']);
     } finally {
       await tor.close();
     }
