@@ -43,6 +43,9 @@ export function connect(description: string, opts: EndpointOptions = {}): Promis
   });
 }
 
+/** `onion` in any case: endpoint prefixes are matched without regard to case (`ONION:80` too). */
+type OnionPrefix = `${'o' | 'O'}${'n' | 'N'}${'i' | 'I'}${'o' | 'O'}${'n' | 'N'}`;
+
 /**
  * Makes an existing server listen on an endpoint string, e.g. `onion:80`.
  *
@@ -53,7 +56,7 @@ export function connect(description: string, opts: EndpointOptions = {}): Promis
  * as the TorOnionService it is, with its `hostname`, keys and `'lost'` event.
  * @example const service = await listen(http.createServer(handler), 'onion:80');
  */
-export function listen(server: net.Server, description: `onion:${string}`, opts?: OnionListenOptions): Promise<TorOnionService>;
+export function listen(server: net.Server, description: `${OnionPrefix}:${string}`, opts?: OnionListenOptions): Promise<TorOnionService>;
 /**
  * Makes an existing server listen on an endpoint string: `tcp:8080`, `unix:/run/app.sock`, `tls:...`,
  * a registered plugin's prefix, or an `onion:` string not known when compiling (then typed as the

@@ -20,6 +20,12 @@ export async function onion(): Promise<string> {
   return typed.hostname + (service.privateKey ?? '');
 }
 
+export async function onionInAnyCase(): Promise<string> {
+  const service = await listen(http.createServer(), 'ONION:80');
+  const other = await listen(http.createServer(), 'Onion:81');
+  return service.hostname + other.hostname;
+}
+
 export async function onionOnAHandle(): Promise<string> {
   const tor = await connectTor();
   const service = await listen(http.createServer(), 'onion:80:awaitUpload=false', { tor });
