@@ -43,7 +43,7 @@ export { createTorContainer, torconContainer } from './di/container.js';
 export { TOKENS } from './di/tokens.js';
 export { parseEndpoint, quoteEndpointArgument, type ParsedEndpoint } from './util/endpoint-grammar.js';
 export { parseTorVersion, compareTorVersions, type TorVersion } from './util/tor-version.js';
-export type { EndpointPlugin, EndpointContext, EndpointRole, ListeningEndpoint, PluginListeningEndpoint, TorLike } from './plugins/plugin-types.js';
+export type { EndpointPlugin, EndpointContext, EndpointRole, ListeningEndpoint, DisposableEndpoint, TorLike } from './plugins/plugin-types.js';
 export type { PluginRegistry } from './plugins/registry.js';
 export type { CancelOptions } from './util/abort.js';
 export type { OnionService, OnionServiceOptions, OnionClientAuthKey, OnionPortMapping, OnionProgress } from './onion/onion-types.js';

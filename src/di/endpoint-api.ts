@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { connect as connectWith } from '../endpoints/connect.js';
 import { listen as listenWith } from '../endpoints/listen.js';
 import type { EndpointCallOptions } from '../endpoints/endpoint-options.js';
-import type { EndpointPlugin, ListeningEndpoint } from '../plugins/plugin-types.js';
+import type { DisposableEndpoint, EndpointPlugin } from '../plugins/plugin-types.js';
 import type { TorOnionService } from '../onion/onion-service.js';
 import type { Tor } from '../tor/tor.js';
 import { pluginRegistry, torProvider } from './container.js';
@@ -60,13 +60,13 @@ export function listen(server: net.Server, description: `${OnionPrefix}:${string
 /**
  * Makes an existing server listen on an endpoint string: `tcp:8080`, `unix:/run/app.sock`, `tls:...`,
  * a registered plugin's prefix, or an `onion:` string not known when compiling (then typed as the
- * plain ListeningEndpoint; an `onion:` one is still a TorOnionService at run time).
+ * plain ListeningEndpoint, disposable; an `onion:` one is still a TorOnionService at run time).
  * @throws EndpointSyntaxError, UnknownEndpointError, EndpointArgumentError before any I/O;
  *   EndpointListenError (`TOR_ENDPOINT_LISTEN`, e.g. EADDRINUSE as `cause`), TorAbortError
  * @example const endpoint = await listen(server, process.env.PORT ?? 'tcp:8080'); console.log(endpoint.address);
  */
-export function listen(server: net.Server, description: string, opts?: EndpointOptions): Promise<ListeningEndpoint>;
-export function listen(server: net.Server, description: string, opts: EndpointOptions = {}): Promise<ListeningEndpoint> {
+export function listen(server: net.Server, description: string, opts?: EndpointOptions): Promise<DisposableEndpoint>;
+export function listen(server: net.Server, description: string, opts: EndpointOptions = {}): Promise<DisposableEndpoint> {
   const invalid = invalidCallOptions(opts, ENDPOINT_OPTION_KEYS, 'listen');
   if (invalid) return Promise.reject(invalid);
   return listenWith(server, description, {

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import { EndpointListenError, TorInvalidValueError } from '../errors.js';
 import { assertCancelOptions, throwIfAborted } from '../util/abort.js';
 import { parseEndpoint } from '../util/endpoint-grammar.js';
-import type { ListeningEndpoint, PluginListeningEndpoint } from '../util/listening-endpoint.js';
+import type { DisposableEndpoint, ListeningEndpoint } from '../util/listening-endpoint.js';
 import type { EndpointCallOptions } from './endpoint-options.js';
 import { buildContext } from './endpoint-context.js';
 import { pluginFailure, validateEndpoint } from './plugin-failure.js';
@@ -28,7 +28,7 @@ export async function listen(
   server: net.Server,
   description: string,
   opts: EndpointCallOptions,
-): Promise<ListeningEndpoint> {
+): Promise<DisposableEndpoint> {
   // Any net.Server will do (http, https, tls, net): what listen() uses of it.
   const s = server as Partial<net.Server> | null | undefined;
   if (typeof s !== 'object' || s === null || typeof s.listen !== 'function' || typeof s.once !== 'function' || typeof s.close !== 'function') {
@@ -40,7 +40,7 @@ export async function listen(
   await validateEndpoint(plugin, endpoint, 'server', ctx.registry);
   assertCancelOptions({ signal: opts.signal });
   throwIfAborted(opts.signal, `listening on the ${endpoint.prefix}: endpoint`);
-  let listening: PluginListeningEndpoint;
+  let listening: ListeningEndpoint;
   try {
     listening = await plugin.listen!(server, endpoint, ctx);
   } catch (err) {
@@ -48,7 +48,7 @@ export async function listen(
   }
   // A third-party plugin may resolve with anything; say so here, with its name, rather than leave
   // the caller to meet "close is not a function" when it stops.
-  const l = listening as Partial<PluginListeningEndpoint> | null | undefined;
+  const l = listening as Partial<ListeningEndpoint> | null | undefined;
   if (typeof l !== 'object' || l === null || typeof l.close !== 'function') {
     throw new EndpointListenError(
       `the ${endpoint.prefix}: plugin's listen`,
@@ -63,13 +63,13 @@ export async function listen(
  * left it out. A frozen one is not changed but wrapped: an object of its own with the same address
  * and close.
  */
-function disposable(listening: PluginListeningEndpoint): ListeningEndpoint {
-  if (typeof listening[Symbol.asyncDispose] === 'function') return listening as ListeningEndpoint;
+function disposable(listening: ListeningEndpoint & Partial<AsyncDisposable>): DisposableEndpoint {
+  if (typeof listening[Symbol.asyncDispose] === 'function') return listening as DisposableEndpoint;
   const dispose = (): Promise<void> => listening.close();
   if (Object.isExtensible(listening)) {
     // Not enumerable: spreading or logging the endpoint shows what the plugin made.
     Object.defineProperty(listening, Symbol.asyncDispose, { value: dispose, configurable: true, writable: true });
-    return listening as ListeningEndpoint;
+    return listening as DisposableEndpoint;
   }
   return { address: listening.address, close: dispose, [Symbol.asyncDispose]: dispose };
 }

@@ -7,7 +7,7 @@ import { torPlugin } from './tor-plugin.js';
 import { onionPlugin } from './onion-plugin.js';
 
 export { PluginRegistry } from './registry.js';
-export type { EndpointPlugin, EndpointContext, EndpointRole, ListeningEndpoint, PluginListeningEndpoint, TorLike } from './plugin-types.js';
+export type { EndpointPlugin, EndpointContext, EndpointRole, ListeningEndpoint, DisposableEndpoint, TorLike } from './plugin-types.js';
 export { tcpPlugin, parseTcpClientOptions, parseTcpServerOptions, DEFAULT_TCP_INTERFACE } from './tcp-plugin.js';
 export type { TcpClientOptions, TcpServerOptions } from './tcp-plugin.js';
 export { unixPlugin, parseUnixClientOptions, parseUnixServerOptions } from './unix-plugin.js';

@@ -1,11 +1,11 @@
 import type net from 'node:net';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
-import type { ListeningEndpoint, PluginListeningEndpoint } from '../util/listening-endpoint.js';
+import type { DisposableEndpoint, ListeningEndpoint } from '../util/listening-endpoint.js';
 import type { TorConnectOptions } from '../socks/socks-types.js';
 import type { OnionService, OnionServiceOptions } from '../onion/onion-types.js';
 import type { PluginRegistry } from './registry.js';
 
-export type { ParsedEndpoint, ListeningEndpoint, PluginListeningEndpoint, TorConnectOptions, OnionService, OnionServiceOptions };
+export type { ParsedEndpoint, ListeningEndpoint, DisposableEndpoint, TorConnectOptions, OnionService, OnionServiceOptions };
 
 /**
  * What the `tor:` and `onion:` plugins need from a Tor handle. The Tor class satisfies it; tests
@@ -55,6 +55,6 @@ export interface EndpointPlugin {
   validate?(endpoint: ParsedEndpoint, role: EndpointRole, registry?: PluginRegistry): void;
   /** Opens a client connection. */
   connect?(endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<net.Socket>;
-  /** Makes `server` reachable at the endpoint (`[Symbol.asyncDispose]` may be left out: `listen()` adds it). */
-  listen?(server: net.Server, endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<PluginListeningEndpoint>;
+  /** Makes `server` reachable at the endpoint. */
+  listen?(server: net.Server, endpoint: ParsedEndpoint, ctx: EndpointContext): Promise<ListeningEndpoint>;
 }

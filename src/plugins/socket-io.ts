@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import { EndpointConnectError } from '../errors.js';
 import { raceCancel, throwIfAborted } from '../util/abort.js';
-import type { ListeningEndpoint } from '../util/listening-endpoint.js';
+import type { DisposableEndpoint } from '../util/listening-endpoint.js';
 
 /**
  * The I/O edge shared by the plain plugins: wait for a socket to connect, make a server listen,
@@ -105,8 +105,8 @@ export function formatServerAddress(server: net.Server): string {
   return addr.family === 'IPv6' ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`;
 }
 
-/** A `ListeningEndpoint` whose `close` runs `stop` once; later calls share the first result. */
-export function listeningEndpoint(address: string, stop: () => Promise<void>): ListeningEndpoint {
+/** A `ListeningEndpoint` whose `close` runs `stop` once; later calls share the first result (so does `await using`). */
+export function listeningEndpoint(address: string, stop: () => Promise<void>): DisposableEndpoint {
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= stop());
   return { address, close, [Symbol.asyncDispose]: close };

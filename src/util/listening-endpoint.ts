@@ -11,14 +11,12 @@ export interface ListeningEndpoint {
   readonly address: string;
   /** Stops listening. Idempotent: a second call resolves at once. */
   close(): Promise<void>;
-  /** `close()`, for `await using endpoint = await listen(...)`. */
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
- * What a plugin's `listen` resolves with: a {@link ListeningEndpoint} that may leave out
- * `[Symbol.asyncDispose]`, which `listen()` then adds (a plugin written before it existed, or in
- * plain JavaScript, still gives its callers `await using`).
+ * What `listen()` resolves with: the plugin's endpoint, disposable (its `[Symbol.asyncDispose]`
+ * is its `close()`), for `await using endpoint = await listen(...)`. A plugin need not provide it:
+ * `listen()` adds it.
  */
-export type PluginListeningEndpoint = Omit<ListeningEndpoint, typeof Symbol.asyncDispose> & Partial<Pick<ListeningEndpoint, typeof Symbol.asyncDispose>>;
+export type DisposableEndpoint = ListeningEndpoint & AsyncDisposable;
 

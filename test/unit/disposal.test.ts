@@ -7,7 +7,7 @@ import { EndpointListenError, TorError } from '../../src/errors.js';
 import { listen } from '../../src/endpoints/listen.js';
 import { createDefaultRegistry } from '../../src/plugins/index.js';
 import { PluginRegistry } from '../../src/plugins/registry.js';
-import type { PluginListeningEndpoint } from '../../src/plugins/plugin-types.js';
+import type { ListeningEndpoint } from '../../src/plugins/plugin-types.js';
 import { TorSocksClient } from '../../src/socks/tor-socks-client.js';
 import type { TorState } from '../../src/state/tor-state.js';
 import { Tor } from '../../src/tor/tor.js';
@@ -166,14 +166,14 @@ describe('await using: listen() endpoints', () => {
 
   describe('a plugin whose endpoint has no [Symbol.asyncDispose]', () => {
     let closes: number;
-    let made: PluginListeningEndpoint | undefined;
+    let made: ListeningEndpoint | undefined;
     let answer: () => unknown;
     const registry = (): PluginRegistry => {
       const r = new PluginRegistry();
       r.register({
         prefix: 'plain',
         listen: async () => {
-          made = answer() as PluginListeningEndpoint;
+          made = answer() as ListeningEndpoint;
           return made;
         },
       });

@@ -41,7 +41,6 @@ function fakeTor(): { tor: FakeTor; socket: net.Socket; service: OnionService } 
     hostname: ONION,
     serviceId: ONION.slice(0, 56),
     close: async () => undefined,
-    [Symbol.asyncDispose]: async () => undefined,
   };
   const tor = {
     connect: sinon.stub().resolves(socket),

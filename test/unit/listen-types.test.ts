@@ -37,6 +37,15 @@ export async function others(description: string): Promise<string> {
   const b: ListeningEndpoint = await listen(http.createServer(), description);
   return a.address + b.address;
 }
+
+// A plugin's endpoint is DESIGN.md's ListeningEndpoint, address and close only; what listen()
+// resolves with is disposable as well (await using).
+export const plain: ListeningEndpoint = { address: 'x:1', close: async () => undefined };
+export async function scoped(): Promise<string> {
+  await using endpoint = await listen(http.createServer(), 'tcp:8080');
+  const kept: ListeningEndpoint = endpoint;
+  return kept.address;
+}
 `;
 
 /** Each must fail to compile: what a plain ListeningEndpoint does not have. */
@@ -62,6 +71,6 @@ describe('listen() types', function () {
   it('keeps ListeningEndpoint for other strings (no hostname on a tcp: endpoint)', async () => {
     const result = await typeCheckAsConsumer([], { 'wrong.ts': WRONG }, { skipLibCheck: true });
     assert.notEqual(result.code, 0);
-    assert.match(result.out, /Property 'hostname' does not exist on type 'ListeningEndpoint'/);
+    assert.match(result.out, /Property 'hostname' does not exist on type 'DisposableEndpoint'/);
   });
 });

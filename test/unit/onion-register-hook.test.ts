@@ -10,7 +10,7 @@ import sinon from 'sinon';
 import { endpointListenDescription, installListenHook, isEndpointListenArgument, removeListenHook } from '../../src/register-hook.js';
 import { listenServer } from '../../src/util/listen-server.js';
 import { pluginRegistry } from '../../src/di/container.js';
-import type { EndpointPlugin, PluginListeningEndpoint } from '../../src/plugins/plugin-types.js';
+import type { EndpointPlugin, ListeningEndpoint } from '../../src/plugins/plugin-types.js';
 import { EndpointListenError } from '../../src/errors.js';
 
 /**
@@ -20,7 +20,7 @@ import { EndpointListenError } from '../../src/errors.js';
  */
 
 const PREFIX = 'torcon-hook-test';
-let behaviour: (server: net.Server) => Promise<PluginListeningEndpoint>;
+let behaviour: (server: net.Server) => Promise<ListeningEndpoint>;
 const plugin: EndpointPlugin = { prefix: PREFIX, listen: (server) => behaviour(server) };
 
 describe('torcon/register listen hook', () => {
