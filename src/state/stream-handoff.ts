@@ -50,6 +50,13 @@ export class StreamHandoff {
 
   constructor(private readonly control: TorControl) {}
 
+  /**
+   * The connection ended while the setting was ours: nothing can put it back through it any more,
+   * and `ownedAtExit` would otherwise keep this connection, and with it every state that held the
+   * setting (routers, buffers), for the life of the process: one more after each tor restart.
+   */
+  private readonly onControlClose = (): void => this.disown();
+
   /** `party` follows this connection's streams (until {@link leave}). */
   join(party: object): void {
     this.parties.add(party);
@@ -150,9 +157,18 @@ export class StreamHandoff {
   /** Sets tor's setting to 1 as ours: put back (to `original`) by the last release, or at exit. */
   private async takeSetting(): Promise<void> {
     await this.control.setConf({ __LeaveStreamsUnattached: 1 });
+    // Listened to only while the setting is ours (set again by watchSetting: once).
+    if (!this.owned) this.control.on('close', this.onControlClose);
     this.owned = true;
     ownedAtExit.add(this);
     watchExit();
+  }
+
+  /** The setting is no longer ours to put back (released, or the connection is gone). */
+  private disown(): void {
+    this.owned = false;
+    ownedAtExit.delete(this);
+    this.control.off('close', this.onControlClose);
   }
 
   /** `holder` no longer needs it; the last release puts back tor's own value. */
@@ -165,8 +181,7 @@ export class StreamHandoff {
         return;
       }
       // Marked first: if the reset fails (connection gone) there is nothing left to undo.
-      this.owned = false;
-      ownedAtExit.delete(this);
+      this.disown();
       const original = this.original ?? '0';
       // Read again at the next claim: someone else may change it meanwhile.
       this.original = undefined;

@@ -64,3 +64,51 @@ describe('state: __LeaveStreamsUnattached is put back when the process exits wit
     assert.equal(fake.conf.get('__LeaveStreamsUnattached'), '1');
   });
 });
+
+// A connection that ends (tor stopped or restarted) while its state held the setting must not be
+// kept for the process's exit: a server that reconnects after each tor restart would otherwise
+// keep every dead connection with its states (buffers, routers) for as long as it runs.
+describe('state: a connection that ends while __LeaveStreamsUnattached is ours is let go', function () {
+  this.timeout(30_000);
+
+  it('the TorControl and the TorState are garbage once the connection ended and the state closed', async () => {
+    const fake = await FakeControlServer.start();
+    fake.info({ 'ns/all': '', 'circuit-status': '', 'stream-status': '', 'address-mappings/all': '', 'entry-guards': '' });
+    const script = `
+import { openTorControl } from ${module('control/transport.js')};
+import { TorState } from ${module('state/tor-state.js')};
+async function run() {
+  const { control } = await openTorControl(process.env.EP);
+  const state = await TorState.create(control);
+  await state.setAttacher(() => undefined);
+  process.stdout.write('attached\\n');
+  await new Promise((resolve) => state.once('close', resolve));
+  await state.close();
+  return [new WeakRef(control), new WeakRef(state)];
+}
+const refs = await run();
+for (let i = 0; i < 5; i++) {
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  gc();
+}
+process.stdout.write(refs.map((r) => (r.deref() === undefined ? 'freed' : 'kept')).join(' ') + '\\n');
+`;
+    try {
+      const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { env: { ...process.env, EP: fake.endpoint }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        // tor goes away with the setting still ours.
+        if (stdout === 'attached\n') for (const c of fake.connections) c.socket.destroy();
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      assert.equal(code, 0, stderr);
+      assert.deepEqual(fake.commands.filter((c) => c.startsWith('SETCONF')), ['SETCONF __LeaveStreamsUnattached="1"']);
+      assert.equal(stdout, 'attached\nfreed freed\n', stderr);
+    } finally {
+      await fake.close();
+    }
+  });
+});
