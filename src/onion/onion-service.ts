@@ -150,7 +150,14 @@ export class TorOnionService extends TypedEmitter<OnionServiceEvents> implements
     const { closeListener } = this.#teardown;
     this.#teardown = { remove: () => again.close(), closeListener };
     this.#lost = false;
-    again.once('lost', (error) => this.connectionLost(error));
+    again.once('lost', (error) => {
+      // `again` is done with: this service stands for it, and is published again as another one.
+      // Closed (after `lost` it only gives back its share of a listener torcon opened), or it
+      // would keep that share, and so the listener after this service's close(), and through the
+      // server its dead connection, one more after each tor restart.
+      again.close().catch(() => undefined);
+      this.connectionLost(error);
+    });
     this.emit('republished');
   }
 

@@ -219,4 +219,37 @@ describe('onion: republish=true, the loop', () => {
     assert.equal(tor.asked.length, 3);
     await first.close();
   });
+
+  it('a publication lost in its turn is closed: it gives back its share of the listener, and close() leaves none behind (found by QA)', async () => {
+    const td = teardown();
+    const first = service(ID, td);
+    const made: Array<{ service: TorOnionService; td: ReturnType<typeof teardown> }> = [];
+    const tor = fakeTor(() => {
+      const t = teardown();
+      const s = service(ID, t);
+      made.push({ service: s, td: t });
+      return s;
+    });
+    republishWhenLost(first, server, OPTIONS, async () => tor);
+    for (let i = 0; i < 3; i++) {
+      const republished = new Promise<void>((resolve) => first.once('republished', resolve));
+      // tor dies under the first publication, then under each one made since.
+      (i === 0 ? first : made[i - 1]!.service).connectionLost(new TorControlClosedError(`loss ${i}`));
+      await clock.tickAsync(0);
+      await republished;
+    }
+    assert.equal(made.length, 3);
+    await first.close();
+    // Lost ones: nothing to remove from tor, their share of the listener given back; the last one
+    // removed and its share given back by close(), as the first one's.
+    assert.deepEqual(
+      made.map(({ service: s, td: t }) => [s.closed, t.removed, t.listenerClosed]),
+      [
+        [true, 0, 1],
+        [true, 0, 1],
+        [true, 1, 1],
+      ],
+    );
+    assert.deepEqual([td.removed, td.listenerClosed], [0, 1]);
+  });
 });
