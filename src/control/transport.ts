@@ -40,8 +40,22 @@ export function parseControlEndpoint(endpoint: string): ControlAddress {
   if (prefix.includes(':')) {
     throw badControl(endpoint, 'its colons are escaped (\\:): write tcp:HOST:PORT as it is; escape them only inside another endpoint string (control=tcp\\:HOST\\:PORT)');
   }
+  // `127.0.0.1:9051` is how tor itself writes a ControlPort address (torrc, net/listeners/control),
+  // so it is a likely $TOR_CONTROL; "not 127.0.0.1:" (or "not [:" for [::1]:9051) would not say
+  // what to write instead.
+  if (HOST_PORT.test(endpoint)) throw badControl(endpoint, `a control endpoint starts with its kind: write tcp:${endpoint}`);
+  // No colon at all: a relative path, or a typo; the grammar took all of it for a prefix.
+  if (!endpoint.includes(':')) {
+    throw badControl(endpoint, 'it is neither a port, nor an absolute socket path (/run/tor/control), nor tcp:HOST:PORT or unix:PATH');
+  }
   throw badControl(endpoint, `control endpoints are tcp: or unix:, not ${prefix}:`);
 }
+
+/**
+ * `HOST:PORT` without a prefix: `localhost`, a name or IPv4 address with a dot, or a bracketed IPv6
+ * address (a bare word such as `onion:80` is a prefix of the wrong kind instead).
+ */
+const HOST_PORT = /^(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|\[[0-9A-Fa-f:.]+\]):\d+$/i;
 
 /** `['[', '', '1]', '9051']` → `['[::1]', '9051']`; anything else unchanged. */
 function joinBrackets(args: readonly string[]): string[] {

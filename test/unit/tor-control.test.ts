@@ -565,6 +565,24 @@ describe('opening a control connection', () => {
     );
   });
 
+  it('a control endpoint without its kind (HOST:PORT as tor writes it, a relative path): the message says what to write', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['127.0.0.1:9051', /write tcp:127\.0\.0\.1:9051$/],
+      ['localhost:9051', /write tcp:localhost:9051$/],
+      ['[::1]:9051', /write tcp:\[::1\]:9051$/],
+      ['relative/control.sock', /neither a port, nor an absolute socket path/],
+    ];
+    for (const [endpoint, want] of cases) {
+      assert.throws(
+        () => parseControlEndpoint(endpoint),
+        (e: unknown) => e instanceof EndpointArgumentError && want.test(e.message) && !/not \[?[\w./]*:$/.test(e.message),
+        endpoint,
+      );
+    }
+    // A word before the colon is a prefix of the wrong kind, and is named as one.
+    assert.throws(() => parseControlEndpoint('onion:80'), /control endpoints are tcp: or unix:, not onion:/);
+  });
+
   it('something that answers but is no tor: TorNotAvailableError saying so, with the protocol error in its causes', async () => {
     const server = net.createServer((s) => s.on('data', () => s.write('HTTP/1.1 400 Bad Request\r\n\r\n')));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
