@@ -49,6 +49,11 @@ export function normalizeServiceId(value: string, field = 'onion address'): stri
   let id = value.trim().toLowerCase();
   if (id.endsWith('.')) id = id.slice(0, -1);
   if (id.endsWith('.onion')) id = id.slice(0, -'.onion'.length);
+  // `<id>.onion:80` is what a service's `address` and `server.onionAddress` hold: the port is
+  // the service's, no part of its address, and the message says which property has none.
+  if (/\.onion\.?:\d+$/.test(id)) {
+    throw new TorInvalidValueError(field, 'ends in a port (:PORT): give the address without it, as an onion service\'s hostname has it (its address adds the port)');
+  }
   if (/^[a-z2-7]{16}$/.test(id)) {
     throw new TorInvalidValueError(field, 'is a version 2 address; tor no longer supports them (v3 ids have 56 characters)');
   }

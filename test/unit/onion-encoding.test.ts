@@ -111,6 +111,17 @@ describe('onion encodings', () => {
       });
       assert.throws(() => normalizeServiceId('nope'), TorInvalidValueError);
     });
+
+    it("refuses an address with a port (a service's address, server.onionAddress) saying so", () => {
+      const id = SPEC_ADDRESSES[2]!;
+      for (const withPort of [`${id}.onion:80`, `${id.toUpperCase()}.ONION.:443`]) {
+        assert.throws(
+          () => normalizeServiceId(withPort),
+          (e: unknown) => e instanceof TorInvalidValueError && /ends in a port/.test(e.message) && /hostname/.test(e.message),
+          withPort,
+        );
+      }
+    });
   });
 
   describe('x25519 client authorization keys', () => {
