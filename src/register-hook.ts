@@ -294,7 +294,8 @@ function listenOnEndpoint(server: net.Server, description: string, callback: (()
     (endpoint) => {
       server.torconEndpoint = endpoint;
       if ('hostname' in endpoint) server.onionAddress = endpoint.address;
-      server.once('close', () => {
+      // Prepended: the application's own 'close' listeners, added before listen(), run after it.
+      server.prependOnceListener('close', () => {
         // A closed server has no endpoint, as its address() is null: an app that shows
         // server.onionAddress must not show a service that is gone.
         if (server.torconEndpoint === endpoint) {

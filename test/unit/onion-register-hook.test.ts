@@ -339,6 +339,24 @@ describe('torcon/register listen hook', () => {
     assert.equal(server.onionAddress, undefined);
   });
 
+  it("the application's own 'close' listeners, added before listen(), find onionAddress and torconEndpoint gone", async () => {
+    const closed = sinon.spy();
+    behaviour = async (server) => {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      // An onion service as the hook sees one: an endpoint with a hostname.
+      return { address: 'example.onion:80', hostname: 'example.onion', close: async () => closed() } as ListeningEndpoint;
+    };
+    const server = net.createServer();
+    const seen: Array<[unknown, unknown, unknown]> = [];
+    server.on('close', () => seen.push([server.address(), server.onionAddress, server.torconEndpoint]));
+    await new Promise<void>((resolve) => server.listen(`${PREFIX}:1`, resolve));
+    assert.equal(server.onionAddress, 'example.onion:80');
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    assert.deepEqual(seen, [[null, undefined, undefined]], "a closed server shows no endpoint, in its 'close' listeners too");
+    await new Promise((r) => setImmediate(r));
+    assert.equal(closed.callCount, 1);
+  });
+
   it("a second listen while the first one's local bind is under way: the error is the app's, the first listen still comes up", async () => {
     // As tcp:0 does: the plugin waits for the local bind with listenServer, whose 'error' listener
     // must not take the second call's error for a failed bind.
