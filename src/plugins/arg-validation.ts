@@ -3,6 +3,7 @@ import { domainToASCII } from 'node:url';
 import { EndpointArgumentError } from '../errors.js';
 import { MAX_TIMER_MS } from '../util/abort.js';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
+import { findUnknownOption } from '../util/known-options.js';
 import { checkOnionHostname } from './onion-address.js';
 
 /**
@@ -69,12 +70,14 @@ export function collectArgs(endpoint: ParsedEndpoint, spec: ArgSpec): EndpointAr
   const known = [...spec.positional, ...spec.keywords];
   for (const [key, value] of Object.entries(endpoint.options)) {
     if (!known.includes(key)) {
-      const hint = known.find((k) => k.toLowerCase() === key.toLowerCase());
+      const sameButCase = known.find((k) => k.toLowerCase() === key.toLowerCase());
       // A "keyword" that is no name at all is most often the tail of a value cut at a `:`.
       const cutValue = !/^[A-Za-z][A-Za-z0-9_]*$/.test(key) || KEY_LIKE.test(key);
+      // A misspelt name (`isloate`, `clientAuht`) gets the nearest, as call options do.
+      const near = sameButCase ?? (cutValue ? undefined : findUnknownOption({ [key]: true }, known)?.near);
       throw new EndpointArgumentError(
         `unknown keyword ${showValue(key)} for ${spec.what} endpoints` +
-          (hint ? ` (did you mean "${hint}"? keywords are case-sensitive)` : '') +
+          (sameButCase ? ` (did you mean "${sameButCase}"? keywords are case-sensitive)` : near ? ` (did you mean "${near}"?)` : '') +
           (cutValue ? ' (a ":" inside a value must be written "\\:")' : '') +
           `; known: ${known.join(', ')}`,
       );
