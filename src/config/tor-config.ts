@@ -2,7 +2,7 @@ import { TypedEmitter } from '../util/typed-emitter.js';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import { assertTorControl, type TorControl } from '../control/tor-control.js';
 import { raceCancel, type CancelOptions } from '../util/abort.js';
-import { CANCEL_OPTION_KEYS, assertCallOptions, optionKeys } from '../util/known-options.js';
+import { CANCEL_OPTION_KEYS, assertCallOptions, findUnknownOption, optionKeys } from '../util/known-options.js';
 import { logger } from '../util/log.js';
 import { addressPolicyProblem } from './address-policy.js';
 import {
@@ -475,10 +475,14 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
   private requireOption(name: string): ConfigOptionInfo {
     const info = this.optionInfo(name);
     if (!info) {
+      const shown = typeof name === 'string' && /^[\w-]{1,64}$/.test(name);
+      // `SocksPorts`, `ExitNode`: the option it nearly is, as call options name theirs. Looked for
+      // only here, on the way to an error, since tor has hundreds of options.
+      const near = shown ? findUnknownOption({ [name]: true }, [...this.options.keys()])?.near : undefined;
       throw new TorInvalidValueError(
         'config option name',
-        typeof name === 'string' && /^[\w-]{1,64}$/.test(name)
-          ? `${name} is not an option of this tor (see GETINFO config/names)`
+        shown
+          ? `${name} is not an option of this tor${near !== undefined ? ` (did you mean ${near}?)` : ''} (see GETINFO config/names)`
           : 'is not an option of this tor',
       );
     }

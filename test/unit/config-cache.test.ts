@@ -308,6 +308,14 @@ describe('config: TorConfig cache (scripted control port)', () => {
     assert.equal(peer.received.length, before);
   });
 
+  it('names the option a misspelt name nearly is (SocksPorts: SocksPort), and none for a name far from all', async () => {
+    const near = (e: unknown) => e instanceof TorInvalidValueError && /SocksPorts is not an option of this tor \(did you mean SocksPort\?\)/.test(e.message);
+    await assert.rejects(config.get('SocksPorts'), near);
+    await assert.rejects(config.set({ SocksPorts: [9050] }), near);
+    await assert.rejects(config.getList('Nicknam'), /Nicknam is not an option of this tor \(did you mean Nickname\?\)/);
+    await assert.rejects(config.get('NoSuchOption'), (e: unknown) => e instanceof TorInvalidValueError && !/did you mean/.test(e.message));
+  });
+
   it('after close(): unsubscribed, and every call fails with TOR_CONTROL_CLOSED', async () => {
     await config.close();
     assert.equal(peer.received.at(-1), 'SETEVENTS');
