@@ -40,15 +40,42 @@ if (!proto[WRAPPED]) {
   proto.listen = function listen(this: net.Server, ...args: unknown[]): net.Server {
     const description = endpointListenDescription(this, args);
     if (description !== undefined) {
+      endpointListened = true;
       // Only an onion service is published (its descriptor uploaded); tcp:, unix:, tls: just listen.
       say(`${isOnion(description) ? 'publishing' : 'listening on'} ${redactEndpoint(description)} for pid ${process.pid}…`);
       // Added before the hook's listen, from outside torcon's own work: it hears the one
       // 'listening' the hook emits once the endpoint is up, before the listen callback the hook
       // adds then, so the address is printed before the app's own "listening" message.
       this.once('listening', () => announce(this, description));
+    } else {
+      this.once('listening', () => notOnPort(this));
     }
     return hooked.apply(this, args);
   } as typeof proto.listen;
+}
+
+/** Whether this process listened on an endpoint string (its $PORT, as `torcon run` means it to). */
+let endpointListened = false;
+/** Whether {@link notOnPort} spoke (once per process). */
+let toldNotOnPort = false;
+
+/**
+ * A TCP listen on a port of the app's own, while no listen in this process took $PORT: an app that
+ * reads PORT as a number (`Number(process.env.PORT) || 3000`; Number("onion:80") is NaN) listens
+ * there, and without this line `torcon run` would say nothing more, the service never published.
+ * Said once per process, as a fact and a hint: an app may also listen elsewhere on purpose (metrics).
+ */
+function notOnPort(server: net.Server): void {
+  const port = process.env['PORT'];
+  if (toldNotOnPort || endpointListened || port === undefined || port === '') return;
+  const local = server.address();
+  if (local === null || typeof local !== 'object') return;
+  toldNotOnPort = true;
+  const host = local.family === 'IPv6' ? `[${local.address}]` : local.address;
+  say(
+    `pid ${process.pid} listens on ${host}:${local.port}, not on $PORT (${redactEndpoint(port)}): ` +
+      'to serve there, pass process.env.PORT to listen() as it is (Number() of it is NaN)',
+  );
 }
 
 /**

@@ -77,11 +77,41 @@ describe('cli: torcon run announces what each endpoint kind does', function () {
     assert.match(tcp.stderr, /^torcon run: listening on tcp:0 for pid \d+…$/m);
     assert.match(tcp.stderr, /^torcon run: tcp:0 is 127\.0\.0\.1:\d+$/m);
     assert.doesNotMatch(tcp.stderr, /publish/);
+    assert.doesNotMatch(tcp.stderr, /not on \$PORT/);
 
     const socket = path.join(dir, 'app.sock');
     const unix = await run(app, `unix:${socket}`);
     assert.equal(unix.code, 0, `${unix.stdout}\n${unix.stderr}`);
     assert.ok(unix.stderr.includes(`torcon run: listening on unix:${socket} for pid `), unix.stderr);
     assert.doesNotMatch(unix.stderr, /publish/);
+  });
+});
+
+describe('cli: torcon run with an app that does not listen on $PORT', function () {
+  this.timeout(20_000);
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-run-unit-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('says once where the app listens instead, and how to give it $PORT (PORT read as a number: NaN)', async () => {
+    const app = path.join(dir, 'number.mjs');
+    await writeFile(
+      app,
+      [
+        "import net from 'node:net';",
+        // What many apps do: fine for PORT=3000, a port of their own choosing for PORT=onion:80.
+        'const port = Number(process.env.PORT) || 0;',
+        'const a = net.createServer((s) => s.end());',
+        'const b = net.createServer((s) => s.end());',
+        "a.listen(port, '127.0.0.1', () => b.listen(0, '127.0.0.1', () => { console.log('listening'); a.close(); b.close(); }));",
+      ].join('\n'),
+    );
+    const r = await run(app, 'onion:80');
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+    const lines = r.stderr.match(/^torcon run: pid \d+ listens on 127\.0\.0\.1:\d+, not on \$PORT \(onion:80\): to serve there, pass process\.env\.PORT to listen\(\) as it is \(Number\(\) of it is NaN\)$/gm);
+    assert.equal(lines?.length, 1, r.stderr);
+    assert.doesNotMatch(r.stderr, /publishing/);
   });
 });
