@@ -19,4 +19,3 @@ export interface ListeningEndpoint {
  * `listen()` adds it.
  */
 export type DisposableEndpoint = ListeningEndpoint & AsyncDisposable;
-
