@@ -54,7 +54,7 @@ describe('cli: torcon run with an app that calls listen() twice', function () {
   });
 });
 
-describe('cli: torcon run announces what each endpoint kind does', function () {
+describe('cli: torcon run announces what each endpoint kind does, and an app not listening on $PORT', function () {
   this.timeout(20_000);
   let dir: string;
   before(async () => {
@@ -85,15 +85,6 @@ describe('cli: torcon run announces what each endpoint kind does', function () {
     assert.ok(unix.stderr.includes(`torcon run: listening on unix:${socket} for pid `), unix.stderr);
     assert.doesNotMatch(unix.stderr, /publish/);
   });
-});
-
-describe('cli: torcon run with an app that does not listen on $PORT', function () {
-  this.timeout(20_000);
-  let dir: string;
-  before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-run-unit-'));
-  });
-  after(() => rm(dir, { recursive: true, force: true }));
 
   it('says once where the app listens instead, and how to give it $PORT (PORT read as a number: NaN)', async () => {
     const app = path.join(dir, 'number.mjs');
