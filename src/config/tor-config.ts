@@ -2,7 +2,7 @@ import { TypedEmitter } from '../util/typed-emitter.js';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import { assertTorControl, type TorControl } from '../control/tor-control.js';
 import { raceCancel, type CancelOptions } from '../util/abort.js';
-import { CANCEL_OPTION_KEYS, assertCallOptions, findUnknownOption, optionKeys } from '../util/known-options.js';
+import { CANCEL_OPTION_KEYS, assertCallOptions, nearest, optionKeys } from '../util/known-options.js';
 import { logger } from '../util/log.js';
 import { addressPolicyProblem } from './address-policy.js';
 import {
@@ -478,7 +478,7 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
       const shown = typeof name === 'string' && /^[\w-]{1,64}$/.test(name);
       // `SocksPorts`, `ExitNode`: the option it nearly is, as call options name theirs. Looked for
       // only here, on the way to an error, since tor has hundreds of options.
-      const near = shown ? findUnknownOption({ [name]: true }, [...this.options.keys()])?.near : undefined;
+      const near = shown ? nearest(name, [...this.options.keys()]) : undefined;
       throw new TorInvalidValueError(
         'config option name',
         shown

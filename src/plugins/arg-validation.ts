@@ -3,7 +3,7 @@ import { domainToASCII } from 'node:url';
 import { EndpointArgumentError } from '../errors.js';
 import { MAX_TIMER_MS } from '../util/abort.js';
 import type { ParsedEndpoint } from '../util/endpoint-grammar.js';
-import { findUnknownOption } from '../util/known-options.js';
+import { nearest } from '../util/known-options.js';
 import { checkOnionHostname } from './onion-address.js';
 
 /**
@@ -74,7 +74,7 @@ export function collectArgs(endpoint: ParsedEndpoint, spec: ArgSpec): EndpointAr
       // A "keyword" that is no name at all is most often the tail of a value cut at a `:`.
       const cutValue = !/^[A-Za-z][A-Za-z0-9_]*$/.test(key) || KEY_LIKE.test(key);
       // A misspelt name (`isloate`, `clientAuht`) gets the nearest, as call options do.
-      const near = sameButCase ?? (cutValue ? undefined : findUnknownOption({ [key]: true }, known)?.near);
+      const near = sameButCase ?? (cutValue ? undefined : nearest(key, known));
       throw new EndpointArgumentError(
         `unknown keyword ${showValue(key)} for ${spec.what} endpoints` +
           (sameButCase ? ` (did you mean "${sameButCase}"? keywords are case-sensitive)` : near ? ` (did you mean "${near}"?)` : '') +

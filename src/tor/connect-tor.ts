@@ -1,8 +1,8 @@
 import { TorAuthError, TorError, TorInvalidValueError, TorNotAvailableError } from '../errors.js';
 import { FOR_TOR_GROUP_ONLY } from '../control/authenticate.js';
 import { describeControlAddress, openTorControl, parseControlEndpoint } from '../control/transport.js';
-import { assertCancelOptions, kindOf, type CancelOptions } from '../util/abort.js';
-import { assertKnownOptions, optionKeys } from '../util/known-options.js';
+import { kindOf, type CancelOptions } from '../util/abort.js';
+import { assertCallOptions, optionKeys } from '../util/known-options.js';
 import { launchTorProcess, type LaunchTorOptions } from '../process/launch-tor.js';
 import { Tor } from './tor.js';
 
@@ -14,7 +14,7 @@ export const DEFAULT_CONTROL_ENDPOINTS = [
 ] as const;
 
 /**
- * The keys of {@link ConnectTorOptions}: any other is a misspelt one (see assertKnownOptions). A
+ * The keys of {@link ConnectTorOptions}: any other is a misspelt one (see assertCallOptions). A
  * record of every key, so that the compiler refuses one missing here or one the options lack.
  */
 const CONNECT_TOR_OPTIONS = optionKeys<ConnectTorOptions>({
@@ -71,8 +71,7 @@ export const CONNECT_TIMEOUT_MS = 30_000;
 export async function connectTor(opts: ConnectTorOptions = {}): Promise<Tor> {
   // A JavaScript caller's null means no options (it threw a TypeError).
   opts ??= {};
-  assertCancelOptions(opts);
-  assertKnownOptions(opts, CONNECT_TOR_OPTIONS, 'connectTor');
+  assertCallOptions(opts, CONNECT_TOR_OPTIONS, 'connectTor');
   // Checked now: an endpoint object or a numeric password failed later as a bare TypeError, or
   // as an authentication failure naming the file `5`.
   for (const key of ['control', 'password', 'cookieFile'] as const) {
@@ -138,7 +137,7 @@ const LAUNCH_TOR_OPTIONS = optionKeys<LaunchTorOptions>({
  * @example const tor = await launchTor({ config: { DisableNetwork: 1 } });
  */
 export async function launchTor(opts: LaunchTorOptions = {}): Promise<Tor> {
-  if (opts !== null && typeof opts === 'object') assertKnownOptions(opts, LAUNCH_TOR_OPTIONS, 'launchTor');
+  assertCallOptions(opts, LAUNCH_TOR_OPTIONS, 'launchTor');
   const launched = await launchTorProcess(opts);
   return new Tor(launched.control, {
     version: launched.torVersion,

@@ -63,10 +63,11 @@ export function unknownOptionProblem(found: { near: string | undefined }): strin
 }
 
 /**
- * The known key `key` is most likely a misspelling of: the same but for case, else the closest
+ * The known name `key` is most likely a misspelling of: the same but for case, else the closest
  * within two edits, or a third of the longer name (`isolation` for isolate, `timout` for timeoutMs).
+ * Shared by option keys, endpoint keywords and tor's option names.
  */
-function nearest(key: string, known: readonly string[]): string | undefined {
+export function nearest(key: string, known: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
   const sameButCase = known.find((k) => k.toLowerCase() === lower);
   if (sameButCase !== undefined) return sameButCase;
