@@ -146,6 +146,38 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
     }
   });
 
+  it('tor.fetch with timeoutMs opens a connection of its own each time; an httpAgent with keepAlive keeps one under per-request timeouts', async () => {
+    const web = await webServer();
+    const kept = tor.httpAgent({ keepAlive: true, connectTimeoutMs: 60_000 });
+    const getWithTimeout = (path: string) =>
+      new Promise<string>((resolve, reject) => {
+        const req = http.get(`${web.url}${path}`, { agent: kept, timeout: 60_000 }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (d: string) => (body += d));
+          res.on('end', () => resolve(body));
+        });
+        req.on('timeout', () => req.destroy(new Error('timed out')));
+        req.on('error', reject);
+      });
+    try {
+      const fetched: string[] = [];
+      for (const path of ['/t1', '/t2', '/t3']) {
+        const res = await tor.fetch(`${web.url}${path}`, { timeoutMs: 60_000 });
+        fetched.push(connectionOf(await res.text())!);
+      }
+      assert.equal(new Set(fetched).size, 3, `connections: ${fetched.join(' ')}`);
+      const got: string[] = [];
+      for (const path of ['/a1', '/a2', '/a3']) got.push(connectionOf(await getWithTimeout(path))!);
+      assert.equal(new Set(got).size, 1, `connections: ${got.join(' ')}`);
+      // Each connection is one stream through tor: 3 for the fetches, 1 for the agent.
+      assert.equal((await streamsTo(web.port, 4)).length, 4);
+    } finally {
+      kept.destroy();
+      await closeServer(web.server);
+    }
+  });
+
   it('tor.fetch https with circuit: TLS runs over the pinned stream (an untrusted certificate -> TOR_SOCKS_TLS_FAILED)', async () => {
     const cert = makeTestCertificate({ ip: ['127.0.0.1'] });
     const secure = https.createServer(cert, (_req, res) => res.end('secure'));
