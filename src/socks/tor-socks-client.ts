@@ -148,8 +148,6 @@ export class TorSocksClient {
    * was opened on: an ES private field, so util.inspect and JSON never show the credentials.
    */
   readonly #dispatchers = new Map<string, PooledDispatcher>();
-  /** The dispatchers of fetches with a signal, each its own, until its request is done. */
-  readonly #fetchDispatchers = new Set<UndiciAgent>();
   /** Aborted by close(): what is still connecting or resolving ends at once, with TOR_SOCKS_CLOSED. */
   readonly #stop = new AbortController();
 
@@ -380,15 +378,10 @@ export class TorSocksClient {
       }, timerDelay(timeoutMs));
       signal = callerSignal ? AbortSignal.any([callerSignal, deadline.signal]) : deadline.signal;
     }
-    // undici does not cancel a connect in progress when the request is aborted, and a stream
-    // through tor can take long to open: a request with a signal gets its own dispatcher whose
-    // connects honour that signal (so an abort hangs up the SOCKS connection at once). It is
-    // closed gracefully once the response is handed over, which lets the body finish streaming;
-    // until then close() must find it, or a request in flight would outlive its client.
-    const own = signal ? createTorDispatcher(this.openerFor(circuit), { ...stream, signal }) : undefined;
-    if (own) this.#fetchDispatchers.add(own);
+    // With or without a signal, the request goes to the shared pool of its isolation and circuit:
+    // a connection it opens is opened under its signal (see fetchThrough), and a kept one is reused.
     try {
-      return await fetchThrough(own ?? this.dispatcherFor(createTorDispatcher, stream, circuit), input, signal ? { ...rest, signal } : rest);
+      return await fetchThrough(this.dispatcherFor(createTorDispatcher, stream, circuit), input, signal ? { ...rest, signal } : rest);
     } catch (err) {
       // The deadline passed (and the caller had not aborted first): whatever undici made of the
       // abort, or of the connect it cut short, the caller asked for a timeout and gets one.
@@ -401,12 +394,6 @@ export class TorSocksClient {
       throw err;
     } finally {
       if (timer) clearTimeout(timer);
-      if (own) {
-        own
-          .close()
-          .catch(() => undefined)
-          .finally(() => this.#fetchDispatchers.delete(own));
-      }
     }
   }
 
@@ -444,8 +431,6 @@ export class TorSocksClient {
     this.agents.clear();
     for (const { dispatcher } of this.#dispatchers.values()) dispatcher.destroy().catch(() => undefined);
     this.#dispatchers.clear();
-    for (const dispatcher of this.#fetchDispatchers) dispatcher.destroy().catch(() => undefined);
-    this.#fetchDispatchers.clear();
   }
 
   /** `close()`, for `using socks = new TorSocksClient(...)`. */

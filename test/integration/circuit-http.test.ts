@@ -146,7 +146,7 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
     }
   });
 
-  it('tor.fetch with timeoutMs opens a connection of its own each time; an httpAgent with keepAlive keeps one under per-request timeouts', async () => {
+  it('tor.fetch with timeoutMs or a signal reuses kept connections, as an httpAgent with keepAlive does under per-request timeouts', async () => {
     const web = await webServer();
     const kept = tor.httpAgent({ keepAlive: true, connectTimeoutMs: 60_000 });
     const getWithTimeout = (path: string) =>
@@ -162,16 +162,20 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
       });
     try {
       const fetched: string[] = [];
-      for (const path of ['/t1', '/t2', '/t3']) {
-        const res = await tor.fetch(`${web.url}${path}`, { timeoutMs: 60_000 });
+      const inits = [{ timeoutMs: 60_000 }, { timeoutMs: 60_000 }, { signal: new AbortController().signal }, { timeoutMs: 60_000 }, { timeoutMs: 60_000 }];
+      for (const [i, init] of inits.entries()) {
+        const res = await tor.fetch(`${web.url}/t${i}`, init);
         fetched.push(connectionOf(await res.text())!);
       }
-      assert.equal(new Set(fetched).size, 3, `connections: ${fetched.join(' ')}`);
+      // undici counts a connection free a moment after handing its body over, so a request right
+      // after another may open a second one; every later one finds one of the two free.
+      const fetchConnections = new Set(fetched).size;
+      assert.ok(fetchConnections <= 2, `connections: ${fetched.join(' ')}`);
       const got: string[] = [];
       for (const path of ['/a1', '/a2', '/a3']) got.push(connectionOf(await getWithTimeout(path))!);
       assert.equal(new Set(got).size, 1, `connections: ${got.join(' ')}`);
-      // Each connection is one stream through tor: 3 for the fetches, 1 for the agent.
-      assert.equal((await streamsTo(web.port, 4)).length, 4);
+      // Each connection is one stream through tor.
+      assert.equal((await streamsTo(web.port, fetchConnections + 1)).length, fetchConnections + 1);
     } finally {
       kept.destroy();
       await closeServer(web.server);
