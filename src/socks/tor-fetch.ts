@@ -1,5 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { Agent, FormData as UndiciFormData, fetch as undiciFetch, type Dispatcher } from 'undici';
+import { Agent, Client, Dispatcher, FormData as UndiciFormData, Pool, fetch as undiciFetch, type buildConnector } from 'undici';
 import { TorAbortError, TorError, TorFetchError, TorInvalidValueError } from '../errors.js';
 import type { Circuit } from '../state/circuit.js';
 import type { TorSocksConnectOptions, TorStreamOpener } from './socks-options.js';
@@ -52,66 +51,102 @@ export function describeFetch(input: string | URL): string {
   return `fetching ${url.protocol}//${url.hostname}:${url.port || (url.protocol === 'https:' ? '443' : '80')}`;
 }
 
-/**
- * The fetch a dispatcher's connect is made for, with its signal (the caller's, merged with
- * `timeoutMs`), while that fetch waits for its response headers.
- *
- * Why: undici does not tell a connector which request it connects for, and does not cancel a
- * connect when the request is aborted, while a stream through tor can take long to open. undici
- * starts a connect from inside the dispatch of the request that needs it, so the connect runs in
- * that fetch's async context: read from here, its signal bounds the opening, and an abort hangs
- * up the SOCKS connection at once, while the connection, once open, is kept in the shared pool
- * for later fetches like any other. `live` turns false when the fetch has its headers (or
- * failed): a connect undici starts later from that context (a kept socket that closed, say)
- * serves another request, and so must not end with this fetch's signal.
- */
+/** A fetch with a signal (the caller's, merged with `timeoutMs`), while it waits for its response headers. */
 interface FetchScope {
   readonly signal: AbortSignal;
+  /** Turns false once the fetch has its headers (or failed): its signal then bounds no connect. */
   live: boolean;
 }
 
-const fetchScope = new AsyncLocalStorage<FetchScope>();
+/**
+ * The scope of the fetch whose request undici is dispatching, set only during that synchronous
+ * call (see {@link ScopedDispatcher}).
+ *
+ * Why: undici does not tell a connector which request it connects for, and does not cancel a
+ * connect when the request is aborted, while a stream through tor can take long to open. But a
+ * connection (a `Client` of the origin's pool) connects inside the dispatch of the request that
+ * needs it, or in a microtask right after. So each connection remembers the scope of the request
+ * last dispatched to it (see {@link TorClient}), and a connect is opened under that fetch's signal:
+ * an abort hangs up the SOCKS connection at once. Once open, the connection is the pool's, for
+ * later fetches like any other.
+ */
+let dispatching: FetchScope | undefined;
+
+/** Sends a fetch's requests (redirects included) to the shared dispatcher, marking them as its. */
+class ScopedDispatcher extends Dispatcher {
+  constructor(
+    private readonly shared: Dispatcher,
+    private readonly scope: FetchScope,
+  ) {
+    super();
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const outer = dispatching;
+    dispatching = this.scope;
+    try {
+      return this.shared.dispatch(options, handler);
+    } finally {
+      dispatching = outer;
+    }
+  }
+}
+
+/** Opens a stream through tor for undici, under `signal` when one is given. */
+type TorConnect = (options: buildConnector.Options, callback: buildConnector.Callback, signal: AbortSignal | undefined) => void;
 
 /**
- * Fetches with a signal still waiting for their headers. While an AsyncLocalStorage is in use,
- * Node 20 runs a hook at every promise made anywhere in the process (a loop of awaits ran about
- * 3 times slower with one on, measured here), so the scope is turned off whenever no such fetch is
- * waiting.
+ * One connection of an origin's pool, whose connects are opened under the signal of the request
+ * last dispatched to it (see {@link dispatching}). Not the scope it was created in: a pool makes
+ * a spare connection ahead, inside the dispatch of an earlier request.
  */
-let scopedFetches = 0;
+class TorClient extends Client {
+  readonly #last: { scope?: FetchScope | undefined };
+
+  constructor(origin: URL, options: Client.Options, connect: TorConnect) {
+    const last: { scope?: FetchScope | undefined } = {};
+    super(origin, { ...options, connect: (o, callback) => connect(o, callback, last.scope?.live ? last.scope.signal : undefined) });
+    this.#last = last;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    this.#last.scope = dispatching;
+    return super.dispatch(options, handler);
+  }
+}
 
 /**
  * An undici `Agent` whose connections are streams through tor: its `connect` opens the stream with
  * our SOCKS client (hostnames resolved by tor) and starts TLS for `https:` (SNI = the URL's host,
  * ALPN http/1.1). One dispatcher per isolation token, because a pooled connection keeps the
- * circuit it was opened on. A connect made for a fetch with a signal ends with that signal (see
- * {@link FetchScope}).
+ * circuit it was opened on. A connection opened for a fetch with a signal is opened under that
+ * signal (see {@link dispatching}).
  * @param stream options for every stream (isolate, socksPort...)
  */
 export function createTorDispatcher(open: TorStreamOpener, stream: TorSocksConnectOptions = {}): Agent {
-  return new Agent({
-    connect: (options, callback) => {
-      const https = options.protocol === 'https:';
-      if (!https && options.protocol !== 'http:') {
-        callback(new TorInvalidValueError('URL scheme', `${options.protocol} cannot be fetched through tor (http: and https: can)`), null);
-        return;
-      }
-      const port = options.port ? Number(options.port) : https ? 443 : 80;
-      const connectOptions: TorSocksConnectOptions = { ...stream };
-      const scope = fetchScope.getStore();
-      if (scope?.live) connectOptions.signal = scope.signal;
-      if (https) {
-        connectOptions.tls = {
-          ALPNProtocols: ['http/1.1'],
-          ...(options.servername ? { servername: options.servername } : {}),
-        };
-      }
-      open({ host: options.hostname, port }, connectOptions).then(
-        (socket) => callback(null, socket),
-        (err: Error) => callback(err, null),
-      );
-    },
-  });
+  const connect: TorConnect = (options, callback, signal) => {
+    const https = options.protocol === 'https:';
+    if (!https && options.protocol !== 'http:') {
+      callback(new TorInvalidValueError('URL scheme', `${options.protocol} cannot be fetched through tor (http: and https: can)`), null);
+      return;
+    }
+    const port = options.port ? Number(options.port) : https ? 443 : 80;
+    const connectOptions: TorSocksConnectOptions = { ...stream };
+    if (signal) connectOptions.signal = signal;
+    if (https) {
+      connectOptions.tls = {
+        ALPNProtocols: ['http/1.1'],
+        ...(options.servername ? { servername: options.servername } : {}),
+      };
+    }
+    open({ host: options.hostname, port }, connectOptions).then(
+      (socket) => callback(null, socket),
+      (err: Error) => callback(err, null),
+    );
+  };
+  // undici's own pool of an origin, made of our connections.
+  const connection = (origin: URL, options: object): Dispatcher => new TorClient(origin, options as Client.Options, connect);
+  return new Agent({ factory: (origin, options) => new Pool(origin, { ...options, factory: connection }) });
 }
 
 /**
@@ -170,17 +205,13 @@ export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, 
   const scope: FetchScope | undefined = signal ? { signal, live: true } : undefined;
   const body = formDataOfUndici(init.body);
   try {
-    const request = { ...(init as object), ...(body === undefined ? {} : { body }), dispatcher } as Parameters<typeof undiciFetch>[1];
-    if (scope === undefined) return (await undiciFetch(input, request)) as unknown as Response;
-    scopedFetches++;
-    try {
-      return (await fetchScope.run(scope, () => undiciFetch(input, request))) as unknown as Response;
-    } finally {
-      scope.live = false;
-      if (--scopedFetches === 0) fetchScope.disable();
-    }
+    const via = scope ? new ScopedDispatcher(dispatcher, scope) : dispatcher;
+    const request = { ...(init as object), ...(body === undefined ? {} : { body }), dispatcher: via } as Parameters<typeof undiciFetch>[1];
+    return (await undiciFetch(input, request)) as unknown as Response;
   } catch (err) {
     throw fetchFailure(err, what, signal);
+  } finally {
+    if (scope) scope.live = false;
   }
 }
 

@@ -82,13 +82,16 @@ describe('socks client: fetch keeps connections, with or without a signal', () =
     assert.equal(fake.connections[0]!.closed, false);
   });
 
-  it('an abort while tor opens the stream hangs up that SOCKS connection at once; a request opening beside it goes on', async () => {
+  it('an abort while tor opens the stream hangs up that SOCKS connection at once; requests opening beside it go on', async () => {
     const ac = new AbortController();
     // Observed from the start: it must not reject unhandled while the test waits.
     const aborted = outcome(client.fetch('http://slow.example/a', { signal: ac.signal }));
     await waitUntil(() => fake.connections.some((c) => c.request !== undefined), 'the first SOCKS request');
-    const beside = outcome(client.fetch('http://slow.example/b'));
-    await waitUntil(() => fake.connections.filter((c) => c.request !== undefined).length === 2, 'both SOCKS requests');
+    // One with a signal of its own, one without: the pool made a spare connection inside the
+    // first request's dispatch, and that one must not open under the first request's signal.
+    const beside = outcome(client.fetch('http://slow.example/b', { signal: new AbortController().signal }));
+    const plain = outcome(client.fetch('http://slow.example/c'));
+    await waitUntil(() => fake.connections.filter((c) => c.request !== undefined).length === 3, 'the three SOCKS requests');
     const [mine] = fake.connections.filter((c) => c.request !== undefined);
     ac.abort();
     const gaveUp = await within(aborted, 2_000, 'the aborted fetch');
@@ -97,9 +100,27 @@ describe('socks client: fetch keeps connections, with or without a signal', () =
     await settleWithin(mine!.whenClosed, 2_000, 'the SOCKS connection of the aborted fetch closing');
     assert.equal(fake.connections.filter((c) => c.closed).length, 1, 'the other SOCKS connection was closed too');
     openGate();
-    const res = await within(beside, 5_000, 'the fetch beside it');
-    assert.ok(res.ok, String(!res.ok && res.error));
-    assert.match(await res.value.text(), /^ok \/b /);
+    for (const [path, fetching] of [['/b', beside], ['/c', plain]] as const) {
+      const res = await within(fetching, 5_000, `the fetch of ${path} beside it`);
+      assert.ok(res.ok, `${path}: ${String(!res.ok && res.error)}`);
+      assert.match(await res.value.text(), new RegExp(`^ok ${path} `));
+    }
+  });
+
+  it('a request with a body (a stream, which undici dispatches a moment later) hangs up the same way', async () => {
+    const ac = new AbortController();
+    const body = new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('payload'));
+        controller.close();
+      },
+    });
+    const posting = outcome(client.fetch('http://slow.example/post', { method: 'POST', body, duplex: 'half', signal: ac.signal } as RequestInit));
+    await waitUntil(() => fake.connections.some((c) => c.request !== undefined), 'the SOCKS request');
+    ac.abort();
+    const gaveUp = await within(posting, 2_000, 'the aborted fetch');
+    assert.ok(!gaveUp.ok && gaveUp.error instanceof TorAbortError, String(!gaveUp.ok && gaveUp.error));
+    await settleWithin(fake.connections[0]!.whenClosed, 2_000, 'the SOCKS connection closing');
   });
 
   it('an abort while waiting for the answer hangs up that connection: it is not kept', async () => {
