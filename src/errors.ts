@@ -167,18 +167,23 @@ export class UnknownEndpointError extends TorError {
   declare readonly code: 'TOR_ENDPOINT_UNKNOWN';
   readonly prefix: string;
   readonly known: readonly string[];
+  /** A registered prefix close to `prefix` (a likely typo: `tro` for `tor`), if any. */
+  readonly suggestion: string | undefined;
 
   /**
    * @param otherRole - a plugin for `prefix` exists, for the other role only (`onion:` given to
    *   connect(), say): the message says where it belongs.
+   * @param suggestion - a registered prefix close to `prefix`, and whether it is of the other role
    */
-  constructor(prefix: string, known: readonly string[], role?: 'client' | 'server', otherRole = false) {
+  constructor(prefix: string, known: readonly string[], role?: 'client' | 'server', otherRole = false, suggestion?: { prefix: string; otherRole: boolean }) {
     const what = role ? `${role} endpoint type` : 'endpoint type';
     const where = role === 'client' ? 'a server endpoint, for listen()' : 'a client endpoint, for connect()';
     const why = otherRole && role ? `"${prefix}" is ${where}, not a ${what}` : `unknown ${what} "${prefix}"`;
-    super('TOR_ENDPOINT_UNKNOWN', `${why}; known: ${known.length ? known.join(', ') : '(none)'}`);
+    const guess = suggestion === undefined ? '' : ` (did you mean "${suggestion.prefix}"${suggestion.otherRole && role ? `, ${where}` : ''}?)`;
+    super('TOR_ENDPOINT_UNKNOWN', `${why}${guess}; known: ${known.length ? known.join(', ') : '(none)'}`);
     this.prefix = prefix;
     this.known = known;
+    this.suggestion = suggestion?.prefix;
   }
 }
 

@@ -80,6 +80,32 @@ describe('plugin registry', () => {
     assert.throws(() => r.get('nope'), (err: unknown) => err instanceof UnknownEndpointError && err.known.length === 3);
   });
 
+  it('names a registered prefix close to a misspelt one, and says when it is of the other role', () => {
+    const r = createDefaultRegistry();
+    const cases: Array<[string, 'client' | 'server', string | undefined, string]> = [
+      ['tro', 'client', 'tor', 'unknown client endpoint type "tro" (did you mean "tor"?); known: tcp, tls, tor, unix'],
+      ['TPC', 'server', 'tcp', 'unknown server endpoint type "TPC" (did you mean "tcp"?); known: onion, tcp, tls, unix'],
+      ['onoin', 'client', 'onion', 'unknown client endpoint type "onoin" (did you mean "onion", a server endpoint, for listen()?); known: tcp, tls, tor, unix'],
+      ['tro', 'server', 'tor', 'unknown server endpoint type "tro" (did you mean "tor", a client endpoint, for connect()?); known: onion, tcp, tls, unix'],
+      ['xyz', 'client', undefined, 'unknown client endpoint type "xyz"; known: tcp, tls, tor, unix'],
+      // Two edits from tcp, and a network of its own: no guess.
+      ['i2p', 'client', undefined, 'unknown client endpoint type "i2p"; known: tcp, tls, tor, unix'],
+    ];
+    for (const [prefix, role, suggestion, message] of cases) {
+      assert.throws(
+        () => r.get(prefix, role),
+        (err: unknown) => {
+          assert.ok(err instanceof UnknownEndpointError);
+          assert.equal(err.suggestion, suggestion, prefix);
+          assert.equal(err.message, message);
+          return true;
+        },
+      );
+    }
+    // A registered prefix of the other role is said as such, not guessed at.
+    assert.throws(() => r.get('onion', 'client'), (err: unknown) => err instanceof UnknownEndpointError && err.suggestion === undefined);
+  });
+
   it('builds a separate default registry with the five built-ins on every call', () => {
     const a = createDefaultRegistry();
     const b = createDefaultRegistry();
