@@ -92,6 +92,30 @@ class ScopedDispatcher extends Dispatcher {
   }
 }
 
+/**
+ * A dispatcher that hands each request of a fetch (its redirects included) to the pool `current()`
+ * gives at that moment. Why: the pool a fetch started on can be closed while the fetch waits for an
+ * answer that redirects (closeKeptConnections, a NEWNYM, its circuit closing, too many isolation
+ * keys): a closed undici pool lets the requests in flight finish but refuses the next hop ("The
+ * client is closed"), which belongs to the same fetch. The pool that replaced it takes that hop,
+ * on a new connection, as it takes new fetches.
+ * @param current the pool for the fetch's isolation and circuit; it may throw (a closed client)
+ */
+export function currentDispatcher(current: () => Dispatcher): Dispatcher {
+  return new CurrentDispatcher(current);
+}
+
+class CurrentDispatcher extends Dispatcher {
+  constructor(private readonly current: () => Dispatcher) {
+    super();
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    // A throw here rejects the fetch (undici dispatches inside a promise), with this error as cause.
+    return this.current().dispatch(options, handler);
+  }
+}
+
 /** Opens a stream through tor for undici, under `signal` when one is given. */
 type TorConnect = (options: buildConnector.Options, callback: buildConnector.Callback, signal: AbortSignal | undefined) => void;
 

@@ -237,6 +237,32 @@ describe('socks client: fetch pools under load', () => {
     await assertNoConnectionLeft();
   });
 
+  it('closeKeptConnections() while fetches wait for a redirect: their next hops open new connections, and the fetches succeed', async () => {
+    const inits = [{}, { timeoutMs: 60_000 }, { signal: new AbortController().signal }];
+    const targets = ['http://other.example/landed', '/landed'];
+    const fetches = inits.flatMap((init) => targets.map((to) => outcome(client.fetch(`http://web.example/hold?to=${encodeURIComponent(to)}`, init))));
+    await waitUntil(() => held.length === fetches.length, 'every first hop at the web server');
+    client.closeKeptConnections();
+    for (const release of held.splice(0)) release();
+    for (const [i, fetching] of fetches.entries()) {
+      const r = await within(fetching, 5_000, `fetch #${i}`);
+      assert.ok(r.ok, `#${i}: ${String(!r.ok && r.error)}`);
+      assert.match(await r.value.text(), /^ok GET \/landed 0$/);
+    }
+    await assertNoConnectionLeft();
+  });
+
+  it('a fetch whose pool is closed for being the oldest of too many (isolation tokens) still follows its redirect', async () => {
+    const waiting = outcome(client.fetch(`http://web.example/hold?to=${encodeURIComponent('/landed')}`, { isolate: 'first', timeoutMs: 60_000 }));
+    await waitUntil(() => held.length === 1, 'the first hop at the web server');
+    // 32 more tokens: the first one's pool is the oldest, and is closed.
+    for (let i = 0; i < 32; i++) await (await client.fetch(`http://web.example/t${i}`, { isolate: `other${i}` })).text();
+    held.splice(0)[0]!();
+    const r = await within(waiting, 5_000, 'the first fetch');
+    assert.ok(r.ok, String(!r.ok && r.error));
+    assert.match(await r.value.text(), /^ok GET \/landed 0$/);
+  });
+
   it('close() in the middle ends every fetch at once with TOR_SOCKS_CLOSED, whatever it was doing, and closes every connection', async () => {
     const fetches: Array<Promise<Settled<Response>>> = [];
     for (let i = 0; i < 20; i++) {
