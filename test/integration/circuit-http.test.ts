@@ -94,7 +94,6 @@ describe('fetch and httpAgent over a chosen circuit (integration, private test n
   it('two fetches with two circuits, at once, each over its own; no connection serves two circuits, or a circuit and none', async () => {
     const web = await webServer();
     try {
-      // No timeoutMs or signal: a fetch with one gets a dispatcher of its own, which keeps nothing.
       const fetchText = async (path: string, circuit: Circuit | string) => (await tor.fetch(`${web.url}${path}`, { circuit })).text();
       // One given as a Circuit, the other as its id.
       const [a, b] = await Promise.all([fetchText('/1', first), fetchText('/2', second.id)]);

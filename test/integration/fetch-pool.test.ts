@@ -33,10 +33,7 @@ describe('tor.fetch pools (integration, private test network)', function () {
   const openStreams = () => [...state.streams.values()].filter((s) => s.target.port === webPort).length;
 
   before(async () => {
-    // A private test network already running (its TORCON_TESTNET_DIR and TOR_CONTROL set, as by
-    // `torcon testnet start` or an earlier suite), else the suite's own.
-    const control = process.env['TORCON_TESTNET_DIR'] && process.env['TOR_CONTROL'] ? process.env['TOR_CONTROL'] : (await sharedTestNetwork()).controlEndpoint;
-    tor = await connectTor({ control });
+    tor = await connectTor({ control: (await sharedTestNetwork()).controlEndpoint });
     state = await tor.getState();
     const relays = [...state.routers.values()].map((r) => r.nickname).sort();
     assert.ok(relays.length >= 3, `the test network has ${relays.length} relays`);
