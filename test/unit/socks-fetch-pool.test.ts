@@ -136,6 +136,29 @@ describe('socks client: fetch keeps connections, with or without a signal', () =
     assert.match(await (await client.fetch('http://web.example/after', { timeoutMs: 60_000 })).text(), /^ok \/after /);
   });
 
+  it('one signal shared by many fetches (a shutdown signal) gathers no listeners: no leak warning, and it still aborts', async function () {
+    this.timeout(30_000);
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const shutdown = new AbortController();
+      // undici warns past 1,500 listeners on one signal.
+      for (let i = 0; i < 1_600; i++) await (await client.fetch(`http://web.example/${i}`, { signal: shutdown.signal })).text();
+      const waiting = outcome(client.fetch('http://web.example/never', { signal: shutdown.signal }));
+      await waitUntil(() => unanswered.length > 0, 'the request at the web server');
+      const reason = new Error('shutting down');
+      shutdown.abort(reason);
+      const gaveUp = await within(waiting, 2_000, 'the aborted fetch');
+      assert.ok(!gaveUp.ok && gaveUp.error instanceof TorAbortError && gaveUp.error.cause === reason, String(!gaveUp.ok && gaveUp.error));
+      // A warning is emitted on the next tick.
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.map((w) => w.name), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it("the connect of a redirect is hung up by the request's signal too", async () => {
     const ac = new AbortController();
     const following = outcome(client.fetch('http://web.example/to-slow', { signal: ac.signal }));
