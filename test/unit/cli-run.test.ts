@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Writable } from 'node:stream';
+import { buildProgram } from '../../src/cli/program.js';
+import { Interrupted } from '../../src/cli/errors.js';
+import { TorAbortError } from '../../src/errors.js';
 
 /**
  * `torcon run` with apps that misuse listen(), on a `tcp:` endpoint (the same hook and announcement
@@ -104,5 +108,35 @@ describe('cli: torcon run announces what each endpoint kind does, and an app not
     const lines = r.stderr.match(/^torcon run: pid \d+ listens on 127\.0\.0\.1:\d+, not on \$PORT \(onion:80\): to serve there, pass process\.env\.PORT to listen\(\) as it is \(Number\(\) of it is NaN\)$/gm);
     assert.equal(lines?.length, 1, r.stderr);
     assert.doesNotMatch(r.stderr, /publishing/);
+  });
+});
+
+describe('cli: torcon run interrupted before the app started', function () {
+  this.timeout(20_000);
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-run-unit-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('does not start the app and exits as interrupted (TOR_ABORTED, so 128+signal)', async () => {
+    // A SIGTERM (docker stop, a supervisor) or Ctrl-C that came while torcon itself was starting
+    // (checking --port loads the library): the abort had already happened when run began to
+    // listen for it, the app was started all the same, never got the signal, and ran on.
+    const marker = path.join(dir, 'started');
+    const app = path.join(dir, 'marks.mjs');
+    await writeFile(app, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\n`);
+    const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
+    const abort = new AbortController();
+    abort.abort(new Interrupted('SIGTERM'));
+    const program = buildProgram({ out: sink(), err: sink(), interactive: false }, abort.signal);
+    const savedExitCode = process.exitCode;
+    try {
+      const error = await program.parseAsync(['run', '--port', 'tcp:0', '--', process.execPath, app], { from: 'user' }).then(() => undefined, (e: unknown) => e);
+      assert.ok(error instanceof TorAbortError, String(error));
+      await assert.rejects(access(marker), { code: 'ENOENT' }, 'the app was started');
+    } finally {
+      process.exitCode = savedExitCode;
+    }
   });
 });

@@ -6,6 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import os from 'node:os';
 import type { Command } from 'commander';
 import type { Tor } from '../../tor/tor.js';
+import { TorAbortError } from '../../errors.js';
 import type { CliContext } from '../context.js';
 import { connectOptions, untilAborted } from '../context.js';
 import { passSignalsOn, signalApp, spawnApp } from '../app-signals.js';
@@ -114,6 +115,10 @@ export function addServeCommands(program: Command, ctx: CliContext): void {
         // In the environment, not on a command line that `ps` shows: connectTor reads it.
         ...(password ? { TOR_CONTROL_PASSWORD: password } : {}),
       };
+      // An interrupt that came while torcon was starting (checking --port loads the library) has
+      // already fired: the listener below would never hear it, and the app would run on, its
+      // signal lost. Not started, then; the exit code says which signal, as for every command.
+      if (ctx.signal.aborted) throw new TorAbortError('starting the app', { cause: ctx.signal.reason });
       println(ctx.output.err, `run: ${command.join(' ')}  (PORT=${redactEndpoint(opts.port)}, torcon/register loaded)`);
       const child = spawnApp(command[0]!, command.slice(1), env);
       // The app is in a session of its own (see app-signals.ts): whether the interrupt came from
