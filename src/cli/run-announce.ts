@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 import { endpointListenDescription } from '../register.js';
 import { redactEndpoint } from '../util/endpoint-grammar.js';
 import { CLIENT_AUTH_HINT, clientAuthLines } from './client-auth-lines.js';
@@ -15,6 +16,7 @@ import { CLIENT_AUTH_HINT, clientAuthLines } from './client-auth-lines.js';
  *     torcon run: publishing onion:80 for pid 1234…
  *     torcon run: onion:80 is http://<56 chars>.onion/ (the app listens on 127.0.0.1:PORT)
  *
+ * (`https://` for a server that speaks TLS itself),
  * (for other endpoints, which are not published: `listening on tcp:8080 for pid 1234…`, then
  * `tcp:8080 is 127.0.0.1:8080`),
  *
@@ -91,7 +93,7 @@ function announce(server: net.Server, description: string): void {
   // Where the app listens is news only when the address is elsewhere (an onion service's).
   const local = server.address();
   const where = isOnion(description) && local && typeof local === 'object' ? ` (the app listens on ${local.address}:${local.port})` : '';
-  say(`${redactEndpoint(description)} is ${urlOf(endpoint.address, server.onionAddress !== undefined)}${where}`);
+  say(`${redactEndpoint(description)} is ${urlOf(endpoint.address, server.onionAddress !== undefined, server instanceof tls.Server)}${where}`);
   // clientAuth=: the app cannot pass the keys on, and they are generated anew for this service,
   // so they come here, beside the address, the one time they are known.
   const keys = clientAuthLines(endpoint);
@@ -109,12 +111,17 @@ function isOnion(description: string): boolean {
   return description.slice(0, description.indexOf(':')).toLowerCase() === 'onion';
 }
 
-/** `x.onion:80` → `http://x.onion/`; other ports keep theirs; non-onion endpoints print as they are. */
-function urlOf(address: string, onion: boolean): string {
+/**
+ * `x.onion:80` → `http://x.onion/`; other ports keep theirs; non-onion endpoints print as they are.
+ * A server that speaks TLS itself (`https.createServer`, `http2.createSecureServer`) gets
+ * `https://`, without its default port 443: `http://x.onion:443/` would send plain HTTP to it.
+ */
+function urlOf(address: string, onion: boolean, secure: boolean): string {
   if (!onion) return address;
   const m = /^(.*):(\d+)$/.exec(address);
   if (!m) return address;
-  return m[2] === '80' ? `http://${m[1]}/` : `http://${m[1]}:${m[2]}/`;
+  const [scheme, defaultPort] = secure ? ['https', '443'] : ['http', '80'];
+  return m[2] === defaultPort ? `${scheme}://${m[1]}/` : `${scheme}://${m[1]}:${m[2]}/`;
 }
 
 function say(text: string): void {

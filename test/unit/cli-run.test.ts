@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Writable } from 'node:stream';
 import { buildProgram } from '../../src/cli/program.js';
 import { Interrupted } from '../../src/cli/errors.js';
@@ -138,5 +138,55 @@ describe('cli: torcon run interrupted before the app started', function () {
     } finally {
       process.exitCode = savedExitCode;
     }
+  });
+});
+
+describe('cli: torcon run announces an https:// URL for a server that speaks TLS', function () {
+  this.timeout(20_000);
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-run-unit-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('https and http2 secure servers: https://, without 443; plain http keeps http:// (no tor: a stand-in onion plugin)', async () => {
+    const host = `${'a'.repeat(56)}.onion`;
+    const app = path.join(dir, 'tls-app.mjs');
+    const dist = path.resolve(here, '../../src');
+    await writeFile(
+      app,
+      [
+        "import http from 'node:http';",
+        "import https from 'node:https';",
+        "import http2 from 'node:http2';",
+        `import { pluginRegistry } from ${JSON.stringify(pathToFileURL(path.join(dist, 'di/container.js')).href)};`,
+        // What the onion plugin resolves with, as far as the announcement reads it (no tor here).
+        'pluginRegistry().register({ prefix: "stand-in", listen: async (server, parsed) => {',
+        "  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));",
+        `  return { address: ${JSON.stringify(host)} + ':' + parsed.args[0], hostname: ${JSON.stringify(host)}, close: async () => undefined };`,
+        '} });',
+        // No key or certificate: nothing here makes a TLS handshake.
+        'const servers = [[https.createServer(), 443], [http2.createSecureServer(), 443], [https.createServer(), 8443], [http.createServer(), 443], [http.createServer(), 80]];',
+        'for (const [server, port] of servers) {',
+        '  await new Promise((resolve) => server.listen(`stand-in:${port}`, resolve));',
+        '  server.close();',
+        '}',
+      ].join('\n'),
+    );
+    const announce = pathToFileURL(path.join(dist, 'cli/run-announce.js')).href;
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', announce, app], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.once('close', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stderr.match(/^torcon run: stand-in:\d+ is .*$/gm), [
+      `torcon run: stand-in:443 is https://${host}/`,
+      `torcon run: stand-in:443 is https://${host}/`,
+      `torcon run: stand-in:8443 is https://${host}:8443/`,
+      `torcon run: stand-in:443 is http://${host}:443/`,
+      `torcon run: stand-in:80 is http://${host}/`,
+    ]);
   });
 });
