@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { editDistance } from './util/known-options.js';
+import { nearestPrefix } from './util/known-options.js';
 import type { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
@@ -207,7 +207,7 @@ function warnOfLikelyTypo(args: readonly unknown[]): void {
   warned.add(path);
   const prefix = m[1]!.toLowerCase();
   const known = pluginRegistry().prefixes('server');
-  const near = known.find((k) => editDistance(prefix, k) <= (k.length > 3 ? 2 : 1));
+  const near = nearestPrefix(prefix, known);
   const guess = near !== undefined ? ` Did you mean ${near}${path.slice(prefix.length)}?` : '';
   process.emitWarning(
     `listen(${JSON.stringify(path)}) goes to Node as a unix socket path: "${m[1]}:" is no server endpoint ` +

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { injectable, injectAll } from 'tsyringe';
 import { DuplicateEndpointError, EndpointArgumentError, UnknownEndpointError } from '../errors.js';
 import { TOKENS } from '../di/tokens.js';
-import { nearest } from '../util/known-options.js';
+import { nearestPrefix } from '../util/known-options.js';
 import type { EndpointPlugin, EndpointRole } from './plugin-types.js';
 
 /**
@@ -56,9 +56,8 @@ export class PluginRegistry {
   get(prefix: string, role?: EndpointRole): EndpointPlugin {
     const plugin = this.#plugins.get(prefix.toLowerCase());
     if (plugin && (!role || supports(plugin, role))) return plugin;
-    // A typo of a registered prefix (`tro:`, `onoin:`) is named, whichever role it has. Prefixes
-    // are short: one edit (a swap counts as one), or `i2p:` would be taken for `tcp:`.
-    const near = plugin === undefined ? nearest(prefix, this.prefixes(), 1) : undefined;
+    // A typo of a registered prefix (`tro:`, `onoin:`) is named, whichever role it has.
+    const near = plugin === undefined ? nearestPrefix(prefix, this.prefixes()) : undefined;
     const suggestion = near === undefined ? undefined : { prefix: near, otherRole: role !== undefined && !supports(this.#plugins.get(near)!, role) };
     throw new UnknownEndpointError(prefix, this.prefixes(role), role, plugin !== undefined, suggestion);
   }

@@ -66,10 +66,8 @@ export function unknownOptionProblem(found: { near: string | undefined }): strin
  * The known name `key` is most likely a misspelling of: the same but for case, else the closest
  * within two edits, or a third of the longer name (`isolation` for isolate, `timout` for timeoutMs).
  * Shared by option keys, endpoint keywords and tor's option names.
- * @param maxEdits - fewer edits allowed, for short names where two edits reach an unrelated word
- *   (`i2p` is two edits from `tcp`)
  */
-export function nearest(key: string, known: readonly string[], maxEdits = Infinity): string | undefined {
+export function nearest(key: string, known: readonly string[]): string | undefined {
   const lower = key.toLowerCase();
   const sameButCase = known.find((k) => k.toLowerCase() === lower);
   if (sameButCase !== undefined) return sameButCase;
@@ -77,7 +75,26 @@ export function nearest(key: string, known: readonly string[], maxEdits = Infini
   let bestDistance = Infinity;
   for (const k of known) {
     const d = editDistance(lower, k.toLowerCase());
-    if (d <= Math.min(maxEdits, Math.max(2, Math.floor(Math.max(key.length, k.length) / 3))) && d < bestDistance) {
+    if (d <= Math.max(2, Math.floor(Math.max(key.length, k.length) / 3)) && d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/**
+ * The endpoint prefix a misspelt one most likely meant (`tro` for tor, `onoin` for onion): within
+ * one edit of a prefix of up to three letters, two of a longer one (a swap counts as one). Prefixes
+ * are short, and two edits reach unrelated ones (`i2p` is two from `tcp`).
+ */
+export function nearestPrefix(prefix: string, known: readonly string[]): string | undefined {
+  const lower = prefix.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of known) {
+    const d = editDistance(lower, k.toLowerCase());
+    if (d <= (k.length > 3 ? 2 : 1) && d < bestDistance) {
       best = k;
       bestDistance = d;
     }
