@@ -69,6 +69,32 @@ export class StreamHandoff {
     for (const [key, p] of this.pins) if (p === party) this.pins.delete(key);
   }
 
+  /** Told when a state on this connection changes its attacher (see {@link onAttacherChange}). */
+  private readonly attacherChangeListeners = new Set<() => void>();
+
+  /**
+   * Calls `listener` whenever a state on this connection sets another attacher or clears it. The
+   * Tor handle closes the connections its fetch and agents keep then: a request on a kept
+   * connection opens no stream, so it would go over the circuit an earlier choice made, and the
+   * attacher now in place would never be asked.
+   * @returns a function that stops the calls
+   */
+  onAttacherChange(listener: () => void): () => void {
+    this.attacherChangeListeners.add(listener);
+    return () => this.attacherChangeListeners.delete(listener);
+  }
+
+  /** A state on this connection set another attacher or cleared it. */
+  attacherChanged(): void {
+    for (const listener of this.attacherChangeListeners) {
+      try {
+        listener();
+      } catch (err) {
+        log('attacher change listener failed: %s', err);
+      }
+    }
+  }
+
   /** Whether `party` has an attacher; the first one set answers the streams nobody pinned. */
   setAttaching(party: object, on: boolean): void {
     if (on) {

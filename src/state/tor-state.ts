@@ -1314,6 +1314,10 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    * gives (it gives up after two minutes) or take one from an attacher that was set aside. Setting
    * the same attacher again changes nothing.
    *
+   * Setting another attacher, or clearing it, also closes the connections that the Tor handle's
+   * `fetch` and `httpAgent()` agents keep for reuse (see StreamHandoff.onAttacherChange): a request
+   * on one opens no stream, and would go over the circuit an earlier choice made.
+   *
    * On a state built with `new` and not started yet, the attacher is only kept: `start()` sets it
    * to work (tor's setting included) once the state follows tor's streams.
    *
@@ -1327,6 +1331,8 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     if (attacher !== null && typeof attacher !== 'function') throw new TorInvalidValueError('attacher', 'must be a function or null');
     const replaced = attacher !== this.attacher;
     this.attacher = attacher;
+    // Connections kept for reuse carry streams placed before: requests on them must not bypass this choice.
+    if (replaced) this.handoff.attacherChanged();
     // Before start() the state sees no stream: tor would leave each new one waiting for it (and
     // other states on the connection would leave them to it). start() hands it the streams.
     if (!this.live) return;

@@ -13,6 +13,7 @@ import type { TorConnectOptions } from '../socks/socks-types.js';
 import { TorSocksClient, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions } from '../socks/tor-socks-client.js';
 import type { TorSocksConnectOptions } from '../socks/socks-options.js';
 import { refuseOnionOverCircuit } from '../socks/circuit-pin.js';
+import { streamHandoff } from '../state/stream-handoff.js';
 import { TorState, assertCircuitArgument, invalidStateOptions, type Circuit, type TorStateOptions } from '../state/tor-state.js';
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
@@ -207,9 +208,15 @@ export class Tor {
    * streams to a chosen circuit through this handle, which owns the live state.
    */
   get socks(): TorSocksClient {
-    return (this.socksClient ??= new TorSocksClient(this.control, {
-      circuitOpener: (circuit, target, opts) => this.connectOverCircuit(circuit, target, opts),
-    }));
+    if (this.socksClient === undefined) {
+      this.socksClient = new TorSocksClient(this.control, {
+        circuitOpener: (circuit, target, opts) => this.connectOverCircuit(circuit, target, opts),
+      });
+      // A kept connection is a stream on a circuit chosen before: after an attacher is set,
+      // replaced or cleared, requests must open new streams for the choice now in place to count.
+      streamHandoff(this.control).onAttacherChange(() => this.socksClient?.closeKeptConnections());
+    }
+    return this.socksClient;
   }
 
   private get onionServices(): OnionServiceManager {

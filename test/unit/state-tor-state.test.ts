@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +23,7 @@ import { Tor } from '../../src/tor/tor.js';
 import { TorConfig } from '../../src/config/tor-config.js';
 import type { Location } from '../../src/state/geoip-types.js';
 import { waitUntil } from '../support/settle.js';
+import { httpGetText } from '../support/http-get-text.js';
 import { FakeControlServer, keyValueReply } from '../support/fake-control-server.js';
 import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
@@ -1032,6 +1034,38 @@ describe('state: TorState against a fake control port', () => {
   });
 
   describe('attacher', () => {
+    it("a new attacher (or none) closes the connections fetch and agents keep: a request on one opens no stream, so no attacher would choose its circuit (found porting stem's scripts)", async () => {
+      const web = http.createServer((_req, res) => res.end('ok'));
+      const webPort = await new Promise<number>((resolve) => web.listen(0, '127.0.0.1', () => resolve((web.address() as net.AddressInfo).port)));
+      const socks = await startFakeSocksServer({ answer: () => ({ forwardTo: webPort }) });
+      try {
+        const h = await setup({ info: { 'net/listeners/socks': `"127.0.0.1:${socks.port}"` } });
+        const tor = new Tor(h.control, { version: '0.4.9.1', controlEndpoint: h.fake.endpoint });
+        const state = await tor.getState();
+        const agent = tor.httpAgent({ keepAlive: true });
+        const url = `http://127.0.0.1:${webPort}/`;
+        const kept = () => waitUntil(() => Object.values(agent.freeSockets).flat().length === 1, 'the connection kept for reuse');
+        assert.equal(await httpGetText(url, agent), 'ok');
+        await kept();
+        assert.equal(await httpGetText(url, agent), 'ok');
+        assert.equal(socks.connections.length, 1, 'the kept connection is reused while the attacher stays');
+        await kept();
+        await state.setAttacher(() => undefined);
+        assert.equal(await httpGetText(url, agent), 'ok');
+        assert.equal(socks.connections.length, 2, 'a request after setAttacher opens a new stream, which the attacher is asked about');
+        await kept();
+        await state.setAttacher(null);
+        assert.equal(await httpGetText(url, agent), 'ok');
+        assert.equal(socks.connections.length, 3, 'and one after the attacher was cleared, which tor places');
+        await state.close();
+        tor.socks.close();
+      } finally {
+        await socks.close();
+        web.closeAllConnections();
+        await new Promise((resolve) => web.close(resolve));
+      }
+    });
+
     it('sets __LeaveStreamsUnattached and attaches each new stream where the attacher says', async () => {
       const { fake, state } = await setup();
       fake.handle(/^(ATTACHSTREAM|CLOSESTREAM)/, () => ['250 OK']);
