@@ -45,5 +45,7 @@ export {
 } from './consensus-parser.js';
 export { parseExitPolicySummary, summaryAcceptsPort, type ExitPolicySummary, type PortRange } from './exit-policy.js';
 export { readMicrodescriptorPolicies, type MicrodescriptorPolicies } from './microdescriptors.js';
+export { parseServerDescriptor, type ServerDescriptor, type DescriptorBandwidth } from './server-descriptor.js';
+export { parseMicrodescriptor, type Microdescriptor } from './microdescriptor-parser.js';
 export { findClientProcess, listenerPeers, type ClientProcess, type FindClientProcessOptions, type SocketPeer } from './client-process.js';
 export type { GeoIpLookup, Location } from './geoip-types.js';
