@@ -2,75 +2,7 @@ import assert from 'node:assert/strict';
 import { TorProtocolError } from '../../src/errors.js';
 import { parseServerDescriptor } from '../../src/state/server-descriptor.js';
 import { parseMicrodescriptor } from '../../src/state/microdescriptor-parser.js';
-
-// A relay's server descriptor and microdescriptor as tor 0.4.9 gave them on the private test
-// network: `GETINFO desc/id/<FP>` on its client (UseMicrodescriptors 0) and `GETINFO md/id/<FP>`
-// on the relay (an authority) itself. Loopback addresses and test keys only.
-const REAL_DESC = [
-  'router auth0 127.0.0.1 26645 0 26646',
-  'identity-ed25519',
-  '-----BEGIN ED25519 CERT-----',
-  'AQQAB59eAbYAyYkUvAZs1FDfWH064LMiWHhVgMmVKc+KZxveljI2AQAgBADTOOme',
-  'Fu/WyG10Tns6R4GipWdR/DC3u8RVk31LtuF4OdzgRgeS/Vs7jJJBkEYF4xjKXjk+',
-  'feHXFVkH4oWO86Unkk/nxXrK0gniaXvzWFrtVBIoNWP0bNBRi0WlcpYpZAY=',
-  '-----END ED25519 CERT-----',
-  'master-key-ed25519 0zjpnhbv1shtdE57OkeBoqVnUfwwt7vEVZN9S7bheDk',
-  'platform Tor 0.4.9.11 on Linux',
-  'proto Conflux=1 Cons=1-2 Desc=1-4 DirCache=2 FlowCtrl=1-2 HSDir=2 HSIntro=4-5 HSRend=1-2 Link=3-5 LinkAuth=3 Microdesc=1-3 Padding=2 Relay=2-6',
-  'published 2026-11-27 13:32:02',
-  'fingerprint 34B0 3C0B 8381 E5BF EBAA D581 23F9 1095 1C85 D66D',
-  'uptime 70',
-  'bandwidth 1073741824 1073741824 147896',
-  'extra-info-digest B2ACB97244E9958CD33CF9098B17B655E97CE51D wV/GdkPFLDuOey2RU5ao90IIyip/upq/HzzDE75RcRw',
-  'caches-extra-info',
-  'onion-key',
-  '-----BEGIN RSA PUBLIC KEY-----',
-  'MIGJAoGBALOr7WQn7cb4klGIKj3idipI0fals4YgfrOgPYePoN4G+PhYE9dsQtJW',
-  'jSHcKaT8UDFOl3GeTdDBku80n0WVtd3vIJ8EB4wU37IpSMwXfrDLbjm5bXRV43Tz',
-  'QnBbkMEUD2WAvWgBsyXrwuASDA8jGZRRJchO/ZWu2xkOgRa4x3bTAgMBAAE=',
-  '-----END RSA PUBLIC KEY-----',
-  'signing-key',
-  '-----BEGIN RSA PUBLIC KEY-----',
-  'MIGJAoGBAL9Moc30QZFvPY9H7vnjD7b9dicI+WBNTEO3gD0ncW5gFy0JDGfSJHqa',
-  'ZnwcJVeURqC49pmBv80s5ifkEWaGYqaW4n6I5NciIY4P2xt+avyVrQ+0wyIOOB9Y',
-  'ORoWMDthSy+HdkzUExJrgYQCFQv6etGqa6A6dlPrmogC2Y+DNPyHAgMBAAE=',
-  '-----END RSA PUBLIC KEY-----',
-  'onion-key-crosscert',
-  '-----BEGIN CROSSCERT-----',
-  'fIdD9kkmG0Hqh2FfGdStdDv5RDJIYXrlXlhZ9GVHq8P6zYxhTawyNjdOQpPyetof',
-  'O43cVkoh+vKH7uaXHXXAjrUeDvpGG5p+h5MgJvcv5qph6jkLFfEzhuo0oIQWPXtJ',
-  'HRYzgi2vJsDv2L6444sWnRpGXz+L6V6FrB0+HYyBLyk=',
-  '-----END CROSSCERT-----',
-  'ntor-onion-key-crosscert 0',
-  '-----BEGIN ED25519 CERT-----',
-  'AQoAB58uAdM46Z4W79bIbXROezpHgaKlZ1H8MLe7xFWTfUu24Xg5AFvXm5e5FfYr',
-  '4A8A9d4UvohYQRRMU8NfWhU5NwyBJg++/6rAcLNloxnNMMoB/14sjF3NO0zgDuya',
-  'BLladdyRpQg=',
-  '-----END ED25519 CERT-----',
-  'hidden-service-dir',
-  'contact torcon private test network',
-  'ntor-onion-key q6SZRMDMygYmu1LYjZ3/jbuIr7t/UkS/1kcBv9mHGhI',
-  'accept 127.0.0.0/8:*',
-  'reject *:*',
-  'tunnelled-dir-server',
-  'router-sig-ed25519 btO+RFu89XCD15oMJh1FyjoG8I9zVKLNYJIwT1zBFjNpmdfQqHamCRQtdU1hj2dV/Wa0hrbBFgcqi9/ncvQ3AA',
-  'router-signature',
-  '-----BEGIN SIGNATURE-----',
-  'MTC0CnE4R16mbh8VPU9zdDXuv7ivAmFDODBwTmzCmtKQ1Fe4aKJ7cy5DwdBfOx1z',
-  'wcNz4tacUUwyW+2oj4FqLDzvYR7iX7vtQFcljw2BiYHRAbR7lkl6gJqdGMYeD2dW',
-  '8iHYvjijRkjsNCGq/GP3bigU5s3a4YjLp4KH4fi6tns=',
-  '-----END SIGNATURE-----',
-].join('\n');
-const REAL_MD = [
-  'onion-key',
-  '-----BEGIN RSA PUBLIC KEY-----',
-  'MIGJAoGBALOr7WQn7cb4klGIKj3idipI0fals4YgfrOgPYePoN4G+PhYE9dsQtJW',
-  'jSHcKaT8UDFOl3GeTdDBku80n0WVtd3vIJ8EB4wU37IpSMwXfrDLbjm5bXRV43Tz',
-  'QnBbkMEUD2WAvWgBsyXrwuASDA8jGZRRJchO/ZWu2xkOgRa4x3bTAgMBAAE=',
-  '-----END RSA PUBLIC KEY-----',
-  'ntor-onion-key q6SZRMDMygYmu1LYjZ3/jbuIr7t/UkS/1kcBv9mHGhI',
-  'id ed25519 0zjpnhbv1shtdE57OkeBoqVnUfwwt7vEVZN9S7bheDk',
-].join('\n');
+import { REAL_DESC, REAL_MD } from './descriptor-texts.js';
 
 const REJECT_ALL = { policy: 'reject', ranges: [[1, 65535]] };
 
