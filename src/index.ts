@@ -30,6 +30,9 @@ export {
   type EntryGuard,
   type ExitPolicySummary,
   type ClientProcess,
+  type ServerDescriptor,
+  type DescriptorBandwidth,
+  type Microdescriptor,
 } from './state/index.js';
 export { TorConfig, type TorConfigEvents, type GetOptions as ConfigGetOptions, type SaveOptions as ConfigSaveOptions } from './config/tor-config.js';
 export type { ConfigOptionType, ConfigOptionInfo, ConfLine, ConfigInput, ConfigScalar, ConfigValue, HiddenServiceConfig } from './config/config-types.js';

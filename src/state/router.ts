@@ -1,5 +1,9 @@
 import { inspect } from 'node:util';
 import { TorInvalidValueError } from '../errors.js';
+import type { CancelOptions } from '../util/abort.js';
+import { CANCEL_OPTION_KEYS, assertCallOptions } from '../util/known-options.js';
+import { parseMicrodescriptor, type Microdescriptor } from './microdescriptor-parser.js';
+import { parseServerDescriptor, type ServerDescriptor } from './server-descriptor.js';
 import { parseExitPolicySummary, summaryAcceptsPort, type ExitPolicySummary } from './exit-policy.js';
 import type { MicrodescriptorPolicies } from './microdescriptors.js';
 import type { Location } from './geoip-types.js';
@@ -12,8 +16,9 @@ import {
 } from './router-status.js';
 
 /**
- * What a router needs from its owner to answer `location()`. TorState supplies one that asks the
- * injected GeoIP database, or tor itself (`GETINFO ip-to-country/...`) when there is none.
+ * What a router needs from its owner to answer `location()`, `descriptor()` and
+ * `microdescriptor()`. TorState supplies one that asks the injected GeoIP database, or tor itself
+ * (`GETINFO ip-to-country/...`) when there is none, and asks tor for descriptors.
  */
 export interface RouterContext {
   locate(ip: string): Promise<Location>;
@@ -27,6 +32,13 @@ export interface RouterContext {
    * TorState.loadExitPolicies has read them: a microdesc-flavor `ns/all` has no `p` lines.
    */
   microdescriptorPolicies?(identity: string): MicrodescriptorPolicies | undefined;
+  /**
+   * The text of `GETINFO desc/id/<fingerprint>`: the relay's server descriptor; undefined when
+   * tor answers that it has none (552).
+   */
+  serverDescriptorText?(fingerprint: string, opts: CancelOptions): Promise<string | undefined>;
+  /** The text of `GETINFO md/id/<fingerprint>`, the same way. */
+  microdescriptorText?(fingerprint: string, opts: CancelOptions): Promise<string | undefined>;
 }
 
 /** What a relay's `v` and `pr` lines say, as the consensus document gives them. */
@@ -287,6 +299,55 @@ export class Router {
       this.locating = attempt;
     }
     return this.locating;
+  }
+
+  /**
+   * The relay's server descriptor, the document it publishes about itself (platform, contact,
+   * family, uptime, bandwidths, onion keys, the full exit policy...), read from tor's copy
+   * (`GETINFO desc/id/<fingerprint>`) on each call: tor may have fetched a newer one since.
+   * Signatures and certificates are not checked again (tor checked them when it took it).
+   *
+   * Undefined when tor has no server descriptor for the relay, which is usual: a client that uses
+   * microdescriptors (tor's default) never downloads them, and tor answers 552. Clients with
+   * `UseMicrodescriptors 0` or `FetchUselessDescriptors 1`, relays and authorities keep them (the
+   * test network's client has `UseMicrodescriptors 0`). Undefined too for a Router with no
+   * fingerprint or made without a TorState.
+   *
+   * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when tor's text is not a well-formed descriptor;
+   *   TorControlClosedError when the state or connection is closed; TorAbortError /
+   *   TorTimeoutError for `signal` / `timeoutMs`; TorInvalidValueError for bad options
+   * @example
+   * const d = await state.routerByName('moria1')?.descriptor();
+   * if (d) console.log(d.platform, d.contact, d.bandwidth.observed, d.exitPolicy);
+   */
+  async descriptor(opts: CancelOptions = {}): Promise<ServerDescriptor | undefined> {
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'router.descriptor');
+    if (this.context?.serverDescriptorText === undefined || this.fingerprint === '') return undefined;
+    const text = await this.context.serverDescriptorText(this.fingerprint, opts ?? {});
+    return text === undefined ? undefined : parseServerDescriptor(text);
+  }
+
+  /**
+   * The relay's microdescriptor (onion keys, family, exit-policy summaries, identities), read from
+   * tor's copy (`GETINFO md/id/<fingerprint>`) on each call.
+   *
+   * Undefined when tor has none for the relay (it answers 552): a client with
+   * `UseMicrodescriptors 0`, such as the test network's, downloads full descriptors instead (see
+   * {@link Router.descriptor}), and any client may not have fetched a new relay's yet. Undefined
+   * too for a Router with no fingerprint or made without a TorState.
+   *
+   * @throws TorProtocolError (`TOR_PROTOCOL_ERROR`) when tor's text is not a well-formed
+   *   microdescriptor; TorControlClosedError when the state or connection is closed; TorAbortError /
+   *   TorTimeoutError for `signal` / `timeoutMs`; TorInvalidValueError for bad options
+   * @example
+   * const md = await router.microdescriptor();
+   * if (md) console.log(md.family, md.exitPolicy);
+   */
+  async microdescriptor(opts: CancelOptions = {}): Promise<Microdescriptor | undefined> {
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'router.microdescriptor');
+    if (this.context?.microdescriptorText === undefined || this.fingerprint === '') return undefined;
+    const text = await this.context.microdescriptorText(this.fingerprint, opts ?? {});
+    return text === undefined ? undefined : parseMicrodescriptor(text);
   }
 
   /** The LongName. */

@@ -447,6 +447,8 @@ export class TorState extends TypedEmitter<TorStateEvents> {
       locate: (ip) => this.locate(ip),
       documentLines: (identity) => this.documentLines?.get(identity),
       microdescriptorPolicies: (identity) => this.microdescPolicies?.get(identity),
+      serverDescriptorText: (fingerprint, o) => this.descriptorText(`desc/id/${fingerprint}`, o),
+      microdescriptorText: (fingerprint, o) => this.descriptorText(`md/id/${fingerprint}`, o),
     };
     this.snap = createSnapshot({
       owner,
@@ -1714,6 +1716,21 @@ export class TorState extends TypedEmitter<TorStateEvents> {
       log('GETINFO %s: %s', key, err);
       return '';
     });
+  }
+
+  // ---------------------------------------------------------------- descriptors
+
+  /** For Router.descriptor/microdescriptor: `GETINFO key`, undefined when tor has no such document (552). */
+  private async descriptorText(key: string, opts: CancelOptions): Promise<string | undefined> {
+    this.assertOpen();
+    try {
+      return await this.control.getInfo(key, opts);
+    } catch (err) {
+      // tor answers 552 (`Unrecognized key`) both for a relay it knows no descriptor of and for a
+      // fingerprint it has never heard of; the fingerprint here is always 40 hex digits.
+      if (err instanceof TorControlError && err.status === 552) return undefined;
+      throw err;
+    }
   }
 
   // ---------------------------------------------------------------- geoip

@@ -26,6 +26,8 @@ import { waitUntil } from '../support/settle.js';
 import { httpGetText } from '../support/http-get-text.js';
 import { FakeControlServer, keyValueReply } from '../support/fake-control-server.js';
 import { RECORDED_EVENTS, RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
+import { REAL_DESC, REAL_MD } from './descriptor-texts.js';
+import { Router } from '../../src/state/router.js';
 import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
 const FP = RECORDED_RELAYS as Record<'auth0' | 'auth1' | 'auth2' | 'auth3', string>;
@@ -2443,6 +2445,74 @@ describe('state: TorState against a fake control port', () => {
       const { fake, state } = await setup({ info: { 'ip-to-country/127.0.0.1': 'de' } });
       assert.deepEqual(await state.routers.get(FP.auth0)!.location(), {});
       assert.deepEqual(commandsMatching(fake, /ip-to-country/), []);
+    });
+  });
+
+  describe('descriptors', () => {
+    it("router.descriptor() and microdescriptor() read tor's copies by fingerprint, parsed", async () => {
+      // The texts are another relay's: the fake answers them for auth0's fingerprint.
+      const { fake, state } = await setup({ info: { [`desc/id/${FP.auth0}`]: REAL_DESC, [`md/id/${FP.auth0}`]: REAL_MD } });
+      const router = state.routers.get(FP.auth0)!;
+      const d = await router.descriptor();
+      assert.equal(d?.nickname, 'auth0');
+      assert.equal(d?.platform, 'Tor 0.4.9.11 on Linux');
+      assert.deepEqual(d?.exitPolicy, ['accept 127.0.0.0/8:*', 'reject *:*']);
+      const md = await router.microdescriptor({ timeoutMs: 5000 });
+      assert.equal(md?.ntorOnionKey, 'q6SZRMDMygYmu1LYjZ3/jbuIr7t/UkS/1kcBv9mHGhI');
+      assert.deepEqual(commandsMatching(fake, /\/id\//), [`GETINFO desc/id/${FP.auth0}`, `GETINFO md/id/${FP.auth0}`]);
+      // Asked again on each call: tor may have a newer one.
+      await router.descriptor();
+      assert.equal(commandsMatching(fake, /desc\/id\//).length, 2);
+    });
+
+    it('gives undefined when tor has none (552), as a client using microdescriptors answers for desc/id', async () => {
+      const { fake, state } = await setup();
+      // The fake answers 552 Unrecognized key for keys it has no value for, as tor does.
+      const router = state.routers.get(FP.auth1)!;
+      assert.equal(await router.descriptor(), undefined);
+      assert.equal(await router.microdescriptor(), undefined);
+      assert.deepEqual(commandsMatching(fake, /\/id\//), [`GETINFO desc/id/${FP.auth1}`, `GETINFO md/id/${FP.auth1}`]);
+    });
+
+    it("rejects with tor's other errors, and TorProtocolError for text that is no descriptor; the state goes on", async () => {
+      const { fake, state } = await setup({ info: { [`desc/id/${FP.auth0}`]: 'router x\nnot a descriptor', [`md/id/${FP.auth0}`]: 'p accept 80,' } });
+      fake.handle(/^GETINFO desc\/id\/[0-9A-F]{40}$/, (line) => (line.endsWith(FP.auth1) ? ['551 Internal error'] : undefined));
+      const auth0 = state.routers.get(FP.auth0)!;
+      await assert.rejects(auth0.descriptor(), TorProtocolError);
+      await assert.rejects(auth0.microdescriptor(), TorProtocolError);
+      await assert.rejects(state.routers.get(FP.auth1)!.descriptor(), (err: unknown) => err instanceof TorControlError && err.status === 551);
+      assert.equal(await state.routers.get(FP.auth2)!.descriptor(), undefined);
+    });
+
+    it('refuses bad options before asking tor, and a closed state', async () => {
+      const { fake, state } = await setup();
+      const router = state.routers.get(FP.auth0)!;
+      await assert.rejects(router.descriptor({ timeoutMs: -1 }), TorInvalidValueError);
+      await assert.rejects(router.microdescriptor({ timout: 5 } as never), TorInvalidValueError);
+      assert.deepEqual(commandsMatching(fake, /\/id\//), []);
+      await state.close();
+      await assert.rejects(router.descriptor(), TorControlClosedError);
+      await assert.rejects(router.microdescriptor(), TorControlClosedError);
+      assert.deepEqual(commandsMatching(fake, /\/id\//), []);
+    });
+
+    it('gives undefined for a Router made without a TorState, and for one with no fingerprint', async () => {
+      const bare = new Router({ identity: 'NLA8C4OB5b/rqtWBI/kQlRyF1m0', nickname: 'auth0', address: '127.0.0.1', orPort: 1, dirPort: 0 }, '', 0, 0);
+      assert.equal(await bare.descriptor(), undefined);
+      assert.equal(await bare.microdescriptor(), undefined);
+      const asked: string[] = [];
+      const context = {
+        locate: async () => ({}),
+        serverDescriptorText: async (fp: string) => (asked.push(fp), REAL_DESC),
+        microdescriptorText: async (fp: string) => (asked.push(fp), REAL_MD),
+      };
+      const nameless = Router.unlisted('', 'x', context);
+      assert.equal(await nameless.descriptor(), undefined);
+      assert.equal(await nameless.microdescriptor(), undefined);
+      assert.deepEqual(asked, []);
+      // An unlisted relay with a fingerprint (a circuit hop tor named) is asked for.
+      assert.equal((await Router.unlisted(FP.auth3, 'auth3', context).descriptor())?.nickname, 'auth0');
+      assert.deepEqual(asked, [FP.auth3]);
     });
   });
 
