@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { TorProtocolError } from '../../src/errors.js';
 import { parseServerDescriptor } from '../../src/state/server-descriptor.js';
 import { parseMicrodescriptor } from '../../src/state/microdescriptor-parser.js';
@@ -198,4 +199,42 @@ describe('state: microdescriptors (dir-spec 3.3)', () => {
       assert.throws(() => parseMicrodescriptor(text as string), (err: unknown) => err instanceof TorProtocolError && err.code === 'TOR_PROTOCOL_ERROR' && message.test(err.message));
     });
   }
+});
+
+describe('state: descriptor parsers on mutated real texts', () => {
+  const INSERTS = ['\n', '\n\n', ' ', '\t', '-----BEGIN X-----', '-----END X-----', 'opt ', 'router ', 'p ', ':', '[', ']', '-1', '99999999999999999999', '\r', '\0', 'é', '\uD800'];
+  const at = (s: string, n: number) => n % (s.length + 1);
+  const edit: fc.Arbitrary<(s: string) => string> = fc.oneof(
+    fc.tuple(fc.nat(), fc.constantFrom(...INSERTS)).map(([n, ins]) => (s: string) => s.slice(0, at(s, n)) + ins + s.slice(at(s, n))),
+    fc.tuple(fc.nat(), fc.integer({ min: 1, max: 40 })).map(([n, k]) => (s: string) => s.slice(0, at(s, n)) + s.slice(at(s, n) + k)),
+    // a line moved, doubled or dropped
+    fc.tuple(fc.nat(), fc.nat(), fc.constantFrom('move', 'dup', 'drop')).map(([i, j, op]) => (s: string) => {
+      const lines = s.split('\n');
+      const [line] = lines.splice(i % lines.length, op === 'dup' ? 0 : 1);
+      if (op !== 'drop') lines.splice(j % (lines.length + 1), 0, line ?? lines[i % lines.length]!);
+      return lines.join('\n');
+    }),
+  );
+  const mutated = fc.tuple(fc.constantFrom(REAL_DESC, REAL_MD), fc.array(edit, { minLength: 1, maxLength: 4 })).map(([t, es]) => es.reduce((s, e) => e(s), t));
+
+  it('give a result or a TorProtocolError, never another error (3000 texts)', () => {
+    let parsed = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(mutated, (text) => {
+        for (const parse of [parseServerDescriptor, parseMicrodescriptor]) {
+          try {
+            parse(text);
+            parsed++;
+          } catch (err) {
+            assert.ok(err instanceof TorProtocolError, String(err));
+            refused++;
+          }
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    // The mutations must leave many texts readable and break many others.
+    assert.ok(parsed > 300 && refused > 300, `${parsed} parsed, ${refused} refused`);
+  });
 });
