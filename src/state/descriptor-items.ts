@@ -19,7 +19,9 @@ export interface DescriptorItem {
 }
 
 // dir-spec 1.2: KeywordChar ::= 'A' ... 'Z' | 'a' ... 'z' | '0' ... '9' | '-'; args after SP or TAB.
-const KEYWORD_LINE = /^([A-Za-z0-9-]+)(?:[ \t]+(.*))?$/;
+// With `s`, the args' `.*` takes the whole rest of the line (a CR too): without it, a line of many
+// spaces ending in a CR made the match backtrack for every split of the spaces (quadratic).
+const KEYWORD_LINE = /^([A-Za-z0-9-]+)(?:[ \t]+(.*))?$/s;
 const BEGIN_LINE = /^-----BEGIN ([A-Za-z0-9 ]+)-----$/;
 
 /**
@@ -32,7 +34,10 @@ const BEGIN_LINE = /^-----BEGIN ([A-Za-z0-9 ]+)-----$/;
  */
 export function readDescriptorItems(text: unknown, what: string): DescriptorItem[] {
   if (typeof text !== 'string') throw new TorProtocolError(`${what}: expected text, got ${typeof text}`);
-  const body = text.replace(/\n+$/, '');
+  // A loop, not /\n+$/: that regex retries at every newline of a run that is not at the end.
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 10) end--;
+  const body = text.slice(0, end);
   if (body === '') throw new TorProtocolError(`${what}: empty`);
   const lines = body.split('\n');
   const items: DescriptorItem[] = [];

@@ -131,6 +131,9 @@ describe('state: server descriptors (dir-spec 2.1.1)', () => {
     ['an object after a bandwidth line', minimal('-----BEGIN X-----', 'AAAA', '-----END X-----'), /line 3: bandwidth has an object it takes none of/],
     ['a blank line inside', minimal('', 'contact x'), /line 4: a blank line/],
     ['a line that is no keyword line', minimal(' contact indented'), /line 4: not a keyword line/],
+    // Each took tens of seconds (quadratic regex backtracking) before the reader was made linear.
+    ['a long run of newlines before the text', `${'\n'.repeat(200_000)}x`, /line 1: a blank line/],
+    ['a router line of many spaces ending in a CR', `router${' '.repeat(200_000)}\r`, /line 1: router has no valid nickname/],
   ];
   for (const [what, text, message] of malformed) {
     it(`refuses ${what} with TorProtocolError`, () => {
