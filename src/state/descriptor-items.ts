@@ -66,6 +66,46 @@ export function readDescriptorItems(text: unknown, what: string): DescriptorItem
   return items;
 }
 
+/** A document's rule for its keywords: which may appear once only, which take no object. */
+export interface ItemRules {
+  readonly once: ReadonlySet<string>;
+  readonly noObject: ReadonlySet<string>;
+}
+
+/**
+ * Checks `item` against the document's rules, `seen` holding the once-only keywords met so far.
+ * @throws TorProtocolError for a second once-only item, or an object after a keyword that takes none
+ */
+export function checkItem(item: DescriptorItem, rules: ItemRules, seen: Set<string>, what: string): void {
+  const { keyword } = item;
+  if (rules.once.has(keyword)) {
+    if (seen.has(keyword)) throw malformedItem(item, 'appears more than once', what);
+    seen.add(keyword);
+  }
+  if (item.object !== undefined && rules.noObject.has(keyword)) throw malformedItem(item, 'has an object it takes none of', what);
+}
+
+/** The error for a malformed item of a `what` (`server descriptor`...), naming its line and keyword. */
+export function malformedItem(item: DescriptorItem, why: string, what: string): TorProtocolError {
+  return new TorProtocolError(`${what} line ${item.lineNumber}: ${item.keyword} ${why}`);
+}
+
+/** Base64 as tor writes keys in directory documents, padding optional. */
+export const BASE64_KEY = /^[A-Za-z0-9+/]+=*$/;
+
+/** An `onion-key` item's key: its object (the PEM block), which it must have. */
+export function onionKeyOf(item: DescriptorItem, what: string): string {
+  if (item.object === undefined) throw malformedItem(item, 'has no key', what);
+  return item.object;
+}
+
+/** An `ntor-onion-key` item's key, base64. */
+export function ntorKeyOf(item: DescriptorItem, what: string): string {
+  const key = itemArgs(item)[0];
+  if (key === undefined || !BASE64_KEY.test(key)) throw malformedItem(item, 'is not a base64 key', what);
+  return key;
+}
+
 /** The whitespace-separated arguments of an item (none for `''`). */
 export function itemArgs(item: DescriptorItem): string[] {
   return item.args === '' ? [] : item.args.split(/[ \t]+/).filter((a) => a !== '');

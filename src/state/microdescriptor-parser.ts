@@ -4,7 +4,7 @@
  * read into typed fields. A pure parser.
  */
 import { TorProtocolError } from '../errors.js';
-import { isOrAddress, itemArgs, readDescriptorItems, type DescriptorItem } from './descriptor-items.js';
+import { BASE64_KEY, checkItem, ntorKeyOf, onionKeyOf, isOrAddress, itemArgs, malformedItem, readDescriptorItems, type DescriptorItem, type ItemRules } from './descriptor-items.js';
 import { parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
 
 /** A relay's microdescriptor. */
@@ -31,13 +31,13 @@ export interface Microdescriptor {
 }
 
 const WHAT = 'microdescriptor';
-const BASE64_KEY = /^[A-Za-z0-9+/]+=*$/;
 const ID_TYPE = /^[A-Za-z0-9-]+$/;
 const REJECT_ALL: ExitPolicySummary = Object.freeze({ policy: 'reject', ranges: Object.freeze([Object.freeze([1, 65535] as const)]) });
 /** Keywords dir-spec allows at most once among those read into fields. */
 const ONCE = new Set(['onion-key', 'ntor-onion-key', 'family', 'p', 'p6']);
 /** The keywords read into fields that take no object (all but `onion-key`). */
 const NO_OBJECT = new Set(['ntor-onion-key', 'family', 'p', 'p6', 'a', 'id']);
+const RULES: ItemRules = { once: ONCE, noObject: NO_OBJECT };
 
 /**
  * Reads one microdescriptor (the text of `GETINFO md/id/<FP>`). Nothing is verified: the digest
@@ -65,19 +65,13 @@ export function parseMicrodescriptor(text: string): Microdescriptor {
 
   for (const item of items) {
     const { keyword } = item;
-    if (ONCE.has(keyword)) {
-      if (seen.has(keyword)) throw malformed(item, 'appears more than once');
-      seen.add(keyword);
-    }
-    if (item.object !== undefined && NO_OBJECT.has(keyword)) throw malformed(item, 'has an object it takes none of');
+    checkItem(item, RULES, seen, WHAT);
     switch (keyword) {
       case 'onion-key':
-        if (item.object === undefined) throw malformed(item, 'has no key');
-        onionKey = item.object;
+        onionKey = onionKeyOf(item, WHAT);
         break;
       case 'ntor-onion-key':
-        ntorOnionKey = itemArgs(item)[0];
-        if (ntorOnionKey === undefined || !BASE64_KEY.test(ntorOnionKey)) throw malformed(item, 'is not a base64 key');
+        ntorOnionKey = ntorKeyOf(item, WHAT);
         break;
       case 'a':
         if (!isOrAddress(item.args)) throw malformed(item, 'is not address:port');
@@ -115,5 +109,5 @@ function summary(item: DescriptorItem): ExitPolicySummary {
 }
 
 function malformed(item: DescriptorItem, why: string): TorProtocolError {
-  return new TorProtocolError(`${WHAT} line ${item.lineNumber}: ${item.keyword} ${why}`);
+  return malformedItem(item, why, WHAT);
 }

@@ -3,7 +3,7 @@
  * `GETINFO desc/id/<fingerprint>` gives it: read into typed fields. A pure parser.
  */
 import { TorProtocolError } from '../errors.js';
-import { isIpv4, isOrAddress, itemArgs, portNumber, readDescriptorItems, wholeNumber, type DescriptorItem } from './descriptor-items.js';
+import { checkItem, ntorKeyOf, onionKeyOf, isIpv4, isOrAddress, itemArgs, malformedItem, portNumber, readDescriptorItems, wholeNumber, type DescriptorItem, type ItemRules } from './descriptor-items.js';
 import { parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
 
 /** A relay's bandwidths as its descriptor states them, in bytes per second. */
@@ -71,7 +71,6 @@ const WHAT = 'server descriptor';
 const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 const FINGERPRINT_LINE = /^[0-9A-Fa-f]{4}(?: [0-9A-Fa-f]{4}){9}$/;
 const PUBLISHED = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
-const BASE64_KEY = /^[A-Za-z0-9+/]+=*$/;
 const REJECT_ALL: ExitPolicySummary = Object.freeze({ policy: 'reject', ranges: Object.freeze([Object.freeze([1, 65535] as const)]) });
 
 /** Keywords dir-spec allows at most once among those read into fields. */
@@ -82,6 +81,7 @@ const ONCE = new Set([
 /** The keywords read into fields that take no object (all but `onion-key`). */
 const NO_OBJECT = new Set([...ONCE, 'accept', 'reject', 'or-address']);
 NO_OBJECT.delete('onion-key');
+const RULES: ItemRules = { once: ONCE, noObject: NO_OBJECT };
 
 /**
  * Reads one server descriptor (the text of `GETINFO desc/id/<FP>` or `desc/name/<nickname>`).
@@ -122,11 +122,7 @@ export function parseServerDescriptor(text: string): ServerDescriptor {
 
   for (const item of items) {
     const { keyword } = item;
-    if (ONCE.has(keyword)) {
-      if (seen.has(keyword)) throw malformed(item, 'appears more than once');
-      seen.add(keyword);
-    }
-    if (item.object !== undefined && NO_OBJECT.has(keyword)) throw malformed(item, 'has an object it takes none of');
+    checkItem(item, RULES, seen, WHAT);
     switch (keyword) {
       case 'router':
         head = readRouterLine(item);
@@ -167,12 +163,10 @@ export function parseServerDescriptor(text: string): ServerDescriptor {
         contact = item.args;
         break;
       case 'onion-key':
-        if (item.object === undefined) throw malformed(item, 'has no key');
-        onionKey = item.object;
+        onionKey = onionKeyOf(item, WHAT);
         break;
       case 'ntor-onion-key':
-        ntorOnionKey = itemArgs(item)[0];
-        if (ntorOnionKey === undefined || !BASE64_KEY.test(ntorOnionKey)) throw malformed(item, 'is not a base64 key');
+        ntorOnionKey = ntorKeyOf(item, WHAT);
         break;
       case 'accept':
       case 'reject':
@@ -247,5 +241,5 @@ function readPublished(item: DescriptorItem): Date {
 }
 
 function malformed(item: DescriptorItem, why: string): TorProtocolError {
-  return new TorProtocolError(`${WHAT} line ${item.lineNumber}: ${item.keyword} ${why}`);
+  return malformedItem(item, why, WHAT);
 }
