@@ -60,7 +60,7 @@ interface FetchScope {
 
 /**
  * The scope of the fetch whose request undici is dispatching, set only during that synchronous
- * call (see {@link ScopedDispatcher}).
+ * call (see {@link FetchDispatcher}).
  *
  * Why: undici does not tell a connector which request it connects for, and does not cancel a
  * connect when the request is aborted, while a stream through tor can take long to open. But a
@@ -72,11 +72,20 @@ interface FetchScope {
  */
 let dispatching: FetchScope | undefined;
 
-/** Sends a fetch's requests (redirects included) to the shared dispatcher, marking them as its. */
-class ScopedDispatcher extends Dispatcher {
+/**
+ * What one fetch sends its requests through: each request (redirects included) goes to the pool
+ * `current()` gives at that moment, marked as this fetch's (see {@link dispatching}).
+ *
+ * The pool is asked for each request because the one a fetch started on can be closed while the
+ * fetch waits for an answer that redirects (closeKeptConnections, a NEWNYM, its circuit closing,
+ * too many isolation keys): a closed undici pool lets the requests in flight finish but refuses the
+ * next hop ("The client is closed"), which belongs to the same fetch. The pool that replaced it
+ * takes that hop, on a new connection, as it takes new fetches.
+ */
+class FetchDispatcher extends Dispatcher {
   constructor(
-    private readonly shared: Dispatcher,
-    private readonly scope: FetchScope,
+    private readonly current: () => Dispatcher,
+    private readonly scope: FetchScope | undefined,
   ) {
     super();
   }
@@ -85,34 +94,11 @@ class ScopedDispatcher extends Dispatcher {
     const outer = dispatching;
     dispatching = this.scope;
     try {
-      return this.shared.dispatch(options, handler);
+      // A throw here (a closed client) rejects the fetch (undici dispatches inside a promise).
+      return this.current().dispatch(options, handler);
     } finally {
       dispatching = outer;
     }
-  }
-}
-
-/**
- * A dispatcher that hands each request of a fetch (its redirects included) to the pool `current()`
- * gives at that moment. Why: the pool a fetch started on can be closed while the fetch waits for an
- * answer that redirects (closeKeptConnections, a NEWNYM, its circuit closing, too many isolation
- * keys): a closed undici pool lets the requests in flight finish but refuses the next hop ("The
- * client is closed"), which belongs to the same fetch. The pool that replaced it takes that hop,
- * on a new connection, as it takes new fetches.
- * @param current the pool for the fetch's isolation and circuit; it may throw (a closed client)
- */
-export function currentDispatcher(current: () => Dispatcher): Dispatcher {
-  return new CurrentDispatcher(current);
-}
-
-class CurrentDispatcher extends Dispatcher {
-  constructor(private readonly current: () => Dispatcher) {
-    super();
-  }
-
-  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
-    // A throw here rejects the fetch (undici dispatches inside a promise), with this error as cause.
-    return this.current().dispatch(options, handler);
   }
 }
 
@@ -174,7 +160,8 @@ export function createTorDispatcher(open: TorStreamOpener, stream: TorSocksConne
 }
 
 /**
- * `fetch` through `dispatcher` (undici 7). Every way the returned promise can fail is a torcon
+ * `fetch` (undici 7) through the pools `pool()` gives, asked again for each request of the fetch
+ * (see {@link FetchDispatcher}). Every way the returned promise can fail is a torcon
  * error, with the error of fetch (undici) as `cause` where there is one:
  * - the stream through tor failed: torcon's error from the stream, as is (e.g. `TorSocksError`
  *   `TOR_SOCKS_CONNECTION_REFUSED`), rather than fetch's generic `TypeError: fetch failed`;
@@ -184,7 +171,7 @@ export function createTorDispatcher(open: TorStreamOpener, stream: TorSocksConne
  * - anything else (the connection closed before the response was complete, an answer that is not
  *   HTTP, a port fetch refuses, too many redirects): `TorFetchError` (`TOR_FETCH_FAILED`).
  *
- * With `init.signal`, a connection the request has to open (one of `dispatcher`'s, if made by
+ * With `init.signal`, a connection the request has to open (in a pool made by
  * {@link createTorDispatcher}) is opened under that signal: an abort while tor opens the stream hangs
  * it up at once. A kept connection is reused whatever the signal.
  *
@@ -199,7 +186,7 @@ export function createTorDispatcher(open: TorStreamOpener, stream: TorSocksConne
  *   absolute http: or https: URL or that holds credentials, or for a request fetch refuses to build
  * @throws TorSocksError, TorAbortError, TorFetchError as above
  */
-export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, init: RequestInit = {}): Promise<Response> {
+export async function fetchThrough(pool: () => Dispatcher, input: string | URL, init: RequestInit = {}): Promise<Response> {
   if ((init as { dispatcher?: unknown }).dispatcher !== undefined) {
     throw new TorInvalidValueError('fetch init.dispatcher', 'cannot be set: tor.fetch sends every request through its own tor dispatcher');
   }
@@ -229,8 +216,8 @@ export async function fetchThrough(dispatcher: Dispatcher, input: string | URL, 
   const scope: FetchScope | undefined = signal ? { signal, live: true } : undefined;
   const body = formDataOfUndici(init.body);
   try {
-    const via = scope ? new ScopedDispatcher(dispatcher, scope) : dispatcher;
-    const request = { ...(init as object), ...(body === undefined ? {} : { body }), dispatcher: via } as Parameters<typeof undiciFetch>[1];
+    const dispatcher = new FetchDispatcher(pool, scope);
+    const request = { ...(init as object), ...(body === undefined ? {} : { body }), dispatcher } as Parameters<typeof undiciFetch>[1];
     return (await undiciFetch(input, request)) as unknown as Response;
   } catch (err) {
     throw fetchFailure(err, what, signal);

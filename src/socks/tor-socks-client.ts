@@ -363,7 +363,7 @@ export class TorSocksClient {
     const callerSignal = rest.signal ?? undefined;
     // undici is loaded by the first fetch, not at import: it is the heaviest dependency, and a
     // program that never fetches should not carry it.
-    const { createTorDispatcher, currentDispatcher, describeFetch, fetchThrough } = await import('./tor-fetch.js');
+    const { createTorDispatcher, describeFetch, fetchThrough } = await import('./tor-fetch.js');
     this.assertOpen();
     // The timeout is a second reason to abort the request, merged with the caller's signal; it is
     // disarmed once the headers are in, so that it never cuts a body the caller is reading.
@@ -388,11 +388,11 @@ export class TorSocksClient {
     // With or without a signal, the request goes to the shared pool of its isolation and circuit:
     // a connection it opens is opened under its signal (see fetchThrough), and a kept one is reused.
     // The pool is looked up again for each redirect: the one the fetch started on may have been
-    // closed meanwhile (see currentDispatcher); after close(), the redirect fails as closed.
-    const pool = currentDispatcher(() => {
+    // closed meanwhile (see fetchThrough); after close(), the redirect fails as closed.
+    const pool = () => {
       this.assertOpen();
       return this.dispatcherFor(createTorDispatcher, stream, circuit);
-    });
+    };
     try {
       return await fetchThrough(pool, input, signal ? { ...rest, signal } : rest);
     } catch (err) {
