@@ -3,6 +3,7 @@
  * some followed by an object between `-----BEGIN X-----` and `-----END X-----` lines. The server
  * descriptor and microdescriptor parsers read their items from here, and judge each keyword.
  */
+import { isIPv4 } from 'node:net';
 import { TorProtocolError } from '../errors.js';
 
 /** One item of a directory document. */
@@ -124,13 +125,6 @@ export function portNumber(text: string | undefined): number | undefined {
   return n !== undefined && n <= 65535 ? n : undefined;
 }
 
-const IPV4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
-
-/** A dotted-quad IPv4 address. */
-export function isIpv4(text: string): boolean {
-  return IPV4.test(text);
-}
-
 /**
  * An `or-address` / microdescriptor `a` value (dir-spec 2.1.1): `IPv4:port` or `[IPv6]:port`,
  * port 1-65535. The IPv6 part is only checked for its characters: tor wrote it, we only pass it on.
@@ -141,5 +135,5 @@ export function isOrAddress(text: string): boolean {
   const port = portNumber(text.slice(colon + 1));
   if (port === undefined || port === 0) return false;
   const host = text.slice(0, colon);
-  return isIpv4(host) || /^\[[0-9A-Fa-f:.]+\]$/.test(host);
+  return isIPv4(host) || /^\[[0-9A-Fa-f:.]+\]$/.test(host);
 }

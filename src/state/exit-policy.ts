@@ -16,6 +16,12 @@ export interface ExitPolicySummary {
 }
 
 /**
+ * `reject 1-65535`: what a microdescriptor without a `p` (or `p6`) line, or a server descriptor
+ * without an `ipv6-policy` line, stands for (dir-spec 3.3, 2.1.1).
+ */
+export const REJECT_ALL_SUMMARY: ExitPolicySummary = Object.freeze({ policy: 'reject', ranges: Object.freeze([Object.freeze([1, 65535] as const)]) });
+
+/**
  * Parses the text after `p ` (e.g. `accept 80,443,1000-2000`).
  *
  * @param text - the line text; `start` may point past a `p ` prefix

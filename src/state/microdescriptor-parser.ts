@@ -5,7 +5,7 @@
  */
 import { TorProtocolError } from '../errors.js';
 import { BASE64_KEY, checkItem, ntorKeyOf, onionKeyOf, isOrAddress, itemArgs, malformedItem, readDescriptorItems, type DescriptorItem, type ItemRules } from './descriptor-items.js';
-import { parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
+import { REJECT_ALL_SUMMARY, parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
 
 /** A relay's microdescriptor. */
 export interface Microdescriptor {
@@ -32,7 +32,6 @@ export interface Microdescriptor {
 
 const WHAT = 'microdescriptor';
 const ID_TYPE = /^[A-Za-z0-9-]+$/;
-const REJECT_ALL: ExitPolicySummary = Object.freeze({ policy: 'reject', ranges: Object.freeze([Object.freeze([1, 65535] as const)]) });
 /** Keywords dir-spec allows at most once among those read into fields. */
 const ONCE = new Set(['onion-key', 'ntor-onion-key', 'family', 'p', 'p6']);
 /** The keywords read into fields that take no object (all but `onion-key`). */
@@ -60,8 +59,8 @@ export function parseMicrodescriptor(text: string): Microdescriptor {
   let onionKey: string | undefined;
   let ntorOnionKey: string | undefined;
   let family: readonly string[] = [];
-  let exitPolicy = REJECT_ALL;
-  let exitPolicyV6 = REJECT_ALL;
+  let exitPolicy = REJECT_ALL_SUMMARY;
+  let exitPolicyV6 = REJECT_ALL_SUMMARY;
 
   for (const item of items) {
     const { keyword } = item;

@@ -2,9 +2,11 @@
  * A relay's server descriptor (dir-spec 2.1.1), the document it publishes about itself, as
  * `GETINFO desc/id/<fingerprint>` gives it: read into typed fields. A pure parser.
  */
+import { isIPv4 } from 'node:net';
+import { parseTorTime } from '../control/events/field-parsers.js';
 import { TorProtocolError } from '../errors.js';
-import { checkItem, ntorKeyOf, onionKeyOf, isIpv4, isOrAddress, itemArgs, malformedItem, portNumber, readDescriptorItems, wholeNumber, type DescriptorItem, type ItemRules } from './descriptor-items.js';
-import { parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
+import { checkItem, ntorKeyOf, onionKeyOf, isOrAddress, itemArgs, malformedItem, portNumber, readDescriptorItems, wholeNumber, type DescriptorItem, type ItemRules } from './descriptor-items.js';
+import { REJECT_ALL_SUMMARY, parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
 
 /** A relay's bandwidths as its descriptor states them, in bytes per second. */
 export interface DescriptorBandwidth {
@@ -70,8 +72,6 @@ export interface ServerDescriptor {
 const WHAT = 'server descriptor';
 const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 const FINGERPRINT_LINE = /^[0-9A-Fa-f]{4}(?: [0-9A-Fa-f]{4}){9}$/;
-const PUBLISHED = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
-const REJECT_ALL: ExitPolicySummary = Object.freeze({ policy: 'reject', ranges: Object.freeze([Object.freeze([1, 65535] as const)]) });
 
 /** Keywords dir-spec allows at most once among those read into fields. */
 const ONCE = new Set([
@@ -115,7 +115,7 @@ export function parseServerDescriptor(text: string): ServerDescriptor {
   let contact: string | undefined;
   let onionKey: string | undefined;
   let ntorOnionKey: string | undefined;
-  let exitPolicyV6 = REJECT_ALL;
+  let exitPolicyV6 = REJECT_ALL_SUMMARY;
   let hibernating = false;
   let tunnelledDirServer = false;
   let cachesExtraInfo = false;
@@ -221,7 +221,7 @@ export function parseServerDescriptor(text: string): ServerDescriptor {
 function readRouterLine(item: DescriptorItem): Pick<ServerDescriptor, 'nickname' | 'address' | 'orPort' | 'dirPort'> {
   const [nickname, address, or, socks, dir] = itemArgs(item);
   if (nickname === undefined || !NICKNAME.test(nickname)) throw malformed(item, 'has no valid nickname');
-  if (address === undefined || !isIpv4(address)) throw malformed(item, 'has no IPv4 address');
+  if (address === undefined || !isIPv4(address)) throw malformed(item, 'has no IPv4 address');
   const orPort = portNumber(or);
   const dirPort = portNumber(dir);
   if (orPort === undefined || portNumber(socks) === undefined || dirPort === undefined) throw malformed(item, 'has no valid ports');
@@ -229,15 +229,10 @@ function readRouterLine(item: DescriptorItem): Pick<ServerDescriptor, 'nickname'
 }
 
 function readPublished(item: DescriptorItem): Date {
-  const m = PUBLISHED.exec(item.args);
-  if (m !== null) {
-    const [year, month, day, hour, minute, second] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-    const t = Date.UTC(year, month - 1, day, hour, minute, second);
-    const d = new Date(t);
-    // Date.UTC rolls 2026-02-30 over into March: a date that does not come back the same is not one.
-    if (d.getUTCMonth() === month - 1 && d.getUTCDate() === day && hour < 24 && minute < 60 && second < 60) return d;
-  }
-  throw malformed(item, 'is not a UTC time YYYY-MM-DD HH:MM:SS');
+  // tor writes `YYYY-MM-DD HH:MM:SS`, UTC: read as every other time tor writes.
+  const published = parseTorTime(item.args, true);
+  if (published === null) throw malformed(item, 'is not a UTC time YYYY-MM-DD HH:MM:SS');
+  return published;
 }
 
 function malformed(item: DescriptorItem, why: string): TorProtocolError {

@@ -112,7 +112,7 @@ describe('state: server descriptors (dir-spec 2.1.1)', () => {
     ['a bandwidth of two numbers', descWith('bandwidth', 'bandwidth 1 2'), /bandwidth needs three whole numbers/],
     ['a negative bandwidth', descWith('bandwidth', 'bandwidth 1 -2 3'), /bandwidth needs three whole numbers/],
     ['no published line', descWith('published'), /no published line/],
-    ['a published date that does not exist', descWith('published', 'published 2026-02-30 00:00:00'), /published is not a UTC time/],
+    ['a published month that does not exist', descWith('published', 'published 2026-13-01 00:00:00'), /published is not a UTC time/],
     ['a published time without seconds', descWith('published', 'published 2026-11-27 13:30'), /published is not a UTC time/],
     ['a fingerprint not in groups of 4', descWith('fingerprint', 'fingerprint 34B03C0B8381E5BFEBAAD58123F910951C85D66D'), /fingerprint is not 40 hex digits/],
     ['a fingerprint with a non-hex digit', descWith('fingerprint', 'fingerprint 34B0 3C0B 8381 E5BF EBAA D581 23F9 1095 1C85 D66G'), /fingerprint is not 40 hex digits/],
