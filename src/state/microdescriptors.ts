@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { detach } from '../control/events/field-parsers.js';
-import { parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
+import { REJECT_ALL_SUMMARY, parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
 
 /** What one microdescriptor says of its relay's exits. */
 export interface MicrodescriptorPolicies {
@@ -15,9 +15,6 @@ export interface MicrodescriptorPolicies {
   /** The `p6` line, the same way. */
   readonly ipv6: ExitPolicySummary | null;
 }
-
-/** What a microdescriptor without a `p` (or `p6`) line stands for. */
-const REJECT_ALL_TEXT = 'reject 1-65535';
 
 /**
  * Reads `GETINFO md/all` (microdescriptors one after another, each starting with its `onion-key`
@@ -32,7 +29,9 @@ export function readMicrodescriptorPolicies(text: string): Map<string, Microdesc
   const out = new Map<string, MicrodescriptorPolicies>();
   // Most relays write the same few summaries: one parsed object per distinct line.
   const parsed = new Map<string, ExitPolicySummary | null>();
-  const summary = (line: string): ExitPolicySummary | null => {
+  // A microdescriptor without a `p` (or `p6`) line rejects every port (dir-spec 3.3).
+  const summary = (line: string | undefined): ExitPolicySummary | null => {
+    if (line === undefined) return REJECT_ALL_SUMMARY;
     let s = parsed.get(line);
     if (s === undefined && !parsed.has(line)) {
       s = parseExitPolicySummary(line);
@@ -48,7 +47,7 @@ export function readMicrodescriptorPolicies(text: string): Map<string, Microdesc
     // tor hashes each one with its final newline; a GETINFO value loses the last one's.
     const body = text.endsWith('\n', end) ? text.slice(start, end) : `${text.slice(start, end)}\n`;
     const digest = createHash('sha256').update(body, 'utf8').digest('base64').replace(/=+$/, '');
-    out.set(digest, { ipv4: summary(lineValue(body, 'p ') ?? REJECT_ALL_TEXT), ipv6: summary(lineValue(body, 'p6 ') ?? REJECT_ALL_TEXT) });
+    out.set(digest, { ipv4: summary(lineValue(body, 'p ')), ipv6: summary(lineValue(body, 'p6 ')) });
     start = next;
   }
   return out;

@@ -5,6 +5,7 @@
 import { isIPv4 } from 'node:net';
 import { parseTorTime } from '../control/events/field-parsers.js';
 import { TorProtocolError } from '../errors.js';
+import { isNickname } from '../util/relay-nickname.js';
 import { checkItem, ntorKeyOf, onionKeyOf, isOrAddress, itemArgs, malformedItem, portNumber, readDescriptorItems, wholeNumber, type DescriptorItem, type ItemRules } from './descriptor-items.js';
 import { REJECT_ALL_SUMMARY, parseExitPolicySummary, type ExitPolicySummary } from './exit-policy.js';
 
@@ -70,7 +71,6 @@ export interface ServerDescriptor {
 }
 
 const WHAT = 'server descriptor';
-const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 const FINGERPRINT_LINE = /^[0-9A-Fa-f]{4}(?: [0-9A-Fa-f]{4}){9}$/;
 
 /** Keywords dir-spec allows at most once among those read into fields. */
@@ -220,7 +220,7 @@ export function parseServerDescriptor(text: string): ServerDescriptor {
 /** `router nickname address ORPort SOCKSPort DirPort` (SOCKSPort is always 0 and not kept). */
 function readRouterLine(item: DescriptorItem): Pick<ServerDescriptor, 'nickname' | 'address' | 'orPort' | 'dirPort'> {
   const [nickname, address, or, socks, dir] = itemArgs(item);
-  if (nickname === undefined || !NICKNAME.test(nickname)) throw malformed(item, 'has no valid nickname');
+  if (nickname === undefined || !isNickname(nickname)) throw malformed(item, 'has no valid nickname');
   if (address === undefined || !isIPv4(address)) throw malformed(item, 'has no IPv4 address');
   const orPort = portNumber(or);
   const dirPort = portNumber(dir);

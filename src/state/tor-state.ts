@@ -50,6 +50,7 @@ import { isOnionHostname } from '../onion/service-id.js';
 import { streamlessCircuitRefusal } from './streamless-circuits.js';
 import { streamHandoff, type StreamHandoff } from './stream-handoff.js';
 import { describeStreamEnd, exitRefusal } from './stream-reasons.js';
+import { isNickname } from '../util/relay-nickname.js';
 
 export { Circuit } from './circuit.js';
 export { Stream } from './stream.js';
@@ -139,7 +140,6 @@ const CLOSE_TIMEOUT_MS = 5000;
 const MAX_UNREAD_ADDRMAPS = 4096;
 const ID_RE = /^[A-Za-z0-9]{1,16}$/;
 const FINGERPRINT_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=]([A-Za-z0-9]{1,19}))?$/;
-const NICKNAME_RE = /^[A-Za-z0-9]{1,19}$/;
 
 /**
  * Refuses a path where a relay follows itself or the hop before it (A,A or A,B,A): relays refuse
@@ -643,7 +643,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
       return router !== undefined && (nick === undefined || asciiLower(nick) === asciiLower(router.nickname)) ? router : undefined;
     }
     // Only ASCII: toLowerCase would also fold other letters onto ASCII ones (U+212A KELVIN SIGN to "k").
-    if (!NICKNAME_RE.test(name)) return undefined;
+    if (!isNickname(name)) return undefined;
     return this.nicknameIndex().get(asciiLower(name));
   }
 
@@ -658,7 +658,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    */
   routersByName(nickname: string): Router[] {
     if (typeof nickname !== 'string') throw new TorInvalidValueError('relay name', 'must be a string');
-    if (!NICKNAME_RE.test(nickname)) return [];
+    if (!isNickname(nickname)) return [];
     const key = asciiLower(nickname);
     const one = this.nicknameIndex().get(key);
     if (one === undefined) return [];
@@ -1210,7 +1210,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
       }
       return '$' + fingerprint;
     }
-    if (!NICKNAME_RE.test(hop)) throw new TorInvalidValueError('circuit path', `${JSON.stringify(hop.slice(0, 60))} is neither a fingerprint nor a nickname`);
+    if (!isNickname(hop)) throw new TorInvalidValueError('circuit path', `${JSON.stringify(hop.slice(0, 60))} is neither a fingerprint nor a nickname`);
     const router = this.nicknameIndex().get(asciiLower(hop));
     if (!router) throw new TorInvalidValueError('circuit path', `no relay named "${hop}" in the consensus`);
     // Nicknames are not unique: a path is where the traffic goes, so it is not left to the order of

@@ -2,6 +2,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TorInvalidValueError } from '../../errors.js';
 import { logger } from '../../util/log.js';
+import { isNickname } from '../../util/relay-nickname.js';
 import { isProcessIdentity, type ProcessIdentity } from '../process-identity.js';
 import type { TestNodeRole } from './torrc-builder.js';
 
@@ -92,7 +93,7 @@ function validate(dir: string, value: unknown): TestNetworkState {
   if (!Array.isArray(s.nodes)) bad('no nodes');
   for (const n of s.nodes!) {
     if (typeof n !== 'object' || n === null || typeof n.nickname !== 'string' || typeof n.torrcPath !== 'string') bad('a node lacks nickname or torrcPath');
-    if (!NICKNAME.test(n.nickname)) bad('a node has an invalid nickname');
+    if (!isNickname(n.nickname)) bad('a node has an invalid nickname');
     if (!ROLES.includes(n.role)) bad(`node ${n.nickname} has no valid role`);
     if (n.pid !== undefined && (!Number.isInteger(n.pid) || n.pid < 2)) bad(`node ${n.nickname} has an invalid pid`);
     if (n.controlPort === undefined || ![n.controlPort, n.orPort, n.dirPort, n.socksPort].every(isPortOrAbsent)) bad(`node ${n.nickname} has an invalid port`);
@@ -102,8 +103,6 @@ function validate(dir: string, value: unknown): TestNetworkState {
 
 const STATUSES: readonly string[] = ['starting', 'ready', 'stopped'] satisfies TestNetworkState['status'][];
 const ROLES: readonly string[] = ['authority', 'relay', 'client'] satisfies TestNodeRole[];
-/** tor's relay nicknames: 1 to 19 letters and digits. */
-const NICKNAME = /^[A-Za-z0-9]{1,19}$/;
 
 function isPortOrAbsent(v: unknown): boolean {
   return v === undefined || (Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535);

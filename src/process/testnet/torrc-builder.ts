@@ -1,4 +1,5 @@
 import { TorInvalidValueError } from '../../errors.js';
+import { isNickname } from '../../util/relay-nickname.js';
 
 /**
  * Pure torrc generation for the private loopback test network. Nothing here touches the disk or
@@ -62,13 +63,12 @@ export const LOOPBACK_RESOLV_CONF = 'nameserver 127.0.0.1\n';
 /** Flags a relay needs in the consensus before the network is usable. */
 export const REQUIRED_FLAGS = ['Exit', 'Fast', 'Guard', 'HSDir', 'Running', 'Stable', 'Valid'] as const;
 
-const NICKNAME_RE = /^[A-Za-z0-9]{1,19}$/;
 const HEX40_RE = /^[0-9A-F]{40}$/;
 // torrc values end at '#' (comment) and split on spaces inside Log lines: allow only plain paths.
 const PATH_RE = /^\/[A-Za-z0-9_./+,@=:~-]*$/;
 
 function checkNickname(value: string): void {
-  if (!NICKNAME_RE.test(value)) throw new TorInvalidValueError('nickname', 'must be 1-19 letters or digits');
+  if (!isNickname(value)) throw new TorInvalidValueError('nickname', 'must be 1-19 letters or digits');
 }
 
 function checkPort(field: string, value: number | undefined): number {
