@@ -58,6 +58,8 @@ export type { FetchOnionDescriptorOptions, OnionDescriptor } from './onion/descr
 export type { TorConnectOptions } from './socks/socks-types.js';
 export type { TorSocksConnectOptions, CircuitStreamOpener } from './socks/socks-options.js';
 export type { PortRange } from './state/exit-policy.js';
+export { parseServerDescriptor } from './state/server-descriptor.js';
+export { parseMicrodescriptor } from './state/microdescriptor-parser.js';
 export type { SocketPeer } from './state/client-process.js';
 export type { EndpointCallOptions } from './endpoints/endpoint-options.js';
 export { TorSocksClient, type TorSocksClientOptions, type HttpAgentOptions, type TorFetchInit, type TorResolveOptions, type SocksControl } from './socks/tor-socks-client.js';

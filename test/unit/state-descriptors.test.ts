@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { TorProtocolError } from '../../src/errors.js';
-import { parseServerDescriptor } from '../../src/state/server-descriptor.js';
-import { parseMicrodescriptor } from '../../src/state/microdescriptor-parser.js';
+// From the package root, as a user imports them.
+import { parseMicrodescriptor, parseServerDescriptor, TorProtocolError } from '../../src/index.js';
 import { REAL_DESC, REAL_MD } from './descriptor-texts.js';
 
 const REJECT_ALL = { policy: 'reject', ranges: [[1, 65535]] };
