@@ -1316,7 +1316,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    * gives (it gives up after two minutes) or take one from an attacher that was set aside. Setting
    * the same attacher again changes nothing.
    *
-   * Setting another attacher, or clearing it, also closes the connections that the Tor handle's
+   * Setting another attacher, or clearing it (closing the state does too), also closes the connections that the Tor handle's
    * `fetch` and `httpAgent()` agents keep for reuse (see StreamHandoff.onAttacherChange): a request
    * on one opens no stream, and would go over the circuit an earlier choice made.
    *
@@ -1805,8 +1805,12 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     if (this.closed) return;
     this.closed = true;
     this.control.off('addressMapped', this.onAddressMapped);
+    // As setAttacher(null) does: requests on connections kept for reuse would go on over the
+    // circuits this attacher chose, and no attacher would be asked again.
+    const hadAttacher = this.attacher !== null;
     this.attacher = null;
     this.handoff.leave(this);
+    if (hadAttacher) this.handoff.attacherChanged();
     for (const expectation of this.expectations) expectation.wake?.();
     this.expectations.clear();
     this.expectedBySource.clear();

@@ -1059,7 +1059,18 @@ describe('state: TorState against a fake control port', () => {
         await state.setAttacher(null);
         assert.equal(await httpGetText(url, agent), 'ok');
         assert.equal(socks.connections.length, 3, 'and one after the attacher was cleared, which tor places');
+        await kept();
+        assert.equal(await httpGetText(url, agent), 'ok');
+        assert.equal(socks.connections.length, 3, 'without an attacher the kept connection is reused again');
+        await kept();
+        await state.setAttacher(() => undefined);
+        assert.equal(await httpGetText(url, agent), 'ok');
+        assert.equal(socks.connections.length, 4);
+        await kept();
+        // Closing the state drops its attacher: as setAttacher(null), the kept connection goes.
         await state.close();
+        assert.equal(await httpGetText(url, agent), 'ok');
+        assert.equal(socks.connections.length, 5, 'a request after the state with an attacher closed opens a new stream');
         tor.socks.close();
       } finally {
         await socks.close();
