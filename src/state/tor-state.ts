@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { TypedEmitter } from '../util/typed-emitter.js';
-import type net from 'node:net';
+import net from 'node:net';
 import { assertTorControl, type TorControl } from '../control/tor-control.js';
 import type { GuardEvent, HostPort, TorEvent } from '../control/events/event-types.js';
 import { redactEventText } from '../control/events/redact.js';
@@ -1293,6 +1293,49 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     }
     assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.closeStream');
     await this.control.command(`CLOSESTREAM ${id} ${code}`, opts);
+  }
+
+  /**
+   * The stream tor made for `socket`, a connection this process opened to tor's SOCKS port: the
+   * socket of `tor.connect()` or of a `tor:` endpoint, or `res.socket` of a request through
+   * `tor.httpAgent()`. Its `circuit` says which circuit (and `circuit.path.at(-1)` which exit) the
+   * connection rides. tor names each new stream's client by its address and port (SOURCE_ADDR),
+   * which is the socket's local end.
+   *
+   * tor's SOCKS reply can reach the socket before tor's event about the stream reaches the state
+   * (they travel on two connections): one command to tor first (GETINFO version) makes sure that
+   * every event tor sent before answering it has been applied, so a socket whose SOCKS handshake
+   * is done is found.
+   *
+   * @returns the stream, or undefined when the state knows no stream from that socket: its SOCKS
+   *   handshake is not done, its stream has ended, tor made it before the state started (tor's
+   *   stream list does not say where streams come from), the socket has no TCP local address (a
+   *   unix-socket SocksPort), or it goes to another tor
+   * @throws TorInvalidValueError when `socket` is not a net.Socket; TorAbortError /
+   *   TorTimeoutError for `signal` / `timeoutMs` (they bound the command);
+   *   TorControlClosedError once the state is closed
+   * @example
+   * const socket = await tor.connect('example.com:443');
+   * const stream = await state.streamForSocket(socket);
+   * console.log(stream?.circuit?.path.at(-1)?.nickname); // the exit
+   */
+  async streamForSocket(socket: net.Socket, opts: CancelOptions = {}): Promise<Stream | undefined> {
+    this.assertOpen();
+    if (!(socket instanceof net.Socket)) throw new TorInvalidValueError('socket', `must be a net.Socket, got ${kindOf(socket)}`);
+    assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.streamForSocket');
+    if (!this.live) await this.untilStarted();
+    const port = socket.localPort;
+    const key = port === undefined || socket.localAddress === undefined ? undefined : sourceKey(socket.localAddress, port);
+    if (key === undefined) return undefined;
+    // Events and replies come in the order tor sent them: once the answer is here, so is every
+    // event tor sent before it, the stream's NEW among them when the SOCKS handshake is done.
+    await this.control.getInfo('version', opts);
+    this.assertOpen();
+    for (const st of this.snap.streams.values()) {
+      const src = st.sourceAddr;
+      if (src !== undefined && sourceKey(src.host, src.port) === key) return st;
+    }
+    return undefined;
   }
 
   /**

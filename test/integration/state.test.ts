@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import sinon from 'sinon';
@@ -227,6 +228,51 @@ describe('state: TorState on the private test network', function () {
     }
     const conf = await tor.control.getConf(['__LeaveStreamsUnattached']);
     assert.deepEqual(conf['__LeaveStreamsUnattached'], ['0'], 'reset once nothing waits for a stream');
+  });
+
+  it('streamForSocket: the stream and circuit of a tor.connect socket, pinned or placed by tor, and of an httpAgent request', async () => {
+    const pinned = await tor.connect(`127.0.0.1:${echo.port}`, { circuit, timeoutMs: 60_000 });
+    const free = await tor.connect(`127.0.0.1:${echo.port}`, { timeoutMs: 60_000 });
+    const web = http.createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    const webPort = (web.address() as net.AddressInfo).port;
+    const agent = tor.httpAgent({ keepAlive: true });
+    try {
+      // Asked right after connect resolved: the state may not have had tor's events yet.
+      const [a, b] = await Promise.all([state.streamForSocket(pinned), state.streamForSocket(free)]);
+      assert.ok(a && b, 'both found');
+      assert.notEqual(a, b);
+      assert.equal(a.circuit, circuit);
+      assert.deepEqual(a.sourceAddr, { host: '127.0.0.1', port: pinned.localPort });
+      assert.equal(b.target.port, echo.port);
+      assert.ok(b.circuit !== undefined && b.circuit.path.length >= 1, 'tor placed it on a circuit the state knows');
+      assert.equal(state.streams.get(b.id), b);
+      // An http request through the agent: its response's socket leads to its stream.
+      const socketOfResponse = await new Promise<net.Socket>((resolve, reject) => {
+        http
+          .get(`http://127.0.0.1:${webPort}/`, { agent }, (res) => {
+            // Taken now: Node sets res.socket to null once the response ends (the agent keeps it).
+            const socket = res.socket;
+            res.resume();
+            res.once('end', () => resolve(socket));
+          })
+          .once('error', reject);
+      });
+      const c = await state.streamForSocket(socketOfResponse);
+      assert.equal(c?.target.port, webPort);
+      assert.equal(c?.status, 'SUCCEEDED');
+      // Once its stream has ended, a socket leads nowhere.
+      const closed = waitFor(state, 'streamClosed', (st: Stream) => st === a);
+      pinned.end();
+      await closed;
+      assert.equal(await state.streamForSocket(pinned), undefined);
+    } finally {
+      pinned.destroy();
+      free.destroy();
+      agent.destroy();
+      web.closeAllConnections();
+      await new Promise((resolve) => web.close(resolve));
+    }
   });
 
   it("does not take the process that reuses a closed stream's port for its client", async () => {

@@ -1035,6 +1035,95 @@ describe('state: TorState against a fake control port', () => {
     });
   });
 
+  describe('streamForSocket', () => {
+    /** A TCP connection on loopback standing in for one to tor's SOCKS port: its local end is what tor calls SOURCE_ADDR. */
+    async function loopbackSocket(): Promise<{ socket: net.Socket; close: () => Promise<void> }> {
+      const server = net.createServer(() => undefined);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      return {
+        socket,
+        close: async () => {
+          socket.destroy();
+          server.close();
+        },
+      };
+    }
+
+    it("finds the stream by the socket's local address and port (tor's SOURCE_ADDR), among others", async () => {
+      const h = await setup();
+      const { socket, close } = await loopbackSocket();
+      try {
+        h.fake.event('STREAM 70 NEW 0 other.example:80 SOURCE_ADDR=127.0.0.1:1 PURPOSE=USER');
+        h.fake.event(`STREAM 71 NEW 0 example.com:443 SOURCE_ADDR=127.0.0.1:${socket.localPort} PURPOSE=USER`);
+        h.fake.event('STREAM 71 SENTCONNECT 3 example.com:443');
+        h.fake.event('STREAM 71 SUCCEEDED 3 93.184.216.34:443');
+        const found = await h.state.streamForSocket(socket);
+        assert.equal(found?.id, '71');
+        assert.equal(found?.circuitId, '3');
+        assert.deepEqual(found?.sourceAddr, { host: '127.0.0.1', port: socket.localPort });
+      } finally {
+        await close();
+      }
+    });
+
+    it("applies what tor sent before answering first: an event still on its way when the call is made is found", async () => {
+      const h = await setup();
+      const { socket, close } = await loopbackSocket();
+      try {
+        await sync(h);
+        // The NEW leaves tor just before its answer to the state's command, as when the SOCKS
+        // reply reached the client before the event reached the controller.
+        h.fake.handle(/^GETINFO version$/, () => {
+          h.fake.event(`STREAM 72 NEW 0 example.com:443 SOURCE_ADDR=127.0.0.1:${socket.localPort} PURPOSE=USER`);
+          return undefined;
+        });
+        assert.equal(h.state.streams.has('72'), false);
+        const found = await h.state.streamForSocket(socket);
+        assert.equal(found?.id, '72');
+      } finally {
+        await close();
+      }
+    });
+
+    it('undefined when no stream came from the socket, or it has ended; a socket with no TCP local end asks tor nothing; a closed state: TorControlClosedError', async () => {
+      const h = await setup();
+      const { socket, close } = await loopbackSocket();
+      try {
+        assert.equal(await h.state.streamForSocket(socket), undefined, 'no stream from it');
+        h.fake.event(`STREAM 73 NEW 0 example.com:443 SOURCE_ADDR=127.0.0.1:${socket.localPort} PURPOSE=USER`);
+        h.fake.event('STREAM 73 CLOSED 0 example.com:443 REASON=DONE');
+        assert.equal(await h.state.streamForSocket(socket), undefined, 'its stream closed');
+        const before = commandsMatching(h.fake, /^GETINFO version$/).length;
+        assert.equal(await h.state.streamForSocket(new net.Socket()), undefined, 'an unconnected socket has no local port');
+        assert.equal(commandsMatching(h.fake, /^GETINFO version$/).length, before);
+        await h.state.close();
+        await assert.rejects(h.state.streamForSocket(socket), TorControlClosedError);
+      } finally {
+        await close();
+      }
+    });
+
+    it('refuses what is no socket and bad options (TOR_INVALID_VALUE); signal and timeoutMs bound the command', async () => {
+      const h = await setup();
+      const { socket, close } = await loopbackSocket();
+      try {
+        for (const bad of [null, undefined, 5, 'tcp:127.0.0.1:9050', { localPort: 5 }]) {
+          await assert.rejects(h.state.streamForSocket(bad as never), (err: unknown) => err instanceof TorInvalidValueError && err.code === 'TOR_INVALID_VALUE' && /socket/.test(err.message), String(bad));
+        }
+        await assert.rejects(h.state.streamForSocket(socket, { timeoutMs: -1 }), TorInvalidValueError);
+        await assert.rejects(h.state.streamForSocket(socket, { bogus: 1 } as never), TorInvalidValueError);
+        await assert.rejects(h.state.streamForSocket(socket, { signal: AbortSignal.abort() }), TorAbortError);
+        // tor does not answer: the timeout holds.
+        h.fake.handle(/^GETINFO version$/, () => new Promise<undefined>(() => undefined));
+        await assert.rejects(h.state.streamForSocket(socket, { timeoutMs: 50 }), TorTimeoutError);
+      } finally {
+        await close();
+      }
+    });
+  });
+
   describe('attacher', () => {
     it("a new attacher (or none) closes the connections fetch and agents keep: a request on one opens no stream, so no attacher would choose its circuit (found porting stem's scripts)", async () => {
       const web = http.createServer((_req, res) => res.end('ok'));
