@@ -1,23 +1,24 @@
 /**
- * Tells which exit relay served each connection through tor, from its stream events. The torcon
- * take on stem's "Determine The Exit You're Using" (exit_used.py).
+ * Tells which exit relay served a connection through tor. The torcon take on stem's "Determine The
+ * Exit You're Using" (exit_used.py).
  *
- * It makes one request itself (to a local web server) and reports its exit; with --watch it keeps
- * reporting the exits of every connection made through this tor until Ctrl-C.
+ * It makes one request itself (to a local web server) and reports the exit of that request's own
+ * stream (state.streamForSocket); with --watch it then reports the exits of every connection made
+ * through this tor, from its stream events, until Ctrl-C.
  *
  * Run: TOR_CONTROL=... node dist/examples/exit-used.js [--watch]
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { connectTor, type Stream } from '../src/index.js';
 
 const tor = await connectTor();
 const state = await tor.getState();
 
-// A stream SUCCEEDED once the exit connected to its target: the exit is the last hop of its circuit.
-// (By then tor may have rewritten the target: a hostname becomes the address the exit resolved it
-// to, and a target on a relay's own address, as all of the test network's are, gets that relay
-// as its exit, which tor writes as `ADDRESS.FINGERPRINT.exit`.)
+// The exit is the last hop of the stream's circuit. (Once the stream SUCCEEDED, tor may have
+// rewritten its target: a hostname becomes the address the exit resolved it to, and a target on a
+// relay's own address, as all of the test network's are, gets that relay as its exit, which tor
+// writes as `ADDRESS.FINGERPRINT.exit`.)
 async function report(stream: Stream): Promise<void> {
   if (stream.purpose?.startsWith('DIR_')) return; // tor's own directory requests, not a user's
   const exit = stream.circuit?.path.at(-1);
@@ -26,13 +27,35 @@ async function report(stream: Stream): Promise<void> {
   console.log(`stream ${stream.id} to ${stream.target.host}:${stream.target.port} exits at ${exit.nickname}`);
   console.log(`  fingerprint ${exit.fingerprint}, address ${exit.address}, country ${where.countryCode ?? 'unknown'}`);
 }
-state.on('streamSucceeded', report);
 
 const site = http.createServer((req, res) => res.end('hello\n'));
 await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-const response = await tor.fetch(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`, { timeoutMs: 30_000 });
-console.log(`fetched: ${response.status} ${(await response.text()).trim()}`);
+const agent = tor.httpAgent();
+// The response's socket is the connection to tor's SOCKS port that carried the request. It is taken
+// in the callback: Node sets res.socket to null once the response has ended.
+const { status, body, socket } = await new Promise<{ status: number; body: string; socket: Socket }>((resolve, reject) => {
+  http
+    .get(`http://127.0.0.1:${(site.address() as AddressInfo).port}/`, { agent, timeout: 30_000 }, (res) => {
+      const socket = res.socket;
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body, socket }));
+    })
+    .once('timeout', function (this: http.ClientRequest) {
+      this.destroy(new Error('no answer within 30 s'));
+    })
+    .once('error', reject);
+});
+console.log(`fetched: ${status} ${body.trim()}`);
+const mine = await state.streamForSocket(socket);
+if (mine === undefined) console.log('tor reported no stream for the request');
+else await report(mine);
+agent.destroy();
 site.close();
 
-if (process.argv.includes('--watch')) await new Promise((resolve) => process.once('SIGINT', resolve));
+if (process.argv.includes('--watch')) {
+  // Every connection's stream succeeds once the exit has connected to its target.
+  state.on('streamSucceeded', report);
+  await new Promise((resolve) => process.once('SIGINT', resolve));
+}
 await tor.close();
