@@ -34,7 +34,14 @@ describe('the packed package, installed in an application', function () {
   let dir: string;
   let app: string;
   let files: string[];
-  let manifest: { version: string; bin: Record<string, string>; dependencies: Record<string, string> };
+  let manifest: {
+    version: string;
+    bin: Record<string, string>;
+    dependencies: Record<string, string>;
+    types?: string;
+    typesVersions?: Record<string, Record<string, string[]>>;
+    exports: Record<string, string | { types?: string; default?: string }>;
+  };
 
   /** Runs node in the application's directory; resolves with what it printed on stdout. */
   async function nodeInApp(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
@@ -123,6 +130,30 @@ describe('the packed package, installed in an application', function () {
     // The public members are still there.
     assert.match(circuit, /whenBuilt\(opts\?: CancelOptions\): Promise<Circuit>;/);
     assert.match(stream, /get circuit\(\): Circuit \| undefined;/);
+  });
+
+  it('gives TypeScript\'s node10 resolution (which reads no exports) the same declarations for every entry point', () => {
+    // `"module": "commonjs"` implies moduleResolution node10 before TypeScript 7, the most common
+    // configuration of an older CommonJS project: it finds the root by `types` and a subpath only
+    // by `typesVersions`, and without one `import 'torcon/register'` is TS2307 though Node loads it.
+    const bare = (p: string): string => path.posix.normalize(p).replace(/^\.\//, '');
+    const node10 = (subpath: string): string | undefined => {
+      const paths = manifest.typesVersions?.['*'] ?? {};
+      for (const [pattern, targets] of Object.entries(paths)) {
+        const star = pattern.indexOf('*');
+        const matched = star < 0 ? (pattern === subpath ? '' : undefined)
+          : subpath.startsWith(pattern.slice(0, star)) && subpath.endsWith(pattern.slice(star + 1)) ? subpath.slice(star, subpath.length - (pattern.length - star - 1)) : undefined;
+        if (matched !== undefined && targets[0] !== undefined) return bare(targets[0].replace('*', matched));
+      }
+      return subpath === '' && manifest.types !== undefined ? bare(manifest.types) : undefined;
+    };
+    const typed = Object.entries(manifest.exports).filter((e): e is [string, { types: string }] => typeof e[1] === 'object' && typeof e[1].types === 'string');
+    assert.ok(typed.length >= 3, `only ${typed.length} entry points declare types`);
+    for (const [entry, { types }] of typed) {
+      const resolved = node10(entry === '.' ? '' : entry.slice(2));
+      assert.equal(resolved, bare(types), `node10 resolution of ${entry === '.' ? 'torcon' : `torcon/${entry.slice(2)}`}`);
+      assert.ok(files.includes(resolved), `${resolved} is not in the package`);
+    }
   });
 
   it('type-checks by name in an ES module and in a CommonJS TypeScript file (strict, without skipLibCheck)', async () => {
