@@ -75,6 +75,26 @@ describe('the packed package, installed in an application', function () {
     assert.deepEqual(stray, []);
   });
 
+  it('has source maps that carry their sources: no map points at a file the package does not hold', async () => {
+    // The sources (src/*.ts) are not published; a map naming them without their text sends
+    // `node --enable-source-maps` traces, debuggers and bundlers' source-map loaders to files
+    // that are not there.
+    const installed = path.join(app, 'node_modules', 'torcon');
+    const maps = files.filter((f) => f.endsWith('.js.map'));
+    assert.ok(maps.length > 50, `only ${maps.length} source maps`);
+    for (const f of files.filter((g) => g.endsWith('.js'))) {
+      const url = /\/\/# sourceMappingURL=(\S+)\s*$/.exec(await readFile(path.join(installed, f), 'utf8'))?.[1];
+      if (url !== undefined) assert.ok(files.includes(path.posix.join(path.posix.dirname(f), url)), `${f} names a source map that is not in the package`);
+    }
+    for (const f of maps) {
+      const map = JSON.parse(await readFile(path.join(installed, f), 'utf8')) as { sources: string[]; sourcesContent?: Array<string | null> };
+      map.sources.forEach((source, i) => {
+        const packed = files.includes(path.posix.normalize(path.posix.join(path.posix.dirname(f), source)));
+        assert.ok(packed || typeof map.sourcesContent?.[i] === 'string', `${f} points at ${source}, which is not in the package, without its text`);
+      });
+    }
+  });
+
   it('imports by name as an ES module: the root, torcon/register and torcon/testnet; no other path inside it', async () => {
     const script = [
       "const root = await import('torcon');",
