@@ -13,7 +13,11 @@ import type https from 'node:https';
 import { createRequire } from 'node:module';
 import type tls from 'node:tls';
 
-const requireBuiltin = createRequire(import.meta.url);
+// Any absolute path serves as the base: a `node:` name is never looked up on disk. Not
+// `import.meta.url`, which is empty in an application bundled to CommonJS (esbuild's default for
+// `--platform=node`): createRequire threw there as torcon was loaded. Not
+// `process.getBuiltinModule`, which Node 22 has only from 22.3.
+const requireBuiltin = createRequire(process.execPath);
 
 /** `node:http`, loaded at the first call. */
 export function nodeHttp(): typeof http {
