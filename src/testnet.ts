@@ -35,6 +35,8 @@ export {
   type TestNetworkNodeState,
   type TestNetworkNodeStatus,
 } from './process/testnet/state-file.js';
+// The type of TestNetworkState.owner: exported so that a user's declarations can name it.
+export type { ProcessIdentity } from './process/process-identity.js';
 export {
   buildNodeTorrc,
   buildKeygenTorrc,
@@ -44,6 +46,7 @@ export {
   type TestNodeRole,
   type TestNodeSpec,
   type AuthorityIdentity,
+  type NetworkTorrcContext,
 } from './process/testnet/torrc-builder.js';
 
 /** A running private test network with a `Tor` handle connected to its client. */

@@ -176,6 +176,42 @@ describe('the packed package, installed in an application', function () {
     }
   });
 
+  it('lets a library of the user\'s declare what it infers from torcon\'s public values (declaration emit names every type by an entry point)', async () => {
+    // A type reached from a public value but exported by no entry point cannot be written into the
+    // user's .d.ts (TS2883 "cannot be named without a reference to ... not portable").
+    const lib = path.join(app, 'lib');
+    await mkdir(lib, { recursive: true });
+    await writeFile(
+      path.join(lib, 'lib.ts'),
+      [
+        "import type { Tor } from 'torcon';",
+        "import { readTestNetworkState, buildNodeTorrc } from 'torcon/testnet';",
+        'export async function owner(dir: string) { return (await readTestNetworkState(dir)).owner; }',
+        'export const context = (ctx: Parameters<typeof buildNodeTorrc>[1]) => ctx;',
+        'export async function circuits(tor: Tor) { return [...(await tor.getState()).circuits.values()].map((c) => ({ path: c.pathRefs, status: c.status })); }',
+      ].join('\n'),
+    );
+    await writeFile(
+      path.join(lib, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, skipLibCheck: false,
+          declaration: true, emitDeclarationOnly: true, rootDir: lib, outDir: path.join(lib, 'out'),
+          types: ['node'], typeRoots: [path.join(ROOT, 'node_modules/@types')],
+        },
+        files: ['lib.ts'],
+      }),
+    );
+    const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+    const result = await run(process.execPath, [tsc, '-p', lib], { cwd: app, timeout: 60_000 }).then(
+      ({ stdout, stderr }) => ({ code: 0, out: stdout + stderr }),
+      (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? 1, out: `${err.stdout ?? ''}${err.stderr ?? ''}` }),
+    );
+    assert.equal(result.out.trim(), '');
+    assert.equal(result.code, 0);
+    assert.match(await readFile(path.join(lib, 'out', 'lib.d.ts'), 'utf8'), /import\("torcon\/testnet"\)\.ProcessIdentity/);
+  });
+
   it('type-checks by name in an ES module and in a CommonJS TypeScript file (strict, without skipLibCheck)', async () => {
     await writeFile(
       path.join(app, 'esm.mts'),
