@@ -1,6 +1,6 @@
 import type { TorControl } from '../control/tor-control.js';
 import { TorAbortError, TorControlClosedError, TorTimeoutError } from '../errors.js';
-import { cancelBudget, raceCancel, type CancelOptions } from '../util/abort.js';
+import { cancelBudget, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 
 const log = logger('tor');
@@ -24,6 +24,9 @@ export const NEWNYM_ANNOUNCE_WAIT_MS = 15_000;
  * @throws TorTimeoutError, TorAbortError as `opts` say; TorControlError/TorControlClosedError from tor
  */
 export async function requestNewIdentity(control: TorControl, opts: CancelOptions = {}): Promise<number> {
+  // Before the subscription below, which would otherwise reach tor (two SETEVENTS) for a caller
+  // who had given up already.
+  throwIfAborted(opts.signal, 'NEWNYM');
   const remaining = cancelBudget(opts);
 
   let announce!: () => void;

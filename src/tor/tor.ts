@@ -18,7 +18,7 @@ import { TorState, assertCircuitArgument, invalidStateOptions, type Circuit, typ
 import { TorConfig } from '../config/tor-config.js';
 import { createGeoIp, lazyGeoIp } from '../geoip/create-geoip.js';
 import { retryable } from '../util/retryable.js';
-import { cancelBudget, raceCancel, type CancelOptions } from '../util/abort.js';
+import { cancelBudget, raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 import { CANCEL_OPTION_KEYS, assertCallOptions, invalidCallOptions, optionKeys } from '../util/known-options.js';
 import { TorAbortError, TorControlClosedError } from '../errors.js';
 import { parseTorTarget } from './tor-target.js';
@@ -420,6 +420,8 @@ export class Tor {
   async newIdentity(opts: CancelOptions = {}): Promise<void> {
     opts ??= {};
     assertCallOptions(opts, CANCEL_OPTION_KEYS, 'tor.newIdentity');
+    // Refused before anything happens: the kept connections below are closed only for a request made.
+    throwIfAborted(opts.signal, 'NEWNYM');
     try {
       await requestNewIdentity(this.control, opts);
     } finally {

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import sinon from 'sinon';
 import { fakeControlPerTest } from '../support/fake-control-per-test.js';
 import type { TorControl } from '../../src/control/tor-control.js';
-import { TorControlClosedError } from '../../src/errors.js';
+import { TorAbortError, TorControlClosedError } from '../../src/errors.js';
 import { requestNewIdentity } from '../../src/tor/new-identity.js';
+import { Tor } from '../../src/tor/tor.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
+import { recordControlWrites } from '../support/control-writes.js';
 
 /** What real tor cannot be made to do on demand: refuse SIGNAL events, or die while a NEWNYM waits. */
 describe('tor: newIdentity (NEWNYM) against a fake control port', () => {
@@ -46,5 +49,22 @@ describe('tor: newIdentity (NEWNYM) against a fake control port', () => {
       return ['250 OK'];
     });
     await assert.rejects(requestNewIdentity(control), (err: unknown) => err instanceof TorControlClosedError);
+  });
+
+  it('a signal already aborted: TorAbortError at once, nothing sent (no SETEVENTS), kept SOCKS connections left alone (found by QA)', async () => {
+    const tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+    const retire = sinon.spy(tor.socks, 'closeKeptConnections');
+    const { written } = recordControlWrites(control);
+    try {
+      const reason = new Error('shutting down');
+      for (const run of [() => requestNewIdentity(control, { signal: AbortSignal.abort(reason) }), () => tor.newIdentity({ signal: AbortSignal.abort(reason) })]) {
+        await assert.rejects(run(), (err: unknown) => err instanceof TorAbortError && err.code === 'TOR_ABORTED' && err.cause === reason);
+      }
+      // It used to subscribe to SIGNAL events first (and unsubscribe again): two SETEVENTS.
+      assert.deepEqual(written, []);
+      assert.equal(retire.callCount, 0, 'a call refused at once closed the kept connections');
+    } finally {
+      sinon.restore();
+    }
   });
 });
