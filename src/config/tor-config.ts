@@ -1,7 +1,7 @@
 import { TypedEmitter } from '../util/typed-emitter.js';
 import { TorControlClosedError, TorInvalidValueError } from '../errors.js';
 import { assertTorControl, type TorControl } from '../control/tor-control.js';
-import { raceCancel, type CancelOptions } from '../util/abort.js';
+import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 import { CANCEL_OPTION_KEYS, assertCallOptions, nearest, optionKeys } from '../util/known-options.js';
 import { logger } from '../util/log.js';
 import { addressPolicyProblem } from './address-policy.js';
@@ -578,6 +578,8 @@ export class TorConfig extends TypedEmitter<TorConfigEvents> {
     assertCallOptions(opts, GET_OPTION_KEYS, 'config read');
     // `fresh: 'false'` would be truthy: tor asked when the cache was meant.
     if (opts.fresh !== undefined && typeof opts.fresh !== 'boolean') throw new TorInvalidValueError('fresh', 'must be a boolean');
+    // Also when every value comes from the cache: a signal already aborted is refused by every call.
+    throwIfAborted(opts.signal, 'GETCONF');
     const out = new Map<string, ConfLine[]>();
     const live = this.unsubscribe !== undefined;
     const useCache = live && !opts.fresh;

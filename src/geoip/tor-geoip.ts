@@ -1,7 +1,7 @@
 import { GeoIpDatabaseError, TorControlError, TorInvalidValueError } from '../errors.js';
 import type { TorControl } from '../control/tor-control.js';
 import type { GeoIpLookup, Location } from '../state/geoip-types.js';
-import { kindOf, type CancelOptions } from '../util/abort.js';
+import { kindOf, throwIfAborted, type CancelOptions } from '../util/abort.js';
 import { CANCEL_OPTION_KEYS, assertCallOptions, assertKnownOptions, optionKeys } from '../util/known-options.js';
 import { isGlobalIp, parseIp } from './ip-ranges.js';
 
@@ -63,6 +63,8 @@ export class TorGeoIp implements GeoIpLookup {
       // Also for an answer from the cache: a bad timeout is refused the same every time.
       assertCallOptions(opts, CANCEL_OPTION_KEYS, 'TorGeoIp.lookup');
       parsed = parseIp(ip);
+      // Likewise a signal already aborted, also for an answer known without asking tor.
+      throwIfAborted(opts?.signal, 'GETINFO ip-to-country');
     } catch (err) {
       return Promise.reject(err);
     }

@@ -209,6 +209,8 @@ export class Circuit {
     // Checked even when the answer is known already: a bad value is refused the same every time.
     const invalid = invalidCallOptions(opts, CANCEL_OPTION_KEYS, 'circuit.whenBuilt');
     if (invalid) return Promise.reject(invalid);
+    // A signal already aborted is refused even when the answer is known, as every call refuses it.
+    if (opts?.signal?.aborted) return this.wait([], 'built', opts);
     if (this.status === 'BUILT') return Promise.resolve(this);
     if (this.closed) return Promise.reject(this.failure());
     if (this.abandoned) return Promise.reject(this.abandoned);
@@ -225,6 +227,7 @@ export class Circuit {
   whenClosed(opts: CancelOptions = {}): Promise<Circuit> {
     const invalid = invalidCallOptions(opts, CANCEL_OPTION_KEYS, 'circuit.whenClosed');
     if (invalid) return Promise.reject(invalid);
+    if (opts?.signal?.aborted) return this.wait([], 'closed', opts);
     if (this.closed) return Promise.resolve(this);
     if (this.abandoned) return Promise.reject(this.abandoned);
     return this.wait((this.closedWaiters ??= []), 'closed', opts);
@@ -294,6 +297,7 @@ export class Circuit {
     for (const list of lists) if (list) for (const w of list) w.reject(err);
   }
 
+  /** Waits in `list`; with a signal already aborted, rejects at once (and `list` is left as it is). */
   private wait(list: Waiter[], until: 'built' | 'closed', opts: CancelOptions | null): Promise<Circuit> {
     // A JavaScript caller's null means no options, as undefined does.
     const { signal, timeoutMs } = opts ?? {};

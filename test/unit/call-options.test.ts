@@ -209,6 +209,38 @@ describe('call options: a key a call does not take is refused before any I/O', (
     assert.equal(await tor.getState(), state);
   });
 
+  it('so do answers known already: whenBuilt of a built circuit, whenClosed of a closed one, a cached config value or GeoIP answer (found by QA)', async () => {
+    const reason = new Error('shutting down');
+    // The known answers, read once without a signal.
+    await config.get('ContactInfo');
+    fake.info({ 'ip-to-country/8.8.8.8': 'us' });
+    const geoip = new TorGeoIp(control);
+    await geoip.lookup('8.8.8.8');
+    const closing = new Promise<Circuit>((resolve) => state.once('circuitClosed', resolve));
+    fake.event('CIRC 8 LAUNCHED');
+    fake.event('CIRC 8 CLOSED REASON=FINISHED');
+    const closed = await closing;
+    assert.equal(await closed.whenClosed(), closed);
+    written.length = 0;
+    const aborted = (name: string) => (e: unknown) => {
+      // The circuit waits wrap it in a TorCircuitError, as they do for a wait given up.
+      const abort = e instanceof TorError && e.code === 'TOR_ABORTED' ? e : (e as { cause?: unknown } | null)?.cause;
+      assert.ok(abort instanceof TorError && abort.code === 'TOR_ABORTED', `${name}: ${String(e)}`);
+      assert.equal(abort.cause, reason, name);
+      return true;
+    };
+    for (const [name, run] of [
+      ['circuit.whenBuilt (built)', () => state.circuits.get('7')!.whenBuilt({ signal: AbortSignal.abort(reason) })],
+      ['circuit.whenClosed (closed)', () => closed.whenClosed({ signal: AbortSignal.abort(reason) })],
+      ['config.get (cached)', () => config.get('ContactInfo', { signal: AbortSignal.abort(reason) })],
+      ['geoip.lookup (cached)', () => geoip.lookup('8.8.8.8', { signal: AbortSignal.abort(reason) })],
+      ['geoip.lookup (a private address: no question)', () => geoip.lookup('10.0.0.1', { signal: AbortSignal.abort(reason) })],
+    ] as const) {
+      await assert.rejects(run(), aborted(name));
+    }
+    assert.deepEqual(written, []);
+  });
+
   it('a key whose value is undefined is let through (spread optional values leave them)', async () => {
     // A built circuit: whenBuilt answers at once, with nothing sent.
     assert.equal(await circuit.whenBuilt({ timeout: undefined } as never), circuit);
