@@ -67,6 +67,9 @@ export function eventIterator(
     for (const wake of waiters.splice(0)) wake();
   };
   let ended = false;
+  /** Resolves once the iterator has ended (an abort, return()), for a next() still subscribing. */
+  let markEnded!: () => void;
+  const endedEarly = new Promise<void>((resolve) => (markEnded = resolve));
   let failure: Error | null = null;
   const unsubscribers: Array<() => Promise<void>> = [];
   const unsubscribe = () => {
@@ -91,6 +94,7 @@ export function eventIterator(
   };
   const onAbort = () => {
     ended = true;
+    markEnded();
     // Unsubscribed now, not at the next next(): a reader busy when the signal aborts may call it
     // late or never, and the subscription would live on (and, with a next() for each new event,
     // the loop never end).
@@ -100,6 +104,7 @@ export function eventIterator(
   };
   const stop = async () => {
     ended = true;
+    markEnded();
     // After return() the iterator is done, whatever had arrived.
     buffer.length = 0;
     wakeAll();
@@ -134,7 +139,10 @@ export function eventIterator(
     },
     next: async (): Promise<IteratorResult<TorEvent>> => {
       try {
-        await start();
+        // Ended while tor has not yet acknowledged the subscription (a tor that stopped answering
+        // would hold this for the SETEVENTS time limit): done at once. start() undoes the
+        // subscription when tor answers; the race handles its rejection.
+        await Promise.race([start(), endedEarly]);
       } catch (err) {
         // As with any other failure, the iterator is done once it has reported it: stop() ends it,
         // so a reader that calls next() again gets done, not the same error again (started keeps

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import sinon from 'sinon';
 import { TorControl } from '../../src/control/tor-control.js';
 import { TorControlClosedError, TorControlError, TorEventsOverflowError, TorInvalidValueError } from '../../src/errors.js';
 import type { TorEvent } from '../../src/control/events/event-types.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
-import { waitUntil } from '../support/settle.js';
+import { outcome, waitUntil } from '../support/settle.js';
 
 /**
  * Subscriptions and event iterators used the ways a program does: several readers at once, ended
@@ -183,6 +184,36 @@ describe('TorControl subscriptions and event iterators', () => {
     await roundTrip();
     assert.deepEqual(await iterator.next(), { value: undefined, done: true });
     assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS', 'GETINFO version']);
+  });
+
+  it('an abort while tor has not acknowledged the subscription ends the waiting next() at once; the late acknowledgement is undone (found by QA)', async () => {
+    peer.auto.delete('SETEVENTS');
+    const ac = new AbortController();
+    const iterator = control.events('BW', { signal: ac.signal });
+    const first = outcome(iterator.next());
+    await peer.waitForLines(1);
+    // Timers frozen: a next() that waited for the SETEVENTS time limit (5 s) would not end. The
+    // real timer made before only bounds the test.
+    let bound: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (bound = setTimeout(() => resolve('late'), 2_000)));
+    const clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'], shouldClearNativeTimers: true });
+    let r: Awaited<typeof first> | 'late';
+    try {
+      ac.abort();
+      r = await Promise.race([first, late]);
+    } finally {
+      clock.restore();
+      clearTimeout(bound);
+    }
+    assert.notEqual(r, 'late', 'next() waited for tor after the abort');
+    assert.deepEqual(r, { ok: true, value: { value: undefined, done: true } });
+    // tor acknowledges late: the subscription is undone, and the connection stays in step.
+    peer.write('250 OK\r\n');
+    await waitUntil(() => peer.received.includes('SETEVENTS'), 'the unsubscribe');
+    peer.write('250 OK\r\n');
+    await roundTrip();
+    assert.deepEqual(peer.received, ['SETEVENTS BW', 'SETEVENTS', 'GETINFO version']);
+    assert.deepEqual(await iterator.next(), { value: undefined, done: true });
   });
 
   it('refuses a maxBuffered that is not a whole number from 1 (Infinity is no bound)', () => {
