@@ -18,7 +18,10 @@ import net from 'node:net';
 /** What a handler answers: wire lines without CRLF (`250 OK`), or undefined to fall through. */
 export type FakeReply = string[] | undefined;
 
-/** A command handler: gets the command line (without CRLF) and the connection it came on. */
+/**
+ * A command handler: gets the command line (without CRLF; for a command with a data block its
+ * `+KEYWORD` line alone) and the connection it came on.
+ */
 export type FakeHandler = (line: string, conn: FakeConnection) => FakeReply | Promise<FakeReply>;
 
 /** One client connection to the fake. */
@@ -165,6 +168,9 @@ export class FakeControlServer {
     socket.on('close', () => this.connections.delete(conn));
     socket.on('error', () => undefined);
     let buffered = '';
+    // The `+KEYWORD` line of a command with a data block (control-spec 2.2), while its block is
+    // read: tor answers the whole command once, after the `.` line, and so does the fake.
+    let dataCommand: string | undefined;
     // Commands are answered strictly in order, as tor does, even when a handler is async.
     let chain = Promise.resolve();
     socket.on('data', (chunk: Buffer) => {
@@ -173,7 +179,14 @@ export class FakeControlServer {
       while ((nl = buffered.indexOf('\n')) !== -1) {
         const line = buffered.slice(0, nl).replace(/\r$/, '');
         buffered = buffered.slice(nl + 1);
-        chain = chain.then(() => this.answer(line, conn)).catch(() => undefined);
+        if (dataCommand === undefined && line.startsWith('+')) {
+          dataCommand = line;
+          continue;
+        }
+        if (dataCommand !== undefined && line !== '.') continue;
+        const command = dataCommand ?? line;
+        dataCommand = undefined;
+        chain = chain.then(() => this.answer(command, conn)).catch(() => undefined);
       }
     });
   }
