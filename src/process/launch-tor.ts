@@ -8,7 +8,7 @@ import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError, T
 import { checkKeepAlive, type ConfValue, type TorControl } from '../control/tor-control.js';
 import { openTorControl } from '../control/transport.js';
 import { assertNoLineBreak, confValueText } from '../control/wire-values.js';
-import { assertCancelOptions, timerDelay } from '../util/abort.js';
+import { assertCancelOptions, throwIfAborted, timerDelay } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { waitForBootstrap, type BootstrapProgress } from './bootstrap.js';
 import { isDataDirectoryLocked, makeTempDataDirectory, recordTor, sweepLeftoverDataDirectories } from './temp-data-directory.js';
@@ -271,6 +271,8 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   }
   // Before looking for the binary: `timeoutMs: -1` would otherwise start tor and kill it at once.
   assertCancelOptions(opts);
+  // Likewise a signal aborted already: no directory made, no tor started only to be killed.
+  throwIfAborted(opts.signal, 'launching tor');
   checkKeepAlive(opts);
   for (const name of ['onProgress', 'onLog'] as const) {
     if (opts[name] !== undefined && typeof opts[name] !== 'function') throw new TorInvalidValueError(name, 'must be a function');
@@ -360,7 +362,7 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const timer = setTimeout(() => abort.abort(new TorTimeoutError('launching tor', timeoutMs)), timerDelay(timeoutMs));
   try {
-    if (opts.signal?.aborted) throw new TorAbortError('launching tor');
+    if (opts.signal?.aborted) throw new TorAbortError('launching tor', { cause: opts.signal.reason });
     const died = exited.then(({ code, signal, spawnError }) => {
       // It never ran (a script whose #! interpreter is missing gives ENOENT): no exit code to tell.
       if (spawnError) throw new TorLaunchError(`cannot run ${torPath} (${spawnError.code ?? spawnError.message})`, [...tail], { cause: spawnError });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import sinon from 'sinon';
 import type { TorControl } from '../../src/control/tor-control.js';
 import { openTorControl } from '../../src/control/transport.js';
@@ -8,6 +11,7 @@ import type { TorConfig } from '../../src/config/tor-config.js';
 import { TorAbortError, TorError, TorTimeoutError } from '../../src/errors.js';
 import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
 import type { TorState } from '../../src/state/tor-state.js';
+import { launchTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
 import type { CancelOptions } from '../../src/util/abort.js';
 import { FakeControlServer } from '../support/fake-control-server.js';
@@ -320,5 +324,30 @@ describe('abort audit: signal and timeoutMs on every control operation (fake tor
         await inStep(entry.name);
       });
     }
+  });
+});
+
+describe('abort audit: launching tor', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'torcon-abort-launch-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('launchTor with a signal already aborted: TorAbortError (its reason as cause) before any directory is made or process started (found by QA)', async () => {
+    // A stand-in for the tor binary that only leaves a mark: had it been started, the mark says so.
+    const stub = path.join(dir, 'tor');
+    const mark = path.join(dir, 'started');
+    await writeFile(stub, `#!/bin/sh\necho started > '${mark}'\n`, { mode: 0o755 });
+    const dataDirectory = path.join(dir, 'data');
+    const reason = new Error('shutting down');
+    await assert.rejects(
+      launchTor({ torPath: stub, dataDirectory, config: { DisableNetwork: 1 }, signal: AbortSignal.abort(reason) }),
+      (err: unknown) => err instanceof TorAbortError && err.code === 'TOR_ABORTED' && err.cause === reason,
+    );
+    // It used to write the torrc, start the binary, and only then look at the signal.
+    assert.deepEqual((await readdir(dir)).sort(), ['tor']);
   });
 });
