@@ -78,6 +78,8 @@ export class Tor {
   /** The state being built or built, shared by getState's callers. */
   private stateBuild?: StateBuild;
   private configPromise?: Promise<TorConfig>;
+  /** Stops the TorConfig build under way when the handle closes (see getConfig). */
+  private configBuildAbort?: AbortController;
   /** What configPromise resolved to, once it has: a closed one is not handed out again. */
   private config?: TorConfig;
   private socksClient?: TorSocksClient;
@@ -188,8 +190,16 @@ export class Tor {
       this.configPromise = undefined;
     }
     if (this.configPromise === undefined) {
-      // Without the caller's options: another caller may wait for the same build longer.
-      const building = retryable(TorConfig.create(this.control), () => {
+      // Without the caller's options: another caller may wait for the same build longer. Only
+      // close() stops it: it must not wait for an answer a silent tor never gives.
+      const abort = new AbortController();
+      this.configBuildAbort = abort;
+      const create = TorConfig.create(this.control, { signal: abort.signal }).catch((err: unknown) => {
+        // Stopped by tor.close(): whoever waits hears that the handle closed, as for getState().
+        if (abort.signal.reason instanceof TorControlClosedError) throw abort.signal.reason;
+        throw err;
+      });
+      const building = retryable(create, () => {
         if (this.configPromise === building) this.configPromise = undefined;
       });
       building.then(
@@ -483,6 +493,8 @@ export class Tor {
       const state = build?.promise;
       const config = this.configPromise;
       if (build?.settled === false) build.abort.abort(new TorControlClosedError('the Tor handle was closed (close()) while its state was being built'));
+      // A build that has settled no longer listens to its signal.
+      this.configBuildAbort?.abort(new TorControlClosedError('the Tor handle was closed (close()) while its configuration was being read'));
       this.stateBuild = undefined;
       this.configPromise = undefined;
       this.config = undefined;

@@ -4,7 +4,7 @@ import { Tor } from '../../src/tor/tor.js';
 import { TorAbortError, TorControlClosedError, TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
 import { TorState } from '../../src/state/tor-state.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
-import { waitUntil } from '../support/settle.js';
+import { outcome, settleWithin, waitUntil, within } from '../support/settle.js';
 
 const NAMES = '250+config/names=\r\nContactInfo String\r\n.\r\n250 OK\r\n';
 
@@ -48,6 +48,17 @@ describe('Tor.getConfig', () => {
     const config = await patient;
     assert.equal(await config.get('ContactInfo'), 'me');
     assert.equal(await tor.getConfig({ timeoutMs: 1000 }), config);
+  });
+
+  it('close() does not wait for a build tor never answers; a caller still waiting hears that the handle closed (found by QA)', async () => {
+    peer.auto.delete('GETINFO');
+    const waiting = outcome(tor.getConfig());
+    await peer.waitForLines(1);
+    // It waited for the build, which only the connection's reply timeout (60 s) would have ended.
+    const closing = await settleWithin(tor.close(), 5_000, 'tor.close()');
+    assert.ok(closing.ok, String(!closing.ok && closing.error));
+    const r = await within(waiting, 5_000, 'tor.getConfig()');
+    assert.ok(!r.ok && r.error instanceof TorControlClosedError, String(!r.ok ? r.error : 'resolved'));
   });
 
   it('after the user closed it, builds a new one instead of handing out the closed one', async () => {
