@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { getEventListeners } from 'node:events';
+import { spawn } from 'node:child_process';
+import { getEventListeners, once } from 'node:events';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -349,5 +350,70 @@ describe('abort audit: launching tor', () => {
     );
     // It used to write the torrc, start the binary, and only then look at the signal.
     assert.deepEqual((await readdir(dir)).sort(), ['tor']);
+  });
+});
+
+describe('abort audit: nothing is left behind by a timeout or an abort', function () {
+  this.timeout(30_000);
+
+  it('a process whose calls all timed out or were aborted against a silent tor exits on its own after close()', async () => {
+    // Answers PROTOCOLINFO and AUTHENTICATE, then nothing more: a tor that stopped answering.
+    const silent = await FakeControlServer.start();
+    silent.handle(/./, (_line, conn) => (conn.authenticated ? new Promise<never>(() => undefined) : undefined));
+    // Answers nothing at all, not even PROTOCOLINFO.
+    const mute = await FakeControlServer.start();
+    mute.handle(/./, () => new Promise<never>(() => undefined));
+    const index = new URL('../../src/index.js', import.meta.url).href;
+    const script = `
+      import { connectTor } from ${JSON.stringify(index)};
+      const out = [];
+      const code = (p) => p.then(() => 'resolved', (e) => e.code ?? e.name);
+      out.push(await code(connectTor({ control: ${JSON.stringify(mute.endpoint)}, timeoutMs: 50 })));
+      const tor = await connectTor({ control: ${JSON.stringify(silent.endpoint)}, timeoutMs: 5000 });
+      const t = { timeoutMs: 50 };
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(new Error('gave up')), 50);
+      const s = { signal: ac.signal };
+      const iterator = tor.control.events('BW', s);
+      out.push(...(await Promise.all([
+        code(tor.control.getInfo('version', t)),
+        code(tor.getState(t)),
+        code(tor.getConfig(t)),
+        code(tor.newIdentity(t)),
+        code(tor.fetchOnionDescriptor('2gzyxa5ihm7nsggfxnu52rck2vv4rvmdlkiu3zzui5du4xyclen53wid', t)),
+        code(tor.waitForBootstrap(t)),
+        code(tor.getStatus(t)),
+        code(tor.mapAddress({ 'a.example': 'b.example' }, t)),
+        code(tor.control.getInfo('version', s)),
+        code(tor.getState(s)),
+        code(tor.newIdentity(s)),
+        code(tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], ...s })),
+        iterator.next().then((r) => (r.done ? 'done' : 'event'), (e) => e.code),
+      ])));
+      await tor.close();
+      console.log(JSON.stringify(out));
+    `;
+    try {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TORCON_REQUIRE_OFFLINE: '1' } });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      // Only a guard: a child held by a timer or socket left behind would otherwise run forever.
+      const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const [exitCode, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+      clearTimeout(guard);
+      assert.equal(signal, null, `the process did not exit on its own (something still held it); stderr: ${stderr}`);
+      assert.equal(exitCode, 0, stderr);
+      assert.deepEqual(JSON.parse(stdout), [
+        'TOR_TIMEOUT',
+        ...Array<string>(8).fill('TOR_TIMEOUT'),
+        ...Array<string>(4).fill('TOR_ABORTED'),
+        'done',
+      ]);
+    } finally {
+      await silent.close();
+      await mute.close();
+    }
   });
 });
