@@ -10,6 +10,7 @@ import type { TorControl } from '../../src/control/tor-control.js';
 import { openTorControl } from '../../src/control/transport.js';
 import type { TorConfig } from '../../src/config/tor-config.js';
 import { TorAbortError, TorError, TorTimeoutError } from '../../src/errors.js';
+import { connect as connectEndpoint, listen as listenEndpoint } from '../../src/di/endpoint-api.js';
 import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
 import type { TorState } from '../../src/state/tor-state.js';
 import { launchTor } from '../../src/tor/connect-tor.js';
@@ -19,6 +20,7 @@ import { FakeControlServer } from '../support/fake-control-server.js';
 import { recordControlWrites } from '../support/control-writes.js';
 import { outcome, within, type Settled } from '../support/settle.js';
 import { REAL_DESC, REAL_MD } from './descriptor-texts.js';
+import { startFakeSocksServer, type FakeSocksServer } from './socks-fake-server.js';
 
 /**
  * The cancellation promise of DESIGN.md habit 3, checked the same way for every async operation
@@ -414,6 +416,80 @@ describe('abort audit: nothing is left behind by a timeout or an abort', functio
     } finally {
       await silent.close();
       await mute.close();
+    }
+  });
+});
+
+describe('abort audit: SOCKS and endpoint calls (fake SOCKS port)', function () {
+  this.timeout(30_000);
+  let echo: net.Server;
+  let socks: FakeSocksServer;
+  let fake: FakeControlServer;
+  let tor: Tor;
+
+  before(async () => {
+    echo = net.createServer((s) => s.pipe(s));
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const echoPort = (echo.address() as net.AddressInfo).port;
+    // RESOLVE answers 1.2.3.4; anything else is granted and led to the echo server.
+    socks = await startFakeSocksServer({ answer: (req) => (req.command === 0xf0 ? { bound: Buffer.from([1, 1, 2, 3, 4, 0, 0]) } : { forwardTo: echoPort }) });
+    fake = await FakeControlServer.start();
+    fake.info({ 'net/listeners/socks': `"127.0.0.1:${socks.port}"` });
+    const { control } = await openTorControl(fake.endpoint);
+    tor = new Tor(control, { version: '0.4.9.1', controlEndpoint: fake.endpoint });
+  });
+  after(async () => {
+    await tor?.close();
+    await fake?.close();
+    await socks?.close();
+    echo?.close();
+  });
+
+  const echoTarget = () => `tcp:127.0.0.1:${(echo.address() as net.AddressInfo).port}`;
+  const calls: Array<[string, (o: CancelOptions) => Promise<unknown>]> = [
+    ['tor.connect', (o) => tor.connect('example.com:80', o)],
+    ['tor.resolve', (o) => tor.resolve('example.com', o)],
+    ['tor.resolvePtr', (o) => tor.resolvePtr('1.2.3.4', o)],
+    ['tor.socks.socksAddress', (o) => tor.socks.socksAddress(o)],
+    ['tor.fetch', (o) => tor.fetch('http://example.com/', o)],
+    ['connect("tor:...")', (o) => connectEndpoint('tor:example.com:80', { tor, ...o })],
+    ['connect("tcp:...")', (o) => connectEndpoint(echoTarget(), o)],
+    ['listen("tcp:...")', (o) => listenEndpoint(net.createServer(), 'tcp:0:interface=127.0.0.1', o)],
+  ];
+
+  it('a signal already aborted: TorAbortError with its reason as cause, no socket opened, nothing listening', async () => {
+    const opened = [sinon.spy(net, 'connect'), sinon.spy(net, 'createConnection'), sinon.spy(net.Socket.prototype, 'connect'), sinon.spy(net.Server.prototype, 'listen')];
+    try {
+      for (const [name, run] of calls) {
+        const reason = new Error('caller gave up');
+        const r = await within(outcome(run({ signal: AbortSignal.abort(reason) })), 2_000, name);
+        assert.ok(!r.ok, `${name}: resolved`);
+        assert.ok(r.error instanceof TorAbortError && r.error.code === 'TOR_ABORTED', `${name}: ${String(r.error)}`);
+        assert.equal(r.error.cause, reason, name);
+      }
+      assert.deepEqual(opened.map((s) => s.callCount), [0, 0, 0, 0]);
+      assert.equal(socks.connections.length, 0);
+    } finally {
+      for (const s of opened) s.restore();
+    }
+  });
+
+  it('one signal reused for a thousand streams, resolves, endpoint connects and listens: no listener left, no warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const ac = new AbortController();
+      const o = { signal: ac.signal, timeoutMs: 60_000 };
+      for (let i = 0; i < 1000; i++) (await tor.connect('example.com:80', o)).destroy();
+      for (let i = 0; i < 1000; i++) await tor.resolve('example.com', o);
+      for (let i = 0; i < 300; i++) (await connectEndpoint(echoTarget(), { signal: ac.signal })).destroy();
+      for (let i = 0; i < 300; i++) await (await listenEndpoint(net.createServer(), 'tcp:0:interface=127.0.0.1', { signal: ac.signal })).close();
+      assert.equal(getEventListeners(ac.signal, 'abort').length, 0);
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings.map((w) => `${w.name}: ${w.message}`), []);
+    } finally {
+      process.off('warning', onWarning);
     }
   });
 });
