@@ -13,6 +13,7 @@ import { TorAbortError, TorError, TorTimeoutError } from '../../src/errors.js';
 import { connect as connectEndpoint, listen as listenEndpoint } from '../../src/di/endpoint-api.js';
 import { TorGeoIp } from '../../src/geoip/tor-geoip.js';
 import type { TorState } from '../../src/state/tor-state.js';
+import { startTestNetwork } from '../../src/testnet.js';
 import { launchTor } from '../../src/tor/connect-tor.js';
 import { Tor } from '../../src/tor/tor.js';
 import type { CancelOptions } from '../../src/util/abort.js';
@@ -352,6 +353,15 @@ describe('abort audit: launching tor', () => {
     );
     // It used to write the torrc, start the binary, and only then look at the signal.
     assert.deepEqual((await readdir(dir)).sort(), ['tor']);
+  });
+
+  it('startTestNetwork with a signal already aborted: TorAbortError (its reason as cause) before any directory is made or node started', async () => {
+    const reason = new Error('shutting down');
+    await assert.rejects(
+      startTestNetwork({ baseDir: path.join(dir, 'net'), signal: AbortSignal.abort(reason) }),
+      (err: unknown) => err instanceof TorAbortError && err.code === 'TOR_ABORTED' && err.cause === reason,
+    );
+    assert.deepEqual(await readdir(dir), []);
   });
 });
 
