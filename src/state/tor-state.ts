@@ -709,13 +709,15 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     // The one that answered last time is asked first.
     const [first, second] = this.documentKey === DOCUMENT_KEYS[1] ? [DOCUMENT_KEYS[1], DOCUMENT_KEYS[0]] : DOCUMENT_KEYS;
     const generation = this.snap.routerGeneration;
+    // One timeout for both asks: the second gets what the first left.
+    const remaining = cancelBudget(opts);
     let text: string;
     try {
-      text = await this.control.getInfo(first, opts);
+      text = await this.control.getInfo(first, remaining());
       this.documentKey = first;
     } catch (err) {
       if (!(err instanceof TorControlError)) throw err;
-      text = await this.control.getInfo(second, opts);
+      text = await this.control.getInfo(second, remaining());
       this.documentKey = second;
     }
     this.documentLines = readDocumentLines(text);

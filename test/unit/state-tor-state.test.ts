@@ -2402,6 +2402,23 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(commandsMatching(fake, /^GETINFO dir\/status-vote\/current\/consensus-microdesc$/).length, 1, 'the flavor tor has is asked first next time');
     });
 
+    it('one timeoutMs for both documents: the second ask gets what the first left, and the call times out within it', async () => {
+      const { fake, control, state } = await setup();
+      fake.handle(/^GETINFO dir\/status-vote\/current\/consensus-microdesc$/, () => new Promise((resolve) => setTimeout(() => resolve(['551 Could not open cached consensus.']), 60)));
+      fake.handle(/^GETINFO dir\/status-vote\/current\/consensus$/, () => new Promise<undefined>(() => undefined));
+      const asks: Array<number | undefined> = [];
+      const getInfo = control.getInfo.bind(control);
+      control.getInfo = ((key: never, opts?: { timeoutMs?: number }) => {
+        asks.push(opts?.timeoutMs);
+        return getInfo(key, opts as never);
+      }) as typeof control.getInfo;
+      await assert.rejects(state.loadRouterVersions({ timeoutMs: 400 }), TorTimeoutError);
+      assert.equal(asks.length, 2);
+      assert.ok(asks[0]! <= 400 && asks[0]! > 340, `the first ask was given ${asks[0]} ms`);
+      // The first answer took at least 60 ms of the 400.
+      assert.ok(asks[1]! <= 340, `the second ask was given ${asks[1]} ms`);
+    });
+
     it('rejects with TorControlError when tor has no consensus document', async () => {
       const { fake, state } = await setup();
       fake.handle(/^GETINFO dir\/status-vote\/current\/consensus/, () => ['551 Could not open cached consensus.']);
