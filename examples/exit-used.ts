@@ -30,7 +30,9 @@ async function report(stream: Stream): Promise<void> {
 
 const site = http.createServer((req, res) => res.end('hello\n'));
 await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-const agent = tor.httpAgent();
+// keepAlive: the connection stays open after the response, and so does its stream, until the
+// agent is destroyed (without it the agent closes the connection as the response ends).
+const agent = tor.httpAgent({ keepAlive: true });
 // The response's socket is the connection to tor's SOCKS port that carried the request. It is taken
 // in the callback: Node sets res.socket to null once the response has ended.
 const { status, body, socket } = await new Promise<{ status: number; body: string; socket: Socket }>((resolve, reject) => {

@@ -1309,8 +1309,11 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    * every event tor sent before answering it has been applied, so a socket whose SOCKS handshake
    * is done is found.
    *
+   * Ask while the connection is open: once it closes, so does its stream (an agent without
+   * `keepAlive` closes each connection when its response ends).
+   *
    * @returns the stream, or undefined when the state knows no stream from that socket: its SOCKS
-   *   handshake is not done, its stream has ended, tor made it before the state started (tor's
+   *   handshake is not done, it is closed or its stream has ended, tor made it before the state started (tor's
    *   stream list does not say where streams come from), the socket has no TCP local address (a
    *   unix-socket SocksPort), or it goes to another tor
    * @throws TorInvalidValueError when `socket` is not a net.Socket; TorAbortError /
@@ -1326,6 +1329,8 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     if (!(socket instanceof net.Socket)) throw new TorInvalidValueError('socket', `must be a net.Socket, got ${kindOf(socket)}`);
     assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.streamForSocket');
     if (!this.live) await this.untilStarted();
+    // A closed socket's stream has ended, and its port may be another connection's by now.
+    if (socket.destroyed) return undefined;
     const port = socket.localPort;
     const key = port === undefined || socket.localAddress === undefined ? undefined : sourceKey(socket.localAddress, port);
     if (key === undefined) return undefined;

@@ -1087,7 +1087,7 @@ describe('state: TorState against a fake control port', () => {
       }
     });
 
-    it('undefined when no stream came from the socket, or it has ended; a socket with no TCP local end asks tor nothing; a closed state: TorControlClosedError', async () => {
+    it('undefined when no stream came from the socket, or it has ended; a closed socket or one with no TCP local end asks tor nothing; a closed state: TorControlClosedError', async () => {
       const h = await setup();
       const { socket, close } = await loopbackSocket();
       try {
@@ -1097,7 +1097,15 @@ describe('state: TorState against a fake control port', () => {
         assert.equal(await h.state.streamForSocket(socket), undefined, 'its stream closed');
         const before = commandsMatching(h.fake, /^GETINFO version$/).length;
         assert.equal(await h.state.streamForSocket(new net.Socket()), undefined, 'an unconnected socket has no local port');
-        assert.equal(commandsMatching(h.fake, /^GETINFO version$/).length, before);
+        // Closed: an open stream from its old port would be another connection's.
+        h.fake.event(`STREAM 74 NEW 0 example.com:443 SOURCE_ADDR=127.0.0.1:${socket.localPort} PURPOSE=USER`);
+        await sync(h);
+        assert.equal((await h.state.streamForSocket(socket))?.id, '74');
+        socket.destroy();
+        const asked = commandsMatching(h.fake, /^GETINFO version$/).length;
+        assert.equal(await h.state.streamForSocket(socket), undefined, 'a closed socket');
+        assert.equal(commandsMatching(h.fake, /^GETINFO version$/).length, asked);
+        assert.ok(asked > before);
         await h.state.close();
         await assert.rejects(h.state.streamForSocket(socket), TorControlClosedError);
       } finally {
