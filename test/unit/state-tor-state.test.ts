@@ -5,6 +5,7 @@ import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { openTorControl } from '../../src/control/transport.js';
 import type { TorControl } from '../../src/control/tor-control.js';
 import {
@@ -1063,6 +1064,11 @@ describe('state: TorState against a fake control port', () => {
         assert.equal(found?.id, '71');
         assert.equal(found?.circuitId, '3');
         assert.deepEqual(found?.sourceAddr, { host: '127.0.0.1', port: socket.localPort });
+        // TLS over it (a `tor:...:tls=true` endpoint's socket) has the same local end.
+        const secure = tls.connect({ socket, rejectUnauthorized: false });
+        secure.on('error', () => undefined);
+        assert.equal(await h.state.streamForSocket(secure), found);
+        secure.destroy();
       } finally {
         await close();
       }
