@@ -1,6 +1,6 @@
 import { inspect } from 'node:util';
 import { TorInvalidValueError } from '../errors.js';
-import type { CancelOptions } from '../util/abort.js';
+import { raceCancel, throwIfAborted, type CancelOptions } from '../util/abort.js';
 import { CANCEL_OPTION_KEYS, assertCallOptions } from '../util/known-options.js';
 import { parseMicrodescriptor, type Microdescriptor } from './microdescriptor-parser.js';
 import { parseServerDescriptor, type ServerDescriptor } from './server-descriptor.js';
@@ -286,9 +286,24 @@ export class Router {
    * GeoIP lookups answer those without asking): so every relay of a test network on 127.0.0.1 gives
    * `{}`. To place such addresses, give `tor.getState({ geoip })` a GeoIpLookup of your own.
    *
-   * @throws whatever the GeoIP lookup throws (e.g. TorControlClosedError for tor's fallback)
+   * @param opts - `signal` / `timeoutMs` bound this call's wait; the lookup itself goes on for the
+   *   other callers (and is remembered when it succeeds)
+   * @throws whatever the GeoIP lookup throws (e.g. TorControlClosedError for tor's fallback);
+   *   TorAbortError / TorTimeoutError for `signal` / `timeoutMs`; TorInvalidValueError for bad options
    */
-  location(): Promise<Location> {
+  location(opts: CancelOptions = {}): Promise<Location> {
+    try {
+      assertCallOptions(opts, CANCEL_OPTION_KEYS, 'router.location');
+      // A signal aborted already is refused even when the answer is known, as by every call.
+      throwIfAborted(opts?.signal, 'locating a relay');
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return raceCancel(this.lookUpLocation(), 'locating a relay', opts ?? {});
+  }
+
+  /** The lookup location() waits for: one per router, shared by its callers, forgotten when it fails. */
+  private lookUpLocation(): Promise<Location> {
     if (this.locating === undefined) {
       if (this.context === undefined || this.address === '') return Promise.resolve({});
       const attempt = this.context.locate(this.address);

@@ -12,7 +12,7 @@ import {
 import { parseExitPolicySummary, summaryAcceptsPort } from '../../src/state/exit-policy.js';
 import type { Location } from '../../src/state/geoip-types.js';
 import { Router } from '../../src/state/router.js';
-import { TorInvalidValueError } from '../../src/errors.js';
+import { TorAbortError, TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
 import { RouterMap } from '../../src/state/router-map.js';
 import { RECORDED_INFO, RECORDED_RELAYS } from './state-recorded-session.js';
 
@@ -350,6 +350,33 @@ describe('state: Router', () => {
     assert.deepEqual(await r!.location(), { countryCode: 'DE', city: 'Berlin' });
     assert.deepEqual(await r!.location(), { countryCode: 'DE', city: 'Berlin' });
     assert.deepEqual(calls, ['127.0.0.1', '127.0.0.1']);
+  });
+
+  it('location: signal and timeoutMs bound the wait of this call only; the lookup goes on and is remembered; bad options are refused', async () => {
+    let answer!: (l: Location) => void;
+    const calls: string[] = [];
+    const context = {
+      locate: (ip: string): Promise<Location> => {
+        calls.push(ip);
+        return new Promise<Location>((resolve) => (answer = resolve));
+      },
+    };
+    const [r] = parseRouterStatuses(RECORDED_INFO['ns/all']!, { context });
+    await assert.rejects(r!.location({ signal: AbortSignal.abort('stop') }), (err: unknown) => err instanceof TorAbortError && err.cause === 'stop');
+    assert.deepEqual(calls, [], 'refused before looking anything up');
+    const controller = new AbortController();
+    const aborted = r!.location({ signal: controller.signal });
+    const patient = r!.location();
+    controller.abort();
+    await assert.rejects(aborted, TorAbortError);
+    await assert.rejects(r!.location({ timeoutMs: 0 }), TorTimeoutError);
+    answer({ countryCode: 'SE' });
+    assert.deepEqual(await patient, { countryCode: 'SE' }, 'the lookup went on for the caller without a signal');
+    assert.deepEqual(await r!.location({ timeoutMs: 0 }), { countryCode: 'SE' }, 'remembered: no wait');
+    assert.deepEqual(calls, ['127.0.0.1']);
+    for (const bad of [{ timeoutMs: -1 }, { signal: 'x' }, { bogus: 1 }]) {
+      await assert.rejects(r!.location(bad as never), TorInvalidValueError, JSON.stringify(bad));
+    }
   });
 
   it('gives {} for a placeholder or a router without context', async () => {
