@@ -47,6 +47,7 @@ export interface ValidOnionOptions {
   uploadTimeoutMs: number;
   onProgress: (p: OnionProgress) => void;
   signal?: AbortSignal | undefined;
+  timeoutMs?: number | undefined;
 }
 
 /**
@@ -57,7 +58,7 @@ export interface ValidOnionOptions {
 const ONION_OPTION_KEYS = optionKeys<OnionServiceOptions>({
   ports: true, server: true, localPort: true, localAddress: true, localSocket: true, privateKey: true, privateKeyFile: true,
   hiddenServiceDir: true, version: true, singleHop: true, clientAuth: true, clientAuthDir: true, maxStreams: true,
-  maxStreamsCloseCircuit: true, detach: true, pow: true, awaitUpload: true, uploadTimeoutMs: true, onProgress: true, signal: true,
+  maxStreamsCloseCircuit: true, detach: true, pow: true, awaitUpload: true, uploadTimeoutMs: true, onProgress: true, signal: true, timeoutMs: true,
 });
 const PORT_MAPPING_KEYS = optionKeys<OnionPortMapping>({ virtualPort: true, target: true });
 
@@ -186,6 +187,7 @@ function validate(opts: OnionServiceOptions): ValidOnionOptions {
     uploadTimeoutMs: opts.uploadTimeoutMs ?? ONION_DEFAULTS.uploadTimeoutMs,
     onProgress: safeProgress(opts.onProgress),
     signal: opts.signal,
+    timeoutMs: opts.timeoutMs,
   };
   if (net.isIP(out.localAddress) === 0) fail('localAddress must be an IPv4 or IPv6 address');
   if (!Number.isInteger(out.localPort) || out.localPort < 0 || out.localPort > 65535) {
@@ -234,7 +236,7 @@ function validate(opts: OnionServiceOptions): ValidOnionOptions {
   }
   if (opts.onProgress !== undefined && typeof opts.onProgress !== 'function') fail('onProgress must be a function');
   // As for every async call: before the first command is sent (ADD_ONION would otherwise go out).
-  assertCancelOptions({ signal: opts.signal });
+  assertCancelOptions({ signal: opts.signal, timeoutMs: opts.timeoutMs });
   return out;
 }
 

@@ -1,8 +1,8 @@
 import type net from 'node:net';
 import type { TorControl } from '../control/tor-control.js';
-import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError } from '../errors.js';
+import { TorAbortError, TorControlClosedError, TorError, TorInvalidValueError, TorTimeoutError } from '../errors.js';
 import { controlCloseReason } from '../control/close-reason.js';
-import { assertCancelOptions, raceCancel, type CancelOptions } from '../util/abort.js';
+import { assertCancelOptions, raceCancel, timerDelay, type CancelOptions } from '../util/abort.js';
 import { logger } from '../util/log.js';
 import { CLIENT_NAME, parseClientAuthPrivateKey, parseClientAuthView, type OnionClientAuth } from './client-auth.js';
 import { createEphemeralService } from './ephemeral-service.js';
@@ -89,6 +89,10 @@ export class OnionServiceManager {
     // One controller per creation in a set, not a listener each on one signal: a dozen creations
     // at once must not set off MaxListenersExceededWarning.
     if (this.closedBy !== undefined) stop.abort(this.closedBy);
+    // timeoutMs stops the creation as an abort does (the service is undone the same way); the
+    // caller gets the timeout.
+    const timeoutMs = o.timeoutMs;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => stop.abort(new TorTimeoutError('creating an onion service', timeoutMs)), timerDelay(timeoutMs));
     this.stoppers.add(stop);
     o.signal = stop.signal;
     // Shared Tor handles unref their control socket so that idle scripts can exit; a creation in
@@ -100,9 +104,12 @@ export class OnionServiceManager {
         ? await createFilesystemService(this.control, o, this.configLock)
         : await createEphemeralService(this.control, o, (work) => this.track(work));
     } catch (err) {
+      const why: unknown = stop.signal.reason;
+      if (err instanceof TorAbortError && why instanceof TorTimeoutError && !callerSignal?.aborted) throw why;
       if (err instanceof TorAbortError && this.closedBy !== undefined && !callerSignal?.aborted) throw closedWhileCreating(err);
       throw err;
     } finally {
+      clearTimeout(timer);
       clearInterval(keepAlive);
       callerSignal?.removeEventListener('abort', forward);
       this.stoppers.delete(stop);

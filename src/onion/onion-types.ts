@@ -79,6 +79,12 @@ export interface OnionServiceOptions {
   onProgress?: (p: OnionProgress) => void;
   /** Aborts creation (`TorAbortError`); the service is removed again. */
   signal?: AbortSignal;
+  /**
+   * Gives the whole creation up after this many milliseconds (`TorTimeoutError`): tor's answers and
+   * the wait for the upload. The service is removed again. (`uploadTimeoutMs` bounds the upload
+   * wait alone and fails with `OnionPublishError`.)
+   */
+  timeoutMs?: number;
 }
 
 /** One client's client-authorization keys (x25519, base32 as tor writes them). */

@@ -69,8 +69,6 @@ interface Entry {
   held?: RegExp;
   /** For (c): how many times; calls that tor must answer with events take fewer. */
   reuse?: number;
-  /** The call takes no timeoutMs (createOnionService has uploadTimeoutMs only). */
-  noTimeout?: true;
   /**
    * Why the call may wait for a timer after an abort, so that (b) does not freeze them for it:
    * fetchOnionDescriptor waits for tor to acknowledge its unsubscription, at most 1 s.
@@ -219,7 +217,7 @@ describe('abort audit: signal and timeoutMs on every control operation (fake tor
       { name: 'tor.listOnionServices', run: (o) => tor.listOnionServices(o), held: /^GETINFO onions/ },
       { name: 'tor.removeOnionService', run: (o) => tor.removeOnionService(ONION, o), held: /^(GETINFO onions|DEL_ONION)/ },
       { name: 'tor.fetchOnionDescriptor', run: (o) => tor.fetchOnionDescriptor(ONION, o).catch((e: unknown) => { if (e instanceof TorError && e.code === 'TOR_ONION_NOT_FOUND') return undefined; throw e; }), held: /^HSFETCH/, reuse: 300, boundedWait: 'the unsubscription (UNSUBSCRIBE_WAIT_MS)' },
-      { name: 'tor.createOnionService', run: (o) => tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], awaitUpload: false, ...o }).then((s) => s.close()), held: /^ADD_ONION/, reuse: 200, noTimeout: true },
+      { name: 'tor.createOnionService', run: (o) => tor.createOnionService({ ports: [{ virtualPort: 80, target: '127.0.0.1:9' }], awaitUpload: false, ...o }).then((s) => s.close()), held: /^ADD_ONION/, reuse: 200 },
       { name: 'state.buildCircuit', run: (o) => state.buildCircuit([FP], o), held: /^EXTENDCIRCUIT/, reuse: 300 },
       { name: 'state.closeCircuit', run: (o) => state.closeCircuit('7', o), held: /^CLOSECIRCUIT 7/ },
       { name: 'state.closeStream', run: (o) => state.closeStream('9', undefined, o), held: /^CLOSESTREAM 9/ },
@@ -304,7 +302,7 @@ describe('abort audit: signal and timeoutMs on every control operation (fake tor
         process.on('warning', onWarning);
         try {
           const ac = new AbortController();
-          for (let i = 0; i < (entry.reuse ?? 1000); i++) await entry.run({ signal: ac.signal, ...(entry.noTimeout ? {} : { timeoutMs: 60_000 }) });
+          for (let i = 0; i < (entry.reuse ?? 1000); i++) await entry.run({ signal: ac.signal, timeoutMs: 60_000 });
           assert.equal(getEventListeners(ac.signal, 'abort').length, 0, `${entry.name}: listeners left`);
           // Warnings are emitted on the next tick.
           await new Promise((r) => setImmediate(r));
@@ -317,7 +315,7 @@ describe('abort audit: signal and timeoutMs on every control operation (fake tor
   });
 
   describe('(d) timeoutMs while tor never answers: TorTimeoutError, the late reply consumed', () => {
-    for (const entry of ENTRIES.filter((e) => e.held !== undefined && !e.noTimeout)) {
+    for (const entry of ENTRIES.filter((e) => e.held !== undefined)) {
       it(entry.name, async () => {
         hold(entry.held!);
         const r = await within(outcome(entry.run({ timeoutMs: 50 })), 2_000, entry.name);

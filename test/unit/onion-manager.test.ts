@@ -12,7 +12,7 @@ import { TorControl } from '../../src/control/tor-control.js';
 import { OnionServiceManager } from '../../src/onion/onion-service-manager.js';
 import type { TorOnionService } from '../../src/onion/onion-service.js';
 import type { OnionProgress } from '../../src/onion/onion-types.js';
-import { EndpointArgumentError, EndpointListenError, OnionPublishError, TorAbortError, TorControlClosedError, TorInvalidValueError } from '../../src/errors.js';
+import { EndpointArgumentError, EndpointListenError, OnionPublishError, TorAbortError, TorControlClosedError, TorInvalidValueError, TorTimeoutError } from '../../src/errors.js';
 import { readClientAuthDir, writeClientAuthFiles } from '../../src/onion/client-auth-dir.js';
 import { connectRaw, ScriptedPeer } from '../support/scripted-peer.js';
 import { outcome, waitUntil } from '../support/settle.js';
@@ -225,6 +225,20 @@ describe('OnionServiceManager against a scripted control port', () => {
     ac.abort();
     await assert.rejects(creating, TorAbortError);
     await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
+  });
+
+  it('timeoutMs bounds the whole creation: TorTimeoutError while it waits for the upload, and the service is removed again; a bad one is refused before ADD_ONION', async () => {
+    const creating = manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], timeoutMs: 300, uploadTimeoutMs: 60_000 }).catch((e: unknown) => e);
+    await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
+    const err = await creating;
+    assert.ok(err instanceof TorTimeoutError, String(err));
+    assert.equal(err.timeoutMs, 300);
+    await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
+    const sent = peer.received.length;
+    for (const bad of [-1, Number.NaN, '300']) {
+      await assert.rejects(manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], timeoutMs: bad as never }), TorInvalidValueError, String(bad));
+    }
+    assert.equal(peer.received.length, sent, 'nothing sent for a bad timeoutMs');
   });
 
   it('fails at once with TorControlClosedError when the connection closes while it waits for the upload', async () => {
