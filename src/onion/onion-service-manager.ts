@@ -60,7 +60,7 @@ export class OnionServiceManager {
    * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when a named file or directory is not what it must be
    * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the service, every upload
    *   fails, or `uploadTimeoutMs` passes; the service is removed again
-   * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`), TorAbortError (`TOR_ABORTED`), TorControlClosedError
+   * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`), TorAbortError (`TOR_ABORTED`), TorTimeoutError (`TOR_TIMEOUT`) for `timeoutMs`, TorControlClosedError
    * @example
    * const service = await manager.create({ ports: [{ virtualPort: 80 }], server: http.createServer(app) });
    */

@@ -300,7 +300,7 @@ export class Tor {
    * @throws EndpointArgumentError (`TOR_ENDPOINT_ARGUMENT`) when a named file or directory is not
    *   what it must be (a key file holding no key, a hiddenServiceDir tor would refuse, a client-auth file)
    * @throws OnionPublishError (`TOR_ONION_PUBLISH`) when tor refuses the service or no upload succeeds in time
-   * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`), TorAbortError (`TOR_ABORTED`), TorControlClosedError
+   * @throws EndpointListenError (`TOR_ENDPOINT_LISTEN`), TorAbortError (`TOR_ABORTED`), TorTimeoutError (`TOR_TIMEOUT`) for `timeoutMs`, TorControlClosedError
    */
   createOnionService(opts: OnionServiceOptions): Promise<TorOnionService> {
     return this.onionServices.create(opts);
