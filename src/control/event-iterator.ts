@@ -113,6 +113,11 @@ export function eventIterator(
     await unsubscribe();
   };
   let started: Promise<void> | null = null;
+  /**
+   * start() raced with the iterator's end, made once: a race per next() would add a reaction to
+   * endedEarly (pending for the iterator's life) for every event read, a leak that grows with them.
+   */
+  let ready: Promise<void> | null = null;
   const start = () =>
     (started ??= (async () => {
       // Ended before the first next() (return(), an aborted signal): nothing to subscribe.
@@ -142,7 +147,7 @@ export function eventIterator(
         // Ended while tor has not yet acknowledged the subscription (a tor that stopped answering
         // would hold this for the SETEVENTS time limit): done at once. start() undoes the
         // subscription when tor answers; the race handles its rejection.
-        await Promise.race([start(), endedEarly]);
+        await (ready ??= Promise.race([start(), endedEarly]));
       } catch (err) {
         // As with any other failure, the iterator is done once it has reported it: stop() ends it,
         // so a reader that calls next() again gets done, not the same error again (started keeps

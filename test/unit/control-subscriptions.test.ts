@@ -216,6 +216,27 @@ describe('TorControl subscriptions and event iterators', () => {
     assert.deepEqual(await iterator.next(), { value: undefined, done: true });
   });
 
+  it("reading events keeps nothing per event: next() waits on the subscription once, not on a fresh race each time (a race per next() left a reaction on the iterator's pending end for every event, found in review)", async () => {
+    const iterator = control.events('BW');
+    const first = iterator.next();
+    await peer.waitForLines(1);
+    peer.write('650 BW 1 1\r\n');
+    assert.equal(((await first).value as { type: string }).type, 'BW');
+    const race = sinon.spy(Promise, 'race');
+    try {
+      for (let i = 0; i < 500; i++) {
+        const next = iterator.next();
+        peer.write(`650 BW ${i} ${i}\r\n`);
+        const r = await next;
+        assert.equal(r.done, false);
+      }
+      assert.equal(race.callCount, 0, 'Promise.race per event read');
+    } finally {
+      race.restore();
+    }
+    await iterator.return!();
+  });
+
   it('refuses a maxBuffered that is not a whole number from 1 (Infinity is no bound)', () => {
     for (const bad of [0, -1, 1.5, NaN, '10' as unknown as number]) {
       assert.throws(() => control.events('BW', { maxBuffered: bad }), TorInvalidValueError, String(bad));
