@@ -327,6 +327,14 @@ function sourceKey(host: string, port: number): string | undefined {
   return h === null ? undefined : `${h}:${port}`;
 }
 
+/** The source tor would report for a stream from `socket` (see sourceKey); undefined when it is closed or has no TCP local end. */
+function socketSourceKey(socket: net.Socket): string | undefined {
+  // A closed socket's stream has ended, and its port may be another connection's by now.
+  if (socket.destroyed) return undefined;
+  const port = socket.localPort;
+  return port === undefined || socket.localAddress === undefined ? undefined : sourceKey(socket.localAddress, port);
+}
+
 /**
  * The live view of one tor: its relays (from the consensus), circuits, streams, address
  * mappings and entry guards, built with one GETINFO and then kept current by events. Also the
@@ -703,6 +711,8 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    */
   async loadRouterVersions(opts: CancelOptions = {}): Promise<number> {
     this.assertOpen();
+    // A JavaScript caller's null means no options.
+    opts ??= {};
     assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.loadRouterVersions');
     this.versionsWanted = true;
     // Clients fetch the microdescriptor flavor; those with UseMicrodescriptors 0 the full one.
@@ -1312,13 +1322,16 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    * Ask while the connection is open: once it closes, so does its stream (an agent without
    * `keepAlive` closes each connection when its response ends).
    *
+   * @param opts - `signal` / `timeoutMs` bound the wait (a state still starting, the command)
    * @returns the stream, or undefined when the state knows no stream from that socket: its SOCKS
-   *   handshake is not done, it is closed or its stream has ended, tor made it before the state started (tor's
-   *   stream list does not say where streams come from), the socket has no TCP local address (a
-   *   unix-socket SocksPort), or it goes to another tor
-   * @throws TorInvalidValueError when `socket` is not a net.Socket; TorAbortError /
-   *   TorTimeoutError for `signal` / `timeoutMs` (they bound the command);
-   *   TorControlClosedError once the state is closed
+   *   handshake is not done, it is closed or its stream has ended, tor made it before the state
+   *   started (tor's stream list does not say where streams come from), the socket has no TCP
+   *   local address (a unix-socket SocksPort), it goes to another tor, or two streams came from
+   *   its address and port (connections to two SocksPorts of one tor can share a local port)
+   * @throws TorInvalidValueError (`TOR_INVALID_VALUE`) when `socket` is not a net.Socket, for bad
+   *   options, and for a state made with `new` and never started; TorAbortError (`TOR_ABORTED`) /
+   *   TorTimeoutError (`TOR_TIMEOUT`) for `signal` / `timeoutMs`; TorControlClosedError
+   *   (`TOR_CONTROL_CLOSED`) once the state is closed
    * @example
    * const socket = await tor.connect('example.com:443');
    * const stream = await state.streamForSocket(socket);
@@ -1326,24 +1339,34 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    */
   async streamForSocket(socket: net.Socket, opts: CancelOptions = {}): Promise<Stream | undefined> {
     this.assertOpen();
+    opts ??= {};
     if (!(socket instanceof net.Socket)) throw new TorInvalidValueError('socket', `must be a net.Socket, got ${kindOf(socket)}`);
     assertCallOptions(opts, CANCEL_OPTION_KEYS, 'state.streamForSocket');
-    if (!this.live) await this.untilStarted();
-    // A closed socket's stream has ended, and its port may be another connection's by now.
-    if (socket.destroyed) return undefined;
-    const port = socket.localPort;
-    const key = port === undefined || socket.localAddress === undefined ? undefined : sourceKey(socket.localAddress, port);
+    // Refused even when the answer needs no tor (a closed socket), as by every call.
+    throwIfAborted(opts.signal, 'finding the stream of a socket');
+    const remaining = cancelBudget(opts);
+    if (!this.live) await raceCancel(this.untilStarted(), 'waiting for the state to start', remaining());
+    const key = socketSourceKey(socket);
     if (key === undefined) return undefined;
     // Events and replies come in the order tor sent them: once the answer is here, so is every
     // event tor sent before it, the stream's NEW among them when the SOCKS handshake is done.
-    await this.control.getInfo('version', opts);
+    await this.control.getInfo('version', remaining());
     this.assertOpen();
+    // Closed meanwhile: its port may be another connection's already.
+    if (socket.destroyed) return undefined;
+    let found: Stream | undefined;
     for (const st of this.snap.streams.values()) {
       const src = st.sourceAddr;
-      if (src !== undefined && sourceKey(src.host, src.port) === key) return st;
+      if (src === undefined || sourceKey(src.host, src.port) !== key) continue;
+      // Two streams from one address and port: connections to two SocksPorts of this tor may share
+      // a local port (the kernel only keeps the four-tuple unique), and tor does not say which
+      // port a stream came in on. Better no answer than another connection's stream.
+      if (found !== undefined) return undefined;
+      found = st;
     }
-    return undefined;
+    return found;
   }
+
 
   /**
    * Decides the circuit of every new stream from now on (null: tor decides again). While an
