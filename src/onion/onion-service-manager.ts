@@ -83,34 +83,59 @@ export class OnionServiceManager {
     // gone, a hiddenServiceDir or detached service would stay in tor with no handle to remove it.
     const callerSignal = o.signal;
     const stop = new AbortController();
-    const forward = () => stop.abort(callerSignal?.reason);
+    // The caller's signal and timeoutMs end the wait at once: undoing what was done (DEL_ONION,
+    // the configuration put back) goes on behind, tracked for closeAll(), and must not hold the
+    // caller for as long as a slow tor takes to answer it.
+    let givenUp: Error | undefined;
+    let giveUp!: (err: Error) => void;
+    const gaveUp = new Promise<never>((_, reject) => (giveUp = reject));
+    gaveUp.catch(() => undefined);
+    const end = (why: unknown, err: Error) => {
+      givenUp ??= err;
+      stop.abort(why);
+      giveUp(givenUp);
+    };
+    const forward = () => end(callerSignal?.reason, new TorAbortError('creating an onion service', { cause: callerSignal?.reason }));
     if (callerSignal?.aborted) forward();
     else callerSignal?.addEventListener('abort', forward, { once: true });
     // One controller per creation in a set, not a listener each on one signal: a dozen creations
     // at once must not set off MaxListenersExceededWarning.
     if (this.closedBy !== undefined) stop.abort(this.closedBy);
-    // timeoutMs stops the creation as an abort does (the service is undone the same way); the
-    // caller gets the timeout.
     const timeoutMs = o.timeoutMs;
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => stop.abort(new TorTimeoutError('creating an onion service', timeoutMs)), timerDelay(timeoutMs));
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            const err = new TorTimeoutError('creating an onion service', timeoutMs);
+            end(err, err);
+          }, timerDelay(timeoutMs));
     this.stoppers.add(stop);
     o.signal = stop.signal;
     // Shared Tor handles unref their control socket so that idle scripts can exit; a creation in
     // progress (waiting for tor's replies or the descriptor upload) must still keep the process up.
     const keepAlive = setInterval(() => undefined, 60_000);
     let service: TorOnionService;
+    let undoing = false;
+    const creation = o.hiddenServiceDir
+      ? createFilesystemService(this.control, o, this.configLock)
+      : createEphemeralService(this.control, o, (work) => this.track(work));
     try {
-      service = o.hiddenServiceDir
-        ? await createFilesystemService(this.control, o, this.configLock)
-        : await createEphemeralService(this.control, o, (work) => this.track(work));
+      service = await Promise.race([creation, gaveUp]);
     } catch (err) {
-      const why: unknown = stop.signal.reason;
-      if (err instanceof TorAbortError && why instanceof TorTimeoutError && !callerSignal?.aborted) throw why;
+      if (err === givenUp) {
+        // The creation undoes itself on the aborted signal; one that finished all the same is
+        // closed. The process stays up until that is done: a detached or hiddenServiceDir service
+        // left in tor would have no handle to remove it.
+        undoing = true;
+        const undone = creation.then((done) => done.close().catch(() => undefined), () => undefined);
+        this.track(undone.finally(() => clearInterval(keepAlive)));
+        throw err;
+      }
       if (err instanceof TorAbortError && this.closedBy !== undefined && !callerSignal?.aborted) throw closedWhileCreating(err);
       throw err;
     } finally {
       clearTimeout(timer);
-      clearInterval(keepAlive);
+      if (!undoing) clearInterval(keepAlive);
       callerSignal?.removeEventListener('abort', forward);
       this.stoppers.delete(stop);
     }

@@ -82,7 +82,8 @@ export interface OnionServiceOptions {
   /**
    * Gives the whole creation up after this many milliseconds (`TorTimeoutError`): tor's answers and
    * the wait for the upload. The service is removed again. (`uploadTimeoutMs` bounds the upload
-   * wait alone and fails with `OnionPublishError`.)
+   * wait alone and fails with `OnionPublishError`.) A number of milliseconds from 0 to `Infinity`
+   * (no limit, as when not given); anything else is refused with `TOR_INVALID_VALUE` before ADD_ONION.
    */
   timeoutMs?: number;
 }

@@ -36,7 +36,7 @@ import { endpointOptionError, socketPathProblem, validateOnionOptions } from '..
 /** The parsed form of an `onion:` endpoint. */
 export interface OnionServerOptions {
   /** Everything for `TorLike.createOnionService` except `server` and `signal` (from the call). */
-  service: Omit<OnionServiceOptions, 'server' | 'signal' | 'onProgress'>;
+  service: Omit<OnionServiceOptions, 'server' | 'signal' | 'timeoutMs' | 'onProgress'>;
   /** Control endpoint of the tor to use (from `control=`/`controlPort=`). */
   control?: string;
   /** Publish the service again, under the same address, whenever tor drops it (see republish.ts). */

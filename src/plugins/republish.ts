@@ -97,11 +97,11 @@ export function republishWhenLost(
 /**
  * The options that publish `service` again: its own key (a key file gave it; no key would be a new
  * address), and the server as it listens now (the local listener options did their work the first
- * time). The first call's signal and progress callback are not the later calls'.
+ * time). The first call's signal, time limit and progress callback are not the later calls'.
  */
 function optionsToPublishAgain(service: TorOnionService, server: net.Server, options: OnionServiceOptions): OnionServiceOptions {
   const again: OnionServiceOptions = { ...options, server };
-  for (const key of ['privateKey', 'privateKeyFile', 'localPort', 'localAddress', 'localSocket', 'signal', 'onProgress'] as const) delete again[key];
+  for (const key of ['privateKey', 'privateKeyFile', 'localPort', 'localAddress', 'localSocket', 'signal', 'timeoutMs', 'onProgress'] as const) delete again[key];
   if (service.privateKey !== undefined) again.privateKey = service.privateKey;
   else if (options.privateKeyFile !== undefined) again.privateKeyFile = options.privateKeyFile;
   return again;

@@ -283,8 +283,14 @@ export async function launchTorProcess(opts: LaunchTorOptions = {}): Promise<Lau
   }
   const timeoutMs = opts.timeoutMs ?? DEFAULTS.timeoutMs;
   const torPath = await findTorBinary(opts.torPath);
+  // Aborted while the binary was looked for, or the directory made: no tor started only to be killed.
+  throwIfAborted(opts.signal, 'launching tor');
   const ownsDir = opts.dataDirectory === undefined;
   const { dataDirectory, portFile, torrc, defaults, config } = await prepareDataDirectory(opts.dataDirectory, userConfig);
+  if (opts.signal?.aborted) {
+    if (ownsDir) await rm(dataDirectory, { recursive: true, force: true }).catch(() => undefined);
+    throwIfAborted(opts.signal, 'launching tor');
+  }
 
   const tail: string[] = [];
   // The owner goes on the command line, not in the torrc: SAVECONF rewrites the torrc without `__`

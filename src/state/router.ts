@@ -289,7 +289,11 @@ export class Router {
    * @param opts - `signal` / `timeoutMs` bound this call's wait; the lookup itself goes on for the
    *   other callers (and is remembered when it succeeds)
    * @throws whatever the GeoIP lookup throws (e.g. TorControlClosedError for tor's fallback);
-   *   TorAbortError / TorTimeoutError for `signal` / `timeoutMs`; TorInvalidValueError for bad options
+   *   TorAbortError (`TOR_ABORTED`) / TorTimeoutError (`TOR_TIMEOUT`) for `signal` / `timeoutMs`;
+   *   TorInvalidValueError (`TOR_INVALID_VALUE`) for bad options
+   * @example
+   * const where = await circuit.path.at(-1)?.location({ timeoutMs: 5_000 });
+   * console.log(where?.countryCode ?? 'unknown');
    */
   location(opts: CancelOptions = {}): Promise<Location> {
     try {

@@ -139,7 +139,17 @@ const CLOSE_TIMEOUT_MS = 5000;
  */
 const MAX_UNREAD_ADDRMAPS = 4096;
 const ID_RE = /^[A-Za-z0-9]{1,16}$/;
-const FINGERPRINT_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=]([A-Za-z0-9]{1,19}))?$/;
+const LONG_NAME_RE = /^\$?([0-9A-Fa-f]{40})(?:[~=](.+))?$/;
+
+/**
+ * A relay named by fingerprint (`$FP`, `FP`) or LongName (`$FP~nickname`, `$FP=nickname`): the
+ * fingerprint upper-cased, and the nickname when one is given; undefined for anything else.
+ */
+function readLongName(text: string): { fingerprint: string; nickname: string | undefined } | undefined {
+  const m = LONG_NAME_RE.exec(text);
+  if (m === null || (m[2] !== undefined && !isNickname(m[2]))) return undefined;
+  return { fingerprint: m[1]!.toUpperCase(), nickname: m[2] };
+}
 
 /**
  * Refuses a path where a relay follows itself or the hop before it (A,A or A,B,A): relays refuse
@@ -644,10 +654,10 @@ export class TorState extends TypedEmitter<TorStateEvents> {
    */
   routerByName(name: string): Router | undefined {
     if (typeof name !== 'string') throw new TorInvalidValueError('relay name', 'must be a string');
-    const fp = FINGERPRINT_RE.exec(name);
+    const fp = readLongName(name);
     if (fp) {
-      const router = this.snap.routers.get(fp[1]!.toUpperCase());
-      const nick = fp[2];
+      const router = this.snap.routers.get(fp.fingerprint);
+      const nick = fp.nickname;
       return router !== undefined && (nick === undefined || asciiLower(nick) === asciiLower(router.nickname)) ? router : undefined;
     }
     // Only ASCII: toLowerCase would also fold other letters onto ASCII ones (U+212A KELVIN SIGN to "k").
@@ -1208,10 +1218,9 @@ export class TorState extends TypedEmitter<TorStateEvents> {
       return '$' + hop.fingerprint;
     }
     if (typeof hop !== 'string') throw new TorInvalidValueError('circuit path', 'hops must be Routers or strings');
-    const fp = FINGERPRINT_RE.exec(hop);
+    const fp = readLongName(hop);
     if (fp) {
-      const fingerprint = fp[1]!.toUpperCase();
-      const nickname = fp[2];
+      const { fingerprint, nickname } = fp;
       if (nickname === undefined) return '$' + fingerprint;
       // A LongName names one relay by both: as in routerByName (and in tor), the nickname must match.
       const router = this.snap.routers.get(fingerprint);

@@ -353,6 +353,19 @@ describe('abort audit: launching tor', () => {
     assert.deepEqual((await readdir(dir)).sort(), ['tor']);
   });
 
+  it('launchTor aborted while it looks for the binary: nothing made, nothing started (found in review)', async () => {
+    const stub = path.join(dir, 'tor');
+    const mark = path.join(dir, 'started');
+    await writeFile(stub, `#!/bin/sh\necho started > '${mark}'\nsleep 5\n`, { mode: 0o755 });
+    const ac = new AbortController();
+    const reason = new Error('shutting down');
+    // launchTor runs up to its first await (the binary check) before returning: the abort comes during it.
+    const launching = launchTor({ torPath: stub, dataDirectory: path.join(dir, 'data'), config: { DisableNetwork: 1 }, signal: ac.signal });
+    ac.abort(reason);
+    await assert.rejects(launching, (err: unknown) => err instanceof TorAbortError && err.cause === reason);
+    assert.deepEqual((await readdir(dir)).sort(), ['tor']);
+  });
+
   it('startTestNetwork with a signal already aborted: TorAbortError (its reason as cause) before any directory is made or node started', async () => {
     const reason = new Error('shutting down');
     await assert.rejects(

@@ -241,6 +241,28 @@ describe('OnionServiceManager against a scripted control port', () => {
     assert.equal(peer.received.length, sent, 'nothing sent for a bad timeoutMs');
   });
 
+  for (const how of ['timeoutMs', 'signal'] as const) {
+    it(`${how} ends the wait even when tor is slow to undo it: DEL_ONION still unanswered, the caller has its error; closeAll() waits for the undo (found in review)`, async () => {
+      peer.auto.delete('DEL_ONION'); // tor does not answer the undo (yet)
+      const ac = new AbortController();
+      const opts = how === 'timeoutMs' ? { timeoutMs: 200 } : { signal: ac.signal };
+      const creating = manager.create({ ports: [{ virtualPort: 80, target: '127.0.0.1:1' }], uploadTimeoutMs: 60_000, ...opts }).catch((e: unknown) => e);
+      await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');
+      if (how === 'signal') ac.abort('enough');
+      const err = await creating;
+      if (how === 'timeoutMs') assert.ok(err instanceof TorTimeoutError, String(err));
+      else assert.ok(err instanceof TorAbortError && err.cause === 'enough', String(err));
+      await waitUntil(() => peer.received.includes(`DEL_ONION ${ID}`), 'DEL_ONION sent');
+      // The undo waits for tor; closeAll() waits for it, and both end once tor answers.
+      let closed = false;
+      const closing = manager.closeAll().then(() => (closed = true));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(closed, false, 'closeAll waits for the undo');
+      peer.write('250 OK\r\n');
+      await closing;
+    });
+  }
+
   it('fails at once with TorControlClosedError when the connection closes while it waits for the upload', async () => {
     const creating = manager.create({ ports: [{ virtualPort: 80 }], server, uploadTimeoutMs: 60_000 }).catch((e: unknown) => e);
     await waitUntil(() => addLine() !== undefined, 'ADD_ONION sent');

@@ -117,6 +117,13 @@ describe('state: TorState against a fake control port', () => {
       assert.equal(state.routers.get(FP.auth1)?.nickname, 'auth1');
       assert.equal(state.routerByName('AUTH2')?.fingerprint, FP.auth2, 'nicknames are case-insensitive');
       assert.equal(state.routerByName('nobody'), undefined);
+      // Fingerprints and LongNames: the nickname part is held to the one nickname rule.
+      assert.equal(state.routerByName(`$${FP.auth2}`)?.nickname, 'auth2');
+      assert.equal(state.routerByName(`${FP.auth2.toLowerCase()}=auth2`)?.nickname, 'auth2');
+      assert.equal(state.routerByName(`$${FP.auth2}~AUTH2`)?.nickname, 'auth2');
+      for (const bad of [`$${FP.auth2}~auth 2`, `$${FP.auth2}~`, `$${FP.auth2}~auth2\n`, `$${FP.auth2}~${'a'.repeat(20)}`]) {
+        assert.equal(state.routerByName(bad), undefined, JSON.stringify(bad));
+      }
       assert.deepEqual(state.circuits.get('11')?.path.map((r) => r.nickname), ['auth0', 'auth1', 'auth2']);
       assert.deepEqual(
         state.entryGuards.map((r) => r.nickname),
