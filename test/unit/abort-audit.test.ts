@@ -84,6 +84,9 @@ describe('abort audit: signal and timeoutMs on every control operation (fake tor
   let state: TorState;
   let config: TorConfig;
   let cachedGeoIp: TorGeoIp;
+  /** A TCP connection on loopback, for state.streamForSocket (which asks tor about a connected socket only). */
+  let loopback: net.Server;
+  let socket: net.Socket;
   let written: string[];
   /** The command (b)/(d) hold back, and how to let its reply go. */
   let held: RegExp | undefined;
@@ -160,10 +163,16 @@ describe('abort audit: signal and timeoutMs on every control operation (fake tor
     await config.get('Nickname');
     cachedGeoIp = new TorGeoIp(control);
     await cachedGeoIp.lookup('8.8.8.8');
+    loopback = net.createServer(() => undefined);
+    await new Promise<void>((resolve) => loopback.listen(0, '127.0.0.1', resolve));
+    socket = net.connect((loopback.address() as net.AddressInfo).port, '127.0.0.1');
+    await once(socket, 'connect');
   });
   after(async () => {
     sinon.restore();
     release?.();
+    socket?.destroy();
+    loopback?.close();
     await tor?.close();
     await fake?.close();
   });
@@ -229,6 +238,9 @@ describe('abort audit: signal and timeoutMs on every control operation (fake tor
       { name: 'stream.close', run: (o) => state.streams.get('9')!.close(undefined, o), held: /^CLOSESTREAM 9/ },
       { name: 'router.descriptor', run: (o) => router().descriptor(o), held: /^GETINFO desc\/id/ },
       { name: 'router.microdescriptor', run: (o) => router().microdescriptor(o), held: /^GETINFO md\/id/ },
+      // A relay on a private address is placed without asking tor: no command to hold.
+      { name: 'router.location', run: (o) => router().location(o) },
+      { name: 'state.streamForSocket', run: (o) => state.streamForSocket(socket, o), held: /^GETINFO version$/, reuse: 300 },
       { name: 'config.get (fresh)', run: (o) => config.get('Nickname', { ...o, fresh: true }), held: /^GETCONF Nickname/ },
       { name: 'config.getMany (fresh)', run: (o) => config.getMany(['Nickname', 'ContactInfo'], { ...o, fresh: true }), held: /^GETCONF / },
       { name: 'config.getRaw (fresh)', run: (o) => config.getRaw('Nickname', { ...o, fresh: true }), held: /^GETCONF Nickname/ },
