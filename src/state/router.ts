@@ -296,14 +296,15 @@ export class Router {
    * console.log(where?.countryCode ?? 'unknown');
    */
   location(opts: CancelOptions = {}): Promise<Location> {
+    opts ??= {};
     try {
       assertCallOptions(opts, CANCEL_OPTION_KEYS, 'router.location');
       // A signal aborted already is refused even when the answer is known, as by every call.
-      throwIfAborted(opts?.signal, 'locating a relay');
+      throwIfAborted(opts.signal, 'locating a relay');
     } catch (err) {
       return Promise.reject(err);
     }
-    return raceCancel(this.lookUpLocation(), 'locating a relay', opts ?? {});
+    return raceCancel(this.lookUpLocation(), 'locating a relay', opts);
   }
 
   /** The lookup location() waits for: one per router, shared by its callers, forgotten when it fails. */

@@ -62,11 +62,15 @@ export class StreamHandoff {
     this.parties.add(party);
   }
 
-  /** `party` closed: it answers nothing from now on. */
+  /**
+   * `party` closed: it answers nothing from now on. When it had an attacher working, that is an
+   * attacher change as setAttacher(null) is: connections kept for reuse carry streams it placed.
+   */
   leave(party: object): void {
     this.parties.delete(party);
-    this.attachers.delete(party);
+    const hadAttacher = this.attachers.delete(party);
     for (const [key, p] of this.pins) if (p === party) this.pins.delete(key);
+    if (hadAttacher) this.attacherChanged();
   }
 
   /** Told when a state on this connection changes its attacher (see {@link onAttacherChange}). */

@@ -1376,7 +1376,6 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     return found;
   }
 
-
   /**
    * Decides the circuit of every new stream from now on (null: tor decides again). While an
    * attacher is set, tor's `__LeaveStreamsUnattached` is 1, and each stream tor hands over (its
@@ -1474,8 +1473,7 @@ export class TorState extends TypedEmitter<TorStateEvents> {
       // Closed meanwhile: a stream opened now would be pinned to a state that no longer answers it.
       this.assertOpen();
       return await open(async (socket) => {
-        const port = socket.localPort;
-        const key = port === undefined || socket.localAddress === undefined ? undefined : sourceKey(socket.localAddress, port);
+        const key = socketSourceKey(socket);
         if (key === undefined) {
           throw new TorCircuitError('cannot pin this stream to a circuit: its SOCKS connection has no TCP local address', {
             circuitId: c.id,
@@ -1887,12 +1885,9 @@ export class TorState extends TypedEmitter<TorStateEvents> {
     if (this.closed) return;
     this.closed = true;
     this.control.off('addressMapped', this.onAddressMapped);
-    // As setAttacher(null) does: requests on connections kept for reuse would go on over the
-    // circuits this attacher chose, and no attacher would be asked again.
-    const hadAttacher = this.attacher !== null;
     this.attacher = null;
+    // Its attacher goes with it: the handoff tells whoever keeps connections (see leave).
     this.handoff.leave(this);
-    if (hadAttacher) this.handoff.attacherChanged();
     for (const expectation of this.expectations) expectation.wake?.();
     this.expectations.clear();
     this.expectedBySource.clear();
